@@ -1,0 +1,142 @@
+/* kinerjad — the configuration of SPEC §11, loaded from YAML with libcyaml.
+ *
+ * kj_config_load() applies every default, checks every limit and reports each
+ * error as "FILE:LINE: KEY: reason", one per line, into a caller's buffer. A
+ * loaded kj_config is immutable; a reload builds a new one and swaps it. */
+#ifndef KJ_CONFIG_H
+#define KJ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/err.h"
+#include "../proto/event.h"
+
+typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mode;
+typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
+typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
+typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
+typedef enum kj_window {
+    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
+} kj_window;
+
+typedef struct kj_listen {
+    char *host; /* "127.0.0.1", "::1", "0.0.0.0", a name */
+    int port;
+} kj_listen;
+
+typedef struct kj_token {
+    char *name;
+    uint8_t sha256[32]; /* digest of the secret */
+    kj_role role;
+    bool all_units;     /* units: "*" */
+    char **units;       /* when !all_units */
+    size_t n_units;
+    char *employee;     /* personal view, or NULL */
+} kj_token;
+
+typedef struct kj_named { /* a member or a counter */
+    char *id;
+    char *name;
+} kj_named;
+
+typedef struct kj_unit_conf {
+    char *id;
+    char *name;
+    int64_t sla_wait_ms; /* default 900000 */
+    kj_named *members;
+    size_t n_members;
+    kj_named *counters;
+    size_t n_counters;
+} kj_unit_conf;
+
+typedef struct kj_override {
+    char *employee;
+    double target;
+} kj_override;
+
+typedef struct kj_indicator_conf {
+    char *id;
+    char *name;
+    char *metric;        /* "services.wait_ms.p90" */
+    kj_window window;
+    double target;
+    kj_better better;
+    double warn_margin;  /* default 0.10 */
+    bool for_unit, for_employee; /* applies_to */
+    bool all_units;      /* units: "*" (the default) */
+    char **units;
+    size_t n_units;
+    kj_override *overrides;
+    size_t n_overrides;
+} kj_indicator_conf;
+
+typedef struct kj_config {
+    char *path;          /* the file it was loaded from, or NULL for defaults */
+    kj_listen *listen;
+    size_t n_listen;
+    char *tls_cert, *tls_key;
+    char *state_dir;
+    char *web_root;
+    char *timezone;
+    kj_sync_mode sync;
+    uint64_t map_size;       /* bytes */
+    int retention_days;
+    int64_t max_event_age_ms;
+    int64_t max_clock_skew_ms;
+    size_t max_body;         /* bytes */
+    int min_push_interval_ms;
+    kj_log_level log_level;
+    bool auth;
+    bool strict_directory;
+
+    /* Bounds that a user may need to move (DEVELOPERS.md: bounded everything). */
+    size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
+    size_t ingest_queue;         /* batches waiting for the writer */
+    size_t commit_group_events;  /* events in one write transaction */
+    size_t max_connections;      /* all connections together */
+    size_t max_viewers;          /* live connections */
+    size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
+    size_t max_frame;            /* bytes of one incoming WebSocket message */
+
+    kj_token *tokens;
+    size_t n_tokens;
+    kj_unit_conf *units;
+    size_t n_units;
+    kj_indicator_conf *indicators;
+    size_t n_indicators;
+} kj_config;
+
+/* A configuration with every default of SPEC §11 and no tokens or units. */
+kj_err kj_config_defaults(kj_config **out);
+
+/* Load and check path. On failure returns KJ_ERR_CONFIG (or KJ_ERR_IO when the
+ * file cannot be read) and writes every error found, one per line, as
+ * "PATH:LINE: KEY: reason" into errbuf (truncated to errlen). */
+kj_err kj_config_load(const char *path, kj_config **out, char *errbuf, size_t errlen);
+
+void kj_config_free(kj_config *c);
+
+/* True when every listener is on a loopback address (127.0.0.0/8, ::1, localhost). */
+bool kj_config_loopback_only(const kj_config *c);
+
+/* Look-ups; NULL / false when absent. */
+const kj_unit_conf *kj_config_unit(const kj_config *c, const char *id);
+bool kj_config_unit_has_member(const kj_unit_conf *u, const char *employee);
+bool kj_config_unit_has_counter(const kj_unit_conf *u, const char *counter);
+
+/* The token whose sha256 matches secret (compared in constant time), or NULL. */
+const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len);
+/* True when tok may see / post for unit. */
+bool kj_token_allows_unit(const kj_token *tok, const char *unit);
+
+/* Parsers shared with the client: "8GiB", "1MiB", "512" -> bytes; "35d", "5m",
+ * "1500ms", "2h", "30s" -> ms. Return false on syntax error or overflow. */
+bool kj_parse_size(const char *s, uint64_t *out);
+bool kj_parse_duration_ms(const char *s, int64_t *out);
+
+const char *kj_window_name(kj_window w);
+bool kj_window_parse(const char *s, kj_window *out);
+
+#endif
