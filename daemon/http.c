@@ -1,0 +1,555 @@
+/* kinerjad — HTTP: routing, the POST /api/v1/events flow, and answers.
+ *
+ * A POST's body is collected (bounded by max_body), decoded and validated on
+ * the service thread, then handed to the writer as one job; the answer goes
+ * out only when the writer says the job's transaction committed. A session
+ * whose job finds the ingest queue full is parked (its body is already read,
+ * so nothing more is buffered) and retried when jobs complete. */
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../proto/alloc.h"
+#include "../proto/codec.h"
+#include "log.h"
+#include "server_priv.h"
+
+#define CHUNK 65536 /* bytes of answer written per writeable callback */
+
+enum route { ROUTE_NONE, ROUTE_POST_EVENTS };
+
+struct http_sess {
+    kj_server *srv;
+    struct lws *wsi;
+    enum route route;
+    const kj_token *token; /* NULL when auth is off */
+    bool msgpack_in, msgpack_out;
+    bool answered;         /* an answer is set; ignore further body */
+    bool receiving;        /* counted in bodies_in_progress */
+
+    uint8_t *body;
+    size_t body_len, body_cap;
+
+    kj_ingest_job *job;    /* while the writer has it (or while parked) */
+    bool parked;
+    struct http_sess *next_parked;
+
+    /* the answer */
+    int status;
+    const char *ctype;
+    uint8_t *out;          /* LWS_PRE bytes of headroom, then out_len bytes */
+    size_t out_len, out_off;
+    bool headers_sent, close_after;
+    int retry_after;       /* seconds, 0 = no header */
+};
+
+size_t kj_http_sess_size(void) { return sizeof(struct http_sess); }
+
+/* --- answers --- */
+
+static void set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
+                       size_t len)
+{
+    if (!hs->out) hs->srv->answers_pending++;
+    free(hs->out);
+    hs->out = kj_malloc(LWS_PRE + len);
+    memcpy(hs->out + LWS_PRE, body, len);
+    hs->out_len = len;
+    hs->out_off = 0;
+    hs->status = status;
+    hs->ctype = ctype;
+    hs->headers_sent = false;
+    hs->answered = true;
+    lws_callback_on_writable(hs->wsi);
+}
+
+/* Copies s with bytes that would break a one-line UTF-8 answer replaced by '?'. */
+static void clean_text(char *dst, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(dst, s, n);
+    dst[n] = 0;
+    bool utf8 = kj_utf8_valid(dst, n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)dst[i] < 0x20 || (!utf8 && (unsigned char)dst[i] >= 0x80)) dst[i] = '?';
+}
+
+static void answer_json(struct http_sess *hs, int status, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0;
+    char *line = kj_malloc(len + 2);
+    memcpy(line, text ? text : "", len);
+    line[len++] = '\n';
+    set_answer(hs, status, "application/json", line, len);
+    free(line);
+    free(text);
+    json_decref(doc);
+}
+
+static void answer_msgpack(struct http_sess *hs, int status, msgpack_sbuffer *sb)
+{
+    set_answer(hs, status, "application/msgpack", sb->data, sb->size);
+    msgpack_sbuffer_destroy(sb);
+}
+
+/* An error answer: {"error": "..."} in the client's encoding. */
+static void answer_error(struct http_sess *hs, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void answer_error(struct http_sess *hs, int status, const char *fmt, ...)
+{
+    char raw[512], msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    clean_text(msg, sizeof msg, raw);
+    kj_debug("http %d: %s", status, msg);
+    if (hs->msgpack_out) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        msgpack_pack_str_with_body(&pk, "error", 5);
+        msgpack_pack_str_with_body(&pk, msg, strlen(msg));
+        answer_msgpack(hs, status, &sb);
+    } else {
+        answer_json(hs, status, json_pack("{s:s}", "error", msg));
+    }
+}
+
+static void answer_text(struct http_sess *hs, int status, const char *text)
+{
+    set_answer(hs, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void pack_result_msgpack(struct http_sess *hs, const kj_ingest_job *job, size_t rejected)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "accepted", 8);
+    msgpack_pack_uint64(&pk, job->accepted);
+    msgpack_pack_str_with_body(&pk, "duplicates", 10);
+    msgpack_pack_uint64(&pk, job->duplicates);
+    msgpack_pack_str_with_body(&pk, "rejected", 8);
+    msgpack_pack_array(&pk, rejected);
+    for (size_t i = 0; i < job->batch->n; i++) {
+        const kj_batch_item *it = &job->batch->items[i];
+        if (job->results[i] != KJ_ITEM_REJECTED) continue;
+        char msg[KJ_ERROR_MAX];
+        clean_text(msg, sizeof msg, it->error);
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str_with_body(&pk, "index", 5);
+        msgpack_pack_uint64(&pk, i);
+        msgpack_pack_str_with_body(&pk, "id", 2);
+        msgpack_pack_str_with_body(&pk, it->ev.id, strlen(it->ev.id));
+        msgpack_pack_str_with_body(&pk, "error", 5);
+        msgpack_pack_str_with_body(&pk, msg, strlen(msg));
+    }
+    answer_msgpack(hs, 200, &sb);
+}
+
+static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
+{
+    json_t *rej = json_array();
+    for (size_t i = 0; i < job->batch->n; i++) {
+        const kj_batch_item *it = &job->batch->items[i];
+        if (job->results[i] != KJ_ITEM_REJECTED) continue;
+        char msg[KJ_ERROR_MAX];
+        clean_text(msg, sizeof msg, it->error);
+        json_array_append_new(rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id",
+                                             it->ev.id, "error", msg));
+    }
+    answer_json(hs, 200,
+                json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)job->accepted, "duplicates",
+                          (json_int_t)job->duplicates, "rejected", rej));
+}
+
+static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
+{
+    if (job->err == KJ_ERR_FULL) {
+        answer_error(hs, 507, "store full: nothing of this request was stored");
+        return;
+    }
+    if (job->err) {
+        answer_error(hs, 500, "store error: %s; nothing of this request was stored",
+                     kj_strerror(job->err));
+        return;
+    }
+    size_t rejected = job->batch->n - job->accepted - job->duplicates;
+    if (hs->msgpack_out)
+        pack_result_msgpack(hs, job, rejected);
+    else
+        pack_result_json(hs, job);
+}
+
+static int write_answer(struct http_sess *hs)
+{
+    struct lws *wsi = hs->wsi;
+    if (!hs->headers_sent) {
+        uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
+        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p,
+                                        end))
+            return -1;
+        if (hs->retry_after) {
+            char ra[16];
+            int n = snprintf(ra, sizeof ra, "%d", hs->retry_after);
+            if (lws_add_http_header_by_name(wsi, (const uint8_t *)"retry-after:",
+                                            (const uint8_t *)ra, n, &p, end))
+                return -1;
+        }
+        if (lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
+                                        (const uint8_t *)"no-store", 8, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+        hs->headers_sent = true;
+        int cls = hs->status / 100;
+        if (cls >= 1 && cls <= 5) hs->srv->http_requests[cls]++;
+        if (hs->out_len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else {
+        size_t n = hs->out_len - hs->out_off;
+        if (n > CHUNK) n = CHUNK;
+        bool last = hs->out_off + n == hs->out_len;
+        /* The bytes before this chunk were sent already: lws may use them as
+         * its LWS_PRE headroom. */
+        if (lws_write(wsi, hs->out + LWS_PRE + hs->out_off, n,
+                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+            return -1;
+        hs->out_off += n;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    free(hs->out);
+    hs->out = NULL;
+    hs->srv->answers_pending--;
+    hs->answered = false;
+    if (hs->close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* --- requests --- */
+
+static void unpark(kj_server *s, struct http_sess *hs)
+{
+    for (struct http_sess **pp = &s->parked; *pp; pp = &(*pp)->next_parked)
+        if (*pp == hs) {
+            *pp = hs->next_parked;
+            break;
+        }
+    hs->parked = false;
+}
+
+static void end_receiving(struct http_sess *hs);
+
+static void sess_reset(struct http_sess *hs)
+{
+    kj_server *s = hs->srv;
+    if (hs->parked) {
+        unpark(s, hs);
+        kj_ingest_job_free(hs->job); /* never reached the writer */
+    } else if (hs->job) {
+        hs->job->owner = NULL; /* the writer has it; drop the answer when it comes */
+    }
+    hs->job = NULL;
+    end_receiving(hs);
+    free(hs->body);
+    if (hs->out) s->answers_pending--;
+    free(hs->out);
+    memset(hs, 0, sizeof *hs);
+    hs->srv = s;
+}
+
+static bool header_has(struct lws *wsi, enum lws_token_indexes tok, const char *needle)
+{
+    char buf[256];
+    if (lws_hdr_copy(wsi, buf, sizeof buf, tok) <= 0) return false;
+    return strcasestr(buf, needle) != NULL;
+}
+
+/* The token presented as "Authorization: Bearer T", or NULL. */
+static const kj_token *bearer_token(kj_server *s, struct lws *wsi, bool *present)
+{
+    char buf[512];
+    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+    *present = n > 0;
+    if (n <= 7 || strncasecmp(buf, "Bearer ", 7) != 0) return NULL;
+    return kj_config_token(s->cfg, buf + 7, (size_t)n - 7);
+}
+
+/* Checks auth for an action: 0 when allowed, else an answer was set. */
+static int authorize(struct http_sess *hs, bool ingest)
+{
+    if (!hs->srv->cfg->auth) return 0;
+    bool present;
+    hs->token = bearer_token(hs->srv, hs->wsi, &present);
+    if (!hs->token) {
+        answer_error(hs, 401, present ? "unknown token" : "missing token: send Authorization: Bearer <token>");
+        return -1;
+    }
+    if (ingest && hs->token->role == KJ_ROLE_VIEWER) {
+        answer_error(hs, 403, "token %s may not post events (role viewer)", hs->token->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void start_post_events(struct http_sess *hs)
+{
+    struct lws *wsi = hs->wsi;
+    const kj_config *cfg = hs->srv->cfg;
+    hs->msgpack_in = header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "msgpack");
+    hs->msgpack_out = hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+    if (hs->srv->stopping) {
+        hs->retry_after = 5;
+        answer_error(hs, 503, "shutting down: try again shortly");
+        return;
+    }
+    if (authorize(hs, true)) return;
+    if (!hs->msgpack_in && !header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "application/json")) {
+        answer_error(hs, 415, "Content-Type must be application/json or application/msgpack");
+        return;
+    }
+    char cl[32];
+    unsigned long long length = 0;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        char *end;
+        length = strtoull(cl, &end, 10);
+        if (*end || end == cl) {
+            answer_error(hs, 400, "Content-Length is not a number");
+            hs->close_after = true;
+            return;
+        }
+    }
+    if (length > cfg->max_body) {
+        answer_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
+                     cfg->max_body);
+        hs->close_after = true; /* the body is not read: the connection cannot go on */
+        return;
+    }
+    if (length == 0) {
+        answer_error(hs, 400, "empty body: send one event or an array of events");
+        return;
+    }
+    hs->route = ROUTE_POST_EVENTS;
+    hs->receiving = true;
+    hs->srv->bodies_in_progress++;
+    kj_debug("POST /api/v1/events: receiving %llu bytes", length);
+    hs->body_cap = length;
+    hs->body = malloc(hs->body_cap);
+    if (!hs->body) answer_error(hs, 503, "out of memory");
+}
+
+static int on_body(struct http_sess *hs, const void *in, size_t len)
+{
+    if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
+    if (hs->body_len + len > hs->body_cap) {
+        answer_error(hs, 413, "body longer than its Content-Length or over max_body");
+        hs->close_after = true;
+        return 0;
+    }
+    memcpy(hs->body + hs->body_len, in, len);
+    hs->body_len += len;
+    return 0;
+}
+
+/* Strict directory and token scope: per-event errors, or 403 for a unit the
+ * token may not post for. Returns -1 when an answer was set. */
+static int check_scope(struct http_sess *hs, kj_batch *b)
+{
+    const kj_config *cfg = hs->srv->cfg;
+    for (size_t i = 0; i < b->n; i++) {
+        kj_batch_item *it = &b->items[i];
+        if (it->error[0]) continue;
+        if (hs->token && !kj_token_allows_unit(hs->token, it->ev.unit)) {
+            answer_error(hs, 403, "token %s may not post for unit %s (event %zu)",
+                         hs->token->name, it->ev.unit, i);
+            return -1;
+        }
+        if (!cfg->strict_directory) continue;
+        const kj_unit_conf *u = kj_config_unit(cfg, it->ev.unit);
+        if (!u)
+            snprintf(it->error, sizeof it->error, "unit: unknown unit %s", it->ev.unit);
+        else if (it->ev.employee[0] && !kj_config_unit_has_member(u, it->ev.employee))
+            snprintf(it->error, sizeof it->error, "employee: not a member of %s", u->id);
+        else if (it->ev.counter[0] && !kj_config_unit_has_counter(u, it->ev.counter))
+            snprintf(it->error, sizeof it->error, "counter: not a counter of %s", u->id);
+    }
+    return 0;
+}
+
+static void submit(struct http_sess *hs)
+{
+    kj_err err = kj_ingest_submit(hs->srv->ingest, hs->job);
+    if (err == KJ_ERR_BUSY) {
+        if (!hs->parked) {
+            hs->parked = true;
+            hs->next_parked = hs->srv->parked;
+            hs->srv->parked = hs;
+        }
+        return;
+    }
+    if (hs->parked) unpark(hs->srv, hs);
+    if (err) {
+        kj_ingest_job_free(hs->job);
+        hs->job = NULL;
+        hs->retry_after = 5;
+        answer_error(hs, 503, "shutting down: try again shortly");
+    }
+}
+
+static void end_receiving(struct http_sess *hs)
+{
+    if (hs->receiving) hs->srv->bodies_in_progress--;
+    hs->receiving = false;
+}
+
+static int on_body_complete(struct http_sess *hs)
+{
+    end_receiving(hs);
+    if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
+    const kj_config *cfg = hs->srv->cfg;
+    kj_validate_opts vo = kj_validate_defaults();
+    vo.max_age_ms = cfg->max_event_age_ms;
+    vo.max_skew_ms = cfg->max_clock_skew_ms;
+    vo.max_events = cfg->max_batch;
+    kj_batch *b = NULL;
+    char msg[256];
+    kj_err err = hs->msgpack_in
+                     ? kj_msgpack_decode_batch(hs->body, hs->body_len, &vo, &b, msg, sizeof msg)
+                     : kj_json_decode_batch(hs->body, hs->body_len, &vo, &b, msg, sizeof msg);
+    free(hs->body);
+    hs->body = NULL;
+    if (err) {
+        answer_error(hs, err == KJ_ERR_TOO_BIG ? 413 : 400, "%s", msg);
+        return 0;
+    }
+    if (check_scope(hs, b)) {
+        kj_batch_free(b);
+        return 0;
+    }
+    hs->job = kj_ingest_job_new(b);
+    hs->job->owner = hs;
+    submit(hs);
+    return 0;
+}
+
+void kj_http_on_jobs_done(kj_server *s, kj_ingest_job *done)
+{
+    (void)s;
+    while (done) {
+        kj_ingest_job *next = done->next;
+        struct http_sess *hs = done->owner;
+        if (hs) {
+            hs->job = NULL;
+            answer_job(hs, done);
+        }
+        kj_ingest_job_free(done);
+        done = next;
+    }
+}
+
+void kj_http_retry_parked(kj_server *s)
+{
+    struct http_sess *hs = s->parked;
+    while (hs) {
+        struct http_sess *next = hs->next_parked;
+        submit(hs);
+        if (hs->parked) break; /* still full: the rest waits too */
+        hs = next;
+    }
+}
+
+void kj_http_fail_parked(kj_server *s)
+{
+    while (s->parked) {
+        struct http_sess *hs = s->parked;
+        unpark(s, hs);
+        kj_ingest_job_free(hs->job);
+        hs->job = NULL;
+        hs->retry_after = 5;
+        answer_error(hs, 503, "shutting down: try again shortly");
+    }
+}
+
+static int on_request(struct http_sess *hs, const char *uri)
+{
+    struct lws *wsi = hs->wsi;
+    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    if (post && strcmp(uri, "/api/v1/events") == 0) {
+        start_post_events(hs);
+        /* Answered before its body was read: the connection cannot go on. */
+        if (hs->answered) hs->close_after = true;
+        return 0;
+    }
+    if (!get) {
+        answer_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
+        hs->close_after = true; /* a body we do not read may follow */
+        return 0;
+    }
+    if (strcmp(uri, "/healthz") == 0) {
+        if (kj_ingest_store_full(hs->srv->ingest))
+            answer_text(hs, 503, "store full\n");
+        else if (hs->srv->stopping)
+            answer_text(hs, 503, "shutting down\n");
+        else
+            answer_text(hs, 200, "ok\n");
+        return 0;
+    }
+    if (strncmp(uri, "/api/", 5) == 0) {
+        answer_error(hs, 404, "no such endpoint: %s", uri);
+        return 0;
+    }
+    return kj_files_serve(hs->srv, wsi, uri);
+}
+
+int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    struct http_sess *hs = user;
+    kj_server *s = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        hs->srv = s;
+        sess_reset(hs);
+        hs->wsi = wsi;
+        return on_request(hs, in);
+    case LWS_CALLBACK_HTTP_BODY: return on_body(hs, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_complete(hs);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!hs || !hs->out) return 0;
+        return write_answer(hs);
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        kj_server_on_wake(s);
+        return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        if (s->connections >= s->cfg->max_connections) {
+            kj_warn("connection refused: max_connections (%zu) reached", s->cfg->max_connections);
+            return 1;
+        }
+        s->connections++;
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        kj_debug("wsi destroy (%zu connections)", s->connections);
+        return 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (hs && hs->srv) sess_reset(hs);
+        return 0;
+    default: break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

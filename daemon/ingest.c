@@ -1,0 +1,274 @@
+#include "ingest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "../proto/alloc.h"
+#include "log.h"
+
+struct kj_ingest {
+    kj_store *store;
+    kj_ingest_hooks hooks;
+    size_t queue_max, group_events;
+    void (*wake)(void *);
+    void *wake_ctx;
+
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    kj_ingest_job *queue_head, *queue_tail;
+    size_t queued;
+    kj_ingest_job *done_head, *done_tail;
+    bool stopping;
+    kj_ingest_stats stats;
+    bool store_full;
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+kj_ingest_job *kj_ingest_job_new(kj_batch *batch)
+{
+    kj_ingest_job *job = kj_calloc(1, sizeof *job);
+    job->batch = batch;
+    job->results = kj_calloc(batch->n ? batch->n : 1, 1);
+    return job;
+}
+
+void kj_ingest_job_free(kj_ingest_job *job)
+{
+    if (!job) return;
+    kj_batch_free(job->batch);
+    free(job->results);
+    free(job);
+}
+
+/* Stores one job's valid events; returns a store error that dooms the group. */
+static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
+{
+    job->accepted = job->duplicates = 0;
+    for (size_t i = 0; i < job->batch->n; i++) {
+        kj_batch_item *it = &job->batch->items[i];
+        job->results[i] = KJ_ITEM_REJECTED;
+        if (it->error[0]) continue;
+        bool dup;
+        kj_err err = kj_store_put_event(t, &it->ev, &dup);
+        if (err) return err;
+        if (dup) {
+            job->results[i] = KJ_ITEM_DUPLICATE;
+            job->duplicates++;
+            continue;
+        }
+        if (in->hooks.apply && (err = in->hooks.apply(in->hooks.ctx, t, &it->ev))) return err;
+        job->results[i] = KJ_ITEM_ACCEPTED;
+        job->accepted++;
+    }
+    return KJ_OK;
+}
+
+/* One write transaction for the whole group; sets every job's err. */
+static void commit_group(kj_ingest *in, kj_ingest_job *group)
+{
+    int64_t t0 = mono_us();
+    kj_store_txn *t = NULL;
+    kj_err err = kj_store_begin(in->store, &t);
+    if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
+    for (kj_ingest_job *j = group; j && !err; j = j->next)
+        err = store_job(in, t, j);
+    if (!err && in->hooks.persist) err = in->hooks.persist(in->hooks.ctx, t);
+    if (!err) {
+        err = kj_store_commit(t);
+        t = NULL;
+    }
+    kj_store_abort(t); /* NULL after a commit, successful or not */
+    if (err && in->hooks.rollback)
+        in->hooks.rollback(in->hooks.ctx);
+    else if (!err && in->hooks.commit)
+        in->hooks.commit(in->hooks.ctx);
+    int64_t took = mono_us() - t0;
+    size_t acc = 0, dup = 0;
+    for (kj_ingest_job *j = group; j; j = j->next) {
+        j->err = err;
+        j->commit_us = took;
+        if (err) j->accepted = j->duplicates = 0;
+        acc += j->accepted;
+        dup += j->duplicates;
+    }
+    if (err) kj_error("write transaction failed: %s; nothing of it was stored", kj_strerror(err));
+
+    pthread_mutex_lock(&in->lock);
+    in->store_full = err == KJ_ERR_FULL;
+    in->stats.commits += !err;
+    in->stats.groups_failed += !!err;
+    in->stats.events_accepted += acc;
+    in->stats.events_duplicate += dup;
+    in->stats.last_commit_us = took;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Takes queued jobs up to group_events events (at least one job). Lock held. */
+static kj_ingest_job *take_group(kj_ingest *in)
+{
+    kj_ingest_job *head = in->queue_head, *last = head;
+    size_t events = head->batch->n;
+    in->queued--;
+    while (last->next && events + last->next->batch->n <= in->group_events) {
+        last = last->next;
+        events += last->batch->n;
+        in->queued--;
+    }
+    in->queue_head = last->next;
+    if (!in->queue_head) in->queue_tail = NULL;
+    last->next = NULL;
+    return head;
+}
+
+static void finish_group(kj_ingest *in, kj_ingest_job *group)
+{
+    kj_ingest_job *last = group;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&in->lock);
+    if (in->done_tail)
+        in->done_tail->next = group;
+    else
+        in->done_head = group;
+    in->done_tail = last;
+    pthread_mutex_unlock(&in->lock);
+    if (in->wake) in->wake(in->wake_ctx);
+}
+
+static void *writer_main(void *arg)
+{
+    kj_ingest *in = arg;
+    int64_t last_idle = mono_us();
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        while (!in->queue_head && !in->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&in->cond, &in->lock, &until);
+            if (!in->queue_head && mono_us() - last_idle >= 1000000) break;
+        }
+        if (!in->queue_head && in->stopping) break;
+        kj_ingest_job *group = in->queue_head ? take_group(in) : NULL;
+        pthread_mutex_unlock(&in->lock);
+        if (group) {
+            commit_group(in, group);
+            finish_group(in, group);
+        }
+        if (in->hooks.idle && mono_us() - last_idle >= 1000000) {
+            last_idle = mono_us();
+            in->hooks.idle(in->hooks.ctx, in->store);
+        }
+        pthread_mutex_lock(&in->lock);
+    }
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+kj_err kj_ingest_new(kj_store *s, const kj_ingest_hooks *hooks, size_t queue_max,
+                     size_t group_events, void (*wake)(void *), void *wake_ctx, kj_ingest **out)
+{
+    kj_ingest *in = kj_calloc(1, sizeof *in);
+    in->store = s;
+    if (hooks) in->hooks = *hooks;
+    in->queue_max = queue_max ? queue_max : 1;
+    in->group_events = group_events ? group_events : 1;
+    in->wake = wake;
+    in->wake_ctx = wake_ctx;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
+    if (pthread_create(&in->thread, NULL, writer_main, in) != 0) {
+        kj_ingest_free(in);
+        return KJ_ERR_NOMEM;
+    }
+    in->started = true;
+    *out = in;
+    return KJ_OK;
+}
+
+kj_err kj_ingest_submit(kj_ingest *in, kj_ingest_job *job)
+{
+    kj_err err = KJ_OK;
+    pthread_mutex_lock(&in->lock);
+    if (in->stopping)
+        err = KJ_ERR_SHUTDOWN;
+    else if (in->queued >= in->queue_max)
+        err = KJ_ERR_BUSY;
+    else {
+        job->next = NULL;
+        if (in->queue_tail)
+            in->queue_tail->next = job;
+        else
+            in->queue_head = job;
+        in->queue_tail = job;
+        in->queued++;
+        pthread_cond_signal(&in->cond);
+    }
+    pthread_mutex_unlock(&in->lock);
+    return err;
+}
+
+kj_ingest_job *kj_ingest_take_done(kj_ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    kj_ingest_job *list = in->done_head;
+    in->done_head = in->done_tail = NULL;
+    pthread_mutex_unlock(&in->lock);
+    return list;
+}
+
+void kj_ingest_get_stats(kj_ingest *in, kj_ingest_stats *out)
+{
+    pthread_mutex_lock(&in->lock);
+    *out = in->stats;
+    out->queued_jobs = in->queued;
+    pthread_mutex_unlock(&in->lock);
+}
+
+bool kj_ingest_store_full(kj_ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    bool full = in->store_full;
+    pthread_mutex_unlock(&in->lock);
+    return full;
+}
+
+void kj_ingest_stop(kj_ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    bool was = in->stopping;
+    in->stopping = true;
+    pthread_cond_signal(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    if (!was && in->started) pthread_join(in->thread, NULL);
+}
+
+static void free_list(kj_ingest_job *j)
+{
+    while (j) {
+        kj_ingest_job *next = j->next;
+        kj_ingest_job_free(j);
+        j = next;
+    }
+}
+
+void kj_ingest_free(kj_ingest *in)
+{
+    if (!in) return;
+    kj_ingest_stop(in);
+    free_list(in->queue_head);
+    free_list(in->done_head);
+    pthread_cond_destroy(&in->cond);
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}

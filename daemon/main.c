@@ -1,0 +1,191 @@
+/* kinerjad — command line, start-up order, signals, and a clean stop. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#define DEFAULT_CONFIG "/etc/kinerja/kinerjad.yaml"
+
+static const char usage[] =
+    "usage: kinerjad [-c FILE] [--check-config] [--rebuild] [--version] [--help]\n"
+    "\n"
+    "The kinerja daemon: takes in performance events, keeps rolling metrics and\n"
+    "indicators in LMDB, and streams live updates to dashboards.\n"
+    "\n"
+    "  -c, --config FILE  the configuration (default " DEFAULT_CONFIG " when it exists,\n"
+    "                     else built-in defaults)\n"
+    "  --check-config     check the configuration, print each error, and exit\n"
+    "  --rebuild          recompute every aggregate from the raw log, then exit\n"
+    "  --version          print the version and exit\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop cleanly (pending events are committed);\n"
+    "SIGHUP reloads tokens, units and indicators.\n";
+
+struct options {
+    const char *config;
+    bool check, rebuild;
+};
+
+/* 0: run; 1: exit 0 (help, version); 2: usage error. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+        {"rebuild", no_argument, NULL, 'R'},      {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'C': o->check = true; break;
+        case 'R': o->rebuild = true; break;
+        case 'V': printf("kinerjad %s\n", KJ_VERSION); return 1;
+        case 'h': fputs(usage, stdout); return 1;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kinerjad: unexpected argument '%s'\n%s", argv[optind], usage);
+        return 2;
+    }
+    return 0;
+}
+
+static kj_config *load_config(const char *path)
+{
+    kj_config *cfg = NULL;
+    char errs[8192];
+    if (!path && access(DEFAULT_CONFIG, F_OK) == 0) path = DEFAULT_CONFIG;
+    kj_err err = path ? kj_config_load(path, &cfg, errs, sizeof errs) : kj_config_defaults(&cfg);
+    if (err) {
+        fprintf(stderr, "%s", errs);
+        if (errs[0] && errs[strlen(errs) - 1] != '\n') fputc('\n', stderr);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Refuses what the configuration allows but the daemon must not do. */
+static bool safe_to_start(const kj_config *cfg)
+{
+    if (!cfg->auth && !kj_config_loopback_only(cfg)) {
+        kj_error("auth: false is allowed only while every listener is on loopback; "
+                 "set auth: true and configure tokens, or listen on 127.0.0.1");
+        return false;
+    }
+    if (!cfg->auth) kj_warn("auth is off: anyone who can reach the port may post and read");
+    else if (cfg->n_tokens == 0) kj_warn("auth is on and no tokens are configured: nobody can post");
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        kj_error("tls_cert and tls_key must be set together");
+        return false;
+    }
+    return true;
+}
+
+struct signals {
+    sigset_t set;
+    kj_server *server;
+};
+
+/* Signals arrive here only (they are blocked in every other thread), so the
+ * handler is an ordinary function and may call what it likes. */
+static void *signal_main(void *arg)
+{
+    struct signals *sg = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&sg->set, &sig) != 0) continue;
+        if (sig == SIGTERM || sig == SIGINT) {
+            kj_info("signal %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            kj_server_stop(sg->server);
+            return NULL;
+        }
+        if (sig == SIGHUP) kj_info("SIGHUP: reload is not implemented yet; configuration kept");
+    }
+}
+
+static int run(kj_config *cfg)
+{
+    int rc = 1;
+    char msg[512];
+    kj_store *store = NULL;
+    kj_server *server = NULL;
+    kj_ingest *ingest = NULL;
+    kj_store_opts so = {cfg->state_dir, cfg->map_size, cfg->sync == KJ_SYNC_PERIODIC, false};
+    if (kj_store_open(&so, &store, msg, sizeof msg)) {
+        kj_error("%s", msg);
+        goto out;
+    }
+    if (kj_server_new(cfg, store, &server, msg, sizeof msg)) {
+        kj_error("%s", msg);
+        goto out;
+    }
+    if (kj_ingest_new(store, NULL, cfg->ingest_queue, cfg->commit_group_events, kj_server_wake,
+                      server, &ingest)) {
+        kj_error("cannot start the writer thread");
+        goto out;
+    }
+    kj_server_set_ingest(server, ingest);
+
+    struct signals sg = {.server = server};
+    pthread_t sigthread;
+    sigemptyset(&sg.set);
+    sigaddset(&sg.set, SIGTERM);
+    sigaddset(&sg.set, SIGINT);
+    sigaddset(&sg.set, SIGHUP);
+    pthread_create(&sigthread, NULL, signal_main, &sg);
+    pthread_detach(sigthread);
+
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        kj_info("kinerjad %s listening on %s://%s:%d/ (state_dir %s)", KJ_VERSION,
+                cfg->tls_cert ? "https" : "http", cfg->listen[i].host, cfg->listen[i].port,
+                cfg->state_dir);
+    rc = kj_server_run(server) == KJ_OK ? 0 : 1;
+    kj_ingest_stop(ingest);
+    kj_store_sync(store);
+    kj_info("stopped");
+out:
+    kj_server_free(server);
+    kj_ingest_free(ingest);
+    kj_store_close(store);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    int a = parse_args(argc, argv, &o);
+    if (a) return a == 1 ? 0 : 2;
+
+    /* Block the signals in every thread; signal_main takes them with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    kj_config *cfg = load_config(o.config);
+    if (!cfg) return 1;
+    if (o.check) {
+        printf("%s: ok\n", cfg->path ? cfg->path : "built-in defaults");
+        kj_config_free(cfg);
+        return 0;
+    }
+    kj_log_init(cfg->log_level);
+    int rc = safe_to_start(cfg) ? run(cfg) : 1;
+    kj_config_free(cfg);
+    return rc;
+}

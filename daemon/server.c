@@ -1,0 +1,152 @@
+/* kinerjad — the libwebsockets context, its listeners and the service loop. */
+#include "server.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../proto/alloc.h"
+#include "log.h"
+#include "server_priv.h"
+
+/* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
+ * default would wait five minutes). */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 30,
+    .secs_since_valid_hangup = 40,
+};
+
+static struct lws_protocols protocols[] = {
+    {"http", kj_http_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
+};
+
+/* lws logs through here, at our levels: its errors are ours to see. */
+static void lws_log_to_ours(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    kj_log(level == LLL_ERR ? KJ_LOG_ERROR : level == LLL_WARN ? KJ_LOG_WARN : KJ_LOG_DEBUG,
+           "lws: %.*s", (int)n, line);
+}
+
+static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t msglen)
+{
+    struct lws_context_creation_info info;
+    char name[16];
+    memset(&info, 0, sizeof info);
+    snprintf(name, sizeof name, "kj%d", i);
+    info.vhost_name = name;
+    info.port = l->port;
+    info.iface = l->host;
+    info.protocols = protocols;
+    info.retry_and_idle_policy = &idle_policy;
+    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    if (strchr(l->host, ':')) /* an IPv6 address: listen on it alone */
+        info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+    if (s->cfg->tls_cert && s->cfg->tls_key) {
+        info.ssl_cert_filepath = s->cfg->tls_cert;
+        info.ssl_private_key_filepath = s->cfg->tls_key;
+    }
+    if (!lws_create_vhost(s->ctx, &info)) {
+        snprintf(msg, msglen, "cannot listen on %s:%d (in use, or not an address of this host)",
+                 l->host, l->port);
+        return -1;
+    }
+    return 0;
+}
+
+kj_err kj_server_new(const kj_config *cfg, kj_store *store, kj_server **out, char *msg,
+                     size_t msglen)
+{
+    kj_server *s = kj_calloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->store = store;
+    if (!realpath(cfg->web_root, s->web_root)) {
+        kj_warn("web_root %s does not exist: only the API is served", cfg->web_root);
+        s->web_root[0] = 0;
+    }
+    protocols[0].per_session_data_size = kj_http_sess_size();
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (cfg->tls_cert && cfg->tls_key) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.user = s;
+    info.fd_limit_per_thread = (unsigned)(cfg->max_connections + 64);
+    info.timeout_secs = 30;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        snprintf(msg, msglen, "cannot create the libwebsockets context");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        if (make_vhost(s, &cfg->listen[i], (int)i, msg, msglen)) goto fail;
+    *out = s;
+    return KJ_OK;
+fail:
+    kj_server_free(s);
+    return KJ_ERR_IO;
+}
+
+void kj_server_set_ingest(kj_server *s, kj_ingest *in) { s->ingest = in; }
+
+void kj_server_wake(void *server)
+{
+    kj_server *s = server;
+    if (s->ctx) lws_cancel_service(s->ctx);
+}
+
+void kj_server_stop(kj_server *s)
+{
+    s->stopping = true;
+    kj_server_wake(s);
+}
+
+/* Called on the service thread after every wake-up. */
+void kj_server_on_wake(kj_server *s)
+{
+    kj_ingest_job *done = kj_ingest_take_done(s->ingest);
+    if (done) kj_http_on_jobs_done(s, done);
+    if (s->parked) kj_http_retry_parked(s);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Stop taking work, let the writer commit what it holds, answer it, and give
+ * the answers (and bodies already on their way, which get 503) up to two
+ * seconds to leave. */
+static void drain(kj_server *s)
+{
+    kj_info("stopping: committing pending events");
+    kj_http_fail_parked(s);
+    kj_ingest_stop(s->ingest);
+    kj_server_on_wake(s);
+    int64_t deadline = mono_ms() + 2000;
+    while ((s->answers_pending || s->bodies_in_progress) && mono_ms() < deadline)
+        if (lws_service(s->ctx, 0) < 0) break;
+}
+
+kj_err kj_server_run(kj_server *s)
+{
+    while (!s->stopping)
+        if (lws_service(s->ctx, 0) < 0) return KJ_ERR_IO;
+    drain(s);
+    return KJ_OK;
+}
+
+void kj_server_free(kj_server *s)
+{
+    if (!s) return;
+    if (s->ctx) lws_context_destroy(s->ctx);
+    free(s);
+}

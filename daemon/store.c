@@ -1,0 +1,465 @@
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../proto/alloc.h"
+#include "../proto/codec.h"
+
+#define RAW_KEY 16
+#define IDS_KEY_MAX (2 * KJ_ID_MAX + 1)
+#define EACH_CHUNK 4096 /* raw events read per read transaction */
+
+struct kj_store {
+    MDB_env *env;
+    MDB_dbi raw, ids, agg, alerts, meta;
+    bool read_only;
+};
+
+struct kj_store_txn {
+    kj_store *s;
+    MDB_txn *txn;
+    uint64_t next_seq;   /* sequence for raw-log and alert keys */
+    bool seq_changed;
+    msgpack_sbuffer buf; /* reused for encoding events */
+};
+
+static kj_err map_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return KJ_OK;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT: return KJ_ERR_FULL;
+    case MDB_NOTFOUND: return KJ_ERR_NOT_FOUND;
+    case ENOMEM: return KJ_ERR_NOMEM;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID: return KJ_ERR_SCHEMA;
+    default: return KJ_ERR_IO;
+    }
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Time keys: the sign bit flipped so that negative times sort first. */
+static void time_key(uint8_t *k, int64_t ts, uint64_t seq)
+{
+    put_be64(k, (uint64_t)ts ^ (1ULL << 63));
+    put_be64(k + 8, seq);
+}
+
+static int64_t time_of_key(const uint8_t *k) { return (int64_t)(get_be64(k) ^ (1ULL << 63)); }
+
+static size_t id_key(uint8_t *k, const char *unit, const char *id)
+{
+    size_t ul = strlen(unit), il = strlen(id);
+    memcpy(k, unit, ul);
+    k[ul] = 0;
+    memcpy(k + ul + 1, id, il);
+    return ul + 1 + il;
+}
+
+static int open_dbis(kj_store *s, char *msg, size_t msglen)
+{
+    MDB_txn *txn;
+    unsigned flags = s->read_only ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc) goto fail;
+    if ((rc = mdb_dbi_open(txn, "raw", flags, &s->raw)) ||
+        (rc = mdb_dbi_open(txn, "ids", flags, &s->ids)) ||
+        (rc = mdb_dbi_open(txn, "agg", flags, &s->agg)) ||
+        (rc = mdb_dbi_open(txn, "alerts", flags, &s->alerts)) ||
+        (rc = mdb_dbi_open(txn, "meta", flags, &s->meta))) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    MDB_val k = {6, "schema"}, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND && !s->read_only) {
+        uint32_t ver = KJ_STORE_SCHEMA;
+        v = (MDB_val){sizeof ver, &ver};
+        rc = mdb_put(txn, s->meta, &k, &v, 0);
+    } else if (rc == MDB_SUCCESS) {
+        uint32_t ver = 0;
+        if (v.mv_size == sizeof ver) memcpy(&ver, v.mv_data, sizeof ver);
+        if (ver != KJ_STORE_SCHEMA) {
+            mdb_txn_abort(txn);
+            snprintf(msg, msglen, "store schema version %u, this kinerjad reads %u", ver,
+                     KJ_STORE_SCHEMA);
+            return KJ_ERR_SCHEMA;
+        }
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) goto fail;
+    return KJ_OK;
+fail:
+    snprintf(msg, msglen, "store: %s", mdb_strerror(rc));
+    return map_err(rc);
+}
+
+kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_t msglen)
+{
+    kj_store *s = kj_calloc(1, sizeof *s);
+    s->read_only = opts->read_only;
+    int rc;
+    kj_err err = KJ_ERR_IO;
+    if (!opts->read_only && mkdir(opts->dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(msg, msglen, "cannot create state_dir %s: %s", opts->dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&s->env))) goto lmdb_fail;
+    mdb_env_set_maxdbs(s->env, 8);
+    if ((rc = mdb_env_set_mapsize(s->env, opts->map_size))) goto lmdb_fail;
+    /* MDB_NOTLS: read transactions are not tied to a thread (lws and writer). */
+    unsigned flags = MDB_NOTLS;
+    if (opts->read_only) flags |= MDB_RDONLY;
+    if (opts->sync_periodic) flags |= MDB_NOSYNC;
+    if ((rc = mdb_env_open(s->env, opts->dir, flags, 0640))) goto lmdb_fail;
+    if ((err = open_dbis(s, msg, msglen))) goto fail;
+    *out = s;
+    return KJ_OK;
+lmdb_fail:
+    snprintf(msg, msglen, "cannot open store in %s: %s", opts->dir, mdb_strerror(rc));
+    err = map_err(rc);
+fail:
+    kj_store_close(s);
+    return err;
+}
+
+void kj_store_close(kj_store *s)
+{
+    if (!s) return;
+    if (s->env) mdb_env_close(s->env);
+    free(s);
+}
+
+kj_err kj_store_sync(kj_store *s) { return s->read_only ? KJ_OK : map_err(mdb_env_sync(s->env, 1)); }
+
+kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
+{
+    kj_store_txn *t = kj_calloc(1, sizeof *t);
+    t->s = s;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    if (rc) {
+        free(t);
+        return map_err(rc);
+    }
+    MDB_val k = {8, "next_seq"}, v;
+    if (mdb_get(t->txn, s->meta, &k, &v) == MDB_SUCCESS && v.mv_size == 8)
+        memcpy(&t->next_seq, v.mv_data, 8);
+    msgpack_sbuffer_init(&t->buf);
+    *out = t;
+    return KJ_OK;
+}
+
+kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
+{
+    uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
+    time_key(rawk, ev->ts, t->next_seq);
+    MDB_val k = {id_key(idk, ev->unit, ev->id), idk}, v = {RAW_KEY, rawk};
+    int rc = mdb_put(t->txn, t->s->ids, &k, &v, MDB_NOOVERWRITE);
+    *duplicate = rc == MDB_KEYEXIST;
+    if (rc == MDB_KEYEXIST) return KJ_OK;
+    if (rc) return map_err(rc);
+
+    msgpack_packer pk;
+    t->buf.size = 0;
+    msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
+    kj_msgpack_pack_event(&pk, ev);
+    k = (MDB_val){RAW_KEY, rawk};
+    v = (MDB_val){t->buf.size, t->buf.data};
+    rc = mdb_put(t->txn, t->s->raw, &k, &v, 0);
+    if (rc) return map_err(rc);
+    t->next_seq++;
+    t->seq_changed = true;
+    return KJ_OK;
+}
+
+kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
+                        size_t vlen)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    return map_err(mdb_put(t->txn, t->s->agg, &k, &v, 0));
+}
+
+kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen)
+{
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_del(t->txn, t->s->agg, &k, NULL);
+    return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
+}
+
+kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen)
+{
+    uint8_t key[RAW_KEY];
+    time_key(key, at, t->next_seq++);
+    t->seq_changed = true;
+    MDB_val k = {RAW_KEY, key}, v = {vlen, (void *)val};
+    return map_err(mdb_put(t->txn, t->s->alerts, &k, &v, 0));
+}
+
+static void txn_free(kj_store_txn *t)
+{
+    msgpack_sbuffer_destroy(&t->buf);
+    free(t);
+}
+
+kj_err kj_store_commit(kj_store_txn *t)
+{
+    int rc = 0;
+    if (t->seq_changed) {
+        MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
+        rc = mdb_put(t->txn, t->s->meta, &k, &v, 0);
+    }
+    if (rc)
+        mdb_txn_abort(t->txn);
+    else
+        rc = mdb_txn_commit(t->txn); /* aborts by itself on failure */
+    txn_free(t);
+    return map_err(rc);
+}
+
+void kj_store_abort(kj_store_txn *t)
+{
+    if (!t) return;
+    mdb_txn_abort(t->txn);
+    txn_free(t);
+}
+
+static kj_err each_in(kj_store *s, MDB_dbi dbi, const void *from, size_t flen, kj_store_kv_fn fn,
+                      void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
+    MDB_val k = {flen, (void *)from}, v;
+    int stop = 0;
+    rc = mdb_cursor_get(cur, &k, &v, flen ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == MDB_SUCCESS && !stop) {
+        stop = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (stop) return stop;
+    return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
+}
+
+kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
+{
+    return each_in(s, s->agg, NULL, 0, fn, ctx);
+}
+
+kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx)
+{
+    uint8_t key[RAW_KEY];
+    time_key(key, from, 0);
+    return each_in(s, s->alerts, key, sizeof key, fn, ctx);
+}
+
+/* One chunk of kj_store_each_event: at most EACH_CHUNK events after *pos.
+ * Sets *done when the range is exhausted. */
+static kj_err each_event_chunk(kj_store *s, uint8_t *pos, int64_t to, const char *unit,
+                               kj_store_event_fn fn, void *ctx, bool *done)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->raw, &cur))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
+    MDB_val k = {RAW_KEY, pos}, v;
+    kj_err err = KJ_OK;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (int n = 0; rc == MDB_SUCCESS; n++) {
+        if (n == EACH_CHUNK) {
+            memcpy(pos, k.mv_data, RAW_KEY); /* resume here in the next chunk */
+            goto out;
+        }
+        if (time_of_key(k.mv_data) >= to) break;
+        kj_event ev;
+        if (kj_msgpack_unpack_event(v.mv_data, v.mv_size, &ev) != KJ_OK) {
+            err = KJ_ERR_IO; /* a stored event we cannot read is corruption */
+            goto out;
+        }
+        int stop = (!unit || strcmp(unit, ev.unit) == 0) ? fn(ctx, &ev) : 0;
+        free(ev.meta);
+        if (stop) {
+            err = stop;
+            goto out;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = map_err(rc);
+    *done = true;
+out:
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
+                           kj_store_event_fn fn, void *ctx)
+{
+    uint8_t pos[RAW_KEY];
+    time_key(pos, from, 0);
+    bool done = false;
+    kj_err err = KJ_OK;
+    while (!done && err == KJ_OK)
+        err = each_event_chunk(s, pos, to, unit, fn, ctx, &done);
+    return err;
+}
+
+/* Deletes up to max entries from the start of dbi while keep() says no. */
+typedef bool (*expire_fn)(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                          void *ctx);
+
+static kj_err expire_front(kj_store *s, MDB_dbi dbi, expire_fn expired, void *ctx, size_t max,
+                           bool stop_at_first_live, size_t *deleted)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    *deleted = 0;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur))) goto fail;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && *deleted < max) {
+        if (expired(s, txn, &k, &v, ctx)) {
+            if ((rc = mdb_cursor_del(cur, 0))) break;
+            ++*deleted;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        } else if (stop_at_first_live) {
+            break;
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;
+    return map_err(mdb_txn_commit(txn));
+fail:
+    mdb_txn_abort(txn);
+    *deleted = 0;
+    return map_err(rc);
+}
+
+static bool event_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                          void *ctx)
+{
+    if (time_of_key(k->mv_data) >= *(int64_t *)ctx) return false;
+    kj_event ev;
+    if (kj_msgpack_unpack_event(v->mv_data, v->mv_size, &ev) == KJ_OK) {
+        uint8_t idk[IDS_KEY_MAX];
+        MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
+        mdb_del(txn, s->ids, &ik, NULL);
+        free(ev.meta);
+    }
+    return true;
+}
+
+kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted)
+{
+    return expire_front(s, s->raw, event_expired, &before, max, true, deleted);
+}
+
+static bool alert_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                          void *ctx)
+{
+    (void)s, (void)txn, (void)v;
+    return time_of_key(k->mv_data) < *(int64_t *)ctx;
+}
+
+kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted)
+{
+    return expire_front(s, s->alerts, alert_expired, &before, max, true, deleted);
+}
+
+struct agg_expiry {
+    bool (*expired)(void *ctx, const void *key, size_t klen);
+    void *ctx;
+};
+
+static bool agg_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
+{
+    (void)s, (void)txn, (void)v;
+    struct agg_expiry *e = ctx;
+    return e->expired == NULL || e->expired(e->ctx, k->mv_data, k->mv_size);
+}
+
+kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
+                            void *ctx, size_t max, size_t *deleted)
+{
+    struct agg_expiry e = {expired, ctx};
+    return expire_front(s, s->agg, agg_expired, &e, max, false, deleted);
+}
+
+kj_err kj_store_clear_aggs(kj_store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_drop(txn, s->agg, 0)) || (rc = mdb_drop(txn, s->alerts, 0))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
+    return map_err(mdb_txn_commit(txn));
+}
+
+kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen)
+{
+    if (mkdir(dest_dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(msg, msglen, "cannot create %s: %s", dest_dir, strerror(errno));
+        return KJ_ERR_IO;
+    }
+    int rc = mdb_env_copy2(s->env, dest_dir, MDB_CP_COMPACT);
+    if (rc) snprintf(msg, msglen, "backup to %s: %s", dest_dir, mdb_strerror(rc));
+    return map_err(rc);
+}
+
+kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out)
+{
+    MDB_envinfo info;
+    MDB_stat st, raw;
+    MDB_txn *txn;
+    int rc = mdb_env_info(s->env, &info);
+    if (!rc) rc = mdb_env_stat(s->env, &st);
+    if (!rc) rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    rc = mdb_stat(txn, s->raw, &raw);
+    mdb_txn_abort(txn);
+    if (rc) return map_err(rc);
+    out->map_size = info.me_mapsize;
+    out->used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    out->events = raw.ms_entries;
+    return KJ_OK;
+}

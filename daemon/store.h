@@ -1,0 +1,100 @@
+/* kinerjad — the LMDB store (SPEC §6, DESIGN "Storage").
+ *
+ * One environment in state_dir with named databases:
+ *   raw     ts (8, big-endian) + seq (8, big-endian) -> canonical msgpack event
+ *   ids     unit '\0' event id -> raw key          (idempotency, per unit)
+ *   agg     bucket key (the metrics engine's)     -> bucket value
+ *   alerts  at (8, BE) + seq (8, BE)              -> msgpack alert
+ *   meta    "schema" -> u32, "next_seq" -> u64
+ *
+ * Event ids are unique per unit, not globally: an ingest token for one unit
+ * cannot turn another unit's events into duplicates by posting their ids first.
+ *
+ * Writes go through one kj_store_txn at a time (LMDB allows one writer); only
+ * the daemon's writer thread writes. Readers use short read transactions and
+ * never block it. Every function returns a kj_err; KJ_ERR_FULL means the map or
+ * the disk is full, the transaction was (or must be) aborted and nothing of it
+ * was written. */
+#ifndef KJ_STORE_H
+#define KJ_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/err.h"
+#include "../proto/event.h"
+
+#define KJ_STORE_SCHEMA 1
+
+typedef struct kj_store kj_store;
+typedef struct kj_store_txn kj_store_txn;
+
+typedef struct kj_store_opts {
+    const char *dir;    /* created when missing (unless read_only) */
+    uint64_t map_size;  /* bytes; the map is virtual, the file grows as needed */
+    bool sync_periodic; /* sync: periodic: commits do not fsync; kj_store_sync does */
+    bool read_only;     /* for export and backup next to a running daemon */
+} kj_store_opts;
+
+/* Open (creating when needed) the environment. On failure writes a one-line
+ * reason to msg. A store of another schema version gives KJ_ERR_SCHEMA. */
+kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_t msglen);
+void kj_store_close(kj_store *s);
+
+/* Flush to disk (used with sync_periodic and before a clean exit). */
+kj_err kj_store_sync(kj_store *s);
+
+/* --- writing (one thread) --- */
+kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
+/* Store ev in the raw log and the id index. *duplicate is set (and nothing is
+ * written) when the unit already has an event with this id. */
+kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
+kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
+                        size_t vlen);
+kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen);
+kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen);
+/* Commit and free t. On failure the transaction is gone and nothing of it stays. */
+kj_err kj_store_commit(kj_store_txn *t);
+/* Abort and free t; NULL is a no-op. */
+void kj_store_abort(kj_store_txn *t);
+
+/* --- reading (any thread; each call uses its own short read transactions) --- */
+
+/* Calls fn for every stored bucket in key order. fn's pointers die when it
+ * returns; a non-zero return from fn stops the walk and is returned. */
+typedef int (*kj_store_kv_fn)(void *ctx, const void *key, size_t klen, const void *val,
+                              size_t vlen);
+kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx);
+/* Alerts with at >= from, in time order. */
+kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx);
+
+/* Calls fn for each raw event with from <= ts < to (and unit, when not NULL),
+ * in time order. Walks in chunks of short read transactions so that a month
+ * of events never pins old pages for long. fn returns non-zero to stop. */
+typedef int (*kj_store_event_fn)(void *ctx, const kj_event *ev);
+kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
+                           kj_store_event_fn fn, void *ctx);
+
+/* Delete raw events (and their ids) with ts < before, at most max per call;
+ * *deleted tells how many went. Small steps: never one long transaction. */
+kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted);
+/* Delete alerts with at < before, at most max per call. */
+kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted);
+/* Delete every aggregate for which expired(key) is true, at most max per call. */
+kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
+                            void *ctx, size_t max, size_t *deleted);
+/* Delete every aggregate (for --rebuild). */
+kj_err kj_store_clear_aggs(kj_store *s);
+
+/* A consistent, compacted copy into dest_dir (created; must be empty). */
+kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen);
+
+typedef struct kj_store_stats {
+    uint64_t map_size;  /* bytes configured */
+    uint64_t used;      /* bytes of the map in use (last page * page size) */
+    uint64_t events;    /* entries of the raw log */
+} kj_store_stats;
+kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);
+
+#endif

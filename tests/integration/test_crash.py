@@ -1,0 +1,70 @@
+"""Durability: every acknowledged event survives kill -9 and a restart.
+
+A separate poster process posts batches in a loop and appends the ids of each
+batch to a file only after the daemon acknowledged it. The test kills the
+daemon at a random moment, restarts it, and re-posts every acknowledged event:
+all must come back as duplicates."""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import msgpack
+
+from conftest import Daemon, service_event
+
+POSTER = r"""
+import http.client, json, sys, time, os
+port, token, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+n = 0
+with open(out, "a") as f:
+    while True:
+        ts = int(time.time() * 1000)
+        evs = [{"id": f"crash-{os.getpid()}-{n}-{i}", "type": "service", "ts": ts,
+                "unit": "kasemen", "employee": "198706152010011002", "counter": "loket-1",
+                "wait_ms": 1000, "service_ms": 2000} for i in range(20)]
+        n += 1
+        try:
+            c.request("POST", "/api/v1/events", json.dumps(evs),
+                      {"Content-Type": "application/json", "Authorization": "Bearer " + token})
+            r = c.getresponse()
+            body = r.read()
+        except Exception:
+            sys.exit(0)           # the daemon died: stop posting
+        if r.status == 200 and json.loads(body)["accepted"] == len(evs):
+            f.write(json.dumps(evs) + "\n")
+            f.flush()
+            print("acked", flush=True)   # tells the test, which reads our stdout
+"""
+
+
+def test_acknowledged_events_survive_kill9(tmp_path):
+    rnd = random.Random(int(os.environ.get("KJ_SEED", time.time_ns())))
+    d = Daemon(tmp_path).start()
+    acked_file = tmp_path / "acked.ndjson"
+    total_acked = 0
+    for round_ in range(3):
+        poster = subprocess.Popen([sys.executable, "-c", POSTER, str(d.port), d.token,
+                                   str(acked_file)], stdout=subprocess.PIPE, text=True)
+        # Kill at a random moment: after a random number of acknowledged batches,
+        # read from the poster's stdout as they happen.
+        for _ in range(rnd.randint(3, 40)):
+            assert poster.stdout.readline() == "acked\n", "poster stopped early"
+        d.kill9()
+        assert poster.wait(30) == 0
+        d.start()
+        batches = [json.loads(l) for l in acked_file.read_text().splitlines()]
+        events = [e for b in batches for e in b]
+        total_acked = len(events)
+        # re-post in chunks: all duplicates
+        for i in range(0, len(events), 5000):
+            chunk = events[i:i + 5000]
+            status, body, _ = d.post_msgpack(chunk)
+            assert status == 200
+            assert body["duplicates"] == len(chunk), body
+            assert body["accepted"] == 0
+    assert total_acked > 0
+    assert d.stop() == 0
