@@ -1,0 +1,443 @@
+#include "hist.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+
+/* Cell layout: ids 0..127 are the values themselves; from 128 on, each power of
+ * two 2^e (e = 7..40) has SUB cells of width 2^(e - SUB_BITS). */
+#define SUB_BITS 6
+#define SUB (1 << SUB_BITS)
+#define LINEAR (2 * SUB)
+#define TOP_EXP 40
+#define N_CELLS (LINEAR + (TOP_EXP - 7) * SUB) /* 2240: the last cell holds 2^40 - 1 */
+
+/* A sparse hist turns dense once it has this many cells and they are packed
+ * closely enough that a dense array costs at most 3x the sparse one: dense adds
+ * are O(1) instead of a binary search. */
+#define DENSE_MIN_CELLS 48
+#define DENSE_SLACK 16
+
+static unsigned cell_of(int64_t v)
+{
+    if (v < LINEAR) return v < 0 ? 0 : (unsigned)v;
+    if (v >= KJ_HIST_MAX_VALUE) v = KJ_HIST_MAX_VALUE - 1;
+    unsigned e = 63 - (unsigned)__builtin_clzll((uint64_t)v);
+    unsigned m = (unsigned)((uint64_t)v >> (e - SUB_BITS)) & (SUB - 1);
+    return LINEAR + (e - 7) * SUB + m;
+}
+
+static void cell_bounds(unsigned c, int64_t *lo, int64_t *hi)
+{
+    if (c < LINEAR) {
+        *lo = *hi = c;
+        return;
+    }
+    unsigned e = 7 + (c - LINEAR) / SUB, m = (c - LINEAR) % SUB;
+    int64_t width = (int64_t)1 << (e - SUB_BITS);
+    *lo = ((int64_t)1 << e) + (int64_t)m * width;
+    *hi = *lo + width - 1;
+}
+
+static inline uint16_t *sparse_ids(const kj_hist *h)
+{
+    return (uint16_t *)(h->cells + h->cap);
+}
+
+void kj_hist_reset(kj_hist *h)
+{
+    free(h->cells);
+    memset(h, 0, sizeof *h);
+}
+
+/* Index of the first sparse entry whose id is >= id. */
+static unsigned sparse_find(const kj_hist *h, unsigned id)
+{
+    const uint16_t *ids = sparse_ids(h);
+    unsigned a = 0, b = h->n;
+    /* Most adds hit the largest or a recent cell; check the end first. */
+    if (b && ids[b - 1] < id) return b;
+    while (a < b) {
+        unsigned mid = (a + b) / 2;
+        if (ids[mid] < id)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a;
+}
+
+static void sparse_grow(kj_hist *h, unsigned cap)
+{
+    uint32_t *cells = kj_malloc(cap * (sizeof(uint32_t) + sizeof(uint16_t)));
+    uint16_t *ids = (uint16_t *)(cells + cap);
+    if (h->n) {
+        memcpy(cells, h->cells, h->n * sizeof(uint32_t));
+        memcpy(ids, sparse_ids(h), h->n * sizeof(uint16_t));
+    }
+    free(h->cells);
+    h->cells = cells;
+    h->cap = (uint16_t)cap;
+}
+
+static void to_dense(kj_hist *h, unsigned lo, unsigned hi)
+{
+    unsigned cap = hi - lo + 1;
+    uint32_t *cells = kj_calloc(cap, sizeof(uint32_t));
+    const uint16_t *ids = sparse_ids(h);
+    for (unsigned i = 0; i < h->n; i++)
+        cells[ids[i] - lo] = h->cells[i];
+    free(h->cells);
+    h->cells = cells;
+    h->cap = (uint16_t)cap;
+    h->lo = (uint16_t)lo;
+    h->dense = 1;
+}
+
+static void maybe_densify(kj_hist *h)
+{
+    if (h->n < DENSE_MIN_CELLS) return;
+    const uint16_t *ids = sparse_ids(h);
+    unsigned range = ids[h->n - 1] - ids[0] + 1u;
+    if (range * sizeof(uint32_t) <= 3u * h->n * (sizeof(uint32_t) + sizeof(uint16_t)))
+        to_dense(h, ids[0] > DENSE_SLACK ? ids[0] - DENSE_SLACK : 0,
+                 ids[h->n - 1] + DENSE_SLACK < N_CELLS ? ids[h->n - 1] + DENSE_SLACK : N_CELLS - 1);
+}
+
+/* Make the dense range cover id, with some slack so that a drifting range
+ * does not reallocate on every add. */
+static void dense_cover(kj_hist *h, unsigned id)
+{
+    unsigned lo = h->lo, hi = h->lo + h->cap - 1u;
+    if (id >= lo && id <= hi) return;
+    unsigned nlo = id < lo ? (id > DENSE_SLACK ? id - DENSE_SLACK : 0) : lo;
+    unsigned nhi = id > hi ? (id + DENSE_SLACK < N_CELLS ? id + DENSE_SLACK : N_CELLS - 1) : hi;
+    uint32_t *cells = kj_calloc(nhi - nlo + 1, sizeof(uint32_t));
+    memcpy(cells + (lo - nlo), h->cells, h->cap * sizeof(uint32_t));
+    free(h->cells);
+    h->cells = cells;
+    h->cap = (uint16_t)(nhi - nlo + 1);
+    h->lo = (uint16_t)nlo;
+}
+
+static void add_cell(kj_hist *h, unsigned id, uint32_t k)
+{
+    if (h->dense) {
+        dense_cover(h, id);
+        uint32_t *c = &h->cells[id - h->lo];
+        if (*c == 0) h->n++;
+        *c += k;
+        return;
+    }
+    unsigned i = sparse_find(h, id);
+    if (i < h->n && sparse_ids(h)[i] == id) {
+        h->cells[i] += k;
+        return;
+    }
+    if (h->n == h->cap) sparse_grow(h, h->cap ? 2u * h->cap : 2u);
+    uint16_t *ids = sparse_ids(h);
+    memmove(h->cells + i + 1, h->cells + i, (h->n - i) * sizeof(uint32_t));
+    memmove(ids + i + 1, ids + i, (h->n - i) * sizeof(uint16_t));
+    h->cells[i] = k;
+    ids[i] = (uint16_t)id;
+    h->n++;
+    maybe_densify(h);
+}
+
+void kj_hist_add(kj_hist *h, int64_t v)
+{
+    if (v < 0) v = 0;
+    if (v >= KJ_HIST_MAX_VALUE) v = KJ_HIST_MAX_VALUE - 1;
+    add_cell(h, cell_of(v), 1);
+    h->count++;
+    h->sum += (uint64_t)v;
+    if (v > h->max) h->max = v;
+}
+
+/* Calls fn for every non-empty cell in ascending order. */
+#define EACH_CELL(h, id, k, body)                                                                  \
+    do {                                                                                           \
+        if ((h)->dense) {                                                                          \
+            for (unsigned ec_i = 0; ec_i < (h)->cap; ec_i++) {                                     \
+                if (!(h)->cells[ec_i]) continue;                                                   \
+                unsigned id = (h)->lo + ec_i;                                                      \
+                uint32_t k = (h)->cells[ec_i];                                                     \
+                body;                                                                              \
+            }                                                                                      \
+        } else {                                                                                   \
+            const uint16_t *ec_ids = sparse_ids(h);                                                \
+            for (unsigned ec_i = 0; ec_i < (h)->n; ec_i++) {                                       \
+                unsigned id = ec_ids[ec_i];                                                        \
+                uint32_t k = (h)->cells[ec_i];                                                     \
+                body;                                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+void kj_hist_merge(kj_hist *h, const kj_hist *other)
+{
+    if (!other->count) return;
+    EACH_CELL(other, id, k, add_cell(h, id, k));
+    h->count += other->count;
+    h->sum += other->sum;
+    if (other->max > h->max) h->max = other->max;
+}
+
+static void sub_cell(kj_hist *h, unsigned id, uint32_t k)
+{
+    if (h->dense) {
+        if (id < h->lo || id >= (unsigned)h->lo + h->cap) return;
+        uint32_t *c = &h->cells[id - h->lo];
+        if (!*c) return;
+        *c = *c > k ? *c - k : 0;
+        if (!*c) h->n--;
+        return;
+    }
+    unsigned i = sparse_find(h, id);
+    uint16_t *ids = sparse_ids(h);
+    if (i >= h->n || ids[i] != id) return;
+    if (h->cells[i] > k) {
+        h->cells[i] -= k;
+        return;
+    }
+    memmove(h->cells + i, h->cells + i + 1, (h->n - i - 1) * sizeof(uint32_t));
+    memmove(ids + i, ids + i + 1, (h->n - i - 1) * sizeof(uint16_t));
+    h->n--;
+}
+
+/* The upper bound of the highest non-empty cell. */
+static int64_t top_bound(const kj_hist *h)
+{
+    unsigned top = 0;
+    EACH_CELL(h, id, k, (void)k; top = id);
+    int64_t lo, hi;
+    cell_bounds(top, &lo, &hi);
+    return hi;
+}
+
+bool kj_hist_sub(kj_hist *h, const kj_hist *other)
+{
+    if (!other->count) return false;
+    EACH_CELL(other, id, k, sub_cell(h, id, k));
+    h->count = h->count > other->count ? h->count - other->count : 0;
+    h->sum = h->sum > other->sum ? h->sum - other->sum : 0;
+    if (!h->count || !h->n) {
+        kj_hist_reset(h);
+        return false;
+    }
+    if (other->max < h->max) return false;
+    int64_t bound = top_bound(h);
+    if (bound < h->max) h->max = bound;
+    return true;
+}
+
+void kj_hist_set_max(kj_hist *h, int64_t max)
+{
+    h->max = h->count ? max : 0;
+}
+
+void kj_hist_copy(kj_hist *dst, const kj_hist *src)
+{
+    if (dst == src) return;
+    kj_hist_reset(dst);
+    *dst = *src;
+    if (!src->cells) return;
+    size_t bytes = src->cap * (src->dense ? sizeof(uint32_t) : sizeof(uint32_t) + sizeof(uint16_t));
+    dst->cells = kj_malloc(bytes);
+    memcpy(dst->cells, src->cells, bytes);
+}
+
+int64_t kj_hist_percentile(const kj_hist *h, unsigned pct)
+{
+    if (!h->count) return 0;
+    if (pct > 100) pct = 100;
+    uint64_t rank = (pct * h->count + 99) / 100;
+    if (rank < 1) rank = 1;
+    if (rank == h->count) return h->max;
+    uint64_t seen = 0;
+    unsigned hit = 0;
+    EACH_CELL(h, id, k, {
+        seen += k;
+        if (seen >= rank) {
+            hit = id;
+            break;
+        }
+    });
+    int64_t lo, hi;
+    cell_bounds(hit, &lo, &hi);
+    int64_t v = lo + (hi - lo) / 2;
+    /* The exact max sits in the top cell: never report beyond it. */
+    return v > h->max ? h->max : v;
+}
+
+bool kj_hist_equal(const kj_hist *a, const kj_hist *b)
+{
+    if (a->count != b->count || a->sum != b->sum || a->n != b->n) return false;
+    if (a->count && a->max != b->max) return false;
+    unsigned ids[N_CELLS];
+    uint32_t ks[N_CELLS];
+    unsigned n = 0, i = 0;
+    bool same = true;
+    EACH_CELL(a, id, k, {
+        ids[n] = id;
+        ks[n++] = k;
+    });
+    EACH_CELL(b, id, k, {
+        if (i >= n || ids[i] != id || ks[i] != k) {
+            same = false;
+            break;
+        }
+        i++;
+    });
+    return same && i == n;
+}
+
+size_t kj_hist_heap_bytes(const kj_hist *h)
+{
+    if (!h->cells) return 0;
+    return h->cap * (h->dense ? sizeof(uint32_t) : sizeof(uint32_t) + sizeof(uint16_t));
+}
+
+size_t kj_varint_put(uint8_t *buf, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        buf[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    buf[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t kj_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < len && i < 10; i++) {
+        x |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
+        if (!(buf[i] & 0x80)) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Encoded form: count; if 1, the value; else sum, max, cells, bytes of the cell
+ * list, then per cell (id delta, count). The byte length lets readers that want
+ * only the summary skip the cells. */
+static size_t cells_size(const kj_hist *h)
+{
+    size_t n = 0;
+    unsigned prev = 0;
+    EACH_CELL(h, id, k, {
+        n += kj_varint_size(id - prev) + kj_varint_size(k);
+        prev = id;
+    });
+    return n;
+}
+
+size_t kj_hist_encoded_size(const kj_hist *h)
+{
+    if (h->count <= 1) return kj_varint_size(h->count) + (h->count ? kj_varint_size(h->sum) : 0);
+    size_t cells = cells_size(h);
+    return kj_varint_size(h->count) + kj_varint_size(h->sum) + kj_varint_size((uint64_t)h->max) +
+           kj_varint_size(h->n) + kj_varint_size(cells) + cells;
+}
+
+size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
+{
+    size_t n = kj_varint_put(buf, h->count);
+    if (h->count == 0) return n;
+    if (h->count == 1) return n + kj_varint_put(buf + n, h->sum);
+    n += kj_varint_put(buf + n, h->sum);
+    n += kj_varint_put(buf + n, (uint64_t)h->max);
+    n += kj_varint_put(buf + n, h->n);
+    n += kj_varint_put(buf + n, cells_size(h));
+    unsigned prev = 0;
+    EACH_CELL(h, id, k, {
+        n += kj_varint_put(buf + n, id - prev);
+        n += kj_varint_put(buf + n, k);
+        prev = id;
+    });
+    return n;
+}
+
+/* Reads one varint at *pos, advancing it; false when malformed. */
+static bool get(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+    size_t n = kj_varint_get(buf + *pos, len - *pos, v);
+    *pos += n;
+    return n != 0;
+}
+
+kj_err kj_hist_decode_summary(const uint8_t *buf, size_t len, uint64_t *count, uint64_t *sum,
+                              int64_t *max, size_t *used)
+{
+    size_t pos = 0;
+    uint64_t c, s = 0, m = 0, n, bytes;
+    if (!get(buf, len, &pos, &c)) return KJ_ERR_DECODE;
+    if (c == 1) {
+        if (!get(buf, len, &pos, &s) || s >= (uint64_t)KJ_HIST_MAX_VALUE) return KJ_ERR_DECODE;
+        m = s;
+    } else if (c > 1) {
+        if (!get(buf, len, &pos, &s) || !get(buf, len, &pos, &m) || !get(buf, len, &pos, &n) ||
+            !get(buf, len, &pos, &bytes) || bytes > len - pos || m >= (uint64_t)KJ_HIST_MAX_VALUE)
+            return KJ_ERR_DECODE;
+        pos += bytes;
+    }
+    *count = c;
+    *sum = s;
+    *max = (int64_t)m;
+    *used = pos;
+    return KJ_OK;
+}
+
+static kj_err decode_cells(kj_hist *h, const uint8_t *buf, size_t len, uint64_t n)
+{
+    size_t pos = 0;
+    uint64_t id = 0, total = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t delta, k;
+        if (!get(buf, len, &pos, &delta) || !get(buf, len, &pos, &k)) return KJ_ERR_DECODE;
+        if ((i && !delta) || !k || k > UINT32_MAX) return KJ_ERR_DECODE;
+        id += delta;
+        if (id >= N_CELLS) return KJ_ERR_DECODE;
+        add_cell(h, (unsigned)id, (uint32_t)k);
+        total += k;
+    }
+    if (pos != len || total != h->count) return KJ_ERR_DECODE;
+    return KJ_OK;
+}
+
+kj_err kj_hist_decode(kj_hist *h, const uint8_t *buf, size_t len, size_t *used)
+{
+    kj_hist_reset(h);
+    uint64_t count, sum;
+    int64_t max;
+    size_t end;
+    kj_err err = kj_hist_decode_summary(buf, len, &count, &sum, &max, &end);
+    if (err) return err;
+    if (count == 1) {
+        kj_hist_add(h, max);
+    } else if (count > 1) {
+        size_t pos = 0;
+        uint64_t skip, n, bytes;
+        for (int i = 0; i < 3; i++)
+            get(buf, len, &pos, &skip);
+        get(buf, len, &pos, &n);
+        get(buf, len, &pos, &bytes);
+        if (n == 0 || n > N_CELLS) return KJ_ERR_DECODE;
+        h->count = count;
+        h->sum = sum;
+        h->max = max;
+        if (n > DENSE_MIN_CELLS) sparse_grow(h, (unsigned)n);
+        err = decode_cells(h, buf + pos, (size_t)bytes, n);
+        if (err) goto fail;
+    }
+    *used = end;
+    return KJ_OK;
+fail:
+    kj_hist_reset(h);
+    return err;
+}

@@ -1,0 +1,302 @@
+/* Unit tests of daemon/hist.c: accuracy against exact nearest-rank percentiles,
+ * merge and subtract, and the serialised form. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+
+#define DAY_MS 86400000LL
+
+/* A small deterministic generator so that failures reproduce. */
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double rnd01(void)
+{
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t exact_rank(int64_t *sorted, size_t n, unsigned pct)
+{
+    size_t rank = (pct * n + 99) / 100;
+    if (rank < 1) rank = 1;
+    return sorted[rank - 1];
+}
+
+/* Checks p1..p100, count, sum and max of h against the values. */
+static void check_against(kj_hist *h, int64_t *vals, size_t n, const char *what)
+{
+    int64_t *s = malloc(n * sizeof *s);
+    memcpy(s, vals, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp64);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (uint64_t)s[i];
+    ck_assert_uint_eq(kj_hist_count(h), n);
+    ck_assert_uint_eq(kj_hist_sum(h), sum);
+    ck_assert_int_eq(kj_hist_max(h), s[n - 1]);
+    for (unsigned p = 1; p <= 100; p++) {
+        int64_t want = exact_rank(s, n, p), got = kj_hist_percentile(h, p);
+        int64_t err = got > want ? got - want : want - got;
+        int64_t allowed = want / 100 > 1 ? want / 100 : 1;
+        ck_assert_msg(err <= allowed, "%s: p%u got %lld want %lld", what, p, (long long)got,
+                      (long long)want);
+    }
+    free(s);
+}
+
+static void fill_and_check(int64_t *vals, size_t n, const char *what)
+{
+    kj_hist h = KJ_HIST_INIT;
+    for (size_t i = 0; i < n; i++)
+        kj_hist_add(&h, vals[i]);
+    check_against(&h, vals, n, what);
+    kj_hist_reset(&h);
+}
+
+START_TEST(test_random_uniform)
+{
+    size_t n = 20000;
+    int64_t *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (int64_t)(rnd() % (uint64_t)DAY_MS);
+    fill_and_check(v, n, "uniform 0..24h");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (int64_t)(rnd() % 2000);
+    fill_and_check(v, n, "uniform 0..2s");
+    free(v);
+}
+END_TEST
+
+START_TEST(test_random_log_uniform)
+{
+    for (int round = 0; round < 20; round++) {
+        size_t n = 1 + rnd() % 5000;
+        int64_t *v = malloc(n * sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (int64_t)exp(rnd01() * log((double)DAY_MS * 2));
+        fill_and_check(v, n, "log-uniform");
+        free(v);
+    }
+}
+END_TEST
+
+START_TEST(test_adversarial)
+{
+    size_t n = 10001;
+    int64_t *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0;
+    fill_and_check(v, n, "all zero");
+    for (size_t i = 0; i < n; i++)
+        v[i] = 123457;
+    fill_and_check(v, n, "constant");
+    for (size_t i = 0; i < n; i++)
+        v[i] = DAY_MS;
+    fill_and_check(v, n, "all 24h");
+    for (size_t i = 0; i < n; i++)
+        v[i] = i % 2 ? 5 : DAY_MS - 1;
+    fill_and_check(v, n, "bimodal 5ms / 24h");
+    for (size_t i = 0; i < n; i++)
+        v[i] = i < n * 9 / 10 ? 1000 : 3600000 + (int64_t)i;
+    fill_and_check(v, n, "90/10 split");
+    for (size_t i = 0; i < n; i++) /* Pareto, alpha 1.1: a heavy tail */
+        v[i] = (int64_t)(100.0 / pow(1.0 - rnd01(), 1.0 / 1.1));
+    fill_and_check(v, n, "heavy tail");
+    for (size_t i = 0; i < n; i++) /* every cell boundary neighbourhood */
+        v[i] = ((int64_t)1 << (i % 27)) - 1 + (int64_t)(i % 3);
+    fill_and_check(v, n, "powers of two");
+    v[0] = 777;
+    fill_and_check(v, 1, "single value");
+    v[0] = DAY_MS + 1;
+    fill_and_check(v, 1, "single 24h+");
+    v[0] = 3;
+    v[1] = 1000000;
+    fill_and_check(v, 2, "two values");
+    free(v);
+}
+END_TEST
+
+START_TEST(test_empty_and_clamp)
+{
+    kj_hist h = KJ_HIST_INIT;
+    ck_assert_int_eq(kj_hist_percentile(&h, 50), 0);
+    ck_assert_uint_eq(kj_hist_count(&h), 0);
+    kj_hist_add(&h, -5);
+    ck_assert_int_eq(kj_hist_max(&h), 0);
+    kj_hist_add(&h, INT64_MAX);
+    ck_assert_int_eq(kj_hist_max(&h), KJ_HIST_MAX_VALUE - 1);
+    ck_assert_int_eq(kj_hist_percentile(&h, 100), KJ_HIST_MAX_VALUE - 1);
+    kj_hist_reset(&h);
+}
+END_TEST
+
+START_TEST(test_merge_sub)
+{
+    kj_hist a = KJ_HIST_INIT, b = KJ_HIST_INIT, both = KJ_HIST_INIT, m = KJ_HIST_INIT;
+    size_t n = 3000;
+    int64_t *v = malloc(2 * n * sizeof *v);
+    for (size_t i = 0; i < 2 * n; i++) {
+        v[i] = (int64_t)exp(rnd01() * log(3600000.0));
+        kj_hist_add(i < n ? &a : &b, v[i]);
+        kj_hist_add(&both, v[i]);
+    }
+    kj_hist_merge(&m, &a);
+    kj_hist_merge(&m, &b);
+    ck_assert(kj_hist_equal(&m, &both));
+    check_against(&m, v, 2 * n, "merged");
+
+    bool lost = kj_hist_sub(&m, &b);
+    if (kj_hist_max(&b) >= kj_hist_max(&a)) {
+        ck_assert(lost);
+        kj_hist_set_max(&m, kj_hist_max(&a));
+    }
+    ck_assert(kj_hist_equal(&m, &a));
+    check_against(&m, v, n, "after subtract");
+
+    /* Subtracting everything leaves an empty hist without storage. */
+    kj_hist_sub(&m, &a);
+    ck_assert_uint_eq(kj_hist_count(&m), 0);
+    ck_assert_uint_eq(kj_hist_heap_bytes(&m), 0);
+
+    /* Subtracting a part that does not hold the max keeps max exact. */
+    kj_hist small = KJ_HIST_INIT;
+    kj_hist_add(&small, 1);
+    kj_hist_merge(&m, &a);
+    kj_hist_add(&m, 1);
+    ck_assert(!kj_hist_sub(&m, &small));
+    ck_assert(kj_hist_equal(&m, &a));
+    kj_hist_reset(&a);
+    kj_hist_reset(&b);
+    kj_hist_reset(&both);
+    kj_hist_reset(&m);
+    kj_hist_reset(&small);
+    free(v);
+}
+END_TEST
+
+START_TEST(test_copy)
+{
+    kj_hist a = KJ_HIST_INIT, c = KJ_HIST_INIT;
+    for (int i = 0; i < 500; i++)
+        kj_hist_add(&a, i * 37);
+    kj_hist_copy(&c, &a);
+    ck_assert(kj_hist_equal(&a, &c));
+    kj_hist_add(&c, 5);
+    ck_assert(!kj_hist_equal(&a, &c));
+    kj_hist_reset(&a);
+    kj_hist_reset(&c);
+}
+END_TEST
+
+static void round_trip(kj_hist *h)
+{
+    uint8_t *buf = malloc(KJ_HIST_ENCODED_MAX);
+    size_t n = kj_hist_encode(h, buf);
+    ck_assert_uint_eq(n, kj_hist_encoded_size(h));
+    kj_hist d = KJ_HIST_INIT;
+    size_t used = 0;
+    ck_assert_int_eq(kj_hist_decode(&d, buf, n, &used), KJ_OK);
+    ck_assert_uint_eq(used, n);
+    ck_assert(kj_hist_equal(h, &d));
+    uint64_t count, sum;
+    int64_t max;
+    ck_assert_int_eq(kj_hist_decode_summary(buf, n, &count, &sum, &max, &used), KJ_OK);
+    ck_assert_uint_eq(used, n);
+    ck_assert_uint_eq(count, kj_hist_count(h));
+    ck_assert_uint_eq(sum, kj_hist_sum(h));
+    ck_assert_int_eq(max, kj_hist_max(h));
+    /* Every truncation is refused, never read past the end. */
+    for (size_t cut = 0; cut < n; cut++)
+        ck_assert_int_ne(kj_hist_decode(&d, buf, cut, &used), KJ_OK);
+    kj_hist_reset(&d);
+    free(buf);
+}
+
+START_TEST(test_serialise)
+{
+    kj_hist h = KJ_HIST_INIT;
+    round_trip(&h);
+    kj_hist_add(&h, 42);
+    round_trip(&h);
+    ck_assert_uint_le(kj_hist_encoded_size(&h), 2);
+    kj_hist_add(&h, DAY_MS);
+    round_trip(&h);
+    for (int i = 0; i < 5000; i++) /* dense form */
+        kj_hist_add(&h, (int64_t)(rnd() % 600000));
+    round_trip(&h);
+    kj_hist_add(&h, KJ_HIST_MAX_VALUE + 5);
+    round_trip(&h);
+    kj_hist_reset(&h);
+}
+END_TEST
+
+START_TEST(test_decode_garbage)
+{
+    uint8_t buf[64];
+    kj_hist h = KJ_HIST_INIT;
+    size_t used;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = rnd() % sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)rnd();
+        if (kj_hist_decode(&h, buf, n, &used) == KJ_OK) ck_assert_uint_le(used, n);
+    }
+    /* count 3 but cells sum to 2 */
+    uint8_t bad[] = {3, 10, 5, 2, 4, 1, 1, 4, 1};
+    ck_assert_int_eq(kj_hist_decode(&h, bad, sizeof bad, &used), KJ_ERR_DECODE);
+    kj_hist_reset(&h);
+}
+END_TEST
+
+START_TEST(test_compact)
+{
+    /* A single value costs no heap beyond one small array and 2 bytes encoded. */
+    kj_hist h = KJ_HIST_INIT;
+    kj_hist_add(&h, 300000);
+    ck_assert_uint_le(kj_hist_heap_bytes(&h), 12);
+    ck_assert_uint_le(kj_hist_encoded_size(&h), 4);
+    kj_hist_reset(&h);
+}
+END_TEST
+
+static Suite *hist_suite(void)
+{
+    Suite *s = suite_create("hist");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_random_uniform);
+    tcase_add_test(tc, test_random_log_uniform);
+    tcase_add_test(tc, test_adversarial);
+    tcase_add_test(tc, test_empty_and_clamp);
+    tcase_add_test(tc, test_merge_sub);
+    tcase_add_test(tc, test_copy);
+    tcase_add_test(tc, test_serialise);
+    tcase_add_test(tc, test_decode_garbage);
+    tcase_add_test(tc, test_compact);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hist_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
