@@ -1,0 +1,199 @@
+/* bench_ingest — load generator for POST /api/v1/events.
+ *
+ * C keep-alive connections each post msgpack batches of B fresh events and wait
+ * for the answer, for S seconds. Prints acknowledged events/s, requests/s and
+ * the request latency (POST sent -> answer read, which includes the group
+ * commit) p50/p99. A benchmark: it prints figures and asserts nothing but that
+ * every answer was 200 with every event accepted.
+ *
+ * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG] */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <msgpack.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS 256
+#define MAX_LAT 4000000
+
+struct conn {
+    int fd;
+    char *req;
+    size_t req_len, sent;
+    char resp[65536];
+    size_t got;
+    uint64_t n;
+    int64_t t0;
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static void build_request(struct conn *c, int ci, int batch, const char *token, const char *tag)
+{
+    static const char *units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, (size_t)batch);
+    int64_t ts = wall_ms();
+    for (int i = 0; i < batch; i++) {
+        char id[64], emp[16], ctr[16];
+        snprintf(id, sizeof id, "%s-%d-%llu-%d", tag, ci, (unsigned long long)c->n, i);
+        unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
+        snprintf(emp, sizeof emp, "e%u", r % 200);
+        snprintf(ctr, sizeof ctr, "c%u", r % 16);
+        msgpack_pack_map(&pk, 8);
+        pack_str(&pk, "id"), pack_str(&pk, id);
+        pack_str(&pk, "type"), pack_str(&pk, "service");
+        pack_str(&pk, "ts"), msgpack_pack_int64(&pk, ts);
+        pack_str(&pk, "unit"), pack_str(&pk, units[r % 8]);
+        pack_str(&pk, "employee"), pack_str(&pk, emp);
+        pack_str(&pk, "counter"), pack_str(&pk, ctr);
+        pack_str(&pk, "wait_ms"), msgpack_pack_int64(&pk, 1000 + r % 900000);
+        pack_str(&pk, "service_ms"), msgpack_pack_int64(&pk, 30000 + r % 600000);
+    }
+    char head[512];
+    int hl = snprintf(head, sizeof head,
+                      "POST /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
+                      "Content-Type: application/msgpack\r\nAuthorization: Bearer %s\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      token, sb.size);
+    free(c->req);
+    c->req = malloc((size_t)hl + sb.size);
+    memcpy(c->req, head, (size_t)hl);
+    memcpy(c->req + hl, sb.data, sb.size);
+    c->req_len = (size_t)hl + sb.size;
+    c->sent = 0;
+    c->got = 0;
+    c->n++;
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        perror("connect");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/* A complete answer in c->resp? Returns its total length, 0 if incomplete. */
+static size_t answer_len(struct conn *c, int *status)
+{
+    c->resp[c->got < sizeof c->resp ? c->got : sizeof c->resp - 1] = 0;
+    char *end = strstr(c->resp, "\r\n\r\n");
+    if (!end) return 0;
+    *status = atoi(c->resp + 9);
+    char *cl = strcasestr(c->resp, "content-length:");
+    size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
+    size_t total = (size_t)(end + 4 - c->resp) + body;
+    return c->got >= total ? total : 0;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG]\n");
+        return 2;
+    }
+    int port = atoi(argv[1]), batch = atoi(argv[3]), nconn = atoi(argv[4]);
+    double seconds = atof(argv[5]);
+    const char *token = argv[2];
+    char tag[32];
+    snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)wall_ms());
+    if (nconn > MAX_CONNS) nconn = MAX_CONNS;
+    struct conn *cs = calloc((size_t)nconn, sizeof *cs);
+    struct pollfd *pf = calloc((size_t)nconn, sizeof *pf);
+    int64_t *lat = malloc(MAX_LAT * sizeof *lat);
+    size_t nlat = 0;
+    uint64_t events = 0, requests = 0, bad = 0;
+    for (int i = 0; i < nconn; i++) {
+        cs[i].fd = connect_to(port);
+        build_request(&cs[i], i, batch, token, tag);
+        cs[i].t0 = now_us();
+    }
+    int64_t start = now_us(), stop = start + (int64_t)(seconds * 1e6);
+    while (now_us() < stop) {
+        for (int i = 0; i < nconn; i++) {
+            pf[i].fd = cs[i].fd;
+            pf[i].events = cs[i].sent < cs[i].req_len ? POLLOUT : POLLIN;
+        }
+        if (poll(pf, (nfds_t)nconn, 100) < 0) break;
+        for (int i = 0; i < nconn; i++) {
+            struct conn *c = &cs[i];
+            if (pf[i].revents & POLLOUT) {
+                ssize_t w = send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
+                if (w > 0) c->sent += (size_t)w;
+            } else if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t r = recv(c->fd, c->resp + c->got, sizeof c->resp - 1 - c->got, 0);
+                if (r <= 0) {
+                    fprintf(stderr, "connection %d closed by the daemon\n", i);
+                    return 1;
+                }
+                c->got += (size_t)r;
+                int status;
+                if (!answer_len(c, &status)) continue;
+                if (status != 200 || !strstr(c->resp, "accepted")) bad++;
+                if (nlat < MAX_LAT) lat[nlat++] = now_us() - c->t0;
+                requests++;
+                events += (uint64_t)batch;
+                build_request(c, i, batch, token, tag);
+                c->t0 = now_us();
+            }
+        }
+    }
+    double el = (double)(now_us() - start) / 1e6;
+    qsort(lat, nlat, sizeof *lat, cmp64);
+    double p50 = nlat ? (double)lat[nlat / 2] / 1000 : 0;
+    double p99 = nlat ? (double)lat[(size_t)((double)nlat * 0.99)] / 1000 : 0;
+    printf("batch %5d, %3d connections: %9.0f events/s  %8.0f requests/s  latency p50 %.2f ms  "
+           "p99 %.2f ms  (%llu requests, %llu not 200)\n",
+           batch, nconn, (double)events / el, (double)requests / el, p50, p99,
+           (unsigned long long)requests, (unsigned long long)bad);
+    for (int i = 0; i < nconn; i++) {
+        close(cs[i].fd);
+        free(cs[i].req);
+    }
+    free(cs);
+    free(pf);
+    free(lat);
+    return bad ? 1 : 0;
+}
