@@ -17,6 +17,9 @@
 #include "server_priv.h"
 
 #define CHUNK 65536 /* bytes of answer written per writeable callback */
+/* An over-long body up to this size is read and dropped before the 413, so
+ * that the client sees the answer; a longer one gets it at once and a close. */
+#define DISCARD_MAX (64ULL << 20)
 
 enum route { ROUTE_NONE, ROUTE_POST_EVENTS };
 
@@ -28,6 +31,7 @@ struct http_sess {
     bool msgpack_in, msgpack_out;
     bool answered;         /* an answer is set; ignore further body */
     bool receiving;        /* counted in bodies_in_progress */
+    unsigned long long body_too_big; /* its length, when over max_body: discarded */
 
     uint8_t *body;
     size_t body_len, body_cap;
@@ -331,11 +335,10 @@ static void start_post_events(struct http_sess *hs)
             return;
         }
     }
-    if (length > cfg->max_body) {
+    if (length > cfg->max_body && length > DISCARD_MAX) {
         answer_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
                      cfg->max_body);
-        hs->close_after = true; /* the body is not read: the connection cannot go on */
-        return;
+        return; /* the body is not read: the connection closes after the answer */
     }
     if (length == 0) {
         answer_error(hs, 400, "empty body: send one event or an array of events");
@@ -345,6 +348,12 @@ static void start_post_events(struct http_sess *hs)
     hs->receiving = true;
     hs->srv->bodies_in_progress++;
     kj_debug("POST /api/v1/events: receiving %llu bytes", length);
+    if (length > cfg->max_body) {
+        /* Read and drop it, then answer: a client that is still sending when
+         * we answer and close would see a reset instead of the 413. */
+        hs->body_too_big = length;
+        return;
+    }
     hs->body_cap = length;
     hs->body = malloc(hs->body_cap);
     if (!hs->body) answer_error(hs, 503, "out of memory");
@@ -352,7 +361,7 @@ static void start_post_events(struct http_sess *hs)
 
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
-    if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
+    if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
     if (hs->body_len + len > hs->body_cap) {
         answer_error(hs, 413, "body longer than its Content-Length or over max_body");
         hs->close_after = true;
@@ -419,6 +428,11 @@ static int on_body_complete(struct http_sess *hs)
     end_receiving(hs);
     if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
     const kj_config *cfg = hs->srv->cfg;
+    if (hs->body_too_big) {
+        answer_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)",
+                     hs->body_too_big, cfg->max_body);
+        return 0;
+    }
     kj_validate_opts vo = kj_validate_defaults();
     vo.max_age_ms = cfg->max_event_age_ms;
     vo.max_skew_ms = cfg->max_clock_skew_ms;

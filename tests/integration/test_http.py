@@ -220,7 +220,7 @@ def test_503_while_shutting_down(tmp_path):
     d.wait_log("receiving")  # the request reached the daemon
     n = len(d.lines)
     d.proc.send_signal(15)
-    d.wait_log("stopping", start=n)
+    d.wait_log("committing pending", start=n)
     s.sendall(body[5:])
     s.settimeout(10)
     data = s.recv(65536)
@@ -248,3 +248,16 @@ def test_auth_false_on_loopback_accepts_without_token(tmp_path):
         assert status == 200 and body["accepted"] == 1
     finally:
         assert d.stop() == 0
+
+
+def test_413_announced_huge_body_answered_at_once(daemon):
+    s = socket.create_connection(("127.0.0.1", daemon.port))
+    s.sendall((f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Authorization: Bearer {daemon.token}\r\nContent-Length: 100000000000\r\n\r\n"
+               ).encode())
+    s.settimeout(10)
+    data = s.recv(65536)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 413"), data
+    assert b"max_body" in data
+    assert daemon.healthz()[0] == 200
