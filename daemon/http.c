@@ -13,6 +13,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "access.h"
 #include "log.h"
 #include "server_priv.h"
 
@@ -193,6 +194,13 @@ static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
         pack_result_json(hs, job);
 }
 
+static void job_answered(kj_ingest_job *job)
+{
+    struct http_sess *hs = job->owner;
+    hs->job = NULL;
+    answer_job(hs, job);
+}
+
 static int write_answer(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
@@ -287,8 +295,7 @@ static const kj_token *bearer_token(kj_server *s, struct lws *wsi, bool *present
     char buf[512];
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
     *present = n > 0;
-    if (n <= 7 || strncasecmp(buf, "Bearer ", 7) != 0) return NULL;
-    return kj_config_token(s->cfg, buf + 7, (size_t)n - 7);
+    return n > 0 ? kj_access_bearer(s->cfg, buf, (size_t)n) : NULL;
 }
 
 /* Checks auth for an action: 0 when allowed, else an answer was set. */
@@ -372,29 +379,13 @@ static int on_body(struct http_sess *hs, const void *in, size_t len)
     return 0;
 }
 
-/* Strict directory and token scope: per-event errors, or 403 for a unit the
- * token may not post for. Returns -1 when an answer was set. */
+/* Token scope and strict directory; -1 when an answer (403) was set. */
 static int check_scope(struct http_sess *hs, kj_batch *b)
 {
-    const kj_config *cfg = hs->srv->cfg;
-    for (size_t i = 0; i < b->n; i++) {
-        kj_batch_item *it = &b->items[i];
-        if (it->error[0]) continue;
-        if (hs->token && !kj_token_allows_unit(hs->token, it->ev.unit)) {
-            answer_error(hs, 403, "token %s may not post for unit %s (event %zu)",
-                         hs->token->name, it->ev.unit, i);
-            return -1;
-        }
-        if (!cfg->strict_directory) continue;
-        const kj_unit_conf *u = kj_config_unit(cfg, it->ev.unit);
-        if (!u)
-            snprintf(it->error, sizeof it->error, "unit: unknown unit %s", it->ev.unit);
-        else if (it->ev.employee[0] && !kj_config_unit_has_member(u, it->ev.employee))
-            snprintf(it->error, sizeof it->error, "employee: not a member of %s", u->id);
-        else if (it->ev.counter[0] && !kj_config_unit_has_counter(u, it->ev.counter))
-            snprintf(it->error, sizeof it->error, "counter: not a counter of %s", u->id);
-    }
-    return 0;
+    char msg[256];
+    if (kj_access_check_batch(hs->srv->cfg, hs->token, b, msg, sizeof msg)) return 0;
+    answer_error(hs, 403, "%s", msg);
+    return -1;
 }
 
 static void submit(struct http_sess *hs)
@@ -454,23 +445,9 @@ static int on_body_complete(struct http_sess *hs)
     }
     hs->job = kj_ingest_job_new(b);
     hs->job->owner = hs;
+    hs->job->answer = job_answered;
     submit(hs);
     return 0;
-}
-
-void kj_http_on_jobs_done(kj_server *s, kj_ingest_job *done)
-{
-    (void)s;
-    while (done) {
-        kj_ingest_job *next = done->next;
-        struct http_sess *hs = done->owner;
-        if (hs) {
-            hs->job = NULL;
-            answer_job(hs, done);
-        }
-        kj_ingest_job_free(done);
-        done = next;
-    }
 }
 
 void kj_http_retry_parked(kj_server *s)

@@ -30,8 +30,12 @@ typedef struct kj_ingest_job {
     size_t accepted, duplicates;
     kj_err err;             /* KJ_OK, or why nothing of this job was stored */
     int64_t commit_us;      /* how long the group's commit took */
-    void *owner;            /* the submitter's, untouched by the writer */
-    uint64_t owner_tag;     /* the submitter's, e.g. a WebSocket frame's seq */
+    /* The submitter's, untouched by the writer: owner is who waits for the
+     * answer (set to NULL when it went away), tag e.g. a frame's seq, and
+     * answer is what the submitter's thread calls when it takes the job back. */
+    void *owner;
+    uint64_t owner_tag;
+    void (*answer)(struct kj_ingest_job *job);
     struct kj_ingest_job *next;
 } kj_ingest_job;
 

@@ -111,7 +111,12 @@ void kj_server_stop(kj_server *s)
 void kj_server_on_wake(kj_server *s)
 {
     kj_ingest_job *done = kj_ingest_take_done(s->ingest);
-    if (done) kj_http_on_jobs_done(s, done);
+    while (done) {
+        kj_ingest_job *next = done->next;
+        if (done->owner && done->answer) done->answer(done);
+        kj_ingest_job_free(done);
+        done = next;
+    }
     if (s->parked) kj_http_retry_parked(s);
 }
 

@@ -31,8 +31,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                      size_t len);
 size_t kj_http_sess_size(void);
 
-/* Answers jobs that the writer finished; submits parked ones. */
-void kj_http_on_jobs_done(kj_server *s, kj_ingest_job *done);
+/* Submits sessions parked on a full ingest queue, in order. */
 void kj_http_retry_parked(kj_server *s);
 void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
 

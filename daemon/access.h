@@ -1,0 +1,22 @@
+/* kinerjad — who may do what: bearer tokens, roles, units, and the directory
+ * check of strict_directory. Shared by HTTP and the WebSocket protocols. */
+#ifndef KJ_ACCESS_H
+#define KJ_ACCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../proto/event.h"
+#include "config.h"
+
+/* For a batch about to be stored by tok (NULL when auth is off): returns false
+ * and writes a one-line reason when tok may not post for one of its units (the
+ * whole request is refused: 403); otherwise marks events that strict_directory
+ * refuses with their own error and returns true. */
+bool kj_access_check_batch(const kj_config *cfg, const kj_token *tok, kj_batch *b, char *msg,
+                           size_t msglen);
+
+/* The token of an "Authorization: Bearer T" value, or NULL. */
+const kj_token *kj_access_bearer(const kj_config *cfg, const char *header, size_t len);
+
+#endif
