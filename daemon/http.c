@@ -521,6 +521,10 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!hs || !hs->out) return 0;
         return write_answer(hs);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* An upgrade that chose no subprotocol of ours lands here: refuse. */
+        kj_info("websocket upgrade refused: no kinerja subprotocol offered");
+        return 1;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         kj_server_on_wake(s);
         return 0;

@@ -20,6 +20,8 @@ static const lws_retry_bo_t idle_policy = {
 
 static struct lws_protocols protocols[] = {
     {"http", kj_http_callback, 0, 0, 0, NULL, 0},
+    /* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame */
+    {"kinerja-ingest.v1", kj_wsingest_callback, 0, 65536, 1, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
@@ -70,6 +72,7 @@ kj_err kj_server_new(const kj_config *cfg, kj_store *store, kj_server **out, cha
         s->web_root[0] = 0;
     }
     protocols[0].per_session_data_size = kj_http_sess_size();
+    protocols[1].per_session_data_size = kj_wsingest_sess_size();
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
 
     struct lws_context_creation_info info;
@@ -118,6 +121,7 @@ void kj_server_on_wake(kj_server *s)
         done = next;
     }
     if (s->parked) kj_http_retry_parked(s);
+    if (s->ws_blocked) kj_wsingest_retry_blocked(s);
 }
 
 static int64_t mono_ms(void)

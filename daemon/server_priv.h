@@ -20,6 +20,8 @@ struct kj_server {
     atomic_bool stopping; /* set by kj_server_stop from any thread */
     bool draining;        /* service thread: answering the last jobs */
     struct http_sess *parked; /* sessions waiting for room in the ingest queue */
+    void *ws_blocked;         /* ingest connections waiting for room (wsingest.c) */
+    size_t ingest_clients, live_clients;
     size_t connections;      /* accepted and not yet closed */
     size_t answers_pending;  /* HTTP answers set and not yet fully written */
     size_t bodies_in_progress; /* POST bodies being received */
@@ -37,6 +39,12 @@ void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session 
 
 /* The service thread's reaction to a wake-up (lws_cancel_service). */
 void kj_server_on_wake(kj_server *s);
+
+/* kinerja-ingest.v1 */
+int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len);
+size_t kj_wsingest_sess_size(void);
+void kj_wsingest_retry_blocked(kj_server *s);
 
 /* Static files: 0 when a response was started, -1 to close. */
 int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri);

@@ -1,0 +1,170 @@
+#include "ws.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "../proto/codec.h"
+#include "access.h"
+#include "log.h"
+
+int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
+{
+    memset(c, 0, sizeof *c);
+    c->srv = s;
+    c->wsi = wsi;
+    if (!s->cfg->auth) {
+        c->authed = true;
+        return 0;
+    }
+    char buf[512];
+    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0) return 0; /* may come in the first frame */
+    c->token = kj_access_bearer(s->cfg, buf, (size_t)n);
+    if (!c->token) {
+        kj_info("websocket upgrade refused: unknown token");
+        return -1;
+    }
+    if (ingest && c->token->role == KJ_ROLE_VIEWER) {
+        kj_info("websocket upgrade refused: token %s may not post", c->token->name);
+        return -1;
+    }
+    c->authed = true;
+    return 0;
+}
+
+const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
+{
+    if (m->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0)
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
+{
+    const msgpack_object *v = kj_ws_get(m, key);
+    if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
+    *n = v->via.str.size;
+    return v->via.str.ptr;
+}
+
+void kj_ws_send(kj_wsconn *c, kj_frame *f)
+{
+    kj_outq_push(&c->out, f);
+    lws_callback_on_writable(c->wsi);
+}
+
+void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "op", 2);
+    msgpack_pack_str_with_body(&pk, "error", 5);
+    msgpack_pack_str_with_body(&pk, "error", 5);
+    msgpack_pack_str_with_body(&pk, msg, strlen(msg));
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    kj_ws_send(c, f);
+    kj_frame_unref(f);
+    if (close_code) {
+        c->close_code = close_code;
+        kj_info("websocket closed (%d): %s", close_code, msg);
+    }
+}
+
+/* {"op":"auth","token":T} as the first frame. 1 when handled. */
+static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
+{
+    size_t n;
+    const char *op = kj_ws_str(m, "op", &n);
+    if (!op || n != 4 || memcmp(op, "auth", 4) != 0) {
+        kj_ws_error(c, 1008, "authenticate first: {\"op\": \"auth\", \"token\": ...}");
+        return 1;
+    }
+    const char *tok = kj_ws_str(m, "token", &n);
+    c->token = tok ? kj_config_token(c->srv->cfg, tok, n) : NULL;
+    if (!c->token)
+        kj_ws_error(c, 1008, "unknown token");
+    else if (ingest && c->token->role == KJ_ROLE_VIEWER)
+        kj_ws_error(c, 1008, "token %s may not post events", c->token->name);
+    else
+        c->authed = true;
+    return 1;
+}
+
+static bool is_ingest(struct lws *wsi)
+{
+    return strcmp(lws_get_protocol(wsi)->name, "kinerja-ingest.v1") == 0;
+}
+
+int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
+{
+    size_t max = c->srv->cfg->max_frame;
+    bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    if (c->close_code) return 0; /* closing: ignore the rest */
+    if (!c->rx_dropping && c->rx_len + len > max) {
+        kj_ws_error(c, 1009, "message over max_frame (%zu bytes)", max);
+        c->rx_dropping = true;
+    }
+    if (c->rx_dropping) return 0;
+    if (c->rx_len + len > c->rx_cap) {
+        c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
+        c->rx = kj_realloc(c->rx, c->rx_cap);
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!final) return 0;
+    size_t total = c->rx_len;
+    c->rx_len = 0;
+    if (!lws_frame_is_binary(c->wsi)) {
+        kj_ws_error(c, 1003, "frames must be binary msgpack maps");
+        return 0;
+    }
+    char err[200] = "the message is not a map";
+    msgpack_unpacked_init(msg);
+    if (kj_msgpack_unpack_body(c->rx, total, msg, err, sizeof err) != KJ_OK ||
+        msg->data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(msg);
+        kj_ws_error(c, 1003, "not a msgpack map: %s", err);
+        return 0;
+    }
+    if (!c->authed) {
+        first_frame_auth(c, &msg->data, is_ingest(c->wsi));
+        msgpack_unpacked_destroy(msg);
+        return 0;
+    }
+    return 1;
+}
+
+int kj_ws_writeable(kj_wsconn *c)
+{
+    if (kj_outq_send_one(&c->out, c->wsi)) return -1;
+    if (c->close_code && !c->out.count) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+void kj_ws_closed(kj_wsconn *c)
+{
+    kj_outq_clear(&c->out);
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
+}

@@ -1,0 +1,55 @@
+/* kinerjad — what both WebSocket subprotocols share: authentication (header
+ * on the upgrade, or a first {"op":"auth"} frame), reassembly of fragmented
+ * messages up to max_frame, the outgoing queue, and error frames followed by
+ * a close with a fitting code (1003 not msgpack/binary, 1008 policy, 1009 too
+ * big). */
+#ifndef KJ_WS_H
+#define KJ_WS_H
+
+#include <msgpack.h>
+
+#include "frame.h"
+#include "server_priv.h"
+
+typedef struct kj_wsconn {
+    kj_server *srv;
+    struct lws *wsi;
+    const kj_token *token; /* NULL when auth is off */
+    bool authed;
+    uint8_t *rx;           /* the message being reassembled */
+    size_t rx_len, rx_cap;
+    bool rx_dropping;      /* the rest of an over-long message */
+    kj_outq out;
+    int close_code;        /* close once out is sent; 0 = stay open */
+} kj_wsconn;
+
+/* On LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: reads a bearer header. Returns
+ * -1 to refuse the upgrade (a token that is presented and wrong, or not
+ * allowed the role). */
+int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest);
+
+/* On LWS_CALLBACK_RECEIVE: collects the fragment. Returns 1 with *msg set
+ * (unpacked; the caller destroys it) when a whole, well-formed msgpack map
+ * arrived, 0 when more is to come or the message was refused (an error is then
+ * queued), -1 to close now. Handles {"op":"auth"} itself. */
+int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg);
+
+/* The string at key in map m, or NULL (len in *n). */
+const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n);
+/* The msgpack object at key in map m, or NULL. */
+const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key);
+
+/* Queue {"op":"error","error":...}; with close_code, close after it. */
+void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Queue a frame (adds a reference) and ask for a writeable callback. */
+void kj_ws_send(kj_wsconn *c, kj_frame *f);
+
+/* On LWS_CALLBACK_SERVER_WRITEABLE: send one frame; -1 to close. */
+int kj_ws_writeable(kj_wsconn *c);
+
+/* On LWS_CALLBACK_CLOSED: frees buffers. */
+void kj_ws_closed(kj_wsconn *c);
+
+#endif

@@ -1,0 +1,226 @@
+/* kinerjad — the kinerja-ingest.v1 subprotocol: {"op":"events","seq":N,
+ * "events":[...]} in, {"op":"ack","seq":N,...} out after the commit.
+ *
+ * A producer faster than the store is slowed by flow control, never by
+ * buffering: a connection with INFLIGHT_MAX frames at the writer, or whose
+ * frame found the ingest queue full, stops being read (lws_rx_flow_control)
+ * until its jobs come back. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "../proto/codec.h"
+#include "access.h"
+#include "log.h"
+#include "ws.h"
+
+#define INFLIGHT_MAX 16
+
+struct ingest_conn {
+    kj_wsconn ws;
+    kj_ingest_job *inflight[INFLIGHT_MAX];
+    size_t n_inflight;
+    kj_ingest_job *blocked;       /* decoded, waiting for room in the queue */
+    bool paused;
+    struct ingest_conn *next_blocked;
+};
+
+size_t kj_wsingest_sess_size(void) { return sizeof(struct ingest_conn); }
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static kj_frame *pack_ack(const kj_ingest_job *job)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (job->err) {
+        msgpack_pack_map(&pk, 3);
+        pack_str(&pk, "op"), pack_str(&pk, "error");
+        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        pack_str(&pk, "error");
+        pack_str(&pk, job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
+                                              : "store error: nothing of this frame was stored");
+    } else {
+        size_t rejected = job->batch->n - job->accepted - job->duplicates;
+        msgpack_pack_map(&pk, 5);
+        pack_str(&pk, "op"), pack_str(&pk, "ack");
+        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        pack_str(&pk, "accepted"), msgpack_pack_uint64(&pk, job->accepted);
+        pack_str(&pk, "duplicates"), msgpack_pack_uint64(&pk, job->duplicates);
+        pack_str(&pk, "rejected"), msgpack_pack_array(&pk, rejected);
+        for (size_t i = 0; i < job->batch->n; i++) {
+            const kj_batch_item *it = &job->batch->items[i];
+            if (job->results[i] != KJ_ITEM_REJECTED) continue;
+            msgpack_pack_map(&pk, 3);
+            pack_str(&pk, "index"), msgpack_pack_uint64(&pk, i);
+            pack_str(&pk, "id"), pack_str(&pk, it->ev.id);
+            pack_str(&pk, "error"), pack_str(&pk, it->error);
+        }
+    }
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+static void set_paused(struct ingest_conn *c, bool paused)
+{
+    if (c->paused == paused) return;
+    c->paused = paused;
+    lws_rx_flow_control(c->ws.wsi, paused ? 0 : 1);
+}
+
+static void unblock(struct ingest_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    for (struct ingest_conn **pp = (struct ingest_conn **)&s->ws_blocked; *pp;
+         pp = &(*pp)->next_blocked)
+        if (*pp == c) {
+            *pp = c->next_blocked;
+            break;
+        }
+    c->blocked = NULL;
+}
+
+static void answered(kj_ingest_job *job)
+{
+    struct ingest_conn *c = job->owner;
+    for (size_t i = 0; i < c->n_inflight; i++)
+        if (c->inflight[i] == job) {
+            c->inflight[i] = c->inflight[--c->n_inflight];
+            break;
+        }
+    kj_frame *f = pack_ack(job);
+    kj_ws_send(&c->ws, f);
+    kj_frame_unref(f);
+    if (!c->blocked && c->n_inflight < INFLIGHT_MAX) set_paused(c, false);
+}
+
+/* Hands the job to the writer, or blocks the connection on a full queue. */
+static void submit(struct ingest_conn *c, kj_ingest_job *job)
+{
+    kj_server *s = c->ws.srv;
+    kj_err err = kj_ingest_submit(s->ingest, job);
+    if (err == KJ_ERR_BUSY) {
+        if (!c->blocked) {
+            c->blocked = job;
+            c->next_blocked = s->ws_blocked;
+            s->ws_blocked = c;
+        }
+        set_paused(c, true);
+        return;
+    }
+    if (c->blocked == job) unblock(c);
+    if (err) {
+        kj_ingest_job_free(job);
+        kj_ws_error(&c->ws, 1001, "shutting down: reconnect and send again");
+        return;
+    }
+    c->inflight[c->n_inflight++] = job;
+    set_paused(c, c->n_inflight >= INFLIGHT_MAX);
+}
+
+void kj_wsingest_retry_blocked(kj_server *s)
+{
+    while (s->ws_blocked) {
+        struct ingest_conn *c = s->ws_blocked;
+        submit(c, c->blocked);
+        if (c->blocked) break; /* still full */
+    }
+}
+
+static void on_events(struct ingest_conn *c, const msgpack_object *m)
+{
+    const kj_config *cfg = c->ws.srv->cfg;
+    const msgpack_object *seq = kj_ws_get(m, "seq"), *events = kj_ws_get(m, "events");
+    if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        kj_ws_error(&c->ws, 1008, "seq: must be a non-negative integer");
+        return;
+    }
+    if (!events) {
+        kj_ws_error(&c->ws, 1008, "events: required");
+        return;
+    }
+    kj_validate_opts vo = kj_validate_defaults();
+    vo.max_age_ms = cfg->max_event_age_ms;
+    vo.max_skew_ms = cfg->max_clock_skew_ms;
+    vo.max_events = cfg->max_batch;
+    kj_batch *b;
+    char msg[256];
+    kj_err err = kj_msgpack_decode_batch_obj(events, &vo, &b, msg, sizeof msg);
+    if (err) {
+        kj_ws_error(&c->ws, err == KJ_ERR_TOO_BIG ? 1009 : 1008, "seq %llu: %s",
+                    (unsigned long long)seq->via.u64, msg);
+        return;
+    }
+    if (!kj_access_check_batch(cfg, c->ws.token, b, msg, sizeof msg)) {
+        kj_batch_free(b);
+        kj_ws_error(&c->ws, 1008, "seq %llu: %s", (unsigned long long)seq->via.u64, msg);
+        return;
+    }
+    kj_ingest_job *job = kj_ingest_job_new(b);
+    job->owner = c;
+    job->owner_tag = seq->via.u64;
+    job->answer = answered;
+    submit(c, job);
+}
+
+static void on_message(struct ingest_conn *c, const msgpack_object *m)
+{
+    size_t n;
+    const char *op = kj_ws_str(m, "op", &n);
+    if (op && n == 6 && memcmp(op, "events", 6) == 0)
+        on_events(c, m);
+    else if (op && n == 4 && memcmp(op, "auth", 4) == 0)
+        ; /* already authenticated by header: harmless */
+    else
+        kj_ws_error(&c->ws, 1008, "unknown op for kinerja-ingest.v1: %.*s", op ? (int)n : 4,
+                    op ? op : "none");
+}
+
+static void closed(struct ingest_conn *c)
+{
+    for (size_t i = 0; i < c->n_inflight; i++)
+        c->inflight[i]->owner = NULL; /* the writer has them; drop their answers */
+    c->n_inflight = 0;
+    if (c->blocked) {
+        kj_ingest_job *job = c->blocked;
+        unblock(c);
+        kj_ingest_job_free(job);
+    }
+    kj_ws_closed(&c->ws);
+}
+
+int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    struct ingest_conn *c = user;
+    kj_server *s = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        c->ws.wsi = wsi;
+        s->ingest_clients++;
+        if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
+        return 0;
+    case LWS_CALLBACK_RECEIVE: {
+        msgpack_unpacked msg;
+        if (kj_ws_receive(&c->ws, in, len, &msg) == 1) {
+            on_message(c, &msg.data);
+            msgpack_unpacked_destroy(&msg);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: return kj_ws_writeable(&c->ws);
+    case LWS_CALLBACK_CLOSED:
+        s->ingest_clients--;
+        closed(c);
+        return 0;
+    default: return 0;
+    }
+}
