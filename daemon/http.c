@@ -536,7 +536,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         s->connections++;
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        kj_debug("wsi destroy (%zu connections)", s->connections);
+        kj_server_conn_gone(s);
         return 0;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;

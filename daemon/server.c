@@ -110,6 +110,13 @@ void kj_server_stop(kj_server *s)
     kj_server_wake(s);
 }
 
+void kj_server_conn_gone(kj_server *s)
+{
+    /* Listening sockets are destroyed too, but only at exit: clamp. */
+    if (s->connections) s->connections--;
+    kj_debug("connection gone: wsi destroyed (%zu open)", s->connections);
+}
+
 /* Called on the service thread after every wake-up. */
 void kj_server_on_wake(kj_server *s)
 {

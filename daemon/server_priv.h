@@ -37,6 +37,9 @@ size_t kj_http_sess_size(void);
 void kj_http_retry_parked(kj_server *s);
 void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
 
+/* A connection ended (LWS_CALLBACK_WSI_DESTROY, whatever its protocol). */
+void kj_server_conn_gone(kj_server *s);
+
 /* The service thread's reaction to a wake-up (lws_cancel_service). */
 void kj_server_on_wake(kj_server *s);
 

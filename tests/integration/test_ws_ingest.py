@@ -137,3 +137,25 @@ def test_flow_control_many_frames_without_reading(daemon):
         assert a["op"] == "ack" and a["accepted"] == 50
         seen.add(a["seq"])
     ws.close()
+
+
+def test_max_connections_limit(tmp_path):
+    import socket
+    d = Daemon(tmp_path, extra="max_connections: 5").start()
+    try:
+        held = [connect(d) for _ in range(5)]
+        # the sixth is refused: the daemon closes it without an answer
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.settimeout(10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(100) == b""
+        s.close()
+        d.wait_log("max_connections (5) reached")
+        # one goes away: room for another
+        held.pop().close()
+        d.wait_log("wsi destroyed")
+        assert d.healthz()[0] == 200
+        for ws in held:
+            ws.close()
+    finally:
+        assert d.stop() == 0
