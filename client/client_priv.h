@@ -1,0 +1,41 @@
+/* kinerja — internal to client/: helpers shared by the library's files. */
+#ifndef KJ_CLIENT_PRIV_H
+#define KJ_CLIENT_PRIV_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Write a one-line message into a caller's buffer (msg may be NULL). */
+static inline __attribute__((format(printf, 3, 4))) void kj_msgf(char *msg, size_t msglen,
+                                                                 const char *fmt, ...)
+{
+    if (!msg || !msglen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+/* Monotonic milliseconds, for deadlines and back-off. */
+#include <stdint.h>
+#include <time.h>
+static inline int64_t kj_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Validation options for the client side: every rule of SPEC §3 but the
+ * clock, which is the daemon's to judge (its clock, its max_event_age). */
+#include "event.h"
+static inline kj_validate_opts kj_client_validate_opts(size_t max_events)
+{
+    kj_validate_opts o = kj_validate_defaults();
+    o.max_age_ms = INT64_MAX;
+    o.max_skew_ms = INT64_MAX;
+    o.max_events = max_events;
+    return o;
+}
+
+#endif

@@ -1,0 +1,224 @@
+/* kinerja — encoded batches (frame.h). */
+#include <libwebsockets.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "codec.h"
+#include "packet.h"
+
+_Static_assert(LWS_PRE + 40 <= KJ_PACKET_HEADROOM, "frame headroom too small for LWS_PRE");
+
+kj_packet *kj_packet_new(size_t cap)
+{
+    kj_packet *f = kj_calloc(1, sizeof *f);
+    f->cap = cap ? cap : 4096;
+    f->buf = kj_malloc(KJ_PACKET_HEADROOM + f->cap);
+    return f;
+}
+
+void kj_packet_free(kj_packet *f)
+{
+    if (!f) return;
+    free(f->buf);
+    free(f->index);
+    free(f);
+}
+
+/* msgpack_packer writes straight into the frame, growing it. */
+static int frame_write(void *data, const char *buf, size_t len)
+{
+    kj_packet *f = data;
+    if (f->len + len > f->cap) {
+        while (f->len + len > f->cap)
+            f->cap *= 2;
+        f->buf = kj_realloc(f->buf, KJ_PACKET_HEADROOM + f->cap);
+    }
+    memcpy(kj_packet_events(f) + f->len, buf, len);
+    f->len += len;
+    return 0;
+}
+
+bool kj_packet_add(kj_packet *f, const kj_event *ev, uint64_t index, size_t max_bytes,
+                   size_t max_events)
+{
+    if (f->count >= max_events) return false;
+    size_t before = f->len;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, f, frame_write);
+    kj_msgpack_pack_event(&pk, ev);
+    if (f->len > max_bytes && f->count > 0) {
+        f->len = before;
+        return false;
+    }
+    /* The index array grows in powers of two alongside the count. */
+    if ((f->count & (f->count - 1)) == 0)
+        f->index = kj_realloc(f->index, (f->count ? 2 * f->count : 1) * sizeof *f->index);
+    f->index[f->count++] = index;
+    return true;
+}
+
+/* Pack into the headroom's end: the envelope sits right before the events. */
+typedef struct head {
+    uint8_t bytes[48];
+    size_t len;
+} head;
+
+static int head_write(void *data, const char *buf, size_t len)
+{
+    head *h = data;
+    memcpy(h->bytes + h->len, buf, len);
+    h->len += len;
+    return 0;
+}
+
+static uint8_t *place(kj_packet *f, const head *h, size_t *len)
+{
+    uint8_t *start = kj_packet_events(f) - h->len;
+    memcpy(start, h->bytes, h->len);
+    *len = h->len + f->len;
+    return start;
+}
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+    msgpack_pack_str(pk, strlen(k));
+    msgpack_pack_str_body(pk, k, strlen(k));
+}
+
+uint8_t *kj_packet_ws_message(kj_packet *f, uint64_t seq, size_t *len)
+{
+    head h = {.len = 0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &h, head_write);
+    msgpack_pack_map(&pk, 3);
+    pack_key(&pk, "op");
+    pack_key(&pk, "events");
+    pack_key(&pk, "seq");
+    msgpack_pack_uint64(&pk, seq);
+    pack_key(&pk, "events");
+    msgpack_pack_array(&pk, f->count);
+    f->seq = seq;
+    return place(f, &h, len);
+}
+
+uint8_t *kj_packet_http_body(kj_packet *f, size_t *len)
+{
+    head h = {.len = 0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &h, head_write);
+    msgpack_pack_array(&pk, f->count);
+    return place(f, &h, len);
+}
+
+kj_packet *kj_packet_split(kj_packet *f, uint32_t first)
+{
+    const uint8_t *p = kj_packet_events(f);
+    size_t off = 0;
+    for (uint32_t i = 0; i < first; i++) {
+        size_t n = kj_msgpack_skip(p + off, f->len - off);
+        if (!n) return NULL;
+        off += n;
+    }
+    kj_packet *rest = kj_packet_new(f->len - off);
+    memcpy(kj_packet_events(rest), p + off, f->len - off);
+    rest->len = f->len - off;
+    rest->count = f->count - first;
+    if (f->index) {
+        rest->index = kj_malloc((rest->count ? rest->count : 1) * sizeof *rest->index);
+        memcpy(rest->index, f->index + first, rest->count * sizeof *rest->index);
+    }
+    rest->spool_seq = f->spool_seq;
+    rest->first = f->first + first;
+    f->len = off;
+    f->count = first;
+    return rest;
+}
+
+/* ---- walking msgpack without decoding it ------------------------------------- */
+
+static uint64_t be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Returns the number of bytes of one object, or 0. `items` counts the
+ * container elements still to skip, so nesting needs no recursion. */
+size_t kj_msgpack_skip(const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+    uint64_t pending[65];
+    int depth = 0;
+    pending[0] = 1;
+    while (depth >= 0) {
+        if (pending[depth] == 0) {
+            depth--;
+            continue;
+        }
+        pending[depth]--;
+        if (off >= len) return 0;
+        uint8_t t = p[off++];
+        uint64_t body = 0, children = 0;
+        int w = 0; /* width of a length field */
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+        } else if (t >= 0x80 && t <= 0x8f) {
+            children = 2 * (uint64_t)(t & 0x0f);
+        } else if (t >= 0x90 && t <= 0x9f) {
+            children = t & 0x0f;
+        } else if (t >= 0xa0 && t <= 0xbf) {
+            body = t & 0x1f;
+        } else {
+            switch (t) {
+            case 0xc4:
+            case 0xd9: w = 1; break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda: w = 2; break;
+            case 0xc6:
+            case 0xdb: w = 4; break;
+            case 0xc7: w = 1, body = 1; break; /* ext8: + type byte */
+            case 0xc8: w = 2, body = 1; break;
+            case 0xc9: w = 4, body = 1; break;
+            case 0xca: body = 4; break;
+            case 0xcb: body = 8; break;
+            case 0xcc:
+            case 0xd0: body = 1; break;
+            case 0xcd:
+            case 0xd1: body = 2; break;
+            case 0xce:
+            case 0xd2: body = 4; break;
+            case 0xcf:
+            case 0xd3: body = 8; break;
+            case 0xd4: body = 2; break; /* fixext: type + data */
+            case 0xd5: body = 3; break;
+            case 0xd6: body = 5; break;
+            case 0xd7: body = 9; break;
+            case 0xd8: body = 17; break;
+            case 0xdc:
+            case 0xdd:
+            case 0xde:
+            case 0xdf: {
+                int lw = (t == 0xdc || t == 0xde) ? 2 : 4;
+                if (len - off < (size_t)lw) return 0;
+                children = be(p + off, lw) * (t >= 0xde ? 2 : 1);
+                off += (size_t)lw;
+                break;
+            }
+            default: return 0; /* 0xc1: never used */
+            }
+        }
+        if (w) {
+            if (len - off < (size_t)w) return 0;
+            body += be(p + off, w);
+            off += (size_t)w;
+        }
+        if (body > len - off) return 0;
+        off += body;
+        if (children) {
+            if (depth + 1 >= 65) return 0;
+            pending[++depth] = children;
+        }
+    }
+    return off;
+}
