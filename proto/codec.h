@@ -30,6 +30,17 @@ kj_err kj_msgpack_decode_batch(const void *buf, size_t len, const kj_validate_op
 kj_err kj_msgpack_decode_batch_obj(const msgpack_object *obj, const kj_validate_opts *opts,
                                    kj_batch **out, char *msg, size_t msglen);
 
+/* Unpack exactly one msgpack value of untrusted bytes (a body, a WebSocket
+ * frame) into result, which the caller has msgpack_unpacked_init()ed and will
+ * msgpack_unpacked_destroy(); result's strings point into buf. The bytes are
+ * walked once before msgpack-c sees them, so that a declared length cannot
+ * make it allocate more than about 24 bytes per input byte: every length must
+ * fit in the bytes that follow. Returns KJ_ERR_DECODE with a one-line msg for
+ * bytes that are not one msgpack value (truncated, trailing bytes, the
+ * reserved byte 0xc1) or nest deeper than msgpack-c's 32 levels. */
+kj_err kj_msgpack_unpack_body(const void *buf, size_t len, msgpack_unpacked *result, char *msg,
+                              size_t msglen);
+
 /* Decode a JSON body; as kj_msgpack_decode_batch. */
 kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts *opts,
                             kj_batch **out, char *msg, size_t msglen);

@@ -127,6 +127,8 @@ const char *kj_presence_name(kj_presence_state s);
 /* Parse a wire name; returns false for an unknown name. */
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out);
 bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out);
+bool kj_outcome_parse(const char *s, size_t len, kj_outcome *out);
+bool kj_source_parse(const char *s, size_t len, kj_source *out);
 
 /* The current wall-clock time in ms since the epoch. */
 int64_t kj_now_ms(void);

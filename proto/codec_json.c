@@ -1,0 +1,393 @@
+/* kinerja — the JSON codec (jansson): bodies in, events and msgpack values out.
+ * Validation itself is the builder's (decode_internal.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "codec.h"
+#include "decode_internal.h"
+
+/* ---- events from JSON ------------------------------------------------------ */
+
+static kj_value value_of(const json_t *j)
+{
+    kj_value v = {.kind = KJ_V_OTHER};
+    switch (json_typeof(j)) {
+    case JSON_NULL: v.kind = KJ_V_NIL; break;
+    case JSON_TRUE: v.kind = KJ_V_BOOL, v.i = 1; break;
+    case JSON_FALSE: v.kind = KJ_V_BOOL; break;
+    case JSON_INTEGER: v.kind = KJ_V_INT, v.i = json_integer_value(j); break;
+    case JSON_REAL: v.kind = KJ_V_FLOAT; break;
+    case JSON_STRING:
+        v.kind = KJ_V_STR, v.s = json_string_value(j), v.len = json_string_length(j);
+        break;
+    case JSON_ARRAY: v.kind = KJ_V_ARRAY; break;
+    case JSON_OBJECT: v.kind = KJ_V_MAP; break;
+    }
+    return v;
+}
+
+static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb, const json_t *j,
+                                      int depth);
+
+static kj_meta_status pack_meta_str(msgpack_packer *pk, const kj_boundbuf *bb, const char *s,
+                                    size_t len)
+{
+    /* Size before UTF-8, so that a megabyte string costs nothing to refuse. */
+    if (len > bb->cap) return KJ_META_TOO_BIG;
+    if (!kj_utf8_valid(s, len)) return KJ_META_BAD_UTF8;
+    if (msgpack_pack_str(pk, len) < 0 || msgpack_pack_str_body(pk, s, len) < 0)
+        return KJ_META_TOO_BIG;
+    return KJ_META_OK;
+}
+
+static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf *bb,
+                                          const json_t *j, int depth)
+{
+    kj_meta_status st;
+    if (depth >= KJ_META_DEPTH) return KJ_META_TOO_DEEP;
+    if (json_is_array(j)) {
+        size_t n = json_array_size(j);
+        if (n > UINT32_MAX || msgpack_pack_array(pk, n) < 0) return KJ_META_TOO_BIG;
+        for (size_t i = 0; i < n; i++)
+            if ((st = pack_meta_value(pk, bb, json_array_get(j, i), depth + 1))) return st;
+        return KJ_META_OK;
+    }
+    size_t n = json_object_size(j);
+    if (n > UINT32_MAX || msgpack_pack_map(pk, n) < 0) return KJ_META_TOO_BIG;
+    for (void *it = json_object_iter((json_t *)j); it;
+         it = json_object_iter_next((json_t *)j, it)) {
+        const char *key = json_object_iter_key(it);
+        if ((st = pack_meta_str(pk, bb, key, json_object_iter_key_len(it)))) return st;
+        if ((st = pack_meta_value(pk, bb, json_object_iter_value(it), depth + 1))) return st;
+    }
+    return KJ_META_OK;
+}
+
+/* Encode one value of meta as msgpack into the bounded buffer behind pk (meta
+ * is kept as msgpack whatever the body was). Recursion is bounded by
+ * KJ_META_DEPTH; every failure returns at once. */
+static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb, const json_t *j,
+                                      int depth)
+{
+    int r;
+    switch (json_typeof(j)) {
+    case JSON_NULL: r = msgpack_pack_nil(pk); break;
+    case JSON_TRUE: r = msgpack_pack_true(pk); break;
+    case JSON_FALSE: r = msgpack_pack_false(pk); break;
+    case JSON_INTEGER: r = msgpack_pack_int64(pk, json_integer_value(j)); break;
+    case JSON_REAL:
+        if (!isfinite(json_real_value(j))) return KJ_META_BAD_VALUE;
+        r = msgpack_pack_double(pk, json_real_value(j));
+        break;
+    case JSON_STRING: return pack_meta_str(pk, bb, json_string_value(j), json_string_length(j));
+    case JSON_ARRAY:
+    case JSON_OBJECT: return pack_meta_container(pk, bb, j, depth);
+    default: return KJ_META_BAD_VALUE;
+    }
+    return r < 0 ? KJ_META_TOO_BIG : KJ_META_OK;
+}
+
+static void build_meta(kj_builder *b, const json_t *j)
+{
+    uint8_t buf[KJ_META_MAX];
+    kj_boundbuf bb = {.data = buf, .cap = sizeof buf};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &bb, kj_boundbuf_write);
+    kj_meta_status st = json_is_object(j) ? pack_meta_container(&pk, &bb, j, 0) : KJ_META_NOT_MAP;
+    kj_build_meta(b, st, buf, bb.len);
+}
+
+static void build_elements(kj_builder *b, const json_t *j)
+{
+    kj_value vals[KJ_ELEMENTS];
+    if (!json_is_array(j)) {
+        kj_build_elements(b, false, 0, NULL);
+        return;
+    }
+    size_t n = json_array_size(j);
+    for (size_t i = 0; i < n && i < KJ_ELEMENTS; i++)
+        vals[i] = value_of(json_array_get(j, i));
+    kj_build_elements(b, true, n, vals);
+}
+
+static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item *item)
+{
+    kj_builder b;
+    kj_build_begin(&b, item, opts, true);
+    if (!json_is_object(o)) {
+        kj_build_fail(&b, "event", "must be a map");
+        kj_build_end(&b);
+        return;
+    }
+    /* The type decides which keys exist; duplicate keys were refused by the
+     * parser, so the lookup finds the only one. */
+    json_t *id = json_object_get(o, "id"), *type = json_object_get(o, "type");
+    kj_value idv = id ? value_of(id) : (kj_value){0};
+    kj_value typev = type ? value_of(type) : (kj_value){0};
+    kj_build_prepare(&b, id ? &idv : NULL, type ? &typev : NULL);
+
+    for (void *it = json_object_iter(o); it && !b.failed; it = json_object_iter_next(o, it)) {
+        json_t *val = json_object_iter_value(it);
+        kj_field f = kj_build_key(&b, json_object_iter_key(it), json_object_iter_key_len(it));
+        if (f == KJ_F_META) {
+            build_meta(&b, val);
+        } else if (f == KJ_F_ELEMENTS) {
+            build_elements(&b, val);
+        } else if (f != KJ_F_NONE) {
+            kj_value v = value_of(val);
+            kj_build_value(&b, f, &v);
+        }
+    }
+    kj_build_end(&b);
+}
+
+/* jansson's message may quote the input: keep it one printable ASCII line. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
+kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts *opts,
+                            kj_batch **out, char *msg, size_t msglen)
+{
+    kj_validate_opts defaults;
+    json_error_t jerr;
+    kj_batch *b = NULL;
+    kj_err err = KJ_OK;
+    if (!opts) {
+        defaults = kj_validate_defaults();
+        opts = &defaults;
+    }
+    size_t limit = kj_batch_limit(opts);
+    /* Duplicate keys are refused for the whole body: jansson would otherwise
+     * keep the last silently, and an event must not change meaning that way. */
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!root) {
+        printable(jerr.text);
+        kj_set_msg(msg, msglen, "body: not valid JSON (%s at line %d column %d)", jerr.text,
+                   jerr.line, jerr.column);
+        return KJ_ERR_DECODE;
+    }
+    size_t n = 1;
+    bool single = true;
+    if (json_is_array(root)) {
+        n = json_array_size(root), single = false;
+        if (n > limit) {
+            kj_set_msg(msg, msglen, "body: %zu events, over the limit of %zu", n, limit);
+            err = KJ_ERR_TOO_BIG;
+            goto fail;
+        }
+    } else if (!json_is_object(root)) {
+        kj_set_msg(msg, msglen, "body: must be an event (an object) or an array of events");
+        err = KJ_ERR_DECODE;
+        goto fail;
+    }
+
+    if (!(b = kj_batch_new(n, single))) {
+        kj_set_msg(msg, msglen, "body: out of memory");
+        err = KJ_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        decode_event(single ? root : json_array_get(root, i), opts, &b->items[i]);
+    json_decref(root);
+    *out = b;
+    return KJ_OK;
+
+fail:
+    json_decref(root);
+    return err;
+}
+
+/* ---- msgpack to JSON ------------------------------------------------------------ */
+
+static json_t *base64(const char *data, size_t len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = (const unsigned char *)data;
+    size_t n = (len + 2) / 3 * 4;
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len) v |= p[i + 2];
+        s[o++] = abc[(v >> 18) & 63];
+        s[o++] = abc[(v >> 12) & 63];
+        s[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+        s[o++] = i + 2 < len ? abc[v & 63] : '=';
+    }
+    json_t *j = json_stringn_nocheck(s, o);
+    free(s);
+    return j;
+}
+
+/* Bytes of the UTF-8 sequence that a lead byte announces (1 for a bad lead). */
+static size_t utf8_seq_len(unsigned char c)
+{
+    return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+}
+
+/* A JSON string of s; bytes that are not UTF-8 become U+FFFD (jansson refuses
+ * them, and a display of foreign data should not fail for one bad byte). */
+static json_t *string_of(const char *s, size_t len)
+{
+    if (kj_utf8_valid(s, len)) return json_stringn_nocheck(s, len);
+    char *d = malloc(len * 3 + 1);
+    if (!d) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq_len((unsigned char)s[i]);
+        if (k <= len - i && kj_utf8_valid(s + i, k)) {
+            memcpy(d + o, s + i, k);
+            o += k, i += k;
+        } else {
+            memcpy(d + o, "\xef\xbf\xbd", 3);
+            o += 3, i += 1;
+        }
+    }
+    json_t *j = json_stringn_nocheck(d, o);
+    free(d);
+    return j;
+}
+
+static json_t *from_msgpack(const msgpack_object *o, int depth);
+
+/* A map key as a string: strings as they are, anything else as its compact
+ * JSON text (1 -> "1", [1,2] -> "[1,2]"). */
+static json_t *key_of(const msgpack_object *k, int depth)
+{
+    if (k->type == MSGPACK_OBJECT_STR) return string_of(k->via.str.ptr, k->via.str.size);
+    json_t *v = from_msgpack(k, depth);
+    if (!v) return NULL;
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(v);
+    if (!text) return NULL;
+    json_t *j = json_string_nocheck(text);
+    free(text);
+    return j;
+}
+
+static json_t *container_from_msgpack(const msgpack_object *o, int depth)
+{
+    if (depth >= KJ_JSON_DEPTH) return NULL;
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        json_t *a = json_array();
+        for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+            json_t *v = from_msgpack(&o->via.array.ptr[i], depth + 1);
+            if (!v || json_array_append_new(a, v)) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    json_t *m = json_object();
+    for (uint32_t i = 0; m && i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        json_t *k = key_of(&kv->key, depth + 1);
+        json_t *v = k ? from_msgpack(&kv->val, depth + 1) : NULL;
+        int r = v ? json_object_setn_new_nocheck(m, json_string_value(k), json_string_length(k), v)
+                  : -1;
+        json_decref(k);
+        if (r) {
+            json_decref(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+/* Recursion is bounded by KJ_JSON_DEPTH: NULL beyond it, whatever built obj. */
+static json_t *from_msgpack(const msgpack_object *o, int depth)
+{
+    char num[24];
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return json_null();
+    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (o->via.u64 <= INT64_MAX) return json_integer((json_int_t)o->via.u64);
+        /* Beyond json_int_t: a decimal string keeps every digit. */
+        snprintf(num, sizeof num, "%" PRIu64, o->via.u64);
+        return json_string(num);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
+    case MSGPACK_OBJECT_STR: return string_of(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN: return base64(o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_EXT: return base64(o->via.ext.ptr, o->via.ext.size);
+    case MSGPACK_OBJECT_ARRAY:
+    case MSGPACK_OBJECT_MAP: return container_from_msgpack(o, depth);
+    }
+    return NULL;
+}
+
+json_t *kj_json_from_msgpack(const msgpack_object *obj)
+{
+    return from_msgpack(obj, 0);
+}
+
+/* ---- events to JSON --------------------------------------------------------------- */
+
+static json_t *meta_json(const kj_event *ev)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    json_t *j = NULL;
+    if (kj_msgpack_unpack_body(ev->meta, ev->meta_len, &u, NULL, 0) == KJ_OK)
+        j = kj_json_from_msgpack(&u.data);
+    msgpack_unpacked_destroy(&u);
+    return j;
+}
+
+static json_t *field_json(const kj_event *ev, kj_field f)
+{
+    switch (f) {
+    case KJ_F_ID: return json_string(ev->id);
+    case KJ_F_TYPE: return json_string(kj_event_type_name(ev->type));
+    case KJ_F_TS: return json_integer(ev->ts);
+    case KJ_F_UNIT: return json_string(ev->unit);
+    case KJ_F_EMPLOYEE: return json_string(ev->employee);
+    case KJ_F_COUNTER: return json_string(ev->counter);
+    case KJ_F_KIND: return json_string(ev->kind);
+    case KJ_F_SERVICE: return json_string(ev->service);
+    case KJ_F_DURATION_MS: return json_integer(ev->duration_ms);
+    case KJ_F_DUE_TS: return json_integer(ev->due_ts);
+    case KJ_F_QUALITY: return json_integer(ev->quality);
+    case KJ_F_WAIT_MS: return json_integer(ev->wait_ms);
+    case KJ_F_SERVICE_MS: return json_integer(ev->service_ms);
+    case KJ_F_OUTCOME: return json_string(kj_outcome_name(ev->outcome));
+    case KJ_F_SCORE: return json_integer(ev->score);
+    case KJ_F_ELEMENTS: {
+        json_t *a = json_array();
+        for (int i = 0; a && i < KJ_ELEMENTS; i++)
+            json_array_append_new(a, json_integer(ev->elements[i]));
+        return a;
+    }
+    case KJ_F_SOURCE: return json_string(kj_source_name(ev->source));
+    case KJ_F_STATE: return json_string(kj_presence_name(ev->state));
+    case KJ_F_META: return meta_json(ev);
+    default: return NULL;
+    }
+}
+
+json_t *kj_json_from_event(const kj_event *ev)
+{
+    json_t *o = json_object();
+    for (int f = 0; o && f < KJ_F_COUNT; f++) {
+        if (!kj_field_present(ev, (kj_field)f)) continue;
+        json_t *v = field_json(ev, (kj_field)f);
+        /* NULL: out of memory, or a stored meta that is not msgpack. */
+        if (!v || json_object_set_new_nocheck(o, kj_field_name((kj_field)f), v)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}

@@ -1,0 +1,551 @@
+/* kinerja — events: names, identifiers, UTF-8, batches, and the validation of
+ * SPEC §3 behind both codecs (the builder of decode_internal.h). */
+#include "event.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "decode_internal.h"
+
+#define DAY_MS (24 * 60 * 60 * 1000LL)
+#define STR(x) STR_(x)
+#define STR_(x) #x
+
+kj_validate_opts kj_validate_defaults(void)
+{
+    kj_validate_opts o = {
+        .now_ms = kj_now_ms(),
+        .max_age_ms = 35 * DAY_MS,
+        .max_skew_ms = 5 * 60 * 1000,
+        .max_events = KJ_BATCH_MAX,
+    };
+    return o;
+}
+
+int64_t kj_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+size_t kj_batch_limit(const kj_validate_opts *opts)
+{
+    return opts->max_events && opts->max_events < KJ_BATCH_MAX ? opts->max_events : KJ_BATCH_MAX;
+}
+
+kj_batch *kj_batch_new(size_t n, bool single)
+{
+    kj_batch *b = kj_calloc(1, sizeof *b);
+    if (n && !(b->items = calloc(n, sizeof *b->items))) {
+        free(b);
+        return NULL;
+    }
+    b->n = n;
+    b->single = single;
+    return b;
+}
+
+void kj_batch_free(kj_batch *b)
+{
+    if (!b) return;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].ev.meta);
+    free(b->items);
+    free(b);
+}
+
+size_t kj_batch_valid_count(const kj_batch *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; b && i < b->n; i++)
+        n += b->items[i].error[0] == '\0';
+    return n;
+}
+
+/* ---- identifiers and UTF-8 ---------------------------------------------- */
+
+static bool id_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+}
+
+bool kj_id_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > KJ_ID_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!id_char((unsigned char)s[i])) return false;
+    return true;
+}
+
+bool kj_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false; /* a continuation byte, 0xc0/0xc1 overlongs, above U+10FFFF */
+        }
+        if (len - i <= n) return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* ---- wire names --------------------------------------------------------- */
+
+static const char *const type_names[] = {NULL, "task", "service", "rating", "presence"};
+static const char *const outcome_names[] = {"served", "no_show", "transferred"};
+static const char *const source_names[] = {"citizen", "peer", "supervisor"};
+static const char *const presence_names[] = {"available", "serving", "break", "offline"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_of(const char *const *names, size_t n, int v)
+{
+    return v >= 0 && (size_t)v < n && names[v] ? names[v] : "unknown";
+}
+
+/* Index of s in names, or -1. */
+static int parse_name(const char *const *names, size_t n, const char *s, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strlen(names[i]) == len && memcmp(names[i], s, len) == 0) return (int)i;
+    return -1;
+}
+
+const char *kj_event_type_name(kj_event_type t)
+{
+    return name_of(type_names, COUNT(type_names), t);
+}
+const char *kj_outcome_name(kj_outcome o)
+{
+    return name_of(outcome_names, COUNT(outcome_names), o);
+}
+const char *kj_source_name(kj_source s)
+{
+    return name_of(source_names, COUNT(source_names), s);
+}
+const char *kj_presence_name(kj_presence_state s)
+{
+    return name_of(presence_names, COUNT(presence_names), s);
+}
+
+bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out)
+{
+    int i = parse_name(type_names, COUNT(type_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_event_type)i;
+    return true;
+}
+
+bool kj_outcome_parse(const char *s, size_t len, kj_outcome *out)
+{
+    int i = parse_name(outcome_names, COUNT(outcome_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_outcome)i;
+    return true;
+}
+
+bool kj_source_parse(const char *s, size_t len, kj_source *out)
+{
+    int i = parse_name(source_names, COUNT(source_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_source)i;
+    return true;
+}
+
+bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out)
+{
+    int i = parse_name(presence_names, COUNT(presence_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_presence_state)i;
+    return true;
+}
+
+/* ---- the builder -------------------------------------------------------- */
+
+#define BIT(f) (1u << (f))
+#define COMMON (BIT(KJ_F_ID) | BIT(KJ_F_TYPE) | BIT(KJ_F_TS) | BIT(KJ_F_UNIT))
+
+/* SPEC §3's table: what each type may carry and what it must. */
+static const uint32_t allowed[] = {
+    [KJ_EV_TASK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) |
+                   BIT(KJ_F_DURATION_MS) | BIT(KJ_F_DUE_TS) | BIT(KJ_F_QUALITY),
+    [KJ_EV_SERVICE] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) |
+                      BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS) | BIT(KJ_F_SERVICE) |
+                      BIT(KJ_F_OUTCOME),
+    [KJ_EV_RATING] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_SCORE) | BIT(KJ_F_EMPLOYEE) |
+                     BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
+    [KJ_EV_PRESENCE] =
+        COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
+};
+
+static const uint32_t required[] = {
+    [KJ_EV_TASK] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND),
+    [KJ_EV_SERVICE] =
+        COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS),
+    [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
+    [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
+};
+
+static const struct {
+    const char *name;
+    size_t len;
+} fields[KJ_F_COUNT] = {
+#define F(f, s) [f] = {s, sizeof(s) - 1}
+    F(KJ_F_ID, "id"),
+    F(KJ_F_TYPE, "type"),
+    F(KJ_F_TS, "ts"),
+    F(KJ_F_UNIT, "unit"),
+    F(KJ_F_EMPLOYEE, "employee"),
+    F(KJ_F_COUNTER, "counter"),
+    F(KJ_F_KIND, "kind"),
+    F(KJ_F_SERVICE, "service"),
+    F(KJ_F_DURATION_MS, "duration_ms"),
+    F(KJ_F_DUE_TS, "due_ts"),
+    F(KJ_F_QUALITY, "quality"),
+    F(KJ_F_WAIT_MS, "wait_ms"),
+    F(KJ_F_SERVICE_MS, "service_ms"),
+    F(KJ_F_OUTCOME, "outcome"),
+    F(KJ_F_SCORE, "score"),
+    F(KJ_F_ELEMENTS, "elements"),
+    F(KJ_F_SOURCE, "source"),
+    F(KJ_F_STATE, "state"),
+    F(KJ_F_META, "meta"),
+#undef F
+};
+
+static const char ID_RULE[] = "must be 1-64 characters of A-Z a-z 0-9 . _ : -";
+
+const char *kj_field_name(kj_field f)
+{
+    return f >= 0 && f < KJ_F_COUNT ? fields[f].name : "event";
+}
+
+bool kj_field_present(const kj_event *ev, kj_field f)
+{
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_PRESENCE || f < 0 || f >= KJ_F_COUNT ||
+        !(allowed[ev->type] & BIT(f)))
+        return false;
+    switch (f) {
+    case KJ_F_EMPLOYEE: return ev->employee[0] != '\0';
+    case KJ_F_COUNTER: return ev->counter[0] != '\0';
+    case KJ_F_KIND: return ev->kind[0] != '\0';
+    case KJ_F_SERVICE: return ev->service[0] != '\0';
+    case KJ_F_DURATION_MS: return ev->has_duration;
+    case KJ_F_DUE_TS: return ev->has_due;
+    case KJ_F_QUALITY: return ev->has_quality;
+    case KJ_F_ELEMENTS: return ev->has_elements;
+    case KJ_F_META: return ev->meta != NULL;
+    default: return true; /* required, or an enum with a default */
+    }
+}
+
+void kj_set_msg(char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (!msg || msglen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+static kj_field field_lookup(const char *key, size_t len)
+{
+    for (int f = 0; f < KJ_F_COUNT; f++)
+        if (fields[f].len == len && memcmp(fields[f].name, key, len) == 0) return (kj_field)f;
+    return KJ_F_NONE;
+}
+
+void kj_build_fail(kj_builder *b, const char *what, const char *reason)
+{
+    if (b->failed) return;
+    b->failed = true;
+    snprintf(b->item->error, KJ_ERROR_MAX, "%s: %s", what, reason);
+}
+
+static void fail_field(kj_builder *b, kj_field f, const char *reason)
+{
+    kj_build_fail(b, kj_field_name(f), reason);
+}
+
+void kj_build_begin(kj_builder *b, kj_batch_item *item, const kj_validate_opts *opts,
+                    bool check_clock)
+{
+    memset(item, 0, sizeof *item);
+    *b = (kj_builder){.item = item, .opts = opts, .check_clock = check_clock};
+}
+
+static bool copy_ident(kj_builder *b, kj_field f, const kj_value *v, char *dst)
+{
+    if (v->kind != KJ_V_STR || !kj_id_valid(v->s, v->len)) {
+        fail_field(b, f, ID_RULE);
+        return false;
+    }
+    memcpy(dst, v->s, v->len);
+    dst[v->len] = '\0';
+    return true;
+}
+
+void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
+{
+    kj_event *ev = &b->item->ev;
+    if (id && !copy_ident(b, KJ_F_ID, id, ev->id)) return;
+    if (!type) {
+        fail_field(b, KJ_F_TYPE, "required");
+        return;
+    }
+    if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
+        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence");
+}
+
+/* A key for an error message: only identifier characters survive, so that the
+ * message stays one printable line whatever the client sent. */
+static void printable_key(char *dst, size_t cap, const char *key, size_t len)
+{
+    size_t n = len < cap - 4 ? len : cap - 4;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = id_char((unsigned char)key[i]) ? key[i] : '?';
+    if (n < len)
+        memcpy(dst + n, "...", 4);
+    else
+        dst[n] = '\0';
+}
+
+kj_field kj_build_key(kj_builder *b, const char *key, size_t len)
+{
+    if (b->failed) return KJ_F_NONE;
+    kj_field f = field_lookup(key, len);
+    if (f == KJ_F_NONE || !(allowed[b->item->ev.type] & BIT(f))) {
+        char name[KJ_ID_MAX + 4];
+        printable_key(name, sizeof name, key, len);
+        kj_build_fail(b, name, "unknown field");
+        return KJ_F_NONE;
+    }
+    if (b->seen & BIT(f)) {
+        /* Which of two ids is meant is unknowable: name none. */
+        if (f == KJ_F_ID) b->item->ev.id[0] = '\0';
+        fail_field(b, f, "duplicate key");
+        return KJ_F_NONE;
+    }
+    b->seen |= BIT(f);
+    return f;
+}
+
+void kj_build_bad_key(kj_builder *b)
+{
+    kj_build_fail(b, "event", "keys must be strings");
+}
+
+/* An integer field: on success *out is set; lo/hi bound it; msg names the rule. */
+static bool get_int(kj_builder *b, kj_field f, const kj_value *v, int64_t lo, int64_t hi,
+                    const char *msg, int64_t *out)
+{
+    if (v->kind == KJ_V_BIGINT && hi == INT64_MAX) {
+        fail_field(b, f, "integer out of range");
+        return false;
+    }
+    if (v->kind != KJ_V_INT || v->i < lo || v->i > hi) {
+        fail_field(b, f, msg);
+        return false;
+    }
+    *out = v->i;
+    return true;
+}
+
+static bool get_name(kj_builder *b, kj_field f, const kj_value *v,
+                     bool (*parse)(const char *, size_t, void *), void *out, const char *msg)
+{
+    if (v->kind != KJ_V_STR || !parse(v->s, v->len, out)) {
+        fail_field(b, f, msg);
+        return false;
+    }
+    return true;
+}
+
+/* Adapters so that the typed parsers fit one signature. */
+static bool parse_outcome(const char *s, size_t len, void *out)
+{
+    return kj_outcome_parse(s, len, out);
+}
+static bool parse_source(const char *s, size_t len, void *out)
+{
+    return kj_source_parse(s, len, out);
+}
+static bool parse_state(const char *s, size_t len, void *out)
+{
+    return kj_presence_parse(s, len, out);
+}
+
+static const char NONNEG[] = "must be a non-negative integer";
+
+void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
+{
+    kj_event *ev = &b->item->ev;
+    int64_t n;
+    if (b->failed) return;
+    switch (f) {
+    case KJ_F_ID:
+    case KJ_F_TYPE: break; /* decided by kj_build_prepare */
+    case KJ_F_TS: get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->ts); break;
+    case KJ_F_UNIT: copy_ident(b, f, v, ev->unit); break;
+    case KJ_F_EMPLOYEE: copy_ident(b, f, v, ev->employee); break;
+    case KJ_F_COUNTER: copy_ident(b, f, v, ev->counter); break;
+    case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
+    case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
+    case KJ_F_DURATION_MS:
+        ev->has_duration = get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->duration_ms);
+        break;
+    case KJ_F_DUE_TS:
+        ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
+        break;
+    case KJ_F_QUALITY:
+        if (get_int(b, f, v, 0, 100, "must be an integer 0-100", &n)) {
+            ev->has_quality = true;
+            ev->quality = (int32_t)n;
+        }
+        break;
+    case KJ_F_WAIT_MS: get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->wait_ms); break;
+    case KJ_F_SERVICE_MS: get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->service_ms); break;
+    case KJ_F_OUTCOME:
+        get_name(b, f, v, parse_outcome, &ev->outcome,
+                 "must be one of served, no_show, transferred");
+        break;
+    case KJ_F_SCORE:
+        if (get_int(b, f, v, 1, 4, "must be an integer 1-4", &n)) ev->score = (int32_t)n;
+        break;
+    case KJ_F_SOURCE:
+        get_name(b, f, v, parse_source, &ev->source, "must be one of citizen, peer, supervisor");
+        break;
+    case KJ_F_STATE:
+        get_name(b, f, v, parse_state, &ev->state,
+                 "must be one of available, serving, break, offline");
+        break;
+    case KJ_F_ELEMENTS:
+    case KJ_F_META:
+    case KJ_F_COUNT:
+    case KJ_F_NONE: kj_build_fail(b, "event", "internal error: field without a value rule"); break;
+    }
+}
+
+void kj_build_elements(kj_builder *b, bool is_array, size_t n, const kj_value *vals)
+{
+    static const char msg[] = "must be an array of 9 integers 1-4";
+    if (b->failed) return;
+    if (!is_array || n != KJ_ELEMENTS) {
+        fail_field(b, KJ_F_ELEMENTS, msg);
+        return;
+    }
+    for (size_t i = 0; i < KJ_ELEMENTS; i++) {
+        if (vals[i].kind != KJ_V_INT || vals[i].i < 1 || vals[i].i > 4) {
+            fail_field(b, KJ_F_ELEMENTS, msg);
+            return;
+        }
+        b->item->ev.elements[i] = (uint8_t)vals[i].i;
+    }
+    b->item->ev.has_elements = true;
+}
+
+void kj_build_meta(kj_builder *b, kj_meta_status st, const uint8_t *buf, size_t len)
+{
+    kj_event *ev = &b->item->ev;
+    if (b->failed) return;
+    switch (st) {
+    case KJ_META_OK:
+        ev->meta = kj_malloc(len);
+        memcpy(ev->meta, buf, len);
+        ev->meta_len = len;
+        return;
+    case KJ_META_NOT_MAP: fail_field(b, KJ_F_META, "must be a map"); return;
+    case KJ_META_TOO_BIG:
+        fail_field(b, KJ_F_META, "larger than " STR(KJ_META_MAX) " bytes encoded");
+        return;
+    case KJ_META_TOO_DEEP:
+        fail_field(b, KJ_F_META, "nested deeper than " STR(KJ_META_DEPTH) " levels");
+        return;
+    case KJ_META_BAD_UTF8: fail_field(b, KJ_F_META, "strings must be valid UTF-8"); return;
+    case KJ_META_BAD_KEY: fail_field(b, KJ_F_META, "keys must be strings"); return;
+    case KJ_META_BAD_VALUE:
+        fail_field(b, KJ_F_META, "binary, extension and non-finite values are not allowed");
+        return;
+    }
+}
+
+static int64_t add_sat(int64_t a, int64_t d)
+{
+    if (d > 0 && a > INT64_MAX - d) return INT64_MAX;
+    if (d < 0 && a < INT64_MIN - d) return INT64_MIN;
+    return a + d;
+}
+
+static void check_required(kj_builder *b)
+{
+    uint32_t missing = required[b->item->ev.type] & ~b->seen;
+    for (int f = 0; missing && f < KJ_F_COUNT; f++) {
+        if (missing & BIT(f)) {
+            fail_field(b, (kj_field)f, "required");
+            return;
+        }
+    }
+}
+
+static void check_clock(kj_builder *b)
+{
+    const kj_validate_opts *o = b->opts;
+    int64_t ts = b->item->ev.ts;
+    if (ts < add_sat(o->now_ms, -o->max_age_ms))
+        fail_field(b, KJ_F_TS, "older than max_event_age");
+    else if (ts > add_sat(o->now_ms, o->max_skew_ms))
+        fail_field(b, KJ_F_TS, "in the future beyond max_clock_skew");
+}
+
+void kj_build_end(kj_builder *b)
+{
+    if (!b->failed) check_required(b);
+    if (!b->failed && b->check_clock) check_clock(b);
+    if (!b->failed) return;
+
+    /* A rejected event keeps its error and id only: no half-filled fields. */
+    kj_event *ev = &b->item->ev;
+    char id[sizeof ev->id];
+    memcpy(id, ev->id, sizeof id);
+    free(ev->meta);
+    memset(ev, 0, sizeof *ev);
+    memcpy(ev->id, id, sizeof id);
+}
+
+int kj_boundbuf_write(void *data, const char *buf, size_t len)
+{
+    kj_boundbuf *bb = data;
+    if (bb->overflow || len > bb->cap - bb->len) {
+        bb->overflow = true;
+        return -1;
+    }
+    memcpy(bb->data + bb->len, buf, len);
+    bb->len += len;
+    return 0;
+}
