@@ -63,7 +63,7 @@ int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri)
 {
     char path[PATH_MAX];
     if (!s->web_root[0] || !resolve(s->web_root, uri, path)) {
-        s->http_requests[4]++;
+        kj_server_count_http(s, 404);
         return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "not found") ||
                        lws_http_transaction_completed(wsi)
                    ? -1
@@ -73,6 +73,6 @@ int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri)
                                 "cache-control: no-cache\x0d\x0a";
     int n = lws_serve_http_file(wsi, path, mime_of(path), extra, (int)sizeof extra - 1);
     if (n < 0) return -1;
-    s->http_requests[2]++;
+    kj_server_count_http(s, 200);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "../proto/codec.h"
 #include "access.h"
 #include "log.h"
+#include "prom.h"
 #include "server_priv.h"
 
 #define CHUNK 65536 /* bytes of answer written per writeable callback */
@@ -221,8 +222,7 @@ static int write_answer(struct http_sess *hs)
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
         hs->headers_sent = true;
-        int cls = hs->status / 100;
-        if (cls >= 1 && cls <= 5) hs->srv->http_requests[cls]++;
+        kj_server_count_http(hs->srv, hs->status);
         if (hs->out_len) {
             lws_callback_on_writable(wsi);
             return 0;
@@ -473,6 +473,22 @@ void kj_http_fail_parked(kj_server *s)
     }
 }
 
+static void serve_metrics(struct http_sess *hs)
+{
+    if (hs->token && hs->token->role != KJ_ROLE_ADMIN) {
+        answer_error(hs, 403, "token %s may not read /metrics (role admin needed)", hs->token->name);
+        return;
+    }
+    char *text;
+    size_t len;
+    if (kj_prom_render(hs->srv, &text, &len)) {
+        answer_error(hs, 500, "out of memory");
+        return;
+    }
+    set_answer(hs, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
 static int on_request(struct http_sess *hs, const char *uri)
 {
     struct lws *wsi = hs->wsi;
@@ -496,6 +512,10 @@ static int on_request(struct http_sess *hs, const char *uri)
             answer_text(hs, 503, "shutting down\n");
         else
             answer_text(hs, 200, "ok\n");
+        return 0;
+    }
+    if (strcmp(uri, "/metrics") == 0) {
+        if (authorize(hs, false) == 0) serve_metrics(hs);
         return 0;
     }
     if (strncmp(uri, "/api/", 5) == 0) {

@@ -25,9 +25,21 @@ struct kj_ingest {
     size_t queued;
     kj_ingest_job *done_head, *done_tail;
     bool stopping;
+    const void *new_cfg; /* posted by a reload, taken by the writer */
     kj_ingest_stats stats;
     bool store_full;
 };
+
+const double kj_commit_bucket_ms[KJ_COMMIT_BUCKETS] = {0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000};
+
+static void count_commit(kj_ingest_stats *st, int64_t us)
+{
+    size_t b = 0;
+    while (b < KJ_COMMIT_BUCKETS && (double)us / 1000.0 > kj_commit_bucket_ms[b])
+        b++;
+    st->commit_hist[b]++;
+    st->commit_sum_s += (double)us / 1e6;
+}
 
 static int64_t mono_us(void)
 {
@@ -112,6 +124,7 @@ static void commit_group(kj_ingest *in, kj_ingest_job *group)
     in->stats.events_accepted += acc;
     in->stats.events_duplicate += dup;
     in->stats.last_commit_us = took;
+    if (!err) count_commit(&in->stats, took);
     pthread_mutex_unlock(&in->lock);
 }
 
@@ -181,7 +194,7 @@ static void *writer_main(void *arg)
     size_t last_group = 0;
     pthread_mutex_lock(&in->lock);
     for (;;) {
-        while (!in->queue_head && !in->stopping) {
+        while (!in->queue_head && !in->stopping && !in->new_cfg) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += 1;
@@ -189,6 +202,14 @@ static void *writer_main(void *arg)
             if (!in->queue_head && mono_us() - last_idle >= 1000000) break;
         }
         if (!in->queue_head && in->stopping) break;
+        if (in->new_cfg) {
+            const void *cfg = in->new_cfg;
+            in->new_cfg = NULL;
+            pthread_mutex_unlock(&in->lock);
+            if (in->hooks.configure) in->hooks.configure(in->hooks.ctx, cfg);
+            pthread_mutex_lock(&in->lock);
+            continue;
+        }
         if (in->queue_head) gather(in, last_group);
         kj_ingest_job *group = in->queue_head ? take_group(in) : NULL;
         pthread_mutex_unlock(&in->lock);
@@ -264,6 +285,14 @@ void kj_ingest_get_stats(kj_ingest *in, kj_ingest_stats *out)
     pthread_mutex_lock(&in->lock);
     *out = in->stats;
     out->queued_jobs = in->queued;
+    pthread_mutex_unlock(&in->lock);
+}
+
+void kj_ingest_post_config(kj_ingest *in, const void *cfg)
+{
+    pthread_mutex_lock(&in->lock);
+    in->new_cfg = cfg;
+    pthread_cond_signal(&in->cond);
     pthread_mutex_unlock(&in->lock);
 }
 

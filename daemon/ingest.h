@@ -50,12 +50,19 @@ typedef struct kj_ingest_hooks {
     void (*commit)(void *ctx);                     /* after a successful commit */
     void (*rollback)(void *ctx);
     void (*idle)(void *ctx, kj_store *s);          /* about once a second, no txn open */
+    void (*configure)(void *ctx, const void *cfg); /* a new configuration (after a reload) */
 } kj_ingest_hooks;
+
+/* Upper bounds (ms) of the commit-latency histogram's buckets; +Inf follows. */
+#define KJ_COMMIT_BUCKETS 12
+extern const double kj_commit_bucket_ms[KJ_COMMIT_BUCKETS];
 
 typedef struct kj_ingest_stats {
     uint64_t commits, events_accepted, events_duplicate, groups_failed;
     size_t queued_jobs;
     int64_t last_commit_us;
+    uint64_t commit_hist[KJ_COMMIT_BUCKETS + 1]; /* not cumulative; last = over the top */
+    double commit_sum_s;
 } kj_ingest_stats;
 
 typedef struct kj_ingest kj_ingest;
@@ -78,6 +85,10 @@ kj_ingest_job *kj_ingest_job_new(kj_batch *batch);
 void kj_ingest_job_free(kj_ingest_job *job);
 
 void kj_ingest_get_stats(kj_ingest *in, kj_ingest_stats *out);
+
+/* Hand a new configuration to the writer's hooks (configure), applied before
+ * its next group. cfg must stay alive until the writer stops. */
+void kj_ingest_post_config(kj_ingest *in, const void *cfg);
 
 /* True while the last group failed because the store is full. */
 bool kj_ingest_store_full(kj_ingest *in);

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "store.h"
 
@@ -111,10 +112,27 @@ static void *signal_main(void *arg)
             kj_server_stop(sg->server);
             return NULL;
         }
-        if (sig == SIGHUP) kj_info("SIGHUP: reload is not implemented yet; configuration kept");
+        if (sig == SIGHUP) {
+            kj_info("signal SIGHUP: reloading the configuration");
+            kj_server_reload(sg->server);
+        }
     }
 }
 
+static void start_signal_thread(kj_server *server)
+{
+    static struct signals sg;
+    pthread_t sigthread;
+    sg.server = server;
+    sigemptyset(&sg.set);
+    sigaddset(&sg.set, SIGTERM);
+    sigaddset(&sg.set, SIGINT);
+    sigaddset(&sg.set, SIGHUP);
+    pthread_create(&sigthread, NULL, signal_main, &sg);
+    pthread_detach(sigthread);
+}
+
+/* Takes cfg. */
 static int run(kj_config *cfg)
 {
     int rc = 1;
@@ -125,39 +143,35 @@ static int run(kj_config *cfg)
     kj_store_opts so = {cfg->state_dir, cfg->map_size, cfg->sync == KJ_SYNC_PERIODIC, false};
     if (kj_store_open(&so, &store, msg, sizeof msg)) {
         kj_error("%s", msg);
+        kj_config_free(cfg);
         goto out;
     }
     if (kj_server_new(cfg, store, &server, msg, sizeof msg)) {
         kj_error("%s", msg);
+        kj_config_free(cfg);
         goto out;
     }
+    /* from here on the server owns cfg (and the configurations reloads bring) */
     if (kj_ingest_new(store, NULL, cfg->ingest_queue, cfg->commit_group_events, kj_server_wake,
                       server, &ingest)) {
         kj_error("cannot start the writer thread");
         goto out;
     }
     kj_server_set_ingest(server, ingest);
-
-    struct signals sg = {.server = server};
-    pthread_t sigthread;
-    sigemptyset(&sg.set);
-    sigaddset(&sg.set, SIGTERM);
-    sigaddset(&sg.set, SIGINT);
-    sigaddset(&sg.set, SIGHUP);
-    pthread_create(&sigthread, NULL, signal_main, &sg);
-    pthread_detach(sigthread);
+    start_signal_thread(server);
 
     for (size_t i = 0; i < cfg->n_listen; i++)
         kj_info("kinerjad %s listening on %s://%s:%d/ (state_dir %s)", KJ_VERSION,
                 cfg->tls_cert ? "https" : "http", cfg->listen[i].host, cfg->listen[i].port,
                 cfg->state_dir);
+    kj_notify_ready("ready");
     rc = kj_server_run(server) == KJ_OK ? 0 : 1;
     kj_ingest_stop(ingest);
     kj_store_sync(store);
     kj_info("stopped");
 out:
+    kj_ingest_free(ingest); /* before the server: the writer may still read its config */
     kj_server_free(server);
-    kj_ingest_free(ingest);
     kj_store_close(store);
     return rc;
 }
@@ -185,7 +199,9 @@ int main(int argc, char **argv)
         return 0;
     }
     kj_log_init(cfg->log_level);
-    int rc = safe_to_start(cfg) ? run(cfg) : 1;
-    kj_config_free(cfg);
-    return rc;
+    if (!safe_to_start(cfg)) {
+        kj_config_free(cfg);
+        return 1;
+    }
+    return run(cfg);
 }

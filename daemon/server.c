@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "../proto/alloc.h"
 #include "log.h"
+#include "notify.h"
 #include "server_priv.h"
 
 /* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
@@ -34,6 +36,8 @@ static void lws_log_to_ours(int level, const char *line)
     kj_log(level == LLL_ERR ? KJ_LOG_ERROR : level == LLL_WARN ? KJ_LOG_WARN : KJ_LOG_DEBUG,
            "lws: %.*s", (int)n, line);
 }
+
+static void tick(lws_sorted_usec_list_t *sul);
 
 static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t msglen)
 {
@@ -61,11 +65,12 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
     return 0;
 }
 
-kj_err kj_server_new(const kj_config *cfg, kj_store *store, kj_server **out, char *msg,
+kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
                      size_t msglen)
 {
     kj_server *s = kj_calloc(1, sizeof *s);
     s->cfg = cfg;
+    s->loopback_only = kj_config_loopback_only(cfg);
     s->store = store;
     if (!realpath(cfg->web_root, s->web_root)) {
         kj_warn("web_root %s does not exist: only the API is served", cfg->web_root);
@@ -89,11 +94,46 @@ kj_err kj_server_new(const kj_config *cfg, kj_store *store, kj_server **out, cha
     }
     for (size_t i = 0; i < cfg->n_listen; i++)
         if (make_vhost(s, &cfg->listen[i], (int)i, msg, msglen)) goto fail;
+    s->watchdog_us = kj_notify_watchdog_interval_us();
+    s->tick_us = s->watchdog_us && s->watchdog_us < 10000000 ? s->watchdog_us : 10000000;
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick, (lws_usec_t)s->tick_us);
     *out = s;
     return KJ_OK;
 fail:
+    s->cfg = NULL; /* the caller's again */
     kj_server_free(s);
     return KJ_ERR_IO;
+}
+
+const kj_config *kj_server_config(const kj_server *s) { return s->cfg; }
+
+void kj_server_status(kj_server *s, char *buf, size_t len)
+{
+    kj_ingest_stats st;
+    kj_ingest_get_stats(s->ingest, &st);
+    double secs = (double)s->tick_us / 1e6;
+    snprintf(buf, len, "%zu dashboards, %zu producers, %.0f events/s, %llu events accepted",
+             s->live_clients, s->ingest_clients,
+             (double)(st.events_accepted - s->last_accepted) / secs,
+             (unsigned long long)st.events_accepted);
+    s->last_accepted = st.events_accepted;
+}
+
+/* The watchdog ping comes from the service loop itself, so a hung loop stops
+ * the pings and systemd restarts the daemon. */
+static void tick(lws_sorted_usec_list_t *sul)
+{
+    kj_server *s = (kj_server *)((char *)sul - offsetof(kj_server, tick_sul));
+    char status[256];
+    kj_server_status(s, status, sizeof status);
+    if (s->watchdog_us) kj_notify_watchdog(status);
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick, (lws_usec_t)s->tick_us);
+}
+
+void kj_server_reload(kj_server *s)
+{
+    s->reload_wanted = true;
+    kj_server_wake(s);
 }
 
 void kj_server_set_ingest(kj_server *s, kj_ingest *in) { s->ingest = in; }
@@ -117,12 +157,32 @@ void kj_server_conn_gone(kj_server *s)
     kj_debug("connection gone: wsi destroyed (%zu open)", s->connections);
 }
 
+void kj_server_count_http(kj_server *s, int status)
+{
+    if (status >= 100 && status < 600) s->http_by_code[status - 100]++;
+}
+
+static void count_job(kj_server *s, const kj_ingest_job *job)
+{
+    for (size_t i = 0; i < job->batch->n; i++) {
+        const kj_batch_item *it = &job->batch->items[i];
+        int type = it->ev.type >= KJ_EV_TASK && it->ev.type <= KJ_EV_PRESENCE ? (int)it->ev.type : 0;
+        int result = job->err && job->results[i] != KJ_ITEM_REJECTED ? 3 : job->results[i];
+        s->events_total[type][result]++;
+    }
+}
+
 /* Called on the service thread after every wake-up. */
 void kj_server_on_wake(kj_server *s)
 {
+    if (s->reload_wanted) {
+        s->reload_wanted = false;
+        kj_server_do_reload(s);
+    }
     kj_ingest_job *done = kj_ingest_take_done(s->ingest);
     while (done) {
         kj_ingest_job *next = done->next;
+        count_job(s, done);
         if (done->owner && done->answer) done->answer(done);
         kj_ingest_job_free(done);
         done = next;
@@ -144,6 +204,8 @@ static int64_t mono_ms(void)
 static void drain(kj_server *s)
 {
     kj_info("stopping: committing pending events");
+    kj_notify_stopping();
+    lws_sul_cancel(&s->tick_sul);
     kj_http_fail_parked(s);
     kj_ingest_stop(s->ingest);
     kj_server_on_wake(s);
@@ -164,5 +226,9 @@ void kj_server_free(kj_server *s)
 {
     if (!s) return;
     if (s->ctx) lws_context_destroy(s->ctx);
+    for (size_t i = 0; i < s->n_old_cfgs; i++)
+        kj_config_free(s->old_cfgs[i]);
+    free(s->old_cfgs);
+    kj_config_free((kj_config *)s->cfg);
     free(s);
 }

@@ -11,10 +11,15 @@
 
 typedef struct kj_server kj_server;
 
-/* Create the context and listen. cfg, store and ingest stay the caller's and
- * must outlive the server. On failure writes a one-line reason to msg. */
-kj_err kj_server_new(const kj_config *cfg, kj_store *store, kj_server **out, char *msg,
+/* Create the context and listen. The server takes cfg (and the configurations
+ * that reloads bring) and frees them in kj_server_free; store stays the
+ * caller's and must outlive the server. On failure writes a one-line reason to
+ * msg (cfg is then the caller's again). */
+kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
                      size_t msglen);
+
+/* The configuration in force (it changes on reload). Service thread. */
+const kj_config *kj_server_config(const kj_server *s);
 
 /* Hand the writer to the server (after kj_server_new, which gives the wake
  * function the writer needs). */
@@ -28,6 +33,12 @@ kj_err kj_server_run(kj_server *s);
 
 /* From any thread (a signal thread): begin a clean stop. */
 void kj_server_stop(kj_server *s);
+
+/* From any thread (a signal thread): reload the configuration file. */
+void kj_server_reload(kj_server *s);
+
+/* A one-line summary for STATUS= and logs: clients, events/s. */
+void kj_server_status(kj_server *s, char *buf, size_t len);
 
 void kj_server_free(kj_server *s);
 

@@ -10,9 +10,22 @@
 #include "server.h"
 
 struct http_sess;
+struct kj_wsconn;
+
+#define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
+#define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {
-    const kj_config *cfg;
+    const kj_config *cfg;     /* the one in force; replaced by a reload */
+    kj_config **old_cfgs;     /* replaced ones, kept: sessions may still point into them */
+    size_t n_old_cfgs;
+    struct kj_wsconn *ws_conns; /* every open WebSocket connection */
+    bool loopback_only;         /* the listeners in use are all on loopback */
+    atomic_bool reload_wanted;  /* set by kj_server_reload from any thread */
+    lws_sorted_usec_list_t tick_sul; /* watchdog ping and STATUS */
+    uint64_t tick_us;
+    uint64_t watchdog_us;
+    uint64_t last_accepted;      /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
     struct lws_context *ctx;
@@ -25,7 +38,11 @@ struct kj_server {
     size_t connections;      /* accepted and not yet closed */
     size_t answers_pending;  /* HTTP answers set and not yet fully written */
     size_t bodies_in_progress; /* POST bodies being received */
-    uint64_t http_requests[6]; /* by class: 1xx..5xx, index 0 unused */
+    /* counters for /metrics (prom.c) */
+    uint64_t http_by_code[500];                      /* [code - 100] */
+    uint64_t events_total[KJ_EVENT_TYPES][KJ_RESULTS]; /* [type or 0][kj_item_result or 3] */
+    uint64_t updates_sent, updates_dropped;
+    uint64_t alerts_by_status[4];
 };
 
 /* The lws protocol callbacks. */
@@ -37,8 +54,14 @@ size_t kj_http_sess_size(void);
 void kj_http_retry_parked(kj_server *s);
 void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
 
+/* Counts an HTTP answer for /metrics. */
+void kj_server_count_http(kj_server *s, int status);
+
 /* A connection ended (LWS_CALLBACK_WSI_DESTROY, whatever its protocol). */
 void kj_server_conn_gone(kj_server *s);
+
+/* SIGHUP's work, on the service thread (reload.c). */
+void kj_server_do_reload(kj_server *s);
 
 /* The service thread's reaction to a wake-up (lws_cancel_service). */
 void kj_server_on_wake(kj_server *s);

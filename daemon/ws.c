@@ -161,8 +161,63 @@ int kj_ws_writeable(kj_wsconn *c)
     return 0;
 }
 
+void kj_ws_established(kj_wsconn *c, struct lws *wsi)
+{
+    kj_server *s = c->srv;
+    c->wsi = wsi;
+    c->prev = NULL;
+    c->next = s->ws_conns;
+    if (c->next) c->next->prev = c;
+    s->ws_conns = c;
+}
+
+static void unlink_conn(kj_wsconn *c)
+{
+    kj_server *s = c->srv;
+    if (!s) return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (s->ws_conns == c)
+        s->ws_conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static const kj_token *token_named(const kj_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_tokens; i++)
+        if (strcmp(cfg->tokens[i].name, name) == 0) return &cfg->tokens[i];
+    return NULL;
+}
+
+void kj_ws_reauthorize_all(kj_server *s)
+{
+    for (kj_wsconn *c = s->ws_conns; c; c = c->next) {
+        if (!s->cfg->auth) {
+            c->token = NULL;
+            c->authed = true;
+        } else if (c->token || !c->authed) {
+            const kj_token *t = c->token ? token_named(s->cfg, c->token->name) : NULL;
+            bool ingest = is_ingest(c->wsi);
+            if (c->authed && (!t || (ingest && t->role == KJ_ROLE_VIEWER))) {
+                c->token = NULL;
+                c->authed = false;
+                kj_ws_error(c, 1008, "token revoked by a configuration reload");
+                continue;
+            }
+            c->token = t;
+        } else { /* authed without a token: auth was off and is on now */
+            c->authed = false;
+            kj_ws_error(c, 1008, "authentication is now required");
+            continue;
+        }
+        if (c->token_changed) c->token_changed(c);
+    }
+}
+
 void kj_ws_closed(kj_wsconn *c)
 {
+    unlink_conn(c);
     kj_outq_clear(&c->out);
     free(c->rx);
     c->rx = NULL;

@@ -21,6 +21,10 @@ typedef struct kj_wsconn {
     bool rx_dropping;      /* the rest of an over-long message */
     kj_outq out;
     int close_code;        /* close once out is sent; 0 = stay open */
+    struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
+    /* Called after a reload gave this connection a new token (live.c re-checks
+     * its subscriptions); may be NULL. */
+    void (*token_changed)(struct kj_wsconn *c);
 } kj_wsconn;
 
 /* On LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: reads a bearer header. Returns
@@ -49,7 +53,15 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f);
 /* On LWS_CALLBACK_SERVER_WRITEABLE: send one frame; -1 to close. */
 int kj_ws_writeable(kj_wsconn *c);
 
-/* On LWS_CALLBACK_CLOSED: frees buffers. */
+/* On LWS_CALLBACK_ESTABLISHED: joins the server's list of connections. */
+void kj_ws_established(kj_wsconn *c, struct lws *wsi);
+
+/* On LWS_CALLBACK_CLOSED: leaves the list, frees buffers. */
 void kj_ws_closed(kj_wsconn *c);
+
+/* After a reload: every connection's token is looked up again by name in the
+ * new configuration; a connection whose token is gone, or may no longer do
+ * what its protocol does, gets an error and is closed (1008). */
+void kj_ws_reauthorize_all(kj_server *s);
 
 #endif

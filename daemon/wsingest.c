@@ -204,7 +204,7 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
-        c->ws.wsi = wsi;
+        kj_ws_established(&c->ws, wsi);
         s->ingest_clients++;
         if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
         return 0;

@@ -1,0 +1,72 @@
+/* kinerjad — SIGHUP: reload tokens, units, members, counters and indicators
+ * without dropping a connection. A configuration that does not load is logged
+ * (file, line, key) and the running one is kept. */
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "log.h"
+#include "notify.h"
+#include "server_priv.h"
+#include "ws.h"
+
+static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+/* Keys that need a restart: warn, and keep running with the old values. */
+static void warn_restart_keys(const kj_config *old, const kj_config *n)
+{
+    bool listen_same = old->n_listen == n->n_listen;
+    for (size_t i = 0; listen_same && i < n->n_listen; i++)
+        listen_same = same(old->listen[i].host, n->listen[i].host) &&
+                      old->listen[i].port == n->listen[i].port;
+    if (!listen_same) kj_warn("reload: listen changed; it takes effect at the next restart");
+    if (!same(old->state_dir, n->state_dir) || old->map_size != n->map_size ||
+        old->sync != n->sync)
+        kj_warn("reload: state_dir, map_size or sync changed; they take effect at the next restart");
+    if (!same(old->tls_cert, n->tls_cert) || !same(old->tls_key, n->tls_key) ||
+        !same(old->web_root, n->web_root))
+        kj_warn("reload: tls_cert, tls_key or web_root changed; they take effect at the next restart");
+    if (!same(old->timezone, n->timezone))
+        kj_warn("reload: timezone changed; it takes effect at the next restart");
+}
+
+static void log_errors(const char *errs)
+{
+    const char *p = errs;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n) kj_error("reload: %.*s", (int)n, p);
+        p += n + (nl != NULL);
+    }
+}
+
+void kj_server_do_reload(kj_server *s)
+{
+    const char *path = s->cfg->path;
+    if (!path) {
+        kj_warn("SIGHUP: running on built-in defaults, there is no file to reload");
+        return;
+    }
+    kj_notify_reloading();
+    kj_config *n = NULL;
+    char errs[8192] = "";
+    if (kj_config_load(path, &n, errs, sizeof errs) != KJ_OK) {
+        log_errors(errs);
+        kj_error("reload: %s has errors; the running configuration is kept", path);
+    } else if (!n->auth && !s->loopback_only) {
+        kj_error("reload: auth: false is allowed only while every listener is on loopback; "
+                 "the running configuration is kept");
+        kj_config_free(n);
+    } else {
+        warn_restart_keys(s->cfg, n); /* those are read at start only */
+        s->old_cfgs = kj_realloc(s->old_cfgs, (s->n_old_cfgs + 1) * sizeof *s->old_cfgs);
+        s->old_cfgs[s->n_old_cfgs++] = (kj_config *)s->cfg;
+        s->cfg = n;
+        kj_log_set_level(n->log_level);
+        kj_ws_reauthorize_all(s);
+        kj_ingest_post_config(s->ingest, n);
+        kj_info("configuration reloaded from %s: %zu tokens, %zu units, %zu indicators", path,
+                n->n_tokens, n->n_units, n->n_indicators);
+    }
+    kj_notify_ready("configuration reloaded");
+}
