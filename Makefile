@@ -99,7 +99,9 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a |
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-run: all
+run:
+	@scripts/deps.sh run
+	@$(MAKE) -s all web
 	@scripts/run-demo.sh $(BUILD)
 
 check: all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages kinerja needs, when they are missing.
 #   scripts/deps.sh build   what `make` needs
+#   scripts/deps.sh run     also what `make run` needs (npm for the dashboard)
 #   scripts/deps.sh test    also what `make check` needs
 #   scripts/deps.sh         everything (build, test, browser)
 # As root it runs apt-get; with sudo it uses sudo; otherwise it prints the command.
@@ -14,6 +15,7 @@ browser_pkgs=(chromium nodejs npm)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
+  run) want=("${build_pkgs[@]}" nodejs npm) ;;
   test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   *) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${browser_pkgs[@]}") ;;
 esac
