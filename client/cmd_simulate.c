@@ -1,9 +1,575 @@
-/* kinerja simulate */
+/* kinerja simulate — busy service counters, for demos and load.
+ *
+ * Event time is real time (the daemon's windows are real), so the simulation
+ * advances in steps, not in simulated minutes: each step moves one counter
+ * through its cycle (available -> serving -> a service event, maybe a
+ * rating -> available, now and then a break) or finishes a back-office task,
+ * and the steps are paced to --rate events per second. Durations are drawn
+ * from lognormal distributions; waits grow with the hour's arrival curve, so
+ * the indicators move through the day as they would at a real loket. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cmd.h"
+#include "config.h"
+
+#define TICK_MS 100
+#define MAX_STEP_EVENTS 4
+
+static const char help[] =
+    "usage: kinerja simulate [--units U1,U2 | --config FILE] [--rate N] [--duration D]\n"
+    "\n"
+    "Posts realistic events for a set of units until --duration has passed or\n"
+    "SIGINT: staff presence (serving, breaks), services with lognormal waits and\n"
+    "service times (waits follow the day's arrival curve), IKM ratings with the\n"
+    "9 elements, tasks with deadlines.\n"
+    "\n"
+    "  --units U1,U2    simulate these units, with generated members and counters\n"
+    "  --config FILE    take units, members and counters from a kinerjad configuration\n"
+    "                   (default: GET /api/v1/units with KINERJA_TOKEN)\n"
+    "  --members N      members per generated unit (default 6)\n"
+    "  --counters N     counters per generated unit (default 3)\n"
+    "  --rate N         events per second, all units together (default 10)\n"
+    "  --duration D     stop after D (90s, 15m, 2h; default: until SIGINT)\n"
+    "  --seed N         repeatable randomness\n"
+    "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
+    "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
+    "  --url URL        instead of KINERJA_URL\n"
+    "  -v, --verbose    a status line every 5 seconds\n";
+
+typedef enum desk_state { DESK_AVAILABLE, DESK_SERVING, DESK_BREAK } desk_state;
+
+typedef struct desk {
+    char id[KJ_ID_MAX + 1];
+    int staff; /* index of the member at the desk */
+    desk_state state;
+    int break_steps;
+    char service[KJ_ID_MAX + 1];
+} desk;
+
+typedef struct sim_unit {
+    char id[KJ_ID_MAX + 1];
+    char (*members)[KJ_ID_MAX + 1];
+    size_t n_members;
+    desk *desks;
+    size_t n_desks;
+} sim_unit;
+
+typedef struct sim {
+    sim_unit *units;
+    size_t n_units;
+    uint64_t rng;
+    kj_event *evs;
+    size_t n_evs, cap_evs;
+} sim;
+
+/* ---- randomness --------------------------------------------------------------------- */
+
+static uint64_t next_u64(sim *s)
+{
+    /* xorshift64*: plenty for a simulation, and repeatable with --seed */
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return s->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static double uniform(sim *s)
+{
+    return (next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static size_t pick(sim *s, size_t n)
+{
+    return n ? (size_t)(uniform(s) * n) % n : 0;
+}
+
+static double normal(sim *s)
+{
+    double u = uniform(s), v = uniform(s);
+    return sqrt(-2.0 * log(u > 0 ? u : 1e-12)) * cos(2 * M_PI * v);
+}
+
+/* A lognormal draw with the given median (ms) and spread. */
+static int64_t lognormal_ms(sim *s, double median, double sigma)
+{
+    double v = median * exp(sigma * normal(s));
+    return v < 1000 ? 1000 : (int64_t)v;
+}
+
+/* Arrivals by hour in Asia/Jakarta (UTC+7): a morning peak, a lunch dip, an
+ * afternoon bump; 1.0 is an average hour. */
+static double arrival_curve(int64_t now_ms)
+{
+    static const double by_hour[24] = {0.2, 0.2, 0.2, 0.2, 0.2, 0.3, 0.5, 0.9, 1.5, 1.8, 1.7, 1.4,
+                                       0.8, 1.1, 1.3, 1.0, 0.7, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2};
+    int hour = (int)(((now_ms / 3600000) + 7) % 24);
+    return by_hour[hour];
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+static kj_event *new_event(sim *s, kj_event_type type, const sim_unit *u)
+{
+    if (s->n_evs == s->cap_evs) {
+        s->cap_evs = s->cap_evs ? s->cap_evs * 2 : 256;
+        s->evs = realloc(s->evs, s->cap_evs * sizeof *s->evs);
+        if (!s->evs) abort();
+    }
+    kj_event *ev = &s->evs[s->n_evs++];
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->ts = kj_now_ms();
+    kj_event_id_new(ev->id);
+    snprintf(ev->unit, sizeof ev->unit, "%s", u->id);
+    return ev;
+}
+
+static void presence(sim *s, const sim_unit *u, const desk *d, kj_presence_state st)
+{
+    kj_event *ev = new_event(s, KJ_EV_PRESENCE, u);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    ev->state = st;
+}
+
+static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
+{
+    kj_event *ev = new_event(s, KJ_EV_RATING, u);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    snprintf(ev->service, sizeof ev->service, "%s", d->service);
+    /* Citizens are mostly content; a long wait pulls every element down. */
+    double base = 3.4 - (wait_ms > 900000 ? 0.8 : 0) + 0.5 * normal(s);
+    int sum = 0;
+    for (int i = 0; i < KJ_ELEMENTS; i++) {
+        int e = (int)lround(base + 0.4 * normal(s));
+        ev->elements[i] = (uint8_t)(e < 1 ? 1 : e > 4 ? 4 : e);
+        sum += ev->elements[i];
+    }
+    ev->has_elements = uniform(s) < 0.7;
+    ev->score = (int32_t)lround((double)sum / KJ_ELEMENTS);
+    ev->source = KJ_SOURCE_CITIZEN;
+}
+
+static void serve(sim *s, sim_unit *u, desk *d)
+{
+    static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
+                                           "surat-pindah", "konsultasi"};
+    double load = arrival_curve(kj_now_ms());
+    kj_event *ev = new_event(s, KJ_EV_SERVICE, u);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    snprintf(ev->service, sizeof ev->service, "%s", d->service);
+    ev->wait_ms = lognormal_ms(s, 360000 * load, 0.7);
+    ev->service_ms = lognormal_ms(s, 420000, 0.5);
+    double r = uniform(s);
+    ev->outcome = r < 0.05 * load ? KJ_OUTCOME_NO_SHOW
+                  : r > 0.96      ? KJ_OUTCOME_TRANSFERRED
+                                  : KJ_OUTCOME_SERVED;
+    if (ev->outcome == KJ_OUTCOME_NO_SHOW) ev->service_ms = 0;
+    int64_t wait = ev->wait_ms;
+    bool rated = ev->outcome == KJ_OUTCOME_SERVED && uniform(s) < 0.6;
+    if (rated) rating(s, u, d, wait);
+    presence(s, u, d, KJ_PRESENCE_AVAILABLE);
+    d->state = DESK_AVAILABLE;
+    snprintf(d->service, sizeof d->service, "%s", services[pick(s, 5)]);
+}
+
+/* One step of a desk's cycle. */
+static void desk_step(sim *s, sim_unit *u, desk *d)
+{
+    switch (d->state) {
+    case DESK_AVAILABLE:
+        if (uniform(s) < 0.04) {
+            d->state = DESK_BREAK;
+            d->break_steps = 2 + (int)pick(s, 6);
+            presence(s, u, d, KJ_PRESENCE_BREAK);
+        } else {
+            d->state = DESK_SERVING;
+            presence(s, u, d, KJ_PRESENCE_SERVING);
+        }
+        break;
+    case DESK_SERVING: serve(s, u, d); break;
+    case DESK_BREAK:
+        if (--d->break_steps > 0) break;
+        d->state = DESK_AVAILABLE;
+        presence(s, u, d, KJ_PRESENCE_AVAILABLE);
+        break;
+    }
+}
+
+/* A back-office task or a supervisor's rating. */
+static void office_step(sim *s, sim_unit *u)
+{
+    static const char *const kinds[] = {"surat-masuk", "verifikasi-berkas", "laporan-harian",
+                                        "arsip", "disposisi"};
+    size_t m = pick(s, u->n_members);
+    if (uniform(s) < 0.1) {
+        kj_event *ev = new_event(s, KJ_EV_RATING, u);
+        snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
+        ev->source = uniform(s) < 0.5 ? KJ_SOURCE_PEER : KJ_SOURCE_SUPERVISOR;
+        ev->score = 2 + (int32_t)pick(s, 3);
+        return;
+    }
+    kj_event *ev = new_event(s, KJ_EV_TASK, u);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
+    snprintf(ev->kind, sizeof ev->kind, "%s", kinds[pick(s, 5)]);
+    ev->has_duration = true;
+    ev->duration_ms = lognormal_ms(s, 45 * 60000.0, 0.6);
+    /* Most deadlines are met; one in five is a little late. */
+    ev->has_due = true;
+    ev->due_ts = ev->ts + (uniform(s) < 0.8 ? 1 : -1) * (int64_t)pick(s, 4 * 3600000);
+    ev->has_quality = true;
+    int q = 80 + (int)(10 * normal(s));
+    ev->quality = q < 0 ? 0 : q > 100 ? 100 : q;
+}
+
+static void step(sim *s)
+{
+    sim_unit *u = &s->units[pick(s, s->n_units)];
+    if (u->n_desks && uniform(s) < 0.85)
+        desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
+    else if (u->n_members)
+        office_step(s, u);
+}
+
+/* ---- units --------------------------------------------------------------------------- */
+
+static void add_unit(sim *s, const char *id)
+{
+    s->units = realloc(s->units, (s->n_units + 1) * sizeof *s->units);
+    if (!s->units) abort();
+    sim_unit *u = &s->units[s->n_units++];
+    memset(u, 0, sizeof *u);
+    snprintf(u->id, sizeof u->id, "%s", id);
+}
+
+static void add_member(sim_unit *u, const char *id)
+{
+    u->members = realloc(u->members, (u->n_members + 1) * sizeof *u->members);
+    if (!u->members) abort();
+    snprintf(u->members[u->n_members++], KJ_ID_MAX + 1, "%s", id);
+}
+
+static void add_desk(sim_unit *u, const char *id)
+{
+    u->desks = realloc(u->desks, (u->n_desks + 1) * sizeof *u->desks);
+    if (!u->desks) abort();
+    desk *d = &u->desks[u->n_desks++];
+    memset(d, 0, sizeof *d);
+    snprintf(d->id, sizeof d->id, "%s", id);
+    snprintf(d->service, sizeof d->service, "ktp-el");
+}
+
+/* Members staff the desks in turn; units without members get generated ones. */
+static void finish_units(sim *s)
+{
+    for (size_t i = 0; i < s->n_units; i++) {
+        sim_unit *u = &s->units[i];
+        while (u->n_members < 1) {
+            char id[KJ_ID_MAX + 1];
+            snprintf(id, sizeof id, "%.50s-staff-%zu", u->id, u->n_members + 1);
+            add_member(u, id);
+        }
+        for (size_t k = 0; k < u->n_desks; k++)
+            u->desks[k].staff = (int)(k % (u->n_members ? u->n_members : 1));
+    }
+}
+
+/* An 18-digit NIP-like id: birth date, appointment, sex, number. */
+static void fake_nip(sim *s, char *out, size_t len)
+{
+    snprintf(out, len, "19%02d%02d%02d20%02d%02d%d%03d", 70 + (int)pick(s, 28),
+             1 + (int)pick(s, 12), 1 + (int)pick(s, 28), 5 + (int)pick(s, 18), 1 + (int)pick(s, 12),
+             1 + (int)pick(s, 2), 1 + (int)pick(s, 999));
+}
+
+static bool units_from_list(sim *s, const char *list, int members, int counters)
+{
+    char *copy = strdup(list), *save = NULL;
+    bool ok = true;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!kj_id_valid(t, strlen(t))) {
+            kj_cli_error("simulate: %s is not a valid unit id", t);
+            ok = false;
+            break;
+        }
+        add_unit(s, t);
+        sim_unit *u = &s->units[s->n_units - 1];
+        for (int i = 0; i < members; i++) {
+            char nip[32];
+            fake_nip(s, nip, sizeof nip);
+            add_member(u, nip);
+        }
+        for (int i = 0; i < counters; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "loket-%d", i + 1);
+            add_desk(u, id);
+        }
+    }
+    free(copy);
+    return ok && s->n_units;
+}
+
+static bool units_from_config(sim *s, const char *path)
+{
+    kj_config *cfg;
+    char err[2048];
+    if (kj_config_load(path, &cfg, err, sizeof err)) {
+        kj_cli_error("simulate: %s", err);
+        return false;
+    }
+    for (size_t i = 0; i < cfg->n_units; i++) {
+        const kj_unit_conf *uc = &cfg->units[i];
+        add_unit(s, uc->id);
+        sim_unit *u = &s->units[s->n_units - 1];
+        for (size_t k = 0; k < uc->n_members; k++)
+            add_member(u, uc->members[k].id);
+        for (size_t k = 0; k < uc->n_counters; k++)
+            add_desk(u, uc->counters[k].id);
+    }
+    kj_config_free(cfg);
+    if (!s->n_units) kj_cli_error("simulate: %s lists no units", path);
+    return s->n_units > 0;
+}
+
+/* The id of a member or counter entry: {"id": ...} or a plain string. */
+static const char *entry_id(json_t *e)
+{
+    return json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "id"));
+}
+
+static void entries(json_t *list, void (*add)(sim_unit *, const char *), sim_unit *u)
+{
+    size_t i;
+    json_t *e;
+    const char *key;
+    if (json_is_array(list)) {
+        json_array_foreach(list, i, e) if (entry_id(e)) add(u, entry_id(e));
+    } else if (json_is_object(list)) {
+        json_object_foreach(list, key, e) add(u, key);
+    }
+}
+
+static bool units_from_daemon(sim *s, kj_client *c)
+{
+    int status;
+    char *body;
+    size_t len, i;
+    json_t *u;
+    if (kj_client_get(c, "/api/v1/units", "application/json", &status, &body, &len)) {
+        kj_cli_error("simulate: %s", kj_client_errmsg(c));
+        return false;
+    }
+    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *list = json_is_array(j) ? j : json_object_get(j, "units");
+    json_array_foreach(list, i, u)
+    {
+        const char *id = entry_id(u);
+        if (!id || !kj_id_valid(id, strlen(id))) continue;
+        add_unit(s, id);
+        entries(json_object_get(u, "members"), add_member, &s->units[s->n_units - 1]);
+        entries(json_object_get(u, "counters"), add_desk, &s->units[s->n_units - 1]);
+    }
+    if (!s->n_units)
+        kj_cli_error("simulate: GET /api/v1/units gave %s; give --units U1,U2 or --config FILE",
+                     status == 200 ? "no units"
+                     : body[0]     ? strtok(body, "\r\n")
+                                   : "an error");
+    json_decref(j);
+    free(body);
+    return s->n_units > 0;
+}
+
+static void free_units(sim *s)
+{
+    for (size_t i = 0; i < s->n_units; i++) {
+        free(s->units[i].members);
+        free(s->units[i].desks);
+    }
+    free(s->units);
+    free(s->evs);
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+typedef struct totals {
+    uint64_t posted, accepted, duplicates, rejected, spooled, failed;
+    int64_t last_warning;
+} totals;
+
+static void post_tick(kj_client *c, sim *s, totals *t)
+{
+    kj_post_result r;
+    if (!s->n_evs) return;
+    kj_err err = kj_client_post(c, s->evs, s->n_evs, &r);
+    t->posted += s->n_evs;
+    t->accepted += r.accepted;
+    t->duplicates += r.duplicates;
+    t->rejected += r.rejected;
+    t->spooled += r.spooled;
+    int64_t now = kj_now_ms();
+    if (err) t->failed += s->n_evs - r.accepted - r.duplicates - r.rejected - r.spooled;
+    if ((err || r.spooled) && now - t->last_warning > 10000) {
+        kj_cli_warn("%s%s", kj_client_errmsg(c), err ? " (events dropped)" : " (events spooled)");
+        t->last_warning = now;
+    }
+    s->n_evs = 0;
+}
+
+static void reject_cb(void *ud, const kj_reject *r)
+{
+    (void)ud;
+    kj_cli_warn("rejected %s: %s", r->id, r->error);
+}
+
+static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verbose)
+{
+    totals t = {0};
+    int64_t start = kj_now_ms(), next = start, last_status = start;
+    double budget = 0;
+    /* Staff come in: everybody at a desk is available. */
+    for (size_t i = 0; i < s->n_units; i++)
+        for (size_t k = 0; k < s->units[i].n_desks; k++)
+            presence(s, &s->units[i], &s->units[i].desks[k], KJ_PRESENCE_AVAILABLE);
+    post_tick(c, s, &t);
+    while (!kj_cli_stop && (duration_ms <= 0 || kj_now_ms() - start < duration_ms)) {
+        budget += rate * TICK_MS / 1000.0;
+        while (budget >= 1 && s->n_evs + MAX_STEP_EVENTS < KJ_BATCH_MAX) {
+            size_t before = s->n_evs;
+            step(s);
+            budget -= (double)(s->n_evs - before);
+        }
+        post_tick(c, s, &t);
+        int64_t now = kj_now_ms();
+        if (verbose && now - last_status >= 5000) {
+            fprintf(stderr,
+                    "simulate: %" PRIu64 " events, %" PRIu64 " accepted, %" PRIu64
+                    " spooled, %" PRIu64 " dropped\n",
+                    t.posted, t.accepted, t.spooled, t.failed);
+            last_status = now;
+        }
+        next += TICK_MS;
+        if (next > now) {
+            struct timespec ts = {(next - now) / 1000, ((next - now) % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+        } else {
+            next = now; /* behind (a slow daemon): do not try to catch up in a burst */
+        }
+    }
+    printf("simulate: %" PRIu64 " events in %.1f s: %" PRIu64 " accepted, %" PRIu64
+           " duplicates, %" PRIu64 " rejected, %" PRIu64 " spooled, %" PRIu64 " dropped\n",
+           t.posted, (kj_now_ms() - start) / 1000.0, t.accepted, t.duplicates, t.rejected,
+           t.spooled, t.failed);
+    return t.posted && t.failed == t.posted ? KJ_EXIT_FAIL : KJ_EXIT_OK;
+}
+
+enum {
+    OPT_UNITS = 256,
+    OPT_CONFIG,
+    OPT_MEMBERS,
+    OPT_COUNTERS,
+    OPT_RATE,
+    OPT_DURATION,
+    OPT_SEED,
+    OPT_SPOOL,
+    OPT_HTTP,
+    OPT_URL
+};
+
+static const struct option options[] = {
+    {"units", required_argument, NULL, OPT_UNITS},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"members", required_argument, NULL, OPT_MEMBERS},
+    {"counters", required_argument, NULL, OPT_COUNTERS},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"spool", required_argument, NULL, OPT_SPOOL},
+    {"http", no_argument, NULL, OPT_HTTP},
+    {"url", required_argument, NULL, OPT_URL},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
 int kj_cmd_simulate(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    kj_cli_error("simulate: not yet implemented");
-    return KJ_EXIT_FAIL;
+    const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
+    double rate = 10, members = 6, counters = 3, seed = 0;
+    int64_t duration = 0;
+    bool http = false, verbose = false, seeded = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_UNITS: units = optarg; break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_MEMBERS:
+            if (!kj_cli_number(optarg, 1, 1000, &members))
+                return kj_cli_usage("simulate", "--members: 1 to 1000");
+            break;
+        case OPT_COUNTERS:
+            if (!kj_cli_number(optarg, 0, 1000, &counters))
+                return kj_cli_usage("simulate", "--counters: 0 to 1000");
+            break;
+        case OPT_RATE:
+            if (!kj_cli_number(optarg, 0.01, 1e6, &rate))
+                return kj_cli_usage("simulate", "--rate: events per second, 0.01 to 1000000");
+            break;
+        case OPT_DURATION:
+            if (!kj_parse_ms(optarg, &duration) || duration <= 0)
+                return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
+            break;
+        case OPT_SEED:
+            if (!kj_cli_number(optarg, 0, 1e18, &seed))
+                return kj_cli_usage("simulate", "--seed: a non-negative integer");
+            seeded = true;
+            break;
+        case OPT_SPOOL: spool = optarg; break;
+        case OPT_HTTP: http = true; break;
+        case OPT_URL: url = optarg; break;
+        case 'v': verbose = true; break;
+        case 'h': fputs(help, stdout); return KJ_EXIT_OK;
+        default: return kj_cli_usage("simulate", "unknown option");
+        }
+    }
+    if (optind < argc) return kj_cli_usage("simulate", "unexpected argument %s", argv[optind]);
+    if (units && config) return kj_cli_usage("simulate", "--units and --config do not mix");
+
+    sim s = {0};
+    if (seeded)
+        s.rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
+    else if (getrandom(&s.rng, sizeof s.rng, 0) != (ssize_t)sizeof s.rng || !s.rng)
+        s.rng = (uint64_t)kj_now_ms() | 1;
+
+    kj_client_opts o;
+    kj_cli_client_opts(&o, url);
+    o.transport = http ? KJ_TRANSPORT_HTTP : KJ_TRANSPORT_AUTO;
+    o.spool_dir = spool;
+    o.on_reject = reject_cb;
+    o.attempts = 2; /* a demo should not stall on a daemon that is away */
+    o.backoff_max_ms = 5000;
+    kj_client *cl = kj_cli_client_new(&o);
+    int rc = KJ_EXIT_FAIL;
+    if (!cl) goto done;
+    bool ok = units    ? units_from_list(&s, units, (int)members, (int)counters)
+              : config ? units_from_config(&s, config)
+                       : units_from_daemon(&s, cl);
+    if (!ok) goto done;
+    finish_units(&s);
+    kj_cli_catch_signals();
+    rc = run(cl, &s, rate, duration, verbose);
+done:
+    kj_client_free(cl);
+    free_units(&s);
+    return rc;
 }
