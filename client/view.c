@@ -1,0 +1,439 @@
+/* kinerja — a unit's state as terminal text (view.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "view.h"
+
+#define BOLD "\033[1m"
+#define DIM "\033[2m"
+#define RED "\033[31m"
+#define GREEN "\033[32m"
+#define YELLOW "\033[33m"
+#define RESET "\033[0m"
+
+typedef struct out {
+    char *buf;
+    size_t len, cap;
+    const kj_view_opts *o;
+    char line[1024];
+    size_t line_len;
+    int visible; /* columns of the current line so far */
+} out;
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static void grow(out *w, size_t n)
+{
+    if (w->len + n + 1 <= w->cap) return;
+    while (w->len + n + 1 > w->cap)
+        w->cap = w->cap ? w->cap * 2 : 4096;
+    w->buf = realloc(w->buf, w->cap);
+    if (!w->buf) abort();
+}
+
+/* Append text to the current line, counting columns (UTF-8 continuation
+ * bytes and escape sequences take none) and cutting at the width. */
+static void put(out *w, const char *s)
+{
+    for (; *s; s++) {
+        bool escape = *s == '\033';
+        if (escape) {
+            const char *end = strchr(s, 'm');
+            size_t n = end ? (size_t)(end - s) + 1 : strlen(s);
+            if (w->line_len + n < sizeof w->line) {
+                memcpy(w->line + w->line_len, s, n);
+                w->line_len += n;
+            }
+            s += n - 1;
+            continue;
+        }
+        bool starts_char = ((unsigned char)*s & 0xC0) != 0x80;
+        if (starts_char && w->o->width && w->visible >= w->o->width) continue;
+        if (!starts_char && w->o->width && w->visible > w->o->width) continue;
+        if (w->line_len + 1 < sizeof w->line) w->line[w->line_len++] = *s;
+        if (starts_char) w->visible++;
+    }
+}
+
+static void putf(out *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(out *w, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    put(w, tmp);
+}
+
+static void color(out *w, const char *code)
+{
+    if (w->o->color) put(w, code);
+}
+
+static void endline(out *w)
+{
+    if (w->o->color) put(w, RESET);
+    grow(w, w->line_len + 1);
+    memcpy(w->buf + w->len, w->line, w->line_len);
+    w->len += w->line_len;
+    w->buf[w->len++] = '\n';
+    w->buf[w->len] = '\0';
+    w->line_len = 0;
+    w->visible = 0;
+}
+
+/* ---- values --------------------------------------------------------------------------- */
+
+void kj_view_duration(char *buf, size_t len, double ms)
+{
+    if (ms < 0) ms = 0;
+    long long s = (long long)llround(ms / 1000);
+    if (ms < 1000)
+        snprintf(buf, len, "%.0fms", ms);
+    else if (s < 60)
+        snprintf(buf, len, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%lldd%lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* obj["a"]["b"]... by a dotted path; NULL when any step is missing. */
+static json_t *at(const json_t *obj, const char *path)
+{
+    char key[64];
+    const json_t *cur = obj;
+    while (cur && *path) {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof key) return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        cur = json_object_get(cur, key);
+        path += n + (path[n] == '.');
+    }
+    return (json_t *)cur;
+}
+
+static bool number(const json_t *v, double *d)
+{
+    if (!json_is_number(v)) return false;
+    *d = json_number_value(v);
+    return true;
+}
+
+/* A metric value by its name: durations for *_ms, percentages for *_pct. */
+static void value_text(char *buf, size_t len, const char *metric, const json_t *v)
+{
+    double d;
+    if (!number(v, &d)) {
+        snprintf(buf, len, "%s", json_is_string(v) ? json_string_value(v) : "-");
+        return;
+    }
+    if (metric && strstr(metric, "_ms"))
+        kj_view_duration(buf, len, d);
+    else if (metric && strstr(metric, "pct"))
+        snprintf(buf, len, "%.1f%%", d);
+    else if (metric &&
+             (strstr(metric, "ikm") || strstr(metric, "avg") || strstr(metric, "per_hour")))
+        snprintf(buf, len, "%.2f", d);
+    else if (d == floor(d) && fabs(d) < 1e15)
+        snprintf(buf, len, "%.0f", d);
+    else
+        snprintf(buf, len, "%.2f", d);
+}
+
+static const char *str(const json_t *obj, const char *path, const char *dflt)
+{
+    const char *s = json_string_value(at(obj, path));
+    return s ? s : dflt;
+}
+
+static void clock_text(char *buf, size_t len, const json_t *ms)
+{
+    double d;
+    if (!number(ms, &d)) {
+        snprintf(buf, len, "--:--:--");
+        return;
+    }
+    time_t t = (time_t)(d / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%H:%M:%S", &tm);
+}
+
+/* "metric value" pairs of one window of a scope, only where there is data. */
+static void window_summary(out *w, const json_t *scope, const char *window)
+{
+    static const struct {
+        const char *label, *path;
+    } items[] = {
+        {"served", "services.count"},         {"no-show", "services.no_show"},
+        {"wait p90", "services.wait_ms.p90"}, {"SLA", "services.sla_pct"},
+        {"per hour", "services.per_hour"},    {"IKM", "ratings.ikm"},
+        {"ratings", "ratings.count"},         {"tasks", "tasks.count"},
+        {"on time", "tasks.on_time_pct"},
+    };
+    const json_t *m = json_object_get(scope, window);
+    bool any = false;
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        const json_t *v = at(m, items[i].path);
+        char text[48];
+        if (!json_is_number(v)) continue;
+        value_text(text, sizeof text, items[i].path, v);
+        putf(w, "%s%s %s", any ? ", " : "", items[i].label, text);
+        if (!strcmp(items[i].label, "IKM") && json_is_string(at(m, "ratings.ikm_grade")))
+            putf(w, " (%s)", str(m, "ratings.ikm_grade", ""));
+        any = true;
+    }
+    if (!any) put(w, "no data");
+}
+
+/* ---- sections ------------------------------------------------------------------------- */
+
+static void header(out *w, const json_t *s)
+{
+    char when[16];
+    const char *unit = str(s, "unit", "?"), *name = str(s, "name", NULL);
+    clock_text(when, sizeof when, json_object_get(s, "at"));
+    color(w, BOLD);
+    if (name && strcmp(name, unit))
+        putf(w, "%s (%s)", name, unit);
+    else
+        put(w, unit);
+    color(w, RESET);
+    putf(w, "   at %s", when);
+    if (w->o->status) {
+        bool live = !strncmp(w->o->status, "live", 4);
+        put(w, "   ");
+        color(w, live ? GREEN : YELLOW);
+        put(w, w->o->status);
+    }
+    endline(w);
+}
+
+static void status_badge(out *w, const char *status)
+{
+    static const struct {
+        const char *status, *text, *code;
+    } badges[] = {{"ok", "✔ ok  ", GREEN}, {"warn", "▲ warn", YELLOW}, {"bad", "✖ bad ", RED}};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(status, badges[i].status)) continue;
+        color(w, badges[i].code);
+        put(w, badges[i].text);
+        color(w, RESET);
+        return;
+    }
+    color(w, DIM);
+    put(w, "· none");
+    color(w, RESET);
+}
+
+static void indicators(out *w, const json_t *s)
+{
+    const json_t *list = json_object_get(s, "indicators"), *ind;
+    size_t i;
+    if (!json_array_size(list)) return;
+    color(w, BOLD);
+    put(w, "Indicators");
+    endline(w);
+    json_array_foreach(list, i, ind)
+    {
+        char value[48], target[48];
+        const char *metric = str(ind, "metric", "");
+        double pct;
+        value_text(value, sizeof value, metric, json_object_get(ind, "value"));
+        value_text(target, sizeof target, metric, json_object_get(ind, "target"));
+        put(w, "  ");
+        status_badge(w, str(ind, "status", "none"));
+        putf(w, "  %-28s %-26s %-6s %s / target %s", str(ind, "name", str(ind, "id", "?")),
+             str(ind, "scope", ""), str(ind, "window", ""), value, target);
+        if (number(json_object_get(ind, "achievement_pct"), &pct)) putf(w, "  capaian %.0f%%", pct);
+        endline(w);
+    }
+}
+
+static const char *member_name(const json_t *s, const char *id)
+{
+    const char *n = str(json_object_get(json_object_get(s, "members"), id), "name", NULL);
+    return n ? n : id;
+}
+
+static void counters(out *w, const json_t *s)
+{
+    const json_t *all = json_object_get(s, "counters"), *c;
+    const char *id;
+    if (!json_object_size(all)) return;
+    color(w, BOLD);
+    put(w, "Counters");
+    endline(w);
+    json_object_foreach((json_t *)all, id, c)
+    {
+        const json_t *serving = json_object_get(c, "serving");
+        const char *who = str(serving, "employee", str(serving, "who", NULL));
+        double since;
+        putf(w, "  %-14s ", str(c, "name", id));
+        if (who) {
+            char dur[32] = "";
+            if (number(json_object_get(serving, "since"), &since))
+                kj_view_duration(dur, sizeof dur, (double)w->o->now_ms - since);
+            color(w, GREEN);
+            putf(w, "serving  %-24s", member_name(s, who));
+            color(w, RESET);
+            putf(w, " for %-9s", dur);
+        } else {
+            color(w, DIM);
+            putf(w, "%-47s", "idle");
+            color(w, RESET);
+        }
+        put(w, " today: ");
+        window_summary(w, c, "today");
+        endline(w);
+    }
+}
+
+static void members(out *w, const json_t *s)
+{
+    const json_t *all = json_object_get(s, "members"), *m;
+    const char *id;
+    int shown = 0;
+    if (!json_object_size(all)) return;
+    color(w, BOLD);
+    put(w, "Members");
+    endline(w);
+    json_object_foreach((json_t *)all, id, m)
+    {
+        if (w->o->max_members && shown++ >= w->o->max_members) {
+            putf(w, "  ... and %zu more", json_object_size(all) - (size_t)w->o->max_members);
+            endline(w);
+            break;
+        }
+        const json_t *p = json_object_get(m, "presence");
+        const char *state = str(p, "state", "-"), *counter = str(p, "counter", NULL);
+        char place[80], since[16];
+        clock_text(since, sizeof since, json_object_get(p, "since"));
+        snprintf(place, sizeof place, "%s%s%s", state, counter ? " at " : "",
+                 counter ? counter : "");
+        putf(w, "  %-24s ", str(m, "name", id));
+        color(w, !strcmp(state, "serving") ? GREEN : !strcmp(state, "break") ? YELLOW : DIM);
+        putf(w, "%-22s", place);
+        color(w, RESET);
+        putf(w, " since %s  today: ", p ? since : "--:--:--");
+        window_summary(w, m, "today");
+        endline(w);
+    }
+}
+
+static void alerts(out *w, const json_t *s)
+{
+    const json_t *list = json_object_get(s, "alerts"), *a;
+    size_t i;
+    int max = w->o->max_alerts ? w->o->max_alerts : 10;
+    if (!json_array_size(list)) return;
+    color(w, BOLD);
+    put(w, "Alerts today");
+    endline(w);
+    json_array_foreach(list, i, a)
+    {
+        if ((int)i >= max) break;
+        char when[16], value[48], target[48];
+        const char *ind = str(a, "indicator", "?");
+        clock_text(when, sizeof when, json_object_get(a, "at"));
+        value_text(value, sizeof value, ind, json_object_get(a, "value"));
+        value_text(target, sizeof target, ind, json_object_get(a, "target"));
+        putf(w, "  %s  %-20s %-26s %s -> ", when, ind, str(a, "scope", ""), str(a, "from", "?"));
+        const char *to = str(a, "to", "?");
+        color(w, !strcmp(to, "bad") ? RED : !strcmp(to, "warn") ? YELLOW : GREEN);
+        put(w, to);
+        color(w, RESET);
+        putf(w, "  (%s, target %s)", value, target);
+        endline(w);
+    }
+}
+
+char *kj_view_render(const json_t *state, const kj_view_opts *o)
+{
+    out w = {.o = o};
+    grow(&w, 1);
+    w.buf[0] = '\0';
+    if (!json_is_object(state)) {
+        put(&w, o->status ? o->status : "no data yet");
+        endline(&w);
+        return w.buf;
+    }
+    header(&w, state);
+    put(&w, "Unit today: ");
+    window_summary(&w, json_object_get(state, "unit_metrics"), "today");
+    endline(&w);
+    put(&w, "Last hour:  ");
+    window_summary(&w, json_object_get(state, "unit_metrics"), "1h");
+    endline(&w);
+    indicators(&w, state);
+    counters(&w, state);
+    members(&w, state);
+    alerts(&w, state);
+    return w.buf;
+}
+
+/* ---- live frames ------------------------------------------------------------------------ */
+
+/* Each scope object in an update is whole: replace, never merge. */
+static void replace_scopes(json_t *state, const json_t *frame, const char *key)
+{
+    json_t *src = json_object_get(frame, key), *v;
+    const char *id;
+    if (!json_is_object(src)) return;
+    json_t *dst = json_object_get(state, key);
+    if (!json_is_object(dst)) {
+        dst = json_object();
+        json_object_set_new(state, key, dst);
+    }
+    json_object_foreach(src, id, v) json_object_set(dst, id, v);
+}
+
+bool kj_view_apply(json_t **state, const json_t *frame, char *err, size_t errlen)
+{
+    const char *op = json_string_value(json_object_get(frame, "op"));
+    if (!op) return false;
+    if (!strcmp(op, "snapshot")) {
+        json_decref(*state);
+        *state = json_deep_copy(frame);
+        json_object_del(*state, "op");
+        return true;
+    }
+    if (!strcmp(op, "error")) {
+        if (err) snprintf(err, errlen, "%s", str(frame, "error", "error"));
+        return false;
+    }
+    if (!*state) return false; /* an update before its snapshot: wait for one */
+    if (!strcmp(op, "update")) {
+        static const char *const plain[] = {"seq", "at", "unit_metrics", "indicators", "alerts"};
+        for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+            json_t *v = json_object_get(frame, plain[i]);
+            if (v) json_object_set(*state, plain[i], v);
+        }
+        replace_scopes(*state, frame, "members");
+        replace_scopes(*state, frame, "counters");
+        return true;
+    }
+    if (!strcmp(op, "alert")) {
+        json_t *list = json_object_get(*state, "alerts");
+        if (!json_is_array(list)) {
+            list = json_array();
+            json_object_set_new(*state, "alerts", list);
+        }
+        json_t *a = json_deep_copy(frame);
+        json_object_del(a, "op");
+        json_array_insert_new(list, 0, a); /* newest first */
+        while (json_array_size(list) > 200)
+            json_array_remove(list, json_array_size(list) - 1);
+        return true;
+    }
+    return false;
+}
