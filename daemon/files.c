@@ -69,9 +69,15 @@ int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri)
                    ? -1
                    : 0;
     }
-    static const char extra[] = "x-content-type-options: nosniff\x0d\x0a"
-                                "cache-control: no-cache\x0d\x0a";
-    int n = lws_serve_http_file(wsi, path, mime_of(path), extra, (int)sizeof extra - 1);
+    /* Extra headers built by lws, so that they are encoded right for HTTP/1
+     * and for HTTP/2 (HPACK) alike. */
+    uint8_t extra[256], *p = extra, *end = extra + sizeof extra;
+    if (lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
+                                    (const uint8_t *)"nosniff", 7, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
+                                    (const uint8_t *)"no-cache", 8, &p, end))
+        return -1;
+    int n = lws_serve_http_file(wsi, path, mime_of(path), (const char *)extra, (int)(p - extra));
     if (n < 0) return -1;
     kj_server_count_http(s, 200);
     return 0;

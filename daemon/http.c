@@ -556,7 +556,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         s->connections++;
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        kj_server_conn_gone(s);
+        kj_server_conn_gone(s, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -150,9 +150,11 @@ void kj_server_stop(kj_server *s)
     kj_server_wake(s);
 }
 
-void kj_server_conn_gone(kj_server *s)
+void kj_server_conn_gone(kj_server *s, struct lws *wsi)
 {
-    /* Listening sockets are destroyed too, but only at exit: clamp. */
+    /* HTTP/2 streams are wsis of their own: only the network connection counts.
+     * Listening sockets are destroyed too, but only at exit: clamp. */
+    if (lws_get_network_wsi(wsi) != wsi) return;
     if (s->connections) s->connections--;
     kj_debug("connection gone: wsi destroyed (%zu open)", s->connections);
 }

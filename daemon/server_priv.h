@@ -58,7 +58,7 @@ void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session 
 void kj_server_count_http(kj_server *s, int status);
 
 /* A connection ended (LWS_CALLBACK_WSI_DESTROY, whatever its protocol). */
-void kj_server_conn_gone(kj_server *s);
+void kj_server_conn_gone(kj_server *s, struct lws *wsi);
 
 /* SIGHUP's work, on the service thread (reload.c). */
 void kj_server_do_reload(kj_server *s);

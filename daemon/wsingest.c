@@ -221,7 +221,7 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         s->ingest_clients--;
         closed(c);
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s); return 0;
+    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;
     }
 }
