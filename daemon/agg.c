@@ -1,0 +1,387 @@
+#include "agg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+
+enum { SEC_TASKS = 1, SEC_SERVICES = 2, SEC_RATINGS = 4, SEC_ALL = 7 };
+
+void kj_agg_reset(kj_agg *a)
+{
+    if (a->tasks) kj_hist_reset(&a->tasks->duration);
+    if (a->services) {
+        kj_hist_reset(&a->services->wait);
+        kj_hist_reset(&a->services->service);
+    }
+    free(a->tasks);
+    free(a->services);
+    free(a->ratings);
+    memset(a, 0, sizeof *a);
+}
+
+static kj_agg_tasks *tasks_of(kj_agg *a)
+{
+    if (!a->tasks) a->tasks = kj_calloc(1, sizeof *a->tasks);
+    return a->tasks;
+}
+
+static kj_agg_services *services_of(kj_agg *a)
+{
+    if (!a->services) a->services = kj_calloc(1, sizeof *a->services);
+    return a->services;
+}
+
+static kj_agg_ratings *ratings_of(kj_agg *a)
+{
+    if (!a->ratings) a->ratings = kj_calloc(1, sizeof *a->ratings);
+    return a->ratings;
+}
+
+static void add_task(kj_agg *a, const kj_event *ev)
+{
+    kj_agg_tasks *t = tasks_of(a);
+    t->count++;
+    if (ev->has_due) {
+        t->due_n++;
+        t->on_time += ev->ts <= ev->due_ts;
+    }
+    if (ev->has_quality) {
+        t->quality_n++;
+        t->quality_sum += (uint64_t)ev->quality;
+    }
+    if (ev->has_duration) kj_hist_add(&t->duration, ev->duration_ms);
+}
+
+static void add_service(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
+{
+    kj_agg_services *s = services_of(a);
+    if (ev->outcome == KJ_OUTCOME_NO_SHOW) {
+        s->no_show++;
+        return;
+    }
+    s->count++;
+    s->sla_ok += ev->wait_ms <= sla_wait_ms;
+    kj_hist_add(&s->wait, ev->wait_ms);
+    kj_hist_add(&s->service, ev->service_ms);
+}
+
+static void add_rating(kj_agg *a, const kj_event *ev)
+{
+    kj_agg_ratings *r = ratings_of(a);
+    uint64_t score = (uint64_t)ev->score;
+    if (ev->source == KJ_SOURCE_PEER) {
+        r->peer_n++;
+        r->peer_sum += score;
+        return;
+    }
+    if (ev->source == KJ_SOURCE_SUPERVISOR) {
+        r->sup_n++;
+        r->sup_sum += score;
+        return;
+    }
+    r->cit_n++;
+    r->cit_sum += score;
+    if (!ev->has_elements) {
+        r->ikm_sum += KJ_ELEMENTS * score;
+        return;
+    }
+    r->elem_n++;
+    for (int i = 0; i < KJ_ELEMENTS; i++) {
+        r->elem_sum[i] += ev->elements[i];
+        r->ikm_sum += ev->elements[i];
+    }
+}
+
+void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
+{
+    switch (ev->type) {
+    case KJ_EV_TASK: add_task(a, ev); break;
+    case KJ_EV_SERVICE: add_service(a, ev, sla_wait_ms); break;
+    case KJ_EV_RATING: add_rating(a, ev); break;
+    case KJ_EV_PRESENCE: break;
+    }
+}
+
+/* Plain counters of each section, for merge, sub and compare in one loop. */
+#define TASK_FIELDS(X) X(count) X(due_n) X(on_time) X(quality_n) X(quality_sum)
+#define SERVICE_FIELDS(X) X(count) X(no_show) X(sla_ok)
+#define RATING_FIELDS(X)                                                                           \
+    X(cit_n) X(cit_sum) X(peer_n) X(peer_sum) X(sup_n) X(sup_sum) X(ikm_sum) X(elem_n)
+
+void kj_agg_merge(kj_agg *a, const kj_agg *b)
+{
+    if (b->tasks) {
+        kj_agg_tasks *t = tasks_of(a);
+#define ADD(f) t->f += b->tasks->f;
+        TASK_FIELDS(ADD)
+#undef ADD
+        kj_hist_merge(&t->duration, &b->tasks->duration);
+    }
+    if (b->services) {
+        kj_agg_services *s = services_of(a);
+#define ADD(f) s->f += b->services->f;
+        SERVICE_FIELDS(ADD)
+#undef ADD
+        kj_hist_merge(&s->wait, &b->services->wait);
+        kj_hist_merge(&s->service, &b->services->service);
+    }
+    if (b->ratings) {
+        kj_agg_ratings *r = ratings_of(a);
+#define ADD(f) r->f += b->ratings->f;
+        RATING_FIELDS(ADD)
+#undef ADD
+        for (int i = 0; i < KJ_ELEMENTS; i++)
+            r->elem_sum[i] += b->ratings->elem_sum[i];
+    }
+}
+
+static uint64_t minus(uint64_t x, uint64_t y)
+{
+    return x > y ? x - y : 0;
+}
+
+static unsigned sub_tasks(kj_agg *a, const kj_agg_tasks *b)
+{
+    kj_agg_tasks *t = a->tasks;
+    if (!t) return 0;
+#define SUB(f) t->f = minus(t->f, b->f);
+    TASK_FIELDS(SUB)
+#undef SUB
+    unsigned lost = kj_hist_sub(&t->duration, &b->duration) ? KJ_AGG_MAX_DURATION : 0;
+    if (!t->count) {
+        kj_hist_reset(&t->duration);
+        free(t);
+        a->tasks = NULL;
+        return 0;
+    }
+    return lost;
+}
+
+static unsigned sub_services(kj_agg *a, const kj_agg_services *b)
+{
+    kj_agg_services *s = a->services;
+    if (!s) return 0;
+#define SUB(f) s->f = minus(s->f, b->f);
+    SERVICE_FIELDS(SUB)
+#undef SUB
+    unsigned lost = kj_hist_sub(&s->wait, &b->wait) ? KJ_AGG_MAX_WAIT : 0;
+    lost |= kj_hist_sub(&s->service, &b->service) ? KJ_AGG_MAX_SERVICE : 0;
+    if (!s->count && !s->no_show) {
+        kj_hist_reset(&s->wait);
+        kj_hist_reset(&s->service);
+        free(s);
+        a->services = NULL;
+        return 0;
+    }
+    return lost;
+}
+
+static void sub_ratings(kj_agg *a, const kj_agg_ratings *b)
+{
+    kj_agg_ratings *r = a->ratings;
+    if (!r) return;
+#define SUB(f) r->f = minus(r->f, b->f);
+    RATING_FIELDS(SUB)
+#undef SUB
+    for (int i = 0; i < KJ_ELEMENTS; i++)
+        r->elem_sum[i] = minus(r->elem_sum[i], b->elem_sum[i]);
+    if (!r->cit_n && !r->peer_n && !r->sup_n) {
+        free(r);
+        a->ratings = NULL;
+    }
+}
+
+unsigned kj_agg_sub(kj_agg *a, const kj_agg *b)
+{
+    unsigned lost = 0;
+    if (b->tasks) lost |= sub_tasks(a, b->tasks);
+    if (b->services) lost |= sub_services(a, b->services);
+    if (b->ratings) sub_ratings(a, b->ratings);
+    return lost;
+}
+
+void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max)
+{
+    if (which == KJ_AGG_MAX_DURATION && a->tasks) kj_hist_set_max(&a->tasks->duration, max);
+    if (which == KJ_AGG_MAX_WAIT && a->services) kj_hist_set_max(&a->services->wait, max);
+    if (which == KJ_AGG_MAX_SERVICE && a->services) kj_hist_set_max(&a->services->service, max);
+}
+
+void kj_agg_copy(kj_agg *dst, const kj_agg *src)
+{
+    if (dst == src) return;
+    kj_agg_reset(dst);
+    kj_agg_merge(dst, src);
+}
+
+bool kj_agg_equal(const kj_agg *a, const kj_agg *b)
+{
+    if (!a->tasks != !b->tasks || !a->services != !b->services || !a->ratings != !b->ratings)
+        return false;
+#define SAME(sec, f) &&a->sec->f == b->sec->f
+#define T(f) SAME(tasks, f)
+#define S(f) SAME(services, f)
+#define R(f) SAME(ratings, f)
+    if (a->tasks && !(1 TASK_FIELDS(T) && kj_hist_equal(&a->tasks->duration, &b->tasks->duration)))
+        return false;
+    if (a->services &&
+        !(1 SERVICE_FIELDS(S) && kj_hist_equal(&a->services->wait, &b->services->wait) &&
+          kj_hist_equal(&a->services->service, &b->services->service)))
+        return false;
+    if (a->ratings && !(1 RATING_FIELDS(R) && memcmp(a->ratings->elem_sum, b->ratings->elem_sum,
+                                                     sizeof a->ratings->elem_sum) == 0))
+        return false;
+#undef T
+#undef S
+#undef R
+#undef SAME
+    return true;
+}
+
+/* Encoded form: a byte of present sections, then per section its counters as
+ * varints and its hists (kj_hist_encode). The element sums follow only when
+ * some response gave elements. */
+size_t kj_agg_encoded_size(const kj_agg *a)
+{
+    size_t n = 1;
+#define SZ(sec, f) n += kj_varint_size(a->sec->f);
+#define T(f) SZ(tasks, f)
+#define S(f) SZ(services, f)
+#define R(f) SZ(ratings, f)
+    if (a->tasks) {
+        TASK_FIELDS(T)
+        n += kj_hist_encoded_size(&a->tasks->duration);
+    }
+    if (a->services) {
+        SERVICE_FIELDS(S)
+        n += kj_hist_encoded_size(&a->services->wait) + kj_hist_encoded_size(&a->services->service);
+    }
+    if (a->ratings) {
+        RATING_FIELDS(R)
+        for (int i = 0; a->ratings->elem_n && i < KJ_ELEMENTS; i++)
+            n += kj_varint_size(a->ratings->elem_sum[i]);
+    }
+#undef T
+#undef S
+#undef R
+#undef SZ
+    return n;
+}
+
+size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
+{
+    size_t n = 1;
+    buf[0] = (uint8_t)((a->tasks ? SEC_TASKS : 0) | (a->services ? SEC_SERVICES : 0) |
+                       (a->ratings ? SEC_RATINGS : 0));
+#define PUT(sec, f) n += kj_varint_put(buf + n, a->sec->f);
+#define T(f) PUT(tasks, f)
+#define S(f) PUT(services, f)
+#define R(f) PUT(ratings, f)
+    if (a->tasks) {
+        TASK_FIELDS(T)
+        n += kj_hist_encode(&a->tasks->duration, buf + n);
+    }
+    if (a->services) {
+        SERVICE_FIELDS(S)
+        n += kj_hist_encode(&a->services->wait, buf + n);
+        n += kj_hist_encode(&a->services->service, buf + n);
+    }
+    if (a->ratings) {
+        RATING_FIELDS(R)
+        for (int i = 0; a->ratings->elem_n && i < KJ_ELEMENTS; i++)
+            n += kj_varint_put(buf + n, a->ratings->elem_sum[i]);
+    }
+#undef T
+#undef S
+#undef R
+#undef PUT
+    return n;
+}
+
+typedef struct reader {
+    const uint8_t *buf;
+    size_t len, pos;
+    bool bad;
+} reader;
+
+static uint64_t rd(reader *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : kj_varint_get(r->buf + r->pos, r->len - r->pos, &v);
+    if (!n) r->bad = true;
+    r->pos += n;
+    return v;
+}
+
+static void rd_hist(reader *r, kj_hist *h)
+{
+    size_t used = 0;
+    if (r->bad || kj_hist_decode(h, r->buf + r->pos, r->len - r->pos, &used) != KJ_OK)
+        r->bad = true;
+    r->pos += used;
+}
+
+static void skip_hist(reader *r, int64_t *max)
+{
+    uint64_t count, sum;
+    size_t used = 0;
+    if (r->bad ||
+        kj_hist_decode_summary(r->buf + r->pos, r->len - r->pos, &count, &sum, max, &used) != KJ_OK)
+        r->bad = true;
+    r->pos += used;
+}
+
+static void rd_ratings(reader *r, kj_agg_ratings *g)
+{
+#define GET(f) g->f = rd(r);
+    RATING_FIELDS(GET)
+#undef GET
+    for (int i = 0; g->elem_n && i < KJ_ELEMENTS; i++)
+        g->elem_sum[i] = rd(r);
+}
+
+kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len)
+{
+    kj_agg_reset(a);
+    reader r = {buf, len, 1, len < 1 || (buf[0] & ~SEC_ALL)};
+    if (!r.bad && (buf[0] & SEC_TASKS)) {
+        kj_agg_tasks *t = tasks_of(a);
+#define GET(f) t->f = rd(&r);
+        TASK_FIELDS(GET)
+#undef GET
+        rd_hist(&r, &t->duration);
+    }
+    if (!r.bad && (buf[0] & SEC_SERVICES)) {
+        kj_agg_services *s = services_of(a);
+#define GET(f) s->f = rd(&r);
+        SERVICE_FIELDS(GET)
+#undef GET
+        rd_hist(&r, &s->wait);
+        rd_hist(&r, &s->service);
+    }
+    if (!r.bad && (buf[0] & SEC_RATINGS)) rd_ratings(&r, ratings_of(a));
+    if (r.bad || r.pos != len) {
+        kj_agg_reset(a);
+        return KJ_ERR_DECODE;
+    }
+    return KJ_OK;
+}
+
+kj_err kj_agg_decode_maxes(const uint8_t *buf, size_t len, int64_t max[3])
+{
+    reader r = {buf, len, 1, len < 1 || (buf[0] & ~SEC_ALL)};
+    max[0] = max[1] = max[2] = 0;
+    if (!r.bad && (buf[0] & SEC_TASKS)) {
+        for (int i = 0; i < 5; i++)
+            rd(&r);
+        skip_hist(&r, &max[0]);
+    }
+    if (!r.bad && (buf[0] & SEC_SERVICES)) {
+        for (int i = 0; i < 3; i++)
+            rd(&r);
+        skip_hist(&r, &max[1]);
+        skip_hist(&r, &max[2]);
+    }
+    return r.bad ? KJ_ERR_DECODE : KJ_OK;
+}

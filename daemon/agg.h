@@ -1,0 +1,90 @@
+/* kinerjad — the aggregate of SPEC §4 for one bucket (a minute, an hour or a
+ * local day of one scope) or one window: counts, sums and duration histograms
+ * from which every metric field is derived.
+ *
+ * An aggregate is three optional sections, allocated on first use, so that a
+ * bucket with a single task costs no ratings storage. Aggregates are mergeable
+ * and subtractable (a sliding window is a running total of its buckets) and
+ * serialise to a compact byte string, the value stored in LMDB.
+ *
+ * kj_agg is a plain struct embedded by value; its sections belong to it. */
+#ifndef KJ_AGG_H
+#define KJ_AGG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/err.h"
+#include "../proto/event.h"
+#include "hist.h"
+
+typedef struct kj_agg_tasks {
+    uint64_t count;
+    uint64_t due_n, on_time; /* tasks with a due_ts; of those, ts <= due_ts */
+    uint64_t quality_n, quality_sum;
+    kj_hist duration; /* tasks with duration_ms */
+} kj_agg_tasks;
+
+typedef struct kj_agg_services {
+    uint64_t count; /* served + transferred */
+    uint64_t no_show;
+    uint64_t sla_ok; /* counted services with wait_ms <= sla_wait_ms */
+    kj_hist wait, service;
+} kj_agg_services;
+
+typedef struct kj_agg_ratings {
+    uint64_t cit_n, cit_sum; /* citizen ratings: count, sum of scores */
+    uint64_t peer_n, peer_sum;
+    uint64_t sup_n, sup_sum;
+    /* IKM: sum over citizen responses of their 9 element values (9 x score for
+     * a response with only a score); the index is 25 * ikm_sum / (9 * cit_n). */
+    uint64_t ikm_sum;
+    uint64_t elem_n; /* citizen responses that gave elements */
+    uint64_t elem_sum[KJ_ELEMENTS];
+} kj_agg_ratings;
+
+typedef struct kj_agg {
+    kj_agg_tasks *tasks;       /* NULL: no tasks */
+    kj_agg_services *services; /* NULL: no services and no no-shows */
+    kj_agg_ratings *ratings;   /* NULL: no ratings */
+} kj_agg;
+
+/* Which duration hists a subtraction may have lost the maximum of. */
+enum { KJ_AGG_MAX_DURATION = 1, KJ_AGG_MAX_WAIT = 2, KJ_AGG_MAX_SERVICE = 4 };
+
+/* Free the sections; a becomes empty. */
+void kj_agg_reset(kj_agg *a);
+
+static inline bool kj_agg_empty(const kj_agg *a)
+{
+    return !a->tasks && !a->services && !a->ratings;
+}
+
+/* Add one event (presence events add nothing). sla_wait_ms is the unit's. */
+void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms);
+
+/* a += b. */
+void kj_agg_merge(kj_agg *a, const kj_agg *b);
+
+/* a -= b, where b was merged into a before. Sections that become empty are
+ * freed. Returns the KJ_AGG_MAX_* bits of hists whose maximum may have left
+ * (see kj_hist_sub); the caller restores them with kj_agg_set_max. */
+unsigned kj_agg_sub(kj_agg *a, const kj_agg *b);
+void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max);
+
+/* A deep copy (dst's old contents are released). */
+void kj_agg_copy(kj_agg *dst, const kj_agg *src);
+
+/* Same values in every field and hist. */
+bool kj_agg_equal(const kj_agg *a, const kj_agg *b);
+
+/* Serialisation (stable: stored in LMDB). kj_agg_encoded_size is exact. */
+size_t kj_agg_encoded_size(const kj_agg *a);
+size_t kj_agg_encode(const kj_agg *a, uint8_t *buf);
+/* Decode into a (reset first). KJ_ERR_DECODE on malformed input, a empty. */
+kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len);
+/* Only the maxima of the three hists (0 where empty), without decoding cells. */
+kj_err kj_agg_decode_maxes(const uint8_t *buf, size_t len, int64_t max[3]);
+
+#endif

@@ -1,0 +1,824 @@
+/* The metrics engine: scopes, events, groups and time. Windows live in
+ * window.c, persistence in metrics_store.c, packing in metrics_pack.c,
+ * indicator evaluation in indicators.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "metrics_int.h"
+
+#define DEFAULT_SLA_MS 900000
+#define TABLE_MIN 1024
+
+const int64_t kj_res_ms[N_RES] = {MINUTE_MS, HOUR_MS, KJ_DAY_MS};
+const int32_t kj_sw_len[N_SW] = {15, 60, 168, 720};
+const uint8_t kj_sw_res[N_SW] = {RES_MINUTE, RES_MINUTE, RES_HOUR, RES_HOUR};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+void vec_push(vec *v, const void *item, size_t size)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 16;
+        v->items = kj_realloc(v->items, v->cap * size);
+    }
+    memcpy((char *)v->items + v->n * size, item, size);
+    v->n++;
+}
+
+uint8_t *kj_m_enc(kj_metrics *m, size_t need)
+{
+    if (need > m->enc_cap) {
+        m->enc_cap = need + need / 2;
+        m->enc = kj_realloc(m->enc, m->enc_cap);
+    }
+    return m->enc;
+}
+
+/* ---- time ---- */
+
+static void set_now(kj_metrics *m, int64_t now)
+{
+    m->now = now;
+    m->now_min = (int32_t)floor_div(now, MINUTE_MS);
+    m->now_hour = (int32_t)floor_div(now, HOUR_MS);
+    if (now >= m->today_start && now < m->tomorrow_start) return;
+    m->today = kj_tz_day(m->tz, now);
+    m->today_start = kj_tz_day_start(m->tz, m->today);
+    m->tomorrow_start = kj_tz_day_start(m->tz, m->today + 1);
+}
+
+int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts)
+{
+    if (res == RES_MINUTE) return (int32_t)floor_div(ts, MINUTE_MS);
+    if (res == RES_HOUR) return (int32_t)floor_div(ts, HOUR_MS);
+    if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
+    return kj_tz_day(m->tz, ts);
+}
+
+int64_t kj_m_bucket_ms(int res, int32_t start)
+{
+    return (int64_t)start * kj_res_ms[res];
+}
+
+/* The oldest bucket start kept in memory (and written) for res. */
+int32_t kj_m_horizon(const kj_metrics *m, int res)
+{
+    if (res == RES_MINUTE) return m->now_min - kj_sw_len[SW_1H] + 1;
+    if (res == RES_HOUR) return m->now_hour - kj_sw_len[SW_30D] + 1;
+    return m->today - m->day_keep + 1;
+}
+
+static int32_t current_bucket(const kj_metrics *m, int res)
+{
+    return res == RES_MINUTE ? m->now_min : res == RES_HOUR ? m->now_hour : m->today;
+}
+
+int64_t kj_metrics_now(const kj_metrics *m)
+{
+    return m->now;
+}
+int64_t kj_metrics_today_start(const kj_metrics *m)
+{
+    return m->today_start;
+}
+bool kj_metrics_in_group(const kj_metrics *m)
+{
+    return m->in_group;
+}
+bool kj_metrics_pending(const kj_metrics *m)
+{
+    return !m->in_group && m->pending.n > 0;
+}
+
+/* ---- the scope table ---- */
+
+static uint32_t hash_of(kj_scope_kind kind, const char *unit, const char *id)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)kind;
+    if (kind == KJ_SCOPE_COUNTER) {
+        for (const char *p = unit; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        h = (h ^ '/') * 16777619u;
+    }
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static bool same_scope(const kj_scope *sc, kj_scope_kind kind, const char *unit, const char *id)
+{
+    return sc->kind == kind && !strcmp(sc->id, id) &&
+           (kind != KJ_SCOPE_COUNTER || !strcmp(sc->unit->sc->id, unit));
+}
+
+kj_scope *kj_m_find(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id)
+{
+    if (kind == KJ_SCOPE_COUNTER && !unit) return NULL;
+    uint32_t h = hash_of(kind, unit, id);
+    for (kj_scope *sc = m->table[h & (m->table_cap - 1)]; sc; sc = sc->hnext)
+        if (sc->hash == h && same_scope(sc, kind, unit, id)) return sc;
+    return NULL;
+}
+
+static void table_grow(kj_metrics *m)
+{
+    size_t cap = m->table_cap * 2;
+    kj_scope **t = kj_calloc(cap, sizeof *t);
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i], *next; sc; sc = next) {
+            next = sc->hnext;
+            sc->hnext = t[sc->hash & (cap - 1)];
+            t[sc->hash & (cap - 1)] = sc;
+        }
+    }
+    free(m->table);
+    m->table = t;
+    m->table_cap = cap;
+}
+
+static void table_remove(kj_metrics *m, kj_scope *sc)
+{
+    for (kj_scope **p = &m->table[sc->hash & (m->table_cap - 1)]; *p; p = &(*p)->hnext) {
+        if (*p == sc) {
+            *p = sc->hnext;
+            m->n_scopes--;
+            return;
+        }
+    }
+}
+
+void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag)
+{
+    if (!m->in_group) return;
+    if (!(sc->flags & SC_TOUCHED)) {
+        sc->flags |= SC_TOUCHED;
+        vec_push(&m->touched, &sc, sizeof sc);
+    }
+    sc->flags |= flag;
+}
+
+static kj_scope *scope_new(kj_metrics *m, kj_scope_kind kind, const char *id, uint32_t h)
+{
+    kj_scope *sc = kj_calloc(1, sizeof *sc);
+    sc->kind = (uint8_t)kind;
+    sc->hash = h;
+    sc->id = kj_strdup(id);
+    if (m->n_scopes + 1 > m->table_cap) table_grow(m);
+    sc->hnext = m->table[h & (m->table_cap - 1)];
+    m->table[h & (m->table_cap - 1)] = sc;
+    m->n_scopes++;
+    /* A scope first seen in a group disappears again if the group rolls back;
+     * units and counters get a directory key so that they survive a restart
+     * even without buckets. */
+    if (m->in_group) kj_m_touch(m, sc, SC_CREATED | (kind != KJ_SCOPE_EMPLOYEE ? SC_DIRECTORY : 0));
+    return sc;
+}
+
+static int64_t sla_of(const kj_metrics *m, const char *unit_id)
+{
+    const kj_unit_conf *uc = m->cfg ? kj_config_unit(m->cfg, unit_id) : NULL;
+    return uc && uc->sla_wait_ms > 0 ? uc->sla_wait_ms : DEFAULT_SLA_MS;
+}
+
+kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load)
+{
+    return kj_m_get(m, KJ_SCOPE_UNIT, id, id, from_load)->unit;
+}
+
+kj_scope *kj_m_get(kj_metrics *m, kj_scope_kind kind, const char *unit_id, const char *id,
+                   bool from_load)
+{
+    kj_scope *sc = kj_m_find(m, kind, unit_id, id);
+    if (sc) return sc;
+    (void)from_load; /* loading happens outside groups: nothing to undo or store */
+    kj_unit *owner = kind == KJ_SCOPE_COUNTER ? kj_m_unit(m, unit_id, from_load) : NULL;
+    sc = scope_new(m, kind, id, hash_of(kind, unit_id, id));
+    if (kind == KJ_SCOPE_UNIT) {
+        kj_unit *u = kj_calloc(1, sizeof *u);
+        u->sc = sc;
+        u->sla_wait_ms = sla_of(m, id);
+        sc->unit = u;
+        kj_ind_setup_unit(m, u, NULL);
+        m->n_units++;
+    } else if (kind == KJ_SCOPE_COUNTER) {
+        sc->unit = owner;
+        if (owner->n_counters == owner->cap_counters) {
+            owner->cap_counters = owner->cap_counters ? 2 * owner->cap_counters : 4;
+            owner->counters =
+                kj_realloc(owner->counters, owner->cap_counters * sizeof *owner->counters);
+        }
+        size_t at = owner->n_counters;
+        while (at > 0 && strcmp(owner->counters[at - 1]->id, id) > 0)
+            at--;
+        memmove(&owner->counters[at + 1], &owner->counters[at],
+                (owner->n_counters - at) * sizeof *owner->counters);
+        owner->counters[at] = sc;
+        owner->n_counters++;
+        m->n_counters++;
+    } else {
+        m->n_employees++;
+    }
+    return sc;
+}
+
+void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
+{
+    for (size_t i = 0; i < u->n_members; i++)
+        if (u->members[i].sc == e) return;
+    if (u->n_members == u->cap_members) {
+        u->cap_members = u->cap_members ? 2 * u->cap_members : 8;
+        u->members = kj_realloc(u->members, u->cap_members * sizeof *u->members);
+    }
+    /* Sorted by id: a restart (which loads in key order) rebuilds the same
+     * order, and frames list members the same way every time. */
+    size_t at = u->n_members;
+    while (at > 0 && strcmp(u->members[at - 1].sc->id, e->id) > 0)
+        at--;
+    memmove(&u->members[at + 1], &u->members[at], (u->n_members - at) * sizeof *u->members);
+    u->n_members++;
+    member *mb = &u->members[at];
+    mb->sc = e;
+    /* A member first seen in an event starts from "none": its first data is a
+     * change of status. Configured and restored members start unset and take
+     * their first status silently (no alert storm at start). */
+    kj_ind_setup_member(u, mb, m->in_group && !from_load ? KJ_STATUS_NONE : STATUS_UNSET);
+    if (!m->in_group || from_load) m->need_baseline = true;
+    e->units = kj_realloc(e->units, (e->n_units + 1) * sizeof *e->units);
+    e->units[e->n_units++] = u;
+    if (m->in_group) {
+        undo un = {.kind = UNDO_MEMBER, .u = u, .p = e};
+        vec_push(&m->undo, &un, sizeof un);
+        kj_m_touch(m, e, 0);
+    }
+}
+
+static void remove_member(kj_unit *u, kj_scope *e)
+{
+    for (size_t i = 0; i < u->n_members; i++) {
+        if (u->members[i].sc != e) continue;
+        free(u->members[i].status);
+        memmove(&u->members[i], &u->members[i + 1], (u->n_members - i - 1) * sizeof *u->members);
+        u->n_members--;
+        break;
+    }
+    for (uint32_t i = 0; i < e->n_units; i++) {
+        if (e->units[i] != u) continue;
+        memmove(&e->units[i], &e->units[i + 1], (e->n_units - i - 1) * sizeof *e->units);
+        e->n_units--;
+        break;
+    }
+}
+
+void kj_m_mark_changed(kj_metrics *m, kj_scope *sc)
+{
+    sc->flags |= SC_CHANGED;
+    kj_unit *one = sc->unit;
+    kj_unit **list = sc->kind == KJ_SCOPE_EMPLOYEE ? sc->units : &one;
+    size_t n = sc->kind == KJ_SCOPE_EMPLOYEE ? sc->n_units : 1;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i]->changed) continue;
+        list[i]->changed = true;
+        vec_push(&m->changed_units, &list[i], sizeof list[i]);
+    }
+}
+
+/* ---- open buckets ---- */
+
+open_bucket *kj_m_open_find(kj_scope *sc, int res, int32_t start)
+{
+    for (unsigned i = 0; i < sc->n_open; i++)
+        if (sc->open[i].start == start && sc->open[i].res == res) return &sc->open[i];
+    return NULL;
+}
+
+open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, int res, int32_t start)
+{
+    (void)m;
+    open_bucket *ob = kj_m_open_find(sc, res, start);
+    if (ob) return ob;
+    if (sc->n_open == sc->cap_open) {
+        sc->cap_open = (uint16_t)(sc->cap_open ? 2 * sc->cap_open : 4);
+        sc->open = kj_realloc(sc->open, sc->cap_open * sizeof *sc->open);
+    }
+    ob = &sc->open[sc->n_open++];
+    memset(ob, 0, sizeof *ob);
+    ob->start = start;
+    ob->res = (uint8_t)res;
+    series_rec rec;
+    if (kj_series_find(&sc->ser[res], start, &rec)) kj_agg_decode(&ob->agg, rec.data, rec.len);
+    return ob;
+}
+
+static void close_open(kj_scope *sc, unsigned i)
+{
+    kj_agg_reset(&sc->open[i].agg);
+    free(sc->open[i].pending);
+    sc->open[i] = sc->open[--sc->n_open];
+}
+
+/* Free the decoded form of buckets no longer current (they stay encoded). */
+static void close_stale(kj_metrics *m, kj_scope *sc)
+{
+    for (unsigned i = sc->n_open; i-- > 0;) {
+        open_bucket *ob = &sc->open[i];
+        if (!ob->touched && ob->start < current_bucket(m, ob->res)) close_open(sc, i);
+    }
+    if (!sc->n_open && sc->open) {
+        free(sc->open);
+        sc->open = NULL;
+        sc->cap_open = 0;
+    }
+}
+
+/* Today's aggregate of sc, decoding its day bucket on first use. */
+const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
+{
+    open_bucket *ob = kj_m_open_find(sc, RES_DAY, m->today);
+    if (ob) return &ob->agg;
+    series_rec rec;
+    if (!kj_series_find(&sc->ser[RES_DAY], m->today, &rec)) return NULL;
+    return &kj_m_open(m, sc, RES_DAY, m->today)->agg;
+}
+
+/* ---- events ---- */
+
+static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla)
+{
+    int32_t start[N_RES];
+    bool visible = false;
+    kj_m_touch(m, sc, SC_BUCKETS);
+    for (int res = 0; res < N_RES; res++) {
+        start[res] = kj_m_bucket_of(m, res, ev->ts);
+        if (start[res] < kj_m_horizon(m, res)) continue; /* too old for this resolution */
+        open_bucket *ob = kj_m_open(m, sc, res, start[res]);
+        kj_agg_add_event(&ob->agg, ev, sla);
+        ob->touched = 1;
+        visible |= res == RES_DAY && start[res] == m->today;
+    }
+    for (int w = 0; w < N_SW; w++) {
+        if (!kj_sw_holds(m, w, start[kj_sw_res[w]])) continue;
+        kj_agg_add_event(&sc->win[w], ev, sla);
+        visible = true;
+    }
+    if (visible) {
+        kj_m_mark_changed(m, sc);
+        sc->flags |= SC_EVAL;
+    }
+}
+
+typedef struct saved_state {
+    bool had;
+    union {
+        presence p;
+        serving s;
+    } v;
+} saved_state;
+
+/* Keep presence / serving as they were before the group, once. */
+static void save_state(kj_metrics *m, kj_scope *sc)
+{
+    if (sc->flags & SC_PRESENCE) return;
+    kj_m_touch(m, sc, SC_PRESENCE);
+    saved_state *s = kj_calloc(1, sizeof *s);
+    if (sc->pres) {
+        s->had = true;
+        s->v.p = *sc->pres;
+    } else if (sc->serv) {
+        s->had = true;
+        s->v.s = *sc->serv;
+    }
+    sc->saved = s;
+}
+
+static void set_serving(kj_metrics *m, kj_scope *c, kj_scope *e, int64_t ts)
+{
+    save_state(m, c);
+    if (!c->serv) c->serv = kj_calloc(1, sizeof *c->serv);
+    if (c->serv->employee != e) {
+        c->serv->since = ts;
+        kj_m_mark_changed(m, c);
+    }
+    c->serv->employee = e;
+    c->serv->ts = ts;
+}
+
+/* Who serves at a counter: the newest evidence by ts wins, from presence
+ * (serving at C; or the serving employee leaving C) and from service events
+ * at C (the employee who served is there). */
+static void note_service(kj_metrics *m, kj_scope *c, kj_scope *e, int64_t ts)
+{
+    if (c->serv && ts < c->serv->ts) return;
+    set_serving(m, c, e, ts);
+}
+
+static void apply_presence(kj_metrics *m, kj_unit *u, kj_scope *e, kj_scope *c, const kj_event *ev)
+{
+    presence *p = e->pres;
+    if (p && ev->ts < p->ts) return; /* an older event arriving late changes nothing */
+    save_state(m, e);
+    if (!p) {
+        p = e->pres = kj_calloc(1, sizeof *p);
+        p->state = -1;
+    }
+    bool same = p->state == (int8_t)ev->state && p->unit == u && !strcmp(p->counter, ev->counter);
+    kj_scope *was = p->state == KJ_PRESENCE_SERVING && p->counter[0] && p->unit
+                        ? kj_m_find(m, KJ_SCOPE_COUNTER, p->unit->sc->id, p->counter)
+                        : NULL;
+    if (!same) p->since = ev->ts;
+    p->ts = ev->ts;
+    p->state = (int8_t)ev->state;
+    p->unit = u;
+    memcpy(p->counter, ev->counter, sizeof p->counter);
+    kj_m_mark_changed(m, e);
+
+    if (was && was != c && was->serv && was->serv->employee == e && ev->ts >= was->serv->ts)
+        set_serving(m, was, NULL, ev->ts);
+    if (c && ev->state != KJ_PRESENCE_SERVING && c->serv && c->serv->employee == e &&
+        ev->ts >= c->serv->ts)
+        set_serving(m, c, NULL, ev->ts);
+    if (c && ev->state == KJ_PRESENCE_SERVING && (!c->serv || ev->ts >= c->serv->ts))
+        set_serving(m, c, e, ev->ts);
+}
+
+kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
+{
+    if (!m->in_group || !ev->unit[0]) return KJ_ERR_INVALID;
+    kj_unit *u = kj_m_unit(m, ev->unit, false);
+    kj_scope *e =
+        ev->employee[0] ? kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, ev->employee, false) : NULL;
+    kj_scope *c =
+        ev->counter[0] ? kj_m_get(m, KJ_SCOPE_COUNTER, ev->unit, ev->counter, false) : NULL;
+    if (e) kj_m_add_member(m, u, e, false);
+    m->evaluated = false;
+    if (ev->type == KJ_EV_PRESENCE) {
+        if (e) apply_presence(m, u, e, c, ev);
+        return KJ_OK;
+    }
+    if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
+        note_service(m, c, e, ev->ts);
+    add_to_scope(m, u->sc, ev, u->sla_wait_ms);
+    if (e) add_to_scope(m, e, ev, u->sla_wait_ms);
+    if (c) add_to_scope(m, c, ev, u->sla_wait_ms);
+    return KJ_OK;
+}
+
+/* ---- groups ---- */
+
+static void baseline_if_needed(kj_metrics *m)
+{
+    if (!m->need_baseline) return;
+    m->need_baseline = false;
+    kj_ind_baseline(m);
+}
+
+void kj_metrics_begin(kj_metrics *m)
+{
+    if (m->in_group) return;
+    baseline_if_needed(m);
+    m->in_group = true;
+    m->evaluated = true;
+    m->group_pending = m->pending.n;
+}
+
+/* Evaluate the indicators of the scopes the group changed. */
+void kj_m_evaluate(kj_metrics *m)
+{
+    if (m->evaluated) return;
+    kj_scope **t = m->touched.items;
+    for (size_t i = 0; i < m->touched.n; i++) {
+        if (!(t[i]->flags & SC_EVAL)) continue;
+        t[i]->flags &= (uint8_t)~SC_EVAL;
+        kj_ind_eval_scope(m, t[i], false);
+    }
+    m->evaluated = true;
+}
+
+static void commit_scope(kj_metrics *m, kj_scope *sc)
+{
+    for (unsigned i = 0; i < sc->n_open; i++) {
+        open_bucket *ob = &sc->open[i];
+        if (!ob->touched) continue;
+        if (!ob->pending) {
+            size_t n = kj_agg_encoded_size(&ob->agg);
+            uint8_t *buf = kj_m_enc(m, n);
+            kj_agg_encode(&ob->agg, buf);
+            kj_series_put(&sc->ser[ob->res], ob->start, buf, (uint32_t)n);
+        } else {
+            kj_series_put(&sc->ser[ob->res], ob->start, ob->pending, ob->pending_len);
+            free(ob->pending);
+            ob->pending = NULL;
+        }
+        ob->touched = 0;
+    }
+    close_stale(m, sc);
+    free(sc->saved);
+    sc->saved = NULL;
+    sc->flags &= SC_CHANGED;
+}
+
+void kj_metrics_commit(kj_metrics *m)
+{
+    if (!m->in_group) return;
+    kj_m_evaluate(m);
+    kj_scope **t = m->touched.items;
+    for (size_t i = 0; i < m->touched.n; i++)
+        commit_scope(m, t[i]);
+    kj_alert *a = m->pending.items;
+    for (size_t i = 0; i < m->pending.n; i++) {
+        vec_push(&m->committed, &a[i], sizeof a[i]);
+        kj_unit *u = kj_m_find(m, KJ_SCOPE_UNIT, a[i].unit, a[i].unit)->unit;
+        kj_ind_trim_alerts(m, u);
+    }
+    m->pending.n = 0;
+    m->touched.n = 0;
+    m->undo.n = 0;
+    m->in_group = false;
+}
+
+static void restore_state(kj_scope *sc)
+{
+    saved_state *s = sc->saved;
+    if (!s) return;
+    if (sc->kind == KJ_SCOPE_EMPLOYEE) {
+        if (s->had) {
+            *sc->pres = s->v.p;
+        } else {
+            free(sc->pres);
+            sc->pres = NULL;
+        }
+    } else if (s->had) {
+        *sc->serv = s->v.s;
+    } else {
+        free(sc->serv);
+        sc->serv = NULL;
+    }
+    free(s);
+    sc->saved = NULL;
+}
+
+static void rollback_scope(kj_metrics *m, kj_scope *sc)
+{
+    for (unsigned i = sc->n_open; i-- > 0;)
+        if (sc->open[i].touched) close_open(sc, i);
+    if (sc->flags & SC_BUCKETS) {
+        kj_window_rebuild(m, sc, RES_MINUTE);
+        kj_window_rebuild(m, sc, RES_HOUR);
+    }
+    restore_state(sc);
+}
+
+static void scope_free(kj_scope *sc)
+{
+    for (int r = 0; r < N_RES; r++)
+        kj_series_free(&sc->ser[r]);
+    while (sc->n_open)
+        close_open(sc, sc->n_open - 1);
+    free(sc->open);
+    for (int w = 0; w < N_SW; w++)
+        kj_agg_reset(&sc->win[w]);
+    free(sc->pres);
+    free(sc->serv);
+    free(sc->saved);
+    free(sc->units);
+    free(sc->id);
+    free(sc);
+}
+
+static void unit_free(kj_unit *u)
+{
+    for (size_t i = 0; i < u->n_members; i++)
+        free(u->members[i].status);
+    free(u->members);
+    free(u->counters);
+    free(u->inds);
+    free(u->ind_metric);
+    free(u->status);
+    free(u->alerts);
+    free(u);
+}
+
+/* Remove a scope created in a rolled-back group. Its dependents went first:
+ * the touched list is in creation order and is walked backwards. */
+static void destroy_created(kj_metrics *m, kj_scope *sc)
+{
+    table_remove(m, sc);
+    if (sc->kind == KJ_SCOPE_COUNTER) {
+        kj_unit *u = sc->unit;
+        for (size_t i = 0; i < u->n_counters; i++) {
+            if (u->counters[i] != sc) continue;
+            memmove(&u->counters[i], &u->counters[i + 1],
+                    (u->n_counters - i - 1) * sizeof *u->counters);
+            u->n_counters--;
+            break;
+        }
+        m->n_counters--;
+    } else if (sc->kind == KJ_SCOPE_UNIT) {
+        kj_unit **cu = m->changed_units.items;
+        for (size_t i = 0; i < m->changed_units.n; i++) {
+            if (cu[i] != sc->unit) continue;
+            cu[i] = cu[--m->changed_units.n];
+            break;
+        }
+        unit_free(sc->unit);
+        m->n_units--;
+    } else {
+        m->n_employees--;
+    }
+    scope_free(sc);
+}
+
+static void replay_undo(kj_metrics *m)
+{
+    undo *un = m->undo.items;
+    for (size_t i = m->undo.n; i-- > 0;) {
+        if (un[i].kind == UNDO_MEMBER)
+            remove_member(un[i].u, un[i].p);
+        else if (un[i].kind == UNDO_STATUS)
+            *(uint8_t *)un[i].p = un[i].old_status;
+        else
+            un[i].u->n_alerts = un[i].n;
+    }
+    m->undo.n = 0;
+}
+
+void kj_metrics_rollback(kj_metrics *m)
+{
+    if (!m->in_group) return;
+    kj_scope **t = m->touched.items;
+    for (size_t i = 0; i < m->touched.n; i++)
+        if (!(t[i]->flags & SC_CREATED)) rollback_scope(m, t[i]);
+    replay_undo(m);
+    for (size_t i = m->touched.n; i-- > 0;) {
+        if (t[i]->flags & SC_CREATED)
+            destroy_created(m, t[i]);
+        else
+            t[i]->flags &= SC_CHANGED;
+    }
+    m->pending.n = m->group_pending;
+    m->touched.n = 0;
+    m->in_group = false;
+}
+
+/* ---- time moves ---- */
+
+static bool day_moves(kj_metrics *m, kj_scope *sc, int32_t old_day)
+{
+    open_bucket *old = kj_m_open_find(sc, RES_DAY, old_day);
+    bool had = old && !kj_agg_empty(&old->agg);
+    return had || kj_m_today(m, sc) != NULL;
+}
+
+static bool scope_moves(kj_metrics *m, kj_scope *sc, int32_t old_min, int32_t old_hour,
+                        int32_t old_day)
+{
+    bool ch = kj_window_advance(m, sc, RES_MINUTE, old_min, m->now_min);
+    if (old_hour != m->now_hour) ch |= kj_window_advance(m, sc, RES_HOUR, old_hour, m->now_hour);
+    if (old_day != m->today) {
+        ch |= day_moves(m, sc, old_day);
+        kj_series_drop_before(&sc->ser[RES_DAY], kj_m_horizon(m, RES_DAY));
+    } else {
+        /* services.per_hour of today divides by the hours elapsed */
+        const kj_agg *t = kj_m_today(m, sc);
+        ch |= t && t->services;
+    }
+    close_stale(m, sc);
+    return ch;
+}
+
+kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
+{
+    if (m->in_group) return KJ_ERR_BUSY;
+    baseline_if_needed(m);
+    if (now <= m->now) return KJ_OK;
+    int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
+    set_now(m, now);
+    if (m->now_min == old_min) return KJ_OK;
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
+            if (!scope_moves(m, sc, old_min, old_hour, old_day)) continue;
+            kj_m_mark_changed(m, sc);
+            kj_ind_eval_scope(m, sc, false);
+        }
+    }
+    if (old_day != m->today) {
+        for (size_t i = 0; i < m->table_cap; i++)
+            for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
+                if (sc->kind == KJ_SCOPE_UNIT) kj_ind_trim_alerts(m, sc->unit);
+    }
+    return KJ_OK;
+}
+
+/* ---- life cycle ---- */
+
+static void apply_config(kj_metrics *m, const kj_config *old)
+{
+    for (size_t i = 0; i < m->cfg->n_units; i++) {
+        const kj_unit_conf *uc = &m->cfg->units[i];
+        kj_unit *u = kj_m_unit(m, uc->id, false);
+        for (size_t j = 0; j < uc->n_members; j++)
+            kj_m_add_member(m, u, kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, uc->members[j].id, false),
+                            false);
+        for (size_t j = 0; j < uc->n_counters; j++)
+            kj_m_get(m, KJ_SCOPE_COUNTER, uc->id, uc->counters[j].id, false);
+    }
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
+            if (sc->kind != KJ_SCOPE_UNIT) continue;
+            sc->unit->sla_wait_ms = sla_of(m, sc->id);
+            kj_ind_setup_unit(m, sc->unit, old);
+        }
+    }
+    m->need_baseline = true;
+}
+
+static int32_t day_keep_of(const kj_config *cfg)
+{
+    int64_t age = cfg && cfg->max_event_age_ms > 0 ? cfg->max_event_age_ms : 35 * KJ_DAY_MS;
+    return (int32_t)((age + KJ_DAY_MS - 1) / KJ_DAY_MS) + 1;
+}
+
+kj_err kj_metrics_new(const kj_config *cfg, int64_t now, kj_metrics **out)
+{
+    kj_tz *tz;
+    kj_err err = kj_tz_load(cfg && cfg->timezone ? cfg->timezone : "Asia/Jakarta", &tz);
+    if (err) return KJ_ERR_CONFIG;
+    kj_metrics *m = kj_calloc(1, sizeof *m);
+    m->cfg = cfg;
+    m->tz = tz;
+    m->day_keep = day_keep_of(cfg);
+    m->table_cap = TABLE_MIN;
+    m->table = kj_calloc(m->table_cap, sizeof *m->table);
+    m->tomorrow_start = m->today_start = 0;
+    set_now(m, now);
+    if (cfg) apply_config(m, NULL);
+    *out = m;
+    return KJ_OK;
+}
+
+kj_err kj_metrics_set_config(kj_metrics *m, const kj_config *cfg)
+{
+    if (m->in_group) return KJ_ERR_BUSY;
+    kj_tz *tz;
+    if (kj_tz_load(cfg->timezone ? cfg->timezone : "Asia/Jakarta", &tz)) return KJ_ERR_CONFIG;
+    kj_tz_free(m->tz);
+    m->tz = tz;
+    /* Day buckets already stored keep the dates they were made with. */
+    m->today_start = m->tomorrow_start = 0;
+    set_now(m, m->now);
+    const kj_config *old = m->cfg;
+    m->cfg = cfg;
+    m->day_keep = day_keep_of(cfg);
+    apply_config(m, old);
+    return KJ_OK;
+}
+
+void kj_metrics_free(kj_metrics *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i], *next; sc; sc = next) {
+            next = sc->hnext;
+            if (sc->kind == KJ_SCOPE_UNIT) unit_free(sc->unit);
+            scope_free(sc);
+        }
+    }
+    free(m->table);
+    free(m->touched.items);
+    free(m->undo.items);
+    free(m->pending.items);
+    free(m->committed.items);
+    free(m->changed_units.items);
+    kj_agg_reset(&m->scratch);
+    free(m->enc);
+    kj_tz_free(m->tz);
+    free(m);
+}
+
+void kj_metrics_get_stats(const kj_metrics *m, kj_metrics_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->units = m->n_units;
+    out->employees = m->n_employees;
+    out->counters = m->n_counters;
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
+            for (int r = 0; r < N_RES; r++) {
+                out->buckets += sc->ser[r].n;
+                out->bucket_bytes += sc->ser[r].used;
+            }
+        }
+    }
+}
+
+void kj_metrics_take_alerts(kj_metrics *m, kj_alert_fn fn, void *ctx)
+{
+    kj_alert *a = m->committed.items;
+    for (size_t i = 0; i < m->committed.n; i++)
+        fn(ctx, &a[i]);
+    m->committed.n = 0;
+}

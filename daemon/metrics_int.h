@@ -1,0 +1,207 @@
+/* kinerjad — the metrics engine's private structures, shared by metrics.c
+ * (scopes, apply, groups, time), window.c (bucket series and sliding
+ * windows), metrics_store.c (keys, dirty walk, load), metrics_pack.c (values
+ * and msgpack) and indicators.c (evaluation). Nothing outside these files
+ * includes it. */
+#ifndef KJ_METRICS_INT_H
+#define KJ_METRICS_INT_H
+
+#include "agg.h"
+#include "indicators.h"
+#include "metrics.h"
+#include "tzclock.h"
+
+enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
+enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
+
+#define MINUTE_MS 60000LL
+#define HOUR_MS 3600000LL
+#define ALERTS_PER_UNIT 200
+#define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
+
+extern const int64_t kj_res_ms[N_RES];
+extern const int32_t kj_sw_len[N_SW]; /* in buckets */
+extern const uint8_t kj_sw_res[N_SW];
+
+/* A scope's buckets of one resolution, oldest first, packed in one buffer as
+ * records [int32 start][varint len][len bytes of kj_agg encoding]. Packing
+ * them costs ~25 bytes per sparse bucket instead of ~100 for a struct with a
+ * pointer and a heap block: hour buckets of 10,000 employees over 30 days are
+ * the bulk of the engine's memory. */
+typedef struct series {
+    uint8_t *buf;
+    uint32_t used, cap, n;
+} series;
+
+typedef struct series_rec {
+    int32_t start;
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t off; /* record offset in buf */
+} series_rec;
+
+/* A decoded bucket: the current ones (written by most events) and those a
+ * group touched. The series holds the committed encoding; `agg` equals it
+ * except for buckets touched in the current group. */
+typedef struct open_bucket {
+    kj_agg agg;
+    int32_t start;
+    uint8_t res;
+    uint8_t touched;  /* changed in the current group */
+    uint8_t *pending; /* its encoding made by each_dirty, stored at commit */
+    uint32_t pending_len;
+} open_bucket;
+
+typedef struct presence {
+    int8_t state;         /* kj_presence_state, or -1 for none */
+    int64_t since, ts;    /* since: when the state began; ts: the latest event */
+    struct kj_unit *unit; /* the unit of the latest presence event */
+    char counter[KJ_ID_MAX + 1];
+} presence;
+
+typedef struct serving {
+    struct kj_scope *employee; /* NULL: nobody */
+    int64_t since, ts;         /* ts: the newest evidence (presence or service) */
+} serving;
+
+enum scope_flag {
+    SC_CHANGED = 1,    /* to be reported by take_changes */
+    SC_TOUCHED = 2,    /* in the group's touched list */
+    SC_CREATED = 4,    /* created in the current group */
+    SC_BUCKETS = 8,    /* buckets (and so windows) touched in the group */
+    SC_PRESENCE = 16,  /* presence / serving changed in the group */
+    SC_DIRECTORY = 32, /* directory key to write (unit or counter first seen) */
+    SC_EVAL = 64,      /* indicators to evaluate */
+};
+
+typedef struct kj_scope {
+    struct kj_scope *hnext;
+    uint32_t hash;
+    uint8_t kind; /* kj_scope_kind */
+    uint8_t flags;
+    uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
+    struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
+    char *id;
+    series ser[N_RES];
+    open_bucket *open;
+    kj_agg win[N_SW];
+    presence *pres;         /* employees, once they sent presence */
+    serving *serv;          /* counters, once someone served there */
+    void *saved;            /* presence / serving before the group, for rollback */
+    struct kj_unit **units; /* employees: the units they are members of */
+    uint32_t n_units;
+} kj_scope;
+
+typedef struct member {
+    kj_scope *sc;
+    uint8_t *status; /* per unit indicator (kj_status or STATUS_UNSET) */
+} member;
+
+typedef struct kj_unit {
+    kj_scope *sc;
+    member *members;
+    size_t n_members, cap_members;
+    kj_scope **counters;
+    size_t n_counters, cap_counters;
+    int64_t sla_wait_ms;
+    const kj_indicator_conf **inds; /* indicators that apply to this unit */
+    int *ind_metric;                /* their kj_metric, or -1 when unknown */
+    size_t n_inds;
+    uint8_t *status;  /* per indicator, for the unit scope */
+    kj_alert *alerts; /* today's, oldest first */
+    size_t n_alerts, cap_alerts;
+    bool changed; /* in m->changed_units */
+} kj_unit;
+
+/* Undo entries of a group, replayed backwards by rollback. */
+enum undo_kind { UNDO_MEMBER, UNDO_STATUS, UNDO_ALERTS };
+typedef struct undo {
+    uint8_t kind;
+    uint8_t old_status;
+    kj_unit *u;
+    void *p;  /* UNDO_MEMBER: the scope; UNDO_STATUS: the status byte */
+    size_t n; /* UNDO_ALERTS: u->n_alerts before */
+} undo;
+
+typedef struct vec {
+    void *items;
+    size_t n, cap;
+} vec;
+
+struct kj_changes {
+    kj_metrics *m;
+    kj_unit *u;
+};
+
+struct kj_metrics {
+    const kj_config *cfg;
+    kj_tz *tz;
+
+    int64_t now;
+    int32_t now_min, now_hour, today; /* bucket numbers at now */
+    int64_t today_start, tomorrow_start;
+    int32_t day_keep; /* local days of day buckets kept in memory */
+
+    kj_scope **table; /* chained hash of every scope */
+    size_t table_cap, n_scopes;
+    size_t n_units, n_employees, n_counters;
+
+    bool in_group, evaluated, need_baseline;
+    vec touched;          /* scope *: touched in the group */
+    vec undo;             /* undo */
+    vec pending;          /* kj_alert: produced, not yet committed to the store */
+    size_t group_pending; /* pending.n at begin */
+    vec committed;        /* kj_alert: committed, not yet taken */
+    vec changed_units;    /* unit * */
+
+    kj_agg scratch; /* decode buffer for window moves */
+    uint8_t *enc;   /* encode buffer */
+    size_t enc_cap;
+};
+
+/* metrics.c */
+kj_scope *kj_m_find(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id);
+kj_scope *kj_m_get(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id,
+                   bool from_load);
+kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load);
+void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load);
+void kj_m_mark_changed(kj_metrics *m, kj_scope *sc);
+void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag);
+open_bucket *kj_m_open_find(kj_scope *sc, int res, int32_t start);
+open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, int res, int32_t start);
+const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc);
+int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts);
+int64_t kj_m_bucket_ms(int res, int32_t start);
+int32_t kj_m_horizon(const kj_metrics *m, int res);
+uint8_t *kj_m_enc(kj_metrics *m, size_t need);
+void vec_push(vec *v, const void *item, size_t size);
+
+/* window.c */
+bool kj_series_find(const series *s, int32_t start, series_rec *rec);
+void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len);
+void kj_series_drop_before(series *s, int32_t start);
+bool kj_series_next(const series *s, uint32_t *off, series_rec *rec);
+void kj_series_free(series *s);
+bool kj_sw_holds(const kj_metrics *m, int w, int32_t start);
+void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res);
+bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now);
+
+void kj_m_evaluate(kj_metrics *m);
+
+/* metrics_pack.c */
+bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);
+bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
+const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
+double kj_m_window_hours(const kj_metrics *m, kj_window w);
+kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
+
+/* indicators.c */
+void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);
+void kj_ind_setup_member(const kj_unit *u, member *mb, uint8_t initial);
+void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent);
+void kj_ind_baseline(kj_metrics *m);
+void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);
+void kj_ind_pack_alerts(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);
+void kj_ind_trim_alerts(kj_metrics *m, kj_unit *u);
+
+#endif

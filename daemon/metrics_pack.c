@@ -1,0 +1,573 @@
+/* Metric values (SPEC §4) and the msgpack objects and frames of SPEC §7. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics_int.h"
+
+static const char *const metric_names[KJ_M_COUNT] = {
+    "tasks.count",
+    "tasks.on_time_pct",
+    "tasks.quality_avg",
+    "tasks.duration_ms.avg",
+    "tasks.duration_ms.p50",
+    "tasks.duration_ms.p90",
+    "tasks.duration_ms.max",
+    "services.count",
+    "services.no_show",
+    "services.sla_pct",
+    "services.per_hour",
+    "services.wait_ms.avg",
+    "services.wait_ms.p50",
+    "services.wait_ms.p90",
+    "services.wait_ms.max",
+    "services.service_ms.avg",
+    "services.service_ms.p50",
+    "services.service_ms.p90",
+    "services.service_ms.max",
+    "ratings.count",
+    "ratings.avg",
+    "ratings.ikm",
+    "ratings.peer_avg",
+    "ratings.supervisor_avg",
+    "ratings.ikm_elements.U1",
+    "ratings.ikm_elements.U2",
+    "ratings.ikm_elements.U3",
+    "ratings.ikm_elements.U4",
+    "ratings.ikm_elements.U5",
+    "ratings.ikm_elements.U6",
+    "ratings.ikm_elements.U7",
+    "ratings.ikm_elements.U8",
+    "ratings.ikm_elements.U9",
+};
+
+bool kj_metric_parse(const char *path, kj_metric *out)
+{
+    for (int i = 0; i < KJ_M_COUNT; i++) {
+        if (strcmp(path, metric_names[i])) continue;
+        *out = (kj_metric)i;
+        return true;
+    }
+    /* ratings.ikm_elements.3 is accepted for U3 */
+    static const char elems[] = "ratings.ikm_elements.";
+    if (!strncmp(path, elems, sizeof elems - 1)) {
+        const char *d = path + sizeof elems - 1;
+        if (d[0] >= '1' && d[0] <= '9' && !d[1]) {
+            *out = (kj_metric)(KJ_M_RATINGS_IKM_U1 + (d[0] - '1'));
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *kj_metric_name(kj_metric m)
+{
+    return (unsigned)m < KJ_M_COUNT ? metric_names[m] : "?";
+}
+
+bool kj_ikm(uint64_t ikm_sum, uint64_t n, int64_t *centi, char *grade)
+{
+    if (!n) return false;
+    /* 25 * sum / (9 n) in hundredths, rounded half up, in integers: a float
+     * could land 88.309999 on the wrong side of a grade boundary. */
+    int64_t c = (int64_t)((5000 * ikm_sum + 9 * n) / (18 * n));
+    *centi = c;
+    *grade = c >= 8831 ? 'A' : c >= 7661 ? 'B' : c >= 6500 ? 'C' : 'D';
+    return true;
+}
+
+/* 25 x NRR of one element in hundredths, rounded half up. */
+static int64_t element_centi(uint64_t sum, uint64_t n)
+{
+    return (int64_t)((5000 * sum + n) / (2 * n));
+}
+
+static bool ratio(uint64_t num, uint64_t den, double scale, double *out)
+{
+    if (!den) return false;
+    *out = scale * (double)num / (double)den;
+    return true;
+}
+
+static bool hist_value(const kj_hist *h, int which, double *out)
+{
+    if (!kj_hist_count(h)) return false;
+    if (which == 0) *out = (double)kj_hist_sum(h) / (double)kj_hist_count(h);
+    if (which == 1) *out = (double)kj_hist_percentile(h, 50);
+    if (which == 2) *out = (double)kj_hist_percentile(h, 90);
+    if (which == 3) *out = (double)kj_hist_max(h);
+    return true;
+}
+
+static bool tasks_value(const kj_agg_tasks *t, kj_metric metric, double *out)
+{
+    if (!t) return false;
+    switch (metric) {
+    case KJ_M_TASKS_COUNT: *out = (double)t->count; return true;
+    case KJ_M_TASKS_ON_TIME_PCT: return ratio(t->on_time, t->due_n, 100, out);
+    case KJ_M_TASKS_QUALITY_AVG: return ratio(t->quality_sum, t->quality_n, 1, out);
+    default: return hist_value(&t->duration, metric - KJ_M_TASKS_DURATION_AVG, out);
+    }
+}
+
+static bool services_value(const kj_agg_services *s, double hours, kj_metric metric, double *out)
+{
+    if (!s) return false;
+    switch (metric) {
+    case KJ_M_SERVICES_COUNT: *out = (double)s->count; return true;
+    case KJ_M_SERVICES_NO_SHOW: *out = (double)s->no_show; return true;
+    case KJ_M_SERVICES_SLA_PCT: return ratio(s->sla_ok, s->count, 100, out);
+    case KJ_M_SERVICES_PER_HOUR: *out = (double)s->count / hours; return true;
+    default:
+        if (metric <= KJ_M_SERVICES_WAIT_MAX)
+            return hist_value(&s->wait, metric - KJ_M_SERVICES_WAIT_AVG, out);
+        return hist_value(&s->service, metric - KJ_M_SERVICES_SERVICE_AVG, out);
+    }
+}
+
+static bool ratings_value(const kj_agg_ratings *r, kj_metric metric, double *out)
+{
+    int64_t centi;
+    char grade;
+    if (!r) return false;
+    switch (metric) {
+    case KJ_M_RATINGS_COUNT: *out = (double)r->cit_n; return true;
+    case KJ_M_RATINGS_AVG: return ratio(r->cit_sum, r->cit_n, 1, out);
+    case KJ_M_RATINGS_PEER_AVG: return ratio(r->peer_sum, r->peer_n, 1, out);
+    case KJ_M_RATINGS_SUPERVISOR_AVG: return ratio(r->sup_sum, r->sup_n, 1, out);
+    case KJ_M_RATINGS_IKM:
+        if (!kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade)) return false;
+        *out = (double)centi / 100.0;
+        return true;
+    default:
+        if (!r->elem_n) return false;
+        *out = (double)element_centi(r->elem_sum[metric - KJ_M_RATINGS_IKM_U1], r->elem_n) / 100.0;
+        return true;
+    }
+}
+
+bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out)
+{
+    if (!a) return false;
+    if (metric <= KJ_M_TASKS_DURATION_MAX) return tasks_value(a->tasks, metric, out);
+    if (metric <= KJ_M_SERVICES_SERVICE_MAX) return services_value(a->services, hours, metric, out);
+    if (metric < KJ_M_COUNT) return ratings_value(a->ratings, metric, out);
+    return false;
+}
+
+static int sw_of(kj_window w)
+{
+    return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
+}
+
+const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
+{
+    if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
+    return &sc->win[sw_of(w)];
+}
+
+/* services.per_hour divides by the window's length; for today by the hours
+ * since local midnight, counting the current minute as a whole one (the
+ * engine's time moves by minutes). */
+double kj_m_window_hours(const kj_metrics *m, kj_window w)
+{
+    switch (w) {
+    case KJ_WIN_15M: return 0.25;
+    case KJ_WIN_1H: return 1;
+    case KJ_WIN_7D: return 168;
+    case KJ_WIN_30D: return 720;
+    default: break;
+    }
+    int64_t elapsed = ((int64_t)m->now_min + 1) * MINUTE_MS - m->today_start;
+    if (elapsed < MINUTE_MS) elapsed = MINUTE_MS;
+    return (double)elapsed / (double)HOUR_MS;
+}
+
+bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out)
+{
+    return kj_m_agg_value(kj_m_window(m, sc, w), kj_m_window_hours(m, w), metric, out);
+}
+
+kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref)
+{
+    if (!ref || !ref->id) return NULL;
+    return kj_m_find(m, ref->kind, ref->kind == KJ_SCOPE_UNIT ? ref->id : ref->unit, ref->id);
+}
+
+bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric, kj_window w,
+                      double *out)
+{
+    kj_scope *sc = kj_m_find_ref(m, ref);
+    return sc && (unsigned)w < KJ_WIN_COUNT && kj_m_value(m, sc, metric, w, out);
+}
+
+bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen)
+{
+    static const struct {
+        const char *prefix;
+        kj_scope_kind kind;
+    } kinds[] = {
+        {"unit:", KJ_SCOPE_UNIT}, {"employee:", KJ_SCOPE_EMPLOYEE}, {"counter:", KJ_SCOPE_COUNTER}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(s, kinds[i].prefix, n)) continue;
+        if (strlen(s + n) + 1 > buflen) return false;
+        strcpy(buf, s + n);
+        char *slash = strchr(buf, '/');
+        if ((kinds[i].kind == KJ_SCOPE_COUNTER) != (slash != NULL)) return false;
+        ref->kind = kinds[i].kind;
+        ref->unit = kinds[i].kind == KJ_SCOPE_EMPLOYEE ? NULL : buf;
+        ref->id = buf;
+        if (slash) {
+            *slash = '\0';
+            ref->id = slash + 1;
+        }
+        return kj_id_valid(ref->id, strlen(ref->id)) &&
+               (!ref->unit || kj_id_valid(ref->unit, strlen(ref->unit)));
+    }
+    return false;
+}
+
+/* ---- series ---- */
+
+kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric,
+                         kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx)
+{
+    kj_scope *sc = kj_m_find_ref(m, ref);
+    if (!sc) return KJ_ERR_NOT_FOUND;
+    if ((unsigned)res >= N_RES || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
+    double hours = (double)kj_res_ms[res] / (double)HOUR_MS;
+    series_rec rec;
+    uint32_t off = 0;
+    kj_agg a = {0};
+    while (kj_series_next(&sc->ser[res], &off, &rec)) {
+        int64_t start = (int)res == RES_DAY ? kj_tz_day_start(m->tz, rec.start)
+                                            : kj_m_bucket_ms(res, rec.start);
+        double v;
+        if (start < from || start >= to || kj_agg_decode(&a, rec.data, rec.len)) continue;
+        if (kj_m_agg_value(&a, hours, metric, &v)) fn(ctx, start, v);
+    }
+    kj_agg_reset(&a);
+    return KJ_OK;
+}
+
+bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj_metric metric,
+                             double *out)
+{
+    kj_agg a = {0};
+    if ((unsigned)res >= N_RES || kj_agg_decode(&a, val, vlen)) return false;
+    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, out);
+    kj_agg_reset(&a);
+    return ok;
+}
+
+/* ---- msgpack ---- */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_ratio(msgpack_packer *pk, uint64_t num, uint64_t den, double scale)
+{
+    double v;
+    if (ratio(num, den, scale, &v))
+        msgpack_pack_double(pk, v);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_durations(msgpack_packer *pk, const kj_hist *h)
+{
+    if (!kj_hist_count(h)) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "avg");
+    msgpack_pack_double(pk, (double)kj_hist_sum(h) / (double)kj_hist_count(h));
+    pack_str(pk, "p50");
+    msgpack_pack_int64(pk, kj_hist_percentile(h, 50));
+    pack_str(pk, "p90");
+    msgpack_pack_int64(pk, kj_hist_percentile(h, 90));
+    pack_str(pk, "max");
+    msgpack_pack_int64(pk, kj_hist_max(h));
+}
+
+static void pack_tasks(msgpack_packer *pk, const kj_agg_tasks *t)
+{
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "count");
+    msgpack_pack_uint64(pk, t->count);
+    pack_str(pk, "on_time_pct");
+    pack_ratio(pk, t->on_time, t->due_n, 100);
+    pack_str(pk, "quality_avg");
+    pack_ratio(pk, t->quality_sum, t->quality_n, 1);
+    pack_str(pk, "duration_ms");
+    pack_durations(pk, &t->duration);
+}
+
+static void pack_services(msgpack_packer *pk, const kj_agg_services *s, double hours)
+{
+    msgpack_pack_map(pk, 6);
+    pack_str(pk, "count");
+    msgpack_pack_uint64(pk, s->count);
+    pack_str(pk, "no_show");
+    msgpack_pack_uint64(pk, s->no_show);
+    pack_str(pk, "sla_pct");
+    pack_ratio(pk, s->sla_ok, s->count, 100);
+    pack_str(pk, "per_hour");
+    msgpack_pack_double(pk, (double)s->count / hours);
+    pack_str(pk, "wait_ms");
+    pack_durations(pk, &s->wait);
+    pack_str(pk, "service_ms");
+    pack_durations(pk, &s->service);
+}
+
+static void pack_ratings(msgpack_packer *pk, const kj_agg_ratings *r)
+{
+    int64_t centi;
+    char grade;
+    bool has_ikm = kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade);
+    msgpack_pack_map(pk, 7);
+    pack_str(pk, "count");
+    msgpack_pack_uint64(pk, r->cit_n);
+    pack_str(pk, "avg");
+    pack_ratio(pk, r->cit_sum, r->cit_n, 1);
+    pack_str(pk, "ikm");
+    if (has_ikm)
+        msgpack_pack_double(pk, (double)centi / 100.0);
+    else
+        msgpack_pack_nil(pk);
+    pack_str(pk, "ikm_grade");
+    if (has_ikm) {
+        msgpack_pack_str(pk, 1);
+        msgpack_pack_str_body(pk, &grade, 1);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    pack_str(pk, "ikm_elements");
+    if (r->elem_n) {
+        msgpack_pack_array(pk, KJ_ELEMENTS);
+        for (int i = 0; i < KJ_ELEMENTS; i++)
+            msgpack_pack_double(pk, (double)element_centi(r->elem_sum[i], r->elem_n) / 100.0);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    pack_str(pk, "peer_avg");
+    pack_ratio(pk, r->peer_sum, r->peer_n, 1);
+    pack_str(pk, "supervisor_avg");
+    pack_ratio(pk, r->sup_sum, r->sup_n, 1);
+}
+
+static void pack_window(msgpack_packer *pk, const kj_agg *a, double hours)
+{
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "tasks");
+    if (a && a->tasks)
+        pack_tasks(pk, a->tasks);
+    else
+        msgpack_pack_nil(pk);
+    pack_str(pk, "services");
+    if (a && a->services)
+        pack_services(pk, a->services, hours);
+    else
+        msgpack_pack_nil(pk);
+    pack_str(pk, "ratings");
+    if (a && a->ratings)
+        pack_ratings(pk, a->ratings);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_presence(msgpack_packer *pk, const presence *p)
+{
+    if (!p || p->state < 0) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "state");
+    pack_str(pk, kj_presence_name((kj_presence_state)p->state));
+    pack_str(pk, "since");
+    msgpack_pack_int64(pk, p->since);
+    pack_str(pk, "counter");
+    if (p->counter[0])
+        pack_str(pk, p->counter);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_serving(msgpack_packer *pk, const serving *s)
+{
+    if (!s || !s->employee) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 2);
+    pack_str(pk, "employee");
+    pack_str(pk, s->employee->id);
+    pack_str(pk, "since");
+    msgpack_pack_int64(pk, s->since);
+}
+
+static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, KJ_WIN_COUNT + (sc->kind != KJ_SCOPE_UNIT));
+    for (int w = 0; w < KJ_WIN_COUNT; w++) {
+        pack_str(pk, kj_window_name((kj_window)w));
+        pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
+    }
+    if (sc->kind == KJ_SCOPE_EMPLOYEE) {
+        pack_str(pk, "presence");
+        pack_presence(pk, sc->pres);
+    } else if (sc->kind == KJ_SCOPE_COUNTER) {
+        pack_str(pk, "serving");
+        pack_serving(pk, sc->serv);
+    }
+}
+
+kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *ref, msgpack_packer *pk)
+{
+    kj_scope *sc = kj_m_find_ref(m, ref);
+    if (!sc) return KJ_ERR_NOT_FOUND;
+    pack_scope(m, sc, pk);
+    return KJ_OK;
+}
+
+static void pack_head(kj_metrics *m, const char *op, kj_unit *u, uint64_t seq, size_t pairs,
+                      msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 4 + pairs);
+    pack_str(pk, "op");
+    pack_str(pk, op);
+    pack_str(pk, "unit");
+    pack_str(pk, u->sc->id);
+    pack_str(pk, "seq");
+    msgpack_pack_uint64(pk, seq);
+    pack_str(pk, "at");
+    msgpack_pack_int64(pk, m->now);
+}
+
+static bool member_shown(const member *mb, const char *only_employee, bool changed_only)
+{
+    if (only_employee && strcmp(mb->sc->id, only_employee)) return false;
+    return !changed_only || (mb->sc->flags & SC_CHANGED);
+}
+
+static void pack_members(kj_metrics *m, kj_unit *u, const char *only, bool changed_only,
+                         msgpack_packer *pk)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < u->n_members; i++)
+        n += member_shown(&u->members[i], only, changed_only);
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < u->n_members; i++) {
+        if (!member_shown(&u->members[i], only, changed_only)) continue;
+        pack_str(pk, u->members[i].sc->id);
+        pack_scope(m, u->members[i].sc, pk);
+    }
+}
+
+static void pack_counters(kj_metrics *m, kj_unit *u, bool changed_only, msgpack_packer *pk)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < u->n_counters; i++)
+        n += !changed_only || (u->counters[i]->flags & SC_CHANGED);
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < u->n_counters; i++) {
+        if (changed_only && !(u->counters[i]->flags & SC_CHANGED)) continue;
+        pack_str(pk, u->counters[i]->id);
+        pack_scope(m, u->counters[i], pk);
+    }
+}
+
+kj_err kj_metrics_pack_snapshot(kj_metrics *m, const char *unit_id, uint64_t seq,
+                                const char *only_employee, msgpack_packer *pk)
+{
+    kj_scope *usc = kj_m_find(m, KJ_SCOPE_UNIT, unit_id, unit_id);
+    if (!usc) return KJ_ERR_NOT_FOUND;
+    kj_unit *u = usc->unit;
+    pack_head(m, "snapshot", u, seq, 5, pk);
+    pack_str(pk, "unit_metrics");
+    if (only_employee)
+        msgpack_pack_nil(pk);
+    else
+        pack_scope(m, usc, pk);
+    pack_str(pk, "members");
+    pack_members(m, u, only_employee, false, pk);
+    pack_str(pk, "counters");
+    if (only_employee)
+        msgpack_pack_map(pk, 0);
+    else
+        pack_counters(m, u, false, pk);
+    pack_str(pk, "indicators");
+    kj_ind_pack(m, u, only_employee, pk);
+    pack_str(pk, "alerts");
+    kj_ind_pack_alerts(m, u, only_employee, pk);
+    return KJ_OK;
+}
+
+const char *kj_changes_unit(const kj_changes *ch)
+{
+    return ch->u->sc->id;
+}
+
+bool kj_changes_has_employee(const kj_changes *ch, const char *employee)
+{
+    for (size_t i = 0; i < ch->u->n_members; i++)
+        if (member_shown(&ch->u->members[i], employee, true)) return true;
+    return false;
+}
+
+static bool any_counter_changed(const kj_unit *u)
+{
+    for (size_t i = 0; i < u->n_counters; i++)
+        if (u->counters[i]->flags & SC_CHANGED) return true;
+    return false;
+}
+
+void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
+                            const char *only_employee, msgpack_packer *pk)
+{
+    kj_unit *u = ch->u;
+    bool unit_part = !only_employee && (u->sc->flags & SC_CHANGED);
+    bool members = kj_changes_has_employee(ch, only_employee);
+    bool counters = !only_employee && any_counter_changed(u);
+    pack_head(m, "update", u, seq, 1 + unit_part + members + counters, pk);
+    if (unit_part) {
+        pack_str(pk, "unit_metrics");
+        pack_scope(m, u->sc, pk);
+    }
+    if (members) {
+        pack_str(pk, "members");
+        pack_members(m, u, only_employee, true, pk);
+    }
+    if (counters) {
+        pack_str(pk, "counters");
+        pack_counters(m, u, true, pk);
+    }
+    pack_str(pk, "indicators");
+    kj_ind_pack(m, u, only_employee, pk);
+}
+
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx)
+{
+    kj_unit **cu = m->changed_units.items;
+    for (size_t i = 0; i < m->changed_units.n; i++) {
+        kj_changes ch = {m, cu[i]};
+        fn(ctx, &ch);
+    }
+    for (size_t i = 0; i < m->changed_units.n; i++) {
+        kj_unit *u = cu[i];
+        u->changed = false;
+        u->sc->flags &= (uint8_t)~SC_CHANGED;
+        for (size_t j = 0; j < u->n_members; j++)
+            u->members[j].sc->flags &= (uint8_t)~SC_CHANGED;
+        for (size_t j = 0; j < u->n_counters; j++)
+            u->counters[j]->flags &= (uint8_t)~SC_CHANGED;
+    }
+    m->changed_units.n = 0;
+}

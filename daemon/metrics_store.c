@@ -1,0 +1,395 @@
+/* Persistence of the metrics engine without LMDB: the keys and values of
+ * what changed (each_dirty), their restoration (load) and retention. Key
+ * layouts are documented in metrics.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "metrics_int.h"
+
+#define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
+#define VALUE_VERSION 1
+#define MINUTE_RETAIN 120 /* minutes of minute buckets kept in the store */
+#define HOUR_MARGIN 24    /* hours kept beyond the 30-day window */
+
+enum { KEY_BUCKET = 'B', KEY_DIRECTORY = 'D', KEY_PRESENCE = 'P', KEY_SERVING = 'S' };
+
+typedef struct keybuf {
+    uint8_t b[KEY_MAX];
+    size_t n;
+} keybuf;
+
+static void put_byte(keybuf *k, uint8_t v)
+{
+    k->b[k->n++] = v;
+}
+
+static void put_str(keybuf *k, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(k->b + k->n, s, n);
+    k->n += n;
+}
+
+static void put_be64(keybuf *k, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--)
+        put_byte(k, (uint8_t)(v >> (8 * i)));
+}
+
+/* kind path 0x00, with path U, E or U/C */
+static void put_scope(keybuf *k, const kj_scope *sc)
+{
+    put_byte(k, sc->kind);
+    if (sc->kind == KJ_SCOPE_COUNTER) {
+        put_str(k, sc->unit->sc->id);
+        put_byte(k, '/');
+    }
+    put_str(k, sc->id);
+    put_byte(k, 0);
+}
+
+static void bucket_key(keybuf *k, const kj_scope *sc, int res, int32_t start)
+{
+    k->n = 0;
+    put_byte(k, KEY_BUCKET);
+    put_scope(k, sc);
+    put_byte(k, (uint8_t)res);
+    put_be64(k, (uint64_t)kj_m_bucket_ms(res, start));
+}
+
+/* ---- values of presence and serving ---- */
+
+static size_t put_id(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    p[0] = (uint8_t)n;
+    memcpy(p + 1, s, n);
+    return n + 1;
+}
+
+static size_t presence_value(const presence *p, uint8_t *buf)
+{
+    size_t n = 0;
+    buf[n++] = VALUE_VERSION;
+    buf[n++] = (uint8_t)p->state;
+    n += kj_varint_put(buf + n, (uint64_t)p->since);
+    n += kj_varint_put(buf + n, (uint64_t)p->ts);
+    n += put_id(buf + n, p->unit ? p->unit->sc->id : "");
+    n += put_id(buf + n, p->counter);
+    return n;
+}
+
+static size_t serving_value(const serving *s, uint8_t *buf)
+{
+    size_t n = 0;
+    buf[n++] = VALUE_VERSION;
+    n += kj_varint_put(buf + n, (uint64_t)s->since);
+    n += kj_varint_put(buf + n, (uint64_t)s->ts);
+    n += put_id(buf + n, s->employee ? s->employee->id : "");
+    return n;
+}
+
+/* ---- each_dirty ---- */
+
+static kj_err dirty_buckets(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
+{
+    keybuf k;
+    for (unsigned i = 0; i < sc->n_open; i++) {
+        open_bucket *ob = &sc->open[i];
+        if (!ob->touched) continue;
+        free(ob->pending);
+        ob->pending_len = (uint32_t)kj_agg_encoded_size(&ob->agg);
+        ob->pending = kj_malloc(ob->pending_len);
+        kj_agg_encode(&ob->agg, ob->pending);
+        bucket_key(&k, sc, ob->res, ob->start);
+        kj_err err = sink->put(sink->ctx, k.b, k.n, ob->pending, ob->pending_len);
+        if (err) return err;
+    }
+    (void)m;
+    return KJ_OK;
+}
+
+static kj_err dirty_state(kj_scope *sc, const kj_metrics_sink *sink)
+{
+    keybuf k = {.n = 0};
+    uint8_t val[3 + 2 * 10 + 2 * (KJ_ID_MAX + 1)];
+    size_t vn;
+    if (sc->kind == KJ_SCOPE_EMPLOYEE && sc->pres) {
+        put_byte(&k, KEY_PRESENCE);
+        put_str(&k, sc->id);
+        put_byte(&k, 0);
+        vn = presence_value(sc->pres, val);
+    } else if (sc->kind == KJ_SCOPE_COUNTER && sc->serv) {
+        put_byte(&k, KEY_SERVING);
+        put_str(&k, sc->unit->sc->id);
+        put_byte(&k, '/');
+        put_str(&k, sc->id);
+        put_byte(&k, 0);
+        vn = serving_value(sc->serv, val);
+    } else {
+        return KJ_OK;
+    }
+    return sink->put(sink->ctx, k.b, k.n, val, vn);
+}
+
+static kj_err put_directory(const kj_metrics_sink *sink, uint8_t kind, const char *unit,
+                            const char *id)
+{
+    keybuf k = {.n = 0};
+    static const uint8_t val[1] = {VALUE_VERSION};
+    put_byte(&k, KEY_DIRECTORY);
+    put_byte(&k, kind);
+    put_str(&k, unit);
+    if (id) {
+        put_byte(&k, '/');
+        put_str(&k, id);
+    }
+    put_byte(&k, 0);
+    return sink->put(sink->ctx, k.b, k.n, val, sizeof val);
+}
+
+static kj_err dirty_scope(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
+{
+    kj_err err = KJ_OK;
+    if (sc->flags & SC_DIRECTORY)
+        err = sc->kind == KJ_SCOPE_UNIT
+                  ? put_directory(sink, KJ_SCOPE_UNIT, sc->id, NULL)
+                  : put_directory(sink, KJ_SCOPE_COUNTER, sc->unit->sc->id, sc->id);
+    if (!err && (sc->flags & SC_BUCKETS)) err = dirty_buckets(m, sc, sink);
+    if (!err && (sc->flags & SC_PRESENCE)) err = dirty_state(sc, sink);
+    return err;
+}
+
+static kj_err dirty_alerts(kj_metrics *m, const kj_metrics_sink *sink)
+{
+    if (!sink->put_alert) return KJ_OK;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    kj_alert *a = m->pending.items;
+    kj_err err = KJ_OK;
+    for (size_t i = 0; i < m->pending.n && !err; i++) {
+        msgpack_sbuffer_clear(&sb);
+        kj_alert_pack(&a[i], false, &pk);
+        err = sink->put_alert(sink->ctx, a[i].at, sb.data, sb.size);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return err;
+}
+
+kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
+{
+    kj_err err = KJ_OK;
+    if (m->in_group) {
+        kj_m_evaluate(m);
+        kj_scope **t = m->touched.items;
+        for (size_t i = 0; i < m->touched.n && !err; i++)
+            if (sink->put) err = dirty_scope(m, t[i], sink);
+        undo *un = m->undo.items;
+        for (size_t i = 0; i < m->undo.n && !err; i++) {
+            if (un[i].kind != UNDO_MEMBER || !sink->put) continue;
+            err =
+                put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, ((kj_scope *)un[i].p)->id);
+        }
+    }
+    return err ? err : dirty_alerts(m, sink);
+}
+
+/* ---- keys back ---- */
+
+typedef struct parsed_key {
+    uint8_t type, kind, res;
+    char unit[KJ_ID_MAX + 1], id[KJ_ID_MAX + 1];
+    int64_t start;
+} parsed_key;
+
+/* Copy an identifier of n bytes; false when it breaks the identifier rule. */
+static bool take_id(char *dst, const uint8_t *s, size_t n)
+{
+    if (n < 1 || n > KJ_ID_MAX || !kj_id_valid((const char *)s, n)) return false;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return true;
+}
+
+/* path up to the 0x00 at *pos: "A" (into id, and unit when unit_too) or
+ * "A/B" (unit A, id B). */
+static bool take_path(parsed_key *pk, const uint8_t *k, size_t len, size_t *pos, bool pair)
+{
+    const uint8_t *end = memchr(k + *pos, 0, len - *pos);
+    if (!end) return false;
+    const uint8_t *s = k + *pos, *slash = memchr(s, '/', (size_t)(end - s));
+    bool ok;
+    if (pair)
+        ok = slash && take_id(pk->unit, s, (size_t)(slash - s)) &&
+             take_id(pk->id, slash + 1, (size_t)(end - slash - 1));
+    else
+        ok = !slash && take_id(pk->id, s, (size_t)(end - s)) &&
+             take_id(pk->unit, s, (size_t)(end - s));
+    *pos = (size_t)(end - k) + 1;
+    return ok;
+}
+
+static bool parse_key(const uint8_t *k, size_t len, parsed_key *pk)
+{
+    size_t pos = 1;
+    memset(pk, 0, sizeof *pk);
+    if (len < 3) return false;
+    pk->type = k[0];
+    switch (pk->type) {
+    case KEY_BUCKET:
+    case KEY_DIRECTORY:
+        pk->kind = k[pos++];
+        if (pk->kind != KJ_SCOPE_UNIT && pk->kind != KJ_SCOPE_EMPLOYEE &&
+            pk->kind != KJ_SCOPE_COUNTER)
+            return false;
+        /* bucket E keys name the employee alone; directory E keys U/E */
+        if (!take_path(pk, k, len, &pos,
+                       pk->kind == KJ_SCOPE_COUNTER ||
+                           (pk->type == KEY_DIRECTORY && pk->kind == KJ_SCOPE_EMPLOYEE)))
+            return false;
+        if (pk->type == KEY_DIRECTORY) return pos == len;
+        if (len - pos != 9 || k[pos] >= N_RES) return false;
+        pk->res = k[pos++];
+        for (int i = 0; i < 8; i++)
+            pk->start = (int64_t)((uint64_t)pk->start << 8 | k[pos++]);
+        return pk->start >= 0;
+    case KEY_PRESENCE:
+        pk->kind = KJ_SCOPE_EMPLOYEE;
+        return take_path(pk, k, len, &pos, false) && pos == len;
+    case KEY_SERVING:
+        pk->kind = KJ_SCOPE_COUNTER;
+        return take_path(pk, k, len, &pos, true) && pos == len;
+    default: return false;
+    }
+}
+
+static kj_scope *scope_of_key(kj_metrics *m, const parsed_key *pk)
+{
+    return kj_m_get(m, (kj_scope_kind)pk->kind, pk->kind == KJ_SCOPE_EMPLOYEE ? NULL : pk->unit,
+                    pk->id, true);
+}
+
+static kj_err load_bucket(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
+{
+    int32_t start = (int32_t)(pk->start / kj_res_ms[pk->res]);
+    if (pk->start % kj_res_ms[pk->res]) return KJ_ERR_DECODE;
+    if (start < kj_m_horizon(m, pk->res)) return KJ_OK; /* expired: the writer deletes it */
+    if (vlen > UINT32_MAX || kj_agg_decode(&m->scratch, val, vlen)) return KJ_ERR_DECODE;
+    kj_scope *sc = scope_of_key(m, pk);
+    kj_series_put(&sc->ser[pk->res], start, val, (uint32_t)vlen);
+    for (int w = 0; w < N_SW; w++)
+        if (kj_sw_res[w] == pk->res && kj_sw_holds(m, w, start))
+            kj_agg_merge(&sc->win[w], &m->scratch);
+    return KJ_OK;
+}
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t len, pos;
+    bool bad;
+} reader;
+
+static uint64_t rd_varint(reader *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : kj_varint_get(r->p + r->pos, r->len - r->pos, &v);
+    r->bad |= n == 0;
+    r->pos += n;
+    return v;
+}
+
+/* A length-prefixed identifier, possibly empty. */
+static void rd_id(reader *r, char *dst)
+{
+    dst[0] = '\0';
+    if (r->bad || r->pos >= r->len) {
+        r->bad = true;
+        return;
+    }
+    size_t n = r->p[r->pos++];
+    if (!n) return;
+    if (n > r->len - r->pos || !take_id(dst, r->p + r->pos, n)) r->bad = true;
+    r->pos += n;
+}
+
+static kj_err load_presence(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
+{
+    reader r = {val, vlen, 2, vlen < 2 || val[0] != VALUE_VERSION || val[1] > KJ_PRESENCE_OFFLINE};
+    presence p = {.state = r.bad ? -1 : (int8_t)val[1]};
+    char unit_id[KJ_ID_MAX + 1];
+    p.since = (int64_t)rd_varint(&r);
+    p.ts = (int64_t)rd_varint(&r);
+    rd_id(&r, unit_id);
+    rd_id(&r, p.counter);
+    if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
+    p.unit = unit_id[0] ? kj_m_unit(m, unit_id, true) : NULL;
+    kj_scope *e = scope_of_key(m, pk);
+    if (!e->pres) e->pres = kj_calloc(1, sizeof *e->pres);
+    *e->pres = p;
+    return KJ_OK;
+}
+
+static kj_err load_serving(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
+{
+    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    serving s = {0};
+    char emp[KJ_ID_MAX + 1];
+    s.since = (int64_t)rd_varint(&r);
+    s.ts = (int64_t)rd_varint(&r);
+    rd_id(&r, emp);
+    if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
+    s.employee = emp[0] ? kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, emp, true) : NULL;
+    kj_scope *c = scope_of_key(m, pk);
+    if (!c->serv) c->serv = kj_calloc(1, sizeof *c->serv);
+    *c->serv = s;
+    return KJ_OK;
+}
+
+kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    parsed_key pk;
+    if (m->in_group) return KJ_ERR_BUSY;
+    if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
+    switch (pk.type) {
+    case KEY_BUCKET: return load_bucket(m, &pk, val, vlen);
+    case KEY_PRESENCE: return load_presence(m, &pk, val, vlen);
+    case KEY_SERVING: return load_serving(m, &pk, val, vlen);
+    default: break;
+    }
+    if (pk.kind == KJ_SCOPE_EMPLOYEE)
+        kj_m_add_member(m, kj_m_unit(m, pk.unit, true),
+                        kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, pk.id, true), true);
+    else
+        scope_of_key(m, &pk);
+    return KJ_OK;
+}
+
+bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
+{
+    parsed_key pk;
+    if (!parse_key(key, klen, &pk) || pk.type != KEY_BUCKET) return false;
+    if (pk.res == RES_MINUTE) return pk.start < ((int64_t)m->now_min - MINUTE_RETAIN) * MINUTE_MS;
+    if (pk.res == RES_HOUR)
+        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * HOUR_MS;
+    int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
+    return pk.start < ((int64_t)m->today - retention) * KJ_DAY_MS;
+}
+
+kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen)
+{
+    kj_alert a;
+    if (m->in_group) return KJ_ERR_BUSY;
+    if (kj_alert_unpack(val, vlen, &a)) return KJ_ERR_DECODE;
+    if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) return KJ_OK;
+    kj_unit *u = kj_m_unit(m, a.unit, true);
+    if (u->n_alerts == u->cap_alerts) {
+        u->cap_alerts = u->cap_alerts ? 2 * u->cap_alerts : 8;
+        u->alerts = kj_realloc(u->alerts, u->cap_alerts * sizeof *u->alerts);
+    }
+    u->alerts[u->n_alerts++] = a;
+    kj_ind_trim_alerts(m, u);
+    return KJ_OK;
+}

@@ -1,0 +1,39 @@
+/* kinerjad — local calendar days in a named time zone, read from the TZ
+ * database (TZif files under /usr/share/zoneinfo, or $TZDIR).
+ *
+ * The metrics engine needs "today from local midnight" in the configured zone
+ * while the process itself keeps whatever TZ it has: setting TZ with setenv is
+ * not thread-safe and would change every other module's notion of local time.
+ * So the zone is read once into a kj_tz and queried without global state.
+ * Times beyond the file's last transition follow its POSIX TZ footer (fixed
+ * offsets and the M-month DST rules that current zones use).
+ *
+ * A kj_tz is immutable after kj_tz_load: any thread may query it. */
+#ifndef KJ_TZCLOCK_H
+#define KJ_TZCLOCK_H
+
+#include <stdint.h>
+
+#include "../proto/err.h"
+
+#define KJ_DAY_MS 86400000LL
+
+typedef struct kj_tz kj_tz;
+
+/* Load zone name ("Asia/Jakarta", "UTC"). KJ_ERR_CONFIG when the name is not a
+ * zone of the database (or tries to leave it with ".."), KJ_ERR_DECODE when
+ * the file is not TZif. */
+kj_err kj_tz_load(const char *name, kj_tz **out);
+void kj_tz_free(kj_tz *tz);
+
+/* Local time minus UTC, in ms, at the instant utc_ms. */
+int64_t kj_tz_offset_ms(const kj_tz *tz, int64_t utc_ms);
+
+/* The local calendar day holding utc_ms, as days since 1970-01-01 (local). */
+int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms);
+
+/* The first instant (UTC ms) of local day `day`: local midnight, or the end of
+ * a DST gap when midnight does not exist that day. */
+int64_t kj_tz_day_start(const kj_tz *tz, int32_t day);
+
+#endif
