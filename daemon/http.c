@@ -33,6 +33,7 @@ struct http_sess {
     bool msgpack_in, msgpack_out;
     bool answered;         /* an answer is set; ignore further body */
     bool receiving;        /* counted in bodies_in_progress */
+    bool h2;               /* an HTTP/2 stream */
     unsigned long long body_too_big; /* its length, when over max_body: discarded */
 
     uint8_t *body;
@@ -489,20 +490,35 @@ static void serve_metrics(struct http_sess *hs)
     free(text);
 }
 
+/* GET or POST (LWSHUMETH_*), for HTTP/1 and for HTTP/2, where the method is
+ * the :method pseudo-header; -1 for anything else. */
+static int request_method(struct http_sess *hs)
+{
+    char *uri, method[16];
+    int len, m = lws_http_get_uri_and_method(hs->wsi, &uri, &len);
+    if (m != LWSHUMETH_COLON_PATH) return m;
+    hs->h2 = true;
+    if (lws_hdr_copy(hs->wsi, method, sizeof method, WSI_TOKEN_HTTP_COLON_METHOD) <= 0) return -1;
+    if (!strcmp(method, "GET")) return LWSHUMETH_GET;
+    if (!strcmp(method, "POST")) return LWSHUMETH_POST;
+    return -1;
+}
+
 static int on_request(struct http_sess *hs, const char *uri)
 {
     struct lws *wsi = hs->wsi;
-    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int method = request_method(hs);
+    bool post = method == LWSHUMETH_POST, get = method == LWSHUMETH_GET;
     if (post && strcmp(uri, "/api/v1/events") == 0) {
         start_post_events(hs);
-        /* Answered before its body was read: the connection cannot go on. */
-        if (hs->answered) hs->close_after = true;
+        /* Answered before its body was read: an HTTP/1 connection cannot go on
+         * (an HTTP/2 stream just ends). */
+        if (hs->answered && !hs->h2) hs->close_after = true;
         return 0;
     }
     if (!get) {
         answer_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
-        hs->close_after = true; /* a body we do not read may follow */
+        hs->close_after = !hs->h2; /* a body we do not read may follow */
         return 0;
     }
     if (strcmp(uri, "/healthz") == 0) {

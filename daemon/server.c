@@ -54,6 +54,8 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
     if (strchr(l->host, ':')) /* an IPv6 address: listen on it alone */
         info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
     if (s->cfg->tls_cert && s->cfg->tls_key) {
+        /* lws 4.1 reads this per vhost: without it the vhost serves plain text */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = s->cfg->tls_cert;
         info.ssl_private_key_filepath = s->cfg->tls_key;
     }
