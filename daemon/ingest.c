@@ -26,6 +26,7 @@ struct kj_ingest {
     kj_ingest_job *done_head, *done_tail;
     bool stopping;
     const void *new_cfg; /* posted by a reload, taken by the writer */
+    bool poked;          /* kj_ingest_poke: run the between hook now */
     kj_ingest_stats stats;
     bool store_full;
 };
@@ -187,45 +188,62 @@ static size_t group_jobs(const kj_ingest_job *j)
     return n;
 }
 
+static void timed_wait(kj_ingest *in, int64_t us)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += us / 1000000;
+    until.tv_nsec += (us % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&in->cond, &in->lock, &until);
+}
+
 static void *writer_main(void *arg)
 {
     kj_ingest *in = arg;
-    int64_t last_idle = mono_us();
     size_t last_group = 0;
+    int64_t wait_us = 1000000;
     pthread_mutex_lock(&in->lock);
     for (;;) {
-        while (!in->queue_head && !in->stopping && !in->new_cfg) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
-            pthread_cond_timedwait(&in->cond, &in->lock, &until);
-            if (!in->queue_head && mono_us() - last_idle >= 1000000) break;
-        }
-        if (!in->queue_head && in->stopping) break;
+        if (!in->queue_head && !in->stopping && !in->new_cfg && !in->poked)
+            timed_wait(in, wait_us);
+        in->poked = false;
         if (in->new_cfg) {
             const void *cfg = in->new_cfg;
             in->new_cfg = NULL;
             pthread_mutex_unlock(&in->lock);
             if (in->hooks.configure) in->hooks.configure(in->hooks.ctx, cfg);
             pthread_mutex_lock(&in->lock);
-            continue;
         }
-        if (in->queue_head) gather(in, last_group);
-        kj_ingest_job *group = in->queue_head ? take_group(in) : NULL;
+        kj_ingest_job *group = NULL;
+        if (in->queue_head) {
+            gather(in, last_group);
+            group = take_group(in);
+        }
+        bool stop = !group && in->stopping;
         pthread_mutex_unlock(&in->lock);
         if (group) {
             last_group = group_jobs(group);
             commit_group(in, group);
             finish_group(in, group);
         }
-        if (in->hooks.idle && mono_us() - last_idle >= 1000000) {
-            last_idle = mono_us();
-            in->hooks.idle(in->hooks.ctx, in->store);
-        }
+        if (in->hooks.between) wait_us = in->hooks.between(in->hooks.ctx, in->store);
         pthread_mutex_lock(&in->lock);
+        if (stop) break;
     }
     pthread_mutex_unlock(&in->lock);
     return NULL;
+}
+
+void kj_ingest_poke(kj_ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->poked = true;
+    pthread_cond_signal(&in->cond);
+    pthread_mutex_unlock(&in->lock);
 }
 
 kj_err kj_ingest_new(kj_store *s, const kj_ingest_hooks *hooks, size_t queue_max,

@@ -49,7 +49,10 @@ typedef struct kj_ingest_hooks {
     kj_err (*persist)(void *ctx, kj_store_txn *t); /* before commit */
     void (*commit)(void *ctx);                     /* after a successful commit */
     void (*rollback)(void *ctx);
-    void (*idle)(void *ctx, kj_store *s);          /* about once a second, no txn open */
+    /* After every group and every wake-up, no transaction open: the engine
+     * ticks its clock, answers queries, publishes frames and expires old data
+     * here. Returns how long (us) the writer may sleep before calling again. */
+    int64_t (*between)(void *ctx, kj_store *s);
     void (*configure)(void *ctx, const void *cfg); /* a new configuration (after a reload) */
 } kj_ingest_hooks;
 
@@ -85,6 +88,10 @@ kj_ingest_job *kj_ingest_job_new(kj_batch *batch);
 void kj_ingest_job_free(kj_ingest_job *job);
 
 void kj_ingest_get_stats(kj_ingest *in, kj_ingest_stats *out);
+
+/* Wake the writer so that it runs its between hook soon (a query waits). Any
+ * thread. */
+void kj_ingest_poke(kj_ingest *in);
 
 /* Hand a new configuration to the writer's hooks (configure), applied before
  * its next group. cfg must stay alive until the writer stops. */

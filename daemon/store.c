@@ -282,28 +282,34 @@ kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *c
     return each_in(s, s->alerts, key, sizeof key, fn, ctx);
 }
 
-/* One chunk of kj_store_each_event: at most EACH_CHUNK events after *pos.
- * Sets *done when the range is exhausted. */
-static kj_err each_event_chunk(kj_store *s, uint8_t *pos, int64_t to, const char *unit,
-                               kj_store_event_fn fn, void *ctx, bool *done)
+void kj_store_cursor_init(kj_store_cursor *c, int64_t from, int64_t to)
+{
+    time_key(c->pos, from, 0);
+    c->to = to;
+    c->done = from >= to;
+}
+
+kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, size_t max,
+                            kj_store_event_fn fn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
+    if (c->done) return KJ_OK;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return map_err(rc);
     if ((rc = mdb_cursor_open(txn, s->raw, &cur))) {
         mdb_txn_abort(txn);
         return map_err(rc);
     }
-    MDB_val k = {RAW_KEY, pos}, v;
+    MDB_val k = {RAW_KEY, c->pos}, v;
     kj_err err = KJ_OK;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (int n = 0; rc == MDB_SUCCESS; n++) {
-        if (n == EACH_CHUNK) {
-            memcpy(pos, k.mv_data, RAW_KEY); /* resume here in the next chunk */
+    for (size_t n = 0; rc == MDB_SUCCESS; n++) {
+        if (n == max) {
+            memcpy(c->pos, k.mv_data, RAW_KEY); /* resume here */
             goto out;
         }
-        if (time_of_key(k.mv_data) >= to) break;
+        if (time_of_key(k.mv_data) >= c->to) break;
         kj_event ev;
         if (kj_msgpack_unpack_event(v.mv_data, v.mv_size, &ev) != KJ_OK) {
             err = KJ_ERR_IO; /* a stored event we cannot read is corruption */
@@ -318,7 +324,7 @@ static kj_err each_event_chunk(kj_store *s, uint8_t *pos, int64_t to, const char
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) err = map_err(rc);
-    *done = true;
+    c->done = true;
 out:
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
@@ -328,12 +334,11 @@ out:
 kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
                            kj_store_event_fn fn, void *ctx)
 {
-    uint8_t pos[RAW_KEY];
-    time_key(pos, from, 0);
-    bool done = false;
+    kj_store_cursor c;
+    kj_store_cursor_init(&c, from, to);
     kj_err err = KJ_OK;
-    while (!done && err == KJ_OK)
-        err = each_event_chunk(s, pos, to, unit, fn, ctx, &done);
+    while (!c.done && err == KJ_OK)
+        err = kj_store_cursor_next(s, &c, unit, EACH_CHUNK, fn, ctx);
     return err;
 }
 
@@ -428,7 +433,7 @@ kj_err kj_store_clear_aggs(kj_store *s)
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return map_err(rc);
-    if ((rc = mdb_drop(txn, s->agg, 0)) || (rc = mdb_drop(txn, s->alerts, 0))) {
+    if ((rc = mdb_drop(txn, s->agg, 0))) {
         mdb_txn_abort(txn);
         return map_err(rc);
     }

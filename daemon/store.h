@@ -76,6 +76,19 @@ typedef int (*kj_store_event_fn)(void *ctx, const kj_event *ev);
 kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
                            kj_store_event_fn fn, void *ctx);
 
+/* A resumable walk over the raw log, for streaming an export: each call reads
+ * at most max events in its own short read transaction. */
+typedef struct kj_store_cursor {
+    uint8_t pos[16]; /* the next key to read */
+    int64_t to;
+    bool done;
+} kj_store_cursor;
+void kj_store_cursor_init(kj_store_cursor *c, int64_t from, int64_t to);
+/* Calls fn for up to max events from the cursor (those of unit only, when
+ * not NULL); sets c->done at the end of the range. */
+kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, size_t max,
+                            kj_store_event_fn fn, void *ctx);
+
 /* Delete raw events (and their ids) with ts < before, at most max per call;
  * *deleted tells how many went. Small steps: never one long transaction. */
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted);
@@ -84,7 +97,7 @@ kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *d
 /* Delete every aggregate for which expired(key) is true, at most max per call. */
 kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
                             void *ctx, size_t max, size_t *deleted);
-/* Delete every aggregate (for --rebuild). */
+/* Delete every aggregate (for --rebuild; alerts are history and stay). */
 kj_err kj_store_clear_aggs(kj_store *s);
 
 /* A consistent, compacted copy into dest_dir (created; must be empty). */
