@@ -264,6 +264,11 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
  * an unknown scope (nothing packed). */
 kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *scope, msgpack_packer *pk);
 
+/* Pack every unit, sorted by id, for `units` answers:
+ *   [{"id", "name", "members": [{"id", "name"}], "counters": [{"id", "name"}]}]
+ * Names come from the configuration; what events created has its id as name. */
+void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk);
+
 /* --- accounting --- */
 
 typedef struct kj_metrics_stats {

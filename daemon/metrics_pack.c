@@ -1,7 +1,10 @@
 /* Metric values (SPEC §4) and the msgpack objects and frames of SPEC §7. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "../proto/alloc.h"
 
 #include "metrics_int.h"
 
@@ -570,4 +573,63 @@ void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx)
             u->counters[j]->flags &= (uint8_t)~SC_CHANGED;
     }
     m->changed_units.n = 0;
+}
+
+/* ---- the directory ---- */
+
+static const char *name_in(const kj_named *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i].id, id)) return list[i].name ? list[i].name : id;
+    return id;
+}
+
+static void pack_named(msgpack_packer *pk, const char *id, const char *name)
+{
+    msgpack_pack_map(pk, 2);
+    pack_str(pk, "id");
+    pack_str(pk, id);
+    pack_str(pk, "name");
+    pack_str(pk, name);
+}
+
+static void pack_unit_entry(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
+{
+    const kj_unit_conf *uc = m->cfg ? kj_config_unit(m->cfg, u->sc->id) : NULL;
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "id");
+    pack_str(pk, u->sc->id);
+    pack_str(pk, "name");
+    pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
+    pack_str(pk, "members");
+    msgpack_pack_array(pk, u->n_members);
+    for (size_t i = 0; i < u->n_members; i++) {
+        const char *id = u->members[i].sc->id;
+        pack_named(pk, id, uc ? name_in(uc->members, uc->n_members, id) : id);
+    }
+    pack_str(pk, "counters");
+    msgpack_pack_array(pk, u->n_counters);
+    for (size_t i = 0; i < u->n_counters; i++) {
+        const char *id = u->counters[i]->id;
+        pack_named(pk, id, uc ? name_in(uc->counters, uc->n_counters, id) : id);
+    }
+}
+
+static int unit_cmp(const void *a, const void *b)
+{
+    return strcmp((*(kj_unit *const *)a)->sc->id, (*(kj_unit *const *)b)->sc->id);
+}
+
+void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk)
+{
+    kj_unit **list = kj_calloc(m->n_units + 1, sizeof *list);
+    size_t n = 0;
+    for (size_t i = 0; i < m->table_cap; i++)
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
+            if (sc->kind == KJ_SCOPE_UNIT && n < m->n_units) list[n++] = sc->unit;
+    qsort(list, n, sizeof *list, unit_cmp);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++)
+        pack_unit_entry(m, list[i], pk);
+    free(list);
 }
