@@ -515,6 +515,32 @@ static void connection_failed(kj_client *c, const char *why, int retry_after_s, 
 
 /* ---- HTTP ------------------------------------------------------------------------- */
 
+/* The one-line reason of an error answer, whichever its encoding: msgpack or
+ * JSON {"error": "..."}, or plain text. */
+static void answer_reason(const kj_http_resp *r, char *out, size_t len)
+{
+    msgpack_unpacked u;
+    size_t off = 0, n = 0;
+    const char *s = NULL;
+    out[0] = '\0';
+    msgpack_unpacked_init(&u);
+    if (strstr(r->content_type, "msgpack") &&
+        msgpack_unpack_next(&u, r->body, r->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        map_str(&u.data, "error", &s, &n))
+        snprintf(out, len, "%.*s", (int)n, s);
+    msgpack_unpacked_destroy(&u);
+    if (out[0]) return;
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    if (json_is_string(json_object_get(j, "error")))
+        snprintf(out, len, "%s", json_string_value(json_object_get(j, "error")));
+    json_decref(j);
+    if (out[0] || strstr(r->content_type, "msgpack")) return;
+    for (size_t i = 0; i < r->len && i + 1 < len && r->body[i] != '\n'; i++) {
+        out[i] = (unsigned char)r->body[i] < 0x20 ? ' ' : r->body[i];
+        out[i + 1] = '\0';
+    }
+}
+
 static kj_err status_error(kj_client *c, int status, const char *body)
 {
     char line[200];
@@ -576,10 +602,10 @@ static void http_step(kj_client *c)
         connection_failed(c, msg, 0, true);
         return;
     }
+    char reason[200], why[260];
+    answer_reason(&resp, reason, sizeof reason);
     if (resp.status >= 500) { /* 503 stopping, 507 store full, a crash: later */
-        char why[300];
-        snprintf(why, sizeof why, "HTTP %d %.200s", resp.status, resp.body);
-        why[strcspn(why, "\r\n")] = '\0';
+        snprintf(why, sizeof why, "HTTP %d %s", resp.status, reason);
         connection_failed(c, why, resp.retry_after_s, true);
         kj_http_resp_clear(&resp);
         return;
@@ -599,10 +625,10 @@ static void http_step(kj_client *c)
         }
         msgpack_unpacked_destroy(&u);
     } else if (resp.status == 413) {
-        too_big(c, f, q, resp.body);
+        too_big(c, f, q, reason);
     } else {
         kj_packet_free(f);
-        status_error(c, resp.status, resp.body);
+        status_error(c, resp.status, reason);
     }
     kj_http_resp_clear(&resp);
 }
@@ -669,6 +695,15 @@ static void ws_closed(kj_client *c)
         return;
     }
     if (code == 1003 || code == 1008 || code == 1009 || code == 1011) c->http_post = true;
+    if (!kj_wsc_was_open(c->ws) && c->o.transport == KJ_TRANSPORT_AUTO && !c->http_post) {
+        /* The handshake failed without a status: the daemon down, or a daemon
+         * that hangs up on a refused upgrade (a bad token). A POST tells the
+         * two apart, with a status where there is one; the attempt is HTTP's
+         * to count. */
+        c->http_post = true;
+        connection_failed(c, why, 0, false);
+        return;
+    }
     if (c->http_post && c->o.transport == KJ_TRANSPORT_WS) {
         fail(c, KJ_ERR_INVALID, "%s", why);
         return;

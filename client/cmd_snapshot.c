@@ -62,7 +62,10 @@ int kj_cmd_snapshot(int argc, char **argv)
         goto done;
     }
     if (status != 200) {
-        kj_cli_error("snapshot: HTTP %d: %s", status, len ? strtok(body, "\r\n") : "");
+        json_t *e = json_loadb(body, len, 0, NULL);
+        const char *why = json_string_value(json_object_get(e, "error"));
+        kj_cli_error("snapshot: HTTP %d: %s", status, why ? why : len ? strtok(body, "\r\n") : "");
+        json_decref(e);
         goto done;
     }
     json_error_t jerr;

@@ -34,6 +34,7 @@ struct kj_wsc {
     conn c; /* first: callbacks see a conn */
     kj_net *net;
     kj_wsc_state state;
+    bool was_open; /* the handshake completed */
     int close_code;
     message *out_head, *out_tail;
     size_t out_count;
@@ -244,6 +245,7 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (ws->c.orphan) return -1;
         ws->state = KJ_WSC_OPEN;
+        ws->was_open = true;
         if (ws->out_head) lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -634,4 +636,9 @@ uint8_t *kj_wsc_recv(kj_wsc *ws, size_t *len)
     *len = m->len;
     free(m);
     return data;
+}
+
+bool kj_wsc_was_open(const kj_wsc *ws)
+{
+    return ws->was_open;
 }

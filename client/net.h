@@ -84,6 +84,8 @@ kj_wsc_state kj_wsc_state_of(const kj_wsc *ws);
 const char *kj_wsc_reason(const kj_wsc *ws);
 int kj_wsc_http_status(const kj_wsc *ws);
 int kj_wsc_close_code(const kj_wsc *ws);
+/* Whether the handshake completed (a failure after it is not a refusal). */
+bool kj_wsc_was_open(const kj_wsc *ws);
 
 /* Queue a binary message. msg must have LWS_PRE (<= KJ_PACKET_HEADROOM -
  * envelope) writable bytes before it and stay valid until the message is sent
