@@ -60,8 +60,14 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
         info.ssl_private_key_filepath = s->cfg->tls_key;
     }
     if (!lws_create_vhost(s->ctx, &info)) {
-        snprintf(msg, msglen, "cannot listen on %s:%d (in use, or not an address of this host)",
-                 l->host, l->port);
+        if (info.ssl_cert_filepath)
+            snprintf(msg, msglen, "cannot listen on %s:%d with TLS: check that tls_cert %s and "
+                     "tls_key %s are readable PEM files that belong together (the lws line above "
+                     "says more), and that the port is free", l->host, l->port, s->cfg->tls_cert,
+                     s->cfg->tls_key);
+        else
+            snprintf(msg, msglen, "cannot listen on %s:%d (in use, or not an address of this host)",
+                     l->host, l->port);
         return -1;
     }
     return 0;
