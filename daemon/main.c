@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "engine.h"
+#include "hub.h"
 #include "ingest.h"
 #include "log.h"
 #include "notify.h"
@@ -119,6 +121,27 @@ static void *signal_main(void *arg)
     }
 }
 
+/* kinerjad --rebuild: with the daemon stopped (LMDB allows one writer). */
+static int rebuild(kj_config *cfg)
+{
+    kj_log_init(cfg->log_level);
+    char msg[512];
+    kj_store *store = NULL;
+    kj_store_opts so = {cfg->state_dir, cfg->map_size, false, false};
+    size_t events = 0;
+    int rc = 1;
+    if (kj_store_open(&so, &store, msg, sizeof msg) == KJ_OK &&
+        kj_engine_rebuild(cfg, store, &events, msg, sizeof msg) == KJ_OK) {
+        kj_info("rebuild: every aggregate recomputed from %zu stored events", events);
+        rc = 0;
+    } else {
+        kj_error("%s", msg);
+    }
+    kj_store_close(store);
+    kj_config_free(cfg);
+    return rc;
+}
+
 static void start_signal_thread(kj_server *server)
 {
     static struct signals sg;
@@ -140,6 +163,8 @@ static int run(kj_config *cfg)
     kj_store *store = NULL;
     kj_server *server = NULL;
     kj_ingest *ingest = NULL;
+    kj_hub *hub = NULL;
+    kj_engine *engine = NULL;
     kj_store_opts so = {cfg->state_dir, cfg->map_size, cfg->sync == KJ_SYNC_PERIODIC, false};
     if (kj_store_open(&so, &store, msg, sizeof msg)) {
         kj_error("%s", msg);
@@ -152,12 +177,20 @@ static int run(kj_config *cfg)
         goto out;
     }
     /* from here on the server owns cfg (and the configurations reloads bring) */
-    if (kj_ingest_new(store, NULL, cfg->ingest_queue, cfg->commit_group_events, kj_server_wake,
-                      server, &ingest)) {
+    hub = kj_hub_new(kj_server_wake, server, NULL, NULL);
+    if (kj_engine_new(cfg, store, hub, &engine, msg, sizeof msg)) {
+        kj_error("%s", msg);
+        goto out;
+    }
+    kj_ingest_hooks hooks = kj_engine_hooks(engine);
+    if (kj_ingest_new(store, &hooks, cfg->ingest_queue, cfg->commit_group_events,
+                      kj_server_wake, server, &ingest)) {
         kj_error("cannot start the writer thread");
         goto out;
     }
+    kj_hub_set_writer(hub, (void (*)(void *))kj_ingest_poke, ingest);
     kj_server_set_ingest(server, ingest);
+    kj_server_set_hub(server, hub);
     start_signal_thread(server);
 
     for (size_t i = 0; i < cfg->n_listen; i++)
@@ -171,7 +204,9 @@ static int run(kj_config *cfg)
     kj_info("stopped");
 out:
     kj_ingest_free(ingest); /* before the server: the writer may still read its config */
+    kj_engine_free(engine);
     kj_server_free(server);
+    kj_hub_free(hub);
     kj_store_close(store);
     return rc;
 }
@@ -193,6 +228,7 @@ int main(int argc, char **argv)
 
     kj_config *cfg = load_config(o.config);
     if (!cfg) return 1;
+    if (o.rebuild) return rebuild(cfg);
     if (o.check) {
         printf("%s: ok\n", cfg->path ? cfg->path : "built-in defaults");
         kj_config_free(cfg);

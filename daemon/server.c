@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "hub.h"
+#include "live.h"
 #include "log.h"
 #include "notify.h"
 #include "server_priv.h"
@@ -24,6 +26,8 @@ static struct lws_protocols protocols[] = {
     {"http", kj_http_callback, 0, 0, 0, NULL, 0},
     /* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame */
     {"kinerja-ingest.v1", kj_wsingest_callback, 0, 65536, 1, NULL, 0},
+    /* viewers send tiny frames: a small rx buffer keeps an idle viewer cheap */
+    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
@@ -86,6 +90,7 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
     }
     protocols[0].per_session_data_size = kj_http_sess_size();
     protocols[1].per_session_data_size = kj_wsingest_sess_size();
+    protocols[2].per_session_data_size = kj_live_sess_size();
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
 
     struct lws_context_creation_info info;
@@ -146,6 +151,21 @@ void kj_server_reload(kj_server *s)
 
 void kj_server_set_ingest(kj_server *s, kj_ingest *in) { s->ingest = in; }
 
+void kj_server_set_hub(kj_server *s, kj_hub *hub) { s->hub = hub; }
+
+static void take_from_writer(kj_server *s)
+{
+    if (!s->hub) return;
+    kj_live_on_published(s, kj_hub_take_published(s->hub));
+    kj_query *q = kj_hub_take_answers(s->hub);
+    while (q) {
+        kj_query *next = q->next;
+        if (q->owner && q->done) q->done(q);
+        kj_query_free(q);
+        q = next;
+    }
+}
+
 void kj_server_wake(void *server)
 {
     kj_server *s = server;
@@ -199,6 +219,7 @@ void kj_server_on_wake(kj_server *s)
     }
     if (s->parked) kj_http_retry_parked(s);
     if (s->ws_blocked) kj_wsingest_retry_blocked(s);
+    take_from_writer(s);
 }
 
 static int64_t mono_ms(void)
@@ -236,6 +257,7 @@ void kj_server_free(kj_server *s)
 {
     if (!s) return;
     if (s->ctx) lws_context_destroy(s->ctx);
+    kj_live_free_units(s);
     for (size_t i = 0; i < s->n_old_cfgs; i++)
         kj_config_free(s->old_cfgs[i]);
     free(s->old_cfgs);

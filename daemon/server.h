@@ -25,6 +25,10 @@ const kj_config *kj_server_config(const kj_server *s);
  * function the writer needs). */
 void kj_server_set_ingest(kj_server *s, kj_ingest *in);
 
+/* Hand the mailbox to and from the writer (live feed, read API). */
+struct kj_hub;
+void kj_server_set_hub(kj_server *s, struct kj_hub *hub);
+
 /* For the writer: wakes the service thread (lws_cancel_service). */
 void kj_server_wake(void *server);
 

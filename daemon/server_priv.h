@@ -11,6 +11,8 @@
 
 struct http_sess;
 struct kj_wsconn;
+struct live_unit;
+struct kj_hub;
 
 #define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
@@ -28,6 +30,8 @@ struct kj_server {
     uint64_t last_accepted;      /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
+    struct kj_hub *hub;          /* frames from the writer, queries to it */
+    struct live_unit *live_units; /* units that viewers watch (live.c) */
     struct lws_context *ctx;
     char web_root[4096]; /* realpath of cfg->web_root, "" when it does not exist */
     atomic_bool stopping; /* set by kj_server_stop from any thread */

@@ -1,0 +1,482 @@
+#include "engine.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../proto/alloc.h"
+#include "log.h"
+
+#define RETENTION_EVERY_MS 60000 /* look for expired data once a minute */
+#define RETENTION_STEP 1000      /* entries deleted per transaction */
+#define REBUILD_GROUP 20000      /* events per transaction of --rebuild */
+
+typedef struct unit_seq {
+    char unit[KJ_ID_MAX + 1];
+    uint64_t seq;
+} unit_seq;
+
+struct kj_engine {
+    const kj_config *cfg;
+    kj_store *store;
+    kj_hub *hub;
+    kj_metrics *m;
+    kj_store_txn *txn; /* the group's, between begin and commit */
+    unit_seq *seqs;    /* live frame sequence per unit */
+    size_t n_seqs, cap_seqs;
+    int64_t last_publish_ms; /* monotonic */
+    bool changes_waiting;
+    int64_t last_retention_ms;
+    bool retention_busy; /* the last step deleted a full step: go on soon */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t *seq_of(kj_engine *e, const char *unit)
+{
+    for (size_t i = 0; i < e->n_seqs; i++)
+        if (strcmp(e->seqs[i].unit, unit) == 0) return &e->seqs[i].seq;
+    if (e->n_seqs == e->cap_seqs) {
+        e->cap_seqs = e->cap_seqs ? e->cap_seqs * 2 : 16;
+        e->seqs = kj_realloc(e->seqs, e->cap_seqs * sizeof *e->seqs);
+    }
+    unit_seq *u = &e->seqs[e->n_seqs++];
+    snprintf(u->unit, sizeof u->unit, "%s", unit);
+    /* Start from the clock so that a restarted daemon's seq keeps rising for
+     * viewers that reconnect (they resubscribe and take a snapshot anyway). */
+    u->seq = (uint64_t)kj_now_ms() * 1000;
+    return &u->seq;
+}
+
+/* --- loading --- */
+
+static int load_agg(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    kj_engine *e = ctx;
+    if (kj_metrics_load(e->m, k, kl, v, vl) != KJ_OK)
+        kj_warn("skipping a stored aggregate that does not decode (%zu bytes)", kl);
+    return 0;
+}
+
+static int load_alert(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    (void)k, (void)kl;
+    kj_engine *e = ctx;
+    if (kj_metrics_load_alert(e->m, v, vl) != KJ_OK)
+        kj_warn("skipping a stored alert that does not decode");
+    return 0;
+}
+
+kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engine **out, char *msg,
+                     size_t msglen)
+{
+    kj_engine *e = kj_calloc(1, sizeof *e);
+    e->cfg = cfg;
+    e->store = store;
+    e->hub = hub;
+    int64_t now = kj_now_ms();
+    kj_err err = kj_metrics_new(cfg, now, &e->m);
+    if (err) {
+        snprintf(msg, msglen, "metrics: unknown timezone %s", cfg->timezone);
+        goto fail;
+    }
+    if ((err = kj_store_each_agg(store, load_agg, e)) ||
+        (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
+        snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
+        goto fail;
+    }
+    kj_metrics_tick(e->m, now);
+    e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    *out = e;
+    return KJ_OK;
+fail:
+    kj_engine_free(e);
+    return err;
+}
+
+void kj_engine_free(kj_engine *e)
+{
+    if (!e) return;
+    kj_metrics_free(e->m);
+    free(e->seqs);
+    free(e);
+}
+
+/* --- the group commit hooks --- */
+
+static kj_err sink_put(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    return kj_store_put_agg(ctx, k, kl, v, vl);
+}
+
+static kj_err sink_alert(void *ctx, int64_t at, const void *v, size_t vl)
+{
+    return kj_store_put_alert(ctx, at, v, vl);
+}
+
+static void hook_begin(void *ctx)
+{
+    kj_metrics_begin(((kj_engine *)ctx)->m);
+}
+
+static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
+{
+    (void)t;
+    return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
+}
+
+static kj_err hook_persist(void *ctx, kj_store_txn *t)
+{
+    kj_metrics_sink sink = {t, sink_put, sink_alert};
+    return kj_metrics_each_dirty(((kj_engine *)ctx)->m, &sink);
+}
+
+static void publish_alert(void *ctx, const kj_alert *a)
+{
+    kj_engine *e = ctx;
+    kj_info("alert: %s %s %s -> %s (value %.2f, target %.2f)", a->scope, a->indicator,
+            kj_status_name(a->from), kj_status_name(a->to), a->has_value ? a->value : 0.0,
+            a->target);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    kj_alert_pack(a, true, &pk);
+    kj_pub *p = kj_pub_new(KJ_PUB_ALERT, a->unit, a->to, kj_frame_new(sb.data, sb.size));
+    msgpack_sbuffer_destroy(&sb);
+    snprintf(p->alert_scope, sizeof p->alert_scope, "%s", a->scope);
+    kj_hub_publish(e->hub, p);
+}
+
+static void hook_commit(void *ctx)
+{
+    kj_engine *e = ctx;
+    kj_metrics_commit(e->m);
+    kj_metrics_take_alerts(e->m, publish_alert, e);
+    e->changes_waiting = true;
+}
+
+static void hook_rollback(void *ctx)
+{
+    kj_metrics_rollback(((kj_engine *)ctx)->m);
+}
+
+static void hook_configure(void *ctx, const void *cfg)
+{
+    kj_engine *e = ctx;
+    if (kj_metrics_set_config(e->m, cfg) == KJ_OK)
+        e->cfg = cfg;
+    else
+        kj_error("reload: the metrics engine refused the new configuration (timezone?)");
+    e->changes_waiting = true;
+}
+
+/* --- between groups --- */
+
+/* Alerts that time produced must be stored before they are pushed. */
+static void commit_pending(kj_engine *e)
+{
+    kj_store_txn *t;
+    if (!kj_metrics_pending(e->m) || kj_store_begin(e->store, &t) != KJ_OK) return;
+    kj_metrics_begin(e->m);
+    kj_err err = hook_persist(e, t);
+    if (!err)
+        err = kj_store_commit(t);
+    else
+        kj_store_abort(t);
+    if (err) {
+        kj_metrics_rollback(e->m);
+        kj_warn("cannot store the alerts of a window change: %s", kj_strerror(err));
+        return;
+    }
+    hook_commit(e);
+}
+
+struct publish_ctx {
+    kj_engine *e;
+    kj_pub *head, **tail;
+};
+
+static kj_frame *pack_frame(kj_metrics *m, const kj_changes *ch, const char *unit, uint64_t seq,
+                            const char *employee, bool snapshot)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (snapshot)
+        kj_metrics_pack_snapshot(m, unit, seq, employee, &pk);
+    else
+        kj_metrics_pack_update(m, ch, seq, employee, &pk);
+    kj_frame *f = sb.size ? kj_frame_new(sb.data, sb.size) : NULL;
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+static void append(struct publish_ctx *pc, kj_pub *p)
+{
+    *pc->tail = p;
+    pc->tail = &p->next;
+}
+
+static void on_changes(void *ctx, const kj_changes *ch)
+{
+    struct publish_ctx *pc = ctx;
+    kj_engine *e = pc->e;
+    const char *unit = kj_changes_unit(ch);
+    uint64_t seq = ++*seq_of(e, unit);
+    append(pc, kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, NULL, false)));
+    /* Personal views get their own frame with the same seq, even an empty one,
+     * so that their seq stays continuous. */
+    char employees[64][KJ_ID_MAX + 1];
+    size_t n = kj_hub_personal_list(e->hub, unit, employees, 64);
+    for (size_t i = 0; i < n; i++) {
+        kj_pub *p = kj_pub_new(KJ_PUB_UPDATE, unit, seq,
+                               pack_frame(e->m, ch, unit, seq, employees[i], false));
+        memcpy(p->employee, employees[i], sizeof p->employee);
+        append(pc, p);
+    }
+}
+
+/* At most one update per unit per min_push_interval_ms: changes gather in the
+ * engine until the interval since the last publication has passed. Returns
+ * how long to wait for the next one (0: nothing waits). */
+static int64_t publish_changes(kj_engine *e)
+{
+    if (!e->changes_waiting) return 0;
+    int64_t since = mono_ms() - e->last_publish_ms, interval = e->cfg->min_push_interval_ms;
+    if (since < interval) return interval - since;
+    struct publish_ctx pc = {e, NULL, &pc.head};
+    kj_metrics_take_changes(e->m, on_changes, &pc);
+    e->changes_waiting = false;
+    e->last_publish_ms = mono_ms();
+    kj_hub_publish(e->hub, pc.head);
+    return 0;
+}
+
+/* The snapshot is published in the same stream as the updates, so that a
+ * viewer sees it in order; the read API takes the same bytes. */
+static void query_snapshot(kj_engine *e, kj_query *q)
+{
+    uint64_t seq = *seq_of(e, q->unit);
+    q->result = pack_frame(e->m, NULL, q->unit, seq, q->employee[0] ? q->employee : NULL, true);
+    q->status = q->result ? 200 : 404;
+    if (!q->result) {
+        snprintf(q->error, sizeof q->error, "no unit %s", q->unit);
+        return;
+    }
+    kj_pub *p = kj_pub_new(KJ_PUB_SNAPSHOT, q->unit, seq, kj_frame_ref(q->result));
+    snprintf(p->employee, sizeof p->employee, "%s", q->employee);
+    kj_hub_publish(e->hub, p);
+}
+
+static void query_units(kj_engine *e, kj_query *q)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    kj_metrics_pack_units(e->m, &pk);
+    q->result = kj_frame_new(sb.data, sb.size);
+    q->status = 200;
+    msgpack_sbuffer_destroy(&sb);
+}
+
+struct series_pack {
+    msgpack_packer *pk;
+    size_t n;
+    msgpack_sbuffer points;
+    msgpack_packer ppk;
+};
+
+static void series_point(void *ctx, int64_t start, double value)
+{
+    struct series_pack *sp = ctx;
+    msgpack_pack_array(&sp->ppk, 2);
+    msgpack_pack_int64(&sp->ppk, start);
+    msgpack_pack_double(&sp->ppk, value);
+    sp->n++;
+}
+
+static void query_series(kj_engine *e, kj_query *q)
+{
+    kj_series_params *sp = q->params;
+    kj_scope_ref ref;
+    char buf[KJ_ID_MAX * 2 + 16];
+    kj_metric metric;
+    q->status = 400;
+    if (!kj_scope_parse(sp->scope, &ref, buf, sizeof buf)) {
+        snprintf(q->error, sizeof q->error, "scope: must be unit:U, employee:E or counter:U/C");
+        return;
+    }
+    if (!kj_metric_parse(sp->metric, &metric)) {
+        snprintf(q->error, sizeof q->error, "metric: unknown metric %s", sp->metric);
+        return;
+    }
+    struct series_pack acc = {0};
+    msgpack_sbuffer_init(&acc.points);
+    msgpack_packer_init(&acc.ppk, &acc.points, msgpack_sbuffer_write);
+    kj_err err = kj_metrics_series(e->m, &ref, metric, (kj_series_res)sp->res, sp->from, sp->to,
+                                   series_point, &acc);
+    if (err == KJ_OK) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        static const char *res_names[] = {"minute", "hour", "day"};
+        msgpack_pack_map(&pk, 4);
+        msgpack_pack_str_with_body(&pk, "scope", 5);
+        msgpack_pack_str_with_body(&pk, sp->scope, strlen(sp->scope));
+        msgpack_pack_str_with_body(&pk, "metric", 6);
+        msgpack_pack_str_with_body(&pk, sp->metric, strlen(sp->metric));
+        msgpack_pack_str_with_body(&pk, "res", 3);
+        msgpack_pack_str_with_body(&pk, res_names[sp->res], strlen(res_names[sp->res]));
+        msgpack_pack_str_with_body(&pk, "points", 6);
+        msgpack_pack_array(&pk, acc.n);
+        msgpack_sbuffer_write(&sb, acc.points.data, acc.points.size);
+        q->result = kj_frame_new(sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        q->status = 200;
+    } else {
+        q->status = 404;
+        snprintf(q->error, sizeof q->error, "no such scope: %s", sp->scope);
+    }
+    msgpack_sbuffer_destroy(&acc.points);
+}
+
+static void answer_queries(kj_engine *e)
+{
+    kj_query *q = kj_hub_take_queries(e->hub);
+    while (q) {
+        kj_query *next = q->next;
+        switch (q->kind) {
+        case KJ_Q_SNAPSHOT: query_snapshot(e, q); break;
+        case KJ_Q_UNITS: query_units(e, q); break;
+        case KJ_Q_SERIES: query_series(e, q); break;
+        }
+        kj_hub_answer(e->hub, q);
+        q = next;
+    }
+}
+
+/* One small step of retention; true when there is more to do now. */
+static bool retention_step(kj_engine *e)
+{
+    int64_t now = kj_metrics_now(e->m);
+    int64_t horizon = now - (int64_t)e->cfg->retention_days * 86400000;
+    size_t n = 0, total = 0;
+    if (kj_store_expire_events(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
+    if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
+    if (kj_store_expire_aggs(e->store,
+                             (bool (*)(void *, const void *, size_t))kj_metrics_key_expired, e->m,
+                             RETENTION_STEP, &n) == KJ_OK)
+        total += n;
+    if (total) kj_debug("retention: %zu entries deleted", total);
+    return total >= RETENTION_STEP;
+}
+
+static int64_t hook_between(void *ctx, kj_store *s)
+{
+    (void)s;
+    kj_engine *e = ctx;
+    if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    commit_pending(e);
+    answer_queries(e);
+    int64_t wait_ms = publish_changes(e);
+    if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
+        e->retention_busy = retention_step(e);
+        e->last_retention_ms = mono_ms();
+    }
+    if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
+    if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
+    return wait_ms * 1000;
+}
+
+kj_ingest_hooks kj_engine_hooks(kj_engine *e)
+{
+    kj_ingest_hooks h = {
+        .ctx = e,
+        .begin = hook_begin,
+        .apply = hook_apply,
+        .persist = hook_persist,
+        .commit = hook_commit,
+        .rollback = hook_rollback,
+        .between = hook_between,
+        .configure = hook_configure,
+    };
+    return h;
+}
+
+/* --- rebuild --- */
+
+struct rebuild {
+    kj_store *store;
+    kj_metrics *m;
+    kj_store_txn *t;
+    size_t in_txn, total;
+    kj_err err;
+};
+
+/* Alerts are history: a rebuild keeps the stored ones and makes none. */
+static kj_err drop_alert(void *ctx, int64_t at, const void *v, size_t vl)
+{
+    (void)ctx, (void)at, (void)v, (void)vl;
+    return KJ_OK;
+}
+
+static kj_err rebuild_flush(struct rebuild *r)
+{
+    if (!r->t) return KJ_OK;
+    kj_metrics_sink sink = {r->t, sink_put, drop_alert};
+    kj_err err = kj_metrics_each_dirty(r->m, &sink);
+    if (!err)
+        err = kj_store_commit(r->t);
+    else
+        kj_store_abort(r->t);
+    r->t = NULL;
+    if (err) return err;
+    kj_metrics_commit(r->m);
+    r->in_txn = 0;
+    return KJ_OK;
+}
+
+static int rebuild_event(void *ctx, const kj_event *ev)
+{
+    struct rebuild *r = ctx;
+    if (!r->t) {
+        if ((r->err = kj_store_begin(r->store, &r->t))) return 1;
+        kj_metrics_begin(r->m);
+    }
+    if ((r->err = kj_metrics_apply(r->m, ev))) return 1;
+    r->total++;
+    if (++r->in_txn >= REBUILD_GROUP && (r->err = rebuild_flush(r))) return 1;
+    return 0;
+}
+
+kj_err kj_engine_rebuild(const kj_config *cfg, kj_store *store, size_t *events, char *msg,
+                         size_t msglen)
+{
+    struct rebuild r = {store, NULL, NULL, 0, 0, KJ_OK};
+    int64_t now = kj_now_ms();
+    kj_err err = kj_store_clear_aggs(store);
+    if (!err) err = kj_metrics_new(cfg, now, &r.m);
+    if (!err) {
+        err = kj_store_each_event(store, INT64_MIN, INT64_MAX, NULL, rebuild_event, &r);
+        if (r.err) err = r.err;
+    }
+    if (!err) err = rebuild_flush(&r);
+    if (r.t) {
+        kj_store_abort(r.t);
+        kj_metrics_rollback(r.m);
+    }
+    if (err)
+        snprintf(msg, msglen, "rebuild failed after %zu events: %s", r.total, kj_strerror(err));
+    kj_metrics_free(r.m);
+    *events = r.total;
+    return err;
+}

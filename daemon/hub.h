@@ -1,0 +1,96 @@
+/* kinerjad — the mailbox between the writer thread (which owns the metrics)
+ * and the service thread (which owns the connections). DESIGN.md: other
+ * threads see metric state only as immutable encoded frames.
+ *
+ * Writer -> service: published frames (a unit's update or snapshot, an alert),
+ * in order, and answered queries.
+ * Service -> writer: queries (a snapshot for a new viewer, the units list, a
+ * series for the read API), each with a run function that the writer calls
+ * between groups, with the metrics engine in hand.
+ *
+ * One short mutex guards both directions; nothing blocks while holding it. */
+#ifndef KJ_HUB_H
+#define KJ_HUB_H
+
+#include <stdint.h>
+
+#include "../proto/event.h"
+#include "frame.h"
+
+typedef enum kj_pub_kind {
+    KJ_PUB_UPDATE,   /* a unit's update, seq n */
+    KJ_PUB_SNAPSHOT, /* a unit's snapshot at seq n (answers a snapshot query) */
+    KJ_PUB_ALERT,
+} kj_pub_kind;
+
+typedef struct kj_pub {
+    kj_pub_kind kind;
+    char unit[KJ_ID_MAX + 1];
+    char employee[KJ_ID_MAX + 1]; /* "" for the whole unit; else a personal view's frame */
+    uint64_t seq;
+    kj_frame *frame;                  /* owned (one reference) */
+    char alert_scope[KJ_ID_MAX + 16]; /* KJ_PUB_ALERT: "unit:U" / "employee:E" */
+    struct kj_pub *next;
+} kj_pub;
+
+typedef enum kj_query_kind {
+    KJ_Q_SNAPSHOT, /* unit (and employee for a personal view); also published in order */
+    KJ_Q_UNITS,    /* the directory: every unit with members and counters */
+    KJ_Q_SERIES,   /* params: a kj_series_params */
+} kj_query_kind;
+
+typedef struct kj_series_params {
+    char scope[KJ_ID_MAX * 2 + 16];
+    char metric[64];
+    int res; /* kj_series_res */
+    int64_t from, to;
+} kj_series_params;
+
+typedef struct kj_query kj_query;
+struct kj_query {
+    kj_query_kind kind; /* the writer's engine answers by kind */
+    /* Runs on the service thread when the answer is back (unless owner is NULL). */
+    void (*done)(kj_query *q);
+    void *owner;      /* service thread only; NULL when the asker went away */
+    int status;       /* e.g. 200 / 404, set by the writer */
+    char error[160];  /* the reason when status is not 200 */
+    kj_frame *result; /* msgpack bytes, set by the writer (may be NULL) */
+    char unit[KJ_ID_MAX + 1];
+    char employee[KJ_ID_MAX + 1];
+    void *params; /* the asker's, freed by free_params when not NULL */
+    void (*free_params)(void *);
+    struct kj_query *next;
+};
+
+typedef struct kj_hub kj_hub;
+
+/* wake_service: called after publishing (lws_cancel_service); wake_writer:
+ * called after a query was posted. */
+kj_hub *kj_hub_new(void (*wake_service)(void *), void *service_ctx, void (*wake_writer)(void *),
+                   void *writer_ctx);
+void kj_hub_free(kj_hub *h);
+void kj_hub_set_writer(kj_hub *h, void (*wake_writer)(void *), void *writer_ctx);
+
+/* Writer side. */
+void kj_hub_publish(kj_hub *h, kj_pub *list); /* takes a list; wakes the service thread */
+kj_query *kj_hub_take_queries(kj_hub *h);
+void kj_hub_answer(kj_hub *h, kj_query *q); /* wakes the service thread */
+kj_pub *kj_pub_new(kj_pub_kind kind, const char *unit, uint64_t seq, kj_frame *frame);
+
+/* Personal views (viewer tokens with an employee): the service thread
+ * registers each (unit, employee) that a viewer watches, so that the writer
+ * packs that member's own frames too. Counted: add and remove in pairs. */
+void kj_hub_personal_add(kj_hub *h, const char *unit, const char *employee);
+void kj_hub_personal_remove(kj_hub *h, const char *unit, const char *employee);
+/* Writer: the employees with personal viewers of unit (at most max). */
+size_t kj_hub_personal_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max);
+
+/* Service side. */
+kj_pub *kj_hub_take_published(kj_hub *h);
+kj_query *kj_hub_take_answers(kj_hub *h);
+void kj_hub_ask(kj_hub *h, kj_query *q); /* wakes the writer */
+kj_query *kj_query_new(void);
+void kj_query_free(kj_query *q);
+void kj_pub_free_list(kj_pub *p);
+
+#endif

@@ -1,0 +1,399 @@
+/* kinerjad — the kinerja-live.v1 subprotocol on the service thread.
+ *
+ * Viewers subscribe to units; the writer publishes each unit's frames once
+ * (kj_hub) and they are shared by every subscriber (kj_frame refcounts). A
+ * subscription starts with a snapshot asked of the writer, which publishes it
+ * in the same ordered stream as the updates, so that the viewer continues from
+ * its seq without a gap. A viewer whose queue of unsent frames passes
+ * viewer_backlog loses them all, and gets a fresh snapshot of each unit once
+ * its socket drained: a slow reader costs bounded memory, never a backlog.
+ * A token with `employee` (a personal view) receives that member's frames
+ * only, which the writer packs separately. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "../proto/codec.h"
+#include "hub.h"
+#include "live.h"
+#include "log.h"
+#include "ws.h"
+
+#define SUBS_MAX 16 /* units one connection may watch at once */
+
+struct live_unit;
+
+typedef struct sub {
+    struct live_unit *u;
+    struct live_conn *c;
+    uint64_t seq;          /* the last seq sent */
+    bool waiting;          /* for a snapshot: updates are skipped meanwhile */
+    struct sub *next_in_unit, *prev_in_unit;
+} sub;
+
+typedef struct live_unit {
+    char id[KJ_ID_MAX + 1];
+    sub *subs;
+    bool snapshot_asked;   /* one request serves every whole-unit viewer waiting */
+    struct live_unit *next;
+} live_unit;
+
+typedef struct live_conn {
+    kj_wsconn ws;
+    sub subs[SUBS_MAX];
+    size_t n_subs;
+    bool resync;           /* the backlog was dropped: snapshots once drained */
+    kj_query *units_query; /* an "units" question at the writer */
+} live_conn;
+
+size_t kj_live_sess_size(void) { return sizeof(live_conn); }
+
+static const char *personal(const live_conn *c)
+{
+    return c->ws.token && c->ws.token->employee ? c->ws.token->employee : NULL;
+}
+
+static live_unit *unit_get(kj_server *s, const char *id, bool create)
+{
+    for (live_unit *u = s->live_units; u; u = u->next)
+        if (!strcmp(u->id, id)) return u;
+    if (!create) return NULL;
+    live_unit *u = kj_calloc(1, sizeof *u);
+    snprintf(u->id, sizeof u->id, "%s", id);
+    u->next = s->live_units;
+    s->live_units = u;
+    return u;
+}
+
+static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
+{
+    if (!employee && u->snapshot_asked) return;
+    kj_query *q = kj_query_new();
+    q->kind = KJ_Q_SNAPSHOT;
+    snprintf(q->unit, sizeof q->unit, "%s", u->id);
+    if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
+    if (!employee) u->snapshot_asked = true;
+    kj_hub_ask(s->hub, q); /* owner NULL: the answer that counts is the published frame */
+}
+
+/* --- delivery --- */
+
+static void drop_backlog(live_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    s->updates_dropped += c->ws.out.count;
+    kj_outq_clear(&c->ws.out);
+    c->resync = true;
+    for (size_t i = 0; i < c->n_subs; i++)
+        c->subs[i].waiting = true;
+    kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
+             c->ws.srv->cfg->viewer_backlog);
+}
+
+static void deliver(sub *sb, kj_frame *f)
+{
+    live_conn *c = sb->c;
+    if (c->ws.close_code) return;
+    kj_ws_send(&c->ws, f);
+    c->ws.srv->updates_sent++;
+    if (c->ws.out.bytes > c->ws.srv->cfg->viewer_backlog) drop_backlog(c);
+}
+
+/* Whether a published frame is for this subscriber: whole-unit frames go to
+ * whole-unit viewers, a member's frames to that member's personal viewers. */
+static bool audience(const sub *sb, const char *employee)
+{
+    const char *mine = personal(sb->c);
+    return mine ? !strcmp(mine, employee) : !employee[0];
+}
+
+static void on_update(kj_server *s, const kj_pub *p)
+{
+    live_unit *u = unit_get(s, p->unit, false);
+    for (sub *sb = u ? u->subs : NULL; sb; sb = sb->next_in_unit)
+        if (!sb->waiting && p->seq > sb->seq && audience(sb, p->employee)) {
+            deliver(sb, p->frame);
+            sb->seq = p->seq;
+        }
+}
+
+static void on_snapshot(kj_server *s, const kj_pub *p)
+{
+    live_unit *u = unit_get(s, p->unit, false);
+    if (!u) return;
+    if (!p->employee[0]) u->snapshot_asked = false;
+    for (sub *sb = u->subs; sb; sb = sb->next_in_unit)
+        if (sb->waiting && !sb->c->resync && audience(sb, p->employee)) {
+            sb->waiting = false;
+            sb->seq = p->seq;
+            deliver(sb, p->frame);
+        }
+}
+
+static void on_alert(kj_server *s, const kj_pub *p)
+{
+    live_unit *u = unit_get(s, p->unit, false);
+    for (sub *sb = u ? u->subs : NULL; sb; sb = sb->next_in_unit) {
+        const char *mine = personal(sb->c);
+        char scope[KJ_ID_MAX + 16];
+        if (mine) snprintf(scope, sizeof scope, "employee:%s", mine);
+        if (!sb->waiting && (!mine || !strcmp(scope, p->alert_scope))) deliver(sb, p->frame);
+    }
+}
+
+void kj_live_on_published(kj_server *s, kj_pub *list)
+{
+    for (kj_pub *p = list; p; p = p->next) {
+        if (p->frame == NULL) continue;
+        switch (p->kind) {
+        case KJ_PUB_UPDATE: on_update(s, p); break;
+        case KJ_PUB_SNAPSHOT: on_snapshot(s, p); break;
+        case KJ_PUB_ALERT: on_alert(s, p); break;
+        }
+    }
+    kj_pub_free_list(list);
+}
+
+/* --- subscriptions --- */
+
+static sub *find_sub(live_conn *c, const char *unit)
+{
+    for (size_t i = 0; i < c->n_subs; i++)
+        if (!strcmp(c->subs[i].u->id, unit)) return &c->subs[i];
+    return NULL;
+}
+
+static void unlink_sub(sub *sb)
+{
+    live_unit *u = sb->u;
+    if (sb->prev_in_unit)
+        sb->prev_in_unit->next_in_unit = sb->next_in_unit;
+    else
+        u->subs = sb->next_in_unit;
+    if (sb->next_in_unit) sb->next_in_unit->prev_in_unit = sb->prev_in_unit;
+    const char *mine = personal(sb->c);
+    if (mine) kj_hub_personal_remove(sb->c->ws.srv->hub, u->id, mine);
+}
+
+static void link_sub(sub *sb)
+{
+    live_unit *u = sb->u;
+    sb->prev_in_unit = NULL;
+    sb->next_in_unit = u->subs;
+    if (u->subs) u->subs->prev_in_unit = sb;
+    u->subs = sb;
+}
+
+/* The array moves entries on removal: relink the moved one. */
+static void remove_sub(live_conn *c, sub *sb)
+{
+    unlink_sub(sb);
+    sub *last = &c->subs[--c->n_subs];
+    if (sb != last) {
+        unlink_sub(last);
+        *sb = *last;
+        const char *mine = personal(c);
+        if (mine) kj_hub_personal_add(c->ws.srv->hub, sb->u->id, mine);
+        link_sub(sb);
+    }
+}
+
+static bool may_view(live_conn *c, const char *unit)
+{
+    const kj_token *t = c->ws.token;
+    return !t || (t->role != KJ_ROLE_INGEST && kj_token_allows_unit(t, unit));
+}
+
+static void subscribe(live_conn *c, const char *unit)
+{
+    kj_server *s = c->ws.srv;
+    if (!kj_id_valid(unit, strlen(unit))) {
+        kj_ws_error(&c->ws, 0, "unit: not a valid identifier");
+        return;
+    }
+    if (!may_view(c, unit)) {
+        kj_ws_error(&c->ws, 0, "unit %s: not allowed for this token", unit);
+        return;
+    }
+    if (find_sub(c, unit)) return; /* already: the snapshot is on its way or sent */
+    if (c->n_subs == SUBS_MAX) {
+        kj_ws_error(&c->ws, 0, "at most %d units per connection", SUBS_MAX);
+        return;
+    }
+    sub *sb = &c->subs[c->n_subs++];
+    memset(sb, 0, sizeof *sb);
+    sb->c = c;
+    sb->u = unit_get(s, unit, true);
+    sb->waiting = true;
+    link_sub(sb);
+    const char *mine = personal(c);
+    if (mine) kj_hub_personal_add(s->hub, unit, mine);
+    ask_snapshot(s, sb->u, mine);
+}
+
+static void unsubscribe(live_conn *c, const char *unit)
+{
+    sub *sb = find_sub(c, unit);
+    if (sb) remove_sub(c, sb);
+}
+
+/* --- the units list --- */
+
+static void units_answered(kj_query *q)
+{
+    live_conn *c = q->owner;
+    c->units_query = NULL;
+    msgpack_unpacked all;
+    msgpack_unpacked_init(&all);
+    if (!q->result || msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len,
+                                          NULL) != MSGPACK_UNPACK_SUCCESS ||
+        all.data.type != MSGPACK_OBJECT_ARRAY) {
+        msgpack_unpacked_destroy(&all);
+        kj_ws_error(&c->ws, 0, "units: not available");
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    kj_live_pack_units(&pk, &all.data, c->ws.token, true);
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&all);
+    kj_ws_send(&c->ws, f);
+    kj_frame_unref(f);
+}
+
+void kj_live_pack_units(msgpack_packer *pk, const msgpack_object *units, const kj_token *tok,
+                        bool frame)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < units->via.array.size; i++) {
+        size_t len;
+        const char *id = kj_ws_str(&units->via.array.ptr[i], "id", &len);
+        char unit[KJ_ID_MAX + 1];
+        snprintf(unit, sizeof unit, "%.*s", id ? (int)len : 0, id ? id : "");
+        n += !tok || kj_token_allows_unit(tok, unit);
+    }
+    if (frame) {
+        msgpack_pack_map(pk, 2);
+        msgpack_pack_str_with_body(pk, "op", 2);
+        msgpack_pack_str_with_body(pk, "units", 5);
+        msgpack_pack_str_with_body(pk, "units", 5);
+    }
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < units->via.array.size; i++) {
+        size_t len;
+        const char *id = kj_ws_str(&units->via.array.ptr[i], "id", &len);
+        char unit[KJ_ID_MAX + 1];
+        snprintf(unit, sizeof unit, "%.*s", id ? (int)len : 0, id ? id : "");
+        if (!tok || kj_token_allows_unit(tok, unit)) msgpack_pack_object(pk, units->via.array.ptr[i]);
+    }
+}
+
+static void ask_units(live_conn *c)
+{
+    if (c->units_query) return;
+    kj_query *q = kj_query_new();
+    q->kind = KJ_Q_UNITS;
+    q->owner = c;
+    q->done = units_answered;
+    c->units_query = q;
+    kj_hub_ask(c->ws.srv->hub, q);
+}
+
+/* --- the connection --- */
+
+static void on_message(live_conn *c, const msgpack_object *m)
+{
+    size_t n, ul;
+    const char *op = kj_ws_str(m, "op", &n);
+    const char *unit = kj_ws_str(m, "unit", &ul);
+    char id[KJ_ID_MAX + 1] = "";
+    if (unit && ul <= KJ_ID_MAX) snprintf(id, sizeof id, "%.*s", (int)ul, unit);
+    if (op && n == 5 && !memcmp(op, "units", 5))
+        ask_units(c);
+    else if (op && n == 9 && !memcmp(op, "subscribe", 9))
+        subscribe(c, id);
+    else if (op && n == 11 && !memcmp(op, "unsubscribe", 11))
+        unsubscribe(c, id);
+    else if (op && n == 4 && !memcmp(op, "auth", 4))
+        ; /* already authenticated by header */
+    else
+        kj_ws_error(&c->ws, 1008, "unknown op for kinerja-live.v1: %.*s", op ? (int)n : 4,
+                    op ? op : "none");
+}
+
+/* A reload may have narrowed the token's units: drop what it may no longer see. */
+static void token_changed(kj_wsconn *ws)
+{
+    live_conn *c = (live_conn *)ws;
+    for (size_t i = c->n_subs; i-- > 0;)
+        if (!may_view(c, c->subs[i].u->id)) {
+            kj_ws_error(&c->ws, 0, "unit %s: no longer allowed for this token", c->subs[i].u->id);
+            remove_sub(c, &c->subs[i]);
+        }
+}
+
+static int writeable(live_conn *c)
+{
+    if (kj_ws_writeable(&c->ws)) return -1;
+    if (c->resync && !c->ws.out.count) { /* drained: start again from snapshots */
+        c->resync = false;
+        for (size_t i = 0; i < c->n_subs; i++)
+            ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+    }
+    return 0;
+}
+
+static void closed(live_conn *c)
+{
+    while (c->n_subs)
+        remove_sub(c, &c->subs[c->n_subs - 1]);
+    if (c->units_query) c->units_query->owner = NULL;
+    kj_ws_closed(&c->ws);
+}
+
+int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    live_conn *c = user;
+    kj_server *s = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (s->live_clients >= s->cfg->max_viewers) {
+            kj_warn("viewer refused: max_viewers (%zu) reached", s->cfg->max_viewers);
+            return 1;
+        }
+        return kj_ws_filter(&c->ws, wsi, s, false) ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        kj_ws_established(&c->ws, wsi);
+        c->ws.token_changed = token_changed;
+        s->live_clients++;
+        return 0;
+    case LWS_CALLBACK_RECEIVE: {
+        msgpack_unpacked msg;
+        if (kj_ws_receive(&c->ws, in, len, &msg) == 1) {
+            on_message(c, &msg.data);
+            msgpack_unpacked_destroy(&msg);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
+    case LWS_CALLBACK_CLOSED:
+        s->live_clients--;
+        closed(c);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
+    default: return 0;
+    }
+}
+
+void kj_live_free_units(kj_server *s)
+{
+    while (s->live_units) {
+        live_unit *u = s->live_units;
+        s->live_units = u->next;
+        free(u);
+    }
+}
