@@ -16,47 +16,18 @@
 #include "access.h"
 #include "log.h"
 #include "prom.h"
-#include "server_priv.h"
+#include "http_priv.h"
 
 #define CHUNK 65536 /* bytes of answer written per writeable callback */
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
 
-enum route { ROUTE_NONE, ROUTE_POST_EVENTS };
-
-struct http_sess {
-    kj_server *srv;
-    struct lws *wsi;
-    enum route route;
-    const kj_token *token; /* NULL when auth is off */
-    bool msgpack_in, msgpack_out;
-    bool answered;         /* an answer is set; ignore further body */
-    bool receiving;        /* counted in bodies_in_progress */
-    bool h2;               /* an HTTP/2 stream */
-    unsigned long long body_too_big; /* its length, when over max_body: discarded */
-
-    uint8_t *body;
-    size_t body_len, body_cap;
-
-    kj_ingest_job *job;    /* while the writer has it (or while parked) */
-    bool parked;
-    struct http_sess *next_parked;
-
-    /* the answer */
-    int status;
-    const char *ctype;
-    uint8_t *out;          /* LWS_PRE bytes of headroom, then out_len bytes */
-    size_t out_len, out_off;
-    bool headers_sent, close_after;
-    int retry_after;       /* seconds, 0 = no header */
-};
-
 size_t kj_http_sess_size(void) { return sizeof(struct http_sess); }
 
 /* --- answers --- */
 
-static void set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
+void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
                        size_t len)
 {
     if (!hs->out) hs->srv->answers_pending++;
@@ -90,7 +61,7 @@ static void answer_json(struct http_sess *hs, int status, json_t *doc)
     char *line = kj_malloc(len + 2);
     memcpy(line, text ? text : "", len);
     line[len++] = '\n';
-    set_answer(hs, status, "application/json", line, len);
+    kj_http_set_answer(hs, status, "application/json", line, len);
     free(line);
     free(text);
     json_decref(doc);
@@ -98,14 +69,12 @@ static void answer_json(struct http_sess *hs, int status, json_t *doc)
 
 static void answer_msgpack(struct http_sess *hs, int status, msgpack_sbuffer *sb)
 {
-    set_answer(hs, status, "application/msgpack", sb->data, sb->size);
+    kj_http_set_answer(hs, status, "application/msgpack", sb->data, sb->size);
     msgpack_sbuffer_destroy(sb);
 }
 
 /* An error answer: {"error": "..."} in the client's encoding. */
-static void answer_error(struct http_sess *hs, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void answer_error(struct http_sess *hs, int status, const char *fmt, ...)
+void kj_http_error(struct http_sess *hs, int status, const char *fmt, ...)
 {
     char raw[512], msg[512];
     va_list ap;
@@ -130,7 +99,7 @@ static void answer_error(struct http_sess *hs, int status, const char *fmt, ...)
 
 static void answer_text(struct http_sess *hs, int status, const char *text)
 {
-    set_answer(hs, status, "text/plain; charset=utf-8", text, strlen(text));
+    kj_http_set_answer(hs, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
 static void pack_result_msgpack(struct http_sess *hs, const kj_ingest_job *job, size_t rejected)
@@ -181,11 +150,11 @@ static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
 static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
 {
     if (job->err == KJ_ERR_FULL) {
-        answer_error(hs, 507, "store full: nothing of this request was stored");
+        kj_http_error(hs, 507, "store full: nothing of this request was stored");
         return;
     }
     if (job->err) {
-        answer_error(hs, 500, "store error: %s; nothing of this request was stored",
+        kj_http_error(hs, 500, "store error: %s; nothing of this request was stored",
                      kj_strerror(job->err));
         return;
     }
@@ -275,6 +244,7 @@ static void sess_reset(struct http_sess *hs)
         hs->job->owner = NULL; /* the writer has it; drop the answer when it comes */
     }
     hs->job = NULL;
+    kj_api_reset(hs);
     end_receiving(hs);
     free(hs->body);
     if (hs->out) s->answers_pending--;
@@ -300,17 +270,17 @@ static const kj_token *bearer_token(kj_server *s, struct lws *wsi, bool *present
 }
 
 /* Checks auth for an action: 0 when allowed, else an answer was set. */
-static int authorize(struct http_sess *hs, bool ingest)
+int kj_http_authorize(struct http_sess *hs, bool ingest)
 {
     if (!hs->srv->cfg->auth) return 0;
     bool present;
     hs->token = bearer_token(hs->srv, hs->wsi, &present);
     if (!hs->token) {
-        answer_error(hs, 401, present ? "unknown token" : "missing token: send Authorization: Bearer <token>");
+        kj_http_error(hs, 401, present ? "unknown token" : "missing token: send Authorization: Bearer <token>");
         return -1;
     }
     if (ingest && hs->token->role == KJ_ROLE_VIEWER) {
-        answer_error(hs, 403, "token %s may not post events (role viewer)", hs->token->name);
+        kj_http_error(hs, 403, "token %s may not post events (role viewer)", hs->token->name);
         return -1;
     }
     return 0;
@@ -324,12 +294,12 @@ static void start_post_events(struct http_sess *hs)
     hs->msgpack_out = hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
     if (hs->srv->stopping) {
         hs->retry_after = 5;
-        answer_error(hs, 503, "shutting down: try again shortly");
+        kj_http_error(hs, 503, "shutting down: try again shortly");
         return;
     }
-    if (authorize(hs, true)) return;
+    if (kj_http_authorize(hs, true)) return;
     if (!hs->msgpack_in && !header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "application/json")) {
-        answer_error(hs, 415, "Content-Type must be application/json or application/msgpack");
+        kj_http_error(hs, 415, "Content-Type must be application/json or application/msgpack");
         return;
     }
     char cl[32];
@@ -338,18 +308,18 @@ static void start_post_events(struct http_sess *hs)
         char *end;
         length = strtoull(cl, &end, 10);
         if (*end || end == cl) {
-            answer_error(hs, 400, "Content-Length is not a number");
+            kj_http_error(hs, 400, "Content-Length is not a number");
             hs->close_after = true;
             return;
         }
     }
     if (length > cfg->max_body && length > DISCARD_MAX) {
-        answer_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
+        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
                      cfg->max_body);
         return; /* the body is not read: the connection closes after the answer */
     }
     if (length == 0) {
-        answer_error(hs, 400, "empty body: send one event or an array of events");
+        kj_http_error(hs, 400, "empty body: send one event or an array of events");
         return;
     }
     hs->route = ROUTE_POST_EVENTS;
@@ -364,14 +334,14 @@ static void start_post_events(struct http_sess *hs)
     }
     hs->body_cap = length;
     hs->body = malloc(hs->body_cap);
-    if (!hs->body) answer_error(hs, 503, "out of memory");
+    if (!hs->body) kj_http_error(hs, 503, "out of memory");
 }
 
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
     if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
     if (hs->body_len + len > hs->body_cap) {
-        answer_error(hs, 413, "body longer than its Content-Length or over max_body");
+        kj_http_error(hs, 413, "body longer than its Content-Length or over max_body");
         hs->close_after = true;
         return 0;
     }
@@ -385,7 +355,7 @@ static int check_scope(struct http_sess *hs, kj_batch *b)
 {
     char msg[256];
     if (kj_access_check_batch(hs->srv->cfg, hs->token, b, msg, sizeof msg)) return 0;
-    answer_error(hs, 403, "%s", msg);
+    kj_http_error(hs, 403, "%s", msg);
     return -1;
 }
 
@@ -405,7 +375,7 @@ static void submit(struct http_sess *hs)
         kj_ingest_job_free(hs->job);
         hs->job = NULL;
         hs->retry_after = 5;
-        answer_error(hs, 503, "shutting down: try again shortly");
+        kj_http_error(hs, 503, "shutting down: try again shortly");
     }
 }
 
@@ -421,7 +391,7 @@ static int on_body_complete(struct http_sess *hs)
     if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
     const kj_config *cfg = hs->srv->cfg;
     if (hs->body_too_big) {
-        answer_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)",
+        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)",
                      hs->body_too_big, cfg->max_body);
         return 0;
     }
@@ -437,7 +407,7 @@ static int on_body_complete(struct http_sess *hs)
     free(hs->body);
     hs->body = NULL;
     if (err) {
-        answer_error(hs, err == KJ_ERR_TOO_BIG ? 413 : 400, "%s", msg);
+        kj_http_error(hs, err == KJ_ERR_TOO_BIG ? 413 : 400, "%s", msg);
         return 0;
     }
     if (check_scope(hs, b)) {
@@ -470,23 +440,23 @@ void kj_http_fail_parked(kj_server *s)
         kj_ingest_job_free(hs->job);
         hs->job = NULL;
         hs->retry_after = 5;
-        answer_error(hs, 503, "shutting down: try again shortly");
+        kj_http_error(hs, 503, "shutting down: try again shortly");
     }
 }
 
 static void serve_metrics(struct http_sess *hs)
 {
     if (hs->token && hs->token->role != KJ_ROLE_ADMIN) {
-        answer_error(hs, 403, "token %s may not read /metrics (role admin needed)", hs->token->name);
+        kj_http_error(hs, 403, "token %s may not read /metrics (role admin needed)", hs->token->name);
         return;
     }
     char *text;
     size_t len;
     if (kj_prom_render(hs->srv, &text, &len)) {
-        answer_error(hs, 500, "out of memory");
+        kj_http_error(hs, 500, "out of memory");
         return;
     }
-    set_answer(hs, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    kj_http_set_answer(hs, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
 }
 
@@ -517,7 +487,7 @@ static int on_request(struct http_sess *hs, const char *uri)
         return 0;
     }
     if (!get) {
-        answer_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
+        kj_http_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
         hs->close_after = !hs->h2; /* a body we do not read may follow */
         return 0;
     }
@@ -531,12 +501,12 @@ static int on_request(struct http_sess *hs, const char *uri)
         return 0;
     }
     if (strcmp(uri, "/metrics") == 0) {
-        if (authorize(hs, false) == 0) serve_metrics(hs);
+        if (kj_http_authorize(hs, false) == 0) serve_metrics(hs);
         return 0;
     }
     if (strncmp(uri, "/api/", 5) == 0) {
-        answer_error(hs, 404, "no such endpoint: %s", uri);
-        return 0;
+        hs->msgpack_out = header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+        return kj_api_request(hs, uri);
     }
     return kj_files_serve(hs->srv, wsi, uri);
 }
@@ -555,6 +525,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_BODY: return on_body(hs, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_complete(hs);
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (hs && hs->export && !hs->out) return kj_api_export_write(hs);
         if (!hs || !hs->out) return 0;
         return write_answer(hs);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
