@@ -773,21 +773,29 @@ static void sleep_ms(int64_t ms)
     }
 }
 
-/* Make progress: send, receive, retry. Returns once everything is answered
- * or spooled, or (without until_empty) once the post queue has room again. */
+/* Make progress: send, receive, retry. With until_empty, return once
+ * everything is answered or spooled. Without, return as soon as the post
+ * queue has room again, after one look at the connection that does not wait
+ * (frames go out and acks come in while the caller encodes the next ones). */
 static void drive(kj_client *c, bool until_empty)
 {
     while (!c->fatal && !c->offline) {
         refill_spool(c);
         if (c->fatal || !have_work(c)) break;
-        if (!until_empty && c->post_q.count < c->o.window && c->spool_loaded >= c->spool_n) break;
+        bool must_wait =
+            until_empty || c->post_q.count >= c->o.window || c->spool_loaded < c->spool_n;
+        bool http = c->http_only || c->http_post;
         int64_t now = kj_mono_ms();
-        if (now < c->retry_at)
+        if (now < c->retry_at) {
+            if (!must_wait) break;
             sleep_ms(c->retry_at - now);
-        else if (c->http_only || c->http_post)
+        } else if (http) {
+            if (!must_wait) break;
             http_step(c);
-        else
-            ws_step(c, 100);
+        } else {
+            ws_step(c, must_wait ? 100 : 0);
+            if (!must_wait) break;
+        }
     }
     if (c->offline && !c->fatal) spool_the_rest(c);
 }

@@ -79,11 +79,14 @@ int kj_cmd_snapshot(int argc, char **argv)
     } else {
         struct winsize ws;
         bool tty = isatty(1);
-        kj_view_opts vo = {.color = tty && !getenv("NO_COLOR"), .now_ms = kj_now_ms()};
+        json_t *names = kj_view_fetch_names(cl, unit);
+        kj_view_opts vo = {
+            .color = tty && !getenv("NO_COLOR"), .now_ms = kj_now_ms(), .names = names};
         if (tty && ioctl(1, TIOCGWINSZ, &ws) == 0) vo.width = ws.ws_col;
         char *text = kj_view_render(j, &vo);
         fputs(text, stdout);
         free(text);
+        json_decref(names);
     }
     rc = KJ_EXIT_OK;
 done:

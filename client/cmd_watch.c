@@ -31,6 +31,7 @@ static const char help[] =
 
 typedef struct watch {
     json_t *state;
+    json_t *names;
     bool plain, color;
     char status[300];
     int64_t last_draw;
@@ -40,7 +41,8 @@ typedef struct watch {
 static void draw(watch *w)
 {
     struct winsize ws;
-    kj_view_opts vo = {.color = w->color, .now_ms = kj_now_ms(), .status = w->status};
+    kj_view_opts vo = {
+        .color = w->color, .now_ms = kj_now_ms(), .status = w->status, .names = w->names};
     if (!w->plain && ioctl(1, TIOCGWINSZ, &ws) == 0) {
         vo.width = ws.ws_col;
         vo.max_members = ws.ws_row > 30 ? ws.ws_row - 22 : 8;
@@ -141,6 +143,7 @@ int kj_cmd_watch(int argc, char **argv)
         goto done;
     }
     w.color = !w.plain && !getenv("NO_COLOR");
+    w.names = kj_view_fetch_names(cl, unit);
     snprintf(w.status, sizeof w.status, "connecting to %s", o.url);
     kj_cli_catch_signals();
     if (!w.plain) fputs("\033[?1049h\033[?25l", stdout); /* own screen, no cursor */
@@ -174,6 +177,7 @@ int kj_cmd_watch(int argc, char **argv)
     if (!w.plain) fputs("\033[?25h\033[?1049l", stdout);
 done:
     json_decref(w.state);
+    json_decref(w.names);
     kj_live_free(live);
     kj_client_free(cl);
     return rc;

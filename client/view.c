@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kinerja.h"
 #include "view.h"
 
 #define BOLD "\033[1m"
@@ -197,10 +198,17 @@ static void window_summary(out *w, const json_t *scope, const char *window)
 
 /* ---- sections ------------------------------------------------------------------------- */
 
+/* A display name: the state's own, else the directory's, else NULL. */
+static const char *name_of(const out *w, const char *kind, const char *id, const json_t *obj)
+{
+    const char *n = str(obj, "name", NULL);
+    return n ? n : str(json_object_get(w->o->names, kind), id, NULL);
+}
+
 static void header(out *w, const json_t *s)
 {
     char when[16];
-    const char *unit = str(s, "unit", "?"), *name = str(s, "name", NULL);
+    const char *unit = str(s, "unit", "?"), *name = str(s, "name", str(w->o->names, "unit", NULL));
     clock_text(when, sizeof when, json_object_get(s, "at"));
     color(w, BOLD);
     if (name && strcmp(name, unit))
@@ -259,9 +267,9 @@ static void indicators(out *w, const json_t *s)
     }
 }
 
-static const char *member_name(const json_t *s, const char *id)
+static const char *member_name(const out *w, const json_t *s, const char *id)
 {
-    const char *n = str(json_object_get(json_object_get(s, "members"), id), "name", NULL);
+    const char *n = name_of(w, "members", id, json_object_get(json_object_get(s, "members"), id));
     return n ? n : id;
 }
 
@@ -278,13 +286,14 @@ static void counters(out *w, const json_t *s)
         const json_t *serving = json_object_get(c, "serving");
         const char *who = str(serving, "employee", str(serving, "who", NULL));
         double since;
-        putf(w, "  %-14s ", str(c, "name", id));
+        const char *cname = name_of(w, "counters", id, c);
+        putf(w, "  %-14s ", cname ? cname : id);
         if (who) {
             char dur[32] = "";
             if (number(json_object_get(serving, "since"), &since))
                 kj_view_duration(dur, sizeof dur, (double)w->o->now_ms - since);
             color(w, GREEN);
-            putf(w, "serving  %-24s", member_name(s, who));
+            putf(w, "serving  %-24s", member_name(w, s, who));
             color(w, RESET);
             putf(w, " for %-9s", dur);
         } else {
@@ -320,7 +329,7 @@ static void members(out *w, const json_t *s)
         clock_text(since, sizeof since, json_object_get(p, "since"));
         snprintf(place, sizeof place, "%s%s%s", state, counter ? " at " : "",
                  counter ? counter : "");
-        putf(w, "  %-24s ", str(m, "name", id));
+        putf(w, "  %-24s ", member_name(w, s, id));
         color(w, !strcmp(state, "serving") ? GREEN : !strcmp(state, "break") ? YELLOW : DIM);
         putf(w, "%-22s", place);
         color(w, RESET);
@@ -436,4 +445,50 @@ bool kj_view_apply(json_t **state, const json_t *frame, char *err, size_t errlen
         return true;
     }
     return false;
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+static void add_names(json_t *dst, const json_t *list)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const char *id = str(e, "id", NULL), *name = str(e, "name", NULL);
+        if (id && name) json_object_set_new(dst, id, json_string(name));
+    }
+}
+
+json_t *kj_view_names(const json_t *answer, const char *unit)
+{
+    json_t *names = json_object(), *members = json_object(), *counters = json_object();
+    const json_t *list = json_is_array(answer) ? answer : json_object_get(answer, "units"), *u;
+    size_t i;
+    json_array_foreach(list, i, u)
+    {
+        if (strcmp(str(u, "id", ""), unit)) continue;
+        if (str(u, "name", NULL))
+            json_object_set_new(names, "unit", json_string(str(u, "name", "")));
+        add_names(members, json_object_get(u, "members"));
+        add_names(counters, json_object_get(u, "counters"));
+    }
+    json_object_set_new(names, "members", members);
+    json_object_set_new(names, "counters", counters);
+    return names;
+}
+
+json_t *kj_view_fetch_names(kj_client *c, const char *unit)
+{
+    int status;
+    char *body;
+    size_t len;
+    json_t *answer = NULL, *names;
+    if (kj_client_get(c, "/api/v1/units", "application/json", &status, &body, &len) == KJ_OK) {
+        if (status == 200) answer = json_loadb(body, len, 0, NULL);
+        free(body);
+    }
+    names = kj_view_names(answer, unit);
+    json_decref(answer);
+    return names;
 }

@@ -14,13 +14,25 @@
 #include <stdint.h>
 
 typedef struct kj_view_opts {
-    bool color;         /* ANSI colours and bold */
-    int width;          /* truncate lines to this many columns; 0: no limit */
-    int64_t now_ms;     /* for "serving for 4m12s" */
-    const char *status; /* "live", "reconnecting: ...", or NULL */
-    int max_members;    /* 0: all */
-    int max_alerts;     /* 0: 10 */
+    bool color;          /* ANSI colours and bold */
+    int width;           /* truncate lines to this many columns; 0: no limit */
+    int64_t now_ms;      /* for "serving for 4m12s" */
+    const char *status;  /* "live", "reconnecting: ...", or NULL */
+    int max_members;     /* 0: all */
+    int max_alerts;      /* 0: 10 */
+    const json_t *names; /* from kj_view_names(), or NULL */
 } kj_view_opts;
+
+/* Display names of one unit from the answer of GET /api/v1/units (a list of
+ * units, or {"units": [...]}, each with id, name, members and counters as
+ * lists of {id, name}): {"unit": name, "members": {id: name}, "counters":
+ * {id: name}}. A new reference; an empty object when nothing is known. */
+json_t *kj_view_names(const json_t *units_answer, const char *unit);
+
+/* kj_view_names of GET /api/v1/units through c; an empty object when the
+ * daemon does not answer it (names are a nicety, never a reason to fail). */
+struct kj_client;
+json_t *kj_view_fetch_names(struct kj_client *c, const char *unit);
 
 /* The state as text, lines ending in '\n'; malloc'd, the caller frees it. */
 char *kj_view_render(const json_t *state, const kj_view_opts *o);
