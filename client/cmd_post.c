@@ -1,4 +1,5 @@
 /* kinerja post — one event from flags, or many from a file. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -31,6 +32,8 @@ static const char help[] =
     "  --spool DIR       keep events here while the daemon is unreachable (default\n"
     "                    $XDG_STATE_HOME/kinerja/spool, else ~/.local/state/kinerja/spool)\n"
     "  --no-spool        fail (exit 1) instead of spooling\n"
+    "  --spool-max SIZE  the spool's limit (default 256M; K, M, G suffixes); a post\n"
+    "                    that would pass it fails with \"spool ... is full\"\n"
     "  --http            use HTTP POST instead of the WebSocket ingest protocol\n"
     "  --url URL         instead of KINERJA_URL\n"
     "  --json            print the result as one JSON object\n"
@@ -48,6 +51,7 @@ typedef struct post_ctx {
     kj_client *client;
     int64_t started, last_draw;
     uint64_t delivered; /* answered events of this post */
+    uint64_t submitted; /* events read and handed to the client */
 } post_ctx;
 
 /* ---- reporting ------------------------------------------------------------------ */
@@ -80,6 +84,9 @@ static int64_t now_ms(void)
     return kj_now_ms();
 }
 
+/* The bar shows answered events against the input's estimated total (events
+ * read so far scaled by the bytes left), not bytes read: reading runs ahead of
+ * the acknowledgements by the window. */
 static void draw_progress(post_ctx *p, bool final)
 {
     uint64_t done = 0, total = 0;
@@ -87,15 +94,16 @@ static void draw_progress(post_ctx *p, bool final)
     if (!p->progress || (!final && now - p->last_draw < 100)) return;
     p->last_draw = now;
     if (p->reader) kj_reader_position(p->reader, &done, &total);
+    double estimate = done && total ? (double)p->submitted * total / done : 0;
+    double frac = estimate > 0 ? p->delivered / estimate : 0;
+    if (frac > 1) frac = 1;
     double secs = (now - p->started) / 1000.0;
-    double rate = secs > 0 ? p->delivered / secs : 0;
     char bar[31];
-    int fill = total ? (int)(30.0 * done / total) : 0;
     for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '-';
+        bar[i] = i < (int)(30 * frac) ? '#' : '-';
     bar[30] = '\0';
-    fprintf(stderr, "\r\033[K[%s] %3d%%  %" PRIu64 " events  %.0f/s", bar,
-            total ? (int)(100.0 * done / total) : 0, p->delivered, rate);
+    fprintf(stderr, "\r\033[K[%s] %3d%%  %" PRIu64 " events  %.0f/s", bar, (int)(100 * frac),
+            p->delivered, secs > 0 ? p->delivered / secs : 0);
     if (final) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -159,6 +167,7 @@ static int post_file(post_ctx *p, const char *path)
     }
     while ((err = kj_reader_next(p->reader, KJ_BATCH_MAX, &b, &first)) == KJ_OK) {
         err = kj_client_submit_batch(p->client, b);
+        p->submitted = first + b->n;
         kj_batch_free(b);
         draw_progress(p, false);
         if (err || kj_cli_stop) break;
@@ -183,12 +192,37 @@ static int post_flags(post_ctx *p, kj_event_draft *d)
     return KJ_EXIT_OK;
 }
 
-enum { OPT_SPOOL = 256, OPT_NO_SPOOL, OPT_HTTP, OPT_URL, OPT_JSON, OPT_FIELD };
+enum { OPT_SPOOL = 256, OPT_NO_SPOOL, OPT_SPOOL_MAX, OPT_HTTP, OPT_URL, OPT_JSON, OPT_FIELD };
+
+/* "512M", "1G", "65536" -> bytes. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-') return false;
+    int shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'K':
+    case 'k': shift = 10; break;
+    case 'M':
+    case 'm': shift = 20; break;
+    case 'G':
+    case 'g': shift = 30; break;
+    default: return false;
+    }
+    if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")) return false;
+    if (v > (UINT64_MAX >> shift) || v == 0) return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
 
 static const struct option options[] = {
     {"file", required_argument, NULL, 'f'},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"no-spool", no_argument, NULL, OPT_NO_SPOOL},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
     {"http", no_argument, NULL, OPT_HTTP},
     {"url", required_argument, NULL, OPT_URL},
     {"json", no_argument, NULL, OPT_JSON},
@@ -225,7 +259,8 @@ int kj_cmd_post(int argc, char **argv)
     kj_event_draft *d = NULL;
     const char *file = NULL, *spool = NULL, *url = NULL;
     char spool_buf[4096], msg[300];
-    bool no_spool = false, http = false, fields = false;
+    bool no_spool = false, http = false, fields = false, default_spool = false;
+    uint64_t spool_max = 0;
     int rc = KJ_EXIT_USAGE, c, idx;
 
     kj_event_draft_new(&d);
@@ -235,6 +270,12 @@ int kj_cmd_post(int argc, char **argv)
         case 'f': file = optarg; break;
         case OPT_SPOOL: spool = optarg; break;
         case OPT_NO_SPOOL: no_spool = true; break;
+        case OPT_SPOOL_MAX:
+            if (!parse_size(optarg, &spool_max)) {
+                rc = kj_cli_usage("post", "--spool-max: a size such as 64M or 1G");
+                goto done;
+            }
+            break;
         case OPT_HTTP: http = true; break;
         case OPT_URL: url = optarg; break;
         case OPT_JSON: p.json = true; break;
@@ -270,12 +311,16 @@ int kj_cmd_post(int argc, char **argv)
         rc = kj_cli_usage("post", "--spool and --no-spool do not mix");
         goto done;
     }
-    if (!spool && !no_spool && kj_cli_default_spool(spool_buf, sizeof spool_buf)) spool = spool_buf;
+    if (!spool && !no_spool && kj_cli_default_spool(spool_buf, sizeof spool_buf)) {
+        spool = spool_buf;
+        default_spool = true;
+    }
     if (no_spool) spool = NULL;
 
     kj_cli_client_opts(&o, url);
     o.transport = http ? KJ_TRANSPORT_HTTP : KJ_TRANSPORT_AUTO;
     o.spool_dir = spool;
+    o.spool_max_bytes = spool_max;
     o.on_reject = on_reject;
     o.on_warning = on_warning;
     o.on_progress = on_progress;
@@ -283,7 +328,13 @@ int kj_cmd_post(int argc, char **argv)
     p.rejects = json_array();
     p.progress = file && !p.json && isatty(2);
     rc = KJ_EXIT_FAIL;
-    if (!(p.client = kj_cli_client_new(&o))) goto done;
+    if (default_spool && kj_client_new(&o, &p.client, msg, sizeof msg) == KJ_ERR_IO) {
+        /* The default place cannot be used (a read-only home): post without a
+         * spool rather than not at all. A --spool DIR given is never dropped. */
+        kj_cli_warn("%s; posting without a spool", msg);
+        o.spool_dir = spool = NULL;
+    }
+    if (!p.client && !(p.client = kj_cli_client_new(&o))) goto done;
     if (file) kj_cli_catch_signals();
 
     rc = file ? post_file(&p, file) : post_flags(&p, d);

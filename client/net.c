@@ -41,6 +41,8 @@ struct kj_wsc {
     message *in_head, *in_tail;
     uint8_t *rx;
     size_t rx_len, rx_cap;
+    uint8_t *tx; /* LWS_PRE + the message being written */
+    size_t tx_cap;
 };
 
 typedef struct http_call {
@@ -96,6 +98,7 @@ static void ws_destroy(kj_wsc *ws)
     free_messages(ws->out_head);
     free_messages(ws->in_head);
     free(ws->rx);
+    free(ws->tx);
     free(ws);
 }
 
@@ -211,7 +214,19 @@ static int ws_writeable(kj_wsc *ws, struct lws *wsi)
 {
     message *m = ws->out_head;
     if (!m) return 0;
-    if (lws_write(wsi, m->data, m->len, LWS_WRITE_BINARY) < (int)m->len) {
+    /* A client's frames are masked, and lws masks the payload in place: a
+     * borrowed buffer (a packet that may have to be sent again, on another
+     * connection or over HTTP) goes out from a copy. */
+    uint8_t *data = m->data;
+    if (!m->owned) {
+        if (ws->tx_cap < LWS_PRE + m->len) {
+            ws->tx_cap = LWS_PRE + m->len;
+            ws->tx = kj_realloc(ws->tx, ws->tx_cap);
+        }
+        memcpy(ws->tx + LWS_PRE, m->data, m->len);
+        data = ws->tx + LWS_PRE;
+    }
+    if (lws_write(wsi, data, m->len, LWS_WRITE_BINARY) < (int)m->len) {
         set_reason(&ws->c, NULL, 0, "write failed");
         return -1;
     }

@@ -87,10 +87,10 @@ int kj_wsc_close_code(const kj_wsc *ws);
 /* Whether the handshake completed (a failure after it is not a refusal). */
 bool kj_wsc_was_open(const kj_wsc *ws);
 
-/* Queue a binary message. msg must have LWS_PRE (<= KJ_PACKET_HEADROOM -
- * envelope) writable bytes before it and stay valid until the message is sent
- * (kj_wsc_unsent() drops to the count before it) or the ws is freed. With copy,
- * the ws keeps its own copy instead (small control frames). */
+/* Queue a binary message. Without copy, msg is borrowed: it must stay valid
+ * until the message is sent (kj_wsc_unsent() drops to the count before it) or
+ * the ws is freed, and it is never modified (it is masked in a copy). With
+ * copy, the ws keeps its own copy at once (small control frames). */
 void kj_wsc_send(kj_wsc *ws, uint8_t *msg, size_t len, bool copy);
 size_t kj_wsc_unsent(const kj_wsc *ws);
 

@@ -196,6 +196,56 @@ def test_client_killed_during_spool_flush_loses_nothing(daemon, tmp_path):
     assert len([i for i in ids if i.startswith("big-")]) == n == len(set(ids) & {e["id"] for e in evs})
 
 
+def wait_accepted(daemon, at_least, timeout=60):
+    """Until the daemon's /metrics counts at_least accepted events (or, on a
+    daemon without /metrics, a second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, body = daemon.request("GET", "/metrics", token=conftest.ADMIN_SECRET)
+        if r.status != 200:
+            time.sleep(1)
+            return
+        accepted = sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+                       if line.startswith("kinerja_events_total") and 'result="accepted"' in line)
+        if accepted >= at_least:
+            return
+        time.sleep(0.02)
+
+
+def test_daemon_killed_mid_post_loses_nothing(daemon, tmp_path):
+    """kill -9 of the daemon in the middle of a big post: the client reconnects
+    with back-off, resends what was not acknowledged (at least once) and ends
+    with every event answered or spooled; nothing is lost, nothing doubled."""
+    env = env_for(daemon, tmp_path)
+    n = 300_000
+    evs = [service_event(eid=f"mid-{i}") for i in range(n)]
+    (tmp_path / "mid.mp").write_bytes(msgpack.packb(evs))
+    proc = subprocess.Popen([KINERJA, "post", "--json", "-v", "-f", str(tmp_path / "mid.mp")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_accepted(daemon, 20_000)  # committing has begun
+    daemon.kill9()
+    daemon.start()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    res = json.loads(out)
+    assert res["accepted"] + res["duplicates"] + res["spooled"] == n, res
+    assert "retrying" in err  # the attempts are shown with -v
+    res, _ = post_json(env, "-f", str(tmp_path / "mid.mp"), "--quiet")
+    assert (res["accepted"], res["duplicates"]) == (0, n)
+    assert spool_files(tmp_path) == []
+
+
+def test_spool_full_is_a_clear_error(daemon, tmp_path):
+    env = env_for(daemon, tmp_path)
+    evs = [service_event() for _ in range(20_000)]
+    (tmp_path / "e.ndjson").write_text("\n".join(json.dumps(e) for e in evs))
+    daemon.stop()
+    p = kinerja(env, "post", "--spool-max", "1M", "-f", str(tmp_path / "e.ndjson"), check=1)
+    assert "is full" in p.stderr
+    kinerja(env, "post", "--spool-max", "lots", *service_flags(), check=64)
+    daemon.start()
+
+
 def test_corrupt_spool_file_is_skipped_with_a_warning(daemon, tmp_path):
     env = env_for(daemon, tmp_path)
     daemon.stop()
