@@ -147,7 +147,8 @@ static void publish_alert(void *ctx, const kj_alert *a)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     kj_alert_pack(a, true, &pk);
-    kj_pub *p = kj_pub_new(KJ_PUB_ALERT, a->unit, a->to, kj_frame_new(sb.data, sb.size));
+    kj_pub *p = kj_pub_new(KJ_PUB_ALERT, a->unit, 0, kj_frame_new(sb.data, sb.size));
+    p->alert_to = (int)a->to;
     msgpack_sbuffer_destroy(&sb);
     snprintf(p->alert_scope, sizeof p->alert_scope, "%s", a->scope);
     kj_hub_publish(e->hub, p);

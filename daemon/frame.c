@@ -62,12 +62,17 @@ void kj_outq_clear(kj_outq *q)
     memset(q, 0, sizeof *q);
 }
 
-int kj_outq_send_one(kj_outq *q, struct lws *wsi)
+int kj_outq_send(kj_outq *q, struct lws *wsi)
 {
-    kj_frame *f = kj_outq_peek(q);
-    if (!f) return 0;
-    if (lws_write(wsi, f->data, f->len, LWS_WRITE_BINARY) < (int)f->len) return -1;
-    kj_outq_pop(q);
+    /* Several frames while the socket takes them (a burst of small updates
+     * would otherwise wait one service-loop turn each), but never into a
+     * choked socket: lws would buffer the rest on the heap. */
+    for (int n = 0; n < KJ_OUTQ_BURST && q->count; n++) {
+        if (n && lws_send_pipe_choked(wsi)) break;
+        kj_frame *f = kj_outq_peek(q);
+        if (lws_write(wsi, f->data, f->len, LWS_WRITE_BINARY) < (int)f->len) return -1;
+        kj_outq_pop(q);
+    }
     if (q->count) lws_callback_on_writable(wsi);
     return 0;
 }

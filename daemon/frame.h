@@ -35,13 +35,16 @@ typedef struct kj_outq {
     size_t bytes;
 } kj_outq;
 
-void kj_outq_push(kj_outq *q, kj_frame *f); /* takes a reference */
+void kj_outq_push(kj_outq *q, kj_frame *f); /* adds a reference */
 kj_frame *kj_outq_peek(const kj_outq *q);   /* NULL when empty */
 void kj_outq_pop(kj_outq *q);               /* drops the head's reference */
 void kj_outq_clear(kj_outq *q);             /* drops everything, frees storage */
 
-/* Send q's head on wsi (one lws_write, as lws wants per writeable callback)
- * and ask for another callback while more is queued. -1 on a write error. */
-int kj_outq_send_one(kj_outq *q, struct lws *wsi);
+#define KJ_OUTQ_BURST 16 /* frames written in one writeable callback, at most */
+
+/* Send from q's head on wsi while the socket is not choked (at most
+ * KJ_OUTQ_BURST frames) and ask for another callback while more is queued.
+ * -1 on a write error. */
+int kj_outq_send(kj_outq *q, struct lws *wsi);
 
 #endif

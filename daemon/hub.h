@@ -30,6 +30,7 @@ typedef struct kj_pub {
     uint64_t seq;
     kj_frame *frame;                  /* owned (one reference) */
     char alert_scope[KJ_ID_MAX + 16]; /* KJ_PUB_ALERT: "unit:U" / "employee:E" */
+    int alert_to;                     /* KJ_PUB_ALERT: the new kj_status */
     struct kj_pub *next;
 } kj_pub;
 

@@ -86,6 +86,7 @@ static void drop_backlog(live_conn *c)
     c->resync = true;
     for (size_t i = 0; i < c->n_subs; i++)
         c->subs[i].waiting = true;
+    lws_callback_on_writable(c->ws.wsi); /* to learn when it has drained */
     kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
              c->ws.srv->cfg->viewer_backlog);
 }
@@ -94,9 +95,14 @@ static void deliver(sub *sb, kj_frame *f)
 {
     live_conn *c = sb->c;
     if (c->ws.close_code) return;
+    /* The frame itself always fits (a snapshot may be larger than the
+     * backlog): what may not pass viewer_backlog is what waits before it. */
+    if (c->ws.out.bytes > c->ws.srv->cfg->viewer_backlog) {
+        drop_backlog(c);
+        return;
+    }
     kj_ws_send(&c->ws, f);
     c->ws.srv->updates_sent++;
-    if (c->ws.out.bytes > c->ws.srv->cfg->viewer_backlog) drop_backlog(c);
 }
 
 /* Whether a published frame is for this subscriber: whole-unit frames go to
@@ -132,6 +138,7 @@ static void on_snapshot(kj_server *s, const kj_pub *p)
 
 static void on_alert(kj_server *s, const kj_pub *p)
 {
+    if (p->alert_to >= 0 && p->alert_to < 4) s->alerts_by_status[p->alert_to]++;
     live_unit *u = unit_get(s, p->unit, false);
     for (sub *sb = u ? u->subs : NULL; sb; sb = sb->next_in_unit) {
         const char *mine = personal(sb->c);
@@ -339,6 +346,7 @@ static int writeable(live_conn *c)
 {
     if (kj_ws_writeable(&c->ws)) return -1;
     if (c->resync && !c->ws.out.count) { /* drained: start again from snapshots */
+        kj_debug("live: a viewer drained: snapshots of its %zu units", c->n_subs);
         c->resync = false;
         for (size_t i = 0; i < c->n_subs; i++)
             ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));

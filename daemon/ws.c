@@ -153,7 +153,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
 
 int kj_ws_writeable(kj_wsconn *c)
 {
-    if (kj_outq_send_one(&c->out, c->wsi)) return -1;
+    if (kj_outq_send(&c->out, c->wsi)) return -1;
     if (c->close_code && !c->out.count) {
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
         return -1;
