@@ -998,11 +998,28 @@ kj_err kj_live_subscribe(kj_live *l, const char *unit)
     return KJ_OK;
 }
 
+/* The handshake failed without a status (a daemon may hang up on a refused
+ * token): ask over HTTP whether the token may see the first unit, so that a
+ * refusal ends the watch instead of reconnecting for ever. */
+static int probe_status(kj_live *l)
+{
+    char path[128], *body;
+    size_t len;
+    int status = 0;
+    if (!l->n_units) return 0;
+    snprintf(path, sizeof path, "/api/v1/snapshot?unit=%s", l->units[0]);
+    if (kj_client_get(l->c, path, "application/json", &status, &body, &len)) return 0;
+    free(body);
+    return status;
+}
+
 static kj_err live_lost(kj_live *l)
 {
     kj_client *c = l->c;
     int status = kj_wsc_http_status(l->ws);
-    snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", kj_net_where(c->net), kj_wsc_reason(l->ws));
+    bool refused = !kj_wsc_was_open(l->ws);
+    char line[sizeof c->errmsg];
+    snprintf(line, sizeof line, "%s: %s", kj_net_where(c->net), kj_wsc_reason(l->ws));
     kj_wsc_free(l->ws);
     l->ws = NULL;
     l->failures++;
@@ -1010,6 +1027,11 @@ static kj_err live_lost(kj_live *l)
     c->failures = l->failures;
     l->retry_at = kj_mono_ms() + backoff_ms(c);
     c->failures = saved;
+    if (refused && !status) status = probe_status(l);
+    if (status == 401 || status == 403)
+        snprintf(line, sizeof line, "%s refused the live feed (HTTP %d%s)", kj_net_where(c->net),
+                 status, status == 401 ? ": missing or unknown token" : ": not this token's unit");
+    memcpy(c->errmsg, line, sizeof line);
     if (status == 401) return KJ_ERR_AUTH;
     if (status == 403) return KJ_ERR_FORBIDDEN;
     return KJ_ERR_IO;

@@ -161,11 +161,14 @@ int kj_cmd_watch(int argc, char **argv)
                 break;
             }
         } else if (err == KJ_ERR_AUTH || err == KJ_ERR_FORBIDDEN) {
-            kj_cli_error("watch: %s: %s", kj_strerror(err), kj_client_errmsg(cl));
+            kj_cli_error("watch: %s", kj_client_errmsg(cl));
             rc = KJ_EXIT_FAIL;
             break;
         } else if (err == KJ_ERR_IO) {
-            snprintf(w.status, sizeof w.status, "reconnecting (%s)", kj_client_errmsg(cl));
+            char status[sizeof w.status];
+            snprintf(status, sizeof status, "reconnecting (%s)", kj_client_errmsg(cl));
+            if (w.plain && strcmp(status, w.status)) kj_cli_warn("watch: %s", status);
+            memcpy(w.status, status, sizeof status);
             w.dirty = true;
         }
         int64_t since = kj_now_ms() - w.last_draw;

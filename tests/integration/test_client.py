@@ -371,3 +371,7 @@ def test_watch(daemon, tmp_path):
     assert proc.returncode == 0, err
     frames = out.split("--\n")
     assert "kasemen" in frames[0] and "served 1" in frames[1]
+    # a refused token ends the watch (exit 1) instead of reconnecting for ever
+    p = kinerja(env_for(daemon, tmp_path, token="not-a-token"), "watch", "--unit", "kasemen",
+                "--plain", timeout=30, check=1)
+    assert "401" in p.stderr
