@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -155,9 +156,22 @@ static void start_signal_thread(kj_server *server)
     pthread_detach(sigthread);
 }
 
+/* Many viewers need many descriptors: take the hard limit we are allowed
+ * (systemd's LimitNOFILE sets both; a shell's soft limit is often 1024). */
+static void raise_fd_limit(size_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want + 64) return;
+    rl.rlim_cur = rl.rlim_max < want + 64 ? rl.rlim_max : want + 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want + 64)
+        kj_warn("max_connections is %zu but only %llu descriptors are allowed", want,
+                (unsigned long long)rl.rlim_cur);
+}
+
 /* Takes cfg. */
 static int run(kj_config *cfg)
 {
+    raise_fd_limit(cfg->max_connections);
     int rc = 1;
     char msg[512];
     kj_store *store = NULL;

@@ -4,19 +4,24 @@
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
+ulimit -n 8192 2>/dev/null || true  # 1,000 viewers and the daemon's side of them
 tmp=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 secret=bench-secret
 digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+vsecret=bench-viewer
+vdigest=$(printf %s "$vsecret" | sha256sum | cut -d' ' -f1)
 cat >"$tmp/kinerjad.yaml" <<YAML
 listen: "127.0.0.1:$port"
 state_dir: $tmp/state
 web_root: ./web
 sync: full
 log_level: warn
-max_connections: 1024
+max_connections: 4096
+max_viewers: 2000
 tokens:
   - {name: bench, sha256: "$digest", role: ingest, units: "*"}
+  - {name: viewer, sha256: "$vdigest", role: viewer, units: "*"}
 YAML
 "$build/kinerjad" -c "$tmp/kinerjad.yaml" 2>"$tmp/log" &
 pid=$!
@@ -32,7 +37,14 @@ echo "kinerja ingest benchmark: HTTP POST, msgpack, sync: full, $(nproc) cores, 
 "$build/bench/bench_ingest" "$port" "$secret" 100 8 "$secs" s100
 "$build/bench/bench_ingest" "$port" "$secret" 1000 4 "$secs" s1000
 "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" s1000b
-for b in "$build"/bench/bench_*; do
-  case "$b" in */bench_ingest) continue ;; esac
-  [ -x "$b" ] && "$b"
+
+echo
+echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"
+for v in 1 100 1000; do
+  "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"
 done
+
+echo
+echo "libkinerja: kinerja post of ${KJ_BENCH_EVENTS:-1000000} events"
+KINERJA_URL="http://127.0.0.1:$port" KINERJA_TOKEN="$secret" "$build/bench/bench_post"
+[ -x "$build/bench/bench_metrics" ] && { echo; "$build/bench/bench_metrics"; }
