@@ -133,7 +133,7 @@ function onFrame(msg) {
         .slice().sort((a, b) => (b.at || 0) - (a.at || 0)).slice(0, MAX_ALERTS);
       hideServerError();
       maybePersonal();
-      chartsLive(true);
+      syncCharts();
       break;
     case 'update': {
       const s = state.snap;
@@ -211,6 +211,14 @@ function chartsLive(touched) {
   charts.noteLive(m?.today?.services);
 }
 
+// The charts wait for the first snapshot: only then is it known whether this token sees
+// the unit or (a personal token) only one member, whose series are all it may read.
+function syncCharts() {
+  const r = state.route;
+  charts.setScope(state.snap && r.unit ? (r.employee ? `employee:${r.employee}` : `unit:${r.unit}`) : null);
+  chartsLive(true);
+}
+
 function applyRoute() {
   const r = parseRoute();
   const unitChanged = r.unit !== state.route.unit;
@@ -223,8 +231,7 @@ function applyRoute() {
     if (r.unit) store.set(LAST_UNIT_KEY, r.unit);
     live.subscribe(r.unit);
   }
-  charts.setScope(r.unit ? (r.employee ? `employee:${r.employee}` : `unit:${r.unit}`) : null);
-  if (state.snap) chartsLive(true);
+  syncCharts();
   scheduleRender();
 }
 

@@ -1,14 +1,17 @@
 // Dashboard tests in headless chromium (node --test).
 //
-// For now web/ is served by a small static server in this process, and the live feed
-// is a fake speaking kinerja-live.v1 (fake-live.mjs) on the same port, because
-// kinerjad's live feed does not exist yet. The "real daemon" suite at the end lists
-// what will run against build/kinerjad (daemon.mjs, README.md).
+// Most suites serve web/ from a small static server in this process, with a fake live
+// feed speaking kinerja-live.v1 (fake-live.mjs) on the same port: they pin the page's
+// side of the protocol, including failures that are hard to cause in the daemon. The
+// last suite runs the real build/kinerjad (daemon.mjs) and is skipped when it is not built.
 //
 // Screenshots: build/screenshot-*.png at the top of the tree.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import {
+  daemonBuilt, event, postEvents, removeDaemon, restartDaemon, startDaemon, stopDaemon, TEST_UNIT, TOKENS,
+} from './daemon.mjs';
 import { FakeLive } from './fake-live.mjs';
 import {
   horizontalOverflow, launchBrowser, loadFixture, openPage, shot, startStatic,
@@ -423,11 +426,100 @@ describe('screenshots (demo mode: the recorded snapshot through the same code pa
   });
 });
 
-// What runs against build/kinerjad once its live feed exists (README.md, daemon.mjs).
-describe('real daemon', () => {
-  test.todo('serves web/ and the page goes live with its units (auth off, then with tokens)');
-  test.todo('posted service, rating, task and presence events change tiles, counters, members and charts');
-  test.todo('an indicator crossing its target raises an alert that appears at the top of the list');
-  test.todo('kill and restart the daemon: the page shows reconnecting, then live, with a fresh snapshot');
-  test.todo('a viewer token with `employee` sees only that member (personal view)');
+// Against the real daemon (build/kinerjad, or $KJ_BUILD/kinerjad): skipped when it has
+// not been built. One daemon for the suite; the tests build on each other's events.
+describe('real daemon', { skip: !daemonBuilt() && 'kinerjad not built' }, () => {
+  const U = TEST_UNIT;
+  const [siti, ahmad] = U.members;
+  let d;
+  let page;
+  before(async () => {
+    d = await startDaemon();
+    page = await openPage(browser, { allow: [WS_REFUSED] });
+  });
+  after(async () => {
+    await page?.closeAll();
+    await removeDaemon(d);
+  });
+
+  const served = () => page.locator('#summary .stat').first().locator('.stat-value');
+
+  test('serves web/ and the page goes live with its units', async () => {
+    const types = {};
+    page.on('response', (r) => { types[new URL(r.url()).pathname] = r.headers()['content-type']; });
+    await page.goto(`${d.url}?token=${TOKENS.viewer}#/unit/${U.id}`);
+    await page.locator('#conn[data-state="live"]').waitFor();
+    await page.locator('h1', { hasText: U.name }).waitFor();
+    await page.locator('#members tr').first().waitFor({ state: 'attached' }).catch(() => {});
+    assert.match(types['/live.js'] || '', /javascript/);
+    assert.match(types['/node_modules/@msgpack/msgpack/dist.esm/index.mjs'] || '', /javascript/);
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('posted events change the numbers, counters, members and charts', async () => {
+    const now = Date.now();
+    await postEvents(d, [
+      event('presence', { ts: now - 6000, employee: siti.id, state: 'serving', counter: 'loket-1' }),
+      event('presence', { ts: now - 6000, employee: ahmad.id, state: 'break' }),
+      event('service', { ts: now - 5000, employee: siti.id, counter: 'loket-1', wait_ms: 240000, service_ms: 300000 }),
+      event('service', { ts: now - 4000, employee: siti.id, counter: 'loket-1', wait_ms: 300000, service_ms: 360000 }),
+      event('service', { ts: now - 3000, employee: ahmad.id, counter: 'loket-2', wait_ms: 180000, service_ms: 420000 }),
+      event('rating', { ts: now - 2000, employee: siti.id, score: 4 }),
+    ]);
+    await page.waitForFunction(() => document.querySelector('#summary .stat-value')?.textContent === '3');
+    const row = page.locator('#members tr', { hasText: siti.name });
+    await row.locator('.presence', { hasText: 'Melayani · Loket 1' }).waitFor();
+    assert.equal(await row.locator('td').nth(1).innerText(), '2');
+    await page.locator('#members tr', { hasText: ahmad.name }).locator('.presence', { hasText: 'Istirahat' }).waitFor();
+    const tile = page.locator('.tile', { hasText: 'Waktu tunggu p90' });
+    await tile.locator('.tile-value', { hasText: '5:00' }).waitFor();
+    assert.equal(await tile.getAttribute('data-status'), 'ok');
+    // The live estimate moves the running hour's bar without waiting for a refetch.
+    await page.locator('#chart-served .chart-note', { hasText: 'Total 3' }).waitFor();
+    assert.equal(await served().innerText(), '3');
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('an indicator crossing its target raises an alert at the top of the list', async () => {
+    const now = Date.now();
+    await postEvents(d, Array.from({ length: 6 }, (_, i) => event('service', {
+      ts: now - 1000 + i, employee: ahmad.id, counter: 'loket-2', wait_ms: 1800000, service_ms: 300000,
+    })));
+    // The unit's wait-p90 went none → ok with the first events; now it turns bad.
+    await page.locator('#alerts li[data-status="bad"]', { hasText: 'Waktu tunggu p90 · unit' }).waitFor();
+    const first = page.locator('#alerts li').first();
+    assert.equal(await first.getAttribute('data-status'), 'bad');
+    await page.locator('.tile[data-status="bad"]', { hasText: 'Waktu tunggu p90' }).waitFor();
+    await shot(page, 'daemon', { fullPage: true });
+  });
+
+  test('the page reconnects by itself when the daemon restarts, with its state', async () => {
+    // 3 + 6 services posted by the tests above; wait until the page shows them all.
+    const before = '9';
+    await page.waitForFunction((v) => document.querySelector('#summary .stat-value')?.textContent === v, before);
+    await stopDaemon(d);
+    await page.locator('#conn[data-state="reconnecting"]').waitFor();
+    await restartDaemon(d, { pauseMs: 1500 });
+    await page.locator('#conn[data-state="live"]').waitFor({ timeout: 20000 });
+    await page.waitForFunction((v) => document.querySelector('#summary .stat-value')?.textContent === v, before, { timeout: 10000 }).catch(async (e) => {
+      throw new Error(`${e.message}: before ${before}, now ${await served().innerText()} ${await page.evaluate(() => JSON.stringify([window.kinerja.live.state, window.kinerja.state.snap?.unit_metrics?.today?.services]))}\n${d.log()}`);
+    });
+    assert.ok(await page.evaluate(() => window.kinerja.live.stats.connects) >= 2);
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('a viewer token with `employee` gets the personal view of that member only', async () => {
+    const own = await openPage(browser);
+    try {
+      await own.goto(`${d.url}?token=${TOKENS.personal}`);
+      await own.locator('h1', { hasText: siti.name }).waitFor();
+      assert.match(own.url(), new RegExp(`#/unit/${U.id}/employee/${siti.id}$`));
+      assert.equal(await own.isVisible('#members-panel'), false);
+      const scopes = await own.evaluate(() => window.kinerja.state.snap.indicators.map((i) => i.scope));
+      assert.ok(scopes.every((sc) => sc === `employee:${siti.id}`), scopes.join());
+      assert.deepEqual(await own.evaluate(() => Object.keys(window.kinerja.state.snap.members)), [siti.id]);
+      await own.locator('#chart-served .chart-note', { hasText: 'Total 2' }).waitFor();
+      assert.deepEqual(own.errors, []);
+    } finally { await own.closeAll(); }
+  });
 });
