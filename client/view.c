@@ -243,34 +243,48 @@ static void status_badge(out *w, const char *status)
     color(w, RESET);
 }
 
+static const char *member_name(const out *w, const json_t *s, const char *id)
+{
+    const char *n = name_of(w, "members", id, json_object_get(json_object_get(s, "members"), id));
+    return n ? n : id;
+}
+
+/* The unit's indicators all; a member's only when it misses its target (a
+ * supervisor looks for who needs help, not at a hundred green rows). */
 static void indicators(out *w, const json_t *s)
 {
     const json_t *list = json_object_get(s, "indicators"), *ind;
-    size_t i;
+    size_t i, hidden = 0;
     if (!json_array_size(list)) return;
     color(w, BOLD);
     put(w, "Indicators");
     endline(w);
     json_array_foreach(list, i, ind)
     {
-        char value[48], target[48];
-        const char *metric = str(ind, "metric", "");
+        char value[48], target[48], scope[80];
+        const char *metric = str(ind, "metric", ""), *sc = str(ind, "scope", "");
+        const char *status = str(ind, "status", "none");
         double pct;
+        bool member = !strncmp(sc, "employee:", 9);
+        if (member && (!strcmp(status, "ok") || !strcmp(status, "none"))) {
+            hidden++;
+            continue;
+        }
+        snprintf(scope, sizeof scope, "%s", member ? member_name(w, s, sc + 9) : "unit");
         value_text(value, sizeof value, metric, json_object_get(ind, "value"));
         value_text(target, sizeof target, metric, json_object_get(ind, "target"));
         put(w, "  ");
-        status_badge(w, str(ind, "status", "none"));
-        putf(w, "  %-28s %-26s %-6s %s / target %s", str(ind, "name", str(ind, "id", "?")),
-             str(ind, "scope", ""), str(ind, "window", ""), value, target);
+        status_badge(w, status);
+        putf(w, "  %-34.34s %-18.18s %-6s %s / target %s", str(ind, "name", str(ind, "id", "?")),
+             scope, str(ind, "window", ""), value, target);
         if (number(json_object_get(ind, "achievement_pct"), &pct)) putf(w, "  capaian %.0f%%", pct);
         endline(w);
     }
-}
-
-static const char *member_name(const out *w, const json_t *s, const char *id)
-{
-    const char *n = name_of(w, "members", id, json_object_get(json_object_get(s, "members"), id));
-    return n ? n : id;
+    if (hidden) {
+        color(w, DIM);
+        putf(w, "  (%zu member indicators on target or without data)", hidden);
+        endline(w);
+    }
 }
 
 static void counters(out *w, const json_t *s)
@@ -287,7 +301,7 @@ static void counters(out *w, const json_t *s)
         const char *who = str(serving, "employee", str(serving, "who", NULL));
         double since;
         const char *cname = name_of(w, "counters", id, c);
-        putf(w, "  %-14s ", cname ? cname : id);
+        putf(w, "  %-20.20s ", cname ? cname : id);
         if (who) {
             char dur[32] = "";
             if (number(json_object_get(serving, "since"), &since))
@@ -333,10 +347,23 @@ static void members(out *w, const json_t *s)
         color(w, !strcmp(state, "serving") ? GREEN : !strcmp(state, "break") ? YELLOW : DIM);
         putf(w, "%-22s", place);
         color(w, RESET);
-        putf(w, " since %s  today: ", p ? since : "--:--:--");
+        putf(w, json_is_object(p) ? " since %s  today: " : "                 today: ", since);
         window_summary(w, m, "today");
         endline(w);
     }
+}
+
+/* An alert names its indicator by id; the metric (for the units of its
+ * values) is the indicator's. */
+static const char *indicator_metric(const json_t *s, const char *id)
+{
+    const json_t *ind;
+    size_t i;
+    json_array_foreach(json_object_get(s, "indicators"), i, ind)
+    {
+        if (!strcmp(str(ind, "id", ""), id)) return str(ind, "metric", id);
+    }
+    return id;
 }
 
 static void alerts(out *w, const json_t *s)
@@ -354,9 +381,12 @@ static void alerts(out *w, const json_t *s)
         char when[16], value[48], target[48];
         const char *ind = str(a, "indicator", "?");
         clock_text(when, sizeof when, json_object_get(a, "at"));
-        value_text(value, sizeof value, ind, json_object_get(a, "value"));
-        value_text(target, sizeof target, ind, json_object_get(a, "target"));
-        putf(w, "  %s  %-20s %-26s %s -> ", when, ind, str(a, "scope", ""), str(a, "from", "?"));
+        const char *metric = indicator_metric(s, ind);
+        value_text(value, sizeof value, metric, json_object_get(a, "value"));
+        value_text(target, sizeof target, metric, json_object_get(a, "target"));
+        const char *sc = str(a, "scope", "");
+        putf(w, "  %s  %-20s %-18.18s %s -> ", when, ind,
+             strncmp(sc, "employee:", 9) ? "unit" : member_name(w, s, sc + 9), str(a, "from", "?"));
         const char *to = str(a, "to", "?");
         color(w, !strcmp(to, "bad") ? RED : !strcmp(to, "warn") ? YELLOW : GREEN);
         put(w, to);
