@@ -117,8 +117,12 @@ check-san:
 	$(MAKE) SAN=1 all $(patsubst build/%,build/san/%,$(UNIT_BIN)) $(patsubst build/%,build/san/%,$(BENCH_BIN))
 	$(MAKE) SAN=1 check-unit check-integration
 
-check-browser: all web
+check-browser: all web tests/browser/node_modules/.ok
 	cd tests/browser && KJ_BUILD=../../$(BUILD) node --test
+
+tests/browser/node_modules/.ok: tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
 
 web: web/node_modules/.ok
 web/node_modules/.ok: web/package.json web/package-lock.json
