@@ -135,7 +135,7 @@ bench: all $(BENCH_BIN)
 fuzz:
 	@scripts/fuzz.sh
 
-install: all
+install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"
 
 format:
