@@ -104,6 +104,18 @@ static kj_packet *q_pop(queue *q)
     return f;
 }
 
+static void q_remove(queue *q, kj_packet *f)
+{
+    kj_packet **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != f)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = f->next;
+    if (q->tail == f) q->tail = prev;
+    q->count--;
+    f->next = NULL;
+}
+
 static void q_clear(queue *q)
 {
     kj_packet *f;
@@ -112,7 +124,8 @@ static void q_clear(queue *q)
 }
 
 static void warn(kj_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A spool trouble that does not stop the post. */
+/* A spool trouble that does not stop the post: told to on_warning, and not
+ * kept in errmsg, which holds the reason of the post's outcome. */
 static void warn(kj_client *c, const char *fmt, ...)
 {
     char line[sizeof c->errmsg];
@@ -120,8 +133,7 @@ static void warn(kj_client *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    memcpy(c->errmsg, line, sizeof line);
-    if (c->o.on_warning) c->o.on_warning(c->o.ud, KJ_WARN_SPOOL, c->errmsg);
+    if (c->o.on_warning) c->o.on_warning(c->o.ud, KJ_WARN_SPOOL, line);
 }
 
 static kj_err fail(kj_client *c, kj_err err, const char *fmt, ...)
@@ -130,11 +142,12 @@ static kj_err fail(kj_client *c, kj_err err, const char *fmt, ...)
 {
     char line[sizeof c->errmsg]; /* the arguments may point into errmsg */
     va_list ap;
+    if (c->fatal) return c->fatal; /* the first failure is the one to tell */
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     memcpy(c->errmsg, line, sizeof line);
-    if (!c->fatal) c->fatal = err;
+    c->fatal = err;
     return err;
 }
 
@@ -415,14 +428,10 @@ static void answered_msgpack(kj_client *c, kj_packet *f, const msgpack_object *m
 }
 
 /* The same answer in JSON, from a daemon that does not honour Accept. */
-static bool answered_json(kj_client *c, kj_packet *f, const char *body, size_t len)
+static void answered_json(kj_client *c, kj_packet *f, const json_t *j)
 {
-    json_t *j = json_loadb(body, len, 0, NULL), *r;
+    const json_t *r;
     size_t i;
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return false;
-    }
     json_array_foreach(json_object_get(j, "rejected"), i, r)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
@@ -434,8 +443,6 @@ static bool answered_json(kj_client *c, kj_packet *f, const char *body, size_t l
     json_int_t acc = json_integer_value(json_object_get(j, "accepted"));
     json_int_t dup = json_integer_value(json_object_get(j, "duplicates"));
     frame_done(c, f, acc > 0 ? (uint64_t)acc : 0, dup > 0 ? (uint64_t)dup : 0);
-    json_decref(j);
-    return true;
 }
 
 /* ---- going offline ---------------------------------------------------------------- */
@@ -580,6 +587,31 @@ static void too_big(kj_client *c, kj_packet *f, queue *q, const char *body)
     q_push_front(q, f);
 }
 
+/* A 200 answer: counted, or, when it cannot be read (a connection cut in the
+ * middle of it), the frame goes again like after any lost connection. */
+static void http_answered(kj_client *c, kj_packet *f, const kj_http_resp *resp)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    json_t *j = NULL;
+    msgpack_unpacked_init(&u);
+    bool mp = strstr(resp->content_type, "msgpack") &&
+              msgpack_unpack_next(&u, resp->body, resp->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+              u.data.type == MSGPACK_OBJECT_MAP;
+    if (!mp) j = json_loadb(resp->body, resp->len, 0, NULL);
+    if (mp || json_is_object(j)) {
+        q_remove(&c->inflight, f);
+        if (mp)
+            answered_msgpack(c, f, &u.data);
+        else
+            answered_json(c, f, j);
+    } else {
+        connection_failed(c, "the answer to a POST could not be read", 0, true);
+    }
+    json_decref(j);
+    msgpack_unpacked_destroy(&u);
+}
+
 /* Send the next frame as one POST and wait for its answer. */
 static void http_step(kj_client *c)
 {
@@ -596,37 +628,23 @@ static void http_step(kj_client *c)
                        .body_len = len,
                        .timeout_ms = (int)c->o.timeout_ms};
     kj_http_resp resp = {0};
-    char msg[300];
+    char msg[300], reason[200], why[260];
     q_push(&c->inflight, f);
     if (kj_net_http(c->net, &req, &resp, msg, sizeof msg)) {
         connection_failed(c, msg, 0, true);
         return;
     }
-    char reason[200], why[260];
     answer_reason(&resp, reason, sizeof reason);
-    if (resp.status >= 500) { /* 503 stopping, 507 store full, a crash: later */
+    if (resp.status == 200) {
+        http_answered(c, f, &resp);
+    } else if (resp.status >= 500) { /* 503 stopping, 507 store full, a crash: later */
         snprintf(why, sizeof why, "HTTP %d %s", resp.status, reason);
         connection_failed(c, why, resp.retry_after_s, true);
-        kj_http_resp_clear(&resp);
-        return;
-    }
-    q_pop(&c->inflight);
-    if (resp.status == 200) {
-        msgpack_unpacked u;
-        size_t off = 0;
-        msgpack_unpacked_init(&u);
-        if (strstr(resp.content_type, "msgpack") &&
-            msgpack_unpack_next(&u, resp.body, resp.len, &off) == MSGPACK_UNPACK_SUCCESS &&
-            u.data.type == MSGPACK_OBJECT_MAP) {
-            answered_msgpack(c, f, &u.data);
-        } else if (!answered_json(c, f, resp.body, resp.len)) {
-            fail(c, KJ_ERR_INVALID, "the daemon's answer to a POST cannot be read");
-            kj_packet_free(f);
-        }
-        msgpack_unpacked_destroy(&u);
     } else if (resp.status == 413) {
+        q_remove(&c->inflight, f);
         too_big(c, f, q, reason);
     } else {
+        q_remove(&c->inflight, f);
         kj_packet_free(f);
         status_error(c, resp.status, reason);
     }
@@ -634,18 +652,6 @@ static void http_step(kj_client *c)
 }
 
 /* ---- WebSocket ------------------------------------------------------------------- */
-
-static void q_remove(queue *q, kj_packet *f)
-{
-    kj_packet **pp = &q->head, *prev = NULL;
-    while (*pp && *pp != f)
-        prev = *pp, pp = &(*pp)->next;
-    if (!*pp) return;
-    *pp = f->next;
-    if (q->tail == f) q->tail = prev;
-    q->count--;
-    f->next = NULL;
-}
 
 /* One message from the daemon on the ingest connection. */
 static void ws_message(kj_client *c, const uint8_t *data, size_t len)
