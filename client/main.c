@@ -35,7 +35,12 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
-            "\nenvironment: KINERJA_URL (default %s), KINERJA_TOKEN (a bearer token)\n"
+            "\nenvironment:\n"
+            "  KINERJA_URL           the daemon (default %s; https:// for TLS)\n"
+            "  KINERJA_TOKEN         a bearer token\n"
+            "  KINERJA_CA_FILE       TLS: the CA (or self-signed certificate) to trust\n"
+            "  KINERJA_TLS_INSECURE  TLS: 1 accepts any certificate (for testing only)\n"
+            "  XDG_STATE_HOME        where post keeps its spool (else ~/.local/state)\n"
             "exit status: 0 ok, 1 failure, 2 events rejected (post), 64 usage error\n",
             KJ_DEFAULT_URL);
 }
