@@ -375,3 +375,24 @@ def test_watch(daemon, tmp_path):
     p = kinerja(env_for(daemon, tmp_path, token="not-a-token"), "watch", "--unit", "kasemen",
                 "--plain", timeout=30, check=1)
     assert "401" in p.stderr
+
+
+def test_post_and_watch_over_tls(tmp_path):
+    from test_tls import make_cert
+    cert, key = make_cert(str(tmp_path))
+    d = conftest.Daemon(tmp_path, extra=f"tls_cert: {cert}\ntls_key: {key}\n").start()
+    try:
+        env = env_for(d, tmp_path)
+        env["KINERJA_URL"] = f"https://127.0.0.1:{d.port}"
+        # an unknown certificate is not trusted: the daemon counts as unavailable
+        p = kinerja(env, "post", "--no-spool", *service_flags("tls-0"), check=1)
+        assert "SSL" in p.stderr or "TLS" in p.stderr
+        env["KINERJA_CA_FILE"] = cert
+        for extra in ([], ["--http"]):
+            res, _ = post_json(env, *extra, "--no-spool", *service_flags("tls-1"))
+            assert res["accepted"] + res["duplicates"] == 1
+        venv = dict(env, KINERJA_TOKEN=VIEWER_SECRET)
+        p = kinerja(venv, "watch", "--unit", "kasemen", "--plain", "--count", "1", check=0)
+        assert "kasemen" in p.stdout
+    finally:
+        assert d.stop() == 0
