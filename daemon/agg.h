@@ -79,7 +79,11 @@ void kj_agg_copy(kj_agg *dst, const kj_agg *src);
 /* Same values in every field and hist. */
 bool kj_agg_equal(const kj_agg *a, const kj_agg *b);
 
-/* Serialisation (stable: stored in LMDB). kj_agg_encoded_size is exact. */
+/* Upper bound of kj_agg_encode's output. */
+#define KJ_AGG_ENCODED_MAX (1 + 26 * 10 + 3 * KJ_HIST_ENCODED_MAX)
+
+/* Serialisation (stable: stored in LMDB). kj_agg_encoded_size is exact; encode
+ * needs it or KJ_AGG_ENCODED_MAX bytes. */
 size_t kj_agg_encoded_size(const kj_agg *a);
 size_t kj_agg_encode(const kj_agg *a, uint8_t *buf);
 /* Decode into a (reset first). KJ_ERR_DECODE on malformed input, a empty. */

@@ -337,12 +337,24 @@ static size_t cells_size(const kj_hist *h)
     return n;
 }
 
+/* The cell list's byte length is written as a 3-byte varint (padded when
+ * shorter: LEB128 readers accept it) so that cells can be written in one pass,
+ * straight after it. A list never exceeds N_CELLS * 7 bytes < 2^21. */
+#define CELLS_LEN_BYTES 3
+
+static size_t header(const kj_hist *h, uint8_t *buf)
+{
+    size_t n = kj_varint_put(buf, h->count);
+    n += kj_varint_put(buf + n, h->sum);
+    n += kj_varint_put(buf + n, (uint64_t)h->max);
+    return n + kj_varint_put(buf + n, h->n);
+}
+
 size_t kj_hist_encoded_size(const kj_hist *h)
 {
     if (h->count <= 1) return kj_varint_size(h->count) + (h->count ? kj_varint_size(h->sum) : 0);
-    size_t cells = cells_size(h);
-    return kj_varint_size(h->count) + kj_varint_size(h->sum) + kj_varint_size((uint64_t)h->max) +
-           kj_varint_size(h->n) + kj_varint_size(cells) + cells;
+    uint8_t head[40];
+    return header(h, head) + CELLS_LEN_BYTES + cells_size(h);
 }
 
 size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
@@ -350,17 +362,19 @@ size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
     size_t n = kj_varint_put(buf, h->count);
     if (h->count == 0) return n;
     if (h->count == 1) return n + kj_varint_put(buf + n, h->sum);
-    n += kj_varint_put(buf + n, h->sum);
-    n += kj_varint_put(buf + n, (uint64_t)h->max);
-    n += kj_varint_put(buf + n, h->n);
-    n += kj_varint_put(buf + n, cells_size(h));
+    n = header(h, buf);
+    uint8_t *len = buf + n, *p = len + CELLS_LEN_BYTES;
     unsigned prev = 0;
     EACH_CELL(h, id, k, {
-        n += kj_varint_put(buf + n, id - prev);
-        n += kj_varint_put(buf + n, k);
+        p += kj_varint_put(p, id - prev);
+        p += kj_varint_put(p, k);
         prev = id;
     });
-    return n;
+    size_t cells = (size_t)(p - len) - CELLS_LEN_BYTES;
+    len[0] = (uint8_t)(cells | 0x80);
+    len[1] = (uint8_t)((cells >> 7) | 0x80);
+    len[2] = (uint8_t)(cells >> 14);
+    return (size_t)(p - buf);
 }
 
 /* Reads one varint at *pos, advancing it; false when malformed. */

@@ -228,8 +228,8 @@ kj_scope *kj_m_get(kj_metrics *m, kj_scope_kind kind, const char *unit_id, const
 
 void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
 {
-    for (size_t i = 0; i < u->n_members; i++)
-        if (u->members[i].sc == e) return;
+    for (uint32_t i = 0; i < e->n_units; i++) /* an employee is in one unit or a few */
+        if (e->units[i] == u) return;
     if (u->n_members == u->cap_members) {
         u->cap_members = u->cap_members ? 2 * u->cap_members : 8;
         u->members = kj_realloc(u->members, u->cap_members * sizeof *u->members);
@@ -362,8 +362,10 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
     }
     for (int w = 0; w < N_SW; w++) {
         if (!kj_sw_holds(m, w, start[kj_sw_res[w]])) continue;
-        kj_agg_add_event(&sc->win[w], ev, sla);
         visible = true;
+        /* a late event also joins the running totals; the current bucket
+         * is read alongside them */
+        if (kj_sw_closed(m, w, start[kj_sw_res[w]])) kj_agg_add_event(&sc->win[w], ev, sla);
     }
     if (visible) {
         kj_m_mark_changed(m, sc);
@@ -504,9 +506,8 @@ static void commit_scope(kj_metrics *m, kj_scope *sc)
         open_bucket *ob = &sc->open[i];
         if (!ob->touched) continue;
         if (!ob->pending) {
-            size_t n = kj_agg_encoded_size(&ob->agg);
-            uint8_t *buf = kj_m_enc(m, n);
-            kj_agg_encode(&ob->agg, buf);
+            uint8_t *buf = kj_m_enc(m, KJ_AGG_ENCODED_MAX);
+            size_t n = kj_agg_encode(&ob->agg, buf);
             kj_series_put(&sc->ser[ob->res], ob->start, buf, (uint32_t)n);
         } else {
             kj_series_put(&sc->ser[ob->res], ob->start, ob->pending, ob->pending_len);
@@ -794,6 +795,7 @@ void kj_metrics_free(kj_metrics *m)
     free(m->committed.items);
     free(m->changed_units.items);
     kj_agg_reset(&m->scratch);
+    kj_agg_reset(&m->view);
     free(m->enc);
     kj_tz_free(m->tz);
     free(m);

@@ -31,6 +31,7 @@ extern const uint8_t kj_sw_res[N_SW];
 typedef struct series {
     uint8_t *buf;
     uint32_t used, cap, n;
+    uint32_t last; /* offset of the newest record: most look-ups want it */
 } series;
 
 typedef struct series_rec {
@@ -84,7 +85,7 @@ typedef struct kj_scope {
     char *id;
     series ser[N_RES];
     open_bucket *open;
-    kj_agg win[N_SW];
+    kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
     presence *pres;         /* employees, once they sent presence */
     serving *serv;          /* counters, once someone served there */
     void *saved;            /* presence / serving before the group, for rollback */
@@ -155,6 +156,7 @@ struct kj_metrics {
     vec changed_units;    /* unit * */
 
     kj_agg scratch; /* decode buffer for window moves */
+    kj_agg view;    /* a window read: running total + current bucket */
     uint8_t *enc;   /* encode buffer */
     size_t enc_cap;
 };
@@ -183,6 +185,7 @@ void kj_series_drop_before(series *s, int32_t start);
 bool kj_series_next(const series *s, uint32_t *off, series_rec *rec);
 void kj_series_free(series *s);
 bool kj_sw_holds(const kj_metrics *m, int w, int32_t start);
+bool kj_sw_closed(const kj_metrics *m, int w, int32_t start);
 void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res);
 bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now);
 

@@ -163,10 +163,29 @@ static int sw_of(kj_window w)
     return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
 }
 
+/* The current bucket of a sliding window's resolution, NULL when empty. */
+static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
+{
+    int res = kj_sw_res[sw];
+    int32_t now = res == RES_MINUTE ? m->now_min : m->now_hour;
+    open_bucket *ob = kj_m_open_find(sc, res, now);
+    if (ob) return kj_agg_empty(&ob->agg) ? NULL : &ob->agg;
+    series_rec rec;
+    if (!kj_series_find(&sc->ser[res], now, &rec)) return NULL;
+    return &kj_m_open(m, sc, res, now)->agg;
+}
+
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
-    return &sc->win[sw_of(w)];
+    int sw = sw_of(w);
+    const kj_agg *cur = current(m, sc, sw);
+    if (!cur) return &sc->win[sw];
+    if (kj_agg_empty(&sc->win[sw])) return cur;
+    /* valid until the next call: every reader uses it at once */
+    kj_agg_copy(&m->view, &sc->win[sw]);
+    kj_agg_merge(&m->view, cur);
+    return &m->view;
 }
 
 /* services.per_hour divides by the window's length; for today by the hours

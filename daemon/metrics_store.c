@@ -99,14 +99,14 @@ static kj_err dirty_buckets(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *
         open_bucket *ob = &sc->open[i];
         if (!ob->touched) continue;
         free(ob->pending);
-        ob->pending_len = (uint32_t)kj_agg_encoded_size(&ob->agg);
+        uint8_t *enc = kj_m_enc(m, KJ_AGG_ENCODED_MAX);
+        ob->pending_len = (uint32_t)kj_agg_encode(&ob->agg, enc);
         ob->pending = kj_malloc(ob->pending_len);
-        kj_agg_encode(&ob->agg, ob->pending);
+        memcpy(ob->pending, enc, ob->pending_len);
         bucket_key(&k, sc, ob->res, ob->start);
         kj_err err = sink->put(sink->ctx, k.b, k.n, ob->pending, ob->pending_len);
         if (err) return err;
     }
-    (void)m;
     return KJ_OK;
 }
 
@@ -281,7 +281,7 @@ static kj_err load_bucket(kj_metrics *m, const parsed_key *pk, const uint8_t *va
     kj_scope *sc = scope_of_key(m, pk);
     kj_series_put(&sc->ser[pk->res], start, val, (uint32_t)vlen);
     for (int w = 0; w < N_SW; w++)
-        if (kj_sw_res[w] == pk->res && kj_sw_holds(m, w, start))
+        if (kj_sw_res[w] == pk->res && kj_sw_closed(m, w, start))
             kj_agg_merge(&sc->win[w], &m->scratch);
     return KJ_OK;
 }

@@ -1,9 +1,12 @@
 /* Bucket series and the sliding windows built from them.
  *
- * A sliding window is a running total (kj_agg) of the buckets whose start lies
- * in (now - length, now]. When now moves, buckets that leave are subtracted
- * and buckets that enter (future events whose minute or hour has come) are
- * added; a maximum that leaves is recomputed from the buckets that remain. */
+ * A sliding window holds the buckets whose start lies in (now - length, now].
+ * Its running total (kj_agg win[w]) covers the *closed* ones, all but the
+ * current bucket: most events land in the current bucket, so apply updates
+ * one aggregate per resolution instead of one per window, and a read adds the
+ * current bucket (kj_m_window). When now moves, the old current bucket joins
+ * the totals, buckets that leave are subtracted, and a maximum that leaves is
+ * recomputed from the buckets that remain. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +32,14 @@ bool kj_series_next(const series *s, uint32_t *off, series_rec *rec)
 /* The first record with start >= `start` (rec->off == s->used when none). */
 static void seek(const series *s, int32_t start, series_rec *rec)
 {
-    uint32_t off = 0;
+    uint32_t off = s->last;
+    if (s->n && kj_series_next(s, &off, rec) && rec->start <= start) {
+        if (rec->start == start) return;
+        rec->off = s->used;
+        rec->start = INT32_MAX;
+        return;
+    }
+    off = 0;
     while (kj_series_next(s, &off, rec))
         if (rec->start >= start) return;
     rec->off = s->used;
@@ -56,7 +66,7 @@ void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len)
 {
     series_rec at;
     seek(s, start, &at);
-    uint32_t old = 0, pos = at.off;
+    uint32_t old = 0, pos = at.off, end = s->used;
     if (pos < s->used && at.start == start) old = (uint32_t)(at.data - s->buf) + at.len - pos;
     uint8_t head[REC_HEAD + 10];
     memcpy(head, &start, REC_HEAD);
@@ -68,6 +78,10 @@ void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len)
     memcpy(s->buf + pos + hn, data, len);
     s->used = s->used + size - old;
     if (!old) s->n++;
+    if (pos == end) /* appended */
+        s->last = pos;
+    else if (pos < s->last || !old) /* inserted or resized before the newest */
+        s->last = s->last + size - old;
 }
 
 void kj_series_drop_before(series *s, int32_t start)
@@ -83,6 +97,7 @@ void kj_series_drop_before(series *s, int32_t start)
     memmove(s->buf, s->buf + cut, s->used - cut);
     s->used -= cut;
     s->n -= dropped;
+    s->last = s->n ? s->last - cut : 0;
     if (!s->n) {
         kj_series_free(s);
     } else if (s->used < s->cap / 4) {
@@ -107,9 +122,20 @@ static bool holds_at(int w, int32_t now, int32_t start)
     return start <= now && start > now - kj_sw_len[w];
 }
 
+/* In the running total: inside the window and not the current bucket. */
+static bool closed_at(int w, int32_t now, int32_t start)
+{
+    return start != now && holds_at(w, now, start);
+}
+
 bool kj_sw_holds(const kj_metrics *m, int w, int32_t start)
 {
     return holds_at(w, now_of(m, kj_sw_res[w]), start);
+}
+
+bool kj_sw_closed(const kj_metrics *m, int w, int32_t start)
+{
+    return closed_at(w, now_of(m, kj_sw_res[w]), start);
 }
 
 /* The sliding windows of resolution res: [first, first + 2). */
@@ -127,7 +153,7 @@ void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res)
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
-        bool in0 = holds_at(w0, now, rec.start), in1 = holds_at(w0 + 1, now, rec.start);
+        bool in0 = closed_at(w0, now, rec.start), in1 = closed_at(w0 + 1, now, rec.start);
         if (!in0 && !in1) continue;
         if (kj_agg_decode(&m->scratch, rec.data, rec.len) != KJ_OK) continue;
         if (in0) kj_agg_merge(&sc->win[w0], &m->scratch);
@@ -144,7 +170,7 @@ static void restore_maxes(kj_metrics *m, kj_scope *sc, int w, unsigned lost)
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[kj_sw_res[w]], &off, &rec)) {
-        if (!holds_at(w, now, rec.start) || kj_agg_decode_maxes(rec.data, rec.len, max)) continue;
+        if (!closed_at(w, now, rec.start) || kj_agg_decode_maxes(rec.data, rec.len, max)) continue;
         for (int i = 0; i < 3; i++)
             if (max[i] > best[i]) best[i] = max[i];
     }
@@ -156,25 +182,28 @@ bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, in
 {
     int w0 = first_window(res);
     bool changed = false;
-    if (new_now - old_now >= kj_sw_len[w0 + 1]) {
-        /* Everything left: start afresh from what the series still holds. */
-        changed = !kj_agg_empty(&sc->win[w0]) || !kj_agg_empty(&sc->win[w0 + 1]);
-        kj_series_drop_before(&sc->ser[res], kj_m_horizon(m, res));
-        kj_window_rebuild(m, sc, res);
-        return changed || !kj_agg_empty(&sc->win[w0 + 1]);
-    }
-    unsigned lost[2] = {0, 0};
     series_rec rec;
     uint32_t off = 0;
+    if (new_now - old_now >= kj_sw_len[w0 + 1]) {
+        /* Everything left: start afresh from what the series still holds. */
+        while (kj_series_next(&sc->ser[res], &off, &rec))
+            changed |= holds_at(w0 + 1, old_now, rec.start) || holds_at(w0 + 1, new_now, rec.start);
+        kj_series_drop_before(&sc->ser[res], kj_m_horizon(m, res));
+        kj_window_rebuild(m, sc, res);
+        return changed;
+    }
+    unsigned lost[2] = {0, 0};
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
         bool decoded = false;
         for (int k = 0; k < 2; k++) {
-            bool was = holds_at(w0 + k, old_now, rec.start);
-            bool is = holds_at(w0 + k, new_now, rec.start);
+            /* what a reader sees changes when a bucket enters or leaves; the
+             * old current bucket moving into the total changes nothing */
+            changed |= holds_at(w0 + k, old_now, rec.start) != holds_at(w0 + k, new_now, rec.start);
+            bool was = closed_at(w0 + k, old_now, rec.start);
+            bool is = closed_at(w0 + k, new_now, rec.start);
             if (was == is) continue;
             if (!decoded && kj_agg_decode(&m->scratch, rec.data, rec.len) != KJ_OK) break;
             decoded = true;
-            changed = true;
             if (is)
                 kj_agg_merge(&sc->win[w0 + k], &m->scratch);
             else
