@@ -443,6 +443,7 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
     post_tick(c, s, &t);
     while (!kj_cli_stop && (duration_ms <= 0 || kj_now_ms() - start < duration_ms)) {
         budget += rate * TICK_MS / 1000.0;
+        if (budget > KJ_BATCH_MAX) budget = KJ_BATCH_MAX; /* a tick posts one batch at most */
         while (budget >= 1 && s->n_evs + MAX_STEP_EVENTS < KJ_BATCH_MAX) {
             size_t before = s->n_evs;
             step(s);

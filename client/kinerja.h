@@ -12,6 +12,9 @@
  * Threads: a kj_client (and a kj_live made from it) belongs to one thread at a
  * time; use one client per thread. Nothing here prints, exits or touches signal
  * handlers; a process that writes to sockets should ignore SIGPIPE itself.
+ * libwebsockets' log is process-wide: kj_client_new silences it (the
+ * environment variable KINERJA_LWS_LOG=<lws log bits> turns it on, to stderr,
+ * for debugging).
  *
  * Errors: functions return a kj_err (0 or negative, proto/err.h) and fill
  * their out-parameters only on success. Where a call can fail for a reason
@@ -22,14 +25,15 @@
  *   KJ_ERR_AUTH      401: missing or unknown token
  *   KJ_ERR_FORBIDDEN 403: the token may not post for that unit / see that
  *   KJ_ERR_INVALID   400 / 415 or a protocol error: a bug on one side
- *   KJ_ERR_TOO_BIG   413 for a single event (bigger batches are split)
+ *   KJ_ERR_TOO_BIG   413 that halving the batch cannot cure (a batch over the
+ *                    daemon's max_body is split; one event over it is rejected)
  *   KJ_ERR_FULL      the spool is full (the daemon has been away too long)
  *   KJ_ERR_NOMEM     a large, input-sized allocation failed
  *
  * The daemon being unavailable for a while (connection refused, 503 with
- * Retry-After, 507 store full, a lost connection, an ack timeout) is not an
- * error where a spool is configured: the events are spooled and the result
- * says how many. */
+ * Retry-After, 507 store full, a lost connection, an ack timeout, a failed TLS
+ * handshake) is not an error where a spool is configured: the events are
+ * spooled, the result says how many and kj_client_errmsg() why. */
 #ifndef KINERJA_H
 #define KINERJA_H
 
@@ -47,8 +51,9 @@
 
 /* Write a fresh event id to out: "<host>.<16 hex>.<counter>", at most
  * KJ_ID_MAX bytes of the identifier alphabet. The hex part is random per
- * process (getrandom, renewed after fork), the counter is taken under a lock: ids are
- * unique across threads, processes and hosts without coordination. */
+ * process (getrandom, renewed after fork) and the counter is taken under a
+ * lock: ids are unique across threads, processes and hosts without any
+ * coordination. */
 void kj_event_id_new(char out[KJ_ID_MAX + 1]);
 
 /* An event under construction from textual fields (command-line flags,
@@ -101,12 +106,13 @@ void kj_reader_free(kj_reader *r); /* NULL is a no-op */
 kj_format kj_reader_format(const kj_reader *r);
 
 /* The next at most max (<= KJ_BATCH_MAX) events, decoded and validated as
- * kj_event_draft_finish does, as a new batch (*out owned by the caller): an
- * element that is not a valid event is an item with its error (a syntax error
- * is the error of the element it is found in; the reader then stops at the
- * end of that element's line for JSON, at the end of the input for msgpack).
- * *first is the index in the input of the batch's first item. Returns
- * KJ_ERR_NOT_FOUND at the end of the input. */
+ * kj_event_draft_finish does, as a new batch (*out owned by the caller). An
+ * element that is not a valid event is an item with its error and keeps its
+ * place: invalid JSON in one line of NDJSON is that element's error, and the
+ * reader goes on with the next; brackets or quotes that never close end the
+ * element at the next line. Malformed msgpack is one error item, then the end
+ * (msgpack has no lines to resynchronise on). *first is the index in the
+ * input of the batch's first item. Returns KJ_ERR_NOT_FOUND at the end. */
 kj_err kj_reader_next(kj_reader *r, size_t max, kj_batch **out, uint64_t *first);
 
 /* Bytes consumed so far and the total size (0 when unknown: a pipe). */
@@ -115,7 +121,9 @@ void kj_reader_position(const kj_reader *r, uint64_t *done, uint64_t *total);
 /* ---- the client --------------------------------------------------------------- */
 
 typedef enum kj_transport {
-    KJ_TRANSPORT_AUTO = 0, /* WebSocket; HTTP when the server refuses the upgrade */
+    KJ_TRANSPORT_AUTO = 0, /* WebSocket; HTTP for good when the server refuses the
+                              upgrade, and for the rest of a post after a failed
+                              handshake or an error frame (HTTP's status says why) */
     KJ_TRANSPORT_WS,
     KJ_TRANSPORT_HTTP,
 } kj_transport;
@@ -186,8 +194,8 @@ kj_err kj_client_new(const kj_client_opts *opts, kj_client **out, char *msg, siz
  * first. NULL is a no-op. */
 void kj_client_free(kj_client *c);
 
-/* The reason of the last failure or warning of c as one line; "" when none.
- * Valid until the next call on c. */
+/* The reason of the last failure of c, or why its last post spooled, as one
+ * line; "" when none. Valid until the next call on c. */
 const char *kj_client_errmsg(const kj_client *c);
 
 /* Queue n events of the current post. The first submit of a post delivers
