@@ -403,6 +403,21 @@ static bool parse_state(const char *s, size_t len, void *out)
 
 static const char NONNEG[] = "must be a non-negative integer";
 
+/* A duration: non-negative, and at most KJ_DURATION_MAX_MS. The bound keeps
+ * every accepted value exactly representable in the metrics (and a "wait" of
+ * a year or more is a broken clock, not a queue). */
+static bool get_duration(kj_builder *b, kj_field f, const kj_value *v, int64_t *out)
+{
+    int64_t n;
+    if (!get_int(b, f, v, 0, INT64_MAX, NONNEG, &n)) return false;
+    if (n > KJ_DURATION_MAX_MS) {
+        fail_field(b, f, "must be at most 31622400000 (366 days)");
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
 void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
 {
     kj_event *ev = &b->item->ev;
@@ -418,7 +433,7 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
     case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
     case KJ_F_DURATION_MS:
-        ev->has_duration = get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->duration_ms);
+        ev->has_duration = get_duration(b, f, v, &ev->duration_ms);
         break;
     case KJ_F_DUE_TS:
         ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
@@ -429,8 +444,8 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
             ev->quality = (int32_t)n;
         }
         break;
-    case KJ_F_WAIT_MS: get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->wait_ms); break;
-    case KJ_F_SERVICE_MS: get_int(b, f, v, 0, INT64_MAX, NONNEG, &ev->service_ms); break;
+    case KJ_F_WAIT_MS: get_duration(b, f, v, &ev->wait_ms); break;
+    case KJ_F_SERVICE_MS: get_duration(b, f, v, &ev->service_ms); break;
     case KJ_F_OUTCOME:
         get_name(b, f, v, parse_outcome, &ev->outcome,
                  "must be one of served, no_show, transferred");

@@ -22,6 +22,7 @@
 #define KJ_BATCH_MAX 10000    /* events in one body or frame */
 #define KJ_ELEMENTS 9         /* IKM elements U1..U9 */
 #define KJ_ERROR_MAX 160      /* bytes of one per-event error message */
+#define KJ_DURATION_MAX_MS 31622400000LL /* 366 days: the longest duration accepted */
 
 typedef enum kj_event_type {
     KJ_EV_TASK = 1,
