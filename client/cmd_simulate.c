@@ -38,6 +38,10 @@ static const char help[] =
     "  --counters N     counters per generated unit (default 3)\n"
     "  --rate N         events per second, all units together (default 10)\n"
     "  --duration D     stop after D (90s, 15m, 2h; default: until SIGINT)\n"
+    "  --backfill D     first post the last D (24h, 7d, or today: since midnight in\n"
+    "                   Asia/Jakarta) as if the simulation had been running: queues at\n"
+    "                   the peaks, lunch breaks, tasks; the same ids every time, so\n"
+    "                   running it again adds nothing\n"
     "  --seed N         repeatable randomness\n"
     "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
     "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
@@ -140,13 +144,13 @@ static void presence(sim *s, const sim_unit *u, const desk *d, kj_presence_state
     ev->state = st;
 }
 
-static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
+/* A citizen's rating of a service: mostly content; a long wait pulls every
+ * element down. */
+static void fill_rating(sim *s, kj_event *ev, const sim_unit *u, const desk *d, int64_t wait_ms)
 {
-    kj_event *ev = new_event(s, KJ_EV_RATING, u);
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
-    /* Citizens are mostly content; a long wait pulls every element down. */
     double base = 3.4 - (wait_ms > 900000 ? 0.8 : 0) + 0.5 * normal(s);
     int sum = 0;
     for (int i = 0; i < KJ_ELEMENTS; i++) {
@@ -157,6 +161,11 @@ static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
     ev->has_elements = uniform(s) < 0.7;
     ev->score = (int32_t)lround((double)sum / KJ_ELEMENTS);
     ev->source = KJ_SOURCE_CITIZEN;
+}
+
+static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
+{
+    fill_rating(s, new_event(s, KJ_EV_RATING, u), u, d, wait_ms);
 }
 
 static void serve(sim *s, sim_unit *u, desk *d)
@@ -241,6 +250,180 @@ static void step(sim *s)
         office_step(s, u);
 }
 
+typedef struct totals {
+    uint64_t posted, accepted, duplicates, rejected, spooled, failed;
+    int64_t last_warning;
+} totals;
+
+/* ---- the day so far (--backfill) ----------------------------------------------------- */
+
+#define DAY_MS 86400000LL
+#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
+#define ARRIVALS_PER_HOUR 7.0      /* per counter in an average hour */
+
+/* A past day replayed: the same unit and day always give the same events with
+ * the same ids, so a second backfill (make run started again) only brings
+ * duplicates, which the daemon ignores. */
+typedef struct replay {
+    sim *s;
+    const sim_unit *u;
+    int64_t from, now; /* only events with from <= ts <= now are kept */
+    char day[12];      /* "20240502" */
+} replay;
+
+static uint64_t hash_str(uint64_t h, const char *str)
+{
+    for (; *str; str++)
+        h = (h ^ (uint8_t)*str) * 0x100000001B3ULL; /* FNV-1a */
+    return h;
+}
+
+static kj_event *replay_event(replay *r, kj_event_type type, int64_t ts, char stream, size_t idx,
+                              unsigned *n)
+{
+    unsigned seq = (*n)++;
+    if (ts < r->from || ts > r->now) return NULL;
+    kj_event *ev = new_event(r->s, type, r->u);
+    ev->ts = ts;
+    snprintf(ev->id, sizeof ev->id, "bf.%s.%c%zu.%u", r->day, stream, idx, seq);
+    return ev;
+}
+
+static void replay_presence(replay *r, const desk *d, size_t k, int64_t ts, kj_presence_state st,
+                            unsigned *n)
+{
+    kj_event *ev = replay_event(r, KJ_EV_PRESENCE, ts, 'd', k, n);
+    if (!ev) return;
+    snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    ev->state = st;
+}
+
+/* One counter's day: Poisson arrivals following the arrival curve, served in
+ * order (so queues, and waits, build up at the peaks), a lunch break. */
+static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
+{
+    sim *s = r->s;
+    unsigned n = 0;
+    int64_t t = day_start, free_at = day_start;
+    int64_t lunch = day_start + 12 * 3600000LL, lunch_end = lunch + 3600000LL;
+    bool had_lunch = false;
+    for (;;) {
+        /* thinning: candidate arrivals at the peak rate, kept by the curve */
+        double peak = ARRIVALS_PER_HOUR * 1.8 / 3600000.0;
+        t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
+        if (t > r->now || t >= day_start + DAY_MS) return;
+        if (uniform(s) > arrival_curve(t) / 1.8) continue;
+        int64_t begin = t > free_at ? t : free_at;
+        if (!had_lunch && begin >= lunch) {
+            replay_presence(r, d, k, lunch, KJ_PRESENCE_BREAK, &n);
+            replay_presence(r, d, k, lunch_end, KJ_PRESENCE_AVAILABLE, &n);
+            had_lunch = true;
+            if (begin < lunch_end) begin = lunch_end;
+        }
+        int64_t service_ms = lognormal_ms(s, 420000, 0.5);
+        bool no_show = uniform(s) < 0.04;
+        int64_t end = begin + (no_show ? 60000 : service_ms);
+        if (end > r->now) return; /* still at the counter: the live part takes over */
+        if (!no_show) replay_presence(r, d, k, begin, KJ_PRESENCE_SERVING, &n);
+        kj_event *ev = replay_event(r, KJ_EV_SERVICE, end, 'd', k, &n);
+        if (ev) {
+            snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
+            snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+            snprintf(ev->service, sizeof ev->service, "%s", d->service);
+            ev->wait_ms = begin - t;
+            ev->service_ms = no_show ? 0 : service_ms;
+            ev->outcome = no_show ? KJ_OUTCOME_NO_SHOW : KJ_OUTCOME_SERVED;
+        }
+        if (!no_show && uniform(s) < 0.6) {
+            kj_event rt; /* drawn whether kept or not: the replay stays the same */
+            fill_rating(s, &rt, r->u, d, begin - t);
+            if ((ev = replay_event(r, KJ_EV_RATING, end + 30000, 'd', k, &n))) {
+                memcpy(ev->employee, rt.employee, sizeof rt.employee);
+                memcpy(ev->counter, rt.counter, sizeof rt.counter);
+                memcpy(ev->service, rt.service, sizeof rt.service);
+                memcpy(ev->elements, rt.elements, sizeof rt.elements);
+                ev->has_elements = rt.has_elements;
+                ev->score = rt.score;
+                ev->source = rt.source;
+            }
+        }
+        if (!no_show) replay_presence(r, d, k, end, KJ_PRESENCE_AVAILABLE, &n);
+        free_at = end;
+    }
+}
+
+/* One member's back-office day: tasks in office hours, with deadlines. */
+static void replay_member(replay *r, size_t m, int64_t day_start)
+{
+    static const char *const kinds[] = {"surat-masuk", "verifikasi-berkas", "laporan-harian",
+                                        "arsip", "disposisi"};
+    sim *s = r->s;
+    unsigned n = 0;
+    for (int64_t t = day_start + 8 * 3600000LL; t < day_start + 16 * 3600000LL;) {
+        t += (int64_t)(-log(1 - uniform(s)) * 3600000.0 / 1.2) + 1;
+        kj_event *ev = replay_event(r, KJ_EV_TASK, t, 'm', m, &n);
+        int64_t due = t + (uniform(s) < 0.85 ? 1 : -1) * (int64_t)pick(s, 3 * 3600000);
+        int64_t dur = lognormal_ms(s, 45 * 60000.0, 0.6);
+        int quality = 80 + (int)(10 * normal(s));
+        if (!ev) continue;
+        snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[m]);
+        snprintf(ev->kind, sizeof ev->kind, "%s", kinds[pick(s, 5)]);
+        ev->has_due = ev->has_duration = ev->has_quality = true;
+        ev->due_ts = due;
+        ev->duration_ms = dur;
+        ev->quality = quality < 0 ? 0 : quality > 100 ? 100 : quality;
+    }
+}
+
+/* Post the events of [now - span, now] as if the simulation had been running. */
+static int backfill(kj_client *c, sim *s, int64_t span)
+{
+    totals total = {0}, *t = &total;
+    int64_t now = kj_now_ms(), from = now - span;
+    uint64_t saved_rng = s->rng;
+    for (int64_t day = (from + JAKARTA_MS) / DAY_MS * DAY_MS - JAKARTA_MS; day <= now;
+         day += DAY_MS) {
+        time_t secs = (time_t)((day + JAKARTA_MS) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        for (size_t i = 0; i < s->n_units; i++) {
+            replay r = {.s = s, .u = &s->units[i], .from = from, .now = now};
+            strftime(r.day, sizeof r.day, "%Y%m%d", &tm);
+            /* A stream of randomness per counter and per member: one that
+             * stops early (at now) does not shift the others. */
+            uint64_t seed = hash_str(hash_str(0xcbf29ce484222325ULL, r.u->id), r.day);
+            for (size_t k = 0; k < r.u->n_desks; k++) {
+                s->rng = (seed ^ (0x9E3779B97F4A7C15ULL * (2 * k + 1))) | 1;
+                replay_desk(&r, &r.u->desks[k], k, day);
+            }
+            for (size_t m = 0; m < r.u->n_members; m++) {
+                s->rng = (seed ^ (0xC2B2AE3D27D4EB4FULL * (2 * m + 2))) | 1;
+                replay_member(&r, m, day);
+            }
+            if (s->n_evs && kj_client_submit(c, s->evs, s->n_evs)) break;
+            t->posted += s->n_evs;
+            s->n_evs = 0;
+        }
+    }
+    s->rng = saved_rng;
+    kj_post_result res;
+    kj_err err = kj_client_flush(c, &res);
+    t->accepted += res.accepted;
+    t->duplicates += res.duplicates;
+    t->rejected += res.rejected;
+    t->spooled += res.spooled;
+    if (err) {
+        kj_cli_error("simulate: backfill: %s", kj_client_errmsg(c));
+        return KJ_EXIT_FAIL;
+    }
+    printf("simulate: backfill of %.1f h: %" PRIu64 " events, %" PRIu64 " accepted, %" PRIu64
+           " duplicates\n",
+           span / 3600000.0, t->posted, res.accepted, res.duplicates);
+    fflush(stdout);
+    return KJ_EXIT_OK;
+}
+
 /* ---- units --------------------------------------------------------------------------- */
 
 static void add_unit(sim *s, const char *id)
@@ -304,11 +487,16 @@ static bool units_from_list(sim *s, const char *list, int members, int counters)
         }
         add_unit(s, t);
         sim_unit *u = &s->units[s->n_units - 1];
+        /* The same unit gets the same staff every run (the backfill's events
+         * and the live ones then name the same people). */
+        uint64_t saved = s->rng;
+        s->rng = hash_str(0xcbf29ce484222325ULL, t) | 1;
         for (int i = 0; i < members; i++) {
             char nip[32];
             fake_nip(s, nip, sizeof nip);
             add_member(u, nip);
         }
+        s->rng = saved;
         for (int i = 0; i < counters; i++) {
             char id[24];
             snprintf(id, sizeof id, "loket-%d", i + 1);
@@ -401,11 +589,6 @@ static void free_units(sim *s)
 
 /* ---- running ------------------------------------------------------------------------- */
 
-typedef struct totals {
-    uint64_t posted, accepted, duplicates, rejected, spooled, failed;
-    int64_t last_warning;
-} totals;
-
 static void post_tick(kj_client *c, sim *s, totals *t)
 {
     kj_post_result r;
@@ -483,7 +666,8 @@ enum {
     OPT_SEED,
     OPT_SPOOL,
     OPT_HTTP,
-    OPT_URL
+    OPT_URL,
+    OPT_BACKFILL,
 };
 
 static const struct option options[] = {
@@ -493,6 +677,7 @@ static const struct option options[] = {
     {"counters", required_argument, NULL, OPT_COUNTERS},
     {"rate", required_argument, NULL, OPT_RATE},
     {"duration", required_argument, NULL, OPT_DURATION},
+    {"backfill", required_argument, NULL, OPT_BACKFILL},
     {"seed", required_argument, NULL, OPT_SEED},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"http", no_argument, NULL, OPT_HTTP},
@@ -506,7 +691,7 @@ int kj_cmd_simulate(int argc, char **argv)
 {
     const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
-    int64_t duration = 0;
+    int64_t duration = 0, backfill_ms = 0;
     bool http = false, verbose = false, seeded = false;
     int c;
     optind = 1;
@@ -529,6 +714,15 @@ int kj_cmd_simulate(int argc, char **argv)
         case OPT_DURATION:
             if (!kj_parse_ms(optarg, &duration) || duration <= 0)
                 return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
+            break;
+        case OPT_BACKFILL:
+            if (!strcmp(optarg, "today")) {
+                int64_t now = kj_now_ms();
+                backfill_ms = (now + JAKARTA_MS) % DAY_MS;
+            } else if (!kj_parse_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
+                       backfill_ms > 35 * DAY_MS) {
+                return kj_cli_usage("simulate", "--backfill: today, or a duration up to 35d");
+            }
             break;
         case OPT_SEED:
             if (!kj_cli_number(optarg, 0, 1e18, &seed))
@@ -568,6 +762,7 @@ int kj_cmd_simulate(int argc, char **argv)
     if (!ok) goto done;
     finish_units(&s);
     kj_cli_catch_signals();
+    if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
     rc = run(cl, &s, rate, duration, verbose);
 done:
     kj_client_free(cl);

@@ -291,6 +291,14 @@ def test_simulate(daemon, tmp_path):
     p = kinerja(env, "simulate", "--config", daemon.config_path, "--rate", "100",
                 "--duration", "1s", "--http", check=0)
     assert " 0 dropped" in p.stdout
+    # the day so far, replayed: the same ids each time, so the second adds nothing
+    p = kinerja(env, "simulate", "--units", "perizinan", "--backfill", "24h", "--duration", "1s",
+                "--rate", "1", check=0)
+    assert " 0 duplicates" in p.stdout.splitlines()[0] and "backfill of 24.0 h" in p.stdout
+    p = kinerja(env, "simulate", "--units", "perizinan", "--backfill", "24h", "--duration", "1s",
+                "--rate", "1", check=0)
+    first = p.stdout.splitlines()[0]
+    assert " 0 accepted" in first, first
     # SIGINT ends it cleanly
     proc = subprocess.Popen([KINERJA, "simulate", "--units", "kasemen", "--rate", "50"], env=env,
                             stdout=subprocess.PIPE, text=True)
