@@ -3,6 +3,7 @@
  * applies the defaults and limits, and names the line of each error from the
  * libyaml index built first (config_lines.h). */
 #include "config.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <cyaml/cyaml.h>
@@ -187,32 +188,6 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const role_names[] = {"ingest", "viewer", "admin"};
 static const char *const better_names[] = {"lower", "higher"};
 static const char *const applies_names[] = {"unit", "employee"};
-static const char *const metric_paths[] = {
-    "tasks.count",
-    "tasks.on_time_pct",
-    "tasks.quality_avg",
-    "tasks.duration_ms.avg",
-    "tasks.duration_ms.p50",
-    "tasks.duration_ms.p90",
-    "tasks.duration_ms.max",
-    "services.count",
-    "services.no_show",
-    "services.sla_pct",
-    "services.per_hour",
-    "services.wait_ms.avg",
-    "services.wait_ms.p50",
-    "services.wait_ms.p90",
-    "services.wait_ms.max",
-    "services.service_ms.avg",
-    "services.service_ms.p50",
-    "services.service_ms.p90",
-    "services.service_ms.max",
-    "ratings.count",
-    "ratings.avg",
-    "ratings.ikm",
-    "ratings.peer_avg",
-    "ratings.supervisor_avg",
-};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The digest of the empty secret: a token with it would let an empty bearer in. */
@@ -1050,11 +1025,12 @@ static void load_metric(struct load *ld, const char *base, const char *raw, char
     path key = sub(base, "metric");
     raw = leaf(ld, key.s, raw);
     if (!required(ld, key.s, raw)) return;
-    if (find_name(raw, metric_paths, COUNT(metric_paths)) < 0) {
-        char list[1024] = "";
-        for (size_t i = 0; i < COUNT(metric_paths); i++)
+    kj_metric metric;
+    if (!kj_metric_parse(raw, &metric)) { /* the engine's own list: one place */
+        char list[1536] = "";
+        for (int i = 0; i < KJ_M_COUNT; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     metric_paths[i]);
+                     kj_metric_name((kj_metric)i));
         fail(ld, key.s, "unknown metric \"%.80s\"; one of: %s", raw, list);
         return;
     }

@@ -779,7 +779,8 @@ START_TEST(bad_indicators)
         "services.sla_pct, services.per_hour, services.wait_ms.avg, services.wait_ms.p50, "
         "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
         "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
-        "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg\n" F
+        "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
+        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9\n" F
         "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d\n" F
         "5: indicators[0].target: must be a number from 0 to 1e+15\n" F
         "6: indicators[0].better: must be one of lower, higher\n" F
@@ -841,7 +842,8 @@ START_TEST(every_metric_path)
              "services.sla_pct, services.per_hour, services.wait_ms.avg, services.wait_ms.p50, "
              "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
              "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
-             "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg");
+             "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
+             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9");
 }
 END_TEST
 
