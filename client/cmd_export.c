@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "codec.h"
+#include "export.h"
 #include "store.h"
 
 static const char help[] =
@@ -21,13 +21,6 @@ static const char help[] =
     "\n"
     "  -o, --output FILE   write to FILE instead of standard output\n";
 
-static const char *const columns[] = {
-    "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
-    "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",
-};
-#define N_COLUMNS (sizeof columns / sizeof columns[0])
-
 typedef struct export_ctx {
     FILE *out;
     bool csv;
@@ -35,61 +28,12 @@ typedef struct export_ctx {
     bool write_failed;
 } export_ctx;
 
-/* RFC 4180: quote when needed, double the quotes. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void csv_value(FILE *f, const char *key, json_t *v)
-{
-    char num[32];
-    if (!v) return;
-    if (json_is_string(v)) {
-        csv_field(f, json_string_value(v));
-    } else if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        fputs(num, f);
-    } else if (!strcmp(key, "elements") && json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        fputc('"', f);
-        json_array_foreach(v, i, e)
-            fprintf(f, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(e));
-        fputc('"', f);
-    } else {
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) csv_field(f, text);
-        free(text);
-    }
-}
-
 static int each_event(void *ud, const kj_event *ev)
 {
     export_ctx *x = ud;
-    json_t *j = kj_json_from_event(ev);
-    if (x->csv) {
-        for (size_t i = 0; i < N_COLUMNS; i++) {
-            if (i) fputc(',', x->out);
-            csv_value(x->out, columns[i], json_object_get(j, columns[i]));
-        }
-        fputc('\n', x->out);
-    } else {
-        json_dumpf(j, x->out, JSON_COMPACT);
-        fputc('\n', x->out);
-    }
-    json_decref(j);
+    kj_err err = kj_export_event(x->out, ev, x->csv);
     x->count++;
-    if (ferror(x->out)) {
+    if (err) {
         x->write_failed = true;
         return 1;
     }
@@ -154,11 +98,7 @@ int kj_cmd_export(int argc, char **argv)
         goto done;
     }
     kj_cli_catch_signals();
-    if (x.csv) {
-        for (size_t i = 0; i < N_COLUMNS; i++)
-            fprintf(x.out, "%s%s", i ? "," : "", columns[i]);
-        fputc('\n', x.out);
-    }
+    if (x.csv) fputs(kj_export_csv_header, x.out);
     kj_err err = kj_store_each_event(s, from, to, unit, each_event, &x);
     if (fflush(x.out) != 0 || x.write_failed) {
         kj_cli_error("export: cannot write%s%s: %m", output ? " " : "", output ? output : "");

@@ -11,6 +11,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "../proto/export.h"
 #include "http_priv.h"
 #include "live.h"
 #include "log.h"
@@ -202,47 +203,6 @@ fail:
 
 /* --- the events export --- */
 
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static const char csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
-                                 "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                 "source,state,meta\n";
-
-/* One CSV line from the JSON form of the event, so that both formats say the
- * same thing and absent fields stay empty. */
-static void csv_line(FILE *f, json_t *doc)
-{
-    static const char *cols[] = {"id", "type", "ts", "unit", "employee", "counter", "kind",
-                                 "service", "duration_ms", "due_ts", "quality", "wait_ms",
-                                 "service_ms", "outcome", "score", "elements", "source", "state",
-                                 "meta"};
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-        json_t *v = json_object_get(doc, cols[i]);
-        if (i) fputc(',', f);
-        if (!v) continue;
-        if (json_is_string(v)) {
-            csv_field(f, json_string_value(v));
-        } else {
-            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            if (t) csv_field(f, t);
-            free(t);
-        }
-    }
-    fputc('\n', f);
-}
-
 struct chunk_ctx {
     struct export *ex;
     FILE *f;
@@ -252,15 +212,7 @@ static int export_event(void *ctx, const kj_event *ev)
 {
     struct chunk_ctx *cc = ctx;
     if (cc->ex->employee[0] && strcmp(ev->employee, cc->ex->employee)) return 0;
-    json_t *doc = kj_json_from_event(ev);
-    if (!doc) return 0;
-    if (cc->ex->csv) {
-        csv_line(cc->f, doc);
-    } else {
-        json_dumpf(doc, cc->f, JSON_COMPACT);
-        fputc('\n', cc->f);
-    }
-    json_decref(doc);
+    kj_export_event(cc->f, ev, cc->ex->csv);
     return 0;
 }
 
@@ -287,7 +239,7 @@ int kj_api_export_write(struct http_sess *hs)
     FILE *f = fmemopen(ex->buf + LWS_PRE, EXPORT_BUF, "w");
     if (!f) return -1;
     setvbuf(f, NULL, _IONBF, 0);
-    if (!ex->started && ex->csv) fputs(csv_header, f);
+    if (!ex->started && ex->csv) fputs(kj_export_csv_header, f);
     ex->started = true;
     struct chunk_ctx cc = {ex, f};
     kj_err err = kj_store_cursor_next(hs->srv->store, &ex->cur, ex->unit[0] ? ex->unit : NULL,
