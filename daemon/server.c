@@ -98,7 +98,9 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     if (cfg->tls_cert && cfg->tls_key) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = s;
-    info.fd_limit_per_thread = (unsigned)(cfg->max_connections + 64);
+    /* No fd_limit_per_thread: with it lws 4.1 looks a connection up by a linear
+     * scan over every slot on each event; without, by index, sized from the
+     * descriptor limit (which main raised for max_connections). */
     info.timeout_secs = 30;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {

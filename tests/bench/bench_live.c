@@ -1,9 +1,10 @@
 /* bench_live — event-to-viewer latency of the live feed.
  *
  * V viewers (kinerja-live.v1, one lws client context) subscribe to one unit;
- * a poster thread posts service events for that unit over HTTP at R events/s
- * in batches every 10 ms, noting when each batch was sent and the unit's
- * event count after it. Each update carries the unit's count for today, so a
+ * a poster thread posts service events over HTTP at R events/s in batches
+ * every 10 ms, spread over U units (KJ_BENCH_UNITS, default 20: an office
+ * ingesting 10,000 events/s, not one unit doing so), noting when each batch
+ * was sent and the watched unit's event count after it. Each update carries the unit's count for today, so a
  * viewer's latency for a batch is the arrival of the first frame whose count
  * covers it, minus the batch's send time: POST, commit, coalescing and
  * delivery together. Prints p50/p99 over every (batch, viewer), the daemon's
@@ -30,7 +31,8 @@
 static int port, pid, nviewers, rate;
 static double seconds;
 static const char *vtoken, *itoken;
-static const char *unit = "bench-unit";
+static const char *unit = "bench-unit-0"; /* the watched one */
+static int nunits = 20;
 
 static int64_t sent_us[MAX_BATCHES];       /* when batch i was sent */
 static int64_t count_after[MAX_BATCHES];   /* the unit's count after batch i */
@@ -39,7 +41,7 @@ static int64_t *arrivals;                  /* [viewer][batch]: first arrival cov
 static int next_pending[MAX_VIEWERS];      /* per viewer: the first batch not yet covered */
 static atomic_int subscribed;
 static atomic_bool posting_done;
-static uint64_t frames;
+static uint64_t frames, frame_bytes;
 
 static int64_t now_us(void)
 {
@@ -85,6 +87,7 @@ static void on_frame(struct vsess *v, const uint8_t *data, size_t len)
     const msgpack_object *c = get(get(get(get(&u.data, "unit_metrics"), "today"), "services"), "count");
     if (!c || c->type != MSGPACK_OBJECT_POSITIVE_INTEGER) goto out;
     frames++;
+    frame_bytes += len;
     int n = atomic_load(&nbatches);
     while (next_pending[v->idx] < n && count_after[next_pending[v->idx]] <= (int64_t)c->via.u64) {
         arrivals[(size_t)v->idx * MAX_BATCHES + (size_t)next_pending[v->idx]] = at;
@@ -194,7 +197,7 @@ static void *poster(void *arg)
     (void)arg;
     int fd = connect_tcp();
     int per_batch = rate / 100 > 0 ? rate / 100 : 1;
-    int64_t start = now_us(), total = 0;
+    int64_t start = now_us(), total = 0; /* events of the watched unit */
     struct timespec wall;
     for (int b = 0; b < MAX_BATCHES && now_us() - start < (int64_t)(seconds * 1e6); b++) {
         int64_t due = start + (int64_t)b * 10000;
@@ -207,20 +210,21 @@ static void *poster(void *arg)
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         msgpack_pack_array(&pk, (size_t)per_batch);
         for (int i = 0; i < per_batch; i++) {
-            char id[64], emp[16];
+            char id[64], emp[16], u[32];
             snprintf(id, sizeof id, "live-%lld-%d-%d", (long long)start, b, i);
-            snprintf(emp, sizeof emp, "e%d", i % 40);
+            snprintf(emp, sizeof emp, "e%d", (i / nunits) % 40);
+            snprintf(u, sizeof u, "bench-unit-%d", i % nunits);
+            total += i % nunits == 0;
             msgpack_pack_map(&pk, 8);
             msgpack_pack_str_with_body(&pk, "id", 2), msgpack_pack_str_with_body(&pk, id, strlen(id));
             msgpack_pack_str_with_body(&pk, "type", 4), msgpack_pack_str_with_body(&pk, "service", 7);
             msgpack_pack_str_with_body(&pk, "ts", 2), msgpack_pack_int64(&pk, ts);
-            msgpack_pack_str_with_body(&pk, "unit", 4), msgpack_pack_str_with_body(&pk, unit, strlen(unit));
+            msgpack_pack_str_with_body(&pk, "unit", 4), msgpack_pack_str_with_body(&pk, u, strlen(u));
             msgpack_pack_str_with_body(&pk, "employee", 8), msgpack_pack_str_with_body(&pk, emp, strlen(emp));
             msgpack_pack_str_with_body(&pk, "counter", 7), msgpack_pack_str_with_body(&pk, "loket-1", 7);
             msgpack_pack_str_with_body(&pk, "wait_ms", 7), msgpack_pack_int64(&pk, 1000 + i * 37);
             msgpack_pack_str_with_body(&pk, "service_ms", 10), msgpack_pack_int64(&pk, 60000 + i * 11);
         }
-        total += per_batch;
         count_after[b] = total;
         sent_us[b] = now_us();
         atomic_store(&nbatches, b + 1);
@@ -303,6 +307,8 @@ int main(int argc, char **argv)
     vtoken = argv[3], itoken = argv[4];
     nviewers = atoi(argv[5]), rate = atoi(argv[6]), seconds = atof(argv[7]);
     if (nviewers > MAX_VIEWERS) nviewers = MAX_VIEWERS;
+    if (getenv("KJ_BENCH_UNITS")) nunits = atoi(getenv("KJ_BENCH_UNITS"));
+    if (nunits < 1) nunits = 1;
     arrivals = calloc((size_t)nviewers * MAX_BATCHES, sizeof *arrivals);
     lws_set_log_level(LLL_ERR, NULL);
 
@@ -312,7 +318,7 @@ int main(int argc, char **argv)
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
-    info.fd_limit_per_thread = (unsigned)nviewers + 64;
+    /* no fd_limit_per_thread: lws would then find connections by a linear scan */
     struct lws_context *ctx = lws_create_context(&info);
     long rss0 = rss_kib();
     for (int i = 0; i < nviewers; i++) {
@@ -355,12 +361,13 @@ int main(int argc, char **argv)
             else missing++;
         }
     qsort(lat, nlat, sizeof *lat, cmp64);
-    printf("live: %4d viewers, %5d events/s: latency p50 %6.1f ms  p99 %6.1f ms  (%zu samples, %zu "
-           "never covered); daemon CPU %.3f s for %llu frames delivered; %.1f KiB RSS per idle "
-           "viewer\n",
-           nviewers, rate, nlat ? lat[nlat / 2] / 1000.0 : 0,
+    printf("live: %4d viewers, %5d events/s over %d units: latency p50 %6.1f ms  p99 %6.1f ms  (%zu samples, %zu "
+           "never covered); daemon CPU %.3f s for %llu frames delivered (%.1f KiB each); %.1f KiB "
+           "RSS per idle viewer\n",
+           nviewers, rate, nunits, nlat ? lat[nlat / 2] / 1000.0 : 0,
            nlat ? lat[(size_t)(nlat * 0.99)] / 1000.0 : 0, nlat, missing, cpu,
-           (unsigned long long)frames, per_viewer);
+           (unsigned long long)frames, frames ? frame_bytes / 1024.0 / (double)frames : 0,
+           per_viewer);
     lws_context_destroy(ctx);
     free(lat);
     free(arrivals);
