@@ -567,11 +567,17 @@ static bool units_from_daemon(sim *s, kj_client *c)
         entries(json_object_get(u, "members"), add_member, &s->units[s->n_units - 1]);
         entries(json_object_get(u, "counters"), add_desk, &s->units[s->n_units - 1]);
     }
-    if (!s->n_units)
-        kj_cli_error("simulate: GET /api/v1/units gave %s; give --units U1,U2 or --config FILE",
+    if (!s->n_units) {
+        json_t *e = status == 200 ? NULL : json_loadb(body, len, 0, NULL);
+        const char *why = json_string_value(json_object_get(e, "error"));
+        kj_cli_error("simulate: GET /api/v1/units: %s (HTTP %d); give --units U1,U2 or "
+                     "--config FILE, or a token that may read the units",
                      status == 200 ? "no units"
-                     : body[0]     ? strtok(body, "\r\n")
-                                   : "an error");
+                     : why         ? why
+                                   : strtok(body, "\r\n"),
+                     status);
+        json_decref(e);
+    }
     json_decref(j);
     free(body);
     return s->n_units > 0;

@@ -291,6 +291,12 @@ def test_simulate(daemon, tmp_path):
     p = kinerja(env, "simulate", "--config", daemon.config_path, "--rate", "100",
                 "--duration", "1s", "--http", check=0)
     assert " 0 dropped" in p.stdout
+    # the units of GET /api/v1/units: a token that may read them (an ingest one may not)
+    p = kinerja(env, "simulate", "--duration", "1s", check=1)
+    assert "--units" in p.stderr
+    aenv = env_for(daemon, tmp_path, token=conftest.ADMIN_SECRET)
+    p = kinerja(aenv, "simulate", "--duration", "1s", "--rate", "50", check=0)
+    assert " 0 dropped" in p.stdout
     # the day so far, replayed: the same ids each time, so the second adds nothing
     p = kinerja(env, "simulate", "--units", "perizinan", "--backfill", "24h", "--duration", "1s",
                 "--rate", "1", check=0)
