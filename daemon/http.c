@@ -15,6 +15,7 @@
 #include "../proto/codec.h"
 #include "access.h"
 #include "log.h"
+#include "ws.h"
 #include "prom.h"
 #include "http_priv.h"
 
@@ -530,8 +531,9 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return write_answer(hs);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* An upgrade that chose no subprotocol of ours lands here: refuse. */
-        kj_info("websocket upgrade refused: no kinerja subprotocol offered");
-        return 1;
+        return kj_ws_refuse(wsi, 400, "offer a subprotocol: kinerja-ingest.v1 or kinerja-live.v1")
+                   ? 1
+                   : 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         kj_server_on_wake(s);
         return 0;

@@ -356,10 +356,11 @@ static int writeable(live_conn *c)
 
 static void closed(live_conn *c)
 {
+    if (!c->ws.srv) return; /* refused before the filter knew it */
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
     if (c->units_query) c->units_query->owner = NULL;
-    kj_ws_closed(&c->ws);
+    kj_ws_closed(&c->ws, &c->ws.srv->live_clients);
 }
 
 int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -369,15 +370,15 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     kj_server *s = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (kj_ws_filter(&c->ws, wsi, s, false)) return 1;
         if (s->live_clients >= s->cfg->max_viewers) {
             kj_warn("viewer refused: max_viewers (%zu) reached", s->cfg->max_viewers);
-            return 1;
+            return kj_ws_refuse(wsi, 503, "too many viewers: max_viewers reached") ? 1 : 0;
         }
-        return kj_ws_filter(&c->ws, wsi, s, false) ? 1 : 0;
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
-        kj_ws_established(&c->ws, wsi);
+        kj_ws_established(&c->ws, wsi, &s->live_clients);
         c->ws.token_changed = token_changed;
-        s->live_clients++;
         return 0;
     case LWS_CALLBACK_RECEIVE: {
         msgpack_unpacked msg;
@@ -388,10 +389,7 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
-    case LWS_CALLBACK_CLOSED:
-        s->live_clients--;
-        closed(c);
-        return 0;
+    case LWS_CALLBACK_CLOSED: closed(c); return 0;
     case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;
     }

@@ -22,14 +22,9 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n <= 0) return 0; /* may come in the first frame */
     c->token = kj_access_bearer(s->cfg, buf, (size_t)n);
-    if (!c->token) {
-        kj_info("websocket upgrade refused: unknown token");
-        return -1;
-    }
-    if (ingest && c->token->role == KJ_ROLE_VIEWER) {
-        kj_info("websocket upgrade refused: token %s may not post", c->token->name);
-        return -1;
-    }
+    if (!c->token) return kj_ws_refuse(wsi, 401, "unknown token");
+    if (ingest && c->token->role == KJ_ROLE_VIEWER)
+        return kj_ws_refuse(wsi, 403, "this token may not post events (role viewer)");
     c->authed = true;
     return 0;
 }
@@ -161,10 +156,21 @@ int kj_ws_writeable(kj_wsconn *c)
     return 0;
 }
 
-void kj_ws_established(kj_wsconn *c, struct lws *wsi)
+int kj_ws_refuse(struct lws *wsi, int status, const char *reason)
+{
+    kj_info("websocket upgrade refused (%d): %s", status, reason);
+    /* An answer the client can read, rather than a bare hang-up that looks
+     * like a daemon that is down. */
+    lws_return_http_status(wsi, (unsigned)status, reason);
+    return -1;
+}
+
+void kj_ws_established(kj_wsconn *c, struct lws *wsi, size_t *clients)
 {
     kj_server *s = c->srv;
     c->wsi = wsi;
+    c->counted = true;
+    ++*clients;
     c->prev = NULL;
     c->next = s->ws_conns;
     if (c->next) c->next->prev = c;
@@ -215,8 +221,10 @@ void kj_ws_reauthorize_all(kj_server *s)
     }
 }
 
-void kj_ws_closed(kj_wsconn *c)
+void kj_ws_closed(kj_wsconn *c, size_t *clients)
 {
+    if (c->counted) --*clients;
+    c->counted = false;
     unlink_conn(c);
     kj_outq_clear(&c->out);
     free(c->rx);

@@ -21,6 +21,7 @@ typedef struct kj_wsconn {
     bool rx_dropping;      /* the rest of an over-long message */
     kj_outq out;
     int close_code;        /* close once out is sent; 0 = stay open */
+    bool counted;          /* established, so counted in the server's clients */
     struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
     /* Called after a reload gave this connection a new token (live.c re-checks
      * its subscriptions); may be NULL. */
@@ -53,11 +54,17 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f);
 /* On LWS_CALLBACK_SERVER_WRITEABLE: send one frame; -1 to close. */
 int kj_ws_writeable(kj_wsconn *c);
 
-/* On LWS_CALLBACK_ESTABLISHED: joins the server's list of connections. */
-void kj_ws_established(kj_wsconn *c, struct lws *wsi);
+/* On LWS_CALLBACK_ESTABLISHED: joins the server's list of connections and
+ * counts itself in *clients. */
+void kj_ws_established(kj_wsconn *c, struct lws *wsi, size_t *clients);
 
-/* On LWS_CALLBACK_CLOSED: leaves the list, frees buffers. */
-void kj_ws_closed(kj_wsconn *c);
+/* On LWS_CALLBACK_CLOSED (also for an upgrade that was refused and never
+ * established): leaves the list and the count, frees buffers. */
+void kj_ws_closed(kj_wsconn *c, size_t *clients);
+
+/* Refuse an upgrade with an HTTP status and a one-line reason (in
+ * LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION); returns the value to return. */
+int kj_ws_refuse(struct lws *wsi, int status, const char *reason);
 
 /* After a reload: every connection's token is looked up again by name in the
  * new configuration; a connection whose token is gone, or may no longer do

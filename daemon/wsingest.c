@@ -184,6 +184,7 @@ static void on_message(struct ingest_conn *c, const msgpack_object *m)
 
 static void closed(struct ingest_conn *c)
 {
+    if (!c->ws.srv) return;
     for (size_t i = 0; i < c->n_inflight; i++)
         c->inflight[i]->owner = NULL; /* the writer has them; drop their answers */
     c->n_inflight = 0;
@@ -192,7 +193,7 @@ static void closed(struct ingest_conn *c)
         unblock(c);
         kj_ingest_job_free(job);
     }
-    kj_ws_closed(&c->ws);
+    kj_ws_closed(&c->ws, &c->ws.srv->ingest_clients);
 }
 
 int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -204,8 +205,7 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
-        kj_ws_established(&c->ws, wsi);
-        s->ingest_clients++;
+        kj_ws_established(&c->ws, wsi, &s->ingest_clients);
         if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
         return 0;
     case LWS_CALLBACK_RECEIVE: {
@@ -217,10 +217,7 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return kj_ws_writeable(&c->ws);
-    case LWS_CALLBACK_CLOSED:
-        s->ingest_clients--;
-        closed(c);
-        return 0;
+    case LWS_CALLBACK_CLOSED: closed(c); return 0;
     case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;
     }

@@ -48,3 +48,9 @@ echo
 echo "libkinerja: kinerja post of ${KJ_BENCH_EVENTS:-1000000} events"
 KINERJA_URL="http://127.0.0.1:$port" KINERJA_TOKEN="$secret" "$build/bench/bench_post"
 [ -x "$build/bench/bench_metrics" ] && { echo; "$build/bench/bench_metrics"; }
+
+echo
+echo "kinerja at office scale: ${KJ_BENCH_MONTH_EVENTS:-1000000} events stored, then a restart"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+rm -rf "$tmp/state"
+/usr/bin/python3 tests/bench/bench_restart.py "$build/kinerjad" "$tmp/kinerjad.yaml" "$port" "$secret" "$vsecret"

@@ -269,3 +269,23 @@ def test_max_viewers(tmp_path):
             ws.close()
     finally:
         assert d.stop() == 0
+
+
+def test_refused_upgrades_answer_and_do_not_leak_the_viewer_count(tmp_path):
+    d = Daemon(tmp_path, extra="max_viewers: 2").start()
+    try:
+        for _ in range(5):  # refused upgrades: an HTTP status, not a hang-up
+            with pytest.raises(websocket.WebSocketBadStatusException) as e:
+                viewer(d, token="wrong", header=True)
+            assert e.value.status_code == 401
+        held = [viewer(d), viewer(d)]  # the refusals took no viewer places
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            viewer(d)
+        assert e.value.status_code == 503
+        n = len(d.lines)
+        held.pop().close()
+        d.wait_log("connection gone", start=n)
+        r, data = d.request("GET", "/metrics", token=ADMIN_SECRET)
+        assert re.search(rb"^kinerja_live_clients 1$", data, re.M), data
+    finally:
+        assert d.stop() == 0
