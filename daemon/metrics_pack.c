@@ -512,7 +512,13 @@ kj_err kj_metrics_pack_snapshot(kj_metrics *m, const char *unit_id, uint64_t seq
     kj_scope *usc = kj_m_find(m, KJ_SCOPE_UNIT, unit_id, unit_id);
     if (!usc) return KJ_ERR_NOT_FOUND;
     kj_unit *u = usc->unit;
-    pack_head(m, "snapshot", u, seq, 5, pk);
+    pack_head(m, "snapshot", u, seq, 7, pk);
+    /* where "today" starts, so that a dashboard in another time zone draws
+     * the same day (its hours, its midnight) as the metrics count it */
+    pack_str(pk, "timezone");
+    pack_str(pk, m->cfg && m->cfg->timezone ? m->cfg->timezone : "Asia/Jakarta");
+    pack_str(pk, "today_start");
+    msgpack_pack_int64(pk, kj_metrics_today_start(m));
     pack_str(pk, "unit_metrics");
     if (only_employee)
         msgpack_pack_nil(pk);

@@ -10,7 +10,8 @@ port=$(sed -nE 's/^listen: *"?[^:]+:([0-9]+)"?.*/\1/p' "$config")
 url="http://127.0.0.1:${port}"
 
 mkdir -p var
-"$build/kinerjad" -c "$config" &
+log=var/demo.log
+"$build/kinerjad" -c "$config" 2>"$log" &
 daemon=$!
 sim=
 stop() {
@@ -24,12 +25,15 @@ stop() {
 trap stop INT TERM
 
 for _ in $(seq 100); do  # wait for the port, or for the daemon to give up
-  kill -0 "$daemon" 2>/dev/null || { echo "kinerjad did not start (see above)." >&2; exit 1; }
+  kill -0 "$daemon" 2>/dev/null || { cat "$log" >&2; echo "kinerjad did not start (see above)." >&2; exit 1; }
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
 
-KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" --rate 15 &
+# --backfill today: the day so far first (the same ids every run), so the
+# dashboard's charts have history the moment it opens.
+KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
+  --backfill today --rate 15 &
 sim=$!
 
 cat <<MSG
@@ -39,6 +43,7 @@ cat <<MSG
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
+    Daemon's log:   tail -f $log
   Simulated counters are posting events. Press Ctrl-C to stop.
 
 MSG

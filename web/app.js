@@ -12,7 +12,7 @@ import { LiveClient } from './live.js';
 import { View, alertKey } from './render.js';
 import { DayCharts, httpSeriesFetcher } from './charts.js';
 import { applyStatic, getLang, initLang, setLang, t } from './i18n.js';
-import { dayBounds } from './format.js';
+import { dayBounds, setTimeZone } from './format.js';
 
 const MAX_ALERTS = 50;          // a wallboard runs for days: the list is bounded
 const RENDER_EVERY_MS = 100;    // updates may come every 50 ms; people read slower
@@ -121,6 +121,7 @@ function onFrame(msg) {
       onUnits(msg.units);
       break;
     case 'snapshot':
+      setTimeZone(msg.timezone); // the day, its hours and midnight are the daemon's
       state.snap = {
         unit: msg.unit, seq: msg.seq, at: msg.at,
         unit_metrics: msg.unit_metrics || null,

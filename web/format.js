@@ -9,8 +9,18 @@ const HOUR = 3600000;
 // Intl formatters are costly to create; a wallboard formats thousands of values a
 // minute, so keep one of each per locale (two locales: bounded).
 const cache = new Map();
+
+// The daemon's time zone (its "today" starts at midnight there), from the
+// snapshot. Until it is known, the browser's own.
+let zone;
+export function setTimeZone(tz) {
+  if (!tz || tz === zone) return;
+  try { new Intl.DateTimeFormat('en', { timeZone: tz }); } catch { return; } // unknown here
+  zone = tz;
+}
+
 function fmt(kind, make) {
-  const key = kind + '|' + locale();
+  const key = kind + '|' + locale() + '|' + (zone || '');
   let f = cache.get(key);
   if (!f) { f = make(locale()); cache.set(key, f); }
   return f;
@@ -69,17 +79,18 @@ export function fmtElapsed(since, now) {
   return s < 3600 ? mmss : `${Math.floor(s / 3600)}:${mmss}`;
 }
 
-/** Wall-clock time of a timestamp, HH:MM (or HH:MM:SS), in the browser's time zone. */
+/** Wall-clock time of a timestamp, HH:MM (or HH:MM:SS), in the daemon's time zone. */
 export function fmtClock(ts, seconds = false) {
   if (!isNum(ts)) return DASH;
   return fmt(seconds ? 'clock-s' : 'clock', (l) => new Intl.DateTimeFormat(l, {
     hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined, hour12: false,
+    timeZone: zone,
   })).format(ts);
 }
 
 export function fmtDate(ts) {
   return fmt('date', (l) => new Intl.DateTimeFormat(l, {
-    weekday: 'long', day: 'numeric', month: 'long', year: 'numeric',
+    weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: zone,
   })).format(ts);
 }
 
@@ -100,12 +111,34 @@ export function fmtMetric(path, v) {
   return Number.isInteger(v) ? fmtInt(v) : fmtDec(v, 2);
 }
 
-/** Start of the local day containing ts, and of the next one (DST-safe). */
+// The zone's wall-clock fields of ts, read through Intl (no time-zone library).
+function wall(ts) {
+  const parts = fmt('wall', () => new Intl.DateTimeFormat('en-US', {
+    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
+    hour: 'numeric', minute: 'numeric', second: 'numeric',
+  })).formatToParts(ts);
+  const f = Object.fromEntries(parts.map((p) => [p.type, Number(p.value)]));
+  return f;
+}
+
+// UTC ms of the zone's midnight starting the day y-m-d: guess with the offset
+// at the guess, then correct once more for a DST change in between.
+function zoneMidnight(y, m, d) {
+  let t = Date.UTC(y, m - 1, d);
+  for (let i = 0; i < 2; i++) {
+    const w = wall(t);
+    const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
+    t -= asUtc - Date.UTC(y, m - 1, d);
+  }
+  return t;
+}
+
+/** Start of the day (in the daemon's time zone) containing ts, and of the next one. */
 export function dayBounds(ts) {
-  const d = new Date(ts);
-  const from = new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-  const to = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1).getTime();
-  return [from, to];
+  const w = wall(ts);
+  const next = new Date(Date.UTC(w.year, w.month - 1, w.day + 1));
+  return [zoneMidnight(w.year, w.month, w.day),
+    zoneMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate())];
 }
 
 export { HOUR };
