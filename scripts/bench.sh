@@ -25,7 +25,7 @@ tokens:
 YAML
 "$build/kinerjad" -c "$tmp/kinerjad.yaml" 2>"$tmp/log" &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 for _ in $(seq 200); do  # wait for the port (a benchmark, not a test)
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
