@@ -33,17 +33,6 @@ static kj_value value_of(const json_t *j)
 static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb, const json_t *j,
                                       int depth);
 
-static kj_meta_status pack_meta_str(msgpack_packer *pk, const kj_boundbuf *bb, const char *s,
-                                    size_t len)
-{
-    /* Size before UTF-8, so that a megabyte string costs nothing to refuse. */
-    if (len > bb->cap) return KJ_META_TOO_BIG;
-    if (!kj_utf8_valid(s, len)) return KJ_META_BAD_UTF8;
-    if (msgpack_pack_str(pk, len) < 0 || msgpack_pack_str_body(pk, s, len) < 0)
-        return KJ_META_TOO_BIG;
-    return KJ_META_OK;
-}
-
 static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf *bb,
                                           const json_t *j, int depth)
 {
@@ -61,7 +50,7 @@ static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf 
     for (void *it = json_object_iter((json_t *)j); it;
          it = json_object_iter_next((json_t *)j, it)) {
         const char *key = json_object_iter_key(it);
-        if ((st = pack_meta_str(pk, bb, key, json_object_iter_key_len(it)))) return st;
+        if ((st = kj_meta_pack_str(pk, bb, key, json_object_iter_key_len(it)))) return st;
         if ((st = pack_meta_value(pk, bb, json_object_iter_value(it), depth + 1))) return st;
     }
     return KJ_META_OK;
@@ -83,7 +72,7 @@ static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
         if (!isfinite(json_real_value(j))) return KJ_META_BAD_VALUE;
         r = msgpack_pack_double(pk, json_real_value(j));
         break;
-    case JSON_STRING: return pack_meta_str(pk, bb, json_string_value(j), json_string_length(j));
+    case JSON_STRING: return kj_meta_pack_str(pk, bb, json_string_value(j), json_string_length(j));
     case JSON_ARRAY:
     case JSON_OBJECT: return pack_meta_container(pk, bb, j, depth);
     default: return KJ_META_BAD_VALUE;

@@ -169,17 +169,6 @@ static bool key_is(const msgpack_object *k, const char *name, size_t len)
 static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
                                       const msgpack_object *o, int depth);
 
-static kj_meta_status pack_meta_str(msgpack_packer *pk, const kj_boundbuf *bb, const char *s,
-                                    size_t len)
-{
-    /* Size before UTF-8, so that a megabyte string costs nothing to refuse. */
-    if (len > bb->cap) return KJ_META_TOO_BIG;
-    if (!kj_utf8_valid(s, len)) return KJ_META_BAD_UTF8;
-    if (msgpack_pack_str(pk, len) < 0 || msgpack_pack_str_body(pk, s, len) < 0)
-        return KJ_META_TOO_BIG;
-    return KJ_META_OK;
-}
-
 static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf *bb,
                                           const msgpack_object *o, int depth)
 {
@@ -195,7 +184,7 @@ static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf 
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR) return KJ_META_BAD_KEY;
-        if ((st = pack_meta_str(pk, bb, kv->key.via.str.ptr, kv->key.via.str.size))) return st;
+        if ((st = kj_meta_pack_str(pk, bb, kv->key.via.str.ptr, kv->key.via.str.size))) return st;
         if ((st = pack_meta_value(pk, bb, &kv->val, depth + 1))) return st;
     }
     return KJ_META_OK;
@@ -223,7 +212,7 @@ static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
         if (!isfinite(o->via.f64)) return KJ_META_BAD_VALUE;
         r = msgpack_pack_double(pk, o->via.f64);
         break;
-    case MSGPACK_OBJECT_STR: return pack_meta_str(pk, bb, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return kj_meta_pack_str(pk, bb, o->via.str.ptr, o->via.str.size);
     case MSGPACK_OBJECT_ARRAY:
     case MSGPACK_OBJECT_MAP: return pack_meta_container(pk, bb, o, depth);
     default: return KJ_META_BAD_VALUE; /* binary, extensions: not representable in JSON */

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #include "event.h"
 
 /* Nesting allowed inside `meta`: far beyond any real use, and it keeps the
@@ -156,5 +158,11 @@ typedef struct kj_boundbuf {
 } kj_boundbuf;
 
 int kj_boundbuf_write(void *data, const char *buf, size_t len);
+
+/* Pack a meta string, refusing it when it alone passes the buffer's bound
+ * (checked before UTF-8, so a huge string costs nothing) or is not UTF-8.
+ * Shared by the JSON and msgpack codecs. */
+kj_meta_status kj_meta_pack_str(msgpack_packer *pk, const kj_boundbuf *bb, const char *s,
+                                size_t len);
 
 #endif

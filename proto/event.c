@@ -564,3 +564,14 @@ int kj_boundbuf_write(void *data, const char *buf, size_t len)
     bb->len += len;
     return 0;
 }
+
+kj_meta_status kj_meta_pack_str(msgpack_packer *pk, const kj_boundbuf *bb, const char *s,
+                                size_t len)
+{
+    /* Size before UTF-8, so that a megabyte string costs nothing to refuse. */
+    if (len > bb->cap) return KJ_META_TOO_BIG;
+    if (!kj_utf8_valid(s, len)) return KJ_META_BAD_UTF8;
+    if (msgpack_pack_str(pk, len) < 0 || msgpack_pack_str_body(pk, s, len) < 0)
+        return KJ_META_TOO_BIG;
+    return KJ_META_OK;
+}
