@@ -923,9 +923,11 @@ START_TEST(test_snapshot_shape)
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
     packed p;
     pack_snapshot(m, "u1", NULL, &p);
-    static const char *const keys[] = {"op",      "unit",     "seq",        "at",    "unit_metrics",
-                                       "members", "counters", "indicators", "alerts"};
-    ck_assert(map_has_exactly(&p.up.data, keys, 9));
+    static const char *const keys[] = {"op",           "unit",        "seq",     "at",
+                                       "timezone",     "today_start", "unit_metrics", "members",
+                                       "counters",     "indicators",  "alerts"};
+    ck_assert(map_has_exactly(&p.up.data, keys, 11));
+    ck_assert(str_is(at(&p.up.data, "timezone"), "Asia/Jakarta"));
     ck_assert(str_is(at(&p.up.data, "op"), "snapshot"));
     ck_assert_int_eq((int64_t)num(at(&p.up.data, "at"), "at"), T0);
     /* configured members and counters appear with no data */
