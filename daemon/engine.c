@@ -9,6 +9,8 @@
 
 #define RETENTION_EVERY_MS 60000 /* look for expired data once a minute */
 #define RETENTION_STEP 1000      /* entries deleted per transaction */
+#define AGG_PASS_EVERY_MS 600000 /* a pass over the aggregates every 10 minutes */
+#define AGG_SCAN_STEP 20000      /* aggregate keys looked at per transaction */
 #define REBUILD_GROUP 20000      /* events per transaction of --rebuild */
 
 typedef struct unit_seq {
@@ -27,7 +29,9 @@ struct kj_engine {
     int64_t last_publish_ms; /* monotonic */
     bool changes_waiting;
     int64_t last_retention_ms;
-    bool retention_busy; /* the last step deleted a full step: go on soon */
+    bool retention_busy; /* more to delete, or a pass under way: go on soon */
+    bool agg_pass;       /* a pass over the aggregates is under way */
+    int64_t last_agg_pass_ms;
 };
 
 static int64_t mono_ms(void)
@@ -92,6 +96,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     }
     kj_metrics_tick(e->m, now);
     e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_agg_pass_ms = mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
 fail:
@@ -365,20 +370,36 @@ static void answer_queries(kj_engine *e)
     }
 }
 
-/* One small step of retention; true when there is more to do now. */
+static bool key_expired(void *ctx, const void *key, size_t klen)
+{
+    return kj_metrics_key_expired(ctx, key, klen);
+}
+
+/* One small step of retention; true when there is more to do now. Raw events
+ * and alerts expire from the front of their time-ordered logs; aggregates are
+ * scattered by scope, so they go in passes over the whole table, a bounded
+ * step at a time, and only every AGG_PASS_EVERY_MS (the shortest-lived, the
+ * minute buckets, live two hours). */
 static bool retention_step(kj_engine *e)
 {
     int64_t now = kj_metrics_now(e->m);
     int64_t horizon = now - (int64_t)e->cfg->retention_days * 86400000;
     size_t n = 0, total = 0;
+    bool busy = false;
     if (kj_store_expire_events(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
+    busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
-    if (kj_store_expire_aggs(e->store,
-                             (bool (*)(void *, const void *, size_t))kj_metrics_key_expired, e->m,
-                             RETENTION_STEP, &n) == KJ_OK)
-        total += n;
+    busy |= n >= RETENTION_STEP;
+    if (e->agg_pass || mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
+        bool done = true;
+        if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)
+            total += n;
+        e->agg_pass = !done;
+        if (done) e->last_agg_pass_ms = mono_ms();
+        busy |= e->agg_pass;
+    }
     if (total) kj_debug("retention: %zu entries deleted", total);
-    return total >= RETENTION_STEP;
+    return busy;
 }
 
 static int64_t hook_between(void *ctx, kj_store *s)

@@ -18,6 +18,8 @@ struct kj_store {
     MDB_env *env;
     MDB_dbi raw, ids, agg, alerts, meta;
     bool read_only;
+    uint8_t agg_pos[512]; /* where the aggregate expiry pass goes on (writer only) */
+    size_t agg_pos_len;   /* 0: at the start */
 };
 
 struct kj_store_txn {
@@ -409,23 +411,42 @@ kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *d
     return expire_front(s, s->alerts, alert_expired, &before, max, true, deleted);
 }
 
-struct agg_expiry {
-    bool (*expired)(void *ctx, const void *key, size_t klen);
-    void *ctx;
-};
-
-static bool agg_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
-{
-    (void)s, (void)txn, (void)v;
-    struct agg_expiry *e = ctx;
-    return e->expired == NULL || e->expired(e->ctx, k->mv_data, k->mv_size);
-}
-
 kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
-                            void *ctx, size_t max, size_t *deleted)
+                            void *ctx, size_t max_scan, size_t *deleted, bool *pass_done)
 {
-    struct agg_expiry e = {expired, ctx};
-    return expire_front(s, s->agg, agg_expired, &e, max, false, deleted);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    *deleted = 0;
+    *pass_done = false;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->agg, &cur))) goto fail;
+    MDB_val k = {s->agg_pos_len, s->agg_pos}, v;
+    rc = mdb_cursor_get(cur, &k, &v, s->agg_pos_len ? MDB_SET_RANGE : MDB_FIRST);
+    for (size_t n = 0; rc == MDB_SUCCESS && n < max_scan; n++) {
+        if (expired(ctx, k.mv_data, k.mv_size)) {
+            if ((rc = mdb_cursor_del(cur, 0))) break;
+            ++*deleted;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    if (rc == MDB_SUCCESS && k.mv_size <= sizeof s->agg_pos) { /* resume here next time */
+        memcpy(s->agg_pos, k.mv_data, k.mv_size);
+        s->agg_pos_len = k.mv_size;
+    } else {
+        s->agg_pos_len = 0; /* the end: the next call starts a new pass */
+        *pass_done = true;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;
+    return map_err(mdb_txn_commit(txn));
+fail:
+    mdb_txn_abort(txn);
+    *deleted = 0;
+    return map_err(rc);
 }
 
 kj_err kj_store_clear_aggs(kj_store *s)

@@ -94,9 +94,13 @@ kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, s
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted);
 /* Delete alerts with at < before, at most max per call. */
 kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted);
-/* Delete every aggregate for which expired(key) is true, at most max per call. */
+/* One step of a pass over the aggregates: look at up to max_scan keys from
+ * where the last step stopped, delete those for which expired(key) is true,
+ * in one short transaction. Expired buckets lie scattered among live ones
+ * (keys sort by scope first), so a pass walks everything, a step at a time.
+ * *pass_done tells that this step reached the end (the next starts over). */
 kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
-                            void *ctx, size_t max, size_t *deleted);
+                            void *ctx, size_t max_scan, size_t *deleted, bool *pass_done);
 /* Delete every aggregate (for --rebuild; alerts are history and stay). */
 kj_err kj_store_clear_aggs(kj_store *s);
 

@@ -1,0 +1,195 @@
+/* Unit tests of the LMDB store: idempotency per unit, the time-ordered raw
+ * log and its resumable cursor, retention in steps, and the aggregate pass. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../daemon/store.h"
+
+static char dir[64];
+
+static kj_store *open_store(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/kj-test-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    kj_store_opts o = {dir, 64ULL << 20, false, false};
+    kj_store *s;
+    char msg[256];
+    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
+    return s;
+}
+
+static void close_store(kj_store *s)
+{
+    char cmd[128];
+    kj_store_close(s);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static kj_event event(const char *unit, const char *id, int64_t ts)
+{
+    kj_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = KJ_EV_PRESENCE;
+    ev.ts = ts;
+    snprintf(ev.unit, sizeof ev.unit, "%s", unit);
+    snprintf(ev.id, sizeof ev.id, "%s", id);
+    snprintf(ev.employee, sizeof ev.employee, "e1");
+    return ev;
+}
+
+/* Puts n events of unit u with ts = base + i, in one transaction; returns duplicates. */
+static int put_events(kj_store *s, const char *u, int n, int64_t base)
+{
+    kj_store_txn *t;
+    int dups = 0;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ev-%d", i);
+        kj_event ev = event(u, id, base + i);
+        bool dup;
+        ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+        dups += dup;
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    return dups;
+}
+
+static int count_event(void *ctx, const kj_event *ev)
+{
+    (void)ev;
+    ++*(int *)ctx;
+    return 0;
+}
+
+START_TEST(ids_are_unique_per_unit)
+{
+    kj_store *s = open_store();
+    ck_assert_int_eq(put_events(s, "u1", 10, 1000), 0);
+    ck_assert_int_eq(put_events(s, "u1", 10, 1000), 10); /* the same ids again */
+    ck_assert_int_eq(put_events(s, "u2", 10, 1000), 0);  /* another unit's ids */
+    kj_store_stats st;
+    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
+    ck_assert_uint_eq(st.events, 20);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(cursor_resumes_in_time_order)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 1000, 5000);
+    put_events(s, "u2", 1000, 5000);
+    kj_store_cursor c;
+    kj_store_cursor_init(&c, 5100, 5300); /* 200 ms of u1 only */
+    int n = 0, calls = 0;
+    while (!c.done) {
+        ck_assert_int_eq(kj_store_cursor_next(s, &c, "u1", 7, count_event, &n), KJ_OK);
+        calls++;
+    }
+    ck_assert_int_eq(n, 200);
+    ck_assert_int_ge(calls, 2 * 200 / 7); /* both units' events are walked, 7 at a time */
+    close_store(s);
+}
+END_TEST
+
+START_TEST(retention_deletes_old_events_in_steps)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 2500, 10000);
+    size_t deleted;
+    ck_assert_int_eq(kj_store_expire_events(s, 12000, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 1000);
+    ck_assert_int_eq(kj_store_expire_events(s, 12000, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 1000);
+    ck_assert_int_eq(kj_store_expire_events(s, 12000, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 0);
+    /* the ids went with them: the same ids are new again, the younger are not */
+    ck_assert_int_eq(put_events(s, "u1", 2500, 10000), 500);
+    close_store(s);
+}
+END_TEST
+
+static bool odd_key(void *ctx, const void *key, size_t klen)
+{
+    (void)ctx;
+    return ((const unsigned char *)key)[klen - 1] % 2;
+}
+
+static int count_kv(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    (void)k, (void)kl, (void)v, (void)vl;
+    ++*(int *)ctx;
+    return 0;
+}
+
+START_TEST(aggregate_pass_goes_on_where_it_stopped)
+{
+    kj_store *s = open_store();
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    for (int i = 0; i < 1000; i++) {
+        unsigned char key[4] = {'B', (unsigned char)(i >> 8), (unsigned char)i, (unsigned char)i};
+        ck_assert_int_eq(kj_store_put_agg(t, key, sizeof key, "v", 1), KJ_OK);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    size_t deleted, total = 0;
+    bool done = false;
+    int steps = 0;
+    while (!done) {
+        ck_assert_int_eq(kj_store_expire_aggs(s, odd_key, NULL, 64, &deleted, &done), KJ_OK);
+        ck_assert_uint_le(deleted, 64);
+        total += deleted;
+        steps++;
+    }
+    ck_assert_uint_eq(total, 500);
+    ck_assert_int_ge(steps, 1000 / 64);
+    int left = 0;
+    ck_assert_int_eq(kj_store_each_agg(s, count_kv, &left), KJ_OK);
+    ck_assert_int_eq(left, 500);
+    /* a new pass starts from the beginning and finds nothing more */
+    ck_assert_int_eq(kj_store_expire_aggs(s, odd_key, NULL, 10000, &deleted, &done), KJ_OK);
+    ck_assert_uint_eq(deleted, 0);
+    ck_assert(done);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(backup_is_a_working_copy)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 100, 1000);
+    char dest[96], msg[256];
+    snprintf(dest, sizeof dest, "%s/copy", dir);
+    ck_assert_int_eq(kj_store_backup(s, dest, msg, sizeof msg), KJ_OK);
+    kj_store_opts o = {dest, 64ULL << 20, false, true};
+    kj_store *copy;
+    ck_assert_int_eq(kj_store_open(&o, &copy, msg, sizeof msg), KJ_OK);
+    int n = 0;
+    ck_assert_int_eq(kj_store_each_event(copy, 0, INT64_MAX, NULL, count_event, &n), KJ_OK);
+    ck_assert_int_eq(n, 100);
+    kj_store_close(copy);
+    close_store(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, ids_are_unique_per_unit);
+    tcase_add_test(tc, cursor_resumes_in_time_order);
+    tcase_add_test(tc, retention_deletes_old_events_in_steps);
+    tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);
+    tcase_add_test(tc, backup_is_a_working_copy);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
