@@ -120,8 +120,6 @@ fail:
     return KJ_ERR_IO;
 }
 
-const kj_config *kj_server_config(const kj_server *s) { return s->cfg; }
-
 void kj_server_status(kj_server *s, char *buf, size_t len)
 {
     kj_ingest_stats st;

@@ -18,8 +18,6 @@ typedef struct kj_server kj_server;
 kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
                      size_t msglen);
 
-/* The configuration in force (it changes on reload). Service thread. */
-const kj_config *kj_server_config(const kj_server *s);
 
 /* Hand the writer to the server (after kj_server_new, which gives the wake
  * function the writer needs). */

@@ -344,12 +344,13 @@ kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *un
     return err;
 }
 
-/* Deletes up to max entries from the start of dbi while keep() says no. */
-typedef bool (*expire_fn)(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-                          void *ctx);
+/* What else goes with a deleted entry (a raw event's id), or NULL. */
+typedef void (*on_expire_fn)(kj_store *s, MDB_txn *txn, const MDB_val *v);
 
-static kj_err expire_front(kj_store *s, MDB_dbi dbi, expire_fn expired, void *ctx, size_t max,
-                           bool stop_at_first_live, size_t *deleted)
+/* Deletes up to max entries with a time key before `before` from the front of
+ * a time-ordered table (the raw log, the alerts), in one transaction. */
+static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_fn on_expire,
+                           size_t max, size_t *deleted)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -359,17 +360,12 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, expire_fn expired, void *ct
     if ((rc = mdb_cursor_open(txn, dbi, &cur))) goto fail;
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == MDB_SUCCESS && *deleted < max) {
-        if (expired(s, txn, &k, &v, ctx)) {
-            if ((rc = mdb_cursor_del(cur, 0))) break;
-            ++*deleted;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        } else if (stop_at_first_live) {
-            break;
-        } else {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
+    while (rc == MDB_SUCCESS && *deleted < max && time_of_key(k.mv_data) < before) {
+        if (on_expire) on_expire(s, txn, &v);
+        if ((rc = mdb_cursor_del(cur, 0))) break;
+        ++*deleted;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+        if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;
@@ -380,35 +376,25 @@ fail:
     return map_err(rc);
 }
 
-static bool event_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-                          void *ctx)
+/* An expired event's id goes too: the id may be used again. */
+static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
 {
-    if (time_of_key(k->mv_data) >= *(int64_t *)ctx) return false;
     kj_event ev;
-    if (kj_msgpack_unpack_event(v->mv_data, v->mv_size, &ev) == KJ_OK) {
-        uint8_t idk[IDS_KEY_MAX];
-        MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
-        mdb_del(txn, s->ids, &ik, NULL);
-        free(ev.meta);
-    }
-    return true;
+    if (kj_msgpack_unpack_event(v->mv_data, v->mv_size, &ev) != KJ_OK) return;
+    uint8_t idk[IDS_KEY_MAX];
+    MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
+    mdb_del(txn, s->ids, &ik, NULL);
+    free(ev.meta);
 }
 
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted)
 {
-    return expire_front(s, s->raw, event_expired, &before, max, true, deleted);
-}
-
-static bool alert_expired(kj_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-                          void *ctx)
-{
-    (void)s, (void)txn, (void)v;
-    return time_of_key(k->mv_data) < *(int64_t *)ctx;
+    return expire_front(s, s->raw, before, forget_id, max, deleted);
 }
 
 kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted)
 {
-    return expire_front(s, s->alerts, alert_expired, &before, max, true, deleted);
+    return expire_front(s, s->alerts, before, NULL, max, deleted);
 }
 
 kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
