@@ -230,21 +230,23 @@ static void append(struct publish_ctx *pc, kj_pub *p)
     pc->tail = &p->next;
 }
 
+/* Packs the frames somebody watches: the unit's own for whole-unit viewers,
+ * and one per personal view, each with the same seq (even an empty one, so
+ * that a personal view's seq stays continuous). A unit nobody watches only
+ * moves its seq on. */
 static void on_changes(void *ctx, const kj_changes *ch)
 {
     struct publish_ctx *pc = ctx;
     kj_engine *e = pc->e;
     const char *unit = kj_changes_unit(ch);
     uint64_t seq = ++*seq_of(e, unit);
-    append(pc, kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, NULL, false)));
-    /* Personal views get their own frame with the same seq, even an empty one,
-     * so that their seq stays continuous. */
-    char employees[64][KJ_ID_MAX + 1];
-    size_t n = kj_hub_personal_list(e->hub, unit, employees, 64);
+    char views[64][KJ_ID_MAX + 1];
+    size_t n = kj_hub_view_list(e->hub, unit, views, 64);
     for (size_t i = 0; i < n; i++) {
-        kj_pub *p = kj_pub_new(KJ_PUB_UPDATE, unit, seq,
-                               pack_frame(e->m, ch, unit, seq, employees[i], false));
-        memcpy(p->employee, employees[i], sizeof p->employee);
+        const char *employee = views[i][0] ? views[i] : NULL;
+        kj_pub *p =
+            kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, employee, false));
+        memcpy(p->employee, views[i], sizeof p->employee);
         append(pc, p);
     }
 }

@@ -7,15 +7,15 @@
 
 #include "../proto/alloc.h"
 
-typedef struct personal {
+typedef struct view {
     char unit[KJ_ID_MAX + 1], employee[KJ_ID_MAX + 1];
     size_t refs;
-} personal;
+} view;
 
 struct kj_hub {
     pthread_mutex_t lock;
-    personal *personals;
-    size_t n_personals;
+    view *views;
+    size_t n_views;
     kj_pub *pub_head, *pub_tail;
     kj_query *asked, *answered; /* asked in order (tail-appended); answered any order */
     kj_query *asked_tail;
@@ -94,7 +94,7 @@ void kj_hub_free(kj_hub *h)
     free_queries(h->asked);
     free_queries(h->answered);
     pthread_mutex_destroy(&h->lock);
-    free(h->personals);
+    free(h->views);
     free(h);
 }
 
@@ -165,21 +165,21 @@ kj_query *kj_hub_take_answers(kj_hub *h)
     return list;
 }
 
-static personal *find_personal(kj_hub *h, const char *unit, const char *employee)
+static view *find_view(kj_hub *h, const char *unit, const char *employee)
 {
-    for (size_t i = 0; i < h->n_personals; i++)
-        if (!strcmp(h->personals[i].unit, unit) && !strcmp(h->personals[i].employee, employee))
-            return &h->personals[i];
+    for (size_t i = 0; i < h->n_views; i++)
+        if (!strcmp(h->views[i].unit, unit) && !strcmp(h->views[i].employee, employee))
+            return &h->views[i];
     return NULL;
 }
 
-void kj_hub_personal_add(kj_hub *h, const char *unit, const char *employee)
+void kj_hub_view_add(kj_hub *h, const char *unit, const char *employee)
 {
     pthread_mutex_lock(&h->lock);
-    personal *p = find_personal(h, unit, employee);
+    view *p = find_view(h, unit, employee);
     if (!p) {
-        h->personals = kj_realloc(h->personals, (h->n_personals + 1) * sizeof *h->personals);
-        p = &h->personals[h->n_personals++];
+        h->views = kj_realloc(h->views, (h->n_views + 1) * sizeof *h->views);
+        p = &h->views[h->n_views++];
         snprintf(p->unit, sizeof p->unit, "%s", unit);
         snprintf(p->employee, sizeof p->employee, "%s", employee);
         p->refs = 0;
@@ -188,21 +188,20 @@ void kj_hub_personal_add(kj_hub *h, const char *unit, const char *employee)
     pthread_mutex_unlock(&h->lock);
 }
 
-void kj_hub_personal_remove(kj_hub *h, const char *unit, const char *employee)
+void kj_hub_view_remove(kj_hub *h, const char *unit, const char *employee)
 {
     pthread_mutex_lock(&h->lock);
-    personal *p = find_personal(h, unit, employee);
-    if (p && --p->refs == 0) *p = h->personals[--h->n_personals];
+    view *p = find_view(h, unit, employee);
+    if (p && --p->refs == 0) *p = h->views[--h->n_views];
     pthread_mutex_unlock(&h->lock);
 }
 
-size_t kj_hub_personal_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max)
+size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max)
 {
     size_t n = 0;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->n_personals && n < max; i++)
-        if (!strcmp(h->personals[i].unit, unit))
-            memcpy(out[n++], h->personals[i].employee, KJ_ID_MAX + 1);
+    for (size_t i = 0; i < h->n_views && n < max; i++)
+        if (!strcmp(h->views[i].unit, unit)) memcpy(out[n++], h->views[i].employee, KJ_ID_MAX + 1);
     pthread_mutex_unlock(&h->lock);
     return n;
 }

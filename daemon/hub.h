@@ -78,13 +78,15 @@ kj_query *kj_hub_take_queries(kj_hub *h);
 void kj_hub_answer(kj_hub *h, kj_query *q); /* wakes the service thread */
 kj_pub *kj_pub_new(kj_pub_kind kind, const char *unit, uint64_t seq, kj_frame *frame);
 
-/* Personal views (viewer tokens with an employee): the service thread
- * registers each (unit, employee) that a viewer watches, so that the writer
- * packs that member's own frames too. Counted: add and remove in pairs. */
-void kj_hub_personal_add(kj_hub *h, const char *unit, const char *employee);
-void kj_hub_personal_remove(kj_hub *h, const char *unit, const char *employee);
-/* Writer: the employees with personal viewers of unit (at most max). */
-size_t kj_hub_personal_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max);
+/* Views: the service thread registers each (unit, employee) that a viewer
+ * watches — employee "" for a whole-unit viewer, else a personal view (a viewer
+ * token with an employee) — so that the writer packs exactly the frames that
+ * somebody will receive: a unit nobody watches costs no packing. Counted: add
+ * and remove in pairs. */
+void kj_hub_view_add(kj_hub *h, const char *unit, const char *employee);
+void kj_hub_view_remove(kj_hub *h, const char *unit, const char *employee);
+/* Writer: the views of unit (at most max), "" for whole-unit viewers. */
+size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max);
 
 /* Service side. */
 kj_pub *kj_hub_take_published(kj_hub *h);

@@ -44,6 +44,7 @@ typedef struct live_conn {
     size_t n_subs;
     bool resync;           /* the backlog was dropped: snapshots once drained */
     kj_query *units_query; /* an "units" question at the writer */
+    char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
 } live_conn;
 
 size_t kj_live_sess_size(void) { return sizeof(live_conn); }
@@ -51,6 +52,13 @@ size_t kj_live_sess_size(void) { return sizeof(live_conn); }
 static const char *personal(const live_conn *c)
 {
     return c->ws.token && c->ws.token->employee ? c->ws.token->employee : NULL;
+}
+
+/* The view the token asks for: "" for the whole unit, else its employee. */
+static const char *view_of(const live_conn *c)
+{
+    const char *mine = personal(c);
+    return mine ? mine : "";
 }
 
 static live_unit *unit_get(kj_server *s, const char *id, bool create)
@@ -178,8 +186,7 @@ static void unlink_sub(sub *sb)
     else
         u->subs = sb->next_in_unit;
     if (sb->next_in_unit) sb->next_in_unit->prev_in_unit = sb->prev_in_unit;
-    const char *mine = personal(sb->c);
-    if (mine) kj_hub_personal_remove(sb->c->ws.srv->hub, u->id, mine);
+    kj_hub_view_remove(sb->c->ws.srv->hub, u->id, sb->c->view);
 }
 
 static void link_sub(sub *sb)
@@ -199,8 +206,7 @@ static void remove_sub(live_conn *c, sub *sb)
     if (sb != last) {
         unlink_sub(last);
         *sb = *last;
-        const char *mine = personal(c);
-        if (mine) kj_hub_personal_add(c->ws.srv->hub, sb->u->id, mine);
+        kj_hub_view_add(c->ws.srv->hub, sb->u->id, c->view);
         link_sub(sb);
     }
 }
@@ -233,9 +239,10 @@ static void subscribe(live_conn *c, const char *unit)
     sb->u = unit_get(s, unit, true);
     sb->waiting = true;
     link_sub(sb);
-    const char *mine = personal(c);
-    if (mine) kj_hub_personal_add(s->hub, unit, mine);
-    ask_snapshot(s, sb->u, mine);
+    /* registered before the snapshot is asked: every update after it is packed */
+    if (c->n_subs == 1) snprintf(c->view, sizeof c->view, "%s", view_of(c));
+    kj_hub_view_add(s->hub, unit, c->view);
+    ask_snapshot(s, sb->u, personal(c));
 }
 
 static void unsubscribe(live_conn *c, const char *unit)
@@ -332,6 +339,22 @@ static void on_message(live_conn *c, const msgpack_object *m)
 }
 
 /* A reload may have narrowed the token's units: drop what it may no longer see. */
+/* A reload gave the token another employee (or took it away): register the
+ * new view and start each unit again from a snapshot of it. */
+static void change_view(live_conn *c)
+{
+    kj_hub *hub = c->ws.srv->hub;
+    for (size_t i = 0; i < c->n_subs; i++) {
+        kj_hub_view_remove(hub, c->subs[i].u->id, c->view);
+        kj_hub_view_add(hub, c->subs[i].u->id, view_of(c));
+    }
+    snprintf(c->view, sizeof c->view, "%s", view_of(c));
+    for (size_t i = 0; i < c->n_subs; i++) {
+        c->subs[i].waiting = true;
+        ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+    }
+}
+
 static void token_changed(kj_wsconn *ws)
 {
     live_conn *c = (live_conn *)ws;
@@ -340,6 +363,7 @@ static void token_changed(kj_wsconn *ws)
             kj_ws_error(&c->ws, 0, "unit %s: no longer allowed for this token", c->subs[i].u->id);
             remove_sub(c, &c->subs[i]);
         }
+    if (c->n_subs && strcmp(c->view, view_of(c))) change_view(c);
 }
 
 static int writeable(live_conn *c)

@@ -3,6 +3,7 @@ token, coalescing under a burst, a viewer that never reads, alerts, and
 protocol violations."""
 import os
 import re
+import signal
 import socket
 import time
 
@@ -125,6 +126,33 @@ def test_personal_view_sees_only_that_member(tmp_path):
         up = recv_until(ws, lambda f: f["op"] == "update")
         assert up["seq"] == seq + 2
         assert set(up["members"]) == {SITI}
+        ws.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_reload_that_makes_a_token_personal_restarts_the_view(tmp_path):
+    d = Daemon(tmp_path)
+    line = f'  - {{name: siti, sha256: "{sha("siti-secret")}", role: viewer, units: [kasemen]'
+    base = open(d.config_path).read()
+    open(d.config_path, "w").write(base.replace("tokens:\n", f"tokens:\n{line}}}\n"))
+    d.start()
+    try:
+        ws = viewer(d, "siti-secret")
+        snap = subscribe(ws)
+        assert set(snap["members"]) == {SITI, BUDI} and snap["unit_metrics"]
+        personal = base.replace("tokens:\n", f'tokens:\n{line}, employee: "{SITI}"}}\n')
+        open(d.config_path, "w").write(personal)
+        n = len(d.lines)
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("configuration reloaded", start=n)
+        snap = recv_until(ws, lambda f: f["op"] == "snapshot")
+        assert set(snap["members"]) == {SITI}
+        assert not snap.get("unit_metrics") and not snap.get("counters")
+        d.post_json([service_event(employee=BUDI)])
+        d.post_json([service_event(employee=SITI)])
+        up = recv_until(ws, lambda f: f["op"] == "update" and f.get("members"))
+        assert set(up["members"]) == {SITI} and not up.get("unit_metrics")
         ws.close()
     finally:
         assert d.stop() == 0
