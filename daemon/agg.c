@@ -368,6 +368,69 @@ kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len)
     return KJ_OK;
 }
 
+/* One hist of an encoded agg, merged into h and h2 (either may be NULL). */
+static void merge_hist(reader *r, kj_hist *h, kj_hist *h2)
+{
+    size_t used = 0;
+    if (r->bad || kj_hist_merge_encoded(h, h2, r->buf + r->pos, r->len - r->pos, &used) != KJ_OK)
+        r->bad = true;
+    r->pos += used;
+}
+
+/* v is evaluated once (it may be a read). */
+#define ADD_BOTH(x, y, f, v)                                                                       \
+    do {                                                                                           \
+        uint64_t add_v = (v);                                                                      \
+        if (x) (x)->f += add_v;                                                                    \
+        if (y) (y)->f += add_v;                                                                    \
+    } while (0)
+
+static void merge_tasks(reader *r, kj_agg *a, kj_agg *b)
+{
+    kj_agg_tasks *t = a ? tasks_of(a) : NULL, *u = b ? tasks_of(b) : NULL;
+#define GET(f) ADD_BOTH(t, u, f, rd(r));
+    TASK_FIELDS(GET)
+#undef GET
+    merge_hist(r, t ? &t->duration : NULL, u ? &u->duration : NULL);
+}
+
+static void merge_services(reader *r, kj_agg *a, kj_agg *b)
+{
+    kj_agg_services *s = a ? services_of(a) : NULL, *u = b ? services_of(b) : NULL;
+#define GET(f) ADD_BOTH(s, u, f, rd(r));
+    SERVICE_FIELDS(GET)
+#undef GET
+    merge_hist(r, s ? &s->wait : NULL, u ? &u->wait : NULL);
+    merge_hist(r, s ? &s->service : NULL, u ? &u->service : NULL);
+}
+
+static void merge_ratings(reader *r, kj_agg *a, kj_agg *b)
+{
+    kj_agg_ratings g = {0};
+    rd_ratings(r, &g);
+    kj_agg_ratings *t = a ? ratings_of(a) : NULL, *u = b ? ratings_of(b) : NULL;
+#define ADD(f) ADD_BOTH(t, u, f, g.f);
+    RATING_FIELDS(ADD)
+#undef ADD
+    for (int i = 0; i < KJ_ELEMENTS; i++)
+        ADD_BOTH(t, u, elem_sum[i], g.elem_sum[i]);
+}
+
+/* a += and b += the encoded agg (either may be NULL: both, only a check). */
+static bool merge_pass(kj_agg *a, kj_agg *b, const uint8_t *buf, size_t len)
+{
+    reader r = {buf, len, 1, len < 1 || (buf[0] & ~SEC_ALL)};
+    if (!r.bad && (buf[0] & SEC_TASKS)) merge_tasks(&r, a, b);
+    if (!r.bad && (buf[0] & SEC_SERVICES)) merge_services(&r, a, b);
+    if (!r.bad && (buf[0] & SEC_RATINGS)) merge_ratings(&r, a, b);
+    return !r.bad && r.pos == len;
+}
+
+kj_err kj_agg_merge_encoded(kj_agg *a, kj_agg *b, const uint8_t *buf, size_t len)
+{
+    return merge_pass(a, b, buf, len) ? KJ_OK : KJ_ERR_DECODE;
+}
+
 kj_err kj_agg_decode_maxes(const uint8_t *buf, size_t len, int64_t max[3])
 {
     reader r = {buf, len, 1, len < 1 || (buf[0] & ~SEC_ALL)};

@@ -88,6 +88,12 @@ size_t kj_agg_encoded_size(const kj_agg *a);
 size_t kj_agg_encode(const kj_agg *a, uint8_t *buf);
 /* Decode into a (reset first). KJ_ERR_DECODE on malformed input, a empty. */
 kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len);
+/* a += and b += the encoded agg, in one pass and without decoding it into an
+ * agg of its own (the load at start does this for every stored hour bucket:
+ * into the 7d and the 30d total at once). Either may be NULL; both NULL only
+ * checks the input. KJ_ERR_DECODE on malformed input, when a and b may hold
+ * part of it: the caller rebuilds them from input known to be good. */
+kj_err kj_agg_merge_encoded(kj_agg *a, kj_agg *b, const uint8_t *buf, size_t len);
 /* Only the maxima of the three hists (0 where empty), without decoding cells. */
 kj_err kj_agg_decode_maxes(const uint8_t *buf, size_t len, int64_t max[3]);
 

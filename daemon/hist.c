@@ -407,7 +407,10 @@ kj_err kj_hist_decode_summary(const uint8_t *buf, size_t len, uint64_t *count, u
     return KJ_OK;
 }
 
-static kj_err decode_cells(kj_hist *h, const uint8_t *buf, size_t len, uint64_t n)
+/* Walks n encoded cells, checking them; adds each to h and h2 (either may be
+ * NULL). */
+static kj_err walk_cells(kj_hist *h, kj_hist *h2, const uint8_t *buf, size_t len, uint64_t n,
+                         uint64_t count)
 {
     size_t pos = 0;
     uint64_t id = 0, total = 0;
@@ -417,10 +420,58 @@ static kj_err decode_cells(kj_hist *h, const uint8_t *buf, size_t len, uint64_t 
         if ((i && !delta) || !k || k > UINT32_MAX) return KJ_ERR_DECODE;
         id += delta;
         if (id >= N_CELLS) return KJ_ERR_DECODE;
-        add_cell(h, (unsigned)id, (uint32_t)k);
+        if (h) add_cell(h, (unsigned)id, (uint32_t)k);
+        if (h2) add_cell(h2, (unsigned)id, (uint32_t)k);
         total += k;
     }
-    if (pos != len || total != h->count) return KJ_ERR_DECODE;
+    if (pos != len || total != count) return KJ_ERR_DECODE;
+    return KJ_OK;
+}
+
+static kj_err decode_cells(kj_hist *h, const uint8_t *buf, size_t len, uint64_t n)
+{
+    return walk_cells(h, NULL, buf, len, n, h->count);
+}
+
+/* The cell list of an encoded hist with count > 1: its cell count and bytes. */
+static kj_err cell_list(const uint8_t *buf, size_t len, uint64_t *n, size_t *start, uint64_t *bytes)
+{
+    size_t pos = 0;
+    uint64_t skip;
+    for (int i = 0; i < 3; i++)
+        get(buf, len, &pos, &skip);
+    get(buf, len, &pos, n);
+    get(buf, len, &pos, bytes);
+    if (*n == 0 || *n > N_CELLS) return KJ_ERR_DECODE;
+    *start = pos;
+    return KJ_OK;
+}
+
+static void add_summary(kj_hist *h, uint64_t count, uint64_t sum, int64_t max)
+{
+    h->count += count;
+    h->sum += sum;
+    if (max > h->max) h->max = max;
+}
+
+kj_err kj_hist_merge_encoded(kj_hist *h, kj_hist *h2, const uint8_t *buf, size_t len, size_t *used)
+{
+    uint64_t count, sum, n = 0, bytes = 0;
+    int64_t max;
+    size_t end, start = 0;
+    kj_err err = kj_hist_decode_summary(buf, len, &count, &sum, &max, &end);
+    if (!err && count > 1) err = cell_list(buf, len, &n, &start, &bytes);
+    if (err) return err;
+    *used = end;
+    if (count == 1) {
+        if (h) kj_hist_add(h, max);
+        if (h2) kj_hist_add(h2, max);
+        return KJ_OK;
+    }
+    if (count == 0) return KJ_OK;
+    if ((err = walk_cells(h, h2, buf + start, (size_t)bytes, n, count))) return err;
+    if (h) add_summary(h, count, sum, max);
+    if (h2) add_summary(h2, count, sum, max);
     return KJ_OK;
 }
 
@@ -435,13 +486,9 @@ kj_err kj_hist_decode(kj_hist *h, const uint8_t *buf, size_t len, size_t *used)
     if (count == 1) {
         kj_hist_add(h, max);
     } else if (count > 1) {
-        size_t pos = 0;
-        uint64_t skip, n, bytes;
-        for (int i = 0; i < 3; i++)
-            get(buf, len, &pos, &skip);
-        get(buf, len, &pos, &n);
-        get(buf, len, &pos, &bytes);
-        if (n == 0 || n > N_CELLS) return KJ_ERR_DECODE;
+        size_t pos;
+        uint64_t n, bytes;
+        if (cell_list(buf, len, &n, &pos, &bytes)) return KJ_ERR_DECODE;
         h->count = count;
         h->sum = sum;
         h->max = max;

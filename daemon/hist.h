@@ -98,6 +98,13 @@ size_t kj_hist_encode(const kj_hist *h, uint8_t *buf);
  * malformed input, leaving h empty. */
 kj_err kj_hist_decode(kj_hist *h, const uint8_t *buf, size_t len, size_t *used);
 
+/* h += and h2 += the encoded hist in buf, in one pass and without decoding it
+ * into a hist of its own (loading at start merges ~2 M stored buckets into
+ * window totals). Either may be NULL (both: only a check). KJ_ERR_DECODE on
+ * malformed input, when h and h2 may hold part of it: the caller rebuilds
+ * them from input known to be good. */
+kj_err kj_hist_merge_encoded(kj_hist *h, kj_hist *h2, const uint8_t *buf, size_t len, size_t *used);
+
 /* Read only count, sum and max of an encoded hist, skipping its cells. */
 kj_err kj_hist_decode_summary(const uint8_t *buf, size_t len, uint64_t *count, uint64_t *sum,
                               int64_t *max, size_t *used);

@@ -155,6 +155,12 @@ struct kj_metrics {
     vec committed;        /* kj_alert: committed, not yet taken */
     vec changed_units;    /* unit * */
 
+    /* kj_metrics_load: the scope of the last bucket key and its key prefix
+     * (keys arrive sorted, so most share the previous one's scope) */
+    kj_scope *load_sc;
+    uint8_t load_prefix[2 * KJ_ID_MAX + 4];
+    size_t load_prefix_len;
+
     kj_agg scratch; /* decode buffer for window moves */
     kj_agg view;    /* a window read: running total + current bucket */
     uint8_t *enc;   /* encode buffer */

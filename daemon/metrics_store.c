@@ -272,18 +272,63 @@ static kj_scope *scope_of_key(kj_metrics *m, const parsed_key *pk)
                     pk->id, true);
 }
 
-static kj_err load_bucket(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
+/* A bucket key ends in res (1 byte) and start (8 bytes, big-endian). */
+#define BUCKET_TAIL 9
+
+static bool bucket_start(int res, int64_t start_ms, int32_t *start)
 {
-    int32_t start = (int32_t)(pk->start / kj_res_ms[pk->res]);
-    if (pk->start % kj_res_ms[pk->res]) return KJ_ERR_DECODE;
-    if (start < kj_m_horizon(m, pk->res)) return KJ_OK; /* expired: the writer deletes it */
-    if (vlen > UINT32_MAX || kj_agg_decode(&m->scratch, val, vlen)) return KJ_ERR_DECODE;
-    kj_scope *sc = scope_of_key(m, pk);
-    kj_series_put(&sc->ser[pk->res], start, val, (uint32_t)vlen);
-    for (int w = 0; w < N_SW; w++)
-        if (kj_sw_res[w] == pk->res && kj_sw_closed(m, w, start))
-            kj_agg_merge(&sc->win[w], &m->scratch);
+    *start = (int32_t)(start_ms / kj_res_ms[res]);
+    return start_ms >= 0 && start_ms % kj_res_ms[res] == 0;
+}
+
+static kj_err load_into(kj_metrics *m, kj_scope *sc, int res, int32_t start, const uint8_t *val,
+                        size_t vlen)
+{
+    kj_agg *into[2] = {NULL, NULL}; /* the windows of this resolution that hold it */
+    for (int w = 0, k = 0; w < N_SW; w++)
+        if (kj_sw_res[w] == res && kj_sw_closed(m, w, start)) into[k++] = &sc->win[w];
+    /* merged straight from its encoding: no decoded copy */
+    if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
+    if (kj_agg_merge_encoded(into[0], into[1], val, vlen)) {
+        if (into[0]) kj_window_rebuild(m, sc, res); /* from the good buckets before it */
+        return KJ_ERR_DECODE;
+    }
+    kj_series_put(&sc->ser[res], start, val, (uint32_t)vlen);
     return KJ_OK;
+}
+
+static kj_err load_bucket(kj_metrics *m, const parsed_key *pk, const uint8_t *key, size_t klen,
+                          const uint8_t *val, size_t vlen)
+{
+    int32_t start;
+    if (!bucket_start(pk->res, pk->start, &start)) return KJ_ERR_DECODE;
+    if (start < kj_m_horizon(m, pk->res)) return KJ_OK; /* expired: the writer deletes it */
+    kj_scope *sc = scope_of_key(m, pk);
+    m->load_sc = sc;
+    m->load_prefix_len = klen - BUCKET_TAIL; /* parse_key checked the length */
+    memcpy(m->load_prefix, key, m->load_prefix_len);
+    return load_into(m, sc, pk->res, start, val, vlen);
+}
+
+/* A bucket key of the same scope as the previous one: its prefix was checked
+ * then, only the tail is new. Returns false when the key is not such a one. */
+static bool load_same_scope(kj_metrics *m, const uint8_t *key, size_t klen, const uint8_t *val,
+                            size_t vlen, kj_err *err)
+{
+    size_t n = m->load_prefix_len;
+    if (!m->load_sc || klen != n + BUCKET_TAIL || memcmp(key, m->load_prefix, n)) return false;
+    int res = key[n];
+    int64_t start_ms = 0;
+    for (int i = 1; i < BUCKET_TAIL; i++)
+        start_ms = (int64_t)((uint64_t)start_ms << 8 | key[n + i]);
+    int32_t start;
+    if (res >= N_RES || !bucket_start(res, start_ms, &start))
+        *err = KJ_ERR_DECODE;
+    else if (start < kj_m_horizon(m, res))
+        *err = KJ_OK;
+    else
+        *err = load_into(m, m->load_sc, res, start, val, vlen);
+    return true;
 }
 
 typedef struct reader {
@@ -351,10 +396,12 @@ static kj_err load_serving(kj_metrics *m, const parsed_key *pk, const uint8_t *v
 kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen)
 {
     parsed_key pk;
+    kj_err err;
     if (m->in_group) return KJ_ERR_BUSY;
+    if (load_same_scope(m, key, klen, val, vlen, &err)) return err;
     if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
     switch (pk.type) {
-    case KEY_BUCKET: return load_bucket(m, &pk, val, vlen);
+    case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
     case KEY_PRESENCE: return load_presence(m, &pk, val, vlen);
     case KEY_SERVING: return load_serving(m, &pk, val, vlen);
     default: break;

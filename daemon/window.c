@@ -155,9 +155,8 @@ void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res)
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
         bool in0 = closed_at(w0, now, rec.start), in1 = closed_at(w0 + 1, now, rec.start);
         if (!in0 && !in1) continue;
-        if (kj_agg_decode(&m->scratch, rec.data, rec.len) != KJ_OK) continue;
-        if (in0) kj_agg_merge(&sc->win[w0], &m->scratch);
-        if (in1) kj_agg_merge(&sc->win[w0 + 1], &m->scratch);
+        kj_agg_merge_encoded(in0 ? &sc->win[w0] : NULL, in1 ? &sc->win[w0 + 1] : NULL, rec.data,
+                             rec.len);
     }
 }
 

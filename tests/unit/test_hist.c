@@ -263,6 +263,42 @@ START_TEST(test_decode_garbage)
 }
 END_TEST
 
+/* Merging from the encoded form gives what decode + merge gives, into one
+ * target or two at once, for empty, single, sparse and dense hists. */
+START_TEST(test_merge_encoded)
+{
+    static const int sizes[] = {0, 1, 2, 30, 5000};
+    uint8_t *buf = malloc(KJ_HIST_ENCODED_MAX);
+    kj_hist a = KJ_HIST_INIT, b = KJ_HIST_INIT, want = KJ_HIST_INIT, src = KJ_HIST_INIT;
+    kj_hist dec = KJ_HIST_INIT;
+    kj_hist_add(&a, 7); /* targets that already hold something */
+    kj_hist_add(&want, 7);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        kj_hist_reset(&src);
+        for (int i = 0; i < sizes[k]; i++)
+            kj_hist_add(&src, (int64_t)(rnd() % (k % 2 ? 600000 : 3 * DAY_MS)));
+        size_t n = kj_hist_encode(&src, buf), used = 0;
+        ck_assert_int_eq(kj_hist_decode(&dec, buf, n, &used), KJ_OK);
+        kj_hist_merge(&want, &dec);
+        ck_assert_int_eq(kj_hist_merge_encoded(&a, &b, buf, n, &used), KJ_OK);
+        ck_assert_uint_eq(used, n);
+        ck_assert(kj_hist_equal(&a, &want));
+        ck_assert_int_eq(kj_hist_merge_encoded(NULL, NULL, buf, n, &used), KJ_OK);
+    }
+    ck_assert_uint_eq(kj_hist_count(&b) + 1, kj_hist_count(&a));
+    /* count 3 but cells sum to 2: refused */
+    uint8_t bad[] = {3, 10, 5, 2, 4, 1, 1, 4, 1};
+    size_t used;
+    ck_assert_int_eq(kj_hist_merge_encoded(NULL, &b, bad, sizeof bad, &used), KJ_ERR_DECODE);
+    free(buf);
+    kj_hist_reset(&a);
+    kj_hist_reset(&b);
+    kj_hist_reset(&want);
+    kj_hist_reset(&src);
+    kj_hist_reset(&dec);
+}
+END_TEST
+
 START_TEST(test_compact)
 {
     /* A single value costs no heap beyond one small array and 2 bytes encoded. */
@@ -288,6 +324,7 @@ static Suite *hist_suite(void)
     tcase_add_test(tc, test_serialise);
     tcase_add_test(tc, test_decode_garbage);
     tcase_add_test(tc, test_compact);
+    tcase_add_test(tc, test_merge_encoded);
     suite_add_tcase(s, tc);
     return s;
 }
