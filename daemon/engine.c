@@ -435,6 +435,24 @@ static int64_t hook_between(void *ctx, kj_store *s)
     return wait_ms * 1000;
 }
 
+/* At a clean stop, the writer gone: see kj_metrics_checkpoint. */
+kj_err kj_engine_checkpoint(kj_engine *e)
+{
+    int64_t t0 = mono_ms();
+    kj_store_txn *t;
+    kj_err err = kj_store_begin(e->store, &t);
+    if (!err) {
+        kj_metrics_sink sink = {t, sink_put, NULL};
+        err = kj_metrics_checkpoint(e->m, &sink);
+        err = err ? (kj_store_abort(t), err) : kj_store_commit(t);
+    }
+    if (err)
+        kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
+    else
+        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(mono_ms() - t0));
+    return err;
+}
+
 kj_ingest_hooks kj_engine_hooks(kj_engine *e)
 {
     kj_ingest_hooks h = {

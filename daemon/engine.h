@@ -21,6 +21,10 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
                      size_t msglen);
 void kj_engine_free(kj_engine *e);
 
+/* Store the checkpoint of the window totals (kj_metrics_checkpoint) at a
+ * clean stop, after the writer thread has stopped; logs the outcome. */
+kj_err kj_engine_checkpoint(kj_engine *e);
+
 /* The hooks to give kj_ingest_new. */
 kj_ingest_hooks kj_engine_hooks(kj_engine *e);
 

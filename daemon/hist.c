@@ -310,7 +310,7 @@ size_t kj_varint_put(uint8_t *buf, uint64_t v)
     return n;
 }
 
-size_t kj_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
+size_t kj_varint_get_long(const uint8_t *buf, size_t len, uint64_t *v)
 {
     uint64_t x = 0;
     for (size_t i = 0; i < len && i < 10; i++) {

@@ -113,7 +113,15 @@ kj_err kj_hist_decode_summary(const uint8_t *buf, size_t len, uint64_t *count, u
  * returns the bytes consumed, or 0 when buf ends early or the value is longer
  * than 10 bytes. */
 size_t kj_varint_put(uint8_t *buf, uint64_t v);
-size_t kj_varint_get(const uint8_t *buf, size_t len, uint64_t *v);
+size_t kj_varint_get_long(const uint8_t *buf, size_t len, uint64_t *v);
+static inline size_t kj_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
+{
+    if (len && buf[0] < 0x80) { /* most cell deltas and counts: one byte, inline */
+        *v = buf[0];
+        return 1;
+    }
+    return kj_varint_get_long(buf, len, v);
+}
 static inline size_t kj_varint_size(uint64_t v)
 {
     size_t n = 1;

@@ -214,6 +214,7 @@ static int run(kj_config *cfg)
     kj_notify_ready("ready");
     rc = kj_server_run(server) == KJ_OK ? 0 : 1;
     kj_ingest_stop(ingest);
+    kj_engine_checkpoint(engine);
     kj_store_sync(store);
     kj_info("stopped");
 out:

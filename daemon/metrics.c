@@ -538,6 +538,8 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    if (m->ckpt_clearing) m->ckpt_stored = false;
+    m->ckpt_clearing = false;
     m->in_group = false;
 }
 
@@ -662,6 +664,7 @@ void kj_metrics_rollback(kj_metrics *m)
     }
     m->pending.n = m->group_pending;
     m->touched.n = 0;
+    m->ckpt_clearing = false;
     m->in_group = false;
 }
 
@@ -694,6 +697,7 @@ static bool scope_moves(kj_metrics *m, kj_scope *sc, int32_t old_min, int32_t ol
 kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
 {
     if (m->in_group) return KJ_ERR_BUSY;
+    kj_m_finish_load(m);
     baseline_if_needed(m);
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;

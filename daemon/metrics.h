@@ -35,7 +35,13 @@
  *
  * At start: kj_metrics_new(cfg, now), kj_metrics_load for every stored agg key
  * in key order, kj_metrics_load_alert for every stored alert of today
- * (at >= kj_metrics_today_start), then kj_metrics_tick(m, now). */
+ * (at >= kj_metrics_today_start), then kj_metrics_tick(m, now).
+ *
+ * At a clean stop (no group open, nothing after it): kj_metrics_checkpoint
+ * stores every scope's window totals, so that the next start reads them
+ * instead of merging every stored hour bucket again (the bulk of a start's
+ * time). The first group after a start voids the checkpoint in its own
+ * transaction, so a crash later never loads stale totals. */
 #ifndef KJ_METRICS_H
 #define KJ_METRICS_H
 
@@ -187,12 +193,20 @@ bool kj_metrics_pending(const kj_metrics *m);
  *                                    counter) first seen in events
  *   'P' employee 0x00                presence
  *   'S' path 0x00                    a counter's serving state
+ *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
+ *   '!ckpt'                          the checkpoint marker: the now its totals
+ *                                    hold at, 0 when events came after it
  * where kind is 'U', 'E' or 'C' and path is U, E, U/E (member) or U/C. */
 
 /* Restore one stored key (in key order, before the first tick). Keys outside
  * the in-memory horizons are skipped. KJ_ERR_DECODE on a malformed key or
  * value (the caller may log and skip it). */
 kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Store the window totals of every scope and the checkpoint's marker (see
+ * above). KJ_ERR_BUSY inside a group; a sink error is returned (the caller
+ * aborts: the next start then merges the buckets, as after a crash). */
+kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink);
 
 /* Restore one stored alert (the msgpack entry given to put_alert); alerts
  * before today are ignored. */

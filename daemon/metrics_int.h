@@ -160,6 +160,12 @@ struct kj_metrics {
     kj_scope *load_sc;
     uint8_t load_prefix[2 * KJ_ID_MAX + 4];
     size_t load_prefix_len;
+    /* The checkpoint of a clean stop: the window totals it stored hold at
+     * ckpt_now (0: none in use; the load merges every bucket instead). */
+    int64_t ckpt_now;
+    bool ckpt_broken;   /* one of its values did not decode: rebuild instead */
+    bool ckpt_stored;   /* a valid marker is in the store: the next group voids it */
+    bool ckpt_clearing; /* the current group voids it */
 
     kj_agg scratch; /* decode buffer for window moves */
     kj_agg view;    /* a window read: running total + current bucket */
@@ -196,6 +202,9 @@ void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res);
 bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now);
 
 void kj_m_evaluate(kj_metrics *m);
+
+/* metrics_store.c */
+void kj_m_finish_load(kj_metrics *m);
 
 /* metrics_pack.c */
 bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);

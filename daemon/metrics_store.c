@@ -12,7 +12,15 @@
 #define MINUTE_RETAIN 120 /* minutes of minute buckets kept in the store */
 #define HOUR_MARGIN 24    /* hours kept beyond the 30-day window */
 
-enum { KEY_BUCKET = 'B', KEY_DIRECTORY = 'D', KEY_PRESENCE = 'P', KEY_SERVING = 'S' };
+enum {
+    KEY_CHECKPOINT = '!', /* sorts first: the load knows of it before any bucket */
+    KEY_BUCKET = 'B',
+    KEY_DIRECTORY = 'D',
+    KEY_PRESENCE = 'P',
+    KEY_SERVING = 'S',
+    KEY_WINDOWS = 'W',
+};
+static const uint8_t checkpoint_key[] = {KEY_CHECKPOINT, 'c', 'k', 'p', 't'};
 
 typedef struct keybuf {
     uint8_t b[KEY_MAX];
@@ -179,10 +187,25 @@ static kj_err dirty_alerts(kj_metrics *m, const kj_metrics_sink *sink)
     return err;
 }
 
+/* The marker of a checkpoint: the now its window totals hold at; 0 voids it. */
+static kj_err put_marker(const kj_metrics_sink *sink, int64_t at)
+{
+    uint8_t val[1 + 10];
+    size_t n = 0;
+    val[n++] = VALUE_VERSION;
+    n += kj_varint_put(val + n, (uint64_t)at);
+    return sink->put(sink->ctx, checkpoint_key, sizeof checkpoint_key, val, n);
+}
+
 kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
 {
     kj_err err = KJ_OK;
-    if (m->in_group) {
+    if (m->in_group && m->ckpt_stored && sink->put) {
+        /* events after a checkpoint make its window totals stale */
+        err = put_marker(sink, 0);
+        m->ckpt_clearing = true;
+    }
+    if (m->in_group && !err) {
         kj_m_evaluate(m);
         kj_scope **t = m->touched.items;
         for (size_t i = 0; i < m->touched.n && !err; i++)
@@ -195,6 +218,39 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
         }
     }
     return err ? err : dirty_alerts(m, sink);
+}
+
+/* ---- the checkpoint of a clean stop ---- */
+
+/* value: version, the checkpoint's now, then per window its length and agg */
+static kj_err put_windows(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
+{
+    bool any = false;
+    for (int w = 0; w < N_SW; w++)
+        any |= !kj_agg_empty(&sc->win[w]);
+    if (!any) return KJ_OK;
+    uint8_t *buf = kj_m_enc(m, 11 + N_SW * (10 + KJ_AGG_ENCODED_MAX));
+    size_t n = 0;
+    buf[n++] = VALUE_VERSION;
+    n += kj_varint_put(buf + n, (uint64_t)m->now);
+    for (int w = 0; w < N_SW; w++) {
+        n += kj_varint_put(buf + n, kj_agg_encoded_size(&sc->win[w]));
+        n += kj_agg_encode(&sc->win[w], buf + n);
+    }
+    keybuf k = {.n = 0};
+    put_byte(&k, KEY_WINDOWS);
+    put_scope(&k, sc);
+    return sink->put(sink->ctx, k.b, k.n, buf, n);
+}
+
+kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink)
+{
+    if (m->in_group) return KJ_ERR_BUSY;
+    kj_err err = KJ_OK;
+    for (size_t i = 0; i < m->table_cap && !err; i++)
+        for (kj_scope *sc = m->table[i]; sc && !err; sc = sc->hnext)
+            err = put_windows(m, sc, sink);
+    return err ? err : put_marker(sink, m->now);
 }
 
 /* ---- keys back ---- */
@@ -256,6 +312,13 @@ static bool parse_key(const uint8_t *k, size_t len, parsed_key *pk)
         for (int i = 0; i < 8; i++)
             pk->start = (int64_t)((uint64_t)pk->start << 8 | k[pos++]);
         return pk->start >= 0;
+    case KEY_WINDOWS:
+        pk->kind = k[pos++];
+        if (pk->kind != KJ_SCOPE_UNIT && pk->kind != KJ_SCOPE_EMPLOYEE &&
+            pk->kind != KJ_SCOPE_COUNTER)
+            return false;
+        return take_path(pk, k, len, &pos, pk->kind == KJ_SCOPE_COUNTER) && pos == len;
+    case KEY_CHECKPOINT: return len == sizeof checkpoint_key && !memcmp(k, checkpoint_key, len);
     case KEY_PRESENCE:
         pk->kind = KJ_SCOPE_EMPLOYEE;
         return take_path(pk, k, len, &pos, false) && pos == len;
@@ -281,9 +344,24 @@ static bool bucket_start(int res, int64_t start_ms, int32_t *start)
     return start_ms >= 0 && start_ms % kj_res_ms[res] == 0;
 }
 
+/* The oldest bucket start the load keeps. With a checkpoint, the horizon at
+ * its now: buckets that left the windows since must still be there for the
+ * first tick to take them out of the totals. */
+static int32_t load_horizon(const kj_metrics *m, int res)
+{
+    int32_t h = kj_m_horizon(m, res);
+    if (!m->ckpt_now || res == RES_DAY) return h;
+    return h - (kj_m_bucket_of(m, res, m->now) - kj_m_bucket_of(m, res, m->ckpt_now));
+}
+
 static kj_err load_into(kj_metrics *m, kj_scope *sc, int res, int32_t start, const uint8_t *val,
                         size_t vlen)
 {
+    if (m->ckpt_now) { /* the window totals come whole from the checkpoint */
+        if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
+        kj_series_put(&sc->ser[res], start, val, (uint32_t)vlen);
+        return KJ_OK;
+    }
     kj_agg *into[2] = {NULL, NULL}; /* the windows of this resolution that hold it */
     for (int w = 0, k = 0; w < N_SW; w++)
         if (kj_sw_res[w] == res && kj_sw_closed(m, w, start)) into[k++] = &sc->win[w];
@@ -302,7 +380,7 @@ static kj_err load_bucket(kj_metrics *m, const parsed_key *pk, const uint8_t *ke
 {
     int32_t start;
     if (!bucket_start(pk->res, pk->start, &start)) return KJ_ERR_DECODE;
-    if (start < kj_m_horizon(m, pk->res)) return KJ_OK; /* expired: the writer deletes it */
+    if (start < load_horizon(m, pk->res)) return KJ_OK; /* expired: the writer deletes it */
     kj_scope *sc = scope_of_key(m, pk);
     m->load_sc = sc;
     m->load_prefix_len = klen - BUCKET_TAIL; /* parse_key checked the length */
@@ -324,7 +402,7 @@ static bool load_same_scope(kj_metrics *m, const uint8_t *key, size_t klen, cons
     int32_t start;
     if (res >= N_RES || !bucket_start(res, start_ms, &start))
         *err = KJ_ERR_DECODE;
-    else if (start < kj_m_horizon(m, res))
+    else if (start < load_horizon(m, res))
         *err = KJ_OK;
     else
         *err = load_into(m, m->load_sc, res, start, val, vlen);
@@ -393,6 +471,59 @@ static kj_err load_serving(kj_metrics *m, const parsed_key *pk, const uint8_t *v
     return KJ_OK;
 }
 
+/* The marker comes first (its key sorts first). A checkpoint from a later
+ * now than the engine's (the clock went back) is not used. */
+static kj_err load_checkpoint(kj_metrics *m, const uint8_t *val, size_t vlen)
+{
+    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    int64_t at = (int64_t)rd_varint(&r);
+    if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
+    if (at <= 0) return KJ_OK; /* voided: events came after it */
+    m->ckpt_stored = true;
+    if (at <= m->now && !m->load_sc) m->ckpt_now = at;
+    return KJ_OK;
+}
+
+static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
+{
+    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    int64_t at = (int64_t)rd_varint(&r);
+    if (!r.bad && (!m->ckpt_now || at != m->ckpt_now)) return KJ_OK; /* an older one's */
+    kj_scope *sc = r.bad ? NULL : scope_of_key(m, pk);
+    for (int w = 0; w < N_SW && !r.bad; w++) {
+        uint64_t n = rd_varint(&r);
+        if (r.bad || n > vlen - r.pos || kj_agg_decode(&sc->win[w], val + r.pos, (size_t)n))
+            r.bad = true;
+        r.pos += (size_t)n;
+    }
+    if (!r.bad && r.pos == vlen) return KJ_OK;
+    m->ckpt_broken = true;
+    return KJ_ERR_DECODE;
+}
+
+/* After the last key (from the first tick): the checkpoint's window totals
+ * move from its now to the engine's, as a tick would have moved them; a
+ * broken checkpoint gives way to totals rebuilt from the buckets. */
+void kj_m_finish_load(kj_metrics *m)
+{
+    if (!m->ckpt_now) return;
+    int32_t min = kj_m_bucket_of(m, RES_MINUTE, m->ckpt_now);
+    int32_t hour = kj_m_bucket_of(m, RES_HOUR, m->ckpt_now);
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
+            if (m->ckpt_broken) {
+                kj_window_rebuild(m, sc, RES_MINUTE);
+                kj_window_rebuild(m, sc, RES_HOUR);
+            } else {
+                kj_window_advance(m, sc, RES_MINUTE, min, m->now_min);
+                kj_window_advance(m, sc, RES_HOUR, hour, m->now_hour);
+            }
+        }
+    }
+    m->ckpt_now = 0;
+    m->ckpt_broken = false;
+}
+
 kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen)
 {
     parsed_key pk;
@@ -402,6 +533,8 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
     switch (pk.type) {
     case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
+    case KEY_CHECKPOINT: return load_checkpoint(m, val, vlen);
+    case KEY_WINDOWS: return load_windows(m, &pk, val, vlen);
     case KEY_PRESENCE: return load_presence(m, &pk, val, vlen);
     case KEY_SERVING: return load_serving(m, &pk, val, vlen);
     default: break;

@@ -154,7 +154,8 @@ void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res)
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
         bool in0 = closed_at(w0, now, rec.start), in1 = closed_at(w0 + 1, now, rec.start);
-        if (!in0 && !in1) continue;
+        /* checked first: a record that does not decode is left out whole */
+        if ((!in0 && !in1) || kj_agg_merge_encoded(NULL, NULL, rec.data, rec.len)) continue;
         kj_agg_merge_encoded(in0 ? &sc->win[w0] : NULL, in1 ? &sc->win[w0 + 1] : NULL, rec.data,
                              rec.len);
     }

@@ -544,6 +544,30 @@ def test_equal_after_restart_and_kill9(tmp_path):
         d.kill9()
 
 
+def test_checkpoint_of_a_clean_stop_is_void_once_events_follow(tmp_path):
+    """A clean stop stores the window totals and the next start reads them;
+    events after that start void them, so that a crash then loads every
+    bucket again rather than stale totals."""
+    d, events = posted_daemon(tmp_path, SEED + 5, n=600)
+    try:
+        assert d.stop() == 0
+        d.wait_log("checkpoint of the window totals stored")
+        d.start()
+        more = X.generate(SEED + 6, now_ms() - 1000, n_kasemen=300, n_perizinan=60, sla=SLA)
+        # windows are what a checkpoint holds; presence arriving out of order
+        # is another matter (see the xfail above)
+        more = [e for e in more if e["type"] in ("task", "rating")]
+        assert len(more) > 50
+        post_all(d, more)
+        d.kill9()
+        d.start()
+        state, _ = gather(d)
+        check_gathered(state, events + more, "crash after a checkpointed start vs model")
+        assert d.stop() == 0
+    finally:
+        d.kill9()
+
+
 def rebuild(d):
     r = subprocess.run([KINERJAD, "-c", d.config_path, "--rebuild"], capture_output=True,
                        text=True, timeout=120)

@@ -1303,6 +1303,78 @@ START_TEST(test_load_skips_a_corrupt_bucket)
 }
 END_TEST
 
+/* Loads t's rows into a new engine at now (all of them, or without the
+ * checkpoint's), then ticks it to now. */
+static kj_metrics *load_table(kj_config *cfg, table *t, int64_t now, bool with_checkpoint)
+{
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+    qsort(t->rows, t->n, sizeof *t->rows, kv_cmp);
+    for (size_t i = 0; i < t->n; i++) {
+        uint8_t type = *(uint8_t *)t->rows[i].key;
+        if (!with_checkpoint && (type == '!' || type == 'W')) continue;
+        ck_assert_int_eq(
+            kj_metrics_load(m, t->rows[i].key, t->rows[i].klen, t->rows[i].val, t->rows[i].vlen),
+            KJ_OK);
+    }
+    for (size_t i = 0; i < t->n_alerts; i++)
+        kj_metrics_load_alert(m, t->alerts[i], t->alert_len[i]);
+    ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
+    return m;
+}
+
+/* The checkpoint of a clean stop gives the state that merging every bucket
+ * gives, whether the next start is in the same minute, a few minutes, hours
+ * or days later; and the first group after a start voids it. */
+START_TEST(test_checkpoint_round_trip)
+{
+    kj_config *cfg = indicator_config();
+    kj_metrics *a;
+    table t = {0};
+    int64_t now = T0 - 3 * DAY_MS;
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
+    for (int round = 0; round < 40; round++) {
+        now += rnd_in(0, 2 * HOUR_MS);
+        kj_metrics_tick(a, now);
+        kj_event evs[40];
+        for (int i = 0; i < 40; i++)
+            evs[i] = random_event(now - rnd_in(0, 50 * MIN_MS));
+        group(a, &t, evs, 40);
+    }
+    now += 7 * MIN_MS; /* a quiet while, then the stop */
+    kj_metrics_tick(a, now);
+    if (kj_metrics_pending(a)) group(a, &t, NULL, 0);
+    kj_metrics_sink sink = {&t, table_put, NULL};
+    ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
+    static const int64_t gaps[] = {0, 3 * MIN_MS, 2 * HOUR_MS + 10 * MIN_MS, 9 * DAY_MS};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        kj_metrics *b = load_table(cfg, &t, now + gaps[g], true);
+        kj_metrics *c = load_table(cfg, &t, now + gaps[g], false);
+        assert_same_state(b, c);
+        if (!gaps[g]) assert_same_state(a, b); /* later, a has alerts of its own */
+        kj_metrics_free(b);
+        kj_metrics_free(c);
+    }
+    /* a start with it, one event: the marker is voided in that group */
+    kj_metrics *b = load_table(cfg, &t, now + 9 * DAY_MS, true);
+    kj_event ev = service_ev(now + 9 * DAY_MS, "u1", "e1", "c1", 10, 10, KJ_OUTCOME_SERVED);
+    group(b, &t, &ev, 1);
+    qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
+    ck_assert_uint_eq(t.rows[0].klen, 5);
+    ck_assert_int_eq(memcmp(t.rows[0].key, "!ckpt", 5), 0);
+    ck_assert_uint_eq(t.rows[0].vlen, 2);
+    ck_assert_uint_eq(((uint8_t *)t.rows[0].val)[1], 0);
+    /* so a start after that merges the buckets, and agrees with b */
+    kj_metrics *c = load_table(cfg, &t, now + 9 * DAY_MS, true);
+    assert_same_state(b, c);
+    kj_metrics_free(b);
+    kj_metrics_free(c);
+    table_free(&t);
+    kj_metrics_free(a);
+    kj_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_keys_and_retention)
 {
     kj_config *cfg = base_config();
@@ -1466,6 +1538,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_persistence_round_trip);
     tcase_add_test(tc, test_keys_and_retention);
     tcase_add_test(tc, test_load_skips_a_corrupt_bucket);
+    tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_tz_against_libc);
     tcase_add_test(tc, test_series_and_reload);
     suite_add_tcase(s, tc);
