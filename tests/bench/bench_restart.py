@@ -84,16 +84,34 @@ took = time.monotonic() - t0
 print(f"month: {n} events over 500 units, 10,000 employees, 30 days posted at {n / took:,.0f} "
       f"events/s (HTTP, batches of 5,000, one connection, metrics included)")
 print(f"month: resident memory {memory(p.pid)}")
-p.send_signal(signal.SIGTERM)
+
+
+def first_snapshot(how):
+    """Starts the daemon; prints the time to its first served snapshot."""
+    t0 = time.monotonic()
+    p = start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("GET", "/api/v1/snapshot?unit=u1", headers={"Authorization": f"Bearer {vtoken}"})
+    r = conn.getresponse()
+    body = r.read()
+    print(f"month: {how}: start to the first served snapshot "
+          f"{1000 * (time.monotonic() - t0):.0f} ms (status {r.status}, {len(body)} bytes); "
+          f"resident memory then {memory(p.pid)}")
+    return p
+
+
+p.send_signal(signal.SIGTERM)  # a clean stop stores the checkpoint of the window totals
 p.wait()
-t0 = time.monotonic()
-p = start()
+p = first_snapshot("after a clean stop")
+# an event voids the checkpoint; after a crash the start merges every bucket
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-conn.request("GET", "/api/v1/snapshot?unit=u1", headers={"Authorization": f"Bearer {vtoken}"})
-r = conn.getresponse()
-body = r.read()
-print(f"month: restart to the first served snapshot {1000 * (time.monotonic() - t0):.0f} ms "
-      f"(status {r.status}, {len(body)} bytes); resident memory after the restart "
-      f"{memory(p.pid)}")
+fresh = {"id": "after-restart", "type": "rating", "ts": int(time.time() * 1000), "unit": "u1",
+         "employee": "e1", "score": 4}
+conn.request("POST", "/api/v1/events", msgpack.packb([fresh]),
+             {"Content-Type": "application/msgpack", "Authorization": f"Bearer {token}"})
+conn.getresponse().read()
+p.kill()
+p.wait()
+p = first_snapshot("after kill -9")
 p.send_signal(signal.SIGTERM)
 p.wait()
