@@ -185,8 +185,8 @@ bool kj_metrics_pending(const kj_metrics *m);
  *                                    days since 1970-01-01 x 86 400 000)
  *   'D' kind path 0x00               a directory entry (unit, unit member,
  *                                    counter) first seen in events
- *   'P' employee 0x00                presence
- *   'S' path 0x00                    a counter's serving state
+ *   'P' employee 0x00                presence (value and its history: presence.c)
+ *   'S' path 0x00                    a counter's serving state (presence.c)
  * where kind is 'U', 'E' or 'C' and path is U, E, U/E (member) or U/C. */
 
 /* Restore one stored key (in key order, before the first tick). Keys outside

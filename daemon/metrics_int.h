@@ -9,6 +9,7 @@
 #include "agg.h"
 #include "indicators.h"
 #include "metrics.h"
+#include "presence.h"
 #include "tzclock.h"
 
 enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
@@ -53,18 +54,6 @@ typedef struct open_bucket {
     uint32_t pending_len;
 } open_bucket;
 
-typedef struct presence {
-    int8_t state;         /* kj_presence_state, or -1 for none */
-    int64_t since, ts;    /* since: when the state began; ts: the latest event */
-    struct kj_unit *unit; /* the unit of the latest presence event */
-    char counter[KJ_ID_MAX + 1];
-} presence;
-
-typedef struct serving {
-    struct kj_scope *employee; /* NULL: nobody */
-    int64_t since, ts;         /* ts: the newest evidence (presence or service) */
-} serving;
-
 enum scope_flag {
     SC_CHANGED = 1,    /* to be reported by take_changes */
     SC_TOUCHED = 2,    /* in the group's touched list */
@@ -88,7 +77,7 @@ typedef struct kj_scope {
     kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
     presence *pres;         /* employees, once they sent presence */
     serving *serv;          /* counters, once someone served there */
-    void *saved;            /* presence / serving before the group, for rollback */
+    void *saved;            /* presence / serving before the group (presence.c) */
     struct kj_unit **units; /* employees: the units they are members of */
     uint32_t n_units;
 } kj_scope;
@@ -141,7 +130,8 @@ struct kj_metrics {
     int64_t now;
     int32_t now_min, now_hour, today; /* bucket numbers at now */
     int64_t today_start, tomorrow_start;
-    int32_t day_keep; /* local days of day buckets kept in memory */
+    int32_t day_keep;      /* local days of day buckets kept in memory */
+    uint64_t presence_seq; /* arrival order of presence evidence (presence.c) */
 
     kj_scope **table; /* chained hash of every scope */
     size_t table_cap, n_scopes;

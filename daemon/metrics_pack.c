@@ -406,33 +406,33 @@ static void pack_window(msgpack_packer *pk, const kj_agg *a, double hours)
 
 static void pack_presence(msgpack_packer *pk, const presence *p)
 {
-    if (!p || p->state < 0) {
+    if (!p || p->cur.last.state < 0) {
         msgpack_pack_nil(pk);
         return;
     }
     msgpack_pack_map(pk, 3);
     pack_str(pk, "state");
-    pack_str(pk, kj_presence_name((kj_presence_state)p->state));
+    pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
     pack_str(pk, "since");
-    msgpack_pack_int64(pk, p->since);
+    msgpack_pack_int64(pk, p->cur.since);
     pack_str(pk, "counter");
-    if (p->counter[0])
-        pack_str(pk, p->counter);
+    if (p->cur.last.counter)
+        pack_str(pk, p->cur.last.counter->id);
     else
         msgpack_pack_nil(pk);
 }
 
 static void pack_serving(msgpack_packer *pk, const serving *s)
 {
-    if (!s || !s->employee) {
+    if (!s || !s->cur.employee) {
         msgpack_pack_nil(pk);
         return;
     }
     msgpack_pack_map(pk, 2);
     pack_str(pk, "employee");
-    pack_str(pk, s->employee->id);
+    pack_str(pk, s->cur.employee->id);
     pack_str(pk, "since");
-    msgpack_pack_int64(pk, s->since);
+    msgpack_pack_int64(pk, s->cur.since);
 }
 
 static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)

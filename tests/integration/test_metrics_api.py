@@ -630,11 +630,6 @@ def test_presence_and_serving_in_event_time_after_rebuild(tmp_path):
         d.kill9()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "presence.since and serving.since depend on the order of arrival: an older presence "
-    "or service event arriving after a newer one is dropped (metrics.c apply_presence / "
-    "note_service: ts < latest ts -> ignored), so a state run that it split stays merged; "
-    "the live state then differs from the one --rebuild computes from the same raw log"))
 def test_presence_and_serving_out_of_order_arrival(tmp_path):
     d = make_daemon(tmp_path)
     try:
