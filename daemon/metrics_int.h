@@ -168,6 +168,9 @@ int32_t kj_m_horizon(const kj_metrics *m, int res);
 uint8_t *kj_m_enc(kj_metrics *m, size_t need);
 void vec_push(vec *v, const void *item, size_t size);
 
+/* metrics_store.c */
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start);
+
 /* window.c */
 bool kj_series_find(const series *s, int32_t start, series_rec *rec);
 void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len);

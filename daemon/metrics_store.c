@@ -58,6 +58,16 @@ static void bucket_key(keybuf *k, const kj_scope *sc, int res, int32_t start)
     put_be64(k, (uint64_t)kj_m_bucket_ms(res, start));
 }
 
+/* For the series read path (metrics_series.c): a bucket's key in buf. */
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start)
+{
+    keybuf k;
+    bucket_key(&k, sc, res, start);
+    if (k.n > cap) return 0;
+    memcpy(buf, k.b, k.n);
+    return k.n;
+}
+
 /* ---- each_dirty ---- */
 
 static kj_err dirty_buckets(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
