@@ -186,6 +186,7 @@ void kj_m_evaluate(kj_metrics *m);
 
 /* metrics_pack.c */
 bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);
+uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric);
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);
