@@ -52,7 +52,7 @@ struct raw_override {
 };
 
 struct raw_indicator {
-    char *id, *name, *metric, *window, *target, *better, *warn_margin;
+    char *id, *name, *metric, *window, *target, *better, *warn_margin, *min_samples;
     char **applies_to;
     unsigned applies_to_count;
     struct raw_override *overrides;
@@ -129,6 +129,7 @@ static const cyaml_schema_field_t indicator_fields[] = {
     STR("target", struct raw_indicator, target),
     STR("better", struct raw_indicator, better),
     STR("warn_margin", struct raw_indicator, warn_margin),
+    STR("min_samples", struct raw_indicator, min_samples),
     SEQ("applies_to", struct raw_indicator, applies_to, &string_schema),
     EITHER("units"),
     SEQ("overrides", struct raw_indicator, overrides, &override_schema),
@@ -1094,6 +1095,9 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     ind->better = v == 1 ? KJ_BETTER_HIGHER : KJ_BETTER_LOWER;
     ind->warn_margin = 0.10;
     set_number(ld, sub(base.s, "warn_margin").s, r->warn_margin, 0, 10, &ind->warn_margin);
+    uint64_t samples = 1;
+    set_uint(ld, sub(base.s, "min_samples").s, r->min_samples, 1, KJ_MIN_SAMPLES_MAX, &samples);
+    ind->min_samples = (uint32_t)samples;
     load_applies(ld, base.s, r, ind);
     if (!load_unit_list(ld, sub(base.s, "units").s, &ind->all_units, &ind->units, &ind->n_units))
         ind->all_units = true;

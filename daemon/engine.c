@@ -325,12 +325,84 @@ static void series_point(void *ctx, int64_t start, double value)
     sp->n++;
 }
 
+struct stored_ctx {
+    kj_engine *e;
+    const kj_series_plan *plan;
+    kj_metric metric;
+    struct series_pack *acc;
+};
+
+static int stored_point(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct stored_ctx *sc = ctx;
+    int64_t start;
+    double value;
+    if (kj_metrics_stored_point(sc->e->m, sc->plan, sc->metric, k, kl, v, vl, &start, &value))
+        series_point(sc->acc, start, value);
+    return 0;
+}
+
+static const char *const res_names[] = {"minute", "hour", "day"};
+
+static kj_frame *pack_series(const kj_series_params *sp, struct series_pack *acc)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "scope", 5);
+    msgpack_pack_str_with_body(&pk, sp->scope, strlen(sp->scope));
+    msgpack_pack_str_with_body(&pk, "metric", 6);
+    msgpack_pack_str_with_body(&pk, sp->metric, strlen(sp->metric));
+    msgpack_pack_str_with_body(&pk, "res", 3);
+    msgpack_pack_str_with_body(&pk, res_names[sp->res], strlen(res_names[sp->res]));
+    msgpack_pack_str_with_body(&pk, "points", 6);
+    msgpack_pack_array(&pk, acc->n);
+    msgpack_sbuffer_write(&sb, acc->points.data, acc->points.size);
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+/* The points oldest first: day buckets older than memory from the store (one
+ * short read transaction, at most KJ_SERIES_MAX_POINTS keys), then memory's. */
+static kj_err read_series(kj_engine *e, const kj_scope_ref *ref, kj_metric metric,
+                          const kj_series_plan *plan, struct series_pack *acc)
+{
+    struct stored_ctx ctx = {e, plan, metric, acc};
+    kj_err err = KJ_OK;
+    if (plan->lo_len)
+        err = kj_store_each_agg_range(e->store, plan->lo, plan->lo_len, plan->hi, plan->hi_len,
+                                      KJ_SERIES_MAX_POINTS, stored_point, &ctx);
+    if (!err)
+        err = kj_metrics_series(e->m, ref, metric, plan->res, plan->from, plan->to, series_point,
+                                acc);
+    return err;
+}
+
+/* Why a plan was refused, in q (400 / 404). */
+static void series_refused(kj_query *q, kj_err err, const kj_series_plan *plan)
+{
+    const kj_series_params *sp = q->params;
+    q->status = err == KJ_ERR_NOT_FOUND ? 404 : 400;
+    if (err == KJ_ERR_NOT_FOUND)
+        snprintf(q->error, sizeof q->error, "no such scope: %s", sp->scope);
+    else if (err == KJ_ERR_TOO_BIG)
+        snprintf(q->error, sizeof q->error,
+                 "from, to: %zu %s buckets in range, at most %d per request", plan->points,
+                 res_names[sp->res], KJ_SERIES_MAX_POINTS);
+    else
+        snprintf(q->error, sizeof q->error, "res: must be minute, hour or day");
+}
+
 static void query_series(kj_engine *e, kj_query *q)
 {
     kj_series_params *sp = q->params;
     kj_scope_ref ref;
     char buf[KJ_ID_MAX * 2 + 16];
     kj_metric metric;
+    kj_series_plan plan;
     q->status = 400;
     if (!kj_scope_parse(sp->scope, &ref, buf, sizeof buf)) {
         snprintf(q->error, sizeof q->error, "scope: must be unit:U, employee:E or counter:U/C");
@@ -340,33 +412,23 @@ static void query_series(kj_engine *e, kj_query *q)
         snprintf(q->error, sizeof q->error, "metric: unknown metric %s", sp->metric);
         return;
     }
+    kj_err err =
+        kj_metrics_series_plan(e->m, &ref, (kj_series_res)sp->res, sp->from, sp->to, &plan);
+    if (err) {
+        series_refused(q, err, &plan);
+        return;
+    }
     struct series_pack acc = {0};
     msgpack_sbuffer_init(&acc.points);
     msgpack_packer_init(&acc.ppk, &acc.points, msgpack_sbuffer_write);
-    kj_err err = kj_metrics_series(e->m, &ref, metric, (kj_series_res)sp->res, sp->from, sp->to,
-                                   series_point, &acc);
-    if (err == KJ_OK) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        static const char *res_names[] = {"minute", "hour", "day"};
-        msgpack_pack_map(&pk, 4);
-        msgpack_pack_str_with_body(&pk, "scope", 5);
-        msgpack_pack_str_with_body(&pk, sp->scope, strlen(sp->scope));
-        msgpack_pack_str_with_body(&pk, "metric", 6);
-        msgpack_pack_str_with_body(&pk, sp->metric, strlen(sp->metric));
-        msgpack_pack_str_with_body(&pk, "res", 3);
-        msgpack_pack_str_with_body(&pk, res_names[sp->res], strlen(res_names[sp->res]));
-        msgpack_pack_str_with_body(&pk, "points", 6);
-        msgpack_pack_array(&pk, acc.n);
-        msgpack_sbuffer_write(&sb, acc.points.data, acc.points.size);
-        q->result = kj_frame_new(sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-        q->status = 200;
+    err = read_series(e, &ref, metric, &plan, &acc);
+    if (err) {
+        q->status = 500;
+        snprintf(q->error, sizeof q->error, "series: reading the stored buckets failed: %s",
+                 kj_strerror(err));
     } else {
-        q->status = 404;
-        snprintf(q->error, sizeof q->error, "no such scope: %s", sp->scope);
+        q->result = pack_series(sp, &acc);
+        q->status = 200;
     }
     msgpack_sbuffer_destroy(&acc.points);
 }

@@ -275,10 +275,17 @@ void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old)
     if (!m->in_group) m->need_baseline = true;
 }
 
+/* The indicator's value; none (false) without data or with fewer samples
+ * than min_samples: a window with a handful of events flips status on nearly
+ * every event otherwise. */
 static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)
 {
-    return u->ind_metric[i] >= 0 &&
-           kj_m_value(m, sc, (kj_metric)u->ind_metric[i], u->inds[i]->window, v);
+    const kj_indicator_conf *ic = u->inds[i];
+    if (u->ind_metric[i] < 0) return false;
+    kj_metric metric = (kj_metric)u->ind_metric[i];
+    const kj_agg *a = kj_m_window(m, sc, ic->window);
+    if (ic->min_samples > 1 && kj_m_agg_samples(a, metric) < ic->min_samples) return false;
+    return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
 }
 
 static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)

@@ -373,80 +373,6 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
     }
 }
 
-typedef struct saved_state {
-    bool had;
-    union {
-        presence p;
-        serving s;
-    } v;
-} saved_state;
-
-/* Keep presence / serving as they were before the group, once. */
-static void save_state(kj_metrics *m, kj_scope *sc)
-{
-    if (sc->flags & SC_PRESENCE) return;
-    kj_m_touch(m, sc, SC_PRESENCE);
-    saved_state *s = kj_calloc(1, sizeof *s);
-    if (sc->pres) {
-        s->had = true;
-        s->v.p = *sc->pres;
-    } else if (sc->serv) {
-        s->had = true;
-        s->v.s = *sc->serv;
-    }
-    sc->saved = s;
-}
-
-static void set_serving(kj_metrics *m, kj_scope *c, kj_scope *e, int64_t ts)
-{
-    save_state(m, c);
-    if (!c->serv) c->serv = kj_calloc(1, sizeof *c->serv);
-    if (c->serv->employee != e) {
-        c->serv->since = ts;
-        kj_m_mark_changed(m, c);
-    }
-    c->serv->employee = e;
-    c->serv->ts = ts;
-}
-
-/* Who serves at a counter: the newest evidence by ts wins, from presence
- * (serving at C; or the serving employee leaving C) and from service events
- * at C (the employee who served is there). */
-static void note_service(kj_metrics *m, kj_scope *c, kj_scope *e, int64_t ts)
-{
-    if (c->serv && ts < c->serv->ts) return;
-    set_serving(m, c, e, ts);
-}
-
-static void apply_presence(kj_metrics *m, kj_unit *u, kj_scope *e, kj_scope *c, const kj_event *ev)
-{
-    presence *p = e->pres;
-    if (p && ev->ts < p->ts) return; /* an older event arriving late changes nothing */
-    save_state(m, e);
-    if (!p) {
-        p = e->pres = kj_calloc(1, sizeof *p);
-        p->state = -1;
-    }
-    bool same = p->state == (int8_t)ev->state && p->unit == u && !strcmp(p->counter, ev->counter);
-    kj_scope *was = p->state == KJ_PRESENCE_SERVING && p->counter[0] && p->unit
-                        ? kj_m_find(m, KJ_SCOPE_COUNTER, p->unit->sc->id, p->counter)
-                        : NULL;
-    if (!same) p->since = ev->ts;
-    p->ts = ev->ts;
-    p->state = (int8_t)ev->state;
-    p->unit = u;
-    memcpy(p->counter, ev->counter, sizeof p->counter);
-    kj_m_mark_changed(m, e);
-
-    if (was && was != c && was->serv && was->serv->employee == e && ev->ts >= was->serv->ts)
-        set_serving(m, was, NULL, ev->ts);
-    if (c && ev->state != KJ_PRESENCE_SERVING && c->serv && c->serv->employee == e &&
-        ev->ts >= c->serv->ts)
-        set_serving(m, c, NULL, ev->ts);
-    if (c && ev->state == KJ_PRESENCE_SERVING && (!c->serv || ev->ts >= c->serv->ts))
-        set_serving(m, c, e, ev->ts);
-}
-
 kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
 {
     if (!m->in_group || !ev->unit[0]) return KJ_ERR_INVALID;
@@ -458,11 +384,11 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
     if (ev->type == KJ_EV_PRESENCE) {
-        if (e) apply_presence(m, u, e, c, ev);
+        if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
     }
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
-        note_service(m, c, e, ev->ts);
+        kj_presence_note_service(m, c, e, ev->ts);
     add_to_scope(m, u->sc, ev, u->sla_wait_ms);
     if (e) add_to_scope(m, e, ev, u->sla_wait_ms);
     if (c) add_to_scope(m, c, ev, u->sla_wait_ms);
@@ -517,8 +443,7 @@ static void commit_scope(kj_metrics *m, kj_scope *sc)
         ob->touched = 0;
     }
     close_stale(m, sc);
-    free(sc->saved);
-    sc->saved = NULL;
+    kj_presence_commit(sc);
     sc->flags &= SC_CHANGED;
 }
 
@@ -543,27 +468,6 @@ void kj_metrics_commit(kj_metrics *m)
     m->in_group = false;
 }
 
-static void restore_state(kj_scope *sc)
-{
-    saved_state *s = sc->saved;
-    if (!s) return;
-    if (sc->kind == KJ_SCOPE_EMPLOYEE) {
-        if (s->had) {
-            *sc->pres = s->v.p;
-        } else {
-            free(sc->pres);
-            sc->pres = NULL;
-        }
-    } else if (s->had) {
-        *sc->serv = s->v.s;
-    } else {
-        free(sc->serv);
-        sc->serv = NULL;
-    }
-    free(s);
-    sc->saved = NULL;
-}
-
 static void rollback_scope(kj_metrics *m, kj_scope *sc)
 {
     for (unsigned i = sc->n_open; i-- > 0;)
@@ -572,7 +476,7 @@ static void rollback_scope(kj_metrics *m, kj_scope *sc)
         kj_window_rebuild(m, sc, RES_MINUTE);
         kj_window_rebuild(m, sc, RES_HOUR);
     }
-    restore_state(sc);
+    kj_presence_rollback(sc);
 }
 
 static void scope_free(kj_scope *sc)
@@ -584,9 +488,7 @@ static void scope_free(kj_scope *sc)
     free(sc->open);
     for (int w = 0; w < N_SW; w++)
         kj_agg_reset(&sc->win[w]);
-    free(sc->pres);
-    free(sc->serv);
-    free(sc->saved);
+    kj_presence_free(sc);
     free(sc->units);
     free(sc->id);
     free(sc);

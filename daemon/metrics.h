@@ -191,8 +191,8 @@ bool kj_metrics_pending(const kj_metrics *m);
  *                                    days since 1970-01-01 x 86 400 000)
  *   'D' kind path 0x00               a directory entry (unit, unit member,
  *                                    counter) first seen in events
- *   'P' employee 0x00                presence
- *   'S' path 0x00                    a counter's serving state
+ *   'P' employee 0x00                presence (value and its history: presence.c)
+ *   'S' path 0x00                    a counter's serving state (presence.c)
  *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
  *   '!ckpt'                          the checkpoint marker: the now its totals
  *                                    hold at, 0 when events came after it
@@ -230,10 +230,45 @@ bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric
  * from <= start < to and data for metric, oldest first: minute buckets cover
  * the last hour, hour buckets 30 days, day buckets max_event_age days (start
  * is the local midnight in UTC ms). Older day buckets are in the store only:
- * read them there and evaluate each with kj_metrics_bucket_value. */
+ * kj_metrics_series_plan says where, kj_metrics_stored_point reads each. */
 typedef void (*kj_series_fn)(void *ctx, int64_t start, double value);
 kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric,
                          kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx);
+
+/* The most points one series request may span: the range [from, to), cut
+ * to where buckets of its resolution can exist (minute: the last hour; hour:
+ * 30 days; day: retention_days; none beyond now + max_clock_skew), holds at
+ * most this many buckets, else the request is refused (400). A year of days,
+ * 30 days of hours and an hour of minutes fit; a longer history of days
+ * (retention_days over 999) is read in several requests. It keeps the store
+ * read of one request (on the writer thread, between groups) to about a
+ * millisecond. */
+#define KJ_SERIES_MAX_POINTS 1000
+#define KJ_SERIES_KEY_MAX 160
+
+/* Where a series request reads: the count of buckets its range may hold
+ * (for the bound) and the key range [lo, hi) of the stored day buckets older
+ * than those in memory (lo_len 0: none), for kj_store_each_agg_range. */
+typedef struct kj_series_plan {
+    kj_series_res res;
+    int64_t from, to; /* the request's, from raised to the oldest bucket kept */
+    size_t points;
+    uint8_t lo[KJ_SERIES_KEY_MAX], hi[KJ_SERIES_KEY_MAX];
+    size_t lo_len, hi_len;
+} kj_series_plan;
+
+/* KJ_ERR_NOT_FOUND for an unknown scope, KJ_ERR_INVALID for a bad res,
+ * KJ_ERR_TOO_BIG when plan->points exceeds KJ_SERIES_MAX_POINTS (plan is
+ * filled in every case but the first two, for the error message). */
+kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *scope, kj_series_res res,
+                              int64_t from, int64_t to, kj_series_plan *plan);
+
+/* One stored day bucket of the plan's range: its start (local midnight, UTC
+ * ms) and the value of metric; false when outside [from, to), nil or
+ * malformed. */
+bool kj_metrics_stored_point(kj_metrics *m, const kj_series_plan *plan, kj_metric metric,
+                             const void *key, size_t klen, const void *val, size_t vlen,
+                             int64_t *start, double *value);
 
 /* The value of metric in one stored bucket value of resolution res; false
  * when nil or malformed. */

@@ -9,6 +9,7 @@
 #include "agg.h"
 #include "indicators.h"
 #include "metrics.h"
+#include "presence.h"
 #include "tzclock.h"
 
 enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
@@ -53,18 +54,6 @@ typedef struct open_bucket {
     uint32_t pending_len;
 } open_bucket;
 
-typedef struct presence {
-    int8_t state;         /* kj_presence_state, or -1 for none */
-    int64_t since, ts;    /* since: when the state began; ts: the latest event */
-    struct kj_unit *unit; /* the unit of the latest presence event */
-    char counter[KJ_ID_MAX + 1];
-} presence;
-
-typedef struct serving {
-    struct kj_scope *employee; /* NULL: nobody */
-    int64_t since, ts;         /* ts: the newest evidence (presence or service) */
-} serving;
-
 enum scope_flag {
     SC_CHANGED = 1,    /* to be reported by take_changes */
     SC_TOUCHED = 2,    /* in the group's touched list */
@@ -88,7 +77,7 @@ typedef struct kj_scope {
     kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
     presence *pres;         /* employees, once they sent presence */
     serving *serv;          /* counters, once someone served there */
-    void *saved;            /* presence / serving before the group, for rollback */
+    void *saved;            /* presence / serving before the group (presence.c) */
     struct kj_unit **units; /* employees: the units they are members of */
     uint32_t n_units;
 } kj_scope;
@@ -141,7 +130,8 @@ struct kj_metrics {
     int64_t now;
     int32_t now_min, now_hour, today; /* bucket numbers at now */
     int64_t today_start, tomorrow_start;
-    int32_t day_keep; /* local days of day buckets kept in memory */
+    int32_t day_keep;      /* local days of day buckets kept in memory */
+    uint64_t presence_seq; /* arrival order of presence evidence (presence.c) */
 
     kj_scope **table; /* chained hash of every scope */
     size_t table_cap, n_scopes;
@@ -190,6 +180,9 @@ int32_t kj_m_horizon(const kj_metrics *m, int res);
 uint8_t *kj_m_enc(kj_metrics *m, size_t need);
 void vec_push(vec *v, const void *item, size_t size);
 
+/* metrics_store.c */
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start);
+
 /* window.c */
 bool kj_series_find(const series *s, int32_t start, series_rec *rec);
 void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len);
@@ -208,6 +201,7 @@ void kj_m_finish_load(kj_metrics *m);
 
 /* metrics_pack.c */
 bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);
+uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric);
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);

@@ -158,6 +158,29 @@ bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out
     return false;
 }
 
+/* The samples behind a metric's value: the events it is computed from (for
+ * counts and per_hour, those counted). */
+uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric)
+{
+    const kj_agg_tasks *t = a ? a->tasks : NULL;
+    const kj_agg_services *s = a ? a->services : NULL;
+    const kj_agg_ratings *r = a ? a->ratings : NULL;
+    if (metric <= KJ_M_TASKS_DURATION_MAX) {
+        if (!t) return 0;
+        if (metric == KJ_M_TASKS_ON_TIME_PCT) return t->due_n;
+        if (metric == KJ_M_TASKS_QUALITY_AVG) return t->quality_n;
+        return metric == KJ_M_TASKS_COUNT ? t->count : kj_hist_count(&t->duration);
+    }
+    if (metric <= KJ_M_SERVICES_SERVICE_MAX) {
+        if (!s) return 0;
+        return metric == KJ_M_SERVICES_NO_SHOW ? s->count + s->no_show : s->count;
+    }
+    if (!r) return 0;
+    if (metric == KJ_M_RATINGS_PEER_AVG) return r->peer_n;
+    if (metric == KJ_M_RATINGS_SUPERVISOR_AVG) return r->sup_n;
+    return metric >= KJ_M_RATINGS_IKM_U1 ? r->elem_n : r->cit_n;
+}
+
 static int sw_of(kj_window w)
 {
     return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
@@ -406,33 +429,33 @@ static void pack_window(msgpack_packer *pk, const kj_agg *a, double hours)
 
 static void pack_presence(msgpack_packer *pk, const presence *p)
 {
-    if (!p || p->state < 0) {
+    if (!p || p->cur.last.state < 0) {
         msgpack_pack_nil(pk);
         return;
     }
     msgpack_pack_map(pk, 3);
     pack_str(pk, "state");
-    pack_str(pk, kj_presence_name((kj_presence_state)p->state));
+    pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
     pack_str(pk, "since");
-    msgpack_pack_int64(pk, p->since);
+    msgpack_pack_int64(pk, p->cur.since);
     pack_str(pk, "counter");
-    if (p->counter[0])
-        pack_str(pk, p->counter);
+    if (p->cur.last.counter)
+        pack_str(pk, p->cur.last.counter->id);
     else
         msgpack_pack_nil(pk);
 }
 
 static void pack_serving(msgpack_packer *pk, const serving *s)
 {
-    if (!s || !s->employee) {
+    if (!s || !s->cur.employee) {
         msgpack_pack_nil(pk);
         return;
     }
     msgpack_pack_map(pk, 2);
     pack_str(pk, "employee");
-    pack_str(pk, s->employee->id);
+    pack_str(pk, s->cur.employee->id);
     pack_str(pk, "since");
-    msgpack_pack_int64(pk, s->since);
+    msgpack_pack_int64(pk, s->cur.since);
 }
 
 static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)

@@ -66,36 +66,14 @@ static void bucket_key(keybuf *k, const kj_scope *sc, int res, int32_t start)
     put_be64(k, (uint64_t)kj_m_bucket_ms(res, start));
 }
 
-/* ---- values of presence and serving ---- */
-
-static size_t put_id(uint8_t *p, const char *s)
+/* For the series read path (metrics_series.c): a bucket's key in buf. */
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start)
 {
-    size_t n = strlen(s);
-    p[0] = (uint8_t)n;
-    memcpy(p + 1, s, n);
-    return n + 1;
-}
-
-static size_t presence_value(const presence *p, uint8_t *buf)
-{
-    size_t n = 0;
-    buf[n++] = VALUE_VERSION;
-    buf[n++] = (uint8_t)p->state;
-    n += kj_varint_put(buf + n, (uint64_t)p->since);
-    n += kj_varint_put(buf + n, (uint64_t)p->ts);
-    n += put_id(buf + n, p->unit ? p->unit->sc->id : "");
-    n += put_id(buf + n, p->counter);
-    return n;
-}
-
-static size_t serving_value(const serving *s, uint8_t *buf)
-{
-    size_t n = 0;
-    buf[n++] = VALUE_VERSION;
-    n += kj_varint_put(buf + n, (uint64_t)s->since);
-    n += kj_varint_put(buf + n, (uint64_t)s->ts);
-    n += put_id(buf + n, s->employee ? s->employee->id : "");
-    return n;
+    keybuf k;
+    bucket_key(&k, sc, res, start);
+    if (k.n > cap) return 0;
+    memcpy(buf, k.b, k.n);
+    return k.n;
 }
 
 /* ---- each_dirty ---- */
@@ -118,26 +96,20 @@ static kj_err dirty_buckets(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *
     return KJ_OK;
 }
 
-static kj_err dirty_state(kj_scope *sc, const kj_metrics_sink *sink)
+/* presence and serving values are presence.c's */
+static kj_err dirty_state(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
 {
     keybuf k = {.n = 0};
-    uint8_t val[3 + 2 * 10 + 2 * (KJ_ID_MAX + 1)];
-    size_t vn;
-    if (sc->kind == KJ_SCOPE_EMPLOYEE && sc->pres) {
-        put_byte(&k, KEY_PRESENCE);
-        put_str(&k, sc->id);
-        put_byte(&k, 0);
-        vn = presence_value(sc->pres, val);
-    } else if (sc->kind == KJ_SCOPE_COUNTER && sc->serv) {
-        put_byte(&k, KEY_SERVING);
+    const uint8_t *val;
+    size_t vn = kj_presence_value(m, sc, &val);
+    if (!vn) return KJ_OK;
+    put_byte(&k, sc->kind == KJ_SCOPE_EMPLOYEE ? KEY_PRESENCE : KEY_SERVING);
+    if (sc->kind == KJ_SCOPE_COUNTER) {
         put_str(&k, sc->unit->sc->id);
         put_byte(&k, '/');
-        put_str(&k, sc->id);
-        put_byte(&k, 0);
-        vn = serving_value(sc->serv, val);
-    } else {
-        return KJ_OK;
     }
+    put_str(&k, sc->id);
+    put_byte(&k, 0);
     return sink->put(sink->ctx, k.b, k.n, val, vn);
 }
 
@@ -165,7 +137,7 @@ static kj_err dirty_scope(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *si
                   ? put_directory(sink, KJ_SCOPE_UNIT, sc->id, NULL)
                   : put_directory(sink, KJ_SCOPE_COUNTER, sc->unit->sc->id, sc->id);
     if (!err && (sc->flags & SC_BUCKETS)) err = dirty_buckets(m, sc, sink);
-    if (!err && (sc->flags & SC_PRESENCE)) err = dirty_state(sc, sink);
+    if (!err && (sc->flags & SC_PRESENCE)) err = dirty_state(m, sc, sink);
     return err;
 }
 
@@ -424,51 +396,9 @@ static uint64_t rd_varint(reader *r)
     return v;
 }
 
-/* A length-prefixed identifier, possibly empty. */
-static void rd_id(reader *r, char *dst)
+static kj_err load_state(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
 {
-    dst[0] = '\0';
-    if (r->bad || r->pos >= r->len) {
-        r->bad = true;
-        return;
-    }
-    size_t n = r->p[r->pos++];
-    if (!n) return;
-    if (n > r->len - r->pos || !take_id(dst, r->p + r->pos, n)) r->bad = true;
-    r->pos += n;
-}
-
-static kj_err load_presence(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
-{
-    reader r = {val, vlen, 2, vlen < 2 || val[0] != VALUE_VERSION || val[1] > KJ_PRESENCE_OFFLINE};
-    presence p = {.state = r.bad ? -1 : (int8_t)val[1]};
-    char unit_id[KJ_ID_MAX + 1];
-    p.since = (int64_t)rd_varint(&r);
-    p.ts = (int64_t)rd_varint(&r);
-    rd_id(&r, unit_id);
-    rd_id(&r, p.counter);
-    if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
-    p.unit = unit_id[0] ? kj_m_unit(m, unit_id, true) : NULL;
-    kj_scope *e = scope_of_key(m, pk);
-    if (!e->pres) e->pres = kj_calloc(1, sizeof *e->pres);
-    *e->pres = p;
-    return KJ_OK;
-}
-
-static kj_err load_serving(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
-{
-    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
-    serving s = {0};
-    char emp[KJ_ID_MAX + 1];
-    s.since = (int64_t)rd_varint(&r);
-    s.ts = (int64_t)rd_varint(&r);
-    rd_id(&r, emp);
-    if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
-    s.employee = emp[0] ? kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, emp, true) : NULL;
-    kj_scope *c = scope_of_key(m, pk);
-    if (!c->serv) c->serv = kj_calloc(1, sizeof *c->serv);
-    *c->serv = s;
-    return KJ_OK;
+    return kj_presence_load(m, scope_of_key(m, pk), val, vlen);
 }
 
 /* The marker comes first (its key sorts first). A checkpoint from a later
@@ -535,8 +465,8 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
     case KEY_CHECKPOINT: return load_checkpoint(m, val, vlen);
     case KEY_WINDOWS: return load_windows(m, &pk, val, vlen);
-    case KEY_PRESENCE: return load_presence(m, &pk, val, vlen);
-    case KEY_SERVING: return load_serving(m, &pk, val, vlen);
+    case KEY_PRESENCE:
+    case KEY_SERVING: return load_state(m, &pk, val, vlen);
     default: break;
     }
     if (pk.kind == KJ_SCOPE_EMPLOYEE)

@@ -277,6 +277,38 @@ kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
     return each_in(s, s->agg, NULL, 0, fn, ctx);
 }
 
+/* memcmp order, as LMDB's default key comparison */
+static int key_cmp(const MDB_val *a, const void *b, size_t blen)
+{
+    size_t n = a->mv_size < blen ? a->mv_size : blen;
+    int c = memcmp(a->mv_data, b, n);
+    return c ? c : (a->mv_size > blen) - (a->mv_size < blen);
+}
+
+kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const void *to,
+                               size_t tlen, size_t max, kj_store_kv_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->agg, &cur))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
+    MDB_val k = {flen, (void *)from}, v;
+    int stop = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (size_t n = 0; rc == MDB_SUCCESS && !stop && n < max && key_cmp(&k, to, tlen) < 0; n++) {
+        stop = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (stop) return stop;
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
+}
+
 kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx)
 {
     uint8_t key[RAW_KEY];

@@ -66,6 +66,11 @@ void kj_store_abort(kj_store_txn *t);
 typedef int (*kj_store_kv_fn)(void *ctx, const void *key, size_t klen, const void *val,
                               size_t vlen);
 kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx);
+/* Calls fn for the buckets with from <= key < to in key order, at most max of
+ * them, in one read transaction (the caller bounds max so that it stays
+ * short). */
+kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const void *to,
+                               size_t tlen, size_t max, kj_store_kv_fn fn, void *ctx);
 /* Alerts with at >= from, in time order. */
 kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx);
 

@@ -157,7 +157,7 @@ def presence_and_serving(events):
     presence event by ts, `since` when that state (same state, unit and
     counter) began; a counter's serving employee is the newest evidence by ts
     (a served/transferred service there, presence `serving` there), cleared when
-    that employee's newer presence says otherwise (metrics.c's rules)."""
+    that employee's newer presence says otherwise (presence.c's rules)."""
     pres, serv = {}, {}
 
     def set_serving(c, emp, ts):

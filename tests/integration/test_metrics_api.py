@@ -654,11 +654,6 @@ def test_presence_and_serving_in_event_time_after_rebuild(tmp_path):
         d.kill9()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "presence.since and serving.since depend on the order of arrival: an older presence "
-    "or service event arriving after a newer one is dropped (metrics.c apply_presence / "
-    "note_service: ts < latest ts -> ignored), so a state run that it split stays merged; "
-    "the live state then differs from the one --rebuild computes from the same raw log"))
 def test_presence_and_serving_out_of_order_arrival(tmp_path):
     d = make_daemon(tmp_path)
     try:
@@ -735,6 +730,58 @@ def test_retention_limits_and_expiry(tmp_path):
         # window still counts the expired raw event
         snap = snapshot(d, K)
         assert count(snap["unit_metrics"], "7d") == 2
+        assert d.stop() == 0
+    finally:
+        d.kill9()
+
+
+def test_series_days_older_than_memory(tmp_path):
+    """Day buckets older than those in memory (max_event_age + 1 days) are read
+    from the store: posted under max_event_age 10d, read back after a restart
+    under 3d, oldest first, none twice at the memory's edge (days 3 and 4).
+    A request whose range spans more than 1000 buckets (after cutting it to
+    retention_days) is refused with a 400 that says so."""
+    d = Daemon(tmp_path, units=UNITS, extra="max_event_age: 10d\nretention_days: 1500\n")
+    d.start()
+    try:
+        now = now_ms()
+        events = []
+        for i, age in enumerate([9, 8, 5, 4, 3, 2, 0]):
+            for j in range(i + 1):
+                events.append({"id": f"old-{age}-{j}", "type": "service",
+                               "ts": now - age * DAY - 1000 - j, "unit": K, "employee": SITI,
+                               "counter": "loket-2", "wait_ms": 1000, "service_ms": 2000})
+        status, body, _ = d.post_json(events)
+        assert status == 200 and body["accepted"] == len(events), body
+        want = {}
+        for e in events:
+            start = X.midnight_ms(X.local_date(e["ts"]))
+            want[start] = want.get(start, 0) + 1
+        want = [[start, float(n)] for start, n in sorted(want.items())]
+        frm = now - 30 * DAY
+        scopes = [f"unit:{K}", f"counter:{K}/loket-2", f"employee:{SITI}"]
+
+        def day_series(scope, a=frm, b=FAR):
+            return [[p[0], float(p[1])] for p in
+                    series(d, scope, "services.count", "day", a, b)]
+
+        for scope in scopes:
+            assert day_series(scope) == want, (scope, "in memory")
+        assert d.stop() == 0
+        d.write_config(units=UNITS, extra="max_event_age: 3d\nretention_days: 1500\n")
+        d.start()
+        for scope in scopes:
+            assert day_series(scope) == want, (scope, "from the store and memory")
+        # a window inside the stored days, and one across the memory's edge
+        assert day_series(scopes[0], want[1][0], want[3][0]) == want[1:3]
+        assert day_series(scopes[0], want[2][0], want[5][0] + 1) == want[2:6]
+        # the bound: 1501 days of retention do not fit in one request
+        status, body = get(d, f"/api/v1/series?scope=unit:{K}&metric=services.count&res=day"
+                              f"&from=0&to={FAR}")
+        assert status == 400 and "at most 1000" in body["error"], (status, body)
+        status, body = get(d, f"/api/v1/series?scope=unit:{K}&metric=services.count&res=day"
+                              f"&from={now - 999 * DAY}&to={FAR}")
+        assert status == 200 and len(body["points"]) == len(want), (status, body)
         assert d.stop() == 0
     finally:
         d.kill9()

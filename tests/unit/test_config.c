@@ -236,6 +236,7 @@ static void assert_full_indicators(const kj_config *c)
     ck_assert_double_eq(i->target, 900000);
     ck_assert_int_eq(i->better, KJ_BETTER_LOWER);
     ck_assert_double_eq(i->warn_margin, 0.25);
+    ck_assert_uint_eq(i->min_samples, 5);
     ck_assert(!i->for_unit);
     ck_assert(i->for_employee);
     ck_assert(!i->all_units);
@@ -250,6 +251,7 @@ static void assert_full_indicators(const kj_config *c)
     ck_assert_double_eq_tol(i->target, 88.31, 1e-9);
     ck_assert_int_eq(i->better, KJ_BETTER_HIGHER);
     ck_assert_double_eq_tol(i->warn_margin, 0.10, 1e-12);
+    ck_assert_uint_eq(i->min_samples, 1); /* the default */
     ck_assert(i->for_unit && i->for_employee);
     ck_assert(i->all_units);
     ck_assert_uint_eq(i->n_overrides, 0);
@@ -384,6 +386,18 @@ static const struct limit_case limits[] = {
      "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
      " warn_margin: 10.001}",
      "2: indicators[0].warn_margin: must be a number from 0 to 10"},
+    {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " min_samples: 1}",
+     "min_samples", 1,
+     "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " min_samples: 0}",
+     "2: indicators[0].min_samples: must be an integer from 1 to 100000"},
+    {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " min_samples: 100000}",
+     "min_samples", 100000,
+     "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " min_samples: 2.5}",
+     "2: indicators[0].min_samples: must be an integer from 1 to 100000"},
     {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 0, better: higher}", "target",
      0, "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: -1, better: higher}",
      "2: indicators[0].target: must be a number from 0 to 1e+15"},
@@ -408,6 +422,7 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
     if (!strcmp(field, "target")) return c->indicators[0].target;
+    if (!strcmp(field, "min_samples")) return c->indicators[0].min_samples;
     ck_abort_msg("no field %s", field);
     return 0;
 }

@@ -295,6 +295,37 @@ START_TEST(test_alerts_on_change_only)
 }
 END_TEST
 
+/* min_samples: below it the status is none (no alert while the window holds
+ * too few samples to judge); from it on, the status of SPEC §5. */
+START_TEST(test_min_samples)
+{
+    kj_config *cfg = engine_config();
+    cfg->indicators[0].min_samples = 3; /* wait-p90, today */
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    ck_assert_int_eq(kj_metrics_tick(m, T0), KJ_OK);
+    kj_event slow = service(T0, "e2", 900000), quick = service(T0, "e2", 100000);
+    run(m, &slow, 1); /* bad with one sample, were it judged */
+    ck_assert_ptr_null(find_alert("wait-p90", "unit:u1"));
+    ck_assert_ptr_null(find_alert("wait-p90", "employee:e2"));
+    run(m, &quick, 1);
+    ck_assert_ptr_null(find_alert("wait-p90", "unit:u1"));
+    run(m, &quick, 1); /* three samples: p90 = 900000, bad */
+    const kj_alert *a = find_alert("wait-p90", "unit:u1");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->from, KJ_STATUS_NONE);
+    ck_assert_int_eq(a->to, KJ_STATUS_BAD);
+    ck_assert(a->has_value);
+    ck_assert_ptr_nonnull(find_alert("wait-p90", "employee:e2"));
+    /* the other indicators keep judging from one sample (default 1) */
+    kj_event first = task(T0, "e1", true);
+    run(m, &first, 1);
+    ck_assert_ptr_nonnull(find_alert("on-time", "unit:u1"));
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static void snapshot(kj_metrics *m, msgpack_sbuffer *sb, msgpack_unpacked *up, const char *only)
 {
     msgpack_sbuffer_init(sb);
@@ -490,6 +521,7 @@ static Suite *indicators_suite(void)
     tcase_add_test(tc, test_targets_and_units);
     tcase_add_test(tc, test_alert_pack_round_trip);
     tcase_add_test(tc, test_alerts_on_change_only);
+    tcase_add_test(tc, test_min_samples);
     tcase_add_test(tc, test_snapshot_indicators_and_alerts);
     tcase_add_test(tc, test_alerts_bounded_and_daily);
     tcase_add_test(tc, test_rollback_drops_alerts);

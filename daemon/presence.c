@@ -1,0 +1,533 @@
+/* Presence and serving state in event-time order (see presence.h). */
+#include "presence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/alloc.h"
+#include "metrics_int.h"
+
+#define VALUE_V1 1 /* the state alone (before histories) */
+#define VALUE_V2 2 /* base state + history */
+
+/* ---- folding ---- */
+
+static void pres_fold(pres_state *s, const pres_event *e)
+{
+    bool same =
+        s->last.state == e->state && s->last.unit == e->unit && s->last.counter == e->counter;
+    if (!same) s->since = e->ts;
+    s->last = *e;
+}
+
+static void serv_fold(serv_state *s, const serv_event *e)
+{
+    if (e->kind == SERV_SET && s->employee != e->employee) {
+        s->employee = e->employee;
+        s->since = e->ts;
+    } else if (e->kind == SERV_LEFT && s->employee && s->employee == e->employee) {
+        s->employee = NULL;
+        s->since = e->ts;
+    }
+    s->ts = e->ts;
+}
+
+static bool before(int64_t ts, uint64_t seq, int64_t ts2, uint64_t seq2)
+{
+    return ts < ts2 || (ts == ts2 && seq < seq2);
+}
+
+/* The counter where an event says its employee serves, or NULL. */
+static struct kj_scope *serving_at(const pres_event *e)
+{
+    return e && e->state == KJ_PRESENCE_SERVING ? e->counter : NULL;
+}
+
+static presence *presence_new(void)
+{
+    presence *p = kj_calloc(1, sizeof *p);
+    p->base.last.state = -1;
+    p->base.last.ts = INT64_MIN;
+    p->cur = p->base;
+    return p;
+}
+
+static serving *serving_new(void)
+{
+    serving *s = kj_calloc(1, sizeof *s);
+    s->base.ts = INT64_MIN;
+    s->cur = s->base;
+    return s;
+}
+
+/* ---- saving for rollback ---- */
+
+typedef struct saved_state {
+    presence *p; /* deep copies, NULL when the scope had none */
+    serving *s;
+} saved_state;
+
+static void presence_free(presence *p)
+{
+    if (p) free(p->hist);
+    free(p);
+}
+
+static void serving_free(serving *s)
+{
+    if (s) free(s->hist);
+    free(s);
+}
+
+static presence *presence_copy(const presence *p)
+{
+    if (!p) return NULL;
+    presence *c = kj_malloc(sizeof *c);
+    *c = *p;
+    c->hist = p->n ? kj_malloc(p->n * sizeof *p->hist) : NULL;
+    if (p->n) memcpy(c->hist, p->hist, p->n * sizeof *p->hist);
+    c->cap = p->n;
+    return c;
+}
+
+static serving *serving_copy(const serving *s)
+{
+    if (!s) return NULL;
+    serving *c = kj_malloc(sizeof *c);
+    *c = *s;
+    c->hist = s->n ? kj_malloc(s->n * sizeof *s->hist) : NULL;
+    if (s->n) memcpy(c->hist, s->hist, s->n * sizeof *s->hist);
+    c->cap = s->n;
+    return c;
+}
+
+/* Keep the scope's state as it was before the group, once per group. */
+static void save(kj_metrics *m, kj_scope *sc)
+{
+    if (sc->flags & SC_PRESENCE) return;
+    kj_m_touch(m, sc, SC_PRESENCE);
+    saved_state *s = kj_malloc(sizeof *s);
+    s->p = presence_copy(sc->pres);
+    s->s = serving_copy(sc->serv);
+    sc->saved = s;
+}
+
+static void saved_free(saved_state *s)
+{
+    if (!s) return;
+    presence_free(s->p);
+    serving_free(s->s);
+    free(s);
+}
+
+void kj_presence_commit(kj_scope *sc)
+{
+    saved_free(sc->saved);
+    sc->saved = NULL;
+}
+
+void kj_presence_rollback(kj_scope *sc)
+{
+    saved_state *s = sc->saved;
+    if (!s) return;
+    presence_free(sc->pres);
+    serving_free(sc->serv);
+    sc->pres = s->p;
+    sc->serv = s->s;
+    free(s);
+    sc->saved = NULL;
+}
+
+void kj_presence_free(kj_scope *sc)
+{
+    presence_free(sc->pres);
+    serving_free(sc->serv);
+    saved_free(sc->saved);
+    sc->pres = NULL;
+    sc->serv = NULL;
+    sc->saved = NULL;
+}
+
+/* ---- histories ---- */
+
+/* Room for one more entry of size bytes in *hist (n used, *cap allocated). */
+static void *reserve(void *hist, uint32_t n, uint32_t *cap, size_t size)
+{
+    if (n < *cap) return hist;
+    *cap = *cap ? 2 * *cap : 4;
+    return kj_realloc(hist, *cap * size);
+}
+
+/* Insert e by (ts, seq); returns its index. */
+static uint32_t pres_insert(presence *p, const pres_event *e)
+{
+    p->hist = reserve(p->hist, p->n, &p->cap, sizeof *p->hist);
+    uint32_t i = p->n;
+    while (i > 0 && before(e->ts, e->seq, p->hist[i - 1].ts, p->hist[i - 1].seq))
+        i--;
+    memmove(&p->hist[i + 1], &p->hist[i], (p->n - i) * sizeof *p->hist);
+    p->hist[i] = *e;
+    p->n++;
+    return i;
+}
+
+static void pres_trim(presence *p)
+{
+    while (p->n > KJ_PRESENCE_KEEP) {
+        pres_fold(&p->base, &p->hist[0]);
+        memmove(&p->hist[0], &p->hist[1], --p->n * sizeof *p->hist);
+    }
+}
+
+static bool pres_same(const pres_state *a, const pres_state *b)
+{
+    return a->last.state == b->last.state && a->last.ts == b->last.ts &&
+           a->last.unit == b->last.unit && a->last.counter == b->last.counter &&
+           a->since == b->since;
+}
+
+/* Fold again; a changed state is a change of the employee's object. */
+static void pres_update(kj_metrics *m, kj_scope *e)
+{
+    presence *p = e->pres;
+    pres_state was = p->cur;
+    p->cur = p->base;
+    for (uint32_t i = 0; i < p->n; i++)
+        pres_fold(&p->cur, &p->hist[i]);
+    if (!pres_same(&was, &p->cur)) kj_m_mark_changed(m, e);
+}
+
+static void serv_update(kj_metrics *m, kj_scope *c)
+{
+    serving *s = c->serv;
+    serv_state was = s->cur;
+    while (s->n > KJ_SERVING_KEEP) {
+        serv_fold(&s->base, &s->hist[0]);
+        memmove(&s->hist[0], &s->hist[1], --s->n * sizeof *s->hist);
+    }
+    s->cur = s->base;
+    for (uint32_t i = 0; i < s->n; i++)
+        serv_fold(&s->cur, &s->hist[i]);
+    if (was.employee != s->cur.employee || was.since != s->cur.since) kj_m_mark_changed(m, c);
+}
+
+/* One piece of evidence about who serves at c. */
+static void serv_add(kj_metrics *m, kj_scope *c, const serv_event *e)
+{
+    if (c->serv && e->ts < c->serv->base.ts) return; /* older than the history kept */
+    save(m, c);
+    serving *s = c->serv ? c->serv : (c->serv = serving_new());
+    s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
+    uint32_t i = s->n;
+    while (i > 0 && before(e->ts, e->seq, s->hist[i - 1].ts, s->hist[i - 1].seq))
+        i--;
+    memmove(&s->hist[i + 1], &s->hist[i], (s->n - i) * sizeof *s->hist);
+    s->hist[i] = *e;
+    s->n++;
+    serv_update(m, c);
+}
+
+/* Withdraw the LEFT that the presence event (ts, seq) gave c. Once folded
+ * into the base it cannot be withdrawn: the base is then what a replay that
+ * missed the event between would give. */
+static void serv_remove(kj_metrics *m, kj_scope *c, int64_t ts, uint64_t seq)
+{
+    serving *s = c->serv;
+    for (uint32_t i = 0; s && i < s->n; i++) {
+        if (s->hist[i].ts != ts || s->hist[i].seq != seq || s->hist[i].kind != SERV_LEFT) continue;
+        save(m, c);
+        s = c->serv;
+        memmove(&s->hist[i], &s->hist[i + 1], (s->n - i - 1) * sizeof *s->hist);
+        s->n--;
+        serv_update(m, c);
+        return;
+    }
+}
+
+/* An employee's event e also says where it no longer serves: a presence that
+ * is not "serving at W" right after one that was (prev) is a LEFT at W. */
+static kj_scope *left_counter(const pres_event *prev, const pres_event *e)
+{
+    kj_scope *w = serving_at(prev);
+    return w != e->counter ? w : NULL;
+}
+
+/* Inserting e between prev and next changes the LEFT that next gives. */
+static void relink_next(kj_metrics *m, kj_scope *emp, const pres_event *prev, const pres_event *e,
+                        const pres_event *next)
+{
+    kj_scope *old = left_counter(prev, next), *now = left_counter(e, next);
+    if (old == now) return;
+    if (old) serv_remove(m, old, next->ts, next->seq);
+    if (now) serv_add(m, now, &(serv_event){next->ts, next->seq, emp, SERV_LEFT});
+}
+
+void kj_presence_apply(kj_metrics *m, kj_unit *u, kj_scope *e, kj_scope *c, const kj_event *ev)
+{
+    if (e->pres && ev->ts < e->pres->base.last.ts) return; /* older than the history kept */
+    save(m, e);
+    presence *p = e->pres ? e->pres : (e->pres = presence_new());
+    pres_event pe = {ev->ts, ++m->presence_seq, u, c, (int8_t)ev->state};
+    uint32_t i = pres_insert(p, &pe);
+    /* copies: serv_add never touches e's history, but stay safe */
+    pres_event prev = i > 0 ? p->hist[i - 1] : p->base.last;
+    bool has_next = i + 1 < p->n;
+    pres_event next = has_next ? p->hist[i + 1] : pe;
+    if (c)
+        serv_add(m, c,
+                 &(serv_event){pe.ts, pe.seq, e,
+                               ev->state == KJ_PRESENCE_SERVING ? SERV_SET : SERV_LEFT});
+    kj_scope *w = left_counter(&prev, &pe);
+    if (w) serv_add(m, w, &(serv_event){pe.ts, pe.seq, e, SERV_LEFT});
+    if (has_next) relink_next(m, e, &prev, &pe, &next);
+    pres_trim(p);
+    pres_update(m, e);
+}
+
+void kj_presence_note_service(kj_metrics *m, kj_scope *c, kj_scope *e, int64_t ts)
+{
+    serv_add(m, c, &(serv_event){ts, ++m->presence_seq, e, SERV_SET});
+}
+
+/* ---- stored values ---- */
+
+static size_t put_id(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    p[0] = (uint8_t)n;
+    memcpy(p + 1, s, n);
+    return n + 1;
+}
+
+static const char *unit_id(const kj_unit *u)
+{
+    return u ? u->sc->id : "";
+}
+
+/* state + 1 (0: none, nothing follows), ts, seq, unit, counter */
+static size_t put_pres_event(uint8_t *buf, const pres_event *e)
+{
+    size_t n = 0;
+    buf[n++] = (uint8_t)(e->state + 1);
+    if (e->state < 0) return n;
+    n += kj_varint_put(buf + n, (uint64_t)e->ts);
+    n += kj_varint_put(buf + n, e->seq);
+    n += put_id(buf + n, unit_id(e->unit));
+    n += put_id(buf + n, e->counter ? e->counter->id : "");
+    return n;
+}
+
+#define PRES_EVENT_MAX (1 + 2 * 10 + 2 * (KJ_ID_MAX + 1))
+#define SERV_EVENT_MAX (1 + 2 * 10 + KJ_ID_MAX + 1)
+
+/* v2: version, base (event, since), n, n events */
+static size_t presence_value(const presence *p, uint8_t *buf)
+{
+    size_t n = 0;
+    buf[n++] = VALUE_V2;
+    n += put_pres_event(buf + n, &p->base.last);
+    n += kj_varint_put(buf + n, (uint64_t)p->base.since);
+    n += kj_varint_put(buf + n, p->n);
+    for (uint32_t i = 0; i < p->n; i++)
+        n += put_pres_event(buf + n, &p->hist[i]);
+    return n;
+}
+
+/* v2: version, base (ts, since, employee), n, n events (kind, ts, seq, employee) */
+static size_t serving_value(const serving *s, uint8_t *buf)
+{
+    size_t n = 0;
+    buf[n++] = VALUE_V2;
+    n += kj_varint_put(buf + n, (uint64_t)s->base.ts);
+    n += kj_varint_put(buf + n, (uint64_t)s->base.since);
+    n += put_id(buf + n, s->base.employee ? s->base.employee->id : "");
+    n += kj_varint_put(buf + n, s->n);
+    for (uint32_t i = 0; i < s->n; i++) {
+        buf[n++] = s->hist[i].kind;
+        n += kj_varint_put(buf + n, (uint64_t)s->hist[i].ts);
+        n += kj_varint_put(buf + n, s->hist[i].seq);
+        n += put_id(buf + n, s->hist[i].employee->id);
+    }
+    return n;
+}
+
+size_t kj_presence_value(kj_metrics *m, const kj_scope *sc, const uint8_t **out)
+{
+    uint8_t *buf;
+    size_t n = 0;
+    if (sc->kind == KJ_SCOPE_EMPLOYEE && sc->pres) {
+        buf = kj_m_enc(m, 1 + PRES_EVENT_MAX + 20 + sc->pres->n * PRES_EVENT_MAX);
+        n = presence_value(sc->pres, buf);
+    } else if (sc->kind == KJ_SCOPE_COUNTER && sc->serv) {
+        buf = kj_m_enc(m, 1 + 30 + KJ_ID_MAX + 1 + sc->serv->n * SERV_EVENT_MAX);
+        n = serving_value(sc->serv, buf);
+    }
+    if (n) *out = m->enc;
+    return n;
+}
+
+typedef struct reader {
+    kj_metrics *m;
+    const uint8_t *p;
+    size_t len, pos;
+    bool bad;
+} reader;
+
+static uint64_t rd_varint(reader *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : kj_varint_get(r->p + r->pos, r->len - r->pos, &v);
+    r->bad |= n == 0;
+    r->pos += n;
+    return v;
+}
+
+static uint8_t rd_byte(reader *r)
+{
+    if (r->bad || r->pos >= r->len) {
+        r->bad = true;
+        return 0;
+    }
+    return r->p[r->pos++];
+}
+
+/* A length-prefixed identifier, possibly empty. */
+static void rd_id(reader *r, char *dst)
+{
+    size_t n = rd_byte(r);
+    dst[0] = '\0';
+    if (r->bad || !n) return;
+    if (n > KJ_ID_MAX || n > r->len - r->pos || !kj_id_valid((const char *)r->p + r->pos, n)) {
+        r->bad = true;
+        return;
+    }
+    memcpy(dst, r->p + r->pos, n);
+    dst[n] = '\0';
+    r->pos += n;
+}
+
+/* unit and counter ids of a presence event, as scopes (created at load) */
+static void rd_place(reader *r, pres_event *e)
+{
+    char unit[KJ_ID_MAX + 1], counter[KJ_ID_MAX + 1];
+    rd_id(r, unit);
+    rd_id(r, counter);
+    if (r->bad) return;
+    e->unit = unit[0] ? kj_m_unit(r->m, unit, true) : NULL;
+    e->counter =
+        unit[0] && counter[0] ? kj_m_get(r->m, KJ_SCOPE_COUNTER, unit, counter, true) : NULL;
+}
+
+static kj_scope *rd_employee(reader *r)
+{
+    char id[KJ_ID_MAX + 1];
+    rd_id(r, id);
+    return !r->bad && id[0] ? kj_m_get(r->m, KJ_SCOPE_EMPLOYEE, NULL, id, true) : NULL;
+}
+
+static void rd_pres_event(reader *r, pres_event *e)
+{
+    uint8_t st = rd_byte(r);
+    *e = (pres_event){.ts = INT64_MIN, .state = -1};
+    if (r->bad || !st) return;
+    r->bad |= st - 1 > KJ_PRESENCE_OFFLINE;
+    e->state = (int8_t)(st - 1);
+    e->ts = (int64_t)rd_varint(r);
+    e->seq = rd_varint(r);
+    rd_place(r, e);
+    if (e->seq > r->m->presence_seq) r->m->presence_seq = e->seq;
+}
+
+static void load_presence_v1(reader *r, presence *p)
+{
+    uint8_t st = rd_byte(r);
+    r->bad |= st > KJ_PRESENCE_OFFLINE;
+    p->base.last.state = (int8_t)st;
+    p->base.since = (int64_t)rd_varint(r);
+    p->base.last.ts = (int64_t)rd_varint(r);
+    rd_place(r, &p->base.last);
+}
+
+static void load_presence_v2(reader *r, presence *p)
+{
+    rd_pres_event(r, &p->base.last);
+    p->base.since = (int64_t)rd_varint(r);
+    uint64_t n = rd_varint(r);
+    r->bad |= n > KJ_PRESENCE_KEEP;
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        p->hist = reserve(p->hist, p->n, &p->cap, sizeof *p->hist);
+        rd_pres_event(r, &p->hist[p->n]);
+        r->bad |= p->hist[p->n].state < 0;
+        p->n++;
+    }
+}
+
+static void load_serving_v2(reader *r, serving *s)
+{
+    s->base.ts = (int64_t)rd_varint(r);
+    s->base.since = (int64_t)rd_varint(r);
+    s->base.employee = rd_employee(r);
+    uint64_t n = rd_varint(r);
+    r->bad |= n > KJ_SERVING_KEEP;
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
+        serv_event *e = &s->hist[s->n++];
+        e->kind = rd_byte(r);
+        e->ts = (int64_t)rd_varint(r);
+        e->seq = rd_varint(r);
+        e->employee = rd_employee(r);
+        r->bad |= e->kind > SERV_LEFT || !e->employee;
+        if (e->seq > r->m->presence_seq) r->m->presence_seq = e->seq;
+    }
+}
+
+static void load_serving_v1(reader *r, serving *s)
+{
+    s->base.since = (int64_t)rd_varint(r);
+    s->base.ts = (int64_t)rd_varint(r);
+    s->base.employee = rd_employee(r);
+}
+
+kj_err kj_presence_load(kj_metrics *m, kj_scope *sc, const uint8_t *val, size_t vlen)
+{
+    reader r = {m, val, vlen, 0, false};
+    uint8_t version = rd_byte(&r);
+    presence *p = NULL;
+    serving *s = NULL;
+    if (sc->kind == KJ_SCOPE_EMPLOYEE) {
+        p = presence_new();
+        if (version == VALUE_V1)
+            load_presence_v1(&r, p);
+        else if (version == VALUE_V2)
+            load_presence_v2(&r, p);
+        else
+            r.bad = true;
+    } else {
+        s = serving_new();
+        if (version == VALUE_V1)
+            load_serving_v1(&r, s);
+        else if (version == VALUE_V2)
+            load_serving_v2(&r, s);
+        else
+            r.bad = true;
+    }
+    if (r.bad || r.pos != vlen) {
+        presence_free(p);
+        serving_free(s);
+        return KJ_ERR_DECODE;
+    }
+    if (p) {
+        presence_free(sc->pres);
+        p->cur = p->base;
+        for (uint32_t i = 0; i < p->n; i++)
+            pres_fold(&p->cur, &p->hist[i]);
+        sc->pres = p;
+    } else {
+        serving_free(sc->serv);
+        s->cur = s->base;
+        for (uint32_t i = 0; i < s->n; i++)
+            serv_fold(&s->cur, &s->hist[i]);
+        sc->serv = s;
+    }
+    return KJ_OK;
+}
