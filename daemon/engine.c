@@ -533,6 +533,8 @@ kj_ingest_hooks kj_engine_hooks(kj_engine *e)
 /* --- rebuild --- */
 
 struct rebuild {
+    const kj_config *cfg;
+    int64_t now;
     kj_store *store;
     kj_metrics *m;
     kj_store_txn *t;
@@ -547,6 +549,11 @@ static kj_err drop_alert(void *ctx, int64_t at, const void *v, size_t vl)
     return KJ_OK;
 }
 
+static void ignore_alert(void *ctx, const kj_alert *a)
+{
+    (void)ctx, (void)a;
+}
+
 static kj_err rebuild_flush(struct rebuild *r)
 {
     if (!r->t) return KJ_OK;
@@ -559,13 +566,28 @@ static kj_err rebuild_flush(struct rebuild *r)
     r->t = NULL;
     if (err) return err;
     kj_metrics_commit(r->m);
+    kj_metrics_take_alerts(r->m, ignore_alert, NULL);
     r->in_txn = 0;
     return KJ_OK;
+}
+
+/* The raw log comes in time order. The engine's clock follows it a day at a
+ * time, so that every day bucket is within the engine's horizon while its
+ * events arrive and is stored, however old (up to retention_days); at the end
+ * the clock moves on to now. */
+static kj_err rebuild_clock(struct rebuild *r, int64_t ts)
+{
+    int64_t to = ts < r->now ? ts : r->now;
+    if (!r->m) return kj_metrics_new(r->cfg, to, &r->m);
+    if (to < kj_metrics_today_start(r->m) + 86400000) return KJ_OK;
+    kj_err err = rebuild_flush(r);
+    return err ? err : kj_metrics_tick(r->m, to);
 }
 
 static int rebuild_event(void *ctx, const kj_event *ev)
 {
     struct rebuild *r = ctx;
+    if ((r->err = rebuild_clock(r, ev->ts))) return 1;
     if (!r->t) {
         if ((r->err = kj_store_begin(r->store, &r->t))) return 1;
         kj_metrics_begin(r->m);
@@ -579,15 +601,15 @@ static int rebuild_event(void *ctx, const kj_event *ev)
 kj_err kj_engine_rebuild(const kj_config *cfg, kj_store *store, size_t *events, char *msg,
                          size_t msglen)
 {
-    struct rebuild r = {store, NULL, NULL, 0, 0, KJ_OK};
-    int64_t now = kj_now_ms();
+    struct rebuild r = {cfg, kj_now_ms(), store, NULL, NULL, 0, 0, KJ_OK};
     kj_err err = kj_store_clear_aggs(store);
-    if (!err) err = kj_metrics_new(cfg, now, &r.m);
     if (!err) {
         err = kj_store_each_event(store, INT64_MIN, INT64_MAX, NULL, rebuild_event, &r);
         if (r.err) err = r.err;
     }
+    if (!err) err = rebuild_clock(&r, r.now); /* no events: the engine is made here */
     if (!err) err = rebuild_flush(&r);
+    if (!err) err = kj_metrics_tick(r.m, r.now);
     if (r.t) {
         kj_store_abort(r.t);
         kj_metrics_rollback(r.m);

@@ -783,6 +783,12 @@ def test_series_days_older_than_memory(tmp_path):
                               f"&from={now - 999 * DAY}&to={FAR}")
         assert status == 200 and len(body["points"]) == len(want), (status, body)
         assert d.stop() == 0
+        # --rebuild recomputes the old days too (its clock follows the raw log)
+        rebuild(d)
+        d.start()
+        for scope in scopes:
+            assert day_series(scope) == want, (scope, "after --rebuild")
+        assert d.stop() == 0
     finally:
         d.kill9()
 
