@@ -22,12 +22,20 @@ static const lws_retry_bo_t idle_policy = {
     .secs_since_valid_hangup = 40,
 };
 
+/* The most one send() of a viewer's frame may carry (see protocols[]). */
+#define KJ_LIVE_TX_MAX (256 * 1024)
+
 static struct lws_protocols protocols[] = {
     {"http", kj_http_callback, 0, 0, 0, NULL, 0},
     /* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame */
     {"kinerja-ingest.v1", kj_wsingest_callback, 0, 65536, 1, NULL, 0},
-    /* viewers send tiny frames: a small rx buffer keeps an idle viewer cheap */
-    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, 0},
+    /* Viewers send tiny frames: a small rx buffer keeps an idle viewer cheap.
+     * tx_packet_size must be set beside it: at 0, lws 4.1 caps each send() at
+     * rx_buffer_size, copies the rest of the frame to the heap and sends it
+     * 1 KiB per writeable round (seven sends and loop turns per 6 KiB
+     * update). Whatever the kernel does not take still goes to lws's heap
+     * list, so a larger cap never buffers more, it only sends sooner. */
+    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, KJ_LIVE_TX_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
