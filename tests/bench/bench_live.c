@@ -39,6 +39,7 @@ static int64_t count_after[MAX_BATCHES];   /* the unit's count after batch i */
 static atomic_int nbatches;
 static int64_t *arrivals;                  /* [viewer][batch]: first arrival covering it */
 static int next_pending[MAX_VIEWERS];      /* per viewer: the first batch not yet covered */
+static int64_t base_count[MAX_VIEWERS];    /* per viewer: the unit's count in its snapshot */
 static atomic_int subscribed;
 static atomic_bool posting_done;
 static uint64_t frames, frame_bytes;
@@ -80,16 +81,22 @@ static void on_frame(struct vsess *v, const uint8_t *data, size_t len)
     if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS) goto out;
     const msgpack_object *op = get(&u.data, "op");
     if (!op || op->type != MSGPACK_OBJECT_STR) goto out;
+    const msgpack_object *c = get(get(get(get(&u.data, "unit_metrics"), "today"), "services"), "count");
+    bool counted = c && c->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
     if (!v->got_snapshot && op->via.str.size == 8 && !memcmp(op->via.str.ptr, "snapshot", 8)) {
+        /* The unit keeps today's events of earlier runs against the same
+         * daemon: count from here, or every frame would cover every batch. */
+        base_count[v->idx] = counted ? (int64_t)c->via.u64 : 0;
         v->got_snapshot = true;
         atomic_fetch_add(&subscribed, 1);
+        goto out;
     }
-    const msgpack_object *c = get(get(get(get(&u.data, "unit_metrics"), "today"), "services"), "count");
-    if (!c || c->type != MSGPACK_OBJECT_POSITIVE_INTEGER) goto out;
+    if (!counted) goto out;
     frames++;
     frame_bytes += len;
     int n = atomic_load(&nbatches);
-    while (next_pending[v->idx] < n && count_after[next_pending[v->idx]] <= (int64_t)c->via.u64) {
+    int64_t seen = (int64_t)c->via.u64 - base_count[v->idx];
+    while (next_pending[v->idx] < n && count_after[next_pending[v->idx]] <= seen) {
         arrivals[(size_t)v->idx * MAX_BATCHES + (size_t)next_pending[v->idx]] = at;
         next_pending[v->idx]++;
     }
