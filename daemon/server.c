@@ -58,8 +58,8 @@ static void tick(lws_sorted_usec_list_t *sul);
  * ours ("foreign" to lws) so that lws installs no SIGINT watcher (libev would
  * unblock SIGINT in this thread and take it from main's sigwait) and so that
  * kj_server_run can leave it on stop: in 4.1 lws_service() on an event lib
- * runs the loop until it is broken. NULL with *loop NULL when the plugin is
- * missing: the caller falls back to poll(). */
+ * runs the loop until it is broken. NULL with *loop NULL when that fails (the
+ * plugin is missing): the caller falls back to poll(). */
 static struct lws_context *context_on_epoll(struct lws_context_creation_info *info,
                                             struct ev_loop **loop)
 {
@@ -84,8 +84,9 @@ static struct lws_context *create_context(kj_server *s, struct lws_context_creat
 {
     struct lws_context *ctx = context_on_epoll(info, &s->loop);
     if (ctx) return ctx;
-    kj_warn("libwebsockets' libev plugin is missing (Debian package libwebsockets-evlib-ev): "
-            "serving with poll(), which costs more CPU with many dashboards");
+    kj_warn("libwebsockets could not start on libev (is its plugin, Debian package "
+            "libwebsockets-evlib-ev, installed?): serving with poll(), which costs more CPU "
+            "with many dashboards");
     return lws_create_context(info);
 }
 
