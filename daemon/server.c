@@ -1,6 +1,7 @@
 /* kinerjad — the libwebsockets context, its listeners and the service loop. */
 #include "server.h"
 
+#include <ev.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,12 +23,20 @@ static const lws_retry_bo_t idle_policy = {
     .secs_since_valid_hangup = 40,
 };
 
+/* The most one send() of a viewer's frame may carry (see protocols[]). */
+#define KJ_LIVE_TX_MAX (256 * 1024)
+
 static struct lws_protocols protocols[] = {
     {"http", kj_http_callback, 0, 0, 0, NULL, 0},
     /* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame */
     {"kinerja-ingest.v1", kj_wsingest_callback, 0, 65536, 1, NULL, 0},
-    /* viewers send tiny frames: a small rx buffer keeps an idle viewer cheap */
-    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, 0},
+    /* Viewers send tiny frames: a small rx buffer keeps an idle viewer cheap.
+     * tx_packet_size must be set beside it: at 0, lws 4.1 caps each send() at
+     * rx_buffer_size, copies the rest of the frame to the heap and sends it
+     * 1 KiB per writeable round (seven sends and loop turns per 6 KiB
+     * update). Whatever the kernel does not take still goes to lws's heap
+     * list, so a larger cap never buffers more, it only sends sooner. */
+    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, KJ_LIVE_TX_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
@@ -42,6 +51,44 @@ static void lws_log_to_ours(int level, const char *line)
 }
 
 static void tick(lws_sorted_usec_list_t *sul);
+
+/* The context on an epoll loop of our own (libev, through lws's evlib
+ * plugin): poll() over every viewer's socket on each wake-up of the loop
+ * cost more than the sends themselves with a thousand dashboards. The loop is
+ * ours ("foreign" to lws) so that lws installs no SIGINT watcher (libev would
+ * unblock SIGINT in this thread and take it from main's sigwait) and so that
+ * kj_server_run can leave it on stop: in 4.1 lws_service() on an event lib
+ * runs the loop until it is broken. NULL with *loop NULL when that fails (the
+ * plugin is missing): the caller falls back to poll(). */
+static struct lws_context *context_on_epoll(struct lws_context_creation_info *info,
+                                            struct ev_loop **loop)
+{
+    *loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOSIGMASK);
+    if (!*loop) return NULL;
+    void *foreign[1] = {*loop};
+    info->options |= LWS_SERVER_OPTION_LIBEV;
+    info->foreign_loops = foreign;
+    lws_set_log_level(0, NULL); /* a missing plugin is not an error: poll() serves */
+    struct lws_context *ctx = lws_create_context(info);
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
+    info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+    info->foreign_loops = NULL;
+    if (!ctx) {
+        ev_loop_destroy(*loop);
+        *loop = NULL;
+    }
+    return ctx;
+}
+
+static struct lws_context *create_context(kj_server *s, struct lws_context_creation_info *info)
+{
+    struct lws_context *ctx = context_on_epoll(info, &s->loop);
+    if (ctx) return ctx;
+    kj_warn("libwebsockets could not start on libev (is its plugin, Debian package "
+            "libwebsockets-evlib-ev, installed?): serving with poll(), which costs more CPU "
+            "with many dashboards");
+    return lws_create_context(info);
+}
 
 static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t msglen)
 {
@@ -102,7 +149,7 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
      * scan over every slot on each event; without, by index, sized from the
      * descriptor limit (which main raised for max_connections). */
     info.timeout_secs = 30;
-    s->ctx = lws_create_context(&info);
+    s->ctx = create_context(s, &info);
     if (!s->ctx) {
         snprintf(msg, msglen, "cannot create the libwebsockets context");
         goto fail;
@@ -205,6 +252,7 @@ static void count_job(kj_server *s, const kj_ingest_job *job)
 /* Called on the service thread after every wake-up. */
 void kj_server_on_wake(kj_server *s)
 {
+    if (s->stopping && s->loop) ev_break(s->loop, EVBREAK_ALL); /* kj_server_run drains */
     if (s->reload_wanted) {
         s->reload_wanted = false;
         kj_server_do_reload(s);
@@ -220,6 +268,20 @@ void kj_server_on_wake(kj_server *s)
     if (s->parked) kj_http_retry_parked(s);
     if (s->ws_blocked) kj_wsingest_retry_blocked(s);
     take_from_writer(s);
+}
+
+static void drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)t, (void)revents; /* only wakes the loop to check the deadline */
+}
+
+/* One turn of the loop: poll() returns after lws's next timer, ev_run(ONCE)
+ * after any event, which drain's own timer makes at least one per 50 ms. */
+static int serve_once(kj_server *s)
+{
+    if (!s->loop) return lws_service(s->ctx, 0) < 0 ? -1 : 0;
+    ev_run(s->loop, EVRUN_ONCE);
+    return 0;
 }
 
 static int64_t mono_ms(void)
@@ -241,13 +303,21 @@ static void drain(kj_server *s)
     kj_ingest_stop(s->ingest);
     kj_server_on_wake(s);
     int64_t deadline = mono_ms() + 2000;
+    ev_timer wake;
+    if (s->loop) {
+        ev_timer_init(&wake, drain_tick, 0.05, 0.05);
+        ev_timer_start(s->loop, &wake);
+    }
     while ((s->answers_pending || s->bodies_in_progress) && mono_ms() < deadline)
-        if (lws_service(s->ctx, 0) < 0) break;
+        if (serve_once(s)) break;
+    if (s->loop) ev_timer_stop(s->loop, &wake);
 }
 
 kj_err kj_server_run(kj_server *s)
 {
-    while (!s->stopping)
+    if (s->loop && !s->stopping)
+        ev_run(s->loop, 0); /* until kj_server_on_wake sees stopping */
+    while (!s->loop && !s->stopping)
         if (lws_service(s->ctx, 0) < 0) return KJ_ERR_IO;
     drain(s);
     return KJ_OK;
@@ -257,6 +327,7 @@ void kj_server_free(kj_server *s)
 {
     if (!s) return;
     if (s->ctx) lws_context_destroy(s->ctx);
+    if (s->loop) ev_loop_destroy(s->loop); /* after the context: lws's watchers are on it */
     kj_live_free_units(s);
     for (size_t i = 0; i < s->n_old_cfgs; i++)
         kj_config_free(s->old_cfgs[i]);

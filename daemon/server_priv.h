@@ -13,6 +13,7 @@ struct http_sess;
 struct kj_wsconn;
 struct live_unit;
 struct kj_hub;
+struct ev_loop;
 
 #define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
@@ -33,6 +34,7 @@ struct kj_server {
     struct kj_hub *hub;          /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     struct lws_context *ctx;
+    struct ev_loop *loop; /* the epoll loop lws runs on; NULL: lws's own poll() */
     char web_root[4096]; /* realpath of cfg->web_root, "" when it does not exist */
     atomic_bool stopping; /* set by kj_server_stop from any thread */
     bool draining;        /* service thread: answering the last jobs */

@@ -7,7 +7,7 @@
 # As root it runs apt-get; with sudo it uses sudo; otherwise it prints the command.
 set -euo pipefail
 
-build_pkgs=(gcc make pkg-config libwebsockets-dev liblmdb-dev libmsgpack-dev libcyaml-dev
+build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libmsgpack-dev libcyaml-dev
             libjansson-dev libsystemd-dev check)
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
            valgrind clang libclang-rt-14-dev systemd)
