@@ -299,26 +299,17 @@ size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
     return n;
 }
 
-typedef struct reader {
-    const uint8_t *buf;
-    size_t len, pos;
-    bool bad;
-} reader;
+typedef kj_reader reader;
 
 static uint64_t rd(reader *r)
 {
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : kj_varint_get(r->buf + r->pos, r->len - r->pos, &v);
-    if (!n) r->bad = true;
-    r->pos += n;
-    return v;
+    return kj_rd_varint(r);
 }
 
 static void rd_hist(reader *r, kj_hist *h)
 {
     size_t used = 0;
-    if (r->bad || kj_hist_decode(h, r->buf + r->pos, r->len - r->pos, &used) != KJ_OK)
-        r->bad = true;
+    if (r->bad || kj_hist_decode(h, r->p + r->pos, r->len - r->pos, &used) != KJ_OK) r->bad = true;
     r->pos += used;
 }
 
@@ -327,7 +318,7 @@ static void skip_hist(reader *r, int64_t *max)
     uint64_t count, sum;
     size_t used = 0;
     if (r->bad ||
-        kj_hist_decode_summary(r->buf + r->pos, r->len - r->pos, &count, &sum, max, &used) != KJ_OK)
+        kj_hist_decode_summary(r->p + r->pos, r->len - r->pos, &count, &sum, max, &used) != KJ_OK)
         r->bad = true;
     r->pos += used;
 }
@@ -372,7 +363,7 @@ kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len)
 static void merge_hist(reader *r, kj_hist *h, kj_hist *h2)
 {
     size_t used = 0;
-    if (r->bad || kj_hist_merge_encoded(h, h2, r->buf + r->pos, r->len - r->pos, &used) != KJ_OK)
+    if (r->bad || kj_hist_merge_encoded(h, h2, r->p + r->pos, r->len - r->pos, &used) != KJ_OK)
         r->bad = true;
     r->pos += used;
 }

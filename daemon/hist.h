@@ -122,6 +122,23 @@ static inline size_t kj_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
     }
     return kj_varint_get_long(buf, len, v);
 }
+/* Reads LEB128 fields one after another: a bad read sets bad, and every read
+ * after it gives 0, so that a decoder checks once at the end. */
+typedef struct kj_reader {
+    const uint8_t *p;
+    size_t len, pos;
+    bool bad;
+} kj_reader;
+
+static inline uint64_t kj_rd_varint(kj_reader *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : kj_varint_get(r->p + r->pos, r->len - r->pos, &v);
+    r->bad |= n == 0;
+    r->pos += n;
+    return v;
+}
+
 static inline size_t kj_varint_size(uint64_t v)
 {
     size_t n = 1;

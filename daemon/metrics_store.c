@@ -381,21 +381,6 @@ static bool load_same_scope(kj_metrics *m, const uint8_t *key, size_t klen, cons
     return true;
 }
 
-typedef struct reader {
-    const uint8_t *p;
-    size_t len, pos;
-    bool bad;
-} reader;
-
-static uint64_t rd_varint(reader *r)
-{
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : kj_varint_get(r->p + r->pos, r->len - r->pos, &v);
-    r->bad |= n == 0;
-    r->pos += n;
-    return v;
-}
-
 static kj_err load_state(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
 {
     return kj_presence_load(m, scope_of_key(m, pk), val, vlen);
@@ -405,8 +390,8 @@ static kj_err load_state(kj_metrics *m, const parsed_key *pk, const uint8_t *val
  * now than the engine's (the clock went back) is not used. */
 static kj_err load_checkpoint(kj_metrics *m, const uint8_t *val, size_t vlen)
 {
-    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
-    int64_t at = (int64_t)rd_varint(&r);
+    kj_reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    int64_t at = (int64_t)kj_rd_varint(&r);
     if (r.bad || r.pos != vlen) return KJ_ERR_DECODE;
     if (at <= 0) return KJ_OK; /* voided: events came after it */
     m->ckpt_stored = true;
@@ -416,12 +401,12 @@ static kj_err load_checkpoint(kj_metrics *m, const uint8_t *val, size_t vlen)
 
 static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *val, size_t vlen)
 {
-    reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
-    int64_t at = (int64_t)rd_varint(&r);
+    kj_reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    int64_t at = (int64_t)kj_rd_varint(&r);
     if (!r.bad && (!m->ckpt_now || at != m->ckpt_now)) return KJ_OK; /* an older one's */
     kj_scope *sc = r.bad ? NULL : scope_of_key(m, pk);
     for (int w = 0; w < N_SW && !r.bad; w++) {
-        uint64_t n = rd_varint(&r);
+        uint64_t n = kj_rd_varint(&r);
         if (r.bad || n > vlen - r.pos || kj_agg_decode(&sc->win[w], val + r.pos, (size_t)n))
             r.bad = true;
         r.pos += (size_t)n;

@@ -367,28 +367,22 @@ size_t kj_presence_value(kj_metrics *m, const kj_scope *sc, const uint8_t **out)
 }
 
 typedef struct reader {
+    kj_reader in;
     kj_metrics *m;
-    const uint8_t *p;
-    size_t len, pos;
-    bool bad;
 } reader;
 
 static uint64_t rd_varint(reader *r)
 {
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : kj_varint_get(r->p + r->pos, r->len - r->pos, &v);
-    r->bad |= n == 0;
-    r->pos += n;
-    return v;
+    return kj_rd_varint(&r->in);
 }
 
 static uint8_t rd_byte(reader *r)
 {
-    if (r->bad || r->pos >= r->len) {
-        r->bad = true;
+    if (r->in.bad || r->in.pos >= r->in.len) {
+        r->in.bad = true;
         return 0;
     }
-    return r->p[r->pos++];
+    return r->in.p[r->in.pos++];
 }
 
 /* A length-prefixed identifier, possibly empty. */
@@ -396,14 +390,15 @@ static void rd_id(reader *r, char *dst)
 {
     size_t n = rd_byte(r);
     dst[0] = '\0';
-    if (r->bad || !n) return;
-    if (n > KJ_ID_MAX || n > r->len - r->pos || !kj_id_valid((const char *)r->p + r->pos, n)) {
-        r->bad = true;
+    if (r->in.bad || !n) return;
+    if (n > KJ_ID_MAX || n > r->in.len - r->in.pos ||
+        !kj_id_valid((const char *)r->in.p + r->in.pos, n)) {
+        r->in.bad = true;
         return;
     }
-    memcpy(dst, r->p + r->pos, n);
+    memcpy(dst, r->in.p + r->in.pos, n);
     dst[n] = '\0';
-    r->pos += n;
+    r->in.pos += n;
 }
 
 /* unit and counter ids of a presence event, as scopes (created at load) */
@@ -412,7 +407,7 @@ static void rd_place(reader *r, pres_event *e)
     char unit[KJ_ID_MAX + 1], counter[KJ_ID_MAX + 1];
     rd_id(r, unit);
     rd_id(r, counter);
-    if (r->bad) return;
+    if (r->in.bad) return;
     e->unit = unit[0] ? kj_m_unit(r->m, unit, true) : NULL;
     e->counter =
         unit[0] && counter[0] ? kj_m_get(r->m, KJ_SCOPE_COUNTER, unit, counter, true) : NULL;
@@ -422,15 +417,15 @@ static kj_scope *rd_employee(reader *r)
 {
     char id[KJ_ID_MAX + 1];
     rd_id(r, id);
-    return !r->bad && id[0] ? kj_m_get(r->m, KJ_SCOPE_EMPLOYEE, NULL, id, true) : NULL;
+    return !r->in.bad && id[0] ? kj_m_get(r->m, KJ_SCOPE_EMPLOYEE, NULL, id, true) : NULL;
 }
 
 static void rd_pres_event(reader *r, pres_event *e)
 {
     uint8_t st = rd_byte(r);
     *e = (pres_event){.ts = INT64_MIN, .state = -1};
-    if (r->bad || !st) return;
-    r->bad |= st - 1 > KJ_PRESENCE_OFFLINE;
+    if (r->in.bad || !st) return;
+    r->in.bad |= st - 1 > KJ_PRESENCE_OFFLINE;
     e->state = (int8_t)(st - 1);
     e->ts = (int64_t)rd_varint(r);
     e->seq = rd_varint(r);
@@ -441,7 +436,7 @@ static void rd_pres_event(reader *r, pres_event *e)
 static void load_presence_v1(reader *r, presence *p)
 {
     uint8_t st = rd_byte(r);
-    r->bad |= st > KJ_PRESENCE_OFFLINE;
+    r->in.bad |= st > KJ_PRESENCE_OFFLINE;
     p->base.last.state = (int8_t)st;
     p->base.since = (int64_t)rd_varint(r);
     p->base.last.ts = (int64_t)rd_varint(r);
@@ -453,11 +448,11 @@ static void load_presence_v2(reader *r, presence *p)
     rd_pres_event(r, &p->base.last);
     p->base.since = (int64_t)rd_varint(r);
     uint64_t n = rd_varint(r);
-    r->bad |= n > KJ_PRESENCE_KEEP;
-    for (uint64_t i = 0; i < n && !r->bad; i++) {
+    r->in.bad |= n > KJ_PRESENCE_KEEP;
+    for (uint64_t i = 0; i < n && !r->in.bad; i++) {
         p->hist = reserve(p->hist, p->n, &p->cap, sizeof *p->hist);
         rd_pres_event(r, &p->hist[p->n]);
-        r->bad |= p->hist[p->n].state < 0;
+        r->in.bad |= p->hist[p->n].state < 0;
         p->n++;
     }
 }
@@ -468,15 +463,15 @@ static void load_serving_v2(reader *r, serving *s)
     s->base.since = (int64_t)rd_varint(r);
     s->base.employee = rd_employee(r);
     uint64_t n = rd_varint(r);
-    r->bad |= n > KJ_SERVING_KEEP;
-    for (uint64_t i = 0; i < n && !r->bad; i++) {
+    r->in.bad |= n > KJ_SERVING_KEEP;
+    for (uint64_t i = 0; i < n && !r->in.bad; i++) {
         s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
         serv_event *e = &s->hist[s->n++];
         e->kind = rd_byte(r);
         e->ts = (int64_t)rd_varint(r);
         e->seq = rd_varint(r);
         e->employee = rd_employee(r);
-        r->bad |= e->kind > SERV_LEFT || !e->employee;
+        r->in.bad |= e->kind > SERV_LEFT || !e->employee;
         if (e->seq > r->m->presence_seq) r->m->presence_seq = e->seq;
     }
 }
@@ -490,7 +485,7 @@ static void load_serving_v1(reader *r, serving *s)
 
 kj_err kj_presence_load(kj_metrics *m, kj_scope *sc, const uint8_t *val, size_t vlen)
 {
-    reader r = {m, val, vlen, 0, false};
+    reader r = {{val, vlen, 0, false}, m};
     uint8_t version = rd_byte(&r);
     presence *p = NULL;
     serving *s = NULL;
@@ -501,7 +496,7 @@ kj_err kj_presence_load(kj_metrics *m, kj_scope *sc, const uint8_t *val, size_t 
         else if (version == VALUE_V2)
             load_presence_v2(&r, p);
         else
-            r.bad = true;
+            r.in.bad = true;
     } else {
         s = serving_new();
         if (version == VALUE_V1)
@@ -509,9 +504,9 @@ kj_err kj_presence_load(kj_metrics *m, kj_scope *sc, const uint8_t *val, size_t 
         else if (version == VALUE_V2)
             load_serving_v2(&r, s);
         else
-            r.bad = true;
+            r.in.bad = true;
     }
-    if (r.bad || r.pos != vlen) {
+    if (r.in.bad || r.in.pos != vlen) {
         presence_free(p);
         serving_free(s);
         return KJ_ERR_DECODE;
