@@ -83,20 +83,28 @@ static kj_config *make_config(void)
     }
     c->indicators = calloc(2, sizeof *c->indicators);
     c->n_indicators = 2;
-    c->indicators[0] = (kj_indicator_conf){strdup("wait-p90"),
-                                           strdup("Waktu tunggu p90"),
-                                           strdup("services.wait_ms.p90"),
-                                           KJ_WIN_TODAY,
-                                           900000,
-                                           KJ_BETTER_LOWER,
-                                           0.10,
-                                           true,
-                                           true,
-                                           true};
-    c->indicators[1] = (kj_indicator_conf){strdup("ikm"), strdup("IKM"), strdup("ratings.ikm"),
-                                           KJ_WIN_30D,    88.31,         KJ_BETTER_HIGHER,
-                                           0.10,          true,          true,
-                                           true};
+    c->indicators[0] = (kj_indicator_conf){.id = strdup("wait-p90"),
+                                           .name = strdup("Waktu tunggu p90"),
+                                           .metric = strdup("services.wait_ms.p90"),
+                                           .window = KJ_WIN_TODAY,
+                                           .target = 900000,
+                                           .better = KJ_BETTER_LOWER,
+                                           .warn_margin = 0.10,
+                                           .min_samples = 1,
+                                           .for_unit = true,
+                                           .for_employee = true,
+                                           .all_units = true};
+    c->indicators[1] = (kj_indicator_conf){.id = strdup("ikm"),
+                                           .name = strdup("IKM"),
+                                           .metric = strdup("ratings.ikm"),
+                                           .window = KJ_WIN_30D,
+                                           .target = 88.31,
+                                           .better = KJ_BETTER_HIGHER,
+                                           .warn_margin = 0.10,
+                                           .min_samples = 1,
+                                           .for_unit = true,
+                                           .for_employee = true,
+                                           .all_units = true};
     return c;
 }
 
