@@ -318,7 +318,7 @@ static size_t put_pres_event(uint8_t *buf, const pres_event *e)
 }
 
 #define PRES_EVENT_MAX (1 + 2 * 10 + 2 * (KJ_ID_MAX + 1))
-#define SERV_EVENT_MAX (1 + 2 * 10 + KJ_ID_MAX + 1)
+#define SERV_EVENT_MAX (3 * 10) /* index and kind, ts, seq; plus one dictionary id */
 
 /* v2: version, base (event, since), n, n events */
 static size_t presence_value(const presence *p, uint8_t *buf)
@@ -333,20 +333,48 @@ static size_t presence_value(const presence *p, uint8_t *buf)
     return n;
 }
 
-/* v2: version, base (ts, since, employee), n, n events (kind, ts, seq, employee) */
+/* The distinct employees of a counter's history, at most KJ_SERVING_KEEP. */
+static uint32_t serv_index(kj_scope **dict, uint32_t *n, kj_scope *e)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if (dict[i] == e) return i;
+    dict[*n] = e;
+    return (*n)++;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* v2: version, base (ts, since, employee), the history's distinct employees
+ * (n, ids), n events oldest first: employee index << 1 | kind, ts minus the
+ * previous ts, seq minus the previous seq (zigzag). A counter's value is
+ * rewritten by every group that touches it: this keeps it at ~5 bytes an
+ * event instead of ~30 with the employee id (an 18-digit NIP) in each. */
 static size_t serving_value(const serving *s, uint8_t *buf)
 {
+    kj_scope *dict[KJ_SERVING_KEEP];
+    uint32_t nd = 0, idx[KJ_SERVING_KEEP];
+    for (uint32_t i = 0; i < s->n; i++)
+        idx[i] = serv_index(dict, &nd, s->hist[i].employee);
     size_t n = 0;
     buf[n++] = VALUE_V2;
     n += kj_varint_put(buf + n, (uint64_t)s->base.ts);
     n += kj_varint_put(buf + n, (uint64_t)s->base.since);
     n += put_id(buf + n, s->base.employee ? s->base.employee->id : "");
+    n += kj_varint_put(buf + n, nd);
+    for (uint32_t i = 0; i < nd; i++)
+        n += put_id(buf + n, dict[i]->id);
     n += kj_varint_put(buf + n, s->n);
+    int64_t ts = 0, seq = 0;
     for (uint32_t i = 0; i < s->n; i++) {
-        buf[n++] = s->hist[i].kind;
-        n += kj_varint_put(buf + n, (uint64_t)s->hist[i].ts);
-        n += kj_varint_put(buf + n, s->hist[i].seq);
-        n += put_id(buf + n, s->hist[i].employee->id);
+        const serv_event *e = &s->hist[i];
+        n += kj_varint_put(buf + n, (uint64_t)idx[i] << 1 | e->kind);
+        n += kj_varint_put(buf + n, zigzag(e->ts - ts));
+        n += kj_varint_put(buf + n, zigzag((int64_t)e->seq - seq));
+        ts = e->ts;
+        seq = (int64_t)e->seq;
     }
     return n;
 }
@@ -359,7 +387,8 @@ size_t kj_presence_value(kj_metrics *m, const kj_scope *sc, const uint8_t **out)
         buf = kj_m_enc(m, 1 + PRES_EVENT_MAX + 20 + sc->pres->n * PRES_EVENT_MAX);
         n = presence_value(sc->pres, buf);
     } else if (sc->kind == KJ_SCOPE_COUNTER && sc->serv) {
-        buf = kj_m_enc(m, 1 + 30 + KJ_ID_MAX + 1 + sc->serv->n * SERV_EVENT_MAX);
+        buf = kj_m_enc(m, 1 + 30 + KJ_ID_MAX + 1 + 10 +
+                              sc->serv->n * (KJ_ID_MAX + 1 + SERV_EVENT_MAX));
         n = serving_value(sc->serv, buf);
     }
     if (n) *out = m->enc;
@@ -457,21 +486,34 @@ static void load_presence_v2(reader *r, presence *p)
     }
 }
 
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
 static void load_serving_v2(reader *r, serving *s)
 {
     s->base.ts = (int64_t)rd_varint(r);
     s->base.since = (int64_t)rd_varint(r);
     s->base.employee = rd_employee(r);
+    kj_scope *dict[KJ_SERVING_KEEP];
+    uint64_t nd = rd_varint(r);
+    r->in.bad |= nd > KJ_SERVING_KEEP;
+    for (uint64_t i = 0; i < nd && !r->in.bad; i++)
+        r->in.bad |= !(dict[i] = rd_employee(r));
     uint64_t n = rd_varint(r);
     r->in.bad |= n > KJ_SERVING_KEEP;
+    int64_t ts = 0, seq = 0;
     for (uint64_t i = 0; i < n && !r->in.bad; i++) {
         s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
         serv_event *e = &s->hist[s->n++];
-        e->kind = rd_byte(r);
-        e->ts = (int64_t)rd_varint(r);
-        e->seq = rd_varint(r);
-        e->employee = rd_employee(r);
-        r->in.bad |= e->kind > SERV_LEFT || !e->employee;
+        uint64_t head = rd_varint(r);
+        e->kind = (uint8_t)(head & 1);
+        /* unsigned sums: a corrupt value wraps instead of overflowing */
+        e->ts = ts = (int64_t)((uint64_t)ts + (uint64_t)unzigzag(rd_varint(r)));
+        e->seq = (uint64_t)(seq = (int64_t)((uint64_t)seq + (uint64_t)unzigzag(rd_varint(r))));
+        r->in.bad |= (head >> 1) >= nd;
+        e->employee = r->in.bad ? NULL : dict[head >> 1];
         if (e->seq > r->m->presence_seq) r->m->presence_seq = e->seq;
     }
 }
