@@ -153,6 +153,7 @@ static void start_signal_thread(kj_server *server)
     sigaddset(&sg.set, SIGINT);
     sigaddset(&sg.set, SIGHUP);
     pthread_create(&sigthread, NULL, signal_main, &sg);
+    pthread_setname_np(sigthread, "kj-signals");
     pthread_detach(sigthread);
 }
 

@@ -33,10 +33,10 @@ for _ in $(seq 200); do  # wait for the port (a benchmark, not a test)
 done
 secs=${KJ_BENCH_SECONDS:-5}
 echo "kinerja ingest benchmark: HTTP POST, msgpack, sync: full, $(nproc) cores, ${secs}s each"
-"$build/bench/bench_ingest" "$port" "$secret" 1 32 "$secs" s1
-"$build/bench/bench_ingest" "$port" "$secret" 100 8 "$secs" s100
-"$build/bench/bench_ingest" "$port" "$secret" 1000 4 "$secs" s1000
-"$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" s1000b
+"$build/bench/bench_ingest" "$port" "$secret" 1 32 "$secs" s1 "$pid"
+"$build/bench/bench_ingest" "$port" "$secret" 100 8 "$secs" s100 "$pid"
+"$build/bench/bench_ingest" "$port" "$secret" 1000 4 "$secs" s1000 "$pid"
+"$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" s1000b "$pid"
 
 echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"

@@ -4,15 +4,19 @@
  * for the answer, for S seconds. Prints acknowledged events/s, requests/s and
  * the request latency (POST sent -> answer read, which includes the group
  * commit) p50/p99. A benchmark: it prints figures and asserts nothing but that
- * every answer was 200 with every event accepted.
+ * every answer was 200 with every event accepted. Given the daemon's PID, also
+ * the CPU time of its writer thread ("kj-writer") per event: the cost of the
+ * store and the metrics engine, whatever else the machine does.
  *
- * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG] */
+ * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG [PID]] */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <msgpack.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +132,35 @@ static int cmp64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* CPU time (clock ticks) of the thread of pid named kj-writer; -1 if none. */
+static long writer_ticks(const char *pid)
+{
+    char path[600], name[32];
+    long ticks = -1;
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    DIR *d = opendir(path);
+    for (struct dirent *t; d && (t = readdir(d));) {
+        snprintf(path, sizeof path, "/proc/%s/task/%s/comm", pid, t->d_name);
+        FILE *f = fopen(path, "r");
+        bool writer = f && fgets(name, sizeof name, f) && !strncmp(name, "kj-writer", 9);
+        if (f) fclose(f);
+        if (!writer) continue;
+        snprintf(path, sizeof path, "/proc/%s/task/%s/stat", pid, t->d_name);
+        if (!(f = fopen(path, "r"))) continue;
+        long utime, stime; /* fields 14 and 15, after "(comm)" */
+        if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
+                   &stime) == 2)
+            ticks = utime + stime;
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return ticks;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG]\n");
+        fprintf(stderr, "usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG [PID]]\n");
         return 2;
     }
     int port = atoi(argv[1]), batch = atoi(argv[3]), nconn = atoi(argv[4]);
@@ -150,6 +179,8 @@ int main(int argc, char **argv)
         build_request(&cs[i], i, batch, token, tag);
         cs[i].t0 = now_us();
     }
+    const char *pid = argc > 7 ? argv[7] : NULL;
+    long ticks0 = pid ? writer_ticks(pid) : -1;
     int64_t start = now_us(), stop = start + (int64_t)(seconds * 1e6);
     while (now_us() < stop) {
         for (int i = 0; i < nconn; i++) {
@@ -188,6 +219,10 @@ int main(int argc, char **argv)
            "p99 %.2f ms  (%llu requests, %llu not 200)\n",
            batch, nconn, (double)events / el, (double)requests / el, p50, p99,
            (unsigned long long)requests, (unsigned long long)bad);
+    long ticks1 = pid ? writer_ticks(pid) : -1;
+    if (ticks0 >= 0 && ticks1 >= 0 && events)
+        printf("    writer thread: %.2f us of CPU per event\n",
+               (double)(ticks1 - ticks0) * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)events);
     for (int i = 0; i < nconn; i++) {
         close(cs[i].fd);
         free(cs[i].req);
