@@ -1,6 +1,7 @@
 #include "hub.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,34 +166,55 @@ kj_query *kj_hub_take_answers(kj_hub *h)
     return list;
 }
 
-static view *find_view(kj_hub *h, const char *unit, const char *employee)
+/* Views are kept sorted by (unit, employee): the writer lists a unit's views
+ * for every unit it publishes, so that is a binary search, not a scan of
+ * every watched unit. Returns the index of the first view >= (unit, employee). */
+static size_t lower_bound(const kj_hub *h, const char *unit, const char *employee)
 {
-    for (size_t i = 0; i < h->n_views; i++)
-        if (!strcmp(h->views[i].unit, unit) && !strcmp(h->views[i].employee, employee))
-            return &h->views[i];
-    return NULL;
+    size_t a = 0, b = h->n_views;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        int c = strcmp(h->views[mid].unit, unit);
+        if (!c && employee) c = strcmp(h->views[mid].employee, employee);
+        if (c < 0)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a;
+}
+
+static bool is_view(const kj_hub *h, size_t i, const char *unit, const char *employee)
+{
+    return i < h->n_views && !strcmp(h->views[i].unit, unit) &&
+           !strcmp(h->views[i].employee, employee);
 }
 
 void kj_hub_view_add(kj_hub *h, const char *unit, const char *employee)
 {
     pthread_mutex_lock(&h->lock);
-    view *p = find_view(h, unit, employee);
-    if (!p) {
+    size_t i = lower_bound(h, unit, employee);
+    if (!is_view(h, i, unit, employee)) {
         h->views = kj_realloc(h->views, (h->n_views + 1) * sizeof *h->views);
-        p = &h->views[h->n_views++];
+        memmove(&h->views[i + 1], &h->views[i], (h->n_views - i) * sizeof *h->views);
+        h->n_views++;
+        view *p = &h->views[i];
         snprintf(p->unit, sizeof p->unit, "%s", unit);
         snprintf(p->employee, sizeof p->employee, "%s", employee);
         p->refs = 0;
     }
-    p->refs++;
+    h->views[i].refs++;
     pthread_mutex_unlock(&h->lock);
 }
 
 void kj_hub_view_remove(kj_hub *h, const char *unit, const char *employee)
 {
     pthread_mutex_lock(&h->lock);
-    view *p = find_view(h, unit, employee);
-    if (p && --p->refs == 0) *p = h->views[--h->n_views];
+    size_t i = lower_bound(h, unit, employee);
+    if (is_view(h, i, unit, employee) && --h->views[i].refs == 0) {
+        h->n_views--;
+        memmove(&h->views[i], &h->views[i + 1], (h->n_views - i) * sizeof *h->views);
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -200,8 +222,9 @@ size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1],
 {
     size_t n = 0;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = 0; i < h->n_views && n < max; i++)
-        if (!strcmp(h->views[i].unit, unit)) memcpy(out[n++], h->views[i].employee, KJ_ID_MAX + 1);
+    for (size_t i = lower_bound(h, unit, NULL);
+         i < h->n_views && n < max && !strcmp(h->views[i].unit, unit); i++)
+        memcpy(out[n++], h->views[i].employee, KJ_ID_MAX + 1);
     pthread_mutex_unlock(&h->lock);
     return n;
 }
