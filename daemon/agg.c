@@ -109,6 +109,15 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
 #define RATING_FIELDS(X)                                                                           \
     X(cit_n) X(cit_sum) X(peer_n) X(peer_sum) X(sup_n) X(sup_sum) X(ikm_sum) X(elem_n)
 
+static void add_ratings(kj_agg_ratings *r, const kj_agg_ratings *b)
+{
+#define ADD(f) r->f += b->f;
+    RATING_FIELDS(ADD)
+#undef ADD
+    for (int i = 0; i < KJ_ELEMENTS; i++)
+        r->elem_sum[i] += b->elem_sum[i];
+}
+
 void kj_agg_merge(kj_agg *a, const kj_agg *b)
 {
     if (b->tasks) {
@@ -126,14 +135,7 @@ void kj_agg_merge(kj_agg *a, const kj_agg *b)
         kj_hist_merge(&s->wait, &b->services->wait);
         kj_hist_merge(&s->service, &b->services->service);
     }
-    if (b->ratings) {
-        kj_agg_ratings *r = ratings_of(a);
-#define ADD(f) r->f += b->ratings->f;
-        RATING_FIELDS(ADD)
-#undef ADD
-        for (int i = 0; i < KJ_ELEMENTS; i++)
-            r->elem_sum[i] += b->ratings->elem_sum[i];
-    }
+    if (b->ratings) add_ratings(ratings_of(a), b->ratings);
 }
 
 static uint64_t minus(uint64_t x, uint64_t y)
@@ -399,12 +401,8 @@ static void merge_ratings(reader *r, kj_agg *a, kj_agg *b)
 {
     kj_agg_ratings g = {0};
     rd_ratings(r, &g);
-    kj_agg_ratings *t = a ? ratings_of(a) : NULL, *u = b ? ratings_of(b) : NULL;
-#define ADD(f) ADD_BOTH(t, u, f, g.f);
-    RATING_FIELDS(ADD)
-#undef ADD
-    for (int i = 0; i < KJ_ELEMENTS; i++)
-        ADD_BOTH(t, u, elem_sum[i], g.elem_sum[i]);
+    if (a) add_ratings(ratings_of(a), &g);
+    if (b) add_ratings(ratings_of(b), &g);
 }
 
 /* a += and b += the encoded agg (either may be NULL: both, only a check). */

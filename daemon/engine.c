@@ -6,6 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "log.h"
+#include "tzclock.h"
 
 #define RETENTION_EVERY_MS 60000 /* look for expired data once a minute */
 #define RETENTION_STEP 1000      /* entries deleted per transaction */
@@ -461,7 +462,7 @@ static bool key_expired(void *ctx, const void *key, size_t klen)
 static bool retention_step(kj_engine *e)
 {
     int64_t now = kj_metrics_now(e->m);
-    int64_t horizon = now - (int64_t)e->cfg->retention_days * 86400000;
+    int64_t horizon = now - (int64_t)e->cfg->retention_days * KJ_DAY_MS;
     size_t n = 0, total = 0;
     bool busy = false;
     if (kj_store_expire_events(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
@@ -579,7 +580,7 @@ static kj_err rebuild_clock(struct rebuild *r, int64_t ts)
 {
     int64_t to = ts < r->now ? ts : r->now;
     if (!r->m) return kj_metrics_new(r->cfg, to, &r->m);
-    if (to < kj_metrics_today_start(r->m) + 86400000) return KJ_OK;
+    if (to < kj_metrics_today_start(r->m) + KJ_DAY_MS) return KJ_OK;
     kj_err err = rebuild_flush(r);
     return err ? err : kj_metrics_tick(r->m, to);
 }
