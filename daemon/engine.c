@@ -585,14 +585,18 @@ static kj_err rebuild_clock(struct rebuild *r, int64_t ts)
     return err ? err : kj_metrics_tick(r->m, to);
 }
 
+static kj_err rebuild_begin(struct rebuild *r)
+{
+    if (r->t) return KJ_OK;
+    kj_err err = kj_store_begin(r->store, &r->t);
+    if (!err) kj_metrics_begin(r->m);
+    return err;
+}
+
 static int rebuild_event(void *ctx, const kj_event *ev)
 {
     struct rebuild *r = ctx;
-    if ((r->err = rebuild_clock(r, ev->ts))) return 1;
-    if (!r->t) {
-        if ((r->err = kj_store_begin(r->store, &r->t))) return 1;
-        kj_metrics_begin(r->m);
-    }
+    if ((r->err = rebuild_clock(r, ev->ts)) || (r->err = rebuild_begin(r))) return 1;
     if ((r->err = kj_metrics_apply(r->m, ev))) return 1;
     r->total++;
     if (++r->in_txn >= REBUILD_GROUP && (r->err = rebuild_flush(r))) return 1;
@@ -611,6 +615,8 @@ kj_err kj_engine_rebuild(const kj_config *cfg, kj_store *store, size_t *events, 
     if (!err) err = rebuild_clock(&r, r.now); /* no events: the engine is made here */
     if (!err) err = rebuild_flush(&r);
     if (!err) err = kj_metrics_tick(r.m, r.now);
+    if (!err && kj_metrics_pending(r.m)) err = rebuild_begin(&r); /* the last tick's folds */
+    if (!err) err = rebuild_flush(&r);
     if (r.t) {
         kj_store_abort(r.t);
         kj_metrics_rollback(r.m);

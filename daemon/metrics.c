@@ -92,7 +92,7 @@ bool kj_metrics_in_group(const kj_metrics *m)
 }
 bool kj_metrics_pending(const kj_metrics *m)
 {
-    return !m->in_group && m->pending.n > 0;
+    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0);
 }
 
 /* ---- the scope table ---- */
@@ -335,14 +335,25 @@ static void close_stale(kj_metrics *m, kj_scope *sc)
     }
 }
 
-/* Today's aggregate of sc, decoding its day bucket on first use. */
+/* Today's aggregate of sc (NULL: none), decoding its day bucket on first
+ * use; with pending minutes, their sum in m->view (valid until the next
+ * read: every reader uses it at once). */
 const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 {
+    const kj_agg *day = NULL;
     open_bucket *ob = kj_m_open_find(sc, RES_DAY, m->today);
-    if (ob) return &ob->agg;
     series_rec rec;
-    if (!kj_series_find(&sc->ser[RES_DAY], m->today, &rec)) return NULL;
-    return &kj_m_open(m, sc, RES_DAY, m->today)->agg;
+    if (ob)
+        day = &ob->agg;
+    else if (kj_series_find(&sc->ser[RES_DAY], m->today, &rec))
+        day = &kj_m_open(m, sc, RES_DAY, m->today)->agg;
+    if (!kj_m_pending(m, sc, RES_DAY, m->today, NULL)) return day;
+    if (day)
+        kj_agg_copy(&m->view, day);
+    else
+        kj_agg_reset(&m->view);
+    kj_m_pending(m, sc, RES_DAY, m->today, &m->view);
+    return &m->view;
 }
 
 /* ---- events ---- */
@@ -350,16 +361,18 @@ const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla)
 {
     int32_t start[N_RES];
-    bool visible = false;
     kj_m_touch(m, sc, SC_BUCKETS);
-    for (int res = 0; res < N_RES; res++) {
+    for (int res = 0; res < N_RES; res++)
         start[res] = kj_m_bucket_of(m, res, ev->ts);
+    /* a pending minute reaches its hour and day when it is folded */
+    int last = start[RES_MINUTE] >= m->fold_min ? RES_MINUTE : RES_DAY;
+    for (int res = 0; res <= last; res++) {
         if (start[res] < kj_m_horizon(m, res)) continue; /* too old for this resolution */
         open_bucket *ob = kj_m_open(m, sc, res, start[res]);
         kj_agg_add_event(&ob->agg, ev, sla);
         ob->touched = 1;
-        visible |= res == RES_DAY && start[res] == m->today;
     }
+    bool visible = start[RES_DAY] == m->today;
     for (int w = 0; w < N_SW; w++) {
         if (!kj_sw_holds(m, w, start[kj_sw_res[w]])) continue;
         visible = true;
@@ -407,6 +420,7 @@ static void baseline_if_needed(kj_metrics *m)
 void kj_metrics_begin(kj_metrics *m)
 {
     if (m->in_group) return;
+    kj_m_finish_load(m);
     baseline_if_needed(m);
     m->in_group = true;
     m->evaluated = true;
@@ -463,6 +477,15 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    if (m->fold_writing) { /* each_dirty stored the folds */
+        kj_scope **f = m->folded.items;
+        for (size_t i = 0; i < m->folded.n; i++)
+            f[i]->flags &= (uint8_t)~SC_FOLDED;
+        m->folded.n = 0;
+        m->fold_saved = m->fold_min;
+        m->fold_stored = true;
+        m->fold_writing = false;
+    }
     if (m->ckpt_clearing) m->ckpt_stored = false;
     m->ckpt_clearing = false;
     m->in_group = false;
@@ -472,6 +495,7 @@ static void rollback_scope(kj_metrics *m, kj_scope *sc)
 {
     for (unsigned i = sc->n_open; i-- > 0;)
         if (sc->open[i].touched) close_open(sc, i);
+    kj_m_reopen_pending(m, sc);
     if (sc->flags & SC_BUCKETS) {
         kj_window_rebuild(m, sc, RES_MINUTE);
         kj_window_rebuild(m, sc, RES_HOUR);
@@ -567,6 +591,7 @@ void kj_metrics_rollback(kj_metrics *m)
     m->pending.n = m->group_pending;
     m->touched.n = 0;
     m->ckpt_clearing = false;
+    m->fold_writing = false;
     m->in_group = false;
 }
 
@@ -603,6 +628,8 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     baseline_if_needed(m);
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
+    /* as of the old time: the minutes that close are current or later */
+    kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
     set_now(m, now);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {
@@ -662,6 +689,8 @@ kj_err kj_metrics_new(const kj_config *cfg, int64_t now, kj_metrics **out)
     m->table = kj_calloc(m->table_cap, sizeof *m->table);
     m->tomorrow_start = m->today_start = 0;
     set_now(m, now);
+    m->fold_min = m->fold_saved = m->now_min;
+    m->load_newest = INT32_MIN;
     if (cfg) apply_config(m, NULL);
     *out = m;
     return KJ_OK;
@@ -700,6 +729,7 @@ void kj_metrics_free(kj_metrics *m)
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
+    free(m->folded.items);
     kj_agg_reset(&m->scratch);
     kj_agg_reset(&m->view);
     free(m->enc);

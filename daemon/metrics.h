@@ -31,7 +31,8 @@
  *
  * On a timer (about once a second, no transaction open): kj_metrics_tick, then
  * if kj_metrics_pending(m) run an empty group (begin, each_dirty, commit) so
- * that the alerts produced by time are stored and can be taken.
+ * that the alerts produced by time are stored and can be taken, and the hour
+ * and day buckets into which the closed minutes were folded are stored.
  *
  * At start: kj_metrics_new(cfg, now), kj_metrics_load for every stored agg key
  * in key order, kj_metrics_load_alert for every stored alert of today
@@ -180,7 +181,8 @@ void kj_metrics_rollback(kj_metrics *m);
 
 bool kj_metrics_in_group(const kj_metrics *m);
 
-/* True when alerts wait to be stored (produced by tick outside a group). */
+/* True when alerts or folds wait to be stored (produced by tick outside a
+ * group). */
 bool kj_metrics_pending(const kj_metrics *m);
 
 /* --- persistence (the agg database) --- */
@@ -196,6 +198,9 @@ bool kj_metrics_pending(const kj_metrics *m);
  *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
  *   '!ckpt'                          the checkpoint marker: the now its totals
  *                                    hold at, 0 when events came after it
+ *   '!fold'                          the fold watermark (a minute number): the
+ *                                    minute buckets before it are in their
+ *                                    hour and day buckets, the later ones not
  * where kind is 'U', 'E' or 'C' and path is U, E, U/E (member) or U/C. */
 
 /* Restore one stored key (in key order, before the first tick). Keys outside

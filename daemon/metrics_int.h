@@ -50,6 +50,7 @@ typedef struct open_bucket {
     int32_t start;
     uint8_t res;
     uint8_t touched;  /* changed in the current group */
+    uint8_t refolded; /* an hour or day bucket a fold changed: to encode (metrics_fold.c) */
     uint8_t *pending; /* its encoding made by each_dirty, stored at commit */
     uint32_t pending_len;
 } open_bucket;
@@ -62,6 +63,7 @@ enum scope_flag {
     SC_PRESENCE = 16,  /* presence / serving changed in the group */
     SC_DIRECTORY = 32, /* directory key to write (unit or counter first seen) */
     SC_EVAL = 64,      /* indicators to evaluate */
+    SC_FOLDED = 128,   /* minutes folded into hours and days since the last save */
 };
 
 typedef struct kj_scope {
@@ -130,7 +132,16 @@ struct kj_metrics {
     int64_t now;
     int32_t now_min, now_hour, today; /* bucket numbers at now */
     int64_t today_start, tomorrow_start;
-    int32_t day_keep;      /* local days of day buckets kept in memory */
+    int32_t day_keep; /* local days of day buckets kept in memory */
+    /* Minute buckets from fold_min on are pending: their events are not yet
+     * in the hour and day buckets (metrics_fold.c). fold_saved is the
+     * watermark the store holds; `folded` lists the scopes whose hour and day
+     * buckets changed by folds not yet stored. */
+    int32_t fold_min, fold_saved;
+    vec folded;
+    bool fold_stored;      /* the store has a watermark (a store without one is
+                            * an older build's: every minute in it is folded) */
+    bool fold_writing;     /* the current group stores the folds */
     uint64_t presence_seq; /* arrival order of presence evidence (presence.c) */
 
     kj_scope **table; /* chained hash of every scope */
@@ -147,6 +158,8 @@ struct kj_metrics {
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */
+    bool loading;        /* kj_metrics_load was called: finish_load has work */
+    int32_t load_newest; /* the newest minute bucket loaded */
     kj_scope *load_sc;
     uint8_t load_prefix[2 * KJ_ID_MAX + 4];
     size_t load_prefix_len;
@@ -183,7 +196,13 @@ void vec_push(vec *v, const void *item, size_t size);
 /* metrics_store.c */
 size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start);
 
+/* metrics_fold.c */
+size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg *into);
+void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour);
+void kj_m_reopen_pending(kj_metrics *m, kj_scope *sc);
+
 /* window.c */
+bool kj_sw_closed_at(int w, int32_t now, int32_t start);
 bool kj_series_find(const series *s, int32_t start, series_rec *rec);
 void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len);
 void kj_series_drop_before(series *s, int32_t start);

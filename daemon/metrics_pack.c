@@ -203,11 +203,14 @@ const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
     int sw = sw_of(w);
     const kj_agg *cur = current(m, sc, sw);
-    if (!cur) return &sc->win[sw];
-    if (kj_agg_empty(&sc->win[sw])) return cur;
+    /* the current hour of 7d and 30d: with its pending minutes */
+    bool pending = kj_sw_res[sw] == RES_HOUR && kj_m_pending(m, sc, RES_HOUR, m->now_hour, NULL);
+    if (!cur && !pending) return &sc->win[sw];
+    if (kj_agg_empty(&sc->win[sw]) && !pending) return cur;
     /* valid until the next call: every reader uses it at once */
     kj_agg_copy(&m->view, &sc->win[sw]);
-    kj_agg_merge(&m->view, cur);
+    if (cur) kj_agg_merge(&m->view, cur);
+    if (pending) kj_m_pending(m, sc, RES_HOUR, m->now_hour, &m->view);
     return &m->view;
 }
 
@@ -275,22 +278,67 @@ bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen)
 
 /* ---- series ---- */
 
+/* The hour or day buckets that pending minutes of sc fall in, after `after`,
+ * ascending (at most max: the clock skew bounds them to a day's worth). */
+static size_t pending_buckets(kj_metrics *m, kj_scope *sc, int res, int32_t after, int32_t *out,
+                              size_t max)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < sc->n_open; i++) {
+        const open_bucket *ob = &sc->open[i];
+        if (ob->res != RES_MINUTE || ob->start < m->fold_min) continue;
+        int32_t b = kj_m_bucket_of(m, res, kj_m_bucket_ms(RES_MINUTE, ob->start));
+        size_t at = n;
+        while (at > 0 && out[at - 1] > b)
+            at--;
+        if (b <= after || (at > 0 && out[at - 1] == b) || n == max) continue;
+        memmove(&out[at + 1], &out[at], (n - at) * sizeof *out);
+        out[at] = b;
+        n++;
+    }
+    return n;
+}
+
+static int64_t start_ms(const kj_metrics *m, int res, int32_t bucket)
+{
+    return res == RES_DAY ? kj_tz_day_start(m->tz, bucket) : kj_m_bucket_ms(res, bucket);
+}
+
+/* One point: the bucket's stored aggregate in a, with its pending minutes. */
+static void series_point(kj_metrics *m, kj_scope *sc, int res, int32_t bucket, kj_agg *a,
+                         kj_metric metric, kj_series_fn fn, void *ctx)
+{
+    double v;
+    if (res != RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
+    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, &v))
+        fn(ctx, start_ms(m, res, bucket), v);
+}
+
 kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric,
                          kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx)
 {
     kj_scope *sc = kj_m_find_ref(m, ref);
     if (!sc) return KJ_ERR_NOT_FOUND;
     if ((unsigned)res >= N_RES || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
-    double hours = (double)kj_res_ms[res] / (double)HOUR_MS;
     series_rec rec;
     uint32_t off = 0;
+    int32_t last = INT32_MIN;
     kj_agg a = {0};
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
-        int64_t start = (int)res == RES_DAY ? kj_tz_day_start(m->tz, rec.start)
-                                            : kj_m_bucket_ms(res, rec.start);
-        double v;
+        int64_t start = start_ms(m, (int)res, rec.start);
+        last = rec.start;
         if (start < from || start >= to || kj_agg_decode(&a, rec.data, rec.len)) continue;
-        if (kj_m_agg_value(&a, hours, metric, &v)) fn(ctx, start, v);
+        series_point(m, sc, (int)res, rec.start, &a, metric, fn, ctx);
+    }
+    /* hours and days so far only in pending minutes: none is older than a
+     * stored bucket (later ones exist only as pending minutes) */
+    int32_t more[64];
+    size_t n = res == KJ_RES_MINUTE ? 0 : pending_buckets(m, sc, (int)res, last, more, 64);
+    for (size_t i = 0; i < n; i++) {
+        int64_t start = start_ms(m, (int)res, more[i]);
+        if (start < from || start >= to) continue;
+        kj_agg_reset(&a);
+        series_point(m, sc, (int)res, more[i], &a, metric, fn, ctx);
     }
     kj_agg_reset(&a);
     return KJ_OK;

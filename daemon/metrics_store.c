@@ -21,6 +21,7 @@ enum {
     KEY_WINDOWS = 'W',
 };
 static const uint8_t checkpoint_key[] = {KEY_CHECKPOINT, 'c', 'k', 'p', 't'};
+static const uint8_t fold_key[] = {KEY_CHECKPOINT, 'f', 'o', 'l', 'd'};
 
 typedef struct keybuf {
     uint8_t b[KEY_MAX];
@@ -159,6 +160,52 @@ static kj_err dirty_alerts(kj_metrics *m, const kj_metrics_sink *sink)
     return err;
 }
 
+/* The hour and day buckets that folds since the last save changed: those of
+ * the minutes in [fold_saved, fold_min). Stored before the group's own
+ * buckets, which include them. */
+static kj_err put_folded(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
+{
+    keybuf k;
+    int64_t lo = kj_m_bucket_ms(RES_MINUTE, m->fold_saved);
+    int64_t hi = kj_m_bucket_ms(RES_MINUTE, m->fold_min) - 1;
+    for (int res = RES_HOUR; res <= RES_DAY; res++) {
+        int32_t first = kj_m_bucket_of(m, res, lo), last = kj_m_bucket_of(m, res, hi);
+        series_rec rec;
+        uint32_t off = 0;
+        while (kj_series_next(&sc->ser[res], &off, &rec) && rec.start <= last) {
+            if (rec.start < first) continue;
+            bucket_key(&k, sc, res, rec.start);
+            kj_err err = sink->put(sink->ctx, k.b, k.n, rec.data, rec.len);
+            if (err) return err;
+        }
+    }
+    return KJ_OK;
+}
+
+static kj_err put_watermark(const kj_metrics_sink *sink, int32_t fold_min)
+{
+    uint8_t val[1 + 10];
+    size_t n = 0;
+    val[n++] = VALUE_VERSION;
+    n += kj_varint_put(val + n, (uint64_t)(int64_t)fold_min);
+    return sink->put(sink->ctx, fold_key, sizeof fold_key, val, n);
+}
+
+/* Folds since the last save, and the watermark that says so (also when no
+ * minute had events: a late event into an older minute must not look
+ * pending to a restart). The first group of a store writes it too. */
+static kj_err dirty_folds(kj_metrics *m, const kj_metrics_sink *sink)
+{
+    if (m->fold_saved == m->fold_min && m->fold_stored) return KJ_OK;
+    m->fold_writing = true;
+    if (!sink->put) return KJ_OK; /* a sink that keeps no keys */
+    kj_scope **f = m->folded.items;
+    kj_err err = KJ_OK;
+    for (size_t i = 0; i < m->folded.n && !err; i++)
+        err = put_folded(m, f[i], sink);
+    return err ? err : put_watermark(sink, m->fold_min);
+}
+
 /* The marker of a checkpoint: the now its window totals hold at; 0 voids it. */
 static kj_err put_marker(const kj_metrics_sink *sink, int64_t at)
 {
@@ -177,6 +224,7 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
         err = put_marker(sink, 0);
         m->ckpt_clearing = true;
     }
+    if (m->in_group && !err) err = dirty_folds(m, sink);
     if (m->in_group && !err) {
         kj_m_evaluate(m);
         kj_scope **t = m->touched.items;
@@ -290,7 +338,9 @@ static bool parse_key(const uint8_t *k, size_t len, parsed_key *pk)
             pk->kind != KJ_SCOPE_COUNTER)
             return false;
         return take_path(pk, k, len, &pos, pk->kind == KJ_SCOPE_COUNTER) && pos == len;
-    case KEY_CHECKPOINT: return len == sizeof checkpoint_key && !memcmp(k, checkpoint_key, len);
+    case KEY_CHECKPOINT:
+        return len == sizeof checkpoint_key &&
+               (!memcmp(k, checkpoint_key, len) || !memcmp(k, fold_key, len));
     case KEY_PRESENCE:
         pk->kind = KJ_SCOPE_EMPLOYEE;
         return take_path(pk, k, len, &pos, false) && pos == len;
@@ -322,6 +372,8 @@ static bool bucket_start(int res, int64_t start_ms, int32_t *start)
 static int32_t load_horizon(const kj_metrics *m, int res)
 {
     int32_t h = kj_m_horizon(m, res);
+    /* pending minutes are kept for their fold, however old */
+    if (res == RES_MINUTE && m->fold_stored && m->fold_min < h) h = m->fold_min;
     if (!m->ckpt_now || res == RES_DAY) return h;
     return h - (kj_m_bucket_of(m, res, m->now) - kj_m_bucket_of(m, res, m->ckpt_now));
 }
@@ -329,6 +381,7 @@ static int32_t load_horizon(const kj_metrics *m, int res)
 static kj_err load_into(kj_metrics *m, kj_scope *sc, int res, int32_t start, const uint8_t *val,
                         size_t vlen)
 {
+    if (res == RES_MINUTE && start > m->load_newest) m->load_newest = start;
     if (m->ckpt_now) { /* the window totals come whole from the checkpoint */
         if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
         kj_series_put(&sc->ser[res], start, val, (uint32_t)vlen);
@@ -386,6 +439,18 @@ static kj_err load_state(kj_metrics *m, const parsed_key *pk, const uint8_t *val
     return kj_presence_load(m, scope_of_key(m, pk), val, vlen);
 }
 
+/* The watermark of the folds the store holds (its key sorts before every
+ * bucket). */
+static kj_err load_watermark(kj_metrics *m, const uint8_t *val, size_t vlen)
+{
+    kj_reader r = {val, vlen, 1, vlen < 1 || val[0] != VALUE_VERSION};
+    int64_t at = (int64_t)kj_rd_varint(&r);
+    if (r.bad || r.pos != vlen || at < 0 || at > INT32_MAX || m->load_sc) return KJ_ERR_DECODE;
+    m->fold_min = m->fold_saved = (int32_t)at;
+    m->fold_stored = true;
+    return KJ_OK;
+}
+
 /* The marker comes first (its key sorts first). A checkpoint from a later
  * now than the engine's (the clock went back) is not used. */
 static kj_err load_checkpoint(kj_metrics *m, const uint8_t *val, size_t vlen)
@@ -416,23 +481,41 @@ static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *v
     return KJ_ERR_DECODE;
 }
 
-/* After the last key (from the first tick): the checkpoint's window totals
- * move from its now to the engine's, as a tick would have moved them; a
- * broken checkpoint gives way to totals rebuilt from the buckets. */
+/* The checkpoint's window totals move from its now to the engine's, as a
+ * tick would have moved them; a broken checkpoint gives way to totals
+ * rebuilt from the buckets. */
+static void move_checkpoint(kj_metrics *m, kj_scope *sc)
+{
+    if (m->ckpt_broken) {
+        kj_window_rebuild(m, sc, RES_MINUTE);
+        kj_window_rebuild(m, sc, RES_HOUR);
+    } else if (m->ckpt_now) {
+        kj_window_advance(m, sc, RES_MINUTE, kj_m_bucket_of(m, RES_MINUTE, m->ckpt_now),
+                          m->now_min);
+        kj_window_advance(m, sc, RES_HOUR, kj_m_bucket_of(m, RES_HOUR, m->ckpt_now), m->now_hour);
+    }
+}
+
+/* After the last key (from the first tick or group). The minutes left
+ * pending are folded as of the time the window totals hold at (the
+ * checkpoint's, or now's when the load merged the buckets), then the totals
+ * move to now. A store without a watermark (an older build's) folded every
+ * minute it holds. */
 void kj_m_finish_load(kj_metrics *m)
 {
-    if (!m->ckpt_now) return;
-    int32_t min = kj_m_bucket_of(m, RES_MINUTE, m->ckpt_now);
-    int32_t hour = kj_m_bucket_of(m, RES_HOUR, m->ckpt_now);
+    if (!m->loading) return;
+    m->loading = false;
+    if (!m->fold_stored) {
+        int32_t after = m->load_newest == INT32_MIN ? m->now_min : m->load_newest + 1;
+        m->fold_min = m->fold_saved = after > m->now_min ? after : m->now_min;
+    }
+    int32_t ref_hour = m->ckpt_now ? kj_m_bucket_of(m, RES_HOUR, m->ckpt_now) : m->now_hour;
+    kj_m_fold_all(m, m->now_min, ref_hour);
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
-            if (m->ckpt_broken) {
-                kj_window_rebuild(m, sc, RES_MINUTE);
-                kj_window_rebuild(m, sc, RES_HOUR);
-            } else {
-                kj_window_advance(m, sc, RES_MINUTE, min, m->now_min);
-                kj_window_advance(m, sc, RES_HOUR, hour, m->now_hour);
-            }
+            move_checkpoint(m, sc);
+            kj_series_drop_before(&sc->ser[RES_MINUTE], kj_m_horizon(m, RES_MINUTE));
+            kj_m_reopen_pending(m, sc);
         }
     }
     m->ckpt_now = 0;
@@ -444,11 +527,14 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     parsed_key pk;
     kj_err err;
     if (m->in_group) return KJ_ERR_BUSY;
+    m->loading = true;
     if (load_same_scope(m, key, klen, val, vlen, &err)) return err;
     if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
     switch (pk.type) {
     case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
-    case KEY_CHECKPOINT: return load_checkpoint(m, val, vlen);
+    case KEY_CHECKPOINT:
+        return ((const uint8_t *)key)[1] == 'f' ? load_watermark(m, val, vlen)
+                                                : load_checkpoint(m, val, vlen);
     case KEY_WINDOWS: return load_windows(m, &pk, val, vlen);
     case KEY_PRESENCE:
     case KEY_SERVING: return load_state(m, &pk, val, vlen);
@@ -466,7 +552,10 @@ bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
 {
     parsed_key pk;
     if (!parse_key(key, klen, &pk) || pk.type != KEY_BUCKET) return false;
-    if (pk.res == RES_MINUTE) return pk.start < ((int64_t)m->now_min - MINUTE_RETAIN) * MINUTE_MS;
+    if (pk.res == RES_MINUTE) { /* a pending one stays until its fold is stored */
+        int32_t keep = m->now_min - MINUTE_RETAIN;
+        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * MINUTE_MS;
+    }
     if (pk.res == RES_HOUR)
         return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * HOUR_MS;
     int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;

@@ -197,7 +197,11 @@ static void pres_update(kj_metrics *m, kj_scope *e)
     if (!pres_same(&was, &p->cur)) kj_m_mark_changed(m, e);
 }
 
-static void serv_update(kj_metrics *m, kj_scope *c)
+/* `appended`: the history changed only by a newest piece at its end, which
+ * folds onto the current state (most service events); otherwise the state
+ * is folded afresh from the base. Moving the oldest pieces into the base
+ * leaves the current state as it is. */
+static void serv_update(kj_metrics *m, kj_scope *c, bool appended)
 {
     serving *s = c->serv;
     serv_state was = s->cur;
@@ -205,9 +209,13 @@ static void serv_update(kj_metrics *m, kj_scope *c)
         serv_fold(&s->base, &s->hist[0]);
         memmove(&s->hist[0], &s->hist[1], --s->n * sizeof *s->hist);
     }
-    s->cur = s->base;
-    for (uint32_t i = 0; i < s->n; i++)
-        serv_fold(&s->cur, &s->hist[i]);
+    if (appended) {
+        serv_fold(&s->cur, &s->hist[s->n - 1]);
+    } else {
+        s->cur = s->base;
+        for (uint32_t i = 0; i < s->n; i++)
+            serv_fold(&s->cur, &s->hist[i]);
+    }
     if (was.employee != s->cur.employee || was.since != s->cur.since) kj_m_mark_changed(m, c);
 }
 
@@ -224,7 +232,7 @@ static void serv_add(kj_metrics *m, kj_scope *c, const serv_event *e)
     memmove(&s->hist[i + 1], &s->hist[i], (s->n - i) * sizeof *s->hist);
     s->hist[i] = *e;
     s->n++;
-    serv_update(m, c);
+    serv_update(m, c, i == s->n - 1);
 }
 
 /* Withdraw the LEFT that the presence event (ts, seq) gave c. Once folded
@@ -239,7 +247,7 @@ static void serv_remove(kj_metrics *m, kj_scope *c, int64_t ts, uint64_t seq)
         s = c->serv;
         memmove(&s->hist[i], &s->hist[i + 1], (s->n - i - 1) * sizeof *s->hist);
         s->n--;
-        serv_update(m, c);
+        serv_update(m, c, false);
         return;
     }
 }

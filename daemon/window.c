@@ -123,7 +123,7 @@ static bool holds_at(int w, int32_t now, int32_t start)
 }
 
 /* In the running total: inside the window and not the current bucket. */
-static bool closed_at(int w, int32_t now, int32_t start)
+bool kj_sw_closed_at(int w, int32_t now, int32_t start)
 {
     return start != now && holds_at(w, now, start);
 }
@@ -135,7 +135,7 @@ bool kj_sw_holds(const kj_metrics *m, int w, int32_t start)
 
 bool kj_sw_closed(const kj_metrics *m, int w, int32_t start)
 {
-    return closed_at(w, now_of(m, kj_sw_res[w]), start);
+    return kj_sw_closed_at(w, now_of(m, kj_sw_res[w]), start);
 }
 
 /* The sliding windows of resolution res: [first, first + 2). */
@@ -153,7 +153,8 @@ void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res)
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[res], &off, &rec)) {
-        bool in0 = closed_at(w0, now, rec.start), in1 = closed_at(w0 + 1, now, rec.start);
+        bool in0 = kj_sw_closed_at(w0, now, rec.start),
+             in1 = kj_sw_closed_at(w0 + 1, now, rec.start);
         /* checked first: a record that does not decode is left out whole */
         if ((!in0 && !in1) || kj_agg_merge_encoded(NULL, NULL, rec.data, rec.len)) continue;
         kj_agg_merge_encoded(in0 ? &sc->win[w0] : NULL, in1 ? &sc->win[w0 + 1] : NULL, rec.data,
@@ -170,7 +171,8 @@ static void restore_maxes(kj_metrics *m, kj_scope *sc, int w, unsigned lost)
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[kj_sw_res[w]], &off, &rec)) {
-        if (!closed_at(w, now, rec.start) || kj_agg_decode_maxes(rec.data, rec.len, max)) continue;
+        if (!kj_sw_closed_at(w, now, rec.start) || kj_agg_decode_maxes(rec.data, rec.len, max))
+            continue;
         for (int i = 0; i < 3; i++)
             if (max[i] > best[i]) best[i] = max[i];
     }
@@ -199,8 +201,8 @@ bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, in
             /* what a reader sees changes when a bucket enters or leaves; the
              * old current bucket moving into the total changes nothing */
             changed |= holds_at(w0 + k, old_now, rec.start) != holds_at(w0 + k, new_now, rec.start);
-            bool was = closed_at(w0 + k, old_now, rec.start);
-            bool is = closed_at(w0 + k, new_now, rec.start);
+            bool was = kj_sw_closed_at(w0 + k, old_now, rec.start);
+            bool is = kj_sw_closed_at(w0 + k, new_now, rec.start);
             if (was == is) continue;
             if (!decoded && kj_agg_decode(&m->scratch, rec.data, rec.len) != KJ_OK) break;
             decoded = true;
