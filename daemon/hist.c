@@ -357,6 +357,27 @@ size_t kj_hist_encoded_size(const kj_hist *h)
     return header(h, head) + CELLS_LEN_BYTES + cells_size(h);
 }
 
+/* A cell as two varints: mostly a one-byte delta and a count of one or two
+ * bytes, written here without kj_varint_put's loop (a busy minute bucket's
+ * hists are re-encoded by every group that touches them). */
+static inline uint8_t *put_cell(uint8_t *p, unsigned delta, uint32_t k)
+{
+    if (delta < 0x80)
+        *p++ = (uint8_t)delta;
+    else
+        p += kj_varint_put(p, delta);
+    if (k < 0x80) {
+        *p++ = (uint8_t)k;
+    } else if (k < 0x4000) {
+        p[0] = (uint8_t)(k | 0x80);
+        p[1] = (uint8_t)(k >> 7);
+        p += 2;
+    } else {
+        p += kj_varint_put(p, k);
+    }
+    return p;
+}
+
 size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
 {
     size_t n = kj_varint_put(buf, h->count);
@@ -366,8 +387,7 @@ size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
     uint8_t *len = buf + n, *p = len + CELLS_LEN_BYTES;
     unsigned prev = 0;
     EACH_CELL(h, id, k, {
-        p += kj_varint_put(p, id - prev);
-        p += kj_varint_put(p, k);
+        p = put_cell(p, id - prev, k);
         prev = id;
     });
     size_t cells = (size_t)(p - len) - CELLS_LEN_BYTES;

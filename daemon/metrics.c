@@ -164,10 +164,11 @@ void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag)
 
 static kj_scope *scope_new(kj_metrics *m, kj_scope_kind kind, const char *id, uint32_t h)
 {
-    kj_scope *sc = kj_calloc(1, sizeof *sc);
+    size_t len = strlen(id);
+    kj_scope *sc = kj_calloc(1, sizeof *sc + len + 1);
     sc->kind = (uint8_t)kind;
     sc->hash = h;
-    sc->id = kj_strdup(id);
+    memcpy(sc->id, id, len + 1);
     if (m->n_scopes + 1 > m->table_cap) table_grow(m);
     sc->hnext = m->table[h & (m->table_cap - 1)];
     m->table[h & (m->table_cap - 1)] = sc;
@@ -386,14 +387,24 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
     }
 }
 
+/* A counter of u: with its unit known, the look-up compares the unit by
+ * pointer (every service event looks one up). */
+static kj_scope *counter_of(kj_metrics *m, kj_unit *u, const char *id)
+{
+    uint32_t h = hash_of(KJ_SCOPE_COUNTER, u->sc->id, id);
+    for (kj_scope *sc = m->table[h & (m->table_cap - 1)]; sc; sc = sc->hnext)
+        if (sc->hash == h && sc->unit == u && sc->kind == KJ_SCOPE_COUNTER && !strcmp(sc->id, id))
+            return sc;
+    return kj_m_get(m, KJ_SCOPE_COUNTER, u->sc->id, id, false);
+}
+
 kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
 {
     if (!m->in_group || !ev->unit[0]) return KJ_ERR_INVALID;
     kj_unit *u = kj_m_unit(m, ev->unit, false);
     kj_scope *e =
         ev->employee[0] ? kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, ev->employee, false) : NULL;
-    kj_scope *c =
-        ev->counter[0] ? kj_m_get(m, KJ_SCOPE_COUNTER, ev->unit, ev->counter, false) : NULL;
+    kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
     if (ev->type == KJ_EV_PRESENCE) {
@@ -514,7 +525,6 @@ static void scope_free(kj_scope *sc)
         kj_agg_reset(&sc->win[w]);
     kj_presence_free(sc);
     free(sc->units);
-    free(sc->id);
     free(sc);
 }
 

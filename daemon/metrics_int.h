@@ -73,7 +73,6 @@ typedef struct kj_scope {
     uint8_t flags;
     uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
-    char *id;
     series ser[N_RES];
     open_bucket *open;
     kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
@@ -82,6 +81,7 @@ typedef struct kj_scope {
     void *saved;            /* presence / serving before the group (presence.c) */
     struct kj_unit **units; /* employees: the units they are members of */
     uint32_t n_units;
+    char id[]; /* in the same allocation: a look-up compares it without a miss more */
 } kj_scope;
 
 typedef struct member {
