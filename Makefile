@@ -97,6 +97,17 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a |
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
+# make bench's baseline: kinerjad with its metrics engine left out (events are
+# stored and acknowledged alike), so that the bench can show what the engine
+# costs. Its engine.o comes first: the library's is then not linked.
+$(BUILD)/bench/engine-no-metrics.o: daemon/engine.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DKJ_BENCH_NO_METRICS -c $< -o $@
+
+$(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/bench/engine-no-metrics.o \
+                                    $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 run:
@@ -129,7 +140,7 @@ web/node_modules/.ok: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(BUILD)/bench/kinerjad-no-metrics
 	@scripts/bench.sh $(BUILD)
 
 fuzz:
