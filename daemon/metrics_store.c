@@ -266,7 +266,8 @@ static kj_err put_windows(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *si
 kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink)
 {
     if (m->in_group) return KJ_ERR_BUSY;
-    kj_err err = KJ_OK;
+    /* the totals hold the folds: the store must too (a save that failed) */
+    kj_err err = dirty_folds(m, sink);
     for (size_t i = 0; i < m->table_cap && !err; i++)
         for (kj_scope *sc = m->table[i]; sc && !err; sc = sc->hnext)
             err = put_windows(m, sc, sink);

@@ -39,6 +39,9 @@ echo "kinerja ingest benchmark: HTTP POST, msgpack, sync: full, $(nproc) cores, 
 "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" s1000b "$pid"
 
 echo
+scripts/bench-metrics-cost.sh "$build"
+
+echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"
 for v in 1 100 1000; do
   "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"
