@@ -469,7 +469,7 @@ static void commit_scope(kj_metrics *m, kj_scope *sc)
     }
     close_stale(m, sc);
     kj_presence_commit(sc);
-    sc->flags &= SC_CHANGED;
+    sc->flags &= SC_CHANGED | SC_FOLDED; /* folds are stored by the next save */
 }
 
 void kj_metrics_commit(kj_metrics *m)
@@ -596,7 +596,7 @@ void kj_metrics_rollback(kj_metrics *m)
         if (t[i]->flags & SC_CREATED)
             destroy_created(m, t[i]);
         else
-            t[i]->flags &= SC_CHANGED;
+            t[i]->flags &= SC_CHANGED | SC_FOLDED;
     }
     m->pending.n = m->group_pending;
     m->touched.n = 0;

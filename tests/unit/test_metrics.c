@@ -1746,6 +1746,168 @@ START_TEST(test_series_and_reload)
 }
 END_TEST
 
+/* ---- restarts at random against an engine that never restarts ---- */
+
+typedef struct fz_pts {
+    int n;
+    int64_t s[8192];
+    double v[8192];
+} fz_pts;
+
+static void fz_point(void *ctx, int64_t start, double v)
+{
+    fz_pts *p = ctx;
+    if (p->n < 8192) {
+        p->s[p->n] = start;
+        p->v[p->n] = v;
+    }
+    p->n++;
+}
+
+static void fz_series_same(kj_metrics *a, kj_metrics *b, const char *what)
+{
+    static const char *scopes[] = {"unit:u1", "unit:u2", "employee:e1", "employee:e3",
+                                   "counter:u1/c1"};
+    static const kj_metric metrics[] = {KJ_M_SERVICES_COUNT, KJ_M_TASKS_COUNT,
+                                        KJ_M_SERVICES_WAIT_P90};
+    fz_pts *pa = malloc(sizeof *pa), *pb = malloc(sizeof *pb);
+    for (size_t s = 0; s < sizeof scopes / sizeof *scopes; s++) {
+        kj_scope_ref ref;
+        char buf[160];
+        ck_assert(kj_scope_parse(scopes[s], &ref, buf, sizeof buf));
+        for (int res = 0; res < 3; res++) {
+            for (size_t k = 0; k < sizeof metrics / sizeof *metrics; k++) {
+                pa->n = pb->n = 0;
+                kj_err ea = kj_metrics_series(a, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
+                                              fz_point, pa);
+                kj_err eb = kj_metrics_series(b, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
+                                              fz_point, pb);
+                ck_assert_int_eq(ea, eb);
+                ck_assert_msg(pa->n == pb->n, "%s: %s res %d metric %d: %d points vs %d", what,
+                              scopes[s], res, (int)metrics[k], pa->n, pb->n);
+                for (int i = 0; i < pa->n && i < 8192; i++)
+                    ck_assert_msg(pa->s[i] == pb->s[i] && pa->v[i] == pb->v[i],
+                                  "%s: %s res %d metric %d point %d: (%lld %g) vs (%lld %g)", what,
+                                  scopes[s], res, (int)metrics[k], i, (long long)pa->s[i], pa->v[i],
+                                  (long long)pb->s[i], pb->v[i]);
+            }
+        }
+    }
+    free(pa);
+    free(pb);
+}
+
+static void fz_expire(kj_metrics *m, table *t)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (kj_metrics_key_expired(m, t->rows[i].key, t->rows[i].klen)) {
+            free(t->rows[i].key);
+            free(t->rows[i].val);
+        } else {
+            t->rows[w++] = t->rows[i];
+        }
+    }
+    t->n = w;
+}
+
+static kj_event fz_event(int64_t now)
+{
+    kj_event ev = random_event(now);
+    switch (rnd() % 8) {
+    case 0: ev.ts = now + rnd_in(0, DAY_MS - MIN_MS); break; /* far future, within a day's skew */
+    case 1:
+    case 2:
+    case 3: ev.ts = now + rnd_in(-3 * MIN_MS, 2 * MIN_MS); break;
+    default: break;
+    }
+    if (ev.type == KJ_EV_TASK && ev.has_due) ev.due_ts = ev.ts + 1000;
+    return ev;
+}
+
+/* An engine restarted at random (kill -9 at any group boundary, with or
+ * without the last folds saved; a clean stop with its checkpoint, the save
+ * before it done or failed; starts hours later), with rolled-back groups,
+ * late events and events up to a day ahead, across Jakarta midnights and with
+ * retention deleting keys, agrees with one that never restarts: snapshots,
+ * and the minute, hour and day series. (Written by the review of the fold.) */
+START_TEST(test_restart_fuzz)
+{
+    kj_config *cfg = base_config();
+    cfg->max_clock_skew_ms = DAY_MS;
+    kj_metrics *a, *r;
+    table t = {0}, tr = {0};
+    int64_t now = 1773162000000LL - 3 * HOUR_MS; /* 3 h before a Jakarta midnight */
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &r), KJ_OK);
+    char what[64];
+    for (int round = 0; round < 400; round++) {
+        switch (rnd() % 10) {
+        case 0: now += rnd_in(0, 3 * HOUR_MS); break;
+        case 1: now += rnd_in(0, 10 * MIN_MS); break;
+        default: now += rnd_in(0, 70000); break;
+        }
+        kj_metrics_tick(a, now);
+        kj_metrics_tick(r, now);
+        if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
+        if (rnd() % 3 && kj_metrics_pending(a)) group(a, &t, NULL, 0);
+        kj_event evs[30];
+        size_t n = (size_t)rnd_in(0, 30);
+        for (size_t i = 0; i < n; i++)
+            evs[i] = fz_event(now);
+        if (rnd() % 6 == 0 && n) { /* a failed group */
+            kj_metrics_begin(a);
+            for (size_t i = 0; i < n; i++)
+                kj_metrics_apply(a, &evs[i]);
+            table junk = {0};
+            kj_metrics_sink sink = {&junk, table_put, table_alert};
+            kj_metrics_each_dirty(a, &sink);
+            kj_metrics_rollback(a);
+            table_free(&junk);
+        }
+        group(a, &t, evs, n);
+        group(r, &tr, evs, n);
+        if (rnd() % 5 == 0) fz_expire(a, &t);
+        int what_now = (int)(rnd() % 12);
+        if (what_now == 0) { /* kill -9 */
+            kj_metrics_free(a);
+            a = load_table(cfg, &t, now, true);
+            snprintf(what, sizeof what, "round %d crash", round);
+        } else if (what_now == 1) {        /* clean stop, start a while later */
+            now += rnd_in(0, 90 * MIN_MS); /* the last tick before the stop */
+            kj_metrics_tick(a, now);
+            kj_metrics_tick(r, now);
+            if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
+            if (rnd() % 2 && kj_metrics_pending(a)) group(a, &t, NULL, 0); /* else: failed */
+            kj_metrics_sink sink = {&t, table_put, NULL};
+            ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
+            kj_metrics_free(a);
+            now += rnd_in(0, 2 * HOUR_MS);
+            a = load_table(cfg, &t, now, true);
+            kj_metrics_tick(r, now);
+            if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
+            snprintf(what, sizeof what, "round %d checkpoint", round);
+        } else if (what_now == 2) { /* crash, start a while later */
+            kj_metrics_free(a);
+            now += rnd_in(0, 2 * HOUR_MS);
+            a = load_table(cfg, &t, now, true);
+            kj_metrics_tick(r, now);
+            if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
+            snprintf(what, sizeof what, "round %d late crash", round);
+        } else {
+            snprintf(what, sizeof what, "round %d", round);
+        }
+        assert_same_state(a, r);
+        fz_series_same(a, r, what);
+    }
+    kj_metrics_free(a);
+    kj_metrics_free(r);
+    table_free(&t);
+    table_free(&tr);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -1772,6 +1934,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_presence_history_bound);
     tcase_add_test(tc, test_tz_against_libc);
     tcase_add_test(tc, test_series_and_reload);
+    tcase_add_test(tc, test_restart_fuzz);
     suite_add_tcase(s, tc);
     return s;
 }
