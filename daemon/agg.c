@@ -210,11 +210,29 @@ void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max)
     if (which == KJ_AGG_MAX_SERVICE && a->services) kj_hist_set_max(&a->services->service, max);
 }
 
+/* A section's plain fields by value, its hists deep (kj_hist_copy copies the
+ * cells whole: a view of a window is a copy, made for every read). */
 void kj_agg_copy(kj_agg *dst, const kj_agg *src)
 {
     if (dst == src) return;
     kj_agg_reset(dst);
-    kj_agg_merge(dst, src);
+    if (src->tasks) {
+        dst->tasks = kj_malloc(sizeof *dst->tasks);
+        *dst->tasks = *src->tasks;
+        dst->tasks->duration = (kj_hist)KJ_HIST_INIT;
+        kj_hist_copy(&dst->tasks->duration, &src->tasks->duration);
+    }
+    if (src->services) {
+        dst->services = kj_malloc(sizeof *dst->services);
+        *dst->services = *src->services;
+        dst->services->wait = dst->services->service = (kj_hist)KJ_HIST_INIT;
+        kj_hist_copy(&dst->services->wait, &src->services->wait);
+        kj_hist_copy(&dst->services->service, &src->services->service);
+    }
+    if (src->ratings) {
+        dst->ratings = kj_malloc(sizeof *dst->ratings);
+        *dst->ratings = *src->ratings;
+    }
 }
 
 bool kj_agg_equal(const kj_agg *a, const kj_agg *b)
