@@ -367,6 +367,7 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
         start[res] = kj_m_bucket_of(m, res, ev->ts);
     /* a pending minute reaches its hour and day when it is folded */
     int last = start[RES_MINUTE] >= m->fold_min ? RES_MINUTE : RES_DAY;
+    if (last == RES_MINUTE) kj_m_pend(m, sc);
     for (int res = 0; res <= last; res++) {
         if (start[res] < kj_m_horizon(m, res)) continue; /* too old for this resolution */
         open_bucket *ob = kj_m_open(m, sc, res, start[res]);
@@ -546,6 +547,7 @@ static void unit_free(kj_unit *u)
 static void destroy_created(kj_metrics *m, kj_scope *sc)
 {
     table_remove(m, sc);
+    kj_m_unpend(m, sc);
     if (sc->kind == KJ_SCOPE_COUNTER) {
         kj_unit *u = sc->unit;
         for (size_t i = 0; i < u->n_counters; i++) {
@@ -740,6 +742,7 @@ void kj_metrics_free(kj_metrics *m)
     free(m->committed.items);
     free(m->changed_units.items);
     free(m->folded.items);
+    free(m->pend.items);
     kj_agg_reset(&m->scratch);
     kj_agg_reset(&m->view);
     free(m->enc);

@@ -37,31 +37,44 @@ size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg 
     return n;
 }
 
-/* The newest minute bucket of sc is pending: a check that needs no walk. */
-static bool any_pending(const kj_metrics *m, const kj_scope *sc)
+/* The newest minute bucket of sc starts at `from` or later: a check that
+ * needs no walk. */
+static bool minutes_from(const kj_scope *sc, int32_t from)
 {
     const series *s = &sc->ser[RES_MINUTE];
     series_rec rec;
     uint32_t off = s->last;
-    return s->n && kj_series_next(s, &off, &rec) && rec.start >= m->fold_min;
+    return s->n && kj_series_next(s, &off, &rec) && rec.start >= from;
 }
 
-/* Merge the stored minute (in m->scratch) into its hour and day buckets;
- * when its hour is closed as of ref_hour (a restart folding what a crash
- * left pending), into the 7d and 30d totals as well, as a late event. */
-static void fold_minute(kj_metrics *m, kj_scope *sc, int32_t minute, int32_t ref_hour)
+/* Merge the minute into its hour and day buckets; when its hour is closed
+ * as of ref_hour (a restart folding what a crash left pending), into the 7d
+ * and 30d totals as well, as a late event. */
+static void fold_minute(kj_metrics *m, kj_scope *sc, const series_rec *rec, int32_t ref_hour)
 {
-    int64_t ms = kj_m_bucket_ms(RES_MINUTE, minute);
-    for (int res = RES_HOUR; res <= RES_DAY; res++) {
-        int32_t b = kj_m_bucket_of(m, res, ms);
-        if (b < kj_m_horizon(m, res)) continue; /* too old to be kept */
-        open_bucket *ob = kj_m_open(m, sc, res, b);
-        kj_agg_merge(&ob->agg, &m->scratch);
-        ob->refolded = 1;
-        if (res != RES_HOUR) continue;
-        for (int w = SW_7D; w <= SW_30D; w++)
-            if (kj_sw_closed_at(w, ref_hour, b)) kj_agg_merge(&sc->win[w], &m->scratch);
+    int64_t ms = kj_m_bucket_ms(RES_MINUTE, rec->start);
+    int32_t b[2];
+    bool kept[2];
+    for (int k = 0; k < 2; k++) { /* opened first: opening may move sc->open */
+        b[k] = kj_m_bucket_of(m, RES_HOUR + k, ms);
+        kept[k] = b[k] >= kj_m_horizon(m, RES_HOUR + k); /* else too old to be kept */
+        if (kept[k]) kj_m_open(m, sc, RES_HOUR + k, b[k]);
     }
+    /* outside a group an open bucket equals its record: no decode */
+    const open_bucket *mo = kj_m_open_find(sc, RES_MINUTE, rec->start);
+    const kj_agg *a = &m->scratch;
+    if (mo)
+        a = &mo->agg;
+    else if (kj_agg_decode(&m->scratch, rec->data, rec->len))
+        return;
+    for (int k = 0; k < 2; k++) {
+        if (!kept[k]) continue;
+        open_bucket *ob = kj_m_open_find(sc, RES_HOUR + k, b[k]);
+        kj_agg_merge(&ob->agg, a);
+        ob->refolded = 1;
+    }
+    for (int w = SW_7D; w <= SW_30D; w++)
+        if (kept[0] && kj_sw_closed_at(w, ref_hour, b[0])) kj_agg_merge(&sc->win[w], a);
 }
 
 /* The changed hour and day buckets take their new encoding. */
@@ -79,14 +92,13 @@ static void store_refolded(kj_metrics *m, kj_scope *sc)
 
 static void fold_scope(kj_metrics *m, kj_scope *sc, int32_t upto, int32_t ref_hour)
 {
-    if (!any_pending(m, sc)) return;
+    if (!minutes_from(sc, m->fold_min)) return;
     bool any = false;
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[RES_MINUTE], &off, &rec) && rec.start < upto) {
-        /* decoded afresh: opening an hour may move the open buckets */
-        if (rec.start < m->fold_min || kj_agg_decode(&m->scratch, rec.data, rec.len)) continue;
-        fold_minute(m, sc, rec.start, ref_hour);
+        if (rec.start < m->fold_min) continue;
+        fold_minute(m, sc, &rec, ref_hour);
         any = true;
     }
     if (!any) return;
@@ -102,18 +114,44 @@ static void fold_scope(kj_metrics *m, kj_scope *sc, int32_t upto, int32_t ref_ho
 void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour)
 {
     if (upto <= m->fold_min) return;
-    for (size_t i = 0; i < m->table_cap; i++)
-        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
-            fold_scope(m, sc, upto, ref_hour);
+    kj_scope **p = m->pend.items;
+    size_t kept = 0;
+    for (size_t i = 0; i < m->pend.n; i++) {
+        fold_scope(m, p[i], upto, ref_hour);
+        if (minutes_from(p[i], upto)) /* still pending ones: later minutes */
+            p[kept++] = p[i];
+        else
+            p[i]->pend_listed = false;
+    }
+    m->pend.n = kept;
     kj_agg_reset(&m->scratch);
     m->fold_min = upto;
+}
+
+/* sc may have pending minutes: the next fold looks at it. */
+void kj_m_pend(kj_metrics *m, kj_scope *sc)
+{
+    if (sc->pend_listed) return;
+    sc->pend_listed = true;
+    vec_push(&m->pend, &sc, sizeof sc);
+}
+
+/* A scope about to be freed leaves the list. */
+void kj_m_unpend(kj_metrics *m, kj_scope *sc)
+{
+    kj_scope **p = m->pend.items;
+    for (size_t i = 0; sc->pend_listed && i < m->pend.n; i++) {
+        if (p[i] != sc) continue;
+        p[i] = p[--m->pend.n];
+        sc->pend_listed = false;
+    }
 }
 
 /* Open the pending minutes the series holds (after a load, or a rollback
  * that closed the ones its group touched). */
 void kj_m_reopen_pending(kj_metrics *m, kj_scope *sc)
 {
-    if (!any_pending(m, sc)) return;
+    if (!minutes_from(sc, m->fold_min)) return;
     series_rec rec;
     uint32_t off = 0;
     while (kj_series_next(&sc->ser[RES_MINUTE], &off, &rec))

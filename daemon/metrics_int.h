@@ -72,6 +72,7 @@ typedef struct kj_scope {
     uint8_t kind; /* kj_scope_kind */
     uint8_t flags;
     uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
+    bool pend_listed;          /* in m->pend: may have pending minutes */
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
     series ser[N_RES];
     open_bucket *open;
@@ -139,8 +140,9 @@ struct kj_metrics {
      * buckets changed by folds not yet stored. */
     int32_t fold_min, fold_saved;
     vec folded;
-    bool fold_stored;      /* the store has a watermark (a store without one is
-                            * an older build's: every minute in it is folded) */
+    vec pend;         /* scope *: those that may have pending minutes (the tick folds only these) */
+    bool fold_stored; /* the store has a watermark (a store without one is
+                       * an older build's: every minute in it is folded) */
     bool fold_writing;     /* the current group stores the folds */
     uint64_t presence_seq; /* arrival order of presence evidence (presence.c) */
 
@@ -199,6 +201,8 @@ size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, in
 /* metrics_fold.c */
 size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg *into);
 void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour);
+void kj_m_pend(kj_metrics *m, kj_scope *sc);
+void kj_m_unpend(kj_metrics *m, kj_scope *sc);
 void kj_m_reopen_pending(kj_metrics *m, kj_scope *sc);
 
 /* window.c */

@@ -383,6 +383,7 @@ static kj_err load_into(kj_metrics *m, kj_scope *sc, int res, int32_t start, con
                         size_t vlen)
 {
     if (res == RES_MINUTE && start > m->load_newest) m->load_newest = start;
+    if (res == RES_MINUTE && m->fold_stored && start >= m->fold_min) kj_m_pend(m, sc);
     if (m->ckpt_now) { /* the window totals come whole from the checkpoint */
         if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
         kj_series_put(&sc->ser[res], start, val, (uint32_t)vlen);
