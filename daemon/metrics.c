@@ -359,30 +359,46 @@ const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 
 /* ---- events ---- */
 
-static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla)
-{
+/* Where an event goes, the same for each of its scopes: worked out once. */
+typedef struct ev_plan {
     int32_t start[N_RES];
-    kj_m_touch(m, sc, SC_BUCKETS);
-    for (int res = 0; res < N_RES; res++)
-        start[res] = kj_m_bucket_of(m, res, ev->ts);
+    bool kept[N_RES];  /* within the resolution's horizon */
+    int last;          /* the coarsest resolution it goes into now */
+    bool closed[N_SW]; /* a late event: into the window's running total */
+    bool visible;      /* in today or in a window: readers see it */
+} ev_plan;
+
+static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
+{
+    for (int res = 0; res < N_RES; res++) {
+        p->start[res] = kj_m_bucket_of(m, res, ev->ts);
+        p->kept[res] = p->start[res] >= kj_m_horizon(m, res);
+    }
     /* a pending minute reaches its hour and day when it is folded */
-    int last = start[RES_MINUTE] >= m->fold_min ? RES_MINUTE : RES_DAY;
-    if (last == RES_MINUTE) kj_m_pend(m, sc);
-    for (int res = 0; res <= last; res++) {
-        if (start[res] < kj_m_horizon(m, res)) continue; /* too old for this resolution */
-        open_bucket *ob = kj_m_open(m, sc, res, start[res]);
+    p->last = p->start[RES_MINUTE] >= m->fold_min ? RES_MINUTE : RES_DAY;
+    p->visible = p->start[RES_DAY] == m->today;
+    for (int w = 0; w < N_SW; w++) {
+        int32_t s = p->start[kj_sw_res[w]];
+        p->visible |= kj_sw_holds(m, w, s);
+        /* the current bucket is read alongside the running total */
+        p->closed[w] = kj_sw_closed(m, w, s);
+    }
+}
+
+static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla,
+                         const ev_plan *p)
+{
+    kj_m_touch(m, sc, SC_BUCKETS);
+    if (p->last == RES_MINUTE) kj_m_pend(m, sc);
+    for (int res = 0; res <= p->last; res++) {
+        if (!p->kept[res]) continue; /* too old for this resolution */
+        open_bucket *ob = kj_m_open(m, sc, res, p->start[res]);
         kj_agg_add_event(&ob->agg, ev, sla);
         ob->touched = 1;
     }
-    bool visible = start[RES_DAY] == m->today;
-    for (int w = 0; w < N_SW; w++) {
-        if (!kj_sw_holds(m, w, start[kj_sw_res[w]])) continue;
-        visible = true;
-        /* a late event also joins the running totals; the current bucket
-         * is read alongside them */
-        if (kj_sw_closed(m, w, start[kj_sw_res[w]])) kj_agg_add_event(&sc->win[w], ev, sla);
-    }
-    if (visible) {
+    for (int w = 0; w < N_SW; w++)
+        if (p->closed[w]) kj_agg_add_event(&sc->win[w], ev, sla);
+    if (p->visible) {
         kj_m_mark_changed(m, sc);
         sc->flags |= SC_EVAL;
     }
@@ -414,9 +430,11 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     }
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
-    add_to_scope(m, u->sc, ev, u->sla_wait_ms);
-    if (e) add_to_scope(m, e, ev, u->sla_wait_ms);
-    if (c) add_to_scope(m, c, ev, u->sla_wait_ms);
+    ev_plan p;
+    plan_event(m, ev, &p);
+    add_to_scope(m, u->sc, ev, u->sla_wait_ms, &p);
+    if (e) add_to_scope(m, e, ev, u->sla_wait_ms, &p);
+    if (c) add_to_scope(m, c, ev, u->sla_wait_ms, &p);
     return KJ_OK;
 }
 

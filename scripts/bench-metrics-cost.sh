@@ -8,7 +8,7 @@ set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 secs=${KJ_BENCH_SECONDS:-5}
-rounds=${KJ_BENCH_ROUNDS:-3}
+rounds=${KJ_BENCH_ROUNDS:-5}
 tmp=$(mktemp -d)
 secret=bench-secret
 digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
@@ -62,9 +62,14 @@ echo "the metrics engine's cost: HTTP batches of 1,000 x 8, ${secs}s runs, alter
 "$build/bench/bench_ingest" "$port_with" "$secret" 1000 8 1 warm >/dev/null
 "$build/bench/bench_ingest" "$port_without" "$secret" 1000 8 1 warm >/dev/null
 rows=()
-for r in $(seq "$rounds"); do
-  w=$(rate with "w$r" 3>&1 1>&2)
-  wo=$(rate without "n$r" 3>&1 1>&2)
+for r in $(seq "$rounds"); do  # which goes first alternates: both see a store as full
+  if ((r % 2)); then
+    w=$(rate with "w$r" 3>&1 1>&2)
+    wo=$(rate without "n$r" 3>&1 1>&2)
+  else
+    wo=$(rate without "n$r" 3>&1 1>&2)
+    w=$(rate with "w$r" 3>&1 1>&2)
+  fi
   rows+=("$w $wo")
 done 2>&1
 # per round: cost = 1 - with/without events/s; the writer's us/event of both
