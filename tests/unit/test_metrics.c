@@ -1305,21 +1305,31 @@ END_TEST
 
 /* Loads t's rows into a new engine at now (all of them, or without the
  * checkpoint's), then ticks it to now. */
-static kj_metrics *load_table(kj_config *cfg, table *t, int64_t now, bool with_checkpoint)
+/* Keys a load leaves out, by prefix (NULL-terminated lists). */
+static const char *const no_checkpoint[] = {"!ckpt", "W", NULL};
+static const char *const no_watermark[] = {"!fold", NULL};
+
+static bool skipped(const kv *row, const char *const *skip)
+{
+    for (; skip && *skip; skip++)
+        if (row->klen >= strlen(*skip) && !memcmp(row->key, *skip, strlen(*skip))) return true;
+    return false;
+}
+
+/* A start on the table's keys and alerts (but those of skip) at now. */
+static kj_metrics *load_table(kj_config *cfg, table *t, int64_t now, const char *const *skip)
 {
     kj_metrics *m;
     ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
     qsort(t->rows, t->n, sizeof *t->rows, kv_cmp);
     for (size_t i = 0; i < t->n; i++) {
-        uint8_t type = *(uint8_t *)t->rows[i].key;
-        bool ckpt = type == 'W' || (t->rows[i].klen == 5 && !memcmp(t->rows[i].key, "!ckpt", 5));
-        if (!with_checkpoint && ckpt) continue;
+        if (skipped(&t->rows[i], skip)) continue;
         ck_assert_int_eq(
             kj_metrics_load(m, t->rows[i].key, t->rows[i].klen, t->rows[i].val, t->rows[i].vlen),
             KJ_OK);
     }
     for (size_t i = 0; i < t->n_alerts; i++)
-        kj_metrics_load_alert(m, t->alerts[i], t->alert_len[i]);
+        ck_assert_int_eq(kj_metrics_load_alert(m, t->alerts[i], t->alert_len[i]), KJ_OK);
     ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
     return m;
 }
@@ -1349,15 +1359,15 @@ START_TEST(test_checkpoint_round_trip)
     ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
     static const int64_t gaps[] = {0, 3 * MIN_MS, 2 * HOUR_MS + 10 * MIN_MS, 9 * DAY_MS};
     for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
-        kj_metrics *b = load_table(cfg, &t, now + gaps[g], true);
-        kj_metrics *c = load_table(cfg, &t, now + gaps[g], false);
+        kj_metrics *b = load_table(cfg, &t, now + gaps[g], NULL);
+        kj_metrics *c = load_table(cfg, &t, now + gaps[g], no_checkpoint);
         assert_same_state(b, c);
         if (!gaps[g]) assert_same_state(a, b); /* later, a has alerts of its own */
         kj_metrics_free(b);
         kj_metrics_free(c);
     }
     /* a start with it, one event: the marker is voided in that group */
-    kj_metrics *b = load_table(cfg, &t, now + 9 * DAY_MS, true);
+    kj_metrics *b = load_table(cfg, &t, now + 9 * DAY_MS, NULL);
     kj_event ev = service_ev(now + 9 * DAY_MS, "u1", "e1", "c1", 10, 10, KJ_OUTCOME_SERVED);
     group(b, &t, &ev, 1);
     qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
@@ -1366,7 +1376,7 @@ START_TEST(test_checkpoint_round_trip)
     ck_assert_uint_eq(t.rows[0].vlen, 2);
     ck_assert_uint_eq(((uint8_t *)t.rows[0].val)[1], 0);
     /* so a start after that merges the buckets, and agrees with b */
-    kj_metrics *c = load_table(cfg, &t, now + 9 * DAY_MS, true);
+    kj_metrics *c = load_table(cfg, &t, now + 9 * DAY_MS, NULL);
     assert_same_state(b, c);
     kj_metrics_free(b);
     kj_metrics_free(c);
@@ -1375,23 +1385,6 @@ START_TEST(test_checkpoint_round_trip)
     kj_config_free(cfg);
 }
 END_TEST
-
-static kj_metrics *load_rows(kj_config *cfg, table *t, int64_t now, const char *skip)
-{
-    kj_metrics *m;
-    ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
-    for (size_t i = 0; i < t->n; i++) {
-        if (skip && t->rows[i].klen == strlen(skip) && !memcmp(t->rows[i].key, skip, strlen(skip)))
-            continue;
-        ck_assert_int_eq(
-            kj_metrics_load(m, t->rows[i].key, t->rows[i].klen, t->rows[i].val, t->rows[i].vlen),
-            KJ_OK);
-    }
-    for (size_t i = 0; i < t->n_alerts; i++)
-        ck_assert_int_eq(kj_metrics_load_alert(m, t->alerts[i], t->alert_len[i]), KJ_OK);
-    ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
-    return m;
-}
 
 /* Events of the current minute reach their hour and day buckets when the
  * minute is folded, and the store gets those at the next save. A crash
@@ -1419,7 +1412,7 @@ START_TEST(test_fold_survives_a_crash)
     kj_metrics_tick(a, now);
     ck_assert(kj_metrics_pending(a));
     qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
-    kj_metrics *b = load_rows(cfg, &t, now, NULL);
+    kj_metrics *b = load_table(cfg, &t, now, NULL);
     assert_same_state(a, b);
     /* both go on alike, into a pending minute and a folded one */
     kj_event evs[2] = {service_ev(now, "u1", "e2", "c2", 100, 100, KJ_OUTCOME_SERVED),
@@ -1436,7 +1429,7 @@ START_TEST(test_fold_survives_a_crash)
     kj_metrics_tick(a, now);
     group(a, &t, NULL, 0);
     qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
-    kj_metrics *c = load_rows(cfg, &t, now - MIN_MS, "!fold");
+    kj_metrics *c = load_table(cfg, &t, now - MIN_MS, no_watermark);
     kj_metrics_tick(c, now);
     assert_same_state(a, c);
     /* a clean stop after a fold whose save failed, the minute's hour closed:
@@ -1449,7 +1442,7 @@ START_TEST(test_fold_survives_a_crash)
     kj_metrics_sink sink = {&t, table_put, NULL};
     ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
     qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
-    kj_metrics *d = load_rows(cfg, &t, now, NULL);
+    kj_metrics *d = load_table(cfg, &t, now, NULL);
     assert_same_state(a, d);
     kj_metrics_free(d);
     kj_metrics_free(b);
@@ -1577,7 +1570,7 @@ START_TEST(test_presence_any_arrival_order)
             group(m, &t, &sent[i], k);
             if (i < n / 2 && i + k >= n / 2) { /* a restart half way */
                 kj_metrics_free(m);
-                m = load_table(cfg, &t, T0, true);
+                m = load_table(cfg, &t, T0, NULL);
             }
         }
         msgpack_sbuffer got;
@@ -1585,7 +1578,7 @@ START_TEST(test_presence_any_arrival_order)
         ck_assert_msg(got.size == expect.size && !memcmp(got.data, expect.data, got.size),
                       "round %d: the order of arrival changed the state", round);
         msgpack_sbuffer_destroy(&got);
-        kj_metrics *again = load_table(cfg, &t, T0, true);
+        kj_metrics *again = load_table(cfg, &t, T0, NULL);
         assert_same_state(again, want);
         kj_metrics_free(again);
         kj_metrics_free(m);
@@ -1630,7 +1623,7 @@ START_TEST(test_presence_history_bound)
     kj_event late = presence_ev(ts0 + 20 * MIN_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
     group(m, &t, &late, 1);
     ck_assert_int_eq(presence_since(m, "e1"), ts0 + 21 * MIN_MS);
-    kj_metrics *again = load_table(cfg, &t, T0, true);
+    kj_metrics *again = load_table(cfg, &t, T0, NULL);
     assert_same_state(again, m);
     /* and the restored history still places late events */
     kj_event later = presence_ev(ts0 + 30 * MIN_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
@@ -1871,7 +1864,7 @@ START_TEST(test_restart_fuzz)
         int what_now = (int)(rnd() % 12);
         if (what_now == 0) { /* kill -9 */
             kj_metrics_free(a);
-            a = load_table(cfg, &t, now, true);
+            a = load_table(cfg, &t, now, NULL);
             snprintf(what, sizeof what, "round %d crash", round);
         } else if (what_now == 1) {        /* clean stop, start a while later */
             now += rnd_in(0, 90 * MIN_MS); /* the last tick before the stop */
@@ -1883,14 +1876,14 @@ START_TEST(test_restart_fuzz)
             ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
             kj_metrics_free(a);
             now += rnd_in(0, 2 * HOUR_MS);
-            a = load_table(cfg, &t, now, true);
+            a = load_table(cfg, &t, now, NULL);
             kj_metrics_tick(r, now);
             if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
             snprintf(what, sizeof what, "round %d checkpoint", round);
         } else if (what_now == 2) { /* crash, start a while later */
             kj_metrics_free(a);
             now += rnd_in(0, 2 * HOUR_MS);
-            a = load_table(cfg, &t, now, true);
+            a = load_table(cfg, &t, now, NULL);
             kj_metrics_tick(r, now);
             if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
             snprintf(what, sizeof what, "round %d late crash", round);
