@@ -108,9 +108,10 @@ static void fold_scope(kj_metrics *m, kj_scope *sc, int32_t upto, int32_t ref_ho
     vec_push(&m->folded, &sc, sizeof sc);
 }
 
-/* Fold every scope's pending minutes before `upto`; called between groups,
- * with the engine's time still that of before the move (the tick) or, at a
- * restart, ref_hour the hour the window totals hold at. */
+/* Fold the pending minutes before `upto` of every scope listed in m->pend
+ * (the only ones that can have any); called between groups, with the
+ * engine's time still that of before the move (the tick) or, at a restart,
+ * ref_hour the hour the window totals hold at. */
 void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour)
 {
     if (upto <= m->fold_min) return;
