@@ -18,6 +18,7 @@
 
 #include "../proto/alloc.h"
 #include "config_lines.h"
+#include "netaddr.h"
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -780,7 +781,11 @@ static const char *split_listen(const char *s, kj_listen *out)
         free(h);
         return "not an IPv6 address between the brackets";
     }
-    out->host = h;
+    char numeric[KJ_ADDR_MAX];
+    const char *why = kj_addr_resolve(h, numeric);
+    free(h);
+    if (why) return why;
+    out->host = kj_strdup(numeric);
     out->port = (int)port;
     return NULL;
 }
@@ -1325,20 +1330,10 @@ void kj_config_free(kj_config *c)
     free(c);
 }
 
-static bool loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (!strcasecmp(host, "localhost")) return true;
-    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) != 1) return false; /* a name may resolve anywhere */
-    return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-}
-
 bool kj_config_loopback_only(const kj_config *c)
 {
     for (size_t i = 0; i < c->n_listen; i++)
-        if (!loopback(c->listen[i].host)) return false;
+        if (!kj_addr_is_loopback(c->listen[i].host)) return false;
     return true;
 }
 

@@ -22,7 +22,7 @@ typedef enum kj_window {
 } kj_window;
 
 typedef struct kj_listen {
-    char *host; /* "127.0.0.1", "::1", "0.0.0.0", a name */
+    char *host; /* numeric, as bound: "127.0.0.1", "::1", "0.0.0.0" (a name is resolved on load) */
     int port;
 } kj_listen;
 
@@ -124,7 +124,7 @@ kj_err kj_config_load(const char *path, kj_config **out, char *errbuf, size_t er
 
 void kj_config_free(kj_config *c);
 
-/* True when every listener is on a loopback address (127.0.0.0/8, ::1, localhost). */
+/* True when every listener is on a loopback address (127.0.0.0/8, ::1). */
 bool kj_config_loopback_only(const kj_config *c);
 
 /* Look-ups; NULL / false when absent. */

@@ -208,10 +208,7 @@ static int run(kj_config *cfg)
     kj_server_set_hub(server, hub);
     start_signal_thread(server);
 
-    for (size_t i = 0; i < cfg->n_listen; i++)
-        kj_info("kinerjad %s listening on %s://%s:%d/ (state_dir %s)", KJ_VERSION,
-                cfg->tls_cert ? "https" : "http", cfg->listen[i].host, cfg->listen[i].port,
-                cfg->state_dir);
+    kj_info("kinerjad %s ready (state_dir %s)", KJ_VERSION, cfg->state_dir);
     kj_notify_ready("ready");
     rc = kj_server_run(server) == KJ_OK ? 0 : 1;
     kj_ingest_stop(ingest);

@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "live.h"
 #include "log.h"
+#include "netaddr.h"
 #include "notify.h"
 #include "server_priv.h"
 
@@ -102,8 +103,12 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
     info.protocols = protocols;
     info.retry_and_idle_policy = &idle_policy;
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-    if (strchr(l->host, ':')) /* an IPv6 address: listen on it alone */
+    /* An IPv6 address: listen on it alone. An IPv4 one: an IPv4 socket, or lws
+     * 4.1 binds the IPv6 wildcard and puts the address in sin6_flowinfo. */
+    if (strchr(l->host, ':'))
         info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+    else
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (s->cfg->tls_cert && s->cfg->tls_key) {
         /* lws 4.1 reads this per vhost: without it the vhost serves plain text */
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -124,12 +129,30 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
     return 0;
 }
 
+/* What was bound, not what was asked: libwebsockets 4.1 once bound every IPv4
+ * address as the IPv6 wildcard. A listener anywhere else than configured is
+ * refused; the log names the address from getsockname. */
+static int check_bound(kj_server *s, const kj_listen *l, char *msg, size_t msglen)
+{
+    char bound[KJ_ADDR_MAX];
+    if (!kj_addr_listener(l->port, l->host, bound)) {
+        snprintf(msg, msglen, "asked to listen on %s port %d, but %s: refusing to serve",
+                 l->host, l->port, bound[0] ? "the socket is bound elsewhere" : "nothing is bound");
+        if (bound[0]) snprintf(msg + strlen(msg), msglen - strlen(msg), " (bound to %s)", bound);
+        return -1;
+    }
+    if (!kj_addr_is_loopback(bound)) s->loopback_only = false;
+    kj_info("listening on %s://%s%s%s:%d/", s->cfg->tls_cert ? "https" : "http",
+            strchr(bound, ':') ? "[" : "", bound, strchr(bound, ':') ? "]" : "", l->port);
+    return 0;
+}
+
 kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
                      size_t msglen)
 {
     kj_server *s = kj_calloc(1, sizeof *s);
     s->cfg = cfg;
-    s->loopback_only = kj_config_loopback_only(cfg);
+    s->loopback_only = true; /* until a listener is bound elsewhere (check_bound) */
     s->store = store;
     if (!realpath(cfg->web_root, s->web_root)) {
         kj_warn("web_root %s does not exist: only the API is served", cfg->web_root);
@@ -155,7 +178,14 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_listen; i++)
-        if (make_vhost(s, &cfg->listen[i], (int)i, msg, msglen)) goto fail;
+        if (make_vhost(s, &cfg->listen[i], (int)i, msg, msglen) ||
+            check_bound(s, &cfg->listen[i], msg, msglen))
+            goto fail;
+    if (!cfg->auth && !s->loopback_only) {
+        snprintf(msg, msglen, "auth: false is allowed only while every listener is on loopback, "
+                 "and a listener is bound elsewhere");
+        goto fail;
+    }
     s->watchdog_us = kj_notify_watchdog_interval_us();
     s->tick_us = s->watchdog_us && s->watchdog_us < 10000000 ? s->watchdog_us : 10000000;
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick, (lws_usec_t)s->tick_us);

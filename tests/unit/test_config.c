@@ -370,10 +370,10 @@ static const struct limit_case limits[] = {
     {"units:\n  - id: u\n    sla_wait_ms: 86400000", "sla_wait_ms", 86400000,
      "units:\n  - id: u\n    sla_wait_ms: 86400001",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
-    {"listen: \"h:1\"", "port", 1, "listen: \"h:0\"",
-     "1: listen: the port must be from 1 to 65535 (got \"h:0\")"},
-    {"listen: \"h:65535\"", "port", 65535, "listen: \"h:65536\"",
-     "1: listen: the port must be from 1 to 65535 (got \"h:65536\")"},
+    {"listen: \"10.0.0.1:1\"", "port", 1, "listen: \"10.0.0.1:0\"",
+     "1: listen: the port must be from 1 to 65535 (got \"10.0.0.1:0\")"},
+    {"listen: \"10.0.0.1:65535\"", "port", 65535, "listen: \"10.0.0.1:65536\"",
+     "1: listen: the port must be from 1 to 65535 (got \"10.0.0.1:65536\")"},
     {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
      " warn_margin: 0}",
      "warn_margin", 0,
@@ -594,9 +594,13 @@ START_TEST(listen_forms)
     ck_assert_str_eq(c->listen[0].host, "::1");
     ck_assert_int_eq(c->listen[0].port, 7070);
     kj_config_free(c);
-    c = load_ok("listen: [\"localhost:80\", \"[::]:81\", \"10.0.0.1:82\"]\n");
-    ck_assert_uint_eq(c->n_listen, 3);
-    ck_assert_str_eq(c->listen[0].host, "localhost");
+    /* a name is resolved on load, a mapped address is its IPv4 address */
+    c = load_ok("listen: [\"localhost:80\", \"[::]:81\", \"10.0.0.1:82\", "
+                "\"[::ffff:127.0.0.1]:83\"]\n");
+    ck_assert_uint_eq(c->n_listen, 4);
+    ck_assert_msg(!strcmp(c->listen[0].host, "127.0.0.1") || !strcmp(c->listen[0].host, "::1"),
+                  "localhost -> %s", c->listen[0].host);
+    ck_assert_str_eq(c->listen[3].host, "127.0.0.1");
     ck_assert_str_eq(c->listen[1].host, "::");
     ck_assert_int_eq(c->listen[2].port, 82);
     kj_config_free(c);
@@ -616,8 +620,12 @@ static const struct {
     {"listen: \"h:70x\"", "1: listen: the port must be from 1 to 65535 (got \"h:70x\")"},
     {"listen: \"h:\"", "1: listen: the port must be from 1 to 65535 (got \"h:\")"},
     {"listen: {host: a}", "1: listen: must be \"host:port\" or a list of them"},
-    {"listen:\n  - \"a:1\"\n  - [b]", "3: listen[1]: must be a \"host:port\" string"},
-    {"listen:\n  - \"a:1\"\n  - \"a:1\"", "3: listen[1]: duplicate address \"a:1\""},
+    {"listen:\n  - \"10.0.0.1:1\"\n  - [b]", "3: listen[1]: must be a \"host:port\" string"},
+    {"listen:\n  - \"10.0.0.1:1\"\n  - \"10.0.0.1:1\"",
+     "3: listen[1]: duplicate address \"10.0.0.1:1\""},
+    {"listen: \"no-such-host.invalid:1\"",
+     "1: listen: resolves to no address (a name is resolved when the daemon starts) (got "
+     "\"no-such-host.invalid:1\")"},
 };
 
 START_TEST(listen_errors)
@@ -632,10 +640,9 @@ START_TEST(loopback)
         const char *host;
         bool loopback;
     } cases[] = {
-        {"127.0.0.1", true},  {"127.5.5.5", true},    {"::1", true},
-        {"localhost", true},  {"LocalHost", true},    {"::ffff:127.0.0.1", true},
-        {"0.0.0.0", false},   {"10.0.0.1", false},    {"::", false},
-        {"128.0.0.1", false}, {"example.org", false}, {"::2", false},
+        /* hosts as the loader leaves them: numeric */
+        {"127.0.0.1", true}, {"127.5.5.5", true}, {"::1", true},      {"0.0.0.0", false},
+        {"10.0.0.1", false}, {"::", false},       {"128.0.0.1", false}, {"::2", false},
     };
     kj_config *c = NULL;
     kj_config_defaults(&c);
@@ -645,7 +652,8 @@ START_TEST(loopback)
         ck_assert_msg(kj_config_loopback_only(c) == cases[i].loopback, "%s", cases[i].host);
     }
     kj_config_free(c);
-    c = load_ok("listen: [\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\"]\nauth: false\n");
+    c = load_ok("listen: [\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\", \"[::ffff:127.0.0.1]:4\"]\n"
+                "auth: false\n");
     ck_assert(kj_config_loopback_only(c));
     kj_config_free(c);
     /* Not the loader's business: the daemon refuses to start with this. */
