@@ -54,6 +54,10 @@ echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing:
 for v in 1 100 1000; do
   "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"
 done
+echo "the harness's case: 16 units, 160 changes/s (each unit's changes 100 ms apart: the leading edge)"
+for v in 1 100; do
+  KJ_BENCH_UNITS=16 "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 160 "$secs"
+done
 echo -n "daemon memory with the viewers gone: "; rss
 
 echo
