@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
+#include "../proto/duration.h"
 #include "config_lines.h"
 #include "netaddr.h"
 
@@ -24,10 +26,6 @@
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
 #define TIB (1024ULL * GIB)
-#define SEC_MS 1000LL
-#define MIN_MS (60 * SEC_MS)
-#define HOUR_MS (60 * MIN_MS)
-#define DAY_MS (24 * HOUR_MS)
 
 #define MAX_FILE (16 * MIB) /* a configuration is small; refuse to slurp a disk image */
 #define MAX_LISTEN 16
@@ -352,28 +350,6 @@ bool kj_parse_size(const char *s, uint64_t *out)
     return false;
 }
 
-bool kj_parse_duration_ms(const char *s, int64_t *out)
-{
-    static const struct {
-        const char *suffix;
-        int64_t mult;
-    } units[] = {{"ms", 1}, {"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS}, {"d", DAY_MS}};
-    const char *end;
-    uint64_t v;
-    if (!s || !parse_u64(s, &end, &v)) return false;
-    if (*end == '\0' && v == 0) { /* "0" needs no unit; any other bare number is ambiguous */
-        *out = 0;
-        return true;
-    }
-    for (size_t i = 0; i < COUNT(units); i++) {
-        if (strcmp(end, units[i].suffix) != 0) continue;
-        if (v > (uint64_t)(INT64_MAX / units[i].mult)) return false;
-        *out = (int64_t)v * units[i].mult;
-        return true;
-    }
-    return false;
-}
-
 static bool parse_number(const char *s, double *out)
 {
     if (!(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9'))) return false;
@@ -417,19 +393,6 @@ static void format_size(uint64_t v, char *buf, size_t n)
         }
     }
     snprintf(buf, n, "%llu", (unsigned long long)v);
-}
-
-static void format_duration(int64_t v, char *buf, size_t n)
-{
-    static const char *const suffix[] = {"d", "h", "m", "s"};
-    static const int64_t mult[] = {DAY_MS, HOUR_MS, MIN_MS, SEC_MS};
-    for (size_t i = 0; i < COUNT(mult); i++) {
-        if (v && v % mult[i] == 0) {
-            snprintf(buf, n, "%lld%s", (long long)(v / mult[i]), suffix[i]);
-            return;
-        }
-    }
-    snprintf(buf, n, v ? "%lldms" : "%lld", (long long)v);
 }
 
 /* ---- setters: each leaves *out alone when raw is absent (the default) ---- */
@@ -488,8 +451,8 @@ static void set_duration(struct load *ld, const char *key, const char *raw, int6
         return;
     }
     if (v < lo || v > hi) {
-        format_duration(lo, los, sizeof los);
-        format_duration(hi, his, sizeof his);
+        kj_format_duration(lo, los, sizeof los);
+        kj_format_duration(hi, his, sizeof his);
         fail(ld, key, "must be from %s to %s", los, his);
         return;
     }
@@ -722,9 +685,9 @@ static void load_limits(struct load *ld, const struct raw_config *r, kj_config *
     v = (uint64_t)c->retention_days;
     set_uint(ld, "retention_days", r->retention_days, 1, 3650, &v);
     c->retention_days = (int)v;
-    set_duration(ld, "max_event_age", r->max_event_age, MIN_MS, 3650 * DAY_MS,
+    set_duration(ld, "max_event_age", r->max_event_age, KJ_MINUTE_MS, 3650 * KJ_DAY_MS,
                  &c->max_event_age_ms);
-    set_duration(ld, "max_clock_skew", r->max_clock_skew, 0, DAY_MS, &c->max_clock_skew_ms);
+    set_duration(ld, "max_clock_skew", r->max_clock_skew, 0, KJ_DAY_MS, &c->max_clock_skew_ms);
     set_bytes(ld, "max_body", r->max_body, KIB, 64 * MIB, &c->max_body);
     v = (uint64_t)c->min_push_interval_ms;
     set_uint(ld, "min_push_interval_ms", r->min_push_interval_ms, 0, 60000, &v);
@@ -743,9 +706,9 @@ static void load_limits(struct load *ld, const struct raw_config *r, kj_config *
 /* Events older than the raw log keeps could be accepted and dropped at once. */
 static void check_retention(struct load *ld, const struct raw_config *r, const kj_config *c)
 {
-    if (c->max_event_age_ms <= (int64_t)c->retention_days * DAY_MS) return;
+    if (c->max_event_age_ms <= (int64_t)c->retention_days * KJ_DAY_MS) return;
     char age[32];
-    format_duration(c->max_event_age_ms, age, sizeof age);
+    kj_format_duration(c->max_event_age_ms, age, sizeof age);
     if (r->max_event_age)
         fail(ld, "max_event_age", "must not exceed retention_days (%d days)", c->retention_days);
     else
@@ -1003,7 +966,7 @@ static void load_unit(struct load *ld, size_t i, const struct raw_unit *r, kj_un
     u->id = take_id(ld, sub(base.s, "id").s, r->id);
     u->name = take_name(ld, sub(base.s, "name").s, r->name, r->id);
     uint64_t sla = 900000;
-    set_uint(ld, sub(base.s, "sla_wait_ms").s, r->sla_wait_ms, 1, (uint64_t)DAY_MS, &sla);
+    set_uint(ld, sub(base.s, "sla_wait_ms").s, r->sla_wait_ms, 1, (uint64_t)KJ_DAY_MS, &sla);
     u->sla_wait_ms = (int64_t)sla;
     load_named(ld, sub(base.s, "members").s, r->members, r->members_count, &u->members,
                &u->n_members);
@@ -1255,8 +1218,8 @@ kj_err kj_config_defaults(kj_config **out)
     c->sync = KJ_SYNC_FULL;
     c->map_size = 8 * GIB;
     c->retention_days = 400;
-    c->max_event_age_ms = 35 * DAY_MS;
-    c->max_clock_skew_ms = 5 * MIN_MS;
+    c->max_event_age_ms = 35 * KJ_DAY_MS;
+    c->max_clock_skew_ms = 5 * KJ_MINUTE_MS;
     c->max_body = MIB;
     c->min_push_interval_ms = 50;
     c->log_level = KJ_LOG_INFO;

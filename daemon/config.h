@@ -137,10 +137,9 @@ const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t l
 /* True when tok may see / post for unit. */
 bool kj_token_allows_unit(const kj_token *tok, const char *unit);
 
-/* Parsers shared with the client: "8GiB", "1MiB", "512" -> bytes; "35d", "5m",
- * "1500ms", "2h", "30s" -> ms. Return false on syntax error or overflow. */
+/* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
+ * are proto/duration.h's.) */
 bool kj_parse_size(const char *s, uint64_t *out);
-bool kj_parse_duration_ms(const char *s, int64_t *out);
 
 const char *kj_window_name(kj_window w);
 bool kj_window_parse(const char *s, kj_window *out);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -34,13 +35,6 @@ struct kj_engine {
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t *seq_of(kj_engine *e, const char *unit)
 {
@@ -98,7 +92,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
         snprintf(msg, msglen, "metrics: unknown timezone %s", cfg->timezone);
         goto fail;
     }
-    int64_t t0 = mono_ms(), cpu0 = cpu_ms();
+    int64_t t0 = kj_mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
         (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
         snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
@@ -108,10 +102,11 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     kj_metrics_stats st;
     kj_metrics_get_stats(e->m, &st);
     kj_info("metrics: %zu units, %zu employees, %zu buckets loaded in %lld ms (%lld ms of CPU)",
-            st.units, st.employees, st.buckets, (long long)(mono_ms() - t0),
+            st.units, st.employees, st.buckets, (long long)(kj_mono_ms() - t0),
             (long long)(cpu_ms() - cpu0));
-    e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
-    e->last_agg_pass_ms = mono_ms() - AGG_PASS_EVERY_MS + 5000;
+    e->last_retention_ms =
+        kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_agg_pass_ms = kj_mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
 fail:
@@ -276,12 +271,12 @@ static void on_changes(void *ctx, const kj_changes *ch)
 static int64_t publish_changes(kj_engine *e)
 {
     if (!e->changes_waiting) return 0;
-    int64_t since = mono_ms() - e->last_publish_ms, interval = e->cfg->min_push_interval_ms;
+    int64_t since = kj_mono_ms() - e->last_publish_ms, interval = e->cfg->min_push_interval_ms;
     if (since < interval) return interval - since;
     struct publish_ctx pc = {e, NULL, &pc.head};
     kj_metrics_take_changes(e->m, on_changes, &pc);
     e->changes_waiting = false;
-    e->last_publish_ms = mono_ms();
+    e->last_publish_ms = kj_mono_ms();
     kj_hub_publish(e->hub, pc.head);
     return 0;
 }
@@ -473,12 +468,12 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
-    if (e->agg_pass || mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
+    if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)
             total += n;
         e->agg_pass = !done;
-        if (done) e->last_agg_pass_ms = mono_ms();
+        if (done) e->last_agg_pass_ms = kj_mono_ms();
         busy |= e->agg_pass;
     }
     if (total) kj_debug("retention: %zu entries deleted", total);
@@ -493,9 +488,9 @@ static int64_t hook_between(void *ctx, kj_store *s)
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
-    if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
+    if (e->retention_busy || kj_mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
-        e->last_retention_ms = mono_ms();
+        e->last_retention_ms = kj_mono_ms();
     }
     if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
     if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
@@ -505,7 +500,7 @@ static int64_t hook_between(void *ctx, kj_store *s)
 /* At a clean stop, the writer gone: see kj_metrics_checkpoint. */
 kj_err kj_engine_checkpoint(kj_engine *e)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = kj_mono_ms();
     kj_store_txn *t;
     kj_err err = kj_store_begin(e->store, &t);
     if (!err) {
@@ -516,7 +511,8 @@ kj_err kj_engine_checkpoint(kj_engine *e)
     if (err)
         kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
     else
-        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(mono_ms() - t0));
+        kj_info("checkpoint of the window totals stored in %lld ms",
+                (long long)(kj_mono_ms() - t0));
     return err;
 }
 

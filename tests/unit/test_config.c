@@ -10,6 +10,7 @@
 
 #include "../../daemon/config.h"
 #include "../../daemon/metrics.h"
+#include "../../proto/duration.h"
 
 #define FIX "tests/unit/fixtures/config/"
 #define ERRLEN 8192
