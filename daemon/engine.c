@@ -25,8 +25,9 @@ struct kj_engine {
     kj_store *store;
     kj_hub *hub;
     kj_metrics *m;
-    kj_store_txn *txn; /* the group's, between begin and commit */
     unit_seq *seqs;    /* live frame sequence per unit */
+    char (*views)[KJ_ID_MAX + 1]; /* on_changes' list of a unit's views, grown to fit */
+    size_t cap_views;
     size_t n_seqs, cap_seqs;
     int64_t last_publish_ms; /* monotonic */
     bool changes_waiting;
@@ -119,6 +120,7 @@ void kj_engine_free(kj_engine *e)
     if (!e) return;
     kj_metrics_free(e->m);
     free(e->seqs);
+    free(e->views);
     free(e);
 }
 
@@ -142,11 +144,7 @@ static void hook_begin(void *ctx)
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
     (void)t;
-#ifdef KJ_BENCH_NO_METRICS /* make bench's baseline build (see Makefile) */
-    (void)ctx, (void)ev;
-    return KJ_OK;
-#endif
-    return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
+    return kj_engine_apply(((kj_engine *)ctx)->m, ev);
 }
 
 static kj_err hook_persist(void *ctx, kj_store_txn *t)
@@ -244,6 +242,18 @@ static void append(struct publish_ctx *pc, kj_pub *p)
     pc->tail = &p->next;
 }
 
+/* The views of unit into e->views, grown until they fit: they are bounded by
+ * the viewers (max_viewers), and a fixed array would starve the views past it. */
+static size_t views_of(kj_engine *e, const char *unit)
+{
+    size_t n;
+    while ((n = kj_hub_view_list(e->hub, unit, e->views, e->cap_views)) > e->cap_views) {
+        e->cap_views = n + n / 2; /* views may come between two calls: some room */
+        e->views = kj_realloc(e->views, e->cap_views * sizeof *e->views);
+    }
+    return n;
+}
+
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
  * and one per personal view, each with the same seq (even an empty one, so
  * that a personal view's seq stays continuous). A unit nobody watches only
@@ -254,13 +264,12 @@ static void on_changes(void *ctx, const kj_changes *ch)
     kj_engine *e = pc->e;
     const char *unit = kj_changes_unit(ch);
     uint64_t seq = ++*seq_of(e, unit);
-    char views[64][KJ_ID_MAX + 1];
-    size_t n = kj_hub_view_list(e->hub, unit, views, 64);
+    size_t n = views_of(e, unit);
     for (size_t i = 0; i < n; i++) {
-        const char *employee = views[i][0] ? views[i] : NULL;
+        const char *employee = e->views[i][0] ? e->views[i] : NULL;
         kj_pub *p =
             kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, employee, false));
-        memcpy(p->employee, views[i], sizeof p->employee);
+        memcpy(p->employee, e->views[i], sizeof p->employee);
         append(pc, p);
     }
 }
