@@ -10,8 +10,17 @@
  * event id makes that exactly once in effect.
  *
  * Threads: a kj_client (and a kj_live made from it) belongs to one thread at a
- * time; use one client per thread. Nothing here prints, exits or touches signal
- * handlers; a process that writes to sockets should ignore SIGPIPE itself.
+ * time; use one client per thread. Nothing here touches signal handlers; a
+ * process that writes to sockets should ignore SIGPIPE itself.
+ *
+ * Nothing here prints or exits, with one exception: an allocation whose size
+ * has a fixed bound (a handle, a packet of at most max_body bytes, a batch of
+ * at most KJ_BATCH_MAX events, a message from the daemon of at most 64 MiB)
+ * that fails prints one line to stderr and aborts (proto/alloc.c), as the
+ * daemon does: nothing useful can go on from there. Memory whose size an input
+ * decides (an input file or standard input, a spool file, an event draft's
+ * text) is allocated so that a failure is reported as KJ_ERR_NOMEM.
+ *
  * libwebsockets' log is process-wide: kj_client_new silences it (the
  * environment variable KINERJA_LWS_LOG=<lws log bits> turns it on, to stderr,
  * for debugging).

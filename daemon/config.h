@@ -97,7 +97,8 @@ typedef struct kj_config {
     bool auth;
     bool strict_directory;
 
-    /* Bounds that a user may need to move (DEVELOPERS.md: bounded everything). */
+    /* Bounds that a user may need to move (every queue, buffer and size is
+     * bounded; these are the bounds worth a key). */
     size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
     size_t ingest_queue;         /* batches waiting for the writer */
     size_t commit_group_events;  /* events in one write transaction */

@@ -5,8 +5,8 @@
  * Writer -> service: published frames (a unit's update or snapshot, an alert),
  * in order, and answered queries.
  * Service -> writer: queries (a snapshot for a new viewer, the units list, a
- * series for the read API), each with a run function that the writer calls
- * between groups, with the metrics engine in hand.
+ * series for the read API), which the writer's engine answers by their kind
+ * between groups, with the metrics in hand.
  *
  * One short mutex guards both directions; nothing blocks while holding it. */
 #ifndef KJ_HUB_H
