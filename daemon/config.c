@@ -27,10 +27,82 @@
 #define GIB (1024ULL * MIB)
 #define TIB (1024ULL * GIB)
 
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 #define MAX_FILE (16 * MIB) /* a configuration is small; refuse to slurp a disk image */
 #define MAX_LISTEN 16
 #define MAX_HOST 253
 #define ZONEINFO "/usr/share/zoneinfo/"
+
+/* ---- the scalar keys: one row each ----
+ *
+ * A row drives everything about its key: the schema (cyaml reads it as a
+ * string), the setter (parsed by kind, checked against the bounds, stored at
+ * offset in kj_config with the field's width), the default, and the test that
+ * examples/kinerjad.yaml documents every key and no other (kj_config_key).
+ * Adding a scalar key is adding its field to kj_config and one row here (and
+ * its line to examples/kinerjad.yaml, which the test checks). Rows are
+ * applied in this order; a row that `follows` another takes that key's value
+ * as its default. Keys with structure (listen, tokens, units, indicators)
+ * have code of their own below. */
+
+enum kind {
+    K_STRING,   /* a non-empty string; text: the default (NULL: none) */
+    K_ZONE,     /* a time zone name under ZONEINFO */
+    K_ENUM,     /* one of names[]; def: the index of the default */
+    K_BOOL,     /* true/false, yes/no, on/off */
+    K_UINT,     /* an integer */
+    K_SIZE,     /* bytes, or with KiB, MiB, GiB, TiB */
+    K_DURATION, /* ms, s, m, h, d (proto/duration.h); stored as int64_t ms */
+};
+
+struct key {
+    const char *name;
+    enum kind kind;
+    size_t offset, width; /* of the field in kj_config */
+    uint64_t lo, hi, def; /* numbers: bounds and default */
+    const char *text;     /* K_STRING, K_ZONE: the default */
+    const char *const *names;
+    size_t n_names;
+    const char *follows; /* the default is this earlier key's value */
+};
+
+#define AT(field) offsetof(kj_config, field), sizeof(((kj_config *)0)->field)
+#define ENUM(list) .names = list, .n_names = COUNT(list)
+
+static const char *const sync_names[] = {"full", "periodic"};
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* Limits are wide enough for any real office, narrow enough to catch a typo. */
+static const struct key keys[] = {
+    {"state_dir", K_STRING, AT(state_dir), .text = "./var"},
+    {"web_root", K_STRING, AT(web_root), .text = "./web"},
+    {"tls_cert", K_STRING, AT(tls_cert)},
+    {"tls_key", K_STRING, AT(tls_key)},
+    {"timezone", K_ZONE, AT(timezone), .text = "Asia/Jakarta"},
+    {"sync", K_ENUM, AT(sync), .def = KJ_SYNC_FULL, ENUM(sync_names)},
+    {"log_level", K_ENUM, AT(log_level), .def = KJ_LOG_INFO, ENUM(level_names)},
+    {"auth", K_BOOL, AT(auth), .def = true},
+    {"strict_directory", K_BOOL, AT(strict_directory), .def = false},
+    {"map_size", K_SIZE, AT(map_size), MIB, 64 * TIB, 8 * GIB},
+    {"retention_days", K_UINT, AT(retention_days), 1, 3650, 400},
+    {"max_event_age", K_DURATION, AT(max_event_age_ms), KJ_MINUTE_MS, 3650 * KJ_DAY_MS,
+     35 * KJ_DAY_MS},
+    {"max_clock_skew", K_DURATION, AT(max_clock_skew_ms), 0, KJ_DAY_MS, 5 * KJ_MINUTE_MS},
+    {"max_body", K_SIZE, AT(max_body), KIB, 64 * MIB, MIB},
+    {"min_push_interval_ms", K_UINT, AT(min_push_interval_ms), 0, 60000, 50},
+    {"max_batch", K_UINT, AT(max_batch), 1, KJ_BATCH_MAX, KJ_BATCH_MAX},
+    {"ingest_queue", K_UINT, AT(ingest_queue), 1, 65536, 256},
+    {"commit_group_events", K_UINT, AT(commit_group_events), 1, 1000000, 20000},
+    {"max_connections", K_UINT, AT(max_connections), 1, 1000000, 1024},
+    {"max_viewers", K_UINT, AT(max_viewers), 1, 1000000, 1000},
+    {"viewer_backlog", K_SIZE, AT(viewer_backlog), 16 * KIB, GIB, MIB},
+    {"max_frame", K_SIZE, AT(max_frame), KIB, 64 * MIB, MIB, .follows = "max_body"},
+};
+#define N_KEYS COUNT(keys)
+
+/* The keys with a structure of their own, for kj_config_key. */
+static const char *const structured_keys[] = {"listen", "tokens", "units", "indicators"};
 
 /* ---- what cyaml fills: every leaf a string, parsed below with its line ---- */
 
@@ -63,10 +135,7 @@ struct raw_token {
 };
 
 struct raw_config {
-    char *tls_cert, *tls_key, *state_dir, *web_root, *timezone, *sync, *map_size;
-    char *retention_days, *max_event_age, *max_clock_skew, *max_body, *min_push_interval_ms;
-    char *log_level, *auth, *strict_directory, *max_batch, *ingest_queue, *commit_group_events;
-    char *max_connections, *max_viewers, *viewer_backlog, *max_frame;
+    char *scalar[N_KEYS]; /* keys[i]'s value */
     struct raw_token *tokens;
     unsigned tokens_count;
     struct raw_unit *units;
@@ -147,48 +216,44 @@ static const cyaml_schema_value_t token_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_token, token_fields),
 };
 
-static const cyaml_schema_field_t config_fields[] = {
-    EITHER("listen"),
-    STR("tls_cert", struct raw_config, tls_cert),
-    STR("tls_key", struct raw_config, tls_key),
-    STR("state_dir", struct raw_config, state_dir),
-    STR("web_root", struct raw_config, web_root),
-    STR("timezone", struct raw_config, timezone),
-    STR("sync", struct raw_config, sync),
-    STR("map_size", struct raw_config, map_size),
-    STR("retention_days", struct raw_config, retention_days),
-    STR("max_event_age", struct raw_config, max_event_age),
-    STR("max_clock_skew", struct raw_config, max_clock_skew),
-    STR("max_body", struct raw_config, max_body),
-    STR("min_push_interval_ms", struct raw_config, min_push_interval_ms),
-    STR("log_level", struct raw_config, log_level),
-    STR("auth", struct raw_config, auth),
-    STR("strict_directory", struct raw_config, strict_directory),
-    STR("max_batch", struct raw_config, max_batch),
-    STR("ingest_queue", struct raw_config, ingest_queue),
-    STR("commit_group_events", struct raw_config, commit_group_events),
-    STR("max_connections", struct raw_config, max_connections),
-    STR("max_viewers", struct raw_config, max_viewers),
-    STR("viewer_backlog", struct raw_config, viewer_backlog),
-    STR("max_frame", struct raw_config, max_frame),
-    SEQ("tokens", struct raw_config, tokens, &token_schema),
-    SEQ("units", struct raw_config, units, &unit_schema),
-    SEQ("indicators", struct raw_config, indicators, &indicator_schema),
-    CYAML_FIELD_END,
+/* The top level: a string per row of keys[], then the keys with structure. */
+struct schema {
+    cyaml_schema_field_t fields[N_KEYS + 5];
+    cyaml_schema_value_t top;
 };
-static const cyaml_schema_value_t config_schema = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
-};
+
+static void build_schema(struct schema *sc)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        sc->fields[i] = (cyaml_schema_field_t)STR("", struct raw_config, scalar[0]);
+        sc->fields[i].key = keys[i].name;
+        sc->fields[i].data_offset += i * sizeof(char *);
+    }
+    cyaml_schema_field_t *f = sc->fields + N_KEYS;
+    *f++ = (cyaml_schema_field_t)EITHER("listen");
+    *f++ = (cyaml_schema_field_t)SEQ("tokens", struct raw_config, tokens, &token_schema);
+    *f++ = (cyaml_schema_field_t)SEQ("units", struct raw_config, units, &unit_schema);
+    *f++ =
+        (cyaml_schema_field_t)SEQ("indicators", struct raw_config, indicators, &indicator_schema);
+    *f = (cyaml_schema_field_t)CYAML_FIELD_END;
+    sc->top = (cyaml_schema_value_t){
+        CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, sc->fields),
+    };
+}
+
+const char *kj_config_key(size_t i)
+{
+    if (i < N_KEYS) return keys[i].name;
+    i -= N_KEYS;
+    return i < COUNT(structured_keys) ? structured_keys[i] : NULL;
+}
 
 /* ---- names ---- */
 
 static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
-static const char *const sync_names[] = {"full", "periodic"};
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const role_names[] = {"ingest", "viewer", "admin"};
 static const char *const better_names[] = {"lower", "higher"};
 static const char *const applies_names[] = {"unit", "employee"};
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The digest of the empty secret: a token with it would let an empty bearer in. */
 static const char empty_digest[] =
@@ -601,7 +666,8 @@ static void report_cyaml(struct load *ld, cyaml_err_t err)
     }
 }
 
-static bool load_raw(struct load *ld, const char *buf, size_t len, struct raw_config **out)
+static bool load_raw(struct load *ld, const struct schema *sc, const char *buf, size_t len,
+                     struct raw_config **out)
 {
     const cyaml_config_t cfg = {
         .log_fn = cyaml_capture,
@@ -610,17 +676,17 @@ static bool load_raw(struct load *ld, const char *buf, size_t len, struct raw_co
         .log_level = CYAML_LOG_ERROR,
         .flags = CYAML_CFG_NO_ALIAS,
     };
-    cyaml_err_t err = cyaml_load_data((const uint8_t *)buf, len, &cfg, &config_schema,
-                                      (cyaml_data_t **)out, NULL);
+    cyaml_err_t err =
+        cyaml_load_data((const uint8_t *)buf, len, &cfg, &sc->top, (cyaml_data_t **)out, NULL);
     if (err == CYAML_OK) return true;
     report_cyaml(ld, err);
     return false;
 }
 
-static void free_raw(struct raw_config *raw)
+static void free_raw(const struct schema *sc, struct raw_config *raw)
 {
     const cyaml_config_t cfg = {.mem_fn = cyaml_mem, .log_fn = NULL, .log_level = CYAML_LOG_ERROR};
-    if (raw) cyaml_free(&cfg, &config_schema, raw, 0);
+    if (raw) cyaml_free(&cfg, &sc->top, raw, 0);
 }
 
 /* ---- top-level keys ---- */
@@ -634,82 +700,104 @@ static bool zone_exists(const char *name)
     return stat(file, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static void load_paths(struct load *ld, const struct raw_config *r, kj_config *c)
+static void set_zone(struct load *ld, const char *key, const char *raw, char **out)
 {
-    set_string(ld, "state_dir", r->state_dir, &c->state_dir);
-    set_string(ld, "web_root", r->web_root, &c->web_root);
-    set_string(ld, "tls_cert", r->tls_cert, &c->tls_cert);
-    set_string(ld, "tls_key", r->tls_key, &c->tls_key);
+    const char *zone = leaf(ld, key, raw);
+    if (zone && !zone_exists(zone))
+        fail(ld, key, "unknown time zone \"%.80s\" (no file under " ZONEINFO ")", zone);
+    else
+        set_string(ld, key, zone, out);
+}
+
+/* A number of the row's field, whatever its width (int, enum, bool, size_t,
+ * uint64_t, int64_t: every value a row allows is non-negative). */
+static uint64_t get_number(const kj_config *c, const struct key *k)
+{
+    const char *p = (const char *)c + k->offset;
+    uint32_t v32;
+    uint64_t v64;
+    if (k->width == sizeof v32) return memcpy(&v32, p, sizeof v32), v32;
+    if (k->width == sizeof v64) return memcpy(&v64, p, sizeof v64), v64;
+    return *(const bool *)p;
+}
+
+static void put_number(kj_config *c, const struct key *k, uint64_t v)
+{
+    char *p = (char *)c + k->offset;
+    uint32_t v32 = (uint32_t)v;
+    if (k->width == sizeof v32)
+        memcpy(p, &v32, sizeof v32);
+    else if (k->width == sizeof v)
+        memcpy(p, &v, sizeof v);
+    else
+        *(bool *)p = v != 0;
+}
+
+static char **string_at(kj_config *c, const struct key *k)
+{
+    return (char **)((char *)c + k->offset);
+}
+
+static const struct key *key_named(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].name, name)) return &keys[i];
+    return NULL;
+}
+
+/* The row's default, or the value of the key it follows. */
+static void set_default(kj_config *c, const struct key *k)
+{
+    if (k->kind == K_STRING || k->kind == K_ZONE)
+        *string_at(c, k) = k->text ? kj_strdup(k->text) : NULL;
+    else
+        put_number(c, k, k->follows ? get_number(c, key_named(k->follows)) : k->def);
+}
+
+/* Leaves the field alone when raw is absent (the default stays). */
+static void set_key(struct load *ld, const struct key *k, const char *raw, kj_config *c)
+{
+    if (k->follows) put_number(c, k, get_number(c, key_named(k->follows)));
+    uint64_t v = get_number(c, k);
+    int64_t ms = (int64_t)v;
+    int index = (int)v;
+    bool b = v != 0;
+    switch (k->kind) {
+    case K_STRING: set_string(ld, k->name, raw, string_at(c, k)); return;
+    case K_ZONE: set_zone(ld, k->name, raw, string_at(c, k)); return;
+    case K_ENUM:
+        set_enum(ld, k->name, raw, k->names, k->n_names, &index);
+        v = (uint64_t)index;
+        break;
+    case K_BOOL:
+        set_bool(ld, k->name, raw, &b);
+        v = b;
+        break;
+    case K_UINT: set_uint(ld, k->name, raw, k->lo, k->hi, &v); break;
+    case K_SIZE: set_size(ld, k->name, raw, k->lo, k->hi, &v); break;
+    case K_DURATION:
+        set_duration(ld, k->name, raw, (int64_t)k->lo, (int64_t)k->hi, &ms);
+        v = (uint64_t)ms;
+        break;
+    }
+    put_number(c, k, v);
+}
+
+static void load_keys(struct load *ld, const struct raw_config *r, kj_config *c)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        set_key(ld, &keys[i], r->scalar[i], c);
     if (!c->tls_cert != !c->tls_key)
         fail(ld, c->tls_cert ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
-    const char *zone = leaf(ld, "timezone", r->timezone);
-    if (zone && !zone_exists(zone))
-        fail(ld, "timezone", "unknown time zone \"%.80s\" (no file under " ZONEINFO ")", zone);
-    else
-        set_string(ld, "timezone", zone, &c->timezone);
-}
-
-static void load_modes(struct load *ld, const struct raw_config *r, kj_config *c)
-{
-    int v = (int)c->sync;
-    set_enum(ld, "sync", r->sync, sync_names, COUNT(sync_names), &v);
-    c->sync = (kj_sync_mode)v;
-    v = (int)c->log_level;
-    set_enum(ld, "log_level", r->log_level, level_names, COUNT(level_names), &v);
-    c->log_level = (kj_log_level)v;
-    set_bool(ld, "auth", r->auth, &c->auth);
-    set_bool(ld, "strict_directory", r->strict_directory, &c->strict_directory);
-}
-
-static void set_count(struct load *ld, const char *key, const char *raw, uint64_t lo, uint64_t hi,
-                      size_t *out)
-{
-    uint64_t v = *out;
-    set_uint(ld, key, raw, lo, hi, &v);
-    *out = (size_t)v;
-}
-
-static void set_bytes(struct load *ld, const char *key, const char *raw, uint64_t lo, uint64_t hi,
-                      size_t *out)
-{
-    uint64_t v = *out;
-    set_size(ld, key, raw, lo, hi, &v);
-    *out = (size_t)v;
-}
-
-/* The limits: wide enough for any real office, narrow enough to catch a typo. */
-static void load_limits(struct load *ld, const struct raw_config *r, kj_config *c)
-{
-    uint64_t v;
-    set_size(ld, "map_size", r->map_size, MIB, 64 * TIB, &c->map_size);
-    v = (uint64_t)c->retention_days;
-    set_uint(ld, "retention_days", r->retention_days, 1, 3650, &v);
-    c->retention_days = (int)v;
-    set_duration(ld, "max_event_age", r->max_event_age, KJ_MINUTE_MS, 3650 * KJ_DAY_MS,
-                 &c->max_event_age_ms);
-    set_duration(ld, "max_clock_skew", r->max_clock_skew, 0, KJ_DAY_MS, &c->max_clock_skew_ms);
-    set_bytes(ld, "max_body", r->max_body, KIB, 64 * MIB, &c->max_body);
-    v = (uint64_t)c->min_push_interval_ms;
-    set_uint(ld, "min_push_interval_ms", r->min_push_interval_ms, 0, 60000, &v);
-    c->min_push_interval_ms = (int)v;
-    set_count(ld, "max_batch", r->max_batch, 1, KJ_BATCH_MAX, &c->max_batch);
-    set_count(ld, "ingest_queue", r->ingest_queue, 1, 65536, &c->ingest_queue);
-    set_count(ld, "commit_group_events", r->commit_group_events, 1, 1000000,
-              &c->commit_group_events);
-    set_count(ld, "max_connections", r->max_connections, 1, 1000000, &c->max_connections);
-    set_count(ld, "max_viewers", r->max_viewers, 1, 1000000, &c->max_viewers);
-    set_bytes(ld, "viewer_backlog", r->viewer_backlog, 16 * KIB, GIB, &c->viewer_backlog);
-    c->max_frame = c->max_body; /* the default follows max_body */
-    set_bytes(ld, "max_frame", r->max_frame, KIB, 64 * MIB, &c->max_frame);
 }
 
 /* Events older than the raw log keeps could be accepted and dropped at once. */
-static void check_retention(struct load *ld, const struct raw_config *r, const kj_config *c)
+static void check_retention(struct load *ld, const kj_config *c)
 {
     if (c->max_event_age_ms <= (int64_t)c->retention_days * KJ_DAY_MS) return;
     char age[32];
     kj_format_duration(c->max_event_age_ms, age, sizeof age);
-    if (r->max_event_age)
+    if (leaf(ld, "max_event_age", NULL))
         fail(ld, "max_event_age", "must not exceed retention_days (%d days)", c->retention_days);
     else
         fail(ld, "retention_days", "must cover max_event_age (%s)", age);
@@ -1129,10 +1217,8 @@ static void check_directory(struct load *ld, const kj_config *c)
 static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
 {
     load_listen(ld, c);
-    load_paths(ld, r, c);
-    load_modes(ld, r, c);
-    load_limits(ld, r, c);
-    check_retention(ld, r, c);
+    load_keys(ld, r, c);
+    check_retention(ld, c);
     load_tokens(ld, r, c);
     load_units(ld, r, c);
     load_indicators(ld, r, c);
@@ -1178,16 +1264,18 @@ kj_err kj_config_load(const char *file, kj_config **out, char *errbuf, size_t er
     struct load ld = {.file = file};
     static const struct raw_config empty; /* an empty file: every default */
     struct raw_config *raw = NULL;
+    struct schema sc;
     kj_config *c = NULL;
     char *buf = NULL;
     size_t len = 0;
     if (errlen) errbuf[0] = '\0';
+    build_schema(&sc);
 
     kj_err rc = read_file(&ld, file, &buf, &len);
     if (rc != KJ_OK) goto done;
     rc = KJ_ERR_CONFIG;
     if (kj_cfg_lines_build(buf, len, index_problem, &ld, &ld.ix) != KJ_OK) goto done;
-    if (!load_raw(&ld, buf, len, &raw)) goto done;
+    if (!load_raw(&ld, &sc, buf, len, &raw)) goto done;
     kj_config_defaults(&c);
     c->path = kj_strdup(file);
     convert(&ld, raw ? raw : &empty, c);
@@ -1197,7 +1285,7 @@ kj_err kj_config_load(const char *file, kj_config **out, char *errbuf, size_t er
     c = NULL;
 done:
     kj_config_free(c);
-    free_raw(raw);
+    free_raw(&sc, raw);
     kj_cfg_lines_free(ld.ix);
     free(buf);
     write_problems(&ld, errbuf, errlen);
@@ -1212,25 +1300,8 @@ kj_err kj_config_defaults(kj_config **out)
     c->listen = kj_calloc(1, sizeof *c->listen);
     c->listen[0] = (kj_listen){kj_strdup("127.0.0.1"), 7070};
     c->n_listen = 1;
-    c->state_dir = kj_strdup("./var");
-    c->web_root = kj_strdup("./web");
-    c->timezone = kj_strdup("Asia/Jakarta");
-    c->sync = KJ_SYNC_FULL;
-    c->map_size = 8 * GIB;
-    c->retention_days = 400;
-    c->max_event_age_ms = 35 * KJ_DAY_MS;
-    c->max_clock_skew_ms = 5 * KJ_MINUTE_MS;
-    c->max_body = MIB;
-    c->min_push_interval_ms = 50;
-    c->log_level = KJ_LOG_INFO;
-    c->auth = true;
-    c->max_batch = KJ_BATCH_MAX;
-    c->ingest_queue = 256;
-    c->commit_group_events = 20000;
-    c->max_connections = 1024;
-    c->max_viewers = 1000;
-    c->viewer_backlog = MIB;
-    c->max_frame = c->max_body;
+    for (size_t i = 0; i < N_KEYS; i++)
+        set_default(c, &keys[i]);
     *out = c;
     return KJ_OK;
 }
@@ -1344,110 +1415,4 @@ bool kj_window_parse(const char *s, kj_window *out)
     if (i < 0) return false;
     *out = (kj_window)i;
     return true;
-}
-
-/* ---- tokens: SHA-256 (FIPS 180-4) and a constant-time match ----
- *
- * Debian's libwebsockets 4.1 is built without LWS_WITH_GENCRYPTO, so
- * lws_genhash_* is declared but not exported; and libcrypto is not among our
- * link dependencies. A token check needs only this one hash, so it lives here. */
-
-struct sha256 {
-    uint32_t h[8];
-    uint8_t block[64];
-    size_t used;
-};
-
-static const uint32_t sha256_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t ror(uint32_t x, int n)
-{
-    return x >> n | x << (32 - n);
-}
-
-static void sha256_block(uint32_t h[8], const uint8_t *p)
-{
-    uint32_t w[64], s[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ w[i - 15] >> 3;
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ w[i - 2] >> 10;
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(s, h, sizeof s);
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = s[7] + (ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25)) +
-                      ((s[4] & s[5]) ^ (~s[4] & s[6])) + sha256_k[i] + w[i];
-        uint32_t t2 = (ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22)) +
-                      ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-        memmove(s + 1, s, 7 * sizeof s[0]);
-        s[4] += t1;
-        s[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++)
-        h[i] += s[i];
-}
-
-static void sha256_update(struct sha256 *ctx, const uint8_t *p, size_t n)
-{
-    while (n) {
-        size_t take = 64 - ctx->used < n ? 64 - ctx->used : n;
-        memcpy(ctx->block + ctx->used, p, take);
-        ctx->used += take;
-        p += take;
-        n -= take;
-        if (ctx->used == 64) {
-            sha256_block(ctx->h, ctx->block);
-            ctx->used = 0;
-        }
-    }
-}
-
-static void sha256(const void *data, size_t len, uint8_t out[32])
-{
-    struct sha256 ctx = {{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
-                          0x1f83d9ab, 0x5be0cd19}};
-    uint8_t pad[72] = {0x80};
-    uint64_t bits = (uint64_t)len * 8;
-    sha256_update(&ctx, data, len);
-    size_t padlen = (ctx.used < 56 ? 56 : 120) - ctx.used;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha256_update(&ctx, pad, padlen + 8);
-    for (int i = 0; i < 32; i++)
-        out[i] = (uint8_t)(ctx.h[i / 4] >> (24 - 8 * (i % 4)));
-    explicit_bzero(&ctx, sizeof ctx);
-}
-
-const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len)
-{
-    uint8_t digest[32];
-    size_t found = 0;
-    unsigned have = 0;
-    if (!c || !secret || !len) return NULL;
-    sha256(secret, len, digest);
-    /* Every token is compared in full, whatever matched before: the time taken
-     * says nothing about how close a guess came. */
-    for (size_t i = 0; i < c->n_tokens; i++) {
-        unsigned diff = 0;
-        for (int k = 0; k < 32; k++)
-            diff |= digest[k] ^ c->tokens[i].sha256[k];
-        unsigned match = ((diff - 1) >> 8) & 1 & ~have; /* 1 iff diff == 0 and none yet */
-        size_t mask = (size_t)0 - match;
-        found = (found & ~mask) | (i & mask);
-        have |= match;
-    }
-    explicit_bzero(digest, sizeof digest);
-    return have ? &c->tokens[found] : NULL;
 }

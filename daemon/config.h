@@ -133,10 +133,13 @@ const kj_unit_conf *kj_config_unit(const kj_config *c, const char *id);
 bool kj_config_unit_has_member(const kj_unit_conf *u, const char *employee);
 bool kj_config_unit_has_counter(const kj_unit_conf *u, const char *counter);
 
-/* The token whose sha256 matches secret (compared in constant time), or NULL. */
-const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len);
 /* True when tok may see / post for unit. */
 bool kj_token_allows_unit(const kj_token *tok, const char *unit);
+
+/* The top-level keys of the file: every scalar key (config.c's table), then
+ * listen, tokens, units and indicators; NULL when i is past the last. For the
+ * test that examples/kinerjad.yaml documents every key and no other. */
+const char *kj_config_key(size_t i);
 
 /* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
  * are proto/duration.h's.) */
