@@ -1,9 +1,11 @@
 /* kinerjad — the configuration: libcyaml checks the shape of the document and
- * hands over every leaf as a string; this file parses those strings strictly,
+ * hands over every leaf as a string; the loader parses those strings strictly,
  * applies the defaults and limits, and names the line of each error from the
- * libyaml index built first (config_lines.h). */
+ * libyaml index built first (config_lines.h). This file holds the table of
+ * scalar keys, the top level (listen, the file, cyaml) and the public
+ * look-ups; config_load.c the strict setters and the errors, config_directory.c
+ * tokens and units, config_indicators.c the indicators (config_priv.h). */
 #include "config.h"
-#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <cyaml/cyaml.h>
@@ -20,14 +22,8 @@
 #include "../proto/clock.h"
 #include "../proto/duration.h"
 #include "config_lines.h"
+#include "config_priv.h"
 #include "netaddr.h"
-
-#define KIB 1024ULL
-#define MIB (1024ULL * KIB)
-#define GIB (1024ULL * MIB)
-#define TIB (1024ULL * GIB)
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MAX_FILE (16 * MIB) /* a configuration is small; refuse to slurp a disk image */
 #define MAX_LISTEN 16
@@ -105,34 +101,6 @@ static const struct key keys[] = {
 static const char *const structured_keys[] = {"listen", "tokens", "units", "indicators"};
 
 /* ---- what cyaml fills: every leaf a string, parsed below with its line ---- */
-
-struct raw_named {
-    char *id, *name;
-};
-
-struct raw_unit {
-    char *id, *name, *sla_wait_ms;
-    struct raw_named *members;
-    unsigned members_count;
-    struct raw_named *counters;
-    unsigned counters_count;
-};
-
-struct raw_override {
-    char *employee, *target;
-};
-
-struct raw_indicator {
-    char *id, *name, *metric, *window, *target, *better, *warn_margin, *min_samples;
-    char **applies_to;
-    unsigned applies_to_count;
-    struct raw_override *overrides;
-    unsigned overrides_count;
-};
-
-struct raw_token {
-    char *name, *sha256, *role, *employee;
-};
 
 struct raw_config {
     char *scalar[N_KEYS]; /* keys[i]'s value */
@@ -248,362 +216,6 @@ const char *kj_config_key(size_t i)
     return i < COUNT(structured_keys) ? structured_keys[i] : NULL;
 }
 
-/* ---- names ---- */
-
-static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
-static const char *const role_names[] = {"ingest", "viewer", "admin"};
-static const char *const better_names[] = {"lower", "higher"};
-static const char *const applies_names[] = {"unit", "employee"};
-
-/* The digest of the empty secret: a token with it would let an empty bearer in. */
-static const char empty_digest[] =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/* ---- the state of one load: where errors go ---- */
-
-#define CYAML_FRAMES 32
-
-struct cyaml_trace { /* cyaml's last error and its backtrace, innermost first */
-    char message[256];
-    int n;
-    struct {
-        bool is_item;
-        unsigned item;
-        char field[64];
-    } frames[CYAML_FRAMES];
-};
-
-#define MAX_ERRORS 1000 /* kept and sorted; the rest are only counted */
-
-struct problem {
-    int line; /* 0: about the file as a whole */
-    size_t seq;
-    char *text;
-};
-
-struct load {
-    const char *file;
-    kj_cfg_lines *ix;
-    struct problem *errors;
-    size_t n_errors, cap_errors, dropped;
-    struct cyaml_trace trace;
-};
-
-typedef struct path {
-    char s[200];
-} path;
-
-/* Paths are short in any real file; a longer one is cut, never overrun. */
-__attribute__((format(printf, 2, 3))) static path path_of(path p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p.s, sizeof p.s, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-static path sub(const char *base, const char *key)
-{
-    return path_of((path){""}, "%s%s%s", base, base[0] ? "." : "", key);
-}
-
-static path item(const char *base, size_t i)
-{
-    return path_of((path){""}, "%s[%zu]", base, i);
-}
-
-static void add_problem(struct load *ld, int line, const char *text)
-{
-    if (ld->n_errors == MAX_ERRORS) {
-        ld->dropped++;
-        return;
-    }
-    if (ld->n_errors == ld->cap_errors) {
-        ld->cap_errors = ld->cap_errors ? ld->cap_errors * 2 : 16;
-        ld->errors = kj_realloc(ld->errors, ld->cap_errors * sizeof *ld->errors);
-    }
-    ld->errors[ld->n_errors] = (struct problem){line, ld->n_errors, kj_strdup(text)};
-    ld->n_errors++;
-}
-
-static int by_line(const void *a, const void *b)
-{
-    const struct problem *x = a, *y = b;
-    if (x->line != y->line) return x->line < y->line ? -1 : 1;
-    return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/* Errors are found check by check but read best in file order. */
-static void write_problems(struct load *ld, char *buf, size_t len)
-{
-    size_t used = 0;
-    if (ld->n_errors) qsort(ld->errors, ld->n_errors, sizeof *ld->errors, by_line);
-    for (size_t i = 0; i < ld->n_errors && buf && used + 1 < len; i++) {
-        int n = snprintf(buf + used, len - used, "%s%s", used ? "\n" : "", ld->errors[i].text);
-        used = n < 0 || used + (size_t)n >= len ? len - 1 : used + (size_t)n;
-    }
-    if (ld->dropped && buf && used + 1 < len)
-        snprintf(buf + used, len - used, "\n%s: and %zu more errors", ld->file, ld->dropped);
-    for (size_t i = 0; i < ld->n_errors; i++)
-        free(ld->errors[i].text);
-    free(ld->errors);
-}
-
-static void error_at(struct load *ld, int line, const char *key, const char *reason)
-{
-    char text[1400];
-    if (key && key[0])
-        snprintf(text, sizeof text, "%s:%d: %s: %s", ld->file, line, key, reason);
-    else
-        snprintf(text, sizeof text, "%s:%d: %s", ld->file, line, reason);
-    add_problem(ld, line, text);
-}
-
-/* Report an error on key, at the line where key (or its closest parent) is. */
-__attribute__((format(printf, 3, 4))) static void fail(struct load *ld, const char *key,
-                                                       const char *fmt, ...)
-{
-    char reason[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    error_at(ld, kj_cfg_lines_line(ld->ix, key), key, reason);
-}
-
-static void index_problem(void *ctx, int line, const char *key, const char *reason)
-{
-    error_at(ctx, line, key, reason);
-}
-
-/* ---- strict scalar parsers ---- */
-
-static bool parse_u64(const char *s, const char **end, uint64_t *out)
-{
-    if (*s < '0' || *s > '9') return false; /* no sign, no space: strtoull allows both */
-    char *e;
-    errno = 0;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (errno == ERANGE) return false;
-    *end = e;
-    *out = v;
-    return true;
-}
-
-static bool parse_uint(const char *s, uint64_t *out)
-{
-    const char *end;
-    return parse_u64(s, &end, out) && *end == '\0';
-}
-
-bool kj_parse_size(const char *s, uint64_t *out)
-{
-    static const struct {
-        const char *suffix;
-        uint64_t mult;
-    } units[] = {{"", 1}, {"B", 1}, {"KiB", KIB}, {"MiB", MIB}, {"GiB", GIB}, {"TiB", TIB}};
-    const char *end;
-    uint64_t v;
-    if (!s || !parse_u64(s, &end, &v)) return false;
-    for (size_t i = 0; i < COUNT(units); i++) {
-        if (strcmp(end, units[i].suffix) != 0) continue;
-        if (v > UINT64_MAX / units[i].mult) return false;
-        *out = v * units[i].mult;
-        return true;
-    }
-    return false;
-}
-
-static bool parse_number(const char *s, double *out)
-{
-    if (!(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9'))) return false;
-    if (strpbrk(s, "xXpP")) return false; /* strtod's hex floats are no one's target */
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end != '\0' || errno == ERANGE || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
-    for (size_t i = 0; i < COUNT(yes); i++) {
-        if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
-            *out = !strcasecmp(s, yes[i]);
-            return true;
-        }
-    }
-    return false;
-}
-
-static int find_name(const char *s, const char *const *names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(s, names[i])) return (int)i;
-    return -1;
-}
-
-/* "1MiB" rather than "1048576" where it divides evenly, for error messages. */
-static void format_size(uint64_t v, char *buf, size_t n)
-{
-    static const char *const suffix[] = {"TiB", "GiB", "MiB", "KiB"};
-    static const uint64_t mult[] = {TIB, GIB, MIB, KIB};
-    for (size_t i = 0; i < COUNT(mult); i++) {
-        if (v && v % mult[i] == 0) {
-            snprintf(buf, n, "%llu%s", (unsigned long long)(v / mult[i]), suffix[i]);
-            return;
-        }
-    }
-    snprintf(buf, n, "%llu", (unsigned long long)v);
-}
-
-/* ---- setters: each leaves *out alone when raw is absent (the default) ---- */
-
-/* cyaml reads a quoted "" (and "null") as null; the index knows it was text. */
-static const char *leaf(struct load *ld, const char *key, const char *raw)
-{
-    const kj_cfg_entry *e = raw ? NULL : kj_cfg_lines_get(ld->ix, key);
-    if (e && e->kind == KJ_CFG_SCALAR && !kj_cfg_entry_null(e)) return e->value;
-    return raw;
-}
-
-static void set_uint(struct load *ld, const char *key, const char *raw, uint64_t lo, uint64_t hi,
-                     uint64_t *out)
-{
-    raw = leaf(ld, key, raw);
-    uint64_t v;
-    if (!raw) return;
-    if (!parse_uint(raw, &v) || v < lo || v > hi) {
-        fail(ld, key, "must be an integer from %llu to %llu", (unsigned long long)lo,
-             (unsigned long long)hi);
-        return;
-    }
-    *out = v;
-}
-
-static void set_size(struct load *ld, const char *key, const char *raw, uint64_t lo, uint64_t hi,
-                     uint64_t *out)
-{
-    raw = leaf(ld, key, raw);
-    uint64_t v;
-    char los[32], his[32];
-    if (!raw) return;
-    if (!kj_parse_size(raw, &v)) {
-        fail(ld, key, "must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")");
-        return;
-    }
-    if (v < lo || v > hi) {
-        format_size(lo, los, sizeof los);
-        format_size(hi, his, sizeof his);
-        fail(ld, key, "must be from %s to %s", los, his);
-        return;
-    }
-    *out = v;
-}
-
-static void set_duration(struct load *ld, const char *key, const char *raw, int64_t lo, int64_t hi,
-                         int64_t *out)
-{
-    raw = leaf(ld, key, raw);
-    int64_t v;
-    char los[32], his[32];
-    if (!raw) return;
-    if (!kj_parse_duration_ms(raw, &v)) {
-        fail(ld, key, "must be a duration with a unit: ms, s, m, h or d (\"1500ms\", \"35d\")");
-        return;
-    }
-    if (v < lo || v > hi) {
-        kj_format_duration(lo, los, sizeof los);
-        kj_format_duration(hi, his, sizeof his);
-        fail(ld, key, "must be from %s to %s", los, his);
-        return;
-    }
-    *out = v;
-}
-
-static void set_number(struct load *ld, const char *key, const char *raw, double lo, double hi,
-                       double *out)
-{
-    raw = leaf(ld, key, raw);
-    double v;
-    if (!raw) return;
-    if (!parse_number(raw, &v) || v < lo || v > hi) {
-        fail(ld, key, "must be a number from %g to %g", lo, hi);
-        return;
-    }
-    *out = v;
-}
-
-static void set_bool(struct load *ld, const char *key, const char *raw, bool *out)
-{
-    raw = leaf(ld, key, raw);
-    if (raw && !parse_bool(raw, out)) fail(ld, key, "must be true or false");
-}
-
-static void set_enum(struct load *ld, const char *key, const char *raw, const char *const *names,
-                     size_t n, int *out)
-{
-    raw = leaf(ld, key, raw);
-    if (!raw) return;
-    int i = find_name(raw, names, n);
-    if (i >= 0) {
-        *out = i;
-        return;
-    }
-    char list[128] = "";
-    for (size_t k = 0; k < n; k++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", names[k]);
-    fail(ld, key, "must be one of %s", list);
-}
-
-static void set_string(struct load *ld, const char *key, const char *raw, char **out)
-{
-    raw = leaf(ld, key, raw);
-    if (!raw) return;
-    if (!raw[0]) {
-        fail(ld, key, "must not be empty");
-        return;
-    }
-    free(*out);
-    *out = kj_strdup(raw);
-}
-
-/* An identifier, copied; NULL (and an error) when missing or malformed. */
-static char *take_id(struct load *ld, const char *key, const char *raw)
-{
-    raw = leaf(ld, key, raw);
-    if (!raw) {
-        fail(ld, key, "required");
-        return NULL;
-    }
-    if (!kj_id_valid(raw, strlen(raw))) {
-        fail(ld, key, "must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"%.80s\")", raw);
-        return NULL;
-    }
-    return kj_strdup(raw);
-}
-
-/* A display name, copied; the id when absent. */
-static char *take_name(struct load *ld, const char *key, const char *raw, const char *id)
-{
-    raw = leaf(ld, key, raw);
-    if (!raw) return id ? kj_strdup(id) : NULL;
-    size_t n = strlen(raw);
-    if (n < 1 || n > KJ_NAME_MAX || !kj_utf8_valid(raw, n))
-        fail(ld, key, "must be 1-200 bytes of UTF-8");
-    return kj_strdup(raw);
-}
-
-static bool required(struct load *ld, const char *key, const char *raw)
-{
-    raw = leaf(ld, key, raw);
-    if (!raw) fail(ld, key, "required");
-    return raw != NULL;
-}
-
 /* ---- cyaml's errors, turned into "file:line: key: reason" ---- */
 
 static void trace_line(struct cyaml_trace *t, const char *line)
@@ -643,7 +255,8 @@ static path trace_path(const struct cyaml_trace *t)
 {
     path p = {""};
     for (int i = t->n - 1; i >= 0; i--)
-        p = t->frames[i].is_item ? item(p.s, t->frames[i].item) : sub(p.s, t->frames[i].field);
+        p = t->frames[i].is_item ? kj_cfg_item(p.s, t->frames[i].item)
+                                 : kj_cfg_sub(p.s, t->frames[i].field);
     return p;
 }
 
@@ -653,16 +266,16 @@ static void report_cyaml(struct load *ld, cyaml_err_t err)
     static const char unknown[] = "Unexpected key: ", expecting[] = "Expecting ";
     path p = trace_path(&ld->trace);
     if (!strncmp(m, unknown, sizeof unknown - 1)) {
-        fail(ld, sub(p.s, m + sizeof unknown - 1).s, "unknown key");
+        kj_cfg_fail(ld, kj_cfg_sub(p.s, m + sizeof unknown - 1).s, "unknown key");
     } else if (!strncmp(m, expecting, sizeof expecting - 1)) {
         const char *what = m + sizeof expecting - 1;
         const char *reason = !strncmp(what, "MAPPING", 7)    ? "must be a mapping (key: value)"
                              : !strncmp(what, "SEQUENCE", 8) ? "must be a list"
                                                              : "must be a single value, not a "
                                                                "list or a mapping";
-        fail(ld, p.s[0] ? p.s : "(document)", "%s", reason);
+        kj_cfg_fail(ld, p.s[0] ? p.s : "(document)", "%s", reason);
     } else {
-        fail(ld, p.s[0] ? p.s : "(document)", "%s", m[0] ? m : cyaml_strerror(err));
+        kj_cfg_fail(ld, p.s[0] ? p.s : "(document)", "%s", m[0] ? m : cyaml_strerror(err));
     }
 }
 
@@ -702,11 +315,11 @@ static bool zone_exists(const char *name)
 
 static void set_zone(struct load *ld, const char *key, const char *raw, char **out)
 {
-    const char *zone = leaf(ld, key, raw);
+    const char *zone = kj_cfg_leaf(ld, key, raw);
     if (zone && !zone_exists(zone))
-        fail(ld, key, "unknown time zone \"%.80s\" (no file under " ZONEINFO ")", zone);
+        kj_cfg_fail(ld, key, "unknown time zone \"%.80s\" (no file under " ZONEINFO ")", zone);
     else
-        set_string(ld, key, zone, out);
+        kj_cfg_set_string(ld, key, zone, out);
 }
 
 /* A number of the row's field, whatever its width (int, enum, bool, size_t,
@@ -763,20 +376,20 @@ static void set_key(struct load *ld, const struct key *k, const char *raw, kj_co
     int index = (int)v;
     bool b = v != 0;
     switch (k->kind) {
-    case K_STRING: set_string(ld, k->name, raw, string_at(c, k)); return;
+    case K_STRING: kj_cfg_set_string(ld, k->name, raw, string_at(c, k)); return;
     case K_ZONE: set_zone(ld, k->name, raw, string_at(c, k)); return;
     case K_ENUM:
-        set_enum(ld, k->name, raw, k->names, k->n_names, &index);
+        kj_cfg_set_enum(ld, k->name, raw, k->names, k->n_names, &index);
         v = (uint64_t)index;
         break;
     case K_BOOL:
-        set_bool(ld, k->name, raw, &b);
+        kj_cfg_set_bool(ld, k->name, raw, &b);
         v = b;
         break;
-    case K_UINT: set_uint(ld, k->name, raw, k->lo, k->hi, &v); break;
-    case K_SIZE: set_size(ld, k->name, raw, k->lo, k->hi, &v); break;
+    case K_UINT: kj_cfg_set_uint(ld, k->name, raw, k->lo, k->hi, &v); break;
+    case K_SIZE: kj_cfg_set_size(ld, k->name, raw, k->lo, k->hi, &v); break;
     case K_DURATION:
-        set_duration(ld, k->name, raw, (int64_t)k->lo, (int64_t)k->hi, &ms);
+        kj_cfg_set_duration(ld, k->name, raw, (int64_t)k->lo, (int64_t)k->hi, &ms);
         v = (uint64_t)ms;
         break;
     }
@@ -788,7 +401,7 @@ static void load_keys(struct load *ld, const struct raw_config *r, kj_config *c)
     for (size_t i = 0; i < N_KEYS; i++)
         set_key(ld, &keys[i], r->scalar[i], c);
     if (!c->tls_cert != !c->tls_key)
-        fail(ld, c->tls_cert ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
+        kj_cfg_fail(ld, c->tls_cert ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
 }
 
 /* Events older than the raw log keeps could be accepted and dropped at once. */
@@ -797,10 +410,11 @@ static void check_retention(struct load *ld, const kj_config *c)
     if (c->max_event_age_ms <= (int64_t)c->retention_days * KJ_DAY_MS) return;
     char age[32];
     kj_format_duration(c->max_event_age_ms, age, sizeof age);
-    if (leaf(ld, "max_event_age", NULL))
-        fail(ld, "max_event_age", "must not exceed retention_days (%d days)", c->retention_days);
+    if (kj_cfg_leaf(ld, "max_event_age", NULL))
+        kj_cfg_fail(ld, "max_event_age", "must not exceed retention_days (%d days)",
+                    c->retention_days);
     else
-        fail(ld, "retention_days", "must cover max_event_age (%s)", age);
+        kj_cfg_fail(ld, "retention_days", "must cover max_event_age (%s)", age);
 }
 
 /* ---- listen: "host:port" or a list of them ---- */
@@ -822,7 +436,7 @@ static const char *split_listen(const char *s, kj_listen *out)
         if (memchr(s, ':', host_len)) return "an IPv6 address needs brackets, as in [::1]:7070";
     }
     uint64_t port;
-    if (!parse_uint(colon + 1, &port) || port < 1 || port > 65535)
+    if (!kj_cfg_parse_uint(colon + 1, &port) || port < 1 || port > 65535)
         return "the port must be from 1 to 65535";
     if (host_len < 1 || host_len > MAX_HOST || strcspn(host, " \t") < host_len)
         return "must be host:port, as in 127.0.0.1:7070";
@@ -845,17 +459,17 @@ static void add_listen(struct load *ld, const char *key, const kj_cfg_entry *e, 
                        size_t *n)
 {
     if (!e || e->kind != KJ_CFG_SCALAR) {
-        fail(ld, key, "must be a \"host:port\" string");
+        kj_cfg_fail(ld, key, "must be a \"host:port\" string");
         return;
     }
     const char *why = split_listen(e->value, &list[*n]);
     if (why) {
-        fail(ld, key, "%s (got \"%.80s\")", why, e->value);
+        kj_cfg_fail(ld, key, "%s (got \"%.80s\")", why, e->value);
         return;
     }
     for (size_t i = 0; i < *n; i++) {
         if (!strcmp(list[i].host, list[*n].host) && list[i].port == list[*n].port) {
-            fail(ld, key, "duplicate address \"%.80s\"", e->value);
+            kj_cfg_fail(ld, key, "duplicate address \"%.80s\"", e->value);
             free(list[*n].host);
             return;
         }
@@ -868,18 +482,18 @@ static void load_listen(struct load *ld, kj_config *c)
     const kj_cfg_entry *e = kj_cfg_lines_get(ld->ix, "listen");
     if (!e || kj_cfg_entry_null(e)) return;
     if (e->kind == KJ_CFG_MAP) {
-        fail(ld, "listen", "must be \"host:port\" or a list of them");
+        kj_cfg_fail(ld, "listen", "must be \"host:port\" or a list of them");
         return;
     }
     size_t want = e->kind == KJ_CFG_LIST ? e->count : 1, n = 0;
     if (want < 1 || want > MAX_LISTEN) {
-        fail(ld, "listen", "must list from 1 to %d addresses", MAX_LISTEN);
+        kj_cfg_fail(ld, "listen", "must list from 1 to %d addresses", MAX_LISTEN);
         return;
     }
     kj_listen *list = kj_calloc(want, sizeof *list);
     if (e->kind == KJ_CFG_SCALAR) add_listen(ld, "listen", e, list, &n);
     for (size_t i = 0; e->kind == KJ_CFG_LIST && i < want; i++) {
-        path p = item("listen", i);
+        path p = kj_cfg_item("listen", i);
         add_listen(ld, p.s, kj_cfg_lines_get(ld->ix, p.s), list, &n);
     }
     for (size_t i = 0; i < c->n_listen; i++)
@@ -889,340 +503,15 @@ static void load_listen(struct load *ld, kj_config *c)
     c->n_listen = n;
 }
 
-/* ---- units: "*" or a list of ids (tokens and indicators) ---- */
-
-/* Returns false when key is absent (or null): the caller picks the default. */
-static bool load_unit_list(struct load *ld, const char *key, bool *all, char ***units, size_t *n)
-{
-    const kj_cfg_entry *e = kj_cfg_lines_get(ld->ix, key);
-    if (!e || kj_cfg_entry_null(e)) return false;
-    if (e->kind == KJ_CFG_SCALAR && !strcmp(e->value, "*")) {
-        *all = true;
-        return true;
-    }
-    if (e->kind != KJ_CFG_LIST) {
-        fail(ld, key, "must be \"*\" or a list of unit ids");
-        return true;
-    }
-    *units = kj_calloc(e->count, sizeof **units);
-    for (size_t i = 0; i < e->count; i++) {
-        path p = item(key, i);
-        const kj_cfg_entry *u = kj_cfg_lines_get(ld->ix, p.s);
-        char *id = u && u->kind == KJ_CFG_SCALAR ? take_id(ld, p.s, u->value) : NULL;
-        if (u && u->kind != KJ_CFG_SCALAR) fail(ld, p.s, "must be a unit id");
-        if (id) (*units)[(*n)++] = id;
-    }
-    return true;
-}
-
-/* ---- duplicate ids, found by sorting so that big directories stay cheap ---- */
-
-struct id_ref {
-    const char *id;
-    size_t index;
-};
-
-static int by_id(const void *a, const void *b)
-{
-    const struct id_ref *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
-}
-
-/* ids[i] is the id of list[i] (NULL when it had none); key is "list[%zu].field". */
-static void check_unique(struct load *ld, const char *list, const char *field, char *const *ids,
-                         size_t n)
-{
-    struct id_ref *refs = kj_calloc(n, sizeof *refs);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ids[i]) refs[m++] = (struct id_ref){ids[i], i};
-    qsort(refs, m, sizeof *refs, by_id);
-    for (size_t i = 1, first = 0; i < m; i++) {
-        if (strcmp(refs[first].id, refs[i].id)) {
-            first = i;
-            continue;
-        }
-        path here = sub(item(list, refs[i].index).s, field);
-        path there = sub(item(list, refs[first].index).s, field);
-        fail(ld, here.s, "duplicate %s \"%s\" (first at line %d)", field, refs[i].id,
-             kj_cfg_lines_line(ld->ix, there.s));
-    }
-    free(refs);
-}
-
-/* ---- tokens ---- */
-
-static bool decode_hex(const char *s, uint8_t out[32])
-{
-    if (strlen(s) != 64) return false;
-    for (size_t i = 0; i < 64; i++) {
-        char ch = s[i];
-        int v = ch >= '0' && ch <= '9'   ? ch - '0'
-                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                         : -1;
-        if (v < 0) return false;
-        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
-    }
-    return true;
-}
-
-static void load_digest(struct load *ld, const char *base, const char *raw, kj_token *t)
-{
-    path key = sub(base, "sha256");
-    raw = leaf(ld, key.s, raw);
-    if (!required(ld, key.s, raw)) return;
-    if (!decode_hex(raw, t->sha256))
-        fail(ld, key.s, "must be 64 hexadecimal digits (printf %%s SECRET | sha256sum)");
-    else if (!strcasecmp(raw, empty_digest))
-        fail(ld, key.s, "is the digest of an empty secret");
-}
-
-static void load_token(struct load *ld, size_t i, const struct raw_token *r, kj_token *t)
-{
-    path base = item("tokens", i), key = sub(base.s, "name");
-    int role = -1;
-    t->name = take_id(ld, key.s, r->name);
-    load_digest(ld, base.s, r->sha256, t);
-    key = sub(base.s, "role");
-    if (required(ld, key.s, r->role))
-        set_enum(ld, key.s, r->role, role_names, COUNT(role_names), &role);
-    t->role = role < 0 ? KJ_ROLE_VIEWER : (kj_role)role;
-    key = sub(base.s, "units");
-    if (!load_unit_list(ld, key.s, &t->all_units, &t->units, &t->n_units)) {
-        if (role == KJ_ROLE_ADMIN)
-            t->all_units = true;
-        else if (role >= 0)
-            fail(ld, key.s, "required: a list of unit ids, or \"*\"");
-    }
-    key = sub(base.s, "employee");
-    const char *employee = leaf(ld, key.s, r->employee);
-    if (employee) t->employee = take_id(ld, key.s, employee);
-    if (employee && role >= 0 && role != KJ_ROLE_VIEWER)
-        fail(ld, key.s, "only a viewer token can be personal");
-}
-
-static void check_digests(struct load *ld, const kj_config *c)
-{
-    for (size_t i = 0; i < c->n_tokens; i++) {
-        for (size_t k = 0; k < i; k++) {
-            if (memcmp(c->tokens[i].sha256, c->tokens[k].sha256, 32)) continue;
-            path here = sub(item("tokens", i).s, "sha256");
-            path there = sub(item("tokens", k).s, "sha256");
-            fail(ld, here.s, "same digest as tokens[%zu] (line %d): secrets must differ", k,
-                 kj_cfg_lines_line(ld->ix, there.s));
-            break;
-        }
-    }
-}
-
-static void load_tokens(struct load *ld, const struct raw_config *r, kj_config *c)
-{
-    c->n_tokens = r->tokens_count;
-    c->tokens = kj_calloc(c->n_tokens, sizeof *c->tokens);
-    char **names = kj_calloc(c->n_tokens, sizeof *names);
-    for (size_t i = 0; i < c->n_tokens; i++) {
-        load_token(ld, i, &r->tokens[i], &c->tokens[i]);
-        names[i] = c->tokens[i].name;
-    }
-    check_unique(ld, "tokens", "name", names, c->n_tokens);
-    check_digests(ld, c);
-    free(names);
-}
-
-/* ---- units ---- */
-
-static void load_named(struct load *ld, const char *base, const struct raw_named *r, size_t n,
-                       kj_named **out, size_t *n_out)
-{
-    *n_out = n;
-    *out = kj_calloc(n, sizeof **out);
-    char **ids = kj_calloc(n, sizeof *ids);
-    for (size_t i = 0; i < n; i++) {
-        path at = item(base, i);
-        (*out)[i].id = ids[i] = take_id(ld, sub(at.s, "id").s, r[i].id);
-        (*out)[i].name = take_name(ld, sub(at.s, "name").s, r[i].name, r[i].id);
-    }
-    check_unique(ld, base, "id", ids, n);
-    free(ids);
-}
-
-static void load_unit(struct load *ld, size_t i, const struct raw_unit *r, kj_unit_conf *u)
-{
-    path base = item("units", i);
-    u->id = take_id(ld, sub(base.s, "id").s, r->id);
-    u->name = take_name(ld, sub(base.s, "name").s, r->name, r->id);
-    uint64_t sla = 900000;
-    set_uint(ld, sub(base.s, "sla_wait_ms").s, r->sla_wait_ms, 1, (uint64_t)KJ_DAY_MS, &sla);
-    u->sla_wait_ms = (int64_t)sla;
-    load_named(ld, sub(base.s, "members").s, r->members, r->members_count, &u->members,
-               &u->n_members);
-    load_named(ld, sub(base.s, "counters").s, r->counters, r->counters_count, &u->counters,
-               &u->n_counters);
-}
-
-static void load_units(struct load *ld, const struct raw_config *r, kj_config *c)
-{
-    c->n_units = r->units_count;
-    c->units = kj_calloc(c->n_units, sizeof *c->units);
-    char **ids = kj_calloc(c->n_units, sizeof *ids);
-    for (size_t i = 0; i < c->n_units; i++) {
-        load_unit(ld, i, &r->units[i], &c->units[i]);
-        ids[i] = c->units[i].id;
-    }
-    check_unique(ld, "units", "id", ids, c->n_units);
-    free(ids);
-}
-
-/* ---- indicators ---- */
-
-static void load_metric(struct load *ld, const char *base, const char *raw, char **out)
-{
-    path key = sub(base, "metric");
-    raw = leaf(ld, key.s, raw);
-    if (!required(ld, key.s, raw)) return;
-    kj_metric metric;
-    if (!kj_metric_parse(raw, &metric)) { /* the engine's own list: one place */
-        char list[1536] = "";
-        for (int i = 0; i < KJ_M_COUNT; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     kj_metric_name((kj_metric)i));
-        fail(ld, key.s, "unknown metric \"%.80s\"; one of: %s", raw, list);
-        return;
-    }
-    *out = kj_strdup(raw);
-}
-
-static void load_applies(struct load *ld, const char *base, const struct raw_indicator *r,
-                         kj_indicator_conf *ind)
-{
-    path key = sub(base, "applies_to");
-    const kj_cfg_entry *e = kj_cfg_lines_get(ld->ix, key.s);
-    ind->for_unit = ind->for_employee = true;
-    if (!e || kj_cfg_entry_null(e)) return;
-    ind->for_unit = ind->for_employee = false;
-    if (r->applies_to_count == 0) fail(ld, key.s, "must list unit, employee or both");
-    for (size_t i = 0; i < r->applies_to_count; i++) {
-        int v = -1;
-        set_enum(ld, item(key.s, i).s, r->applies_to[i], applies_names, COUNT(applies_names), &v);
-        if (v == 0) ind->for_unit = true;
-        if (v == 1) ind->for_employee = true;
-    }
-}
-
-static void load_overrides(struct load *ld, const char *base, const struct raw_indicator *r,
-                           kj_indicator_conf *ind)
-{
-    path key = sub(base, "overrides");
-    ind->n_overrides = r->overrides_count;
-    ind->overrides = kj_calloc(ind->n_overrides, sizeof *ind->overrides);
-    char **ids = kj_calloc(ind->n_overrides, sizeof *ids);
-    for (size_t i = 0; i < ind->n_overrides; i++) {
-        path at = item(key.s, i), target = sub(at.s, "target");
-        kj_override *o = &ind->overrides[i];
-        o->employee = ids[i] = take_id(ld, sub(at.s, "employee").s, r->overrides[i].employee);
-        if (required(ld, target.s, r->overrides[i].target))
-            set_number(ld, target.s, r->overrides[i].target, 0, 1e15, &o->target);
-    }
-    check_unique(ld, key.s, "employee", ids, ind->n_overrides);
-    free(ids);
-    if (ind->n_overrides && !ind->for_employee)
-        fail(ld, key.s, "personal targets need applies_to to include employee");
-}
-
-static void load_indicator(struct load *ld, size_t i, const struct raw_indicator *r,
-                           kj_indicator_conf *ind)
-{
-    path base = item("indicators", i), key = sub(base.s, "window");
-    int v = -1;
-    ind->id = take_id(ld, sub(base.s, "id").s, r->id);
-    ind->name = take_name(ld, sub(base.s, "name").s, r->name, r->id);
-    load_metric(ld, base.s, r->metric, &ind->metric);
-    if (required(ld, key.s, r->window))
-        set_enum(ld, key.s, r->window, window_names, KJ_WIN_COUNT, &v);
-    ind->window = v < 0 ? KJ_WIN_TODAY : (kj_window)v;
-    key = sub(base.s, "target");
-    if (required(ld, key.s, r->target)) set_number(ld, key.s, r->target, 0, 1e15, &ind->target);
-    key = sub(base.s, "better");
-    v = -1;
-    if (required(ld, key.s, r->better))
-        set_enum(ld, key.s, r->better, better_names, COUNT(better_names), &v);
-    ind->better = v == 1 ? KJ_BETTER_HIGHER : KJ_BETTER_LOWER;
-    ind->warn_margin = 0.10;
-    set_number(ld, sub(base.s, "warn_margin").s, r->warn_margin, 0, 10, &ind->warn_margin);
-    uint64_t samples = 1;
-    set_uint(ld, sub(base.s, "min_samples").s, r->min_samples, 1, KJ_MIN_SAMPLES_MAX, &samples);
-    ind->min_samples = (uint32_t)samples;
-    load_applies(ld, base.s, r, ind);
-    if (!load_unit_list(ld, sub(base.s, "units").s, &ind->all_units, &ind->units, &ind->n_units))
-        ind->all_units = true;
-    load_overrides(ld, base.s, r, ind);
-}
-
-static void load_indicators(struct load *ld, const struct raw_config *r, kj_config *c)
-{
-    c->n_indicators = r->indicators_count;
-    c->indicators = kj_calloc(c->n_indicators, sizeof *c->indicators);
-    char **ids = kj_calloc(c->n_indicators, sizeof *ids);
-    for (size_t i = 0; i < c->n_indicators; i++) {
-        load_indicator(ld, i, &r->indicators[i], &c->indicators[i]);
-        ids[i] = c->indicators[i].id;
-    }
-    check_unique(ld, "indicators", "id", ids, c->n_indicators);
-    free(ids);
-}
-
-/* ---- strict_directory: references must name what the file lists ---- */
-
-static bool any_member(const kj_config *c, const char *employee)
-{
-    for (size_t i = 0; i < c->n_units; i++)
-        if (kj_config_unit_has_member(&c->units[i], employee)) return true;
-    return false;
-}
-
-static void check_unit_refs(struct load *ld, const kj_config *c, const char *key, char **units,
-                            size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!kj_config_unit(c, units[i]))
-            fail(ld, item(key, i).s, "unknown unit \"%s\" (strict_directory is on)", units[i]);
-}
-
-static void check_directory(struct load *ld, const kj_config *c)
-{
-    if (!c->strict_directory) return;
-    for (size_t i = 0; i < c->n_tokens; i++) {
-        const kj_token *t = &c->tokens[i];
-        path base = item("tokens", i);
-        check_unit_refs(ld, c, sub(base.s, "units").s, t->units, t->n_units);
-        if (t->employee && !any_member(c, t->employee))
-            fail(ld, sub(base.s, "employee").s, "unknown employee \"%s\" (strict_directory is on)",
-                 t->employee);
-    }
-    for (size_t i = 0; i < c->n_indicators; i++) {
-        const kj_indicator_conf *ind = &c->indicators[i];
-        path base = item("indicators", i);
-        check_unit_refs(ld, c, sub(base.s, "units").s, ind->units, ind->n_units);
-        for (size_t k = 0; k < ind->n_overrides; k++) {
-            const char *e = ind->overrides[k].employee;
-            if (e && !any_member(c, e))
-                fail(ld, sub(item(sub(base.s, "overrides").s, k).s, "employee").s,
-                     "unknown employee \"%s\" (strict_directory is on)", e);
-        }
-    }
-}
-
 static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
 {
     load_listen(ld, c);
     load_keys(ld, r, c);
     check_retention(ld, c);
-    load_tokens(ld, r, c);
-    load_units(ld, r, c);
-    load_indicators(ld, r, c);
-    check_directory(ld, c);
+    kj_cfg_load_tokens(ld, r->tokens, r->tokens_count, c);
+    kj_cfg_load_units(ld, r->units, r->units_count, c);
+    kj_cfg_load_indicators(ld, r->indicators, r->indicators_count, c);
+    kj_cfg_check_directory(ld, c);
 }
 
 /* ---- the file ---- */
@@ -1254,7 +543,7 @@ static kj_err read_file(struct load *ld, const char *file, char **buf, size_t *l
     fclose(f);
     return KJ_OK;
 fail:
-    add_problem(ld, 0, text);
+    kj_cfg_add_problem(ld, 0, text);
     if (f) fclose(f);
     return rc;
 }
@@ -1274,7 +563,7 @@ kj_err kj_config_load(const char *file, kj_config **out, char *errbuf, size_t er
     kj_err rc = read_file(&ld, file, &buf, &len);
     if (rc != KJ_OK) goto done;
     rc = KJ_ERR_CONFIG;
-    if (kj_cfg_lines_build(buf, len, index_problem, &ld, &ld.ix) != KJ_OK) goto done;
+    if (kj_cfg_lines_build(buf, len, kj_cfg_index_problem, &ld, &ld.ix) != KJ_OK) goto done;
     if (!load_raw(&ld, &sc, buf, len, &raw)) goto done;
     kj_config_defaults(&c);
     c->path = kj_strdup(file);
@@ -1288,7 +577,7 @@ done:
     free_raw(&sc, raw);
     kj_cfg_lines_free(ld.ix);
     free(buf);
-    write_problems(&ld, errbuf, errlen);
+    kj_cfg_write_problems(&ld, errbuf, errlen);
     return rc;
 }
 
@@ -1402,17 +691,4 @@ bool kj_token_allows_unit(const kj_token *tok, const char *unit)
     for (size_t i = 0; i < tok->n_units; i++)
         if (!strcmp(tok->units[i], unit)) return true;
     return false;
-}
-
-const char *kj_window_name(kj_window w)
-{
-    return (unsigned)w < KJ_WIN_COUNT ? window_names[w] : "?";
-}
-
-bool kj_window_parse(const char *s, kj_window *out)
-{
-    int i = s ? find_name(s, window_names, KJ_WIN_COUNT) : -1;
-    if (i < 0) return false;
-    *out = (kj_window)i;
-    return true;
 }
