@@ -29,7 +29,7 @@ DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLIENT_SRC := $(filter-out client/main.c client/cmd_%.c,$(wildcard client/*.c))
 CLI_SRC    := $(wildcard client/main.c client/cmd_*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_SRC  := $(filter-out tests/bench/no_metrics.c,$(wildcard tests/bench/*.c))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -99,12 +99,9 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a |
 
 # make bench's baseline: kinerjad with its metrics engine left out (events are
 # stored and acknowledged alike), so that the bench can show what the engine
-# costs. Its engine.o comes first: the library's is then not linked.
-$(BUILD)/bench/engine-no-metrics.o: daemon/engine.c | $(BUILD)/.deps-ok
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -DKJ_BENCH_NO_METRICS -c $< -o $@
-
-$(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/bench/engine-no-metrics.o \
+# costs. tests/bench/no_metrics.c defines kj_engine_apply and comes before the
+# library, so the library's engine_apply.o (the real one) is not linked.
+$(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/obj/tests/bench/no_metrics.o \
                                     $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

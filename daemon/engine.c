@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -27,8 +28,9 @@ struct kj_engine {
     kj_store *store;
     kj_hub *hub;
     kj_metrics *m;
-    kj_store_txn *txn; /* the group's, between begin and commit */
     unit_seq *seqs;    /* live feed per unit */
+    char (*views)[KJ_ID_MAX + 1]; /* on_changes' list of a unit's views, grown to fit */
+    size_t cap_views;
     size_t n_seqs, cap_seqs;
     bool changes_waiting;
     /* Alerts committed and not yet pushed: each waits for the update that
@@ -39,13 +41,6 @@ struct kj_engine {
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unit_seq *unit_feed(kj_engine *e, const char *unit)
 {
@@ -105,7 +100,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
         snprintf(msg, msglen, "metrics: unknown timezone %s", cfg->timezone);
         goto fail;
     }
-    int64_t t0 = mono_ms(), cpu0 = cpu_ms();
+    int64_t t0 = kj_mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
         (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
         snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
@@ -115,10 +110,10 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     kj_metrics_stats st;
     kj_metrics_get_stats(e->m, &st);
     kj_info("metrics: %zu units, %zu employees, %zu buckets loaded in %lld ms (%lld ms of CPU)",
-            st.units, st.employees, st.buckets, (long long)(mono_ms() - t0),
+            st.units, st.employees, st.buckets, (long long)(kj_mono_ms() - t0),
             (long long)(cpu_ms() - cpu0));
-    e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
-    e->last_agg_pass_ms = mono_ms() - AGG_PASS_EVERY_MS + 5000;
+    e->last_retention_ms = kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_agg_pass_ms = kj_mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
 fail:
@@ -132,6 +127,7 @@ void kj_engine_free(kj_engine *e)
     kj_metrics_free(e->m);
     kj_pub_free_list(e->alerts);
     free(e->seqs);
+    free(e->views);
     free(e);
 }
 
@@ -155,11 +151,7 @@ static void hook_begin(void *ctx)
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
     (void)t;
-#ifdef KJ_BENCH_NO_METRICS /* make bench's baseline build (see Makefile) */
-    (void)ctx, (void)ev;
-    return KJ_OK;
-#endif
-    return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
+    return kj_engine_apply(((kj_engine *)ctx)->m, ev);
 }
 
 static kj_err hook_persist(void *ctx, kj_store_txn *t)
@@ -300,6 +292,18 @@ static bool unit_deferred(kj_engine *e, const kj_pub *alert)
     return unit_feed(e, alert->unit)->deferred;
 }
 
+/* The views of unit into e->views, grown until they fit: they are bounded by
+ * the viewers (max_viewers), and a fixed array would starve the views past it. */
+static size_t views_of(kj_engine *e, const char *unit)
+{
+    size_t n;
+    while ((n = kj_hub_view_list(e->hub, unit, e->views, e->cap_views)) > e->cap_views) {
+        e->cap_views = n + n / 2; /* views may come between two calls: some room */
+        e->views = kj_realloc(e->views, e->cap_views * sizeof *e->views);
+    }
+    return n;
+}
+
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
  * and one per personal view, each with the same seq (even an empty one, so
  * that a personal view's seq stays continuous). A unit nobody watches only
@@ -312,13 +316,12 @@ static void on_changes(void *ctx, const kj_changes *ch)
     unit_seq *feed = unit_feed(e, unit);
     uint64_t seq = ++feed->seq;
     feed->last_publish_ms = pc->now_ms;
-    char views[64][KJ_ID_MAX + 1];
-    size_t n = kj_hub_view_list(e->hub, unit, views, 64);
+    size_t n = views_of(e, unit);
     for (size_t i = 0; i < n; i++) {
-        const char *employee = views[i][0] ? views[i] : NULL;
+        const char *employee = e->views[i][0] ? e->views[i] : NULL;
         kj_pub *p =
             kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, employee, false));
-        memcpy(p->employee, views[i], sizeof p->employee);
+        memcpy(p->employee, e->views[i], sizeof p->employee);
         append(pc, p);
     }
     append_alerts(pc, NULL, unit);
@@ -330,7 +333,7 @@ static void on_changes(void *ctx, const kj_changes *ch)
 static int64_t publish_changes(kj_engine *e)
 {
     if (!e->changes_waiting && !e->alerts) return 0;
-    struct publish_ctx pc = {e, NULL, &pc.head, mono_ms(), 0};
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0};
     for (size_t i = 0; i < e->n_seqs; i++)
         e->seqs[i].deferred = false;
     kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
@@ -527,12 +530,12 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
-    if (e->agg_pass || mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
+    if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)
             total += n;
         e->agg_pass = !done;
-        if (done) e->last_agg_pass_ms = mono_ms();
+        if (done) e->last_agg_pass_ms = kj_mono_ms();
         busy |= e->agg_pass;
     }
     if (total) kj_debug("retention: %zu entries deleted", total);
@@ -547,9 +550,9 @@ static int64_t hook_between(void *ctx, kj_store *s)
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
-    if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
+    if (e->retention_busy || kj_mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
-        e->last_retention_ms = mono_ms();
+        e->last_retention_ms = kj_mono_ms();
     }
     if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
     if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
@@ -559,7 +562,7 @@ static int64_t hook_between(void *ctx, kj_store *s)
 /* At a clean stop, the writer gone: see kj_metrics_checkpoint. */
 kj_err kj_engine_checkpoint(kj_engine *e)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = kj_mono_ms();
     kj_store_txn *t;
     kj_err err = kj_store_begin(e->store, &t);
     if (!err) {
@@ -570,7 +573,7 @@ kj_err kj_engine_checkpoint(kj_engine *e)
     if (err)
         kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
     else
-        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(mono_ms() - t0));
+        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(kj_mono_ms() - t0));
     return err;
 }
 

@@ -338,7 +338,6 @@ static void on_message(live_conn *c, const msgpack_object *m)
                     op ? op : "none");
 }
 
-/* A reload may have narrowed the token's units: drop what it may no longer see. */
 /* A reload gave the token another employee (or took it away): register the
  * new view and start each unit again from a snapshot of it. */
 static void change_view(live_conn *c)
@@ -355,6 +354,7 @@ static void change_view(live_conn *c)
     }
 }
 
+/* A reload may have narrowed the token's units: drop what it may no longer see. */
 static void token_changed(kj_wsconn *ws)
 {
     live_conn *c = (live_conn *)ws;

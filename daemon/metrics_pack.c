@@ -226,9 +226,9 @@ double kj_m_window_hours(const kj_metrics *m, kj_window w)
     case KJ_WIN_30D: return 720;
     default: break;
     }
-    int64_t elapsed = ((int64_t)m->now_min + 1) * MINUTE_MS - m->today_start;
-    if (elapsed < MINUTE_MS) elapsed = MINUTE_MS;
-    return (double)elapsed / (double)HOUR_MS;
+    int64_t elapsed = ((int64_t)m->now_min + 1) * KJ_MINUTE_MS - m->today_start;
+    if (elapsed < KJ_MINUTE_MS) elapsed = KJ_MINUTE_MS;
+    return (double)elapsed / (double)KJ_HOUR_MS;
 }
 
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out)
@@ -310,7 +310,7 @@ static void series_point(kj_metrics *m, kj_scope *sc, int res, int32_t bucket, k
 {
     double v;
     if (res != RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
-    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, &v))
+    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, &v))
         fn(ctx, start_ms(m, res, bucket), v);
 }
 
@@ -349,7 +349,7 @@ bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj
 {
     kj_agg a = {0};
     if ((unsigned)res >= N_RES || kj_agg_decode(&a, val, vlen)) return false;
-    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, out);
+    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, out);
     kj_agg_reset(&a);
     return ok;
 }

@@ -36,8 +36,7 @@ struct kj_server {
     struct lws_context *ctx;
     struct ev_loop *loop; /* the epoll loop lws runs on; NULL: lws's own poll() */
     char web_root[4096]; /* realpath of cfg->web_root, "" when it does not exist */
-    atomic_bool stopping; /* set by kj_server_stop from any thread */
-    bool draining;        /* service thread: answering the last jobs */
+    atomic_bool stopping;     /* set by kj_server_stop from any thread */
     struct http_sess *parked; /* sessions waiting for room in the ingest queue */
     void *ws_blocked;         /* ingest connections waiting for room (wsingest.c) */
     size_t ingest_clients, live_clients;

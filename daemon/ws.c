@@ -92,7 +92,7 @@ static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
         return 1;
     }
     const char *tok = kj_ws_str(m, "token", &n);
-    c->token = tok ? kj_config_token(c->srv->cfg, tok, n) : NULL;
+    c->token = tok ? kj_access_token(c->srv->cfg, tok, n) : NULL;
     if (!c->token)
         kj_ws_error(c, 1008, "unknown token");
     else if (ingest && c->token->role == KJ_ROLE_VIEWER)

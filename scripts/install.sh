@@ -6,6 +6,7 @@
 #   PREFIX/lib/libkinerja.a (and .so when built), PREFIX/lib/pkgconfig/kinerja.pc
 #   PREFIX/include/kinerja/kinerja.h and the headers it includes
 #   PREFIX/share/kinerja/web          the dashboard and the npm packages it imports
+#                                     (not the demo player nor its recorded data)
 #   PREFIX/lib/systemd/system/kinerjad.service, PREFIX/lib/sysusers.d/kinerja.conf
 #   /etc/kinerja/kinerjad.yaml        the example, only when there is none
 #
@@ -79,28 +80,25 @@ say lib "$libs"
 
 # --- header: kinerja.h and the quoted includes it pulls in (client/, proto/),
 # in their own directory: a bare event.h in /usr/include would clash (libevent).
-if [ -f client/kinerja.h ]; then
-    headers="" todo="kinerja.h"
-    while :; do
-        # shellcheck disable=SC2086 # split on purpose: a list of file names
-        set -- $todo
-        [ $# -gt 0 ] || break
-        h=$1
-        shift
-        todo="$*"
-        case " $headers " in *" $h "*) continue ;; esac
-        if [ -f "client/$h" ]; then src=client/$h
-        elif [ -f "proto/$h" ]; then src=proto/$h
-        else die "client/kinerja.h includes \"$h\", found in neither client/ nor proto/"
-        fi
-        install -D -m 0644 "$src" "$D$includedir/$h"
-        headers="$headers $h"
-        todo="$todo $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"/]*\)".*/\1/p' "$src")"
-    done
-    say include "$includedir/:$headers"
-else
-    say include "skipped: client/kinerja.h does not exist yet"
-fi
+[ -f client/kinerja.h ] || die "client/kinerja.h is missing"
+headers="" todo="kinerja.h"
+while :; do
+    # shellcheck disable=SC2086 # split on purpose: a list of file names
+    set -- $todo
+    [ $# -gt 0 ] || break
+    h=$1
+    shift
+    todo="$*"
+    case " $headers " in *" $h "*) continue ;; esac
+    if [ -f "client/$h" ]; then src=client/$h
+    elif [ -f "proto/$h" ]; then src=proto/$h
+    else die "client/kinerja.h includes \"$h\", found in neither client/ nor proto/"
+    fi
+    install -D -m 0644 "$src" "$D$includedir/$h"
+    headers="$headers $h"
+    todo="$todo $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"/]*\)".*/\1/p' "$src")"
+done
+say include "$includedir/:$headers"
 
 # --- pkg-config: with only the static library, its dependencies go in the
 # public fields, or `pkg-config --libs kinerja` would not link.
@@ -116,19 +114,17 @@ say pkgconfig "$libdir/pkgconfig/kinerja.pc"
 
 # --- the dashboard: its own files, then each npm package its pages import
 # (node_modules/<pkg>/..., <pkg> may be @scope/name), whole, as npm ci left it.
+# The demo player (demo.js) and the snapshot it plays (web/fixtures/) stay in
+# the tree: installed, ?demo=1 would show recorded data on a production
+# dashboard as if it were live.
 n=0
 for f in web/*.html web/*.js web/*.css web/*.svg; do
-    [ -f "$f" ] || continue
+    [ -f "$f" ] && [ "$f" != web/demo.js ] || continue
     install -D -m 0644 "$f" "$D$webdir/${f#web/}"
     n=$((n + 1))
 done
-if [ -d web/fixtures ]; then
-    for f in $(cd web && find fixtures -type f | sort); do
-        install -D -m 0644 "web/$f" "$D$webdir/$f"
-        n=$((n + 1))
-    done
-fi
-pkgs=$(cat web/*.html web/*.js 2>/dev/null |
+rm -rf "$D$webdir/demo.js" "$D$webdir/fixtures" # left by an earlier install
+pkgs=$(ls web/*.html web/*.js | grep -vx web/demo.js | xargs cat 2>/dev/null |
     grep -o "node_modules/[@A-Za-z0-9._/-]*" |
     sed -n 's|^node_modules/\(@[^/]*/[^/]*\)/.*|\1|p; s|^node_modules/\([^@/][^/]*\)/.*|\1|p' | sort -u)
 # a package dropped from the pages must not linger from an earlier install

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define MAX_CONNS 256
 #define MAX_LAT 4000000
 
@@ -39,13 +41,6 @@ struct conn {
     uint64_t n;
     int64_t t0;
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t wall_ms(void)
 {
@@ -203,12 +198,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++) {
         cs[i].fd = connect_to(port);
         build_request(&cs[i], i, batch, token, tag);
-        cs[i].t0 = now_us();
+        cs[i].t0 = kj_mono_us();
     }
     const char *pid = argc > 7 ? argv[7] : NULL;
     long ticks0 = pid ? writer_ticks(pid) : -1;
-    int64_t start = now_us(), stop = start + (int64_t)(seconds * 1e6);
-    while (now_us() < stop) {
+    int64_t start = kj_mono_us(), stop = start + (int64_t)(seconds * 1e6);
+    while (kj_mono_us() < stop) {
         for (int i = 0; i < nconn; i++) {
             pf[i].fd = cs[i].fd;
             pf[i].events = cs[i].sent < cs[i].req_len ? POLLOUT : POLLIN;
@@ -229,15 +224,15 @@ int main(int argc, char **argv)
                 int status;
                 if (!answer_len(c, &status)) continue;
                 if (status != 200 || !strstr(c->resp, "accepted")) bad++;
-                if (nlat < MAX_LAT) lat[nlat++] = now_us() - c->t0;
+                if (nlat < MAX_LAT) lat[nlat++] = kj_mono_us() - c->t0;
                 requests++;
                 events += (uint64_t)batch;
                 build_request(c, i, batch, token, tag);
-                c->t0 = now_us();
+                c->t0 = kj_mono_us();
             }
         }
     }
-    double el = (double)(now_us() - start) / 1e6;
+    double el = (double)(kj_mono_us() - start) / 1e6;
     qsort(lat, nlat, sizeof *lat, cmp64);
     double p50 = nlat ? (double)lat[nlat / 2] / 1000 : 0;
     double p99 = nlat ? (double)lat[(size_t)((double)nlat * 0.99)] / 1000 : 0;
