@@ -6,6 +6,9 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 VERSION := 0.1.0
+# libkinerja's ABI: bump SOVERSION (and the Debian package libkinerjaN) on an
+# incompatible change of client/kinerja.h.
+SOVERSION := 0
 PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd
 PYTHON  ?= /usr/bin/python3
 
@@ -37,14 +40,18 @@ PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+# The shared library's objects are compiled again with -fPIC (Debian's gcc
+# makes PIE objects, which a shared library cannot always take).
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(CLIENT_SRC) $(PROTO_SRC))
+SONAME     := libkinerja.so.$(SOVERSION)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
-        install uninstall clean help web format
+        install uninstall clean help web format deb check-docs
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a
+all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
 
 help:
 	@echo "kinerja $(VERSION) — targets:"
@@ -58,6 +65,8 @@ help:
 	@echo "  make bench       benchmarks; they print figures, they assert nothing"
 	@echo "  make fuzz        build the fuzz targets (clang, libFuzzer) and run each briefly"
 	@echo "  make install     install under PREFIX=$(PREFIX) (DESTDIR honoured)"
+	@echo "  make deb         Debian packages (dpkg-buildpackage -us -uc -b) into build/deb/"
+	@echo "  make check-docs  man pages (groff -ww), docs/openapi.yaml, Prometheus rules, the packages (lintian, install)"
 	@echo "  make web         install the dashboard's npm packages into web/node_modules"
 	@echo "  make format      clang-format every C file"
 	@echo "  make clean       remove build/"
@@ -82,6 +91,17 @@ $(BUILD)/libkjdaemon.a: $(DAEMON_OBJ)
 
 $(BUILD)/libkinerja.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/pic/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+# libkinerja.so.$(VERSION), with its soname and the development link beside it
+$(BUILD)/libkinerja.so: $(PIC_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,-z,defs \
+	    -o $(BUILD)/libkinerja.so.$(VERSION) $^ $(PKG_LIBS) -lpthread -lm
+	ln -sf libkinerja.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/kinerjad: $(BUILD)/obj/daemon/main.o $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -108,7 +128,7 @@ $(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/bench/en
                                     $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)
 
 run:
 	@scripts/deps.sh run
@@ -148,6 +168,15 @@ fuzz:
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"
+
+# The packages are built from a clean copy of the tree (git archive of HEAD
+# plus the working tree's changes is not wanted: a package is what is committed
+# ... and what is in the tree now, for a developer's trial): see scripts/deb.sh.
+deb:
+	@scripts/deb.sh $(BUILD)/deb
+
+check-docs: all
+	@scripts/check-docs.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
