@@ -38,7 +38,7 @@ ls -1 "$out"/*.deb
 
 changes=$(ls "$out"/*.changes)
 # --fail-on error: warnings are reported (debian/README.lintian says which remain and why)
-lintian --fail-on error --no-tag-display-limit "$changes" >"$out/lintian.txt" 2>&1 && rc=0 || rc=$?
+lintian --fail-on error --tag-display-limit 0 "$changes" >"$out/lintian.txt" 2>&1 && rc=0 || rc=$?
 cat "$out/lintian.txt"
 if [ "$rc" -ne 0 ]; then
     echo "deb.sh: lintian reports errors (above)" >&2
