@@ -189,7 +189,10 @@ def test_pkg_config(dest, tmp_path):
     r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", *san, *cflags, str(src), "-o",
                         str(exe), *libs], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10)
+    # -lkinerja links the shared library where there is one: the loader must
+    # find it inside DESTDIR
+    run_env = dict(os.environ, LD_LIBRARY_PATH=at(dest, "/usr/lib"))
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10, env=run_env)
     assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
 
 
