@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
+import tempfile
 import time
 import urllib.request
 
@@ -157,7 +157,7 @@ def post_one(url, token):
         assert r.status == 200 and b'"accepted":1' in r.read()
 
 
-def test_service_starts_and_stores(packages, tmp_path):
+def test_service_starts_and_stores(packages, request):
     """The installed daemon, as the unit runs it, serves the installed dashboard
     and stores an event under /var/lib/kinerja."""
     secret = "package-test-secret"
@@ -176,16 +176,22 @@ def test_service_starts_and_stores(packages, tmp_path):
     else:
         port = free_port()
         conf = re.sub(r'^listen:.*$', f'listen: "127.0.0.1:{port}"', conf, flags=re.M)
-        path = tmp_path / "kinerjad.yaml"
-        path.write_text(conf)
-        os.chmod(tmp_path, 0o755)
+        # pytest's tmp_path is under a root-only directory: the user could not read it
+        confdir = tempfile.mkdtemp(prefix="kinerja-pkg-")
+        request.addfinalizer(lambda: shutil.rmtree(confdir))
+        os.chmod(confdir, 0o755)
+        path = os.path.join(confdir, "kinerjad.yaml")
+        with open(path, "w") as f:
+            f.write(conf)
         os.chmod(path, 0o644)
         # what StateDirectory= and StateDirectoryMode= make
         os.makedirs(STATE, mode=0o750, exist_ok=True)
         shutil.chown(STATE, "kinerja", "kinerja")
         url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(["runuser", "-u", "kinerja", "--", "/usr/bin/kinerjad", "-c",
-                                 str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # setpriv execs the daemon itself (runuser would stay between, and
+        # answer SIGTERM with its own exit status)
+        proc = subprocess.Popen(["setpriv", "--reuid=kinerja", "--regid=kinerja", "--init-groups",
+                                 "--", "/usr/bin/kinerjad", "-c", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         wait_healthy(url, proc)
     try:
