@@ -190,3 +190,76 @@ def test_answers_match_the_schemas(spec, daemon):
     r, data = daemon.request("GET", "/api/v1/nope")
     assert r.status == 404
     schema_of(spec, "#/components/schemas/Error").validate(json.loads(data))
+
+
+def ws_open(daemon, proto):
+    import websocket
+    return websocket.create_connection(f"ws://127.0.0.1:{daemon.port}/", subprotocols=[proto],
+                                       header=[f"Authorization: Bearer {ADMIN_SECRET}"],
+                                       timeout=20)
+
+
+def ws_send(ws, frame):
+    import msgpack
+    ws.send_binary(msgpack.packb(frame))
+
+
+class Frames:
+    """Every frame a connection received, in order; take(op) waits for the next
+    one of that op not taken yet (frames of other ops stay in the list)."""
+
+    def __init__(self, ws):
+        self.ws, self.all, self.taken = ws, [], set()
+
+    def take(self, op):
+        import msgpack
+        i = 0
+        while True:
+            while i < len(self.all):
+                if self.all[i].get("op") == op and i not in self.taken:
+                    self.taken.add(i)
+                    return self.all[i]
+                i += 1
+            self.all.append(msgpack.unpackb(self.ws.recv()))
+
+
+def test_websocket_frames_match_the_schemas(spec, daemon):
+    """The frame schemas against real frames of both subprotocols: what a client
+    sends is valid by the document and accepted, what the daemon sends is valid."""
+    check = lambda name, frame: schema_of(spec, f"#/components/schemas/{name}").validate(frame)  # noqa: E731
+    live = ws_open(daemon, "kinerja-live.v1")
+    ingest = ws_open(daemon, "kinerja-ingest.v1")
+    frames, acks = Frames(live), Frames(ingest)
+    try:
+        for req in ({"op": "units"}, {"op": "subscribe", "unit": "kasemen-pelayanan"}):
+            check("LiveRequestFrame", req)
+            ws_send(live, req)
+        check("UnitsFrame", frames.take("units"))
+        snap = frames.take("snapshot")
+        check("SnapshotFrame", snap)
+
+        # a wait far over the target: an update, and an alert as the status turns bad
+        frame = {"op": "events", "seq": 7, "events": [
+            service_event(unit="kasemen-pelayanan", wait_ms=5 * 3600 * 1000)]}
+        check("IngestEventsFrame", frame)
+        ws_send(ingest, frame)
+        ack = acks.take("ack")
+        check("AckFrame", ack)
+        assert ack["seq"] == 7 and ack["accepted"] == 1, ack
+
+        update = frames.take("update")
+        check("UpdateFrame", update)
+        assert update["seq"] == snap["seq"] + 1 and "unit_metrics" in update, update
+        alert = frames.take("alert")
+        check("AlertFrame", alert)
+        assert alert["to"] == "bad", alert
+
+        ws_send(live, {"op": "subscribe", "unit": "no such unit!"})
+        check("ErrorFrame", frames.take("error"))
+        for f in frames.all:
+            name = {"alert": "AlertFrame", "update": "UpdateFrame", "error": "ErrorFrame",
+                    "units": "UnitsFrame", "snapshot": "SnapshotFrame"}[f["op"]]
+            check(name, f)
+    finally:
+        live.close()
+        ingest.close()
