@@ -196,6 +196,10 @@ say example "$sharedir/kinerjad.yaml.example"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null 2>&1; then
     systemd-sysusers "$sysusersdir/kinerja.conf" && say user "kinerja (systemd-sysusers)"
 fi
+# ... and let the loader find the new libkinerja.so.0
+if [ -z "$DESTDIR" ] && [ "$(id -u)" = 0 ] && [ "$shared" = yes ] && command -v ldconfig >/dev/null 2>&1; then
+    ldconfig
+fi
 
 case $PREFIX in
 /usr | /usr/local) ;;

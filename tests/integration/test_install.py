@@ -93,6 +93,9 @@ def test_every_file_installed(dest):
     assert os.path.isfile(at(dest, "/usr/lib/systemd/system/kinerjad.service"))
     assert os.path.isfile(at(dest, "/usr/lib/sysusers.d/kinerja.conf"))
     assert os.path.isfile(at(dest, "/etc/kinerja/kinerjad.yaml"))
+    for page in ("man8/kinerjad.8", "man1/kinerja.1", "man5/kinerjad.yaml.5"):
+        assert os.path.isfile(at(dest, f"/usr/share/man/{page}")), f"{page} not installed"
+    assert os.path.isfile(at(dest, "/usr/share/bash-completion/completions/kinerja"))
 
     web = at(dest, "/usr/share/kinerja/web")
     for name in os.listdir(os.path.join(ROOT, "web")):
