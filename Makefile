@@ -6,6 +6,9 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 VERSION := 0.1.0
+# libkinerja's ABI: bump SOVERSION (and the Debian package libkinerjaN) on an
+# incompatible change of client/kinerja.h.
+SOVERSION := 0
 PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd
 PYTHON  ?= /usr/bin/python3
 
@@ -37,14 +40,18 @@ PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+# The shared library's objects are compiled again with -fPIC (Debian's gcc
+# makes PIE objects, which a shared library cannot always take).
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(CLIENT_SRC) $(PROTO_SRC))
+SONAME     := libkinerja.so.$(SOVERSION)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
-        install uninstall clean help web format
+        install uninstall clean help web format deb check-packages
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a
+all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
 
 help:
 	@echo "kinerja $(VERSION) — targets:"
@@ -58,6 +65,8 @@ help:
 	@echo "  make bench       benchmarks; they print figures, they assert nothing"
 	@echo "  make fuzz        build the fuzz targets (clang, libFuzzer) and run each briefly"
 	@echo "  make install     install under PREFIX=$(PREFIX) (DESTDIR honoured)"
+	@echo "  make deb         Debian packages (dpkg-buildpackage -us -uc -b) into build/deb/"
+	@echo "  make check-packages  make deb, then install, start, remove and purge the packages (root; changes this machine)"
 	@echo "  make web         install the dashboard's npm packages into web/node_modules"
 	@echo "  make format      clang-format every C file"
 	@echo "  make clean       remove build/"
@@ -83,6 +92,17 @@ $(BUILD)/libkjdaemon.a: $(DAEMON_OBJ)
 $(BUILD)/libkinerja.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
+$(BUILD)/pic/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+# libkinerja.so.$(VERSION), with its soname and the development link beside it
+$(BUILD)/libkinerja.so: $(PIC_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,-z,defs \
+	    -o $(BUILD)/libkinerja.so.$(VERSION) $^ $(PKG_LIBS) -lpthread -lm
+	ln -sf libkinerja.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
 $(BUILD)/kinerjad: $(BUILD)/obj/daemon/main.o $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -105,7 +125,7 @@ $(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/obj/test
                                     $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)
 
 run:
 	@scripts/deps.sh run
@@ -118,7 +138,7 @@ check: all
 check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
 
-check-integration: all $(BENCH_BIN)
+check-integration: all $(BENCH_BIN) tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
 check-san:
@@ -130,6 +150,11 @@ check-browser: all web tests/browser/node_modules/.ok
 
 tests/browser/node_modules/.ok: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+# the OpenAPI validator that tests/integration/test_openapi.py runs
+tests/docs/node_modules/.ok: tests/docs/package.json tests/docs/package-lock.json
+	cd tests/docs && npm ci --no-audit --no-fund
 	@touch $@
 
 web: web/node_modules/.ok
@@ -145,6 +170,15 @@ fuzz:
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"
+
+# Built from a copy of the tree's files, not of build/ (scripts/deb.sh).
+deb:
+	@scripts/deb.sh build/deb
+
+# Installs the packages on this machine for real (CI runs as root on a box of
+# its own); tests/package/test_deb.py says what it checks.
+check-packages: deb
+	KJ_DEB_DIR=build/deb $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
