@@ -357,7 +357,7 @@ static const msgpack_object *map_get(const msgpack_object *m, const char *key)
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object_kv *kv = &m->via.map.ptr[i];
         if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl &&
-            !memcmp(kv->key.via.str.ptr, key, kl))
+            !memcmp(kj_msgpack_str(&kv->key), key, kl))
             return &kv->val;
     }
     return NULL;
@@ -373,7 +373,7 @@ static bool map_str(const msgpack_object *m, const char *key, const char **s, si
 {
     const msgpack_object *v = map_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return false;
-    *s = v->via.str.ptr;
+    *s = kj_msgpack_str(v);
     *len = v->via.str.size;
     return true;
 }

@@ -36,7 +36,7 @@ const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object *k = &m->via.map.ptr[i].key;
         if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
+            memcmp(kj_msgpack_str(k), key, kl) == 0)
             return &m->via.map.ptr[i].val;
     }
     return NULL;
@@ -47,7 +47,7 @@ const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
     const msgpack_object *v = kj_ws_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
     *n = v->via.str.size;
-    return v->via.str.ptr;
+    return kj_msgpack_str(v);
 }
 
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
