@@ -109,8 +109,15 @@ static bool is_ingest(struct lws *wsi)
 
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
 {
-    size_t max = c->srv->cfg->max_frame;
     bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    return kj_ws_collect(c, in, len, final, lws_frame_is_binary(c->wsi),
+                         !c->authed && is_ingest(c->wsi), msg);
+}
+
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg)
+{
+    size_t max = c->srv->cfg->max_frame;
     if (c->close_code) return 0; /* closing: ignore the rest */
     if (!c->rx_dropping && c->rx_len + len > max) {
         kj_ws_error(c, 1009, "message over max_frame (%zu bytes)", max);
@@ -126,7 +133,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
     if (!final) return 0;
     size_t total = c->rx_len;
     c->rx_len = 0;
-    if (!lws_frame_is_binary(c->wsi)) {
+    if (!binary) {
         kj_ws_error(c, 1003, "frames must be binary msgpack maps");
         return 0;
     }
@@ -139,7 +146,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         return 0;
     }
     if (!c->authed) {
-        first_frame_auth(c, &msg->data, is_ingest(c->wsi));
+        first_frame_auth(c, &msg->data, ingest);
         msgpack_unpacked_destroy(msg);
         return 0;
     }
