@@ -169,10 +169,11 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     kj_err err = KJ_ERR_DECODE;
     memset(a, 0, sizeof *a);
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+    /* A stored alert is read at start: a damaged one declaring 2^32 elements
+     * must not make msgpack-c allocate for them (the bounded unpack refuses). */
+    if (kj_msgpack_unpack_body(buf, len, &up, NULL, 0) != KJ_OK ||
         up.data.type != MSGPACK_OBJECT_MAP)
         goto done;
     int seen = 0;

@@ -128,7 +128,7 @@ int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool bin
         c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
         c->rx = kj_realloc(c->rx, c->rx_cap);
     }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len) memcpy(c->rx + c->rx_len, in, len); /* rx is NULL until the first byte */
     c->rx_len += len;
     if (!final) return 0;
     size_t total = c->rx_len;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make check: every suite — unit and integration tests, both again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then the browser tests.
+# AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz targets briefly,
+# then the browser tests.
 # Ends with one line "N passed, N failed" over all suites.
 set -u
 cd "$(dirname "$0")/.."
@@ -47,6 +48,11 @@ scripts/run-unit.sh build/san || status=1
 step "integration tests (ASan + UBSan)"
 PATH=/usr/bin:$PATH integration build/san || status=1
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# Each fuzz target for a few seconds from its seed corpus, where every crash
+# ever found and fixed is kept: a regression fails here (one count per target).
+step "fuzz targets (${KJ_FUZZ_SECONDS:-5} s each)"
+scripts/fuzz.sh "${KJ_FUZZ_SECONDS:-5}" || status=1
 
 if [ -d tests/browser ] && [ -f tests/browser/package.json ]; then
   step "browser tests (headless chromium)"
