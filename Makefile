@@ -48,7 +48,8 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
-        install uninstall clean help web format deb check-packages
+        fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
+        deb check-packages
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
@@ -63,7 +64,10 @@ help:
 	@echo "  make check-san   unit + integration under ASan/UBSan"
 	@echo "  make check-browser  dashboard tests in headless chromium (playwright-core)"
 	@echo "  make bench       benchmarks; they print figures, they assert nothing"
-	@echo "  make fuzz        build the fuzz targets (clang, libFuzzer) and run each briefly"
+	@echo "  make fuzz        build the fuzz targets (clang, libFuzzer) and run each briefly (KJ_FUZZ_SECONDS, 10)"
+	@echo "  make fuzz-long   run each fuzz target for at least 10^7 executions (hours; not in CI)"
+	@echo "  make check-durability  acks after fsync (LD_PRELOAD interposer), power loss (unsynced writes dropped)"
+	@echo "  make check-long  100 rounds of kill -9 under HTTP + WebSocket + spool load (not in CI)"
 	@echo "  make install     install under PREFIX=$(PREFIX) (DESTDIR honoured)"
 	@echo "  make deb         Debian packages (dpkg-buildpackage -us -uc -b) into build/deb/"
 	@echo "  make check-packages  make deb, then install, start, remove and purge the packages (root; changes this machine)"
@@ -125,7 +129,38 @@ $(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/obj/test
                                     $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
--include $(shell find $(BUILD)/obj $(BUILD)/pic -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic build/fuzz/obj -name '*.d' 2>/dev/null)
+
+# --- fuzzing: libFuzzer targets built by clang with ASan + UBSan, from objects
+# of their own (the daemon's and client's code instrumented for coverage).
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
+               -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined -DKJ_VERSION='"$(VERSION)"' -Iproto -Idaemon \
+               -Iclient $(PKG_CFLAGS)
+FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_OBJ    := $(patsubst %.c,build/fuzz/obj/%.o,$(PROTO_SRC) $(DAEMON_SRC) $(CLIENT_SRC))
+
+build/fuzz/obj/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/libkjfuzz.a: $(FUZZ_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+# The WebSocket target has no connection: its one lws call is wrapped.
+build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build/fuzz/libkjfuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libkjfuzz.a $(FUZZ_LDEXTRA) $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# --- durability: LD_PRELOAD shims (kjsync: ack order against the syncs;
+# kjpower: a copy of the store that receives only synced writes).
+DURABILITY_SO := $(BUILD)/durability/kjsync.so $(BUILD)/durability/kjpower.so
+$(BUILD)/durability/%.so: tests/durability/%.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(OPT) -fPIC -shared -o $@ $< -ldl -lpthread
 
 run:
 	@scripts/deps.sh run
@@ -165,8 +200,17 @@ web/node_modules/.ok: web/package.json web/package-lock.json
 bench: all $(BENCH_BIN) $(BUILD)/bench/kinerjad-no-metrics
 	@scripts/bench.sh $(BUILD)
 
-fuzz:
-	@scripts/fuzz.sh
+fuzz: fuzz-build
+	@scripts/fuzz.sh $${KJ_FUZZ_SECONDS:-10}
+
+fuzz-long: fuzz-build
+	@scripts/fuzz.sh long
+
+check-durability: all $(DURABILITY_SO)
+	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py tests/durability/test_power_loss.py
+
+check-long: all $(DURABILITY_SO)
+	KJ_BUILD=$(BUILD) KJ_CRASH_ROUNDS=$${KJ_CRASH_ROUNDS:-100} $(PYTHON) -m pytest -q -s tests/durability/test_crash_long.py
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"

@@ -36,7 +36,7 @@ const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object *k = &m->via.map.ptr[i].key;
         if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
+            memcmp(kj_msgpack_str(k), key, kl) == 0)
             return &m->via.map.ptr[i].val;
     }
     return NULL;
@@ -47,7 +47,7 @@ const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
     const msgpack_object *v = kj_ws_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
     *n = v->via.str.size;
-    return v->via.str.ptr;
+    return kj_msgpack_str(v);
 }
 
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
@@ -109,8 +109,15 @@ static bool is_ingest(struct lws *wsi)
 
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
 {
-    size_t max = c->srv->cfg->max_frame;
     bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    return kj_ws_collect(c, in, len, final, lws_frame_is_binary(c->wsi),
+                         !c->authed && is_ingest(c->wsi), msg);
+}
+
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg)
+{
+    size_t max = c->srv->cfg->max_frame;
     if (c->close_code) return 0; /* closing: ignore the rest */
     if (!c->rx_dropping && c->rx_len + len > max) {
         kj_ws_error(c, 1009, "message over max_frame (%zu bytes)", max);
@@ -121,12 +128,12 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
         c->rx = kj_realloc(c->rx, c->rx_cap);
     }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len) memcpy(c->rx + c->rx_len, in, len); /* rx is NULL until the first byte */
     c->rx_len += len;
     if (!final) return 0;
     size_t total = c->rx_len;
     c->rx_len = 0;
-    if (!lws_frame_is_binary(c->wsi)) {
+    if (!binary) {
         kj_ws_error(c, 1003, "frames must be binary msgpack maps");
         return 0;
     }
@@ -139,7 +146,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         return 0;
     }
     if (!c->authed) {
-        first_frame_auth(c, &msg->data, is_ingest(c->wsi));
+        first_frame_auth(c, &msg->data, ingest);
         msgpack_unpacked_destroy(msg);
         return 0;
     }

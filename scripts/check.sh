@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make check: every suite — unit and integration tests, both again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then the browser tests, then
-# the Debian packages (built, linted, and installed when run as root).
+# AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz targets briefly,
+# then the browser tests, then the Debian packages (built, linted, and
+# installed when run as root).
 # Ends with one line "N passed, N failed" over all suites.
 set -u
 cd "$(dirname "$0")/.."
@@ -48,6 +49,20 @@ scripts/run-unit.sh build/san || status=1
 step "integration tests (ASan + UBSan)"
 PATH=/usr/bin:$PATH integration build/san || status=1
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+step "durability (acks after the sync, power loss)"
+make -s build/durability/kjsync.so build/durability/kjpower.so || exit 1
+out=$(mktemp)
+KJ_BUILD=build python3 -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py \
+  tests/durability/test_power_loss.py 2>&1 | tee "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+pytest_totals "$(tail -1 "$out")"
+rm -f "$out"
+
+# Each fuzz target for a few seconds from its seed corpus, where every crash
+# ever found and fixed is kept: a regression fails here (one count per target).
+step "fuzz targets (${KJ_FUZZ_SECONDS:-5} s each)"
+scripts/fuzz.sh "${KJ_FUZZ_SECONDS:-5}" || status=1
 
 if [ -d tests/browser ] && [ -f tests/browser/package.json ]; then
   step "browser tests (headless chromium)"
