@@ -14,22 +14,25 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
-#include "log.h"
-#include "ws.h"
-#include "prom.h"
 #include "http_priv.h"
+#include "log.h"
+#include "prom.h"
+#include "ws.h"
 
 #define CHUNK 65536 /* bytes of answer written per writeable callback */
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
 
-size_t kj_http_sess_size(void) { return sizeof(struct http_sess); }
+size_t kj_http_sess_size(void)
+{
+    return sizeof(struct http_sess);
+}
 
 /* --- answers --- */
 
 void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
-                       size_t len)
+                        size_t len)
 {
     if (!hs->out) hs->srv->answers_pending++;
     free(hs->out);
@@ -140,8 +143,8 @@ static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
         if (job->results[i] != KJ_ITEM_REJECTED) continue;
         char msg[KJ_ERROR_MAX];
         clean_text(msg, sizeof msg, it->error);
-        json_array_append_new(rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id",
-                                             it->ev.id, "error", msg));
+        json_array_append_new(
+            rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id", it->ev.id, "error", msg));
     }
     answer_json(hs, 200,
                 json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)job->accepted, "duplicates",
@@ -156,7 +159,7 @@ static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
     }
     if (job->err) {
         kj_http_error(hs, 500, "store error: %s; nothing of this request was stored",
-                     kj_strerror(job->err));
+                      kj_strerror(job->err));
         return;
     }
     size_t rejected = job->batch->n - job->accepted - job->duplicates;
@@ -178,18 +181,21 @@ static int write_answer(struct http_sess *hs)
     struct lws *wsi = hs->wsi;
     if (!hs->headers_sent) {
         uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
-        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p,
-                                        end))
+        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p, end))
             return -1;
         if (hs->retry_after) {
             char ra[16];
             int n = snprintf(ra, sizeof ra, "%d", hs->retry_after);
-            if (lws_add_http_header_by_name(wsi, (const uint8_t *)"retry-after:",
-                                            (const uint8_t *)ra, n, &p, end))
+            if (lws_add_http_header_by_name(
+                    wsi, (const uint8_t *)"retry-after:", (const uint8_t *)ra, n, &p, end))
                 return -1;
         }
-        if (lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
-                                        (const uint8_t *)"no-store", 8, &p, end))
+        if (lws_add_http_header_by_name(
+                wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, &p, end))
+            return -1;
+        if (hs->close_after && !hs->h2 &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)"close", 5, &p,
+                                         end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
         hs->headers_sent = true;
@@ -277,7 +283,9 @@ int kj_http_authorize(struct http_sess *hs, bool ingest)
     bool present;
     hs->token = bearer_token(hs->srv, hs->wsi, &present);
     if (!hs->token) {
-        kj_http_error(hs, 401, present ? "unknown token" : "missing token: send Authorization: Bearer <token>");
+        kj_http_error(hs, 401,
+                      present ? "unknown token"
+                              : "missing token: send Authorization: Bearer <token>");
         return -1;
     }
     if (ingest && hs->token->role == KJ_ROLE_VIEWER) {
@@ -292,7 +300,8 @@ static void start_post_events(struct http_sess *hs)
     struct lws *wsi = hs->wsi;
     const kj_config *cfg = hs->srv->cfg;
     hs->msgpack_in = header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "msgpack");
-    hs->msgpack_out = hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+    hs->msgpack_out =
+        hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
     if (hs->srv->stopping) {
         hs->retry_after = 5;
         kj_http_error(hs, 503, "shutting down: try again shortly");
@@ -316,7 +325,7 @@ static void start_post_events(struct http_sess *hs)
     }
     if (length > cfg->max_body && length > DISCARD_MAX) {
         kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
-                     cfg->max_body);
+                      cfg->max_body);
         return; /* the body is not read: the connection closes after the answer */
     }
     if (length == 0) {
@@ -338,8 +347,22 @@ static void start_post_events(struct http_sess *hs)
     if (!hs->body) kj_http_error(hs, 503, "out of memory");
 }
 
+/* lws 4.1 reads a pipelined POST whose headers it took from its buffer list
+ * by feeding that buffer, headers first, as the body, and then spins on the
+ * rest without returning to the loop. Its body then starts with its own
+ * request line, which no JSON or msgpack body does: refuse by closing (the
+ * answers before it were sent; the client retries the rest). */
+static bool pipelined_headers_as_body(const struct http_sess *hs, const void *in, size_t len)
+{
+    return hs->body_len == 0 && !hs->h2 && len >= 5 && memcmp(in, "POST ", 5) == 0;
+}
+
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
+    if (pipelined_headers_as_body(hs, in, len)) {
+        kj_info("http: a pipelined POST after another request: closing the connection");
+        return -1;
+    }
     if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
     if (hs->body_len + len > hs->body_cap) {
         kj_http_error(hs, 413, "body longer than its Content-Length or over max_body");
@@ -386,14 +409,32 @@ static void end_receiving(struct http_sess *hs)
     hs->receiving = false;
 }
 
+/* Pipelining (HTTP/1.1) is refused after a body: the answer to the request
+ * carries "Connection: close" and the connection ends with it, so a client
+ * sends what follows again on a new connection (RFC 9112 §9.3.2). lws 4.1
+ * cannot serve it in order: the bytes after a body stay in its buffer list
+ * and are handed back each loop turn as one more HTTP_BODY_COMPLETION,
+ * consuming nothing, until the transaction ends; and a POST whose headers
+ * come out of that buffer gets its own headers again as its body, in a loop
+ * that never returns (pipelined_headers_as_body). So the first completion
+ * counts, a repeated one marks the connection for closing. (Pausing with
+ * lws_rx_flow_control would not help: on HTTP/1 it also stops the writeable
+ * callbacks that send the answer.) */
 static int on_body_complete(struct http_sess *hs)
 {
+    if (hs->body_done) {
+        if (!hs->close_after)
+            kj_debug("http: bytes after a body (pipelining): closing after the answer");
+        hs->close_after = !hs->h2;
+        return 0;
+    }
+    hs->body_done = true;
     end_receiving(hs);
     if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
     const kj_config *cfg = hs->srv->cfg;
     if (hs->body_too_big) {
-        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)",
-                     hs->body_too_big, cfg->max_body);
+        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", hs->body_too_big,
+                      cfg->max_body);
         return 0;
     }
     kj_validate_opts vo = kj_validate_defaults();
@@ -448,7 +489,8 @@ void kj_http_fail_parked(kj_server *s)
 static void serve_metrics(struct http_sess *hs)
 {
     if (hs->token && hs->token->role != KJ_ROLE_ADMIN) {
-        kj_http_error(hs, 403, "token %s may not read /metrics (role admin needed)", hs->token->name);
+        kj_http_error(hs, 403, "token %s may not read /metrics (role admin needed)",
+                      hs->token->name);
         return;
     }
     char *text;
@@ -488,7 +530,8 @@ static int on_request(struct http_sess *hs, const char *uri)
         return 0;
     }
     if (!get) {
-        kj_http_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
+        kj_http_error(hs, post ? 404 : 405,
+                      post ? "no such endpoint: %s" : "method not allowed on %s", uri);
         hs->close_after = !hs->h2; /* a body we do not read may follow */
         return 0;
     }
@@ -534,9 +577,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return kj_ws_refuse(wsi, 400, "offer a subprotocol: kinerja-ingest.v1 or kinerja-live.v1")
                    ? 1
                    : 0;
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        kj_server_on_wake(s);
-        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: kj_server_on_wake(s); return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         if (s->connections >= s->cfg->max_connections) {
             kj_warn("connection refused: max_connections (%zu) reached", s->cfg->max_connections);
@@ -544,11 +585,8 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         }
         s->connections++;
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        kj_server_conn_gone(s, wsi);
-        return 0;
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (hs && hs->srv) sess_reset(hs);

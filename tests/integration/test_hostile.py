@@ -1,0 +1,138 @@
+"""Hostile inputs against a real kinerjad over raw sockets (issue 17, the
+network half): pipelining, connection floods, slow bodies, unread acks and
+error frames, media types, request framing, oversized headers, unmasked
+WebSocket frames."""
+import json
+import os
+import socket
+import struct
+import time
+
+import msgpack
+import pytest
+
+from conftest import INGEST_SECRET, VIEWER_SECRET, Daemon, service_event
+
+
+# --- raw HTTP/1.1 ---
+
+def post_bytes(body, ctype="application/json", token=INGEST_SECRET, extra=b""):
+    return (b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Type: %s\r\nContent-Length: %d\r\n%s\r\n" %
+            (token.encode(), ctype.encode(), len(body), extra)) + body
+
+
+def post_event(**kw):
+    return post_bytes(json.dumps(service_event(**kw)).encode())
+
+
+def get_bytes(path, extra=b""):
+    return b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), extra)
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def read_answers(sock, want, timeout=10):
+    """Reads up to `want` HTTP answers (framed by Content-Length); returns
+    (answers, closed): closed is True when the server ended the connection."""
+    sock.settimeout(timeout)
+    buf, answers = b"", []
+    deadline = time.monotonic() + timeout
+    while len(answers) < want:
+        while b"\r\n\r\n" not in buf or len(buf) < frame_len(buf):
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                return answers, False
+            except ConnectionResetError:
+                return answers, True
+            if not data:
+                return answers, True
+            buf += data
+        n = frame_len(buf)
+        head, body = buf[:n].split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in
+                   (l.split(":", 1) for l in lines[1:] if ":" in l)}
+        answers.append(Answer(int(lines[0].split()[1]), headers, body))
+        buf = buf[n:]
+    return answers, False
+
+
+def frame_len(buf):
+    if b"\r\n\r\n" not in buf:
+        return 1 << 60
+    head, _ = buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    return len(head) + 4 + length
+
+
+def wait_closed(sock, timeout=10):
+    """True when the server closes the connection within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def raw(d):
+    return socket.create_connection(("127.0.0.1", d.port), timeout=10)
+
+
+def healthz_ok(d):
+    status, text = d.healthz()
+    return status == 200 and text == "ok\n"
+
+
+# --- defect 2: pipelining ---
+
+def test_two_pipelined_posts_answer_the_first_and_close(daemon):
+    s = raw(daemon)
+    s.sendall(post_event() + post_event())
+    answers, closed = read_answers(s, 2)
+    assert [a.status for a in answers] == [200], [a.body for a in answers]
+    assert answers[0].json()["accepted"] == 1
+    assert answers[0].headers.get("connection") == "close"
+    assert closed or wait_closed(s)
+    assert healthz_ok(daemon)
+
+
+def test_a_byte_after_a_post_keeps_its_body(daemon):
+    s = raw(daemon)
+    s.sendall(post_event() + b"X")
+    answers, _ = read_answers(s, 1)
+    assert answers[0].status == 200 and answers[0].json()["accepted"] == 1, answers[0].body
+    assert wait_closed(s)
+    assert healthz_ok(daemon)
+
+
+def test_a_post_pipelined_after_a_get_is_refused_by_closing(daemon):
+    s = raw(daemon)
+    s.sendall(get_bytes("/healthz") + post_event())
+    answers, closed = read_answers(s, 2)
+    assert [a.status for a in answers] == [200]
+    assert closed or wait_closed(s)
+    assert healthz_ok(daemon)
+
+
+def test_pipelined_gets_are_served_in_order(daemon):
+    s = raw(daemon)
+    s.sendall(get_bytes("/healthz") + get_bytes("/nowhere") + get_bytes("/healthz"))
+    answers, _ = read_answers(s, 3)
+    assert [a.status for a in answers] == [200, 404, 200]
+    s.close()
