@@ -19,7 +19,8 @@
 #include "prom.h"
 #include "ws.h"
 
-#define CHUNK 65536 /* bytes of answer written per writeable callback */
+#define REPEATS_PER_TURN 8 /* lws repeats a completion at most twice per loop turn */
+#define CHUNK 65536        /* bytes of answer written per writeable callback */
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
@@ -347,22 +348,8 @@ static void start_post_events(struct http_sess *hs)
     if (!hs->body) kj_http_error(hs, 503, "out of memory");
 }
 
-/* lws 4.1 reads a pipelined POST whose headers it took from its buffer list
- * by feeding that buffer, headers first, as the body, and then spins on the
- * rest without returning to the loop. Its body then starts with its own
- * request line, which no JSON or msgpack body does: refuse by closing (the
- * answers before it were sent; the client retries the rest). */
-static bool pipelined_headers_as_body(const struct http_sess *hs, const void *in, size_t len)
-{
-    return hs->body_len == 0 && !hs->h2 && len >= 5 && memcmp(in, "POST ", 5) == 0;
-}
-
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
-    if (pipelined_headers_as_body(hs, in, len)) {
-        kj_info("http: a pipelined POST after another request: closing the connection");
-        return -1;
-    }
     if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
     if (hs->body_len + len > hs->body_cap) {
         kj_http_error(hs, 413, "body longer than its Content-Length or over max_body");
@@ -414,20 +401,37 @@ static void end_receiving(struct http_sess *hs)
  * sends what follows again on a new connection (RFC 9112 §9.3.2). lws 4.1
  * cannot serve it in order: the bytes after a body stay in its buffer list
  * and are handed back each loop turn as one more HTTP_BODY_COMPLETION,
- * consuming nothing, until the transaction ends; and a POST whose headers
- * come out of that buffer gets its own headers again as its body, in a loop
- * that never returns (pipelined_headers_as_body). So the first completion
- * counts, a repeated one marks the connection for closing. (Pausing with
+ * consuming nothing, until the transaction ends; and a request with a body
+ * whose headers come out of that buffer gets its own headers again as its
+ * body, then the same repeated completion in a loop that never returns. So
+ * the first completion counts, a repeated one marks the connection for
+ * closing, and many in one loop turn close it at once (the answers before it
+ * were sent; the client retries the rest). (Pausing with
  * lws_rx_flow_control would not help: on HTTP/1 it also stops the writeable
  * callbacks that send the answer.) */
+/* A repeated completion: mark the connection for closing; close it now when
+ * lws repeats it within one loop turn, which is the loop that never returns. */
+static int body_complete_again(struct http_sess *hs)
+{
+    uint64_t turn = hs->srv->loop_turns;
+    if (hs->repeat_turn != turn) {
+        hs->repeat_turn = turn;
+        hs->repeats = 0;
+    }
+    if (++hs->repeats > REPEATS_PER_TURN) {
+        kj_info("http: a pipelined request with a body after another request: closing the "
+                "connection");
+        return -1;
+    }
+    if (!hs->close_after)
+        kj_debug("http: bytes after a body (pipelining): closing after the answer");
+    hs->close_after = !hs->h2;
+    return 0;
+}
+
 static int on_body_complete(struct http_sess *hs)
 {
-    if (hs->body_done) {
-        if (!hs->close_after)
-            kj_debug("http: bytes after a body (pipelining): closing after the answer");
-        hs->close_after = !hs->h2;
-        return 0;
-    }
+    if (hs->body_done) return body_complete_again(hs);
     hs->body_done = true;
     end_receiving(hs);
     if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;

@@ -19,6 +19,8 @@ struct http_sess {
     bool receiving;                  /* counted in bodies_in_progress */
     bool h2;                         /* an HTTP/2 stream */
     bool body_done;                  /* HTTP_BODY_COMPLETION seen: lws repeats it (below) */
+    uint64_t repeat_turn;            /* the loop turn of the last repeated completion */
+    unsigned repeats;                /* repeated completions in that turn */
     unsigned long long body_too_big; /* its length, when over max_body: discarded */
 
     uint8_t *body;

@@ -136,3 +136,12 @@ def test_pipelined_gets_are_served_in_order(daemon):
     answers, _ = read_answers(s, 3)
     assert [a.status for a in answers] == [200, 404, 200]
     s.close()
+
+
+def test_any_body_pipelined_after_a_get_does_not_freeze(daemon):
+    s = raw(daemon)
+    s.sendall(get_bytes("/healthz") + b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    answers, closed = read_answers(s, 2)
+    assert [a.status for a in answers] == [200]
+    assert closed or wait_closed(s)
+    assert healthz_ok(daemon)
