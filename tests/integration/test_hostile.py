@@ -145,3 +145,50 @@ def test_any_body_pipelined_after_a_get_does_not_freeze(daemon):
     assert [a.status for a in answers] == [200]
     assert closed or wait_closed(s)
     assert healthz_ok(daemon)
+
+
+# --- defect 4: an ingest connection that never reads its acks ---
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+def ingest_ws(d, rcvbuf=None, timeout=20):
+    import websocket
+    opts = {"sockopt": ((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf),)} if rcvbuf else {}
+    return websocket.create_connection(f"ws://127.0.0.1:{d.port}/", subprotocols=["kinerja-ingest.v1"],
+                                       header=[f"Authorization: Bearer {INGEST_SECRET}"],
+                                       timeout=timeout, **opts)
+
+
+def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
+    """Each frame's ack lists 1,000 rejections (~60 KB). A producer that never
+    reads them is no longer read from once a few acks wait: its sends stall,
+    and the daemon's memory stays put."""
+    import websocket
+    ws = ingest_ws(daemon, rcvbuf=4096)
+    bad = [service_event(wait_ms=-1) for _ in range(1000)]
+    frame = msgpack.packb({"op": "events", "seq": 0, "events": bad})
+    rss0 = rss_kib(daemon.proc.pid)
+    ws.sock.settimeout(3)
+    sent = 0
+    try:
+        for seq in range(1, 401):
+            ws.send_binary(frame.replace(b"\xa3seq\x00", b"\xa3seq\xcd" + seq.to_bytes(2, "big"), 1))
+            sent += 1
+    except websocket.WebSocketTimeoutException:
+        pass
+    grown = rss_kib(daemon.proc.pid) - rss0
+    assert sent < 400, "the daemon read every frame although no ack was read"
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    ws.sock.settimeout(20)
+    acks = []
+    while len(acks) < 3:
+        op, data = ws.recv_data()
+        acks.append(msgpack.unpackb(data))
+    assert [a["seq"] for a in acks] == [1, 2, 3]
+    assert all(len(a["rejected"]) == 1000 for a in acks)
+    ws.close()
+    assert healthz_ok(daemon)
