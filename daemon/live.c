@@ -26,15 +26,15 @@ struct live_unit;
 typedef struct sub {
     struct live_unit *u;
     struct live_conn *c;
-    uint64_t seq;          /* the last seq sent */
-    bool waiting;          /* for a snapshot: updates are skipped meanwhile */
+    uint64_t seq; /* the last seq sent */
+    bool waiting; /* for a snapshot: updates are skipped meanwhile */
     struct sub *next_in_unit, *prev_in_unit;
 } sub;
 
 typedef struct live_unit {
     char id[KJ_ID_MAX + 1];
     sub *subs;
-    bool snapshot_asked;   /* one request serves every whole-unit viewer waiting */
+    bool snapshot_asked; /* one request serves every whole-unit viewer waiting */
     struct live_unit *next;
 } live_unit;
 
@@ -42,12 +42,15 @@ typedef struct live_conn {
     kj_wsconn ws;
     sub subs[SUBS_MAX];
     size_t n_subs;
-    bool resync;           /* the backlog was dropped: snapshots once drained */
-    kj_query *units_query; /* an "units" question at the writer */
+    bool resync;              /* the backlog was dropped: snapshots once drained */
+    kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
 } live_conn;
 
-size_t kj_live_sess_size(void) { return sizeof(live_conn); }
+size_t kj_live_sess_size(void)
+{
+    return sizeof(live_conn);
+}
 
 static const char *personal(const live_conn *c)
 {
@@ -259,8 +262,9 @@ static void units_answered(kj_query *q)
     c->units_query = NULL;
     msgpack_unpacked all;
     msgpack_unpacked_init(&all);
-    if (!q->result || msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len,
-                                          NULL) != MSGPACK_UNPACK_SUCCESS ||
+    if (!q->result ||
+        msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len, NULL) !=
+            MSGPACK_UNPACK_SUCCESS ||
         all.data.type != MSGPACK_OBJECT_ARRAY) {
         msgpack_unpacked_destroy(&all);
         kj_ws_error(&c->ws, 0, "units: not available");
@@ -274,7 +278,7 @@ static void units_answered(kj_query *q)
     kj_frame *f = kj_frame_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&all);
-    kj_ws_send(&c->ws, f);
+    kj_ws_send_kept(&c->ws, f);
     kj_frame_unref(f);
 }
 
@@ -301,7 +305,8 @@ void kj_live_pack_units(msgpack_packer *pk, const msgpack_object *units, const k
         const char *id = kj_ws_str(&units->via.array.ptr[i], "id", &len);
         char unit[KJ_ID_MAX + 1];
         snprintf(unit, sizeof unit, "%.*s", id ? (int)len : 0, id ? id : "");
-        if (!tok || kj_token_allows_unit(tok, unit)) msgpack_pack_object(pk, units->via.array.ptr[i]);
+        if (!tok || kj_token_allows_unit(tok, unit))
+            msgpack_pack_object(pk, units->via.array.ptr[i]);
     }
 }
 
@@ -410,7 +415,7 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             on_message(c, &msg.data);
             msgpack_unpacked_destroy(&msg);
         }
-        return 0;
+        return kj_ws_received(&c->ws);
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;

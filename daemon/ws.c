@@ -56,6 +56,38 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f)
     lws_callback_on_writable(c->wsi);
 }
 
+/* Too much unread that may not be dropped: drop all of it and close. */
+static void overflow(kj_wsconn *c)
+{
+    if (c->overflowed) return;
+    kj_info("websocket closed (1008): %zu bytes of frames unread, over viewer_backlog",
+            c->out.bytes);
+    kj_outq_clear(&c->out);
+    c->overflowed = true;
+    c->close_code = 1008;
+}
+
+bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f)
+{
+    if (c->overflowed) return false;
+    if (c->out.bytes + f->len > c->srv->cfg->viewer_backlog) {
+        overflow(c);
+        lws_callback_on_writable(c->wsi); /* closes there if no frame comes first */
+        return false;
+    }
+    kj_ws_send(c, f);
+    return true;
+}
+
+int kj_ws_received(kj_wsconn *c)
+{
+    if (!c->overflowed) return 0;
+    static const char reason[] = "reading too slowly";
+    lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+                     sizeof reason - 1);
+    return -1;
+}
+
 void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
 {
     char msg[256];
@@ -74,9 +106,9 @@ void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     msgpack_pack_str_with_body(&pk, msg, strlen(msg));
     kj_frame *f = kj_frame_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
-    kj_ws_send(c, f);
+    bool kept = kj_ws_send_kept(c, f);
     kj_frame_unref(f);
-    if (close_code) {
+    if (kept && close_code) {
         c->close_code = close_code;
         kj_info("websocket closed (%d): %s", close_code, msg);
     }

@@ -237,7 +237,7 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             on_message(c, &msg.data);
             msgpack_unpacked_destroy(&msg);
         }
-        return 0;
+        return kj_ws_received(&c->ws);
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;

@@ -192,3 +192,38 @@ def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
     assert all(len(a["rejected"]) == 1000 for a in acks)
     ws.close()
     assert healthz_ok(daemon)
+
+
+# --- defect 5: a viewer that provokes error frames without reading them ---
+
+def masked_frame(payload):
+    """A client WebSocket frame (binary, final) masked with the key 0, which
+    leaves the payload as it is."""
+    assert len(payload) < 126
+    return bytes([0x82, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
+    import websocket
+    d = Daemon(tmp_path, extra="viewer_backlog: 64KiB").start()
+    try:
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{d.port}/", subprotocols=["kinerja-live.v1"],
+            header=[f"Authorization: Bearer {VIEWER_SECRET}"], timeout=10,
+            sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        # the viewer token may not see perizinan: each subscribe earns an error frame
+        burst = masked_frame(msgpack.packb({"op": "subscribe", "unit": "perizinan"})) * 1000
+        rss0 = rss_kib(d.proc.pid)
+        closed = False
+        for _ in range(100):  # 100,000 error frames, ~7 MB
+            try:
+                ws.sock.sendall(burst)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        d.wait_log("over viewer_backlog")
+        assert rss_kib(d.proc.pid) - rss0 < 16 * 1024
+        assert closed or wait_closed(ws.sock)
+        assert healthz_ok(d)
+    finally:
+        assert d.stop() == 0
