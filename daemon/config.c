@@ -69,6 +69,7 @@ struct raw_config {
     char *retention_days, *max_event_age, *max_clock_skew, *max_body, *min_push_interval_ms;
     char *log_level, *auth, *strict_directory, *max_batch, *ingest_queue, *commit_group_events;
     char *max_connections, *max_viewers, *viewer_backlog, *max_frame;
+    char *max_connections_per_address, *header_timeout, *body_timeout;
     struct raw_token *tokens;
     unsigned tokens_count;
     struct raw_unit *units;
@@ -173,6 +174,9 @@ static const cyaml_schema_field_t config_fields[] = {
     STR("max_viewers", struct raw_config, max_viewers),
     STR("viewer_backlog", struct raw_config, viewer_backlog),
     STR("max_frame", struct raw_config, max_frame),
+    STR("max_connections_per_address", struct raw_config, max_connections_per_address),
+    STR("header_timeout", struct raw_config, header_timeout),
+    STR("body_timeout", struct raw_config, body_timeout),
     SEQ("tokens", struct raw_config, tokens, &token_schema),
     SEQ("units", struct raw_config, units, &unit_schema),
     SEQ("indicators", struct raw_config, indicators, &indicator_schema),
@@ -738,6 +742,10 @@ static void load_limits(struct load *ld, const struct raw_config *r, kj_config *
     set_bytes(ld, "viewer_backlog", r->viewer_backlog, 16 * KIB, GIB, &c->viewer_backlog);
     c->max_frame = c->max_body; /* the default follows max_body */
     set_bytes(ld, "max_frame", r->max_frame, KIB, 64 * MIB, &c->max_frame);
+    set_count(ld, "max_connections_per_address", r->max_connections_per_address, 0, 1000000,
+              &c->max_connections_per_address);
+    set_duration(ld, "header_timeout", r->header_timeout, SEC_MS, HOUR_MS, &c->header_timeout_ms);
+    set_duration(ld, "body_timeout", r->body_timeout, SEC_MS, HOUR_MS, &c->body_timeout_ms);
 }
 
 /* Events older than the raw log keeps could be accepted and dropped at once. */
@@ -1268,6 +1276,9 @@ kj_err kj_config_defaults(kj_config **out)
     c->max_viewers = 1000;
     c->viewer_backlog = MIB;
     c->max_frame = c->max_body;
+    c->max_connections_per_address = 0;
+    c->header_timeout_ms = 10 * SEC_MS;
+    c->body_timeout_ms = 30 * SEC_MS;
     *out = c;
     return KJ_OK;
 }

@@ -14,6 +14,7 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "conns.h"
 #include "http_priv.h"
 #include "log.h"
 #include "prom.h"
@@ -336,6 +337,7 @@ static void start_post_events(struct http_sess *hs)
     hs->route = ROUTE_POST_EVENTS;
     hs->receiving = true;
     hs->srv->bodies_in_progress++;
+    kj_conns_phase(wsi, KJ_CONN_BODY); /* under body_timeout until it is whole */
     kj_debug("POST /api/v1/events: receiving %llu bytes", length);
     if (length > cfg->max_body) {
         /* Read and drop it, then answer: a client that is still sending when
@@ -392,7 +394,10 @@ static void submit(struct http_sess *hs)
 
 static void end_receiving(struct http_sess *hs)
 {
-    if (hs->receiving) hs->srv->bodies_in_progress--;
+    if (hs->receiving) {
+        hs->srv->bodies_in_progress--;
+        kj_conns_phase(hs->wsi, KJ_CONN_BUSY);
+    }
     hs->receiving = false;
 }
 
@@ -569,6 +574,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         hs->srv = s;
         sess_reset(hs);
         hs->wsi = wsi;
+        kj_conns_phase(wsi, KJ_CONN_BUSY); /* a whole request: ours to answer (or its body) */
         return on_request(hs, in);
     case LWS_CALLBACK_HTTP_BODY: return on_body(hs, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_complete(hs);
@@ -582,13 +588,13 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                    ? 1
                    : 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: kj_server_on_wake(s); return 0;
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (s->connections >= s->cfg->max_connections) {
-            kj_warn("connection refused: max_connections (%zu) reached", s->cfg->max_connections);
-            return 1;
-        }
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        const struct lws_filter_network_conn_args *net = user;
+        if (!kj_conns_admit(s, (const struct sockaddr *)&net->cli_addr)) return 1;
         s->connections++;
         return 0;
+    }
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: kj_conns_add(s, wsi); return 0;
     case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "conns.h"
 #include "hub.h"
 #include "live.h"
 #include "log.h"
@@ -202,6 +203,7 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
                  "and a listener is bound elsewhere");
         goto fail;
     }
+    kj_conns_start(s);
     s->watchdog_us = kj_notify_watchdog_interval_us();
     s->tick_us = s->watchdog_us && s->watchdog_us < 10000000 ? s->watchdog_us : 10000000;
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick, (lws_usec_t)s->tick_us);
@@ -283,6 +285,7 @@ void kj_server_conn_gone(kj_server *s, struct lws *wsi)
      * Listening sockets are destroyed too, but only at exit: clamp. */
     if (lws_get_network_wsi(wsi) != wsi) return;
     if (s->connections) s->connections--;
+    kj_conns_gone(s, wsi);
     kj_debug("connection gone: wsi destroyed (%zu open)", s->connections);
 }
 
@@ -388,6 +391,7 @@ void kj_server_free(kj_server *s)
         free(s->turn_watch);
     }
     if (s->loop) ev_loop_destroy(s->loop); /* after the context: lws's watchers are on it */
+    kj_conns_free(s);                      /* after the context: its WSI_DESTROYs leave the table */
     kj_live_free_units(s);
     for (size_t i = 0; i < s->n_old_cfgs; i++)
         kj_config_free(s->old_cfgs[i]);

@@ -15,6 +15,7 @@ struct live_unit;
 struct kj_hub;
 struct ev_loop;
 struct ev_prepare;
+struct kj_conns;
 
 #define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
@@ -46,6 +47,7 @@ struct kj_server {
     void *ws_blocked;              /* ingest connections waiting for room (wsingest.c) */
     size_t ingest_clients, live_clients;
     size_t connections;        /* accepted and not yet closed */
+    struct kj_conns *conns;    /* the table of connections: admission, deadlines (conns.c) */
     size_t answers_pending;    /* HTTP answers set and not yet fully written */
     size_t bodies_in_progress; /* POST bodies being received */
     /* counters for /metrics (prom.c) */

@@ -7,6 +7,7 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "conns.h"
 #include "log.h"
 
 int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
@@ -16,16 +17,21 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     c->wsi = wsi;
     if (!s->cfg->auth) {
         c->authed = true;
+        kj_conns_phase(wsi, KJ_CONN_BUSY);
         return 0;
     }
     char buf[512];
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n <= 0) return 0; /* may come in the first frame */
+    if (n <= 0) { /* may come in the first frame, within header_timeout */
+        kj_conns_phase(wsi, KJ_CONN_WS_AUTH);
+        return 0;
+    }
     c->token = kj_access_bearer(s->cfg, buf, (size_t)n);
     if (!c->token) return kj_ws_refuse(wsi, 401, "unknown token");
     if (ingest && c->token->role == KJ_ROLE_VIEWER)
         return kj_ws_refuse(wsi, 403, "this token may not post events (role viewer)");
     c->authed = true;
+    kj_conns_phase(wsi, KJ_CONN_BUSY);
     return 0;
 }
 
@@ -129,8 +135,10 @@ static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
         kj_ws_error(c, 1008, "unknown token");
     else if (ingest && c->token->role == KJ_ROLE_VIEWER)
         kj_ws_error(c, 1008, "token %s may not post events", c->token->name);
-    else
+    else {
         c->authed = true;
+        kj_conns_phase(c->wsi, KJ_CONN_BUSY);
+    }
     return 1;
 }
 

@@ -227,3 +227,129 @@ def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
         assert healthz_ok(d)
     finally:
         assert d.stop() == 0
+
+
+# --- defect 6: connection exhaustion ---
+
+def live_ws(d, token=VIEWER_SECRET):
+    import websocket
+    return websocket.create_connection(f"ws://127.0.0.1:{d.port}/", subprotocols=["kinerja-live.v1"],
+                                       header=[f"Authorization: Bearer {token}"], timeout=10)
+
+
+def test_idle_flood_is_evicted_and_healthz_gets_through(tmp_path):
+    d = Daemon(tmp_path, extra="max_connections: 20").start()
+    try:
+        viewer = live_ws(d)  # authenticated: never evicted
+        flood = [raw(d) for _ in range(40)]
+        assert healthz_ok(d)
+        # the oldest idle sockets went; re-opening them pushes out only the flood
+        gone = [s for s in flood[:19] if wait_closed(s, timeout=5)]
+        assert len(gone) >= 19
+        flood += [raw(d) for _ in range(40)]
+        assert healthz_ok(d)
+        status, body, _ = d.post_json([service_event()])
+        assert status == 200 and body["accepted"] == 1
+        viewer.send_binary(msgpack.packb({"op": "units"}))
+        assert msgpack.unpackb(viewer.recv())["op"] == "units"
+        for s in flood:
+            s.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_per_address_cap_refuses_beyond_proven_connections(tmp_path):
+    d = Daemon(tmp_path, extra="max_connections_per_address: 3").start()
+    try:
+        held = [ingest_ws(d) for _ in range(3)]
+        s = raw(d)
+        s.sendall(get_bytes("/healthz"))
+        answers, closed = read_answers(s, 1)
+        assert answers == [] and closed
+        d.wait_log("max_connections_per_address (3) reached")
+        held.pop().close()
+        d.wait_log("wsi destroyed")
+        assert healthz_ok(d)
+        for ws in held:
+            ws.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_per_address_cap_evicts_its_own_idle_sockets(tmp_path):
+    d = Daemon(tmp_path, extra="max_connections_per_address: 3").start()
+    try:
+        idle = [raw(d) for _ in range(3)]
+        assert healthz_ok(d)
+        assert wait_closed(idle[0], timeout=5)
+    finally:
+        assert d.stop() == 0
+
+
+def test_a_dripped_body_is_cut_at_body_timeout(tmp_path):
+    d = Daemon(tmp_path, extra="body_timeout: 2s").start()
+    try:
+        s = raw(d)
+        body = json.dumps([service_event()]).encode()
+        s.sendall(post_bytes(body)[:-len(body)] + body[:5])
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        closed = False
+        for b in body[5:]:
+            try:
+                s.sendall(bytes([b]))
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed, "the body dripped to its end"
+        assert time.monotonic() - t0 < 6
+        d.wait_log("body_timeout")
+    finally:
+        assert d.stop() == 0
+
+
+def test_dripped_headers_are_cut_at_header_timeout(tmp_path):
+    d = Daemon(tmp_path, extra="header_timeout: 2s").start()
+    try:
+        s = raw(d)
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        closed = False
+        while time.monotonic() - t0 < 10:
+            try:
+                s.sendall(b"X-Drip: 1\r\n")
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed and time.monotonic() - t0 < 6
+        d.wait_log("header_timeout")
+    finally:
+        assert d.stop() == 0
+
+
+def test_refusal_warnings_are_rate_limited(tmp_path):
+    d = Daemon(tmp_path, extra="max_connections: 2").start()
+    try:
+        held = [ingest_ws(d) for _ in range(2)]
+        for _ in range(50):
+            s = raw(d)
+            wait_closed(s, timeout=5)
+            s.close()
+        d.wait_log("max_connections (2) reached")
+        warned = [l for l in d.lines if "connection refused" in l]
+        assert 1 <= len(warned) <= 2, warned
+        for ws in held:
+            ws.close()
+    finally:
+        assert d.stop() == 0
