@@ -297,11 +297,68 @@ int kj_http_authorize(struct http_sess *hs, bool ingest)
     return 0;
 }
 
+/* Whether the media type of a Content-Type value is type (case aside): its
+ * parameters may follow (";charset=utf-8"), nothing else may ("text/json",
+ * "application/json-patch+json", "application/jsonx" are other types). */
+static bool media_type_is(const char *value, const char *type)
+{
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t n = strlen(type);
+    if (strncasecmp(value, type, n) != 0) return false;
+    value += n;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    return *value == 0 || *value == ';';
+}
+
+static bool content_type_is(struct lws *wsi, const char *type)
+{
+    char buf[256];
+    return lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+           media_type_is(buf, type);
+}
+
+/* Request framing that lws 4.1 would get wrong: it frames a body by
+ * Content-Length alone and does not decode chunked request bodies. With both
+ * headers a proxy in front may frame the body otherwise (request smuggling):
+ * 400. Chunked alone: 411, send Content-Length. Either way the connection
+ * closes after the answer, as the body's end is unknown. -1 when refused. */
+static int refuse_framing(struct http_sess *hs)
+{
+    struct lws *wsi = hs->wsi;
+    if (hs->h2 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0) return 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        kj_http_error(hs, 400, "both Content-Length and Transfer-Encoding: send one of them");
+    else
+        kj_http_error(hs, 411, "Transfer-Encoding is not accepted: send Content-Length");
+    hs->close_after = true;
+    return -1;
+}
+
+/* The bytes of the request's head that lws kept: the path with its query and
+ * every header it knows. */
+static size_t head_size(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len > 0) n += (size_t)len;
+    }
+    return n;
+}
+
+int kj_http_head_too_big(struct lws *wsi)
+{
+    return head_size(wsi) > KJ_HTTP_HEAD_MAX;
+}
+
 static void start_post_events(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
     const kj_config *cfg = hs->srv->cfg;
-    hs->msgpack_in = header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "msgpack");
+    hs->msgpack_in = content_type_is(wsi, "application/msgpack") ||
+                     content_type_is(wsi, "application/x-msgpack");
     hs->msgpack_out =
         hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
     if (hs->srv->stopping) {
@@ -310,7 +367,7 @@ static void start_post_events(struct http_sess *hs)
         return;
     }
     if (kj_http_authorize(hs, true)) return;
-    if (!hs->msgpack_in && !header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "application/json")) {
+    if (!hs->msgpack_in && !content_type_is(wsi, "application/json")) {
         kj_http_error(hs, 415, "Content-Type must be application/json or application/msgpack");
         return;
     }
@@ -319,7 +376,7 @@ static void start_post_events(struct http_sess *hs)
     if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
         length = strtoull(cl, &end, 10);
-        if (*end || end == cl) {
+        if (*end || end == cl || cl[0] < '0' || cl[0] > '9') {
             kj_http_error(hs, 400, "Content-Length is not a number");
             hs->close_after = true;
             return;
@@ -531,6 +588,12 @@ static int on_request(struct http_sess *hs, const char *uri)
     struct lws *wsi = hs->wsi;
     int method = request_method(hs);
     bool post = method == LWSHUMETH_POST, get = method == LWSHUMETH_GET;
+    if (kj_http_head_too_big(wsi)) {
+        kj_http_error(hs, 431, "request headers and query over %d bytes", KJ_HTTP_HEAD_MAX);
+        hs->close_after = !hs->h2;
+        return 0;
+    }
+    if (refuse_framing(hs)) return 0;
     if (post && strcmp(uri, "/api/v1/events") == 0) {
         start_post_events(hs);
         /* Answered before its body was read: an HTTP/1 connection cannot go on

@@ -188,6 +188,7 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
      * scan over every slot on each event; without, by index, sized from the
      * descriptor limit (which main raised for max_connections). */
     info.timeout_secs = 30;
+    info.max_http_header_data = KJ_HTTP_HEAD_BUF;
     s->ctx = create_context(s, &info);
     if (!s->ctx) {
         snprintf(msg, msglen, "cannot create the libwebsockets context");

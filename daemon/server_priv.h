@@ -66,6 +66,15 @@ size_t kj_http_sess_size(void);
 void kj_http_retry_parked(kj_server *s);
 void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
 
+/* A request's path, query and headers together: over KJ_HTTP_HEAD_MAX bytes
+ * the answer is 431; lws's own buffer (KJ_HTTP_HEAD_BUF, per connection while
+ * its headers arrive) holds twice as much, and beyond that lws 4.1 closes the
+ * connection without an answer. */
+#define KJ_HTTP_HEAD_MAX 8192
+#define KJ_HTTP_HEAD_BUF (2 * KJ_HTTP_HEAD_MAX)
+/* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
+int kj_http_head_too_big(struct lws *wsi);
+
 /* Counts an HTTP answer for /metrics. */
 void kj_server_count_http(kj_server *s, int status);
 

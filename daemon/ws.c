@@ -15,6 +15,7 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->wsi = wsi;
+    if (kj_http_head_too_big(wsi)) return kj_ws_refuse(wsi, 431, "request headers too large");
     if (!s->cfg->auth) {
         c->authed = true;
         kj_conns_phase(wsi, KJ_CONN_BUSY);

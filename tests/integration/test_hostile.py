@@ -353,3 +353,64 @@ def test_refusal_warnings_are_rate_limited(tmp_path):
             ws.close()
     finally:
         assert d.stop() == 0
+
+
+# --- defect 7: media types, framing, oversized heads ---
+
+@pytest.mark.parametrize("ctype,status", [
+    ("application/json; charset=utf-8", 200),
+    ("Application/JSON", 200),
+    ("text/notmsgpack", 415),
+    ("application/json-patch+json", 415),
+    ("application/jsonx", 415),
+    ("text/json", 415),
+])
+def test_content_type_is_matched_as_a_media_type(daemon, ctype, status):
+    s = raw(daemon)
+    s.sendall(post_bytes(json.dumps(service_event()).encode(), ctype=ctype))
+    answers, _ = read_answers(s, 1)
+    assert answers[0].status == status, answers[0].body
+    s.close()
+
+
+def test_msgpack_media_type_with_parameters(daemon):
+    s = raw(daemon)
+    s.sendall(post_bytes(msgpack.packb(service_event()), ctype="application/msgpack ; q=1"))
+    answers, _ = read_answers(s, 1)
+    assert answers[0].status == 200 and msgpack.unpackb(answers[0].body)["accepted"] == 1
+    s.close()
+
+
+def test_content_length_with_transfer_encoding_is_400(daemon):
+    body = json.dumps(service_event()).encode()
+    s = raw(daemon)
+    s.sendall(post_bytes(body, extra=b"Transfer-Encoding: chunked\r\n"))
+    answers, closed = read_answers(s, 1)
+    assert answers[0].status == 400 and "Transfer-Encoding" in answers[0].json()["error"]
+    assert answers[0].headers.get("connection") == "close"
+    assert closed or wait_closed(s)
+
+
+def test_chunked_body_is_411(daemon):
+    body = json.dumps(service_event()).encode()
+    s = raw(daemon)
+    s.sendall(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+              b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"%x\r\n%s\r\n0\r\n\r\n" % (INGEST_SECRET.encode(), len(body), body))
+    answers, closed = read_answers(s, 1)
+    assert answers[0].status == 411 and "Content-Length" in answers[0].json()["error"]
+    assert closed or wait_closed(s)
+    assert healthz_ok(daemon)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    get_bytes("/api/v1/units?unit=" + "u" * 9000),
+    get_bytes("/healthz", extra=b"User-Agent: " + b"b" * 9000 + b"\r\n"),
+], ids=["query", "header"])
+def test_oversized_head_is_431_with_a_body(daemon, request_bytes):
+    s = raw(daemon)
+    s.sendall(request_bytes)
+    answers, _ = read_answers(s, 1)
+    assert answers and answers[0].status == 431, answers
+    assert "8192" in answers[0].json()["error"]
+    assert healthz_ok(daemon)
