@@ -73,7 +73,23 @@ static live_unit *unit_get(kj_server *s, const char *id, bool create)
     snprintf(u->id, sizeof u->id, "%s", id);
     u->next = s->live_units;
     s->live_units = u;
+    s->n_live_units++;
     return u;
+}
+
+/* A unit nobody watches holds nothing worth keeping (a snapshot still asked
+ * for is published to no one, and a later subscriber asks again): free it,
+ * or made-up names subscribed once would stay for the daemon's life. */
+static void unit_release(kj_server *s, live_unit *u)
+{
+    if (u->subs) return;
+    for (live_unit **pp = &s->live_units; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            s->n_live_units--;
+            free(u);
+            return;
+        }
 }
 
 static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
@@ -204,6 +220,7 @@ static void link_sub(sub *sb)
 /* The array moves entries on removal: relink the moved one. */
 static void remove_sub(live_conn *c, sub *sb)
 {
+    live_unit *left = sb->u;
     unlink_sub(sb);
     sub *last = &c->subs[--c->n_subs];
     if (sb != last) {
@@ -212,6 +229,7 @@ static void remove_sub(live_conn *c, sub *sb)
         kj_hub_view_add(c->ws.srv->hub, sb->u->id, c->view);
         link_sub(sb);
     }
+    unit_release(c->ws.srv, left); /* not the moved one's unit: a unit is subscribed once */
 }
 
 static bool may_view(live_conn *c, const char *unit)
@@ -431,4 +449,5 @@ void kj_live_free_units(kj_server *s)
         s->live_units = u->next;
         free(u);
     }
+    s->n_live_units = 0;
 }

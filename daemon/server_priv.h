@@ -35,6 +35,7 @@ struct kj_server {
     kj_ingest *ingest;
     struct kj_hub *hub;           /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
+    size_t n_live_units;
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
     struct ev_prepare *turn_watch; /* counts loop_turns on loop */

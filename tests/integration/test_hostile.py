@@ -414,3 +414,30 @@ def test_oversized_head_is_431_with_a_body(daemon, request_bytes):
     assert answers and answers[0].status == 431, answers
     assert "8192" in answers[0].json()["error"]
     assert healthz_ok(daemon)
+
+
+# --- defect 7: units subscribed by name ---
+
+def metric(d, name):
+    import re
+    from conftest import ADMIN_SECRET
+    r, data = d.request("GET", "/metrics", token=ADMIN_SECRET)
+    return float(re.search(rb"^%s (\S+)$" % name.encode(), data, re.M).group(1))
+
+
+def test_units_subscribed_by_name_are_freed(daemon):
+    from conftest import ADMIN_SECRET
+    ws = live_ws(daemon, token=ADMIN_SECRET)
+    for i in range(300):  # made-up names: an admin may watch any
+        ws.send_binary(msgpack.packb({"op": "subscribe", "unit": f"made-up-{i}"}))
+        ws.send_binary(msgpack.packb({"op": "unsubscribe", "unit": f"made-up-{i}"}))
+    for i in range(10):
+        ws.send_binary(msgpack.packb({"op": "subscribe", "unit": f"kept-{i}"}))
+    ws.send_binary(msgpack.packb({"op": "units"}))
+    while msgpack.unpackb(ws.recv())["op"] != "units":  # every frame before it was handled
+        pass
+    assert metric(daemon, "kinerja_live_units") == 10
+    start = len(daemon.lines)
+    ws.close()
+    daemon.wait_log("wsi destroyed (0 open)", start=start)
+    assert metric(daemon, "kinerja_live_units") == 0
