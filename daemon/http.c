@@ -33,12 +33,12 @@ size_t kj_http_sess_size(void)
 
 /* --- answers --- */
 
-void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
-                        size_t len)
+static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
+                    const void *body, size_t len)
 {
     if (!hs->out) hs->srv->answers_pending++;
     free(hs->out);
-    hs->out = kj_malloc(LWS_PRE + len);
+    hs->out = out;
     memcpy(hs->out + LWS_PRE, body, len);
     hs->out_len = len;
     hs->out_off = 0;
@@ -47,6 +47,28 @@ void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, con
     hs->headers_sent = false;
     hs->answered = true;
     lws_callback_on_writable(hs->wsi);
+}
+
+/* An answer's size follows the request (a rejection per event, a series):
+ * without the memory for it, this one request gets a 503 and its connection
+ * closes, rather than the daemon aborting. */
+static void answer_out_of_memory(struct http_sess *hs, size_t len)
+{
+    static const char text[] = "out of memory: try again shortly\n";
+    kj_warn("http: no memory for an answer of %zu bytes: 503", len);
+    hs->close_after = !hs->h2;
+    set_out(hs, 503, "text/plain; charset=utf-8", kj_malloc(LWS_PRE + sizeof text - 1), text,
+            sizeof text - 1);
+}
+
+void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
+                        size_t len)
+{
+    uint8_t *out = malloc(LWS_PRE + len);
+    if (out)
+        set_out(hs, status, ctype, out, body, len);
+    else
+        answer_out_of_memory(hs, len);
 }
 
 /* Copies s with bytes that would break a one-line UTF-8 answer replaced by '?'. */
@@ -64,7 +86,13 @@ static void answer_json(struct http_sess *hs, int status, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT);
     size_t len = text ? strlen(text) : 0;
-    char *line = kj_malloc(len + 2);
+    char *line = malloc(len + 2);
+    if (!line) {
+        answer_out_of_memory(hs, len);
+        free(text);
+        json_decref(doc);
+        return;
+    }
     memcpy(line, text ? text : "", len);
     line[len++] = '\n';
     kj_http_set_answer(hs, status, "application/json", line, len);

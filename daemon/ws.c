@@ -148,6 +148,21 @@ static bool is_ingest(struct lws *wsi)
     return strcmp(lws_get_protocol(wsi)->name, "kinerja-ingest.v1") == 0;
 }
 
+/* The message's size is the client's choice (up to max_frame): without the
+ * memory for it, this one connection is closed (1011), not the daemon. */
+static int grow_rx(kj_wsconn *c, size_t need)
+{
+    size_t cap = need > c->rx_cap * 2 ? need : c->rx_cap * 2;
+    uint8_t *rx = realloc(c->rx, cap);
+    if (!rx) {
+        kj_ws_error(c, 1011, "out of memory for a message of %zu bytes", need);
+        return -1;
+    }
+    c->rx = rx;
+    c->rx_cap = cap;
+    return 0;
+}
+
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
 {
     size_t max = c->srv->cfg->max_frame;
@@ -158,10 +173,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         c->rx_dropping = true;
     }
     if (c->rx_dropping) return 0;
-    if (c->rx_len + len > c->rx_cap) {
-        c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
-        c->rx = kj_realloc(c->rx, c->rx_cap);
-    }
+    if (c->rx_len + len > c->rx_cap && grow_rx(c, c->rx_len + len)) return 0;
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     if (!final) return 0;

@@ -71,7 +71,7 @@ static kj_frame *pack_ack(const kj_ingest_job *job)
             pack_str(&pk, "error"), pack_str(&pk, it->error);
         }
     }
-    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    kj_frame *f = kj_frame_try_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     return f;
 }
@@ -111,6 +111,13 @@ static void answered(kj_ingest_job *job)
             break;
         }
     kj_frame *f = pack_ack(job);
+    if (!f) { /* its size is the client's doing: close this connection, not the daemon */
+        kj_ws_error(&c->ws, 1011,
+                    "seq %llu: out of memory for its ack; reconnect and send it "
+                    "again (stored events come back as duplicates)",
+                    (unsigned long long)job->owner_tag);
+        return;
+    }
     kj_ws_send(&c->ws, f);
     kj_frame_unref(f);
     set_paused(c, must_pause(c));

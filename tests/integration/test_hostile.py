@@ -441,3 +441,34 @@ def test_units_subscribed_by_name_are_freed(daemon):
     ws.close()
     daemon.wait_log("wsi destroyed (0 open)", start=start)
     assert metric(daemon, "kinerja_live_units") == 0
+
+
+# --- allocation failure where a request's size drives the allocation ---
+
+def vm_size_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1])
+
+
+def test_a_message_too_big_for_memory_closes_its_connection_not_the_daemon(tmp_path):
+    import resource
+    import websocket
+    d = Daemon(tmp_path, extra="map_size: 64MiB\nmax_frame: 64MiB").start()
+    try:
+        assert healthz_ok(d)
+        # 48 MiB of address space to spare: a 60 MB message cannot be collected
+        limit = (vm_size_kib(d.proc.pid) + 48 * 1024) * 1024
+        resource.prlimit(d.proc.pid, resource.RLIMIT_AS, (limit, limit))
+        ws = ingest_ws(d)
+        size = 60 * 1000 * 1000  # one frame, masked with the key 0
+        try:
+            ws.sock.sendall(b"\x82\xff" + struct.pack(">Q", size) + b"\0\0\0\0")
+            ws.sock.sendall(b"\x80" * size)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        d.wait_log("out of memory for a message")
+        assert d.alive()
+        assert healthz_ok(d)
+    finally:
+        assert d.stop() == 0
