@@ -77,12 +77,14 @@ static live_unit *unit_get(kj_server *s, const char *id, bool create)
     return u;
 }
 
-/* A unit nobody watches holds nothing worth keeping (a snapshot still asked
- * for is published to no one, and a later subscriber asks again): free it,
- * or made-up names subscribed once would stay for the daemon's life. */
+/* A unit nobody watches and with no snapshot on its way holds nothing worth
+ * keeping: free it, or made-up names subscribed once would stay for the
+ * daemon's life. (While its snapshot is asked it stays, so that a client
+ * subscribing and unsubscribing in a loop asks the writer once, not once a
+ * frame: snapshot_answered releases it.) */
 static void unit_release(kj_server *s, live_unit *u)
 {
-    if (u->subs) return;
+    if (u->subs || u->snapshot_asked) return;
     for (live_unit **pp = &s->live_units; *pp; pp = &(*pp)->next)
         if (*pp == u) {
             *pp = u->next;
@@ -92,15 +94,28 @@ static void unit_release(kj_server *s, live_unit *u)
         }
 }
 
+/* The writer has answered (after publishing the snapshot, or with a 404 for a
+ * unit it does not know, which publishes nothing). */
+static void snapshot_answered(kj_query *q)
+{
+    kj_server *s = q->owner;
+    live_unit *u = unit_get(s, q->unit, false);
+    if (!u) return;
+    if (!q->employee[0]) u->snapshot_asked = false;
+    unit_release(s, u);
+}
+
 static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
 {
     if (!employee && u->snapshot_asked) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
+    q->owner = s; /* the answer that counts is the published frame; this one frees */
+    q->done = snapshot_answered;
     snprintf(q->unit, sizeof q->unit, "%s", u->id);
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
     if (!employee) u->snapshot_asked = true;
-    kj_hub_ask(s->hub, q); /* owner NULL: the answer that counts is the published frame */
+    kj_hub_ask(s->hub, q);
 }
 
 /* --- delivery --- */
