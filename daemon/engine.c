@@ -229,6 +229,7 @@ struct publish_ctx {
     kj_pub *head, **tail;
     int64_t now_ms;  /* monotonic, once per publication */
     int64_t wait_ms; /* until the first held-back unit may go out; 0: none */
+    const char *only; /* a snapshot's unit, pushed whatever its interval; NULL: all */
 };
 
 static kj_frame *pack_frame(kj_metrics *m, const kj_changes *ch, const char *unit, uint64_t seq,
@@ -279,6 +280,7 @@ static void append_alerts(struct publish_ctx *pc, bool (*keep)(kj_engine *, cons
 static bool unit_ready(void *ctx, const char *unit)
 {
     struct publish_ctx *pc = ctx;
+    if (pc->only) return strcmp(unit, pc->only) == 0;
     unit_seq *u = unit_feed(pc->e, unit);
     int64_t left = u->last_publish_ms + pc->e->cfg->min_push_interval_ms - pc->now_ms;
     if (!u->last_publish_ms || left <= 0) return true;
@@ -333,7 +335,7 @@ static void on_changes(void *ctx, const kj_changes *ch)
 static int64_t publish_changes(kj_engine *e)
 {
     if (!e->changes_waiting && !e->alerts) return 0;
-    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0};
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0, NULL};
     for (size_t i = 0; i < e->n_seqs; i++)
         e->seqs[i].deferred = false;
     kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
@@ -345,8 +347,20 @@ static int64_t publish_changes(kj_engine *e)
 
 /* The snapshot is published in the same stream as the updates, so that a
  * viewer sees it in order; the read API takes the same bytes. */
+/* A snapshot holds the unit's state now: what was held back for the unit goes
+ * out before it, so that nothing from before a viewer's snapshot (an update,
+ * an alert it already lists) reaches that viewer after it. */
+static void flush_unit(kj_engine *e, const char *unit)
+{
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0, unit};
+    kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
+    append_alerts(&pc, NULL, unit);
+    if (pc.head) kj_hub_publish(e->hub, pc.head);
+}
+
 static void query_snapshot(kj_engine *e, kj_query *q)
 {
+    flush_unit(e, q->unit);
     uint64_t seq = unit_feed(e, q->unit)->seq;
     q->result = pack_frame(e->m, NULL, q->unit, seq, q->employee[0] ? q->employee : NULL, true);
     q->status = q->result ? 200 : 404;
