@@ -134,3 +134,54 @@ kj_packet *kj_packet_split(kj_packet *f, uint32_t first)
     f->count = first;
     return rest;
 }
+
+/* ---- queues of packets ---- */
+
+void kj_pq_push(kj_packet_queue *q, kj_packet *f)
+{
+    f->next = NULL;
+    if (q->tail)
+        q->tail->next = f;
+    else
+        q->head = f;
+    q->tail = f;
+    q->count++;
+}
+
+void kj_pq_push_front(kj_packet_queue *q, kj_packet *f)
+{
+    f->next = q->head;
+    q->head = f;
+    if (!q->tail) q->tail = f;
+    q->count++;
+}
+
+kj_packet *kj_pq_pop(kj_packet_queue *q)
+{
+    kj_packet *f = q->head;
+    if (!f) return NULL;
+    q->head = f->next;
+    if (!q->head) q->tail = NULL;
+    q->count--;
+    f->next = NULL;
+    return f;
+}
+
+void kj_pq_remove(kj_packet_queue *q, kj_packet *f)
+{
+    kj_packet **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != f)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = f->next;
+    if (q->tail == f) q->tail = prev;
+    q->count--;
+    f->next = NULL;
+}
+
+void kj_pq_clear(kj_packet_queue *q)
+{
+    kj_packet *f;
+    while ((f = kj_pq_pop(q)))
+        kj_packet_free(f);
+}

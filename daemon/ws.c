@@ -36,22 +36,9 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     return 0;
 }
 
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(kj_msgpack_str(k), key, kl) == 0)
-            return &m->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
 {
-    const msgpack_object *v = kj_ws_get(m, key);
+    const msgpack_object *v = kj_msgpack_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
     *n = v->via.str.size;
     return kj_msgpack_str(v);

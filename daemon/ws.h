@@ -8,6 +8,7 @@
 
 #include <msgpack.h>
 
+#include "../proto/codec.h"
 #include "frame.h"
 #include "server_priv.h"
 
@@ -59,8 +60,6 @@ int kj_ws_received(kj_wsconn *c);
 
 /* The string at key in map m, or NULL (len in *n). */
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n);
-/* The msgpack object at key in map m, or NULL. */
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key);
 
 /* Queue {"op":"error","error":...} (kj_ws_send_kept); with close_code, close
  * after it. */

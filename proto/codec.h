@@ -70,4 +70,8 @@ static inline const char *kj_msgpack_str(const msgpack_object *o)
     return o->via.str.ptr ? o->via.str.ptr : "";
 }
 
+/* The value of key in m when m is a map that has it under a string key; NULL
+ * otherwise (m may be NULL). Borrowed from m. */
+const msgpack_object *kj_msgpack_get(const msgpack_object *m, const char *key);
+
 #endif

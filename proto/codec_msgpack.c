@@ -333,3 +333,16 @@ done:
     msgpack_unpacked_destroy(&u);
     return err;
 }
+
+const msgpack_object *kj_msgpack_get(const msgpack_object *m, const char *key)
+{
+    if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(kj_msgpack_str(k), key, kl) == 0)
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
+}
