@@ -45,7 +45,7 @@ static void dispatch(const msgpack_object *m)
 {
     size_t n;
     const char *op = kj_ws_str(m, "op", &n);
-    const msgpack_object *events = kj_ws_get(m, "events");
+    const msgpack_object *events = kj_msgpack_get(m, "events");
     if (!op || n != 6 || memcmp(op, "events", 6) || !events) return;
     kj_batch *b = NULL;
     char msg[200];
