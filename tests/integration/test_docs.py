@@ -88,6 +88,9 @@ def test_config_page_documents_every_key():
         if not ok:
             missing.append(key)
     assert not missing, f"keys of examples/kinerjad.yaml missing from kinerjad.yaml(5): {missing}"
+    # and nothing more: a key the daemon would refuse as unknown is not documented
+    documented = set(terms[""]) | {f"{sec}.{t}" for sec, ts in terms.items() if sec for t in ts}
+    assert documented - keys == set(), f"documented but not a key: {sorted(documented - keys)}"
 
 
 def help_text(*args):
