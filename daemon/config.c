@@ -69,6 +69,7 @@ struct raw_config {
     char *retention_days, *max_event_age, *max_clock_skew, *max_body, *min_push_interval_ms;
     char *log_level, *auth, *strict_directory, *max_batch, *ingest_queue, *commit_group_events;
     char *max_connections, *max_viewers, *viewer_backlog, *max_frame;
+    char *max_open_tickets, *overview_interval_ms, *coaching_after_days;
     struct raw_token *tokens;
     unsigned tokens_count;
     struct raw_unit *units;
@@ -163,6 +164,9 @@ static const cyaml_schema_field_t config_fields[] = {
     STR("max_clock_skew", struct raw_config, max_clock_skew),
     STR("max_body", struct raw_config, max_body),
     STR("min_push_interval_ms", struct raw_config, min_push_interval_ms),
+    STR("max_open_tickets", struct raw_config, max_open_tickets),
+    STR("overview_interval_ms", struct raw_config, overview_interval_ms),
+    STR("coaching_after_days", struct raw_config, coaching_after_days),
     STR("log_level", struct raw_config, log_level),
     STR("auth", struct raw_config, auth),
     STR("strict_directory", struct raw_config, strict_directory),
@@ -738,6 +742,13 @@ static void load_limits(struct load *ld, const struct raw_config *r, kj_config *
     set_bytes(ld, "viewer_backlog", r->viewer_backlog, 16 * KIB, GIB, &c->viewer_backlog);
     c->max_frame = c->max_body; /* the default follows max_body */
     set_bytes(ld, "max_frame", r->max_frame, KIB, 64 * MIB, &c->max_frame);
+    set_count(ld, "max_open_tickets", r->max_open_tickets, 1, 100000, &c->max_open_tickets);
+    v = (uint64_t)c->overview_interval_ms;
+    set_uint(ld, "overview_interval_ms", r->overview_interval_ms, 100, 60000, &v);
+    c->overview_interval_ms = (int)v;
+    v = (uint64_t)c->coaching_after_days;
+    set_uint(ld, "coaching_after_days", r->coaching_after_days, 1, 365, &v);
+    c->coaching_after_days = (int)v;
 }
 
 /* Events older than the raw log keeps could be accepted and dropped at once. */
@@ -1268,6 +1279,9 @@ kj_err kj_config_defaults(kj_config **out)
     c->max_viewers = 1000;
     c->viewer_backlog = MIB;
     c->max_frame = c->max_body;
+    c->max_open_tickets = 5000;
+    c->overview_interval_ms = 1000;
+    c->coaching_after_days = 3;
     *out = c;
     return KJ_OK;
 }

@@ -105,6 +105,9 @@ typedef struct kj_config {
     size_t max_viewers;          /* live connections */
     size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
     size_t max_frame;            /* bytes of one incoming WebSocket message */
+    size_t max_open_tickets;     /* queue tickets tracked per unit (SPEC §13) */
+    int overview_interval_ms;    /* live overview frames at most this often (SPEC §14) */
+    int coaching_after_days;     /* bad days in a row that mark needs_coaching */
 
     kj_token *tokens;
     size_t n_tokens;

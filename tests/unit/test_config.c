@@ -110,6 +110,9 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
     ck_assert_uint_eq(c->max_frame, c->max_body);
+    ck_assert_uint_eq(c->max_open_tickets, 5000);
+    ck_assert_int_eq(c->overview_interval_ms, 1000);
+    ck_assert_int_eq(c->coaching_after_days, 3);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert_uint_eq(c->n_units, 0);
     ck_assert_uint_eq(c->n_indicators, 0);
@@ -364,6 +367,18 @@ static const struct limit_case limits[] = {
      "1: max_frame: must be from 1KiB to 64MiB"},
     {"max_frame: 64MiB", "max_frame", 67108864, "max_frame: 64MiB1",
      "1: max_frame: must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")"},
+    {"max_open_tickets: 1", "max_open_tickets", 1, "max_open_tickets: 0",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"max_open_tickets: 100000", "max_open_tickets", 100000, "max_open_tickets: 100001",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"overview_interval_ms: 100", "overview_interval_ms", 100, "overview_interval_ms: 99",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"overview_interval_ms: 60000", "overview_interval_ms", 60000, "overview_interval_ms: 60001",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"coaching_after_days: 1", "coaching_after_days", 1, "coaching_after_days: 0",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
+    {"coaching_after_days: 365", "coaching_after_days", 365, "coaching_after_days: 366",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
     {"units:\n  - id: u\n    sla_wait_ms: 1", "sla_wait_ms", 1,
      "units:\n  - id: u\n    sla_wait_ms: 0",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
@@ -418,6 +433,9 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;
     if (!strcmp(field, "max_frame")) return (double)c->max_frame;
+    if (!strcmp(field, "max_open_tickets")) return (double)c->max_open_tickets;
+    if (!strcmp(field, "overview_interval_ms")) return c->overview_interval_ms;
+    if (!strcmp(field, "coaching_after_days")) return c->coaching_after_days;
     if (!strcmp(field, "sla_wait_ms")) return (double)c->units[0].sla_wait_ms;
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
