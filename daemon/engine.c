@@ -178,10 +178,21 @@ static void publish_alert(void *ctx, const kj_alert *a)
     kj_hub_publish(e->hub, p);
 }
 
+static void log_expiry(void *ctx, const kj_queue_note *n)
+{
+    (void)ctx;
+    if (n->ticket[0])
+        kj_warn("queue: unit %s holds max_open_tickets tickets: ticket %s, waiting longest, expired",
+                n->unit, n->ticket);
+    else
+        kj_info("queue: unit %s: %u tickets still waiting expired at midnight", n->unit, n->count);
+}
+
 static void hook_commit(void *ctx)
 {
     kj_engine *e = ctx;
     kj_metrics_commit(e->m);
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     kj_metrics_take_alerts(e->m, publish_alert, e);
     e->changes_waiting = true;
 }
@@ -490,6 +501,7 @@ static int64_t hook_between(void *ctx, kj_store *s)
     (void)s;
     kj_engine *e = ctx;
     if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
@@ -572,6 +584,7 @@ static kj_err rebuild_flush(struct rebuild *r)
     if (err) return err;
     kj_metrics_commit(r->m);
     kj_metrics_take_alerts(r->m, ignore_alert, NULL);
+    kj_metrics_take_queue_notes(r->m, log_expiry, NULL);
     r->in_txn = 0;
     return KJ_OK;
 }

@@ -424,6 +424,9 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
+    if (ev->type == KJ_EV_TICKET || (ev->type == KJ_EV_SERVICE && ev->ticket[0]))
+        kj_mq_apply(m, u, ev);
+    if (ev->type == KJ_EV_TICKET) return KJ_OK;
     if (ev->type == KJ_EV_PRESENCE) {
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
@@ -507,6 +510,7 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    kj_mq_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -557,6 +561,7 @@ static void unit_free(kj_unit *u)
     free(u->ind_metric);
     free(u->status);
     free(u->alerts);
+    kj_mq_free_unit(u);
     free(u);
 }
 
@@ -612,6 +617,7 @@ void kj_metrics_rollback(kj_metrics *m)
     for (size_t i = 0; i < m->touched.n; i++)
         if (!(t[i]->flags & SC_CREATED)) rollback_scope(m, t[i]);
     replay_undo(m);
+    kj_mq_rollback(m); /* before a unit the group created is freed */
     for (size_t i = m->touched.n; i-- > 0;) {
         if (t[i]->flags & SC_CREATED)
             destroy_created(m, t[i]);
@@ -670,6 +676,7 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
         }
     }
     if (old_day != m->today) {
+        kj_mq_new_day(m);
         for (size_t i = 0; i < m->table_cap; i++)
             for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
                 if (sc->kind == KJ_SCOPE_UNIT) kj_ind_trim_alerts(m, sc->unit);
@@ -759,6 +766,8 @@ void kj_metrics_free(kj_metrics *m)
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
+    free(m->queue_units.items);
+    free(m->queue_notes.items);
     free(m->folded.items);
     free(m->pend.items);
     kj_agg_reset(&m->scratch);

@@ -323,6 +323,19 @@ kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *scope, msgpack_p
  * Names come from the configuration; what events created has its id as name. */
 void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk);
 
+/* --- the queue (SPEC §13; metrics_queue.c) --- */
+
+/* Tickets that expired: one by max_open_tickets (ticket set, count 1), or
+ * those still waiting at local midnight (ticket "", count n). For the log. */
+typedef struct kj_queue_note {
+    char unit[KJ_ID_MAX + 1];
+    char ticket[KJ_ID_MAX + 1];
+    uint32_t count;
+} kj_queue_note;
+typedef void (*kj_queue_note_fn)(void *ctx, const kj_queue_note *n);
+/* Calls fn for each expiry since the last call (after a commit or a tick). */
+void kj_metrics_take_queue_notes(kj_metrics *m, kj_queue_note_fn fn, void *ctx);
+
 /* --- accounting --- */
 
 typedef struct kj_metrics_stats {

@@ -10,6 +10,7 @@
 #include "indicators.h"
 #include "metrics.h"
 #include "presence.h"
+#include "queue.h"
 #include "tzclock.h"
 
 enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
@@ -104,6 +105,9 @@ typedef struct kj_unit {
     kj_alert *alerts; /* today's, oldest first */
     size_t n_alerts, cap_alerts;
     bool changed; /* in m->changed_units */
+    kj_queue *queue;       /* today's tickets; NULL until the first (metrics_queue.c) */
+    kj_queue *queue_saved; /* before the group: rollback puts it back */
+    bool queue_touched;    /* in m->queue_units */
 } kj_unit;
 
 /* Undo entries of a group, replayed backwards by rollback. */
@@ -157,6 +161,8 @@ struct kj_metrics {
     size_t group_pending; /* pending.n at begin */
     vec committed;        /* kj_alert: committed, not yet taken */
     vec changed_units;    /* unit * */
+    vec queue_units;      /* unit *: whose queue the group changed */
+    vec queue_notes;      /* kj_queue_note: expiries not yet taken */
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */
@@ -229,6 +235,19 @@ bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, doub
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
+
+/* metrics_queue.c */
+void kj_mq_apply(kj_metrics *m, kj_unit *u, const kj_event *ev);
+void kj_mq_commit(kj_metrics *m);
+void kj_mq_rollback(kj_metrics *m);
+kj_err kj_mq_dirty(kj_metrics *m, const kj_metrics_sink *sink);
+void kj_mq_new_day(kj_metrics *m);
+void kj_mq_free_unit(kj_unit *u);
+bool kj_mq_is_key(const void *key, size_t klen);
+kj_err kj_mq_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+bool kj_mq_key_expired(const kj_metrics *m, const void *key, size_t klen);
+bool kj_mq_stats(kj_metrics *m, kj_unit *u, int kind, kj_queue_stats *st);
+void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk);
 
 /* indicators.c */
 void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);

@@ -508,7 +508,7 @@ static void pack_serving(msgpack_packer *pk, const serving *s)
 
 static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, KJ_WIN_COUNT + (sc->kind != KJ_SCOPE_UNIT));
+    msgpack_pack_map(pk, KJ_WIN_COUNT + 1);
     for (int w = 0; w < KJ_WIN_COUNT; w++) {
         pack_str(pk, kj_window_name((kj_window)w));
         pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
@@ -519,6 +519,9 @@ static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
     } else if (sc->kind == KJ_SCOPE_COUNTER) {
         pack_str(pk, "serving");
         pack_serving(pk, sc->serv);
+    } else {
+        pack_str(pk, "queue");
+        kj_mq_pack(m, sc->unit, pk);
     }
 }
 

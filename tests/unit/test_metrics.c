@@ -938,8 +938,9 @@ START_TEST(test_snapshot_shape)
     ck_assert(map_has_exactly(at(&p.up.data, "members.e1"), member_keys, 6));
     ck_assert(is_nil(at(&p.up.data, "members.e1.today.tasks")));
     ck_assert(at(&p.up.data, "counters.c1.serving") != NULL);
-    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d"};
-    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 5));
+    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d", "queue"};
+    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 6));
+    ck_assert_int_eq((int64_t)num(at(&p.up.data, "unit_metrics.queue.waiting"), "waiting"), 0);
     packed_free(&p);
 
     /* a unit, member and counter first seen in an event */
