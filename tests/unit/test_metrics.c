@@ -1899,6 +1899,105 @@ START_TEST(test_restart_fuzz)
 }
 END_TEST
 
+/* ---- the queue (SPEC §13) ---- */
+
+static kj_event ticket_ev(int64_t ts, const char *ticket, kj_ticket_state st, const char *service)
+{
+    kj_event ev = base_event(KJ_EV_TICKET, ts, "u1", NULL, NULL);
+    snprintf(ev.ticket, sizeof ev.ticket, "%s", ticket);
+    snprintf(ev.service, sizeof ev.service, "%s", service);
+    ev.ticket_state = st;
+    return ev;
+}
+
+/* waiting, expired_today, issued_today, called_today, cancelled_today and
+ * oldest_issued_ts (0: nil) of u1's queue. */
+static void assert_queue(kj_metrics *m, const int64_t want[6], const char *what)
+{
+    static const char *const f[] = {"waiting",      "expired_today",   "issued_today",
+                                    "called_today", "cancelled_today", "oldest_issued_ts"};
+    packed p;
+    pack_snapshot(m, "u1", NULL, &p);
+    for (int i = 0; i < 6; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "unit_metrics.queue.%s", f[i]);
+        const msgpack_object *o = at(&p.up.data, path);
+        int64_t got = is_nil(o) ? 0 : (int64_t)num(o, path);
+        ck_assert_msg(got == want[i], "%s: %s = %lld, want %lld", what, f[i], (long long)got,
+                      (long long)want[i]);
+    }
+    packed_free(&p);
+}
+
+static void count_note(void *ctx, const kj_queue_note *n)
+{
+    *(uint32_t *)ctx += n->count;
+}
+
+/* The bound (a closed ticket makes room first, then the one waiting longest
+ * expires), a rollback, a reload from the stored keys, and local midnight. */
+START_TEST(test_queue_bound_reload_midnight)
+{
+    kj_config *cfg = base_config();
+    cfg->max_open_tickets = 4;
+    kj_metrics *m;
+    table t = {0};
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    kj_metrics_tick(m, T0);
+    kj_event evs[] = {
+        ticket_ev(T0 - 30 * MIN_MS, "A1", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 25 * MIN_MS, "A2", KJ_TICKET_CALLED, ""),   /* before its issued: */
+        ticket_ev(T0 - 20 * MIN_MS, "A2", KJ_TICKET_ISSUED, "kk"), /* waiting again */
+        ticket_ev(T0 - 10 * MIN_MS, "A3", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 5 * MIN_MS, "A3", KJ_TICKET_CANCELLED, ""),
+        ticket_ev(T0 - 40 * MIN_MS, "A4", KJ_TICKET_ISSUED, "ktp"),
+    };
+    group(m, &t, evs, 6);
+    assert_queue(m, (int64_t[]){3, 0, 4, 1, 1, T0 - 40 * MIN_MS}, "four tickets");
+    kj_event more[] = {ticket_ev(T0 - MIN_MS, "A5", KJ_TICKET_ISSUED, "ktp"),
+                       ticket_ev(T0 - 2 * MIN_MS, "A6", KJ_TICKET_ISSUED, "ktp")};
+    group(m, &t, more, 1); /* A3, closed, leaves the table; its counts stay */
+    assert_queue(m, (int64_t[]){4, 0, 5, 1, 1, T0 - 40 * MIN_MS}, "at the bound");
+    group(m, &t, more + 1, 1); /* A4, waiting longest, expires */
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * MIN_MS}, "beyond the bound");
+    uint32_t notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 1);
+
+    kj_event dropped = ticket_ev(T0 - 50 * MIN_MS, "A7", KJ_TICKET_ISSUED, "");
+    kj_metrics_begin(m);
+    ck_assert_int_eq(kj_metrics_apply(m, &dropped), KJ_OK);
+    kj_metrics_rollback(m);
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * MIN_MS}, "after a rollback");
+
+    kj_metrics *b = load_table(cfg, &t, T0, NULL);
+    assert_queue(b, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * MIN_MS}, "reloaded");
+    kj_metrics_free(b);
+
+    /* Asia/Jakarta's midnight after T0 (10:30 local) */
+    int64_t midnight = ((T0 + JKT_OFF) / DAY_MS + 1) * DAY_MS - JKT_OFF;
+    kj_metrics_tick(m, midnight + 1000);
+    notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 4);
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "after midnight");
+    kj_event late = ticket_ev(midnight - MIN_MS, "A8", KJ_TICKET_ISSUED, "");
+    group(m, &t, &late, 1); /* yesterday's: expired already */
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "a late ticket of yesterday");
+    b = load_table(cfg, &t, midnight + 1000, NULL);
+    assert_queue(b, (int64_t[]){0, 0, 0, 0, 0, 0}, "reloaded after midnight");
+    size_t expired = 0;
+    for (size_t i = 0; i < t.n; i++)
+        expired +=
+            t.rows[i].key[0] == 'Q' && kj_metrics_key_expired(b, t.rows[i].key, t.rows[i].klen);
+    ck_assert_uint_eq(expired, 6); /* yesterday's tickets A1-A6 */
+    kj_metrics_free(b);
+    table_free(&t);
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -1926,6 +2025,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_tz_against_libc);
     tcase_add_test(tc, test_series_and_reload);
     tcase_add_test(tc, test_restart_fuzz);
+    tcase_add_test(tc, test_queue_bound_reload_midnight);
     suite_add_tcase(s, tc);
     return s;
 }
