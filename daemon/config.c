@@ -188,7 +188,7 @@ static const cyaml_schema_value_t config_schema = {
 
 /* ---- names ---- */
 
-static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
+static const char *const window_names[KJ_WIN_NOW + 1] = {"15m", "1h", "today", "7d", "30d", "now"};
 static const char *const sync_names[] = {"full", "periodic"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const role_names[] = {"ingest", "viewer", "admin"};
@@ -1091,6 +1091,18 @@ static void load_overrides(struct load *ld, const char *base, const struct raw_i
         fail(ld, key.s, "personal targets need applies_to to include employee");
 }
 
+/* The queue's metrics are a state now, the others windowed totals: each
+ * goes with its own kind of window. */
+static void check_queue_window(struct load *ld, const char *key, const kj_indicator_conf *ind)
+{
+    if (!ind->metric) return;
+    bool queue = !strncmp(ind->metric, "queue.", 6);
+    if (queue && ind->window != KJ_WIN_NOW)
+        fail(ld, key, "%s needs window: now", ind->metric);
+    else if (!queue && ind->window == KJ_WIN_NOW)
+        fail(ld, key, "now is only for queue.waiting and queue.longest_wait_ms");
+}
+
 static void load_indicator(struct load *ld, size_t i, const struct raw_indicator *r,
                            kj_indicator_conf *ind)
 {
@@ -1100,8 +1112,9 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     ind->name = take_name(ld, sub(base.s, "name").s, r->name, r->id);
     load_metric(ld, base.s, r->metric, &ind->metric);
     if (required(ld, key.s, r->window))
-        set_enum(ld, key.s, r->window, window_names, KJ_WIN_COUNT, &v);
+        set_enum(ld, key.s, r->window, window_names, KJ_WIN_NOW + 1, &v);
     ind->window = v < 0 ? KJ_WIN_TODAY : (kj_window)v;
+    check_queue_window(ld, key.s, ind);
     key = sub(base.s, "target");
     if (required(ld, key.s, r->target)) set_number(ld, key.s, r->target, 0, 1e15, &ind->target);
     key = sub(base.s, "better");
@@ -1115,6 +1128,8 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     set_uint(ld, sub(base.s, "min_samples").s, r->min_samples, 1, KJ_MIN_SAMPLES_MAX, &samples);
     ind->min_samples = (uint32_t)samples;
     load_applies(ld, base.s, r, ind);
+    if (ind->metric && !strncmp(ind->metric, "queue.", 6))
+        ind->for_employee = false; /* a queue is the unit's */
     if (!load_unit_list(ld, sub(base.s, "units").s, &ind->all_units, &ind->units, &ind->n_units))
         ind->all_units = true;
     load_overrides(ld, base.s, r, ind);
@@ -1386,12 +1401,12 @@ bool kj_token_allows_unit(const kj_token *tok, const char *unit)
 
 const char *kj_window_name(kj_window w)
 {
-    return (unsigned)w < KJ_WIN_COUNT ? window_names[w] : "?";
+    return (unsigned)w <= KJ_WIN_NOW ? window_names[w] : "?";
 }
 
 bool kj_window_parse(const char *s, kj_window *out)
 {
-    int i = s ? find_name(s, window_names, KJ_WIN_COUNT) : -1;
+    int i = s ? find_name(s, window_names, KJ_WIN_NOW + 1) : -1;
     if (i < 0) return false;
     *out = (kj_window)i;
     return true;

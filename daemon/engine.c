@@ -193,8 +193,7 @@ static void hook_commit(void *ctx)
     kj_engine *e = ctx;
     kj_metrics_commit(e->m);
     kj_metrics_take_queue_notes(e->m, log_expiry, e);
-    kj_metrics_take_alerts(e->m, publish_alert, e);
-    e->changes_waiting = true;
+    e->changes_waiting = true; /* the alerts go out after the update (publish_changes) */
 }
 
 static void hook_rollback(void *ctx)
@@ -294,6 +293,9 @@ static int64_t publish_changes(kj_engine *e)
     e->changes_waiting = false;
     e->last_publish_ms = mono_ms();
     kj_hub_publish(e->hub, pc.head);
+    /* SPEC §7: an alert never reaches a viewer before the update that
+     * carries its new status; both leave in this order, on one queue. */
+    kj_metrics_take_alerts(e->m, publish_alert, e);
     return 0;
 }
 

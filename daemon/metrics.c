@@ -667,6 +667,8 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     /* as of the old time: the minutes that close are current or later */
     kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
     set_now(m, now);
+    if (old_day != m->today) kj_mq_new_day(m);
+    kj_mq_tick(m);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
@@ -676,7 +678,6 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
         }
     }
     if (old_day != m->today) {
-        kj_mq_new_day(m);
         for (size_t i = 0; i < m->table_cap; i++)
             for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
                 if (sc->kind == KJ_SCOPE_UNIT) kj_ind_trim_alerts(m, sc->unit);

@@ -105,6 +105,8 @@ typedef enum kj_metric {
     KJ_M_RATINGS_SUPERVISOR_AVG,
     KJ_M_RATINGS_IKM_U1, /* ratings.ikm_elements.U1 (or .1) ... U9 */
     KJ_M_RATINGS_IKM_U9 = KJ_M_RATINGS_IKM_U1 + 8,
+    KJ_M_QUEUE_WAITING,      /* the unit's queue now, window `now` only (SPEC §13) */
+    KJ_M_QUEUE_LONGEST_WAIT, /* ms */
     KJ_M_COUNT
 } kj_metric;
 

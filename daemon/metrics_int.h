@@ -163,6 +163,7 @@ struct kj_metrics {
     vec changed_units;    /* unit * */
     vec queue_units;      /* unit *: whose queue the group changed */
     vec queue_notes;      /* kj_queue_note: expiries not yet taken */
+    int64_t queue_eval_at; /* the next re-evaluation of queue indicators (metrics_queue.c) */
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */
@@ -248,6 +249,8 @@ kj_err kj_mq_load(kj_metrics *m, const void *key, size_t klen, const void *val, 
 bool kj_mq_key_expired(const kj_metrics *m, const void *key, size_t klen);
 bool kj_mq_stats(kj_metrics *m, kj_unit *u, int kind, kj_queue_stats *st);
 void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk);
+bool kj_mq_value(kj_metrics *m, const kj_unit *u, kj_metric metric, double *out);
+void kj_mq_tick(kj_metrics *m);
 
 /* indicators.c */
 void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);

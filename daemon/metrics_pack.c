@@ -42,6 +42,8 @@ static const char *const metric_names[KJ_M_COUNT] = {
     "ratings.ikm_elements.U7",
     "ratings.ikm_elements.U8",
     "ratings.ikm_elements.U9",
+    "queue.waiting",
+    "queue.longest_wait_ms",
 };
 
 bool kj_metric_parse(const char *path, kj_metric *out)
@@ -201,6 +203,7 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
+    if (w >= KJ_WIN_COUNT) return NULL; /* `now` is no window of buckets */
     int sw = sw_of(w);
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */

@@ -62,6 +62,7 @@ void kj_mq_apply(kj_metrics *m, kj_unit *u, const kj_event *ev)
         kj_m_mark_changed(m, u->sc);
         u->sc->flags |= SC_EVAL;
         kj_m_touch(m, u->sc, 0);
+        m->queue_eval_at = 0; /* the next crossing may be sooner now */
     }
     if (expired[0]) note(m, u, expired, 1);
 }
@@ -196,6 +197,7 @@ void kj_mq_new_day(kj_metrics *m)
             uint32_t n = kj_queue_new_day(sc->unit->queue);
             if (n) note(m, sc->unit, NULL, n);
             kj_m_mark_changed(m, sc);
+            kj_ind_eval_scope(m, sc, false); /* the queue indicators start over */
         }
     }
 }
@@ -294,4 +296,82 @@ void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
         kj_queue_stats_of(u->queue, (int)k, m->now, &st);
         pack_stats(pk, &st, m->now, has_avg, avg, staffed, 0);
     }
+}
+
+/* ---- indicators on the queue now ---- */
+
+#define QUEUE_EVAL_MS 10000 /* SPEC §13: at least every 10 s */
+
+bool kj_mq_value(kj_metrics *m, const kj_unit *u, kj_metric metric, double *out)
+{
+    kj_queue_stats st;
+    if (!u->queue) return false; /* no ticket today: no data */
+    kj_queue_stats_of(u->queue, KJ_QUEUE_ALL, m->now, &st);
+    if (metric == KJ_M_QUEUE_WAITING)
+        *out = st.waiting;
+    else if (metric == KJ_M_QUEUE_LONGEST_WAIT)
+        *out =
+            st.waiting && m->now > st.oldest_issued_ts ? (double)(m->now - st.oldest_issued_ts) : 0;
+    else
+        return false;
+    return true;
+}
+
+/* When the unit's longest wait next crosses a bound of one of its
+ * indicators on it (its target, the end of its warn band); INT64_MAX when
+ * none is ahead. */
+static int64_t next_crossing(const kj_metrics *m, const kj_unit *u, int64_t oldest)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < u->n_inds; i++) {
+        if (u->ind_metric[i] != KJ_M_QUEUE_LONGEST_WAIT || !u->inds[i]->for_unit) continue;
+        double t = u->inds[i]->target, w = u->inds[i]->warn_margin;
+        double bounds[2] = {t, u->inds[i]->better == KJ_BETTER_LOWER ? t * (1 + w) : t * (1 - w)};
+        for (int b = 0; b < 2; b++) {
+            int64_t at = oldest + (int64_t)bounds[b] + 1;
+            if (at > m->now && at < next) next = at;
+        }
+    }
+    return next;
+}
+
+static bool has_queue_indicator(const kj_unit *u)
+{
+    for (size_t i = 0; i < u->n_inds; i++)
+        if (u->inds[i]->window == KJ_WIN_NOW && u->inds[i]->for_unit) return true;
+    return false;
+}
+
+/* Re-evaluate one unit's indicators; a changed status goes out as an update
+ * (and its alert after it). */
+static void reevaluate(kj_metrics *m, kj_unit *u)
+{
+    uint8_t before[64];
+    size_t n = u->n_inds < sizeof before ? u->n_inds : sizeof before;
+    memcpy(before, u->status, n);
+    size_t alerts = m->pending.n;
+    kj_ind_eval_scope(m, u->sc, false);
+    if (memcmp(before, u->status, n) || m->pending.n != alerts) kj_m_mark_changed(m, u->sc);
+}
+
+/* Outside groups, from kj_metrics_tick: the waits grow with no event, so the
+ * units with open tickets are looked at every QUEUE_EVAL_MS, or sooner when
+ * a longest wait crosses a bound before that. */
+void kj_mq_tick(kj_metrics *m)
+{
+    if (m->now < m->queue_eval_at) return;
+    int64_t next = m->now + QUEUE_EVAL_MS;
+    for (size_t i = 0; i < m->table_cap; i++) {
+        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
+            kj_unit *u = sc->kind == KJ_SCOPE_UNIT ? sc->unit : NULL;
+            if (!u || !u->queue || !has_queue_indicator(u)) continue;
+            kj_queue_stats st;
+            kj_queue_stats_of(u->queue, KJ_QUEUE_ALL, m->now, &st);
+            if (!st.waiting) continue;
+            reevaluate(m, u);
+            int64_t at = next_crossing(m, u, st.oldest_issued_ts);
+            if (at < next) next = at;
+        }
+    }
+    m->queue_eval_at = next;
 }

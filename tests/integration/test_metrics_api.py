@@ -214,7 +214,10 @@ def check_snapshot(snap, events, unit, problems, indicators=True):
     the model at the snapshot's own "at"."""
     want = X.snapshot(events, unit, snap["at"], X.Population.units, SLA)
     for part in ("unit_metrics", "members", "counters"):
-        X.compare(snap[part], want[part], f"{unit}.{part}", problems)
+        got = snap[part]
+        if part == "unit_metrics" and got:  # the queue has its own model (test_queue.py)
+            got = {k: v for k, v in got.items() if k != "queue"}
+        X.compare(got, want[part], f"{unit}.{part}", problems)
     if indicators:
         check_indicators(snap, want, problems)
     return want

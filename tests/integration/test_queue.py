@@ -223,3 +223,59 @@ def test_max_open_tickets_expires_the_oldest(tmp_path):
         assert d.stop() == 0
     finally:
         d.kill9()
+
+
+def test_timer_alert_without_any_event(tmp_path):
+    """queue.longest_wait_ms with window now: the wait grows with no event,
+    and the daemon warns on its own: the update that carries the new status,
+    then the alert, for warn and then for bad."""
+    import msgpack
+    import websocket
+    d = make_daemon(tmp_path, """indicators:
+  - id: antre
+    name: "Tunggu terlama"
+    metric: queue.longest_wait_ms
+    window: now
+    target: 3000
+    better: lower
+    warn_margin: 0.5
+""")
+    try:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{d.port}/",
+                                         subprotocols=["kinerja-live.v1"], timeout=20)
+        ws.send_binary(msgpack.packb({"op": "auth", "token": ADMIN_SECRET}))
+        ws.send_binary(msgpack.packb({"op": "subscribe", "unit": "kasemen"}))
+        frames = []
+
+        def until(pred):
+            while True:
+                f = msgpack.unpackb(ws.recv())
+                frames.append(f)
+                if pred(f):
+                    return f
+
+        snap = until(lambda f: f["op"] == "snapshot")
+        assert [i["status"] for i in snap["indicators"]] == ["none"]
+        issued = now_ms() - 500
+        assert d.post_json([{"id": "tt-1", "type": "ticket", "unit": "kasemen", "ticket": "A-1",
+                             "state": "issued", "ts": issued}], token=ADMIN_SECRET)[0] == 200
+        until(lambda f: f["op"] == "alert" and f["to"] == "ok")
+        posted = len(frames)
+        warn = until(lambda f: f["op"] == "alert" and f["to"] == "warn")
+        bad = until(lambda f: f["op"] == "alert" and f["to"] == "bad")
+        assert warn["from"] == "ok" and bad["from"] == "warn"
+        assert 3000 < warn["value"] <= 4500 + 1000 and bad["value"] > 4500
+        # each alert came after an update that carries its status, and no
+        # event was posted after the ticket
+        for alert in (warn, bad):
+            i = frames.index(alert)
+            updates = [f for f in frames[posted:i] if f["op"] == "update"]
+            assert updates and updates[-1]["indicators"][0]["status"] == alert["to"]
+            assert updates[-1]["unit_metrics"]["queue"]["waiting"] == 1
+        # the warning came within a second or two of the crossing, not 10 s later
+        assert now_ms() - issued < 4500 + 3000
+        d.wait_log("alert: unit:kasemen antre warn -> bad")
+        ws.close()
+        assert d.stop() == 0
+    finally:
+        d.kill9()

@@ -822,8 +822,8 @@ START_TEST(bad_indicators)
         "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
         "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
         "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9\n" F
-        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d\n" F
+        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms\n" F
+        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d, now\n" F
         "5: indicators[0].target: must be a number from 0 to 1e+15\n" F
         "6: indicators[0].better: must be one of lower, higher\n" F
         "7: indicators[0].warn_margin: must be a number from 0 to 10\n" F
@@ -846,12 +846,23 @@ START_TEST(every_metric_path)
     for (size_t i = 0; i < KJ_M_COUNT; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text),
                  "  - {id: i%zu, metric: %s, window: %s, target: 1, better: higher}\n", i,
-                 kj_metric_name((kj_metric)i), kj_window_name((kj_window)(i % KJ_WIN_COUNT)));
+                 kj_metric_name((kj_metric)i),
+                 kj_window_name(i >= KJ_M_QUEUE_WAITING ? KJ_WIN_NOW
+                                                        : (kj_window)(i % KJ_WIN_COUNT)));
     kj_config *c = load_ok(text);
     ck_assert_uint_eq(c->n_indicators, KJ_M_COUNT);
     ck_assert_str_eq(c->indicators[23].metric, "ratings.supervisor_avg");
-    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "ratings.ikm_elements.U9");
+    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "queue.longest_wait_ms");
+    ck_assert_int_eq(c->indicators[KJ_M_COUNT - 1].window, KJ_WIN_NOW);
+    ck_assert(!c->indicators[KJ_M_COUNT - 1].for_employee); /* a queue is the unit's */
     kj_config_free(c);
+    /* the queue's metrics are a state now, the others windowed */
+    load_bad("indicators:\n  - {id: i, metric: queue.waiting, window: today, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: queue.waiting needs window: now");
+    load_bad("indicators:\n  - {id: i, metric: services.count, window: now, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: now is only for queue.waiting and queue.longest_wait_ms");
     load_bad("indicators:\n  - {id: i, metric: ratings.ikm_grade, window: 7d, target: 1, better: "
              "higher}\n",
              "2: indicators[0].metric: unknown metric \"ratings.ikm_grade\"; one of: tasks.count, "
@@ -861,7 +872,7 @@ START_TEST(every_metric_path)
              "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
              "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
              "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9");
+             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms");
 }
 END_TEST
 
