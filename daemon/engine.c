@@ -33,6 +33,11 @@ struct kj_engine {
     bool retention_busy; /* more to delete, or a pass under way: go on soon */
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
+    /* the live overview (SPEC §14): rows changed since its last frame */
+    uint64_t overview_seq;
+    int64_t last_overview_ms; /* monotonic */
+    char (*overview_dirty)[KJ_ID_MAX + 1];
+    size_t n_overview_dirty, cap_overview_dirty;
 };
 
 static int64_t mono_ms(void)
@@ -124,6 +129,7 @@ void kj_engine_free(kj_engine *e)
     if (!e) return;
     kj_metrics_free(e->m);
     free(e->seqs);
+    free(e->overview_dirty);
     free(e);
 }
 
@@ -182,7 +188,7 @@ static void log_expiry(void *ctx, const kj_queue_note *n)
 {
     (void)ctx;
     if (n->ticket[0])
-        kj_warn("queue: unit %s holds max_open_tickets tickets: ticket %s, waiting longest, expired",
+        kj_warn("queue: unit %s is at max_open_tickets: ticket %s, waiting longest, expired",
                 n->unit, n->ticket);
     else
         kj_info("queue: unit %s: %u tickets still waiting expired at midnight", n->unit, n->count);
@@ -259,6 +265,74 @@ static void append(struct publish_ctx *pc, kj_pub *p)
     pc->tail = &p->next;
 }
 
+/* A unit whose overview row may have changed (deduplicated: at most one
+ * entry per unit, so bounded by the units). */
+static void overview_mark(kj_engine *e, const char *unit)
+{
+    for (size_t i = 0; i < e->n_overview_dirty; i++)
+        if (!strcmp(e->overview_dirty[i], unit)) return;
+    if (e->n_overview_dirty == e->cap_overview_dirty) {
+        e->cap_overview_dirty = e->cap_overview_dirty ? 2 * e->cap_overview_dirty : 16;
+        e->overview_dirty =
+            kj_realloc(e->overview_dirty, e->cap_overview_dirty * sizeof *e->overview_dirty);
+    }
+    snprintf(e->overview_dirty[e->n_overview_dirty++], KJ_ID_MAX + 1, "%s", unit);
+}
+
+/* {"at", "units": [rows]}: the dirty ones, or all. */
+static kj_frame *pack_overview(kj_engine *e, bool all)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "at", 2);
+    msgpack_pack_int64(&pk, kj_metrics_now(e->m));
+    msgpack_pack_str_with_body(&pk, "units", 5);
+    if (all) {
+        kj_metrics_pack_overview(e->m, &pk);
+    } else {
+        msgpack_pack_array(&pk, e->n_overview_dirty);
+        for (size_t i = 0; i < e->n_overview_dirty; i++)
+            if (kj_metrics_pack_overview_row(e->m, e->overview_dirty[i], &pk))
+                msgpack_pack_nil(&pk);
+    }
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+/* The changed rows, at most once per overview_interval_ms, when somebody
+ * watches the overview. Returns how long to wait for the next (0: none). */
+static int64_t publish_overview(kj_engine *e)
+{
+    if (!e->n_overview_dirty) return 0;
+    char views[1][KJ_ID_MAX + 1];
+    if (!kj_hub_view_list(e->hub, KJ_HUB_OVERVIEW_VIEW, views, 1)) {
+        e->n_overview_dirty = 0; /* a new viewer starts from all rows anyway */
+        return 0;
+    }
+    int64_t since = mono_ms() - e->last_overview_ms, interval = e->cfg->overview_interval_ms;
+    if (since < interval) return interval - since;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", ++e->overview_seq, pack_overview(e, false));
+    e->n_overview_dirty = 0;
+    e->last_overview_ms = mono_ms();
+    kj_hub_publish(e->hub, p);
+    return 0;
+}
+
+/* Every row: the answer, and in the published stream for live viewers that
+ * wait for their first frame (as a unit's snapshot is). */
+static void query_overview(kj_engine *e, kj_query *q)
+{
+    q->result = pack_overview(e, true);
+    q->status = 200;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", e->overview_seq, kj_frame_ref(q->result));
+    p->full = true;
+    kj_hub_publish(e->hub, p);
+}
+
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
  * and one per personal view, each with the same seq (even an empty one, so
  * that a personal view's seq stays continuous). A unit nobody watches only
@@ -269,6 +343,7 @@ static void on_changes(void *ctx, const kj_changes *ch)
     kj_engine *e = pc->e;
     const char *unit = kj_changes_unit(ch);
     uint64_t seq = ++*seq_of(e, unit);
+    overview_mark(e, unit);
     char views[64][KJ_ID_MAX + 1];
     size_t n = kj_hub_view_list(e->hub, unit, views, 64);
     for (size_t i = 0; i < n; i++) {
@@ -460,6 +535,7 @@ static void answer_queries(kj_engine *e)
         case KJ_Q_SNAPSHOT: query_snapshot(e, q); break;
         case KJ_Q_UNITS: query_units(e, q); break;
         case KJ_Q_SERIES: query_series(e, q); break;
+        case KJ_Q_OVERVIEW: query_overview(e, q); break;
         }
         kj_hub_answer(e->hub, q);
         q = next;
@@ -507,6 +583,8 @@ static int64_t hook_between(void *ctx, kj_store *s)
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
+    int64_t overview_ms = publish_overview(e);
+    if (overview_ms && (!wait_ms || overview_ms < wait_ms)) wait_ms = overview_ms;
     if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
         e->last_retention_ms = mono_ms();

@@ -289,6 +289,11 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
 }
 
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)
+{
+    return ind_value(m, u, i, sc, v);
+}
+
 static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)
 {
     if (m->in_group) {

@@ -92,7 +92,7 @@ bool kj_metrics_in_group(const kj_metrics *m)
 }
 bool kj_metrics_pending(const kj_metrics *m)
 {
-    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0);
+    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0 || kj_ledger_pending(m));
 }
 
 /* ---- the scope table ---- */
@@ -511,6 +511,7 @@ void kj_metrics_commit(kj_metrics *m)
     m->touched.n = 0;
     m->undo.n = 0;
     kj_mq_commit(m);
+    kj_ledger_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -562,6 +563,7 @@ static void unit_free(kj_unit *u)
     free(u->status);
     free(u->alerts);
     kj_mq_free_unit(u);
+    kj_ledger_free_unit(u);
     free(u);
 }
 
@@ -666,6 +668,7 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
     kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
+    if (now >= m->tomorrow_start) kj_ledger_close_day(m); /* as the day ends */
     set_now(m, now);
     if (old_day != m->today) kj_mq_new_day(m);
     kj_mq_tick(m);
@@ -769,6 +772,7 @@ void kj_metrics_free(kj_metrics *m)
     free(m->changed_units.items);
     free(m->queue_units.items);
     free(m->queue_notes.items);
+    kj_ledger_free(m);
     free(m->folded.items);
     free(m->pend.items);
     kj_agg_reset(&m->scratch);

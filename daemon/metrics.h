@@ -325,6 +325,17 @@ kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *scope, msgpack_p
  * Names come from the configuration; what events created has its id as name. */
 void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk);
 
+/* --- the agency overview (SPEC §14; metrics_overview.c) --- */
+
+/* One unit's row: {"unit","name","today":{"services":{"count","sla_pct",
+ * "wait_ms":{"p90"}},"ratings":{"ikm","ikm_grade"},"tasks":{"on_time_pct"}},
+ * "queue":{"waiting","longest_wait_ms"},"indicators":{"ok","warn","bad",
+ * "none"},"alerts_today","unacked_bad","needs_coaching","bad_days"}.
+ * KJ_ERR_NOT_FOUND (nothing packed) for an unknown unit. */
+kj_err kj_metrics_pack_overview_row(kj_metrics *m, const char *unit, msgpack_packer *pk);
+/* Every unit's row, sorted by id, as an array. */
+void kj_metrics_pack_overview(kj_metrics *m, msgpack_packer *pk);
+
 /* --- the queue (SPEC §13; metrics_queue.c) --- */
 
 /* Tickets that expired: one by max_open_tickets (ticket set, count 1), or

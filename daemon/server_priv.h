@@ -33,6 +33,7 @@ struct kj_server {
     kj_ingest *ingest;
     struct kj_hub *hub;          /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
+    struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
     struct lws_context *ctx;
     struct ev_loop *loop; /* the epoll loop lws runs on; NULL: lws's own poll() */
     char web_root[4096]; /* realpath of cfg->web_root, "" when it does not exist */
