@@ -1998,6 +1998,92 @@ START_TEST(test_queue_bound_reload_midnight)
 }
 END_TEST
 
+/* bad_days and needs_coaching of u1's overview row. */
+static void assert_coaching(kj_metrics *m, uint32_t bad_days, bool needs, const char *what)
+{
+    packed p;
+    msgpack_sbuffer_init(&p.sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p.sb, msgpack_sbuffer_write);
+    ck_assert_int_eq(kj_metrics_pack_overview_row(m, "u1", &pk), KJ_OK);
+    unpack(&p);
+    const msgpack_object *nc = at(&p.up.data, "needs_coaching");
+    ck_assert_msg((uint32_t)num(at(&p.up.data, "bad_days"), "bad_days") == bad_days,
+                  "%s: bad_days %g, want %u", what, num(at(&p.up.data, "bad_days"), "bad_days"),
+                  bad_days);
+    ck_assert_msg(nc && nc->type == MSGPACK_OBJECT_BOOLEAN && nc->via.boolean == needs,
+                  "%s: needs_coaching", what);
+    packed_free(&p);
+}
+
+/* The daily ledger: a record per unit and day at local midnight, kept across
+ * a restart; a 7d indicator's run comes from it, a today indicator's from
+ * the day buckets; a good day ends the run. */
+START_TEST(test_ledger_across_midnights_and_restart)
+{
+    for (int window = 0; window < 2; window++) {
+        kj_config *cfg = base_config();
+        add_indicator(cfg, "wait", "services.wait_ms.max", window ? KJ_WIN_TODAY : KJ_WIN_7D, 1000,
+                      KJ_BETTER_LOWER);
+        cfg->indicators[0].for_employee = false;
+        kj_metrics *m;
+        table t = {0};
+        int64_t now = T0 - 5 * DAY_MS;
+        ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+        kj_metrics_tick(m, now);
+        for (int d = 0; d < 4; d++) { /* four bad days, each at 10:30 local */
+            kj_event ev = service_ev(now, "u1", "e1", "c1", 5000, 1000, KJ_OUTCOME_SERVED);
+            group(m, &t, &ev, 1);
+            now += DAY_MS;
+            kj_metrics_tick(m, now);
+            group(m, &t, NULL, 0); /* the ledger's record is stored by the next group */
+        }
+        size_t records = 0;
+        for (size_t i = 0; i < t.n; i++)
+            records += t.rows[i].key[0] == 'L' && !memcmp(t.rows[i].key + 1, "u1", 3);
+        ck_assert_uint_eq(records, 4);
+        /* the 7d window still holds the bad days: the day's own status is bad
+         * too, so the run counts every ended day */
+        assert_coaching(m, 4, true, window ? "today" : "7d");
+        kj_metrics *b = load_table(cfg, &t, now, NULL);
+        assert_coaching(b, 4, true, "after a restart");
+        kj_metrics_free(b);
+        cfg->coaching_after_days = 5;
+        assert_coaching(m, 4, false, "coaching_after_days 5");
+        kj_metrics_free(m);
+        table_free(&t);
+        kj_config_free(cfg);
+    }
+}
+END_TEST
+
+/* A good day ends a run (today's indicator, from the day buckets). */
+START_TEST(test_ledger_good_day_ends_the_run)
+{
+    kj_config *cfg = base_config();
+    add_indicator(cfg, "wait", "services.wait_ms.max", KJ_WIN_TODAY, 1000, KJ_BETTER_LOWER);
+    kj_metrics *m;
+    table t = {0};
+    int64_t now = T0 - 5 * DAY_MS;
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+    kj_metrics_tick(m, now);
+    int64_t waits[] = {5000, 5000, 500, 5000}; /* bad, bad, ok, bad */
+    for (int d = 0; d < 4; d++) {
+        kj_event ev = service_ev(now, "u1", "e1", "c1", waits[d], 1000, KJ_OUTCOME_SERVED);
+        group(m, &t, &ev, 1);
+        now += DAY_MS;
+        kj_metrics_tick(m, now);
+    }
+    assert_coaching(m, 1, false, "bad, bad, ok, bad");
+    now += 2 * DAY_MS; /* two days without data do not end a run */
+    kj_metrics_tick(m, now);
+    assert_coaching(m, 1, false, "then two empty days");
+    kj_metrics_free(m);
+    table_free(&t);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -2026,6 +2112,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_series_and_reload);
     tcase_add_test(tc, test_restart_fuzz);
     tcase_add_test(tc, test_queue_bound_reload_midnight);
+    tcase_add_test(tc, test_ledger_across_midnights_and_restart);
+    tcase_add_test(tc, test_ledger_good_day_ends_the_run);
     suite_add_tcase(s, tc);
     return s;
 }
