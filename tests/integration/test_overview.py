@@ -115,3 +115,41 @@ def test_live_overview_scoped_and_coalesced(tmp_path):
         assert d.stop() == 0
     finally:
         d.kill9()
+
+
+def test_cli_simulate_tickets_and_overview(tmp_path):
+    """kinerja simulate runs a ticket machine (tickets issued, called, closed by
+    services); kinerja overview prints a line per unit the token may see;
+    kinerja snapshot shows the queue."""
+    import os
+    import subprocess
+    from conftest import KINERJA
+    d = make(tmp_path)
+    try:
+        env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN=ADMIN_SECRET)
+        r = subprocess.run([KINERJA, "simulate", "--units", "kasemen,walantaka", "--duration",
+                            "3s", "--rate", "60", "--seed", "7", "--http"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        status, body = overview(d, ADMIN_SECRET)
+        r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
+        q = json.loads(data)["unit_metrics"]["queue"]
+        assert q["issued_today"] > 0 and q["called_today"] > 0, q
+        assert q["by_service"], q
+        r, data = d.request("GET", "/api/v1/events?unit=kasemen&format=ndjson", token=ADMIN_SECRET)
+        evs = [json.loads(l) for l in data.decode().splitlines()]
+        assert any(e["type"] == "service" and e.get("ticket") for e in evs)
+        assert {e["state"] for e in evs if e["type"] == "ticket"} >= {"issued", "called"}
+        out = subprocess.run([KINERJA, "overview"], env=dict(env, KINERJA_TOKEN=TWO_SECRET),
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split()[:2] == ["IKU", "unit"]
+        assert [l for l in lines[1:] if "Kasemen" in l] and [l for l in lines[1:] if "Walantaka" in l]
+        assert not [l for l in lines if "Perizinan" in l]
+        out = subprocess.run([KINERJA, "snapshot", "--unit", "kasemen"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        assert "Queue now" in out.stdout and "all services" in out.stdout
+        assert d.stop() == 0
+    finally:
+        d.kill9()
