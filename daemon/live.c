@@ -371,6 +371,7 @@ static void token_changed(kj_wsconn *ws)
             remove_sub(c, &c->subs[i]);
         }
     if (c->n_subs && strcmp(c->view, view_of(c))) change_view(c);
+    kj_overview_recheck(&c->overview);
 }
 
 static int writeable(live_conn *c)

@@ -75,10 +75,15 @@ static void ask_rows(kj_server *s)
     kj_hub_ask(s->hub, q); /* owner NULL: the published full frame is the answer */
 }
 
+/* A personal view sees no overview; an ingest token reads nothing. */
+static bool may_subscribe(const kj_token *t)
+{
+    return !t || (t->role != KJ_ROLE_INGEST && !t->employee);
+}
+
 void kj_overview_subscribe(kj_overview_sub *o, kj_wsconn *ws)
 {
-    const kj_token *t = ws->token;
-    if (t && (t->role == KJ_ROLE_INGEST || t->employee)) {
+    if (!may_subscribe(ws->token)) {
         kj_ws_error(ws, 0, "overview: not allowed for this token");
         return;
     }
@@ -102,6 +107,17 @@ void kj_overview_unsubscribe(kj_overview_sub *o)
     if (o->next) o->next->prev = o->prev;
     kj_hub_view_remove(s->hub, KJ_HUB_OVERVIEW_VIEW, "");
     o->ws = NULL;
+}
+
+void kj_overview_recheck(kj_overview_sub *o)
+{
+    if (!o->ws) return;
+    if (may_subscribe(o->ws->token)) {
+        kj_overview_resync(o);
+        return;
+    }
+    kj_ws_error(o->ws, 0, "overview: no longer allowed for this token");
+    kj_overview_unsubscribe(o);
 }
 
 void kj_overview_resync(kj_overview_sub *o)

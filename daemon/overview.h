@@ -34,6 +34,11 @@ bool kj_overview_asked(const msgpack_object *msg);
 void kj_overview_subscribe(kj_overview_sub *o, kj_wsconn *ws);
 /* Unsubscribe (also when the connection closes); no-op when not subscribed. */
 void kj_overview_unsubscribe(kj_overview_sub *o);
+/* After a reload gave the connection a new token: a token that may no longer
+ * see the overview is unsubscribed (with an error frame); another starts
+ * again from every row it may now see. */
+void kj_overview_recheck(kj_overview_sub *o);
+
 /* The viewer's backlog was dropped: start again from every row. */
 void kj_overview_resync(kj_overview_sub *o);
 

@@ -3,6 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { daemonBuilt, event, postEvents, removeDaemon, startDaemon, TEST_UNIT, TOKENS } from './daemon.mjs';
 import { FakeLive } from './fake-live.mjs';
 import { launchBrowser, loadFixture, openPage, shot, startStatic } from './harness.mjs';
 
@@ -135,6 +136,46 @@ describe('the overview (#/) and the queue strip', () => {
       const box = await page.locator('#ov-body tr').last().boundingBox();
       assert.ok(box.y + box.height <= 1080, `last row at ${box.y}`);
       await shot(page, 'overview-wall');
+      assert.deepEqual(page.errors, []);
+    } finally { await page.closeAll(); }
+  });
+});
+
+// Against the real daemon: tickets posted to it show in the overview and the strip.
+describe('overview and queue with the real daemon', { skip: !daemonBuilt() && 'kinerjad not built' }, () => {
+  const U = TEST_UNIT;
+  let d;
+  before(async () => { d = await startDaemon(); });
+  after(async () => { await removeDaemon(d); });
+
+  test('tickets make the queue of the overview row and of the unit page, live', async () => {
+    const now = Date.now();
+    const ticket = (t, state, ts, more = {}) => event('ticket', { ticket: t, state, ts, ...more });
+    await postEvents(d, [
+      ticket('A-001', 'issued', now - 300000, { service: 'ktp-el' }),
+      ticket('A-002', 'issued', now - 120000, { service: 'ktp-el' }),
+      ticket('A-001', 'called', now - 60000, { counter: 'loket-1', employee: U.members[0].id }),
+      // a second unit, so that #/ is the overview and not the only unit's page
+      { ...event('service', { employee: 'e-2', counter: 'loket-1', wait_ms: 60000, service_ms: 60000 }), unit: 'uji-kedua' },
+    ]);
+    const page = await openPage(browser);
+    try {
+      await page.goto(`${d.url}?token=${TOKENS.viewer}#/`);
+      const row = page.locator('#ov-body tr', { hasText: U.name });
+      await row.waitFor();
+      assert.equal(await page.locator('#ov-body tr').count(), 2);
+      assert.equal(await row.locator('td').nth(6).innerText(), '1');
+      assert.match(await row.locator('td').nth(7).innerText(), /^0[12]:\d\d$/);
+      // a new ticket: the row changes within overview_interval_ms, no reload
+      await postEvents(d, [ticket('A-003', 'issued', Date.now(), { service: 'kk' })]);
+      await page.waitForFunction((name) => [...document.querySelectorAll('#ov-body tr')]
+        .find((r) => r.textContent.includes(name))?.querySelectorAll('td')[6].textContent === '2', U.name);
+      await row.locator('.ov-link').click();
+      await page.locator('#queue-panel .q-card').first().waitFor();
+      assert.deepEqual(await page.locator('#queue-panel .q-name').allInnerTexts(), ['Semua layanan', 'ktp-el', 'kk']);
+      assert.equal(await page.locator('#queue-panel .q-waiting').first().innerText(), '2 menunggu');
+      await postEvents(d, [ticket('A-002', 'cancelled', Date.now())]);
+      await page.locator('#queue-panel .q-waiting', { hasText: '1 menunggu' }).first().waitFor();
       assert.deepEqual(page.errors, []);
     } finally { await page.closeAll(); }
   });
