@@ -389,9 +389,10 @@ static void replay_ticket(replay *r, const char *ticket, kj_ticket_state st, int
 
 /* One counter's day: Poisson arrivals following the arrival curve, each with
  * a ticket, served in order (so queues, and waits, build up at the peaks), a
- * lunch break. The last of several units is short of staff (slower service):
- * its waits miss their targets day after day, so that the overview shows a
- * unit that needs coaching. Tickets still waiting at now join the unit's
+ * lunch break. The morning peak outruns the desks, so waits miss a 15-minute
+ * target most days and the overview shows units that need coaching; the last
+ * of several units is also short of staff (slower service), the worst of
+ * them. Tickets still waiting at now join the unit's
  * ticket machine, for the live part to call. */
 static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
 {

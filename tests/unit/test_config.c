@@ -283,7 +283,8 @@ START_TEST(examples)
     ck_assert_uint_eq(c->units[0].n_members, 6);
     ck_assert_uint_eq(c->units[1].n_counters, 3);
     ck_assert_uint_eq(c->units[2].n_counters, 2);
-    ck_assert_uint_eq(c->n_indicators, 5);
+    ck_assert_uint_eq(c->n_indicators, 6);
+    ck_assert_int_eq(c->indicators[5].window, KJ_WIN_NOW); /* the queue now */
     const kj_token *t = kj_config_token(c, "demo-ingest", 11);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->role, KJ_ROLE_INGEST);
