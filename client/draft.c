@@ -22,7 +22,7 @@ static const struct field {
     {"employee", K_STR},   {"counter", K_STR}, {"kind", K_STR},    {"service", K_STR},
     {"duration_ms", K_MS}, {"due_ts", K_TIME}, {"quality", K_INT}, {"wait_ms", K_MS},
     {"service_ms", K_MS},  {"outcome", K_STR}, {"score", K_INT},   {"elements", K_ELEMENTS},
-    {"source", K_STR},     {"state", K_STR},   {"meta", K_META},
+    {"source", K_STR},     {"state", K_STR},   {"meta", K_META},   {"ticket", K_STR},
 };
 
 struct kj_event_draft {

@@ -16,6 +16,7 @@
 #include "http_priv.h"
 #include "live.h"
 #include "log.h"
+#include "overview.h"
 
 #define EXPORT_CHUNK 256     /* events per read transaction and write */
 #define EXPORT_BUF (256 * 1024)
@@ -165,6 +166,31 @@ static int get_snapshot(struct http_sess *hs)
     }
     if (personal(hs)) snprintf(q->employee, sizeof q->employee, "%s", personal(hs));
     ask(hs, q, query_answered);
+    return 0;
+}
+
+static void overview_answered(kj_query *q)
+{
+    struct http_sess *hs = q->owner;
+    hs->query = NULL;
+    kj_frame *f = q->status == 200 ? kj_overview_answer(q->result, hs->token) : NULL;
+    if (f)
+        answer_result(hs, f);
+    else
+        kj_http_error(hs, 500, "overview: no answer");
+    kj_frame_unref(f);
+}
+
+/* SPEC §14: every unit the token may see; a personal view sees no overview. */
+static int get_overview(struct http_sess *hs)
+{
+    if (personal(hs)) {
+        kj_http_error(hs, 403, "overview: not for a personal token");
+        return 0;
+    }
+    kj_query *q = kj_query_new();
+    q->kind = KJ_Q_OVERVIEW;
+    ask(hs, q, overview_answered);
     return 0;
 }
 
@@ -369,11 +395,11 @@ bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
     static const char *paths[] = {"/api/v1/units", "/api/v1/snapshot", "/api/v1/series",
-                                  "/api/v1/events"};
+                                  "/api/v1/events", "/api/v1/overview"};
     size_t i = 0;
-    while (i < 4 && strcmp(uri, paths[i]))
+    while (i < 5 && strcmp(uri, paths[i]))
         i++;
-    if (i == 4) {
+    if (i == 5) {
         kj_http_error(hs, 404, "no such endpoint: %s", uri);
         return 0;
     }
@@ -386,6 +412,7 @@ int kj_api_request(struct http_sess *hs, const char *uri)
     if (!strcmp(uri, "/api/v1/units")) return get_units(hs);
     if (!strcmp(uri, "/api/v1/snapshot")) return get_snapshot(hs);
     if (!strcmp(uri, "/api/v1/series")) return get_series(hs);
+    if (!strcmp(uri, "/api/v1/overview")) return get_overview(hs);
     return get_events(hs);
 }
 

@@ -100,6 +100,9 @@ static const struct key keys[] = {
      10 * KJ_SEC_MS},
     {"body_timeout", K_DURATION, AT(body_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS,
      30 * KJ_SEC_MS},
+    {"max_open_tickets", K_UINT, AT(max_open_tickets), 1, 100000, 5000},
+    {"overview_interval_ms", K_UINT, AT(overview_interval_ms), 100, 60000, 1000},
+    {"coaching_after_days", K_UINT, AT(coaching_after_days), 1, 365, 3},
 };
 #define N_KEYS COUNT(keys)
 

@@ -18,7 +18,9 @@ typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_D
 typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
 typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
 typedef enum kj_window {
-    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
+    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT,
+    /* the queue's state now (SPEC §13): an indicator window, not a metrics one */
+    KJ_WIN_NOW = KJ_WIN_COUNT
 } kj_window;
 
 typedef struct kj_listen {
@@ -109,6 +111,9 @@ typedef struct kj_config {
     size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
     int64_t header_timeout_ms;   /* accept to request headers (or WebSocket authentication) */
     int64_t body_timeout_ms;     /* headers to the last byte of a request body */
+    size_t max_open_tickets;     /* queue tickets tracked per unit (SPEC §13) */
+    int overview_interval_ms;    /* live overview frames at most this often (SPEC §14) */
+    int coaching_after_days;     /* bad days in a row that mark needs_coaching */
 
     kj_token *tokens;
     size_t n_tokens;

@@ -8,7 +8,7 @@
 #include "config_priv.h"
 #include "metrics.h"
 
-static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
+static const char *const window_names[KJ_WIN_NOW + 1] = {"15m", "1h", "today", "7d", "30d", "now"};
 static const char *const better_names[] = {"lower", "higher"};
 static const char *const applies_names[] = {"unit", "employee"};
 
@@ -70,6 +70,18 @@ static void load_overrides(struct load *ld, const char *base, const struct raw_i
         kj_cfg_fail(ld, key.s, "personal targets need applies_to to include employee");
 }
 
+/* The queue's metrics are a state now, the others windowed totals: each
+ * goes with its own kind of window. */
+static void check_queue_window(struct load *ld, const char *key, const kj_indicator_conf *ind)
+{
+    if (!ind->metric) return;
+    bool queue = !strncmp(ind->metric, "queue.", 6);
+    if (queue && ind->window != KJ_WIN_NOW)
+        kj_cfg_fail(ld, key, "%s needs window: now", ind->metric);
+    else if (!queue && ind->window == KJ_WIN_NOW)
+        kj_cfg_fail(ld, key, "now is only for queue.waiting and queue.longest_wait_ms");
+}
+
 static void load_indicator(struct load *ld, size_t i, const struct raw_indicator *r,
                            kj_indicator_conf *ind)
 {
@@ -79,8 +91,9 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     ind->name = kj_cfg_take_name(ld, kj_cfg_sub(base.s, "name").s, r->name, r->id);
     load_metric(ld, base.s, r->metric, &ind->metric);
     if (kj_cfg_required(ld, key.s, r->window))
-        kj_cfg_set_enum(ld, key.s, r->window, window_names, KJ_WIN_COUNT, &v);
+        kj_cfg_set_enum(ld, key.s, r->window, window_names, KJ_WIN_NOW + 1, &v);
     ind->window = v < 0 ? KJ_WIN_TODAY : (kj_window)v;
+    check_queue_window(ld, key.s, ind);
     key = kj_cfg_sub(base.s, "target");
     if (kj_cfg_required(ld, key.s, r->target))
         kj_cfg_set_number(ld, key.s, r->target, 0, 1e15, &ind->target);
@@ -97,6 +110,8 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
                     &samples);
     ind->min_samples = (uint32_t)samples;
     load_applies(ld, base.s, r, ind);
+    if (ind->metric && !strncmp(ind->metric, "queue.", 6))
+        ind->for_employee = false; /* a queue is the unit's */
     if (!kj_cfg_unit_list(ld, kj_cfg_sub(base.s, "units").s, &ind->all_units, &ind->units,
                           &ind->n_units))
         ind->all_units = true;
@@ -118,12 +133,12 @@ void kj_cfg_load_indicators(struct load *ld, const struct raw_indicator *r, size
 
 const char *kj_window_name(kj_window w)
 {
-    return (unsigned)w < KJ_WIN_COUNT ? window_names[w] : "?";
+    return (unsigned)w <= KJ_WIN_NOW ? window_names[w] : "?";
 }
 
 bool kj_window_parse(const char *s, kj_window *out)
 {
-    int i = s ? kj_cfg_find_name(s, window_names, KJ_WIN_COUNT) : -1;
+    int i = s ? kj_cfg_find_name(s, window_names, KJ_WIN_NOW + 1) : -1;
     if (i < 0) return false;
     *out = (kj_window)i;
     return true;

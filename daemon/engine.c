@@ -40,6 +40,11 @@ struct kj_engine {
     bool retention_busy; /* more to delete, or a pass under way: go on soon */
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
+    /* the live overview (SPEC §14): rows changed since its last frame */
+    uint64_t overview_seq;
+    int64_t last_overview_ms; /* monotonic */
+    char (*overview_dirty)[KJ_ID_MAX + 1];
+    size_t n_overview_dirty, cap_overview_dirty;
 };
 
 static unit_seq *unit_feed(kj_engine *e, const char *unit)
@@ -128,6 +133,7 @@ void kj_engine_free(kj_engine *e)
     kj_pub_free_list(e->alerts);
     free(e->seqs);
     free(e->views);
+    free(e->overview_dirty);
     free(e);
 }
 
@@ -180,11 +186,22 @@ static void queue_alert(void *ctx, const kj_alert *a)
     e->alerts_tail = &p->next;
 }
 
+static void log_expiry(void *ctx, const kj_queue_note *n)
+{
+    (void)ctx;
+    if (n->ticket[0])
+        kj_warn("queue: unit %s is at max_open_tickets: ticket %s, waiting longest, expired",
+                n->unit, n->ticket);
+    else
+        kj_info("queue: unit %s: %u tickets still waiting expired at midnight", n->unit, n->count);
+}
+
 static void hook_commit(void *ctx)
 {
     kj_engine *e = ctx;
     kj_metrics_commit(e->m);
     kj_metrics_take_alerts(e->m, queue_alert, e);
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     e->changes_waiting = true;
 }
 
@@ -306,6 +323,74 @@ static size_t views_of(kj_engine *e, const char *unit)
     return n;
 }
 
+/* A unit whose overview row may have changed (deduplicated: at most one
+ * entry per unit, so bounded by the units). */
+static void overview_mark(kj_engine *e, const char *unit)
+{
+    for (size_t i = 0; i < e->n_overview_dirty; i++)
+        if (!strcmp(e->overview_dirty[i], unit)) return;
+    if (e->n_overview_dirty == e->cap_overview_dirty) {
+        e->cap_overview_dirty = e->cap_overview_dirty ? 2 * e->cap_overview_dirty : 16;
+        e->overview_dirty =
+            kj_realloc(e->overview_dirty, e->cap_overview_dirty * sizeof *e->overview_dirty);
+    }
+    snprintf(e->overview_dirty[e->n_overview_dirty++], KJ_ID_MAX + 1, "%s", unit);
+}
+
+/* {"at", "units": [rows]}: the dirty ones, or all. */
+static kj_frame *pack_overview(kj_engine *e, bool all)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "at", 2);
+    msgpack_pack_int64(&pk, kj_metrics_now(e->m));
+    msgpack_pack_str_with_body(&pk, "units", 5);
+    if (all) {
+        kj_metrics_pack_overview(e->m, &pk);
+    } else {
+        msgpack_pack_array(&pk, e->n_overview_dirty);
+        for (size_t i = 0; i < e->n_overview_dirty; i++)
+            if (kj_metrics_pack_overview_row(e->m, e->overview_dirty[i], &pk))
+                msgpack_pack_nil(&pk);
+    }
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+/* The changed rows, at most once per overview_interval_ms, when somebody
+ * watches the overview. Returns how long to wait for the next (0: none). */
+static int64_t publish_overview(kj_engine *e)
+{
+    if (!e->n_overview_dirty) return 0;
+    char views[1][KJ_ID_MAX + 1];
+    if (!kj_hub_view_list(e->hub, KJ_HUB_OVERVIEW_VIEW, views, 1)) {
+        e->n_overview_dirty = 0; /* a new viewer starts from all rows anyway */
+        return 0;
+    }
+    int64_t since = kj_mono_ms() - e->last_overview_ms, interval = e->cfg->overview_interval_ms;
+    if (since < interval) return interval - since;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", ++e->overview_seq, pack_overview(e, false));
+    e->n_overview_dirty = 0;
+    e->last_overview_ms = kj_mono_ms();
+    kj_hub_publish(e->hub, p);
+    return 0;
+}
+
+/* Every row: the answer, and in the published stream for live viewers that
+ * wait for their first frame (as a unit's snapshot is). */
+static void query_overview(kj_engine *e, kj_query *q)
+{
+    q->result = pack_overview(e, true);
+    q->status = 200;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", e->overview_seq, kj_frame_ref(q->result));
+    p->full = true;
+    kj_hub_publish(e->hub, p);
+}
+
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
  * and one per personal view, each with the same seq (even an empty one, so
  * that a personal view's seq stays continuous). A unit nobody watches only
@@ -318,6 +403,7 @@ static void on_changes(void *ctx, const kj_changes *ch)
     unit_seq *feed = unit_feed(e, unit);
     uint64_t seq = ++feed->seq;
     feed->last_publish_ms = pc->now_ms;
+    overview_mark(e, unit);
     size_t n = views_of(e, unit);
     for (size_t i = 0; i < n; i++) {
         const char *employee = e->views[i][0] ? e->views[i] : NULL;
@@ -345,8 +431,6 @@ static int64_t publish_changes(kj_engine *e)
     return pc.wait_ms;
 }
 
-/* The snapshot is published in the same stream as the updates, so that a
- * viewer sees it in order; the read API takes the same bytes. */
 /* A snapshot holds the unit's state now: what was held back for the unit goes
  * out before it, so that nothing from before a viewer's snapshot (an update,
  * an alert it already lists) reaches that viewer after it. */
@@ -358,6 +442,8 @@ static void flush_unit(kj_engine *e, const char *unit)
     if (pc.head) kj_hub_publish(e->hub, pc.head);
 }
 
+/* The snapshot is published in the same stream as the updates, so that a
+ * viewer sees it in order; the read API takes the same bytes. */
 static void query_snapshot(kj_engine *e, kj_query *q)
 {
     flush_unit(e, q->unit);
@@ -518,6 +604,7 @@ static void answer_queries(kj_engine *e)
         case KJ_Q_SNAPSHOT: query_snapshot(e, q); break;
         case KJ_Q_UNITS: query_units(e, q); break;
         case KJ_Q_SERIES: query_series(e, q); break;
+        case KJ_Q_OVERVIEW: query_overview(e, q); break;
         }
         kj_hub_answer(e->hub, q);
         q = next;
@@ -561,9 +648,12 @@ static int64_t hook_between(void *ctx, kj_store *s)
     (void)s;
     kj_engine *e = ctx;
     if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
+    int64_t overview_ms = publish_overview(e);
+    if (overview_ms && (!wait_ms || overview_ms < wait_ms)) wait_ms = overview_ms;
     if (e->retention_busy || kj_mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
         e->last_retention_ms = kj_mono_ms();
@@ -643,6 +733,7 @@ static kj_err rebuild_flush(struct rebuild *r)
     if (err) return err;
     kj_metrics_commit(r->m);
     kj_metrics_take_alerts(r->m, ignore_alert, NULL);
+    kj_metrics_take_queue_notes(r->m, log_expiry, NULL);
     r->in_txn = 0;
     return KJ_OK;
 }

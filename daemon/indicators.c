@@ -285,9 +285,15 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     const kj_indicator_conf *ic = u->inds[i];
     if (u->ind_metric[i] < 0) return false;
     kj_metric metric = (kj_metric)u->ind_metric[i];
+    if (ic->window == KJ_WIN_NOW) return sc->kind == KJ_SCOPE_UNIT && kj_mq_value(m, u, metric, v);
     const kj_agg *a = kj_m_window(m, sc, ic->window);
     if (ic->min_samples > 1 && kj_m_agg_samples(a, metric) < ic->min_samples) return false;
     return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
+}
+
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)
+{
+    return ind_value(m, u, i, sc, v);
 }
 
 static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)

@@ -17,6 +17,7 @@
 #include "hub.h"
 #include "live.h"
 #include "log.h"
+#include "overview.h"
 #include "ws.h"
 
 #define SUBS_MAX 16 /* units one connection may watch at once */
@@ -45,6 +46,7 @@ typedef struct live_conn {
     bool resync;              /* the backlog was dropped: snapshots once drained */
     kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
+    kj_overview_sub overview; /* {"op":"subscribe","overview":true} (overview.c) */
 } live_conn;
 
 size_t kj_live_sess_size(void)
@@ -198,6 +200,7 @@ void kj_live_on_published(kj_server *s, kj_pub *list)
         case KJ_PUB_UPDATE: on_update(s, p); break;
         case KJ_PUB_SNAPSHOT: on_snapshot(s, p); break;
         case KJ_PUB_ALERT: on_alert(s, p); break;
+        case KJ_PUB_OVERVIEW: kj_overview_on_published(s, p); break;
         }
     }
     kj_pub_free_list(list);
@@ -365,6 +368,10 @@ static void on_message(live_conn *c, const msgpack_object *m)
     if (unit && ul <= KJ_ID_MAX) snprintf(id, sizeof id, "%.*s", (int)ul, unit);
     if (op && n == 5 && !memcmp(op, "units", 5))
         ask_units(c);
+    else if (op && n == 9 && !memcmp(op, "subscribe", 9) && kj_overview_asked(m))
+        kj_overview_subscribe(&c->overview, &c->ws);
+    else if (op && n == 11 && !memcmp(op, "unsubscribe", 11) && kj_overview_asked(m))
+        kj_overview_unsubscribe(&c->overview);
     else if (op && n == 9 && !memcmp(op, "subscribe", 9))
         subscribe(c, id);
     else if (op && n == 11 && !memcmp(op, "unsubscribe", 11))
@@ -402,6 +409,7 @@ static void token_changed(kj_wsconn *ws)
             remove_sub(c, &c->subs[i]);
         }
     if (c->n_subs && strcmp(c->view, view_of(c))) change_view(c);
+    kj_overview_recheck(&c->overview);
 }
 
 static int writeable(live_conn *c)
@@ -412,6 +420,7 @@ static int writeable(live_conn *c)
         c->resync = false;
         for (size_t i = 0; i < c->n_subs; i++)
             ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+        kj_overview_resync(&c->overview);
     }
     return 0;
 }
@@ -421,6 +430,7 @@ static void closed(live_conn *c)
     if (!c->ws.srv) return; /* refused before the filter knew it */
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
+    kj_overview_unsubscribe(&c->overview);
     if (c->units_query) c->units_query->owner = NULL;
     kj_ws_closed(&c->ws, &c->ws.srv->live_clients);
 }

@@ -92,7 +92,7 @@ bool kj_metrics_in_group(const kj_metrics *m)
 }
 bool kj_metrics_pending(const kj_metrics *m)
 {
-    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0);
+    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0 || kj_ledger_pending(m));
 }
 
 /* ---- the scope table ---- */
@@ -424,6 +424,9 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
+    if (ev->type == KJ_EV_TICKET || (ev->type == KJ_EV_SERVICE && ev->ticket[0]))
+        kj_mq_apply(m, u, ev);
+    if (ev->type == KJ_EV_TICKET) return KJ_OK;
     if (ev->type == KJ_EV_PRESENCE) {
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
@@ -507,6 +510,8 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    kj_mq_commit(m);
+    kj_ledger_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -557,6 +562,8 @@ static void unit_free(kj_unit *u)
     free(u->ind_metric);
     free(u->status);
     free(u->alerts);
+    kj_mq_free_unit(u);
+    kj_ledger_free_unit(u);
     free(u);
 }
 
@@ -612,6 +619,7 @@ void kj_metrics_rollback(kj_metrics *m)
     for (size_t i = 0; i < m->touched.n; i++)
         if (!(t[i]->flags & SC_CREATED)) rollback_scope(m, t[i]);
     replay_undo(m);
+    kj_mq_rollback(m); /* before a unit the group created is freed */
     for (size_t i = m->touched.n; i-- > 0;) {
         if (t[i]->flags & SC_CREATED)
             destroy_created(m, t[i]);
@@ -660,7 +668,10 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
     kj_m_fold_all(m, (int32_t)floor_div(now, KJ_MINUTE_MS), old_hour);
+    if (now >= m->tomorrow_start) kj_ledger_close_day(m); /* as the day ends */
     set_now(m, now);
+    if (old_day != m->today) kj_mq_new_day(m);
+    kj_mq_tick(m);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
@@ -759,6 +770,9 @@ void kj_metrics_free(kj_metrics *m)
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
+    free(m->queue_units.items);
+    free(m->queue_notes.items);
+    kj_ledger_free(m);
     free(m->folded.items);
     free(m->pend.items);
     kj_agg_reset(&m->scratch);

@@ -42,6 +42,8 @@ static const char *const metric_names[KJ_M_COUNT] = {
     "ratings.ikm_elements.U7",
     "ratings.ikm_elements.U8",
     "ratings.ikm_elements.U9",
+    "queue.waiting",
+    "queue.longest_wait_ms",
 };
 
 bool kj_metric_parse(const char *path, kj_metric *out)
@@ -201,6 +203,7 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
+    if (w >= KJ_WIN_COUNT) return NULL; /* `now` is no window of buckets */
     int sw = sw_of(w);
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */
@@ -508,7 +511,7 @@ static void pack_serving(msgpack_packer *pk, const serving *s)
 
 static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, KJ_WIN_COUNT + (sc->kind != KJ_SCOPE_UNIT));
+    msgpack_pack_map(pk, KJ_WIN_COUNT + 1);
     for (int w = 0; w < KJ_WIN_COUNT; w++) {
         pack_str(pk, kj_window_name((kj_window)w));
         pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
@@ -519,6 +522,9 @@ static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
     } else if (sc->kind == KJ_SCOPE_COUNTER) {
         pack_str(pk, "serving");
         pack_serving(pk, sc->serv);
+    } else {
+        pack_str(pk, "queue");
+        kj_mq_pack(m, sc->unit, pk);
     }
 }
 

@@ -17,7 +17,7 @@ struct ev_loop;
 struct ev_prepare;
 struct kj_conns;
 
-#define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
+#define KJ_EVENT_TYPES (KJ_EV_LAST + 1) /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {
@@ -36,6 +36,7 @@ struct kj_server {
     struct kj_hub *hub;           /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     size_t n_live_units;
+    struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
     struct ev_prepare *turn_watch; /* counts loop_turns on loop */

@@ -394,7 +394,8 @@ static json_t *field_json(const kj_event *ev, kj_field f)
         return a;
     }
     case KJ_F_SOURCE: return json_string(kj_source_name(ev->source));
-    case KJ_F_STATE: return json_string(kj_presence_name(ev->state));
+    case KJ_F_STATE: return json_string(kj_event_state_name(ev));
+    case KJ_F_TICKET: return json_string(ev->ticket);
     case KJ_F_META: return meta_json(ev);
     default: return NULL;
     }

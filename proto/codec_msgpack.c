@@ -296,7 +296,8 @@ static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
             msgpack_pack_uint8(pk, ev->elements[i]);
         break;
     case KJ_F_SOURCE: pack_str(pk, kj_source_name(ev->source)); break;
-    case KJ_F_STATE: pack_str(pk, kj_presence_name(ev->state)); break;
+    case KJ_F_STATE: pack_str(pk, kj_event_state_name(ev)); break;
+    case KJ_F_TICKET: pack_str(pk, ev->ticket); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
     default: break;
     }

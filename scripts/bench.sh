@@ -70,3 +70,7 @@ echo "kinerja at office scale: ${KJ_BENCH_MONTH_EVENTS:-1000000} events stored, 
 kill "$pid"; wait "$pid" 2>/dev/null || true
 rm -rf "$tmp/state"
 /usr/bin/python3 tests/bench/bench_restart.py "$build/kinerjad" "$tmp/kinerjad.yaml" "$port" "$secret" "$vsecret"
+
+echo
+echo "kinerja agency overview: 500 units, 100 live overview viewers (overview_interval_ms 1000)"
+/usr/bin/python3 tests/bench/bench_overview.py "$build/kinerjad"

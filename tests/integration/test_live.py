@@ -64,7 +64,7 @@ def test_snapshot_then_updates_with_continuous_seq(daemon):
     assert set(snap) >= {"seq", "at", "unit_metrics", "members", "counters", "indicators", "alerts"}
     assert set(snap["members"]) == {SITI, BUDI}
     assert set(snap["counters"]) == {"loket-1", "loket-2"}
-    assert set(snap["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d"}
+    assert set(snap["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d", "queue"}
     seq = snap["seq"]
     total = 0
     for i in range(5):
@@ -76,7 +76,7 @@ def test_snapshot_then_updates_with_continuous_seq(daemon):
         # only what changed: the unit, Siti and loket-1; each scope whole
         assert set(up.get("members", {})) == {SITI}
         assert set(up.get("counters", {})) == {"loket-1"}
-        assert set(up["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d"}
+        assert set(up["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d", "queue"}
     assert today_count(up) == total
     assert up["members"][SITI]["today"]["services"]["count"] == total
     ws.close()

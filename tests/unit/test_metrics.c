@@ -938,8 +938,9 @@ START_TEST(test_snapshot_shape)
     ck_assert(map_has_exactly(at(&p.up.data, "members.e1"), member_keys, 6));
     ck_assert(is_nil(at(&p.up.data, "members.e1.today.tasks")));
     ck_assert(at(&p.up.data, "counters.c1.serving") != NULL);
-    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d"};
-    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 5));
+    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d", "queue"};
+    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 6));
+    ck_assert_int_eq((int64_t)num(at(&p.up.data, "unit_metrics.queue.waiting"), "waiting"), 0);
     packed_free(&p);
 
     /* a unit, member and counter first seen in an event */
@@ -1904,6 +1905,191 @@ START_TEST(test_restart_fuzz)
 }
 END_TEST
 
+/* ---- the queue (SPEC §13) ---- */
+
+static kj_event ticket_ev(int64_t ts, const char *ticket, kj_ticket_state st, const char *service)
+{
+    kj_event ev = base_event(KJ_EV_TICKET, ts, "u1", NULL, NULL);
+    snprintf(ev.ticket, sizeof ev.ticket, "%s", ticket);
+    snprintf(ev.service, sizeof ev.service, "%s", service);
+    ev.ticket_state = st;
+    return ev;
+}
+
+/* waiting, expired_today, issued_today, called_today, cancelled_today and
+ * oldest_issued_ts (0: nil) of u1's queue. */
+static void assert_queue(kj_metrics *m, const int64_t want[6], const char *what)
+{
+    static const char *const f[] = {"waiting",      "expired_today",   "issued_today",
+                                    "called_today", "cancelled_today", "oldest_issued_ts"};
+    packed p;
+    pack_snapshot(m, "u1", NULL, &p);
+    for (int i = 0; i < 6; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "unit_metrics.queue.%s", f[i]);
+        const msgpack_object *o = at(&p.up.data, path);
+        int64_t got = is_nil(o) ? 0 : (int64_t)num(o, path);
+        ck_assert_msg(got == want[i], "%s: %s = %lld, want %lld", what, f[i], (long long)got,
+                      (long long)want[i]);
+    }
+    packed_free(&p);
+}
+
+static void count_note(void *ctx, const kj_queue_note *n)
+{
+    *(uint32_t *)ctx += n->count;
+}
+
+/* The bound (a closed ticket makes room first, then the one waiting longest
+ * expires), a rollback, a reload from the stored keys, and local midnight. */
+START_TEST(test_queue_bound_reload_midnight)
+{
+    kj_config *cfg = base_config();
+    cfg->max_open_tickets = 4;
+    kj_metrics *m;
+    table t = {0};
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    kj_metrics_tick(m, T0);
+    kj_event evs[] = {
+        ticket_ev(T0 - 30 * KJ_MINUTE_MS, "A1", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 25 * KJ_MINUTE_MS, "A2", KJ_TICKET_CALLED, ""),   /* before its issued: */
+        ticket_ev(T0 - 20 * KJ_MINUTE_MS, "A2", KJ_TICKET_ISSUED, "kk"), /* waiting again */
+        ticket_ev(T0 - 10 * KJ_MINUTE_MS, "A3", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 5 * KJ_MINUTE_MS, "A3", KJ_TICKET_CANCELLED, ""),
+        ticket_ev(T0 - 40 * KJ_MINUTE_MS, "A4", KJ_TICKET_ISSUED, "ktp"),
+    };
+    group(m, &t, evs, 6);
+    assert_queue(m, (int64_t[]){3, 0, 4, 1, 1, T0 - 40 * KJ_MINUTE_MS}, "four tickets");
+    kj_event more[] = {ticket_ev(T0 - KJ_MINUTE_MS, "A5", KJ_TICKET_ISSUED, "ktp"),
+                       ticket_ev(T0 - 2 * KJ_MINUTE_MS, "A6", KJ_TICKET_ISSUED, "ktp")};
+    group(m, &t, more, 1); /* A3, closed, leaves the table; its counts stay */
+    assert_queue(m, (int64_t[]){4, 0, 5, 1, 1, T0 - 40 * KJ_MINUTE_MS}, "at the bound");
+    group(m, &t, more + 1, 1); /* A4, waiting longest, expires */
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "beyond the bound");
+    uint32_t notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 1);
+
+    kj_event dropped = ticket_ev(T0 - 50 * KJ_MINUTE_MS, "A7", KJ_TICKET_ISSUED, "");
+    kj_metrics_begin(m);
+    ck_assert_int_eq(kj_metrics_apply(m, &dropped), KJ_OK);
+    kj_metrics_rollback(m);
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "after a rollback");
+
+    kj_metrics *b = load_table(cfg, &t, T0, NULL);
+    assert_queue(b, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "reloaded");
+    kj_metrics_free(b);
+
+    /* Asia/Jakarta's midnight after T0 (10:30 local) */
+    int64_t midnight = ((T0 + JKT_OFF) / KJ_DAY_MS + 1) * KJ_DAY_MS - JKT_OFF;
+    kj_metrics_tick(m, midnight + 1000);
+    notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 4);
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "after midnight");
+    kj_event late = ticket_ev(midnight - KJ_MINUTE_MS, "A8", KJ_TICKET_ISSUED, "");
+    group(m, &t, &late, 1); /* yesterday's: expired already */
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "a late ticket of yesterday");
+    b = load_table(cfg, &t, midnight + 1000, NULL);
+    assert_queue(b, (int64_t[]){0, 0, 0, 0, 0, 0}, "reloaded after midnight");
+    size_t expired = 0;
+    for (size_t i = 0; i < t.n; i++)
+        expired +=
+            t.rows[i].key[0] == 'Q' && kj_metrics_key_expired(b, t.rows[i].key, t.rows[i].klen);
+    ck_assert_uint_eq(expired, 6); /* yesterday's tickets A1-A6 */
+    kj_metrics_free(b);
+    table_free(&t);
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+END_TEST
+
+/* bad_days and needs_coaching of u1's overview row. */
+static void assert_coaching(kj_metrics *m, uint32_t bad_days, bool needs, const char *what)
+{
+    packed p;
+    msgpack_sbuffer_init(&p.sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p.sb, msgpack_sbuffer_write);
+    ck_assert_int_eq(kj_metrics_pack_overview_row(m, "u1", &pk), KJ_OK);
+    unpack(&p);
+    const msgpack_object *nc = at(&p.up.data, "needs_coaching");
+    ck_assert_msg((uint32_t)num(at(&p.up.data, "bad_days"), "bad_days") == bad_days,
+                  "%s: bad_days %g, want %u", what, num(at(&p.up.data, "bad_days"), "bad_days"),
+                  bad_days);
+    ck_assert_msg(nc && nc->type == MSGPACK_OBJECT_BOOLEAN && nc->via.boolean == needs,
+                  "%s: needs_coaching", what);
+    packed_free(&p);
+}
+
+/* The daily ledger: a record per unit and day at local midnight, kept across
+ * a restart; a 7d indicator's run comes from it, a today indicator's from
+ * the day buckets; a good day ends the run. */
+START_TEST(test_ledger_across_midnights_and_restart)
+{
+    for (int window = 0; window < 2; window++) {
+        kj_config *cfg = base_config();
+        add_indicator(cfg, "wait", "services.wait_ms.max", window ? KJ_WIN_TODAY : KJ_WIN_7D, 1000,
+                      KJ_BETTER_LOWER);
+        cfg->indicators[0].for_employee = false;
+        kj_metrics *m;
+        table t = {0};
+        int64_t now = T0 - 5 * KJ_DAY_MS;
+        ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+        kj_metrics_tick(m, now);
+        for (int d = 0; d < 4; d++) { /* four bad days, each at 10:30 local */
+            kj_event ev = service_ev(now, "u1", "e1", "c1", 5000, 1000, KJ_OUTCOME_SERVED);
+            group(m, &t, &ev, 1);
+            now += KJ_DAY_MS;
+            kj_metrics_tick(m, now);
+            group(m, &t, NULL, 0); /* the ledger's record is stored by the next group */
+        }
+        size_t records = 0;
+        for (size_t i = 0; i < t.n; i++)
+            records += t.rows[i].key[0] == 'L' && !memcmp(t.rows[i].key + 1, "u1", 3);
+        ck_assert_uint_eq(records, 4);
+        /* the 7d window still holds the bad days: the day's own status is bad
+         * too, so the run counts every ended day */
+        assert_coaching(m, 4, true, window ? "today" : "7d");
+        kj_metrics *b = load_table(cfg, &t, now, NULL);
+        assert_coaching(b, 4, true, "after a restart");
+        kj_metrics_free(b);
+        cfg->coaching_after_days = 5;
+        assert_coaching(m, 4, false, "coaching_after_days 5");
+        kj_metrics_free(m);
+        table_free(&t);
+        kj_config_free(cfg);
+    }
+}
+END_TEST
+
+/* A good day ends a run (today's indicator, from the day buckets). */
+START_TEST(test_ledger_good_day_ends_the_run)
+{
+    kj_config *cfg = base_config();
+    add_indicator(cfg, "wait", "services.wait_ms.max", KJ_WIN_TODAY, 1000, KJ_BETTER_LOWER);
+    kj_metrics *m;
+    table t = {0};
+    int64_t now = T0 - 5 * KJ_DAY_MS;
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+    kj_metrics_tick(m, now);
+    int64_t waits[] = {5000, 5000, 500, 5000}; /* bad, bad, ok, bad */
+    for (int d = 0; d < 4; d++) {
+        kj_event ev = service_ev(now, "u1", "e1", "c1", waits[d], 1000, KJ_OUTCOME_SERVED);
+        group(m, &t, &ev, 1);
+        now += KJ_DAY_MS;
+        kj_metrics_tick(m, now);
+    }
+    assert_coaching(m, 1, false, "bad, bad, ok, bad");
+    now += 2 * KJ_DAY_MS; /* two days without data do not end a run */
+    kj_metrics_tick(m, now);
+    assert_coaching(m, 1, false, "then two empty days");
+    kj_metrics_free(m);
+    table_free(&t);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -1931,6 +2117,9 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_tz_against_libc);
     tcase_add_test(tc, test_series_and_reload);
     tcase_add_test(tc, test_restart_fuzz);
+    tcase_add_test(tc, test_queue_bound_reload_midnight);
+    tcase_add_test(tc, test_ledger_across_midnights_and_restart);
+    tcase_add_test(tc, test_ledger_good_day_ends_the_run);
     suite_add_tcase(s, tc);
     return s;
 }

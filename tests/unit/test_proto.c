@@ -247,8 +247,10 @@ static const char *const base[] = {
         "{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u1\",\"score\":4}",
     [KJ_EV_PRESENCE] = "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
+    [KJ_EV_TICKET] = "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS
+                     ",\"unit\":\"u1\",\"ticket\":\"A-017\",\"state\":\"issued\"}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -261,6 +263,7 @@ typedef struct rule {
 #define SERVICE KJ_EV_SERVICE
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
+#define TICKET KJ_EV_TICKET
 #define ALL 0
 
 static const rule rules[] = {
@@ -277,9 +280,9 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence"},
+    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, ticket"},
+    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, ticket"},
+    {ALL, "type", "1", "type: must be one of task, service, rating, presence, ticket"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -420,6 +423,26 @@ static const rule rules[] = {
     {PRESENCE, "state", "3", "state: must be one of available, serving, break, offline"},
     {PRESENCE, "counter", "\"loket-1\"", ""},
     {PRESENCE, "counter", "\"\"", "counter: " ID_RULE},
+    {PRESENCE, "ticket", "\"A-1\"", "ticket: unknown field"},
+    /* ticket (SPEC §13) */
+    {TICKET, "ticket", NULL, "ticket: required"},
+    {TICKET, "ticket", "\"\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "\"A 17\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "17", "ticket: " ID_RULE},
+    {TICKET, "state", NULL, "state: required"},
+    {TICKET, "state", "\"called\"", ""},
+    {TICKET, "state", "\"cancelled\"", ""},
+    {TICKET, "state", "\"available\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "state", "\"served\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "service", "\"ktp\"", ""},
+    {TICKET, "counter", "\"loket-1\"", ""},
+    {TICKET, "employee", "\"e1\"", ""},
+    {TICKET, "wait_ms", "1", "wait_ms: unknown field"},
+    {TICKET, "kind", "\"k\"", "kind: unknown field"},
+    {SERVICE, "ticket", "\"A-017\"", ""},
+    {SERVICE, "ticket", "\"A/017\"", "ticket: " ID_RULE},
+    {TASK, "ticket", "\"A-1\"", "ticket: unknown field"},
+    {PRESENCE, "state", "\"issued\"", "state: must be one of available, serving, break, offline"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -458,7 +481,7 @@ START_TEST(test_rule)
         check_rule(r, r->type);
         return;
     }
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++)
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++)
         check_rule(r, t);
 }
 END_TEST
@@ -493,6 +516,9 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_PRESENCE                                                                              \
     "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"counter\":\"loket-3\",\"state\":\"break\"}"
+#define FULL_TICKET                                                                                \
+    "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","        \
+    "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}"
 
 START_TEST(test_values_task)
 {
@@ -645,7 +671,7 @@ START_TEST(test_names)
     kj_presence_state p;
     kj_outcome o;
     kj_source s;
-    for (int i = KJ_EV_TASK; i <= KJ_EV_PRESENCE; i++) {
+    for (int i = KJ_EV_TASK; i <= KJ_EV_LAST; i++) {
         const char *n = kj_event_type_name(i);
         ck_assert(kj_event_type_parse(n, strlen(n), &t));
         ck_assert_int_eq(t, i);
@@ -669,6 +695,14 @@ START_TEST(test_names)
     ck_assert_str_eq(kj_outcome_name(KJ_OUTCOME_NO_SHOW), "no_show");
     ck_assert_str_eq(kj_source_name(KJ_SOURCE_PEER), "peer");
     ck_assert_str_eq(kj_presence_name(KJ_PRESENCE_BREAK), "break");
+    kj_ticket_state ts;
+    for (int i = KJ_TICKET_ISSUED; i <= KJ_TICKET_CANCELLED; i++) {
+        const char *n = kj_ticket_state_name(i);
+        ck_assert(kj_ticket_state_parse(n, strlen(n), &ts));
+        ck_assert_int_eq(ts, i);
+    }
+    ck_assert_str_eq(kj_event_type_name(KJ_EV_TICKET), "ticket");
+    ck_assert(!kj_ticket_state_parse("served", 6, &ts));
     ck_assert_str_eq(kj_event_type_name(0), "unknown");
     ck_assert_str_eq(kj_presence_name(99), "unknown");
     ck_assert(!kj_event_type_parse("tas", 3, &t));
@@ -1285,17 +1319,20 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_mem_eq(a->elements, b->elements, KJ_ELEMENTS);
     ck_assert_int_eq(a->source, b->source);
     ck_assert_int_eq(a->state, b->state);
+    ck_assert_str_eq(a->ticket, b->ticket);
+    ck_assert_int_eq(a->ticket_state, b->ticket_state);
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
 }
 
-static const char *const full[] = {NULL, FULL_TASK, FULL_SERVICE, FULL_RATING, FULL_PRESENCE};
+static const char *const full[] = {NULL,        FULL_TASK,     FULL_SERVICE,
+                                   FULL_RATING, FULL_PRESENCE, FULL_TICKET};
 
 START_TEST(test_round_trip)
 {
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             for (int variant = 0; variant < 2; variant++) {
                 kj_batch *b = decode_ok(c, variant ? full[t] : base[t]);
                 const kj_event *ev = &b->items[0].ev;
@@ -1335,6 +1372,7 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter service wait_ms service_ms outcome",
         "id type ts unit employee counter service score elements source meta",
         "id type ts unit employee counter state",
+        "id type ts unit employee counter service state ticket",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1342,8 +1380,9 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter wait_ms service_ms outcome",
         "id type ts unit score source",
         "id type ts unit employee state",
+        "id type ts unit state ticket",
     };
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
             kj_batch *b = decode_ok(MSGPACK, variant ? full[t] : base[t]);
             msgpack_sbuffer sb;
@@ -1425,9 +1464,11 @@ START_TEST(test_json_from_event)
         "\"source\":\"supervisor\",\"meta\":{\"note\":\"ramah\",\"n\":[1,2.5]}}",
         "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
         "\"counter\":\"loket-3\",\"state\":\"break\"}",
+        "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             kj_batch *b = decode_ok(c, full[t]);
             char *s = dump(kj_json_from_event(&b->items[0].ev));
             ck_assert_str_eq(s, want[t]);
