@@ -12,14 +12,11 @@
 
 #include "../proto/err.h"
 #include "../proto/event.h"
+#include "metric.h" /* kj_window, kj_better */
 
 typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mode;
 typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
 typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
-typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
-typedef enum kj_window {
-    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
-} kj_window;
 
 typedef struct kj_listen {
     char *host; /* numeric, as bound: "127.0.0.1", "::1", "0.0.0.0" (a name is resolved on load) */
@@ -144,8 +141,5 @@ const char *kj_config_key(size_t i);
 /* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
  * are proto/duration.h's.) */
 bool kj_parse_size(const char *s, uint64_t *out);
-
-const char *kj_window_name(kj_window w);
-bool kj_window_parse(const char *s, kj_window *out);
 
 #endif
