@@ -7,6 +7,8 @@
 #include "../proto/clock.h"
 
 static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
+const kj_window kj_win_sliding[KJ_WIN_SLIDING] = {KJ_WIN_15M, KJ_WIN_1H, KJ_WIN_7D, KJ_WIN_30D};
+
 static const char *const res_names[KJ_RES_COUNT] = {"minute", "hour", "day"};
 
 static int find(const char *s, const char *const *names, int n)

@@ -26,6 +26,10 @@ typedef enum kj_window {
     KJ_WIN_COUNT
 } kj_window;
 
+/* The windows that slide over buckets (all but today), in order. */
+#define KJ_WIN_SLIDING 4
+extern const kj_window kj_win_sliding[KJ_WIN_SLIDING];
+
 /* "15m", "1h", "today", "7d", "30d" ("?" out of range); parse: false when
  * s is NULL or none of them. */
 const char *kj_window_name(kj_window w);

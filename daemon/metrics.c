@@ -10,8 +10,12 @@
 #define DEFAULT_SLA_MS 900000
 #define TABLE_MIN 1024
 
-const int32_t kj_sw_len[N_SW] = {15, 60, 168, 720};
-const uint8_t kj_sw_res[N_SW] = {KJ_RES_MINUTE, KJ_RES_MINUTE, KJ_RES_HOUR, KJ_RES_HOUR};
+const int32_t kj_sw_len[KJ_WIN_COUNT] = {
+    [KJ_WIN_15M] = 15, [KJ_WIN_1H] = 60, [KJ_WIN_7D] = 168, [KJ_WIN_30D] = 720};
+const uint8_t kj_sw_res[KJ_WIN_COUNT] = {[KJ_WIN_15M] = KJ_RES_MINUTE,
+                                         [KJ_WIN_1H] = KJ_RES_MINUTE,
+                                         [KJ_WIN_7D] = KJ_RES_HOUR,
+                                         [KJ_WIN_30D] = KJ_RES_HOUR};
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -67,8 +71,8 @@ int64_t kj_m_bucket_ms(kj_res res, int32_t start)
 /* The oldest bucket start kept in memory (and written) for res. */
 int32_t kj_m_horizon(const kj_metrics *m, kj_res res)
 {
-    if (res == KJ_RES_MINUTE) return m->now_min - kj_sw_len[SW_1H] + 1;
-    if (res == KJ_RES_HOUR) return m->now_hour - kj_sw_len[SW_30D] + 1;
+    if (res == KJ_RES_MINUTE) return m->now_min - kj_sw_len[KJ_WIN_1H] + 1;
+    if (res == KJ_RES_HOUR) return m->now_hour - kj_sw_len[KJ_WIN_30D] + 1;
     return m->today - m->day_keep + 1;
 }
 
@@ -363,7 +367,7 @@ typedef struct ev_plan {
     int32_t start[KJ_RES_COUNT];
     bool kept[KJ_RES_COUNT]; /* within the resolution's horizon */
     int last;          /* the coarsest resolution it goes into now */
-    bool closed[N_SW]; /* a late event: into the window's running total */
+    bool closed[KJ_WIN_COUNT]; /* a late event: into the window's running total */
     bool visible;      /* in today or in a window: readers see it */
 } ev_plan;
 
@@ -376,7 +380,8 @@ static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
     /* a pending minute reaches its hour and day when it is folded */
     p->last = p->start[KJ_RES_MINUTE] >= m->fold_min ? KJ_RES_MINUTE : KJ_RES_DAY;
     p->visible = p->start[KJ_RES_DAY] == m->today;
-    for (int w = 0; w < N_SW; w++) {
+    for (int i = 0; i < KJ_WIN_SLIDING; i++) {
+        kj_window w = kj_win_sliding[i];
         int32_t s = p->start[kj_sw_res[w]];
         p->visible |= kj_sw_holds(m, w, s);
         /* the current bucket is read alongside the running total */
@@ -395,8 +400,8 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
         kj_agg_add_event(&ob->agg, ev, sla);
         ob->touched = 1;
     }
-    for (int w = 0; w < N_SW; w++)
-        if (p->closed[w]) kj_agg_add_event(&sc->win[w], ev, sla);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++)
+        if (p->closed[kj_win_sliding[i]]) kj_agg_add_event(&sc->win[kj_win_sliding[i]], ev, sla);
     if (p->visible) {
         kj_m_mark_changed(m, sc);
         sc->flags |= SC_EVAL;
@@ -539,7 +544,7 @@ static void scope_free(kj_scope *sc)
     while (sc->n_open)
         close_open(sc, sc->n_open - 1);
     free(sc->open);
-    for (int w = 0; w < N_SW; w++)
+    for (int w = 0; w < KJ_WIN_COUNT; w++)
         kj_agg_reset(&sc->win[w]);
     kj_presence_free(sc);
     free(sc->units);

@@ -73,7 +73,7 @@ static void fold_minute(kj_metrics *m, kj_scope *sc, const series_rec *rec, int3
         kj_agg_merge(&ob->agg, a);
         ob->refolded = 1;
     }
-    for (int w = SW_7D; w <= SW_30D; w++)
+    for (int w = KJ_WIN_7D; w <= KJ_WIN_30D; w++)
         if (kept[0] && kj_sw_closed_at(w, ref_hour, b[0])) kj_agg_merge(&sc->win[w], a);
 }
 

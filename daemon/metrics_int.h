@@ -13,13 +13,14 @@
 #include "presence.h"
 #include "tzclock.h"
 
-enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
+/* Per-window arrays are indexed by kj_window (metric.h) and hold the sliding
+ * windows only: today's slot is unused (today is its day bucket). */
 
 #define ALERTS_PER_UNIT 200
 #define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
 
-extern const int32_t kj_sw_len[N_SW]; /* in buckets */
-extern const uint8_t kj_sw_res[N_SW];
+extern const int32_t kj_sw_len[KJ_WIN_COUNT]; /* in buckets */
+extern const uint8_t kj_sw_res[KJ_WIN_COUNT];
 
 /* A scope's buckets of one resolution, oldest first, packed in one buffer as
  * records [int32 start][varint len][len bytes of kj_agg encoding]. Packing
@@ -73,7 +74,7 @@ typedef struct kj_scope {
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
     series ser[KJ_RES_COUNT];
     open_bucket *open;
-    kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
+    kj_agg win[KJ_WIN_COUNT]; /* running totals of the closed buckets of each sliding window */
     presence *pres;         /* employees, once they sent presence */
     serving *serv;          /* counters, once someone served there */
     void *saved;            /* presence / serving before the group (presence.c) */

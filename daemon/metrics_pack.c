@@ -8,11 +8,6 @@
 
 #include "metrics_int.h"
 
-static int sw_of(kj_window w)
-{
-    return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
-}
-
 /* The current bucket of a sliding window's resolution, NULL when empty. */
 static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 {
@@ -28,7 +23,7 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
-    int sw = sw_of(w);
+    int sw = w; /* a sliding window */
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */
     bool pending =

@@ -246,16 +246,17 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
 static kj_err put_windows(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
 {
     bool any = false;
-    for (int w = 0; w < N_SW; w++)
-        any |= !kj_agg_empty(&sc->win[w]);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++)
+        any |= !kj_agg_empty(&sc->win[kj_win_sliding[i]]);
     if (!any) return KJ_OK;
-    uint8_t *buf = kj_m_enc(m, 11 + N_SW * (10 + KJ_AGG_ENCODED_MAX));
+    uint8_t *buf = kj_m_enc(m, 11 + KJ_WIN_SLIDING * (10 + KJ_AGG_ENCODED_MAX));
     size_t n = 0;
     buf[n++] = VALUE_VERSION;
     n += kj_varint_put(buf + n, (uint64_t)m->now);
-    for (int w = 0; w < N_SW; w++) {
-        n += kj_varint_put(buf + n, kj_agg_encoded_size(&sc->win[w]));
-        n += kj_agg_encode(&sc->win[w], buf + n);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++) {
+        const kj_agg *win = &sc->win[kj_win_sliding[i]];
+        n += kj_varint_put(buf + n, kj_agg_encoded_size(win));
+        n += kj_agg_encode(win, buf + n);
     }
     keybuf k = {.n = 0};
     put_byte(&k, KEY_WINDOWS);
@@ -390,8 +391,10 @@ static kj_err load_into(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, 
         return KJ_OK;
     }
     kj_agg *into[2] = {NULL, NULL}; /* the windows of this resolution that hold it */
-    for (int w = 0, k = 0; w < N_SW; w++)
+    for (int i = 0, k = 0; i < KJ_WIN_SLIDING; i++) {
+        kj_window w = kj_win_sliding[i];
         if (kj_sw_res[w] == res && kj_sw_closed(m, w, start)) into[k++] = &sc->win[w];
+    }
     /* merged straight from its encoding: no decoded copy */
     if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
     if (kj_agg_merge_encoded(into[0], into[1], val, vlen)) {
@@ -472,9 +475,10 @@ static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *v
     int64_t at = (int64_t)kj_rd_varint(&r);
     if (!r.bad && (!m->ckpt_now || at != m->ckpt_now)) return KJ_OK; /* an older one's */
     kj_scope *sc = r.bad ? NULL : scope_of_key(m, pk);
-    for (int w = 0; w < N_SW && !r.bad; w++) {
+    for (int i = 0; i < KJ_WIN_SLIDING && !r.bad; i++) {
         uint64_t n = kj_rd_varint(&r);
-        if (r.bad || n > vlen - r.pos || kj_agg_decode(&sc->win[w], val + r.pos, (size_t)n))
+        if (r.bad || n > vlen - r.pos ||
+            kj_agg_decode(&sc->win[kj_win_sliding[i]], val + r.pos, (size_t)n))
             r.bad = true;
         r.pos += (size_t)n;
     }
@@ -560,7 +564,7 @@ bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
         return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * KJ_MINUTE_MS;
     }
     if (pk.res == KJ_RES_HOUR)
-        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * KJ_HOUR_MS;
+        return pk.start < ((int64_t)m->now_hour - kj_sw_len[KJ_WIN_30D] - HOUR_MARGIN) * KJ_HOUR_MS;
     int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
     return pk.start < ((int64_t)m->today - retention) * KJ_DAY_MS;
 }

@@ -141,7 +141,7 @@ bool kj_sw_closed(const kj_metrics *m, int w, int32_t start)
 /* The sliding windows of resolution res: [first, first + 2). */
 static int first_window(kj_res res)
 {
-    return res == KJ_RES_MINUTE ? SW_15M : SW_7D;
+    return res == KJ_RES_MINUTE ? KJ_WIN_15M : KJ_WIN_7D;
 }
 
 void kj_window_rebuild(kj_metrics *m, kj_scope *sc, kj_res res)
