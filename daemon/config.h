@@ -64,7 +64,7 @@ typedef struct kj_indicator_conf {
     kj_better better;
     double warn_margin;  /* default 0.10 */
     /* Fewer samples in the window than this (the events the metric is
-     * computed from: metrics_pack.c kj_m_agg_samples) is status none, value nil: a p90 of
+     * computed from: metric.h kj_metric_samples) is status none, value nil: a p90 of
      * two waits is no judgement. Default 1 (SPEC §5 as written); 0 acts as 1. */
     uint32_t min_samples;
     bool for_unit, for_employee; /* applies_to */

@@ -17,12 +17,6 @@ const uint8_t kj_sw_res[KJ_WIN_COUNT] = {[KJ_WIN_15M] = KJ_RES_MINUTE,
                                          [KJ_WIN_7D] = KJ_RES_HOUR,
                                          [KJ_WIN_30D] = KJ_RES_HOUR};
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 void vec_push(vec *v, const void *item, size_t size)
 {
     if (v->n == v->cap) {
@@ -47,8 +41,8 @@ uint8_t *kj_m_enc(kj_metrics *m, size_t need)
 static void set_now(kj_metrics *m, int64_t now)
 {
     m->now = now;
-    m->now_min = (int32_t)floor_div(now, KJ_MINUTE_MS);
-    m->now_hour = (int32_t)floor_div(now, KJ_HOUR_MS);
+    m->now_min = (int32_t)kj_floor_div(now, KJ_MINUTE_MS);
+    m->now_hour = (int32_t)kj_floor_div(now, KJ_HOUR_MS);
     if (now >= m->today_start && now < m->tomorrow_start) return;
     m->today = kj_tz_day(m->tz, now);
     m->today_start = kj_tz_day_start(m->tz, m->today);
@@ -57,8 +51,8 @@ static void set_now(kj_metrics *m, int64_t now)
 
 int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts)
 {
-    if (res == KJ_RES_MINUTE) return (int32_t)floor_div(ts, KJ_MINUTE_MS);
-    if (res == KJ_RES_HOUR) return (int32_t)floor_div(ts, KJ_HOUR_MS);
+    if (res == KJ_RES_MINUTE) return (int32_t)kj_floor_div(ts, KJ_MINUTE_MS);
+    if (res == KJ_RES_HOUR) return (int32_t)kj_floor_div(ts, KJ_HOUR_MS);
     if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
     return kj_tz_day(m->tz, ts);
 }
@@ -663,7 +657,7 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
-    kj_m_fold_all(m, (int32_t)floor_div(now, KJ_MINUTE_MS), old_hour);
+    kj_m_fold_all(m, (int32_t)kj_floor_div(now, KJ_MINUTE_MS), old_hour);
     set_now(m, now);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {

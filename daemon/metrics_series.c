@@ -6,12 +6,6 @@
 
 #include "metrics_int.h"
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static int retention_days(const kj_metrics *m)
 {
     return m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
@@ -30,7 +24,7 @@ static size_t span(const kj_metrics *m, kj_res res, int64_t lo, int64_t hi)
 {
     if (hi <= lo) return 0;
     if (res == KJ_RES_DAY) return (size_t)(kj_tz_day(m->tz, hi - 1) - kj_tz_day(m->tz, lo - 1));
-    return (size_t)(floor_div(hi - 1, kj_res_ms(res)) - floor_div(lo - 1, kj_res_ms(res)));
+    return (size_t)(kj_floor_div(hi - 1, kj_res_ms(res)) - kj_floor_div(lo - 1, kj_res_ms(res)));
 }
 
 /* Day buckets older than memory: keys from the first day of the range up to
