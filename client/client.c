@@ -357,7 +357,7 @@ static const msgpack_object *map_get(const msgpack_object *m, const char *key)
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object_kv *kv = &m->via.map.ptr[i];
         if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl &&
-            !memcmp(kv->key.via.str.ptr, key, kl))
+            !memcmp(kj_msgpack_str(&kv->key), key, kl))
             return &kv->val;
     }
     return NULL;
@@ -373,7 +373,7 @@ static bool map_str(const msgpack_object *m, const char *key, const char **s, si
 {
     const msgpack_object *v = map_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return false;
-    *s = v->via.str.ptr;
+    *s = kj_msgpack_str(v);
     *len = v->via.str.size;
     return true;
 }
@@ -527,12 +527,12 @@ static void connection_failed(kj_client *c, const char *why, int retry_after_s, 
 static void answer_reason(const kj_http_resp *r, char *out, size_t len)
 {
     msgpack_unpacked u;
-    size_t off = 0, n = 0;
+    size_t n = 0;
     const char *s = NULL;
     out[0] = '\0';
     msgpack_unpacked_init(&u);
     if (strstr(r->content_type, "msgpack") &&
-        msgpack_unpack_next(&u, r->body, r->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        kj_msgpack_unpack_body(r->body, r->len, &u, NULL, 0) == KJ_OK &&
         map_str(&u.data, "error", &s, &n))
         snprintf(out, len, "%.*s", (int)n, s);
     msgpack_unpacked_destroy(&u);
@@ -592,11 +592,10 @@ static void too_big(kj_client *c, kj_packet *f, queue *q, const char *body)
 static void http_answered(kj_client *c, kj_packet *f, const kj_http_resp *resp)
 {
     msgpack_unpacked u;
-    size_t off = 0;
     json_t *j = NULL;
     msgpack_unpacked_init(&u);
     bool mp = strstr(resp->content_type, "msgpack") &&
-              msgpack_unpack_next(&u, resp->body, resp->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+              kj_msgpack_unpack_body(resp->body, resp->len, &u, NULL, 0) == KJ_OK &&
               u.data.type == MSGPACK_OBJECT_MAP;
     if (!mp) j = json_loadb(resp->body, resp->len, 0, NULL);
     if (mp || json_is_object(j)) {
@@ -657,10 +656,11 @@ static void http_step(kj_client *c)
 static void ws_message(kj_client *c, const uint8_t *data, size_t len)
 {
     msgpack_unpacked u;
-    size_t off = 0, oplen = 0, errlen = 0;
+    size_t oplen = 0, errlen = 0;
     const char *op = NULL, *err = NULL;
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+    /* Bounded: a frame declaring 2^32 elements must not allocate for them. */
+    if (kj_msgpack_unpack_body(data, len, &u, NULL, 0) != KJ_OK ||
         !map_str(&u.data, "op", &op, &oplen)) {
         snprintf(c->errmsg, sizeof c->errmsg, "unreadable frame from the daemon");
         c->http_post = true;

@@ -230,7 +230,9 @@ static bool json_next(kj_reader *r, span *s)
             continue;
         }
         size_t end = json_value_end(p, r->len, r->pos);
-        if (!end) {
+        /* end == pos: a '}' or ']' with nothing open, which would otherwise
+         * be read again and again (an endless stream of errors). */
+        if (!end || end == r->pos) {
             *s = (span){r->pos, r->pos, "event: not valid JSON: unbalanced brackets or quotes"};
             json_resync(r);
             return true;

@@ -94,6 +94,12 @@ static const struct key keys[] = {
     {"max_viewers", K_UINT, AT(max_viewers), 1, 1000000, 1000},
     {"viewer_backlog", K_SIZE, AT(viewer_backlog), 16 * KIB, GIB, MIB},
     {"max_frame", K_SIZE, AT(max_frame), KIB, 64 * MIB, MIB, .follows = "max_body"},
+    /* 0: up to max_connections from one address */
+    {"max_connections_per_address", K_UINT, AT(max_connections_per_address), 0, 1000000, 0},
+    {"header_timeout", K_DURATION, AT(header_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS,
+     10 * KJ_SEC_MS},
+    {"body_timeout", K_DURATION, AT(body_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS,
+     30 * KJ_SEC_MS},
 };
 #define N_KEYS COUNT(keys)
 

@@ -103,6 +103,9 @@ typedef struct kj_config {
     size_t max_viewers;          /* live connections */
     size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
     size_t max_frame;            /* bytes of one incoming WebSocket message */
+    size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
+    int64_t header_timeout_ms;   /* accept to request headers (or WebSocket authentication) */
+    int64_t body_timeout_ms;     /* headers to the last byte of a request body */
 
     kj_token *tokens;
     size_t n_tokens;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/codec.h"
 #include "metrics_int.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
@@ -103,13 +104,13 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 static bool key_is(const msgpack_object *k, const char *name)
 {
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
-           !memcmp(k->via.str.ptr, name, k->via.str.size);
+           !memcmp(kj_msgpack_str(k), name, k->via.str.size);
 }
 
 static bool copy_str(const msgpack_object *v, char *dst, size_t cap)
 {
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) return false;
-    memcpy(dst, v->via.str.ptr, v->via.str.size);
+    memcpy(dst, kj_msgpack_str(v), v->via.str.size);
     dst[v->via.str.size] = '\0';
     return true;
 }
@@ -135,7 +136,7 @@ static bool alert_field(const msgpack_object *k, const msgpack_object *v, kj_ale
     if (key_is(k, "from") || key_is(k, "to")) {
         ++*seen;
         return v->type == MSGPACK_OBJECT_STR &&
-               kj_status_parse(v->via.str.ptr, v->via.str.size,
+               kj_status_parse(kj_msgpack_str(v), v->via.str.size,
                                key_is(k, "from") ? &a->from : &a->to);
     }
     if (key_is(k, "at")) {
@@ -157,10 +158,11 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     kj_err err = KJ_ERR_DECODE;
     memset(a, 0, sizeof *a);
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+    /* A stored alert is read at start: a damaged one declaring 2^32 elements
+     * must not make msgpack-c allocate for them (the bounded unpack refuses). */
+    if (kj_msgpack_unpack_body(buf, len, &up, NULL, 0) != KJ_OK ||
         up.data.type != MSGPACK_OBJECT_MAP)
         goto done;
     int seen = 0;

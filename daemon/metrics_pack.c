@@ -475,23 +475,32 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     kj_ind_pack(m, u, only_employee, pk);
 }
 
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx)
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
+                             void *ctx)
 {
     kj_unit **cu = m->changed_units.items;
     for (size_t i = 0; i < m->changed_units.n; i++) {
+        if (ready && !ready(ctx, cu[i]->sc->id)) continue;
         kj_changes ch = {m, cu[i]};
         fn(ctx, &ch);
+        cu[i]->changed = false; /* taken: its flags are cleared below */
     }
+    /* Flags cleared after every callback: an employee listed in two units
+     * stays changed for the second. */
+    size_t kept = 0;
     for (size_t i = 0; i < m->changed_units.n; i++) {
         kj_unit *u = cu[i];
-        u->changed = false;
+        if (u->changed) {
+            cu[kept++] = u;
+            continue;
+        }
         u->sc->flags &= (uint8_t)~SC_CHANGED;
         for (size_t j = 0; j < u->n_members; j++)
             u->members[j].sc->flags &= (uint8_t)~SC_CHANGED;
         for (size_t j = 0; j < u->n_counters; j++)
             u->counters[j]->flags &= (uint8_t)~SC_CHANGED;
     }
-    m->changed_units.n = 0;
+    m->changed_units.n = kept;
 }
 
 /* ---- the directory ---- */

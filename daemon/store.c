@@ -344,6 +344,10 @@ kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, s
         }
         int stop = (!unit || strcmp(unit, ev.unit) == 0) ? fn(ctx, &ev) : 0;
         free(ev.meta);
+        if (stop == KJ_STORE_PAUSE) {
+            memcpy(c->pos, k.mv_data, RAW_KEY);
+            goto out;
+        }
         if (stop) {
             err = stop;
             goto out;

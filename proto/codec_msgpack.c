@@ -70,7 +70,7 @@ static kj_value value_of(const msgpack_object *o)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: v.kind = KJ_V_FLOAT; break;
     case MSGPACK_OBJECT_STR:
-        v.kind = KJ_V_STR, v.s = o->via.str.ptr, v.len = o->via.str.size;
+        v.kind = KJ_V_STR, v.s = kj_msgpack_str(o), v.len = o->via.str.size;
         break;
     case MSGPACK_OBJECT_ARRAY: v.kind = KJ_V_ARRAY; break;
     case MSGPACK_OBJECT_MAP: v.kind = KJ_V_MAP; break;
@@ -82,7 +82,7 @@ static kj_value value_of(const msgpack_object *o)
 static bool key_is(const msgpack_object *k, const char *name, size_t len)
 {
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-           memcmp(k->via.str.ptr, name, len) == 0;
+           memcmp(kj_msgpack_str(k), name, len) == 0;
 }
 
 static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
@@ -103,7 +103,8 @@ static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf 
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR) return KJ_META_BAD_KEY;
-        if ((st = kj_meta_pack_str(pk, bb, kv->key.via.str.ptr, kv->key.via.str.size))) return st;
+        if ((st = kj_meta_pack_str(pk, bb, kj_msgpack_str(&kv->key), kv->key.via.str.size)))
+            return st;
         if ((st = pack_meta_value(pk, bb, &kv->val, depth + 1))) return st;
     }
     return KJ_META_OK;
@@ -131,7 +132,7 @@ static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
         if (!isfinite(o->via.f64)) return KJ_META_BAD_VALUE;
         r = msgpack_pack_double(pk, o->via.f64);
         break;
-    case MSGPACK_OBJECT_STR: return kj_meta_pack_str(pk, bb, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return kj_meta_pack_str(pk, bb, kj_msgpack_str(o), o->via.str.size);
     case MSGPACK_OBJECT_ARRAY:
     case MSGPACK_OBJECT_MAP: return pack_meta_container(pk, bb, o, depth);
     default: return KJ_META_BAD_VALUE; /* binary, extensions: not representable in JSON */
@@ -192,7 +193,7 @@ static void decode_event(const msgpack_object *o, const kj_validate_opts *opts, 
             kj_build_bad_key(&b);
             break;
         }
-        kj_field f = kj_build_key(&b, kv[i].key.via.str.ptr, kv[i].key.via.str.size);
+        kj_field f = kj_build_key(&b, kj_msgpack_str(&kv[i].key), kv[i].key.via.str.size);
         if (f == KJ_F_META) {
             build_meta(&b, &kv[i].val);
         } else if (f == KJ_F_ELEMENTS) {

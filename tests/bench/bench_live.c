@@ -275,13 +275,17 @@ static void *poster(void *arg)
 {
     (void)arg;
     int fd = connect_tcp();
-    int per_batch = rate / 100 > 0 ? rate / 100 : 1;
     int64_t start = kj_mono_us(), total = 0; /* events of the watched unit */
+    int64_t posted = 0;                    /* events so far: they go round the units */
     struct timespec wall;
-    for (int b = 0; b < MAX_BATCHES && kj_mono_us() - start < (int64_t)(seconds * 1e6); b++) {
-        int64_t due = start + (int64_t)b * 10000;
-        while (kj_mono_us() < due)
-            usleep(200);
+    int b = 0;
+    for (int tick = 0; b < MAX_BATCHES && kj_mono_us() - start < (int64_t)(seconds * 1e6); tick++) {
+        /* rate/100 events per 10 ms, the fraction carried: 160/s is one event
+         * every 6.25 ms on average, not one per batch */
+        int per_batch = (int)((int64_t)rate * (tick + 1) / 100 - (int64_t)rate * tick / 100);
+        int64_t due = start + (int64_t)tick * 10000;
+        while (kj_mono_us() < due) usleep(200);
+        if (per_batch == 0) continue;
         clock_gettime(CLOCK_REALTIME, &wall);
         int64_t ts = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
         msgpack_sbuffer sb;
@@ -289,12 +293,14 @@ static void *poster(void *arg)
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         msgpack_pack_array(&pk, (size_t)per_batch);
-        for (int i = 0; i < per_batch; i++) {
-            char id[64], emp[16], u[32];
+        for (int i = 0; i < per_batch; i++, posted++) {
+            char id[64], emp[32], u[32];
             snprintf(id, sizeof id, "live-%lld-%d-%d", (long long)start, b, i);
-            snprintf(emp, sizeof emp, "e%d", (i / nunits) % 40);
-            snprintf(u, sizeof u, "bench-unit-%d", i % nunits);
-            total += i % nunits == 0;
+            /* each unit its own staff: an employee in two units makes a change
+             * of one a change of both */
+            snprintf(emp, sizeof emp, "u%d-e%d", (int)(posted % nunits), (int)((posted / nunits) % 40));
+            snprintf(u, sizeof u, "bench-unit-%d", (int)(posted % nunits));
+            total += posted % nunits == 0;
             msgpack_pack_map(&pk, 8);
             msgpack_pack_str_with_body(&pk, "id", 2), msgpack_pack_str_with_body(&pk, id, strlen(id));
             msgpack_pack_str_with_body(&pk, "type", 4), msgpack_pack_str_with_body(&pk, "service", 7);
@@ -314,6 +320,7 @@ static void *poster(void *arg)
             fprintf(stderr, "bench_live: a post failed\n");
             break;
         }
+        b++;
     }
     close(fd);
     atomic_store(&posting_done, true);
@@ -420,6 +427,9 @@ int main(int argc, char **argv)
     int64_t *lat = malloc((size_t)nviewers * (size_t)nb * sizeof *lat);
     for (int v = 0; v < nviewers; v++)
         for (int b = 0; b < nb; b++) {
+            /* only batches that changed the watched unit: the others have
+             * nothing to wait for */
+            if (count_after[b] == (b ? count_after[b - 1] : 0)) continue;
             int64_t a = arrivals[(size_t)v * MAX_BATCHES + (size_t)b];
             if (a) lat[nlat++] = a - sent_us[b];
             else missing++;

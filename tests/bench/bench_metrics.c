@@ -197,7 +197,7 @@ static void run(const char *name, kj_config *cfg, int64_t start, int64_t span)
         kj_metrics_each_dirty(m, &sink);
         kj_metrics_commit(m);
         kj_metrics_take_alerts(m, count_alerts, &alerts);
-        kj_metrics_take_changes(m, drop_changes, NULL);
+        kj_metrics_take_changes(m, NULL, drop_changes, NULL);
     }
     t_all = now_s() - t_all;
     kj_metrics_stats st;

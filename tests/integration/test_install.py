@@ -98,6 +98,9 @@ def test_every_file_installed(dest):
     assert os.path.isfile(at(dest, "/usr/lib/systemd/system/kinerjad.service"))
     assert os.path.isfile(at(dest, "/usr/lib/sysusers.d/kinerja.conf"))
     assert os.path.isfile(at(dest, "/etc/kinerja/kinerjad.yaml"))
+    for page in ("man8/kinerjad.8", "man1/kinerja.1", "man5/kinerjad.yaml.5"):
+        assert os.path.isfile(at(dest, f"/usr/share/man/{page}")), f"{page} not installed"
+    assert os.path.isfile(at(dest, "/usr/share/bash-completion/completions/kinerja"))
 
     web = at(dest, "/usr/share/kinerja/web")
     for name in os.listdir(os.path.join(ROOT, "web")):
@@ -191,7 +194,10 @@ def test_pkg_config(dest, tmp_path):
     r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", *san, *cflags, str(src), "-o",
                         str(exe), *libs], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10)
+    # -lkinerja links the shared library where there is one: the loader must
+    # find it inside DESTDIR
+    run_env = dict(os.environ, LD_LIBRARY_PATH=at(dest, "/usr/lib"))
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=10, env=run_env)
     assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
 
 

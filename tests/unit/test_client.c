@@ -745,6 +745,14 @@ START_TEST(test_reader_json)
     ck_assert_str_eq(out, "a,b,c");
     free(p);
 
+    /* a '}' or ']' with nothing open is one error, then the next line (it was
+     * read again and again: an endless stream of errors, found by fuzz_reader) */
+    const char stray[] = EV("a", "1") "\n}\n]\n" EV("b", "2") "\n";
+    p = write_file(dir, "stray.ndjson", stray, strlen(stray));
+    read_all(p, 10, out, sizeof out, &fmt);
+    ck_assert_str_eq(out, "a,!event: not v,!event: not v,b");
+    free(p);
+
     const char one[] = EV("solo", "1");
     p = write_file(dir, "one.json", one, strlen(one));
     read_all(p, 10, out, sizeof out, &fmt);

@@ -111,6 +111,9 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
+    ck_assert_uint_eq(c->max_connections_per_address, 0);
+    ck_assert_int_eq(c->header_timeout_ms, 10000);
+    ck_assert_int_eq(c->body_timeout_ms, 30000);
     ck_assert_uint_eq(c->max_frame, c->max_body);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert_uint_eq(c->n_units, 0);
@@ -396,6 +399,20 @@ static const struct limit_case limits[] = {
      "1: max_frame: must be from 1KiB to 64MiB"},
     {"max_frame: 64MiB", "max_frame", 67108864, "max_frame: 64MiB1",
      "1: max_frame: must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")"},
+    {"max_connections_per_address: 0", "max_connections_per_address", 0,
+     "max_connections_per_address: -1",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"max_connections_per_address: 1000000", "max_connections_per_address", 1000000,
+     "max_connections_per_address: 1000001",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"header_timeout: 1s", "header_timeout_ms", 1000, "header_timeout: 999ms",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"header_timeout: 1h", "header_timeout_ms", 3600000, "header_timeout: 3601s",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1s", "body_timeout_ms", 1000, "body_timeout: 999ms",
+     "1: body_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1h", "body_timeout_ms", 3600000, "body_timeout: 61m",
+     "1: body_timeout: must be from 1s to 1h"},
     {"units:\n  - id: u\n    sla_wait_ms: 1", "sla_wait_ms", 1,
      "units:\n  - id: u\n    sla_wait_ms: 0",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
@@ -450,6 +467,10 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;
     if (!strcmp(field, "max_frame")) return (double)c->max_frame;
+    if (!strcmp(field, "max_connections_per_address"))
+        return (double)c->max_connections_per_address;
+    if (!strcmp(field, "header_timeout_ms")) return (double)c->header_timeout_ms;
+    if (!strcmp(field, "body_timeout_ms")) return (double)c->body_timeout_ms;
     if (!strcmp(field, "sla_wait_ms")) return (double)c->units[0].sla_wait_ms;
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;

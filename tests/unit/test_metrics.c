@@ -713,19 +713,19 @@ START_TEST(test_tick_without_events)
     kj_event ev = service_ev(T0, "u2", "e4", "c1", 5, 7, KJ_OUTCOME_SERVED);
     apply1(m, &ev);
     changed_units = 0;
-    kj_metrics_take_changes(m, count_changes, NULL);
+    kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 1);
     ck_assert_str_eq(changed_names[0], "u2");
     changed_units = 0;
-    kj_metrics_take_changes(m, count_changes, NULL);
+    kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 0);
     /* within the minute: nothing moves */
     kj_metrics_tick(m, T0 + 1000);
-    kj_metrics_take_changes(m, count_changes, NULL);
+    kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 0);
     kj_metrics_tick(m, T0 + 20 * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u2", "15m"), -1);
-    kj_metrics_take_changes(m, count_changes, NULL);
+    kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 1);
     kj_metrics_tick(m, T0 + 8 * KJ_DAY_MS);
     ck_assert_int_eq((int)unit_services(m, "u2", "7d"), -1);
@@ -1006,11 +1006,11 @@ START_TEST(test_update_frame)
     kj_config *cfg = base_config();
     kj_metrics *m;
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
-    kj_metrics_take_changes(m, count_changes, NULL);
+    kj_metrics_take_changes(m, NULL, count_changes, NULL);
     kj_event ev = service_ev(T0, "u1", "e2", NULL, 10, 10, KJ_OUTCOME_SERVED);
     apply1(m, &ev);
     update_ctx u = {m};
-    kj_metrics_take_changes(m, pack_update_cb, &u);
+    kj_metrics_take_changes(m, NULL, pack_update_cb, &u);
     ck_assert_int_eq(u.calls, 1);
     ck_assert(str_is(at(&u.p.up.data, "op"), "update"));
     static const char *const e2[] = {"e2"};

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "event.h"
+#include "export.h"
 
 #define NOW_MS 1700000000000LL
 #define TS "1700000000000"
@@ -1519,6 +1520,98 @@ START_TEST(test_json_from_msgpack_depth)
 }
 END_TEST
 
+/* msgpack-c gives a NULL pointer for an empty string: an empty key or value
+ * in meta must still convert (issue 17: such an event was stored, then the
+ * export dropped it or stopped at it). Empty keys are valid meta. */
+START_TEST(test_empty_strings_convert)
+{
+    static const char body[] =
+        "{\"id\":\"t1\",\"type\":\"task\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"kind\":\"surat\",\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    static const char meta[] = "\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    for (int c = JSON; c <= MSGPACK; c++) {
+        kj_batch *b = decode_ok(c, body);
+        const kj_event *ev = &b->items[0].ev;
+        char *s = dump(kj_json_from_event(ev));
+        ck_assert_ptr_nonnull(strstr(s, meta));
+        free(s);
+        /* through the raw log's form too, as the export reads it */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pk, ev);
+        kj_event back;
+        ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
+        for (int csv = 0; csv <= 1; csv++) {
+            char *line;
+            size_t len;
+            ck_assert_int_eq(kj_export_line(&back, csv, &line, &len), KJ_OK);
+            ck_assert_uint_eq(len, strlen(line));
+            ck_assert_ptr_nonnull(strstr(line, csv ? "\"{\"\"\"\":1,\"\"a\"\":\"\"\"\"," : meta));
+            free(line);
+        }
+        free(back.meta);
+        msgpack_sbuffer_destroy(&sb);
+        kj_batch_free(b);
+    }
+    /* a key that is not a string, holding empty strings */
+    check_from_msgpack("\x81\x81\xa0\xa0\xa0", 5, "{\"{\\\"\\\":\\\"\\\"}\":\"\"}");
+}
+END_TEST
+
+/* An event that cannot be converted is an error, and nothing of it is written. */
+START_TEST(test_export_refuses_bad_meta)
+{
+    kj_batch *b = decode_ok(JSON, base[KJ_EV_RATING]);
+    kj_event ev = b->items[0].ev;
+    uint8_t bad[] = {0x81, 0xa1};
+    ev.meta = bad, ev.meta_len = sizeof bad;
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    ck_assert_int_eq(kj_export_event(f, &ev, true), KJ_ERR_DECODE);
+    ck_assert_int_eq(kj_export_event(f, &ev, false), KJ_ERR_DECODE);
+    fclose(f);
+    ck_assert_str_eq(buf, "");
+    kj_batch_free(b);
+}
+END_TEST
+
+/* Maps nested as keys: the text of a key is linear in its size (it was
+ * exponential: every level doubled the escapes of the one inside). */
+START_TEST(test_json_from_msgpack_keys_linear)
+{
+    enum { DEPTH = 26 };
+    uint8_t buf[2 * DEPTH + 2];
+    size_t n = 0;
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0x81; /* a map of one pair, whose key is the next map */
+    buf[n++] = 0xa1, buf[n++] = 'x';
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0xc0; /* the values */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(kj_msgpack_unpack_body(buf, n, &u, NULL, 0), KJ_OK);
+    char *s = dump(kj_json_from_msgpack(&u.data));
+    ck_assert_uint_lt(strlen(s), 12 * DEPTH);
+    free(s);
+    msgpack_unpacked_destroy(&u);
+
+    /* keys deeper than KJ_JSON_DEPTH in all: no answer */
+    uint8_t deep[2 * 40 + 2];
+    n = 0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0x81;
+    deep[n++] = 0xc0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0xc0;
+    msgpack_unpacked_init(&u);
+    if (kj_msgpack_unpack_body(deep, n, &u, NULL, 0) == KJ_OK)
+        ck_assert_ptr_null(kj_json_from_msgpack(&u.data));
+    msgpack_unpacked_destroy(&u);
+}
+END_TEST
+
 START_TEST(test_decode_batch_obj)
 {
     size_t len;
@@ -1647,6 +1740,9 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_json_from_event);
     tcase_add_test(tc, test_json_from_msgpack);
     tcase_add_test(tc, test_json_from_msgpack_depth);
+    tcase_add_test(tc, test_empty_strings_convert);
+    tcase_add_test(tc, test_export_refuses_bad_meta);
+    tcase_add_test(tc, test_json_from_msgpack_keys_linear);
     suite_add_tcase(s, tc);
     return s;
 }
