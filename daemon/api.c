@@ -208,8 +208,7 @@ static int get_series(struct http_sess *hs)
         goto fail;
     }
     arg(hs, "res", res, sizeof res);
-    sp->res = !strcmp(res, "minute") ? 0 : !strcmp(res, "hour") ? 1 : !strcmp(res, "day") ? 2 : -1;
-    if (sp->res < 0) {
+    if (!kj_res_parse(res, &sp->res)) {
         kj_http_error(hs, 400, "res: must be minute, hour or day");
         goto fail;
     }

@@ -37,7 +37,8 @@
  * offset in kj_config with the field's width), the default, and the test that
  * examples/kinerjad.yaml documents every key and no other (kj_config_key).
  * Adding a scalar key is adding its field to kj_config and one row here (and
- * its line to examples/kinerjad.yaml, which the test checks). Rows are
+ * its line to examples/kinerjad.yaml and docs/man/kinerjad.yaml.5, which the
+ * tests check: test_config against the table, test_docs the page). Rows are
  * applied in this order; a row that `follows` another takes that key's value
  * as its default. Keys with structure (listen, tokens, units, indicators)
  * have code of their own below. */

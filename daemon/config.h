@@ -12,16 +12,11 @@
 
 #include "../proto/err.h"
 #include "../proto/event.h"
+#include "metric.h" /* kj_window, kj_better */
 
 typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mode;
 typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
 typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
-typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
-typedef enum kj_window {
-    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT,
-    /* the queue's state now (SPEC §13): an indicator window, not a metrics one */
-    KJ_WIN_NOW = KJ_WIN_COUNT
-} kj_window;
 
 typedef struct kj_listen {
     char *host; /* numeric, as bound: "127.0.0.1", "::1", "0.0.0.0" (a name is resolved on load) */
@@ -69,7 +64,7 @@ typedef struct kj_indicator_conf {
     kj_better better;
     double warn_margin;  /* default 0.10 */
     /* Fewer samples in the window than this (the events the metric is
-     * computed from: metrics_pack.c kj_m_agg_samples) is status none, value nil: a p90 of
+     * computed from: metric.h kj_metric_samples) is status none, value nil: a p90 of
      * two waits is no judgement. Default 1 (SPEC §5 as written); 0 acts as 1. */
     uint32_t min_samples;
     bool for_unit, for_employee; /* applies_to */
@@ -152,8 +147,5 @@ const char *kj_config_key(size_t i);
 /* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
  * are proto/duration.h's.) */
 bool kj_parse_size(const char *s, uint64_t *out);
-
-const char *kj_window_name(kj_window w);
-bool kj_window_parse(const char *s, kj_window *out);
 
 #endif

@@ -6,9 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "config_priv.h"
-#include "metrics.h"
 
-static const char *const window_names[KJ_WIN_NOW + 1] = {"15m", "1h", "today", "7d", "30d", "now"};
 static const char *const better_names[] = {"lower", "higher"};
 static const char *const applies_names[] = {"unit", "employee"};
 
@@ -86,6 +84,9 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
                            kj_indicator_conf *ind)
 {
     path base = kj_cfg_item("indicators", i), key = kj_cfg_sub(base.s, "window");
+    const char *window_names[KJ_WIN_NOW + 1]; /* metric.h's, in SPEC order, and now */
+    for (int w = 0; w <= KJ_WIN_NOW; w++)
+        window_names[w] = kj_window_name((kj_window)w);
     int v = -1;
     ind->id = kj_cfg_take_id(ld, kj_cfg_sub(base.s, "id").s, r->id);
     ind->name = kj_cfg_take_name(ld, kj_cfg_sub(base.s, "name").s, r->name, r->id);
@@ -129,17 +130,4 @@ void kj_cfg_load_indicators(struct load *ld, const struct raw_indicator *r, size
     }
     kj_cfg_check_unique(ld, "indicators", "id", ids, c->n_indicators);
     free(ids);
-}
-
-const char *kj_window_name(kj_window w)
-{
-    return (unsigned)w <= KJ_WIN_NOW ? window_names[w] : "?";
-}
-
-bool kj_window_parse(const char *s, kj_window *out)
-{
-    int i = s ? kj_cfg_find_name(s, window_names, KJ_WIN_NOW + 1) : -1;
-    if (i < 0) return false;
-    *out = (kj_window)i;
-    return true;
 }

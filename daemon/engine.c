@@ -504,8 +504,6 @@ static int stored_point(void *ctx, const void *k, size_t kl, const void *v, size
     return 0;
 }
 
-static const char *const res_names[] = {"minute", "hour", "day"};
-
 static kj_frame *pack_series(const kj_series_params *sp, struct series_pack *acc)
 {
     msgpack_sbuffer sb;
@@ -518,7 +516,7 @@ static kj_frame *pack_series(const kj_series_params *sp, struct series_pack *acc
     msgpack_pack_str_with_body(&pk, "metric", 6);
     msgpack_pack_str_with_body(&pk, sp->metric, strlen(sp->metric));
     msgpack_pack_str_with_body(&pk, "res", 3);
-    msgpack_pack_str_with_body(&pk, res_names[sp->res], strlen(res_names[sp->res]));
+    msgpack_pack_str_with_body(&pk, kj_res_name(sp->res), strlen(kj_res_name(sp->res)));
     msgpack_pack_str_with_body(&pk, "points", 6);
     msgpack_pack_array(&pk, acc->n);
     msgpack_sbuffer_write(&sb, acc->points.data, acc->points.size);
@@ -553,7 +551,7 @@ static void series_refused(kj_query *q, kj_err err, const kj_series_plan *plan)
     else if (err == KJ_ERR_TOO_BIG)
         snprintf(q->error, sizeof q->error,
                  "from, to: %zu %s buckets in range, at most %d per request", plan->points,
-                 res_names[sp->res], KJ_SERIES_MAX_POINTS);
+                 kj_res_name(sp->res), KJ_SERIES_MAX_POINTS);
     else
         snprintf(q->error, sizeof q->error, "res: must be minute, hour or day");
 }
@@ -574,8 +572,7 @@ static void query_series(kj_engine *e, kj_query *q)
         snprintf(q->error, sizeof q->error, "metric: unknown metric %s", sp->metric);
         return;
     }
-    kj_err err =
-        kj_metrics_series_plan(e->m, &ref, (kj_series_res)sp->res, sp->from, sp->to, &plan);
+    kj_err err = kj_metrics_series_plan(e->m, &ref, sp->res, sp->from, sp->to, &plan);
     if (err) {
         series_refused(q, err, &plan);
         return;

@@ -17,6 +17,7 @@
 
 #include "../proto/event.h"
 #include "frame.h"
+#include "metric.h"
 
 typedef enum kj_pub_kind {
     KJ_PUB_UPDATE,   /* a unit's update, seq n */
@@ -47,7 +48,7 @@ typedef enum kj_query_kind {
 typedef struct kj_series_params {
     char scope[KJ_ID_MAX * 2 + 16];
     char metric[64];
-    int res; /* kj_series_res */
+    kj_res res;
     int64_t from, to;
 } kj_series_params;
 

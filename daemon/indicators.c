@@ -42,17 +42,6 @@ kj_status kj_indicator_status(kj_better better, double target, double warn_margi
     return value <= target + band + eps ? KJ_STATUS_WARN : KJ_STATUS_BAD;
 }
 
-bool kj_indicator_achievement(kj_better better, double target, bool has_value, double value,
-                              double *pct)
-{
-    if (!has_value || target == 0 || isnan(value)) return false;
-    double r = value / target;
-    double p = better == KJ_BETTER_HIGHER ? r * 100.0 : (2.0 - r) * 100.0;
-    p = p < 0 ? 0 : p > 200 ? 200 : p;
-    *pct = round(p * 100.0) / 100.0;
-    return true;
-}
-
 bool kj_indicator_for_unit(const kj_indicator_conf *ic, const char *unit)
 {
     if (ic->all_units) return true;
@@ -190,7 +179,7 @@ void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const ch
                        double target, bool has_value, double value)
 {
     double pct;
-    bool has_pct = kj_indicator_achievement(ic->better, target, has_value, value, &pct);
+    bool has_pct = kj_metric_achievement(ic->better, target, has_value, value, &pct);
     msgpack_pack_map(pk, 10);
     pack_str(pk, "id");
     pack_str(pk, ic->id);
@@ -287,8 +276,8 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     kj_metric metric = (kj_metric)u->ind_metric[i];
     if (ic->window == KJ_WIN_NOW) return sc->kind == KJ_SCOPE_UNIT && kj_mq_value(m, u, metric, v);
     const kj_agg *a = kj_m_window(m, sc, ic->window);
-    if (ic->min_samples > 1 && kj_m_agg_samples(a, metric) < ic->min_samples) return false;
-    return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
+    if (ic->min_samples > 1 && kj_metric_samples(a, metric) < ic->min_samples) return false;
+    return kj_metric_value(a, kj_m_window_hours(m, ic->window), metric, v);
 }
 
 bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)

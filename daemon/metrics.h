@@ -55,6 +55,7 @@
 #include "../proto/event.h"
 #include "config.h"
 #include "indicators.h"
+#include "metric.h"
 
 typedef struct kj_metrics kj_metrics;
 
@@ -75,52 +76,6 @@ typedef struct kj_scope_ref {
 
 /* Parse "unit:U", "employee:E" or "counter:U/C". ref points into s. */
 bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen);
-
-/* --- metric paths (indicator `metric`, series `metric`) --- */
-
-typedef enum kj_metric {
-    KJ_M_TASKS_COUNT,
-    KJ_M_TASKS_ON_TIME_PCT,
-    KJ_M_TASKS_QUALITY_AVG,
-    KJ_M_TASKS_DURATION_AVG,
-    KJ_M_TASKS_DURATION_P50,
-    KJ_M_TASKS_DURATION_P90,
-    KJ_M_TASKS_DURATION_MAX,
-    KJ_M_SERVICES_COUNT,
-    KJ_M_SERVICES_NO_SHOW,
-    KJ_M_SERVICES_SLA_PCT,
-    KJ_M_SERVICES_PER_HOUR,
-    KJ_M_SERVICES_WAIT_AVG,
-    KJ_M_SERVICES_WAIT_P50,
-    KJ_M_SERVICES_WAIT_P90,
-    KJ_M_SERVICES_WAIT_MAX,
-    KJ_M_SERVICES_SERVICE_AVG,
-    KJ_M_SERVICES_SERVICE_P50,
-    KJ_M_SERVICES_SERVICE_P90,
-    KJ_M_SERVICES_SERVICE_MAX,
-    KJ_M_RATINGS_COUNT,
-    KJ_M_RATINGS_AVG,
-    KJ_M_RATINGS_IKM,
-    KJ_M_RATINGS_PEER_AVG,
-    KJ_M_RATINGS_SUPERVISOR_AVG,
-    KJ_M_RATINGS_IKM_U1, /* ratings.ikm_elements.U1 (or .1) ... U9 */
-    KJ_M_RATINGS_IKM_U9 = KJ_M_RATINGS_IKM_U1 + 8,
-    KJ_M_QUEUE_WAITING,      /* the unit's queue now, window `now` only (SPEC §13) */
-    KJ_M_QUEUE_LONGEST_WAIT, /* ms */
-    KJ_M_COUNT
-} kj_metric;
-
-/* Parse a numeric metric path of SPEC §4 ("services.wait_ms.p90",
- * "ratings.ikm", "ratings.ikm_elements.U3"); false when unknown. The config
- * loader uses it to check indicator metrics. */
-bool kj_metric_parse(const char *path, kj_metric *out);
-const char *kj_metric_name(kj_metric m); /* canonical path */
-
-/* IKM of SPEC §4 from ikm_sum (sum of element values over the citizen
- * responses, 9 x score for a score-only response) and n responses: the index
- * rounded half-up to two decimals, as an integer in hundredths (2500..10000),
- * and its grade 'A'..'D'. False when n is 0. */
-bool kj_ikm(uint64_t ikm_sum, uint64_t n, int64_t *centi, char *grade);
 
 /* --- life cycle --- */
 
@@ -226,8 +181,6 @@ bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen);
 
 /* --- reading --- */
 
-typedef enum kj_series_res { KJ_RES_MINUTE = 0, KJ_RES_HOUR = 1, KJ_RES_DAY = 2 } kj_series_res;
-
 /* The value of metric over one window of a scope; false when there is no
  * data (nil) or the scope is unknown. */
 bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric, kj_window w,
@@ -239,8 +192,8 @@ bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric
  * is the local midnight in UTC ms). Older day buckets are in the store only:
  * kj_metrics_series_plan says where, kj_metrics_stored_point reads each. */
 typedef void (*kj_series_fn)(void *ctx, int64_t start, double value);
-kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric,
-                         kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx);
+kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric, kj_res res,
+                         int64_t from, int64_t to, kj_series_fn fn, void *ctx);
 
 /* The most points one series request may span: the range [from, to), cut
  * to where buckets of its resolution can exist (minute: the last hour; hour:
@@ -257,7 +210,7 @@ kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric met
  * (for the bound) and the key range [lo, hi) of the stored day buckets older
  * than those in memory (lo_len 0: none), for kj_store_each_agg_range. */
 typedef struct kj_series_plan {
-    kj_series_res res;
+    kj_res res;
     int64_t from, to; /* the request's, from raised to the oldest bucket kept */
     size_t points;
     uint8_t lo[KJ_SERIES_KEY_MAX], hi[KJ_SERIES_KEY_MAX];
@@ -267,8 +220,8 @@ typedef struct kj_series_plan {
 /* KJ_ERR_NOT_FOUND for an unknown scope, KJ_ERR_INVALID for a bad res,
  * KJ_ERR_TOO_BIG when plan->points exceeds KJ_SERIES_MAX_POINTS (plan is
  * filled in every case but the first two, for the error message). */
-kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *scope, kj_series_res res,
-                              int64_t from, int64_t to, kj_series_plan *plan);
+kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *scope, kj_res res, int64_t from,
+                              int64_t to, kj_series_plan *plan);
 
 /* One stored day bucket of the plan's range: its start (local midnight, UTC
  * ms) and the value of metric; false when outside [from, to), nil or
@@ -279,7 +232,7 @@ bool kj_metrics_stored_point(kj_metrics *m, const kj_series_plan *plan, kj_metri
 
 /* The value of metric in one stored bucket value of resolution res; false
  * when nil or malformed. */
-bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj_metric metric,
+bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric metric,
                              double *out);
 
 /* --- alerts and the live feed --- */

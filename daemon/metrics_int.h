@@ -14,15 +14,14 @@
 #include "queue.h"
 #include "tzclock.h"
 
-enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
-enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
+/* Per-window arrays are indexed by kj_window (metric.h) and hold the sliding
+ * windows only: today's slot is unused (today is its day bucket). */
 
 #define ALERTS_PER_UNIT 200
 #define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
 
-extern const int64_t kj_res_ms[N_RES];
-extern const int32_t kj_sw_len[N_SW]; /* in buckets */
-extern const uint8_t kj_sw_res[N_SW];
+extern const int32_t kj_sw_len[KJ_WIN_COUNT]; /* in buckets */
+extern const uint8_t kj_sw_res[KJ_WIN_COUNT];
 
 /* A scope's buckets of one resolution, oldest first, packed in one buffer as
  * records [int32 start][varint len][len bytes of kj_agg encoding]. Packing
@@ -74,9 +73,9 @@ typedef struct kj_scope {
     uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
     bool pend_listed;          /* in m->pend: may have pending minutes */
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
-    series ser[N_RES];
+    series ser[KJ_RES_COUNT];
     open_bucket *open;
-    kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
+    kj_agg win[KJ_WIN_COUNT]; /* running totals of the closed buckets of each sliding window */
     presence *pres;         /* employees, once they sent presence */
     serving *serv;          /* counters, once someone served there */
     void *saved;            /* presence / serving before the group (presence.c) */
@@ -195,20 +194,20 @@ kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load);
 void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load);
 void kj_m_mark_changed(kj_metrics *m, kj_scope *sc);
 void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag);
-open_bucket *kj_m_open_find(kj_scope *sc, int res, int32_t start);
-open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, int res, int32_t start);
+open_bucket *kj_m_open_find(kj_scope *sc, kj_res res, int32_t start);
+open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start);
 const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc);
-int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts);
-int64_t kj_m_bucket_ms(int res, int32_t start);
-int32_t kj_m_horizon(const kj_metrics *m, int res);
+int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts);
+int64_t kj_m_bucket_ms(kj_res res, int32_t start);
+int32_t kj_m_horizon(const kj_metrics *m, kj_res res);
 uint8_t *kj_m_enc(kj_metrics *m, size_t need);
 void vec_push(vec *v, const void *item, size_t size);
 
 /* metrics_store.c */
-size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start);
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res, int32_t start);
 
 /* metrics_fold.c */
-size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg *into);
+size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into);
 void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour);
 void kj_m_pend(kj_metrics *m, kj_scope *sc);
 void kj_m_unpend(kj_metrics *m, kj_scope *sc);
@@ -223,8 +222,8 @@ bool kj_series_next(const series *s, uint32_t *off, series_rec *rec);
 void kj_series_free(series *s);
 bool kj_sw_holds(const kj_metrics *m, int w, int32_t start);
 bool kj_sw_closed(const kj_metrics *m, int w, int32_t start);
-void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res);
-bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now);
+void kj_window_rebuild(kj_metrics *m, kj_scope *sc, kj_res res);
+bool kj_window_advance(kj_metrics *m, kj_scope *sc, kj_res res, int32_t old_now, int32_t new_now);
 
 void kj_m_evaluate(kj_metrics *m);
 
@@ -232,8 +231,6 @@ void kj_m_evaluate(kj_metrics *m);
 void kj_m_finish_load(kj_metrics *m);
 
 /* metrics_pack.c */
-bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);
-uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric);
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);

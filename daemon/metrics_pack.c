@@ -8,191 +8,11 @@
 
 #include "metrics_int.h"
 
-static const char *const metric_names[KJ_M_COUNT] = {
-    "tasks.count",
-    "tasks.on_time_pct",
-    "tasks.quality_avg",
-    "tasks.duration_ms.avg",
-    "tasks.duration_ms.p50",
-    "tasks.duration_ms.p90",
-    "tasks.duration_ms.max",
-    "services.count",
-    "services.no_show",
-    "services.sla_pct",
-    "services.per_hour",
-    "services.wait_ms.avg",
-    "services.wait_ms.p50",
-    "services.wait_ms.p90",
-    "services.wait_ms.max",
-    "services.service_ms.avg",
-    "services.service_ms.p50",
-    "services.service_ms.p90",
-    "services.service_ms.max",
-    "ratings.count",
-    "ratings.avg",
-    "ratings.ikm",
-    "ratings.peer_avg",
-    "ratings.supervisor_avg",
-    "ratings.ikm_elements.U1",
-    "ratings.ikm_elements.U2",
-    "ratings.ikm_elements.U3",
-    "ratings.ikm_elements.U4",
-    "ratings.ikm_elements.U5",
-    "ratings.ikm_elements.U6",
-    "ratings.ikm_elements.U7",
-    "ratings.ikm_elements.U8",
-    "ratings.ikm_elements.U9",
-    "queue.waiting",
-    "queue.longest_wait_ms",
-};
-
-bool kj_metric_parse(const char *path, kj_metric *out)
-{
-    for (int i = 0; i < KJ_M_COUNT; i++) {
-        if (strcmp(path, metric_names[i])) continue;
-        *out = (kj_metric)i;
-        return true;
-    }
-    /* ratings.ikm_elements.3 is accepted for U3 */
-    static const char elems[] = "ratings.ikm_elements.";
-    if (!strncmp(path, elems, sizeof elems - 1)) {
-        const char *d = path + sizeof elems - 1;
-        if (d[0] >= '1' && d[0] <= '9' && !d[1]) {
-            *out = (kj_metric)(KJ_M_RATINGS_IKM_U1 + (d[0] - '1'));
-            return true;
-        }
-    }
-    return false;
-}
-
-const char *kj_metric_name(kj_metric m)
-{
-    return (unsigned)m < KJ_M_COUNT ? metric_names[m] : "?";
-}
-
-bool kj_ikm(uint64_t ikm_sum, uint64_t n, int64_t *centi, char *grade)
-{
-    if (!n) return false;
-    /* 25 * sum / (9 n) in hundredths, rounded half up, in integers: a float
-     * could land 88.309999 on the wrong side of a grade boundary. */
-    int64_t c = (int64_t)((5000 * ikm_sum + 9 * n) / (18 * n));
-    *centi = c;
-    *grade = c >= 8831 ? 'A' : c >= 7661 ? 'B' : c >= 6500 ? 'C' : 'D';
-    return true;
-}
-
-/* 25 x NRR of one element in hundredths, rounded half up. */
-static int64_t element_centi(uint64_t sum, uint64_t n)
-{
-    return (int64_t)((5000 * sum + n) / (2 * n));
-}
-
-static bool ratio(uint64_t num, uint64_t den, double scale, double *out)
-{
-    if (!den) return false;
-    *out = scale * (double)num / (double)den;
-    return true;
-}
-
-static bool hist_value(const kj_hist *h, int which, double *out)
-{
-    if (!kj_hist_count(h)) return false;
-    if (which == 0) *out = (double)kj_hist_sum(h) / (double)kj_hist_count(h);
-    if (which == 1) *out = (double)kj_hist_percentile(h, 50);
-    if (which == 2) *out = (double)kj_hist_percentile(h, 90);
-    if (which == 3) *out = (double)kj_hist_max(h);
-    return true;
-}
-
-static bool tasks_value(const kj_agg_tasks *t, kj_metric metric, double *out)
-{
-    if (!t) return false;
-    switch (metric) {
-    case KJ_M_TASKS_COUNT: *out = (double)t->count; return true;
-    case KJ_M_TASKS_ON_TIME_PCT: return ratio(t->on_time, t->due_n, 100, out);
-    case KJ_M_TASKS_QUALITY_AVG: return ratio(t->quality_sum, t->quality_n, 1, out);
-    default: return hist_value(&t->duration, metric - KJ_M_TASKS_DURATION_AVG, out);
-    }
-}
-
-static bool services_value(const kj_agg_services *s, double hours, kj_metric metric, double *out)
-{
-    if (!s) return false;
-    switch (metric) {
-    case KJ_M_SERVICES_COUNT: *out = (double)s->count; return true;
-    case KJ_M_SERVICES_NO_SHOW: *out = (double)s->no_show; return true;
-    case KJ_M_SERVICES_SLA_PCT: return ratio(s->sla_ok, s->count, 100, out);
-    case KJ_M_SERVICES_PER_HOUR: *out = (double)s->count / hours; return true;
-    default:
-        if (metric <= KJ_M_SERVICES_WAIT_MAX)
-            return hist_value(&s->wait, metric - KJ_M_SERVICES_WAIT_AVG, out);
-        return hist_value(&s->service, metric - KJ_M_SERVICES_SERVICE_AVG, out);
-    }
-}
-
-static bool ratings_value(const kj_agg_ratings *r, kj_metric metric, double *out)
-{
-    int64_t centi;
-    char grade;
-    if (!r) return false;
-    switch (metric) {
-    case KJ_M_RATINGS_COUNT: *out = (double)r->cit_n; return true;
-    case KJ_M_RATINGS_AVG: return ratio(r->cit_sum, r->cit_n, 1, out);
-    case KJ_M_RATINGS_PEER_AVG: return ratio(r->peer_sum, r->peer_n, 1, out);
-    case KJ_M_RATINGS_SUPERVISOR_AVG: return ratio(r->sup_sum, r->sup_n, 1, out);
-    case KJ_M_RATINGS_IKM:
-        if (!kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade)) return false;
-        *out = (double)centi / 100.0;
-        return true;
-    default:
-        if (!r->elem_n) return false;
-        *out = (double)element_centi(r->elem_sum[metric - KJ_M_RATINGS_IKM_U1], r->elem_n) / 100.0;
-        return true;
-    }
-}
-
-bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out)
-{
-    if (!a) return false;
-    if (metric <= KJ_M_TASKS_DURATION_MAX) return tasks_value(a->tasks, metric, out);
-    if (metric <= KJ_M_SERVICES_SERVICE_MAX) return services_value(a->services, hours, metric, out);
-    if (metric < KJ_M_COUNT) return ratings_value(a->ratings, metric, out);
-    return false;
-}
-
-/* The samples behind a metric's value: the events it is computed from (for
- * counts and per_hour, those counted). */
-uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric)
-{
-    const kj_agg_tasks *t = a ? a->tasks : NULL;
-    const kj_agg_services *s = a ? a->services : NULL;
-    const kj_agg_ratings *r = a ? a->ratings : NULL;
-    if (metric <= KJ_M_TASKS_DURATION_MAX) {
-        if (!t) return 0;
-        if (metric == KJ_M_TASKS_ON_TIME_PCT) return t->due_n;
-        if (metric == KJ_M_TASKS_QUALITY_AVG) return t->quality_n;
-        return metric == KJ_M_TASKS_COUNT ? t->count : kj_hist_count(&t->duration);
-    }
-    if (metric <= KJ_M_SERVICES_SERVICE_MAX) {
-        if (!s) return 0;
-        return metric == KJ_M_SERVICES_NO_SHOW ? s->count + s->no_show : s->count;
-    }
-    if (!r) return 0;
-    if (metric == KJ_M_RATINGS_PEER_AVG) return r->peer_n;
-    if (metric == KJ_M_RATINGS_SUPERVISOR_AVG) return r->sup_n;
-    return metric >= KJ_M_RATINGS_IKM_U1 ? r->elem_n : r->cit_n;
-}
-
-static int sw_of(kj_window w)
-{
-    return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
-}
-
 /* The current bucket of a sliding window's resolution, NULL when empty. */
 static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 {
     int res = kj_sw_res[sw];
-    int32_t now = res == RES_MINUTE ? m->now_min : m->now_hour;
+    int32_t now = res == KJ_RES_MINUTE ? m->now_min : m->now_hour;
     open_bucket *ob = kj_m_open_find(sc, res, now);
     if (ob) return kj_agg_empty(&ob->agg) ? NULL : &ob->agg;
     series_rec rec;
@@ -203,17 +23,17 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
-    if (w >= KJ_WIN_COUNT) return NULL; /* `now` is no window of buckets */
-    int sw = sw_of(w);
+    int sw = w; /* a sliding window */
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */
-    bool pending = kj_sw_res[sw] == RES_HOUR && kj_m_pending(m, sc, RES_HOUR, m->now_hour, NULL);
+    bool pending =
+        kj_sw_res[sw] == KJ_RES_HOUR && kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, NULL);
     if (!cur && !pending) return &sc->win[sw];
     if (kj_agg_empty(&sc->win[sw]) && !pending) return cur;
     /* valid until the next call: every reader uses it at once */
     kj_agg_copy(&m->view, &sc->win[sw]);
     if (cur) kj_agg_merge(&m->view, cur);
-    if (pending) kj_m_pending(m, sc, RES_HOUR, m->now_hour, &m->view);
+    if (pending) kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, &m->view);
     return &m->view;
 }
 
@@ -236,7 +56,7 @@ double kj_m_window_hours(const kj_metrics *m, kj_window w)
 
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out)
 {
-    return kj_m_agg_value(kj_m_window(m, sc, w), kj_m_window_hours(m, w), metric, out);
+    return kj_metric_value(kj_m_window(m, sc, w), kj_m_window_hours(m, w), metric, out);
 }
 
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref)
@@ -283,14 +103,14 @@ bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen)
 
 /* The hour or day buckets that pending minutes of sc fall in, after `after`,
  * ascending (at most max: the clock skew bounds them to a day's worth). */
-static size_t pending_buckets(kj_metrics *m, kj_scope *sc, int res, int32_t after, int32_t *out,
+static size_t pending_buckets(kj_metrics *m, kj_scope *sc, kj_res res, int32_t after, int32_t *out,
                               size_t max)
 {
     size_t n = 0;
     for (unsigned i = 0; i < sc->n_open; i++) {
         const open_bucket *ob = &sc->open[i];
-        if (ob->res != RES_MINUTE || ob->start < m->fold_min) continue;
-        int32_t b = kj_m_bucket_of(m, res, kj_m_bucket_ms(RES_MINUTE, ob->start));
+        if (ob->res != KJ_RES_MINUTE || ob->start < m->fold_min) continue;
+        int32_t b = kj_m_bucket_of(m, res, kj_m_bucket_ms(KJ_RES_MINUTE, ob->start));
         size_t at = n;
         while (at > 0 && out[at - 1] > b)
             at--;
@@ -302,27 +122,27 @@ static size_t pending_buckets(kj_metrics *m, kj_scope *sc, int res, int32_t afte
     return n;
 }
 
-static int64_t start_ms(const kj_metrics *m, int res, int32_t bucket)
+static int64_t start_ms(const kj_metrics *m, kj_res res, int32_t bucket)
 {
-    return res == RES_DAY ? kj_tz_day_start(m->tz, bucket) : kj_m_bucket_ms(res, bucket);
+    return res == KJ_RES_DAY ? kj_tz_day_start(m->tz, bucket) : kj_m_bucket_ms(res, bucket);
 }
 
 /* One point: the bucket's stored aggregate in a, with its pending minutes. */
-static void series_point(kj_metrics *m, kj_scope *sc, int res, int32_t bucket, kj_agg *a,
+static void series_point(kj_metrics *m, kj_scope *sc, kj_res res, int32_t bucket, kj_agg *a,
                          kj_metric metric, kj_series_fn fn, void *ctx)
 {
     double v;
-    if (res != RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
-    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, &v))
+    if (res != KJ_RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
+    if (kj_metric_value(a, (double)kj_res_ms(res) / (double)KJ_HOUR_MS, metric, &v))
         fn(ctx, start_ms(m, res, bucket), v);
 }
 
-kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric,
-                         kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx)
+kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric, kj_res res,
+                         int64_t from, int64_t to, kj_series_fn fn, void *ctx)
 {
     kj_scope *sc = kj_m_find_ref(m, ref);
     if (!sc) return KJ_ERR_NOT_FOUND;
-    if ((unsigned)res >= N_RES || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
+    if ((unsigned)res >= KJ_RES_COUNT || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
     series_rec rec;
     uint32_t off = 0;
     int32_t last = INT32_MIN;
@@ -347,12 +167,12 @@ kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metri
     return KJ_OK;
 }
 
-bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj_metric metric,
+bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric metric,
                              double *out)
 {
     kj_agg a = {0};
-    if ((unsigned)res >= N_RES || kj_agg_decode(&a, val, vlen)) return false;
-    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, out);
+    if ((unsigned)res >= KJ_RES_COUNT || kj_agg_decode(&a, val, vlen)) return false;
+    bool ok = kj_metric_value(&a, (double)kj_res_ms(res) / (double)KJ_HOUR_MS, metric, out);
     kj_agg_reset(&a);
     return ok;
 }
@@ -369,7 +189,7 @@ static void pack_str(msgpack_packer *pk, const char *s)
 static void pack_ratio(msgpack_packer *pk, uint64_t num, uint64_t den, double scale)
 {
     double v;
-    if (ratio(num, den, scale, &v))
+    if (kj_metric_ratio(num, den, scale, &v))
         msgpack_pack_double(pk, v);
     else
         msgpack_pack_nil(pk);
@@ -448,7 +268,7 @@ static void pack_ratings(msgpack_packer *pk, const kj_agg_ratings *r)
     if (r->elem_n) {
         msgpack_pack_array(pk, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
-            msgpack_pack_double(pk, (double)element_centi(r->elem_sum[i], r->elem_n) / 100.0);
+            msgpack_pack_double(pk, (double)kj_ikm_element(r->elem_sum[i], r->elem_n) / 100.0);
     } else {
         msgpack_pack_nil(pk);
     }

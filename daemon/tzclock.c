@@ -31,18 +31,12 @@ struct kj_tz {
     footer tail;    /* beyond the last transition */
 };
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
  * days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
-    int64_t era = floor_div(y, 400);
+    int64_t era = kj_floor_div(y, 400);
     int64_t yoe = y - era * 400;
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
@@ -52,7 +46,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 static int64_t year_of_days(int64_t z)
 {
     z += 719468;
-    int64_t era = floor_div(z, 146097);
+    int64_t era = kj_floor_div(z, 146097);
     int64_t doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -91,7 +85,7 @@ static int64_t rule_local(const rule_date *r, int64_t y)
 static int32_t footer_offset(const footer *f, int64_t t)
 {
     if (!f->has_dst) return f->std_off;
-    int64_t y = year_of_days(floor_div(t + f->std_off, 86400));
+    int64_t y = year_of_days(kj_floor_div(t + f->std_off, 86400));
     int64_t start = rule_local(&f->start, y) - f->std_off;
     int64_t end = rule_local(&f->end, y) - f->dst_off;
     bool dst = start < end ? (t >= start && t < end) : (t < end || t >= start);
@@ -359,20 +353,20 @@ static int32_t offset_secs(const kj_tz *tz, int64_t t)
 
 int64_t kj_tz_offset_ms(const kj_tz *tz, int64_t utc_ms)
 {
-    return (int64_t)offset_secs(tz, floor_div(utc_ms, 1000)) * 1000;
+    return (int64_t)offset_secs(tz, kj_floor_div(utc_ms, 1000)) * 1000;
 }
 
 int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms)
 {
-    return (int32_t)floor_div(utc_ms + kj_tz_offset_ms(tz, utc_ms), KJ_DAY_MS);
+    return (int32_t)kj_floor_div(utc_ms + kj_tz_offset_ms(tz, utc_ms), KJ_DAY_MS);
 }
 
 int64_t kj_tz_day_start(const kj_tz *tz, int32_t day)
 {
     /* Offsets stay within +-26 h: search that span for the first instant of
      * the day, to the second (transitions fall on whole seconds). */
-    int64_t lo = floor_div(day * KJ_DAY_MS, 1000) - 26 * 3600;
-    int64_t hi = floor_div(day * KJ_DAY_MS, 1000) + 26 * 3600;
+    int64_t lo = kj_floor_div(day * KJ_DAY_MS, 1000) - 26 * 3600;
+    int64_t hi = kj_floor_div(day * KJ_DAY_MS, 1000) + 26 * 3600;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         if (kj_tz_day(tz, mid * 1000) >= day)

@@ -19,4 +19,8 @@
 int64_t kj_mono_ms(void);
 int64_t kj_mono_us(void);
 
+/* a / b rounded towards minus infinity (b != 0): the bucket, day or minute
+ * of a time before 1970 is the one it starts in, as for any other time. */
+int64_t kj_floor_div(int64_t a, int64_t b);
+
 #endif

@@ -50,7 +50,7 @@ END_TEST
 static double ach(kj_better b, double target, bool has, double value)
 {
     double pct = -1;
-    return kj_indicator_achievement(b, target, has, value, &pct) ? pct : -1;
+    return kj_metric_achievement(b, target, has, value, &pct) ? pct : -1;
 }
 
 START_TEST(test_achievement)

@@ -1773,10 +1773,10 @@ static void fz_series_same(kj_metrics *a, kj_metrics *b, const char *what)
         for (int res = 0; res < 3; res++) {
             for (size_t k = 0; k < sizeof metrics / sizeof *metrics; k++) {
                 pa->n = pb->n = 0;
-                kj_err ea = kj_metrics_series(a, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
-                                              fz_point, pa);
-                kj_err eb = kj_metrics_series(b, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
-                                              fz_point, pb);
+                kj_err ea =
+                    kj_metrics_series(a, &ref, metrics[k], (kj_res)res, 0, INT64_MAX, fz_point, pa);
+                kj_err eb =
+                    kj_metrics_series(b, &ref, metrics[k], (kj_res)res, 0, INT64_MAX, fz_point, pb);
                 ck_assert_int_eq(ea, eb);
                 ck_assert_msg(pa->n == pb->n, "%s: %s res %d metric %d: %d points vs %d", what,
                               scopes[s], res, (int)metrics[k], pa->n, pb->n);
