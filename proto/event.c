@@ -121,6 +121,7 @@ static const char *const type_names[] = {NULL, "task", "service", "rating", "pre
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
+static const char *const level_names[] = {NULL, "below", "meets", "above"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -152,6 +153,19 @@ const char *kj_source_name(kj_source s)
 const char *kj_presence_name(kj_presence_state s)
 {
     return name_of(presence_names, COUNT(presence_names), s);
+}
+
+const char *kj_level_name(kj_level l)
+{
+    return l == KJ_LEVEL_NONE ? "none" : name_of(level_names, COUNT(level_names), l);
+}
+
+bool kj_level_parse(const char *s, size_t len, kj_level *out)
+{
+    int i = parse_name(level_names, COUNT(level_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_level)i;
+    return true;
 }
 
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out)
@@ -432,9 +446,7 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_COUNTER: copy_ident(b, f, v, ev->counter); break;
     case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
     case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
-    case KJ_F_DURATION_MS:
-        ev->has_duration = get_duration(b, f, v, &ev->duration_ms);
-        break;
+    case KJ_F_DURATION_MS: ev->has_duration = get_duration(b, f, v, &ev->duration_ms); break;
     case KJ_F_DUE_TS:
         ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
         break;

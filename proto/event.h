@@ -16,12 +16,12 @@
 
 #include "err.h"
 
-#define KJ_ID_MAX 64          /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
-#define KJ_NAME_MAX 200       /* display names, UTF-8 bytes */
-#define KJ_META_MAX 1024      /* encoded size of `meta` */
-#define KJ_BATCH_MAX 10000    /* events in one body or frame */
-#define KJ_ELEMENTS 9         /* IKM elements U1..U9 */
-#define KJ_ERROR_MAX 160      /* bytes of one per-event error message */
+#define KJ_ID_MAX 64                     /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
+#define KJ_NAME_MAX 200                  /* display names, UTF-8 bytes */
+#define KJ_META_MAX 1024                 /* encoded size of `meta` */
+#define KJ_BATCH_MAX 10000               /* events in one body or frame */
+#define KJ_ELEMENTS 9                    /* IKM elements U1..U9 */
+#define KJ_ERROR_MAX 160                 /* bytes of one per-event error message */
 #define KJ_DURATION_MAX_MS 31622400000LL /* 366 days: the longest duration accepted */
 
 typedef enum kj_event_type {
@@ -49,6 +49,16 @@ typedef enum kj_presence_state {
     KJ_PRESENCE_BREAK = 2,
     KJ_PRESENCE_OFFLINE = 3,
 } kj_presence_state;
+
+/* The three levels of SPEC §15: an assessment's BerAKHLAK values, and in the
+ * daemon an indicator's level and the ratings over a period. NONE is nil
+ * (never on the wire as a level). */
+typedef enum kj_level {
+    KJ_LEVEL_NONE = 0,
+    KJ_LEVEL_BELOW = 1,
+    KJ_LEVEL_MEETS = 2,
+    KJ_LEVEL_ABOVE = 3,
+} kj_level;
 
 typedef struct kj_event {
     kj_event_type type;
@@ -86,10 +96,10 @@ typedef struct kj_event {
 
 /* The limits that validation checks against the clock. */
 typedef struct kj_validate_opts {
-    int64_t now_ms;       /* the current time */
-    int64_t max_age_ms;   /* ts older than now - max_age is rejected (default 35 d) */
-    int64_t max_skew_ms;  /* ts newer than now + max_skew is rejected (default 5 min) */
-    size_t max_events;    /* events in one batch; at most KJ_BATCH_MAX */
+    int64_t now_ms;      /* the current time */
+    int64_t max_age_ms;  /* ts older than now - max_age is rejected (default 35 d) */
+    int64_t max_skew_ms; /* ts newer than now + max_skew is rejected (default 5 min) */
+    size_t max_events;   /* events in one batch; at most KJ_BATCH_MAX */
 } kj_validate_opts;
 
 /* Defaults of SPEC §11 with now_ms set to the current time. */
@@ -124,12 +134,14 @@ const char *kj_event_type_name(kj_event_type t);
 const char *kj_outcome_name(kj_outcome o);
 const char *kj_source_name(kj_source s);
 const char *kj_presence_name(kj_presence_state s);
+const char *kj_level_name(kj_level l); /* "below", "meets", "above"; "none" for NONE */
 
 /* Parse a wire name; returns false for an unknown name. */
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out);
 bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out);
 bool kj_outcome_parse(const char *s, size_t len, kj_outcome *out);
 bool kj_source_parse(const char *s, size_t len, kj_source *out);
+bool kj_level_parse(const char *s, size_t len, kj_level *out); /* not "none" */
 
 /* The current wall-clock time in ms since the epoch. */
 int64_t kj_now_ms(void);

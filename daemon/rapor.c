@@ -1,0 +1,188 @@
+/* The rules of periodic evaluation (rapor.h): periods and ratings. */
+#include "rapor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const kind_names[] = {"month", "quarter", "year"};
+
+const char *kj_period_kind_name(kj_period_kind k)
+{
+    return (unsigned)k < 3 ? kind_names[k] : "month";
+}
+
+bool kj_period_kind_parse(const char *s, kj_period_kind *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, kind_names[i])) {
+            *out = (kj_period_kind)i;
+            return true;
+        }
+    return false;
+}
+
+/* n decimal digits at s, as an int; false when one is not a digit. */
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool kj_period_parse(const char *s, kj_period *out)
+{
+    kj_period p = {KJ_PERIOD_YEAR, 0, 0};
+    size_t len = strlen(s);
+    /* Days before 1970 would be negative day numbers the store never holds. */
+    if (len < 4 || !digits(s, 4, &p.year) || p.year < 1970) return false;
+    if (len == 4) {
+        *out = p;
+        return true;
+    }
+    if (s[4] != '-') return false;
+    if (len == 7 && s[5] == 'Q' && s[6] >= '1' && s[6] <= '4') {
+        p.kind = KJ_PERIOD_QUARTER;
+        p.index = s[6] - '0';
+    } else if (len == 7 && digits(s + 5, 2, &p.index) && p.index >= 1 && p.index <= 12) {
+        p.kind = KJ_PERIOD_MONTH;
+    } else {
+        return false;
+    }
+    *out = p;
+    return true;
+}
+
+void kj_period_format(const kj_period *p, char *buf, size_t len)
+{
+    if (p->kind == KJ_PERIOD_MONTH)
+        snprintf(buf, len, "%04d-%02d", p->year, p->index);
+    else if (p->kind == KJ_PERIOD_QUARTER)
+        snprintf(buf, len, "%04d-Q%d", p->year, p->index);
+    else
+        snprintf(buf, len, "%04d", p->year);
+}
+
+/* The first month of p and the count of its months. */
+static void months_of(const kj_period *p, int *first, int *count)
+{
+    *first = p->kind == KJ_PERIOD_MONTH     ? p->index
+             : p->kind == KJ_PERIOD_QUARTER ? 3 * p->index - 2
+                                            : 1;
+    *count = p->kind == KJ_PERIOD_MONTH ? 1 : p->kind == KJ_PERIOD_QUARTER ? 3 : 12;
+}
+
+void kj_period_days(const kj_period *p, int32_t *first, int32_t *end)
+{
+    int m, n;
+    months_of(p, &m, &n);
+    int end_m = m + n, end_y = p->year;
+    if (end_m > 12) end_m -= 12, end_y++;
+    *first = kj_tz_days_from_civil(p->year, m, 1);
+    *end = kj_tz_days_from_civil(end_y, end_m, 1);
+}
+
+kj_period kj_period_of_day(kj_period_kind k, int32_t day)
+{
+    int y, m, d;
+    kj_tz_civil_from_days(day, &y, &m, &d);
+    kj_period p = {k, y, k == KJ_PERIOD_MONTH ? m : k == KJ_PERIOD_QUARTER ? (m + 2) / 3 : 0};
+    return p;
+}
+
+void kj_period_span(const kj_period *p, const kj_tz *tz, int64_t now, int64_t *from, int64_t *to,
+                    bool *final)
+{
+    int32_t first, end;
+    kj_period_days(p, &first, &end);
+    *from = kj_tz_day_start(tz, first);
+    *to = kj_tz_day_start(tz, end);
+    *final = now >= *to;
+}
+
+/* --- ratings --- */
+
+kj_level kj_rapor_indicator_level(kj_status status, bool has_achievement, double achievement_pct,
+                                  double above_pct)
+{
+    if (status == KJ_STATUS_NONE) return KJ_LEVEL_NONE;
+    if (has_achievement && achievement_pct >= above_pct) return KJ_LEVEL_ABOVE;
+    return status == KJ_STATUS_BAD ? KJ_LEVEL_BELOW : KJ_LEVEL_MEETS;
+}
+
+kj_level kj_rapor_hasil_kerja(const kj_level *levels, size_t n)
+{
+    size_t counted = 0, above = 0, below = 0;
+    for (size_t i = 0; i < n; i++) {
+        counted += levels[i] != KJ_LEVEL_NONE;
+        above += levels[i] == KJ_LEVEL_ABOVE;
+        below += levels[i] == KJ_LEVEL_BELOW;
+    }
+    if (!counted) return KJ_LEVEL_NONE;
+    /* Twice the count against n keeps "more than half" exact for odd n. */
+    if (2 * above > counted && below == 0) return KJ_LEVEL_ABOVE;
+    if (2 * below >= counted) return KJ_LEVEL_BELOW;
+    return KJ_LEVEL_MEETS;
+}
+
+kj_level kj_rapor_perilaku(const uint8_t *behaviour)
+{
+    if (!behaviour) return KJ_LEVEL_NONE;
+    unsigned count[4] = {0};
+    for (int i = 0; i < KJ_BERAKHLAK; i++) {
+        if (behaviour[i] < KJ_LEVEL_BELOW || behaviour[i] > KJ_LEVEL_ABOVE) return KJ_LEVEL_NONE;
+        count[behaviour[i]]++;
+    }
+    kj_level best = KJ_LEVEL_BELOW;
+    bool tie = false;
+    for (int l = KJ_LEVEL_MEETS; l <= KJ_LEVEL_ABOVE; l++) {
+        if (count[l] > count[best])
+            best = (kj_level)l, tie = false;
+        else if (count[l] == count[best])
+            tie = true;
+    }
+    return tie ? KJ_LEVEL_MEETS : best;
+}
+
+kj_predikat kj_rapor_predikat(kj_level hasil_kerja, kj_level perilaku)
+{
+    /* [hasil][perilaku], each below / meets / above */
+    static const kj_predikat matrix[3][3] = {
+        {KJ_PREDIKAT_SANGAT_KURANG, KJ_PREDIKAT_BUTUH_PERBAIKAN, KJ_PREDIKAT_BUTUH_PERBAIKAN},
+        {KJ_PREDIKAT_KURANG, KJ_PREDIKAT_BAIK, KJ_PREDIKAT_BAIK},
+        {KJ_PREDIKAT_KURANG, KJ_PREDIKAT_BAIK, KJ_PREDIKAT_SANGAT_BAIK},
+    };
+    if (hasil_kerja < KJ_LEVEL_BELOW || hasil_kerja > KJ_LEVEL_ABOVE || perilaku < KJ_LEVEL_BELOW ||
+        perilaku > KJ_LEVEL_ABOVE)
+        return KJ_PREDIKAT_NONE;
+    return matrix[hasil_kerja - 1][perilaku - 1];
+}
+
+static const char *const predikat_names[] = {"none",   "sangat_baik",  "baik", "butuh_perbaikan",
+                                             "kurang", "sangat_kurang"};
+static const char *const predikat_labels[] = {
+    "", "Sangat Baik", "Baik", "Butuh Perbaikan", "Kurang/Misconduct", "Sangat Kurang"};
+
+const char *kj_predikat_name(kj_predikat p)
+{
+    return (unsigned)p < KJ_PREDIKAT_COUNT ? predikat_names[p] : "none";
+}
+
+const char *kj_predikat_label(kj_predikat p)
+{
+    return (unsigned)p < KJ_PREDIKAT_COUNT ? predikat_labels[p] : "";
+}
+
+const char *kj_ikm_label(char grade)
+{
+    switch (grade) {
+    case 'A': return "Sangat Baik";
+    case 'B': return "Baik";
+    case 'C': return "Kurang Baik";
+    case 'D': return "Tidak Baik";
+    default: return "";
+    }
+}
