@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "assess.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -146,9 +147,12 @@ static void hook_begin(void *ctx)
 
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
-    (void)t;
+    if (ev->type == KJ_EV_ASSESSMENT) {
+        kj_err err = kj_assess_put(t, ev);
+        if (err) return err;
+    }
 #ifdef KJ_BENCH_NO_METRICS /* make bench's baseline build (see Makefile) */
-    (void)ctx, (void)ev;
+    (void)ctx;
     return KJ_OK;
 #endif
     return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
@@ -602,6 +606,7 @@ static int rebuild_event(void *ctx, const kj_event *ev)
     struct rebuild *r = ctx;
     if ((r->err = rebuild_clock(r, ev->ts)) || (r->err = rebuild_begin(r))) return 1;
     if ((r->err = kj_metrics_apply(r->m, ev))) return 1;
+    if (ev->type == KJ_EV_ASSESSMENT && (r->err = kj_assess_put(r->t, ev))) return 1;
     r->total++;
     if (++r->in_txn >= REBUILD_GROUP && (r->err = rebuild_flush(r))) return 1;
     return 0;

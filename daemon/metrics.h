@@ -198,6 +198,8 @@ bool kj_metrics_pending(const kj_metrics *m);
  *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
  *   '!ckpt'                          the checkpoint marker: the now its totals
  *                                    hold at, 0 when events came after it
+ *   'A' employee 0x00 period         the latest assessment (assess.h): not
+ *                                    the engine's, skipped by the load
  *   '!fold'                          the fold watermark (a minute number): the
  *                                    minute buckets before it are in their
  *                                    hour and day buckets, the later ones not

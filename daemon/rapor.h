@@ -14,35 +14,11 @@
 #include <stdint.h>
 
 #include "../proto/event.h"
+#include "../proto/period.h"
 #include "indicators.h"
 #include "tzclock.h"
 
 /* --- periods --- */
-
-typedef enum kj_period_kind {
-    KJ_PERIOD_MONTH = 0,
-    KJ_PERIOD_QUARTER = 1,
-    KJ_PERIOD_YEAR = 2,
-} kj_period_kind;
-
-/* A calendar period: 2026-12 (month 12), 2026-Q4 (quarter 4), 2026 (index 0). */
-typedef struct kj_period {
-    kj_period_kind kind;
-    int year;  /* 1970..9999 */
-    int index; /* month 1-12, quarter 1-4, 0 for a year */
-} kj_period;
-
-#define KJ_PERIOD_NAME_MAX 8 /* "2026-Q4" and its NUL */
-
-/* "month", "quarter", "year" (the `evaluation.period` key). */
-const char *kj_period_kind_name(kj_period_kind k);
-bool kj_period_kind_parse(const char *s, kj_period_kind *out);
-
-/* Parse "YYYY-MM", "YYYY-Qn" or "YYYY" exactly (no spaces, MM two digits);
- * false for anything else. */
-bool kj_period_parse(const char *s, kj_period *out);
-/* The period's name in buf (at least KJ_PERIOD_NAME_MAX bytes). */
-void kj_period_format(const kj_period *p, char *buf, size_t len);
 
 /* The local days of p: first <= day < end (days since 1970-01-01 in the
  * local calendar, kj_tz_day's numbering). */

@@ -50,11 +50,19 @@ kj_batch *kj_batch_new(size_t n, bool single)
     return b;
 }
 
+void kj_event_release(kj_event *ev)
+{
+    free(ev->meta);
+    free(ev->note);
+    ev->meta = NULL, ev->note = NULL;
+    ev->meta_len = ev->note_len = 0;
+}
+
 void kj_batch_free(kj_batch *b)
 {
     if (!b) return;
     for (size_t i = 0; i < b->n; i++)
-        free(b->items[i].ev.meta);
+        kj_event_release(&b->items[i].ev);
     free(b->items);
     free(b);
 }
@@ -117,7 +125,8 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "task", "service", "rating", "presence"};
+static const char *const type_names[] = {NULL,     "task",     "service",
+                                         "rating", "presence", "assessment"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
@@ -216,6 +225,8 @@ static const uint32_t allowed[] = {
                      BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
     [KJ_EV_PRESENCE] =
         COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) |
+                         BIT(KJ_F_BEHAVIOUR) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
 };
 
 static const uint32_t required[] = {
@@ -224,6 +235,7 @@ static const uint32_t required[] = {
         COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) | BIT(KJ_F_BEHAVIOUR),
 };
 
 static const struct {
@@ -250,6 +262,10 @@ static const struct {
     F(KJ_F_SOURCE, "source"),
     F(KJ_F_STATE, "state"),
     F(KJ_F_META, "meta"),
+    F(KJ_F_PERIOD, "period"),
+    F(KJ_F_BEHAVIOUR, "behaviour"),
+    F(KJ_F_BY, "by"),
+    F(KJ_F_NOTE, "note"),
 #undef F
 };
 
@@ -262,7 +278,7 @@ const char *kj_field_name(kj_field f)
 
 bool kj_field_present(const kj_event *ev, kj_field f)
 {
-    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_PRESENCE || f < 0 || f >= KJ_F_COUNT ||
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_LAST || f < 0 || f >= KJ_F_COUNT ||
         !(allowed[ev->type] & BIT(f)))
         return false;
     switch (f) {
@@ -275,6 +291,8 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_QUALITY: return ev->has_quality;
     case KJ_F_ELEMENTS: return ev->has_elements;
     case KJ_F_META: return ev->meta != NULL;
+    case KJ_F_BY: return ev->by[0] != '\0';
+    case KJ_F_NOTE: return ev->note != NULL;
     default: return true; /* required, or an enum with a default */
     }
 }
@@ -334,7 +352,7 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
         return;
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
-        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence");
+        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence, assessment");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -432,6 +450,20 @@ static bool get_duration(kj_builder *b, kj_field f, const kj_value *v, int64_t *
     return true;
 }
 
+/* An assessment's note: 1 KiB of UTF-8 at most, copied (the batch owns it). */
+static void build_note(kj_builder *b, const kj_value *v)
+{
+    kj_event *ev = &b->item->ev;
+    if (v->kind != KJ_V_STR || v->len > KJ_NOTE_MAX || !kj_utf8_valid(v->s, v->len)) {
+        fail_field(b, KJ_F_NOTE, "must be a UTF-8 string of at most " STR(KJ_NOTE_MAX) " bytes");
+        return;
+    }
+    ev->note = kj_malloc(v->len + 1);
+    memcpy(ev->note, v->s, v->len);
+    ev->note[v->len] = '\0';
+    ev->note_len = v->len;
+}
+
 void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
 {
     kj_event *ev = &b->item->ev;
@@ -446,7 +478,9 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_COUNTER: copy_ident(b, f, v, ev->counter); break;
     case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
     case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
-    case KJ_F_DURATION_MS: ev->has_duration = get_duration(b, f, v, &ev->duration_ms); break;
+    case KJ_F_DURATION_MS:
+        ev->has_duration = get_duration(b, f, v, &ev->duration_ms);
+        break;
     case KJ_F_DUE_TS:
         ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
         break;
@@ -472,7 +506,14 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
         get_name(b, f, v, parse_state, &ev->state,
                  "must be one of available, serving, break, offline");
         break;
+    case KJ_F_PERIOD:
+        if (v->kind != KJ_V_STR || !kj_period_parse(v->s, v->len, &ev->period))
+            fail_field(b, f, "must be a period: YYYY-MM, YYYY-Qn or YYYY");
+        break;
+    case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
+    case KJ_F_NOTE: build_note(b, v); break;
     case KJ_F_ELEMENTS:
+    case KJ_F_BEHAVIOUR:
     case KJ_F_META:
     case KJ_F_COUNT:
     case KJ_F_NONE: kj_build_fail(b, "event", "internal error: field without a value rule"); break;
@@ -495,6 +536,24 @@ void kj_build_elements(kj_builder *b, bool is_array, size_t n, const kj_value *v
         b->item->ev.elements[i] = (uint8_t)vals[i].i;
     }
     b->item->ev.has_elements = true;
+}
+
+void kj_build_behaviour(kj_builder *b, bool is_array, size_t n, const kj_value *vals)
+{
+    static const char msg[] = "must be an array of 7 levels: below, meets or above";
+    if (b->failed) return;
+    if (!is_array || n != KJ_BEHAVIOURS) {
+        fail_field(b, KJ_F_BEHAVIOUR, msg);
+        return;
+    }
+    for (size_t i = 0; i < KJ_BEHAVIOURS; i++) {
+        kj_level l;
+        if (vals[i].kind != KJ_V_STR || !kj_level_parse(vals[i].s, vals[i].len, &l)) {
+            fail_field(b, KJ_F_BEHAVIOUR, msg);
+            return;
+        }
+        b->item->ev.behaviour[i] = (uint8_t)l;
+    }
 }
 
 void kj_build_meta(kj_builder *b, kj_meta_status st, const uint8_t *buf, size_t len)
@@ -560,7 +619,7 @@ void kj_build_end(kj_builder *b)
     kj_event *ev = &b->item->ev;
     char id[sizeof ev->id];
     memcpy(id, ev->id, sizeof id);
-    free(ev->meta);
+    kj_event_release(ev);
     memset(ev, 0, sizeof *ev);
     memcpy(ev->id, id, sizeof id);
 }

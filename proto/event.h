@@ -15,13 +15,16 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "period.h"
 
-#define KJ_ID_MAX 64                     /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
-#define KJ_NAME_MAX 200                  /* display names, UTF-8 bytes */
-#define KJ_META_MAX 1024                 /* encoded size of `meta` */
-#define KJ_BATCH_MAX 10000               /* events in one body or frame */
-#define KJ_ELEMENTS 9                    /* IKM elements U1..U9 */
-#define KJ_ERROR_MAX 160                 /* bytes of one per-event error message */
+#define KJ_ID_MAX 64          /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
+#define KJ_NAME_MAX 200       /* display names, UTF-8 bytes */
+#define KJ_META_MAX 1024      /* encoded size of `meta` */
+#define KJ_BATCH_MAX 10000    /* events in one body or frame */
+#define KJ_ELEMENTS 9         /* IKM elements U1..U9 */
+#define KJ_BEHAVIOURS 7       /* BerAKHLAK values of an assessment */
+#define KJ_NOTE_MAX 1024      /* bytes of an assessment's note */
+#define KJ_ERROR_MAX 160      /* bytes of one per-event error message */
 #define KJ_DURATION_MAX_MS 31622400000LL /* 366 days: the longest duration accepted */
 
 typedef enum kj_event_type {
@@ -29,7 +32,9 @@ typedef enum kj_event_type {
     KJ_EV_SERVICE = 2,
     KJ_EV_RATING = 3,
     KJ_EV_PRESENCE = 4,
+    KJ_EV_ASSESSMENT = 5, /* SPEC §15: a supervisor's BerAKHLAK levels for a period */
 } kj_event_type;
+#define KJ_EV_LAST KJ_EV_ASSESSMENT
 
 typedef enum kj_outcome {
     KJ_OUTCOME_SERVED = 0, /* the default */
@@ -88,6 +93,15 @@ typedef struct kj_event {
     /* presence */
     kj_presence_state state;
 
+    /* assessment: the period, the 7 BerAKHLAK levels (kj_level) in SPEC §15's
+     * order, the assessor ("" when absent) and the note (UTF-8, NULL when
+     * absent, owned like meta) */
+    kj_period period;
+    uint8_t behaviour[KJ_BEHAVIOURS];
+    char by[KJ_ID_MAX + 1];
+    char *note;
+    size_t note_len;
+
     /* `meta`, re-encoded as msgpack (also when the body was JSON); NULL when
      * absent. Owned by the enclosing kj_batch. */
     uint8_t *meta;
@@ -96,10 +110,10 @@ typedef struct kj_event {
 
 /* The limits that validation checks against the clock. */
 typedef struct kj_validate_opts {
-    int64_t now_ms;      /* the current time */
-    int64_t max_age_ms;  /* ts older than now - max_age is rejected (default 35 d) */
-    int64_t max_skew_ms; /* ts newer than now + max_skew is rejected (default 5 min) */
-    size_t max_events;   /* events in one batch; at most KJ_BATCH_MAX */
+    int64_t now_ms;       /* the current time */
+    int64_t max_age_ms;   /* ts older than now - max_age is rejected (default 35 d) */
+    int64_t max_skew_ms;  /* ts newer than now + max_skew is rejected (default 5 min) */
+    size_t max_events;    /* events in one batch; at most KJ_BATCH_MAX */
 } kj_validate_opts;
 
 /* Defaults of SPEC §11 with now_ms set to the current time. */
@@ -117,7 +131,11 @@ typedef struct kj_batch {
     bool single; /* the body was one event (a map), not an array */
 } kj_batch;
 
-/* Frees the batch, its items and their meta. NULL is a no-op. */
+/* Frees what an event owns (meta, note); the event stays a valid value
+ * without them. For events decoded one at a time (kj_msgpack_unpack_event). */
+void kj_event_release(kj_event *ev);
+
+/* Frees the batch, its items and their meta and notes. NULL is a no-op. */
 void kj_batch_free(kj_batch *b);
 
 /* Number of items whose error is empty. */

@@ -6,16 +6,18 @@
 
 #include "codec.h"
 
+/* The assessment's columns (SPEC §15) come last: readers of the older
+ * header keep their column numbers. */
 static const char *const columns[] = {
-    "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
-    "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",
+    "id",          "type",   "ts",      "unit",    "employee",   "counter", "kind",  "service",
+    "duration_ms", "due_ts", "quality", "wait_ms", "service_ms", "outcome", "score", "elements",
+    "source",      "state",  "meta",    "period",  "behaviour",  "by",      "note",
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
 const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
                                     "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                    "source,state,meta\n";
+                                    "source,state,meta,period,behaviour,by,note\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
 static void csv_field(FILE *f, const char *s)
@@ -32,6 +34,24 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* elements (integers) and behaviour (level names) as one quoted field
+ * "4,4,3,..." / "above,meets,...": their items hold no quote or comma. */
+static void csv_list(FILE *f, json_t *v)
+{
+    size_t i;
+    json_t *e;
+    fputc('"', f);
+    json_array_foreach(v, i, e)
+    {
+        if (i) fputc(',', f);
+        if (json_is_string(e))
+            fputs(json_string_value(e), f);
+        else
+            fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(e));
+    }
+    fputc('"', f);
+}
+
 static void csv_value(FILE *f, const char *key, json_t *v)
 {
     if (!v) return;
@@ -39,13 +59,8 @@ static void csv_value(FILE *f, const char *key, json_t *v)
         csv_field(f, json_string_value(v));
     } else if (json_is_integer(v)) {
         fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (!strcmp(key, "elements") && json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        fputc('"', f);
-        json_array_foreach(v, i, e)
-            fprintf(f, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(e));
-        fputc('"', f);
+    } else if (json_is_array(v) && (!strcmp(key, "elements") || !strcmp(key, "behaviour"))) {
+        csv_list(f, v);
     } else {
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text) csv_field(f, text);

@@ -16,6 +16,7 @@
 
 #include "codec.h"
 #include "event.h"
+#include "export.h"
 
 #define NOW_MS 1700000000000LL
 #define DAY_MS 86400000LL
@@ -246,8 +247,12 @@ static const char *const base[] = {
         "{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u1\",\"score\":4}",
     [KJ_EV_PRESENCE] = "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
+    [KJ_EV_ASSESSMENT] =
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS
+        ",\"unit\":\"u1\",\"employee\":\"e1\",\"period\":\"2023-Q4\","
+        "\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\",\"meets\",\"above\"]}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "a1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -260,6 +265,9 @@ typedef struct rule {
 #define SERVICE KJ_EV_SERVICE
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
+#define ASSESSMENT KJ_EV_ASSESSMENT
+#define BEHAVIOUR_RULE "behaviour: must be an array of 7 levels: below, meets or above"
+#define NOTE_RULE "note: must be a UTF-8 string of at most 1024 bytes"
 #define ALL 0
 
 static const rule rules[] = {
@@ -276,9 +284,9 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence"},
+    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, assessment"},
+    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, assessment"},
+    {ALL, "type", "1", "type: must be one of task, service, rating, presence, assessment"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -419,6 +427,34 @@ static const rule rules[] = {
     {PRESENCE, "state", "3", "state: must be one of available, serving, break, offline"},
     {PRESENCE, "counter", "\"loket-1\"", ""},
     {PRESENCE, "counter", "\"\"", "counter: " ID_RULE},
+    /* assessment (SPEC §15) */
+    {ASSESSMENT, "employee", NULL, "employee: required"},
+    {ASSESSMENT, "period", NULL, "period: required"},
+    {ASSESSMENT, "behaviour", NULL, "behaviour: required"},
+    {ASSESSMENT, "period", "\"2026-12\"", ""},
+    {ASSESSMENT, "period", "\"2026\"", ""},
+    {ASSESSMENT, "period", "\"2026-13\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"2026-Q5\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"Q4-2026\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "202612", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "behaviour", "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"good\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"none\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "[2,2,2,2,2,2,2]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "\"meets\"", BEHAVIOUR_RULE},
+    {ASSESSMENT, "by", "\"198001012000011001\"", ""},
+    {ASSESSMENT, "by", "\"a b\"", "by: " ID_RULE},
+    {ASSESSMENT, "note", "\"Pelayanan ramah, \\u00e9 \\\"teladan\\\"\"", ""},
+    {ASSESSMENT, "note", "\"\"", ""},
+    {ASSESSMENT, "note", "17", NOTE_RULE},
+    {ASSESSMENT, "counter", "\"loket-1\"", "counter: unknown field"},
+    {ASSESSMENT, "behavior", "[]", "behavior: unknown field"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -457,7 +493,7 @@ START_TEST(test_rule)
         check_rule(r, r->type);
         return;
     }
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++)
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++)
         check_rule(r, t);
 }
 END_TEST
@@ -492,6 +528,11 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_PRESENCE                                                                              \
     "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"counter\":\"loket-3\",\"state\":\"break\"}"
+#define FULL_ASSESSMENT                                                                            \
+    "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","    \
+    "\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\","     \
+    "\"meets\",\"above\"],\"by\":\"s1\","                                                          \
+    "\"note\":\"baik, \\\"rajin\\\"\",\"meta\":{\"a\":1}}"
 
 START_TEST(test_values_task)
 {
@@ -644,7 +685,7 @@ START_TEST(test_names)
     kj_presence_state p;
     kj_outcome o;
     kj_source s;
-    for (int i = KJ_EV_TASK; i <= KJ_EV_PRESENCE; i++) {
+    for (int i = KJ_EV_TASK; i <= KJ_EV_LAST; i++) {
         const char *n = kj_event_type_name(i);
         ck_assert(kj_event_type_parse(n, strlen(n), &t));
         ck_assert_int_eq(t, i);
@@ -1287,14 +1328,20 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
+    ck_assert_mem_eq(&a->period, &b->period, sizeof a->period);
+    ck_assert_mem_eq(a->behaviour, b->behaviour, KJ_BEHAVIOURS);
+    ck_assert_str_eq(a->by, b->by);
+    ck_assert_int_eq(a->note == NULL, b->note == NULL);
+    if (a->note) ck_assert_str_eq(a->note, b->note);
 }
 
-static const char *const full[] = {NULL, FULL_TASK, FULL_SERVICE, FULL_RATING, FULL_PRESENCE};
+static const char *const full[] = {NULL,        FULL_TASK,     FULL_SERVICE,
+                                   FULL_RATING, FULL_PRESENCE, FULL_ASSESSMENT};
 
 START_TEST(test_round_trip)
 {
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             for (int variant = 0; variant < 2; variant++) {
                 kj_batch *b = decode_ok(c, variant ? full[t] : base[t]);
                 const kj_event *ev = &b->items[0].ev;
@@ -1307,7 +1354,7 @@ START_TEST(test_round_trip)
                 kj_event back;
                 ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
                 assert_events_equal(ev, &back);
-                free(back.meta);
+                kj_event_release(&back);
 
                 /* the canonical form is a valid body too */
                 kj_validate_opts o = test_opts();
@@ -1334,6 +1381,7 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter service wait_ms service_ms outcome",
         "id type ts unit employee counter service score elements source meta",
         "id type ts unit employee counter state",
+        "id type ts unit employee meta period behaviour by note",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1341,8 +1389,9 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter wait_ms service_ms outcome",
         "id type ts unit score source",
         "id type ts unit employee state",
+        "id type ts unit employee period behaviour",
     };
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
             kj_batch *b = decode_ok(MSGPACK, variant ? full[t] : base[t]);
             msgpack_sbuffer sb;
@@ -1369,6 +1418,43 @@ START_TEST(test_canonical_keys)
             kj_batch_free(b);
         }
     }
+}
+END_TEST
+
+/* An assessment's note: 1 KiB of UTF-8 at most (the limit, and one past it);
+ * the export writes the new columns last, RFC 4180-quoted. */
+START_TEST(test_assessment_note_and_export)
+{
+    char note[KJ_NOTE_MAX + 4];
+    for (size_t len = KJ_NOTE_MAX; len <= KJ_NOTE_MAX + 1; len++) {
+        char value[KJ_NOTE_MAX + 8];
+        memset(note, 'x', len);
+        note[len] = '\0';
+        snprintf(value, sizeof value, "\"%s\"", note);
+        char *json = with(base[KJ_EV_ASSESSMENT], "note", value);
+        for (int c = JSON; c <= MSGPACK; c++) {
+            kj_validate_opts o = test_opts();
+            kj_batch *b = NULL;
+            char msg[MSGLEN] = "";
+            ck_assert_int_eq(decode(c, json, &o, &b, msg), KJ_OK);
+            ck_assert_str_eq(b->items[0].error, len <= KJ_NOTE_MAX ? "" : NOTE_RULE);
+            if (len <= KJ_NOTE_MAX) ck_assert_uint_eq(b->items[0].ev.note_len, len);
+            kj_batch_free(b);
+        }
+        free(json);
+    }
+    kj_batch *b = decode_ok(JSON, FULL_ASSESSMENT);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ck_assert_int_eq(kj_export_event(f, &b->items[0].ev, true), KJ_OK);
+    fclose(f);
+    ck_assert_str_eq(text,
+                     "a1,assessment," TS ",u1,e1,,,,,,,,,,,,,,\"{\"\"a\"\":1}\",2023-11,"
+                     "\"above,meets,meets,below,above,meets,above\",s1,\"baik, \"\"rajin\"\"\"\n");
+    ck_assert_ptr_nonnull(strstr(kj_export_csv_header, ",meta,period,behaviour,by,note\n"));
+    free(text);
+    kj_batch_free(b);
 }
 END_TEST
 
@@ -1424,9 +1510,13 @@ START_TEST(test_json_from_event)
         "\"source\":\"supervisor\",\"meta\":{\"note\":\"ramah\",\"n\":[1,2.5]}}",
         "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
         "\"counter\":\"loket-3\",\"state\":\"break\"}",
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"meta\":{\"a\":1},\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\","
+        "\"below\",\"above\",\"meets\",\"above\"]"
+        ",\"by\":\"s1\",\"note\":\"baik, \\\"rajin\\\"\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             kj_batch *b = decode_ok(c, full[t]);
             char *s = dump(kj_json_from_event(&b->items[0].ev));
             ck_assert_str_eq(s, want[t]);
@@ -1643,6 +1733,7 @@ static Suite *proto_suite(void)
     tc = tcase_create("canonical");
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_canonical_keys);
+    tcase_add_test(tc, test_assessment_note_and_export);
     tcase_add_test(tc, test_unpack_event_rejects);
     tcase_add_test(tc, test_json_from_event);
     tcase_add_test(tc, test_json_from_msgpack);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "assess.h"
 #include "indicators.h"
 #include "rapor.h"
 #include "tzclock.h"
@@ -263,7 +264,7 @@ START_TEST(test_period_parse)
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         kj_period p;
         char buf[KJ_PERIOD_NAME_MAX];
-        ck_assert_msg(kj_period_parse(good[i], &p), "%s", good[i]);
+        ck_assert_msg(kj_period_parse(good[i], strlen(good[i]), &p), "%s", good[i]);
         kj_period_format(&p, buf, sizeof buf);
         ck_assert_str_eq(buf, good[i]);
     }
@@ -273,7 +274,7 @@ START_TEST(test_period_parse)
                                       "2026/12", "12-2026"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         kj_period p;
-        ck_assert_msg(!kj_period_parse(bad[i], &p), "accepted \"%s\"", bad[i]);
+        ck_assert_msg(!kj_period_parse(bad[i], strlen(bad[i]), &p), "accepted \"%s\"", bad[i]);
     }
     kj_period_kind k;
     ck_assert(kj_period_kind_parse("quarter", &k) && k == KJ_PERIOD_QUARTER);
@@ -286,7 +287,7 @@ START_TEST(test_period_span_jakarta)
     kj_tz *tz;
     ck_assert_int_eq(kj_tz_load("Asia/Jakarta", &tz), KJ_OK);
     kj_period p;
-    ck_assert(kj_period_parse("2026-12", &p));
+    ck_assert(kj_period_parse("2026-12", 7, &p));
     int64_t from, to;
     bool final;
     /* 2026-12-01 00:00 WIB = 2026-11-30 17:00 UTC */
@@ -304,6 +305,73 @@ START_TEST(test_period_span_jakarta)
 }
 END_TEST
 
+/* --- the latest assessment per (employee, period), in a real store --- */
+
+static kj_event assessment(int64_t ts, uint8_t level, const char *period)
+{
+    kj_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = KJ_EV_ASSESSMENT;
+    ev.ts = ts;
+    snprintf(ev.employee, sizeof ev.employee, "e1");
+    ck_assert(kj_period_parse(period, strlen(period), &ev.period));
+    memset(ev.behaviour, level, KJ_BEHAVIOURS);
+    return ev;
+}
+
+static uint8_t stored_level(kj_store *s, const char *period)
+{
+    kj_period p;
+    ck_assert(kj_period_parse(period, strlen(period), &p));
+    uint8_t key[KJ_ASSESS_KEY_MAX];
+    size_t klen = kj_assess_key(key, "e1", &p);
+    kj_store_reader *r;
+    ck_assert_int_eq(kj_store_reader_begin(s, &r), KJ_OK);
+    const void *v;
+    size_t vlen;
+    uint8_t level = 0;
+    kj_assessment a;
+    if (kj_store_reader_get_agg(r, key, klen, &v, &vlen) == KJ_OK) {
+        ck_assert_int_eq(kj_assess_decode(v, vlen, &a), KJ_OK);
+        level = a.behaviour[0];
+    }
+    kj_store_reader_end(r);
+    return level;
+}
+
+START_TEST(test_assess_latest_by_time)
+{
+    char dir[] = "/tmp/kj-test-assess-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    kj_store_opts o = {dir, 16ULL << 20, false, false};
+    kj_store *s;
+    char msg[256];
+    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    kj_event late = assessment(2000, KJ_LEVEL_ABOVE, "2026-12");
+    kj_event early = assessment(1000, KJ_LEVEL_BELOW, "2026-12");
+    kj_event other = assessment(500, KJ_LEVEL_MEETS, "2026-Q4");
+    ck_assert_int_eq(kj_assess_put(t, &late), KJ_OK);
+    ck_assert_int_eq(kj_assess_put(t, &early), KJ_OK); /* arrives later, older by time */
+    ck_assert_int_eq(kj_assess_put(t, &other), KJ_OK);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_int_eq(stored_level(s, "2026-12"), KJ_LEVEL_ABOVE);
+    ck_assert_int_eq(stored_level(s, "2026-Q4"), KJ_LEVEL_MEETS);
+    ck_assert_int_eq(stored_level(s, "2026"), 0);
+    /* equal times: the later stored counts (the raw log's order) */
+    kj_event same = assessment(2000, KJ_LEVEL_MEETS, "2026-12");
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_assess_put(t, &same), KJ_OK);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_int_eq(stored_level(s, "2026-12"), KJ_LEVEL_MEETS);
+    kj_store_close(s);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rapor");
@@ -315,6 +383,7 @@ int main(void)
     tcase_add_test(tc, test_period_days);
     tcase_add_test(tc, test_period_parse);
     tcase_add_test(tc, test_period_span_jakarta);
+    tcase_add_test(tc, test_assess_latest_by_time);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
