@@ -64,6 +64,10 @@ struct raw_token {
     char *name, *sha256, *role, *employee;
 };
 
+struct raw_evaluation {
+    char *period, *above_pct;
+};
+
 struct raw_config {
     char *tls_cert, *tls_key, *state_dir, *web_root, *timezone, *sync, *map_size;
     char *retention_days, *max_event_age, *max_clock_skew, *max_body, *min_push_interval_ms;
@@ -75,6 +79,7 @@ struct raw_config {
     unsigned units_count;
     struct raw_indicator *indicators;
     unsigned indicators_count;
+    struct raw_evaluation *evaluation;
 };
 
 /* Every field is optional to cyaml: "required" is checked below, so that all
@@ -149,6 +154,12 @@ static const cyaml_schema_value_t token_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_token, token_fields),
 };
 
+static const cyaml_schema_field_t evaluation_fields[] = {
+    STR("period", struct raw_evaluation, period),
+    STR("above_pct", struct raw_evaluation, above_pct),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t config_fields[] = {
     EITHER("listen"),
     STR("tls_cert", struct raw_config, tls_cert),
@@ -176,6 +187,8 @@ static const cyaml_schema_field_t config_fields[] = {
     SEQ("tokens", struct raw_config, tokens, &token_schema),
     SEQ("units", struct raw_config, units, &unit_schema),
     SEQ("indicators", struct raw_config, indicators, &indicator_schema),
+    CYAML_FIELD_MAPPING_PTR("evaluation", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                            struct raw_config, evaluation, evaluation_fields),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t config_schema = {
@@ -740,6 +753,18 @@ static void load_limits(struct load *ld, const struct raw_config *r, kj_config *
     set_bytes(ld, "max_frame", r->max_frame, KIB, 64 * MIB, &c->max_frame);
 }
 
+/* evaluation (SPEC §15). above_pct below 100 would call a missed target
+ * "above expectation". */
+static void load_evaluation(struct load *ld, const struct raw_config *r, kj_config *c)
+{
+    static const char *const periods[] = {"month", "quarter", "year"}; /* kj_period_kind */
+    if (!r->evaluation) return;
+    set_enum(ld, "evaluation.period", r->evaluation->period, periods, COUNT(periods),
+             &c->eval_period);
+    set_number(ld, "evaluation.above_pct", r->evaluation->above_pct, 100, 200,
+               &c->eval_above_pct);
+}
+
 /* Events older than the raw log keeps could be accepted and dropped at once. */
 static void check_retention(struct load *ld, const struct raw_config *r, const kj_config *c)
 {
@@ -1169,6 +1194,7 @@ static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
     load_paths(ld, r, c);
     load_modes(ld, r, c);
     load_limits(ld, r, c);
+    load_evaluation(ld, r, c);
     check_retention(ld, r, c);
     load_tokens(ld, r, c);
     load_units(ld, r, c);
@@ -1268,6 +1294,7 @@ kj_err kj_config_defaults(kj_config **out)
     c->max_viewers = 1000;
     c->viewer_backlog = MIB;
     c->max_frame = c->max_body;
+    c->eval_above_pct = 110;
     *out = c;
     return KJ_OK;
 }

@@ -451,6 +451,7 @@ static void answer_queries(kj_engine *e)
         case KJ_Q_SNAPSHOT: query_snapshot(e, q); break;
         case KJ_Q_UNITS: query_units(e, q); break;
         case KJ_Q_SERIES: query_series(e, q); break;
+        case KJ_Q_RAPOR: q->status = 500; break; /* a rapor worker's, never asked here */
         }
         kj_hub_answer(e->hub, q);
         q = next;

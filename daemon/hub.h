@@ -38,6 +38,7 @@ typedef enum kj_query_kind {
     KJ_Q_SNAPSHOT, /* unit (and employee for a personal view); also published in order */
     KJ_Q_UNITS,    /* the directory: every unit with members and counters */
     KJ_Q_SERIES,   /* params: a kj_series_params */
+    KJ_Q_RAPOR,    /* params: a kj_rapor_req; run by a rapor worker (rapor_jobs.c), not the writer */
 } kj_query_kind;
 
 typedef struct kj_series_params {

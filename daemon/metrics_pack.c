@@ -214,6 +214,16 @@ const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
     return &m->view;
 }
 
+bool kj_metrics_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out)
+{
+    return kj_m_agg_value(a, hours, metric, out);
+}
+
+uint64_t kj_metrics_agg_samples(const kj_agg *a, kj_metric metric)
+{
+    return kj_m_agg_samples(a, metric);
+}
+
 /* services.per_hour divides by the window's length; for today by the hours
  * since local midnight, counting the current minute as a whole one (the
  * engine's time moves by minutes). */

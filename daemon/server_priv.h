@@ -32,6 +32,7 @@ struct kj_server {
     kj_store *store;
     kj_ingest *ingest;
     struct kj_hub *hub;          /* frames from the writer, queries to it */
+    struct kj_rapor_jobs *rapor_jobs; /* rapor builds on worker threads; made on first use */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     struct lws_context *ctx;
     struct ev_loop *loop; /* the epoll loop lws runs on; NULL: lws's own poll() */

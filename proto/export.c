@@ -20,7 +20,7 @@ const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,servi
                                     "source,state,meta,period,behaviour,by,note\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
-static void csv_field(FILE *f, const char *s)
+void kj_export_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -56,14 +56,14 @@ static void csv_value(FILE *f, const char *key, json_t *v)
 {
     if (!v) return;
     if (json_is_string(v)) {
-        csv_field(f, json_string_value(v));
+        kj_export_csv_field(f, json_string_value(v));
     } else if (json_is_integer(v)) {
         fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     } else if (json_is_array(v) && (!strcmp(key, "elements") || !strcmp(key, "behaviour"))) {
         csv_list(f, v);
     } else {
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) csv_field(f, text);
+        if (text) kj_export_csv_field(f, text);
         free(text);
     }
 }

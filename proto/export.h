@@ -13,6 +13,10 @@
 /* The CSV header line, with its newline. */
 extern const char kj_export_csv_header[];
 
+/* Write s as one CSV field, quoted per RFC 4180 when it holds a comma, a
+ * quote or a line break (quotes doubled). Shared with the daemon's rapor. */
+void kj_export_csv_field(FILE *f, const char *s);
+
 /* Write ev as one line (CSV or NDJSON) to f. KJ_ERR_NOMEM when the event
  * cannot be converted, KJ_ERR_IO when f reports an error. */
 kj_err kj_export_event(FILE *f, const kj_event *ev, bool csv);
