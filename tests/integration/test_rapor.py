@@ -17,7 +17,8 @@ import subprocess
 import pytest
 
 import expected as X
-from conftest import ADMIN_SECRET, INGEST_SECRET, KINERJAD, VIEWER_SECRET, Daemon, now_ms, sha
+from conftest import (ADMIN_SECRET, INGEST_SECRET, KINERJA, KINERJAD, VIEWER_SECRET, Daemon,
+                      now_ms, sha)
 
 SEED = int(os.environ.get("KJ_SEED", "20261204"))
 K, P = X.Population.K, X.Population.P
@@ -440,6 +441,38 @@ def test_rapor_scope_errors_and_csv(tmp_path):
                 assert row[f"{ind['id']}.level"] == (ind["level"] or "")
         personal_csv = rapor(d, cur, token=PERSONAL_SECRET, fmt="csv").decode().splitlines()
         assert len(personal_csv) == 2 and personal_csv[1].startswith(SITI + ",")
+        assert d.stop() == 0
+    finally:
+        d.kill9()
+
+
+def test_kinerja_rapor_command(tmp_path):
+    d, events, assessed = posted(tmp_path, SEED + 4)
+    try:
+        cur = periods_now(now_ms())[0]
+        env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN=ADMIN_SECRET,
+                   XDG_STATE_HOME=str(tmp_path / "xdg"))
+
+        def run(*args):
+            return subprocess.run([KINERJA, "rapor", *args], env=env, capture_output=True,
+                                  text=True, timeout=60)
+
+        p = run("--unit", K, "--period", cur, "--format", "csv")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == rapor(d, cur, fmt="csv").decode()
+        p = run("--unit", K, "--period", cur, "--format", "json")
+        assert p.returncode == 0 and without_clock(json.loads(p.stdout)) == \
+            without_clock(rapor(d, cur))
+        p = run("--unit", K, "--period", cur)
+        assert p.returncode == 0 and "IKM " in p.stdout, p.stdout
+        lines = p.stdout.splitlines()
+        for row in rapor(d, cur)["rows"]:
+            line = [l for l in lines if l.startswith(row["employee"] + " ")]
+            assert len(line) == 1 and line[0].endswith(row["predikat_label"] or "-"), (row, line)
+        p = run("--unit", K, "--period", "2026-13")
+        assert p.returncode == 64 and "--period" in p.stderr
+        p = run("--unit", "nowhere", "--period", cur)
+        assert p.returncode == 1 and "HTTP 404" in p.stderr, p.stderr
         assert d.stop() == 0
     finally:
         d.kill9()
