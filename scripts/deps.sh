@@ -11,7 +11,7 @@ build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-d
             libjansson-dev libsystemd-dev check)
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
            valgrind clang libclang-rt-14-dev systemd)
-browser_pkgs=(chromium nodejs npm)
+browser_pkgs=(chromium nodejs npm poppler-utils)  # poppler-utils: pdftotext reads the printed rapor
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
