@@ -30,10 +30,11 @@ for _ in $(seq 100); do  # wait for the port, or for the daemon to give up
   sleep 0.1
 done
 
-# --backfill today: the day so far first (the same ids every run), so the
-# dashboard's charts have history the moment it opens.
+# --backfill quarter: the quarter so far first (the same ids every run), with
+# the supervisors' assessments, so the dashboard's charts have history and the
+# rapor is full the moment it opens.
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill today --rate 15 &
+  --backfill quarter --rate 15 &
 sim=$!
 
 cat <<MSG
@@ -42,6 +43,7 @@ cat <<MSG
     Dashboard:      $url/?token=demo-viewer
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
+    Rapor:          $url/?token=demo-viewer#/unit/pelayanan-terpadu/rapor
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
     Daemon's log:   tail -f $log
   Simulated counters are posting events. Press Ctrl-C to stop.

@@ -476,3 +476,39 @@ def test_kinerja_rapor_command(tmp_path):
         assert d.stop() == 0
     finally:
         d.kill9()
+
+
+def test_demo_backfill_fills_the_quarter(tmp_path):
+    """make run's demo: `kinerja simulate --backfill quarter` against the demo
+    configuration leaves a full rapor for the quarter at once: every member
+    has a perilaku and a predikat, and the unit an IKM."""
+    port = Daemon(tmp_path).port
+    demo = open(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "demo.yaml")).read()
+    demo = demo.replace('listen: "127.0.0.1:7070"', f'listen: "127.0.0.1:{port}"')
+    demo = demo.replace("state_dir: ./var/demo", f"state_dir: {tmp_path / 'var'}")
+    demo = demo.replace("web_root: ./web", f"web_root: {tmp_path}")
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(demo)
+    d = Daemon(tmp_path)
+    d.port, d.url, d.config_path = port, f"http://127.0.0.1:{port}", str(cfg)
+    d.start()
+    try:
+        env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN="demo-ingest",
+                   XDG_STATE_HOME=str(tmp_path / "xdg"))
+        p = subprocess.run([KINERJA, "simulate", "--config", str(cfg), "--backfill", "quarter",
+                            "--duration", "1s", "--rate", "1"], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert "0 duplicates" in p.stdout and "assessments" in p.stdout, p.stdout
+        status, r = get(d, "/api/v1/rapor?unit=pelayanan-terpadu", token="demo-admin")
+        assert status == 200, r
+        assert r["kind"] == "quarter" and r["period"].split("-Q")[1] in "1234"
+        assert len(r["rows"]) == 6, [x["employee"] for x in r["rows"]]
+        for row in r["rows"]:
+            assert row["perilaku"] and row["predikat"] and row["hasil_kerja"], row
+            assert row["evidence"]["tasks"] > 0, row
+        assert sum(r["distribution"].values()) == 6 and r["distribution"]["none"] == 0
+        assert r["ikm"]["responses"] > 0 and r["ikm"]["ikm_grade"] in "ABCD"
+        assert d.stop() == 0
+    finally:
+        d.kill9()
