@@ -57,3 +57,6 @@ echo "kinerja at office scale: ${KJ_BENCH_MONTH_EVENTS:-1000000} events stored, 
 kill "$pid"; wait "$pid" 2>/dev/null || true
 rm -rf "$tmp/state"
 /usr/bin/python3 tests/bench/bench_restart.py "$build/kinerjad" "$tmp/kinerjad.yaml" "$port" "$secret" "$vsecret"
+
+echo
+/usr/bin/python3 tests/bench/bench_rapor.py "$build/kinerjad"
