@@ -94,7 +94,7 @@ static bool place_period(build *b, const kj_tz *tz, kj_rapor_out *out)
     return true;
 }
 
-/* The indicators of the unit with a metric of the period (not `now`). */
+/* The indicators of the unit whose metric the buckets hold (kj_metric_parse). */
 static void pick_indicators(build *b)
 {
     size_t n = b->cfg->n_indicators;
@@ -219,6 +219,7 @@ static kj_err gather_members(build *b, bool *known)
         add_row(b, uc->members[i].id, strlen(uc->members[i].id), uc->members[i].name);
     uint8_t lo[KEY_CAP], hi[KEY_CAP];
     size_t n = kj_metrics_member_prefix(lo, sizeof lo, b->req->unit);
+    if (!n) return KJ_ERR_INVALID; /* an identifier always fits KEY_CAP */
     memcpy(hi, lo, n);
     hi[n - 1]++; /* past every "unit/..." key */
     size_t before = b->n_rows;

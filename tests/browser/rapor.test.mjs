@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { daemonBuilt, event, postEvents, removeDaemon, startDaemon, TEST_UNIT, TOKENS } from './daemon.mjs';
-import { launchBrowser, openPage, SHOTS } from './harness.mjs';
+import { horizontalOverflow, launchBrowser, openPage, SHOTS } from './harness.mjs';
 
 const WS_REFUSED = /WebSocket connection to .* failed/;
 const MONTHS = ['Januari', 'Februari', 'Maret', 'April', 'Mei', 'Juni', 'Juli', 'Agustus',
@@ -87,6 +87,18 @@ describe('rapor (real daemon)', { skip: !daemonBuilt() && 'kinerjad not built' }
       assert.ok(/\/rapor\/\d{4}-\d{2}$/.test(new URL(page.url()).hash));
       await page.locator('#rapor-kind').selectOption('year');
       await page.waitForFunction(() => /^#\/unit\/[^/]+\/rapor\/\d{4}$/.test(location.hash));
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await page.closeAll();
+    }
+  });
+
+  test('on a 375 px phone the table scrolls, not the page', async () => {
+    const page = await openPage(browser, { width: 375, height: 800, allow: [WS_REFUSED] });
+    try {
+      await page.goto(`${d.url}?token=${TOKENS.viewer}#/unit/${U.id}/rapor/${month.name}`);
+      await page.locator('.rapor-table tbody tr').nth(1).waitFor();
+      assert.equal(await horizontalOverflow(page), 0);
       assert.deepEqual(page.errors, []);
     } finally {
       await page.closeAll();
