@@ -225,6 +225,7 @@ static kj_err gather_members(build *b, bool *known)
     size_t before = b->n_rows;
     kj_err err = kj_store_reader_each_agg(b->r, lo, n, hi, n, directory_member, b);
     *known |= b->n_rows > before;
+    if (!b->n_rows) return err; /* qsort wants a base even for none */
     qsort(b->rows, b->n_rows, sizeof *b->rows, by_id_named_first);
     size_t out = 0;
     for (size_t i = 0; i < b->n_rows; i++)
