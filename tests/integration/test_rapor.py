@@ -469,6 +469,16 @@ def test_kinerja_rapor_command(tmp_path):
         for row in rapor(d, cur)["rows"]:
             line = [l for l in lines if l.startswith(row["employee"] + " ")]
             assert len(line) == 1 and line[0].endswith(row["predikat_label"] or "-"), (row, line)
+        # an assessment from flags: BUDI's perilaku becomes above, his predikat follows
+        post = subprocess.run([KINERJA, "post", "--no-spool", "--type", "assessment", "--unit", K,
+                               "--employee", BUDI, "--period", cur, "--behaviour",
+                               "above,above,above,above,meets,meets,below", "--by", SITI,
+                               "--note", "Rapi, \"tepat\""],
+                              env=dict(env, KINERJA_TOKEN=INGEST_SECRET), capture_output=True,
+                              text=True, timeout=60)
+        assert post.returncode == 0, post.stderr
+        budi = [r for r in rapor(d, cur)["rows"] if r["employee"] == BUDI][0]
+        assert budi["perilaku"] == "above" and budi["assessment"]["by"] == SITI, budi
         p = run("--unit", K, "--period", "2026-13")
         assert p.returncode == 64 and "--period" in p.stderr
         p = run("--unit", "nowhere", "--period", cur)
