@@ -28,7 +28,9 @@ static void rapor_answered(kj_query *q)
 /* Fills req from the arguments; false with an answer set. */
 static bool read_args(struct http_sess *hs, kj_rapor_req *req)
 {
-    char period[16], format[16] = "json";
+    /* as large as lws's argument buffer: a long bad period is refused, not
+     * taken for an absent one */
+    char period[1024], format[16] = "json";
     if (!kj_api_arg_unit(hs, req->unit)) return false;
     kj_api_arg(hs, "format", format, sizeof format);
     if (strcmp(format, "json") && strcmp(format, "csv")) {

@@ -412,6 +412,7 @@ def test_rapor_scope_errors_and_csv(tmp_path):
         assert rapor(d, cur, token=VIEWER_SECRET)["rows"] == whole["rows"]
         for path, code in ((f"/api/v1/rapor?unit={P}&period={cur}", 403),
                            (f"/api/v1/rapor?unit={K}&period=2026-13", 400),
+                           (f"/api/v1/rapor?unit={K}&period={cur}{'x' * 40}", 400),
                            (f"/api/v1/rapor?unit={K}&period={cur}&format=xml", 400),
                            (f"/api/v1/rapor?unit=nowhere&period={cur}", 404),
                            ("/api/v1/rapor?period=2026", 400)):
