@@ -44,10 +44,13 @@ static const char help[] =
     "  --counters N     counters per generated unit (default 3)\n"
     "  --rate N         events per second, all units together (default 10)\n"
     "  --duration D     stop after D (90s, 15m, 2h; default: until SIGINT)\n"
-    "  --backfill D     first post the last D (24h, 7d, or today: since midnight in\n"
-    "                   Asia/Jakarta) as if the simulation had been running: queues at\n"
-    "                   the peaks, lunch breaks, tasks; the same ids every time, so\n"
-    "                   running it again adds nothing\n"
+    "  --backfill D     first post the last D (24h, 7d, up to 366d; today: since midnight\n"
+    "                   in Asia/Jakarta; quarter: since the quarter began, with every\n"
+    "                   member's assessments of its months and of the quarter, for the\n"
+    "                   rapor) as if the simulation had been running: queues at the\n"
+    "                   peaks, lunch breaks, tasks; the same ids every time, so running\n"
+    "                   it again adds nothing. The daemon refuses events older than its\n"
+    "                   max_event_age\n"
     "  --seed N         repeatable randomness\n"
     "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
     "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
@@ -531,6 +534,71 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     return KJ_EXIT_OK;
 }
 
+/* The start (UTC ms) of the current quarter in Asia/Jakarta, and its first month. */
+static int64_t quarter_start(int64_t now, int *year, int *first_month)
+{
+    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    struct tm q = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon / 3 * 3, .tm_mday = 1};
+    *year = tm.tm_year + 1900;
+    *first_month = q.tm_mon + 1;
+    return (int64_t)timegm(&q) * 1000 - JAKARTA_MS;
+}
+
+/* A member's 7 BerAKHLAK levels for a period, the same every run: meets and above. */
+static void behaviour_of(const char *member, const char *period, uint8_t *out)
+{
+    uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, member), period);
+    for (int i = 0; i < KJ_BEHAVIOURS; i++, h >>= 4) {
+        unsigned r = h & 15;
+        out[i] = r < 2 ? KJ_LEVEL_BELOW : r < 9 ? KJ_LEVEL_MEETS : KJ_LEVEL_ABOVE;
+    }
+}
+
+/* The supervisor's half of the rapor (SPEC §15): an assessment of every member
+ * for each month of the quarter so far and for the quarter, by the unit's
+ * first member. */
+static int backfill_assessments(kj_client *c, sim *s)
+{
+    int year, month;
+    int64_t now = kj_now_ms();
+    quarter_start(now, &year, &month);
+    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
+    struct tm today;
+    gmtime_r(&secs, &today);
+    for (size_t i = 0; i < s->n_units; i++) {
+        const sim_unit *u = &s->units[i];
+        for (int p = 0; p <= 3; p++) {
+            if (p < 3 && month + p > today.tm_mon + 1) continue; /* not begun yet */
+            kj_period per = {p < 3 ? KJ_PERIOD_MONTH : KJ_PERIOD_QUARTER, year,
+                             p < 3 ? month + p : (month + 2) / 3};
+            char name[KJ_PERIOD_NAME_MAX];
+            kj_period_format(&per, name, sizeof name);
+            for (size_t m = 0; m < u->n_members; m++) {
+                kj_event *ev = new_event(s, KJ_EV_ASSESSMENT, u);
+                snprintf(ev->id, sizeof ev->id, "as.%s.%s", name, u->members[m]);
+                snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
+                snprintf(ev->by, sizeof ev->by, "%s", u->members[0]);
+                ev->period = per;
+                behaviour_of(u->members[m], name, ev->behaviour);
+            }
+        }
+    }
+    kj_post_result res;
+    kj_err err = s->n_evs ? kj_client_submit(c, s->evs, s->n_evs) : KJ_OK;
+    size_t n = s->n_evs;
+    s->n_evs = 0;
+    if (!err) err = kj_client_flush(c, &res);
+    if (err) {
+        kj_cli_error("simulate: assessments: %s", kj_client_errmsg(c));
+        return KJ_EXIT_FAIL;
+    }
+    printf("simulate: %zu assessments, %" PRIu64 " accepted\n", n, res.accepted);
+    fflush(stdout);
+    return KJ_EXIT_OK;
+}
+
 /* ---- units --------------------------------------------------------------------------- */
 
 static void add_unit(sim *s, const char *id)
@@ -805,7 +873,7 @@ int kj_cmd_simulate(int argc, char **argv)
     const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
     int64_t duration = 0, backfill_ms = 0;
-    bool http = false, verbose = false, seeded = false;
+    bool http = false, verbose = false, seeded = false, assess = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
@@ -832,9 +900,15 @@ int kj_cmd_simulate(int argc, char **argv)
             if (!strcmp(optarg, "today")) {
                 int64_t now = kj_now_ms();
                 backfill_ms = (now + JAKARTA_MS) % KJ_DAY_MS;
+            } else if (!strcmp(optarg, "quarter")) {
+                int64_t now = kj_now_ms();
+                int y, m;
+                backfill_ms = now - quarter_start(now, &y, &m);
+                assess = true;
             } else if (!kj_parse_duration_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
-                       backfill_ms > 35 * KJ_DAY_MS) {
-                return kj_cli_usage("simulate", "--backfill: today, or a duration up to 35d");
+                       backfill_ms > 366 * KJ_DAY_MS) {
+                return kj_cli_usage("simulate",
+                                    "--backfill: today, quarter, or a duration up to 366d");
             }
             break;
         case OPT_SEED:
@@ -876,6 +950,7 @@ int kj_cmd_simulate(int argc, char **argv)
     finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
+    if (assess && (rc = backfill_assessments(cl, &s)) != KJ_EXIT_OK) goto done;
     rc = run(cl, &s, rate, duration, verbose);
 done:
     kj_client_free(cl);

@@ -12,17 +12,18 @@
 #include "codec.h"
 #include "kinerja.h"
 
-typedef enum kind { K_STR, K_INT, K_MS, K_TIME, K_ELEMENTS, K_META } kind;
+typedef enum kind { K_STR, K_INT, K_MS, K_TIME, K_ELEMENTS, K_WORDS, K_META } kind;
 
 static const struct field {
     const char *name;
     kind kind;
 } fields[] = {
-    {"id", K_STR},         {"type", K_STR},    {"ts", K_TIME},     {"unit", K_STR},
-    {"employee", K_STR},   {"counter", K_STR}, {"kind", K_STR},    {"service", K_STR},
-    {"duration_ms", K_MS}, {"due_ts", K_TIME}, {"quality", K_INT}, {"wait_ms", K_MS},
-    {"service_ms", K_MS},  {"outcome", K_STR}, {"score", K_INT},   {"elements", K_ELEMENTS},
-    {"source", K_STR},     {"state", K_STR},   {"meta", K_META},   {"ticket", K_STR},
+    {"id", K_STR},          {"type", K_STR},    {"ts", K_TIME},     {"unit", K_STR},
+    {"employee", K_STR},    {"counter", K_STR}, {"kind", K_STR},    {"service", K_STR},
+    {"duration_ms", K_MS},  {"due_ts", K_TIME}, {"quality", K_INT}, {"wait_ms", K_MS},
+    {"service_ms", K_MS},   {"outcome", K_STR}, {"score", K_INT},   {"elements", K_ELEMENTS},
+    {"source", K_STR},      {"state", K_STR},   {"meta", K_META},   {"ticket", K_STR},
+    {"period", K_STR},      {"behaviour", K_WORDS}, {"by", K_STR},  {"note", K_STR},
 };
 
 struct kj_event_draft {
@@ -97,6 +98,18 @@ static json_t *parse_elements(const char *s)
     return a;
 }
 
+/* "above,meets,..." -> ["above","meets",...]; the words are proto's to check. */
+static json_t *parse_words(const char *s)
+{
+    json_t *a = json_array();
+    for (const char *p = s; *p;) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
 static json_t *value_of(const struct field *f, const char *value, char *msg, size_t msglen)
 {
     int64_t v;
@@ -121,6 +134,7 @@ static json_t *value_of(const struct field *f, const char *value, char *msg, siz
         if ((j = parse_elements(value))) return j;
         kj_msgf(msg, msglen, "elements: not a comma-separated list of integers: %s", value);
         return NULL;
+    case K_WORDS: return parse_words(value);
     case K_META:
         if ((j = json_loads(value, JSON_REJECT_DUPLICATES, &jerr))) return j;
         kj_msgf(msg, msglen, "meta: not valid JSON: %s", jerr.text);

@@ -20,6 +20,7 @@ static const struct command {
     {"post", kj_cmd_post, "post events (flags, or -f FILE); spooled while the daemon is away"},
     {"simulate", kj_cmd_simulate, "simulate busy service counters for demos and load"},
     {"snapshot", kj_cmd_snapshot, "print a unit's current state"},
+    {"rapor", kj_cmd_rapor, "print a unit's rapor for a period (SPEC §15)"},
     {"watch", kj_cmd_watch, "watch a unit live in the terminal"},
     {"overview", kj_cmd_overview, "every unit at a glance (the agency overview)"},
     {"export", kj_cmd_export, "export raw events from the store (CSV or NDJSON)"},

@@ -394,7 +394,7 @@ bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
     static const char *paths[] = {"/api/v1/units", "/api/v1/snapshot", "/api/v1/series",
-                                  "/api/v1/events", "/api/v1/overview"};
+                                  "/api/v1/events", "/api/v1/overview", "/api/v1/rapor"};
     size_t i = 0;
     while (i < 5 && strcmp(uri, paths[i]))
         i++;
@@ -412,7 +412,24 @@ int kj_api_request(struct http_sess *hs, const char *uri)
     if (!strcmp(uri, "/api/v1/snapshot")) return get_snapshot(hs);
     if (!strcmp(uri, "/api/v1/series")) return get_series(hs);
     if (!strcmp(uri, "/api/v1/overview")) return get_overview(hs);
+    if (!strcmp(uri, "/api/v1/rapor")) return kj_api_get_rapor(hs);
     return get_events(hs);
+}
+
+/* The helpers of the other read endpoints (api_rapor.c). */
+bool kj_api_arg(struct http_sess *hs, const char *name, char *buf, int len)
+{
+    return arg(hs, name, buf, len);
+}
+
+bool kj_api_arg_unit(struct http_sess *hs, char *unit)
+{
+    return arg_unit(hs, unit);
+}
+
+void kj_api_answer_frame(struct http_sess *hs, const kj_frame *f)
+{
+    answer_result(hs, f);
 }
 
 void kj_api_reset(struct http_sess *hs)

@@ -108,9 +108,14 @@ static const struct key keys[] = {
 #define N_KEYS COUNT(keys)
 
 /* The keys with a structure of their own, for kj_config_key. */
-static const char *const structured_keys[] = {"listen", "tokens", "units", "indicators"};
+static const char *const structured_keys[] = {"listen", "tokens", "units", "indicators",
+                                               "evaluation"};
 
 /* ---- what cyaml fills: every leaf a string, parsed below with its line ---- */
+
+struct raw_evaluation {
+    char *period, *above_pct;
+};
 
 struct raw_config {
     char *scalar[N_KEYS]; /* keys[i]'s value */
@@ -120,6 +125,7 @@ struct raw_config {
     unsigned units_count;
     struct raw_indicator *indicators;
     unsigned indicators_count;
+    struct raw_evaluation *evaluation;
 };
 
 /* Every field is optional to cyaml: "required" is checked below, so that all
@@ -194,9 +200,15 @@ static const cyaml_schema_value_t token_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_token, token_fields),
 };
 
+static const cyaml_schema_field_t evaluation_fields[] = {
+    STR("period", struct raw_evaluation, period),
+    STR("above_pct", struct raw_evaluation, above_pct),
+    CYAML_FIELD_END,
+};
+
 /* The top level: a string per row of keys[], then the keys with structure. */
 struct schema {
-    cyaml_schema_field_t fields[N_KEYS + 5];
+    cyaml_schema_field_t fields[N_KEYS + 6];
     cyaml_schema_value_t top;
 };
 
@@ -213,6 +225,9 @@ static void build_schema(struct schema *sc)
     *f++ = (cyaml_schema_field_t)SEQ("units", struct raw_config, units, &unit_schema);
     *f++ =
         (cyaml_schema_field_t)SEQ("indicators", struct raw_config, indicators, &indicator_schema);
+    *f++ = (cyaml_schema_field_t)CYAML_FIELD_MAPPING_PTR(
+        "evaluation", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct raw_config, evaluation,
+        evaluation_fields);
     *f = (cyaml_schema_field_t)CYAML_FIELD_END;
     sc->top = (cyaml_schema_value_t){
         CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, sc->fields),
@@ -414,6 +429,18 @@ static void load_keys(struct load *ld, const struct raw_config *r, kj_config *c)
         kj_cfg_fail(ld, c->tls_cert ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
 }
 
+/* evaluation (SPEC §15). above_pct below 100 would call a missed target
+ * "above expectation". */
+static void load_evaluation(struct load *ld, const struct raw_config *r, kj_config *c)
+{
+    static const char *const periods[] = {"month", "quarter", "year"}; /* kj_period_kind */
+    if (!r->evaluation) return;
+    kj_cfg_set_enum(ld, "evaluation.period", r->evaluation->period, periods, COUNT(periods),
+                    &c->eval_period);
+    kj_cfg_set_number(ld, "evaluation.above_pct", r->evaluation->above_pct, 100, 200,
+                      &c->eval_above_pct);
+}
+
 /* Events older than the raw log keeps could be accepted and dropped at once. */
 static void check_retention(struct load *ld, const kj_config *c)
 {
@@ -517,6 +544,7 @@ static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
 {
     load_listen(ld, c);
     load_keys(ld, r, c);
+    load_evaluation(ld, r, c);
     check_retention(ld, c);
     kj_cfg_load_tokens(ld, r->tokens, r->tokens_count, c);
     kj_cfg_load_units(ld, r->units, r->units_count, c);
@@ -601,6 +629,7 @@ kj_err kj_config_defaults(kj_config **out)
     c->n_listen = 1;
     for (size_t i = 0; i < N_KEYS; i++)
         set_default(c, &keys[i]);
+    c->eval_above_pct = 110;
     *out = c;
     return KJ_OK;
 }

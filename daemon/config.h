@@ -116,6 +116,12 @@ typedef struct kj_config {
     size_t n_units;
     kj_indicator_conf *indicators;
     size_t n_indicators;
+
+    /* evaluation (SPEC §15): the default period of the rapor views (a
+     * kj_period_kind: 0 month, 1 quarter, 2 year) and the capaian at or
+     * above which an indicator is above expectation (100..200, default 110) */
+    int eval_period;
+    double eval_above_pct;
 } kj_config;
 
 /* A configuration with every default of SPEC §11 and no tokens or units. */

@@ -6,6 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
+#include "assess.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -156,7 +157,10 @@ static void hook_begin(void *ctx)
 
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
-    (void)t;
+    if (ev->type == KJ_EV_ASSESSMENT) {
+        kj_err err = kj_assess_put(t, ev);
+        if (err) return err;
+    }
     return kj_engine_apply(((kj_engine *)ctx)->m, ev);
 }
 
@@ -602,6 +606,7 @@ static void answer_queries(kj_engine *e)
         case KJ_Q_UNITS: query_units(e, q); break;
         case KJ_Q_SERIES: query_series(e, q); break;
         case KJ_Q_OVERVIEW: query_overview(e, q); break;
+        case KJ_Q_RAPOR: q->status = 500; break; /* a rapor worker's, never asked here */
         }
         kj_hub_answer(e->hub, q);
         q = next;
@@ -761,6 +766,7 @@ static int rebuild_event(void *ctx, const kj_event *ev)
     struct rebuild *r = ctx;
     if ((r->err = rebuild_clock(r, ev->ts)) || (r->err = rebuild_begin(r))) return 1;
     if ((r->err = kj_metrics_apply(r->m, ev))) return 1;
+    if (ev->type == KJ_EV_ASSESSMENT && (r->err = kj_assess_put(r->t, ev))) return 1;
     r->total++;
     if (++r->in_txn >= REBUILD_GROUP && (r->err = rebuild_flush(r))) return 1;
     return 0;

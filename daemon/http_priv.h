@@ -62,4 +62,15 @@ bool kj_api_scope_allowed(const kj_token *tok, const char *scope);
 /* api.c: the session ends: forget queries and exports. */
 void kj_api_reset(struct http_sess *hs);
 
+/* api.c's argument and answer helpers, for the endpoints in other files:
+ * an argument (false when absent or too long); ?unit= checked against the
+ * token (false with an answer set); a msgpack result answered as JSON or
+ * msgpack as the request asked. */
+bool kj_api_arg(struct http_sess *hs, const char *name, char *buf, int len);
+bool kj_api_arg_unit(struct http_sess *hs, char *unit);
+void kj_api_answer_frame(struct http_sess *hs, const kj_frame *f);
+
+/* GET /api/v1/rapor (api_rapor.c). */
+int kj_api_get_rapor(struct http_sess *hs);
+
 #endif

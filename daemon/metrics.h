@@ -53,6 +53,7 @@
 
 #include "../proto/err.h"
 #include "../proto/event.h"
+#include "agg.h"
 #include "config.h"
 #include "indicators.h"
 #include "metric.h"
@@ -155,6 +156,8 @@ bool kj_metrics_pending(const kj_metrics *m);
  *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
  *   '!ckpt'                          the checkpoint marker: the now its totals
  *                                    hold at, 0 when events came after it
+ *   'A' employee 0x00 period         the latest assessment (assess.h): not
+ *                                    the engine's, skipped by the load
  *   '!fold'                          the fold watermark (a minute number): the
  *                                    minute buckets before it are in their
  *                                    hour and day buckets, the later ones not
@@ -234,6 +237,24 @@ bool kj_metrics_stored_point(kj_metrics *m, const kj_series_plan *plan, kj_metri
  * when nil or malformed. */
 bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric metric,
                              double *out);
+
+/* --- reading periods off the writer thread (rapor_read.c) ---
+ * A period merges the stored day buckets of its days with the minute buckets
+ * at or after the fold watermark (not yet folded into their days), read in
+ * one read transaction so that the two agree. */
+
+/* The stored key of a bucket of ref (start in ms: a minute's or hour's start,
+ * a day's number x 86 400 000) in buf; 0 when it does not fit cap. */
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref,
+                                kj_res res, int64_t start_ms);
+/* The fold watermark's key; its value decoded as the start (ms) of the first
+ * minute whose bucket is not yet in its hour and day buckets. A store without
+ * the key folded every minute. False when malformed. */
+extern const uint8_t kj_metrics_fold_key[5];
+bool kj_metrics_fold_decode(const void *val, size_t vlen, int64_t *pending_from_ms);
+/* The prefix "D E unit /" of the directory keys of unit's members that events
+ * named ('D' 'E' unit/E 0x00); 0 when it does not fit. */
+size_t kj_metrics_member_prefix(uint8_t *buf, size_t cap, const char *unit);
 
 /* --- alerts and the live feed --- */
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "assess.h"
 #include "metrics_int.h"
 
 #define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
@@ -21,7 +22,8 @@ enum {
     KEY_WINDOWS = 'W',
 };
 static const uint8_t checkpoint_key[] = {KEY_CHECKPOINT, 'c', 'k', 'p', 't'};
-static const uint8_t fold_key[] = {KEY_CHECKPOINT, 'f', 'o', 'l', 'd'};
+const uint8_t kj_metrics_fold_key[5] = {KEY_CHECKPOINT, 'f', 'o', 'l', 'd'};
+#define fold_key kj_metrics_fold_key
 
 typedef struct keybuf {
     uint8_t b[KEY_MAX];
@@ -75,6 +77,49 @@ size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res,
     if (k.n > cap) return 0;
     memcpy(buf, k.b, k.n);
     return k.n;
+}
+
+/* For reads off the writer thread (rapor_read.c): the same key from a
+ * scope's name, whether or not the engine knows the scope. */
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref,
+                                kj_res res, int64_t start_ms)
+{
+    keybuf k = {.n = 0};
+    size_t need = 2 + strlen(ref->id) + 1 + 9 + (ref->unit ? strlen(ref->unit) + 1 : 0);
+    if (need > cap || need > sizeof k.b || (unsigned)res >= KJ_RES_COUNT || start_ms < 0) return 0;
+    put_byte(&k, KEY_BUCKET);
+    put_byte(&k, (uint8_t)ref->kind);
+    if (ref->kind == KJ_SCOPE_COUNTER) {
+        put_str(&k, ref->unit);
+        put_byte(&k, '/');
+    }
+    put_str(&k, ref->id);
+    put_byte(&k, 0);
+    put_byte(&k, (uint8_t)res);
+    put_be64(&k, (uint64_t)start_ms);
+    memcpy(buf, k.b, k.n);
+    return k.n;
+}
+
+bool kj_metrics_fold_decode(const void *val, size_t vlen, int64_t *pending_from_ms)
+{
+    const uint8_t *v = val;
+    kj_reader r = {v, vlen, 1, vlen < 1 || v[0] != VALUE_VERSION};
+    int64_t at = (int64_t)kj_rd_varint(&r);
+    if (r.bad || r.pos != vlen || at < 0 || at > INT32_MAX) return false;
+    *pending_from_ms = at * KJ_MINUTE_MS;
+    return true;
+}
+
+size_t kj_metrics_member_prefix(uint8_t *buf, size_t cap, const char *unit)
+{
+    size_t n = strlen(unit);
+    if (n + 3 > cap) return 0;
+    buf[0] = KEY_DIRECTORY;
+    buf[1] = KJ_SCOPE_EMPLOYEE;
+    memcpy(buf + 2, unit, n);
+    buf[2 + n] = '/';
+    return n + 3;
 }
 
 /* ---- each_dirty ---- */
@@ -537,6 +582,8 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     kj_err err;
     if (m->in_group) return KJ_ERR_BUSY;
     m->loading = true;
+    /* assessments live beside the aggregates (assess.h): not the engine's */
+    if (klen && *(const uint8_t *)key == KJ_ASSESS_KEY_TAG) return KJ_OK;
     if (load_same_scope(m, key, klen, val, vlen, &err)) return err;
     if (kj_mq_is_key(key, klen)) return kj_mq_load(m, key, klen, val, vlen);
     if (kj_ledger_is_key(key, klen)) return kj_ledger_load(m, key, klen, val, vlen);

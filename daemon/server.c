@@ -17,6 +17,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "rapor_jobs.h"
 #include "server_priv.h"
 
 /* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
@@ -378,6 +379,7 @@ kj_err kj_server_run(kj_server *s)
 void kj_server_free(kj_server *s)
 {
     if (!s) return;
+    kj_rapor_jobs_free(s->rapor_jobs); /* joins its workers: they read the store */
     if (s->ctx) lws_context_destroy(s->ctx);
     if (s->turn_watch) {
         ev_ref(s->loop);

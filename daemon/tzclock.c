@@ -43,16 +43,29 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static int64_t year_of_days(int64_t z)
+void kj_tz_civil_from_days(int32_t day, int *y, int *m, int *d)
 {
-    z += 719468;
+    int64_t z = (int64_t)day + 719468;
     int64_t era = kj_floor_div(z, 146097);
     int64_t doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     int64_t mp = (5 * doy + 2) / 153;
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    return yoe + era * 400 + (m <= 2);
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int32_t kj_tz_days_from_civil(int y, int m, int d)
+{
+    return (int32_t)days_from_civil(y, m, d);
+}
+
+static int64_t year_of_days(int64_t z)
+{
+    int y, m, d;
+    kj_tz_civil_from_days((int32_t)z, &y, &m, &d);
+    return y;
 }
 
 static bool is_leap(int64_t y)

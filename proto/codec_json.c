@@ -90,17 +90,17 @@ static void build_meta(kj_builder *b, const json_t *j)
     kj_build_meta(b, st, buf, bb.len);
 }
 
-static void build_elements(kj_builder *b, const json_t *j)
+static void build_array(kj_builder *b, kj_field f, const json_t *j)
 {
-    kj_value vals[KJ_ELEMENTS];
+    kj_value vals[KJ_ELEMENTS]; /* the longer of elements and behaviour */
     if (!json_is_array(j)) {
-        kj_build_elements(b, false, 0, NULL);
+        (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, false, 0, NULL);
         return;
     }
     size_t n = json_array_size(j);
     for (size_t i = 0; i < n && i < KJ_ELEMENTS; i++)
         vals[i] = value_of(json_array_get(j, i));
-    kj_build_elements(b, true, n, vals);
+    (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, true, n, vals);
 }
 
 static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item *item)
@@ -124,8 +124,8 @@ static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item 
         kj_field f = kj_build_key(&b, json_object_iter_key(it), json_object_iter_key_len(it));
         if (f == KJ_F_META) {
             build_meta(&b, val);
-        } else if (f == KJ_F_ELEMENTS) {
-            build_elements(&b, val);
+        } else if (f == KJ_F_ELEMENTS || f == KJ_F_BEHAVIOUR) {
+            build_array(&b, f, val);
         } else if (f != KJ_F_NONE) {
             kj_value v = value_of(val);
             kj_build_value(&b, f, &v);
@@ -397,6 +397,19 @@ static json_t *field_json(const kj_event *ev, kj_field f)
     case KJ_F_STATE: return json_string(kj_event_state_name(ev));
     case KJ_F_TICKET: return json_string(ev->ticket);
     case KJ_F_META: return meta_json(ev);
+    case KJ_F_PERIOD: {
+        char name[KJ_PERIOD_NAME_MAX];
+        kj_period_format(&ev->period, name, sizeof name);
+        return json_string(name);
+    }
+    case KJ_F_BEHAVIOUR: {
+        json_t *a = json_array();
+        for (int i = 0; a && i < KJ_BEHAVIOURS; i++)
+            json_array_append_new(a, json_string(kj_level_name((kj_level)ev->behaviour[i])));
+        return a;
+    }
+    case KJ_F_BY: return json_string(ev->by);
+    case KJ_F_NOTE: return json_stringn(ev->note, ev->note_len);
     default: return NULL;
     }
 }

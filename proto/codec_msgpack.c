@@ -151,17 +151,17 @@ static void build_meta(kj_builder *b, const msgpack_object *o)
     kj_build_meta(b, st, buf, bb.len);
 }
 
-static void build_elements(kj_builder *b, const msgpack_object *o)
+static void build_array(kj_builder *b, kj_field f, const msgpack_object *o)
 {
-    kj_value vals[KJ_ELEMENTS];
+    kj_value vals[KJ_ELEMENTS]; /* the longer of elements and behaviour */
     if (o->type != MSGPACK_OBJECT_ARRAY) {
-        kj_build_elements(b, false, 0, NULL);
+        (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, false, 0, NULL);
         return;
     }
     size_t n = o->via.array.size;
     for (size_t i = 0; i < n && i < KJ_ELEMENTS; i++)
         vals[i] = value_of(&o->via.array.ptr[i]);
-    kj_build_elements(b, true, n, vals);
+    (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, true, n, vals);
 }
 
 static void decode_event(const msgpack_object *o, const kj_validate_opts *opts, bool clock,
@@ -196,8 +196,8 @@ static void decode_event(const msgpack_object *o, const kj_validate_opts *opts, 
         kj_field f = kj_build_key(&b, kj_msgpack_str(&kv[i].key), kv[i].key.via.str.size);
         if (f == KJ_F_META) {
             build_meta(&b, &kv[i].val);
-        } else if (f == KJ_F_ELEMENTS) {
-            build_elements(&b, &kv[i].val);
+        } else if (f == KJ_F_ELEMENTS || f == KJ_F_BEHAVIOUR) {
+            build_array(&b, f, &kv[i].val);
         } else if (f != KJ_F_NONE) {
             kj_value v = value_of(&kv[i].val);
             kj_build_value(&b, f, &v);
@@ -299,6 +299,19 @@ static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
     case KJ_F_STATE: pack_str(pk, kj_event_state_name(ev)); break;
     case KJ_F_TICKET: pack_str(pk, ev->ticket); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
+    case KJ_F_PERIOD: {
+        char name[KJ_PERIOD_NAME_MAX];
+        kj_period_format(&ev->period, name, sizeof name);
+        pack_str(pk, name);
+        break;
+    }
+    case KJ_F_BEHAVIOUR:
+        msgpack_pack_array(pk, KJ_BEHAVIOURS);
+        for (int i = 0; i < KJ_BEHAVIOURS; i++)
+            pack_str(pk, kj_level_name((kj_level)ev->behaviour[i]));
+        break;
+    case KJ_F_BY: pack_str(pk, ev->by); break;
+    case KJ_F_NOTE: pack_str(pk, ev->note); break;
     default: break;
     }
 }

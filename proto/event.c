@@ -50,11 +50,19 @@ kj_batch *kj_batch_new(size_t n, bool single)
     return b;
 }
 
+void kj_event_release(kj_event *ev)
+{
+    free(ev->meta);
+    free(ev->note);
+    ev->meta = NULL, ev->note = NULL;
+    ev->meta_len = ev->note_len = 0;
+}
+
 void kj_batch_free(kj_batch *b)
 {
     if (!b) return;
     for (size_t i = 0; i < b->n; i++)
-        free(b->items[i].ev.meta);
+        kj_event_release(&b->items[i].ev);
     free(b->items);
     free(b);
 }
@@ -117,11 +125,13 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "task", "service", "rating", "presence", "ticket"};
+static const char *const type_names[] = {NULL,       "task",   "service",   "rating",
+                                         "presence", "ticket", "assessment"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
 static const char *const ticket_state_names[] = {"issued", "called", "cancelled"};
+static const char *const level_names[] = {NULL, "below", "meets", "above"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -162,6 +172,19 @@ const char *kj_event_state_name(const kj_event *ev)
 {
     return ev->type == KJ_EV_TICKET ? kj_ticket_state_name(ev->ticket_state)
                                     : kj_presence_name(ev->state);
+}
+
+const char *kj_level_name(kj_level l)
+{
+    return l == KJ_LEVEL_NONE ? "none" : name_of(level_names, COUNT(level_names), l);
+}
+
+bool kj_level_parse(const char *s, size_t len, kj_level *out)
+{
+    int i = parse_name(level_names, COUNT(level_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_level)i;
+    return true;
 }
 
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out)
@@ -222,6 +245,8 @@ static const uint32_t allowed[] = {
         COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
     [KJ_EV_TICKET] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE) |
                      BIT(KJ_F_SERVICE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_EMPLOYEE),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) |
+                         BIT(KJ_F_BEHAVIOUR) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
 };
 
 static const uint32_t required[] = {
@@ -231,6 +256,7 @@ static const uint32_t required[] = {
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
     [KJ_EV_TICKET] = COMMON | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) | BIT(KJ_F_BEHAVIOUR),
 };
 
 static const struct {
@@ -258,6 +284,10 @@ static const struct {
     F(KJ_F_STATE, "state"),
     F(KJ_F_TICKET, "ticket"),
     F(KJ_F_META, "meta"),
+    F(KJ_F_PERIOD, "period"),
+    F(KJ_F_BEHAVIOUR, "behaviour"),
+    F(KJ_F_BY, "by"),
+    F(KJ_F_NOTE, "note"),
 #undef F
 };
 
@@ -284,6 +314,8 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_QUALITY: return ev->has_quality;
     case KJ_F_ELEMENTS: return ev->has_elements;
     case KJ_F_META: return ev->meta != NULL;
+    case KJ_F_BY: return ev->by[0] != '\0';
+    case KJ_F_NOTE: return ev->note != NULL;
     default: return true; /* required, or an enum with a default */
     }
 }
@@ -343,7 +375,8 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
         return;
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
-        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence, ticket");
+        fail_field(b, KJ_F_TYPE,
+                   "must be one of task, service, rating, presence, ticket, assessment");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -445,6 +478,20 @@ static bool get_duration(kj_builder *b, kj_field f, const kj_value *v, int64_t *
     return true;
 }
 
+/* An assessment's note: 1 KiB of UTF-8 at most, copied (the batch owns it). */
+static void build_note(kj_builder *b, const kj_value *v)
+{
+    kj_event *ev = &b->item->ev;
+    if (v->kind != KJ_V_STR || v->len > KJ_NOTE_MAX || !kj_utf8_valid(v->s, v->len)) {
+        fail_field(b, KJ_F_NOTE, "must be a UTF-8 string of at most " STR(KJ_NOTE_MAX) " bytes");
+        return;
+    }
+    ev->note = kj_malloc(v->len + 1);
+    memcpy(ev->note, v->s, v->len);
+    ev->note[v->len] = '\0';
+    ev->note_len = v->len;
+}
+
 void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
 {
     kj_event *ev = &b->item->ev;
@@ -492,7 +539,14 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
                      "must be one of available, serving, break, offline");
         break;
     case KJ_F_TICKET: copy_ident(b, f, v, ev->ticket); break;
+    case KJ_F_PERIOD:
+        if (v->kind != KJ_V_STR || !kj_period_parse(v->s, v->len, &ev->period))
+            fail_field(b, f, "must be a period: YYYY-MM, YYYY-Qn or YYYY");
+        break;
+    case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
+    case KJ_F_NOTE: build_note(b, v); break;
     case KJ_F_ELEMENTS:
+    case KJ_F_BEHAVIOUR:
     case KJ_F_META:
     case KJ_F_COUNT:
     case KJ_F_NONE: kj_build_fail(b, "event", "internal error: field without a value rule"); break;
@@ -515,6 +569,24 @@ void kj_build_elements(kj_builder *b, bool is_array, size_t n, const kj_value *v
         b->item->ev.elements[i] = (uint8_t)vals[i].i;
     }
     b->item->ev.has_elements = true;
+}
+
+void kj_build_behaviour(kj_builder *b, bool is_array, size_t n, const kj_value *vals)
+{
+    static const char msg[] = "must be an array of 7 levels: below, meets or above";
+    if (b->failed) return;
+    if (!is_array || n != KJ_BEHAVIOURS) {
+        fail_field(b, KJ_F_BEHAVIOUR, msg);
+        return;
+    }
+    for (size_t i = 0; i < KJ_BEHAVIOURS; i++) {
+        kj_level l;
+        if (vals[i].kind != KJ_V_STR || !kj_level_parse(vals[i].s, vals[i].len, &l)) {
+            fail_field(b, KJ_F_BEHAVIOUR, msg);
+            return;
+        }
+        b->item->ev.behaviour[i] = (uint8_t)l;
+    }
 }
 
 void kj_build_meta(kj_builder *b, kj_meta_status st, const uint8_t *buf, size_t len)
@@ -580,7 +652,7 @@ void kj_build_end(kj_builder *b)
     kj_event *ev = &b->item->ev;
     char id[sizeof ev->id];
     memcpy(id, ev->id, sizeof id);
-    free(ev->meta);
+    kj_event_release(ev);
     memset(ev, 0, sizeof *ev);
     memcpy(ev->id, id, sizeof id);
 }

@@ -15,12 +15,15 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "period.h"
 
 #define KJ_ID_MAX 64          /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
 #define KJ_NAME_MAX 200       /* display names, UTF-8 bytes */
 #define KJ_META_MAX 1024      /* encoded size of `meta` */
 #define KJ_BATCH_MAX 10000    /* events in one body or frame */
 #define KJ_ELEMENTS 9         /* IKM elements U1..U9 */
+#define KJ_BEHAVIOURS 7       /* BerAKHLAK values of an assessment */
+#define KJ_NOTE_MAX 1024      /* bytes of an assessment's note */
 #define KJ_ERROR_MAX 160      /* bytes of one per-event error message */
 #define KJ_DURATION_MAX_MS 31622400000LL /* 366 days: the longest duration accepted */
 
@@ -30,9 +33,9 @@ typedef enum kj_event_type {
     KJ_EV_RATING = 3,
     KJ_EV_PRESENCE = 4,
     KJ_EV_TICKET = 5, /* SPEC §13: a queue ticket's issued / called / cancelled */
+    KJ_EV_ASSESSMENT = 6, /* SPEC §15: a supervisor's BerAKHLAK levels for a period */
 } kj_event_type;
-
-#define KJ_EV_LAST KJ_EV_TICKET /* the highest kj_event_type */
+#define KJ_EV_LAST KJ_EV_ASSESSMENT /* the highest kj_event_type */
 
 typedef enum kj_outcome {
     KJ_OUTCOME_SERVED = 0, /* the default */
@@ -58,6 +61,15 @@ typedef enum kj_ticket_state {
     KJ_TICKET_CALLED = 1,
     KJ_TICKET_CANCELLED = 2,
 } kj_ticket_state;
+/* The three levels of SPEC §15: an assessment's BerAKHLAK values, and in the
+ * daemon an indicator's level and the ratings over a period. NONE is nil
+ * (never on the wire as a level). */
+typedef enum kj_level {
+    KJ_LEVEL_NONE = 0,
+    KJ_LEVEL_BELOW = 1,
+    KJ_LEVEL_MEETS = 2,
+    KJ_LEVEL_ABOVE = 3,
+} kj_level;
 
 typedef struct kj_event {
     kj_event_type type;
@@ -90,6 +102,14 @@ typedef struct kj_event {
     /* ticket; a service may name the ticket it closes ("" when absent) */
     char ticket[KJ_ID_MAX + 1];
     kj_ticket_state ticket_state;
+    /* assessment: the period, the 7 BerAKHLAK levels (kj_level) in SPEC §15's
+     * order, the assessor ("" when absent) and the note (UTF-8, NULL when
+     * absent, owned like meta) */
+    kj_period period;
+    uint8_t behaviour[KJ_BEHAVIOURS];
+    char by[KJ_ID_MAX + 1];
+    char *note;
+    size_t note_len;
 
     /* `meta`, re-encoded as msgpack (also when the body was JSON); NULL when
      * absent. Owned by the enclosing kj_batch. */
@@ -120,7 +140,11 @@ typedef struct kj_batch {
     bool single; /* the body was one event (a map), not an array */
 } kj_batch;
 
-/* Frees the batch, its items and their meta. NULL is a no-op. */
+/* Frees what an event owns (meta, note); the event stays a valid value
+ * without them. For events decoded one at a time (kj_msgpack_unpack_event). */
+void kj_event_release(kj_event *ev);
+
+/* Frees the batch, its items and their meta and notes. NULL is a no-op. */
 void kj_batch_free(kj_batch *b);
 
 /* Number of items whose error is empty. */
@@ -140,6 +164,7 @@ const char *kj_presence_name(kj_presence_state s);
 const char *kj_ticket_state_name(kj_ticket_state s);
 /* The wire value of `state`: a presence's or a ticket's, by ev->type. */
 const char *kj_event_state_name(const kj_event *ev);
+const char *kj_level_name(kj_level l); /* "below", "meets", "above"; "none" for NONE */
 
 /* Parse a wire name; returns false for an unknown name. */
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out);
@@ -147,6 +172,7 @@ bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out);
 bool kj_outcome_parse(const char *s, size_t len, kj_outcome *out);
 bool kj_source_parse(const char *s, size_t len, kj_source *out);
 bool kj_ticket_state_parse(const char *s, size_t len, kj_ticket_state *out);
+bool kj_level_parse(const char *s, size_t len, kj_level *out); /* not "none" */
 
 /* The current wall-clock time in ms since the epoch. */
 int64_t kj_now_ms(void);

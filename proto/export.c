@@ -6,19 +6,22 @@
 
 #include "codec.h"
 
+/* Columns of later event types come last: readers of an older header keep
+ * their column numbers. */
 static const char *const columns[] = {
     "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
     "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",    "ticket",
+    "score",   "elements",    "source", "state",   "meta",     "ticket",     "period",
+    "behaviour", "by",        "note",
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
 const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
                                     "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                    "source,state,meta,ticket\n";
+                                    "source,state,meta,ticket,period,behaviour,by,note\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
-static void csv_field(FILE *f, const char *s)
+void kj_export_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -32,26 +35,39 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* elements (integers) and behaviour (level names) as one quoted field
+ * "4,4,3,..." / "above,meets,...": their items hold no quote or comma. */
+static void csv_list(FILE *f, json_t *v)
+{
+    size_t i;
+    json_t *e;
+    fputc('"', f);
+    json_array_foreach(v, i, e)
+    {
+        if (i) fputc(',', f);
+        if (json_is_string(e))
+            fputs(json_string_value(e), f);
+        else
+            fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(e));
+    }
+    fputc('"', f);
+}
+
 /* False when v cannot be written as text (out of memory in jansson): the
  * caller fails the event rather than leave a column silently empty. */
 static bool csv_value(FILE *f, const char *key, json_t *v)
 {
     if (!v) return true;
     if (json_is_string(v)) {
-        csv_field(f, json_string_value(v));
+        kj_export_csv_field(f, json_string_value(v));
     } else if (json_is_integer(v)) {
         fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (!strcmp(key, "elements") && json_is_array(v)) {
-        size_t i;
-        json_t *e;
-        fputc('"', f);
-        json_array_foreach(v, i, e)
-            fprintf(f, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(e));
-        fputc('"', f);
+    } else if (json_is_array(v) && (!strcmp(key, "elements") || !strcmp(key, "behaviour"))) {
+        csv_list(f, v);
     } else {
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!text) return false;
-        csv_field(f, text);
+        kj_export_csv_field(f, text);
         free(text);
     }
     return true;

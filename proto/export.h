@@ -13,6 +13,10 @@
 /* The CSV header line, with its newline. */
 extern const char kj_export_csv_header[];
 
+/* Write s as one CSV field, quoted per RFC 4180 when it holds a comma, a
+ * quote or a line break (quotes doubled). Shared with the daemon's rapor. */
+void kj_export_csv_field(FILE *f, const char *s);
+
 /* ev as one line of text (CSV or NDJSON, with its newline) in a new buffer
  * (*line, free() it; *len bytes, NUL-terminated). KJ_ERR_DECODE when ev cannot
  * be converted to JSON (a stored meta that is not msgpack, or jansson out of

@@ -74,3 +74,6 @@ rm -rf "$tmp/state"
 echo
 echo "kinerja agency overview: 500 units, 100 live overview viewers (overview_interval_ms 1000)"
 /usr/bin/python3 tests/bench/bench_overview.py "$build/kinerjad"
+
+echo
+/usr/bin/python3 tests/bench/bench_rapor.py "$build/kinerjad"

@@ -13,7 +13,7 @@ build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-d
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
            valgrind clang libclang-rt-14-dev systemd
            python3-yaml python3-jsonschema bash-completion curl groff man-db)
-browser_pkgs=(chromium nodejs npm)
+browser_pkgs=(chromium nodejs npm poppler-utils)  # poppler-utils: pdftotext reads the printed rapor
 # make deb (dpkg-buildpackage, lintian) and make check-docs (groff -ww for the
 # man pages, promtool from prometheus for the alert rules)
 deb_pkgs=(dpkg-dev debhelper fakeroot lintian groff man-db prometheus nodejs npm)

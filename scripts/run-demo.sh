@@ -30,11 +30,12 @@ for _ in $(seq 100); do  # wait for the port, or for the daemon to give up
   sleep 0.1
 done
 
-# --backfill 4d: the last four days first (the same ids every run), so the
-# dashboard's charts have history the moment it opens, and the overview (#/)
-# shows units that need coaching (their waits missed the target day after day).
+# --backfill quarter: the quarter so far first (the same ids every run), with
+# the supervisors' assessments, so the dashboard's charts have history, the
+# rapor is full the moment it opens, and the overview (#/) shows units that
+# need coaching (their waits missed the target day after day).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill 4d --rate 15 &
+  --backfill quarter --rate 15 &
 sim=$!
 
 cat <<MSG
@@ -43,6 +44,7 @@ cat <<MSG
     Dashboard:      $url/?token=demo-viewer
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
+    Rapor:          $url/?token=demo-viewer#/unit/pelayanan-terpadu/rapor
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
     Daemon's log:   tail -f $log
   Simulated counters are posting events. Press Ctrl-C to stop.

@@ -738,6 +738,29 @@ END_TEST
 
 /* ---- error forms ---- */
 
+/* evaluation (SPEC §15): the rapor's default period and above_pct, bounded. */
+START_TEST(evaluation_keys)
+{
+    kj_config *c = load_ok("evaluation:\n  period: quarter\n  above_pct: 105.5\n");
+    ck_assert_int_eq(c->eval_period, 1);
+    ck_assert_double_eq(c->eval_above_pct, 105.5);
+    kj_config_free(c);
+    c = load_ok("state_dir: ./x\n");
+    ck_assert_int_eq(c->eval_period, 0); /* month */
+    ck_assert_double_eq(c->eval_above_pct, 110);
+    kj_config_free(c);
+    c = load_ok("evaluation:\n  above_pct: 200\n");
+    ck_assert_double_eq(c->eval_above_pct, 200);
+    kj_config_free(c);
+    load_bad("evaluation:\n  period: week\n",
+             "2: evaluation.period: must be one of month, quarter, year");
+    load_bad("evaluation:\n  above_pct: 99.99\n",
+             "2: evaluation.above_pct: must be a number from 100 to 200");
+    load_bad("evaluation:\n  above_pct: 200.01\n",
+             "2: evaluation.above_pct: must be a number from 100 to 200");
+}
+END_TEST
+
 START_TEST(unknown_key)
 {
     fixture_bad(FIX "bad_unknown_key.yaml", FIX "bad_unknown_key.yaml:2: listne: unknown key");
@@ -1181,6 +1204,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, errbuf_truncation);
     tcase_add_test(tc, many_errors);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, evaluation_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -249,8 +249,12 @@ static const char *const base[] = {
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
     [KJ_EV_TICKET] = "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS
                      ",\"unit\":\"u1\",\"ticket\":\"A-017\",\"state\":\"issued\"}",
+    [KJ_EV_ASSESSMENT] =
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS
+        ",\"unit\":\"u1\",\"employee\":\"e1\",\"period\":\"2023-Q4\","
+        "\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\",\"meets\",\"above\"]}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1", "a1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -264,6 +268,9 @@ typedef struct rule {
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
 #define TICKET KJ_EV_TICKET
+#define ASSESSMENT KJ_EV_ASSESSMENT
+#define BEHAVIOUR_RULE "behaviour: must be an array of 7 levels: below, meets or above"
+#define NOTE_RULE "note: must be a UTF-8 string of at most 1024 bytes"
 #define ALL 0
 
 static const rule rules[] = {
@@ -280,9 +287,9 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, ticket"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, ticket"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence, ticket"},
+    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, ticket, assessment"},
+    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, ticket, assessment"},
+    {ALL, "type", "1", "type: must be one of task, service, rating, presence, ticket, assessment"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -443,6 +450,34 @@ static const rule rules[] = {
     {SERVICE, "ticket", "\"A/017\"", "ticket: " ID_RULE},
     {TASK, "ticket", "\"A-1\"", "ticket: unknown field"},
     {PRESENCE, "state", "\"issued\"", "state: must be one of available, serving, break, offline"},
+    /* assessment (SPEC §15) */
+    {ASSESSMENT, "employee", NULL, "employee: required"},
+    {ASSESSMENT, "period", NULL, "period: required"},
+    {ASSESSMENT, "behaviour", NULL, "behaviour: required"},
+    {ASSESSMENT, "period", "\"2026-12\"", ""},
+    {ASSESSMENT, "period", "\"2026\"", ""},
+    {ASSESSMENT, "period", "\"2026-13\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"2026-Q5\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"Q4-2026\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "202612", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "behaviour", "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"good\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"none\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "[2,2,2,2,2,2,2]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "\"meets\"", BEHAVIOUR_RULE},
+    {ASSESSMENT, "by", "\"198001012000011001\"", ""},
+    {ASSESSMENT, "by", "\"a b\"", "by: " ID_RULE},
+    {ASSESSMENT, "note", "\"Pelayanan ramah, \\u00e9 \\\"teladan\\\"\"", ""},
+    {ASSESSMENT, "note", "\"\"", ""},
+    {ASSESSMENT, "note", "17", NOTE_RULE},
+    {ASSESSMENT, "counter", "\"loket-1\"", "counter: unknown field"},
+    {ASSESSMENT, "behavior", "[]", "behavior: unknown field"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -519,6 +554,11 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_TICKET                                                                                \
     "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","        \
     "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}"
+#define FULL_ASSESSMENT                                                                            \
+    "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","    \
+    "\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\","     \
+    "\"meets\",\"above\"],\"by\":\"s1\","                                                          \
+    "\"note\":\"baik, \\\"rajin\\\"\",\"meta\":{\"a\":1}}"
 
 START_TEST(test_values_task)
 {
@@ -1324,10 +1364,15 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
+    ck_assert_mem_eq(&a->period, &b->period, sizeof a->period);
+    ck_assert_mem_eq(a->behaviour, b->behaviour, KJ_BEHAVIOURS);
+    ck_assert_str_eq(a->by, b->by);
+    ck_assert_int_eq(a->note == NULL, b->note == NULL);
+    if (a->note) ck_assert_str_eq(a->note, b->note);
 }
 
 static const char *const full[] = {NULL,        FULL_TASK,     FULL_SERVICE,
-                                   FULL_RATING, FULL_PRESENCE, FULL_TICKET};
+                                   FULL_RATING, FULL_PRESENCE, FULL_TICKET, FULL_ASSESSMENT};
 
 START_TEST(test_round_trip)
 {
@@ -1345,7 +1390,7 @@ START_TEST(test_round_trip)
                 kj_event back;
                 ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
                 assert_events_equal(ev, &back);
-                free(back.meta);
+                kj_event_release(&back);
 
                 /* the canonical form is a valid body too */
                 kj_validate_opts o = test_opts();
@@ -1373,6 +1418,7 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter service score elements source meta",
         "id type ts unit employee counter state",
         "id type ts unit employee counter service state ticket",
+        "id type ts unit employee meta period behaviour by note",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1381,6 +1427,7 @@ START_TEST(test_canonical_keys)
         "id type ts unit score source",
         "id type ts unit employee state",
         "id type ts unit state ticket",
+        "id type ts unit employee period behaviour",
     };
     for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
@@ -1409,6 +1456,43 @@ START_TEST(test_canonical_keys)
             kj_batch_free(b);
         }
     }
+}
+END_TEST
+
+/* An assessment's note: 1 KiB of UTF-8 at most (the limit, and one past it);
+ * the export writes the new columns last, RFC 4180-quoted. */
+START_TEST(test_assessment_note_and_export)
+{
+    char note[KJ_NOTE_MAX + 4];
+    for (size_t len = KJ_NOTE_MAX; len <= KJ_NOTE_MAX + 1; len++) {
+        char value[KJ_NOTE_MAX + 8];
+        memset(note, 'x', len);
+        note[len] = '\0';
+        snprintf(value, sizeof value, "\"%s\"", note);
+        char *json = with(base[KJ_EV_ASSESSMENT], "note", value);
+        for (int c = JSON; c <= MSGPACK; c++) {
+            kj_validate_opts o = test_opts();
+            kj_batch *b = NULL;
+            char msg[MSGLEN] = "";
+            ck_assert_int_eq(decode(c, json, &o, &b, msg), KJ_OK);
+            ck_assert_str_eq(b->items[0].error, len <= KJ_NOTE_MAX ? "" : NOTE_RULE);
+            if (len <= KJ_NOTE_MAX) ck_assert_uint_eq(b->items[0].ev.note_len, len);
+            kj_batch_free(b);
+        }
+        free(json);
+    }
+    kj_batch *b = decode_ok(JSON, FULL_ASSESSMENT);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ck_assert_int_eq(kj_export_event(f, &b->items[0].ev, true), KJ_OK);
+    fclose(f);
+    ck_assert_str_eq(text,
+                     "a1,assessment," TS ",u1,e1,,,,,,,,,,,,,,\"{\"\"a\"\":1}\",,2023-11,"
+                     "\"above,meets,meets,below,above,meets,above\",s1,\"baik, \"\"rajin\"\"\"\n");
+    ck_assert_ptr_nonnull(strstr(kj_export_csv_header, ",meta,ticket,period,behaviour,by,note\n"));
+    free(text);
+    kj_batch_free(b);
 }
 END_TEST
 
@@ -1466,6 +1550,10 @@ START_TEST(test_json_from_event)
         "\"counter\":\"loket-3\",\"state\":\"break\"}",
         "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
         "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}",
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"meta\":{\"a\":1},\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\","
+        "\"below\",\"above\",\"meets\",\"above\"]"
+        ",\"by\":\"s1\",\"note\":\"baik, \\\"rajin\\\"\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
         for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
@@ -1777,6 +1865,7 @@ static Suite *proto_suite(void)
     tc = tcase_create("canonical");
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_canonical_keys);
+    tcase_add_test(tc, test_assessment_note_and_export);
     tcase_add_test(tc, test_unpack_event_rejects);
     tcase_add_test(tc, test_json_from_event);
     tcase_add_test(tc, test_json_from_msgpack);
