@@ -20,6 +20,11 @@
 #include "ws.h"
 
 #define SUBS_MAX 16 /* units one connection may watch at once */
+/* Snapshot queries at the writer, from every viewer: past it, a viewer that
+ * asks for more is not read until answers come back. Each subscription asks
+ * one (shared per unit for whole-unit views); a client subscribing in a loop
+ * must not queue the writer work, or the hub memory, without end. */
+#define SNAPSHOTS_ASKED_MAX 256
 
 struct live_unit;
 
@@ -45,6 +50,8 @@ typedef struct live_conn {
     bool resync;              /* the backlog was dropped: snapshots once drained */
     kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
+    bool paused;              /* not read while the writer has too many snapshots asked */
+    struct live_conn *next_paused;
 } live_conn;
 
 size_t kj_live_sess_size(void)
@@ -96,17 +103,56 @@ static void unit_release(kj_server *s, live_unit *u)
 
 /* The writer has answered (after publishing the snapshot, or with a 404 for a
  * unit it does not know, which publishes nothing). */
+static void resume_paused(kj_server *s)
+{
+    while (s->live_paused && s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) {
+        live_conn *c = s->live_paused;
+        s->live_paused = c->next_paused;
+        c->paused = false;
+        lws_rx_flow_control(c->ws.wsi, 1);
+    }
+}
+
+static void unpause(live_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    for (live_conn **pp = &s->live_paused; *pp; pp = &(*pp)->next_paused)
+        if (*pp == c) {
+            *pp = c->next_paused;
+            break;
+        }
+    c->paused = false;
+}
+
+/* c asked for a snapshot: past the bound, it waits for the writer. */
+static void pause_if_busy(live_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    if (c->paused || s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) return;
+    kj_debug("live: %zu snapshots asked of the writer: a viewer waits before sending more",
+             s->live_snapshots_asked);
+    c->paused = true;
+    c->next_paused = s->live_paused;
+    s->live_paused = c;
+    lws_rx_flow_control(c->ws.wsi, 0);
+}
+
 static void snapshot_answered(kj_query *q)
 {
     kj_server *s = q->owner;
+    s->live_snapshots_asked--;
+    resume_paused(s);
     live_unit *u = unit_get(s, q->unit, false);
     if (!u) return;
     if (!q->employee[0]) u->snapshot_asked = false;
     unit_release(s, u);
 }
 
-static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
+/* Asks the writer for u's snapshot (for employee's view, or the whole unit's)
+ * on behalf of viewer c. */
+static void ask_snapshot(live_conn *c, live_unit *u, const char *employee)
 {
+    kj_server *s = c->ws.srv;
     if (!employee && u->snapshot_asked) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
@@ -116,6 +162,8 @@ static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
     if (!employee) u->snapshot_asked = true;
     kj_hub_ask(s->hub, q);
+    s->live_snapshots_asked++;
+    pause_if_busy(c);
 }
 
 /* --- delivery --- */
@@ -278,7 +326,7 @@ static void subscribe(live_conn *c, const char *unit)
     /* registered before the snapshot is asked: every update after it is packed */
     if (c->n_subs == 1) snprintf(c->view, sizeof c->view, "%s", view_of(c));
     kj_hub_view_add(s->hub, unit, c->view);
-    ask_snapshot(s, sb->u, personal(c));
+    ask_snapshot(c, sb->u, personal(c));
 }
 
 static void unsubscribe(live_conn *c, const char *unit)
@@ -389,7 +437,7 @@ static void change_view(live_conn *c)
     snprintf(c->view, sizeof c->view, "%s", view_of(c));
     for (size_t i = 0; i < c->n_subs; i++) {
         c->subs[i].waiting = true;
-        ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+        ask_snapshot(c, c->subs[i].u, personal(c));
     }
 }
 
@@ -411,7 +459,7 @@ static int writeable(live_conn *c)
         kj_debug("live: a viewer drained: snapshots of its %zu units", c->n_subs);
         c->resync = false;
         for (size_t i = 0; i < c->n_subs; i++)
-            ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+            ask_snapshot(c, c->subs[i].u, personal(c));
     }
     return 0;
 }
@@ -419,6 +467,7 @@ static int writeable(live_conn *c)
 static void closed(live_conn *c)
 {
     if (!c->ws.srv) return; /* refused before the filter knew it */
+    if (c->paused) unpause(c);
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
     if (c->units_query) c->units_query->owner = NULL;

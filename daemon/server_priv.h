@@ -12,6 +12,7 @@
 struct http_sess;
 struct kj_wsconn;
 struct live_unit;
+struct live_conn;
 struct kj_hub;
 struct ev_loop;
 struct ev_prepare;
@@ -36,6 +37,8 @@ struct kj_server {
     struct kj_hub *hub;           /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     size_t n_live_units;
+    size_t live_snapshots_asked;   /* live.c: snapshot queries at the writer */
+    struct live_conn *live_paused; /* live.c: viewers waiting for those to come back */
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
     struct ev_prepare *turn_watch; /* counts loop_turns on loop */
