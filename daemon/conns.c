@@ -66,8 +66,9 @@ static void close_conn(kj_conn *c, const char *why)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
-static void refused(struct kj_conns *t, const char *why, size_t limit)
+void kj_conns_refused(kj_server *s, const char *why, size_t limit)
 {
+    struct kj_conns *t = s->conns;
     lws_usec_t now = lws_now_usecs();
     t->refused_since_warn++;
     if (t->last_warn && now - t->last_warn < WARN_EVERY_US) return;
@@ -101,7 +102,7 @@ bool kj_conns_admit(kj_server *s, const struct sockaddr *addr)
     if (per && count_from(t, addr) >= per) {
         kj_conn *c = eviction_candidate(t, addr);
         if (!c) {
-            refused(t, "max_connections_per_address", per);
+            kj_conns_refused(s, "max_connections_per_address", per);
             return false;
         }
         close_conn(c, "evicted for a new connection from its address");
@@ -109,7 +110,7 @@ bool kj_conns_admit(kj_server *s, const struct sockaddr *addr)
     if (t->count >= cfg->max_connections) {
         kj_conn *c = eviction_candidate(t, NULL);
         if (!c) {
-            refused(t, "max_connections", cfg->max_connections);
+            kj_conns_refused(s, "max_connections", cfg->max_connections);
             return false;
         }
         close_conn(c, "evicted for a new connection: max_connections reached");

@@ -43,6 +43,10 @@ void kj_conns_free(kj_server *s);
  * refusal is logged, at most once per 10 s). */
 bool kj_conns_admit(kj_server *s, const struct sockaddr *addr);
 
+/* Logs a refusal for a limit reached (why names its key), at most once per
+ * 10 s with the count of refusals since: a flood must not flood the log. */
+void kj_conns_refused(kj_server *s, const char *why, size_t limit);
+
 /* On LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: records the new network
  * connection (in phase KJ_CONN_HEADERS). */
 void kj_conns_add(kj_server *s, struct lws *wsi);

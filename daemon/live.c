@@ -14,6 +14,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "conns.h"
 #include "hub.h"
 #include "live.h"
 #include "log.h"
@@ -483,7 +484,7 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (kj_ws_filter(&c->ws, wsi, s, false)) return 1;
         if (s->live_clients >= s->cfg->max_viewers) {
-            kj_warn("viewer refused: max_viewers (%zu) reached", s->cfg->max_viewers);
+            kj_conns_refused(s, "max_viewers", s->cfg->max_viewers);
             return kj_ws_refuse(wsi, 503, "too many viewers: max_viewers reached") ? 1 : 0;
         }
         return 0;

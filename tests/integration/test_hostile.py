@@ -347,7 +347,7 @@ def test_refusal_warnings_are_rate_limited(tmp_path):
             wait_closed(s, timeout=5)
             s.close()
         d.wait_log("max_connections (2) reached")
-        warned = [l for l in d.lines if "connection refused" in l]
+        warned = [l for l in d.lines if "refused: max_connections" in l]
         assert 1 <= len(warned) <= 2, warned
         for ws in held:
             ws.close()
@@ -470,5 +470,21 @@ def test_a_message_too_big_for_memory_closes_its_connection_not_the_daemon(tmp_p
         d.wait_log("out of memory for a message")
         assert d.alive()
         assert healthz_ok(d)
+    finally:
+        assert d.stop() == 0
+
+
+def test_viewer_refusal_warnings_are_rate_limited(tmp_path):
+    import websocket
+    d = Daemon(tmp_path, extra="max_viewers: 1").start()
+    try:
+        held = live_ws(d)
+        for _ in range(30):
+            with pytest.raises(websocket.WebSocketException):
+                live_ws(d)
+        d.wait_log("max_viewers (1) reached")
+        warned = [l for l in d.lines if "max_viewers (1) reached" in l]
+        assert len(warned) == 1, warned
+        held.close()
     finally:
         assert d.stop() == 0
