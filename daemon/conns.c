@@ -13,8 +13,7 @@ typedef struct kj_conn {
     struct lws *wsi; /* the network connection */
     struct sockaddr_storage addr;
     kj_conn_phase phase;
-    lws_usec_t since; /* when the phase began (accept for KJ_CONN_HEADERS) */
-    lws_usec_t accepted;
+    lws_usec_t since;            /* when the phase began (accept for KJ_CONN_HEADERS) */
     struct kj_conn *prev, *next; /* oldest first */
 } kj_conn;
 
@@ -127,7 +126,7 @@ void kj_conns_add(kj_server *s, struct lws *wsi)
         c->addr.ss_family = AF_UNSPEC;
     c->wsi = wsi;
     c->phase = KJ_CONN_HEADERS;
-    c->accepted = c->since = lws_now_usecs();
+    c->since = lws_now_usecs();
     c->prev = t->newest;
     if (t->newest)
         t->newest->next = c;
@@ -159,8 +158,8 @@ void kj_conns_phase(struct lws *wsi, kj_conn_phase phase)
 static lws_usec_t deadline(const kj_config *cfg, const kj_conn *c)
 {
     switch (c->phase) {
-    case KJ_CONN_HEADERS:
-    case KJ_CONN_WS_AUTH: return c->accepted + cfg->header_timeout_ms * 1000;
+    case KJ_CONN_HEADERS: /* since accept, or since the answer before on keep-alive */
+    case KJ_CONN_WS_AUTH: return c->since + cfg->header_timeout_ms * 1000;
     case KJ_CONN_BODY: return c->since + cfg->body_timeout_ms * 1000;
     case KJ_CONN_BUSY: break;
     }

@@ -15,9 +15,11 @@
  * the same address still get in. A connection waiting for our answer, or that
  * was answered, or authenticated, is never evicted.
  *
- * Deadlines: header_timeout from accept to the request's headers (or to the
- * WebSocket's authentication), body_timeout from the headers to the body's
- * last byte. Checked once a second; a late connection is closed. */
+ * Deadlines: header_timeout from accept (or from the answer before, on a
+ * keep-alive connection) to the request's headers, and again from the
+ * upgrade to a WebSocket's authentication; body_timeout from the headers to
+ * the body's last byte. Checked once a second; a late connection is closed.
+ * An idle keep-alive connection is thus evictable, like a new one. */
 #ifndef KJ_CONNS_H
 #define KJ_CONNS_H
 
@@ -27,7 +29,7 @@
 #include "server_priv.h"
 
 typedef enum kj_conn_phase {
-    KJ_CONN_HEADERS, /* accepted, headers not complete (evictable, header deadline) */
+    KJ_CONN_HEADERS, /* accepted or answered, next headers not in (evictable, header deadline) */
     KJ_CONN_BODY,    /* receiving a request body (evictable, body deadline) */
     KJ_CONN_WS_AUTH, /* a WebSocket not yet authenticated (evictable, header deadline) */
     KJ_CONN_BUSY,    /* a whole request is ours to answer, or was answered */

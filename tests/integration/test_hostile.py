@@ -488,3 +488,30 @@ def test_viewer_refusal_warnings_are_rate_limited(tmp_path):
         held.close()
     finally:
         assert d.stop() == 0
+
+
+def test_dripped_headers_after_a_first_request_are_cut_at_header_timeout(tmp_path):
+    d = Daemon(tmp_path, extra="header_timeout: 2s").start()
+    try:
+        s = raw(d)
+        s.sendall(get_bytes("/healthz"))
+        answers, _ = read_answers(s, 1)
+        assert answers[0].status == 200
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        closed = False
+        while time.monotonic() - t0 < 15:
+            try:
+                s.sendall(b"User-Agent: 1\r\n")
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed and time.monotonic() - t0 < 6, time.monotonic() - t0
+    finally:
+        assert d.stop() == 0
