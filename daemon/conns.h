@@ -8,12 +8,13 @@
  *
  * Admission (SPEC §8, issue 17): beyond max_connections_per_address (when
  * set) from one address, or beyond max_connections in all, a new connection
- * takes the place of the oldest one that has not yet proved itself — still
- * sending its headers, dripping a body, or a WebSocket not yet authenticated.
- * Only when there is none is it refused. So a flood of idle sockets, held open
- * and re-opened, pushes only itself out, and /healthz and real clients from
- * the same address still get in. A connection waiting for our answer, or that
- * was answered, or authenticated, is never evicted.
+ * takes the place of the oldest one that is not busy — still sending its
+ * headers (or idle before its next keep-alive request), dripping a body, or a
+ * WebSocket not yet authenticated. Only when there is none is it refused. So
+ * a flood of idle sockets, held open and re-opened, pushes only itself out,
+ * and /healthz and real clients from the same address still get in. A
+ * connection waiting for our answer, or an authenticated WebSocket, is never
+ * evicted.
  *
  * Deadlines: header_timeout from accept (or from the answer before, on a
  * keep-alive connection) to the request's headers, and again from the
