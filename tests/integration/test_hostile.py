@@ -90,6 +90,11 @@ def wait_closed(sock, timeout=10):
         return False
 
 
+# Under AddressSanitizer freed memory is held in quarantine (RSS says little)
+# and the shadow memory takes terabytes of address space (no RLIMIT_AS).
+SANITIZED = "san" in os.environ.get("KJ_BUILD", "")
+
+
 def raw(d):
     return socket.create_connection(("127.0.0.1", d.port), timeout=10)
 
@@ -182,7 +187,7 @@ def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
         pass
     grown = rss_kib(daemon.proc.pid) - rss0
     assert sent < 400, "the daemon read every frame although no ack was read"
-    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    assert SANITIZED or grown < 16 * 1024, f"RSS grew by {grown} KiB"
     ws.sock.settimeout(20)
     acks = []
     while len(acks) < 3:
@@ -222,7 +227,7 @@ def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
                 closed = True
                 break
         d.wait_log("over viewer_backlog")
-        assert rss_kib(d.proc.pid) - rss0 < 16 * 1024
+        assert SANITIZED or rss_kib(d.proc.pid) - rss0 < 16 * 1024
         assert closed or wait_closed(ws.sock)
         assert healthz_ok(d)
     finally:
@@ -451,6 +456,7 @@ def vm_size_kib(pid):
             return int(line.split()[1])
 
 
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer's shadow memory cannot live under RLIMIT_AS")
 def test_a_message_too_big_for_memory_closes_its_connection_not_the_daemon(tmp_path):
     import resource
     import websocket
