@@ -22,6 +22,7 @@ int kj_cmd_post(int argc, char **argv);
 int kj_cmd_simulate(int argc, char **argv);
 int kj_cmd_snapshot(int argc, char **argv);
 int kj_cmd_watch(int argc, char **argv);
+int kj_cmd_overview(int argc, char **argv);
 int kj_cmd_export(int argc, char **argv);
 int kj_cmd_backup(int argc, char **argv);
 

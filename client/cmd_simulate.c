@@ -6,7 +6,12 @@
  * rating -> available, now and then a break) or finishes a back-office task,
  * and the steps are paced to --rate events per second. Durations are drawn
  * from lognormal distributions; waits grow with the hour's arrival curve, so
- * the indicators move through the day as they would at a real loket. */
+ * the indicators move through the day as they would at a real loket.
+ *
+ * Each unit has a ticket machine (SPEC §13): citizens take a ticket at the
+ * rate of the arrival curve, a desk that becomes free calls the oldest, and
+ * the service names it; at the morning peak and around midday arrivals
+ * outpace the desks and the queue builds, then it drains. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -17,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cmd.h"
 #include "config.h"
 
@@ -56,7 +62,18 @@ typedef struct desk {
     desk_state state;
     int break_steps;
     char service[KJ_ID_MAX + 1];
+    char ticket[KJ_ID_MAX + 1]; /* the ticket being served, "" for a walk-in */
+    int64_t ticket_ts;          /* when it was issued */
 } desk;
+
+/* The tickets waiting at a unit's ticket machine, oldest first (a ring). The
+ * bound keeps a simulation with no desks from growing: beyond it citizens
+ * give up and the oldest ticket is cancelled. */
+#define QUEUE_MAX 500
+typedef struct waiting {
+    char ticket[KJ_ID_MAX + 1];
+    int64_t issued;
+} waiting;
 
 typedef struct sim_unit {
     char id[KJ_ID_MAX + 1];
@@ -64,6 +81,9 @@ typedef struct sim_unit {
     size_t n_members;
     desk *desks;
     size_t n_desks;
+    waiting queue[QUEUE_MAX];
+    size_t q_head, q_len;
+    unsigned tickets; /* issued so far: the next number */
 } sim_unit;
 
 typedef struct sim {
@@ -168,6 +188,52 @@ static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
     fill_rating(s, new_event(s, KJ_EV_RATING, u), u, d, wait_ms);
 }
 
+static kj_event *ticket_event(sim *s, const sim_unit *u, const char *ticket,
+                              kj_ticket_state st)
+{
+    kj_event *ev = new_event(s, KJ_EV_TICKET, u);
+    snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
+    ev->ticket_state = st;
+    return ev;
+}
+
+static void enqueue(sim *s, sim_unit *u, const char *ticket, int64_t issued)
+{
+    if (u->q_len == QUEUE_MAX) { /* the oldest gives up */
+        ticket_event(s, u, u->queue[u->q_head].ticket, KJ_TICKET_CANCELLED);
+        u->q_head = (u->q_head + 1) % QUEUE_MAX;
+        u->q_len--;
+    }
+    waiting *w = &u->queue[(u->q_head + u->q_len++) % QUEUE_MAX];
+    snprintf(w->ticket, sizeof w->ticket, "%s", ticket);
+    w->issued = issued;
+}
+
+/* A citizen takes a number. */
+static void issue_ticket(sim *s, sim_unit *u)
+{
+    char ticket[KJ_ID_MAX + 1];
+    snprintf(ticket, sizeof ticket, "S-%04u", ++u->tickets % 10000);
+    kj_event *ev = ticket_event(s, u, ticket, KJ_TICKET_ISSUED);
+    snprintf(ev->service, sizeof ev->service, "%s", u->n_desks ? u->desks[0].service : "ktp-el");
+    enqueue(s, u, ticket, ev->ts);
+}
+
+/* A free desk calls the oldest ticket, when there is one. */
+static void call_ticket(sim *s, sim_unit *u, desk *d)
+{
+    d->ticket[0] = '\0';
+    if (!u->q_len) return;
+    waiting *w = &u->queue[u->q_head];
+    u->q_head = (u->q_head + 1) % QUEUE_MAX;
+    u->q_len--;
+    kj_event *ev = ticket_event(s, u, w->ticket, KJ_TICKET_CALLED);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    snprintf(d->ticket, sizeof d->ticket, "%s", w->ticket);
+    d->ticket_ts = w->issued;
+}
+
 static void serve(sim *s, sim_unit *u, desk *d)
 {
     static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
@@ -178,6 +244,11 @@ static void serve(sim *s, sim_unit *u, desk *d)
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
     ev->wait_ms = lognormal_ms(s, 360000 * load, 0.7);
+    if (d->ticket[0]) { /* the real wait at the ticket machine */
+        snprintf(ev->ticket, sizeof ev->ticket, "%s", d->ticket);
+        ev->wait_ms = ev->ts > d->ticket_ts ? ev->ts - d->ticket_ts : 0;
+        d->ticket[0] = '\0';
+    }
     ev->service_ms = lognormal_ms(s, 420000, 0.5);
     double r = uniform(s);
     ev->outcome = r < 0.05 * load ? KJ_OUTCOME_NO_SHOW
@@ -203,6 +274,7 @@ static void desk_step(sim *s, sim_unit *u, desk *d)
             presence(s, u, d, KJ_PRESENCE_BREAK);
         } else {
             d->state = DESK_SERVING;
+            call_ticket(s, u, d);
             presence(s, u, d, KJ_PRESENCE_SERVING);
         }
         break;
@@ -244,6 +316,9 @@ static void office_step(sim *s, sim_unit *u)
 static void step(sim *s)
 {
     sim_unit *u = &s->units[pick(s, s->n_units)];
+    /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
+     * hour, 0.63 at the morning peak */
+    if (u->n_desks && uniform(s) < 0.35 * arrival_curve(kj_now_ms())) issue_ticket(s, u);
     if (u->n_desks && uniform(s) < 0.85)
         desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
     else if (u->n_members)
@@ -257,7 +332,6 @@ typedef struct totals {
 
 /* ---- the day so far (--backfill) ----------------------------------------------------- */
 
-#define DAY_MS 86400000LL
 #define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
 #define ARRIVALS_PER_HOUR 7.0      /* per counter in an average hour */
 
@@ -266,7 +340,7 @@ typedef struct totals {
  * duplicates, which the daemon ignores. */
 typedef struct replay {
     sim *s;
-    const sim_unit *u;
+    sim_unit *u;
     int64_t from, now; /* only events with from <= ts <= now are kept */
     char day[12];      /* "20240502" */
 } replay;
@@ -299,12 +373,32 @@ static void replay_presence(replay *r, const desk *d, size_t k, int64_t ts, kj_p
     ev->state = st;
 }
 
-/* One counter's day: Poisson arrivals following the arrival curve, served in
- * order (so queues, and waits, build up at the peaks), a lunch break. */
+/* A ticket of the replayed day: issued at the arrival, called when served. */
+static void replay_ticket(replay *r, const char *ticket, kj_ticket_state st, int64_t ts,
+                          const desk *d, size_t k, unsigned *n)
+{
+    kj_event *ev = replay_event(r, KJ_EV_TICKET, ts, 'd', k, n);
+    if (!ev) return;
+    snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
+    ev->ticket_state = st;
+    if (st == KJ_TICKET_ISSUED) snprintf(ev->service, sizeof ev->service, "%s", d->service);
+    if (st != KJ_TICKET_CALLED) return;
+    snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+}
+
+/* One counter's day: Poisson arrivals following the arrival curve, each with
+ * a ticket, served in order (so queues, and waits, build up at the peaks), a
+ * lunch break. The morning peak outruns the desks, so waits miss a 15-minute
+ * target most days and the overview shows units that need coaching; the last
+ * of several units is also short of staff (slower service), the worst of
+ * them. Tickets still waiting at now join the unit's
+ * ticket machine, for the live part to call. */
 static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
 {
     sim *s = r->s;
-    unsigned n = 0;
+    unsigned n = 0, tickets = 0;
+    bool short_staffed = s->n_units > 1 && r->u == &s->units[s->n_units - 1];
     int64_t t = day_start, free_at = day_start;
     int64_t lunch = day_start + 12 * 3600000LL, lunch_end = lunch + 3600000LL;
     bool had_lunch = false;
@@ -312,25 +406,38 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
         /* thinning: candidate arrivals at the peak rate, kept by the curve */
         double peak = ARRIVALS_PER_HOUR * 1.8 / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
-        if (t > r->now || t >= day_start + DAY_MS) return;
+        if (t > r->now || t >= day_start + KJ_DAY_MS) return;
         if (uniform(s) > arrival_curve(t) / 1.8) continue;
         int64_t begin = t > free_at ? t : free_at;
+        char ticket[KJ_ID_MAX + 1];
+        snprintf(ticket, sizeof ticket, "D%zu-%03u", k + 1, ++tickets);
+        replay_ticket(r, ticket, KJ_TICKET_ISSUED, t, d, k, &n);
         if (!had_lunch && begin >= lunch) {
             replay_presence(r, d, k, lunch, KJ_PRESENCE_BREAK, &n);
             replay_presence(r, d, k, lunch_end, KJ_PRESENCE_AVAILABLE, &n);
             had_lunch = true;
             if (begin < lunch_end) begin = lunch_end;
         }
-        int64_t service_ms = lognormal_ms(s, 420000, 0.5);
+        int64_t service_ms = lognormal_ms(s, short_staffed ? 480000 : 420000, 0.5);
         bool no_show = uniform(s) < 0.04;
         int64_t end = begin + (no_show ? 60000 : service_ms);
-        if (end > r->now) return; /* still at the counter: the live part takes over */
+        if (begin > r->now) { /* not called yet: waiting at the machine */
+            if (day_start + KJ_DAY_MS > r->now) enqueue(s, r->u, ticket, t);
+            free_at = begin; /* those after it wait behind it */
+            continue;
+        }
+        replay_ticket(r, ticket, KJ_TICKET_CALLED, begin, d, k, &n);
+        if (end > r->now) { /* still at the counter: the live part takes over */
+            free_at = end;
+            continue;
+        }
         if (!no_show) replay_presence(r, d, k, begin, KJ_PRESENCE_SERVING, &n);
         kj_event *ev = replay_event(r, KJ_EV_SERVICE, end, 'd', k, &n);
         if (ev) {
             snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
             snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
             snprintf(ev->service, sizeof ev->service, "%s", d->service);
+            snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
             ev->wait_ms = begin - t;
             ev->service_ms = no_show ? 0 : service_ms;
             ev->outcome = no_show ? KJ_OUTCOME_NO_SHOW : KJ_OUTCOME_SERVED;
@@ -382,8 +489,8 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     totals total = {0}, *t = &total;
     int64_t now = kj_now_ms(), from = now - span;
     uint64_t saved_rng = s->rng;
-    for (int64_t day = (from + JAKARTA_MS) / DAY_MS * DAY_MS - JAKARTA_MS; day <= now;
-         day += DAY_MS) {
+    for (int64_t day = (from + JAKARTA_MS) / KJ_DAY_MS * KJ_DAY_MS - JAKARTA_MS; day <= now;
+         day += KJ_DAY_MS) {
         time_t secs = (time_t)((day + JAKARTA_MS) / 1000);
         struct tm tm;
         gmtime_r(&secs, &tm);
@@ -718,15 +825,15 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--rate: events per second, 0.01 to 1000000");
             break;
         case OPT_DURATION:
-            if (!kj_parse_ms(optarg, &duration) || duration <= 0)
+            if (!kj_parse_duration_ms(optarg, &duration) || duration <= 0)
                 return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
             break;
         case OPT_BACKFILL:
             if (!strcmp(optarg, "today")) {
                 int64_t now = kj_now_ms();
-                backfill_ms = (now + JAKARTA_MS) % DAY_MS;
-            } else if (!kj_parse_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
-                       backfill_ms > 35 * DAY_MS) {
+                backfill_ms = (now + JAKARTA_MS) % KJ_DAY_MS;
+            } else if (!kj_parse_duration_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
+                       backfill_ms > 35 * KJ_DAY_MS) {
                 return kj_cli_usage("simulate", "--backfill: today, or a duration up to 35d");
             }
             break;

@@ -21,6 +21,7 @@ static const struct command {
     {"simulate", kj_cmd_simulate, "simulate busy service counters for demos and load"},
     {"snapshot", kj_cmd_snapshot, "print a unit's current state"},
     {"watch", kj_cmd_watch, "watch a unit live in the terminal"},
+    {"overview", kj_cmd_overview, "every unit at a glance (the agency overview)"},
     {"export", kj_cmd_export, "export raw events from the store (CSV or NDJSON)"},
     {"backup", kj_cmd_backup, "hot, compacted copy of the store"},
 };

@@ -18,7 +18,9 @@ typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_D
 typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
 typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
 typedef enum kj_window {
-    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
+    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT,
+    /* the queue's state now (SPEC §13): an indicator window, not a metrics one */
+    KJ_WIN_NOW = KJ_WIN_COUNT
 } kj_window;
 
 typedef struct kj_listen {
@@ -97,7 +99,8 @@ typedef struct kj_config {
     bool auth;
     bool strict_directory;
 
-    /* Bounds that a user may need to move (DEVELOPERS.md: bounded everything). */
+    /* Bounds that a user may need to move (every queue, buffer and size is
+     * bounded; these are the bounds worth a key). */
     size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
     size_t ingest_queue;         /* batches waiting for the writer */
     size_t commit_group_events;  /* events in one write transaction */
@@ -108,6 +111,9 @@ typedef struct kj_config {
     size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
     int64_t header_timeout_ms;   /* accept to request headers (or WebSocket authentication) */
     int64_t body_timeout_ms;     /* headers to the last byte of a request body */
+    size_t max_open_tickets;     /* queue tickets tracked per unit (SPEC §13) */
+    int overview_interval_ms;    /* live overview frames at most this often (SPEC §14) */
+    int coaching_after_days;     /* bad days in a row that mark needs_coaching */
 
     kj_token *tokens;
     size_t n_tokens;
@@ -135,15 +141,17 @@ const kj_unit_conf *kj_config_unit(const kj_config *c, const char *id);
 bool kj_config_unit_has_member(const kj_unit_conf *u, const char *employee);
 bool kj_config_unit_has_counter(const kj_unit_conf *u, const char *counter);
 
-/* The token whose sha256 matches secret (compared in constant time), or NULL. */
-const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len);
 /* True when tok may see / post for unit. */
 bool kj_token_allows_unit(const kj_token *tok, const char *unit);
 
-/* Parsers shared with the client: "8GiB", "1MiB", "512" -> bytes; "35d", "5m",
- * "1500ms", "2h", "30s" -> ms. Return false on syntax error or overflow. */
+/* The top-level keys of the file: every scalar key (config.c's table), then
+ * listen, tokens, units and indicators; NULL when i is past the last. For the
+ * test that examples/kinerjad.yaml documents every key and no other. */
+const char *kj_config_key(size_t i);
+
+/* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
+ * are proto/duration.h's.) */
 bool kj_parse_size(const char *s, uint64_t *out);
-bool kj_parse_duration_ms(const char *s, int64_t *out);
 
 const char *kj_window_name(kj_window w);
 bool kj_window_parse(const char *s, kj_window *out);

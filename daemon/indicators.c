@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/codec.h"
 #include "metrics_int.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
@@ -114,13 +115,13 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 static bool key_is(const msgpack_object *k, const char *name)
 {
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
-           !memcmp(k->via.str.ptr, name, k->via.str.size);
+           !memcmp(kj_msgpack_str(k), name, k->via.str.size);
 }
 
 static bool copy_str(const msgpack_object *v, char *dst, size_t cap)
 {
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) return false;
-    memcpy(dst, v->via.str.ptr, v->via.str.size);
+    memcpy(dst, kj_msgpack_str(v), v->via.str.size);
     dst[v->via.str.size] = '\0';
     return true;
 }
@@ -146,7 +147,7 @@ static bool alert_field(const msgpack_object *k, const msgpack_object *v, kj_ale
     if (key_is(k, "from") || key_is(k, "to")) {
         ++*seen;
         return v->type == MSGPACK_OBJECT_STR &&
-               kj_status_parse(v->via.str.ptr, v->via.str.size,
+               kj_status_parse(kj_msgpack_str(v), v->via.str.size,
                                key_is(k, "from") ? &a->from : &a->to);
     }
     if (key_is(k, "at")) {
@@ -168,10 +169,11 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     kj_err err = KJ_ERR_DECODE;
     memset(a, 0, sizeof *a);
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+    /* A stored alert is read at start: a damaged one declaring 2^32 elements
+     * must not make msgpack-c allocate for them (the bounded unpack refuses). */
+    if (kj_msgpack_unpack_body(buf, len, &up, NULL, 0) != KJ_OK ||
         up.data.type != MSGPACK_OBJECT_MAP)
         goto done;
     int seen = 0;
@@ -283,9 +285,15 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     const kj_indicator_conf *ic = u->inds[i];
     if (u->ind_metric[i] < 0) return false;
     kj_metric metric = (kj_metric)u->ind_metric[i];
+    if (ic->window == KJ_WIN_NOW) return sc->kind == KJ_SCOPE_UNIT && kj_mq_value(m, u, metric, v);
     const kj_agg *a = kj_m_window(m, sc, ic->window);
     if (ic->min_samples > 1 && kj_m_agg_samples(a, metric) < ic->min_samples) return false;
     return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
+}
+
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)
+{
+    return ind_value(m, u, i, sc, v);
 }
 
 static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)

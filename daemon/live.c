@@ -18,6 +18,7 @@
 #include "hub.h"
 #include "live.h"
 #include "log.h"
+#include "overview.h"
 #include "ws.h"
 
 #define SUBS_MAX 16 /* units one connection may watch at once */
@@ -51,6 +52,7 @@ typedef struct live_conn {
     bool resync;              /* the backlog was dropped: snapshots once drained */
     kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
+    kj_overview_sub overview; /* {"op":"subscribe","overview":true} (overview.c) */
     bool paused;              /* not read while the writer has too many snapshots asked */
     struct live_conn *next_paused;
 } live_conn;
@@ -247,6 +249,7 @@ void kj_live_on_published(kj_server *s, kj_pub *list)
         case KJ_PUB_UPDATE: on_update(s, p); break;
         case KJ_PUB_SNAPSHOT: on_snapshot(s, p); break;
         case KJ_PUB_ALERT: on_alert(s, p); break;
+        case KJ_PUB_OVERVIEW: kj_overview_on_published(s, p); break;
         }
     }
     kj_pub_free_list(list);
@@ -414,6 +417,10 @@ static void on_message(live_conn *c, const msgpack_object *m)
     if (unit && ul <= KJ_ID_MAX) snprintf(id, sizeof id, "%.*s", (int)ul, unit);
     if (op && n == 5 && !memcmp(op, "units", 5))
         ask_units(c);
+    else if (op && n == 9 && !memcmp(op, "subscribe", 9) && kj_overview_asked(m))
+        kj_overview_subscribe(&c->overview, &c->ws);
+    else if (op && n == 11 && !memcmp(op, "unsubscribe", 11) && kj_overview_asked(m))
+        kj_overview_unsubscribe(&c->overview);
     else if (op && n == 9 && !memcmp(op, "subscribe", 9))
         subscribe(c, id);
     else if (op && n == 11 && !memcmp(op, "unsubscribe", 11))
@@ -425,7 +432,6 @@ static void on_message(live_conn *c, const msgpack_object *m)
                     op ? op : "none");
 }
 
-/* A reload may have narrowed the token's units: drop what it may no longer see. */
 /* A reload gave the token another employee (or took it away): register the
  * new view and start each unit again from a snapshot of it. */
 static void change_view(live_conn *c)
@@ -442,6 +448,7 @@ static void change_view(live_conn *c)
     }
 }
 
+/* A reload may have narrowed the token's units: drop what it may no longer see. */
 static void token_changed(kj_wsconn *ws)
 {
     live_conn *c = (live_conn *)ws;
@@ -451,6 +458,7 @@ static void token_changed(kj_wsconn *ws)
             remove_sub(c, &c->subs[i]);
         }
     if (c->n_subs && strcmp(c->view, view_of(c))) change_view(c);
+    kj_overview_recheck(&c->overview);
 }
 
 static int writeable(live_conn *c)
@@ -461,6 +469,7 @@ static int writeable(live_conn *c)
         c->resync = false;
         for (size_t i = 0; i < c->n_subs; i++)
             ask_snapshot(c, c->subs[i].u, personal(c));
+        kj_overview_resync(&c->overview);
     }
     return 0;
 }
@@ -471,6 +480,7 @@ static void closed(live_conn *c)
     if (c->paused) unpause(c);
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
+    kj_overview_unsubscribe(&c->overview);
     if (c->units_query) c->units_query->owner = NULL;
     kj_ws_closed(&c->ws, &c->ws.srv->live_clients);
 }

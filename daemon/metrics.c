@@ -10,7 +10,7 @@
 #define DEFAULT_SLA_MS 900000
 #define TABLE_MIN 1024
 
-const int64_t kj_res_ms[N_RES] = {MINUTE_MS, HOUR_MS, KJ_DAY_MS};
+const int64_t kj_res_ms[N_RES] = {KJ_MINUTE_MS, KJ_HOUR_MS, KJ_DAY_MS};
 const int32_t kj_sw_len[N_SW] = {15, 60, 168, 720};
 const uint8_t kj_sw_res[N_SW] = {RES_MINUTE, RES_MINUTE, RES_HOUR, RES_HOUR};
 
@@ -44,8 +44,8 @@ uint8_t *kj_m_enc(kj_metrics *m, size_t need)
 static void set_now(kj_metrics *m, int64_t now)
 {
     m->now = now;
-    m->now_min = (int32_t)floor_div(now, MINUTE_MS);
-    m->now_hour = (int32_t)floor_div(now, HOUR_MS);
+    m->now_min = (int32_t)floor_div(now, KJ_MINUTE_MS);
+    m->now_hour = (int32_t)floor_div(now, KJ_HOUR_MS);
     if (now >= m->today_start && now < m->tomorrow_start) return;
     m->today = kj_tz_day(m->tz, now);
     m->today_start = kj_tz_day_start(m->tz, m->today);
@@ -54,8 +54,8 @@ static void set_now(kj_metrics *m, int64_t now)
 
 int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts)
 {
-    if (res == RES_MINUTE) return (int32_t)floor_div(ts, MINUTE_MS);
-    if (res == RES_HOUR) return (int32_t)floor_div(ts, HOUR_MS);
+    if (res == RES_MINUTE) return (int32_t)floor_div(ts, KJ_MINUTE_MS);
+    if (res == RES_HOUR) return (int32_t)floor_div(ts, KJ_HOUR_MS);
     if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
     return kj_tz_day(m->tz, ts);
 }
@@ -92,7 +92,7 @@ bool kj_metrics_in_group(const kj_metrics *m)
 }
 bool kj_metrics_pending(const kj_metrics *m)
 {
-    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0);
+    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0 || kj_ledger_pending(m));
 }
 
 /* ---- the scope table ---- */
@@ -424,6 +424,9 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
+    if (ev->type == KJ_EV_TICKET || (ev->type == KJ_EV_SERVICE && ev->ticket[0]))
+        kj_mq_apply(m, u, ev);
+    if (ev->type == KJ_EV_TICKET) return KJ_OK;
     if (ev->type == KJ_EV_PRESENCE) {
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
@@ -507,6 +510,8 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    kj_mq_commit(m);
+    kj_ledger_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -557,6 +562,8 @@ static void unit_free(kj_unit *u)
     free(u->ind_metric);
     free(u->status);
     free(u->alerts);
+    kj_mq_free_unit(u);
+    kj_ledger_free_unit(u);
     free(u);
 }
 
@@ -612,6 +619,7 @@ void kj_metrics_rollback(kj_metrics *m)
     for (size_t i = 0; i < m->touched.n; i++)
         if (!(t[i]->flags & SC_CREATED)) rollback_scope(m, t[i]);
     replay_undo(m);
+    kj_mq_rollback(m); /* before a unit the group created is freed */
     for (size_t i = m->touched.n; i-- > 0;) {
         if (t[i]->flags & SC_CREATED)
             destroy_created(m, t[i]);
@@ -659,8 +667,11 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
-    kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
+    kj_m_fold_all(m, (int32_t)floor_div(now, KJ_MINUTE_MS), old_hour);
+    if (now >= m->tomorrow_start) kj_ledger_close_day(m); /* as the day ends */
     set_now(m, now);
+    if (old_day != m->today) kj_mq_new_day(m);
+    kj_mq_tick(m);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
@@ -759,6 +770,9 @@ void kj_metrics_free(kj_metrics *m)
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
+    free(m->queue_units.items);
+    free(m->queue_notes.items);
+    kj_ledger_free(m);
     free(m->folded.items);
     free(m->pend.items);
     kj_agg_reset(&m->scratch);

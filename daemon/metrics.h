@@ -105,6 +105,8 @@ typedef enum kj_metric {
     KJ_M_RATINGS_SUPERVISOR_AVG,
     KJ_M_RATINGS_IKM_U1, /* ratings.ikm_elements.U1 (or .1) ... U9 */
     KJ_M_RATINGS_IKM_U9 = KJ_M_RATINGS_IKM_U1 + 8,
+    KJ_M_QUEUE_WAITING,      /* the unit's queue now, window `now` only (SPEC §13) */
+    KJ_M_QUEUE_LONGEST_WAIT, /* ms */
     KJ_M_COUNT
 } kj_metric;
 
@@ -294,10 +296,13 @@ const char *kj_changes_unit(const kj_changes *ch);
 /* True when the change set holds employee E's object (for personal views). */
 bool kj_changes_has_employee(const kj_changes *ch, const char *employee);
 
-/* Calls fn once per unit with changed scopes (by events or by time), then
- * forgets the changes. */
+/* Calls fn once per unit with changed scopes (by events or by time) for
+ * which ready (when not NULL) says yes, and forgets those changes; a unit that
+ * is not ready keeps its changes, and gathers more, for a later take. */
 typedef void (*kj_changes_fn)(void *ctx, const kj_changes *ch);
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx);
+typedef bool (*kj_changes_ready_fn)(void *ctx, const char *unit);
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
+                             void *ctx);
 
 /* Pack a whole frame map of SPEC §7 with "at" = the engine's now:
  *   {"op":"snapshot","unit","seq","at","unit_metrics","members","counters",
@@ -322,6 +327,30 @@ kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *scope, msgpack_p
  *   [{"id", "name", "members": [{"id", "name"}], "counters": [{"id", "name"}]}]
  * Names come from the configuration; what events created has its id as name. */
 void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk);
+
+/* --- the agency overview (SPEC §14; metrics_overview.c) --- */
+
+/* One unit's row: {"unit","name","today":{"services":{"count","sla_pct",
+ * "wait_ms":{"p90"}},"ratings":{"ikm","ikm_grade"},"tasks":{"on_time_pct"}},
+ * "queue":{"waiting","longest_wait_ms"},"indicators":{"ok","warn","bad",
+ * "none"},"alerts_today","unacked_bad","needs_coaching","bad_days"}.
+ * KJ_ERR_NOT_FOUND (nothing packed) for an unknown unit. */
+kj_err kj_metrics_pack_overview_row(kj_metrics *m, const char *unit, msgpack_packer *pk);
+/* Every unit's row, sorted by id, as an array. */
+void kj_metrics_pack_overview(kj_metrics *m, msgpack_packer *pk);
+
+/* --- the queue (SPEC §13; metrics_queue.c) --- */
+
+/* Tickets that expired: one by max_open_tickets (ticket set, count 1), or
+ * those still waiting at local midnight (ticket "", count n). For the log. */
+typedef struct kj_queue_note {
+    char unit[KJ_ID_MAX + 1];
+    char ticket[KJ_ID_MAX + 1];
+    uint32_t count;
+} kj_queue_note;
+typedef void (*kj_queue_note_fn)(void *ctx, const kj_queue_note *n);
+/* Calls fn for each expiry since the last call (after a commit or a tick). */
+void kj_metrics_take_queue_notes(kj_metrics *m, kj_queue_note_fn fn, void *ctx);
 
 /* --- accounting --- */
 

@@ -6,17 +6,17 @@
 #ifndef KJ_METRICS_INT_H
 #define KJ_METRICS_INT_H
 
+#include "../proto/clock.h"
 #include "agg.h"
 #include "indicators.h"
 #include "metrics.h"
 #include "presence.h"
+#include "queue.h"
 #include "tzclock.h"
 
 enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
 enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
 
-#define MINUTE_MS 60000LL
-#define HOUR_MS 3600000LL
 #define ALERTS_PER_UNIT 200
 #define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
 
@@ -104,6 +104,11 @@ typedef struct kj_unit {
     kj_alert *alerts; /* today's, oldest first */
     size_t n_alerts, cap_alerts;
     bool changed; /* in m->changed_units */
+    /* today's tickets, NULL until the first; the state before the group for
+     * rollback; in m->queue_units (metrics_queue.c) */
+    kj_queue *queue, *queue_saved;
+    bool queue_touched;
+    struct kj_ledger_hist *ledger; /* statuses of ended days (metrics_ledger.c) */
 } kj_unit;
 
 /* Undo entries of a group, replayed backwards by rollback. */
@@ -157,6 +162,10 @@ struct kj_metrics {
     size_t group_pending; /* pending.n at begin */
     vec committed;        /* kj_alert: committed, not yet taken */
     vec changed_units;    /* unit * */
+    vec queue_units;      /* unit *: whose queue the group changed */
+    vec queue_notes;      /* kj_queue_note: expiries not yet taken */
+    int64_t queue_eval_at; /* the next re-evaluation of queue indicators (metrics_queue.c) */
+    vec ledger_pending;    /* the ledger's records of a day that ended, not yet stored */
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */
@@ -230,7 +239,36 @@ const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
 
+/* metrics_queue.c */
+void kj_mq_apply(kj_metrics *m, kj_unit *u, const kj_event *ev);
+void kj_mq_commit(kj_metrics *m);
+void kj_mq_rollback(kj_metrics *m);
+kj_err kj_mq_dirty(kj_metrics *m, const kj_metrics_sink *sink);
+void kj_mq_new_day(kj_metrics *m);
+void kj_mq_free_unit(kj_unit *u);
+bool kj_mq_is_key(const void *key, size_t klen);
+kj_err kj_mq_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+bool kj_mq_key_expired(const kj_metrics *m, const void *key, size_t klen);
+bool kj_mq_stats(kj_metrics *m, kj_unit *u, int kind, kj_queue_stats *st);
+void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk);
+bool kj_mq_value(kj_metrics *m, const kj_unit *u, kj_metric metric, double *out);
+void kj_mq_tick(kj_metrics *m);
+
+/* metrics_ledger.c */
+typedef struct kj_ledger_hist kj_ledger_hist;
+void kj_ledger_close_day(kj_metrics *m);
+kj_err kj_ledger_dirty(kj_metrics *m, const kj_metrics_sink *sink);
+void kj_ledger_commit(kj_metrics *m);
+bool kj_ledger_pending(const kj_metrics *m);
+bool kj_ledger_is_key(const void *key, size_t klen);
+kj_err kj_ledger_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+bool kj_ledger_key_expired(const kj_metrics *m, const void *key, size_t klen);
+void kj_ledger_coaching(kj_metrics *m, kj_unit *u, uint32_t *bad_days, bool *needs);
+void kj_ledger_free_unit(kj_unit *u);
+void kj_ledger_free(kj_metrics *m);
+
 /* indicators.c */
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v);
 void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);
 void kj_ind_setup_member(const kj_unit *u, member *mb, uint8_t initial);
 void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent);

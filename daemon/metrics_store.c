@@ -236,6 +236,8 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
             err =
                 put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, ((kj_scope *)un[i].p)->id);
         }
+        if (!err) err = kj_mq_dirty(m, sink);
+        if (!err) err = kj_ledger_dirty(m, sink);
     }
     return err ? err : dirty_alerts(m, sink);
 }
@@ -531,6 +533,8 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     if (m->in_group) return KJ_ERR_BUSY;
     m->loading = true;
     if (load_same_scope(m, key, klen, val, vlen, &err)) return err;
+    if (kj_mq_is_key(key, klen)) return kj_mq_load(m, key, klen, val, vlen);
+    if (kj_ledger_is_key(key, klen)) return kj_ledger_load(m, key, klen, val, vlen);
     if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
     switch (pk.type) {
     case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
@@ -553,13 +557,15 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
 bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
 {
     parsed_key pk;
+    if (kj_mq_is_key(key, klen)) return kj_mq_key_expired(m, key, klen);
+    if (kj_ledger_is_key(key, klen)) return kj_ledger_key_expired(m, key, klen);
     if (!parse_key(key, klen, &pk) || pk.type != KEY_BUCKET) return false;
     if (pk.res == RES_MINUTE) { /* a pending one stays until its fold is stored */
         int32_t keep = m->now_min - MINUTE_RETAIN;
-        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * MINUTE_MS;
+        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * KJ_MINUTE_MS;
     }
     if (pk.res == RES_HOUR)
-        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * HOUR_MS;
+        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * KJ_HOUR_MS;
     int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
     return pk.start < ((int64_t)m->today - retention) * KJ_DAY_MS;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "conns.h"
 #include "hub.h"
 #include "live.h"
@@ -299,8 +300,7 @@ static void count_job(kj_server *s, const kj_ingest_job *job)
 {
     for (size_t i = 0; i < job->batch->n; i++) {
         const kj_batch_item *it = &job->batch->items[i];
-        int type =
-            it->ev.type >= KJ_EV_TASK && it->ev.type <= KJ_EV_PRESENCE ? (int)it->ev.type : 0;
+        int type = it->ev.type >= KJ_EV_TASK && it->ev.type <= KJ_EV_LAST ? (int)it->ev.type : 0;
         int result = job->err && job->results[i] != KJ_ITEM_REJECTED ? 3 : job->results[i];
         s->events_total[type][result]++;
     }
@@ -344,13 +344,6 @@ static int serve_once(kj_server *s)
     return 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Stop taking work, let the writer commit what it holds, answer it, and give
  * the answers (and bodies already on their way, which get 503) up to two
  * seconds to leave. */
@@ -362,13 +355,13 @@ static void drain(kj_server *s)
     kj_http_fail_parked(s);
     kj_ingest_stop(s->ingest);
     kj_server_on_wake(s);
-    int64_t deadline = mono_ms() + 2000;
+    int64_t deadline = kj_mono_ms() + 2000;
     ev_timer wake;
     if (s->loop) {
         ev_timer_init(&wake, drain_tick, 0.05, 0.05);
         ev_timer_start(s->loop, &wake);
     }
-    while ((s->answers_pending || s->bodies_in_progress) && mono_ms() < deadline)
+    while ((s->answers_pending || s->bodies_in_progress) && kj_mono_ms() < deadline)
         if (serve_once(s)) break;
     if (s->loop) ev_timer_stop(s->loop, &wake);
 }

@@ -18,8 +18,8 @@ struct ev_loop;
 struct ev_prepare;
 struct kj_conns;
 
-#define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
-#define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
+#define KJ_EVENT_TYPES (KJ_EV_LAST + 1) /* 0 = unknown, then kj_event_type */
+#define KJ_RESULTS 4 /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {
     const kj_config *cfg; /* the one in force; replaced by a reload */
@@ -37,8 +37,9 @@ struct kj_server {
     struct kj_hub *hub;           /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     size_t n_live_units;
-    size_t live_snapshots_asked;   /* live.c: snapshot queries at the writer */
-    struct live_conn *live_paused; /* live.c: viewers waiting for those to come back */
+    struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
+    size_t live_snapshots_asked;           /* live.c: snapshot queries at the writer */
+    struct live_conn *live_paused;         /* live.c: viewers waiting for those to come back */
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
     struct ev_prepare *turn_watch; /* counts loop_turns on loop */
@@ -46,7 +47,6 @@ struct kj_server {
                                     * without returning to the loop from one it repeats per turn */
     char web_root[4096];           /* realpath of cfg->web_root, "" when it does not exist */
     atomic_bool stopping;          /* set by kj_server_stop from any thread */
-    bool draining;                 /* service thread: answering the last jobs */
     struct http_sess *parked;      /* sessions waiting for room in the ingest queue */
     void *ws_blocked;              /* ingest connections waiting for room (wsingest.c) */
     size_t ingest_clients, live_clients;

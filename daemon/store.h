@@ -52,7 +52,6 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
                         size_t vlen);
-kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen);
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen);
 /* Commit and free t. On failure the transaction is gone and nothing of it stays. */
 kj_err kj_store_commit(kj_store_txn *t);
@@ -90,7 +89,10 @@ typedef struct kj_store_cursor {
 } kj_store_cursor;
 void kj_store_cursor_init(kj_store_cursor *c, int64_t from, int64_t to);
 /* Calls fn for up to max events from the cursor (those of unit only, when
- * not NULL); sets c->done at the end of the range. */
+ * not NULL); sets c->done at the end of the range. fn returns 0 to go on,
+ * KJ_STORE_PAUSE to end this call before ev (the next call reads ev again:
+ * an exporter whose buffer is full), anything else to stop (returned). */
+#define KJ_STORE_PAUSE 2
 kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, size_t max,
                             kj_store_event_fn fn, void *ctx);
 

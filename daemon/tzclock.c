@@ -170,6 +170,13 @@ static bool parse_rule(const char **p, rule_date *r)
     return true;
 }
 
+/* RFC 8536's range for an offset (-24:59:59 .. +25:59:59): a file beyond it
+ * is damaged, and a day that starts years away would break the calendar. */
+static bool offset_ok(int32_t secs)
+{
+    return secs >= -89999 && secs <= 93599;
+}
+
 static bool parse_footer(const char *s, footer *f)
 {
     int32_t off;
@@ -187,7 +194,7 @@ static bool parse_footer(const char *s, footer *f)
         if (*s++ != ',' || !parse_rule(&s, &f->start) || *s++ != ',' || !parse_rule(&s, &f->end))
             return false;
     }
-    f->valid = *s == '\0';
+    f->valid = *s == '\0' && offset_ok(f->std_off) && offset_ok(f->dst_off);
     return f->valid;
 }
 
@@ -237,6 +244,8 @@ static kj_err parse_block(kj_tz *tz, const uint8_t *p, const tzif_counts *c, siz
         if (idx[i] >= c->type || (i && tz->times[i] <= tz->times[i - 1])) return KJ_ERR_DECODE;
         tz->offs[i] = (int32_t)be32(types + 6 * idx[i]);
     }
+    for (uint32_t t = 0; t < c->type; t++)
+        if (!offset_ok((int32_t)be32(types + 6 * t))) return KJ_ERR_DECODE;
     /* Before the first transition: the first standard-time type (RFC 8536). */
     tz->before = (int32_t)be32(types);
     for (uint32_t t = 0; t < c->type; t++) {

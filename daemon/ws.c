@@ -36,25 +36,12 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     return 0;
 }
 
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &m->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
 {
-    const msgpack_object *v = kj_ws_get(m, key);
+    const msgpack_object *v = kj_msgpack_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
     *n = v->via.str.size;
-    return v->via.str.ptr;
+    return kj_msgpack_str(v);
 }
 
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
@@ -131,7 +118,7 @@ static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
         return 1;
     }
     const char *tok = kj_ws_str(m, "token", &n);
-    c->token = tok ? kj_config_token(c->srv->cfg, tok, n) : NULL;
+    c->token = tok ? kj_access_token(c->srv->cfg, tok, n) : NULL;
     if (!c->token)
         kj_ws_error(c, 1008, "unknown token");
     else if (ingest && c->token->role == KJ_ROLE_VIEWER)
@@ -165,8 +152,15 @@ static int grow_rx(kj_wsconn *c, size_t need)
 
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
 {
-    size_t max = c->srv->cfg->max_frame;
     bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    return kj_ws_collect(c, in, len, final, lws_frame_is_binary(c->wsi),
+                         !c->authed && is_ingest(c->wsi), msg);
+}
+
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg)
+{
+    size_t max = c->srv->cfg->max_frame;
     if (c->close_code) return 0; /* closing: ignore the rest */
     if (!c->rx_dropping && c->rx_len + len > max) {
         kj_ws_error(c, 1009, "message over max_frame (%zu bytes)", max);
@@ -174,12 +168,12 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
     }
     if (c->rx_dropping) return 0;
     if (c->rx_len + len > c->rx_cap && grow_rx(c, c->rx_len + len)) return 0;
-    memcpy(c->rx + c->rx_len, in, len);
+    if (len) memcpy(c->rx + c->rx_len, in, len); /* rx is NULL until the first byte */
     c->rx_len += len;
     if (!final) return 0;
     size_t total = c->rx_len;
     c->rx_len = 0;
-    if (!lws_frame_is_binary(c->wsi)) {
+    if (!binary) {
         kj_ws_error(c, 1003, "frames must be binary msgpack maps");
         return 0;
     }
@@ -192,7 +186,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         return 0;
     }
     if (!c->authed) {
-        first_frame_auth(c, &msg->data, is_ingest(c->wsi));
+        first_frame_auth(c, &msg->data, ingest);
         msgpack_unpacked_destroy(msg);
         return 0;
     }

@@ -8,6 +8,7 @@
 
 #include <msgpack.h>
 
+#include "../proto/codec.h"
 #include "frame.h"
 #include "server_priv.h"
 
@@ -40,6 +41,12 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest);
  * queued), -1 to close now. Handles {"op":"auth"} itself. */
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg);
 
+/* kj_ws_receive without reading lws's state (what it calls; the fuzz target
+ * calls it directly): final when this fragment ends the message, binary the
+ * message's opcode, ingest the subprotocol (for a first-frame auth). */
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg);
+
 /* Queue a frame that cannot be dropped like an update (an error, an answer).
  * It counts against viewer_backlog: past that many bytes unsent, the client
  * provokes frames faster than it reads them, so its queue is dropped and the
@@ -53,8 +60,6 @@ int kj_ws_received(kj_wsconn *c);
 
 /* The string at key in map m, or NULL (len in *n). */
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n);
-/* The msgpack object at key in map m, or NULL. */
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key);
 
 /* Queue {"op":"error","error":...} (kj_ws_send_kept); with close_code, close
  * after it. */

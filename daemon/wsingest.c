@@ -167,7 +167,7 @@ void kj_wsingest_retry_blocked(kj_server *s)
 static void on_events(struct ingest_conn *c, const msgpack_object *m)
 {
     const kj_config *cfg = c->ws.srv->cfg;
-    const msgpack_object *seq = kj_ws_get(m, "seq"), *events = kj_ws_get(m, "events");
+    const msgpack_object *seq = kj_msgpack_get(m, "seq"), *events = kj_msgpack_get(m, "events");
     if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         kj_ws_error(&c->ws, 1008, "seq: must be a non-negative integer");
         return;

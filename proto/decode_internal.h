@@ -74,6 +74,7 @@ typedef enum kj_field {
     KJ_F_ELEMENTS,
     KJ_F_SOURCE,
     KJ_F_STATE,
+    KJ_F_TICKET,
     KJ_F_META,
     KJ_F_COUNT,
     KJ_F_NONE = -1, /* kj_build_key failed */

@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "decode_internal.h"
 
-#define DAY_MS (24 * 60 * 60 * 1000LL)
 #define STR(x) STR_(x)
 #define STR_(x) #x
 
@@ -19,7 +19,7 @@ kj_validate_opts kj_validate_defaults(void)
 {
     kj_validate_opts o = {
         .now_ms = kj_now_ms(),
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };
@@ -117,10 +117,11 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "task", "service", "rating", "presence"};
+static const char *const type_names[] = {NULL, "task", "service", "rating", "presence", "ticket"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
+static const char *const ticket_state_names[] = {"issued", "called", "cancelled"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -153,6 +154,15 @@ const char *kj_presence_name(kj_presence_state s)
 {
     return name_of(presence_names, COUNT(presence_names), s);
 }
+const char *kj_ticket_state_name(kj_ticket_state s)
+{
+    return name_of(ticket_state_names, COUNT(ticket_state_names), s);
+}
+const char *kj_event_state_name(const kj_event *ev)
+{
+    return ev->type == KJ_EV_TICKET ? kj_ticket_state_name(ev->ticket_state)
+                                    : kj_presence_name(ev->state);
+}
 
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out)
 {
@@ -178,6 +188,14 @@ bool kj_source_parse(const char *s, size_t len, kj_source *out)
     return true;
 }
 
+bool kj_ticket_state_parse(const char *s, size_t len, kj_ticket_state *out)
+{
+    int i = parse_name(ticket_state_names, COUNT(ticket_state_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_ticket_state)i;
+    return true;
+}
+
 bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out)
 {
     int i = parse_name(presence_names, COUNT(presence_names), s, len);
@@ -197,11 +215,13 @@ static const uint32_t allowed[] = {
                    BIT(KJ_F_DURATION_MS) | BIT(KJ_F_DUE_TS) | BIT(KJ_F_QUALITY),
     [KJ_EV_SERVICE] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) |
                       BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS) | BIT(KJ_F_SERVICE) |
-                      BIT(KJ_F_OUTCOME),
+                      BIT(KJ_F_OUTCOME) | BIT(KJ_F_TICKET),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_SCORE) | BIT(KJ_F_EMPLOYEE) |
                      BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
     [KJ_EV_PRESENCE] =
         COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
+    [KJ_EV_TICKET] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE) |
+                     BIT(KJ_F_SERVICE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_EMPLOYEE),
 };
 
 static const uint32_t required[] = {
@@ -210,6 +230,7 @@ static const uint32_t required[] = {
         COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
+    [KJ_EV_TICKET] = COMMON | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE),
 };
 
 static const struct {
@@ -235,6 +256,7 @@ static const struct {
     F(KJ_F_ELEMENTS, "elements"),
     F(KJ_F_SOURCE, "source"),
     F(KJ_F_STATE, "state"),
+    F(KJ_F_TICKET, "ticket"),
     F(KJ_F_META, "meta"),
 #undef F
 };
@@ -248,7 +270,7 @@ const char *kj_field_name(kj_field f)
 
 bool kj_field_present(const kj_event *ev, kj_field f)
 {
-    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_PRESENCE || f < 0 || f >= KJ_F_COUNT ||
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_LAST || f < 0 || f >= KJ_F_COUNT ||
         !(allowed[ev->type] & BIT(f)))
         return false;
     switch (f) {
@@ -256,6 +278,7 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_COUNTER: return ev->counter[0] != '\0';
     case KJ_F_KIND: return ev->kind[0] != '\0';
     case KJ_F_SERVICE: return ev->service[0] != '\0';
+    case KJ_F_TICKET: return ev->ticket[0] != '\0';
     case KJ_F_DURATION_MS: return ev->has_duration;
     case KJ_F_DUE_TS: return ev->has_due;
     case KJ_F_QUALITY: return ev->has_quality;
@@ -320,7 +343,7 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
         return;
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
-        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence");
+        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence, ticket");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -400,6 +423,10 @@ static bool parse_state(const char *s, size_t len, void *out)
 {
     return kj_presence_parse(s, len, out);
 }
+static bool parse_ticket_state(const char *s, size_t len, void *out)
+{
+    return kj_ticket_state_parse(s, len, out);
+}
 
 static const char NONNEG[] = "must be a non-negative integer";
 
@@ -457,9 +484,14 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
         get_name(b, f, v, parse_source, &ev->source, "must be one of citizen, peer, supervisor");
         break;
     case KJ_F_STATE:
-        get_name(b, f, v, parse_state, &ev->state,
-                 "must be one of available, serving, break, offline");
+        if (ev->type == KJ_EV_TICKET)
+            get_name(b, f, v, parse_ticket_state, &ev->ticket_state,
+                     "must be one of issued, called, cancelled");
+        else
+            get_name(b, f, v, parse_state, &ev->state,
+                     "must be one of available, serving, break, offline");
         break;
+    case KJ_F_TICKET: copy_ident(b, f, v, ev->ticket); break;
     case KJ_F_ELEMENTS:
     case KJ_F_META:
     case KJ_F_COUNT:

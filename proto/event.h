@@ -4,7 +4,7 @@
  * at most KJ_ID_MAX bytes), optional numbers carry a has_ flag, and the only
  * heap part is the encoded `meta` map, owned by the batch that holds the event.
  *
- * Decoding (msgpack.h, json.h) produces a kj_batch: one slot per element of the
+ * Decoding (codec.h) produces a kj_batch: one slot per element of the
  * body, each either a valid event or a one-line error naming the field, so that a
  * batch is accepted partially (SPEC §7). */
 #ifndef KJ_EVENT_H
@@ -29,7 +29,10 @@ typedef enum kj_event_type {
     KJ_EV_SERVICE = 2,
     KJ_EV_RATING = 3,
     KJ_EV_PRESENCE = 4,
+    KJ_EV_TICKET = 5, /* SPEC §13: a queue ticket's issued / called / cancelled */
 } kj_event_type;
+
+#define KJ_EV_LAST KJ_EV_TICKET /* the highest kj_event_type */
 
 typedef enum kj_outcome {
     KJ_OUTCOME_SERVED = 0, /* the default */
@@ -49,6 +52,12 @@ typedef enum kj_presence_state {
     KJ_PRESENCE_BREAK = 2,
     KJ_PRESENCE_OFFLINE = 3,
 } kj_presence_state;
+
+typedef enum kj_ticket_state {
+    KJ_TICKET_ISSUED = 0,
+    KJ_TICKET_CALLED = 1,
+    KJ_TICKET_CANCELLED = 2,
+} kj_ticket_state;
 
 typedef struct kj_event {
     kj_event_type type;
@@ -77,6 +86,10 @@ typedef struct kj_event {
 
     /* presence */
     kj_presence_state state;
+
+    /* ticket; a service may name the ticket it closes ("" when absent) */
+    char ticket[KJ_ID_MAX + 1];
+    kj_ticket_state ticket_state;
 
     /* `meta`, re-encoded as msgpack (also when the body was JSON); NULL when
      * absent. Owned by the enclosing kj_batch. */
@@ -124,12 +137,16 @@ const char *kj_event_type_name(kj_event_type t);
 const char *kj_outcome_name(kj_outcome o);
 const char *kj_source_name(kj_source s);
 const char *kj_presence_name(kj_presence_state s);
+const char *kj_ticket_state_name(kj_ticket_state s);
+/* The wire value of `state`: a presence's or a ticket's, by ev->type. */
+const char *kj_event_state_name(const kj_event *ev);
 
 /* Parse a wire name; returns false for an unknown name. */
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out);
 bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out);
 bool kj_outcome_parse(const char *s, size_t len, kj_outcome *out);
 bool kj_source_parse(const char *s, size_t len, kj_source *out);
+bool kj_ticket_state_parse(const char *s, size_t len, kj_ticket_state *out);
 
 /* The current wall-clock time in ms since the epoch. */
 int64_t kj_now_ms(void);

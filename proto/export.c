@@ -9,13 +9,13 @@
 static const char *const columns[] = {
     "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
     "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",
+    "score",   "elements",    "source", "state",   "meta",    "ticket",
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
 const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
                                     "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                    "source,state,meta\n";
+                                    "source,state,meta,ticket\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
 static void csv_field(FILE *f, const char *s)
@@ -32,9 +32,11 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_value(FILE *f, const char *key, json_t *v)
+/* False when v cannot be written as text (out of memory in jansson): the
+ * caller fails the event rather than leave a column silently empty. */
+static bool csv_value(FILE *f, const char *key, json_t *v)
 {
-    if (!v) return;
+    if (!v) return true;
     if (json_is_string(v)) {
         csv_field(f, json_string_value(v));
     } else if (json_is_integer(v)) {
@@ -48,24 +50,48 @@ static void csv_value(FILE *f, const char *key, json_t *v)
         fputc('"', f);
     } else {
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) csv_field(f, text);
+        if (!text) return false;
+        csv_field(f, text);
         free(text);
     }
+    return true;
+}
+
+kj_err kj_export_line(const kj_event *ev, bool csv, char **line, size_t *len)
+{
+    json_t *j = kj_json_from_event(ev);
+    if (!j) return KJ_ERR_DECODE;
+    char *text = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&text, &n);
+    bool ok = m != NULL;
+    if (ok && csv) {
+        for (size_t i = 0; ok && i < N_COLUMNS; i++) {
+            if (i) fputc(',', m);
+            ok = csv_value(m, columns[i], json_object_get(j, columns[i]));
+        }
+    } else if (ok) {
+        ok = json_dumpf(j, m, JSON_COMPACT) == 0;
+    }
+    if (ok) ok = fputc('\n', m) != EOF;
+    json_decref(j);
+    if (m && fclose(m) != 0) ok = false;
+    if (!ok) {
+        free(text);
+        return KJ_ERR_NOMEM;
+    }
+    *line = text;
+    *len = n;
+    return KJ_OK;
 }
 
 kj_err kj_export_event(FILE *f, const kj_event *ev, bool csv)
 {
-    json_t *j = kj_json_from_event(ev);
-    if (!j) return KJ_ERR_NOMEM;
-    if (csv) {
-        for (size_t i = 0; i < N_COLUMNS; i++) {
-            if (i) fputc(',', f);
-            csv_value(f, columns[i], json_object_get(j, columns[i]));
-        }
-    } else {
-        json_dumpf(j, f, JSON_COMPACT);
-    }
-    fputc('\n', f);
-    json_decref(j);
-    return ferror(f) ? KJ_ERR_IO : KJ_OK;
+    char *line;
+    size_t len;
+    kj_err err = kj_export_line(ev, csv, &line, &len);
+    if (err) return err;
+    size_t put = fwrite(line, 1, len, f);
+    free(line);
+    return put != len || ferror(f) ? KJ_ERR_IO : KJ_OK;
 }

@@ -13,8 +13,15 @@
 /* The CSV header line, with its newline. */
 extern const char kj_export_csv_header[];
 
-/* Write ev as one line (CSV or NDJSON) to f. KJ_ERR_NOMEM when the event
- * cannot be converted, KJ_ERR_IO when f reports an error. */
+/* ev as one line of text (CSV or NDJSON, with its newline) in a new buffer
+ * (*line, free() it; *len bytes, NUL-terminated). KJ_ERR_DECODE when ev cannot
+ * be converted to JSON (a stored meta that is not msgpack, or jansson out of
+ * memory), KJ_ERR_NOMEM when the line cannot be built. A caller reports every
+ * failure: an export that drops an event silently is an audit defect. */
+kj_err kj_export_line(const kj_event *ev, bool csv, char **line, size_t *len);
+
+/* Write ev's line to f: nothing of ev on a conversion failure (as
+ * kj_export_line), KJ_ERR_IO when f reports an error (errno tells why). */
 kj_err kj_export_event(FILE *f, const kj_event *ev, bool csv);
 
 #endif

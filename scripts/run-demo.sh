@@ -30,10 +30,11 @@ for _ in $(seq 100); do  # wait for the port, or for the daemon to give up
   sleep 0.1
 done
 
-# --backfill today: the day so far first (the same ids every run), so the
-# dashboard's charts have history the moment it opens.
+# --backfill 4d: the last four days first (the same ids every run), so the
+# dashboard's charts have history the moment it opens, and the overview (#/)
+# shows units that need coaching (their waits missed the target day after day).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill today --rate 15 &
+  --backfill 4d --rate 15 &
 sim=$!
 
 cat <<MSG

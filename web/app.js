@@ -1,7 +1,8 @@
 // Entry point: reads the URL, owns the model (the subscribed unit's latest state),
 // applies live frames to it, and wires the connection, the view and the charts.
 //
-// URL:  #/unit/U                 a unit's dashboard (the back button moves between units)
+// URL:  #/                       the agency overview: every unit the token may see (overview.js)
+//       #/unit/U                 a unit's dashboard (the back button moves between units)
 //       #/unit/U/employee/E      the personal view of one employee
 //       ?unit=U&employee=E       the same, for links that cannot carry a fragment
 //       ?token=T (or #…?token=T) the access token; else the one saved in the token form
@@ -13,11 +14,11 @@ import { View, alertKey } from './render.js';
 import { DayCharts, httpSeriesFetcher } from './charts.js';
 import { applyStatic, getLang, initLang, setLang, t } from './i18n.js';
 import { dayBounds, setTimeZone } from './format.js';
+import { Overview, QueueStrip } from './overview.js';
 
 const MAX_ALERTS = 50;          // a wallboard runs for days: the list is bounded
 const RENDER_EVERY_MS = 100;    // updates may come every 50 ms; people read slower
 const TOKEN_KEY = 'kinerja.token';
-const LAST_UNIT_KEY = 'kinerja.unit';
 
 const query = new URLSearchParams(location.search);
 const demo = query.get('demo') === '1';
@@ -95,6 +96,8 @@ applyStatic();
 document.documentElement.classList.toggle('wall', query.get('wall') === '1');
 
 const view = new View();
+const overview = new Overview(document.getElementById('overview'));
+const queueStrip = new QueueStrip(document.getElementById('queue-panel'));
 let source = { createSocket: undefined, fetchSeries: httpSeriesFetcher(getToken) };
 if (demo) source = (await import('./demo.js')).createDemo();
 
@@ -164,6 +167,9 @@ function onFrame(msg) {
       }
       break;
     }
+    case 'overview':
+      overview.apply(msg, msg.full);
+      break;
     case 'error':
       showServerError(String(msg.error ?? ''));
       if (live.authRejected) showTokenForm(t('token.rejected'));
@@ -180,9 +186,9 @@ function onUnits(units) {
   state.units = units;
   rebuildDirectory();
   if (!state.route.unit) {
-    // Open the only unit, or the one last looked at, so a wallboard needs no clicks.
-    const last = store.get(LAST_UNIT_KEY);
-    const pick = units.length === 1 ? units[0].id : units.find((u) => u.id === last)?.id;
+    // Open the only unit, so that a one-unit wallboard needs no clicks; with more,
+    // #/ is the overview of them all.
+    const pick = units.length === 1 ? units[0].id : null;
     if (pick) {
       history.replaceState(null, '', routeHash(pick, null)); // keeps path and query
       applyRoute();
@@ -229,9 +235,10 @@ function applyRoute() {
     state.alerts = [];
     view.reset();
     rebuildDirectory();
-    if (r.unit) store.set(LAST_UNIT_KEY, r.unit);
     live.subscribe(r.unit);
   }
+  live.subscribeOverview(!r.unit);
+  if (r.unit) overview.reset();
   syncCharts();
   scheduleRender();
 }
@@ -256,7 +263,11 @@ function renderNow() {
   const r = state.route;
   view.renderPicker(state.units, r.unit);
   let model;
-  if (!r.unit) {
+  const showOverview = !r.unit && overview.received;
+  document.getElementById('overview').hidden = !showOverview;
+  if (showOverview) {
+    model = { view: 'empty', emptyText: '' };
+  } else if (!r.unit) {
     model = { view: 'empty', emptyText: state.units && state.units.length === 0 ? t('empty.noUnits') : t('empty.pick') };
   } else if (!state.snap) {
     model = { view: 'empty', emptyText: t('empty.waiting'), unit: { id: r.unit, name: unitInfo(r.unit)?.name || r.unit } };
@@ -272,6 +283,12 @@ function renderNow() {
   }
   model.now = Date.now();
   view.render(model);
+  if (showOverview) {
+    document.getElementById('empty').hidden = true;
+    view.els.title.textContent = t('ov.title');
+    overview.render(model.now);
+  }
+  queueStrip.render(model.view === 'unit' ? state.snap?.unit_metrics?.queue : null, model.now);
   if (state.snap && r.unit) {
     const scope = r.employee ? `employee:${r.employee}` : `unit:${r.unit}`;
     const ind = state.snap.indicators.find((i) => i.scope === scope && i.metric === 'services.wait_ms.p90');
@@ -292,6 +309,8 @@ setInterval(() => {
     scheduleRender();
   }
   view.tick(now);
+  overview.tick(now);
+  queueStrip.tick(now);
   charts.tick(now);
 }, 1000);
 
@@ -374,7 +393,7 @@ document.addEventListener('visibilitychange', () => {
 window.addEventListener('online', () => live.nudge());
 
 // For the browser tests and for debugging from the console.
-window.kinerja = { state, live, charts, renderNow };
+window.kinerja = { state, live, charts, overview, renderNow };
 
 applyRoute();
 view.renderConn(live.status(), demo);

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../daemon/access.h"
 #include "../../daemon/config.h"
 #include "../../daemon/metrics.h"
+#include "../../proto/duration.h"
 
 #define FIX "tests/unit/fixtures/config/"
 #define ERRLEN 8192
@@ -113,6 +115,9 @@ static void assert_defaults(const kj_config *c)
     ck_assert_int_eq(c->header_timeout_ms, 10000);
     ck_assert_int_eq(c->body_timeout_ms, 30000);
     ck_assert_uint_eq(c->max_frame, c->max_body);
+    ck_assert_uint_eq(c->max_open_tickets, 5000);
+    ck_assert_int_eq(c->overview_interval_ms, 1000);
+    ck_assert_int_eq(c->coaching_after_days, 3);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert_uint_eq(c->n_units, 0);
     ck_assert_uint_eq(c->n_indicators, 0);
@@ -271,6 +276,36 @@ START_TEST(every_key)
 }
 END_TEST
 
+/* examples/kinerjad.yaml is the reference an administrator reads: it must show
+ * every top-level key of the loader's table, and no key the loader lacks. */
+START_TEST(example_documents_every_key)
+{
+    FILE *f = fopen("examples/kinerjad.yaml", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512], documented[64][64];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strspn(line, "abcdefghijklmnopqrstuvwxyz_");
+        if (len == 0 || line[len] != ':') continue; /* top-level keys start the line */
+        ck_assert_uint_lt(n, 64);
+        snprintf(documented[n++], sizeof documented[0], "%.*s", (int)len, line);
+    }
+    fclose(f);
+    for (size_t i = 0; kj_config_key(i); i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(found, "key %s is not in examples/kinerjad.yaml", kj_config_key(i));
+    }
+    for (size_t k = 0; k < n; k++) {
+        bool known = false;
+        for (size_t i = 0; kj_config_key(i) && !known; i++)
+            known = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(known, "examples/kinerjad.yaml documents %s, which is no key", documented[k]);
+    }
+}
+END_TEST
+
 START_TEST(examples)
 {
     kj_config *c = fixture_ok("examples/demo.yaml");
@@ -283,15 +318,16 @@ START_TEST(examples)
     ck_assert_uint_eq(c->units[0].n_members, 6);
     ck_assert_uint_eq(c->units[1].n_counters, 3);
     ck_assert_uint_eq(c->units[2].n_counters, 2);
-    ck_assert_uint_eq(c->n_indicators, 5);
-    const kj_token *t = kj_config_token(c, "demo-ingest", 11);
+    ck_assert_uint_eq(c->n_indicators, 6);
+    ck_assert_int_eq(c->indicators[5].window, KJ_WIN_NOW); /* the queue now */
+    const kj_token *t = kj_access_token(c, "demo-ingest", 11);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->role, KJ_ROLE_INGEST);
-    t = kj_config_token(c, "demo-siti", 9);
+    t = kj_access_token(c, "demo-siti", 9);
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->employee, "198706152010012002");
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-viewer", 11));
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-admin", 10));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-viewer", 11));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-admin", 10));
     kj_config_free(c);
 
     c = fixture_ok("examples/kinerjad.yaml");
@@ -381,6 +417,18 @@ static const struct limit_case limits[] = {
      "1: body_timeout: must be from 1s to 1h"},
     {"body_timeout: 1h", "body_timeout_ms", 3600000, "body_timeout: 61m",
      "1: body_timeout: must be from 1s to 1h"},
+    {"max_open_tickets: 1", "max_open_tickets", 1, "max_open_tickets: 0",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"max_open_tickets: 100000", "max_open_tickets", 100000, "max_open_tickets: 100001",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"overview_interval_ms: 100", "overview_interval_ms", 100, "overview_interval_ms: 99",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"overview_interval_ms: 60000", "overview_interval_ms", 60000, "overview_interval_ms: 60001",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"coaching_after_days: 1", "coaching_after_days", 1, "coaching_after_days: 0",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
+    {"coaching_after_days: 365", "coaching_after_days", 365, "coaching_after_days: 366",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
     {"units:\n  - id: u\n    sla_wait_ms: 1", "sla_wait_ms", 1,
      "units:\n  - id: u\n    sla_wait_ms: 0",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
@@ -439,6 +487,9 @@ static double field_value(const kj_config *c, const char *field)
         return (double)c->max_connections_per_address;
     if (!strcmp(field, "header_timeout_ms")) return (double)c->header_timeout_ms;
     if (!strcmp(field, "body_timeout_ms")) return (double)c->body_timeout_ms;
+    if (!strcmp(field, "max_open_tickets")) return (double)c->max_open_tickets;
+    if (!strcmp(field, "overview_interval_ms")) return c->overview_interval_ms;
+    if (!strcmp(field, "coaching_after_days")) return c->coaching_after_days;
     if (!strcmp(field, "sla_wait_ms")) return (double)c->units[0].sla_wait_ms;
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
@@ -825,8 +876,8 @@ START_TEST(bad_indicators)
         "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
         "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
         "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9\n" F
-        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d\n" F
+        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms\n" F
+        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d, now\n" F
         "5: indicators[0].target: must be a number from 0 to 1e+15\n" F
         "6: indicators[0].better: must be one of lower, higher\n" F
         "7: indicators[0].warn_margin: must be a number from 0 to 10\n" F
@@ -849,12 +900,23 @@ START_TEST(every_metric_path)
     for (size_t i = 0; i < KJ_M_COUNT; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text),
                  "  - {id: i%zu, metric: %s, window: %s, target: 1, better: higher}\n", i,
-                 kj_metric_name((kj_metric)i), kj_window_name((kj_window)(i % KJ_WIN_COUNT)));
+                 kj_metric_name((kj_metric)i),
+                 kj_window_name(i >= KJ_M_QUEUE_WAITING ? KJ_WIN_NOW
+                                                        : (kj_window)(i % KJ_WIN_COUNT)));
     kj_config *c = load_ok(text);
     ck_assert_uint_eq(c->n_indicators, KJ_M_COUNT);
     ck_assert_str_eq(c->indicators[23].metric, "ratings.supervisor_avg");
-    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "ratings.ikm_elements.U9");
+    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "queue.longest_wait_ms");
+    ck_assert_int_eq(c->indicators[KJ_M_COUNT - 1].window, KJ_WIN_NOW);
+    ck_assert(!c->indicators[KJ_M_COUNT - 1].for_employee); /* a queue is the unit's */
     kj_config_free(c);
+    /* the queue's metrics are a state now, the others windowed */
+    load_bad("indicators:\n  - {id: i, metric: queue.waiting, window: today, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: queue.waiting needs window: now");
+    load_bad("indicators:\n  - {id: i, metric: services.count, window: now, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: now is only for queue.waiting and queue.longest_wait_ms");
     load_bad("indicators:\n  - {id: i, metric: ratings.ikm_grade, window: 7d, target: 1, better: "
              "higher}\n",
              "2: indicators[0].metric: unknown metric \"ratings.ikm_grade\"; one of: tasks.count, "
@@ -864,7 +926,7 @@ START_TEST(every_metric_path)
              "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
              "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
              "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9");
+             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms");
 }
 END_TEST
 
@@ -923,17 +985,17 @@ END_TEST
 START_TEST(token_lookup)
 {
     kj_config *c = fixture_ok(FIX "full.yaml");
-    ck_assert_ptr_eq(kj_config_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
-    ck_assert_ptr_eq(kj_config_token(c, "hello", 5), &c->tokens[1]);
+    ck_assert_ptr_eq(kj_access_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
+    ck_assert_ptr_eq(kj_access_token(c, "hello", 5), &c->tokens[1]);
     const char *q = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    ck_assert_ptr_eq(kj_config_token(c, q, strlen(q)), &c->tokens[2]);
-    ck_assert_ptr_null(kj_config_token(c, "abd", 3));
-    ck_assert_ptr_null(kj_config_token(c, "ab", 2));
-    ck_assert_ptr_null(kj_config_token(c, "abcd", 4));
-    ck_assert_ptr_null(kj_config_token(c, "hello", 4)); /* the length is the caller's */
-    ck_assert_ptr_null(kj_config_token(c, "", 0));
-    ck_assert_ptr_null(kj_config_token(c, NULL, 3));
-    ck_assert_ptr_null(kj_config_token(NULL, "abc", 3));
+    ck_assert_ptr_eq(kj_access_token(c, q, strlen(q)), &c->tokens[2]);
+    ck_assert_ptr_null(kj_access_token(c, "abd", 3));
+    ck_assert_ptr_null(kj_access_token(c, "ab", 2));
+    ck_assert_ptr_null(kj_access_token(c, "abcd", 4));
+    ck_assert_ptr_null(kj_access_token(c, "hello", 4)); /* the length is the caller's */
+    ck_assert_ptr_null(kj_access_token(c, "", 0));
+    ck_assert_ptr_null(kj_access_token(c, NULL, 3));
+    ck_assert_ptr_null(kj_access_token(NULL, "abc", 3));
     kj_config_free(c);
 }
 END_TEST
@@ -961,9 +1023,9 @@ START_TEST(token_digest_lengths)
                  "  - {name: t, role: admin, sha256: \"%s\"}\n",
                  1, cases[i].hex);
         kj_config *c = load_ok(text);
-        const kj_token *t = kj_config_token(c, secret, cases[i].len);
+        const kj_token *t = kj_access_token(c, secret, cases[i].len);
         ck_assert_msg(t == &c->tokens[1], "length %zu", cases[i].len);
-        ck_assert_ptr_null(kj_config_token(c, secret, cases[i].len - 1));
+        ck_assert_ptr_null(kj_access_token(c, secret, cases[i].len - 1));
         kj_config_free(c);
     }
     free(secret);
@@ -1088,6 +1150,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, null_means_default);
     tcase_add_test(tc, every_key);
     tcase_add_test(tc, examples);
+    tcase_add_test(tc, example_documents_every_key);
     tcase_add_loop_test(tc, limit_at_boundary, 0, (int)(sizeof limits / sizeof limits[0]));
     tcase_add_test(tc, identifier_and_name_length);
     tcase_add_test(tc, listen_count);

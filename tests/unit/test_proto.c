@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "event.h"
+#include "export.h"
 
 #define NOW_MS 1700000000000LL
-#define DAY_MS 86400000LL
 #define TS "1700000000000"
 #define MSGLEN 256
 
@@ -31,7 +32,7 @@ static kj_validate_opts test_opts(void)
 {
     return (kj_validate_opts){
         .now_ms = NOW_MS,
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };
@@ -246,8 +247,10 @@ static const char *const base[] = {
         "{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u1\",\"score\":4}",
     [KJ_EV_PRESENCE] = "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
+    [KJ_EV_TICKET] = "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS
+                     ",\"unit\":\"u1\",\"ticket\":\"A-017\",\"state\":\"issued\"}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -260,6 +263,7 @@ typedef struct rule {
 #define SERVICE KJ_EV_SERVICE
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
+#define TICKET KJ_EV_TICKET
 #define ALL 0
 
 static const rule rules[] = {
@@ -276,9 +280,9 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence"},
+    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, ticket"},
+    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, ticket"},
+    {ALL, "type", "1", "type: must be one of task, service, rating, presence, ticket"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -419,6 +423,26 @@ static const rule rules[] = {
     {PRESENCE, "state", "3", "state: must be one of available, serving, break, offline"},
     {PRESENCE, "counter", "\"loket-1\"", ""},
     {PRESENCE, "counter", "\"\"", "counter: " ID_RULE},
+    {PRESENCE, "ticket", "\"A-1\"", "ticket: unknown field"},
+    /* ticket (SPEC §13) */
+    {TICKET, "ticket", NULL, "ticket: required"},
+    {TICKET, "ticket", "\"\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "\"A 17\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "17", "ticket: " ID_RULE},
+    {TICKET, "state", NULL, "state: required"},
+    {TICKET, "state", "\"called\"", ""},
+    {TICKET, "state", "\"cancelled\"", ""},
+    {TICKET, "state", "\"available\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "state", "\"served\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "service", "\"ktp\"", ""},
+    {TICKET, "counter", "\"loket-1\"", ""},
+    {TICKET, "employee", "\"e1\"", ""},
+    {TICKET, "wait_ms", "1", "wait_ms: unknown field"},
+    {TICKET, "kind", "\"k\"", "kind: unknown field"},
+    {SERVICE, "ticket", "\"A-017\"", ""},
+    {SERVICE, "ticket", "\"A/017\"", "ticket: " ID_RULE},
+    {TASK, "ticket", "\"A-1\"", "ticket: unknown field"},
+    {PRESENCE, "state", "\"issued\"", "state: must be one of available, serving, break, offline"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -457,7 +481,7 @@ START_TEST(test_rule)
         check_rule(r, r->type);
         return;
     }
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++)
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++)
         check_rule(r, t);
 }
 END_TEST
@@ -492,6 +516,9 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_PRESENCE                                                                              \
     "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"counter\":\"loket-3\",\"state\":\"break\"}"
+#define FULL_TICKET                                                                                \
+    "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","        \
+    "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}"
 
 START_TEST(test_values_task)
 {
@@ -644,7 +671,7 @@ START_TEST(test_names)
     kj_presence_state p;
     kj_outcome o;
     kj_source s;
-    for (int i = KJ_EV_TASK; i <= KJ_EV_PRESENCE; i++) {
+    for (int i = KJ_EV_TASK; i <= KJ_EV_LAST; i++) {
         const char *n = kj_event_type_name(i);
         ck_assert(kj_event_type_parse(n, strlen(n), &t));
         ck_assert_int_eq(t, i);
@@ -668,6 +695,14 @@ START_TEST(test_names)
     ck_assert_str_eq(kj_outcome_name(KJ_OUTCOME_NO_SHOW), "no_show");
     ck_assert_str_eq(kj_source_name(KJ_SOURCE_PEER), "peer");
     ck_assert_str_eq(kj_presence_name(KJ_PRESENCE_BREAK), "break");
+    kj_ticket_state ts;
+    for (int i = KJ_TICKET_ISSUED; i <= KJ_TICKET_CANCELLED; i++) {
+        const char *n = kj_ticket_state_name(i);
+        ck_assert(kj_ticket_state_parse(n, strlen(n), &ts));
+        ck_assert_int_eq(ts, i);
+    }
+    ck_assert_str_eq(kj_event_type_name(KJ_EV_TICKET), "ticket");
+    ck_assert(!kj_ticket_state_parse("served", 6, &ts));
     ck_assert_str_eq(kj_event_type_name(0), "unknown");
     ck_assert_str_eq(kj_presence_name(99), "unknown");
     ck_assert(!kj_event_type_parse("tas", 3, &t));
@@ -684,7 +719,7 @@ START_TEST(test_defaults_and_clock)
     ck_assert_int_ge(o.now_ms, before);
     ck_assert_int_le(o.now_ms, after);
     ck_assert_int_gt(before, 1600000000000LL); /* ms, not s */
-    ck_assert_int_eq(o.max_age_ms, 35 * DAY_MS);
+    ck_assert_int_eq(o.max_age_ms, 35 * KJ_DAY_MS);
     ck_assert_int_eq(o.max_skew_ms, 300000);
     ck_assert_uint_eq(o.max_events, KJ_BATCH_MAX);
 }
@@ -1284,17 +1319,20 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_mem_eq(a->elements, b->elements, KJ_ELEMENTS);
     ck_assert_int_eq(a->source, b->source);
     ck_assert_int_eq(a->state, b->state);
+    ck_assert_str_eq(a->ticket, b->ticket);
+    ck_assert_int_eq(a->ticket_state, b->ticket_state);
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
 }
 
-static const char *const full[] = {NULL, FULL_TASK, FULL_SERVICE, FULL_RATING, FULL_PRESENCE};
+static const char *const full[] = {NULL,        FULL_TASK,     FULL_SERVICE,
+                                   FULL_RATING, FULL_PRESENCE, FULL_TICKET};
 
 START_TEST(test_round_trip)
 {
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             for (int variant = 0; variant < 2; variant++) {
                 kj_batch *b = decode_ok(c, variant ? full[t] : base[t]);
                 const kj_event *ev = &b->items[0].ev;
@@ -1334,6 +1372,7 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter service wait_ms service_ms outcome",
         "id type ts unit employee counter service score elements source meta",
         "id type ts unit employee counter state",
+        "id type ts unit employee counter service state ticket",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1341,8 +1380,9 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter wait_ms service_ms outcome",
         "id type ts unit score source",
         "id type ts unit employee state",
+        "id type ts unit state ticket",
     };
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
             kj_batch *b = decode_ok(MSGPACK, variant ? full[t] : base[t]);
             msgpack_sbuffer sb;
@@ -1424,9 +1464,11 @@ START_TEST(test_json_from_event)
         "\"source\":\"supervisor\",\"meta\":{\"note\":\"ramah\",\"n\":[1,2.5]}}",
         "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
         "\"counter\":\"loket-3\",\"state\":\"break\"}",
+        "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             kj_batch *b = decode_ok(c, full[t]);
             char *s = dump(kj_json_from_event(&b->items[0].ev));
             ck_assert_str_eq(s, want[t]);
@@ -1516,6 +1558,98 @@ START_TEST(test_json_from_msgpack_depth)
     ck_assert_uint_eq(strlen(s), 64);
     free(s);
     free(o);
+}
+END_TEST
+
+/* msgpack-c gives a NULL pointer for an empty string: an empty key or value
+ * in meta must still convert (issue 17: such an event was stored, then the
+ * export dropped it or stopped at it). Empty keys are valid meta. */
+START_TEST(test_empty_strings_convert)
+{
+    static const char body[] =
+        "{\"id\":\"t1\",\"type\":\"task\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"kind\":\"surat\",\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    static const char meta[] = "\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    for (int c = JSON; c <= MSGPACK; c++) {
+        kj_batch *b = decode_ok(c, body);
+        const kj_event *ev = &b->items[0].ev;
+        char *s = dump(kj_json_from_event(ev));
+        ck_assert_ptr_nonnull(strstr(s, meta));
+        free(s);
+        /* through the raw log's form too, as the export reads it */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pk, ev);
+        kj_event back;
+        ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
+        for (int csv = 0; csv <= 1; csv++) {
+            char *line;
+            size_t len;
+            ck_assert_int_eq(kj_export_line(&back, csv, &line, &len), KJ_OK);
+            ck_assert_uint_eq(len, strlen(line));
+            ck_assert_ptr_nonnull(strstr(line, csv ? "\"{\"\"\"\":1,\"\"a\"\":\"\"\"\"," : meta));
+            free(line);
+        }
+        free(back.meta);
+        msgpack_sbuffer_destroy(&sb);
+        kj_batch_free(b);
+    }
+    /* a key that is not a string, holding empty strings */
+    check_from_msgpack("\x81\x81\xa0\xa0\xa0", 5, "{\"{\\\"\\\":\\\"\\\"}\":\"\"}");
+}
+END_TEST
+
+/* An event that cannot be converted is an error, and nothing of it is written. */
+START_TEST(test_export_refuses_bad_meta)
+{
+    kj_batch *b = decode_ok(JSON, base[KJ_EV_RATING]);
+    kj_event ev = b->items[0].ev;
+    uint8_t bad[] = {0x81, 0xa1};
+    ev.meta = bad, ev.meta_len = sizeof bad;
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    ck_assert_int_eq(kj_export_event(f, &ev, true), KJ_ERR_DECODE);
+    ck_assert_int_eq(kj_export_event(f, &ev, false), KJ_ERR_DECODE);
+    fclose(f);
+    ck_assert_str_eq(buf, "");
+    kj_batch_free(b);
+}
+END_TEST
+
+/* Maps nested as keys: the text of a key is linear in its size (it was
+ * exponential: every level doubled the escapes of the one inside). */
+START_TEST(test_json_from_msgpack_keys_linear)
+{
+    enum { DEPTH = 26 };
+    uint8_t buf[2 * DEPTH + 2];
+    size_t n = 0;
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0x81; /* a map of one pair, whose key is the next map */
+    buf[n++] = 0xa1, buf[n++] = 'x';
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0xc0; /* the values */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(kj_msgpack_unpack_body(buf, n, &u, NULL, 0), KJ_OK);
+    char *s = dump(kj_json_from_msgpack(&u.data));
+    ck_assert_uint_lt(strlen(s), 12 * DEPTH);
+    free(s);
+    msgpack_unpacked_destroy(&u);
+
+    /* keys deeper than KJ_JSON_DEPTH in all: no answer */
+    uint8_t deep[2 * 40 + 2];
+    n = 0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0x81;
+    deep[n++] = 0xc0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0xc0;
+    msgpack_unpacked_init(&u);
+    if (kj_msgpack_unpack_body(deep, n, &u, NULL, 0) == KJ_OK)
+        ck_assert_ptr_null(kj_json_from_msgpack(&u.data));
+    msgpack_unpacked_destroy(&u);
 }
 END_TEST
 
@@ -1647,6 +1781,9 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_json_from_event);
     tcase_add_test(tc, test_json_from_msgpack);
     tcase_add_test(tc, test_json_from_msgpack_depth);
+    tcase_add_test(tc, test_empty_strings_convert);
+    tcase_add_test(tc, test_export_refuses_bad_meta);
+    tcase_add_test(tc, test_json_from_msgpack_keys_linear);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,77 @@
+/* libFuzzer target: WebSocket message reassembly and the first steps of op
+ * dispatch (daemon/ws.c): fragments collected up to max_frame, the binary
+ * check, msgpack maps, the first-frame auth, then what the ingest protocol
+ * reads of a message (op, events -> a batch). lws delivers the fragments; here
+ * they come from the input, each as
+ *
+ *     flags (bit 0: final, bit 1: binary, bit 2: ingest)  length (1 byte)  bytes
+ *
+ * The one lws call on this path (asking for a writeable callback when an
+ * error frame is queued) is wrapped at link time (-Wl,--wrap), as there is no
+ * connection. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "config.h"
+#include "fuzz_util.h"
+#include "log.h"
+#include "ws.h"
+
+int __wrap_lws_callback_on_writable(struct lws *wsi);
+int __wrap_lws_callback_on_writable(struct lws *wsi)
+{
+    (void)wsi;
+    return 0;
+}
+
+static kj_server srv;
+
+static void setup(void)
+{
+    static const char conf[] = "max_frame: 4KiB\n"
+                               "tokens:\n"
+                               "  - {name: t, sha256: \"2bb80d537b1da3e38bd30361aa855686bde0eacd"
+                               "7162fef6a25fe97bf527a25b\", role: ingest, units: \"*\"}\n";
+    kj_config *cfg;
+    char err[256];
+    const char *path = fuzz_file("ws.yaml", (const uint8_t *)conf, sizeof conf - 1);
+    if (kj_config_load(path, &cfg, err, sizeof err) != KJ_OK) abort();
+    srv.cfg = cfg;
+    kj_log_init(KJ_LOG_ERROR);
+}
+
+static void dispatch(const msgpack_object *m)
+{
+    size_t n;
+    const char *op = kj_ws_str(m, "op", &n);
+    const msgpack_object *events = kj_msgpack_get(m, "events");
+    if (!op || n != 6 || memcmp(op, "events", 6) || !events) return;
+    kj_batch *b = NULL;
+    char msg[200];
+    if (kj_msgpack_decode_batch_obj(events, NULL, &b, msg, sizeof msg) == KJ_OK) kj_batch_free(b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!srv.cfg) setup();
+    kj_wsconn c = {.srv = &srv};
+    size_t off = 0;
+    while (size - off >= 2 && !c.close_code) {
+        uint8_t flags = data[off], len = data[off + 1];
+        off += 2;
+        if (len > size - off) len = (uint8_t)(size - off);
+        msgpack_unpacked msg;
+        int r = kj_ws_collect(&c, data + off, len, flags & 1, flags & 2, flags & 4, &msg);
+        off += len;
+        if (r == 1) {
+            if (!c.authed) __builtin_trap(); /* a message before auth reached the protocol */
+            dispatch(&msg.data);
+            msgpack_unpacked_destroy(&msg);
+        }
+        if (c.rx_len > srv.cfg->max_frame) __builtin_trap();
+    }
+    kj_outq_clear(&c.out);
+    free(c.rx);
+    return 0;
+}
