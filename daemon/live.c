@@ -179,9 +179,18 @@ static void drop_backlog(live_conn *c)
     c->resync = true;
     for (size_t i = 0; i < c->n_subs; i++)
         c->subs[i].waiting = true;
+    c->overview.waiting = true; /* its changed rows, past a gap, mean nothing: all rows follow */
     lws_callback_on_writable(c->ws.wsi); /* to learn when it has drained */
     kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
              c->ws.srv->cfg->viewer_backlog);
+}
+
+bool kj_live_backlog_full(kj_wsconn *ws)
+{
+    live_conn *c = (live_conn *)ws; /* ws is the first member of its live_conn */
+    if (c->ws.out.bytes <= c->ws.srv->cfg->viewer_backlog) return false;
+    drop_backlog(c);
+    return true;
 }
 
 static void deliver(sub *sb, kj_frame *f)
