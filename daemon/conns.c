@@ -13,8 +13,7 @@ typedef struct kj_conn {
     struct lws *wsi; /* the network connection */
     struct sockaddr_storage addr;
     kj_conn_phase phase;
-    lws_usec_t since; /* when the phase began (accept for KJ_CONN_HEADERS) */
-    lws_usec_t accepted;
+    lws_usec_t since;            /* when the phase began (accept for KJ_CONN_HEADERS) */
     struct kj_conn *prev, *next; /* oldest first */
 } kj_conn;
 
@@ -66,8 +65,9 @@ static void close_conn(kj_conn *c, const char *why)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
-static void refused(struct kj_conns *t, const char *why, size_t limit)
+void kj_conns_refused(kj_server *s, const char *why, size_t limit)
 {
+    struct kj_conns *t = s->conns;
     lws_usec_t now = lws_now_usecs();
     t->refused_since_warn++;
     if (t->last_warn && now - t->last_warn < WARN_EVERY_US) return;
@@ -101,7 +101,7 @@ bool kj_conns_admit(kj_server *s, const struct sockaddr *addr)
     if (per && count_from(t, addr) >= per) {
         kj_conn *c = eviction_candidate(t, addr);
         if (!c) {
-            refused(t, "max_connections_per_address", per);
+            kj_conns_refused(s, "max_connections_per_address", per);
             return false;
         }
         close_conn(c, "evicted for a new connection from its address");
@@ -109,7 +109,7 @@ bool kj_conns_admit(kj_server *s, const struct sockaddr *addr)
     if (t->count >= cfg->max_connections) {
         kj_conn *c = eviction_candidate(t, NULL);
         if (!c) {
-            refused(t, "max_connections", cfg->max_connections);
+            kj_conns_refused(s, "max_connections", cfg->max_connections);
             return false;
         }
         close_conn(c, "evicted for a new connection: max_connections reached");
@@ -126,7 +126,7 @@ void kj_conns_add(kj_server *s, struct lws *wsi)
         c->addr.ss_family = AF_UNSPEC;
     c->wsi = wsi;
     c->phase = KJ_CONN_HEADERS;
-    c->accepted = c->since = lws_now_usecs();
+    c->since = lws_now_usecs();
     c->prev = t->newest;
     if (t->newest)
         t->newest->next = c;
@@ -158,8 +158,8 @@ void kj_conns_phase(struct lws *wsi, kj_conn_phase phase)
 static lws_usec_t deadline(const kj_config *cfg, const kj_conn *c)
 {
     switch (c->phase) {
-    case KJ_CONN_HEADERS:
-    case KJ_CONN_WS_AUTH: return c->accepted + cfg->header_timeout_ms * 1000;
+    case KJ_CONN_HEADERS: /* since accept, or since the answer before on keep-alive */
+    case KJ_CONN_WS_AUTH: return c->since + cfg->header_timeout_ms * 1000;
     case KJ_CONN_BODY: return c->since + cfg->body_timeout_ms * 1000;
     case KJ_CONN_BUSY: break;
     }

@@ -8,16 +8,19 @@
  *
  * Admission (SPEC §8, issue 17): beyond max_connections_per_address (when
  * set) from one address, or beyond max_connections in all, a new connection
- * takes the place of the oldest one that has not yet proved itself — still
- * sending its headers, dripping a body, or a WebSocket not yet authenticated.
- * Only when there is none is it refused. So a flood of idle sockets, held open
- * and re-opened, pushes only itself out, and /healthz and real clients from
- * the same address still get in. A connection waiting for our answer, or that
- * was answered, or authenticated, is never evicted.
+ * takes the place of the oldest one that is not busy — still sending its
+ * headers (or idle before its next keep-alive request), dripping a body, or a
+ * WebSocket not yet authenticated. Only when there is none is it refused. So
+ * a flood of idle sockets, held open and re-opened, pushes only itself out,
+ * and /healthz and real clients from the same address still get in. A
+ * connection waiting for our answer, or an authenticated WebSocket, is never
+ * evicted.
  *
- * Deadlines: header_timeout from accept to the request's headers (or to the
- * WebSocket's authentication), body_timeout from the headers to the body's
- * last byte. Checked once a second; a late connection is closed. */
+ * Deadlines: header_timeout from accept (or from the answer before, on a
+ * keep-alive connection) to the request's headers, and again from the
+ * upgrade to a WebSocket's authentication; body_timeout from the headers to
+ * the body's last byte. Checked once a second; a late connection is closed.
+ * An idle keep-alive connection is thus evictable, like a new one. */
 #ifndef KJ_CONNS_H
 #define KJ_CONNS_H
 
@@ -27,7 +30,7 @@
 #include "server_priv.h"
 
 typedef enum kj_conn_phase {
-    KJ_CONN_HEADERS, /* accepted, headers not complete (evictable, header deadline) */
+    KJ_CONN_HEADERS, /* accepted or answered, next headers not in (evictable, header deadline) */
     KJ_CONN_BODY,    /* receiving a request body (evictable, body deadline) */
     KJ_CONN_WS_AUTH, /* a WebSocket not yet authenticated (evictable, header deadline) */
     KJ_CONN_BUSY,    /* a whole request is ours to answer, or was answered */
@@ -42,6 +45,10 @@ void kj_conns_free(kj_server *s);
  * addr may be accepted (evicting another if needed); false to refuse (the
  * refusal is logged, at most once per 10 s). */
 bool kj_conns_admit(kj_server *s, const struct sockaddr *addr);
+
+/* Logs a refusal for a limit reached (why names its key), at most once per
+ * 10 s with the count of refusals since: a flood must not flood the log. */
+void kj_conns_refused(kj_server *s, const char *why, size_t limit);
 
 /* On LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: records the new network
  * connection (in phase KJ_CONN_HEADERS). */

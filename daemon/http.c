@@ -206,6 +206,15 @@ static void job_answered(kj_ingest_job *job)
     answer_job(hs, job);
 }
 
+/* An answer is out: the connection waits for its next request (-1: closes),
+ * whose headers are under header_timeout again. */
+static int keep_alive(struct lws *wsi)
+{
+    if (lws_http_transaction_completed(wsi)) return -1;
+    kj_conns_phase(wsi, KJ_CONN_HEADERS);
+    return 0;
+}
+
 static int write_answer(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
@@ -254,7 +263,7 @@ static int write_answer(struct http_sess *hs)
     hs->srv->answers_pending--;
     hs->answered = false;
     if (hs->close_after) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return keep_alive(wsi);
 }
 
 /* --- requests --- */
@@ -687,7 +696,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: kj_conns_add(s, wsi); return 0;
     case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: return keep_alive(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (hs && hs->srv) sess_reset(hs);

@@ -14,6 +14,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "conns.h"
 #include "hub.h"
 #include "live.h"
 #include "log.h"
@@ -21,6 +22,11 @@
 #include "ws.h"
 
 #define SUBS_MAX 16 /* units one connection may watch at once */
+/* Snapshot queries at the writer, from every viewer: past it, a viewer that
+ * asks for more is not read until answers come back. Each subscription asks
+ * one (shared per unit for whole-unit views); a client subscribing in a loop
+ * must not queue the writer work, or the hub memory, without end. */
+#define SNAPSHOTS_ASKED_MAX 256
 
 struct live_unit;
 
@@ -47,6 +53,8 @@ typedef struct live_conn {
     kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
     kj_overview_sub overview; /* {"op":"subscribe","overview":true} (overview.c) */
+    bool paused;              /* not read while the writer has too many snapshots asked */
+    struct live_conn *next_paused;
 } live_conn;
 
 size_t kj_live_sess_size(void)
@@ -98,17 +106,56 @@ static void unit_release(kj_server *s, live_unit *u)
 
 /* The writer has answered (after publishing the snapshot, or with a 404 for a
  * unit it does not know, which publishes nothing). */
+static void resume_paused(kj_server *s)
+{
+    while (s->live_paused && s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) {
+        live_conn *c = s->live_paused;
+        s->live_paused = c->next_paused;
+        c->paused = false;
+        lws_rx_flow_control(c->ws.wsi, 1);
+    }
+}
+
+static void unpause(live_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    for (live_conn **pp = &s->live_paused; *pp; pp = &(*pp)->next_paused)
+        if (*pp == c) {
+            *pp = c->next_paused;
+            break;
+        }
+    c->paused = false;
+}
+
+/* c asked for a snapshot: past the bound, it waits for the writer. */
+static void pause_if_busy(live_conn *c)
+{
+    kj_server *s = c->ws.srv;
+    if (c->paused || s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) return;
+    kj_debug("live: %zu snapshots asked of the writer: a viewer waits before sending more",
+             s->live_snapshots_asked);
+    c->paused = true;
+    c->next_paused = s->live_paused;
+    s->live_paused = c;
+    lws_rx_flow_control(c->ws.wsi, 0);
+}
+
 static void snapshot_answered(kj_query *q)
 {
     kj_server *s = q->owner;
+    s->live_snapshots_asked--;
+    resume_paused(s);
     live_unit *u = unit_get(s, q->unit, false);
     if (!u) return;
     if (!q->employee[0]) u->snapshot_asked = false;
     unit_release(s, u);
 }
 
-static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
+/* Asks the writer for u's snapshot (for employee's view, or the whole unit's)
+ * on behalf of viewer c. */
+static void ask_snapshot(live_conn *c, live_unit *u, const char *employee)
 {
+    kj_server *s = c->ws.srv;
     if (!employee && u->snapshot_asked) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
@@ -118,6 +165,8 @@ static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
     if (!employee) u->snapshot_asked = true;
     kj_hub_ask(s->hub, q);
+    s->live_snapshots_asked++;
+    pause_if_busy(c);
 }
 
 /* --- delivery --- */
@@ -130,9 +179,18 @@ static void drop_backlog(live_conn *c)
     c->resync = true;
     for (size_t i = 0; i < c->n_subs; i++)
         c->subs[i].waiting = true;
+    c->overview.waiting = true; /* its changed rows, past a gap, mean nothing: all rows follow */
     lws_callback_on_writable(c->ws.wsi); /* to learn when it has drained */
     kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
              c->ws.srv->cfg->viewer_backlog);
+}
+
+bool kj_live_backlog_full(kj_wsconn *ws)
+{
+    live_conn *c = (live_conn *)ws; /* ws is the first member of its live_conn */
+    if (c->ws.out.bytes <= c->ws.srv->cfg->viewer_backlog) return false;
+    drop_backlog(c);
+    return true;
 }
 
 static void deliver(sub *sb, kj_frame *f)
@@ -281,7 +339,7 @@ static void subscribe(live_conn *c, const char *unit)
     /* registered before the snapshot is asked: every update after it is packed */
     if (c->n_subs == 1) snprintf(c->view, sizeof c->view, "%s", view_of(c));
     kj_hub_view_add(s->hub, unit, c->view);
-    ask_snapshot(s, sb->u, personal(c));
+    ask_snapshot(c, sb->u, personal(c));
 }
 
 static void unsubscribe(live_conn *c, const char *unit)
@@ -395,7 +453,7 @@ static void change_view(live_conn *c)
     snprintf(c->view, sizeof c->view, "%s", view_of(c));
     for (size_t i = 0; i < c->n_subs; i++) {
         c->subs[i].waiting = true;
-        ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+        ask_snapshot(c, c->subs[i].u, personal(c));
     }
 }
 
@@ -419,7 +477,7 @@ static int writeable(live_conn *c)
         kj_debug("live: a viewer drained: snapshots of its %zu units", c->n_subs);
         c->resync = false;
         for (size_t i = 0; i < c->n_subs; i++)
-            ask_snapshot(c->ws.srv, c->subs[i].u, personal(c));
+            ask_snapshot(c, c->subs[i].u, personal(c));
         kj_overview_resync(&c->overview);
     }
     return 0;
@@ -428,6 +486,7 @@ static int writeable(live_conn *c)
 static void closed(live_conn *c)
 {
     if (!c->ws.srv) return; /* refused before the filter knew it */
+    if (c->paused) unpause(c);
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
     kj_overview_unsubscribe(&c->overview);
@@ -444,7 +503,7 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (kj_ws_filter(&c->ws, wsi, s, false)) return 1;
         if (s->live_clients >= s->cfg->max_viewers) {
-            kj_warn("viewer refused: max_viewers (%zu) reached", s->cfg->max_viewers);
+            kj_conns_refused(s, "max_viewers", s->cfg->max_viewers);
             return kj_ws_refuse(wsi, 503, "too many viewers: max_viewers reached") ? 1 : 0;
         }
         return 0;

@@ -1,5 +1,6 @@
 /* The agency overview on the service thread (see overview.h). */
 #include "overview.h"
+#include "live.h"
 
 #include <string.h>
 
@@ -139,7 +140,7 @@ void kj_overview_on_published(kj_server *s, const kj_pub *p)
     kj_frame *last = NULL;
     for (kj_overview_sub *o = s->overview_subs; o; o = o->next) {
         bool take = p->full ? o->waiting : !o->waiting && p->seq > o->seq;
-        if (!take || o->ws->close_code) continue;
+        if (!take || o->ws->close_code || kj_live_backlog_full(o->ws)) continue;
         if (!last || o->ws->token != last_tok) {
             kj_frame_unref(last);
             last = filtered(&u.data, o->ws->token, true, p->seq);

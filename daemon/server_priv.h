@@ -12,13 +12,14 @@
 struct http_sess;
 struct kj_wsconn;
 struct live_unit;
+struct live_conn;
 struct kj_hub;
 struct ev_loop;
 struct ev_prepare;
 struct kj_conns;
 
 #define KJ_EVENT_TYPES (KJ_EV_LAST + 1) /* 0 = unknown, then kj_event_type */
-#define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
+#define KJ_RESULTS 4 /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {
     const kj_config *cfg; /* the one in force; replaced by a reload */
@@ -38,6 +39,8 @@ struct kj_server {
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     size_t n_live_units;
     struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
+    size_t live_snapshots_asked;           /* live.c: snapshot queries at the writer */
+    struct live_conn *live_paused;         /* live.c: viewers waiting for those to come back */
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
     struct ev_prepare *turn_watch; /* counts loop_turns on loop */

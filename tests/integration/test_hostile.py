@@ -90,6 +90,11 @@ def wait_closed(sock, timeout=10):
         return False
 
 
+# Under AddressSanitizer freed memory is held in quarantine (RSS says little)
+# and the shadow memory takes terabytes of address space (no RLIMIT_AS).
+SANITIZED = "san" in os.environ.get("KJ_BUILD", "")
+
+
 def raw(d):
     return socket.create_connection(("127.0.0.1", d.port), timeout=10)
 
@@ -182,7 +187,7 @@ def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
         pass
     grown = rss_kib(daemon.proc.pid) - rss0
     assert sent < 400, "the daemon read every frame although no ack was read"
-    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    assert SANITIZED or grown < 16 * 1024, f"RSS grew by {grown} KiB"
     ws.sock.settimeout(20)
     acks = []
     while len(acks) < 3:
@@ -222,7 +227,7 @@ def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
                 closed = True
                 break
         d.wait_log("over viewer_backlog")
-        assert rss_kib(d.proc.pid) - rss0 < 16 * 1024
+        assert SANITIZED or rss_kib(d.proc.pid) - rss0 < 16 * 1024
         assert closed or wait_closed(ws.sock)
         assert healthz_ok(d)
     finally:
@@ -347,7 +352,7 @@ def test_refusal_warnings_are_rate_limited(tmp_path):
             wait_closed(s, timeout=5)
             s.close()
         d.wait_log("max_connections (2) reached")
-        warned = [l for l in d.lines if "connection refused" in l]
+        warned = [l for l in d.lines if "refused: max_connections" in l]
         assert 1 <= len(warned) <= 2, warned
         for ws in held:
             ws.close()
@@ -451,6 +456,7 @@ def vm_size_kib(pid):
             return int(line.split()[1])
 
 
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer's shadow memory cannot live under RLIMIT_AS")
 def test_a_message_too_big_for_memory_closes_its_connection_not_the_daemon(tmp_path):
     import resource
     import websocket
@@ -470,5 +476,48 @@ def test_a_message_too_big_for_memory_closes_its_connection_not_the_daemon(tmp_p
         d.wait_log("out of memory for a message")
         assert d.alive()
         assert healthz_ok(d)
+    finally:
+        assert d.stop() == 0
+
+
+def test_viewer_refusal_warnings_are_rate_limited(tmp_path):
+    import websocket
+    d = Daemon(tmp_path, extra="max_viewers: 1").start()
+    try:
+        held = live_ws(d)
+        for _ in range(30):
+            with pytest.raises(websocket.WebSocketException):
+                live_ws(d)
+        d.wait_log("max_viewers (1) reached")
+        warned = [l for l in d.lines if "max_viewers (1) reached" in l]
+        assert len(warned) == 1, warned
+        held.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_dripped_headers_after_a_first_request_are_cut_at_header_timeout(tmp_path):
+    d = Daemon(tmp_path, extra="header_timeout: 2s").start()
+    try:
+        s = raw(d)
+        s.sendall(get_bytes("/healthz"))
+        answers, _ = read_answers(s, 1)
+        assert answers[0].status == 200
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        closed = False
+        while time.monotonic() - t0 < 15:
+            try:
+                s.sendall(b"User-Agent: 1\r\n")
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        assert closed and time.monotonic() - t0 < 6, time.monotonic() - t0
     finally:
         assert d.stop() == 0
