@@ -187,7 +187,8 @@ check-durability: all $(DURABILITY_SO)
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py tests/durability/test_power_loss.py
 
 check-long: all $(DURABILITY_SO)
-	KJ_BUILD=$(BUILD) KJ_CRASH_ROUNDS=$${KJ_CRASH_ROUNDS:-100} $(PYTHON) -m pytest -q -s tests/durability/test_crash_long.py
+	KJ_BUILD=$(BUILD) KJ_CRASH_ROUNDS=$${KJ_CRASH_ROUNDS:-100} $(PYTHON) -m pytest -q -s -p no:cacheprovider \
+	    tests/durability/test_crash_long.py
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"
