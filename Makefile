@@ -6,6 +6,9 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 VERSION := 0.1.0
+# libkinerja's ABI: bump SOVERSION (and the Debian package libkinerjaN) on an
+# incompatible change of client/kinerja.h.
+SOVERSION := 0
 PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd
 PYTHON  ?= /usr/bin/python3
 
@@ -29,7 +32,7 @@ DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLIENT_SRC := $(filter-out client/main.c client/cmd_%.c,$(wildcard client/*.c))
 CLI_SRC    := $(wildcard client/main.c client/cmd_*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_SRC  := $(filter-out tests/bench/no_metrics.c,$(wildcard tests/bench/*.c))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -37,14 +40,19 @@ PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+# The shared library's objects are compiled again with -fPIC (Debian's gcc
+# makes PIE objects, which a shared library cannot always take).
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(CLIENT_SRC) $(PROTO_SRC))
+SONAME     := libkinerja.so.$(SOVERSION)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
-        fuzz-build fuzz-long check-long check-durability install uninstall clean help web format
+        fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
+        deb check-packages
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a
+all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
 
 help:
 	@echo "kinerja $(VERSION) — targets:"
@@ -61,6 +69,8 @@ help:
 	@echo "  make check-durability  acks after fsync (LD_PRELOAD interposer), power loss (unsynced writes dropped)"
 	@echo "  make check-long  100 rounds of kill -9 under HTTP + WebSocket + spool load (not in CI)"
 	@echo "  make install     install under PREFIX=$(PREFIX) (DESTDIR honoured)"
+	@echo "  make deb         Debian packages (dpkg-buildpackage -us -uc -b) into build/deb/"
+	@echo "  make check-packages  make deb, then install, start, remove and purge the packages (root; changes this machine)"
 	@echo "  make web         install the dashboard's npm packages into web/node_modules"
 	@echo "  make format      clang-format every C file"
 	@echo "  make clean       remove build/"
@@ -86,6 +96,17 @@ $(BUILD)/libkjdaemon.a: $(DAEMON_OBJ)
 $(BUILD)/libkinerja.a: $(CLIENT_OBJ) $(PROTO_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
+$(BUILD)/pic/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+# libkinerja.so.$(VERSION), with its soname and the development link beside it
+$(BUILD)/libkinerja.so: $(PIC_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,-z,defs \
+	    -o $(BUILD)/libkinerja.so.$(VERSION) $^ $(PKG_LIBS) -lpthread -lm
+	ln -sf libkinerja.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
 $(BUILD)/kinerjad: $(BUILD)/obj/daemon/main.o $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -102,16 +123,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a |
 
 # make bench's baseline: kinerjad with its metrics engine left out (events are
 # stored and acknowledged alike), so that the bench can show what the engine
-# costs. Its engine.o comes first: the library's is then not linked.
-$(BUILD)/bench/engine-no-metrics.o: daemon/engine.c | $(BUILD)/.deps-ok
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -DKJ_BENCH_NO_METRICS -c $< -o $@
-
-$(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/bench/engine-no-metrics.o \
+# costs. tests/bench/no_metrics.c defines kj_engine_apply and comes before the
+# library, so the library's engine_apply.o (the real one) is not linked.
+$(BUILD)/bench/kinerjad-no-metrics: $(BUILD)/obj/daemon/main.o $(BUILD)/obj/tests/bench/no_metrics.o \
                                     $(BUILD)/libkjdaemon.a $(BUILD)/libkjproto.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
--include $(shell find $(BUILD)/obj build/fuzz/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic build/fuzz/obj -name '*.d' 2>/dev/null)
 
 # --- fuzzing: libFuzzer targets built by clang with ASan + UBSan, from objects
 # of their own (the daemon's and client's code instrumented for coverage).
@@ -155,7 +173,7 @@ check: all
 check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
 
-check-integration: all $(BENCH_BIN)
+check-integration: all $(BENCH_BIN) tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
 check-san:
@@ -167,6 +185,11 @@ check-browser: all web tests/browser/node_modules/.ok
 
 tests/browser/node_modules/.ok: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+# the OpenAPI validator that tests/integration/test_openapi.py runs
+tests/docs/node_modules/.ok: tests/docs/package.json tests/docs/package-lock.json
+	cd tests/docs && npm ci --no-audit --no-fund
 	@touch $@
 
 web: web/node_modules/.ok
@@ -192,6 +215,15 @@ check-long: all $(DURABILITY_SO)
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"
+
+# Built from a copy of the tree's files, not of build/ (scripts/deb.sh).
+deb:
+	@scripts/deb.sh build/deb
+
+# Installs the packages on this machine for real (CI runs as root on a box of
+# its own); tests/package/test_deb.py says what it checks.
+check-packages: deb
+	KJ_DEB_DIR=build/deb $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -17,14 +17,7 @@ static inline __attribute__((format(printf, 3, 4))) void kj_msgf(char *msg, size
 }
 
 /* Monotonic milliseconds, for deadlines and back-off. */
-#include <stdint.h>
-#include <time.h>
-static inline int64_t kj_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 /* Validation options for the client side: every rule of SPEC §3 but the
  * clock, which is the daemon's to judge (its clock, its max_event_age). */

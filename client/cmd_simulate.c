@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cmd.h"
 #include "config.h"
 
@@ -257,7 +258,6 @@ typedef struct totals {
 
 /* ---- the day so far (--backfill) ----------------------------------------------------- */
 
-#define DAY_MS 86400000LL
 #define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
 #define ARRIVALS_PER_HOUR 7.0      /* per counter in an average hour */
 
@@ -312,7 +312,7 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
         /* thinning: candidate arrivals at the peak rate, kept by the curve */
         double peak = ARRIVALS_PER_HOUR * 1.8 / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
-        if (t > r->now || t >= day_start + DAY_MS) return;
+        if (t > r->now || t >= day_start + KJ_DAY_MS) return;
         if (uniform(s) > arrival_curve(t) / 1.8) continue;
         int64_t begin = t > free_at ? t : free_at;
         if (!had_lunch && begin >= lunch) {
@@ -382,8 +382,8 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     totals total = {0}, *t = &total;
     int64_t now = kj_now_ms(), from = now - span;
     uint64_t saved_rng = s->rng;
-    for (int64_t day = (from + JAKARTA_MS) / DAY_MS * DAY_MS - JAKARTA_MS; day <= now;
-         day += DAY_MS) {
+    for (int64_t day = (from + JAKARTA_MS) / KJ_DAY_MS * KJ_DAY_MS - JAKARTA_MS; day <= now;
+         day += KJ_DAY_MS) {
         time_t secs = (time_t)((day + JAKARTA_MS) / 1000);
         struct tm tm;
         gmtime_r(&secs, &tm);
@@ -718,15 +718,15 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--rate: events per second, 0.01 to 1000000");
             break;
         case OPT_DURATION:
-            if (!kj_parse_ms(optarg, &duration) || duration <= 0)
+            if (!kj_parse_duration_ms(optarg, &duration) || duration <= 0)
                 return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
             break;
         case OPT_BACKFILL:
             if (!strcmp(optarg, "today")) {
                 int64_t now = kj_now_ms();
-                backfill_ms = (now + JAKARTA_MS) % DAY_MS;
-            } else if (!kj_parse_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
-                       backfill_ms > 35 * DAY_MS) {
+                backfill_ms = (now + JAKARTA_MS) % KJ_DAY_MS;
+            } else if (!kj_parse_duration_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
+                       backfill_ms > 35 * KJ_DAY_MS) {
                 return kj_cli_usage("simulate", "--backfill: today, or a duration up to 35d");
             }
             break;

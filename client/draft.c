@@ -66,6 +66,19 @@ static bool parse_integer(const char *s, int64_t *out)
     return true;
 }
 
+/* A *_ms field: a duration, or a bare number of ms, which the field's own
+ * unit makes unambiguous (kj_parse_duration_ms refuses bare numbers). */
+static bool parse_ms_field(const char *s, int64_t *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    if (n && n < sizeof buf - 2 && strspn(s, "0123456789") == n) {
+        snprintf(buf, sizeof buf, "%sms", s);
+        return kj_parse_duration_ms(buf, out);
+    }
+    return kj_parse_duration_ms(s, out);
+}
+
 /* "4,4,3,4,4,4,3,4,4" -> [4,4,3,...]; the count and range are proto's to check. */
 static json_t *parse_elements(const char *s)
 {
@@ -96,7 +109,7 @@ static json_t *value_of(const struct field *f, const char *value, char *msg, siz
         kj_msgf(msg, msglen, "%s: not an integer: %s", f->name, value);
         return NULL;
     case K_MS:
-        if (kj_parse_ms(value, &v)) return json_integer(v);
+        if (parse_ms_field(value, &v)) return json_integer(v);
         kj_msgf(msg, msglen, "%s: not a duration (ms, or 90s, 15m, 2h): %s", f->name, value);
         return NULL;
     case K_TIME:

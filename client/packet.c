@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "mpwalk.h"
 #include "packet.h"
 
 _Static_assert(LWS_PRE + 40 <= KJ_PACKET_HEADROOM, "frame headroom too small for LWS_PRE");
@@ -132,93 +133,4 @@ kj_packet *kj_packet_split(kj_packet *f, uint32_t first)
     f->len = off;
     f->count = first;
     return rest;
-}
-
-/* ---- walking msgpack without decoding it ------------------------------------- */
-
-static uint64_t be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Returns the number of bytes of one object, or 0. `items` counts the
- * container elements still to skip, so nesting needs no recursion. */
-size_t kj_msgpack_skip(const uint8_t *p, size_t len)
-{
-    size_t off = 0;
-    uint64_t pending[65];
-    int depth = 0;
-    pending[0] = 1;
-    while (depth >= 0) {
-        if (pending[depth] == 0) {
-            depth--;
-            continue;
-        }
-        pending[depth]--;
-        if (off >= len) return 0;
-        uint8_t t = p[off++];
-        uint64_t body = 0, children = 0;
-        int w = 0; /* width of a length field */
-        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-        } else if (t >= 0x80 && t <= 0x8f) {
-            children = 2 * (uint64_t)(t & 0x0f);
-        } else if (t >= 0x90 && t <= 0x9f) {
-            children = t & 0x0f;
-        } else if (t >= 0xa0 && t <= 0xbf) {
-            body = t & 0x1f;
-        } else {
-            switch (t) {
-            case 0xc4:
-            case 0xd9: w = 1; break; /* bin8, str8 */
-            case 0xc5:
-            case 0xda: w = 2; break;
-            case 0xc6:
-            case 0xdb: w = 4; break;
-            case 0xc7: w = 1, body = 1; break; /* ext8: + type byte */
-            case 0xc8: w = 2, body = 1; break;
-            case 0xc9: w = 4, body = 1; break;
-            case 0xca: body = 4; break;
-            case 0xcb: body = 8; break;
-            case 0xcc:
-            case 0xd0: body = 1; break;
-            case 0xcd:
-            case 0xd1: body = 2; break;
-            case 0xce:
-            case 0xd2: body = 4; break;
-            case 0xcf:
-            case 0xd3: body = 8; break;
-            case 0xd4: body = 2; break; /* fixext: type + data */
-            case 0xd5: body = 3; break;
-            case 0xd6: body = 5; break;
-            case 0xd7: body = 9; break;
-            case 0xd8: body = 17; break;
-            case 0xdc:
-            case 0xdd:
-            case 0xde:
-            case 0xdf: {
-                int lw = (t == 0xdc || t == 0xde) ? 2 : 4;
-                if (len - off < (size_t)lw) return 0;
-                children = be(p + off, lw) * (t >= 0xde ? 2 : 1);
-                off += (size_t)lw;
-                break;
-            }
-            default: return 0; /* 0xc1: never used */
-            }
-        }
-        if (w) {
-            if (len - off < (size_t)w) return 0;
-            body += be(p + off, w);
-            off += (size_t)w;
-        }
-        if (body > len - off) return 0;
-        off += body;
-        if (children) {
-            if (depth + 1 >= 65) return 0;
-            pending[++depth] = children;
-        }
-    }
-    return off;
 }

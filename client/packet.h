@@ -54,8 +54,4 @@ uint8_t *kj_packet_http_body(kj_packet *f, size_t *len);
  * event stream. */
 kj_packet *kj_packet_split(kj_packet *f, uint32_t first);
 
-/* Length of the one msgpack object at p (at most len bytes), or 0 when it is
- * incomplete or malformed. Nesting deeper than 64 is malformed. */
-size_t kj_msgpack_skip(const uint8_t *p, size_t len);
-
 #endif

@@ -235,30 +235,6 @@ void kj_agg_copy(kj_agg *dst, const kj_agg *src)
     }
 }
 
-bool kj_agg_equal(const kj_agg *a, const kj_agg *b)
-{
-    if (!a->tasks != !b->tasks || !a->services != !b->services || !a->ratings != !b->ratings)
-        return false;
-#define SAME(sec, f) &&a->sec->f == b->sec->f
-#define T(f) SAME(tasks, f)
-#define S(f) SAME(services, f)
-#define R(f) SAME(ratings, f)
-    if (a->tasks && !(1 TASK_FIELDS(T) && kj_hist_equal(&a->tasks->duration, &b->tasks->duration)))
-        return false;
-    if (a->services &&
-        !(1 SERVICE_FIELDS(S) && kj_hist_equal(&a->services->wait, &b->services->wait) &&
-          kj_hist_equal(&a->services->service, &b->services->service)))
-        return false;
-    if (a->ratings && !(1 RATING_FIELDS(R) && memcmp(a->ratings->elem_sum, b->ratings->elem_sum,
-                                                     sizeof a->ratings->elem_sum) == 0))
-        return false;
-#undef T
-#undef S
-#undef R
-#undef SAME
-    return true;
-}
-
 /* Encoded form: a byte of present sections, then per section its counters as
  * varints and its hists (kj_hist_encode). The element sums follow only when
  * some response gave elements. */

@@ -97,7 +97,8 @@ typedef struct kj_config {
     bool auth;
     bool strict_directory;
 
-    /* Bounds that a user may need to move (DEVELOPERS.md: bounded everything). */
+    /* Bounds that a user may need to move (every queue, buffer and size is
+     * bounded; these are the bounds worth a key). */
     size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
     size_t ingest_queue;         /* batches waiting for the writer */
     size_t commit_group_events;  /* events in one write transaction */
@@ -105,6 +106,9 @@ typedef struct kj_config {
     size_t max_viewers;          /* live connections */
     size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
     size_t max_frame;            /* bytes of one incoming WebSocket message */
+    size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
+    int64_t header_timeout_ms;   /* accept to request headers (or WebSocket authentication) */
+    int64_t body_timeout_ms;     /* headers to the last byte of a request body */
 
     kj_token *tokens;
     size_t n_tokens;
@@ -132,15 +136,17 @@ const kj_unit_conf *kj_config_unit(const kj_config *c, const char *id);
 bool kj_config_unit_has_member(const kj_unit_conf *u, const char *employee);
 bool kj_config_unit_has_counter(const kj_unit_conf *u, const char *counter);
 
-/* The token whose sha256 matches secret (compared in constant time), or NULL. */
-const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len);
 /* True when tok may see / post for unit. */
 bool kj_token_allows_unit(const kj_token *tok, const char *unit);
 
-/* Parsers shared with the client: "8GiB", "1MiB", "512" -> bytes; "35d", "5m",
- * "1500ms", "2h", "30s" -> ms. Return false on syntax error or overflow. */
+/* The top-level keys of the file: every scalar key (config.c's table), then
+ * listen, tokens, units and indicators; NULL when i is past the last. For the
+ * test that examples/kinerjad.yaml documents every key and no other. */
+const char *kj_config_key(size_t i);
+
+/* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
+ * are proto/duration.h's.) */
 bool kj_parse_size(const char *s, uint64_t *out);
-bool kj_parse_duration_ms(const char *s, int64_t *out);
 
 const char *kj_window_name(kj_window w);
 bool kj_window_parse(const char *s, kj_window *out);

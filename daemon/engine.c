@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -14,9 +15,12 @@
 #define AGG_SCAN_STEP 20000      /* aggregate keys looked at per transaction */
 #define REBUILD_GROUP 20000      /* events per transaction of --rebuild */
 
+/* A unit's live feed: its frame sequence and when it was last pushed. */
 typedef struct unit_seq {
     char unit[KJ_ID_MAX + 1];
     uint64_t seq;
+    int64_t last_publish_ms; /* monotonic; 0: never */
+    bool deferred;           /* changes held back by the current publication */
 } unit_seq;
 
 struct kj_engine {
@@ -24,38 +28,35 @@ struct kj_engine {
     kj_store *store;
     kj_hub *hub;
     kj_metrics *m;
-    kj_store_txn *txn; /* the group's, between begin and commit */
-    unit_seq *seqs;    /* live frame sequence per unit */
+    unit_seq *seqs;    /* live feed per unit */
+    char (*views)[KJ_ID_MAX + 1]; /* on_changes' list of a unit's views, grown to fit */
+    size_t cap_views;
     size_t n_seqs, cap_seqs;
-    int64_t last_publish_ms; /* monotonic */
     bool changes_waiting;
+    /* Alerts committed and not yet pushed: each waits for the update that
+     * carries its new status (SPEC §7), oldest first. */
+    kj_pub *alerts, **alerts_tail;
     int64_t last_retention_ms;
     bool retention_busy; /* more to delete, or a pass under way: go on soon */
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t *seq_of(kj_engine *e, const char *unit)
+static unit_seq *unit_feed(kj_engine *e, const char *unit)
 {
     for (size_t i = 0; i < e->n_seqs; i++)
-        if (strcmp(e->seqs[i].unit, unit) == 0) return &e->seqs[i].seq;
+        if (strcmp(e->seqs[i].unit, unit) == 0) return &e->seqs[i];
     if (e->n_seqs == e->cap_seqs) {
         e->cap_seqs = e->cap_seqs ? e->cap_seqs * 2 : 16;
         e->seqs = kj_realloc(e->seqs, e->cap_seqs * sizeof *e->seqs);
     }
     unit_seq *u = &e->seqs[e->n_seqs++];
+    memset(u, 0, sizeof *u);
     snprintf(u->unit, sizeof u->unit, "%s", unit);
     /* Start from the clock so that a restarted daemon's seq keeps rising for
      * viewers that reconnect (they resubscribe and take a snapshot anyway). */
     u->seq = (uint64_t)kj_now_ms() * 1000;
-    return &u->seq;
+    return u;
 }
 
 /* --- loading --- */
@@ -90,6 +91,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
 {
     kj_engine *e = kj_calloc(1, sizeof *e);
     e->cfg = cfg;
+    e->alerts_tail = &e->alerts;
     e->store = store;
     e->hub = hub;
     int64_t now = kj_now_ms();
@@ -98,7 +100,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
         snprintf(msg, msglen, "metrics: unknown timezone %s", cfg->timezone);
         goto fail;
     }
-    int64_t t0 = mono_ms(), cpu0 = cpu_ms();
+    int64_t t0 = kj_mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
         (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
         snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
@@ -108,10 +110,10 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     kj_metrics_stats st;
     kj_metrics_get_stats(e->m, &st);
     kj_info("metrics: %zu units, %zu employees, %zu buckets loaded in %lld ms (%lld ms of CPU)",
-            st.units, st.employees, st.buckets, (long long)(mono_ms() - t0),
+            st.units, st.employees, st.buckets, (long long)(kj_mono_ms() - t0),
             (long long)(cpu_ms() - cpu0));
-    e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
-    e->last_agg_pass_ms = mono_ms() - AGG_PASS_EVERY_MS + 5000;
+    e->last_retention_ms = kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_agg_pass_ms = kj_mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
 fail:
@@ -123,7 +125,9 @@ void kj_engine_free(kj_engine *e)
 {
     if (!e) return;
     kj_metrics_free(e->m);
+    kj_pub_free_list(e->alerts);
     free(e->seqs);
+    free(e->views);
     free(e);
 }
 
@@ -147,11 +151,7 @@ static void hook_begin(void *ctx)
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
     (void)t;
-#ifdef KJ_BENCH_NO_METRICS /* make bench's baseline build (see Makefile) */
-    (void)ctx, (void)ev;
-    return KJ_OK;
-#endif
-    return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
+    return kj_engine_apply(((kj_engine *)ctx)->m, ev);
 }
 
 static kj_err hook_persist(void *ctx, kj_store_txn *t)
@@ -160,7 +160,8 @@ static kj_err hook_persist(void *ctx, kj_store_txn *t)
     return kj_metrics_each_dirty(((kj_engine *)ctx)->m, &sink);
 }
 
-static void publish_alert(void *ctx, const kj_alert *a)
+/* Logs an alert at its commit and queues it for the update of its unit. */
+static void queue_alert(void *ctx, const kj_alert *a)
 {
     kj_engine *e = ctx;
     kj_info("alert: %s %s %s -> %s (value %.2f, target %.2f)", a->scope, a->indicator,
@@ -175,14 +176,15 @@ static void publish_alert(void *ctx, const kj_alert *a)
     p->alert_to = (int)a->to;
     msgpack_sbuffer_destroy(&sb);
     snprintf(p->alert_scope, sizeof p->alert_scope, "%s", a->scope);
-    kj_hub_publish(e->hub, p);
+    *e->alerts_tail = p;
+    e->alerts_tail = &p->next;
 }
 
 static void hook_commit(void *ctx)
 {
     kj_engine *e = ctx;
     kj_metrics_commit(e->m);
-    kj_metrics_take_alerts(e->m, publish_alert, e);
+    kj_metrics_take_alerts(e->m, queue_alert, e);
     e->changes_waiting = true;
 }
 
@@ -225,6 +227,8 @@ static void commit_pending(kj_engine *e)
 struct publish_ctx {
     kj_engine *e;
     kj_pub *head, **tail;
+    int64_t now_ms;  /* monotonic, once per publication */
+    int64_t wait_ms; /* until the first held-back unit may go out; 0: none */
 };
 
 static kj_frame *pack_frame(kj_metrics *m, const kj_changes *ch, const char *unit, uint64_t seq,
@@ -249,6 +253,57 @@ static void append(struct publish_ctx *pc, kj_pub *p)
     pc->tail = &p->next;
 }
 
+/* Moves the queued alerts that may go out now (keep false) to the
+ * publication, in their order. */
+static void append_alerts(struct publish_ctx *pc, bool (*keep)(kj_engine *, const kj_pub *),
+                          const char *unit)
+{
+    kj_engine *e = pc->e;
+    kj_pub **pp = &e->alerts;
+    while (*pp) {
+        kj_pub *a = *pp;
+        if ((unit && strcmp(a->unit, unit)) || (keep && keep(e, a))) {
+            pp = &a->next;
+            continue;
+        }
+        *pp = a->next;
+        a->next = NULL;
+        append(pc, a);
+    }
+    e->alerts_tail = pp;
+}
+
+/* Per-unit leading edge (SPEC §7): a unit not pushed for min_push_interval_ms
+ * goes out with the commit that changed it; later changes wait for its next
+ * slot, gathering meanwhile. */
+static bool unit_ready(void *ctx, const char *unit)
+{
+    struct publish_ctx *pc = ctx;
+    unit_seq *u = unit_feed(pc->e, unit);
+    int64_t left = u->last_publish_ms + pc->e->cfg->min_push_interval_ms - pc->now_ms;
+    if (!u->last_publish_ms || left <= 0) return true;
+    u->deferred = true;
+    if (!pc->wait_ms || left < pc->wait_ms) pc->wait_ms = left;
+    return false;
+}
+
+static bool unit_deferred(kj_engine *e, const kj_pub *alert)
+{
+    return unit_feed(e, alert->unit)->deferred;
+}
+
+/* The views of unit into e->views, grown until they fit: they are bounded by
+ * the viewers (max_viewers), and a fixed array would starve the views past it. */
+static size_t views_of(kj_engine *e, const char *unit)
+{
+    size_t n;
+    while ((n = kj_hub_view_list(e->hub, unit, e->views, e->cap_views)) > e->cap_views) {
+        e->cap_views = n + n / 2; /* views may come between two calls: some room */
+        e->views = kj_realloc(e->views, e->cap_views * sizeof *e->views);
+    }
+    return n;
+}
+
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
  * and one per personal view, each with the same seq (even an empty one, so
  * that a personal view's seq stays continuous). A unit nobody watches only
@@ -258,39 +313,41 @@ static void on_changes(void *ctx, const kj_changes *ch)
     struct publish_ctx *pc = ctx;
     kj_engine *e = pc->e;
     const char *unit = kj_changes_unit(ch);
-    uint64_t seq = ++*seq_of(e, unit);
-    char views[64][KJ_ID_MAX + 1];
-    size_t n = kj_hub_view_list(e->hub, unit, views, 64);
+    unit_seq *feed = unit_feed(e, unit);
+    uint64_t seq = ++feed->seq;
+    feed->last_publish_ms = pc->now_ms;
+    size_t n = views_of(e, unit);
     for (size_t i = 0; i < n; i++) {
-        const char *employee = views[i][0] ? views[i] : NULL;
+        const char *employee = e->views[i][0] ? e->views[i] : NULL;
         kj_pub *p =
             kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, employee, false));
-        memcpy(p->employee, views[i], sizeof p->employee);
+        memcpy(p->employee, e->views[i], sizeof p->employee);
         append(pc, p);
     }
+    append_alerts(pc, NULL, unit);
 }
 
-/* At most one update per unit per min_push_interval_ms: changes gather in the
- * engine until the interval since the last publication has passed. Returns
- * how long to wait for the next one (0: nothing waits). */
+/* Pushes the units that may go out now (unit_ready), each update followed
+ * by its unit's alerts, then the alerts of units without a held-back update.
+ * Returns how long until a held-back unit may go (0: nothing waits). */
 static int64_t publish_changes(kj_engine *e)
 {
-    if (!e->changes_waiting) return 0;
-    int64_t since = mono_ms() - e->last_publish_ms, interval = e->cfg->min_push_interval_ms;
-    if (since < interval) return interval - since;
-    struct publish_ctx pc = {e, NULL, &pc.head};
-    kj_metrics_take_changes(e->m, on_changes, &pc);
-    e->changes_waiting = false;
-    e->last_publish_ms = mono_ms();
-    kj_hub_publish(e->hub, pc.head);
-    return 0;
+    if (!e->changes_waiting && !e->alerts) return 0;
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0};
+    for (size_t i = 0; i < e->n_seqs; i++)
+        e->seqs[i].deferred = false;
+    kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
+    append_alerts(&pc, unit_deferred, NULL);
+    e->changes_waiting = pc.wait_ms > 0;
+    if (pc.head) kj_hub_publish(e->hub, pc.head);
+    return pc.wait_ms;
 }
 
 /* The snapshot is published in the same stream as the updates, so that a
  * viewer sees it in order; the read API takes the same bytes. */
 static void query_snapshot(kj_engine *e, kj_query *q)
 {
-    uint64_t seq = *seq_of(e, q->unit);
+    uint64_t seq = unit_feed(e, q->unit)->seq;
     q->result = pack_frame(e->m, NULL, q->unit, seq, q->employee[0] ? q->employee : NULL, true);
     q->status = q->result ? 200 : 404;
     if (!q->result) {
@@ -473,12 +530,12 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
-    if (e->agg_pass || mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
+    if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)
             total += n;
         e->agg_pass = !done;
-        if (done) e->last_agg_pass_ms = mono_ms();
+        if (done) e->last_agg_pass_ms = kj_mono_ms();
         busy |= e->agg_pass;
     }
     if (total) kj_debug("retention: %zu entries deleted", total);
@@ -493,9 +550,9 @@ static int64_t hook_between(void *ctx, kj_store *s)
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
-    if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
+    if (e->retention_busy || kj_mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
-        e->last_retention_ms = mono_ms();
+        e->last_retention_ms = kj_mono_ms();
     }
     if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
     if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
@@ -505,7 +562,7 @@ static int64_t hook_between(void *ctx, kj_store *s)
 /* At a clean stop, the writer gone: see kj_metrics_checkpoint. */
 kj_err kj_engine_checkpoint(kj_engine *e)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = kj_mono_ms();
     kj_store_txn *t;
     kj_err err = kj_store_begin(e->store, &t);
     if (!err) {
@@ -516,7 +573,7 @@ kj_err kj_engine_checkpoint(kj_engine *e)
     if (err)
         kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
     else
-        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(mono_ms() - t0));
+        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(kj_mono_ms() - t0));
     return err;
 }
 

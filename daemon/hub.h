@@ -5,8 +5,8 @@
  * Writer -> service: published frames (a unit's update or snapshot, an alert),
  * in order, and answered queries.
  * Service -> writer: queries (a snapshot for a new viewer, the units list, a
- * series for the read API), each with a run function that the writer calls
- * between groups, with the metrics engine in hand.
+ * series for the read API), which the writer's engine answers by their kind
+ * between groups, with the metrics in hand.
  *
  * One short mutex guards both directions; nothing blocks while holding it. */
 #ifndef KJ_HUB_H
@@ -85,7 +85,9 @@ kj_pub *kj_pub_new(kj_pub_kind kind, const char *unit, uint64_t seq, kj_frame *f
  * and remove in pairs. */
 void kj_hub_view_add(kj_hub *h, const char *unit, const char *employee);
 void kj_hub_view_remove(kj_hub *h, const char *unit, const char *employee);
-/* Writer: the views of unit (at most max), "" for whole-unit viewers. */
+/* Writer: the views of unit, "" for whole-unit viewers: the first max of
+ * them into out (which may be NULL when max is 0), and their number returned,
+ * which is more than max when out was too small (call again with more room). */
 size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max);
 
 /* Service side. */

@@ -26,15 +26,15 @@ struct live_unit;
 typedef struct sub {
     struct live_unit *u;
     struct live_conn *c;
-    uint64_t seq;          /* the last seq sent */
-    bool waiting;          /* for a snapshot: updates are skipped meanwhile */
+    uint64_t seq; /* the last seq sent */
+    bool waiting; /* for a snapshot: updates are skipped meanwhile */
     struct sub *next_in_unit, *prev_in_unit;
 } sub;
 
 typedef struct live_unit {
     char id[KJ_ID_MAX + 1];
     sub *subs;
-    bool snapshot_asked;   /* one request serves every whole-unit viewer waiting */
+    bool snapshot_asked; /* one request serves every whole-unit viewer waiting */
     struct live_unit *next;
 } live_unit;
 
@@ -42,12 +42,15 @@ typedef struct live_conn {
     kj_wsconn ws;
     sub subs[SUBS_MAX];
     size_t n_subs;
-    bool resync;           /* the backlog was dropped: snapshots once drained */
-    kj_query *units_query; /* an "units" question at the writer */
+    bool resync;              /* the backlog was dropped: snapshots once drained */
+    kj_query *units_query;    /* an "units" question at the writer */
     char view[KJ_ID_MAX + 1]; /* what the subscriptions registered at the hub */
 } live_conn;
 
-size_t kj_live_sess_size(void) { return sizeof(live_conn); }
+size_t kj_live_sess_size(void)
+{
+    return sizeof(live_conn);
+}
 
 static const char *personal(const live_conn *c)
 {
@@ -70,7 +73,36 @@ static live_unit *unit_get(kj_server *s, const char *id, bool create)
     snprintf(u->id, sizeof u->id, "%s", id);
     u->next = s->live_units;
     s->live_units = u;
+    s->n_live_units++;
     return u;
+}
+
+/* A unit nobody watches and with no snapshot on its way holds nothing worth
+ * keeping: free it, or made-up names subscribed once would stay for the
+ * daemon's life. (While its snapshot is asked it stays, so that a client
+ * subscribing and unsubscribing in a loop asks the writer once, not once a
+ * frame: snapshot_answered releases it.) */
+static void unit_release(kj_server *s, live_unit *u)
+{
+    if (u->subs || u->snapshot_asked) return;
+    for (live_unit **pp = &s->live_units; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            s->n_live_units--;
+            free(u);
+            return;
+        }
+}
+
+/* The writer has answered (after publishing the snapshot, or with a 404 for a
+ * unit it does not know, which publishes nothing). */
+static void snapshot_answered(kj_query *q)
+{
+    kj_server *s = q->owner;
+    live_unit *u = unit_get(s, q->unit, false);
+    if (!u) return;
+    if (!q->employee[0]) u->snapshot_asked = false;
+    unit_release(s, u);
 }
 
 static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
@@ -78,10 +110,12 @@ static void ask_snapshot(kj_server *s, live_unit *u, const char *employee)
     if (!employee && u->snapshot_asked) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
+    q->owner = s; /* the answer that counts is the published frame; this one frees */
+    q->done = snapshot_answered;
     snprintf(q->unit, sizeof q->unit, "%s", u->id);
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
     if (!employee) u->snapshot_asked = true;
-    kj_hub_ask(s->hub, q); /* owner NULL: the answer that counts is the published frame */
+    kj_hub_ask(s->hub, q);
 }
 
 /* --- delivery --- */
@@ -201,6 +235,7 @@ static void link_sub(sub *sb)
 /* The array moves entries on removal: relink the moved one. */
 static void remove_sub(live_conn *c, sub *sb)
 {
+    live_unit *left = sb->u;
     unlink_sub(sb);
     sub *last = &c->subs[--c->n_subs];
     if (sb != last) {
@@ -209,6 +244,7 @@ static void remove_sub(live_conn *c, sub *sb)
         kj_hub_view_add(c->ws.srv->hub, sb->u->id, c->view);
         link_sub(sb);
     }
+    unit_release(c->ws.srv, left); /* not the moved one's unit: a unit is subscribed once */
 }
 
 static bool may_view(live_conn *c, const char *unit)
@@ -259,8 +295,9 @@ static void units_answered(kj_query *q)
     c->units_query = NULL;
     msgpack_unpacked all;
     msgpack_unpacked_init(&all);
-    if (!q->result || msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len,
-                                          NULL) != MSGPACK_UNPACK_SUCCESS ||
+    if (!q->result ||
+        msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len, NULL) !=
+            MSGPACK_UNPACK_SUCCESS ||
         all.data.type != MSGPACK_OBJECT_ARRAY) {
         msgpack_unpacked_destroy(&all);
         kj_ws_error(&c->ws, 0, "units: not available");
@@ -274,7 +311,7 @@ static void units_answered(kj_query *q)
     kj_frame *f = kj_frame_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&all);
-    kj_ws_send(&c->ws, f);
+    kj_ws_send_kept(&c->ws, f);
     kj_frame_unref(f);
 }
 
@@ -301,7 +338,8 @@ void kj_live_pack_units(msgpack_packer *pk, const msgpack_object *units, const k
         const char *id = kj_ws_str(&units->via.array.ptr[i], "id", &len);
         char unit[KJ_ID_MAX + 1];
         snprintf(unit, sizeof unit, "%.*s", id ? (int)len : 0, id ? id : "");
-        if (!tok || kj_token_allows_unit(tok, unit)) msgpack_pack_object(pk, units->via.array.ptr[i]);
+        if (!tok || kj_token_allows_unit(tok, unit))
+            msgpack_pack_object(pk, units->via.array.ptr[i]);
     }
 }
 
@@ -338,7 +376,6 @@ static void on_message(live_conn *c, const msgpack_object *m)
                     op ? op : "none");
 }
 
-/* A reload may have narrowed the token's units: drop what it may no longer see. */
 /* A reload gave the token another employee (or took it away): register the
  * new view and start each unit again from a snapshot of it. */
 static void change_view(live_conn *c)
@@ -355,6 +392,7 @@ static void change_view(live_conn *c)
     }
 }
 
+/* A reload may have narrowed the token's units: drop what it may no longer see. */
 static void token_changed(kj_wsconn *ws)
 {
     live_conn *c = (live_conn *)ws;
@@ -410,7 +448,7 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             on_message(c, &msg.data);
             msgpack_unpacked_destroy(&msg);
         }
-        return 0;
+        return kj_ws_received(&c->ws);
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
@@ -426,4 +464,5 @@ void kj_live_free_units(kj_server *s)
         s->live_units = u->next;
         free(u);
     }
+    s->n_live_units = 0;
 }

@@ -10,7 +10,7 @@
 #define DEFAULT_SLA_MS 900000
 #define TABLE_MIN 1024
 
-const int64_t kj_res_ms[N_RES] = {MINUTE_MS, HOUR_MS, KJ_DAY_MS};
+const int64_t kj_res_ms[N_RES] = {KJ_MINUTE_MS, KJ_HOUR_MS, KJ_DAY_MS};
 const int32_t kj_sw_len[N_SW] = {15, 60, 168, 720};
 const uint8_t kj_sw_res[N_SW] = {RES_MINUTE, RES_MINUTE, RES_HOUR, RES_HOUR};
 
@@ -44,8 +44,8 @@ uint8_t *kj_m_enc(kj_metrics *m, size_t need)
 static void set_now(kj_metrics *m, int64_t now)
 {
     m->now = now;
-    m->now_min = (int32_t)floor_div(now, MINUTE_MS);
-    m->now_hour = (int32_t)floor_div(now, HOUR_MS);
+    m->now_min = (int32_t)floor_div(now, KJ_MINUTE_MS);
+    m->now_hour = (int32_t)floor_div(now, KJ_HOUR_MS);
     if (now >= m->today_start && now < m->tomorrow_start) return;
     m->today = kj_tz_day(m->tz, now);
     m->today_start = kj_tz_day_start(m->tz, m->today);
@@ -54,8 +54,8 @@ static void set_now(kj_metrics *m, int64_t now)
 
 int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts)
 {
-    if (res == RES_MINUTE) return (int32_t)floor_div(ts, MINUTE_MS);
-    if (res == RES_HOUR) return (int32_t)floor_div(ts, HOUR_MS);
+    if (res == RES_MINUTE) return (int32_t)floor_div(ts, KJ_MINUTE_MS);
+    if (res == RES_HOUR) return (int32_t)floor_div(ts, KJ_HOUR_MS);
     if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
     return kj_tz_day(m->tz, ts);
 }
@@ -659,7 +659,7 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
-    kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
+    kj_m_fold_all(m, (int32_t)floor_div(now, KJ_MINUTE_MS), old_hour);
     set_now(m, now);
     if (m->now_min == old_min) return KJ_OK;
     for (size_t i = 0; i < m->table_cap; i++) {

@@ -294,10 +294,13 @@ const char *kj_changes_unit(const kj_changes *ch);
 /* True when the change set holds employee E's object (for personal views). */
 bool kj_changes_has_employee(const kj_changes *ch, const char *employee);
 
-/* Calls fn once per unit with changed scopes (by events or by time), then
- * forgets the changes. */
+/* Calls fn once per unit with changed scopes (by events or by time) for
+ * which ready (when not NULL) says yes, and forgets those changes; a unit that
+ * is not ready keeps its changes, and gathers more, for a later take. */
 typedef void (*kj_changes_fn)(void *ctx, const kj_changes *ch);
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx);
+typedef bool (*kj_changes_ready_fn)(void *ctx, const char *unit);
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
+                             void *ctx);
 
 /* Pack a whole frame map of SPEC §7 with "at" = the engine's now:
  *   {"op":"snapshot","unit","seq","at","unit_metrics","members","counters",

@@ -6,6 +6,7 @@
 #ifndef KJ_METRICS_INT_H
 #define KJ_METRICS_INT_H
 
+#include "../proto/clock.h"
 #include "agg.h"
 #include "indicators.h"
 #include "metrics.h"
@@ -15,8 +16,6 @@
 enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
 enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
 
-#define MINUTE_MS 60000LL
-#define HOUR_MS 3600000LL
 #define ALERTS_PER_UNIT 200
 #define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
 

@@ -226,9 +226,9 @@ double kj_m_window_hours(const kj_metrics *m, kj_window w)
     case KJ_WIN_30D: return 720;
     default: break;
     }
-    int64_t elapsed = ((int64_t)m->now_min + 1) * MINUTE_MS - m->today_start;
-    if (elapsed < MINUTE_MS) elapsed = MINUTE_MS;
-    return (double)elapsed / (double)HOUR_MS;
+    int64_t elapsed = ((int64_t)m->now_min + 1) * KJ_MINUTE_MS - m->today_start;
+    if (elapsed < KJ_MINUTE_MS) elapsed = KJ_MINUTE_MS;
+    return (double)elapsed / (double)KJ_HOUR_MS;
 }
 
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out)
@@ -310,7 +310,7 @@ static void series_point(kj_metrics *m, kj_scope *sc, int res, int32_t bucket, k
 {
     double v;
     if (res != RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
-    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, &v))
+    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, &v))
         fn(ctx, start_ms(m, res, bucket), v);
 }
 
@@ -349,7 +349,7 @@ bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj
 {
     kj_agg a = {0};
     if ((unsigned)res >= N_RES || kj_agg_decode(&a, val, vlen)) return false;
-    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, out);
+    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)KJ_HOUR_MS, metric, out);
     kj_agg_reset(&a);
     return ok;
 }
@@ -652,23 +652,32 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     kj_ind_pack(m, u, only_employee, pk);
 }
 
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_fn fn, void *ctx)
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
+                             void *ctx)
 {
     kj_unit **cu = m->changed_units.items;
     for (size_t i = 0; i < m->changed_units.n; i++) {
+        if (ready && !ready(ctx, cu[i]->sc->id)) continue;
         kj_changes ch = {m, cu[i]};
         fn(ctx, &ch);
+        cu[i]->changed = false; /* taken: its flags are cleared below */
     }
+    /* Flags cleared after every callback: an employee listed in two units
+     * stays changed for the second. */
+    size_t kept = 0;
     for (size_t i = 0; i < m->changed_units.n; i++) {
         kj_unit *u = cu[i];
-        u->changed = false;
+        if (u->changed) {
+            cu[kept++] = u;
+            continue;
+        }
         u->sc->flags &= (uint8_t)~SC_CHANGED;
         for (size_t j = 0; j < u->n_members; j++)
             u->members[j].sc->flags &= (uint8_t)~SC_CHANGED;
         for (size_t j = 0; j < u->n_counters; j++)
             u->counters[j]->flags &= (uint8_t)~SC_CHANGED;
     }
-    m->changed_units.n = 0;
+    m->changed_units.n = kept;
 }
 
 /* ---- the directory ---- */

@@ -60,7 +60,7 @@ kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *ref, kj_series_
     /* Nothing starts after now + max_clock_skew (later events are refused);
      * a minute more for the engine's clock, which trails the wall clock. */
     int64_t skew = m->cfg ? m->cfg->max_clock_skew_ms : 300000;
-    int64_t newest = m->now + skew + MINUTE_MS;
+    int64_t newest = m->now + skew + KJ_MINUTE_MS;
     plan->points = span(m, (int)res, plan->from, to < newest ? to : newest);
     stored_keys(m, sc, plan);
     return plan->points > KJ_SERIES_MAX_POINTS ? KJ_ERR_TOO_BIG : KJ_OK;

@@ -556,10 +556,10 @@ bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
     if (!parse_key(key, klen, &pk) || pk.type != KEY_BUCKET) return false;
     if (pk.res == RES_MINUTE) { /* a pending one stays until its fold is stored */
         int32_t keep = m->now_min - MINUTE_RETAIN;
-        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * MINUTE_MS;
+        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * KJ_MINUTE_MS;
     }
     if (pk.res == RES_HOUR)
-        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * HOUR_MS;
+        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * KJ_HOUR_MS;
     int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
     return pk.start < ((int64_t)m->today - retention) * KJ_DAY_MS;
 }

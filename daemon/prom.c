@@ -4,12 +4,16 @@
 #include <stdlib.h>
 
 static const char *result_names[KJ_RESULTS] = {"rejected", "accepted", "duplicate", "failed"};
-static const char *type_name(int t) { return t ? kj_event_type_name((kj_event_type)t) : "unknown"; }
+static const char *type_name(int t)
+{
+    return t ? kj_event_type_name((kj_event_type)t) : "unknown";
+}
 
 static void events(FILE *f, const kj_server *s)
 {
     fputs("# HELP kinerja_events_total Events posted, by type and result.\n"
-          "# TYPE kinerja_events_total counter\n", f);
+          "# TYPE kinerja_events_total counter\n",
+          f);
     for (int t = 0; t < KJ_EVENT_TYPES; t++)
         for (int r = 0; r < KJ_RESULTS; r++)
             if (s->events_total[t][r] || t)
@@ -20,7 +24,8 @@ static void events(FILE *f, const kj_server *s)
 static void http(FILE *f, const kj_server *s)
 {
     fputs("# HELP kinerja_http_requests_total HTTP answers, by status code.\n"
-          "# TYPE kinerja_http_requests_total counter\n", f);
+          "# TYPE kinerja_http_requests_total counter\n",
+          f);
     for (int code = 100; code < 600; code++)
         if (s->http_by_code[code - 100])
             fprintf(f, "kinerja_http_requests_total{code=\"%d\"} %llu\n", code,
@@ -30,7 +35,8 @@ static void http(FILE *f, const kj_server *s)
 static void commits(FILE *f, const kj_ingest_stats *st)
 {
     fputs("# HELP kinerja_commit_seconds Write transactions (group commits), by duration.\n"
-          "# TYPE kinerja_commit_seconds histogram\n", f);
+          "# TYPE kinerja_commit_seconds histogram\n",
+          f);
     uint64_t cum = 0;
     for (int b = 0; b < KJ_COMMIT_BUCKETS; b++) {
         cum += st->commit_hist[b];
@@ -45,8 +51,9 @@ static void commits(FILE *f, const kj_ingest_stats *st)
             "# HELP kinerja_commits_failed_total Write transactions that failed (nothing stored).\n"
             "# TYPE kinerja_commits_failed_total counter\nkinerja_commits_failed_total %llu\n",
             (unsigned long long)st->groups_failed);
-    fprintf(f, "# HELP kinerja_ingest_queue_depth Batches waiting for the writer.\n"
-               "# TYPE kinerja_ingest_queue_depth gauge\nkinerja_ingest_queue_depth %zu\n",
+    fprintf(f,
+            "# HELP kinerja_ingest_queue_depth Batches waiting for the writer.\n"
+            "# TYPE kinerja_ingest_queue_depth gauge\nkinerja_ingest_queue_depth %zu\n",
             st->queued_jobs);
 }
 
@@ -68,13 +75,16 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     kj_ingest_get_stats(s->ingest, &st);
     kj_store_stats ss = {0};
     kj_store_get_stats(s->store, &ss);
-    fprintf(f, "# HELP kinerja_build_info The running build.\n# TYPE kinerja_build_info gauge\n"
-               "kinerja_build_info{version=\"%s\"} 1\n", KJ_VERSION);
+    fprintf(f,
+            "# HELP kinerja_build_info The running build.\n# TYPE kinerja_build_info gauge\n"
+            "kinerja_build_info{version=\"%s\"} 1\n",
+            KJ_VERSION);
     events(f, s);
     http(f, s);
     commits(f, &st);
     gauge(f, "kinerja_connections", "Open connections of every kind.", s->connections);
     gauge(f, "kinerja_live_clients", "Dashboards connected (kinerja-live.v1).", s->live_clients);
+    gauge(f, "kinerja_live_units", "Units watched by at least one dashboard.", s->n_live_units);
     gauge(f, "kinerja_ingest_clients", "Producers connected (kinerja-ingest.v1).",
           s->ingest_clients);
     counter(f, "kinerja_updates_sent_total", "Live frames delivered to viewers.", s->updates_sent);
@@ -84,7 +94,8 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
         static const char *names[] = {"none", "ok", "warn", "bad"};
         if (st_i == 0)
             fputs("# HELP kinerja_alerts_total Indicator status changes, by new status.\n"
-                  "# TYPE kinerja_alerts_total counter\n", f);
+                  "# TYPE kinerja_alerts_total counter\n",
+                  f);
         fprintf(f, "kinerja_alerts_total{to=\"%s\"} %llu\n", names[st_i],
                 (unsigned long long)s->alerts_by_status[st_i]);
     }

@@ -204,13 +204,6 @@ kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const voi
     return map_err(mdb_put(t->txn, t->s->agg, &k, &v, 0));
 }
 
-kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen)
-{
-    MDB_val k = {klen, (void *)key};
-    int rc = mdb_del(t->txn, t->s->agg, &k, NULL);
-    return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
-}
-
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen)
 {
     uint8_t key[RAW_KEY];

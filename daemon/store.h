@@ -52,7 +52,6 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
                         size_t vlen);
-kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen);
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen);
 /* Commit and free t. On failure the transaction is gone and nothing of it stays. */
 kj_err kj_store_commit(kj_store_txn *t);

@@ -14,9 +14,8 @@
 
 #include <stdint.h>
 
+#include "../proto/clock.h"
 #include "../proto/err.h"
-
-#define KJ_DAY_MS 86400000LL
 
 typedef struct kj_tz kj_tz;
 

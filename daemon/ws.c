@@ -7,6 +7,7 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "conns.h"
 #include "log.h"
 
 int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
@@ -14,18 +15,24 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->wsi = wsi;
+    if (kj_http_head_too_big(wsi)) return kj_ws_refuse(wsi, 431, "request headers too large");
     if (!s->cfg->auth) {
         c->authed = true;
+        kj_conns_phase(wsi, KJ_CONN_BUSY);
         return 0;
     }
     char buf[512];
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n <= 0) return 0; /* may come in the first frame */
+    if (n <= 0) { /* may come in the first frame, within header_timeout */
+        kj_conns_phase(wsi, KJ_CONN_WS_AUTH);
+        return 0;
+    }
     c->token = kj_access_bearer(s->cfg, buf, (size_t)n);
     if (!c->token) return kj_ws_refuse(wsi, 401, "unknown token");
     if (ingest && c->token->role == KJ_ROLE_VIEWER)
         return kj_ws_refuse(wsi, 403, "this token may not post events (role viewer)");
     c->authed = true;
+    kj_conns_phase(wsi, KJ_CONN_BUSY);
     return 0;
 }
 
@@ -56,6 +63,38 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f)
     lws_callback_on_writable(c->wsi);
 }
 
+/* Too much unread that may not be dropped: drop all of it and close. */
+static void overflow(kj_wsconn *c)
+{
+    if (c->overflowed) return;
+    kj_info("websocket closed (1008): %zu bytes of frames unread, over viewer_backlog",
+            c->out.bytes);
+    kj_outq_clear(&c->out);
+    c->overflowed = true;
+    c->close_code = 1008;
+}
+
+bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f)
+{
+    if (c->overflowed) return false;
+    if (c->out.bytes + f->len > c->srv->cfg->viewer_backlog) {
+        overflow(c);
+        lws_callback_on_writable(c->wsi); /* closes there if no frame comes first */
+        return false;
+    }
+    kj_ws_send(c, f);
+    return true;
+}
+
+int kj_ws_received(kj_wsconn *c)
+{
+    if (!c->overflowed) return 0;
+    static const char reason[] = "reading too slowly";
+    lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+                     sizeof reason - 1);
+    return -1;
+}
+
 void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
 {
     char msg[256];
@@ -74,9 +113,9 @@ void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     msgpack_pack_str_with_body(&pk, msg, strlen(msg));
     kj_frame *f = kj_frame_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
-    kj_ws_send(c, f);
+    bool kept = kj_ws_send_kept(c, f);
     kj_frame_unref(f);
-    if (close_code) {
+    if (kept && close_code) {
         c->close_code = close_code;
         kj_info("websocket closed (%d): %s", close_code, msg);
     }
@@ -92,19 +131,36 @@ static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
         return 1;
     }
     const char *tok = kj_ws_str(m, "token", &n);
-    c->token = tok ? kj_config_token(c->srv->cfg, tok, n) : NULL;
+    c->token = tok ? kj_access_token(c->srv->cfg, tok, n) : NULL;
     if (!c->token)
         kj_ws_error(c, 1008, "unknown token");
     else if (ingest && c->token->role == KJ_ROLE_VIEWER)
         kj_ws_error(c, 1008, "token %s may not post events", c->token->name);
-    else
+    else {
         c->authed = true;
+        kj_conns_phase(c->wsi, KJ_CONN_BUSY);
+    }
     return 1;
 }
 
 static bool is_ingest(struct lws *wsi)
 {
     return strcmp(lws_get_protocol(wsi)->name, "kinerja-ingest.v1") == 0;
+}
+
+/* The message's size is the client's choice (up to max_frame): without the
+ * memory for it, this one connection is closed (1011), not the daemon. */
+static int grow_rx(kj_wsconn *c, size_t need)
+{
+    size_t cap = need > c->rx_cap * 2 ? need : c->rx_cap * 2;
+    uint8_t *rx = realloc(c->rx, cap);
+    if (!rx) {
+        kj_ws_error(c, 1011, "out of memory for a message of %zu bytes", need);
+        return -1;
+    }
+    c->rx = rx;
+    c->rx_cap = cap;
+    return 0;
 }
 
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
@@ -124,10 +180,7 @@ int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool bin
         c->rx_dropping = true;
     }
     if (c->rx_dropping) return 0;
-    if (c->rx_len + len > c->rx_cap) {
-        c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
-        c->rx = kj_realloc(c->rx, c->rx_cap);
-    }
+    if (c->rx_len + len > c->rx_cap && grow_rx(c, c->rx_len + len)) return 0;
     if (len) memcpy(c->rx + c->rx_len, in, len); /* rx is NULL until the first byte */
     c->rx_len += len;
     if (!final) return 0;

@@ -7,112 +7,31 @@
 #include "alloc.h"
 #include "codec.h"
 #include "decode_internal.h"
+#include "mpwalk.h"
 
 /* ---- a bounded unpack ----------------------------------------------------- */
 
-/* Read a big-endian length of w bytes at p[*off]; false when it does not fit. */
-static bool read_len(const uint8_t *p, size_t len, size_t *off, size_t w, uint64_t *out)
-{
-    if (len - *off < w) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < w; i++)
-        v = (v << 8) | p[*off + i];
-    *off += w;
-    *out = v;
-    return true;
-}
-
-/* The shape of a msgpack value, from its first byte: `width` bytes of length
- * follow (0: the length is `count`, inside the byte); the length counts
- * payload bytes (mult 0) or child values (mult 1 per element, 2 per pair);
- * `skip` more payload bytes follow in any case (numbers, an ext's type). */
-typedef struct shape {
-    uint8_t width, mult, skip, count;
-} shape;
-
-static bool shape_of(uint8_t c, shape *s)
-{
-    *s = (shape){0};
-    if (c <= 0x7f || c >= 0xe0) return true; /* fixint */
-    if (c <= 0x9f) {                         /* fixmap, fixarray */
-        s->mult = c <= 0x8f ? 2 : 1;
-        s->count = c & 0x0f;
-        return true;
-    }
-    if (c <= 0xbf) { /* fixstr */
-        s->count = c & 0x1f;
-        return true;
-    }
-    switch (c) {
-    case 0xc0:
-    case 0xc2:
-    case 0xc3: return true; /* nil, false, true */
-    case 0xc4:
-    case 0xd9: s->width = 1; return true; /* bin 8, str 8 */
-    case 0xc5:
-    case 0xda: s->width = 2; return true;
-    case 0xc6:
-    case 0xdb: s->width = 4; return true;
-    case 0xc7: *s = (shape){.width = 1, .skip = 1}; return true; /* ext 8 */
-    case 0xc8: *s = (shape){.width = 2, .skip = 1}; return true;
-    case 0xc9: *s = (shape){.width = 4, .skip = 1}; return true;
-    case 0xcc:
-    case 0xd0: s->skip = 1; return true; /* uint 8, int 8 */
-    case 0xcd:
-    case 0xd1: s->skip = 2; return true;
-    case 0xca:
-    case 0xce:
-    case 0xd2: s->skip = 4; return true; /* float 32, (u)int 32 */
-    case 0xcb:
-    case 0xcf:
-    case 0xd3: s->skip = 8; return true;
-    case 0xd4: s->skip = 2; return true; /* fixext 1: type + 1 */
-    case 0xd5: s->skip = 3; return true;
-    case 0xd6: s->skip = 5; return true;
-    case 0xd7: s->skip = 9; return true;
-    case 0xd8: s->skip = 17; return true;
-    case 0xdc: *s = (shape){.width = 2, .mult = 1}; return true; /* array 16 */
-    case 0xdd: *s = (shape){.width = 4, .mult = 1}; return true;
-    case 0xde: *s = (shape){.width = 2, .mult = 2}; return true; /* map 16 */
-    case 0xdf: *s = (shape){.width = 4, .mult = 2}; return true;
-    default: return false; /* 0xc1, never used */
-    }
-}
-
-/* Walk one msgpack value without building it. msgpack-c allocates the objects
- * of a container when it reads its header, so a 5-byte body declaring 2^32
- * elements would ask for ~100 GiB. Here every announced value must be present
- * (at least one byte each) before msgpack-c sees the bytes, which bounds what
- * it allocates by the body's size; counting them lets a lie stop the walk early. */
+/* Walk the bytes before msgpack-c sees them (mpwalk.h): it allocates the
+ * objects of a container when it reads its header, so a 5-byte body declaring
+ * 2^32 elements would ask for ~100 GiB. The walk requires every announced
+ * value to be present, which bounds what msgpack-c allocates by the body's size. */
 static kj_err prescan(const uint8_t *p, size_t len, char *msg, size_t msglen)
 {
-    size_t off = 0;
-    uint64_t pending = 1; /* values announced and not yet read */
-    while (pending > 0) {
-        shape s;
-        if (off >= len) goto truncated;
-        if (!shape_of(p[off], &s)) {
-            kj_set_msg(msg, msglen, "body: not valid msgpack (byte 0x%02x at offset %zu)", p[off],
-                       off);
-            return KJ_ERR_DECODE;
-        }
-        off++;
-        uint64_t n = s.count;
-        if (s.width && !read_len(p, len, &off, s.width, &n)) goto truncated;
-        uint64_t skip = s.skip + (s.mult ? 0 : n);
-        pending = pending - 1 + n * s.mult;
-        if (skip > len - off || pending > len - off) goto truncated;
-        off += skip;
+    size_t bad;
+    size_t n = kj_msgpack_walk(p, len, &bad);
+    if (!n && bad < len) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (byte 0x%02x at offset %zu)", p[bad], bad);
+        return KJ_ERR_DECODE;
     }
-    if (off != len) {
-        kj_set_msg(msg, msglen, "body: not valid msgpack (%zu bytes after the value)", len - off);
+    if (!n) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (truncated, or a length beyond the end)");
+        return KJ_ERR_DECODE;
+    }
+    if (n != len) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (%zu bytes after the value)", len - n);
         return KJ_ERR_DECODE;
     }
     return KJ_OK;
-
-truncated:
-    kj_set_msg(msg, msglen, "body: not valid msgpack (truncated, or a length beyond the end)");
-    return KJ_ERR_DECODE;
 }
 
 kj_err kj_msgpack_unpack_body(const void *buf, size_t len, msgpack_unpacked *result, char *msg,

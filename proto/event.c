@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "decode_internal.h"
 
-#define DAY_MS (24 * 60 * 60 * 1000LL)
 #define STR(x) STR_(x)
 #define STR_(x) #x
 
@@ -19,7 +19,7 @@ kj_validate_opts kj_validate_defaults(void)
 {
     kj_validate_opts o = {
         .now_ms = kj_now_ms(),
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };

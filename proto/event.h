@@ -4,7 +4,7 @@
  * at most KJ_ID_MAX bytes), optional numbers carry a has_ flag, and the only
  * heap part is the encoded `meta` map, owned by the batch that holds the event.
  *
- * Decoding (msgpack.h, json.h) produces a kj_batch: one slot per element of the
+ * Decoding (codec.h) produces a kj_batch: one slot per element of the
  * body, each either a valid event or a one-line error naming the field, so that a
  * batch is accepted partially (SPEC §7). */
 #ifndef KJ_EVENT_H

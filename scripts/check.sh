@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make check: every suite — unit and integration tests, both again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz targets briefly,
-# then the browser tests.
+# then the browser tests, then the Debian packages (built, linted, and
+# installed when run as root).
 # Ends with one line "N passed, N failed" over all suites.
 set -u
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ integration() { # $1 = build dir
 }
 
 step "build"
-make -s all web || exit 1
+make -s all web tests/docs/node_modules/.ok || exit 1
 make -s $(ls tests/unit/test_*.c 2>/dev/null | sed 's|tests/unit/\(.*\)\.c|build/tests/\1|') \
         $(ls tests/bench/*.c 2>/dev/null | sed 's|tests/bench/\(.*\)\.c|build/bench/\1|') || exit 1
 step "unit tests"
@@ -73,6 +74,15 @@ if [ -d tests/browser ] && [ -f tests/browser/package.json ]; then
   [ "$rc" -eq 0 ] || status=1
   rm -f "$out"
 fi
+
+step "Debian packages (make deb, lintian; install, remove, purge when root)"
+out=$(mktemp)
+make -s check-packages 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
+last=$(tail -1 "$out")
+if echo "$last" | grep -qE '[0-9]+ (passed|failed|skipped)'; then pytest_totals "$last"
+else echo "0 $(( rc != 0 ))" >>"$KJ_TOTALS"; fi
+[ "$rc" -eq 0 ] || status=1
+rm -f "$out"
 
 read -r P F < <(awk '{p+=$1; f+=$2} END {print p+0, f+0}' "$KJ_TOTALS")
 echo

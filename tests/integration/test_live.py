@@ -131,6 +131,32 @@ def test_personal_view_sees_only_that_member(tmp_path):
         assert d.stop() == 0
 
 
+def test_every_personal_view_of_a_unit_gets_its_update(tmp_path):
+    # The writer once listed a unit's views in a fixed array of 64: the 65th
+    # personal view and later ones silently got no updates at all.
+    n = 70
+    members = "".join(f'      - {{id: "e{i:02d}", name: "E {i}"}}\n' for i in range(n))
+    units = f"units:\n  - id: kasemen\n    name: K\n    members:\n{members}"
+    tokens = "".join(f'  - {{name: p{i}, sha256: "{sha(f"p{i}-secret")}", role: viewer, '
+                     f'units: [kasemen], employee: "e{i:02d}"}}\n' for i in range(n))
+    d = Daemon(tmp_path, units=units)
+    text = open(d.config_path).read().replace("tokens:\n", "tokens:\n" + tokens)
+    open(d.config_path, "w").write(text)
+    d.start()
+    try:
+        views = [viewer(d, f"p{i}-secret") for i in range(n)]
+        seqs = [subscribe(ws)["seq"] for ws in views]
+        d.post_json([service_event(employee="e00")])
+        for i, ws in enumerate(views):
+            up = recv_until(ws, lambda f: f["op"] == "update")
+            assert up["seq"] == seqs[i] + 1, (i, up["seq"], seqs[i])
+            assert set(up.get("members", {})) == ({"e00"} if i == 0 else set()), i
+        for ws in views:
+            ws.close()
+    finally:
+        assert d.stop() == 0
+
+
 def test_reload_that_makes_a_token_personal_restarts_the_view(tmp_path):
     d = Daemon(tmp_path)
     line = f'  - {{name: siti, sha256: "{sha("siti-secret")}", role: viewer, units: [kasemen]'

@@ -555,7 +555,7 @@ def test_checkpoint_of_a_clean_stop_is_void_once_events_follow(tmp_path):
         d.start()
         more = X.generate(SEED + 6, now_ms() - 1000, n_kasemen=300, n_perizinan=60, sla=SLA)
         # windows are what a checkpoint holds; presence arriving out of order
-        # is another matter (see the xfail above)
+        # is test_presence_and_serving_out_of_order_arrival's matter
         more = [e for e in more if e["type"] in ("task", "rating")]
         assert len(more) > 50
         post_all(d, more)

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../daemon/access.h"
 #include "../../daemon/config.h"
 #include "../../daemon/metrics.h"
+#include "../../proto/duration.h"
 
 #define FIX "tests/unit/fixtures/config/"
 #define ERRLEN 8192
@@ -109,6 +111,9 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
+    ck_assert_uint_eq(c->max_connections_per_address, 0);
+    ck_assert_int_eq(c->header_timeout_ms, 10000);
+    ck_assert_int_eq(c->body_timeout_ms, 30000);
     ck_assert_uint_eq(c->max_frame, c->max_body);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert_uint_eq(c->n_units, 0);
@@ -268,6 +273,36 @@ START_TEST(every_key)
 }
 END_TEST
 
+/* examples/kinerjad.yaml is the reference an administrator reads: it must show
+ * every top-level key of the loader's table, and no key the loader lacks. */
+START_TEST(example_documents_every_key)
+{
+    FILE *f = fopen("examples/kinerjad.yaml", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512], documented[64][64];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strspn(line, "abcdefghijklmnopqrstuvwxyz_");
+        if (len == 0 || line[len] != ':') continue; /* top-level keys start the line */
+        ck_assert_uint_lt(n, 64);
+        snprintf(documented[n++], sizeof documented[0], "%.*s", (int)len, line);
+    }
+    fclose(f);
+    for (size_t i = 0; kj_config_key(i); i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(found, "key %s is not in examples/kinerjad.yaml", kj_config_key(i));
+    }
+    for (size_t k = 0; k < n; k++) {
+        bool known = false;
+        for (size_t i = 0; kj_config_key(i) && !known; i++)
+            known = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(known, "examples/kinerjad.yaml documents %s, which is no key", documented[k]);
+    }
+}
+END_TEST
+
 START_TEST(examples)
 {
     kj_config *c = fixture_ok("examples/demo.yaml");
@@ -281,14 +316,14 @@ START_TEST(examples)
     ck_assert_uint_eq(c->units[1].n_counters, 3);
     ck_assert_uint_eq(c->units[2].n_counters, 2);
     ck_assert_uint_eq(c->n_indicators, 5);
-    const kj_token *t = kj_config_token(c, "demo-ingest", 11);
+    const kj_token *t = kj_access_token(c, "demo-ingest", 11);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->role, KJ_ROLE_INGEST);
-    t = kj_config_token(c, "demo-siti", 9);
+    t = kj_access_token(c, "demo-siti", 9);
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->employee, "198706152010012002");
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-viewer", 11));
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-admin", 10));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-viewer", 11));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-admin", 10));
     kj_config_free(c);
 
     c = fixture_ok("examples/kinerjad.yaml");
@@ -364,6 +399,20 @@ static const struct limit_case limits[] = {
      "1: max_frame: must be from 1KiB to 64MiB"},
     {"max_frame: 64MiB", "max_frame", 67108864, "max_frame: 64MiB1",
      "1: max_frame: must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")"},
+    {"max_connections_per_address: 0", "max_connections_per_address", 0,
+     "max_connections_per_address: -1",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"max_connections_per_address: 1000000", "max_connections_per_address", 1000000,
+     "max_connections_per_address: 1000001",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"header_timeout: 1s", "header_timeout_ms", 1000, "header_timeout: 999ms",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"header_timeout: 1h", "header_timeout_ms", 3600000, "header_timeout: 3601s",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1s", "body_timeout_ms", 1000, "body_timeout: 999ms",
+     "1: body_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1h", "body_timeout_ms", 3600000, "body_timeout: 61m",
+     "1: body_timeout: must be from 1s to 1h"},
     {"units:\n  - id: u\n    sla_wait_ms: 1", "sla_wait_ms", 1,
      "units:\n  - id: u\n    sla_wait_ms: 0",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
@@ -418,6 +467,10 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;
     if (!strcmp(field, "max_frame")) return (double)c->max_frame;
+    if (!strcmp(field, "max_connections_per_address"))
+        return (double)c->max_connections_per_address;
+    if (!strcmp(field, "header_timeout_ms")) return (double)c->header_timeout_ms;
+    if (!strcmp(field, "body_timeout_ms")) return (double)c->body_timeout_ms;
     if (!strcmp(field, "sla_wait_ms")) return (double)c->units[0].sla_wait_ms;
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
@@ -902,17 +955,17 @@ END_TEST
 START_TEST(token_lookup)
 {
     kj_config *c = fixture_ok(FIX "full.yaml");
-    ck_assert_ptr_eq(kj_config_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
-    ck_assert_ptr_eq(kj_config_token(c, "hello", 5), &c->tokens[1]);
+    ck_assert_ptr_eq(kj_access_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
+    ck_assert_ptr_eq(kj_access_token(c, "hello", 5), &c->tokens[1]);
     const char *q = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    ck_assert_ptr_eq(kj_config_token(c, q, strlen(q)), &c->tokens[2]);
-    ck_assert_ptr_null(kj_config_token(c, "abd", 3));
-    ck_assert_ptr_null(kj_config_token(c, "ab", 2));
-    ck_assert_ptr_null(kj_config_token(c, "abcd", 4));
-    ck_assert_ptr_null(kj_config_token(c, "hello", 4)); /* the length is the caller's */
-    ck_assert_ptr_null(kj_config_token(c, "", 0));
-    ck_assert_ptr_null(kj_config_token(c, NULL, 3));
-    ck_assert_ptr_null(kj_config_token(NULL, "abc", 3));
+    ck_assert_ptr_eq(kj_access_token(c, q, strlen(q)), &c->tokens[2]);
+    ck_assert_ptr_null(kj_access_token(c, "abd", 3));
+    ck_assert_ptr_null(kj_access_token(c, "ab", 2));
+    ck_assert_ptr_null(kj_access_token(c, "abcd", 4));
+    ck_assert_ptr_null(kj_access_token(c, "hello", 4)); /* the length is the caller's */
+    ck_assert_ptr_null(kj_access_token(c, "", 0));
+    ck_assert_ptr_null(kj_access_token(c, NULL, 3));
+    ck_assert_ptr_null(kj_access_token(NULL, "abc", 3));
     kj_config_free(c);
 }
 END_TEST
@@ -940,9 +993,9 @@ START_TEST(token_digest_lengths)
                  "  - {name: t, role: admin, sha256: \"%s\"}\n",
                  1, cases[i].hex);
         kj_config *c = load_ok(text);
-        const kj_token *t = kj_config_token(c, secret, cases[i].len);
+        const kj_token *t = kj_access_token(c, secret, cases[i].len);
         ck_assert_msg(t == &c->tokens[1], "length %zu", cases[i].len);
-        ck_assert_ptr_null(kj_config_token(c, secret, cases[i].len - 1));
+        ck_assert_ptr_null(kj_access_token(c, secret, cases[i].len - 1));
         kj_config_free(c);
     }
     free(secret);
@@ -1067,6 +1120,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, null_means_default);
     tcase_add_test(tc, every_key);
     tcase_add_test(tc, examples);
+    tcase_add_test(tc, example_documents_every_key);
     tcase_add_loop_test(tc, limit_at_boundary, 0, (int)(sizeof limits / sizeof limits[0]));
     tcase_add_test(tc, identifier_and_name_length);
     tcase_add_test(tc, listen_count);

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "indicators.h"
 #include "metrics.h"
 
-#define MIN_MS 60000LL
 static const int64_t T0 = 1773113420500LL; /* 2026-03-10 10:30 in Jakarta */
 
 START_TEST(test_status_higher)
@@ -282,7 +282,7 @@ START_TEST(test_alerts_on_change_only)
     ck_assert_int_eq(n_seen, 2);
 
     /* time: 15m empties, busy goes ok -> none, found by tick, stored later */
-    ck_assert_int_eq(kj_metrics_tick(m, T0 + 16 * MIN_MS), KJ_OK);
+    ck_assert_int_eq(kj_metrics_tick(m, T0 + 16 * KJ_MINUTE_MS), KJ_OK);
     ck_assert(kj_metrics_pending(m));
     run(m, NULL, 0);
     ck_assert_int_eq(n_seen, 1);

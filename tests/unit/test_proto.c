@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "event.h"
 #include "export.h"
 
 #define NOW_MS 1700000000000LL
-#define DAY_MS 86400000LL
 #define TS "1700000000000"
 #define MSGLEN 256
 
@@ -32,7 +32,7 @@ static kj_validate_opts test_opts(void)
 {
     return (kj_validate_opts){
         .now_ms = NOW_MS,
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };
@@ -685,7 +685,7 @@ START_TEST(test_defaults_and_clock)
     ck_assert_int_ge(o.now_ms, before);
     ck_assert_int_le(o.now_ms, after);
     ck_assert_int_gt(before, 1600000000000LL); /* ms, not s */
-    ck_assert_int_eq(o.max_age_ms, 35 * DAY_MS);
+    ck_assert_int_eq(o.max_age_ms, 35 * KJ_DAY_MS);
     ck_assert_int_eq(o.max_skew_ms, 300000);
     ck_assert_uint_eq(o.max_events, KJ_BATCH_MAX);
 }

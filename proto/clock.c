@@ -1,0 +1,16 @@
+/* kinerja — the monotonic clock (clock.h). */
+#include "clock.h"
+
+#include <time.h>
+
+int64_t kj_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t kj_mono_ms(void)
+{
+    return kj_mono_us() / 1000;
+}
