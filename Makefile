@@ -148,8 +148,9 @@ build/fuzz/obj/%.o: %.c | $(BUILD)/.deps-ok
 build/fuzz/libkjfuzz.a: $(FUZZ_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-# The WebSocket target has no connection: its one lws call is wrapped.
-build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable
+# The WebSocket target has no connection: the lws calls on its path are wrapped.
+build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable \
+    -Wl,--wrap=lws_get_network_wsi -Wl,--wrap=lws_get_opaque_user_data
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build/fuzz/libkjfuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libkjfuzz.a $(FUZZ_LDEXTRA) $(LIBS)
 

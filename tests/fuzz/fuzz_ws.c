@@ -6,9 +6,9 @@
  *
  *     flags (bit 0: final, bit 1: binary, bit 2: ingest)  length (1 byte)  bytes
  *
- * The one lws call on this path (asking for a writeable callback when an
- * error frame is queued) is wrapped at link time (-Wl,--wrap), as there is no
- * connection. */
+ * The lws calls on this path (asking for a writeable callback when an error
+ * frame is queued, the connection table's lookup after an auth) are wrapped
+ * at link time (-Wl,--wrap), as there is no connection. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +23,19 @@ int __wrap_lws_callback_on_writable(struct lws *wsi)
 {
     (void)wsi;
     return 0;
+}
+
+/* The connection table's lookup (kj_conns_phase after an auth): no entry. */
+struct lws *__wrap_lws_get_network_wsi(struct lws *wsi);
+struct lws *__wrap_lws_get_network_wsi(struct lws *wsi)
+{
+    return wsi;
+}
+void *__wrap_lws_get_opaque_user_data(const struct lws *wsi);
+void *__wrap_lws_get_opaque_user_data(const struct lws *wsi)
+{
+    (void)wsi;
+    return NULL;
 }
 
 static kj_server srv;
