@@ -148,8 +148,9 @@ build/fuzz/obj/%.o: %.c | $(BUILD)/.deps-ok
 build/fuzz/libkjfuzz.a: $(FUZZ_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-# The WebSocket target has no connection: its one lws call is wrapped.
-build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable
+# The WebSocket target has no connection: the lws calls on its path are wrapped.
+build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable \
+    -Wl,--wrap=lws_get_network_wsi -Wl,--wrap=lws_get_opaque_user_data
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build/fuzz/libkjfuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libkjfuzz.a $(FUZZ_LDEXTRA) $(LIBS)
 
@@ -210,7 +211,8 @@ check-durability: all $(DURABILITY_SO)
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py tests/durability/test_power_loss.py
 
 check-long: all $(DURABILITY_SO)
-	KJ_BUILD=$(BUILD) KJ_CRASH_ROUNDS=$${KJ_CRASH_ROUNDS:-100} $(PYTHON) -m pytest -q -s tests/durability/test_crash_long.py
+	KJ_BUILD=$(BUILD) KJ_CRASH_ROUNDS=$${KJ_CRASH_ROUNDS:-100} $(PYTHON) -m pytest -q -s -p no:cacheprovider \
+	    tests/durability/test_crash_long.py
 
 install: all web
 	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(VERSION)"

@@ -53,7 +53,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 step "durability (acks after the sync, power loss)"
 make -s build/durability/kjsync.so build/durability/kjpower.so || exit 1
 out=$(mktemp)
-KJ_BUILD=build python3 -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py \
+PATH=/usr/bin:$PATH KJ_BUILD=build python3 -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py \
   tests/durability/test_power_loss.py 2>&1 | tee "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 pytest_totals "$(tail -1 "$out")"

@@ -78,5 +78,7 @@ def test_acknowledged_events_survive_power_loss(tmp_path):
 
 def test_simulation_sees_unsynced_acks_lost(tmp_path):
     acked, survived, in_killed = power_cut(tmp_path, extra="sync: periodic\n", target=500)
+    print(f"power loss, sync: periodic: {len(acked)} acknowledged, "
+          f"{len(acked - survived)} missing")
     assert acked <= in_killed  # kill -9 alone loses nothing: the page cache has it
     assert acked - survived, "sync: periodic lost nothing: the shim does not drop unsynced writes"

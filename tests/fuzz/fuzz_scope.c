@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "duration.h"
 #include "http_priv.h"
 #include "metrics.h"
 

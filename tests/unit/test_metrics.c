@@ -1673,6 +1673,43 @@ START_TEST(test_tz_against_libc)
 }
 END_TEST
 
+/* A version-1 zone file of one type with offset off (seconds east). */
+static void write_zone(const char *path, int32_t off)
+{
+    uint8_t z[44 + 6 + 4] = "TZif";
+    z[20 + 4 * 4 + 3] = 1, z[20 + 5 * 4 + 3] = 4; /* typecnt 1, charcnt 4 */
+    for (int i = 0; i < 4; i++)
+        z[44 + i] = (uint8_t)((uint32_t)off >> (24 - 8 * i));
+    memcpy(z + 50, "ZZZ", 4);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(z, 1, sizeof z, f), sizeof z);
+    fclose(f);
+}
+
+/* Offsets beyond RFC 8536's range (-25 h .. +26 h) are a damaged file, not a
+ * day that starts years away (found by fuzz_tzif). */
+START_TEST(test_tz_refuses_wild_offsets)
+{
+    char dir[] = "/tmp/kj-tz-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Zone", dir);
+    setenv("TZDIR", dir, 1);
+    kj_tz *tz;
+    write_zone(path, 25200);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_OK);
+    ck_assert_int_eq(kj_tz_offset_ms(tz, T0), 25200000);
+    kj_tz_free(tz);
+    write_zone(path, 471604252);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_ERR_DECODE);
+    write_zone(path, -90000);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_ERR_DECODE);
+    unsetenv("TZDIR");
+    remove(path);
+    remove(dir); /* empty: remove() is rmdir() */
+}
+END_TEST
+
 /* ---- series, values, reload ---- */
 
 static int series_points;
@@ -2115,6 +2152,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_presence_any_arrival_order);
     tcase_add_test(tc, test_presence_history_bound);
     tcase_add_test(tc, test_tz_against_libc);
+    tcase_add_test(tc, test_tz_refuses_wild_offsets);
     tcase_add_test(tc, test_series_and_reload);
     tcase_add_test(tc, test_restart_fuzz);
     tcase_add_test(tc, test_queue_bound_reload_midnight);
