@@ -6,6 +6,7 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../proto/alloc.h"
 #include "config_lines.h"
@@ -64,6 +66,10 @@ struct raw_token {
     char *name, *sha256, *role, *employee;
 };
 
+struct raw_cluster {
+    char *stream, *replicas, *node, *creds, *max_inflight, *publish_timeout;
+};
+
 struct raw_config {
     char *tls_cert, *tls_key, *state_dir, *web_root, *timezone, *sync, *map_size;
     char *retention_days, *max_event_age, *max_clock_skew, *max_body, *min_push_interval_ms;
@@ -75,6 +81,7 @@ struct raw_config {
     unsigned units_count;
     struct raw_indicator *indicators;
     unsigned indicators_count;
+    struct raw_cluster *cluster;
 };
 
 /* Every field is optional to cyaml: "required" is checked below, so that all
@@ -149,6 +156,18 @@ static const cyaml_schema_value_t token_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_token, token_fields),
 };
 
+static const cyaml_schema_field_t cluster_fields[] = {
+    EITHER("nats"),
+    STR("stream", struct raw_cluster, stream),
+    STR("replicas", struct raw_cluster, replicas),
+    STR("node", struct raw_cluster, node),
+    EITHER("units"),
+    STR("creds", struct raw_cluster, creds),
+    STR("max_inflight", struct raw_cluster, max_inflight),
+    STR("publish_timeout", struct raw_cluster, publish_timeout),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t config_fields[] = {
     EITHER("listen"),
     STR("tls_cert", struct raw_config, tls_cert),
@@ -176,6 +195,8 @@ static const cyaml_schema_field_t config_fields[] = {
     SEQ("tokens", struct raw_config, tokens, &token_schema),
     SEQ("units", struct raw_config, units, &unit_schema),
     SEQ("indicators", struct raw_config, indicators, &indicator_schema),
+    CYAML_FIELD_MAPPING_PTR("cluster", CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL,
+                            struct raw_config, cluster, cluster_fields),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t config_schema = {
@@ -1163,6 +1184,101 @@ static void check_directory(struct load *ld, const kj_config *c)
     }
 }
 
+/* ---- cluster (SPEC §17): NATS JetStream ---- */
+
+#define MAX_NATS 32
+
+/* A stream or consumer name of JetStream: no '.', '*', '>' or blanks. */
+static bool nats_name_valid(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return false;
+    return true;
+}
+
+static void add_nats_url(struct load *ld, const char *key, const kj_cfg_entry *e,
+                         kj_cluster_conf *cl)
+{
+    static const char *const schemes[] = {"nats://", "tls://"};
+    if (!e || e->kind != KJ_CFG_SCALAR || kj_cfg_entry_null(e)) {
+        fail(ld, key, "must be a server URL such as \"nats://127.0.0.1:4222\"");
+        return;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < COUNT(schemes); i++)
+        ok |=
+            !strncmp(e->value, schemes[i], strlen(schemes[i])) && e->value[strlen(schemes[i])] != 0;
+    if (!ok || strlen(e->value) > 512) {
+        fail(ld, key, "must be a server URL nats://host:port or tls://host:port (got \"%.80s\")",
+             e->value);
+        return;
+    }
+    cl->nats[cl->n_nats++] = kj_strdup(e->value);
+}
+
+static void load_nats_urls(struct load *ld, kj_cluster_conf *cl)
+{
+    const kj_cfg_entry *e = kj_cfg_lines_get(ld->ix, "cluster.nats");
+    if (!e || kj_cfg_entry_null(e)) {
+        cl->nats = kj_calloc(1, sizeof *cl->nats);
+        cl->nats[cl->n_nats++] = kj_strdup("nats://127.0.0.1:4222");
+        return;
+    }
+    size_t want = e->kind == KJ_CFG_LIST ? e->count : 1;
+    if (e->kind == KJ_CFG_MAP || want < 1 || want > MAX_NATS) {
+        fail(ld, "cluster.nats", "must be a server URL or a list of 1 to %d of them", MAX_NATS);
+        return;
+    }
+    cl->nats = kj_calloc(want, sizeof *cl->nats);
+    if (e->kind == KJ_CFG_SCALAR) add_nats_url(ld, "cluster.nats", e, cl);
+    for (size_t i = 0; e->kind == KJ_CFG_LIST && i < want; i++) {
+        path p = item("cluster.nats", i);
+        add_nats_url(ld, p.s, kj_cfg_lines_get(ld->ix, p.s), cl);
+    }
+}
+
+static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_cluster_conf *cl)
+{
+    set_string(ld, "cluster.stream", r->stream, &cl->stream);
+    if (cl->stream && !nats_name_valid(cl->stream, 64))
+        fail(ld, "cluster.stream", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
+             cl->stream);
+    const char *node = leaf(ld, "cluster.node", r->node);
+    if (!node)
+        fail(ld, "cluster.node", "required: this node's name (its durable consumer), e.g. jkt-1");
+    else if (!nats_name_valid(node, 64))
+        fail(ld, "cluster.node", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
+             node);
+    else
+        cl->node = kj_strdup(node);
+    set_string(ld, "cluster.creds", r->creds, &cl->creds);
+    if (cl->creds && access(cl->creds, R_OK) != 0)
+        fail(ld, "cluster.creds", "cannot read %.200s: %s", cl->creds, strerror(errno));
+}
+
+static void load_cluster(struct load *ld, const struct raw_config *r, kj_config *c)
+{
+    if (!r->cluster) return;
+    kj_cluster_conf *cl = kj_calloc(1, sizeof *cl);
+    c->cluster = cl;
+    cl->stream = kj_strdup("KINERJA");
+    cl->replicas = 3;
+    cl->max_inflight = 10000;
+    cl->publish_timeout_ms = 5 * SEC_MS;
+    load_nats_urls(ld, cl);
+    load_cluster_names(ld, r->cluster, cl);
+    uint64_t v = (uint64_t)cl->replicas;
+    set_uint(ld, "cluster.replicas", r->cluster->replicas, 1, 5, &v); /* JetStream's limit */
+    cl->replicas = (int)v;
+    set_count(ld, "cluster.max_inflight", r->cluster->max_inflight, 1, 1000000, &cl->max_inflight);
+    set_duration(ld, "cluster.publish_timeout", r->cluster->publish_timeout, 100, 10 * MIN_MS,
+                 &cl->publish_timeout_ms);
+    if (!load_unit_list(ld, "cluster.units", &cl->all_units, &cl->units, &cl->n_units))
+        cl->all_units = true;
+}
+
 static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
 {
     load_listen(ld, c);
@@ -1174,6 +1290,7 @@ static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
     load_units(ld, r, c);
     load_indicators(ld, r, c);
     check_directory(ld, c);
+    load_cluster(ld, r, c);
 }
 
 /* ---- the file ---- */
@@ -1299,6 +1416,17 @@ static void free_indicator(kj_indicator_conf *ind)
     free(ind->overrides);
 }
 
+void kj_config_free_cluster(kj_cluster_conf *cl)
+{
+    if (!cl) return;
+    free_strings(cl->nats, cl->n_nats);
+    free(cl->stream);
+    free(cl->node);
+    free_strings(cl->units, cl->n_units);
+    free(cl->creds);
+    free(cl);
+}
+
 void kj_config_free(kj_config *c)
 {
     if (!c) return;
@@ -1321,6 +1449,7 @@ void kj_config_free(kj_config *c)
     for (size_t i = 0; i < c->n_indicators; i++)
         free_indicator(&c->indicators[i]);
     free(c->indicators);
+    kj_config_free_cluster(c->cluster);
     free(c->path);
     free(c->tls_cert);
     free(c->tls_key);

@@ -8,9 +8,9 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libmsgpack-dev libcyaml-dev
-            libjansson-dev libsystemd-dev check)
+            libjansson-dev libsystemd-dev check libnats-dev)
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
-           valgrind clang libclang-rt-14-dev systemd)
+           valgrind clang libclang-rt-14-dev systemd nats-server)
 browser_pkgs=(chromium nodejs npm)
 
 case "${1:-all}" in
