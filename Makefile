@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 VERSION := 0.1.0
-PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd
+PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd libnats
 PYTHON  ?= /usr/bin/python3
 
 # SAN=1 builds into build/san with AddressSanitizer and UBSan.

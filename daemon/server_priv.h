@@ -14,6 +14,7 @@ struct kj_wsconn;
 struct live_unit;
 struct kj_hub;
 struct ev_loop;
+struct kj_cluster;
 
 #define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
@@ -31,6 +32,7 @@ struct kj_server {
     uint64_t last_accepted;      /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
+    struct kj_cluster *cluster;  /* NULL: one node (no `cluster` key) */
     struct kj_hub *hub;          /* frames from the writer, queries to it */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
     struct lws_context *ctx;
