@@ -27,7 +27,10 @@
 /* Unacknowledged messages the server lets the consumer hold: what the
  * pipeline above can hold, twice. */
 #define MAX_ACK_PENDING (2 * FETCH_BATCH * APPLY_DEPTH)
-#define ACK_WAIT_MS 30000 /* a message not acked by then is delivered again */
+/* A message not acked by then is delivered again: what a node killed with
+ * messages in its pipeline waits for them after its restart. Longer than any
+ * sane commit; a late ack only costs a duplicate, which the ids table drops. */
+#define ACK_WAIT_MS 10000
 #define STOP_WAIT_MS 2000 /* PubAcks awaited on stop */
 
 /* A posted job whose publishes are out. pending counts them, plus one held by
@@ -85,6 +88,7 @@ struct kj_cluster {
     size_t applying;      /* consumer jobs at the writer */
     uint64_t unapplied;   /* messages fetched and not yet committed */
     uint64_t stream_lag;  /* messages after the last fetched one (server's count) */
+    uint64_t foreign;     /* delivered to an earlier life of this node, never acked */
     kj_cluster_stats stats;
 };
 
@@ -383,13 +387,18 @@ static bool ensure_stream(kj_cluster *cl)
     return true;
 }
 
+/* The lag from the server's count: messages not delivered yet, and those
+ * delivered and not acked that are not ours in the pipeline (a previous life
+ * of this node took them; they come again after ACK_WAIT_MS). */
 static void read_lag(kj_cluster *cl)
 {
     jsConsumerInfo *ci = NULL;
     if (js_GetConsumerInfo(&ci, cl->js, cl->cc->stream, cl->cc->node, NULL, NULL) != NATS_OK)
         return;
+    uint64_t ack_pending = ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0;
     pthread_mutex_lock(&cl->lock);
-    cl->stream_lag = ci->NumPending + (uint64_t)ci->NumAckPending;
+    cl->stream_lag = ci->NumPending;
+    cl->foreign = ack_pending > cl->unapplied ? ack_pending - cl->unapplied : 0;
     pthread_mutex_unlock(&cl->lock);
     jsConsumerInfo_Destroy(ci);
 }
@@ -493,16 +502,26 @@ static kj_batch *batch_of(kj_cluster *cl, natsMsgList *msgs)
     return b;
 }
 
+/* Counts a fetch into the lag: the server's count after its last message,
+ * and the messages delivered again (no longer someone else's). */
 static void note_position(kj_cluster *cl, natsMsgList *msgs)
 {
-    jsMsgMetaData *meta = NULL;
-    bool known = msgs->Count && natsMsg_GetMetaData(&meta, msgs->Msgs[msgs->Count - 1]) == NATS_OK;
+    uint64_t again = 0, pending = 0;
+    bool known = false;
+    for (int i = 0; i < msgs->Count; i++) {
+        jsMsgMetaData *meta = NULL;
+        if (natsMsg_GetMetaData(&meta, msgs->Msgs[i]) != NATS_OK) continue;
+        again += meta->NumDelivered > 1;
+        pending = meta->NumPending;
+        known = true;
+        jsMsgMetaData_Destroy(meta);
+    }
     pthread_mutex_lock(&cl->lock);
-    if (known) cl->stream_lag = meta->NumPending;
+    if (known) cl->stream_lag = pending;
+    cl->foreign = cl->foreign > again ? cl->foreign - again : 0;
     cl->unapplied += (uint64_t)msgs->Count;
     cl->applying++;
     pthread_mutex_unlock(&cl->lock);
-    jsMsgMetaData_Destroy(meta);
 }
 
 /* Hands the job to the writer, waiting while its queue is full; false when
@@ -553,9 +572,7 @@ static void consume_once(kj_cluster *cl)
     jsErrCode jerr = 0;
     natsStatus st = natsSubscription_Fetch(&msgs, cl->sub, FETCH_BATCH, FETCH_WAIT_MS, &jerr);
     if (st == NATS_TIMEOUT) {
-        pthread_mutex_lock(&cl->lock);
-        cl->stream_lag = 0; /* nothing more to fetch */
-        pthread_mutex_unlock(&cl->lock);
+        read_lag(cl); /* nothing to fetch now: are messages awaiting redelivery? */
         return;
     }
     if (st != NATS_OK) {
@@ -674,7 +691,7 @@ void kj_cluster_get_stats(kj_cluster *cl, kj_cluster_stats *out)
     pthread_mutex_lock(&cl->lock);
     *out = cl->stats;
     out->inflight = cl->inflight;
-    out->lag = cl->stream_lag + cl->unapplied;
+    out->lag = cl->stream_lag + cl->foreign + cl->unapplied;
     pthread_mutex_unlock(&cl->lock);
     out->connected = cl->connected;
     out->ready = cl->ready && cl->connected;

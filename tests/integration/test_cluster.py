@@ -301,14 +301,13 @@ def test_nats_down_503_then_the_client_spools_and_delivers(tmp_path, procs):
                XDG_STATE_HOME=str(tmp_path / "xdg"), NO_COLOR="1")
     ts = now_ms()
     ids = [f"spooled-{i}" for i in range(3)]
-    for eid in ids:
-        p = subprocess.run([KINERJA, "post", "--json", "--type", "service", "--unit", "kasemen",
-                            "--employee", "198706152010011002", "--counter", "loket-1",
-                            "--wait-ms", "1000", "--service-ms", "2000", "--id", eid,
-                            "--ts", str(ts)], env=env, capture_output=True, text=True,
-                           timeout=120)
-        assert p.returncode == 0, p.stderr
-        assert json.loads(p.stdout)["spooled"] == 1, p.stdout
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(json.dumps(service_event(eid=i, ts=ts)) + "\n" for i in ids))
+    # One post of three events: the client tries a few times, then spools them all.
+    p = subprocess.run([KINERJA, "post", "--json", "-f", str(events)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["spooled"] == 3, p.stdout
     nats.start()
     a.wait_log("connected to NATS", timeout=30, start=len(a.lines) - 1)
     deadline = time.monotonic() + 30
