@@ -40,7 +40,7 @@ CLI_OBJ    := $(call obj,$(CLI_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
+.PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench fuzz \
         install uninstall clean help web format
 .DEFAULT_GOAL := all
 
@@ -49,6 +49,7 @@ all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a
 help:
 	@echo "kinerja $(VERSION) — targets:"
 	@echo "  make run         install missing packages, build, start kinerjad with the demo config and simulated counters"
+	@echo "  make run-cluster the same over NATS JetStream: nats-server, two kinerjad nodes, two dashboards"
 	@echo "  make check       build and run every test suite (unit, integration, sanitizers, browser)"
 	@echo "  make             build build/kinerjad, build/kinerja, build/libkinerja.a"
 	@echo "  make deps        install missing Debian packages (apt-get; prints the command when not root)"
@@ -114,6 +115,11 @@ run:
 	@scripts/deps.sh run
 	@$(MAKE) -s all web
 	@scripts/run-demo.sh $(BUILD)
+
+run-cluster:
+	@scripts/deps.sh run
+	@$(MAKE) -s all web
+	@scripts/run-cluster.sh $(BUILD)
 
 check: all
 	@scripts/check.sh
