@@ -24,6 +24,9 @@ import pytest
 
 from conftest import ADMIN_SECRET, KINERJA, Daemon, free_port, now_ms, service_event
 from test_live import recv_until, subscribe, today_count, viewer
+from test_ws_ingest import connect as ws_connect
+from test_ws_ingest import recv as ws_recv
+from test_ws_ingest import send as ws_send
 
 NATS_SERVER = shutil.which("nats-server")
 pytestmark = pytest.mark.skipif(
@@ -156,15 +159,20 @@ def export_ids(d):
 
 @pytest.fixture
 def procs():
-    """Every process a test starts, stopped (by PID) at its end."""
+    """Every process a test starts, stopped (by PID) at its end; a node must
+    stop cleanly (exit 0) whatever NATS did."""
     started = []
     yield started
+    codes = {}
     for p in reversed(started):
         if isinstance(p, Daemon):
             if p.alive():
-                p.stop()
+                codes[p.state_dir] = p.stop()
+            assert not any("AddressSanitizer" in l or "runtime error" in l for l in p.lines), \
+                "\n".join(p.lines[-60:])
         else:
             p.stop()
+    assert all(c == 0 for c in codes.values()), codes
 
 
 @pytest.fixture
@@ -323,6 +331,68 @@ def test_nats_down_503_then_the_client_spools_and_delivers(tmp_path, procs):
     wait_caught_up(a)
     assert set(ids + ["after"]) <= export_ids(a)
     assert snapshot_count(a) == 4
+
+
+def test_websocket_ingest_acks_after_jetstream(r3):
+    servers, a, b = r3
+    ws = ws_connect(a)
+    events = [service_event() for _ in range(10)]
+    ws_send(ws, {"op": "events", "seq": 1, "events": events})
+    ws_send(ws, {"op": "events", "seq": 2, "events": events[:3]})
+    acks = [ws_recv(ws), ws_recv(ws)]
+    assert [x["seq"] for x in acks] == [1, 2], acks
+    assert acks[0]["accepted"] == 10 and acks[0]["duplicates"] == 0, acks
+    assert acks[1]["accepted"] == 0 and acks[1]["duplicates"] == 3, acks
+    ws.close()
+    assert wait_count(b, 10) == 10
+
+
+def test_max_inflight_at_its_limit(tmp_path, procs):
+    """max_inflight: 1 — posts wait their turn (parked, as on a full writer
+    queue) and a batch bigger than the bound still goes when nothing else is
+    out; every post is answered, every event counted once."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["{nats.url}"]\n  replicas: 1\n'
+                           f'  node: node-a\n  max_inflight: 1\n')
+    a.start()
+    procs.append(a)
+    a.wait_log("cluster: consuming", timeout=30)
+    answers = []
+
+    def poster(n):
+        for _ in range(n):
+            answers.append(a.post_json([service_event()]))
+
+    threads = [threading.Thread(target=poster, args=(5,)) for _ in range(12)]
+    for t in threads:
+        t.start()
+    big = a.post_json([service_event() for _ in range(50)])
+    for t in threads:
+        t.join()
+    assert big[0] == 200 and big[1]["accepted"] == 50, big[:2]
+    assert len(answers) == 60 and all(x[0] == 200 and x[1]["accepted"] == 1 for x in answers)
+    wait_caught_up(a)
+    assert snapshot_count(a) == 110
+    r, data = a.request("GET", "/metrics", token=ADMIN_SECRET)
+    assert b"kinerja_cluster_publish_inflight 0\n" in data
+    assert b'kinerja_cluster_published_total{result="accepted"} 110\n' in data
+
+
+def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    with Poster(a, batch=50) as poster:
+        poster.wait_acked(500)
+        assert a.stop() == 0, "\n".join(a.lines[-30:])  # publishes in flight: answered, exit 0
+    a.start()
+    a.wait_log("cluster: consuming", timeout=30)
+    wait_caught_up(a)
+    assert poster.acked <= export_ids(a)
 
 
 def test_without_cluster_nothing_changes(tmp_path):
