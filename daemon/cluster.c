@@ -21,7 +21,7 @@
 /* JetStream drops a message id seen within this window; older duplicates are
  * caught by the ids table (before publishing and again in the writer). */
 #define DUP_WINDOW_MS (2 * 60 * 1000LL)
-#define FETCH_BATCH 500  /* messages per fetch: one writer job */
+#define FETCH_BATCH 500   /* messages per fetch: one writer job */
 #define FETCH_WAIT_MS 500 /* also how soon the consumer thread sees a stop */
 #define APPLY_DEPTH 4     /* consumer jobs at the writer at once: commits overlap fetches */
 /* Unacknowledged messages the server lets the consumer hold: what the
@@ -85,10 +85,10 @@ struct kj_cluster {
     bool closed; /* stop: PubAcks that still come are ignored */
     struct pub_job *open;
     kj_ingest_job *done_head, *done_tail;
-    size_t applying;      /* consumer jobs at the writer */
-    uint64_t unapplied;   /* messages fetched and not yet committed */
-    uint64_t stream_lag;  /* messages after the last fetched one (server's count) */
-    uint64_t foreign;     /* delivered to an earlier life of this node, never acked */
+    size_t applying;     /* consumer jobs at the writer */
+    uint64_t unapplied;  /* messages fetched and not yet committed */
+    uint64_t stream_lag; /* messages after the last fetched one (server's count) */
+    uint64_t foreign;    /* delivered to an earlier life of this node, never acked */
     kj_cluster_stats stats;
 };
 
@@ -212,9 +212,8 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
     }
     pthread_mutex_unlock(&cl->lock);
     if (pae && !pa)
-        kj_warn("cluster: a publish to JetStream failed: %s%s%s",
-                natsStatus_GetText(pae->Err), pae->ErrText ? ": " : "",
-                pae->ErrText ? pae->ErrText : "");
+        kj_warn("cluster: a publish to JetStream failed: %s%s%s", natsStatus_GetText(pae->Err),
+                pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
     natsMsg_Destroy(msg);
     if (answered && cl->wake) cl->wake(cl->wake_ctx);
 }
@@ -356,7 +355,8 @@ static bool ensure_stream(kj_cluster *cl)
     if (st == NATS_OK) {
         if (si->Config->MaxAge && si->Config->MaxAge < cl->max_age_ms * NS_PER_MS)
             kj_warn("cluster: stream %s keeps events for less than max_event_age: a new node "
-                    "will miss the oldest", cl->cc->stream);
+                    "will miss the oldest",
+                    cl->cc->stream);
         jsStreamInfo_Destroy(si);
         return true;
     }
@@ -377,8 +377,8 @@ static bool ensure_stream(kj_cluster *cl)
     sc.Duplicates = DUP_WINDOW_MS * NS_PER_MS;
     st = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
     if (st != NATS_OK) {
-        kj_warn("cluster: cannot create stream %s (R%d): %s (JetStream error %d)",
-                cl->cc->stream, cl->cc->replicas, natsStatus_GetText(st), (int)jerr);
+        kj_warn("cluster: cannot create stream %s (R%d): %s (JetStream error %d)", cl->cc->stream,
+                cl->cc->replicas, natsStatus_GetText(st), (int)jerr);
         return false;
     }
     jsStreamInfo_Destroy(si);
@@ -617,12 +617,12 @@ static natsStatus set_options(kj_cluster *cl)
     char name[128];
     snprintf(name, sizeof name, "kinerjad %s", cc->node);
     natsStatus st = natsOptions_Create(&cl->opts);
-    if (st == NATS_OK) st = natsOptions_SetServers(cl->opts, (const char **)cc->nats, (int)cc->n_nats);
+    if (st == NATS_OK)
+        st = natsOptions_SetServers(cl->opts, (const char **)cc->nats, (int)cc->n_nats);
     if (st == NATS_OK) st = natsOptions_SetName(cl->opts, name);
     if (st == NATS_OK) st = natsOptions_SetMaxReconnect(cl->opts, -1); /* forever */
     if (st == NATS_OK) st = natsOptions_SetReconnectWait(cl->opts, 500);
-    if (st == NATS_OK)
-        st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
+    if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
     if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected, cl);
     if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
     if (st == NATS_OK && cc->creds)
@@ -665,7 +665,8 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
         if (st == NATS_OK) cl->connected = true;
         if (st == NATS_NOT_YET_CONNECTED) {
             kj_warn("cluster: NATS (%s) is not reachable yet: serving reads, ingest answers 503 "
-                    "until it is", cc->nats[0]);
+                    "until it is",
+                    cc->nats[0]);
             st = NATS_OK;
         }
     }
@@ -702,8 +703,9 @@ void kj_cluster_health(kj_cluster *cl, char *buf, size_t len)
     kj_cluster_stats st;
     kj_cluster_get_stats(cl, &st);
     snprintf(buf, len, "ok\ncluster: nats %s, lag %llu events\n",
-             st.ready ? "connected" : st.connected ? "connected, stream not ready"
-                                                   : "unreachable (ingest answers 503)",
+             st.ready       ? "connected"
+             : st.connected ? "connected, stream not ready"
+                            : "unreachable (ingest answers 503)",
              (unsigned long long)st.lag);
 }
 
@@ -734,7 +736,7 @@ void kj_cluster_free(kj_cluster *cl)
 {
     if (!cl) return;
     kj_cluster_stop(cl);
-    if (cl->sub) natsSubscription_Destroy(cl->sub); /* not Unsubscribe: the durable stays */
+    if (cl->sub) natsSubscription_Destroy(cl->sub);        /* not Unsubscribe: the durable stays */
     if (cl->nc) natsConnection_FlushTimeout(cl->nc, 1000); /* the last acks */
     if (cl->nc) natsConnection_Close(cl->nc);
     if (cl->js) jsCtx_Destroy(cl->js);

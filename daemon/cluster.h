@@ -33,11 +33,11 @@
 typedef struct kj_cluster kj_cluster;
 
 typedef struct kj_cluster_stats {
-    bool connected;         /* to a NATS server */
-    bool ready;             /* connected, the stream and the consumer set up: ingest works */
-    uint64_t lag;           /* events of the stream this node has not committed yet */
-    size_t inflight;        /* publishes awaiting their PubAck */
-    uint64_t published[3];  /* by kj_item_result: [0] failed, [1] accepted, [2] duplicate */
+    bool connected;        /* to a NATS server */
+    bool ready;            /* connected, the stream and the consumer set up: ingest works */
+    uint64_t lag;          /* events of the stream this node has not committed yet */
+    size_t inflight;       /* publishes awaiting their PubAck */
+    uint64_t published[3]; /* by kj_item_result: [0] failed, [1] accepted, [2] duplicate */
     uint64_t applied, applied_duplicates; /* events from the stream, committed here */
     uint64_t disconnects;
 } kj_cluster_stats;

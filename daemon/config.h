@@ -81,16 +81,16 @@ typedef struct kj_indicator_conf {
 /* `cluster` (SPEC §17): this node publishes to and consumes from NATS
  * JetStream. NULL in kj_config when the key is absent: one node, as before. */
 typedef struct kj_cluster_conf {
-    char **nats;              /* server URLs, at least one */
+    char **nats; /* server URLs, at least one */
     size_t n_nats;
-    char *stream;             /* default "KINERJA" */
-    int replicas;             /* of the stream when created; 1..5, default 3 */
-    char *node;               /* this node's name: its durable consumer */
-    bool all_units;           /* units: "*" (the default) */
-    char **units;             /* else the units this node serves */
+    char *stream;   /* default "KINERJA" */
+    int replicas;   /* of the stream when created; 1..5, default 3 */
+    char *node;     /* this node's name: its durable consumer */
+    bool all_units; /* units: "*" (the default) */
+    char **units;   /* else the units this node serves */
     size_t n_units;
-    char *creds;              /* a NATS credentials file, or NULL */
-    size_t max_inflight;      /* publishes awaiting their PubAck, default 10000 */
+    char *creds;                /* a NATS credentials file, or NULL */
+    size_t max_inflight;        /* publishes awaiting their PubAck, default 10000 */
     int64_t publish_timeout_ms; /* a PubAck later than this fails the request (503) */
 } kj_cluster_conf;
 

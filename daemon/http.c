@@ -384,7 +384,8 @@ static void submit(struct http_sess *hs)
         hs->job = NULL;
         hs->retry_after = 5;
         kj_http_error(hs, 503, "%s: try again shortly",
-                      err == KJ_ERR_UNAVAILABLE ? "the cluster's NATS is unreachable" : "shutting down");
+                      err == KJ_ERR_UNAVAILABLE ? "the cluster's NATS is unreachable"
+                                                : "shutting down");
     }
 }
 

@@ -76,10 +76,12 @@ static void cluster(FILE *f, kj_cluster *cl)
     gauge(f, "kinerja_cluster_publish_inflight", "Publishes awaiting JetStream's ack.",
           st.inflight);
     fputs("# HELP kinerja_cluster_published_total Posted events published, by JetStream's answer.\n"
-          "# TYPE kinerja_cluster_published_total counter\n", f);
-    fprintf(f, "kinerja_cluster_published_total{result=\"accepted\"} %llu\n"
-               "kinerja_cluster_published_total{result=\"duplicate\"} %llu\n"
-               "kinerja_cluster_published_total{result=\"failed\"} %llu\n",
+          "# TYPE kinerja_cluster_published_total counter\n",
+          f);
+    fprintf(f,
+            "kinerja_cluster_published_total{result=\"accepted\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"duplicate\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"failed\"} %llu\n",
             (unsigned long long)st.published[1], (unsigned long long)st.published[2],
             (unsigned long long)st.published[0]);
     counter(f, "kinerja_cluster_applied_total", "Events from the stream stored by this node.",
