@@ -395,6 +395,24 @@ def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, pro
     assert poster.acked <= export_ids(a)
 
 
+def test_reload_keeps_the_running_cluster(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    with open(a.config_path) as f:
+        text = f.read()
+    with open(a.config_path, "w") as f:
+        f.write(text.replace("node: node-a", "node: node-z"))
+    a.proc.send_signal(signal.SIGHUP)
+    a.wait_log("reload: cluster changed; it takes effect at the next restart")
+    a.wait_log("configuration reloaded")
+    status, body, _ = a.post_json([service_event()])
+    assert status == 200 and body["accepted"] == 1, body
+    wait_caught_up(a)
+    assert snapshot_count(a) == 1
+
+
 def test_without_cluster_nothing_changes(tmp_path):
     """No cluster key: /healthz is the single node's, no cluster metrics."""
     d = Daemon(tmp_path).start()
