@@ -503,8 +503,9 @@ static kj_batch *batch_of(kj_cluster *cl, natsMsgList *msgs)
 }
 
 /* Counts a fetch into the lag: the server's count after its last message,
- * and the messages delivered again (no longer someone else's). */
-static void note_position(kj_cluster *cl, natsMsgList *msgs)
+ * and the messages delivered again (no longer someone else's); to_writer:
+ * they are now in the pipeline. */
+static void note_fetch(kj_cluster *cl, natsMsgList *msgs, bool to_writer)
 {
     uint64_t again = 0, pending = 0;
     bool known = false;
@@ -519,8 +520,10 @@ static void note_position(kj_cluster *cl, natsMsgList *msgs)
     pthread_mutex_lock(&cl->lock);
     if (known) cl->stream_lag = pending;
     cl->foreign = cl->foreign > again ? cl->foreign - again : 0;
-    cl->unapplied += (uint64_t)msgs->Count;
-    cl->applying++;
+    if (to_writer) {
+        cl->unapplied += (uint64_t)msgs->Count;
+        cl->applying++;
+    }
     pthread_mutex_unlock(&cl->lock);
 }
 
@@ -536,16 +539,32 @@ static bool submit_applied(kj_cluster *cl, kj_ingest_job *job)
     }
 }
 
+/* The messages held nothing for the writer (only other units' events): ack
+ * them at once instead of committing an empty transaction. */
+static void skip(kj_cluster *cl, natsMsgList *msgs)
+{
+    note_fetch(cl, msgs, false);
+    for (int i = 0; i < msgs->Count; i++)
+        natsMsg_Ack(msgs->Msgs[i], NULL);
+    natsMsgList_Destroy(msgs);
+}
+
 static void apply(kj_cluster *cl, natsMsgList *msgs)
 {
+    kj_batch *b = batch_of(cl, msgs);
+    if (!b->n) {
+        kj_batch_free(b);
+        skip(cl, msgs);
+        return;
+    }
     struct applied *ap = kj_calloc(1, sizeof *ap);
     ap->cl = cl;
     ap->msgs = *msgs;
-    kj_ingest_job *job = kj_ingest_job_new(batch_of(cl, msgs));
+    kj_ingest_job *job = kj_ingest_job_new(b);
     job->from_stream = true;
     job->owner = ap;
     job->answer = on_applied;
-    note_position(cl, &ap->msgs);
+    note_fetch(cl, &ap->msgs, true);
     if (submit_applied(cl, job)) return;
     pthread_mutex_lock(&cl->lock);
     cl->applying--;

@@ -104,12 +104,12 @@ def nats_cluster(tmp, n=3):
     return servers
 
 
-def node(tmp, name, servers, replicas):
+def node(tmp, name, servers, replicas, units='"*"'):
     urls = ", ".join(f'"{s.url}"' for s in servers)
     home = os.path.join(str(tmp), name)
     os.makedirs(home, exist_ok=True)
     d = Daemon(home, extra=f"cluster:\n  nats: [{urls}]\n  replicas: {replicas}\n  node: {name}\n"
-                     f"  publish_timeout: 10s\n")
+                     f"  publish_timeout: 10s\n  units: {units}\n")
     d.start()
     d.wait_log("cluster: consuming", timeout=60)
     return d
@@ -393,6 +393,22 @@ def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, pro
     a.wait_log("cluster: consuming", timeout=30)
     wait_caught_up(a)
     assert poster.acked <= export_ids(a)
+
+
+def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    b = node(tmp_path, "node-b", [nats], 1, units="[perizinan]")
+    procs.extend([a, b])
+    mine = [service_event(unit="perizinan") for _ in range(5)]
+    others = [service_event() for _ in range(600)]  # more than one fetch of others only
+    status, body, _ = a.post_json(others + mine)
+    assert status == 200 and body["accepted"] == 605, body
+    wait_caught_up(a)
+    wait_caught_up(b)
+    assert export_ids(b) == {e["id"] for e in mine}
+    assert len(export_ids(a)) == 605
 
 
 def test_reload_keeps_the_running_cluster(tmp_path, procs):
