@@ -411,6 +411,25 @@ def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
     assert len(export_ids(a)) == 605
 
 
+def test_a_node_starts_while_nats_is_down(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo")  # not started yet
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["{nats.url}"]\n  replicas: 1\n  node: node-a\n')
+    a.start()
+    procs.append(a)
+    a.wait_log("is not reachable yet: serving reads")
+    assert lag(a) == (0, False)
+    assert a.post_json([service_event()])[0] == 503
+    assert snapshot_count(a) == 0  # reads serve
+    nats.start()
+    procs.append(nats)
+    a.wait_log("cluster: consuming", timeout=30)
+    status, body, _ = a.post_json([service_event()])
+    assert status == 200 and body["accepted"] == 1, body
+    assert wait_count(a, 1) == 1
+
+
 def test_reload_keeps_the_running_cluster(tmp_path, procs):
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
