@@ -198,20 +198,21 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
     (void)js;
     kj_cluster *cl = closure;
     struct slot s;
-    bool answered = false;
+    bool answered = false, first_failure = false;
     pthread_mutex_lock(&cl->lock);
     if (!cl->closed && slot_take(cl, msg, &s)) {
         if (pa) {
             s.pj->job->results[s.index] = pa->Duplicate ? KJ_ITEM_DUPLICATE : KJ_ITEM_ACCEPTED;
             cl->stats.published[pa->Duplicate ? KJ_ITEM_DUPLICATE : KJ_ITEM_ACCEPTED]++;
         } else {
+            first_failure = !s.pj->failed; /* one line per request, not per event */
             s.pj->failed = true;
             cl->stats.published[0]++;
         }
         answered = release_pub(cl, s.pj);
     }
     pthread_mutex_unlock(&cl->lock);
-    if (pae && !pa)
+    if (pae && first_failure)
         kj_warn("cluster: a publish to JetStream failed: %s%s%s", natsStatus_GetText(pae->Err),
                 pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
     natsMsg_Destroy(msg);
@@ -291,11 +292,13 @@ kj_err kj_cluster_submit(kj_cluster *cl, kj_ingest_job *job)
     if (cl->open) cl->open->prev = pj;
     cl->open = pj;
     pthread_mutex_unlock(&cl->lock);
-    for (size_t i = 0; i < job->batch->n && !pj->failed; i++) {
+    bool refused = false; /* by libnats: the rest is not sent, the answer is 503 */
+    for (size_t i = 0; i < job->batch->n && !refused; i++) {
         if (job->batch->items[i].error[0] || job->results[i] == KJ_ITEM_DUPLICATE) continue;
-        if (!publish_one(cl, pj, i)) pj->failed = true; /* the rest is not sent: 503 */
+        refused = !publish_one(cl, pj, i);
     }
     pthread_mutex_lock(&cl->lock);
+    pj->failed |= refused; /* PubAcks write it too, under the lock */
     bool answered = release_pub(cl, pj);
     pthread_mutex_unlock(&cl->lock);
     if (answered && cl->wake) cl->wake(cl->wake_ctx);
