@@ -1416,7 +1416,7 @@ static void free_indicator(kj_indicator_conf *ind)
     free(ind->overrides);
 }
 
-void kj_config_free_cluster(kj_cluster_conf *cl)
+static void free_cluster(kj_cluster_conf *cl)
 {
     if (!cl) return;
     free_strings(cl->nats, cl->n_nats);
@@ -1449,7 +1449,7 @@ void kj_config_free(kj_config *c)
     for (size_t i = 0; i < c->n_indicators; i++)
         free_indicator(&c->indicators[i]);
     free(c->indicators);
-    kj_config_free_cluster(c->cluster);
+    free_cluster(c->cluster);
     free(c->path);
     free(c->tls_cert);
     free(c->tls_key);

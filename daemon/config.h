@@ -140,7 +140,6 @@ kj_err kj_config_defaults(kj_config **out);
 kj_err kj_config_load(const char *path, kj_config **out, char *errbuf, size_t errlen);
 
 void kj_config_free(kj_config *c);
-void kj_config_free_cluster(kj_cluster_conf *cl); /* NULL is a no-op */
 
 /* True when every listener is on a loopback address (127.0.0.0/8, ::1). */
 bool kj_config_loopback_only(const kj_config *c);

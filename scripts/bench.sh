@@ -42,7 +42,7 @@ echo
 scripts/bench-metrics-cost.sh "$build"
 
 echo
-scripts/bench-cluster.sh "$build"
+tests/bench/bench_cluster.sh "$build"
 
 echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make bench, cluster part (SPEC §17): acknowledged ingest through NATS
-# JetStream. For R1 (one nats-server) and R3 (three, routed on loopback), one
-# kinerjad node with `cluster` (sync: full) is loaded by bench_ingest with
+# tests/bench/bench_cluster.sh BUILD — make bench, cluster part (SPEC §17):
+# acknowledged ingest through NATS JetStream. For R1 (one nats-server) and R3
+# (three, routed on loopback), one kinerjad node with `cluster` (sync: full) is loaded by bench_ingest with
 # batches of 1,000 (4 connections) and single events (32 connections); an
 # answer comes only after JetStream's PubAck for every event of the request.
 # Where the time goes: bench_ingest's latency is the publish round trip (the
@@ -11,7 +11,7 @@
 # a line saying so) without nats-server.
 set -euo pipefail
 build=${1:-build}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if ! command -v nats-server >/dev/null; then
   echo "cluster benchmark skipped: nats-server is not installed (scripts/deps.sh test)"
   exit 0
