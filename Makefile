@@ -9,7 +9,7 @@ VERSION := 0.1.0
 # libkinerja's ABI: bump SOVERSION (and the Debian package libkinerjaN) on an
 # incompatible change of client/kinerja.h.
 SOVERSION := 0
-PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd
+PKGS    := libwebsockets msgpack lmdb libcyaml jansson libsystemd libnats
 PYTHON  ?= /usr/bin/python3
 
 # SAN=1 builds into build/san with AddressSanitizer and UBSan.
@@ -47,7 +47,7 @@ SONAME     := libkinerja.so.$(SOVERSION)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps run check check-unit check-integration check-san check-browser bench fuzz \
+.PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench fuzz \
         fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
         deb check-packages
 .DEFAULT_GOAL := all
@@ -57,6 +57,7 @@ all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerj
 help:
 	@echo "kinerja $(VERSION) — targets:"
 	@echo "  make run         install missing packages, build, start kinerjad with the demo config and simulated counters"
+	@echo "  make run-cluster the same over NATS JetStream: nats-server, two kinerjad nodes, two dashboards"
 	@echo "  make check       build and run every test suite (unit, integration, sanitizers, browser)"
 	@echo "  make             build build/kinerjad, build/kinerja, build/libkinerja.a"
 	@echo "  make deps        install missing Debian packages (apt-get; prints the command when not root)"
@@ -167,6 +168,11 @@ run:
 	@scripts/deps.sh run
 	@$(MAKE) -s all web
 	@scripts/run-demo.sh $(BUILD)
+
+run-cluster:
+	@scripts/deps.sh run
+	@$(MAKE) -s all web
+	@scripts/run-cluster.sh $(BUILD)
 
 check: all
 	@scripts/check.sh

@@ -108,8 +108,8 @@ static const struct key keys[] = {
 #define N_KEYS COUNT(keys)
 
 /* The keys with a structure of their own, for kj_config_key. */
-static const char *const structured_keys[] = {"listen", "tokens", "units", "indicators",
-                                               "evaluation"};
+static const char *const structured_keys[] = {"listen",     "tokens",     "units",
+                                               "indicators", "evaluation", "cluster"};
 
 /* ---- what cyaml fills: every leaf a string, parsed below with its line ---- */
 
@@ -126,6 +126,7 @@ struct raw_config {
     struct raw_indicator *indicators;
     unsigned indicators_count;
     struct raw_evaluation *evaluation;
+    struct raw_cluster *cluster;
 };
 
 /* Every field is optional to cyaml: "required" is checked below, so that all
@@ -200,6 +201,18 @@ static const cyaml_schema_value_t token_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_token, token_fields),
 };
 
+static const cyaml_schema_field_t cluster_fields[] = {
+    EITHER("nats"),
+    STR("stream", struct raw_cluster, stream),
+    STR("replicas", struct raw_cluster, replicas),
+    STR("node", struct raw_cluster, node),
+    EITHER("units"),
+    STR("creds", struct raw_cluster, creds),
+    STR("max_inflight", struct raw_cluster, max_inflight),
+    STR("publish_timeout", struct raw_cluster, publish_timeout),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t evaluation_fields[] = {
     STR("period", struct raw_evaluation, period),
     STR("above_pct", struct raw_evaluation, above_pct),
@@ -208,7 +221,7 @@ static const cyaml_schema_field_t evaluation_fields[] = {
 
 /* The top level: a string per row of keys[], then the keys with structure. */
 struct schema {
-    cyaml_schema_field_t fields[N_KEYS + 6];
+    cyaml_schema_field_t fields[N_KEYS + 7];
     cyaml_schema_value_t top;
 };
 
@@ -228,6 +241,9 @@ static void build_schema(struct schema *sc)
     *f++ = (cyaml_schema_field_t)CYAML_FIELD_MAPPING_PTR(
         "evaluation", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct raw_config, evaluation,
         evaluation_fields);
+    *f++ = (cyaml_schema_field_t)CYAML_FIELD_MAPPING_PTR(
+        "cluster", CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL, struct raw_config, cluster,
+        cluster_fields);
     *f = (cyaml_schema_field_t)CYAML_FIELD_END;
     sc->top = (cyaml_schema_value_t){
         CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, sc->fields),
@@ -550,6 +566,7 @@ static void convert(struct load *ld, const struct raw_config *r, kj_config *c)
     kj_cfg_load_units(ld, r->units, r->units_count, c);
     kj_cfg_load_indicators(ld, r->indicators, r->indicators_count, c);
     kj_cfg_check_directory(ld, c);
+    kj_cfg_load_cluster(ld, r->cluster, c);
 }
 
 /* ---- the file ---- */
@@ -661,6 +678,17 @@ static void free_indicator(kj_indicator_conf *ind)
     free(ind->overrides);
 }
 
+static void free_cluster(kj_cluster_conf *cl)
+{
+    if (!cl) return;
+    free_strings(cl->nats, cl->n_nats);
+    free(cl->stream);
+    free(cl->node);
+    free_strings(cl->units, cl->n_units);
+    free(cl->creds);
+    free(cl);
+}
+
 void kj_config_free(kj_config *c)
 {
     if (!c) return;
@@ -683,6 +711,7 @@ void kj_config_free(kj_config *c)
     for (size_t i = 0; i < c->n_indicators; i++)
         free_indicator(&c->indicators[i]);
     free(c->indicators);
+    free_cluster(c->cluster);
     free(c->path);
     free(c->tls_cert);
     free(c->tls_key);

@@ -75,6 +75,22 @@ typedef struct kj_indicator_conf {
     size_t n_overrides;
 } kj_indicator_conf;
 
+/* `cluster` (SPEC §17): this node publishes to and consumes from NATS
+ * JetStream. NULL in kj_config when the key is absent: one node, as before. */
+typedef struct kj_cluster_conf {
+    char **nats; /* server URLs, at least one */
+    size_t n_nats;
+    char *stream;   /* default "KINERJA" */
+    int replicas;   /* of the stream when created; 1..5, default 3 */
+    char *node;     /* this node's name: its durable consumer */
+    bool all_units; /* units: "*" (the default) */
+    char **units;   /* else the units this node serves */
+    size_t n_units;
+    char *creds;                /* a NATS credentials file, or NULL */
+    size_t max_inflight;        /* publishes awaiting their PubAck, default 10000 */
+    int64_t publish_timeout_ms; /* a PubAck later than this fails the request (503) */
+} kj_cluster_conf;
+
 typedef struct kj_config {
     char *path;          /* the file it was loaded from, or NULL for defaults */
     kj_listen *listen;
@@ -122,6 +138,7 @@ typedef struct kj_config {
      * above which an indicator is above expectation (100..200, default 110) */
     int eval_period;
     double eval_above_pct;
+    kj_cluster_conf *cluster; /* NULL: a single node */
 } kj_config;
 
 /* A configuration with every default of SPEC §11 and no tokens or units. */

@@ -14,7 +14,11 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "cluster.h"
 #include "conns.h"
+#include "log.h"
+#include "prom.h"
+#include "ws.h"
 #include "http_priv.h"
 #include "log.h"
 #include "prom.h"
@@ -185,6 +189,12 @@ static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
 {
     if (job->err == KJ_ERR_FULL) {
         kj_http_error(hs, 507, "store full: nothing of this request was stored");
+        return;
+    }
+    if (job->err == KJ_ERR_UNAVAILABLE || job->err == KJ_ERR_SHUTDOWN) {
+        hs->retry_after = 5; /* the cluster lost a publish: sent again, the rest are duplicates */
+        kj_http_error(hs, 503, "%s: not every event of this request was stored; send it again",
+                      job->err == KJ_ERR_SHUTDOWN ? "shutting down" : "cluster unavailable");
         return;
     }
     if (job->err) {
@@ -468,7 +478,7 @@ static int check_scope(struct http_sess *hs, kj_batch *b)
 
 static void submit(struct http_sess *hs)
 {
-    kj_err err = kj_ingest_submit(hs->srv->ingest, hs->job);
+    kj_err err = kj_server_submit(hs->srv, hs->job);
     if (err == KJ_ERR_BUSY) {
         if (!hs->parked) {
             hs->parked = true;
@@ -482,7 +492,9 @@ static void submit(struct http_sess *hs)
         kj_ingest_job_free(hs->job);
         hs->job = NULL;
         hs->retry_after = 5;
-        kj_http_error(hs, 503, "shutting down: try again shortly");
+        kj_http_error(hs, 503, "%s: try again shortly",
+                      err == KJ_ERR_UNAVAILABLE ? "the cluster's NATS is unreachable"
+                                                : "shutting down");
     }
 }
 
@@ -649,8 +661,11 @@ static int on_request(struct http_sess *hs, const char *uri)
             answer_text(hs, 503, "store full\n");
         else if (hs->srv->stopping)
             answer_text(hs, 503, "shutting down\n");
-        else
-            answer_text(hs, 200, "ok\n");
+        else {
+            char text[200] = "ok\n";
+            if (hs->srv->cluster) kj_cluster_health(hs->srv->cluster, text, sizeof text);
+            answer_text(hs, 200, text);
+        }
         return 0;
     }
     if (strcmp(uri, "/metrics") == 0) {

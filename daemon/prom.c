@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cluster.h"
+
 static const char *result_names[KJ_RESULTS] = {"rejected", "accepted", "duplicate", "failed"};
 static const char *type_name(int t)
 {
@@ -67,6 +69,35 @@ static void counter(FILE *f, const char *name, const char *help, unsigned long l
     fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
 }
 
+static void gauge(FILE *f, const char *name, const char *help, unsigned long long v);
+static void counter(FILE *f, const char *name, const char *help, unsigned long long v);
+
+static void cluster(FILE *f, kj_cluster *cl)
+{
+    kj_cluster_stats st;
+    kj_cluster_get_stats(cl, &st);
+    gauge(f, "kinerja_cluster_connected", "1 while connected to NATS.", st.connected);
+    gauge(f, "kinerja_cluster_ready", "1 while ingest goes to JetStream (else 503).", st.ready);
+    gauge(f, "kinerja_cluster_lag_events", "Events of the stream this node has not applied.",
+          st.lag);
+    gauge(f, "kinerja_cluster_publish_inflight", "Publishes awaiting JetStream's ack.",
+          st.inflight);
+    fputs("# HELP kinerja_cluster_published_total Posted events published, by JetStream's answer.\n"
+          "# TYPE kinerja_cluster_published_total counter\n",
+          f);
+    fprintf(f,
+            "kinerja_cluster_published_total{result=\"accepted\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"duplicate\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"failed\"} %llu\n",
+            (unsigned long long)st.published[1], (unsigned long long)st.published[2],
+            (unsigned long long)st.published[0]);
+    counter(f, "kinerja_cluster_applied_total", "Events from the stream stored by this node.",
+            st.applied);
+    counter(f, "kinerja_cluster_applied_duplicates_total",
+            "Events from the stream this node held already.", st.applied_duplicates);
+    counter(f, "kinerja_cluster_disconnects_total", "Connections to NATS lost.", st.disconnects);
+}
+
 kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
 {
     FILE *f = open_memstream(out, len);
@@ -104,6 +135,7 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     gauge(f, "kinerja_stored_events", "Events in the raw log.", ss.events);
     gauge(f, "kinerja_store_full", "1 while the last write failed for a full map or disk.",
           kj_ingest_store_full(s->ingest));
+    if (s->cluster) cluster(f, s->cluster);
     if (fclose(f) != 0) return KJ_ERR_NOMEM;
     return KJ_OK;
 }

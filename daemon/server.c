@@ -11,6 +11,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
+#include "cluster.h"
 #include "conns.h"
 #include "hub.h"
 #include "live.h"
@@ -257,6 +258,13 @@ void kj_server_set_hub(kj_server *s, kj_hub *hub)
     s->hub = hub;
 }
 
+void kj_server_set_cluster(kj_server *s, kj_cluster *cl) { s->cluster = cl; }
+
+kj_err kj_server_submit(kj_server *s, kj_ingest_job *job)
+{
+    return s->cluster ? kj_cluster_submit(s->cluster, job) : kj_ingest_submit(s->ingest, job);
+}
+
 static void take_from_writer(kj_server *s)
 {
     if (!s->hub) return;
@@ -307,6 +315,19 @@ static void count_job(kj_server *s, const kj_ingest_job *job)
     }
 }
 
+/* Answers and frees a list of completed jobs. Events applied from the
+ * cluster's stream are counted by the cluster module, not as posts. */
+static void answer_jobs(kj_server *s, kj_ingest_job *done)
+{
+    while (done) {
+        kj_ingest_job *next = done->next;
+        if (!done->from_stream) count_job(s, done);
+        if (done->owner && done->answer) done->answer(done);
+        kj_ingest_job_free(done);
+        done = next;
+    }
+}
+
 /* Called on the service thread after every wake-up. */
 void kj_server_on_wake(kj_server *s)
 {
@@ -315,14 +336,8 @@ void kj_server_on_wake(kj_server *s)
         s->reload_wanted = false;
         kj_server_do_reload(s);
     }
-    kj_ingest_job *done = kj_ingest_take_done(s->ingest);
-    while (done) {
-        kj_ingest_job *next = done->next;
-        count_job(s, done);
-        if (done->owner && done->answer) done->answer(done);
-        kj_ingest_job_free(done);
-        done = next;
-    }
+    answer_jobs(s, kj_ingest_take_done(s->ingest));
+    answer_jobs(s, kj_cluster_take_done(s->cluster)); /* PubAcks in */
     if (s->parked) kj_http_retry_parked(s);
     if (s->ws_blocked) kj_wsingest_retry_blocked(s);
     take_from_writer(s);
@@ -354,6 +369,7 @@ static void drain(kj_server *s)
     kj_notify_stopping();
     lws_sul_cancel(&s->tick_sul);
     kj_http_fail_parked(s);
+    kj_cluster_stop(s->cluster); /* before the writer: the consumer feeds it */
     kj_ingest_stop(s->ingest);
     kj_server_on_wake(s);
     int64_t deadline = kj_mono_ms() + 2000;

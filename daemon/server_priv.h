@@ -17,6 +17,7 @@ struct kj_hub;
 struct ev_loop;
 struct ev_prepare;
 struct kj_conns;
+struct kj_cluster;
 
 #define KJ_EVENT_TYPES (KJ_EV_LAST + 1) /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4 /* kj_item_result, then 3 = failed (the store refused the group) */
@@ -34,6 +35,7 @@ struct kj_server {
     uint64_t last_accepted; /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
+    struct kj_cluster *cluster;   /* NULL: one node (no `cluster` key) */
     struct kj_hub *hub;           /* frames from the writer, queries to it */
     struct kj_rapor_jobs *rapor_jobs; /* rapor builds on worker threads; made on first use */
     struct live_unit *live_units; /* units that viewers watch (live.c) */

@@ -276,6 +276,25 @@ static kj_err each_in(kj_store *s, MDB_dbi dbi, const void *from, size_t flen, k
     return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
 }
 
+kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        const kj_event *ev = &b->items[i].ev;
+        uint8_t idk[IDS_KEY_MAX];
+        MDB_val k = {b->items[i].error[0] ? 0 : id_key(idk, ev->unit, ev->id), idk}, v;
+        known[i] = false;
+        if (!k.mv_size) continue;
+        rc = mdb_get(txn, s->ids, &k, &v);
+        known[i] = rc == MDB_SUCCESS;
+        if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) rc = 0;
+    }
+    mdb_txn_abort(txn);
+    return rc ? map_err(rc) : KJ_OK;
+}
+
 kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
 {
     return each_in(s, s->agg, NULL, 0, fn, ctx);

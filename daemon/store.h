@@ -100,6 +100,12 @@ typedef int (*kj_store_event_fn)(void *ctx, const kj_event *ev);
 kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
                            kj_store_event_fn fn, void *ctx);
 
+/* For each valid item of b (error ""), known[i] is set to whether its unit
+ * already holds an event with its id; one short read transaction. The
+ * cluster's ingest asks this before publishing: JetStream's duplicate window
+ * is short, the ids table remembers every stored event. */
+kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known);
+
 /* A resumable walk over the raw log, for streaming an export: each call reads
  * at most max events in its own short read transaction. */
 typedef struct kj_store_cursor {

@@ -52,8 +52,12 @@ static kj_frame *pack_ack(const kj_ingest_job *job)
         pack_str(&pk, "op"), pack_str(&pk, "error");
         pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
         pack_str(&pk, "error");
-        pack_str(&pk, job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
-                                              : "store error: nothing of this frame was stored");
+        pack_str(
+            &pk,
+            job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
+            : job->err == KJ_ERR_UNAVAILABLE || job->err == KJ_ERR_SHUTDOWN
+                ? "cluster unavailable: not every event of this frame was stored; send it again"
+                : "store error: nothing of this frame was stored");
     } else {
         size_t rejected = job->batch->n - job->accepted - job->duplicates;
         msgpack_pack_map(&pk, 5);
@@ -127,7 +131,7 @@ static void answered(kj_ingest_job *job)
 static void submit(struct ingest_conn *c, kj_ingest_job *job)
 {
     kj_server *s = c->ws.srv;
-    kj_err err = kj_ingest_submit(s->ingest, job);
+    kj_err err = kj_server_submit(s, job);
     if (err == KJ_ERR_BUSY) {
         if (!c->blocked) {
             c->blocked = job;
@@ -140,7 +144,10 @@ static void submit(struct ingest_conn *c, kj_ingest_job *job)
     if (c->blocked == job) unblock(c);
     if (err) {
         kj_ingest_job_free(job);
-        kj_ws_error(&c->ws, 1001, "shutting down: reconnect and send again");
+        kj_ws_error(&c->ws, 1001,
+                    err == KJ_ERR_UNAVAILABLE
+                        ? "the cluster's NATS is unreachable: reconnect and send again"
+                        : "shutting down: reconnect and send again");
         return;
     }
     c->inflight[c->n_inflight++] = job;

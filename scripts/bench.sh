@@ -50,6 +50,9 @@ echo
 scripts/bench-metrics-cost.sh "$build"
 
 echo
+tests/bench/bench_cluster.sh "$build"
+
+echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"
 for v in 1 100 1000; do
   "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"

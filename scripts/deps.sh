@@ -9,9 +9,9 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libmsgpack-dev libcyaml-dev
-            libjansson-dev libsystemd-dev check)
+            libjansson-dev libsystemd-dev check libnats-dev)
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
-           valgrind clang libclang-rt-14-dev systemd
+           valgrind clang libclang-rt-14-dev systemd nats-server
            python3-yaml python3-jsonschema bash-completion curl groff man-db)
 browser_pkgs=(chromium nodejs npm poppler-utils)  # poppler-utils: pdftotext reads the printed rapor
 # make deb (dpkg-buildpackage, lintian) and make check-docs (groff -ww for the

@@ -827,6 +827,85 @@ START_TEST(bad_values)
 }
 END_TEST
 
+/* ---- cluster (SPEC §17) ---- */
+
+START_TEST(cluster_absent_and_defaults)
+{
+    kj_config *c = load_ok("auth: true\n");
+    ck_assert_ptr_null(c->cluster); /* without cluster: one node, nothing changes */
+    kj_config_free(c);
+    c = load_ok("cluster:\n  node: jkt-1\n");
+    ck_assert_ptr_nonnull(c->cluster);
+    ck_assert_uint_eq(c->cluster->n_nats, 1);
+    ck_assert_str_eq(c->cluster->nats[0], "nats://127.0.0.1:4222");
+    ck_assert_str_eq(c->cluster->stream, "KINERJA");
+    ck_assert_int_eq(c->cluster->replicas, 3);
+    ck_assert_str_eq(c->cluster->node, "jkt-1");
+    ck_assert(c->cluster->all_units);
+    ck_assert_ptr_null(c->cluster->creds);
+    ck_assert_uint_eq(c->cluster->max_inflight, 10000);
+    ck_assert_int_eq(c->cluster->publish_timeout_ms, 5000);
+    kj_config_free(c);
+}
+END_TEST
+
+START_TEST(cluster_every_key)
+{
+    kj_config *c = load_ok("cluster:\n"
+                           "  nats: [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n"
+                           "  stream: KJ_TEST\n"
+                           "  replicas: 1\n"
+                           "  node: bdg-2\n"
+                           "  units: [kasemen-pelayanan, serang.kota]\n"
+                           "  creds: /dev/null\n"
+                           "  max_inflight: 1\n"
+                           "  publish_timeout: 100ms\n");
+    const kj_cluster_conf *cl = c->cluster;
+    ck_assert_uint_eq(cl->n_nats, 2);
+    ck_assert_str_eq(cl->nats[1], "tls://10.0.0.2:4222");
+    ck_assert_str_eq(cl->stream, "KJ_TEST");
+    ck_assert_int_eq(cl->replicas, 1);
+    ck_assert(!cl->all_units);
+    ck_assert_uint_eq(cl->n_units, 2);
+    ck_assert_str_eq(cl->units[1], "serang.kota");
+    ck_assert_str_eq(cl->creds, "/dev/null");
+    ck_assert_uint_eq(cl->max_inflight, 1);
+    ck_assert_int_eq(cl->publish_timeout_ms, 100);
+    kj_config_free(c);
+    c = load_ok("cluster:\n  nats: \"nats://h:1\"\n  node: a\n  units: \"*\"\n  replicas: 5\n");
+    ck_assert(c->cluster->all_units);
+    ck_assert_int_eq(c->cluster->replicas, 5);
+    kj_config_free(c);
+}
+END_TEST
+
+START_TEST(cluster_errors)
+{
+    load_bad("cluster:\n  node: a\n  nodes: b\n", "3: cluster.nodes: unknown key");
+    load_bad("cluster:\n"
+             "  nats: [\"nats://127.0.0.1:4222\", \"http://x\"]\n"
+             "  stream: \"KIN.ERJA\"\n"
+             "  replicas: 6\n"
+             "  units: [a, \"b c\"]\n"
+             "  creds: /nonexistent/creds\n"
+             "  max_inflight: 0\n"
+             "  publish_timeout: 99ms\n",
+             "1: cluster.node: required: this node's name (its durable consumer), e.g. jkt-1\n"
+             "2: cluster.nats[1]: must be a server URL nats://host:port or tls://host:port "
+             "(got \"http://x\")\n"
+             "3: cluster.stream: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"KIN.ERJA\")\n"
+             "4: cluster.replicas: must be an integer from 1 to 5\n"
+             "5: cluster.units[1]: must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"b c\")\n"
+             "6: cluster.creds: cannot read /nonexistent/creds: No such file or directory\n"
+             "7: cluster.max_inflight: must be an integer from 1 to 1000000\n"
+             "8: cluster.publish_timeout: must be from 100ms to 10m");
+    load_bad("cluster:\n  node: \"jkt.1\"\n  nats: []\n",
+             "2: cluster.node: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"jkt.1\")\n"
+             "3: cluster.nats: must be a server URL or a list of 1 to 32 of them");
+    load_bad("cluster: [a]\n", "1: cluster: must be a mapping (key: value)");
+}
+END_TEST
+
 START_TEST(bad_tokens)
 {
 #define F FIX "bad_tokens.yaml:"
@@ -1205,6 +1284,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, many_errors);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, evaluation_keys);
+    tcase_add_test(tc, cluster_absent_and_defaults);
+    tcase_add_test(tc, cluster_every_key);
+    tcase_add_test(tc, cluster_errors);
     suite_add_tcase(s, tc);
     return s;
 }
