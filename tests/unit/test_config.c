@@ -285,10 +285,13 @@ START_TEST(example_documents_every_key)
     char line[512], documented[64][64];
     size_t n = 0;
     while (fgets(line, sizeof line, f)) {
-        size_t len = strspn(line, "abcdefghijklmnopqrstuvwxyz_");
-        if (len == 0 || line[len] != ':') continue; /* top-level keys start the line */
+        /* top-level keys start the line; "# cluster:" documents a block that
+         * is left out by default (a node without NATS) */
+        const char *key = !strncmp(line, "# cluster:", 10) ? line + 2 : line;
+        size_t len = strspn(key, "abcdefghijklmnopqrstuvwxyz_");
+        if (len == 0 || key[len] != ':') continue;
         ck_assert_uint_lt(n, 64);
-        snprintf(documented[n++], sizeof documented[0], "%.*s", (int)len, line);
+        snprintf(documented[n++], sizeof documented[0], "%.*s", (int)len, key);
     }
     fclose(f);
     for (size_t i = 0; kj_config_key(i); i++) {
