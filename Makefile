@@ -49,7 +49,7 @@ BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench fuzz \
         fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
-        deb check-packages
+        deb check-packages build-tests
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
@@ -179,6 +179,9 @@ check: all
 
 check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
+
+# The unit test programs and the bench tools (the integration tests run some).
+build-tests: $(UNIT_BIN) $(BENCH_BIN)
 
 check-integration: all $(BENCH_BIN) tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
