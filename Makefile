@@ -58,7 +58,7 @@ help:
 	@echo "kinerja $(VERSION) — targets:"
 	@echo "  make run         install missing packages, build, start kinerjad with the demo config and simulated counters"
 	@echo "  make run-cluster the same over NATS JetStream: nats-server, two kinerjad nodes, two dashboards"
-	@echo "  make check       build and run every test suite (unit, integration, sanitizers, browser)"
+	@echo "  make check       build and run every test suite (unit, integration, sanitizers, durability, fuzz, browser, packages)"
 	@echo "  make             build build/kinerjad, build/kinerja, build/libkinerja.a"
 	@echo "  make deps        install missing Debian packages (apt-get; prints the command when not root)"
 	@echo "  make check-unit  unit tests (check)       make check-integration  integration tests (pytest)"
