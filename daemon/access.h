@@ -16,6 +16,11 @@
 bool kj_access_check_batch(const kj_config *cfg, const kj_token *tok, kj_batch *b, char *msg,
                            size_t msglen);
 
+/* True when tok (NULL: auth off) may post events of type t: an ingest token
+ * anything but the supervisor's types (feedback, assessment, ack), a
+ * supervisor only those, an admin everything, a viewer nothing. */
+bool kj_access_may_post_type(const kj_token *tok, kj_event_type t);
+
 /* The token of an "Authorization: Bearer T" value, or NULL. */
 const kj_token *kj_access_bearer(const kj_config *cfg, const char *header, size_t len);
 

@@ -187,10 +187,15 @@ static const cyaml_schema_value_t config_schema = {
 static const char *const window_names[KJ_WIN_COUNT] = {"15m", "1h", "today", "7d", "30d"};
 static const char *const sync_names[] = {"full", "periodic"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
-static const char *const role_names[] = {"ingest", "viewer", "admin"};
+static const char *const role_names[] = {"ingest", "viewer", "admin", "supervisor"};
 static const char *const better_names[] = {"lower", "higher"};
 static const char *const applies_names[] = {"unit", "employee"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *kj_role_name(kj_role r)
+{
+    return (size_t)r < COUNT(role_names) ? role_names[r] : "?";
+}
 
 /* The digest of the empty secret: a token with it would let an empty bearer in. */
 static const char empty_digest[] =
