@@ -99,7 +99,9 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
     case KJ_EV_TASK: add_task(a, ev); break;
     case KJ_EV_SERVICE: add_service(a, ev, sla_wait_ms); break;
     case KJ_EV_RATING: add_rating(a, ev); break;
-    case KJ_EV_PRESENCE: break;
+    case KJ_EV_PRESENCE:
+    case KJ_EV_FEEDBACK:
+    case KJ_EV_ACK: break; /* no metric: presence.c, feedback.c */
     }
 }
 

@@ -428,6 +428,7 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
     }
+    if (ev->type == KJ_EV_FEEDBACK || ev->type == KJ_EV_ACK) return KJ_OK; /* no metric */
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
     ev_plan p;

@@ -273,7 +273,7 @@ static void count_job(kj_server *s, const kj_ingest_job *job)
 {
     for (size_t i = 0; i < job->batch->n; i++) {
         const kj_batch_item *it = &job->batch->items[i];
-        int type = it->ev.type >= KJ_EV_TASK && it->ev.type <= KJ_EV_PRESENCE ? (int)it->ev.type : 0;
+        int type = it->ev.type >= KJ_EV_TASK && it->ev.type < KJ_EVENT_TYPES ? (int)it->ev.type : 0;
         int result = job->err && job->results[i] != KJ_ITEM_REJECTED ? 3 : job->results[i];
         s->events_total[type][result]++;
     }

@@ -15,7 +15,7 @@ struct live_unit;
 struct kj_hub;
 struct ev_loop;
 
-#define KJ_EVENT_TYPES 5 /* 0 = unknown, then kj_event_type */
+#define KJ_EVENT_TYPES 7 /* 0 = unknown, then kj_event_type */
 #define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {

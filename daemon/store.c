@@ -350,7 +350,7 @@ kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, s
             goto out;
         }
         int stop = (!unit || strcmp(unit, ev.unit) == 0) ? fn(ctx, &ev) : 0;
-        free(ev.meta);
+        kj_event_free_parts(&ev);
         if (stop) {
             err = stop;
             goto out;
@@ -416,7 +416,7 @@ static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
     uint8_t idk[IDS_KEY_MAX];
     MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
     mdb_del(txn, s->ids, &ik, NULL);
-    free(ev.meta);
+    kj_event_free_parts(&ev);
 }
 
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted)

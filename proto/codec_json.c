@@ -361,6 +361,11 @@ static json_t *field_json(const kj_event *ev, kj_field f)
     }
     case KJ_F_SOURCE: return json_string(kj_source_name(ev->source));
     case KJ_F_STATE: return json_string(kj_presence_name(ev->state));
+    case KJ_F_BY: return json_string(ev->by);
+    case KJ_F_ALERT: return json_string(ev->alert);
+    case KJ_F_INDICATOR: return json_string(ev->indicator);
+    case KJ_F_TEXT:
+    case KJ_F_NOTE: return json_string(ev->text);
     case KJ_F_META: return meta_json(ev);
     default: return NULL;
     }

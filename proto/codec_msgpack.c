@@ -377,6 +377,11 @@ static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
         break;
     case KJ_F_SOURCE: pack_str(pk, kj_source_name(ev->source)); break;
     case KJ_F_STATE: pack_str(pk, kj_presence_name(ev->state)); break;
+    case KJ_F_BY: pack_str(pk, ev->by); break;
+    case KJ_F_ALERT: pack_str(pk, ev->alert); break;
+    case KJ_F_INDICATOR: pack_str(pk, ev->indicator); break;
+    case KJ_F_TEXT:
+    case KJ_F_NOTE: pack_str(pk, ev->text); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
     default: break;
     }

@@ -74,6 +74,11 @@ typedef enum kj_field {
     KJ_F_ELEMENTS,
     KJ_F_SOURCE,
     KJ_F_STATE,
+    KJ_F_TEXT,
+    KJ_F_BY,
+    KJ_F_ALERT,
+    KJ_F_INDICATOR,
+    KJ_F_NOTE,
     KJ_F_META,
     KJ_F_COUNT,
     KJ_F_NONE = -1, /* kj_build_key failed */

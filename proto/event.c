@@ -50,11 +50,19 @@ kj_batch *kj_batch_new(size_t n, bool single)
     return b;
 }
 
+void kj_event_free_parts(kj_event *ev)
+{
+    free(ev->meta);
+    free(ev->text);
+    ev->meta = NULL;
+    ev->text = NULL;
+}
+
 void kj_batch_free(kj_batch *b)
 {
     if (!b) return;
     for (size_t i = 0; i < b->n; i++)
-        free(b->items[i].ev.meta);
+        kj_event_free_parts(&b->items[i].ev);
     free(b->items);
     free(b);
 }
@@ -117,7 +125,8 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "task", "service", "rating", "presence"};
+static const char *const type_names[] = {NULL,       "task",     "service", "rating",
+                                         "presence", "feedback", "ack"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
@@ -202,6 +211,9 @@ static const uint32_t allowed[] = {
                      BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
     [KJ_EV_PRESENCE] =
         COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
+    [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) |
+                       BIT(KJ_F_TEXT) | BIT(KJ_F_BY) | BIT(KJ_F_ALERT) | BIT(KJ_F_INDICATOR),
+    [KJ_EV_ACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_ALERT) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
 };
 
 static const uint32_t required[] = {
@@ -210,6 +222,8 @@ static const uint32_t required[] = {
         COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
+    [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) | BIT(KJ_F_TEXT),
+    [KJ_EV_ACK] = COMMON | BIT(KJ_F_ALERT),
 };
 
 static const struct {
@@ -235,6 +249,11 @@ static const struct {
     F(KJ_F_ELEMENTS, "elements"),
     F(KJ_F_SOURCE, "source"),
     F(KJ_F_STATE, "state"),
+    F(KJ_F_TEXT, "text"),
+    F(KJ_F_BY, "by"),
+    F(KJ_F_ALERT, "alert"),
+    F(KJ_F_INDICATOR, "indicator"),
+    F(KJ_F_NOTE, "note"),
     F(KJ_F_META, "meta"),
 #undef F
 };
@@ -248,7 +267,7 @@ const char *kj_field_name(kj_field f)
 
 bool kj_field_present(const kj_event *ev, kj_field f)
 {
-    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_PRESENCE || f < 0 || f >= KJ_F_COUNT ||
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_ACK || f < 0 || f >= KJ_F_COUNT ||
         !(allowed[ev->type] & BIT(f)))
         return false;
     switch (f) {
@@ -261,6 +280,11 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_QUALITY: return ev->has_quality;
     case KJ_F_ELEMENTS: return ev->has_elements;
     case KJ_F_META: return ev->meta != NULL;
+    case KJ_F_BY: return ev->by[0] != '\0';
+    case KJ_F_ALERT: return ev->alert[0] != '\0';
+    case KJ_F_INDICATOR: return ev->indicator[0] != '\0';
+    case KJ_F_TEXT:
+    case KJ_F_NOTE: return ev->text != NULL;
     default: return true; /* required, or an enum with a default */
     }
 }
@@ -320,7 +344,7 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
         return;
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
-        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence");
+        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence, feedback, ack");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -403,6 +427,35 @@ static bool parse_state(const char *s, size_t len, void *out)
 
 static const char NONNEG[] = "must be a non-negative integer";
 
+/* feedback's kind is a closed list (SPEC §16); a task's is the client's own. */
+static bool feedback_kind(const kj_value *v)
+{
+    static const char *const kinds[] = {"praise", "coaching", "dialog"};
+    for (size_t i = 0; v->kind == KJ_V_STR && i < COUNT(kinds); i++)
+        if (strlen(kinds[i]) == v->len && !memcmp(kinds[i], v->s, v->len)) return true;
+    return false;
+}
+
+/* A free text (feedback's text, ack's note): UTF-8, min_len..KJ_TEXT_MAX
+ * bytes, copied to the heap (kj_event_free_parts frees it). */
+static void get_text(kj_builder *b, kj_field f, const kj_value *v, size_t min_len)
+{
+    if (v->kind != KJ_V_STR || v->len < min_len || v->len > KJ_TEXT_MAX) {
+        fail_field(b, f,
+                   min_len ? "must be a string of 1-" STR(KJ_TEXT_MAX) " bytes"
+                           : "must be a string of at most " STR(KJ_TEXT_MAX) " bytes");
+        return;
+    }
+    if (!kj_utf8_valid(v->s, v->len)) {
+        fail_field(b, f, "must be valid UTF-8");
+        return;
+    }
+    char *t = kj_malloc(v->len + 1);
+    memcpy(t, v->s, v->len);
+    t[v->len] = '\0';
+    b->item->ev.text = t;
+}
+
 /* A duration: non-negative, and at most KJ_DURATION_MAX_MS. The bound keeps
  * every accepted value exactly representable in the metrics (and a "wait" of
  * a year or more is a broken clock, not a queue). */
@@ -430,11 +483,19 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_UNIT: copy_ident(b, f, v, ev->unit); break;
     case KJ_F_EMPLOYEE: copy_ident(b, f, v, ev->employee); break;
     case KJ_F_COUNTER: copy_ident(b, f, v, ev->counter); break;
-    case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
-    case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
-    case KJ_F_DURATION_MS:
-        ev->has_duration = get_duration(b, f, v, &ev->duration_ms);
+    case KJ_F_KIND:
+        if (ev->type == KJ_EV_FEEDBACK && !feedback_kind(v))
+            fail_field(b, f, "must be one of praise, coaching, dialog");
+        else
+            copy_ident(b, f, v, ev->kind);
         break;
+    case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
+    case KJ_F_ALERT: copy_ident(b, f, v, ev->alert); break;
+    case KJ_F_INDICATOR: copy_ident(b, f, v, ev->indicator); break;
+    case KJ_F_TEXT: get_text(b, f, v, 1); break;
+    case KJ_F_NOTE: get_text(b, f, v, 0); break;
+    case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
+    case KJ_F_DURATION_MS: ev->has_duration = get_duration(b, f, v, &ev->duration_ms); break;
     case KJ_F_DUE_TS:
         ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
         break;
@@ -548,7 +609,7 @@ void kj_build_end(kj_builder *b)
     kj_event *ev = &b->item->ev;
     char id[sizeof ev->id];
     memcpy(id, ev->id, sizeof id);
-    free(ev->meta);
+    kj_event_free_parts(ev);
     memset(ev, 0, sizeof *ev);
     memcpy(ev->id, id, sizeof id);
 }

@@ -7,15 +7,15 @@
 #include "codec.h"
 
 static const char *const columns[] = {
-    "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
-    "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",
+    "id",          "type",   "ts",      "unit",    "employee",   "counter",   "kind",  "service",
+    "duration_ms", "due_ts", "quality", "wait_ms", "service_ms", "outcome",   "score", "elements",
+    "source",      "state",  "text",    "by",      "alert",      "indicator", "note",  "meta",
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
 const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
                                     "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                    "source,state,meta\n";
+                                    "source,state,text,by,alert,indicator,note,meta\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
 static void csv_field(FILE *f, const char *s)

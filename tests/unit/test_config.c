@@ -739,7 +739,7 @@ START_TEST(bad_tokens)
                 F "2: tokens[0].name: must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"not "
                   "an id\")\n" F
                   "3: tokens[0].sha256: must be 64 hexadecimal digits (printf %s SECRET | "
-                  "sha256sum)\n" F "4: tokens[0].role: must be one of ingest, viewer, admin\n" F
+                  "sha256sum)\n" F "4: tokens[0].role: must be one of ingest, viewer, admin, supervisor\n" F
                   "5: tokens[1].name: required\n" F
                   "5: tokens[1].sha256: is the digest of an empty secret\n" F
                   "5: tokens[1].units: required: a list of unit ids, or \"*\"\n" F

@@ -25,6 +25,8 @@
 /* 64 and 65 identifier characters. */
 #define S64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define S65 S64 "x"
+#define S256 S64 S64 S64 S64
+#define S1024 S256 S256 S256 S256
 #define ID_RULE "must be 1-64 characters of A-Z a-z 0-9 . _ : -"
 
 static kj_validate_opts test_opts(void)
@@ -246,8 +248,13 @@ static const char *const base[] = {
         "{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u1\",\"score\":4}",
     [KJ_EV_PRESENCE] = "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
+    [KJ_EV_FEEDBACK] =
+        "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS
+        ",\"unit\":\"u1\",\"employee\":\"e1\",\"kind\":\"praise\",\"text\":\"Bagus\"}",
+    [KJ_EV_ACK] =
+        "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS ",\"unit\":\"u1\",\"alert\":\"al-1\"}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "f1", "a1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -260,6 +267,8 @@ typedef struct rule {
 #define SERVICE KJ_EV_SERVICE
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
+#define FEEDBACK KJ_EV_FEEDBACK
+#define ACK KJ_EV_ACK
 #define ALL 0
 
 static const rule rules[] = {
@@ -276,9 +285,11 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence"},
+    {ALL, "type", "\"shift\"",
+     "type: must be one of task, service, rating, presence, feedback, ack"},
+    {ALL, "type", "\"Task\"",
+     "type: must be one of task, service, rating, presence, feedback, ack"},
+    {ALL, "type", "1", "type: must be one of task, service, rating, presence, feedback, ack"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -419,6 +430,33 @@ static const rule rules[] = {
     {PRESENCE, "state", "3", "state: must be one of available, serving, break, offline"},
     {PRESENCE, "counter", "\"loket-1\"", ""},
     {PRESENCE, "counter", "\"\"", "counter: " ID_RULE},
+    /* feedback (SPEC §16) */
+    {FEEDBACK, "employee", NULL, "employee: required"},
+    {FEEDBACK, "kind", NULL, "kind: required"},
+    {FEEDBACK, "kind", "\"coaching\"", ""},
+    {FEEDBACK, "kind", "\"dialog\"", ""},
+    {FEEDBACK, "kind", "\"scolding\"", "kind: must be one of praise, coaching, dialog"},
+    {FEEDBACK, "text", NULL, "text: required"},
+    {FEEDBACK, "text", "\"\"", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "text", "\"" S1024 "\"", ""},
+    {FEEDBACK, "text", "\"" S1024 "x\"", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "text", "\"Terima kasih, pelayanan Anda sangat ramah \u2014 pertahankan\"", ""},
+    {FEEDBACK, "text", "17", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "by", "\"197912042005011002\"", ""},
+    {FEEDBACK, "by", "\"a b\"", "by: " ID_RULE},
+    {FEEDBACK, "alert", "\"al-7\"", ""},
+    {FEEDBACK, "indicator", "\"wait-p90\"", ""},
+    {FEEDBACK, "counter", "\"loket-1\"", "counter: unknown field"},
+    {FEEDBACK, "note", "\"x\"", "note: unknown field"},
+    /* ack */
+    {ACK, "alert", NULL, "alert: required"},
+    {ACK, "alert", "\"\"", "alert: " ID_RULE},
+    {ACK, "note", "\"\"", ""},
+    {ACK, "note", "\"" S1024 "\"", ""},
+    {ACK, "note", "\"" S1024 "x\"", "note: must be a string of at most 1024 bytes"},
+    {ACK, "by", "\"e2\"", ""},
+    {ACK, "employee", "\"e1\"", "employee: unknown field"},
+    {ACK, "text", "\"x\"", "text: unknown field"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -457,7 +495,7 @@ START_TEST(test_rule)
         check_rule(r, r->type);
         return;
     }
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++)
+    for (int t = KJ_EV_TASK; t <= KJ_EV_ACK; t++)
         check_rule(r, t);
 }
 END_TEST
@@ -492,6 +530,14 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_PRESENCE                                                                              \
     "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"counter\":\"loket-3\",\"state\":\"break\"}"
+#define FULL_FEEDBACK                                                                              \
+    "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
+    "\"kind\":\"coaching\",\"text\":\"Antrean panjang: buka loket 4\",\"by\":\"e9\","              \
+    "\"alert\":\"al-3\",\"indicator\":\"wait-p90\"}"
+#define FULL_ACK                                                                                   \
+    "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS                                                   \
+    ",\"unit\":\"u1\",\"alert\":\"al-3\",\"by\":\"e9\","                                           \
+    "\"note\":\"loket 4 dibuka\"}"
 
 START_TEST(test_values_task)
 {
@@ -644,7 +690,7 @@ START_TEST(test_names)
     kj_presence_state p;
     kj_outcome o;
     kj_source s;
-    for (int i = KJ_EV_TASK; i <= KJ_EV_PRESENCE; i++) {
+    for (int i = KJ_EV_TASK; i <= KJ_EV_ACK; i++) {
         const char *n = kj_event_type_name(i);
         ck_assert(kj_event_type_parse(n, strlen(n), &t));
         ck_assert_int_eq(t, i);
@@ -1287,14 +1333,20 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
+    ck_assert_str_eq(a->by, b->by);
+    ck_assert_str_eq(a->alert, b->alert);
+    ck_assert_str_eq(a->indicator, b->indicator);
+    ck_assert_int_eq(a->text == NULL, b->text == NULL);
+    if (a->text) ck_assert_str_eq(a->text, b->text);
 }
 
-static const char *const full[] = {NULL, FULL_TASK, FULL_SERVICE, FULL_RATING, FULL_PRESENCE};
+static const char *const full[] = {NULL,          FULL_TASK,     FULL_SERVICE, FULL_RATING,
+                                   FULL_PRESENCE, FULL_FEEDBACK, FULL_ACK};
 
 START_TEST(test_round_trip)
 {
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_ACK; t++) {
             for (int variant = 0; variant < 2; variant++) {
                 kj_batch *b = decode_ok(c, variant ? full[t] : base[t]);
                 const kj_event *ev = &b->items[0].ev;
@@ -1307,7 +1359,7 @@ START_TEST(test_round_trip)
                 kj_event back;
                 ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
                 assert_events_equal(ev, &back);
-                free(back.meta);
+                kj_event_free_parts(&back);
 
                 /* the canonical form is a valid body too */
                 kj_validate_opts o = test_opts();

@@ -1,0 +1,112 @@
+"""SPEC §16: the supervisor role, feedback and ack events, alert ids and
+acknowledgements, hysteresis (hold_ms) and escalation (escalate_after_ms)."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import (ADMIN_SECRET, INGEST_SECRET, KINERJA, KINERJAD, VIEWER_SECRET, Daemon,
+                      now_ms, service_event, sha)
+from test_live import recv, recv_until, subscribe, viewer
+
+SUPERVISOR_SECRET = "supervisor-kasemen"
+SUPERVISOR_B_SECRET = "supervisor-perizinan"
+SITI_SECRET = "siti-personal"
+SITI = "198706152010011002"
+BUDI = "199001012015031001"
+
+_n = [0]
+
+
+def uid(prefix):
+    _n[0] += 1
+    return f"{prefix}-{os.getpid()}-{_n[0]}-{time.monotonic_ns()}"
+
+
+class FeedbackDaemon(Daemon):
+    """The test daemon with supervisor and personal tokens added."""
+
+    def write_config(self, extra="", units=None, auth=True):
+        from conftest import DEFAULT_UNITS
+        super().write_config(extra, units or DEFAULT_UNITS, auth)
+        with open(self.config_path) as f:
+            text = f.read()
+        more = (f'  - {{name: atasan, sha256: "{sha(SUPERVISOR_SECRET)}", role: supervisor, '
+                f'units: [kasemen]}}\n'
+                f'  - {{name: atasan-b, sha256: "{sha(SUPERVISOR_B_SECRET)}", role: supervisor, '
+                f'units: [perizinan]}}\n'
+                f'  - {{name: siti, sha256: "{sha(SITI_SECRET)}", role: viewer, '
+                f'units: [kasemen], employee: "{SITI}"}}\n')
+        with open(self.config_path, "w") as f:
+            f.write(text.replace("tokens:\n", "tokens:\n" + more, 1))
+
+
+def feedback(unit="kasemen", employee=SITI, **kw):
+    ev = {"id": uid("fb"), "type": "feedback", "ts": now_ms(), "unit": unit,
+          "employee": employee, "kind": "praise", "text": "Pelayanan Anda ramah, terima kasih"}
+    ev.update(kw)
+    return ev
+
+
+def ack(alert, unit="kasemen", **kw):
+    ev = {"id": uid("ack"), "type": "ack", "ts": now_ms(), "unit": unit, "alert": alert}
+    ev.update(kw)
+    return ev
+
+
+@pytest.fixture
+def fd(tmp_path):
+    d = FeedbackDaemon(tmp_path).start()
+    yield d
+    if d.alive():
+        assert d.stop() == 0
+
+
+def test_roles(fd):
+    # an ingest token may not post the supervisor's types (assessment, of
+    # SPEC §15, is covered by the same rule once that type exists)
+    for ev in (feedback(), ack("x")):
+        status, body, _ = fd.post_json([ev], token=INGEST_SECRET)
+        assert status == 403, body
+    # a supervisor may, for its unit only, and only those types
+    status, body, _ = fd.post_json([feedback(by="197912042005011002")], token=SUPERVISOR_SECRET)
+    assert status == 200 and body["accepted"] == 1, body
+    status, body, _ = fd.post_json([feedback(unit="perizinan")], token=SUPERVISOR_SECRET)
+    assert status == 403, body
+    status, body, _ = fd.post_json([feedback(unit="perizinan")], token=SUPERVISOR_B_SECRET)
+    assert status == 200 and body["accepted"] == 1, body
+    status, body, _ = fd.post_json([service_event()], token=SUPERVISOR_SECRET)
+    assert status == 403 and "may not post service events" in body["error"], body
+    # a personal token and a viewer may not post at all; admin may
+    for tok in (SITI_SECRET, VIEWER_SECRET):
+        status, body, _ = fd.post_json([feedback()], token=tok)
+        assert status == 403, body
+    status, body, _ = fd.post_json([feedback()], token=ADMIN_SECRET)
+    assert status == 200 and body["accepted"] == 1, body
+    # a supervisor sees its unit like a viewer
+    ws = viewer(fd, token=SUPERVISOR_SECRET)
+    assert subscribe(ws)["unit"] == "kasemen"
+
+
+def test_feedback_durable_exported_and_rebuilt(fd, tmp_path):
+    ev = feedback(kind="coaching", text="Antrean pagi panjang — buka loket 2 lebih awal",
+                  by="197912042005011002", indicator="wait-p90")
+    status, body, _ = fd.post_json([ev], token=SUPERVISOR_SECRET)
+    assert status == 200 and body["accepted"] == 1, body
+    status, body, _ = fd.post_json([ev], token=SUPERVISOR_SECRET)
+    assert body["duplicates"] == 1
+    status, body, _ = fd.post_json([feedback(kind="scolding")], token=SUPERVISOR_SECRET)
+    assert body["rejected"][0]["error"] == "kind: must be one of praise, coaching, dialog"
+    assert fd.stop() == 0
+    out = subprocess.run([KINERJA, "export", "--state-dir", fd.state_dir, "--format", "ndjson"],
+                         capture_output=True, text=True, check=True).stdout
+    got = [json.loads(line) for line in out.splitlines()]
+    assert {k: v for k, v in got[0].items()} == ev
+    out = subprocess.run([KINERJA, "export", "--state-dir", fd.state_dir, "--format", "csv"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0].endswith(",text,by,alert,indicator,note,meta")
+    r = subprocess.run([KINERJAD, "-c", fd.config_path, "--rebuild"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
