@@ -152,6 +152,12 @@ static void hook_begin(void *ctx)
     kj_metrics_begin(((kj_engine *)ctx)->m);
 }
 
+static bool hook_admit(void *ctx, kj_batch_item *it)
+{
+    kj_engine *e = ctx;
+    return kj_metrics_admit(e->m, &it->ev, it->error, sizeof it->error) == KJ_OK;
+}
+
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
     (void)t;
@@ -168,20 +174,34 @@ static kj_err hook_persist(void *ctx, kj_store_txn *t)
     return kj_metrics_each_dirty(((kj_engine *)ctx)->m, &sink);
 }
 
-/* Logs an alert at its commit and queues it for the update of its unit. */
+static void log_alert(const kj_alert *a)
+{
+    if (a->change == KJ_ALERT_ACKED)
+        kj_info("alert %s acknowledged by %s", a->id, a->acked_by[0] ? a->acked_by : "-");
+    else
+        kj_info("alert%s: %s %s %s -> %s (value %.2f, target %.2f) id %s",
+                a->change == KJ_ALERT_ESCALATED ? " escalated" : "", a->scope, a->indicator,
+                kj_status_name(a->from), kj_status_name(a->to), a->has_value ? a->value : 0.0,
+                a->target, a->id);
+}
+
+/* Logs an alert record at its commit and queues its frame (alert or
+ * alert_ack) for the update of its unit. */
 static void queue_alert(void *ctx, const kj_alert *a)
 {
     kj_engine *e = ctx;
-    kj_info("alert: %s %s %s -> %s (value %.2f, target %.2f)", a->scope, a->indicator,
-            kj_status_name(a->from), kj_status_name(a->to), a->has_value ? a->value : 0.0,
-            a->target);
+    log_alert(a);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    kj_alert_pack(a, true, &pk);
+    if (a->change == KJ_ALERT_ACKED)
+        kj_alert_pack_ack(a, &pk);
+    else
+        kj_alert_pack(a, true, &pk);
     kj_pub *p = kj_pub_new(KJ_PUB_ALERT, a->unit, 0, kj_frame_new(sb.data, sb.size));
-    p->alert_to = (int)a->to;
+    /* an acknowledgement is no alert for the counts of /metrics (live.c) */
+    p->alert_to = a->change == KJ_ALERT_ACKED ? -1 : (int)a->to;
     msgpack_sbuffer_destroy(&sb);
     snprintf(p->alert_scope, sizeof p->alert_scope, "%s", a->scope);
     *e->alerts_tail = p;
@@ -579,6 +599,7 @@ kj_ingest_hooks kj_engine_hooks(kj_engine *e)
     kj_ingest_hooks h = {
         .ctx = e,
         .begin = hook_begin,
+        .admit = hook_admit,
         .apply = hook_apply,
         .persist = hook_persist,
         .commit = hook_commit,

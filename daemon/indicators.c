@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "alerts.h"
 #include "metrics_int.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
@@ -86,13 +87,33 @@ static void pack_number(msgpack_packer *pk, bool has, double v)
         msgpack_pack_double(pk, v);
 }
 
+static void pack_str_or_nil(msgpack_packer *pk, const char *s)
+{
+    if (s && s[0])
+        pack_str(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_ack_fields(const kj_alert *a, msgpack_packer *pk)
+{
+    pack_str(pk, "acked_by");
+    pack_str_or_nil(pk, a->acked_by);
+    pack_str(pk, "acked_at");
+    msgpack_pack_int64(pk, a->acked_at);
+    pack_str(pk, "note");
+    pack_str_or_nil(pk, a->note);
+}
+
 void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 8 + frame);
+    msgpack_pack_map(pk, 9 + frame + a->escalated + 3 * a->acked);
     if (frame) {
         pack_str(pk, "op");
         pack_str(pk, "alert");
     }
+    pack_str(pk, "id");
+    pack_str(pk, a->id);
     pack_str(pk, "unit");
     pack_str(pk, a->unit);
     pack_str(pk, "at");
@@ -109,6 +130,23 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
     pack_number(pk, a->has_value, a->value);
     pack_str(pk, "target");
     pack_number(pk, true, a->target);
+    if (a->escalated) {
+        pack_str(pk, "escalated");
+        msgpack_pack_true(pk);
+    }
+    if (a->acked) pack_ack_fields(a, pk);
+}
+
+void kj_alert_pack_ack(const kj_alert *a, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 6);
+    pack_str(pk, "op");
+    pack_str(pk, "alert_ack");
+    pack_str(pk, "unit");
+    pack_str(pk, a->unit);
+    pack_str(pk, "alert");
+    pack_str(pk, a->id);
+    pack_ack_fields(a, pk);
 }
 
 static bool key_is(const msgpack_object *k, const char *name)
@@ -136,10 +174,44 @@ static bool get_number(const msgpack_object *v, double *out)
     }
 }
 
+/* The optional fields of SPEC §16 (id, escalation, acknowledgement). */
+static bool life_field(const msgpack_object *k, const msgpack_object *v, kj_alert *a, bool *known)
+{
+    double d;
+    *known = true;
+    if (key_is(k, "id")) return copy_str(v, a->id, sizeof a->id);
+    if (key_is(k, "escalated")) {
+        a->escalated = v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+        return v->type == MSGPACK_OBJECT_BOOLEAN;
+    }
+    if (key_is(k, "acked_by")) {
+        a->acked = true;
+        return v->type == MSGPACK_OBJECT_NIL || copy_str(v, a->acked_by, sizeof a->acked_by);
+    }
+    if (key_is(k, "acked_at")) {
+        if (!get_number(v, &d)) return false;
+        a->acked = true, a->acked_at = (int64_t)d;
+        return true;
+    }
+    if (key_is(k, "note")) {
+        if (v->type == MSGPACK_OBJECT_NIL) return true;
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > KJ_TEXT_MAX || a->note) return false;
+        a->note = kj_malloc(v->via.str.size + 1);
+        memcpy(a->note, v->via.str.ptr, v->via.str.size);
+        a->note[v->via.str.size] = '\0';
+        return true;
+    }
+    *known = false;
+    return false;
+}
+
 static bool alert_field(const msgpack_object *k, const msgpack_object *v, kj_alert *a, int *seen)
 {
     double d;
+    bool known;
     if (key_is(k, "op")) return true;
+    bool ok = life_field(k, v, a, &known);
+    if (known) return ok;
     if (key_is(k, "unit")) return ++*seen, copy_str(v, a->unit, sizeof a->unit);
     if (key_is(k, "indicator")) return ++*seen, copy_str(v, a->indicator, sizeof a->indicator);
     if (key_is(k, "scope")) return ++*seen, copy_str(v, a->scope, sizeof a->scope);
@@ -179,9 +251,36 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
     for (uint32_t i = 0; i < map->size; i++)
         if (!alert_field(&map->ptr[i].key, &map->ptr[i].val, a, &seen)) goto done;
     if (seen == 8) err = KJ_OK;
+    if (!err && !a->id[0]) kj_alert_make_id(a, 0);
 done:
+    if (err) {
+        free(a->note);
+        a->note = NULL;
+    }
     msgpack_unpacked_destroy(&up);
     return err;
+}
+
+/* FNV-1a over the fields that place an alert, so that an id says nothing a
+ * client could forge meaning into but stays within the identifier rule. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+void kj_alert_make_id(kj_alert *a, uint64_t seq)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, a->unit, strlen(a->unit) + 1);
+    h = fnv(h, a->indicator, strlen(a->indicator) + 1);
+    h = fnv(h, a->scope, strlen(a->scope) + 1);
+    h = fnv(h, &a->from, sizeof a->from);
+    h = fnv(h, &a->to, sizeof a->to);
+    h = fnv(h, &seq, sizeof seq);
+    snprintf(a->id, sizeof a->id, "%lld-%08x", (long long)a->at, (unsigned)(h ^ (h >> 32)));
 }
 
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
@@ -297,20 +396,6 @@ static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)
     *slot = to;
 }
 
-static void raise_alert(kj_metrics *m, kj_unit *u, const kj_alert *a)
-{
-    if (m->in_group) {
-        undo un = {.kind = UNDO_ALERTS, .u = u, .n = u->n_alerts};
-        vec_push(&m->undo, &un, sizeof un);
-    }
-    if (u->n_alerts == u->cap_alerts) {
-        u->cap_alerts = u->cap_alerts ? 2 * u->cap_alerts : 8;
-        u->alerts = kj_realloc(u->alerts, u->cap_alerts * sizeof *u->alerts);
-    }
-    u->alerts[u->n_alerts++] = *a;
-    vec_push(&m->pending, a, sizeof *a);
-}
-
 static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t *slot, bool silent)
 {
     const kj_indicator_conf *ic = u->inds[i];
@@ -328,7 +413,7 @@ static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t
         snprintf(a.unit, sizeof a.unit, "%s", u->sc->id);
         snprintf(a.indicator, sizeof a.indicator, "%s", ic->id);
         scope_name(a.scope, sc);
-        raise_alert(m, u, &a);
+        kj_life_raise(m, u, &a);
     }
     set_status(m, u, slot, (uint8_t)to);
 }
@@ -433,6 +518,7 @@ void kj_ind_trim_alerts(kj_metrics *m, kj_unit *u)
         drop++;
     if (u->n_alerts - drop > ALERTS_PER_UNIT) drop = u->n_alerts - ALERTS_PER_UNIT;
     if (!drop) return;
+    kj_life_free_notes(u->alerts, drop);
     memmove(u->alerts, u->alerts + drop, (u->n_alerts - drop) * sizeof *u->alerts);
     u->n_alerts -= drop;
 }

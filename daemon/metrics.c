@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "alerts.h"
 #include "metrics_int.h"
 
 #define DEFAULT_SLA_MS 900000
@@ -428,6 +429,7 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
     }
+    if (ev->type == KJ_EV_ACK) kj_life_ack(m, u, ev);
     if (ev->type == KJ_EV_FEEDBACK || ev->type == KJ_EV_ACK) return KJ_OK; /* no metric */
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
@@ -557,6 +559,7 @@ static void unit_free(kj_unit *u)
     free(u->inds);
     free(u->ind_metric);
     free(u->status);
+    kj_life_free_notes(u->alerts, u->n_alerts);
     free(u->alerts);
     free(u);
 }
@@ -600,6 +603,8 @@ static void replay_undo(kj_metrics *m)
             remove_member(un[i].u, un[i].p);
         else if (un[i].kind == UNDO_STATUS)
             *(uint8_t *)un[i].p = un[i].old_status;
+        else if (un[i].kind == UNDO_ACK)
+            kj_life_unack(un[i].u, un[i].n);
         else
             un[i].u->n_alerts = un[i].n;
     }
@@ -619,6 +624,8 @@ void kj_metrics_rollback(kj_metrics *m)
         else
             t[i]->flags &= SC_CHANGED | SC_FOLDED;
     }
+    kj_life_free_notes((kj_alert *)m->pending.items + m->group_pending,
+                       m->pending.n - m->group_pending);
     m->pending.n = m->group_pending;
     m->touched.n = 0;
     m->ckpt_clearing = false;
@@ -757,6 +764,8 @@ void kj_metrics_free(kj_metrics *m)
     free(m->table);
     free(m->touched.items);
     free(m->undo.items);
+    kj_life_free_notes(m->pending.items, m->pending.n);
+    kj_life_free_notes(m->committed.items, m->committed.n);
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
@@ -788,7 +797,9 @@ void kj_metrics_get_stats(const kj_metrics *m, kj_metrics_stats *out)
 void kj_metrics_take_alerts(kj_metrics *m, kj_alert_fn fn, void *ctx)
 {
     kj_alert *a = m->committed.items;
-    for (size_t i = 0; i < m->committed.n; i++)
+    for (size_t i = 0; i < m->committed.n; i++) {
         fn(ctx, &a[i]);
+        kj_life_free_notes(&a[i], 1);
+    }
     m->committed.n = 0;
 }

@@ -213,6 +213,11 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
  * aborts: the next start then merges the buckets, as after a crash). */
 kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink);
 
+/* Inside a group, before an event is stored: KJ_OK when the engine can take
+ * it, else a per-event error in err ("alert: unknown alert" for an ack of an
+ * alert that is not among today's). */
+kj_err kj_metrics_admit(kj_metrics *m, const kj_event *ev, char *err, size_t errlen);
+
 /* Restore one stored alert (the msgpack entry given to put_alert); alerts
  * before today are ignored. */
 kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen);
@@ -299,8 +304,7 @@ bool kj_changes_has_employee(const kj_changes *ch, const char *employee);
  * is not ready keeps its changes, and gathers more, for a later take. */
 typedef void (*kj_changes_fn)(void *ctx, const kj_changes *ch);
 typedef bool (*kj_changes_ready_fn)(void *ctx, const char *unit);
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
-                             void *ctx);
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn, void *ctx);
 
 /* Pack a whole frame map of SPEC §7 with "at" = the engine's now:
  *   {"op":"snapshot","unit","seq","at","unit_metrics","members","counters",

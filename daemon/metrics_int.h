@@ -107,13 +107,13 @@ typedef struct kj_unit {
 } kj_unit;
 
 /* Undo entries of a group, replayed backwards by rollback. */
-enum undo_kind { UNDO_MEMBER, UNDO_STATUS, UNDO_ALERTS };
+enum undo_kind { UNDO_MEMBER, UNDO_STATUS, UNDO_ALERTS, UNDO_ACK };
 typedef struct undo {
     uint8_t kind;
     uint8_t old_status;
     kj_unit *u;
     void *p;  /* UNDO_MEMBER: the scope; UNDO_STATUS: the status byte */
-    size_t n; /* UNDO_ALERTS: u->n_alerts before */
+    size_t n; /* UNDO_ALERTS: u->n_alerts before; UNDO_ACK: the alert's index */
 } undo;
 
 typedef struct vec {

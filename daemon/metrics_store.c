@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "alerts.h"
 #include "metrics_int.h"
 
 #define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
@@ -569,13 +570,12 @@ kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen)
     kj_alert a;
     if (m->in_group) return KJ_ERR_BUSY;
     if (kj_alert_unpack(val, vlen, &a)) return KJ_ERR_DECODE;
-    if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) return KJ_OK;
-    kj_unit *u = kj_m_unit(m, a.unit, true);
-    if (u->n_alerts == u->cap_alerts) {
-        u->cap_alerts = u->cap_alerts ? 2 * u->cap_alerts : 8;
-        u->alerts = kj_realloc(u->alerts, u->cap_alerts * sizeof *u->alerts);
+    if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) {
+        free(a.note);
+        return KJ_OK;
     }
-    u->alerts[u->n_alerts++] = a;
+    kj_unit *u = kj_m_unit(m, a.unit, true);
+    kj_life_load(u, &a);
     kj_ind_trim_alerts(m, u);
     return KJ_OK;
 }

@@ -110,3 +110,59 @@ def test_feedback_durable_exported_and_rebuilt(fd, tmp_path):
     r = subprocess.run([KINERJAD, "-c", fd.config_path, "--rebuild"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+WAIT_IND = """indicators:
+  - id: wait-p90
+    name: "Waktu tunggu p90"
+    metric: services.wait_ms.p90
+    window: today
+    target: 600000
+    better: lower
+    warn_margin: 0.10
+    applies_to: [unit]
+"""
+
+
+def test_ack(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND).start()
+    try:
+        ws = viewer(d)
+        subscribe(ws)
+        d.post_json([service_event(wait_ms=120_000)])
+        d.post_json([service_event(wait_ms=2_000_000) for _ in range(3)])
+        alert = recv_until(ws, lambda f: f["op"] == "alert" and f["to"] == "bad")
+        assert alert["id"] and "acked_by" not in alert
+        # an unknown id is a per-event rejection naming the field
+        status, body, _ = d.post_json([ack("1-deadbeef"), ack(alert["id"], unit="perizinan")],
+                                      token=ADMIN_SECRET)
+        assert status == 200 and body["accepted"] == 0
+        assert [r["error"] for r in body["rejected"]] == ["alert: unknown alert"] * 2
+        # a supervisor of another unit may not
+        status, body, _ = d.post_json([ack(alert["id"])], token=SUPERVISOR_B_SECRET)
+        assert status == 403
+        ev = ack(alert["id"], by="197912042005011002", note="Loket 2 dibuka")
+        status, body, _ = d.post_json([ev], token=SUPERVISOR_SECRET)
+        assert status == 200 and body["accepted"] == 1, body
+        frame = recv_until(ws, lambda f: f["op"] == "alert_ack")
+        assert frame == {"op": "alert_ack", "unit": "kasemen", "alert": alert["id"],
+                         "acked_by": "197912042005011002", "acked_at": ev["ts"],
+                         "note": "Loket 2 dibuka"}
+        d.wait_log(f"alert {alert['id']} acknowledged by 197912042005011002")
+        # a second ack changes nothing
+        status, body, _ = d.post_json([ack(alert["id"], note="lagi")], token=SUPERVISOR_SECRET)
+        assert body["accepted"] == 1
+
+        def acked(snap):
+            mine = [a for a in snap["alerts"] if a["id"] == alert["id"]]
+            assert len(mine) == 1, snap["alerts"]
+            return mine[0]
+        a = acked(subscribe(viewer(d)))
+        assert (a["acked_by"], a["acked_at"], a["note"]) == ("197912042005011002", ev["ts"],
+                                                              "Loket 2 dibuka")
+        assert d.stop() == 0
+        d.start()
+        a = acked(subscribe(viewer(d)))
+        assert a["note"] == "Loket 2 dibuka" and a["to"] == "bad"
+    finally:
+        assert d.stop() == 0

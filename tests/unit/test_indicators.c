@@ -130,14 +130,29 @@ START_TEST(test_alert_pack_round_trip)
     strcpy(a.unit, "u1");
     strcpy(a.indicator, "wait-p90");
     strcpy(a.scope, "employee:198706152010011002");
-    for (int frame = 0; frame < 2; frame++) {
+    kj_alert_make_id(&a, 0);
+    char note[] = "Loket 2 dibuka";
+    for (int frame = 0; frame < 4; frame++) {
+        /* 2, 3: escalated and acknowledged (SPEC §16) */
+        a.escalated = a.acked = frame >= 2;
+        a.acked_at = frame >= 2 ? T0 + 5 : 0;
+        strcpy(a.acked_by, frame >= 2 ? "e9" : "");
+        a.note = frame == 2 ? note : NULL;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        kj_alert_pack(&a, frame, &pk);
+        kj_alert_pack(&a, frame & 1, &pk);
         kj_alert b;
         ck_assert_int_eq(kj_alert_unpack(sb.data, sb.size, &b), KJ_OK);
+        ck_assert_str_eq(b.id, a.id);
+        ck_assert_int_eq(b.escalated, a.escalated);
+        ck_assert_int_eq(b.acked, a.acked);
+        ck_assert_int_eq(b.acked_at, a.acked_at);
+        ck_assert_str_eq(b.acked_by, a.acked_by);
+        ck_assert_int_eq(b.note == NULL, a.note == NULL);
+        if (a.note) ck_assert_str_eq(b.note, a.note);
+        free(b.note);
         ck_assert_str_eq(b.unit, a.unit);
         ck_assert_str_eq(b.indicator, a.indicator);
         ck_assert_str_eq(b.scope, a.scope);
