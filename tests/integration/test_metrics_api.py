@@ -882,7 +882,8 @@ def test_events_export_csv_and_ndjson(mdaemon):
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["id", "type", "ts", "unit", "employee", "counter", "kind", "service",
                        "duration_ms", "due_ts", "quality", "wait_ms", "service_ms", "outcome",
-                       "score", "elements", "source", "state", "meta"]
+                       "score", "elements", "source", "state", "text", "by", "alert", "indicator",
+                       "note", "meta"]
     assert text.count("id,type,ts") == 1
     want = sorted((e for e in evs if e["unit"] == K and frm <= e["ts"] < to),
                   key=lambda e: e["ts"])
