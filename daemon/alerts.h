@@ -22,10 +22,26 @@ void kj_life_ack(kj_metrics *m, kj_unit *u, const kj_event *ev);
 
 /* Restores one stored record (taking a->note): the latest record of an id
  * replaces the earlier one. */
-void kj_life_load(kj_unit *u, kj_alert *a);
+void kj_life_load(kj_metrics *m, kj_unit *u, kj_alert *a);
 
 /* Undoes the ack recorded at u->alerts[i] (rollback). */
 void kj_life_unack(kj_unit *u, size_t i);
+
+/* Whether the status of slot i (mb NULL: the unit's own) may become `to`
+ * now, from `current`: at once without a hold_ms, for the first judgement
+ * (STATUS_UNSET) and when nothing changes; otherwise only once `to` has been
+ * seen at every evaluation for hold_ms (the wait is kept in the slot's
+ * kj_hold, undone by rollback, and due at the engine's next deadline). */
+bool kj_life_settled(kj_metrics *m, kj_unit *u, member *mb, size_t i, uint8_t current,
+                     kj_status to);
+
+/* Outside a group, after the clock moved: re-judges the slots whose hold is
+ * due and escalates the bad alerts left unacknowledged for escalate_after_ms
+ * (a KJ_ALERT_ESCALATED record is made pending). Cheap while nothing is due. */
+void kj_life_tick(kj_metrics *m);
+
+/* Forgets u's held changes (a reload, or the unit freed). */
+void kj_life_drop_holds(kj_unit *u);
 
 /* Frees what the alerts a[0..n) own (their notes). */
 void kj_life_free_notes(kj_alert *a, size_t n);

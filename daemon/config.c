@@ -54,6 +54,7 @@ struct raw_override {
 
 struct raw_indicator {
     char *id, *name, *metric, *window, *target, *better, *warn_margin, *min_samples;
+    char *hold_ms, *escalate_after_ms;
     char **applies_to;
     unsigned applies_to_count;
     struct raw_override *overrides;
@@ -131,6 +132,8 @@ static const cyaml_schema_field_t indicator_fields[] = {
     STR("better", struct raw_indicator, better),
     STR("warn_margin", struct raw_indicator, warn_margin),
     STR("min_samples", struct raw_indicator, min_samples),
+    STR("hold_ms", struct raw_indicator, hold_ms),
+    STR("escalate_after_ms", struct raw_indicator, escalate_after_ms),
     SEQ("applies_to", struct raw_indicator, applies_to, &string_schema),
     EITHER("units"),
     SEQ("overrides", struct raw_indicator, overrides, &override_schema),
@@ -1108,6 +1111,11 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     uint64_t samples = 1;
     set_uint(ld, sub(base.s, "min_samples").s, r->min_samples, 1, KJ_MIN_SAMPLES_MAX, &samples);
     ind->min_samples = (uint32_t)samples;
+    uint64_t hold = 0, escalate = 0;
+    set_uint(ld, sub(base.s, "hold_ms").s, r->hold_ms, 0, DAY_MS, &hold);
+    set_uint(ld, sub(base.s, "escalate_after_ms").s, r->escalate_after_ms, 0, DAY_MS, &escalate);
+    ind->hold_ms = (int64_t)hold;
+    ind->escalate_after_ms = (int64_t)escalate;
     load_applies(ld, base.s, r, ind);
     if (!load_unit_list(ld, sub(base.s, "units").s, &ind->all_units, &ind->units, &ind->n_units))
         ind->all_units = true;

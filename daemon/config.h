@@ -72,6 +72,10 @@ typedef struct kj_indicator_conf {
      * computed from: metrics_pack.c kj_m_agg_samples) is status none, value nil: a p90 of
      * two waits is no judgement. Default 1 (SPEC §5 as written); 0 acts as 1. */
     uint32_t min_samples;
+    /* SPEC §16. hold_ms: a new status becomes the status (and an alert) only
+     * after it held that long (0: at once). escalate_after_ms: a bad alert
+     * not acknowledged within it is escalated (0: never). Both <= 1 day. */
+    int64_t hold_ms, escalate_after_ms;
     bool for_unit, for_employee; /* applies_to */
     bool all_units;      /* units: "*" (the default) */
     char **units;

@@ -149,7 +149,11 @@ static kj_err sink_alert(void *ctx, int64_t at, const void *v, size_t vl)
 
 static void hook_begin(void *ctx)
 {
-    kj_metrics_begin(((kj_engine *)ctx)->m);
+    kj_engine *e = ctx;
+    /* The group is judged at the time it is written: a hold (SPEC §16) counts
+     * from when its status was first seen, not from the last idle tick. */
+    if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    kj_metrics_begin(e->m);
 }
 
 static bool hook_admit(void *ctx, kj_batch_item *it)
@@ -571,8 +575,13 @@ static int64_t hook_between(void *ctx, kj_store *s)
         e->retention_busy = retention_step(e);
         e->last_retention_ms = mono_ms();
     }
-    if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
-    if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
+    if (e->retention_busy) return 1000;           /* 1 ms: let producers in between the steps */
+    if (!wait_ms) wait_ms = 1000;                 /* the clock: windows move without events */
+    int64_t due = kj_metrics_next_deadline(e->m); /* a hold or an escalation (SPEC §16) */
+    if (due) {
+        int64_t left = due - kj_now_ms();
+        if (left < wait_ms) wait_ms = left > 1 ? left : 1;
+    }
     return wait_ms * 1000;
 }
 

@@ -284,7 +284,7 @@ void kj_alert_make_id(kj_alert *a, uint64_t seq)
 }
 
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
-                       double target, bool has_value, double value)
+                       double target, bool has_value, double value, kj_status status)
 {
     double pct;
     bool has_pct = kj_indicator_achievement(ic->better, target, has_value, value, &pct);
@@ -306,8 +306,7 @@ void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const ch
     pack_str(pk, "better");
     pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
     pack_str(pk, "status");
-    pack_str(pk, kj_status_name(
-                     kj_indicator_status(ic->better, target, ic->warn_margin, has_value, value)));
+    pack_str(pk, kj_status_name(status));
     pack_str(pk, "achievement_pct");
     if (has_pct)
         msgpack_pack_double(pk, pct);
@@ -358,9 +357,11 @@ void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old)
         u->ind_metric[u->n_inds] = kj_metric_parse(ic->metric, &metric) ? (int)metric : -1;
         u->inds[u->n_inds++] = ic;
     }
-    /* A unit first seen in a group starts from "none"; otherwise the first
-     * evaluation sets the status silently. */
-    uint8_t initial = m->in_group ? KJ_STATUS_NONE : STATUS_UNSET;
+    /* Every new slot takes its first status silently (SPEC §16: no "none ->"
+     * alert for each scope at start, at a reload or when a unit appears).
+     * Held changes start over: the indicators' order may have changed. */
+    uint8_t initial = STATUS_UNSET;
+    kj_life_drop_holds(u);
     uint8_t *st = carry_over(u, old_inds, n_old, u->status, initial);
     free(u->status);
     u->status = st;
@@ -396,13 +397,16 @@ static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)
     *slot = to;
 }
 
-static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t *slot, bool silent)
+/* mb NULL: the unit's own slot. A change waits out hold_ms (alerts.c)
+ * before it becomes the status and an alert. */
+static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb, bool silent)
 {
     const kj_indicator_conf *ic = u->inds[i];
+    uint8_t *slot = mb ? &mb->status[i] : &u->status[i];
     double v = 0, target = kj_indicator_target(ic, sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL);
     bool has = ind_value(m, u, i, sc, &v);
     kj_status to = kj_indicator_status(ic->better, target, ic->warn_margin, has, v);
-    if (*slot == to) return;
+    if (!kj_life_settled(m, u, mb, i, *slot, to) || *slot == to) return;
     if (!silent && *slot != STATUS_UNSET) {
         kj_alert a = {.at = m->now,
                       .from = (kj_status)*slot,
@@ -418,6 +422,11 @@ static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t
     set_status(m, u, slot, (uint8_t)to);
 }
 
+void kj_ind_eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb)
+{
+    eval_slot(m, u, i, sc, mb, false);
+}
+
 static member *member_of(kj_unit *u, const kj_scope *e)
 {
     for (size_t i = 0; i < u->n_members; i++)
@@ -430,7 +439,7 @@ void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent)
     if (sc->kind == KJ_SCOPE_UNIT) {
         kj_unit *u = sc->unit;
         for (size_t i = 0; i < u->n_inds; i++)
-            if (u->inds[i]->for_unit) eval_slot(m, u, i, sc, &u->status[i], silent);
+            if (u->inds[i]->for_unit) eval_slot(m, u, i, sc, NULL, silent);
         return;
     }
     if (sc->kind != KJ_SCOPE_EMPLOYEE) return;
@@ -438,7 +447,7 @@ void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent)
         kj_unit *u = sc->units[k];
         member *mb = member_of(u, sc);
         for (size_t i = 0; mb && i < u->n_inds; i++)
-            if (u->inds[i]->for_employee) eval_slot(m, u, i, sc, &mb->status[i], silent);
+            if (u->inds[i]->for_employee) eval_slot(m, u, i, sc, mb, silent);
     }
 }
 
@@ -449,11 +458,11 @@ void kj_ind_baseline(kj_metrics *m)
             if (sc->kind != KJ_SCOPE_UNIT) continue;
             kj_unit *u = sc->unit;
             for (size_t j = 0; j < u->n_inds; j++)
-                if (u->inds[j]->for_unit) eval_slot(m, u, j, sc, &u->status[j], false);
+                if (u->inds[j]->for_unit) eval_slot(m, u, j, sc, NULL, false);
             for (size_t k = 0; k < u->n_members; k++)
                 for (size_t j = 0; j < u->n_inds; j++)
                     if (u->inds[j]->for_employee)
-                        eval_slot(m, u, j, u->members[k].sc, &u->members[k].status[j], false);
+                        eval_slot(m, u, j, u->members[k].sc, &u->members[k], false);
         }
     }
 }
@@ -463,15 +472,19 @@ static bool shown(const kj_scope *sc, const char *only_employee)
     return !only_employee || (sc->kind == KJ_SCOPE_EMPLOYEE && !strcmp(sc->id, only_employee));
 }
 
-static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, msgpack_packer *pk)
+/* slot: the scope's status byte (STATUS_UNSET before its first judgement). */
+static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t slot,
+                       msgpack_packer *pk)
 {
+    const kj_indicator_conf *ic = u->inds[i];
     char name[KJ_SCOPE_MAX + 1];
-    double v = 0;
+    double v = 0, target = kj_indicator_target(ic, sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL);
     bool has = ind_value(m, u, i, sc, &v);
+    kj_status st = slot != STATUS_UNSET
+                       ? (kj_status)slot
+                       : kj_indicator_status(ic->better, target, ic->warn_margin, has, v);
     scope_name(name, sc);
-    kj_indicator_pack(
-        pk, u->inds[i], name,
-        kj_indicator_target(u->inds[i], sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL), has, v);
+    kj_indicator_pack(pk, ic, name, target, has, v, st);
 }
 
 void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk)
@@ -486,11 +499,12 @@ void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_p
         n += shown(u->members[k].sc, only_employee) ? per_member : 0;
     msgpack_pack_array(pk, n);
     for (size_t i = 0; shown(u->sc, only_employee) && i < u->n_inds; i++)
-        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, pk);
+        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, u->status[i], pk);
     for (size_t k = 0; k < u->n_members; k++) {
         if (!shown(u->members[k].sc, only_employee)) continue;
         for (size_t i = 0; i < u->n_inds; i++)
-            if (u->inds[i]->for_employee) pack_entry(m, u, i, u->members[k].sc, pk);
+            if (u->inds[i]->for_employee)
+                pack_entry(m, u, i, u->members[k].sc, u->members[k].status[i], pk);
     }
 }
 

@@ -99,8 +99,9 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a);
 void kj_alert_make_id(kj_alert *a, uint64_t seq);
 
 /* Pack one indicator entry of SPEC §7: {"id","name","scope","metric","window",
- * "value","target","better","status","achievement_pct"}. */
+ * "value","target","better","status","achievement_pct"}. status is the
+ * scope's (which lags the value by the indicator's hold_ms). */
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
-                       double target, bool has_value, double value);
+                       double target, bool has_value, double value, kj_status status);
 
 #endif

@@ -245,10 +245,11 @@ void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
     u->n_members++;
     member *mb = &u->members[at];
     mb->sc = e;
-    /* A member first seen in an event starts from "none": its first data is a
-     * change of status. Configured and restored members start unset and take
-     * their first status silently (no alert storm at start). */
-    kj_ind_setup_member(u, mb, m->in_group && !from_load ? KJ_STATUS_NONE : STATUS_UNSET);
+    /* Every member takes its first status silently, a new one as much as a
+     * configured or restored one: a member that appears is no change of
+     * status (SPEC §16: no "none -> bad" for each newcomer). */
+    mb->hold = NULL;
+    kj_ind_setup_member(u, mb, STATUS_UNSET);
     if (!m->in_group || from_load) m->need_baseline = true;
     e->units = kj_realloc(e->units, (e->n_units + 1) * sizeof *e->units);
     e->units[e->n_units++] = u;
@@ -264,6 +265,7 @@ static void remove_member(kj_unit *u, kj_scope *e)
     for (size_t i = 0; i < u->n_members; i++) {
         if (u->members[i].sc != e) continue;
         free(u->members[i].status);
+        free(u->members[i].hold);
         memmove(&u->members[i], &u->members[i + 1], (u->n_members - i - 1) * sizeof *u->members);
         u->n_members--;
         break;
@@ -552,6 +554,7 @@ static void scope_free(kj_scope *sc)
 
 static void unit_free(kj_unit *u)
 {
+    kj_life_drop_holds(u);
     for (size_t i = 0; i < u->n_members; i++)
         free(u->members[i].status);
     free(u->members);
@@ -605,6 +608,8 @@ static void replay_undo(kj_metrics *m)
             *(uint8_t *)un[i].p = un[i].old_status;
         else if (un[i].kind == UNDO_ACK)
             kj_life_unack(un[i].u, un[i].n);
+        else if (un[i].kind == UNDO_HOLD)
+            *(kj_hold *)un[i].p = (kj_hold){(int64_t)un[i].n, un[i].old_status};
         else
             un[i].u->n_alerts = un[i].n;
     }
@@ -659,6 +664,8 @@ static bool scope_moves(kj_metrics *m, kj_scope *sc, int32_t old_min, int32_t ol
     return ch;
 }
 
+static void move_windows(kj_metrics *m, int32_t old_min, int32_t old_hour, int32_t old_day);
+
 kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
 {
     if (m->in_group) return KJ_ERR_BUSY;
@@ -669,7 +676,13 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     /* as of the old time: the minutes that close are current or later */
     kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
     set_now(m, now);
-    if (m->now_min == old_min) return KJ_OK;
+    if (m->now_min != old_min) move_windows(m, old_min, old_hour, old_day);
+    kj_life_tick(m); /* after the windows: a held status is judged on fresh values */
+    return KJ_OK;
+}
+
+static void move_windows(kj_metrics *m, int32_t old_min, int32_t old_hour, int32_t old_day)
+{
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
             if (!scope_moves(m, sc, old_min, old_hour, old_day)) continue;
@@ -682,7 +695,6 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
             for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
                 if (sc->kind == KJ_SCOPE_UNIT) kj_ind_trim_alerts(m, sc->unit);
     }
-    return KJ_OK;
 }
 
 /* ---- life cycle ---- */

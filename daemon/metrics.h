@@ -218,6 +218,11 @@ kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink);
  * alert that is not among today's). */
 kj_err kj_metrics_admit(kj_metrics *m, const kj_event *ev, char *err, size_t errlen);
 
+/* The engine's time (ms, as given to kj_metrics_tick) at which a held status
+ * or an escalation falls due (SPEC §16); 0 when none waits. The writer ticks
+ * by then, without any event. */
+int64_t kj_metrics_next_deadline(const kj_metrics *m);
+
 /* Restore one stored alert (the msgpack entry given to put_alert); alerts
  * before today are ignored. */
 kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen);

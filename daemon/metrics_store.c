@@ -575,7 +575,7 @@ kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen)
         return KJ_OK;
     }
     kj_unit *u = kj_m_unit(m, a.unit, true);
-    kj_life_load(u, &a);
+    kj_life_load(m, u, &a);
     kj_ind_trim_alerts(m, u);
     return KJ_OK;
 }

@@ -166,3 +166,55 @@ def test_ack(tmp_path):
         assert a["note"] == "Loket 2 dibuka" and a["to"] == "bad"
     finally:
         assert d.stop() == 0
+
+
+def test_escalation(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND.replace("applies_to: [unit]", """applies_to: [unit, employee]
+    escalate_after_ms: 1500""")).start()
+    try:
+        ws = viewer(d)
+        subscribe(ws)
+        d.post_json([service_event(wait_ms=2_000_000)])
+        first = {}
+        while len(first) < 2:
+            f = recv_until(ws, lambda f: f["op"] == "alert")
+            assert not f.get("escalated"), f
+            first[f["scope"]] = f
+        unit_alert, siti_alert = first["unit:kasemen"], first[f"employee:{SITI}"]
+        status, body, _ = d.post_json([ack(unit_alert["id"])], token=SUPERVISOR_SECRET)
+        assert body["accepted"] == 1, body
+        # the unacknowledged one escalates after escalate_after_ms, without any event
+        f = recv_until(ws, lambda f: f["op"] == "alert" and f.get("escalated"))
+        t = now_ms()
+        assert f["id"] == siti_alert["id"] and f["scope"] == f"employee:{SITI}"
+        assert t - siti_alert["at"] >= 1500
+        d.wait_log(f"alert escalated: employee:{SITI} wait-p90")
+        assert not any("alert escalated: unit:kasemen" in l for l in d.lines)
+        snap = subscribe(viewer(d))
+        by_id = {a["id"]: a for a in snap["alerts"]}
+        assert by_id[siti_alert["id"]]["escalated"] is True
+        assert "escalated" not in by_id[unit_alert["id"]]
+        assert d.stop() == 0
+        d.start()
+        by_id = {a["id"]: a for a in subscribe(viewer(d))["alerts"]}
+        assert by_id[siti_alert["id"]]["escalated"] is True
+    finally:
+        assert d.stop() == 0
+
+
+def test_hold_delays_the_alert(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND.replace("applies_to: [unit]", """applies_to: [unit]
+    hold_ms: 1200""")).start()
+    try:
+        ws = viewer(d)
+        subscribe(ws)
+        t0 = now_ms()
+        d.post_json([service_event(wait_ms=2_000_000)])
+        # the update carries the value at once, the status only after the hold
+        f = recv_until(ws, lambda f: f["op"] == "update")
+        ind = [i for i in f["indicators"] if i["id"] == "wait-p90"][0]
+        assert ind["value"] >= 1_900_000 and ind["status"] == "none"
+        f = recv_until(ws, lambda f: f["op"] == "alert")
+        assert (f["from"], f["to"]) == ("none", "bad") and f["at"] - t0 >= 1200
+    finally:
+        assert d.stop() == 0

@@ -253,6 +253,141 @@ static const kj_alert *find_alert(const char *indicator, const char *scope)
     return NULL;
 }
 
+/* ---- hold_ms against an independent model (SPEC §16) ---- */
+
+#define FLAP_STEPS 240
+
+/* The model: the raw status of the window at each observation (the engine's
+ * evaluations: after each tick, after each group), and the rule of §16 read
+ * off that history: the status becomes r at an observation t when r differs
+ * from the status and the run of observations equal to r that ends at t
+ * started at least hold before t. */
+typedef struct flap_model {
+    int64_t t[2 * FLAP_STEPS + 2];
+    kj_status raw[2 * FLAP_STEPS + 2];
+    int n;
+    kj_status status;
+    kj_alert alerts[2 * FLAP_STEPS];
+    int n_alerts;
+} flap_model;
+
+static kj_status class_of(int64_t max_wait)
+{
+    return max_wait <= 600000 ? KJ_STATUS_OK : max_wait <= 660000 ? KJ_STATUS_WARN : KJ_STATUS_BAD;
+}
+
+/* services.wait_ms.max over 15m: the steps whose minute bucket starts in
+ * (now - 15 min, now] (SPEC §4). */
+static kj_status window_raw(const int64_t *waits, int upto, int64_t now)
+{
+    int64_t max = -1;
+    for (int j = 0; j <= upto; j++) {
+        int64_t bucket = (T0 + j * MIN_MS) / MIN_MS * MIN_MS;
+        if (waits[j] >= 0 && bucket > now - 15 * MIN_MS && waits[j] > max) max = waits[j];
+    }
+    return max < 0 ? KJ_STATUS_NONE : class_of(max);
+}
+
+static void observe(flap_model *fm, int64_t now, kj_status raw, int64_t hold)
+{
+    fm->t[fm->n] = now;
+    fm->raw[fm->n++] = raw;
+    if (raw == fm->status) return;
+    int start = fm->n - 1;
+    while (start > 0 && fm->raw[start - 1] == raw)
+        start--;
+    if (now - fm->t[start] < hold) return;
+    fm->alerts[fm->n_alerts++] = (kj_alert){.at = now, .from = fm->status, .to = raw};
+    fm->status = raw;
+}
+
+static void flap_run(unsigned seed, int64_t hold)
+{
+    kj_config *cfg = engine_config();
+    cfg->indicators[0] = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
+    cfg->indicators[0].for_employee = false;
+    cfg->indicators[0].hold_ms = hold;
+    cfg->n_indicators = 1;
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    static const int64_t classes[] = {300000, 630000, 900000};
+    int64_t waits[FLAP_STEPS];
+    flap_model fm = {.status = KJ_STATUS_NONE}; /* the start's silent first judgement */
+    kj_alert got[2 * FLAP_STEPS];
+    int n_got = 0;
+    for (int k = 0; k < FLAP_STEPS; k++) {
+        int64_t now = T0 + k * MIN_MS;
+        seed = seed * 1103515245u + 12345u;
+        /* bursts and gaps: sparse data that flaps */
+        waits[k] = (seed >> 16) % 3 ? -1 : classes[(seed >> 8) % 3];
+        ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
+        n_seen = 0;
+        if (kj_metrics_pending(m)) run(m, NULL, 0);
+        for (int i = 0; i < n_seen; i++)
+            got[n_got++] = seen[i];
+        observe(&fm, now, window_raw(waits, k - 1, now), hold);
+        if (waits[k] < 0) continue;
+        kj_event ev = service(now, "e1", waits[k]);
+        run(m, &ev, 1);
+        for (int i = 0; i < n_seen; i++)
+            got[n_got++] = seen[i];
+        observe(&fm, now, window_raw(waits, k, now), hold);
+    }
+    ck_assert_int_gt(fm.n_alerts, 3); /* the series does flap */
+    for (int i = 0; i < n_got && i < fm.n_alerts; i++) {
+        ck_assert_msg(got[i].at == fm.alerts[i].at && got[i].from == fm.alerts[i].from &&
+                          got[i].to == fm.alerts[i].to,
+                      "seed %u hold %lld: alert %d: engine %s -> %s at +%lld s, model %s -> %s at "
+                      "+%lld s",
+                      seed, (long long)hold, i, kj_status_name(got[i].from),
+                      kj_status_name(got[i].to), (long long)(got[i].at - T0) / 1000,
+                      kj_status_name(fm.alerts[i].from), kj_status_name(fm.alerts[i].to),
+                      (long long)(fm.alerts[i].at - T0) / 1000);
+    }
+    ck_assert_int_eq(n_got, fm.n_alerts);
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+
+START_TEST(test_hold_against_model)
+{
+    static const int64_t holds[] = {0, 2 * MIN_MS, 5 * MIN_MS, 150000};
+    for (unsigned seed = 1; seed <= 6; seed++)
+        for (size_t h = 0; h < sizeof holds / sizeof holds[0]; h++)
+            flap_run(seed * 7919u, holds[h]);
+}
+END_TEST
+
+/* A longer hold means fewer alerts on the same flapping series. */
+START_TEST(test_hold_calms_alerts)
+{
+    int counts[2];
+    for (int v = 0; v < 2; v++) {
+        kj_config *cfg = engine_config();
+        cfg->indicators[0] = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
+        cfg->indicators[0].for_employee = false;
+        cfg->indicators[0].hold_ms = v ? 10 * MIN_MS : 0;
+        cfg->n_indicators = 1;
+        kj_metrics *m;
+        ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+        counts[v] = 0;
+        for (int k = 0; k < 120; k++) {
+            ck_assert_int_eq(kj_metrics_tick(m, T0 + k * MIN_MS), KJ_OK);
+            n_seen = 0;
+            if (kj_metrics_pending(m)) run(m, NULL, 0);
+            counts[v] += n_seen;
+            if (k % 4) continue;
+            kj_event ev = service(T0 + k * MIN_MS, "e1", k % 32 < 16 ? 300000 : 900000);
+            run(m, &ev, 1);
+            counts[v] += n_seen;
+        }
+        kj_metrics_free(m);
+        kj_config_free(cfg);
+    }
+    ck_assert_int_gt(counts[0], counts[1]);
+}
+END_TEST
+
 START_TEST(test_alerts_on_change_only)
 {
     kj_config *cfg = engine_config();
@@ -541,6 +676,8 @@ static Suite *indicators_suite(void)
     tcase_add_test(tc, test_alerts_bounded_and_daily);
     tcase_add_test(tc, test_rollback_drops_alerts);
     tcase_add_test(tc, test_reload_keeps_statuses);
+    tcase_add_test(tc, test_hold_against_model);
+    tcase_add_test(tc, test_hold_calms_alerts);
     suite_add_tcase(s, tc);
     return s;
 }
