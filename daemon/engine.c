@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "feedback.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -107,7 +108,8 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     }
     int64_t t0 = mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
-        (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
+        (err = kj_store_each_alert(
+             store, kj_metrics_today_start(e->m) - KJ_FEEDBACK_DAYS * KJ_DAY_MS, load_alert, e))) {
         snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
         goto fail;
     }

@@ -6,6 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "alerts.h"
+#include "feedback.h"
 #include "metrics_int.h"
 
 #define DEFAULT_SLA_MS 900000
@@ -249,6 +250,8 @@ void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
      * configured or restored one: a member that appears is no change of
      * status (SPEC §16: no "none -> bad" for each newcomer). */
     mb->hold = NULL;
+    mb->feedback = NULL;
+    mb->n_feedback = 0;
     kj_ind_setup_member(u, mb, STATUS_UNSET);
     if (!m->in_group || from_load) m->need_baseline = true;
     e->units = kj_realloc(e->units, (e->n_units + 1) * sizeof *e->units);
@@ -266,6 +269,7 @@ static void remove_member(kj_unit *u, kj_scope *e)
         if (u->members[i].sc != e) continue;
         free(u->members[i].status);
         free(u->members[i].hold);
+        kj_fb_free_member(&u->members[i]);
         memmove(&u->members[i], &u->members[i + 1], (u->n_members - i - 1) * sizeof *u->members);
         u->n_members--;
         break;
@@ -432,6 +436,7 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         return KJ_OK;
     }
     if (ev->type == KJ_EV_ACK) kj_life_ack(m, u, ev);
+    if (ev->type == KJ_EV_FEEDBACK) kj_fb_note(m, ev);
     if (ev->type == KJ_EV_FEEDBACK || ev->type == KJ_EV_ACK) return KJ_OK; /* no metric */
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
@@ -512,6 +517,7 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    kj_fb_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -555,8 +561,10 @@ static void scope_free(kj_scope *sc)
 static void unit_free(kj_unit *u)
 {
     kj_life_drop_holds(u);
-    for (size_t i = 0; i < u->n_members; i++)
+    for (size_t i = 0; i < u->n_members; i++) {
         free(u->members[i].status);
+        kj_fb_free_member(&u->members[i]);
+    }
     free(u->members);
     free(u->counters);
     free(u->inds);
@@ -633,6 +641,7 @@ void kj_metrics_rollback(kj_metrics *m)
                        m->pending.n - m->group_pending);
     m->pending.n = m->group_pending;
     m->touched.n = 0;
+    kj_fb_rollback(m);
     m->ckpt_clearing = false;
     m->fold_writing = false;
     m->in_group = false;
@@ -778,6 +787,8 @@ void kj_metrics_free(kj_metrics *m)
     free(m->undo.items);
     kj_life_free_notes(m->pending.items, m->pending.n);
     kj_life_free_notes(m->committed.items, m->committed.n);
+    kj_fb_rollback(m);
+    free(m->fb_group.items);
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);

@@ -93,8 +93,10 @@ typedef struct kj_hold {
 
 typedef struct member {
     kj_scope *sc;
-    uint8_t *status; /* per unit indicator (kj_status or STATUS_UNSET) */
-    kj_hold *hold;   /* per unit indicator, allocated at the first hold; or NULL */
+    uint8_t *status;              /* per unit indicator (kj_status or STATUS_UNSET) */
+    kj_hold *hold;                /* per unit indicator, allocated at the first hold; or NULL */
+    struct kj_feedback *feedback; /* newest first (feedback.c), or NULL */
+    uint8_t n_feedback;
 } member;
 
 typedef struct kj_unit {
@@ -167,6 +169,7 @@ struct kj_metrics {
     vec committed;         /* kj_alert: committed, not yet taken */
     vec changed_units;     /* unit * */
     int64_t life_deadline; /* the nearest hold or escalation due (alerts.c); 0: none */
+    vec fb_group;          /* kj_feedback: the group's feedback events (feedback.c) */
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */

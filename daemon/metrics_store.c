@@ -6,6 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "alerts.h"
+#include "feedback.h"
 #include "metrics_int.h"
 
 #define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
@@ -238,6 +239,7 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
                 put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, ((kj_scope *)un[i].p)->id);
         }
     }
+    if (!err && m->in_group) err = kj_fb_store(m, sink);
     return err ? err : dirty_alerts(m, sink);
 }
 
@@ -569,6 +571,7 @@ kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen)
 {
     kj_alert a;
     if (m->in_group) return KJ_ERR_BUSY;
+    if (kj_fb_load(m, val, vlen)) return KJ_OK;
     if (kj_alert_unpack(val, vlen, &a)) return KJ_ERR_DECODE;
     if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) {
         free(a.note);

@@ -218,3 +218,50 @@ def test_hold_delays_the_alert(tmp_path):
         assert (f["from"], f["to"]) == ("none", "bad") and f["at"] - t0 >= 1200
     finally:
         assert d.stop() == 0
+
+
+def test_members_carry_their_feedback(fd):
+    t = now_ms()
+    evs = [feedback(employee=SITI, ts=t - 3000, text="satu"),
+           feedback(employee=SITI, ts=t - 1000, kind="coaching", text="dua", alert="x-1",
+                    indicator="wait-p90", by="197912042005011002"),
+           feedback(employee=BUDI, ts=t - 2000, kind="dialog", text="rahasia Budi"),
+           feedback(employee=SITI, ts=t - 40 * 86_400_000 + 600_000, text="terlalu lama")]
+    status, body, _ = fd.post_json(evs[:3], token=SUPERVISOR_SECRET)
+    assert body["accepted"] == 3, body
+    status, body, _ = fd.post_json(evs[3:], token=SUPERVISOR_SECRET)
+    assert body["rejected"][0]["error"] == "ts: older than max_event_age" or body["accepted"] == 1
+
+    def check(snap):
+        siti = snap["members"][SITI]["feedback"]
+        assert [f["text"] for f in siti] == ["dua", "satu"]
+        assert siti[0] == {"id": evs[1]["id"], "ts": t - 1000, "kind": "coaching", "text": "dua",
+                           "by": "197912042005011002", "alert": "x-1", "indicator": "wait-p90"}
+        assert [f["text"] for f in snap["members"][BUDI]["feedback"]] == ["rahasia Budi"]
+    check(subscribe(viewer(fd, token=SUPERVISOR_SECRET)))
+    # the personal view: only Siti's own object, and none of Budi's feedback
+    mine = viewer(fd, token=SITI_SECRET)
+    snap = subscribe(mine)
+    assert list(snap["members"]) == [SITI]
+    assert "rahasia Budi" not in json.dumps(snap)
+    fd.post_json([feedback(employee=BUDI, text="rahasia kedua")], token=SUPERVISOR_SECRET)
+    fd.post_json([feedback(employee=SITI, text="tiga")], token=SUPERVISOR_SECRET)
+    f = recv_until(mine, lambda f: f["op"] == "update" and SITI in f.get("members", {}))
+    assert f["members"][SITI]["feedback"][0]["text"] == "tiga"
+    assert "rahasia" not in json.dumps(f)
+    # kept over a restart
+    assert fd.stop() == 0
+    fd.start()
+    snap = subscribe(viewer(fd, token=SUPERVISOR_SECRET))
+    assert [f["text"] for f in snap["members"][SITI]["feedback"]] == ["tiga", "dua", "satu"]
+    assert [f["text"] for f in snap["members"][BUDI]["feedback"]] == ["rahasia kedua",
+                                                                      "rahasia Budi"]
+
+
+def test_feedback_bounded(fd):
+    t = now_ms() - 100_000
+    evs = [feedback(ts=t + i, text=f"n{i}") for i in range(25)]
+    status, body, _ = fd.post_json(evs, token=ADMIN_SECRET)
+    assert body["accepted"] == 25
+    got = subscribe(viewer(fd))["members"][SITI]["feedback"]
+    assert [f["text"] for f in got] == [f"n{i}" for i in range(24, 4, -1)]
