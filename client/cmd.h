@@ -24,6 +24,8 @@ int kj_cmd_snapshot(int argc, char **argv);
 int kj_cmd_watch(int argc, char **argv);
 int kj_cmd_export(int argc, char **argv);
 int kj_cmd_backup(int argc, char **argv);
+int kj_cmd_feedback(int argc, char **argv);
+int kj_cmd_ack(int argc, char **argv);
 
 /* "kinerja: ..." on stderr. */
 void kj_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,11 +19,12 @@ static const char help[] =
     "KINERJA_URL with KINERJA_TOKEN. Every post first delivers what the spool holds.\n"
     "\n"
     "event flags (named after the fields of SPEC section 3):\n"
-    "  --type task|service|rating|presence   --unit U      --employee E\n"
+    "  --type task|service|rating|presence|feedback|ack   --unit U   --employee E\n"
     "  --counter C     --service S      --kind K          --outcome served|no_show|transferred\n"
     "  --wait-ms MS    --service-ms MS  --duration-ms MS  (also 90s, 15m, 2h)\n"
     "  --due-ts T      --quality 0-100  --score 1-4       --elements 4,4,3,4,4,4,3,4,4\n"
     "  --source citizen|peer|supervisor --state available|serving|break|offline\n"
+    "  --text T        --by E           --alert A         --indicator I    --note N\n"
     "  --meta JSON     --id ID (default: a fresh unique id)\n"
     "  --ts T          (default now; T is ms since the epoch, ISO 8601, or now)\n"
     "\n"
@@ -249,6 +250,11 @@ static const struct option options[] = {
     {"source", required_argument, NULL, OPT_FIELD},
     {"state", required_argument, NULL, OPT_FIELD},
     {"meta", required_argument, NULL, OPT_FIELD},
+    {"text", required_argument, NULL, OPT_FIELD},
+    {"by", required_argument, NULL, OPT_FIELD},
+    {"alert", required_argument, NULL, OPT_FIELD},
+    {"indicator", required_argument, NULL, OPT_FIELD},
+    {"note", required_argument, NULL, OPT_FIELD},
     {NULL, 0, NULL, 0},
 };
 

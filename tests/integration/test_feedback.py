@@ -265,3 +265,41 @@ def test_feedback_bounded(fd):
     assert body["accepted"] == 25
     got = subscribe(viewer(fd))["members"][SITI]["feedback"]
     assert [f["text"] for f in got] == [f"n{i}" for i in range(24, 4, -1)]
+
+
+def kinerja(d, token, *args):
+    env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN=token)
+    return subprocess.run([KINERJA, *args, "--no-spool"], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_feedback_and_ack_commands(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND).start()
+    try:
+        r = kinerja(d, SUPERVISOR_SECRET, "feedback", "--unit", "kasemen", "--employee", SITI,
+                    "--kind", "praise", "--text", "Terima kasih atas pelayanannya",
+                    "--by", "197912042005011002")
+        assert r.returncode == 0, r.stderr
+        snap = subscribe(viewer(d))
+        assert snap["members"][SITI]["feedback"][0]["text"] == "Terima kasih atas pelayanannya"
+        r = kinerja(d, SUPERVISOR_SECRET, "feedback", "--unit", "kasemen", "--employee", SITI,
+                    "--kind", "teguran", "--text", "x")
+        # checked before sending, as every flag-built event (a usage error)
+        assert r.returncode == 64 and "kind: must be one of praise, coaching, dialog" in r.stderr
+        r = kinerja(d, SUPERVISOR_SECRET, "ack", "--unit", "kasemen", "--alert", "1-00000000")
+        assert r.returncode == 2 and "alert: unknown alert" in r.stderr, r.stderr
+        ws = viewer(d)
+        subscribe(ws)
+        d.post_json([service_event(wait_ms=2_000_000)])
+        alert = recv_until(ws, lambda f: f["op"] == "alert")
+        r = kinerja(d, INGEST_SECRET, "ack", "--unit", "kasemen", "--alert", alert["id"])
+        assert r.returncode == 1 and "may not post ack events" in r.stderr, r.stderr
+        r = kinerja(d, SUPERVISOR_SECRET, "ack", "--unit", "kasemen", "--alert", alert["id"],
+                    "--note", "sudah ditangani")
+        assert r.returncode == 0, r.stderr
+        f = recv_until(ws, lambda f: f["op"] == "alert_ack")
+        assert f["alert"] == alert["id"] and f["note"] == "sudah ditangani"
+        r = subprocess.run([KINERJA, "ack", "-h"], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: kinerja ack" in r.stdout
+    finally:
+        assert d.stop() == 0
