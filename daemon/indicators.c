@@ -284,11 +284,16 @@ void kj_alert_make_id(kj_alert *a, uint64_t seq)
 }
 
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
-                       double target, bool has_value, double value, kj_status status)
+                       double target, bool has_value, double value, kj_status status,
+                       const double *median)
 {
     double pct;
     bool has_pct = kj_indicator_achievement(ic->better, target, has_value, value, &pct);
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 10 + (median != NULL));
+    if (median) {
+        pack_str(pk, "unit_median");
+        pack_number(pk, !isnan(*median), *median);
+    }
     pack_str(pk, "id");
     pack_str(pk, ic->id);
     pack_str(pk, "name");
@@ -474,7 +479,7 @@ static bool shown(const kj_scope *sc, const char *only_employee)
 
 /* slot: the scope's status byte (STATUS_UNSET before its first judgement). */
 static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t slot,
-                       msgpack_packer *pk)
+                       const double *median, msgpack_packer *pk)
 {
     const kj_indicator_conf *ic = u->inds[i];
     char name[KJ_SCOPE_MAX + 1];
@@ -484,11 +489,34 @@ static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_
                        ? (kj_status)slot
                        : kj_indicator_status(ic->better, target, ic->warn_margin, has, v);
     scope_name(name, sc);
-    kj_indicator_pack(pk, ic, name, target, has, v, st);
+    kj_indicator_pack(pk, ic, name, target, has, v, st, median);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of indicator i's value over u's members that have one (NaN
+ * when none has): a personal view compares its own value with it. */
+static double member_median(kj_metrics *m, kj_unit *u, size_t i, double *scratch)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < u->n_members; k++)
+        if (ind_value(m, u, i, u->members[k].sc, &scratch[n])) n++;
+    if (!n) return NAN;
+    qsort(scratch, n, sizeof *scratch, cmp_double);
+    return n % 2 ? scratch[n / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2;
 }
 
 void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk)
 {
+    double *medians = u->n_inds ? kj_calloc(u->n_inds, sizeof *medians) : NULL;
+    double *scratch = u->n_members ? kj_calloc(u->n_members, sizeof *scratch) : NULL;
+    for (size_t i = 0; i < u->n_inds; i++)
+        if (u->inds[i]->for_employee) medians[i] = member_median(m, u, i, scratch);
+    free(scratch);
     size_t n = 0, per_unit = 0, per_member = 0;
     for (size_t i = 0; i < u->n_inds; i++) {
         per_unit += u->inds[i]->for_unit;
@@ -499,13 +527,14 @@ void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_p
         n += shown(u->members[k].sc, only_employee) ? per_member : 0;
     msgpack_pack_array(pk, n);
     for (size_t i = 0; shown(u->sc, only_employee) && i < u->n_inds; i++)
-        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, u->status[i], pk);
+        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, u->status[i], NULL, pk);
     for (size_t k = 0; k < u->n_members; k++) {
         if (!shown(u->members[k].sc, only_employee)) continue;
         for (size_t i = 0; i < u->n_inds; i++)
             if (u->inds[i]->for_employee)
-                pack_entry(m, u, i, u->members[k].sc, u->members[k].status[i], pk);
+                pack_entry(m, u, i, u->members[k].sc, u->members[k].status[i], &medians[i], pk);
     }
+    free(medians);
 }
 
 static bool alert_shown(const kj_alert *a, const char *only_employee)

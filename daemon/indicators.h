@@ -100,8 +100,11 @@ void kj_alert_make_id(kj_alert *a, uint64_t seq);
 
 /* Pack one indicator entry of SPEC §7: {"id","name","scope","metric","window",
  * "value","target","better","status","achievement_pct"}. status is the
- * scope's (which lags the value by the indicator's hold_ms). */
+ * scope's (which lags the value by the indicator's hold_ms). With median
+ * (an employee's entry) also "unit_median": the median of the value over the
+ * unit's members with one, nil when none has (SPEC §16 "Anda vs median unit"). */
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
-                       double target, bool has_value, double value, kj_status status);
+                       double target, bool has_value, double value, kj_status status,
+                       const double *median);
 
 #endif

@@ -303,3 +303,21 @@ def test_feedback_and_ack_commands(tmp_path):
         assert r.returncode == 0 and "usage: kinerja ack" in r.stdout
     finally:
         assert d.stop() == 0
+
+
+def test_personal_view_has_the_unit_median(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND.replace("applies_to: [unit]",
+                                                        "applies_to: [unit, employee]")).start()
+    try:
+        third = "199203042018012003"
+        d.post_json([service_event(wait_ms=100_000, employee=SITI),
+                     service_event(wait_ms=400_000, employee=BUDI),
+                     service_event(wait_ms=900_000, employee=third)])
+        snap = subscribe(viewer(d, token=SITI_SECRET))
+        [ind] = [i for i in snap["indicators"] if i["id"] == "wait-p90"]
+        assert ind["scope"] == f"employee:{SITI}" and ind["value"] == pytest.approx(100_000, rel=0.01)
+        assert ind["unit_median"] == pytest.approx(400_000, rel=0.01)
+        unit = [i for i in subscribe(viewer(d))["indicators"] if i["scope"] == "unit:kasemen"]
+        assert unit and all("unit_median" not in i for i in unit)
+    finally:
+        assert d.stop() == 0

@@ -535,7 +535,9 @@ START_TEST(test_snapshot_indicators_and_alerts)
         const msgpack_object *x = &inds->via.array.ptr[i];
         static const char *keys[] = {"id",    "name",   "scope",  "metric", "window",
                                      "value", "target", "better", "status", "achievement_pct"};
-        ck_assert_uint_eq(x->via.map.size, 10);
+        bool employee = !strncmp(get(x, "scope")->via.str.ptr, "employee:", 9);
+        ck_assert_uint_eq(x->via.map.size, 10 + employee); /* + unit_median */
+        if (employee) ck_assert_ptr_nonnull(get(x, "unit_median"));
         for (int k = 0; k < 10; k++)
             ck_assert_ptr_nonnull(get(x, keys[k]));
         if (is_str(get(x, "id"), "wait-p90") && is_str(get(x, "scope"), "employee:e1")) {
