@@ -80,8 +80,9 @@ export class View {
       members: $('members'), membersEmpty: $('members-empty'), membersPanel: $('members-panel'),
       alerts: $('alerts'), alertsEmpty: $('alerts-empty'), actionError: $('action-error'),
       feedbackPanel: $('feedback-panel'), feedback: $('feedback'), feedbackEmpty: $('feedback-empty'),
+      ikmPanel: $('ikm-panel'), ikmElements: $('ikm-elements'), ikmRaters: $('ikm-raters'),
     };
-    this.cache = { tiles: new Map(), counters: new Map(), members: new Map(), alerts: new Map(), stats: new Map(), feedback: new Map() };
+    this.cache = { tiles: new Map(), counters: new Map(), members: new Map(), alerts: new Map(), stats: new Map(), feedback: new Map(), ikm: new Map() };
     // SPEC §16: set by the page; each returns a promise of an error text or null.
     this.actions = { ack: null, feedback: null };
     this.unitsKey = '';
@@ -164,6 +165,8 @@ export class View {
     const metrics = personal ? member : snap.unit_metrics;
     this.renderSummary(metrics, member, personal);
     this.renderTiles((snap.indicators || []).filter((i) => i.scope === scope));
+    show(e.ikmPanel, !personal);
+    if (!personal) this.renderIkm(snap.unit_metrics?.today?.ratings);
     if (!personal) {
       this.renderCounters(snap.counters || {});
       this.renderMembers(snap.members || {}, snap.indicators || []);
@@ -229,6 +232,7 @@ export class View {
       n._icon.setAttribute('aria-hidden', 'true');
       n._statusText = n._status.appendChild(el('span', 'status-text'));
       n._value = n.appendChild(el('p', 'tile-value'));
+      n._median = n.appendChild(el('p', 'tile-median'));
       const meta = n.appendChild(el('dl', 'tile-meta'));
       n._targetLabel = meta.appendChild(el('dt'));
       n._target = meta.appendChild(el('dd'));
@@ -246,6 +250,9 @@ export class View {
       setText(n._icon, STATUS_ICON[st]);
       setText(n._statusText, t('status.' + st));
       setText(n._value, fmtMetric(i.metric, i.value));
+      // SPEC §16 "Anda vs median unit": an employee's entry carries its unit's median
+      show(n._median, 'unit_median' in i && document.body.classList.contains('personal'));
+      setText(n._median, 'unit_median' in i ? t('ind.median', { v: fmtMetric(i.metric, i.unit_median) }) : '');
       setText(n._targetLabel, t('ind.target'));
       setText(n._target, `${i.better === 'lower' ? '≤' : '≥'} ${fmtMetric(i.metric, i.target)}`);
       setText(n._achLabel, t('ind.achievement'));
@@ -371,6 +378,32 @@ export class View {
       c.dataset.status = s;
     }
     cell.append(wrap);
+  }
+
+  /**
+   * SPEC §16: what section 4 computes, shown: IKM per element U1–U9 with their names
+   * (the weakest marked), and the peer and supervisor rating averages.
+   */
+  renderIkm(r) {
+    const vals = Array.isArray(r?.ikm_elements) ? r.ikm_elements : [];
+    const known = vals.map((v, i) => [v, i]).filter(([v]) => typeof v === 'number');
+    const weakest = known.length ? known.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : -1;
+    const rows = known.length ? vals.map((v, i) => ({ id: `U${i + 1}`, v, weakest: i === weakest })) : [];
+    syncList(this.els.ikmElements, this.cache.ikm, rows, (x) => x.id, () => {
+      const n = el('li', 'ikm-element');
+      n._name = n.appendChild(el('span', 'ikm-name'));
+      n._value = n.appendChild(el('span', 'ikm-value'));
+      n._mark = n.appendChild(el('span', 'ikm-mark'));
+      return n;
+    }, (n, x) => {
+      setAttr(n, 'data-weakest', x.weakest ? 'true' : null);
+      setText(n._name, `${x.id} ${t('ikm.' + x.id)}`);
+      setText(n._value, fmtDec(x.v, 2));
+      setText(n._mark, x.weakest ? `▼ ${t('ikm.weakest')}` : '');
+    });
+    setText(this.els.ikmRaters, known.length || r?.peer_avg != null || r?.supervisor_avg != null
+      ? t('ikm.raters', { peer: fmtDec(r?.peer_avg, 2), sup: fmtDec(r?.supervisor_avg, 2) })
+      : t('ikm.none'));
   }
 
   /** The personal view's "Umpan balik dari atasan": the member's own entries only. */

@@ -564,4 +564,30 @@ describe('real daemon', { skip: !daemonBuilt() && 'kinerjad not built' }, () => 
       await own.closeAll();
     }
   });
+
+  test('the unit page shows IKM by element (weakest marked) and rater averages; the personal view the unit median', async () => {
+    const now = Date.now();
+    await postEvents(d, [
+      event('rating', { ts: now - 300, score: 3, elements: [4, 4, 2, 4, 3, 4, 4, 3, 4] }),
+      event('rating', { ts: now - 200, score: 3, elements: [3, 4, 2, 4, 3, 4, 4, 3, 4] }),
+      event('rating', { ts: now - 100, score: 3, employee: siti.id, source: 'peer' }),
+      event('rating', { ts: now - 50, score: 4, employee: siti.id, source: 'supervisor' }),
+    ]);
+    const weakest = page.locator('#ikm-elements li[data-weakest="true"]');
+    await weakest.locator('.ikm-name', { hasText: 'U3 Waktu penyelesaian' }).waitFor();
+    assert.equal(await page.locator('#ikm-elements li').count(), 9);
+    assert.match(await weakest.innerText(), /50,00|50\.00/);
+    assert.match(await page.locator('#ikm-elements li').nth(7).innerText(), /U8 Penanganan pengaduan, saran dan masukan/);
+    await page.locator('#ikm-raters', { hasText: 'rekan kerja 3' }).waitFor();
+    assert.match(await page.locator('#ikm-raters').innerText(), /atasan 4/);
+    const own = await openPage(browser);
+    try {
+      await own.goto(`${d.url}?token=${TOKENS.personal}`);
+      const tile = own.locator('.tile', { hasText: 'Waktu tunggu p90' });
+      await tile.locator('.tile-median', { hasText: 'Anda vs median unit' }).waitFor();
+      assert.equal(await own.isVisible('#ikm-panel'), false);
+      assert.deepEqual(own.errors, []);
+    } finally { await own.closeAll(); }
+    assert.deepEqual(page.errors, []);
+  });
 });
