@@ -19,6 +19,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "office.h"
 
 #define TICK_MS 100
 #define MAX_STEP_EVENTS 4
@@ -43,6 +44,9 @@ static const char help[] =
     "                   the peaks, lunch breaks, tasks; the same ids every time, so\n"
     "                   running it again adds nothing\n"
     "  --seed N         repeatable randomness\n"
+    "  --always-open    serve at any hour (load tests); by default the counters keep\n"
+    "                   a kecamatan's service hours in Asia/Jakarta (Mon-Thu\n"
+    "                   08:00-16:00, Fri to 16:30, breaks at lunch and Friday prayer)\n"
     "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
     "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
     "  --url URL        instead of KINERJA_URL\n"
@@ -72,6 +76,7 @@ typedef struct sim {
     uint64_t rng;
     kj_event *evs;
     size_t n_evs, cap_evs;
+    bool always_open; /* --always-open: no service hours */
 } sim;
 
 /* ---- randomness --------------------------------------------------------------------- */
@@ -108,14 +113,30 @@ static int64_t lognormal_ms(sim *s, double median, double sigma)
     return v < 1000 ? 1000 : (int64_t)v;
 }
 
-/* Arrivals by hour in Asia/Jakarta (UTC+7): a morning peak, a lunch dip, an
- * afternoon bump; 1.0 is an average hour. */
+#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
+#define AVERAGE_PER_HOUR 5.0       /* arrivals per counter in an average open hour */
+
+/* Local weekday (0 Sunday) and ms of the day in Asia/Jakarta. */
+static int local_time(int64_t ms, int64_t *ms_of_day)
+{
+    int64_t local = ms + JAKARTA_MS;
+    *ms_of_day = local % 86400000LL;
+    return (int)((local / 86400000LL + 4) % 7); /* 1970-01-01 was a Thursday */
+}
+
+/* Arrivals at that time relative to an average open hour (client/office.c). */
 static double arrival_curve(int64_t now_ms)
 {
-    static const double by_hour[24] = {0.2, 0.2, 0.2, 0.2, 0.2, 0.3, 0.5, 0.9, 1.5, 1.8, 1.7, 1.4,
-                                       0.8, 1.1, 1.3, 1.0, 0.7, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2};
-    int hour = (int)(((now_ms / 3600000) + 7) % 24);
-    return by_hour[hour];
+    int64_t t;
+    int wd = local_time(now_ms, &t);
+    return kj_office_arrivals_per_hour(wd, t) / AVERAGE_PER_HOUR;
+}
+
+static bool office_open(const sim *s, int64_t now_ms)
+{
+    int64_t t;
+    int wd = local_time(now_ms, &t);
+    return s->always_open || kj_office_open(wd, t);
 }
 
 /* ---- events ------------------------------------------------------------------------- */
@@ -151,10 +172,10 @@ static void fill_rating(sim *s, kj_event *ev, const sim_unit *u, const desk *d, 
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
-    double base = 3.4 - (wait_ms > 900000 ? 0.8 : 0) + 0.5 * normal(s);
+    double mood = 0.35 * normal(s); /* one citizen rates every element alike */
     int sum = 0;
     for (int i = 0; i < KJ_ELEMENTS; i++) {
-        int e = (int)lround(base + 0.4 * normal(s));
+        int e = (int)lround(kj_office_element_mean(i, wait_ms) + mood + 0.4 * normal(s));
         ev->elements[i] = (uint8_t)(e < 1 ? 1 : e > 4 ? 4 : e);
         sum += ev->elements[i];
     }
@@ -172,13 +193,13 @@ static void serve(sim *s, sim_unit *u, desk *d)
 {
     static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
                                            "surat-pindah", "konsultasi"};
-    double load = arrival_curve(kj_now_ms());
+    double load = s->always_open ? 1.0 : arrival_curve(kj_now_ms());
     kj_event *ev = new_event(s, KJ_EV_SERVICE, u);
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
-    ev->wait_ms = lognormal_ms(s, 360000 * load, 0.7);
-    ev->service_ms = lognormal_ms(s, 420000, 0.5);
+    ev->wait_ms = lognormal_ms(s, 240000 * load * load, 0.6); /* the queue grows with the load */
+    ev->service_ms = lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS, KJ_OFFICE_SERVICE_SIGMA);
     double r = uniform(s);
     ev->outcome = r < 0.05 * load ? KJ_OUTCOME_NO_SHOW
                   : r > 0.96      ? KJ_OUTCOME_TRANSFERRED
@@ -241,8 +262,10 @@ static void office_step(sim *s, sim_unit *u)
     ev->quality = q < 0 ? 0 : q > 100 ? 100 : q;
 }
 
+/* Outside service hours the office is closed: nothing happens. */
 static void step(sim *s)
 {
+    if (!office_open(s, kj_now_ms())) return;
     sim_unit *u = &s->units[pick(s, s->n_units)];
     if (u->n_desks && uniform(s) < 0.85)
         desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
@@ -258,8 +281,6 @@ typedef struct totals {
 /* ---- the day so far (--backfill) ----------------------------------------------------- */
 
 #define DAY_MS 86400000LL
-#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
-#define ARRIVALS_PER_HOUR 7.0      /* per counter in an average hour */
 
 /* A past day replayed: the same unit and day always give the same events with
  * the same ids, so a second backfill (make run started again) only brings
@@ -310,10 +331,10 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
     bool had_lunch = false;
     for (;;) {
         /* thinning: candidate arrivals at the peak rate, kept by the curve */
-        double peak = ARRIVALS_PER_HOUR * 1.8 / 3600000.0;
+        double peak = KJ_OFFICE_PEAK_PER_HOUR / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
         if (t > r->now || t >= day_start + DAY_MS) return;
-        if (uniform(s) > arrival_curve(t) / 1.8) continue;
+        if (uniform(s) > arrival_curve(t) * AVERAGE_PER_HOUR / KJ_OFFICE_PEAK_PER_HOUR) continue;
         int64_t begin = t > free_at ? t : free_at;
         if (!had_lunch && begin >= lunch) {
             replay_presence(r, d, k, lunch, KJ_PRESENCE_BREAK, &n);
@@ -321,7 +342,7 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
             had_lunch = true;
             if (begin < lunch_end) begin = lunch_end;
         }
-        int64_t service_ms = lognormal_ms(s, 420000, 0.5);
+        int64_t service_ms = lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS, KJ_OFFICE_SERVICE_SIGMA);
         bool no_show = uniform(s) < 0.04;
         int64_t end = begin + (no_show ? 60000 : service_ms);
         if (end > r->now) return; /* still at the counter: the live part takes over */
@@ -636,6 +657,10 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
         while (budget >= 1 && s->n_evs + MAX_STEP_EVENTS < KJ_BATCH_MAX) {
             size_t before = s->n_evs;
             step(s);
+            if (s->n_evs == before) { /* closed (service hours): no burst at opening */
+                budget = 0;
+                break;
+            }
             budget -= (double)(s->n_evs - before);
         }
         post_tick(c, s, &t);
@@ -674,6 +699,7 @@ enum {
     OPT_HTTP,
     OPT_URL,
     OPT_BACKFILL,
+    OPT_ALWAYS_OPEN,
 };
 
 static const struct option options[] = {
@@ -685,6 +711,7 @@ static const struct option options[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"backfill", required_argument, NULL, OPT_BACKFILL},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"always-open", no_argument, NULL, OPT_ALWAYS_OPEN},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"http", no_argument, NULL, OPT_HTTP},
     {"url", required_argument, NULL, OPT_URL},
@@ -698,7 +725,7 @@ int kj_cmd_simulate(int argc, char **argv)
     const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
     int64_t duration = 0, backfill_ms = 0;
-    bool http = false, verbose = false, seeded = false;
+    bool http = false, verbose = false, seeded = false, always_open = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
@@ -735,6 +762,7 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--seed: a non-negative integer");
             seeded = true;
             break;
+        case OPT_ALWAYS_OPEN: always_open = true; break;
         case OPT_SPOOL: spool = optarg; break;
         case OPT_HTTP: http = true; break;
         case OPT_URL: url = optarg; break;
@@ -746,7 +774,7 @@ int kj_cmd_simulate(int argc, char **argv)
     if (optind < argc) return kj_cli_usage("simulate", "unexpected argument %s", argv[optind]);
     if (units && config) return kj_cli_usage("simulate", "--units and --config do not mix");
 
-    sim s = {0};
+    sim s = {.always_open = always_open};
     if (seeded)
         s.rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     else if (getrandom(&s.rng, sizeof s.rng, 0) != (ssize_t)sizeof s.rng || !s.rng)
