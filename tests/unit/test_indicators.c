@@ -301,13 +301,24 @@ static void observe(flap_model *fm, int64_t now, kj_status raw, int64_t hold)
     fm->status = raw;
 }
 
-static void flap_run(unsigned seed, int64_t hold)
+/* engine_config's unit with one indicator, the unit's max wait over 15m (the
+ * others apply to no unit, so that the configuration still frees them all). */
+static kj_config *hold_config(int64_t hold)
 {
     kj_config *cfg = engine_config();
-    cfg->indicators[0] = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
-    cfg->indicators[0].for_employee = false;
-    cfg->indicators[0].hold_ms = hold;
-    cfg->n_indicators = 1;
+    for (size_t i = 0; i < cfg->n_indicators; i++)
+        cfg->indicators[i].all_units = false;
+    cfg->indicators = realloc(cfg->indicators, (cfg->n_indicators + 1) * sizeof *cfg->indicators);
+    kj_indicator_conf *ic = &cfg->indicators[cfg->n_indicators++];
+    *ic = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
+    ic->for_employee = false;
+    ic->hold_ms = hold;
+    return cfg;
+}
+
+static void flap_run(unsigned seed, int64_t hold)
+{
+    kj_config *cfg = hold_config(hold);
     kj_metrics *m;
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
     static const int64_t classes[] = {300000, 630000, 900000};
@@ -363,11 +374,7 @@ START_TEST(test_hold_calms_alerts)
 {
     int counts[2];
     for (int v = 0; v < 2; v++) {
-        kj_config *cfg = engine_config();
-        cfg->indicators[0] = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
-        cfg->indicators[0].for_employee = false;
-        cfg->indicators[0].hold_ms = v ? 10 * MIN_MS : 0;
-        cfg->n_indicators = 1;
+        kj_config *cfg = hold_config(v ? 10 * MIN_MS : 0);
         kj_metrics *m;
         ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
         counts[v] = 0;
