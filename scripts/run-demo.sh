@@ -40,6 +40,7 @@ cat <<MSG
 
   kinerja is running.
     Dashboard:      $url/?token=demo-viewer
+    Supervisor:     $url/?token=demo-atasan   (acknowledge alerts, give feedback)
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
