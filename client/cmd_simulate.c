@@ -44,6 +44,10 @@ static const char help[] =
     "                   the peaks, lunch breaks, tasks; the same ids every time, so\n"
     "                   running it again adds nothing\n"
     "  --seed N         repeatable randomness\n"
+    "  --supervisor-token T  also act as the units' supervisor with token T: every\n"
+    "                   minute in service hours, acknowledge the bad alerts of a few\n"
+    "                   minutes, answer an employee's alert with coaching, praise now and then\n"
+    "  --supervisor-after D  how long an alert stands before she answers it (default 3m)\n"
     "  --always-open    serve at any hour (load tests); by default the counters keep\n"
     "                   a kecamatan's service hours in Asia/Jakarta (Mon-Thu\n"
     "                   08:00-16:00, Fri to 16:30, breaks at lunch and Friday prayer)\n"
@@ -641,10 +645,23 @@ static void reject_cb(void *ud, const kj_reject *r)
     kj_cli_warn("rejected %s: %s", r->id, r->error);
 }
 
-static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verbose)
+#define ATASAN_EVERY_MS 60000 /* how often the supervisor looks at each unit */
+
+/* The supervisor's round over the units, in service hours (no-op without one). */
+static void supervise(kj_sim_atasan *a, const sim *s, int64_t now, int64_t *last)
+{
+    if (!a || now - *last < ATASAN_EVERY_MS || !office_open(s, now)) return;
+    *last = now;
+    for (size_t i = 0; i < s->n_units; i++)
+        kj_sim_atasan_look(a, s->units[i].id);
+}
+
+static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verbose,
+               kj_sim_atasan *atasan)
 {
     totals t = {0};
     int64_t start = kj_now_ms(), next = start, last_status = start;
+    int64_t last_look = start - ATASAN_EVERY_MS; /* the first look at once */
     double budget = 0;
     /* Staff come in: everybody at a desk is available. */
     for (size_t i = 0; i < s->n_units; i++)
@@ -665,6 +682,7 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
         }
         post_tick(c, s, &t);
         int64_t now = kj_now_ms();
+        supervise(atasan, s, now, &last_look);
         if (verbose && now - last_status >= 5000) {
             fprintf(stderr,
                     "simulate: %" PRIu64 " events, %" PRIu64 " accepted, %" PRIu64
@@ -700,6 +718,8 @@ enum {
     OPT_URL,
     OPT_BACKFILL,
     OPT_ALWAYS_OPEN,
+    OPT_SUPERVISOR_TOKEN,
+    OPT_SUPERVISOR_AFTER,
 };
 
 static const struct option options[] = {
@@ -712,6 +732,8 @@ static const struct option options[] = {
     {"backfill", required_argument, NULL, OPT_BACKFILL},
     {"seed", required_argument, NULL, OPT_SEED},
     {"always-open", no_argument, NULL, OPT_ALWAYS_OPEN},
+    {"supervisor-token", required_argument, NULL, OPT_SUPERVISOR_TOKEN},
+    {"supervisor-after", required_argument, NULL, OPT_SUPERVISOR_AFTER},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"http", no_argument, NULL, OPT_HTTP},
     {"url", required_argument, NULL, OPT_URL},
@@ -722,9 +744,9 @@ static const struct option options[] = {
 
 int kj_cmd_simulate(int argc, char **argv)
 {
-    const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
+    const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL, *sv_token = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
-    int64_t duration = 0, backfill_ms = 0;
+    int64_t duration = 0, backfill_ms = 0, sv_after = 180000;
     bool http = false, verbose = false, seeded = false, always_open = false;
     int c;
     optind = 1;
@@ -763,6 +785,11 @@ int kj_cmd_simulate(int argc, char **argv)
             seeded = true;
             break;
         case OPT_ALWAYS_OPEN: always_open = true; break;
+        case OPT_SUPERVISOR_TOKEN: sv_token = optarg; break;
+        case OPT_SUPERVISOR_AFTER:
+            if (!kj_parse_ms(optarg, &sv_after) || sv_after < 0)
+                return kj_cli_usage("simulate", "--supervisor-after: a duration such as 3m");
+            break;
         case OPT_SPOOL: spool = optarg; break;
         case OPT_HTTP: http = true; break;
         case OPT_URL: url = optarg; break;
@@ -797,7 +824,9 @@ int kj_cmd_simulate(int argc, char **argv)
     finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
-    rc = run(cl, &s, rate, duration, verbose);
+    kj_sim_atasan *atasan = sv_token ? kj_sim_atasan_new(url, sv_token, s.rng, sv_after) : NULL;
+    rc = sv_token && !atasan ? KJ_EXIT_FAIL : run(cl, &s, rate, duration, verbose, atasan);
+    kj_sim_atasan_free(atasan);
 done:
     kj_client_free(cl);
     free_units(&s);

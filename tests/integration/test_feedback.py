@@ -321,3 +321,26 @@ def test_personal_view_has_the_unit_median(tmp_path):
         assert unit and all("unit_median" not in i for i in unit)
     finally:
         assert d.stop() == 0
+
+
+def test_simulated_supervisor_acks_and_coaches(tmp_path):
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND.replace("applies_to: [unit]",
+                                                        "applies_to: [unit, employee]")).start()
+    try:
+        ws = viewer(d)
+        subscribe(ws)
+        d.post_json([service_event(wait_ms=2_000_000)])
+        alerts = [recv_until(ws, lambda f: f["op"] == "alert") for _ in range(2)]
+        env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN=INGEST_SECRET)
+        r = subprocess.run([KINERJA, "simulate", "--units", "kasemen", "--always-open",
+                            "--rate", "0.01", "--duration", "2s", "--seed", "3",
+                            "--supervisor-token", SUPERVISOR_SECRET, "--supervisor-after", "0"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        acked = {recv_until(ws, lambda f: f["op"] == "alert_ack")["alert"] for _ in range(2)}
+        assert acked == {a["id"] for a in alerts}
+        snap = subscribe(viewer(d))
+        coaching = [f for f in snap["members"][SITI]["feedback"] if f["kind"] == "coaching"]
+        assert coaching and coaching[0]["alert"] in acked
+    finally:
+        assert d.stop() == 0
