@@ -32,8 +32,10 @@ done
 
 # --backfill today: the day so far first (the same ids every run), so the
 # dashboard's charts have history the moment it opens.
+# The counters keep the office's hours (nothing at night); the head of the unit
+# answers alerts left standing for 10 minutes and gives feedback (SPEC §16).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill today --rate 15 &
+  --backfill today --rate 15 --supervisor-token demo-atasan --supervisor-after 10m &
 sim=$!
 
 cat <<MSG
