@@ -17,7 +17,12 @@ typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mod
 typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
 /* supervisor (SPEC §16): sees its units like a viewer and posts only the
  * supervisor's event types (access.c). Last, so that the others keep their values. */
-typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN, KJ_ROLE_SUPERVISOR } kj_role;
+typedef enum kj_role {
+    KJ_ROLE_INGEST = 0,
+    KJ_ROLE_VIEWER,
+    KJ_ROLE_ADMIN,
+    KJ_ROLE_SUPERVISOR
+} kj_role;
 typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
 typedef enum kj_window {
     KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
