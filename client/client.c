@@ -36,11 +36,6 @@
 #define MIN_BATCH_BYTES 4096
 #define ENVELOPE_MAX 40 /* {"op":"events","seq":N,"events":[ at its longest */
 
-typedef struct queue {
-    kj_packet *head, *tail;
-    size_t count;
-} queue;
-
 struct kj_client {
     kj_client_opts o; /* strings below are our copies */
     char *url, *token, *spool_dir, *ca_file;
@@ -66,62 +61,13 @@ struct kj_client {
     kj_post_result res;
     uint64_t next_index;
     kj_packet *filling;
-    queue spool_q, post_q, inflight;
+    kj_packet_queue spool_q, post_q, inflight;
     uint64_t *spool_files;
     size_t spool_n, spool_loaded;
     size_t spool_inflight; /* spool frames in spool_q + inflight */
 };
 
 /* ---- small things ---------------------------------------------------------------- */
-
-static void q_push(queue *q, kj_packet *f)
-{
-    f->next = NULL;
-    if (q->tail)
-        q->tail->next = f;
-    else
-        q->head = f;
-    q->tail = f;
-    q->count++;
-}
-
-static void q_push_front(queue *q, kj_packet *f)
-{
-    f->next = q->head;
-    q->head = f;
-    if (!q->tail) q->tail = f;
-    q->count++;
-}
-
-static kj_packet *q_pop(queue *q)
-{
-    kj_packet *f = q->head;
-    if (!f) return NULL;
-    q->head = f->next;
-    if (!q->head) q->tail = NULL;
-    q->count--;
-    f->next = NULL;
-    return f;
-}
-
-static void q_remove(queue *q, kj_packet *f)
-{
-    kj_packet **pp = &q->head, *prev = NULL;
-    while (*pp && *pp != f)
-        prev = *pp, pp = &(*pp)->next;
-    if (!*pp) return;
-    *pp = f->next;
-    if (q->tail == f) q->tail = prev;
-    q->count--;
-    f->next = NULL;
-}
-
-static void q_clear(queue *q)
-{
-    kj_packet *f;
-    while ((f = q_pop(q)))
-        kj_packet_free(f);
-}
 
 static void warn(kj_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A spool trouble that does not stop the post: told to on_warning, and not
@@ -162,10 +108,10 @@ static size_t max_bytes(const kj_client *c)
 
 /* Equal jitter: half the delay fixed, half random, so that many counters
  * restarted together do not come back in step. */
-static int64_t backoff_ms(const kj_client *c)
+int64_t kj_client_backoff_ms(const kj_client *c, unsigned failures)
 {
     uint64_t d = c->o.backoff_base_ms;
-    for (unsigned i = 1; i < c->failures && d < c->o.backoff_max_ms; i++)
+    for (unsigned i = 1; i < failures && d < c->o.backoff_max_ms; i++)
         d *= 2;
     if (d > c->o.backoff_max_ms) d = c->o.backoff_max_ms;
     uint32_t r = 0;
@@ -245,6 +191,31 @@ const char *kj_client_errmsg(const kj_client *c)
     return c->errmsg;
 }
 
+kj_net *kj_client_net(kj_client *c)
+{
+    return c->net;
+}
+
+int64_t kj_client_timeout_ms(const kj_client *c)
+{
+    return (int64_t)c->o.timeout_ms;
+}
+
+int64_t kj_client_backoff_base_ms(const kj_client *c)
+{
+    return (int64_t)c->o.backoff_base_ms;
+}
+
+void kj_client_set_errmsg(kj_client *c, const char *fmt, ...)
+{
+    char line[sizeof c->errmsg]; /* the arguments may point into errmsg */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    memcpy(c->errmsg, line, sizeof line);
+}
+
 /* ---- the spool side of a post ----------------------------------------------------- */
 
 static void release_spool(kj_client *c)
@@ -273,7 +244,7 @@ static kj_err open_spool(kj_client *c)
 
 /* Queue f, halved until it fits the current limits (a spool file written
  * with bigger limits, or a daemon that answered 413). */
-static void push_fitted(kj_client *c, queue *q, kj_packet *f)
+static void push_fitted(kj_client *c, kj_packet_queue *q, kj_packet *f)
 {
     if (f->count > 1 && (f->len > max_bytes(c) || f->count > max_events(c))) {
         kj_packet *rest = kj_packet_split(f, f->count / 2);
@@ -284,7 +255,7 @@ static void push_fitted(kj_client *c, queue *q, kj_packet *f)
         }
     }
     if (f->spool_seq) c->spool_inflight++;
-    q_push(q, f);
+    kj_pq_push(q, f);
 }
 
 /* Queue the next spool file as frames. */
@@ -350,30 +321,17 @@ static void frame_reject(kj_client *c, const kj_packet *f, uint64_t i, const cha
     report_reject(c, f->spool_seq != 0, index, id, id_len, error, error_len);
 }
 
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-    if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object_kv *kv = &m->via.map.ptr[i];
-        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl &&
-            !memcmp(kv->key.via.str.ptr, key, kl))
-            return &kv->val;
-    }
-    return NULL;
-}
-
 static uint64_t map_uint(const msgpack_object *m, const char *key)
 {
-    const msgpack_object *v = map_get(m, key);
+    const msgpack_object *v = kj_msgpack_get(m, key);
     return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
 }
 
 static bool map_str(const msgpack_object *m, const char *key, const char **s, size_t *len)
 {
-    const msgpack_object *v = map_get(m, key);
+    const msgpack_object *v = kj_msgpack_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return false;
-    *s = v->via.str.ptr;
+    *s = kj_msgpack_str(v);
     *len = v->via.str.size;
     return true;
 }
@@ -415,7 +373,7 @@ static void frame_done(kj_client *c, kj_packet *f, uint64_t accepted, uint64_t d
 /* An answer as a msgpack map {"accepted","duplicates","rejected"}. */
 static void answered_msgpack(kj_client *c, kj_packet *f, const msgpack_object *m)
 {
-    const msgpack_object *rej = map_get(m, "rejected");
+    const msgpack_object *rej = kj_msgpack_get(m, "rejected");
     for (uint32_t i = 0; rej && rej->type == MSGPACK_OBJECT_ARRAY && i < rej->via.array.size; i++) {
         const msgpack_object *r = &rej->via.array.ptr[i];
         const char *id = "", *error = "";
@@ -467,14 +425,14 @@ static void spool_frame(kj_client *c, kj_packet *f)
 static void spool_the_rest(kj_client *c)
 {
     kj_packet *f;
-    q_clear(&c->spool_q);
+    kj_pq_clear(&c->spool_q);
     c->spool_inflight = 0;
     free(c->spool_files);
     c->spool_files = NULL;
     c->spool_n = c->spool_loaded = 0;
-    while (!c->fatal && (f = q_pop(&c->post_q)))
+    while (!c->fatal && (f = kj_pq_pop(&c->post_q)))
         spool_frame(c, f);
-    q_clear(&c->post_q);
+    kj_pq_clear(&c->post_q);
     if (c->spool) kj_spool_unlock(c->spool);
 }
 
@@ -483,10 +441,10 @@ static void spool_the_rest(kj_client *c)
  * absence (an attempt spent) or only a change of transport. */
 static void connection_failed(kj_client *c, const char *why, int retry_after_s, bool counts)
 {
-    queue spool_back = {0}, post_back = {0};
+    kj_packet_queue spool_back = {0}, post_back = {0};
     kj_packet *f;
-    while ((f = q_pop(&c->inflight)))
-        q_push(f->spool_seq ? &spool_back : &post_back, f);
+    while ((f = kj_pq_pop(&c->inflight)))
+        kj_pq_push(f->spool_seq ? &spool_back : &post_back, f);
     if (spool_back.head) {
         spool_back.tail->next = c->spool_q.head;
         if (!c->spool_q.tail) c->spool_q.tail = spool_back.tail;
@@ -506,7 +464,7 @@ static void connection_failed(kj_client *c, const char *why, int retry_after_s, 
     memcpy(c->errmsg, line, sizeof line);
     if (!counts) return;
     c->failures++;
-    int64_t delay = backoff_ms(c);
+    int64_t delay = kj_client_backoff_ms(c, c->failures);
     if (retry_after_s > 0 && retry_after_s * 1000ll > delay) delay = retry_after_s * 1000ll;
     if (delay > (int64_t)c->o.backoff_max_ms) delay = c->o.backoff_max_ms;
     c->retry_at = kj_mono_ms() + delay;
@@ -527,12 +485,12 @@ static void connection_failed(kj_client *c, const char *why, int retry_after_s, 
 static void answer_reason(const kj_http_resp *r, char *out, size_t len)
 {
     msgpack_unpacked u;
-    size_t off = 0, n = 0;
+    size_t n = 0;
     const char *s = NULL;
     out[0] = '\0';
     msgpack_unpacked_init(&u);
     if (strstr(r->content_type, "msgpack") &&
-        msgpack_unpack_next(&u, r->body, r->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        kj_msgpack_unpack_body(r->body, r->len, &u, NULL, 0) == KJ_OK &&
         map_str(&u.data, "error", &s, &n))
         snprintf(out, len, "%.*s", (int)n, s);
     msgpack_unpacked_destroy(&u);
@@ -563,7 +521,7 @@ static kj_err status_error(kj_client *c, int status, const char *body)
 
 /* 413: a daemon with a smaller max_body than ours. Halve the frame and our
  * limit; a single event that is still too big is rejected. */
-static void too_big(kj_client *c, kj_packet *f, queue *q, const char *body)
+static void too_big(kj_client *c, kj_packet *f, kj_packet_queue *q, const char *body)
 {
     if (f->count < 2) {
         char line[200];
@@ -583,8 +541,8 @@ static void too_big(kj_client *c, kj_packet *f, queue *q, const char *body)
         return;
     }
     if (f->spool_seq) c->spool_inflight++;
-    q_push_front(q, rest);
-    q_push_front(q, f);
+    kj_pq_push_front(q, rest);
+    kj_pq_push_front(q, f);
 }
 
 /* A 200 answer: counted, or, when it cannot be read (a connection cut in the
@@ -592,15 +550,14 @@ static void too_big(kj_client *c, kj_packet *f, queue *q, const char *body)
 static void http_answered(kj_client *c, kj_packet *f, const kj_http_resp *resp)
 {
     msgpack_unpacked u;
-    size_t off = 0;
     json_t *j = NULL;
     msgpack_unpacked_init(&u);
     bool mp = strstr(resp->content_type, "msgpack") &&
-              msgpack_unpack_next(&u, resp->body, resp->len, &off) == MSGPACK_UNPACK_SUCCESS &&
+              kj_msgpack_unpack_body(resp->body, resp->len, &u, NULL, 0) == KJ_OK &&
               u.data.type == MSGPACK_OBJECT_MAP;
     if (!mp) j = json_loadb(resp->body, resp->len, 0, NULL);
     if (mp || json_is_object(j)) {
-        q_remove(&c->inflight, f);
+        kj_pq_remove(&c->inflight, f);
         if (mp)
             answered_msgpack(c, f, &u.data);
         else
@@ -615,8 +572,8 @@ static void http_answered(kj_client *c, kj_packet *f, const kj_http_resp *resp)
 /* Send the next frame as one POST and wait for its answer. */
 static void http_step(kj_client *c)
 {
-    queue *q = c->spool_q.head ? &c->spool_q : &c->post_q;
-    kj_packet *f = q_pop(q);
+    kj_packet_queue *q = c->spool_q.head ? &c->spool_q : &c->post_q;
+    kj_packet *f = kj_pq_pop(q);
     if (!f) return;
     size_t len;
     uint8_t *body = kj_packet_http_body(f, &len);
@@ -629,7 +586,7 @@ static void http_step(kj_client *c)
                        .timeout_ms = (int)c->o.timeout_ms};
     kj_http_resp resp = {0};
     char msg[300], reason[200], why[260];
-    q_push(&c->inflight, f);
+    kj_pq_push(&c->inflight, f);
     if (kj_net_http(c->net, &req, &resp, msg, sizeof msg)) {
         connection_failed(c, msg, 0, true);
         return;
@@ -641,10 +598,10 @@ static void http_step(kj_client *c)
         snprintf(why, sizeof why, "HTTP %d %s", resp.status, reason);
         connection_failed(c, why, resp.retry_after_s, true);
     } else if (resp.status == 413) {
-        q_remove(&c->inflight, f);
+        kj_pq_remove(&c->inflight, f);
         too_big(c, f, q, reason);
     } else {
-        q_remove(&c->inflight, f);
+        kj_pq_remove(&c->inflight, f);
         kj_packet_free(f);
         status_error(c, resp.status, reason);
     }
@@ -657,10 +614,11 @@ static void http_step(kj_client *c)
 static void ws_message(kj_client *c, const uint8_t *data, size_t len)
 {
     msgpack_unpacked u;
-    size_t off = 0, oplen = 0, errlen = 0;
+    size_t oplen = 0, errlen = 0;
     const char *op = NULL, *err = NULL;
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+    /* Bounded: a frame declaring 2^32 elements must not allocate for them. */
+    if (kj_msgpack_unpack_body(data, len, &u, NULL, 0) != KJ_OK ||
         !map_str(&u.data, "op", &op, &oplen)) {
         snprintf(c->errmsg, sizeof c->errmsg, "unreadable frame from the daemon");
         c->http_post = true;
@@ -668,7 +626,7 @@ static void ws_message(kj_client *c, const uint8_t *data, size_t len)
         uint64_t seq = map_uint(&u.data, "seq");
         for (kj_packet *f = c->inflight.head; f; f = f->next) {
             if (f->seq != seq) continue;
-            q_remove(&c->inflight, f);
+            kj_pq_remove(&c->inflight, f);
             answered_msgpack(c, f, &u.data);
             break;
         }
@@ -720,13 +678,13 @@ static void ws_closed(kj_client *c)
 static void ws_send_more(kj_client *c)
 {
     while (c->inflight.count < c->o.window) {
-        queue *q = c->spool_q.head ? &c->spool_q : &c->post_q;
-        kj_packet *f = q_pop(q);
+        kj_packet_queue *q = c->spool_q.head ? &c->spool_q : &c->post_q;
+        kj_packet *f = kj_pq_pop(q);
         if (!f) break;
         size_t len;
         uint8_t *msg = kj_packet_ws_message(f, c->next_seq++, &len);
         if (!c->inflight.count) c->last_activity = kj_mono_ms();
-        q_push(&c->inflight, f);
+        kj_pq_push(&c->inflight, f);
         kj_wsc_send(c->ws, msg, len, false);
     }
 }
@@ -772,7 +730,7 @@ static bool have_work(const kj_client *c)
     return c->spool_q.count || c->post_q.count || c->inflight.count || c->spool_loaded < c->spool_n;
 }
 
-static void sleep_ms(int64_t ms)
+void kj_sleep_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && ts.tv_sec + ts.tv_nsec > 0) {
@@ -794,7 +752,7 @@ static void drive(kj_client *c, bool until_empty)
         int64_t now = kj_mono_ms();
         if (now < c->retry_at) {
             if (!must_wait) break;
-            sleep_ms(c->retry_at - now);
+            kj_sleep_ms(c->retry_at - now);
         } else if (http) {
             if (!must_wait) break;
             http_step(c);
@@ -834,9 +792,9 @@ static void begin_post(kj_client *c)
 
 static void end_post(kj_client *c)
 {
-    q_clear(&c->spool_q);
-    q_clear(&c->post_q);
-    q_clear(&c->inflight);
+    kj_pq_clear(&c->spool_q);
+    kj_pq_clear(&c->post_q);
+    kj_pq_clear(&c->inflight);
     kj_packet_free(c->filling);
     c->filling = NULL;
     if (c->spool) release_spool(c);
@@ -852,7 +810,7 @@ static void queue_filling(kj_client *c)
     if (c->offline)
         spool_frame(c, f);
     else
-        q_push(&c->post_q, f);
+        kj_pq_push(&c->post_q, f);
 }
 
 static kj_err submit_one(kj_client *c, const kj_event *ev)
@@ -918,176 +876,4 @@ kj_err kj_client_spool_pending(kj_client *c, uint64_t *events)
     kj_err err = kj_spool_pending(c->spool, events, msg, sizeof msg);
     if (err) snprintf(c->errmsg, sizeof c->errmsg, "%s", msg);
     return err;
-}
-
-/* ---- reading ----------------------------------------------------------------------- */
-
-kj_err kj_client_get(kj_client *c, const char *path_and_query, const char *accept, int *status,
-                     char **body, size_t *len)
-{
-    kj_http_req req = {.method = "GET",
-                       .path = path_and_query,
-                       .accept = accept ? accept : "application/json",
-                       .timeout_ms = (int)c->o.timeout_ms};
-    kj_http_resp resp;
-    char msg[300];
-    kj_err err = kj_net_http(c->net, &req, &resp, msg, sizeof msg);
-    if (err) {
-        snprintf(c->errmsg, sizeof c->errmsg, "daemon at %s unavailable: %s", kj_net_where(c->net),
-                 msg);
-        return err;
-    }
-    *status = resp.status;
-    *body = resp.body;
-    *len = resp.len;
-    return KJ_OK;
-}
-
-/* ---- the live feed ------------------------------------------------------------------ */
-
-struct kj_live {
-    kj_client *c;
-    kj_wsc *ws;
-    char **units;
-    size_t n_units;
-    uint8_t *frame;
-    unsigned failures;
-    int64_t retry_at;
-    int64_t opened_at;
-};
-
-kj_err kj_live_new(kj_client *c, kj_live **out)
-{
-    kj_live *l = kj_calloc(1, sizeof *l);
-    l->c = c;
-    *out = l;
-    return KJ_OK;
-}
-
-void kj_live_free(kj_live *l)
-{
-    if (!l) return;
-    kj_wsc_free(l->ws);
-    for (size_t i = 0; i < l->n_units; i++)
-        free(l->units[i]);
-    free(l->units);
-    free(l->frame);
-    free(l);
-}
-
-static void send_op(kj_live *l, const char *op, const char *unit)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, unit ? 2 : 1);
-    msgpack_pack_str_with_body(&pk, "op", 2);
-    msgpack_pack_str_with_body(&pk, op, strlen(op));
-    if (unit) {
-        msgpack_pack_str_with_body(&pk, "unit", 4);
-        msgpack_pack_str_with_body(&pk, unit, strlen(unit));
-    }
-    kj_wsc_send(l->ws, (uint8_t *)sb.data, sb.size, true);
-    msgpack_sbuffer_destroy(&sb);
-}
-
-kj_err kj_live_subscribe(kj_live *l, const char *unit)
-{
-    if (!kj_id_valid(unit, strlen(unit))) {
-        snprintf(l->c->errmsg, sizeof l->c->errmsg, "unit %s: not a valid identifier", unit);
-        return KJ_ERR_INVALID;
-    }
-    l->units = kj_realloc(l->units, (l->n_units + 1) * sizeof *l->units);
-    l->units[l->n_units++] = kj_strdup(unit);
-    if (l->ws && kj_wsc_state_of(l->ws) == KJ_WSC_OPEN) send_op(l, "subscribe", unit);
-    return KJ_OK;
-}
-
-/* The handshake failed without a status (a daemon may hang up on a refused
- * token): ask over HTTP whether the token may see the first unit, so that a
- * refusal ends the watch instead of reconnecting for ever. */
-static int probe_status(kj_live *l)
-{
-    char path[128], *body;
-    size_t len;
-    int status = 0;
-    if (!l->n_units) return 0;
-    snprintf(path, sizeof path, "/api/v1/snapshot?unit=%s", l->units[0]);
-    if (kj_client_get(l->c, path, "application/json", &status, &body, &len)) return 0;
-    free(body);
-    return status;
-}
-
-static kj_err live_lost(kj_live *l)
-{
-    kj_client *c = l->c;
-    int status = kj_wsc_http_status(l->ws);
-    bool refused = !kj_wsc_was_open(l->ws);
-    char line[sizeof c->errmsg];
-    snprintf(line, sizeof line, "%s: %s", kj_net_where(c->net), kj_wsc_reason(l->ws));
-    kj_wsc_free(l->ws);
-    l->ws = NULL;
-    l->failures++;
-    unsigned saved = c->failures;
-    c->failures = l->failures;
-    l->retry_at = kj_mono_ms() + backoff_ms(c);
-    c->failures = saved;
-    if (refused && !status) status = probe_status(l);
-    if (status == 401 || status == 403)
-        snprintf(line, sizeof line, "%s refused the live feed (HTTP %d%s)", kj_net_where(c->net),
-                 status, status == 401 ? ": missing or unknown token" : ": not this token's unit");
-    memcpy(c->errmsg, line, sizeof line);
-    if (status == 401) return KJ_ERR_AUTH;
-    if (status == 403) return KJ_ERR_FORBIDDEN;
-    return KJ_ERR_IO;
-}
-
-kj_err kj_live_recv(kj_live *l, int timeout_ms, const uint8_t **frame, size_t *len)
-{
-    kj_client *c = l->c;
-    int64_t deadline = kj_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    free(l->frame);
-    l->frame = NULL;
-    for (;;) {
-        int64_t now = kj_mono_ms();
-        if (!l->ws && now < l->retry_at) {
-            int64_t until = l->retry_at < deadline ? l->retry_at : deadline;
-            sleep_ms(until - now);
-            if (until == deadline) return KJ_ERR_BUSY;
-            continue;
-        }
-        if (!l->ws) {
-            char msg[200];
-            kj_wsc_open(c->net, KJ_LIVE_PROTOCOL, &l->ws, msg, sizeof msg);
-            l->opened_at = now;
-        }
-        bool was_open = kj_wsc_state_of(l->ws) == KJ_WSC_OPEN;
-        if (kj_wsc_state_of(l->ws) != KJ_WSC_CLOSED)
-            kj_net_service(c->net, (int)(deadline > now ? deadline - now : 0));
-        if (!was_open && kj_wsc_state_of(l->ws) == KJ_WSC_OPEN) {
-            l->failures = 0;
-            for (size_t i = 0; i < l->n_units; i++)
-                send_op(l, "subscribe", l->units[i]);
-        }
-        size_t n;
-        uint8_t *m = kj_wsc_recv(l->ws, &n);
-        if (m) {
-            l->frame = m;
-            *frame = m;
-            *len = n;
-            return KJ_OK;
-        }
-        if (kj_wsc_state_of(l->ws) == KJ_WSC_CLOSED) return live_lost(l);
-        if (kj_wsc_state_of(l->ws) == KJ_WSC_CONNECTING &&
-            kj_mono_ms() - l->opened_at > (int64_t)c->o.timeout_ms) {
-            snprintf(c->errmsg, sizeof c->errmsg, "%s: connection timed out", kj_net_where(c->net));
-            kj_wsc_free(l->ws);
-            l->ws = NULL;
-            l->failures++;
-            l->retry_at = kj_mono_ms() + c->o.backoff_base_ms;
-            return KJ_ERR_IO;
-        }
-        if (kj_mono_ms() >= deadline) return KJ_ERR_BUSY;
-    }
 }

@@ -17,14 +17,7 @@ static inline __attribute__((format(printf, 3, 4))) void kj_msgf(char *msg, size
 }
 
 /* Monotonic milliseconds, for deadlines and back-off. */
-#include <stdint.h>
-#include <time.h>
-static inline int64_t kj_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 /* Validation options for the client side: every rule of SPEC §3 but the
  * clock, which is the daemon's to judge (its clock, its max_event_age). */
@@ -37,5 +30,18 @@ static inline kj_validate_opts kj_client_validate_opts(size_t max_events)
     o.max_events = max_events;
     return o;
 }
+
+/* What client/live.c borrows from a kj_client (client.c). */
+typedef struct kj_client kj_client;
+struct kj_net;
+struct kj_net *kj_client_net(kj_client *c);
+int64_t kj_client_timeout_ms(const kj_client *c);
+int64_t kj_client_backoff_base_ms(const kj_client *c);
+/* The delay before the next attempt after `failures` failed ones: doubling
+ * from backoff_base_ms up to backoff_max_ms, with equal jitter. */
+int64_t kj_client_backoff_ms(const kj_client *c, unsigned failures);
+/* Sets the message kj_client_errmsg returns. */
+void kj_client_set_errmsg(kj_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kj_sleep_ms(int64_t ms);
 
 #endif

@@ -21,7 +21,9 @@ enum { KJ_EXIT_OK = 0, KJ_EXIT_FAIL = 1, KJ_EXIT_REJECTED = 2, KJ_EXIT_USAGE = 6
 int kj_cmd_post(int argc, char **argv);
 int kj_cmd_simulate(int argc, char **argv);
 int kj_cmd_snapshot(int argc, char **argv);
+int kj_cmd_rapor(int argc, char **argv);
 int kj_cmd_watch(int argc, char **argv);
+int kj_cmd_overview(int argc, char **argv);
 int kj_cmd_export(int argc, char **argv);
 int kj_cmd_backup(int argc, char **argv);
 int kj_cmd_feedback(int argc, char **argv);

@@ -25,17 +25,26 @@ typedef struct export_ctx {
     FILE *out;
     bool csv;
     uint64_t count;
+    uint64_t failed; /* events that could not be converted, each named on stderr */
     bool write_failed;
 } export_ctx;
 
+/* An event that cannot be converted is named and skipped: the export goes on
+ * (an audit must not lose every later event to one) and fails at the end. A
+ * write error stops it. */
 static int each_event(void *ud, const kj_event *ev)
 {
     export_ctx *x = ud;
     kj_err err = kj_export_event(x->out, ev, x->csv);
     x->count++;
-    if (err) {
+    if (err == KJ_ERR_IO) {
         x->write_failed = true;
         return 1;
+    }
+    if (err) {
+        x->failed++;
+        kj_cli_error("export: event %s (ts %" PRId64 ", unit %s) cannot be exported: %s", ev->id,
+                     ev->ts, ev->unit, kj_strerror(err));
     }
     return kj_cli_stop ? 1 : 0;
 }
@@ -106,6 +115,9 @@ int kj_cmd_export(int argc, char **argv)
         kj_cli_error("export: reading the store: %s", kj_strerror(err));
     } else if (kj_cli_stop) {
         kj_cli_error("export: interrupted after %" PRIu64 " events", x.count);
+    } else if (x.failed) {
+        kj_cli_error("export: %" PRIu64 " of %" PRIu64 " events could not be exported", x.failed,
+                     x.count);
     } else {
         rc = KJ_EXIT_OK;
     }

@@ -6,7 +6,12 @@
  * rating -> available, now and then a break) or finishes a back-office task,
  * and the steps are paced to --rate events per second. Durations are drawn
  * from lognormal distributions; waits grow with the hour's arrival curve, so
- * the indicators move through the day as they would at a real loket. */
+ * the indicators move through the day as they would at a real loket.
+ *
+ * Each unit has a ticket machine (SPEC §13): citizens take a ticket at the
+ * rate of the arrival curve, a desk that becomes free calls the oldest, and
+ * the service names it; at the morning peak and around midday arrivals
+ * outpace the desks and the queue builds, then it drains. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -17,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cmd.h"
 #include "config.h"
 #include "office.h"
@@ -39,10 +45,13 @@ static const char help[] =
     "  --counters N     counters per generated unit (default 3)\n"
     "  --rate N         events per second, all units together (default 10)\n"
     "  --duration D     stop after D (90s, 15m, 2h; default: until SIGINT)\n"
-    "  --backfill D     first post the last D (24h, 7d, or today: since midnight in\n"
-    "                   Asia/Jakarta) as if the simulation had been running: queues at\n"
-    "                   the peaks, lunch breaks, tasks; the same ids every time, so\n"
-    "                   running it again adds nothing\n"
+    "  --backfill D     first post the last D (24h, 7d, up to 366d; today: since midnight\n"
+    "                   in Asia/Jakarta; quarter: since the quarter began, with every\n"
+    "                   member's assessments of its months and of the quarter, for the\n"
+    "                   rapor) as if the simulation had been running: queues at the\n"
+    "                   peaks, lunch breaks, tasks; the same ids every time, so running\n"
+    "                   it again adds nothing. The daemon refuses events older than its\n"
+    "                   max_event_age\n"
     "  --seed N         repeatable randomness\n"
     "  --supervisor-token T  also act as the units' supervisor with token T: every\n"
     "                   minute in service hours, acknowledge the bad alerts of a few\n"
@@ -64,7 +73,18 @@ typedef struct desk {
     desk_state state;
     int break_steps;
     char service[KJ_ID_MAX + 1];
+    char ticket[KJ_ID_MAX + 1]; /* the ticket being served, "" for a walk-in */
+    int64_t ticket_ts;          /* when it was issued */
 } desk;
+
+/* The tickets waiting at a unit's ticket machine, oldest first (a ring). The
+ * bound keeps a simulation with no desks from growing: beyond it citizens
+ * give up and the oldest ticket is cancelled. */
+#define QUEUE_MAX 500
+typedef struct waiting {
+    char ticket[KJ_ID_MAX + 1];
+    int64_t issued;
+} waiting;
 
 typedef struct sim_unit {
     char id[KJ_ID_MAX + 1];
@@ -72,6 +92,9 @@ typedef struct sim_unit {
     size_t n_members;
     desk *desks;
     size_t n_desks;
+    waiting queue[QUEUE_MAX];
+    size_t q_head, q_len;
+    unsigned tickets; /* issued so far: the next number */
 } sim_unit;
 
 typedef struct sim {
@@ -193,6 +216,51 @@ static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
     fill_rating(s, new_event(s, KJ_EV_RATING, u), u, d, wait_ms);
 }
 
+static kj_event *ticket_event(sim *s, const sim_unit *u, const char *ticket, kj_ticket_state st)
+{
+    kj_event *ev = new_event(s, KJ_EV_TICKET, u);
+    snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
+    ev->ticket_state = st;
+    return ev;
+}
+
+static void enqueue(sim *s, sim_unit *u, const char *ticket, int64_t issued)
+{
+    if (u->q_len == QUEUE_MAX) { /* the oldest gives up */
+        ticket_event(s, u, u->queue[u->q_head].ticket, KJ_TICKET_CANCELLED);
+        u->q_head = (u->q_head + 1) % QUEUE_MAX;
+        u->q_len--;
+    }
+    waiting *w = &u->queue[(u->q_head + u->q_len++) % QUEUE_MAX];
+    snprintf(w->ticket, sizeof w->ticket, "%s", ticket);
+    w->issued = issued;
+}
+
+/* A citizen takes a number. */
+static void issue_ticket(sim *s, sim_unit *u)
+{
+    char ticket[KJ_ID_MAX + 1];
+    snprintf(ticket, sizeof ticket, "S-%04u", ++u->tickets % 10000);
+    kj_event *ev = ticket_event(s, u, ticket, KJ_TICKET_ISSUED);
+    snprintf(ev->service, sizeof ev->service, "%s", u->n_desks ? u->desks[0].service : "ktp-el");
+    enqueue(s, u, ticket, ev->ts);
+}
+
+/* A free desk calls the oldest ticket, when there is one. */
+static void call_ticket(sim *s, sim_unit *u, desk *d)
+{
+    d->ticket[0] = '\0';
+    if (!u->q_len) return;
+    waiting *w = &u->queue[u->q_head];
+    u->q_head = (u->q_head + 1) % QUEUE_MAX;
+    u->q_len--;
+    kj_event *ev = ticket_event(s, u, w->ticket, KJ_TICKET_CALLED);
+    snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+    snprintf(d->ticket, sizeof d->ticket, "%s", w->ticket);
+    d->ticket_ts = w->issued;
+}
+
 static void serve(sim *s, sim_unit *u, desk *d)
 {
     static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
@@ -203,6 +271,11 @@ static void serve(sim *s, sim_unit *u, desk *d)
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
     ev->wait_ms = lognormal_ms(s, 240000 * load * load, 0.6); /* the queue grows with the load */
+    if (d->ticket[0]) { /* the real wait at the ticket machine */
+        snprintf(ev->ticket, sizeof ev->ticket, "%s", d->ticket);
+        ev->wait_ms = ev->ts > d->ticket_ts ? ev->ts - d->ticket_ts : 0;
+        d->ticket[0] = '\0';
+    }
     ev->service_ms = lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS, KJ_OFFICE_SERVICE_SIGMA);
     double r = uniform(s);
     ev->outcome = r < 0.05 * load ? KJ_OUTCOME_NO_SHOW
@@ -228,6 +301,7 @@ static void desk_step(sim *s, sim_unit *u, desk *d)
             presence(s, u, d, KJ_PRESENCE_BREAK);
         } else {
             d->state = DESK_SERVING;
+            call_ticket(s, u, d);
             presence(s, u, d, KJ_PRESENCE_SERVING);
         }
         break;
@@ -271,6 +345,9 @@ static void step(sim *s)
 {
     if (!office_open(s, kj_now_ms())) return;
     sim_unit *u = &s->units[pick(s, s->n_units)];
+    /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
+     * hour, 0.63 at the morning peak */
+    if (u->n_desks && uniform(s) < 0.35 * arrival_curve(kj_now_ms())) issue_ticket(s, u);
     if (u->n_desks && uniform(s) < 0.85)
         desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
     else if (u->n_members)
@@ -284,14 +361,12 @@ typedef struct totals {
 
 /* ---- the day so far (--backfill) ----------------------------------------------------- */
 
-#define DAY_MS 86400000LL
-
 /* A past day replayed: the same unit and day always give the same events with
  * the same ids, so a second backfill (make run started again) only brings
  * duplicates, which the daemon ignores. */
 typedef struct replay {
     sim *s;
-    const sim_unit *u;
+    sim_unit *u;
     int64_t from, now; /* only events with from <= ts <= now are kept */
     char day[12];      /* "20240502" */
 } replay;
@@ -324,12 +399,32 @@ static void replay_presence(replay *r, const desk *d, size_t k, int64_t ts, kj_p
     ev->state = st;
 }
 
-/* One counter's day: Poisson arrivals following the arrival curve, served in
- * order (so queues, and waits, build up at the peaks), a lunch break. */
+/* A ticket of the replayed day: issued at the arrival, called when served. */
+static void replay_ticket(replay *r, const char *ticket, kj_ticket_state st, int64_t ts,
+                          const desk *d, size_t k, unsigned *n)
+{
+    kj_event *ev = replay_event(r, KJ_EV_TICKET, ts, 'd', k, n);
+    if (!ev) return;
+    snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
+    ev->ticket_state = st;
+    if (st == KJ_TICKET_ISSUED) snprintf(ev->service, sizeof ev->service, "%s", d->service);
+    if (st != KJ_TICKET_CALLED) return;
+    snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
+    snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
+}
+
+/* One counter's day: Poisson arrivals following the arrival curve, each with
+ * a ticket, served in order (so queues, and waits, build up at the peaks), a
+ * lunch break. The morning peak outruns the desks, so waits miss a 15-minute
+ * target most days and the overview shows units that need coaching; the last
+ * of several units is also short of staff (slower service), the worst of
+ * them. Tickets still waiting at now join the unit's
+ * ticket machine, for the live part to call. */
 static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
 {
     sim *s = r->s;
-    unsigned n = 0;
+    unsigned n = 0, tickets = 0;
+    bool short_staffed = s->n_units > 1 && r->u == &s->units[s->n_units - 1];
     int64_t t = day_start, free_at = day_start;
     int64_t lunch = day_start + 12 * 3600000LL, lunch_end = lunch + 3600000LL;
     bool had_lunch = false;
@@ -337,25 +432,41 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
         /* thinning: candidate arrivals at the peak rate, kept by the curve */
         double peak = KJ_OFFICE_PEAK_PER_HOUR / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
-        if (t > r->now || t >= day_start + DAY_MS) return;
+        if (t > r->now || t >= day_start + KJ_DAY_MS) return;
         if (uniform(s) > arrival_curve(t) * AVERAGE_PER_HOUR / KJ_OFFICE_PEAK_PER_HOUR) continue;
         int64_t begin = t > free_at ? t : free_at;
+        char ticket[KJ_ID_MAX + 1];
+        snprintf(ticket, sizeof ticket, "D%zu-%03u", k + 1, ++tickets);
+        replay_ticket(r, ticket, KJ_TICKET_ISSUED, t, d, k, &n);
         if (!had_lunch && begin >= lunch) {
             replay_presence(r, d, k, lunch, KJ_PRESENCE_BREAK, &n);
             replay_presence(r, d, k, lunch_end, KJ_PRESENCE_AVAILABLE, &n);
             had_lunch = true;
             if (begin < lunch_end) begin = lunch_end;
         }
-        int64_t service_ms = lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS, KJ_OFFICE_SERVICE_SIGMA);
+        /* a short-staffed day serves slower (one in eight longer) */
+        int64_t service_ms =
+            lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS * (short_staffed ? 8.0 / 7.0 : 1.0),
+                         KJ_OFFICE_SERVICE_SIGMA);
         bool no_show = uniform(s) < 0.04;
         int64_t end = begin + (no_show ? 60000 : service_ms);
-        if (end > r->now) return; /* still at the counter: the live part takes over */
+        if (begin > r->now) { /* not called yet: waiting at the machine */
+            if (day_start + KJ_DAY_MS > r->now) enqueue(s, r->u, ticket, t);
+            free_at = begin; /* those after it wait behind it */
+            continue;
+        }
+        replay_ticket(r, ticket, KJ_TICKET_CALLED, begin, d, k, &n);
+        if (end > r->now) { /* still at the counter: the live part takes over */
+            free_at = end;
+            continue;
+        }
         if (!no_show) replay_presence(r, d, k, begin, KJ_PRESENCE_SERVING, &n);
         kj_event *ev = replay_event(r, KJ_EV_SERVICE, end, 'd', k, &n);
         if (ev) {
             snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[d->staff]);
             snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
             snprintf(ev->service, sizeof ev->service, "%s", d->service);
+            snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
             ev->wait_ms = begin - t;
             ev->service_ms = no_show ? 0 : service_ms;
             ev->outcome = no_show ? KJ_OUTCOME_NO_SHOW : KJ_OUTCOME_SERVED;
@@ -407,8 +518,8 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     totals total = {0}, *t = &total;
     int64_t now = kj_now_ms(), from = now - span;
     uint64_t saved_rng = s->rng;
-    for (int64_t day = (from + JAKARTA_MS) / DAY_MS * DAY_MS - JAKARTA_MS; day <= now;
-         day += DAY_MS) {
+    for (int64_t day = (from + JAKARTA_MS) / KJ_DAY_MS * KJ_DAY_MS - JAKARTA_MS; day <= now;
+         day += KJ_DAY_MS) {
         time_t secs = (time_t)((day + JAKARTA_MS) / 1000);
         struct tm tm;
         gmtime_r(&secs, &tm);
@@ -445,6 +556,71 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     printf("simulate: backfill of %.1f h: %" PRIu64 " events, %" PRIu64 " accepted, %" PRIu64
            " duplicates\n",
            span / 3600000.0, t->posted, res.accepted, res.duplicates);
+    fflush(stdout);
+    return KJ_EXIT_OK;
+}
+
+/* The start (UTC ms) of the current quarter in Asia/Jakarta, and its first month. */
+static int64_t quarter_start(int64_t now, int *year, int *first_month)
+{
+    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    struct tm q = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon / 3 * 3, .tm_mday = 1};
+    *year = tm.tm_year + 1900;
+    *first_month = q.tm_mon + 1;
+    return (int64_t)timegm(&q) * 1000 - JAKARTA_MS;
+}
+
+/* A member's 7 BerAKHLAK levels for a period, the same every run: meets and above. */
+static void behaviour_of(const char *member, const char *period, uint8_t *out)
+{
+    uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, member), period);
+    for (int i = 0; i < KJ_BEHAVIOURS; i++, h >>= 4) {
+        unsigned r = h & 15;
+        out[i] = r < 2 ? KJ_LEVEL_BELOW : r < 9 ? KJ_LEVEL_MEETS : KJ_LEVEL_ABOVE;
+    }
+}
+
+/* The supervisor's half of the rapor (SPEC §15): an assessment of every member
+ * for each month of the quarter so far and for the quarter, by the unit's
+ * first member. */
+static int backfill_assessments(kj_client *c, sim *s)
+{
+    int year, month;
+    int64_t now = kj_now_ms();
+    quarter_start(now, &year, &month);
+    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
+    struct tm today;
+    gmtime_r(&secs, &today);
+    for (size_t i = 0; i < s->n_units; i++) {
+        const sim_unit *u = &s->units[i];
+        for (int p = 0; p <= 3; p++) {
+            if (p < 3 && month + p > today.tm_mon + 1) continue; /* not begun yet */
+            kj_period per = {p < 3 ? KJ_PERIOD_MONTH : KJ_PERIOD_QUARTER, year,
+                             p < 3 ? month + p : (month + 2) / 3};
+            char name[KJ_PERIOD_NAME_MAX];
+            kj_period_format(&per, name, sizeof name);
+            for (size_t m = 0; m < u->n_members; m++) {
+                kj_event *ev = new_event(s, KJ_EV_ASSESSMENT, u);
+                snprintf(ev->id, sizeof ev->id, "as.%s.%s", name, u->members[m]);
+                snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
+                snprintf(ev->by, sizeof ev->by, "%s", u->members[0]);
+                ev->period = per;
+                behaviour_of(u->members[m], name, ev->behaviour);
+            }
+        }
+    }
+    kj_post_result res;
+    kj_err err = s->n_evs ? kj_client_submit(c, s->evs, s->n_evs) : KJ_OK;
+    size_t n = s->n_evs;
+    s->n_evs = 0;
+    if (!err) err = kj_client_flush(c, &res);
+    if (err) {
+        kj_cli_error("simulate: assessments: %s", kj_client_errmsg(c));
+        return KJ_EXIT_FAIL;
+    }
+    printf("simulate: %zu assessments, %" PRIu64 " accepted\n", n, res.accepted);
     fflush(stdout);
     return KJ_EXIT_OK;
 }
@@ -747,7 +923,7 @@ int kj_cmd_simulate(int argc, char **argv)
     const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL, *sv_token = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
     int64_t duration = 0, backfill_ms = 0, sv_after = 180000;
-    bool http = false, verbose = false, seeded = false, always_open = false;
+    bool http = false, verbose = false, seeded = false, always_open = false, assess = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
@@ -767,16 +943,22 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--rate: events per second, 0.01 to 1000000");
             break;
         case OPT_DURATION:
-            if (!kj_parse_ms(optarg, &duration) || duration <= 0)
+            if (!kj_parse_duration_ms(optarg, &duration) || duration <= 0)
                 return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
             break;
         case OPT_BACKFILL:
             if (!strcmp(optarg, "today")) {
                 int64_t now = kj_now_ms();
-                backfill_ms = (now + JAKARTA_MS) % DAY_MS;
-            } else if (!kj_parse_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
-                       backfill_ms > 35 * DAY_MS) {
-                return kj_cli_usage("simulate", "--backfill: today, or a duration up to 35d");
+                backfill_ms = (now + JAKARTA_MS) % KJ_DAY_MS;
+            } else if (!strcmp(optarg, "quarter")) {
+                int64_t now = kj_now_ms();
+                int y, m;
+                backfill_ms = now - quarter_start(now, &y, &m);
+                assess = true;
+            } else if (!kj_parse_duration_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
+                       backfill_ms > 366 * KJ_DAY_MS) {
+                return kj_cli_usage("simulate",
+                                    "--backfill: today, quarter, or a duration up to 366d");
             }
             break;
         case OPT_SEED:
@@ -787,7 +969,7 @@ int kj_cmd_simulate(int argc, char **argv)
         case OPT_ALWAYS_OPEN: always_open = true; break;
         case OPT_SUPERVISOR_TOKEN: sv_token = optarg; break;
         case OPT_SUPERVISOR_AFTER:
-            if (!kj_parse_ms(optarg, &sv_after) || sv_after < 0)
+            if (!kj_parse_duration_ms(optarg, &sv_after) || sv_after < 0)
                 return kj_cli_usage("simulate", "--supervisor-after: a duration such as 3m");
             break;
         case OPT_SPOOL: spool = optarg; break;
@@ -824,6 +1006,7 @@ int kj_cmd_simulate(int argc, char **argv)
     finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
+    if (assess && (rc = backfill_assessments(cl, &s)) != KJ_EXIT_OK) goto done;
     kj_sim_atasan *atasan = sv_token ? kj_sim_atasan_new(url, sv_token, s.rng, sv_after) : NULL;
     rc = sv_token && !atasan ? KJ_EXIT_FAIL : run(cl, &s, rate, duration, verbose, atasan);
     kj_sim_atasan_free(atasan);

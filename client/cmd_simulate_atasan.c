@@ -71,7 +71,8 @@ static size_t answer(const char *unit, json_t *alert, kj_event *out)
     size_t n = 0;
     out[n] = base(unit, KJ_EV_ACK);
     snprintf(out[n].alert, sizeof out[n].alert, "%s", id);
-    out[n++].text = note;
+    out[n].note = note;
+    out[n++].note_len = sizeof note - 1;
     if (scope && !strncmp(scope, "employee:", 9) && ind) {
         out[n] = base(unit, KJ_EV_FEEDBACK);
         snprintf(out[n].employee, sizeof out[n].employee, "%s", scope + 9);

@@ -71,10 +71,9 @@ static void draw(watch *w)
 static bool on_frame(watch *w, const uint8_t *data, size_t len)
 {
     msgpack_unpacked u;
-    size_t off = 0;
     bool ok = true;
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, (const char *)data, len, &off) == MSGPACK_UNPACK_SUCCESS) {
+    if (kj_msgpack_unpack_body(data, len, &u, NULL, 0) == KJ_OK) {
         json_t *frame = kj_json_from_msgpack(&u.data);
         char err[200] = "";
         if (kj_view_apply(&w->state, frame, err, sizeof err)) {

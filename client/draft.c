@@ -12,18 +12,19 @@
 #include "codec.h"
 #include "kinerja.h"
 
-typedef enum kind { K_STR, K_INT, K_MS, K_TIME, K_ELEMENTS, K_META } kind;
+typedef enum kind { K_STR, K_INT, K_MS, K_TIME, K_ELEMENTS, K_WORDS, K_META } kind;
 
 static const struct field {
     const char *name;
     kind kind;
 } fields[] = {
-    {"id", K_STR},         {"type", K_STR},    {"ts", K_TIME},       {"unit", K_STR},
-    {"employee", K_STR},   {"counter", K_STR}, {"kind", K_STR},      {"service", K_STR},
-    {"duration_ms", K_MS}, {"due_ts", K_TIME}, {"quality", K_INT},   {"wait_ms", K_MS},
-    {"service_ms", K_MS},  {"outcome", K_STR}, {"score", K_INT},     {"elements", K_ELEMENTS},
-    {"source", K_STR},     {"state", K_STR},   {"meta", K_META},     {"text", K_STR},
-    {"by", K_STR},         {"alert", K_STR},   {"indicator", K_STR}, {"note", K_STR},
+    {"id", K_STR},         {"type", K_STR},        {"ts", K_TIME},       {"unit", K_STR},
+    {"employee", K_STR},   {"counter", K_STR},     {"kind", K_STR},      {"service", K_STR},
+    {"duration_ms", K_MS}, {"due_ts", K_TIME},     {"quality", K_INT},   {"wait_ms", K_MS},
+    {"service_ms", K_MS},  {"outcome", K_STR},     {"score", K_INT},     {"elements", K_ELEMENTS},
+    {"source", K_STR},     {"state", K_STR},       {"meta", K_META},     {"ticket", K_STR},
+    {"period", K_STR},     {"behaviour", K_WORDS}, {"by", K_STR},        {"note", K_STR},
+    {"text", K_STR},       {"alert", K_STR},       {"indicator", K_STR},
 };
 
 struct kj_event_draft {
@@ -67,6 +68,19 @@ static bool parse_integer(const char *s, int64_t *out)
     return true;
 }
 
+/* A *_ms field: a duration, or a bare number of ms, which the field's own
+ * unit makes unambiguous (kj_parse_duration_ms refuses bare numbers). */
+static bool parse_ms_field(const char *s, int64_t *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    if (n && n < sizeof buf - 2 && strspn(s, "0123456789") == n) {
+        snprintf(buf, sizeof buf, "%sms", s);
+        return kj_parse_duration_ms(buf, out);
+    }
+    return kj_parse_duration_ms(s, out);
+}
+
 /* "4,4,3,4,4,4,3,4,4" -> [4,4,3,...]; the count and range are proto's to check. */
 static json_t *parse_elements(const char *s)
 {
@@ -85,6 +99,18 @@ static json_t *parse_elements(const char *s)
     return a;
 }
 
+/* "above,meets,..." -> ["above","meets",...]; the words are proto's to check. */
+static json_t *parse_words(const char *s)
+{
+    json_t *a = json_array();
+    for (const char *p = s; *p;) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
 static json_t *value_of(const struct field *f, const char *value, char *msg, size_t msglen)
 {
     int64_t v;
@@ -97,7 +123,7 @@ static json_t *value_of(const struct field *f, const char *value, char *msg, siz
         kj_msgf(msg, msglen, "%s: not an integer: %s", f->name, value);
         return NULL;
     case K_MS:
-        if (kj_parse_ms(value, &v)) return json_integer(v);
+        if (parse_ms_field(value, &v)) return json_integer(v);
         kj_msgf(msg, msglen, "%s: not a duration (ms, or 90s, 15m, 2h): %s", f->name, value);
         return NULL;
     case K_TIME:
@@ -109,6 +135,7 @@ static json_t *value_of(const struct field *f, const char *value, char *msg, siz
         if ((j = parse_elements(value))) return j;
         kj_msgf(msg, msglen, "elements: not a comma-separated list of integers: %s", value);
         return NULL;
+    case K_WORDS: return parse_words(value);
     case K_META:
         if ((j = json_loads(value, JSON_REJECT_DUPLICATES, &jerr))) return j;
         kj_msgf(msg, msglen, "meta: not valid JSON: %s", jerr.text);

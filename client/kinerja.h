@@ -10,8 +10,17 @@
  * event id makes that exactly once in effect.
  *
  * Threads: a kj_client (and a kj_live made from it) belongs to one thread at a
- * time; use one client per thread. Nothing here prints, exits or touches signal
- * handlers; a process that writes to sockets should ignore SIGPIPE itself.
+ * time; use one client per thread. Nothing here touches signal handlers; a
+ * process that writes to sockets should ignore SIGPIPE itself.
+ *
+ * Nothing here prints or exits, with one exception: an allocation whose size
+ * has a fixed bound (a handle, a packet of at most max_body bytes, a batch of
+ * at most KJ_BATCH_MAX events, a message from the daemon of at most 64 MiB)
+ * that fails prints one line to stderr and aborts (proto/alloc.c), as the
+ * daemon does: nothing useful can go on from there. Memory whose size an input
+ * decides (an input file or standard input, a spool file, an event draft's
+ * text) is allocated so that a failure is reported as KJ_ERR_NOMEM.
+ *
  * libwebsockets' log is process-wide: kj_client_new silences it (the
  * environment variable KINERJA_LWS_LOG=<lws log bits> turns it on, to stderr,
  * for debugging).
@@ -41,7 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.h" /* kj_event, kj_batch, kj_err (installed beside this header) */
+#include "duration.h" /* kj_parse_duration_ms (installed beside this header) */
+#include "event.h"    /* kj_event, kj_batch, kj_err */
 
 #define KJ_DEFAULT_URL "http://127.0.0.1:7070"
 #define KJ_INGEST_PROTOCOL "kinerja-ingest.v1"
@@ -254,9 +264,9 @@ kj_err kj_live_recv(kj_live *l, int timeout_ms, const uint8_t **frame, size_t *l
 
 /* ---- small shared parsers ------------------------------------------------------ */
 
-/* "1500", "1500ms", "90s", "15m", "2h", "7d" -> milliseconds; false on syntax
- * error, a negative value or overflow. */
-bool kj_parse_ms(const char *s, int64_t *out);
+/* Durations ("1500ms", "90s", "15m", "2h", "7d" -> ms): kj_parse_duration_ms
+ * of duration.h, the daemon's own parser, with its rules (a unit is required;
+ * only "0" may go without). */
 
 /* A time: ms since the epoch ("1714616400000"), "now", or ISO 8601 /
  * RFC 3339 ("2024-05-02T09:30:00Z", "...+07:00", a date "2024-05-02" is its

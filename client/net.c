@@ -37,7 +37,6 @@ struct kj_wsc {
     bool was_open; /* the handshake completed */
     int close_code;
     message *out_head, *out_tail;
-    size_t out_count;
     message *in_head, *in_tail;
     uint8_t *rx;
     size_t rx_len, rx_cap;
@@ -232,7 +231,6 @@ static int ws_writeable(kj_wsc *ws, struct lws *wsi)
     }
     ws->out_head = m->next;
     if (!ws->out_head) ws->out_tail = NULL;
-    ws->out_count--;
     m->next = NULL;
     free_messages(m);
     /* One write per callback (lws buffers what the kernel did not take). */
@@ -615,10 +613,6 @@ int kj_wsc_close_code(const kj_wsc *ws)
 {
     return ws->close_code;
 }
-size_t kj_wsc_unsent(const kj_wsc *ws)
-{
-    return ws->out_count;
-}
 
 void kj_wsc_send(kj_wsc *ws, uint8_t *data, size_t len, bool copy)
 {
@@ -637,7 +631,6 @@ void kj_wsc_send(kj_wsc *ws, uint8_t *data, size_t len, bool copy)
     else
         ws->out_head = m;
     ws->out_tail = m;
-    ws->out_count++;
     if (ws->state == KJ_WSC_OPEN && ws->c.wsi) lws_callback_on_writable(ws->c.wsi);
 }
 

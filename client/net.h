@@ -88,11 +88,10 @@ int kj_wsc_close_code(const kj_wsc *ws);
 bool kj_wsc_was_open(const kj_wsc *ws);
 
 /* Queue a binary message. Without copy, msg is borrowed: it must stay valid
- * until the message is sent (kj_wsc_unsent() drops to the count before it) or
- * the ws is freed, and it is never modified (it is masked in a copy). With
- * copy, the ws keeps its own copy at once (small control frames). */
+ * until the message is sent or the ws is freed, and it is never modified (it
+ * is masked in a copy). With copy, the ws keeps its own copy at once (small
+ * control frames). */
 void kj_wsc_send(kj_wsc *ws, uint8_t *msg, size_t len, bool copy);
-size_t kj_wsc_unsent(const kj_wsc *ws);
 
 /* The next complete message received, or NULL: *len bytes, the caller's to
  * free(). */

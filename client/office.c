@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_MS 60000LL
-#define HOUR_MS 3600000LL
-#define T(h, m) ((h)*HOUR_MS + (m)*MIN_MS)
+#include "clock.h"
+
+#define T(h, m) ((h)*KJ_HOUR_MS + (m)*KJ_MINUTE_MS)
 #define MAX_DAY_ARRIVALS 4096 /* per counter: far above a day's */
 
 bool kj_office_open(int weekday, int64_t t)
@@ -23,16 +23,16 @@ double kj_office_arrivals_per_hour(int weekday, int64_t t)
      * late morning, the afternoon */
     static const double by_half_hour[18] = {5, 7, 8, 8, 7, 7, 6, 6, 0, 0, 6, 6, 5, 5, 4, 3, 2, 2};
     if (!kj_office_open(weekday, t)) return 0;
-    int64_t i = (t - T(8, 0)) / (30 * MIN_MS);
+    int64_t i = (t - T(8, 0)) / (30 * KJ_MINUTE_MS);
     return i >= 0 && i < 18 ? by_half_hour[i] : 2;
 }
 
 double kj_office_element_mean(int i, int64_t wait_ms)
 {
     double m = i == KJ_OFFICE_WEAK_ELEMENT ? 2.75 : 3.3;
-    if (wait_ms > 30 * MIN_MS)
+    if (wait_ms > 30 * KJ_MINUTE_MS)
         m -= 0.6;
-    else if (wait_ms > 15 * MIN_MS)
+    else if (wait_ms > 15 * KJ_MINUTE_MS)
         m -= 0.25;
     return m;
 }
@@ -75,14 +75,14 @@ static int64_t p90(int64_t *v, size_t n)
 /* Arrivals by thinning a Poisson process at the peak rate. */
 static size_t arrivals(int weekday, size_t n_counters, rng *r, int64_t *at, size_t cap)
 {
-    double peak = KJ_OFFICE_PEAK_PER_HOUR * (double)n_counters / HOUR_MS;
+    double peak = KJ_OFFICE_PEAK_PER_HOUR * (double)n_counters / KJ_HOUR_MS;
     size_t n = 0;
     /* the queue at the door: those who came early take their numbers at 08:00 */
     for (size_t i = 0; i < KJ_OFFICE_AT_THE_DOOR * n_counters && n < cap; i++)
         at[n++] = T(8, 0);
     for (double t = T(8, 0); n < cap;) {
         t += -log(1 - uniform(r)) / peak;
-        if (t >= 24 * HOUR_MS) break;
+        if (t >= 24 * KJ_HOUR_MS) break;
         double rate = kj_office_arrivals_per_hour(weekday, (int64_t)t);
         if (uniform(r) < rate / KJ_OFFICE_PEAK_PER_HOUR) at[n++] = (int64_t)t;
     }
@@ -134,7 +134,7 @@ void kj_office_simulate_day(int weekday, size_t n_counters, uint64_t seed, kj_of
     for (int h = 8; h < 17; h++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (at[i] / HOUR_MS == h) by_hour[m++] = wait[i];
+            if (at[i] / KJ_HOUR_MS == h) by_hour[m++] = wait[i];
         int64_t v = p90(by_hour, m);
         if (v > out->peak_hour_p90_ms) out->peak_hour_p90_ms = v, out->peak_hour = h;
     }

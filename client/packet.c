@@ -4,6 +4,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "mpwalk.h"
 #include "packet.h"
 
 _Static_assert(LWS_PRE + 40 <= KJ_PACKET_HEADROOM, "frame headroom too small for LWS_PRE");
@@ -79,23 +80,17 @@ static uint8_t *place(kj_packet *f, const head *h, size_t *len)
     return start;
 }
 
-static void pack_key(msgpack_packer *pk, const char *k)
-{
-    msgpack_pack_str(pk, strlen(k));
-    msgpack_pack_str_body(pk, k, strlen(k));
-}
-
 uint8_t *kj_packet_ws_message(kj_packet *f, uint64_t seq, size_t *len)
 {
     head h = {.len = 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &h, head_write);
     msgpack_pack_map(&pk, 3);
-    pack_key(&pk, "op");
-    pack_key(&pk, "events");
-    pack_key(&pk, "seq");
+    kj_pack_str(&pk, "op");
+    kj_pack_str(&pk, "events");
+    kj_pack_str(&pk, "seq");
     msgpack_pack_uint64(&pk, seq);
-    pack_key(&pk, "events");
+    kj_pack_str(&pk, "events");
     msgpack_pack_array(&pk, f->count);
     f->seq = seq;
     return place(f, &h, len);
@@ -134,91 +129,53 @@ kj_packet *kj_packet_split(kj_packet *f, uint32_t first)
     return rest;
 }
 
-/* ---- walking msgpack without decoding it ------------------------------------- */
+/* ---- queues of packets ---- */
 
-static uint64_t be(const uint8_t *p, int n)
+void kj_pq_push(kj_packet_queue *q, kj_packet *f)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
+    f->next = NULL;
+    if (q->tail)
+        q->tail->next = f;
+    else
+        q->head = f;
+    q->tail = f;
+    q->count++;
 }
 
-/* Returns the number of bytes of one object, or 0. `items` counts the
- * container elements still to skip, so nesting needs no recursion. */
-size_t kj_msgpack_skip(const uint8_t *p, size_t len)
+void kj_pq_push_front(kj_packet_queue *q, kj_packet *f)
 {
-    size_t off = 0;
-    uint64_t pending[65];
-    int depth = 0;
-    pending[0] = 1;
-    while (depth >= 0) {
-        if (pending[depth] == 0) {
-            depth--;
-            continue;
-        }
-        pending[depth]--;
-        if (off >= len) return 0;
-        uint8_t t = p[off++];
-        uint64_t body = 0, children = 0;
-        int w = 0; /* width of a length field */
-        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-        } else if (t >= 0x80 && t <= 0x8f) {
-            children = 2 * (uint64_t)(t & 0x0f);
-        } else if (t >= 0x90 && t <= 0x9f) {
-            children = t & 0x0f;
-        } else if (t >= 0xa0 && t <= 0xbf) {
-            body = t & 0x1f;
-        } else {
-            switch (t) {
-            case 0xc4:
-            case 0xd9: w = 1; break; /* bin8, str8 */
-            case 0xc5:
-            case 0xda: w = 2; break;
-            case 0xc6:
-            case 0xdb: w = 4; break;
-            case 0xc7: w = 1, body = 1; break; /* ext8: + type byte */
-            case 0xc8: w = 2, body = 1; break;
-            case 0xc9: w = 4, body = 1; break;
-            case 0xca: body = 4; break;
-            case 0xcb: body = 8; break;
-            case 0xcc:
-            case 0xd0: body = 1; break;
-            case 0xcd:
-            case 0xd1: body = 2; break;
-            case 0xce:
-            case 0xd2: body = 4; break;
-            case 0xcf:
-            case 0xd3: body = 8; break;
-            case 0xd4: body = 2; break; /* fixext: type + data */
-            case 0xd5: body = 3; break;
-            case 0xd6: body = 5; break;
-            case 0xd7: body = 9; break;
-            case 0xd8: body = 17; break;
-            case 0xdc:
-            case 0xdd:
-            case 0xde:
-            case 0xdf: {
-                int lw = (t == 0xdc || t == 0xde) ? 2 : 4;
-                if (len - off < (size_t)lw) return 0;
-                children = be(p + off, lw) * (t >= 0xde ? 2 : 1);
-                off += (size_t)lw;
-                break;
-            }
-            default: return 0; /* 0xc1: never used */
-            }
-        }
-        if (w) {
-            if (len - off < (size_t)w) return 0;
-            body += be(p + off, w);
-            off += (size_t)w;
-        }
-        if (body > len - off) return 0;
-        off += body;
-        if (children) {
-            if (depth + 1 >= 65) return 0;
-            pending[++depth] = children;
-        }
-    }
-    return off;
+    f->next = q->head;
+    q->head = f;
+    if (!q->tail) q->tail = f;
+    q->count++;
+}
+
+kj_packet *kj_pq_pop(kj_packet_queue *q)
+{
+    kj_packet *f = q->head;
+    if (!f) return NULL;
+    q->head = f->next;
+    if (!q->head) q->tail = NULL;
+    q->count--;
+    f->next = NULL;
+    return f;
+}
+
+void kj_pq_remove(kj_packet_queue *q, kj_packet *f)
+{
+    kj_packet **pp = &q->head, *prev = NULL;
+    while (*pp && *pp != f)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = f->next;
+    if (q->tail == f) q->tail = prev;
+    q->count--;
+    f->next = NULL;
+}
+
+void kj_pq_clear(kj_packet_queue *q)
+{
+    kj_packet *f;
+    while ((f = kj_pq_pop(q)))
+        kj_packet_free(f);
 }

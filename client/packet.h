@@ -54,8 +54,17 @@ uint8_t *kj_packet_http_body(kj_packet *f, size_t *len);
  * event stream. */
 kj_packet *kj_packet_split(kj_packet *f, uint32_t first);
 
-/* Length of the one msgpack object at p (at most len bytes), or 0 when it is
- * incomplete or malformed. Nesting deeper than 64 is malformed. */
-size_t kj_msgpack_skip(const uint8_t *p, size_t len);
+/* A FIFO of packets linked through their next field; a packet is in at most
+ * one queue. The queue owns nothing: kj_pq_clear frees what it holds. */
+typedef struct kj_packet_queue {
+    kj_packet *head, *tail;
+    size_t count;
+} kj_packet_queue;
+
+void kj_pq_push(kj_packet_queue *q, kj_packet *f);
+void kj_pq_push_front(kj_packet_queue *q, kj_packet *f);
+kj_packet *kj_pq_pop(kj_packet_queue *q); /* NULL when empty */
+void kj_pq_remove(kj_packet_queue *q, kj_packet *f); /* f may be absent */
+void kj_pq_clear(kj_packet_queue *q);                /* frees every packet */
 
 #endif

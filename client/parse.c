@@ -1,4 +1,4 @@
-/* kinerja — strict parsers for durations and times (kinerja.h). */
+/* kinerja — the strict parser of times (kinerja.h); durations are proto/duration.c's. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -17,24 +17,6 @@ static bool parse_int(const char *s, const char **end, int64_t *out)
     *end = e;
     *out = v;
     return true;
-}
-
-bool kj_parse_ms(const char *s, int64_t *out)
-{
-    static const struct {
-        const char *suffix;
-        int64_t ms;
-    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    const char *end;
-    int64_t v;
-    if (!s || !parse_int(s, &end, &v)) return false;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) != 0) continue;
-        if (v > INT64_MAX / units[i].ms) return false;
-        *out = v * units[i].ms;
-        return true;
-    }
-    return false;
 }
 
 /* Exactly n digits into *out. */

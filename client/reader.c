@@ -18,6 +18,7 @@
 #include "client_priv.h"
 #include "codec.h"
 #include "kinerja.h"
+#include "mpwalk.h"
 #include "packet.h"
 
 struct kj_reader {
@@ -229,7 +230,9 @@ static bool json_next(kj_reader *r, span *s)
             continue;
         }
         size_t end = json_value_end(p, r->len, r->pos);
-        if (!end) {
+        /* end == pos: a '}' or ']' with nothing open, which would otherwise
+         * be read again and again (an endless stream of errors). */
+        if (!end || end == r->pos) {
             *s = (span){r->pos, r->pos, "event: not valid JSON: unbalanced brackets or quotes"};
             json_resync(r);
             return true;
@@ -242,31 +245,14 @@ static bool json_next(kj_reader *r, span *s)
 
 /* ---- cutting msgpack --------------------------------------------------------------- */
 
-static uint64_t be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static bool msgpack_next(kj_reader *r, span *s)
 {
     const uint8_t *p = r->data;
     while (r->mp_array_left == 0) {
         if (r->failed || r->pos >= r->len) return false;
-        uint8_t t = p[r->pos];
-        int w = t == 0xdc ? 2 : t == 0xdd ? 4 : 0;
-        if (t >= 0x90 && t <= 0x9f) {
-            r->mp_array_left = t & 0x0f;
-            r->pos++;
-        } else if (w) {
-            if (r->len - r->pos < 1 + (size_t)w) break;
-            r->mp_array_left = be(p + r->pos + 1, w);
-            r->pos += 1 + (size_t)w;
-        } else {
-            break; /* a top-level map (or anything else): it is an element */
-        }
+        size_t head = kj_msgpack_array_head(p + r->pos, r->len - r->pos, &r->mp_array_left);
+        if (!head) break; /* a top-level map (or anything else): it is an element */
+        r->pos += head;
     }
     size_t n = r->pos < r->len ? kj_msgpack_skip(p + r->pos, r->len - r->pos) : 0;
     if (!n) {
@@ -340,6 +326,7 @@ static void decode_one(const kj_reader *r, const span *s, kj_batch_item *it)
     } else {
         *it = b->items[0];
         b->items[0].ev.meta = NULL; /* moved into it */
+        b->items[0].ev.note = NULL;
         b->items[0].ev.text = NULL;
     }
     kj_batch_free(b);

@@ -169,11 +169,6 @@ void kj_spool_free(kj_spool *s)
     free(s);
 }
 
-const char *kj_spool_dir(const kj_spool *s)
-{
-    return s->dir;
-}
-
 kj_err kj_spool_lock(kj_spool *s, char *msg, size_t msglen)
 {
     if (s->locked) return KJ_OK;

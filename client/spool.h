@@ -42,8 +42,6 @@ kj_err kj_spool_open(const char *dir, const kj_spool_limits *lim, kj_spool **out
                      size_t msglen);
 void kj_spool_free(kj_spool *s); /* releases the lock; NULL is a no-op */
 
-const char *kj_spool_dir(const kj_spool *s);
-
 /* Take / release the lock; taking it twice is harmless. Blocks while another
  * process holds it. */
 kj_err kj_spool_lock(kj_spool *s, char *msg, size_t msglen);

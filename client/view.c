@@ -287,6 +287,44 @@ static void indicators(out *w, const json_t *s)
     }
 }
 
+/* One queue line: waiting, the longest wait (from the oldest ticket, at the
+ * view's now), the estimated wait, today's tickets. */
+static void queue_line(out *w, const char *label, const json_t *q)
+{
+    double waiting = 0, oldest, est, issued = 0, called = 0;
+    char longest[32] = "-", estimate[32] = "-";
+    number(json_object_get(q, "waiting"), &waiting);
+    number(json_object_get(q, "issued_today"), &issued);
+    number(json_object_get(q, "called_today"), &called);
+    if (waiting > 0 && number(json_object_get(q, "oldest_issued_ts"), &oldest))
+        kj_view_duration(longest, sizeof longest, (double)w->o->now_ms - oldest);
+    if (number(json_object_get(q, "est_wait_ms"), &est))
+        kj_view_duration(estimate, sizeof estimate, est);
+    putf(w, "  %-20.20s ", label);
+    if (waiting > 0) color(w, BOLD);
+    putf(w, "%4.0f waiting", waiting);
+    if (waiting > 0) color(w, RESET);
+    putf(w, "  longest %-8s est. %-8s  today: %.0f tickets, %.0f called", longest, estimate, issued,
+         called);
+    endline(w);
+}
+
+/* SPEC §13: the queue now, all services and each kind. */
+static void queue(out *w, const json_t *s)
+{
+    const json_t *q = json_object_get(json_object_get(s, "unit_metrics"), "queue"), *k;
+    double issued = 0, waiting = 0;
+    number(json_object_get(q, "issued_today"), &issued);
+    number(json_object_get(q, "waiting"), &waiting);
+    if (!json_is_object(q) || (issued <= 0 && waiting <= 0)) return;
+    color(w, BOLD);
+    put(w, "Queue now");
+    endline(w);
+    queue_line(w, "all services", q);
+    const char *kind;
+    json_object_foreach((json_t *)json_object_get(q, "by_service"), kind, k) queue_line(w, kind, k);
+}
+
 static void counters(out *w, const json_t *s)
 {
     const json_t *all = json_object_get(s, "counters"), *c;
@@ -414,6 +452,7 @@ char *kj_view_render(const json_t *state, const kj_view_opts *o)
     window_summary(&w, json_object_get(state, "unit_metrics"), "1h");
     endline(&w);
     indicators(&w, state);
+    queue(&w, state);
     counters(&w, state);
     members(&w, state);
     alerts(&w, state);

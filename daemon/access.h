@@ -1,5 +1,7 @@
-/* kinerjad — who may do what: bearer tokens, roles, units, and the directory
- * check of strict_directory. Shared by HTTP and the WebSocket protocols. */
+/* kinerjad — who may do what: bearer tokens (their SHA-256 and the
+ * constant-time match), roles, units, and the directory check of
+ * strict_directory. Called on the service thread by HTTP and the WebSocket
+ * protocols; reads an immutable kj_config. */
 #ifndef KJ_ACCESS_H
 #define KJ_ACCESS_H
 
@@ -20,6 +22,11 @@ bool kj_access_check_batch(const kj_config *cfg, const kj_token *tok, kj_batch *
  * anything but the supervisor's types (feedback, assessment, ack), a
  * supervisor only those, an admin everything, a viewer nothing. */
 bool kj_access_may_post_type(const kj_token *tok, kj_event_type t);
+
+/* The token whose sha256 is the digest of secret (len bytes), or NULL. Every
+ * token is compared in full, in constant time: how long it takes tells nothing
+ * about how close a guess came. */
+const kj_token *kj_access_token(const kj_config *cfg, const char *secret, size_t len);
 
 /* The token of an "Authorization: Bearer T" value, or NULL. */
 const kj_token *kj_access_bearer(const kj_config *cfg, const char *header, size_t len);

@@ -100,8 +100,10 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
     case KJ_EV_SERVICE: add_service(a, ev, sla_wait_ms); break;
     case KJ_EV_RATING: add_rating(a, ev); break;
     case KJ_EV_PRESENCE:
+    case KJ_EV_TICKET: break; /* state, not metrics: presence.c, queue.c */
+    case KJ_EV_ASSESSMENT:
     case KJ_EV_FEEDBACK:
-    case KJ_EV_ACK: break; /* no metric: presence.c, feedback.c */
+    case KJ_EV_ACK: break; /* no metric: assess.c, feedback.c */
     }
 }
 
@@ -235,30 +237,6 @@ void kj_agg_copy(kj_agg *dst, const kj_agg *src)
         dst->ratings = kj_malloc(sizeof *dst->ratings);
         *dst->ratings = *src->ratings;
     }
-}
-
-bool kj_agg_equal(const kj_agg *a, const kj_agg *b)
-{
-    if (!a->tasks != !b->tasks || !a->services != !b->services || !a->ratings != !b->ratings)
-        return false;
-#define SAME(sec, f) &&a->sec->f == b->sec->f
-#define T(f) SAME(tasks, f)
-#define S(f) SAME(services, f)
-#define R(f) SAME(ratings, f)
-    if (a->tasks && !(1 TASK_FIELDS(T) && kj_hist_equal(&a->tasks->duration, &b->tasks->duration)))
-        return false;
-    if (a->services &&
-        !(1 SERVICE_FIELDS(S) && kj_hist_equal(&a->services->wait, &b->services->wait) &&
-          kj_hist_equal(&a->services->service, &b->services->service)))
-        return false;
-    if (a->ratings && !(1 RATING_FIELDS(R) && memcmp(a->ratings->elem_sum, b->ratings->elem_sum,
-                                                     sizeof a->ratings->elem_sum) == 0))
-        return false;
-#undef T
-#undef S
-#undef R
-#undef SAME
-    return true;
 }
 
 /* Encoded form: a byte of present sections, then per section its counters as

@@ -76,9 +76,6 @@ void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max);
 /* A deep copy (dst's old contents are released). */
 void kj_agg_copy(kj_agg *dst, const kj_agg *src);
 
-/* Same values in every field and hist. */
-bool kj_agg_equal(const kj_agg *a, const kj_agg *b);
-
 /* Upper bound of kj_agg_encode's output. */
 #define KJ_AGG_ENCODED_MAX (1 + 26 * 10 + 3 * KJ_HIST_ENCODED_MAX)
 

@@ -103,7 +103,7 @@ void kj_life_ack(kj_metrics *m, kj_unit *u, const kj_event *ev)
     a->acked = true;
     a->acked_at = ev->ts;
     snprintf(a->acked_by, sizeof a->acked_by, "%s", ev->by);
-    a->note = dup_note(ev->text);
+    a->note = dup_note(ev->note);
     make_pending(m, a, KJ_ALERT_ACKED);
 }
 

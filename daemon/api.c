@@ -4,6 +4,7 @@
  * month of a large unit never sits in memory). Viewer tokens see only their
  * units; a token with `employee` only that member. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "http_priv.h"
 #include "live.h"
 #include "log.h"
+#include "overview.h"
 
 #define EXPORT_CHUNK 256     /* events per read transaction and write */
 #define EXPORT_BUF (256 * 1024)
@@ -24,6 +26,7 @@ struct export {
     char unit[KJ_ID_MAX + 1];
     char employee[KJ_ID_MAX + 1]; /* a personal token's own events only */
     bool csv, header_sent, started;
+    bool failed;                  /* an event could not be sent: no last chunk */
     char *buf;                    /* LWS_PRE headroom, then the chunk */
     size_t len;
 };
@@ -166,6 +169,31 @@ static int get_snapshot(struct http_sess *hs)
     return 0;
 }
 
+static void overview_answered(kj_query *q)
+{
+    struct http_sess *hs = q->owner;
+    hs->query = NULL;
+    kj_frame *f = q->status == 200 ? kj_overview_answer(q->result, hs->token) : NULL;
+    if (f)
+        answer_result(hs, f);
+    else
+        kj_http_error(hs, 500, "overview: no answer");
+    kj_frame_unref(f);
+}
+
+/* SPEC §14: every unit the token may see; a personal view sees no overview. */
+static int get_overview(struct http_sess *hs)
+{
+    if (personal(hs)) {
+        kj_http_error(hs, 403, "overview: not for a personal token");
+        return 0;
+    }
+    kj_query *q = kj_query_new();
+    q->kind = KJ_Q_OVERVIEW;
+    ask(hs, q, overview_answered);
+    return 0;
+}
+
 static int get_series(struct http_sess *hs)
 {
     kj_series_params *sp = kj_calloc(1, sizeof *sp);
@@ -180,8 +208,7 @@ static int get_series(struct http_sess *hs)
         goto fail;
     }
     arg(hs, "res", res, sizeof res);
-    sp->res = !strcmp(res, "minute") ? 0 : !strcmp(res, "hour") ? 1 : !strcmp(res, "day") ? 2 : -1;
-    if (sp->res < 0) {
+    if (!kj_res_parse(res, &sp->res)) {
         kj_http_error(hs, 400, "res: must be minute, hour or day");
         goto fail;
     }
@@ -203,16 +230,42 @@ fail:
 
 /* --- the events export --- */
 
+/* An HTTP/1 answer is sent chunked: without a Content-Length its end would be
+ * the connection's close, and a stream cut by an error would look complete.
+ * Chunked, only the terminating "0" chunk ends it, so every client sees the
+ * cut (curl: exit 18). HTTP/2 has its own end-of-stream flag. */
+#define CHUNK_HEAD 16 /* "%zx\r\n" of the chunk's size */
+#define CHUNK_TAIL 8  /* "\r\n", then "0\r\n\r\n" after the last */
+
 struct chunk_ctx {
     struct export *ex;
-    FILE *f;
+    char *data; /* EXPORT_BUF bytes */
+    size_t len;
 };
 
 static int export_event(void *ctx, const kj_event *ev)
 {
     struct chunk_ctx *cc = ctx;
     if (cc->ex->employee[0] && strcmp(ev->employee, cc->ex->employee)) return 0;
-    kj_export_event(cc->f, ev, cc->ex->csv);
+    char *line;
+    size_t n;
+    kj_err err = kj_export_line(ev, cc->ex->csv, &line, &n);
+    if (err) {
+        kj_error("export: event %s (ts %" PRId64 ") cannot be exported: %s; the answer is cut",
+                 ev->id, ev->ts, kj_strerror(err));
+        return err;
+    }
+    if (n > EXPORT_BUF - cc->len) {
+        free(line);
+        /* Sent in the next chunk; a line longer than a whole chunk cannot be. */
+        if (cc->len) return KJ_STORE_PAUSE;
+        kj_error("export: event %s (ts %" PRId64 ") is longer than %d bytes; the answer is cut",
+                 ev->id, ev->ts, EXPORT_BUF);
+        return KJ_ERR_TOO_BIG;
+    }
+    memcpy(cc->data + cc->len, line, n);
+    cc->len += n;
+    free(line);
     return 0;
 }
 
@@ -222,8 +275,10 @@ static int export_headers(struct http_sess *hs)
     uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
     const char *ctype = ex->csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
     if (lws_add_http_common_headers(hs->wsi, 200, ctype, LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-        lws_add_http_header_by_name(hs->wsi, (const uint8_t *)"cache-control:",
-                                    (const uint8_t *)"no-store", 8, &p, end) ||
+        lws_add_http_header_by_name(
+            hs->wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, &p, end) ||
+        (!hs->h2 && lws_add_http_header_by_token(hs->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+                                                 (const uint8_t *)"chunked", 7, &p, end)) ||
         lws_finalize_write_http_header(hs->wsi, start, &p, end))
         return -1;
     kj_server_count_http(hs->srv, 200);
@@ -232,33 +287,58 @@ static int export_headers(struct http_sess *hs)
     return 0;
 }
 
+/* Send len bytes at data (CHUNK_HEAD bytes of room before, CHUNK_TAIL after)
+ * as one chunk; the last also ends the answer. */
+static int send_chunk(struct http_sess *hs, char *data, size_t len, bool last)
+{
+    char *start = data;
+    size_t n = len;
+    if (!hs->h2) {
+        char head[CHUNK_HEAD];
+        int h = len ? snprintf(head, sizeof head, "%zx\r\n", len) : 0;
+        start = data - h;
+        memcpy(start, head, (size_t)h);
+        if (len) memcpy(data + len, "\r\n", 2), n = len + 2 + (size_t)h;
+        if (last) memcpy(start + n, "0\r\n\r\n", 5), n += 5;
+        if (!n) return 0; /* nothing this round: an empty chunk would end the answer */
+    }
+    if (lws_write(hs->wsi, (unsigned char *)start, n,
+                  last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    return 0;
+}
+
 int kj_api_export_write(struct http_sess *hs)
 {
     struct export *ex = hs->export;
     if (!ex->header_sent) return export_headers(hs);
-    FILE *f = fmemopen(ex->buf + LWS_PRE, EXPORT_BUF, "w");
-    if (!f) return -1;
-    setvbuf(f, NULL, _IONBF, 0);
-    if (!ex->started && ex->csv) fputs(kj_export_csv_header, f);
+    if (ex->failed) return -1;
+    struct chunk_ctx cc = {ex, ex->buf + LWS_PRE + CHUNK_HEAD, 0};
+    if (!ex->started && ex->csv) {
+        cc.len = strlen(kj_export_csv_header);
+        memcpy(cc.data, kj_export_csv_header, cc.len);
+    }
     ex->started = true;
-    struct chunk_ctx cc = {ex, f};
     kj_err err = kj_store_cursor_next(hs->srv->store, &ex->cur, ex->unit[0] ? ex->unit : NULL,
                                       EXPORT_CHUNK, export_event, &cc);
-    long n = ftell(f);
-    fclose(f);
     if (err) {
-        kj_error("export: reading the raw log failed: %s", kj_strerror(err));
-        return -1; /* the client sees a cut stream, not a false end */
+        if (err != KJ_ERR_DECODE && err != KJ_ERR_TOO_BIG)
+            kj_error("export: reading the raw log failed: %s; the answer is cut", kj_strerror(err));
+        /* The events before it go out; the next writeable callback (once lws
+         * has sent them) closes without the terminating chunk: the client
+         * sees a cut stream, not a false end. */
+        ex->failed = true;
+        if (send_chunk(hs, cc.data, cc.len, false)) return -1;
+        lws_callback_on_writable(hs->wsi);
+        return 0;
     }
     bool last = ex->cur.done;
-    if (lws_write(hs->wsi, (unsigned char *)ex->buf + LWS_PRE, (size_t)n,
-                  last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < n)
-        return -1;
+    if (send_chunk(hs, cc.data, cc.len, last)) return -1;
     if (!last) {
         lws_callback_on_writable(hs->wsi);
         return 0;
     }
-    /* Without a Content-Length, an HTTP/1 body ends with the connection. */
+    /* The answer said "connection: close" (lws does, without a length). */
     if (!hs->h2) return -1;
     return lws_http_transaction_completed(hs->wsi) ? -1 : 0;
 }
@@ -281,8 +361,8 @@ static int get_events(struct http_sess *hs)
     ex->csv = !strcmp(format, "csv");
     if (personal(hs)) snprintf(ex->employee, sizeof ex->employee, "%s", personal(hs));
     kj_store_cursor_init(&ex->cur, from, to);
-    /* A line is at most a few KiB (meta is 1 KiB): the chunk always fits. */
-    ex->buf = kj_malloc(LWS_PRE + EXPORT_BUF);
+    /* A line is at most a few KiB (meta is 1 KiB): a chunk holds many. */
+    ex->buf = kj_malloc(LWS_PRE + CHUNK_HEAD + EXPORT_BUF + CHUNK_TAIL);
     hs->export = ex;
     lws_callback_on_writable(hs->wsi);
     return 0;
@@ -302,21 +382,23 @@ bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
     /* unit:U and counter:U/C name their unit; employee:E spans units: only
      * "*" tokens read an employee's series across units. */
     char unit[KJ_ID_MAX + 1];
-    if (!strncmp(scope, "unit:", 5)) snprintf(unit, sizeof unit, "%s", scope + 5);
-    else if (!strncmp(scope, "counter:", 8)) snprintf(unit, sizeof unit, "%.*s",
-                                                      (int)strcspn(scope + 8, "/"), scope + 8);
-    else return false;
+    if (!strncmp(scope, "unit:", 5))
+        snprintf(unit, sizeof unit, "%s", scope + 5);
+    else if (!strncmp(scope, "counter:", 8))
+        snprintf(unit, sizeof unit, "%.*s", (int)strcspn(scope + 8, "/"), scope + 8);
+    else
+        return false;
     return kj_token_allows_unit(tok, unit);
 }
 
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
     static const char *paths[] = {"/api/v1/units", "/api/v1/snapshot", "/api/v1/series",
-                                  "/api/v1/events"};
-    size_t i = 0;
-    while (i < 4 && strcmp(uri, paths[i]))
+                                  "/api/v1/events", "/api/v1/overview", "/api/v1/rapor"};
+    size_t i = 0, n = sizeof paths / sizeof paths[0];
+    while (i < n && strcmp(uri, paths[i]))
         i++;
-    if (i == 4) {
+    if (i == n) {
         kj_http_error(hs, 404, "no such endpoint: %s", uri);
         return 0;
     }
@@ -329,7 +411,25 @@ int kj_api_request(struct http_sess *hs, const char *uri)
     if (!strcmp(uri, "/api/v1/units")) return get_units(hs);
     if (!strcmp(uri, "/api/v1/snapshot")) return get_snapshot(hs);
     if (!strcmp(uri, "/api/v1/series")) return get_series(hs);
+    if (!strcmp(uri, "/api/v1/overview")) return get_overview(hs);
+    if (!strcmp(uri, "/api/v1/rapor")) return kj_api_get_rapor(hs);
     return get_events(hs);
+}
+
+/* The helpers of the other read endpoints (api_rapor.c). */
+bool kj_api_arg(struct http_sess *hs, const char *name, char *buf, int len)
+{
+    return arg(hs, name, buf, len);
+}
+
+bool kj_api_arg_unit(struct http_sess *hs, char *unit)
+{
+    return arg_unit(hs, unit);
+}
+
+void kj_api_answer_frame(struct http_sess *hs, const kj_frame *f)
+{
+    answer_result(hs, f);
 }
 
 void kj_api_reset(struct http_sess *hs)

@@ -12,6 +12,7 @@
 
 #include "../proto/err.h"
 #include "../proto/event.h"
+#include "metric.h" /* kj_window, kj_better */
 
 typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mode;
 typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
@@ -23,10 +24,6 @@ typedef enum kj_role {
     KJ_ROLE_ADMIN,
     KJ_ROLE_SUPERVISOR
 } kj_role;
-typedef enum kj_better { KJ_BETTER_LOWER = 0, KJ_BETTER_HIGHER } kj_better;
-typedef enum kj_window {
-    KJ_WIN_15M = 0, KJ_WIN_1H, KJ_WIN_TODAY, KJ_WIN_7D, KJ_WIN_30D, KJ_WIN_COUNT
-} kj_window;
 
 typedef struct kj_listen {
     char *host; /* numeric, as bound: "127.0.0.1", "::1", "0.0.0.0" (a name is resolved on load) */
@@ -37,10 +34,10 @@ typedef struct kj_token {
     char *name;
     uint8_t sha256[32]; /* digest of the secret */
     kj_role role;
-    bool all_units;     /* units: "*" */
-    char **units;       /* when !all_units */
+    bool all_units; /* units: "*" */
+    char **units;   /* when !all_units */
     size_t n_units;
-    char *employee;     /* personal view, or NULL */
+    char *employee; /* personal view, or NULL */
 } kj_token;
 
 typedef struct kj_named { /* a member or a counter */
@@ -68,13 +65,13 @@ typedef struct kj_override {
 typedef struct kj_indicator_conf {
     char *id;
     char *name;
-    char *metric;        /* "services.wait_ms.p90" */
+    char *metric; /* "services.wait_ms.p90" */
     kj_window window;
     double target;
     kj_better better;
-    double warn_margin;  /* default 0.10 */
+    double warn_margin; /* default 0.10 */
     /* Fewer samples in the window than this (the events the metric is
-     * computed from: metrics_pack.c kj_m_agg_samples) is status none, value nil: a p90 of
+     * computed from: metric.h kj_metric_samples) is status none, value nil: a p90 of
      * two waits is no judgement. Default 1 (SPEC §5 as written); 0 acts as 1. */
     uint32_t min_samples;
     /* SPEC §16. hold_ms: a new status becomes the status (and an alert) only
@@ -82,15 +79,31 @@ typedef struct kj_indicator_conf {
      * not acknowledged within it is escalated (0: never). Both <= 1 day. */
     int64_t hold_ms, escalate_after_ms;
     bool for_unit, for_employee; /* applies_to */
-    bool all_units;      /* units: "*" (the default) */
+    bool all_units;              /* units: "*" (the default) */
     char **units;
     size_t n_units;
     kj_override *overrides;
     size_t n_overrides;
 } kj_indicator_conf;
 
+/* `cluster` (SPEC §17): this node publishes to and consumes from NATS
+ * JetStream. NULL in kj_config when the key is absent: one node, as before. */
+typedef struct kj_cluster_conf {
+    char **nats; /* server URLs, at least one */
+    size_t n_nats;
+    char *stream;   /* default "KINERJA" */
+    int replicas;   /* of the stream when created; 1..5, default 3 */
+    char *node;     /* this node's name: its durable consumer */
+    bool all_units; /* units: "*" (the default) */
+    char **units;   /* else the units this node serves */
+    size_t n_units;
+    char *creds;                /* a NATS credentials file, or NULL */
+    size_t max_inflight;        /* publishes awaiting their PubAck, default 10000 */
+    int64_t publish_timeout_ms; /* a PubAck later than this fails the request (503) */
+} kj_cluster_conf;
+
 typedef struct kj_config {
-    char *path;          /* the file it was loaded from, or NULL for defaults */
+    char *path; /* the file it was loaded from, or NULL for defaults */
     kj_listen *listen;
     size_t n_listen;
     char *tls_cert, *tls_key;
@@ -98,24 +111,31 @@ typedef struct kj_config {
     char *web_root;
     char *timezone;
     kj_sync_mode sync;
-    uint64_t map_size;       /* bytes */
+    uint64_t map_size; /* bytes */
     int retention_days;
     int64_t max_event_age_ms;
     int64_t max_clock_skew_ms;
-    size_t max_body;         /* bytes */
+    size_t max_body; /* bytes */
     int min_push_interval_ms;
     kj_log_level log_level;
     bool auth;
     bool strict_directory;
 
-    /* Bounds that a user may need to move (DEVELOPERS.md: bounded everything). */
-    size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
-    size_t ingest_queue;         /* batches waiting for the writer */
-    size_t commit_group_events;  /* events in one write transaction */
-    size_t max_connections;      /* all connections together */
-    size_t max_viewers;          /* live connections */
-    size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
-    size_t max_frame;            /* bytes of one incoming WebSocket message */
+    /* Bounds that a user may need to move (every queue, buffer and size is
+     * bounded; these are the bounds worth a key). */
+    size_t max_batch;                   /* events per body / frame, <= KJ_BATCH_MAX */
+    size_t ingest_queue;                /* batches waiting for the writer */
+    size_t commit_group_events;         /* events in one write transaction */
+    size_t max_connections;             /* all connections together */
+    size_t max_viewers;                 /* live connections */
+    size_t viewer_backlog;              /* bytes queued for one viewer before it is reset */
+    size_t max_frame;                   /* bytes of one incoming WebSocket message */
+    size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
+    int64_t header_timeout_ms; /* accept to request headers (or WebSocket authentication) */
+    int64_t body_timeout_ms;   /* headers to the last byte of a request body */
+    size_t max_open_tickets;   /* queue tickets tracked per unit (SPEC §13) */
+    int overview_interval_ms;  /* live overview frames at most this often (SPEC §14) */
+    int coaching_after_days;   /* bad days in a row that mark needs_coaching */
 
     kj_token *tokens;
     size_t n_tokens;
@@ -123,6 +143,13 @@ typedef struct kj_config {
     size_t n_units;
     kj_indicator_conf *indicators;
     size_t n_indicators;
+
+    /* evaluation (SPEC §15): the default period of the rapor views (a
+     * kj_period_kind: 0 month, 1 quarter, 2 year) and the capaian at or
+     * above which an indicator is above expectation (100..200, default 110) */
+    int eval_period;
+    double eval_above_pct;
+    kj_cluster_conf *cluster; /* NULL: a single node */
 } kj_config;
 
 /* A configuration with every default of SPEC §11 and no tokens or units. */
@@ -143,18 +170,18 @@ const kj_unit_conf *kj_config_unit(const kj_config *c, const char *id);
 bool kj_config_unit_has_member(const kj_unit_conf *u, const char *employee);
 bool kj_config_unit_has_counter(const kj_unit_conf *u, const char *counter);
 
-/* The token whose sha256 matches secret (compared in constant time), or NULL. */
-const kj_token *kj_config_token(const kj_config *c, const char *secret, size_t len);
 /* True when tok may see / post for unit. */
 bool kj_token_allows_unit(const kj_token *tok, const char *unit);
 
-/* Parsers shared with the client: "8GiB", "1MiB", "512" -> bytes; "35d", "5m",
- * "1500ms", "2h", "30s" -> ms. Return false on syntax error or overflow. */
-bool kj_parse_size(const char *s, uint64_t *out);
-bool kj_parse_duration_ms(const char *s, int64_t *out);
+/* The top-level keys of the file: every scalar key (config.c's table), then
+ * listen, tokens, units and indicators; NULL when i is past the last. For the
+ * test that examples/kinerjad.yaml documents every key and no other. */
+const char *kj_config_key(size_t i);
 
-const char *kj_window_name(kj_window w);
 const char *kj_role_name(kj_role r); /* "ingest", "viewer", "admin", "supervisor" */
-bool kj_window_parse(const char *s, kj_window *out);
+
+/* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
+ * are proto/duration.h's.) */
+bool kj_parse_size(const char *s, uint64_t *out);
 
 #endif

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
+#include "assess.h"
 #include "feedback.h"
 #include "log.h"
 #include "tzclock.h"
@@ -28,8 +30,9 @@ struct kj_engine {
     kj_store *store;
     kj_hub *hub;
     kj_metrics *m;
-    kj_store_txn *txn; /* the group's, between begin and commit */
-    unit_seq *seqs;    /* live feed per unit */
+    unit_seq *seqs;               /* live feed per unit */
+    char (*views)[KJ_ID_MAX + 1]; /* on_changes' list of a unit's views, grown to fit */
+    size_t cap_views;
     size_t n_seqs, cap_seqs;
     bool changes_waiting;
     /* Alerts committed and not yet pushed: each waits for the update that
@@ -39,14 +42,12 @@ struct kj_engine {
     bool retention_busy; /* more to delete, or a pass under way: go on soon */
     bool agg_pass;       /* a pass over the aggregates is under way */
     int64_t last_agg_pass_ms;
+    /* the live overview (SPEC §14): rows changed since its last frame */
+    uint64_t overview_seq;
+    int64_t last_overview_ms; /* monotonic */
+    char (*overview_dirty)[KJ_ID_MAX + 1];
+    size_t n_overview_dirty, cap_overview_dirty;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unit_seq *unit_feed(kj_engine *e, const char *unit)
 {
@@ -106,7 +107,7 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
         snprintf(msg, msglen, "metrics: unknown timezone %s", cfg->timezone);
         goto fail;
     }
-    int64_t t0 = mono_ms(), cpu0 = cpu_ms();
+    int64_t t0 = kj_mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
         (err = kj_store_each_alert(
              store, kj_metrics_today_start(e->m) - KJ_FEEDBACK_DAYS * KJ_DAY_MS, load_alert, e))) {
@@ -117,10 +118,11 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     kj_metrics_stats st;
     kj_metrics_get_stats(e->m, &st);
     kj_info("metrics: %zu units, %zu employees, %zu buckets loaded in %lld ms (%lld ms of CPU)",
-            st.units, st.employees, st.buckets, (long long)(mono_ms() - t0),
+            st.units, st.employees, st.buckets, (long long)(kj_mono_ms() - t0),
             (long long)(cpu_ms() - cpu0));
-    e->last_retention_ms = mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
-    e->last_agg_pass_ms = mono_ms() - AGG_PASS_EVERY_MS + 5000;
+    e->last_retention_ms =
+        kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_agg_pass_ms = kj_mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
 fail:
@@ -134,6 +136,8 @@ void kj_engine_free(kj_engine *e)
     kj_metrics_free(e->m);
     kj_pub_free_list(e->alerts);
     free(e->seqs);
+    free(e->views);
+    free(e->overview_dirty);
     free(e);
 }
 
@@ -166,12 +170,11 @@ static bool hook_admit(void *ctx, kj_batch_item *it)
 
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
 {
-    (void)t;
-#ifdef KJ_BENCH_NO_METRICS /* make bench's baseline build (see Makefile) */
-    (void)ctx, (void)ev;
-    return KJ_OK;
-#endif
-    return kj_metrics_apply(((kj_engine *)ctx)->m, ev);
+    if (ev->type == KJ_EV_ASSESSMENT) {
+        kj_err err = kj_assess_put(t, ev);
+        if (err) return err;
+    }
+    return kj_engine_apply(((kj_engine *)ctx)->m, ev);
 }
 
 static kj_err hook_persist(void *ctx, kj_store_txn *t)
@@ -214,11 +217,22 @@ static void queue_alert(void *ctx, const kj_alert *a)
     e->alerts_tail = &p->next;
 }
 
+static void log_expiry(void *ctx, const kj_queue_note *n)
+{
+    (void)ctx;
+    if (n->ticket[0])
+        kj_warn("queue: unit %s is at max_open_tickets: ticket %s, waiting longest, expired",
+                n->unit, n->ticket);
+    else
+        kj_info("queue: unit %s: %u tickets still waiting expired at midnight", n->unit, n->count);
+}
+
 static void hook_commit(void *ctx)
 {
     kj_engine *e = ctx;
     kj_metrics_commit(e->m);
     kj_metrics_take_alerts(e->m, queue_alert, e);
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     e->changes_waiting = true;
 }
 
@@ -261,8 +275,9 @@ static void commit_pending(kj_engine *e)
 struct publish_ctx {
     kj_engine *e;
     kj_pub *head, **tail;
-    int64_t now_ms;  /* monotonic, once per publication */
-    int64_t wait_ms; /* until the first held-back unit may go out; 0: none */
+    int64_t now_ms;   /* monotonic, once per publication */
+    int64_t wait_ms;  /* until the first held-back unit may go out; 0: none */
+    const char *only; /* a snapshot's unit, pushed whatever its interval; NULL: all */
 };
 
 static kj_frame *pack_frame(kj_metrics *m, const kj_changes *ch, const char *unit, uint64_t seq,
@@ -313,6 +328,7 @@ static void append_alerts(struct publish_ctx *pc, bool (*keep)(kj_engine *, cons
 static bool unit_ready(void *ctx, const char *unit)
 {
     struct publish_ctx *pc = ctx;
+    if (pc->only) return strcmp(unit, pc->only) == 0;
     unit_seq *u = unit_feed(pc->e, unit);
     int64_t left = u->last_publish_ms + pc->e->cfg->min_push_interval_ms - pc->now_ms;
     if (!u->last_publish_ms || left <= 0) return true;
@@ -324,6 +340,86 @@ static bool unit_ready(void *ctx, const char *unit)
 static bool unit_deferred(kj_engine *e, const kj_pub *alert)
 {
     return unit_feed(e, alert->unit)->deferred;
+}
+
+/* The views of unit into e->views, grown until they fit: they are bounded by
+ * the viewers (max_viewers), and a fixed array would starve the views past it. */
+static size_t views_of(kj_engine *e, const char *unit)
+{
+    size_t n;
+    while ((n = kj_hub_view_list(e->hub, unit, e->views, e->cap_views)) > e->cap_views) {
+        e->cap_views = n + n / 2; /* views may come between two calls: some room */
+        e->views = kj_realloc(e->views, e->cap_views * sizeof *e->views);
+    }
+    return n;
+}
+
+/* A unit whose overview row may have changed (deduplicated: at most one
+ * entry per unit, so bounded by the units). */
+static void overview_mark(kj_engine *e, const char *unit)
+{
+    for (size_t i = 0; i < e->n_overview_dirty; i++)
+        if (!strcmp(e->overview_dirty[i], unit)) return;
+    if (e->n_overview_dirty == e->cap_overview_dirty) {
+        e->cap_overview_dirty = e->cap_overview_dirty ? 2 * e->cap_overview_dirty : 16;
+        e->overview_dirty =
+            kj_realloc(e->overview_dirty, e->cap_overview_dirty * sizeof *e->overview_dirty);
+    }
+    snprintf(e->overview_dirty[e->n_overview_dirty++], KJ_ID_MAX + 1, "%s", unit);
+}
+
+/* {"at", "units": [rows]}: the dirty ones, or all. */
+static kj_frame *pack_overview(kj_engine *e, bool all)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "at", 2);
+    msgpack_pack_int64(&pk, kj_metrics_now(e->m));
+    msgpack_pack_str_with_body(&pk, "units", 5);
+    if (all) {
+        kj_metrics_pack_overview(e->m, &pk);
+    } else {
+        msgpack_pack_array(&pk, e->n_overview_dirty);
+        for (size_t i = 0; i < e->n_overview_dirty; i++)
+            if (kj_metrics_pack_overview_row(e->m, e->overview_dirty[i], &pk))
+                msgpack_pack_nil(&pk);
+    }
+    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return f;
+}
+
+/* The changed rows, at most once per overview_interval_ms, when somebody
+ * watches the overview. Returns how long to wait for the next (0: none). */
+static int64_t publish_overview(kj_engine *e)
+{
+    if (!e->n_overview_dirty) return 0;
+    char views[1][KJ_ID_MAX + 1];
+    if (!kj_hub_view_list(e->hub, KJ_HUB_OVERVIEW_VIEW, views, 1)) {
+        e->n_overview_dirty = 0; /* a new viewer starts from all rows anyway */
+        return 0;
+    }
+    int64_t since = kj_mono_ms() - e->last_overview_ms, interval = e->cfg->overview_interval_ms;
+    if (since < interval) return interval - since;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", ++e->overview_seq, pack_overview(e, false));
+    e->n_overview_dirty = 0;
+    e->last_overview_ms = kj_mono_ms();
+    kj_hub_publish(e->hub, p);
+    return 0;
+}
+
+/* Every row: the answer, and in the published stream for live viewers that
+ * wait for their first frame (as a unit's snapshot is). */
+static void query_overview(kj_engine *e, kj_query *q)
+{
+    q->result = pack_overview(e, true);
+    q->status = 200;
+    kj_pub *p = kj_pub_new(KJ_PUB_OVERVIEW, "", e->overview_seq, kj_frame_ref(q->result));
+    p->full = true;
+    kj_hub_publish(e->hub, p);
 }
 
 /* Packs the frames somebody watches: the unit's own for whole-unit viewers,
@@ -338,13 +434,13 @@ static void on_changes(void *ctx, const kj_changes *ch)
     unit_seq *feed = unit_feed(e, unit);
     uint64_t seq = ++feed->seq;
     feed->last_publish_ms = pc->now_ms;
-    char views[64][KJ_ID_MAX + 1];
-    size_t n = kj_hub_view_list(e->hub, unit, views, 64);
+    overview_mark(e, unit);
+    size_t n = views_of(e, unit);
     for (size_t i = 0; i < n; i++) {
-        const char *employee = views[i][0] ? views[i] : NULL;
+        const char *employee = e->views[i][0] ? e->views[i] : NULL;
         kj_pub *p =
             kj_pub_new(KJ_PUB_UPDATE, unit, seq, pack_frame(e->m, ch, unit, seq, employee, false));
-        memcpy(p->employee, views[i], sizeof p->employee);
+        memcpy(p->employee, e->views[i], sizeof p->employee);
         append(pc, p);
     }
     append_alerts(pc, NULL, unit);
@@ -356,7 +452,7 @@ static void on_changes(void *ctx, const kj_changes *ch)
 static int64_t publish_changes(kj_engine *e)
 {
     if (!e->changes_waiting && !e->alerts) return 0;
-    struct publish_ctx pc = {e, NULL, &pc.head, mono_ms(), 0};
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0, NULL};
     for (size_t i = 0; i < e->n_seqs; i++)
         e->seqs[i].deferred = false;
     kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
@@ -366,10 +462,22 @@ static int64_t publish_changes(kj_engine *e)
     return pc.wait_ms;
 }
 
+/* A snapshot holds the unit's state now: what was held back for the unit goes
+ * out before it, so that nothing from before a viewer's snapshot (an update,
+ * an alert it already lists) reaches that viewer after it. */
+static void flush_unit(kj_engine *e, const char *unit)
+{
+    struct publish_ctx pc = {e, NULL, &pc.head, kj_mono_ms(), 0, unit};
+    kj_metrics_take_changes(e->m, unit_ready, on_changes, &pc);
+    append_alerts(&pc, NULL, unit);
+    if (pc.head) kj_hub_publish(e->hub, pc.head);
+}
+
 /* The snapshot is published in the same stream as the updates, so that a
  * viewer sees it in order; the read API takes the same bytes. */
 static void query_snapshot(kj_engine *e, kj_query *q)
 {
+    flush_unit(e, q->unit);
     uint64_t seq = unit_feed(e, q->unit)->seq;
     q->result = pack_frame(e->m, NULL, q->unit, seq, q->employee[0] ? q->employee : NULL, true);
     q->status = q->result ? 200 : 404;
@@ -427,8 +535,6 @@ static int stored_point(void *ctx, const void *k, size_t kl, const void *v, size
     return 0;
 }
 
-static const char *const res_names[] = {"minute", "hour", "day"};
-
 static kj_frame *pack_series(const kj_series_params *sp, struct series_pack *acc)
 {
     msgpack_sbuffer sb;
@@ -441,7 +547,7 @@ static kj_frame *pack_series(const kj_series_params *sp, struct series_pack *acc
     msgpack_pack_str_with_body(&pk, "metric", 6);
     msgpack_pack_str_with_body(&pk, sp->metric, strlen(sp->metric));
     msgpack_pack_str_with_body(&pk, "res", 3);
-    msgpack_pack_str_with_body(&pk, res_names[sp->res], strlen(res_names[sp->res]));
+    msgpack_pack_str_with_body(&pk, kj_res_name(sp->res), strlen(kj_res_name(sp->res)));
     msgpack_pack_str_with_body(&pk, "points", 6);
     msgpack_pack_array(&pk, acc->n);
     msgpack_sbuffer_write(&sb, acc->points.data, acc->points.size);
@@ -476,7 +582,7 @@ static void series_refused(kj_query *q, kj_err err, const kj_series_plan *plan)
     else if (err == KJ_ERR_TOO_BIG)
         snprintf(q->error, sizeof q->error,
                  "from, to: %zu %s buckets in range, at most %d per request", plan->points,
-                 res_names[sp->res], KJ_SERIES_MAX_POINTS);
+                 kj_res_name(sp->res), KJ_SERIES_MAX_POINTS);
     else
         snprintf(q->error, sizeof q->error, "res: must be minute, hour or day");
 }
@@ -497,8 +603,7 @@ static void query_series(kj_engine *e, kj_query *q)
         snprintf(q->error, sizeof q->error, "metric: unknown metric %s", sp->metric);
         return;
     }
-    kj_err err =
-        kj_metrics_series_plan(e->m, &ref, (kj_series_res)sp->res, sp->from, sp->to, &plan);
+    kj_err err = kj_metrics_series_plan(e->m, &ref, sp->res, sp->from, sp->to, &plan);
     if (err) {
         series_refused(q, err, &plan);
         return;
@@ -527,6 +632,8 @@ static void answer_queries(kj_engine *e)
         case KJ_Q_SNAPSHOT: query_snapshot(e, q); break;
         case KJ_Q_UNITS: query_units(e, q); break;
         case KJ_Q_SERIES: query_series(e, q); break;
+        case KJ_Q_OVERVIEW: query_overview(e, q); break;
+        case KJ_Q_RAPOR: q->status = 500; break; /* a rapor worker's, never asked here */
         }
         kj_hub_answer(e->hub, q);
         q = next;
@@ -553,12 +660,12 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
-    if (e->agg_pass || mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
+    if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)
             total += n;
         e->agg_pass = !done;
-        if (done) e->last_agg_pass_ms = mono_ms();
+        if (done) e->last_agg_pass_ms = kj_mono_ms();
         busy |= e->agg_pass;
     }
     if (total) kj_debug("retention: %zu entries deleted", total);
@@ -570,12 +677,15 @@ static int64_t hook_between(void *ctx, kj_store *s)
     (void)s;
     kj_engine *e = ctx;
     if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    kj_metrics_take_queue_notes(e->m, log_expiry, e);
     commit_pending(e);
     answer_queries(e);
     int64_t wait_ms = publish_changes(e);
-    if (e->retention_busy || mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
+    int64_t overview_ms = publish_overview(e);
+    if (overview_ms && (!wait_ms || overview_ms < wait_ms)) wait_ms = overview_ms;
+    if (e->retention_busy || kj_mono_ms() - e->last_retention_ms >= RETENTION_EVERY_MS) {
         e->retention_busy = retention_step(e);
-        e->last_retention_ms = mono_ms();
+        e->last_retention_ms = kj_mono_ms();
     }
     if (e->retention_busy) return 1000;           /* 1 ms: let producers in between the steps */
     if (!wait_ms) wait_ms = 1000;                 /* the clock: windows move without events */
@@ -590,7 +700,7 @@ static int64_t hook_between(void *ctx, kj_store *s)
 /* At a clean stop, the writer gone: see kj_metrics_checkpoint. */
 kj_err kj_engine_checkpoint(kj_engine *e)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = kj_mono_ms();
     kj_store_txn *t;
     kj_err err = kj_store_begin(e->store, &t);
     if (!err) {
@@ -601,7 +711,8 @@ kj_err kj_engine_checkpoint(kj_engine *e)
     if (err)
         kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
     else
-        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(mono_ms() - t0));
+        kj_info("checkpoint of the window totals stored in %lld ms",
+                (long long)(kj_mono_ms() - t0));
     return err;
 }
 
@@ -658,6 +769,7 @@ static kj_err rebuild_flush(struct rebuild *r)
     if (err) return err;
     kj_metrics_commit(r->m);
     kj_metrics_take_alerts(r->m, ignore_alert, NULL);
+    kj_metrics_take_queue_notes(r->m, log_expiry, NULL);
     r->in_txn = 0;
     return KJ_OK;
 }
@@ -688,6 +800,7 @@ static int rebuild_event(void *ctx, const kj_event *ev)
     struct rebuild *r = ctx;
     if ((r->err = rebuild_clock(r, ev->ts)) || (r->err = rebuild_begin(r))) return 1;
     if ((r->err = kj_metrics_apply(r->m, ev))) return 1;
+    if (ev->type == KJ_EV_ASSESSMENT && (r->err = kj_assess_put(r->t, ev))) return 1;
     r->total++;
     if (++r->in_txn >= REBUILD_GROUP && (r->err = rebuild_flush(r))) return 1;
     return 0;

@@ -28,6 +28,12 @@ kj_err kj_engine_checkpoint(kj_engine *e);
 /* The hooks to give kj_ingest_new. */
 kj_ingest_hooks kj_engine_hooks(kj_engine *e);
 
+/* The metrics' part of storing one event: kj_metrics_apply. It lives in a
+ * file of its own (engine_apply.c) only so that make bench's baseline,
+ * kinerjad-no-metrics, can link tests/bench/no_metrics.c in its place and
+ * show what the metrics engine costs. Writer thread. */
+kj_err kj_engine_apply(kj_metrics *m, const kj_event *ev);
+
 /* kinerjad --rebuild: drop every aggregate and alert and recompute them from
  * the raw log, in transactions of a bounded number of events. */
 kj_err kj_engine_rebuild(const kj_config *cfg, kj_store *store, size_t *events, char *msg,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/codec.h"
 
 static char *dup_text(const char *s, size_t n)
 {
@@ -29,18 +30,11 @@ void kj_fb_note(kj_metrics *m, const kj_event *ev)
     vec_push(&m->fb_group, &f, sizeof f);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_opt(msgpack_packer *pk, const char *key, const char *v)
 {
-    pack_str(pk, key);
+    kj_pack_str(pk, key);
     if (v[0])
-        pack_str(pk, v);
+        kj_pack_str(pk, v);
     else
         msgpack_pack_nil(pk);
 }
@@ -50,20 +44,20 @@ static void pack_opt(msgpack_packer *pk, const char *key, const char *v)
 static void pack_entry(const kj_feedback *f, bool record, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, record ? 9 : 7);
-    pack_str(pk, record ? "feedback" : "id");
-    pack_str(pk, f->id);
+    kj_pack_str(pk, record ? "feedback" : "id");
+    kj_pack_str(pk, f->id);
     if (record) {
-        pack_str(pk, "unit");
-        pack_str(pk, f->unit);
-        pack_str(pk, "employee");
-        pack_str(pk, f->employee);
+        kj_pack_str(pk, "unit");
+        kj_pack_str(pk, f->unit);
+        kj_pack_str(pk, "employee");
+        kj_pack_str(pk, f->employee);
     }
-    pack_str(pk, "ts");
+    kj_pack_str(pk, "ts");
     msgpack_pack_int64(pk, f->ts);
-    pack_str(pk, "kind");
-    pack_str(pk, f->kind);
-    pack_str(pk, "text");
-    pack_str(pk, f->text);
+    kj_pack_str(pk, "kind");
+    kj_pack_str(pk, f->kind);
+    kj_pack_str(pk, "text");
+    kj_pack_str(pk, f->text);
     pack_opt(pk, "by", f->by);
     pack_opt(pk, "alert", f->alert);
     pack_opt(pk, "indicator", f->indicator);

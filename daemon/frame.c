@@ -1,17 +1,28 @@
 #include "frame.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../proto/alloc.h"
 
-kj_frame *kj_frame_new(const void *bytes, size_t len)
+static kj_frame *frame_init(kj_frame *f, const void *bytes, size_t len)
 {
-    kj_frame *f = kj_malloc(sizeof *f + LWS_PRE + len);
     atomic_init(&f->refs, 1);
     f->len = len;
     f->data = (uint8_t *)(f + 1) + LWS_PRE;
     memcpy(f->data, bytes, len);
     return f;
+}
+
+kj_frame *kj_frame_new(const void *bytes, size_t len)
+{
+    return frame_init(kj_malloc(sizeof(kj_frame) + LWS_PRE + len), bytes, len);
+}
+
+kj_frame *kj_frame_try_new(const void *bytes, size_t len)
+{
+    kj_frame *f = malloc(sizeof *f + LWS_PRE + len);
+    return f ? frame_init(f, bytes, len) : NULL;
 }
 
 kj_frame *kj_frame_ref(kj_frame *f)
@@ -42,7 +53,10 @@ void kj_outq_push(kj_outq *q, kj_frame *f)
     q->bytes += f->len;
 }
 
-kj_frame *kj_outq_peek(const kj_outq *q) { return q->count ? q->items[q->head] : NULL; }
+kj_frame *kj_outq_peek(const kj_outq *q)
+{
+    return q->count ? q->items[q->head] : NULL;
+}
 
 void kj_outq_pop(kj_outq *q)
 {

@@ -26,6 +26,9 @@ typedef struct kj_frame {
 
 /* A frame holding a copy of bytes (refcount 1). */
 kj_frame *kj_frame_new(const void *bytes, size_t len);
+/* The same, or NULL without the memory: for frames whose size a client
+ * chooses (an ack listing its rejected events). */
+kj_frame *kj_frame_try_new(const void *bytes, size_t len);
 kj_frame *kj_frame_ref(kj_frame *f);
 void kj_frame_unref(kj_frame *f); /* NULL is a no-op */
 

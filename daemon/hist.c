@@ -40,9 +40,10 @@ static void cell_bounds(unsigned c, int64_t *lo, int64_t *hi)
     *hi = *lo + width - 1;
 }
 
+/* NULL for a hist without cells: NULL + 0 is undefined in C (UBSan says so). */
 static inline uint16_t *sparse_ids(const kj_hist *h)
 {
-    return (uint16_t *)(h->cells + h->cap);
+    return h->cells ? (uint16_t *)(h->cells + h->cap) : NULL;
 }
 
 void kj_hist_reset(kj_hist *h)

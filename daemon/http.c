@@ -14,26 +14,35 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "cluster.h"
+#include "conns.h"
 #include "log.h"
-#include "ws.h"
 #include "prom.h"
+#include "ws.h"
 #include "http_priv.h"
+#include "log.h"
+#include "prom.h"
+#include "ws.h"
 
-#define CHUNK 65536 /* bytes of answer written per writeable callback */
+#define REPEATS_PER_TURN 8 /* lws repeats a completion at most twice per loop turn */
+#define CHUNK 65536        /* bytes of answer written per writeable callback */
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
 
-size_t kj_http_sess_size(void) { return sizeof(struct http_sess); }
+size_t kj_http_sess_size(void)
+{
+    return sizeof(struct http_sess);
+}
 
 /* --- answers --- */
 
-void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
-                       size_t len)
+static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
+                    const void *body, size_t len)
 {
     if (!hs->out) hs->srv->answers_pending++;
     free(hs->out);
-    hs->out = kj_malloc(LWS_PRE + len);
+    hs->out = out;
     memcpy(hs->out + LWS_PRE, body, len);
     hs->out_len = len;
     hs->out_off = 0;
@@ -42,6 +51,28 @@ void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, con
     hs->headers_sent = false;
     hs->answered = true;
     lws_callback_on_writable(hs->wsi);
+}
+
+/* An answer's size follows the request (a rejection per event, a series):
+ * without the memory for it, this one request gets a 503 and its connection
+ * closes, rather than the daemon aborting. */
+static void answer_out_of_memory(struct http_sess *hs, size_t len)
+{
+    static const char text[] = "out of memory: try again shortly\n";
+    kj_warn("http: no memory for an answer of %zu bytes: 503", len);
+    hs->close_after = !hs->h2;
+    set_out(hs, 503, "text/plain; charset=utf-8", kj_malloc(LWS_PRE + sizeof text - 1), text,
+            sizeof text - 1);
+}
+
+void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
+                        size_t len)
+{
+    uint8_t *out = malloc(LWS_PRE + len);
+    if (out)
+        set_out(hs, status, ctype, out, body, len);
+    else
+        answer_out_of_memory(hs, len);
 }
 
 /* Copies s with bytes that would break a one-line UTF-8 answer replaced by '?'. */
@@ -59,7 +90,13 @@ static void answer_json(struct http_sess *hs, int status, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT);
     size_t len = text ? strlen(text) : 0;
-    char *line = kj_malloc(len + 2);
+    char *line = malloc(len + 2);
+    if (!line) {
+        answer_out_of_memory(hs, len);
+        free(text);
+        json_decref(doc);
+        return;
+    }
     memcpy(line, text ? text : "", len);
     line[len++] = '\n';
     kj_http_set_answer(hs, status, "application/json", line, len);
@@ -140,8 +177,8 @@ static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
         if (job->results[i] != KJ_ITEM_REJECTED) continue;
         char msg[KJ_ERROR_MAX];
         clean_text(msg, sizeof msg, it->error);
-        json_array_append_new(rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id",
-                                             it->ev.id, "error", msg));
+        json_array_append_new(
+            rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id", it->ev.id, "error", msg));
     }
     answer_json(hs, 200,
                 json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)job->accepted, "duplicates",
@@ -154,9 +191,15 @@ static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
         kj_http_error(hs, 507, "store full: nothing of this request was stored");
         return;
     }
+    if (job->err == KJ_ERR_UNAVAILABLE || job->err == KJ_ERR_SHUTDOWN) {
+        hs->retry_after = 5; /* the cluster lost a publish: sent again, the rest are duplicates */
+        kj_http_error(hs, 503, "%s: not every event of this request was stored; send it again",
+                      job->err == KJ_ERR_SHUTDOWN ? "shutting down" : "cluster unavailable");
+        return;
+    }
     if (job->err) {
         kj_http_error(hs, 500, "store error: %s; nothing of this request was stored",
-                     kj_strerror(job->err));
+                      kj_strerror(job->err));
         return;
     }
     size_t rejected = job->batch->n - job->accepted - job->duplicates;
@@ -173,23 +216,35 @@ static void job_answered(kj_ingest_job *job)
     answer_job(hs, job);
 }
 
+/* An answer is out: the connection waits for its next request (-1: closes),
+ * whose headers are under header_timeout again. */
+static int keep_alive(struct lws *wsi)
+{
+    if (lws_http_transaction_completed(wsi)) return -1;
+    kj_conns_phase(wsi, KJ_CONN_HEADERS);
+    return 0;
+}
+
 static int write_answer(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
     if (!hs->headers_sent) {
         uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
-        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p,
-                                        end))
+        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p, end))
             return -1;
         if (hs->retry_after) {
             char ra[16];
             int n = snprintf(ra, sizeof ra, "%d", hs->retry_after);
-            if (lws_add_http_header_by_name(wsi, (const uint8_t *)"retry-after:",
-                                            (const uint8_t *)ra, n, &p, end))
+            if (lws_add_http_header_by_name(
+                    wsi, (const uint8_t *)"retry-after:", (const uint8_t *)ra, n, &p, end))
                 return -1;
         }
-        if (lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
-                                        (const uint8_t *)"no-store", 8, &p, end))
+        if (lws_add_http_header_by_name(
+                wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, &p, end))
+            return -1;
+        if (hs->close_after && !hs->h2 &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)"close", 5, &p,
+                                         end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
         hs->headers_sent = true;
@@ -218,7 +273,7 @@ static int write_answer(struct http_sess *hs)
     hs->srv->answers_pending--;
     hs->answered = false;
     if (hs->close_after) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return keep_alive(wsi);
 }
 
 /* --- requests --- */
@@ -277,7 +332,9 @@ int kj_http_authorize(struct http_sess *hs, bool ingest)
     bool present;
     hs->token = bearer_token(hs->srv, hs->wsi, &present);
     if (!hs->token) {
-        kj_http_error(hs, 401, present ? "unknown token" : "missing token: send Authorization: Bearer <token>");
+        kj_http_error(hs, 401,
+                      present ? "unknown token"
+                              : "missing token: send Authorization: Bearer <token>");
         return -1;
     }
     if (ingest && hs->token->role == KJ_ROLE_VIEWER) {
@@ -287,19 +344,77 @@ int kj_http_authorize(struct http_sess *hs, bool ingest)
     return 0;
 }
 
+/* Whether the media type of a Content-Type value is type (case aside): its
+ * parameters may follow (";charset=utf-8"), nothing else may ("text/json",
+ * "application/json-patch+json", "application/jsonx" are other types). */
+static bool media_type_is(const char *value, const char *type)
+{
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t n = strlen(type);
+    if (strncasecmp(value, type, n) != 0) return false;
+    value += n;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    return *value == 0 || *value == ';';
+}
+
+static bool content_type_is(struct lws *wsi, const char *type)
+{
+    char buf[256];
+    return lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+           media_type_is(buf, type);
+}
+
+/* Request framing that lws 4.1 would get wrong: it frames a body by
+ * Content-Length alone and does not decode chunked request bodies. With both
+ * headers a proxy in front may frame the body otherwise (request smuggling):
+ * 400. Chunked alone: 411, send Content-Length. Either way the connection
+ * closes after the answer, as the body's end is unknown. -1 when refused. */
+static int refuse_framing(struct http_sess *hs)
+{
+    struct lws *wsi = hs->wsi;
+    if (hs->h2 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0) return 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        kj_http_error(hs, 400, "both Content-Length and Transfer-Encoding: send one of them");
+    else
+        kj_http_error(hs, 411, "Transfer-Encoding is not accepted: send Content-Length");
+    hs->close_after = true;
+    return -1;
+}
+
+/* The bytes of the request's head that lws kept: the path with its query and
+ * every header it knows. */
+static size_t head_size(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len > 0) n += (size_t)len;
+    }
+    return n;
+}
+
+int kj_http_head_too_big(struct lws *wsi)
+{
+    return head_size(wsi) > KJ_HTTP_HEAD_MAX;
+}
+
 static void start_post_events(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
     const kj_config *cfg = hs->srv->cfg;
-    hs->msgpack_in = header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "msgpack");
-    hs->msgpack_out = hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+    hs->msgpack_in = content_type_is(wsi, "application/msgpack") ||
+                     content_type_is(wsi, "application/x-msgpack");
+    hs->msgpack_out =
+        hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
     if (hs->srv->stopping) {
         hs->retry_after = 5;
         kj_http_error(hs, 503, "shutting down: try again shortly");
         return;
     }
     if (kj_http_authorize(hs, true)) return;
-    if (!hs->msgpack_in && !header_has(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "application/json")) {
+    if (!hs->msgpack_in && !content_type_is(wsi, "application/json")) {
         kj_http_error(hs, 415, "Content-Type must be application/json or application/msgpack");
         return;
     }
@@ -308,7 +423,7 @@ static void start_post_events(struct http_sess *hs)
     if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
         length = strtoull(cl, &end, 10);
-        if (*end || end == cl) {
+        if (*end || end == cl || cl[0] < '0' || cl[0] > '9') {
             kj_http_error(hs, 400, "Content-Length is not a number");
             hs->close_after = true;
             return;
@@ -316,7 +431,7 @@ static void start_post_events(struct http_sess *hs)
     }
     if (length > cfg->max_body && length > DISCARD_MAX) {
         kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", length,
-                     cfg->max_body);
+                      cfg->max_body);
         return; /* the body is not read: the connection closes after the answer */
     }
     if (length == 0) {
@@ -326,6 +441,7 @@ static void start_post_events(struct http_sess *hs)
     hs->route = ROUTE_POST_EVENTS;
     hs->receiving = true;
     hs->srv->bodies_in_progress++;
+    kj_conns_phase(wsi, KJ_CONN_BODY); /* under body_timeout until it is whole */
     kj_debug("POST /api/v1/events: receiving %llu bytes", length);
     if (length > cfg->max_body) {
         /* Read and drop it, then answer: a client that is still sending when
@@ -362,7 +478,7 @@ static int check_scope(struct http_sess *hs, kj_batch *b)
 
 static void submit(struct http_sess *hs)
 {
-    kj_err err = kj_ingest_submit(hs->srv->ingest, hs->job);
+    kj_err err = kj_server_submit(hs->srv, hs->job);
     if (err == KJ_ERR_BUSY) {
         if (!hs->parked) {
             hs->parked = true;
@@ -376,24 +492,64 @@ static void submit(struct http_sess *hs)
         kj_ingest_job_free(hs->job);
         hs->job = NULL;
         hs->retry_after = 5;
-        kj_http_error(hs, 503, "shutting down: try again shortly");
+        kj_http_error(hs, 503, "%s: try again shortly",
+                      err == KJ_ERR_UNAVAILABLE ? "the cluster's NATS is unreachable"
+                                                : "shutting down");
     }
 }
 
 static void end_receiving(struct http_sess *hs)
 {
-    if (hs->receiving) hs->srv->bodies_in_progress--;
+    if (hs->receiving) {
+        hs->srv->bodies_in_progress--;
+        kj_conns_phase(hs->wsi, KJ_CONN_BUSY);
+    }
     hs->receiving = false;
+}
+
+/* Pipelining (HTTP/1.1) is refused after a body: the answer to the request
+ * carries "Connection: close" and the connection ends with it, so a client
+ * sends what follows again on a new connection (RFC 9112 §9.3.2). lws 4.1
+ * cannot serve it in order: the bytes after a body stay in its buffer list
+ * and are handed back each loop turn as one more HTTP_BODY_COMPLETION,
+ * consuming nothing, until the transaction ends; and a request with a body
+ * whose headers come out of that buffer gets its own headers again as its
+ * body, then the same repeated completion in a loop that never returns. So
+ * the first completion counts, a repeated one marks the connection for
+ * closing, and many in one loop turn close it at once (the answers before it
+ * were sent; the client retries the rest). (Pausing with
+ * lws_rx_flow_control would not help: on HTTP/1 it also stops the writeable
+ * callbacks that send the answer.) */
+/* A repeated completion: mark the connection for closing; close it now when
+ * lws repeats it within one loop turn, which is the loop that never returns. */
+static int body_complete_again(struct http_sess *hs)
+{
+    uint64_t turn = hs->srv->loop_turns;
+    if (hs->repeat_turn != turn) {
+        hs->repeat_turn = turn;
+        hs->repeats = 0;
+    }
+    if (++hs->repeats > REPEATS_PER_TURN) {
+        kj_info("http: a pipelined request with a body after another request: closing the "
+                "connection");
+        return -1;
+    }
+    if (!hs->close_after)
+        kj_debug("http: bytes after a body (pipelining): closing after the answer");
+    hs->close_after = !hs->h2;
+    return 0;
 }
 
 static int on_body_complete(struct http_sess *hs)
 {
+    if (hs->body_done) return body_complete_again(hs);
+    hs->body_done = true;
     end_receiving(hs);
     if (hs->answered || hs->route != ROUTE_POST_EVENTS) return 0;
     const kj_config *cfg = hs->srv->cfg;
     if (hs->body_too_big) {
-        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)",
-                     hs->body_too_big, cfg->max_body);
+        kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", hs->body_too_big,
+                      cfg->max_body);
         return 0;
     }
     kj_validate_opts vo = kj_validate_defaults();
@@ -448,7 +604,8 @@ void kj_http_fail_parked(kj_server *s)
 static void serve_metrics(struct http_sess *hs)
 {
     if (hs->token && hs->token->role != KJ_ROLE_ADMIN) {
-        kj_http_error(hs, 403, "token %s may not read /metrics (role admin needed)", hs->token->name);
+        kj_http_error(hs, 403, "token %s may not read /metrics (role admin needed)",
+                      hs->token->name);
         return;
     }
     char *text;
@@ -480,6 +637,12 @@ static int on_request(struct http_sess *hs, const char *uri)
     struct lws *wsi = hs->wsi;
     int method = request_method(hs);
     bool post = method == LWSHUMETH_POST, get = method == LWSHUMETH_GET;
+    if (kj_http_head_too_big(wsi)) {
+        kj_http_error(hs, 431, "request headers and query over %d bytes", KJ_HTTP_HEAD_MAX);
+        hs->close_after = !hs->h2;
+        return 0;
+    }
+    if (refuse_framing(hs)) return 0;
     if (post && strcmp(uri, "/api/v1/events") == 0) {
         start_post_events(hs);
         /* Answered before its body was read: an HTTP/1 connection cannot go on
@@ -488,7 +651,8 @@ static int on_request(struct http_sess *hs, const char *uri)
         return 0;
     }
     if (!get) {
-        kj_http_error(hs, post ? 404 : 405, post ? "no such endpoint: %s" : "method not allowed on %s", uri);
+        kj_http_error(hs, post ? 404 : 405,
+                      post ? "no such endpoint: %s" : "method not allowed on %s", uri);
         hs->close_after = !hs->h2; /* a body we do not read may follow */
         return 0;
     }
@@ -497,8 +661,11 @@ static int on_request(struct http_sess *hs, const char *uri)
             answer_text(hs, 503, "store full\n");
         else if (hs->srv->stopping)
             answer_text(hs, 503, "shutting down\n");
-        else
-            answer_text(hs, 200, "ok\n");
+        else {
+            char text[200] = "ok\n";
+            if (hs->srv->cluster) kj_cluster_health(hs->srv->cluster, text, sizeof text);
+            answer_text(hs, 200, text);
+        }
         return 0;
     }
     if (strcmp(uri, "/metrics") == 0) {
@@ -522,6 +689,7 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         hs->srv = s;
         sess_reset(hs);
         hs->wsi = wsi;
+        kj_conns_phase(wsi, KJ_CONN_BUSY); /* a whole request: ours to answer (or its body) */
         return on_request(hs, in);
     case LWS_CALLBACK_HTTP_BODY: return on_body(hs, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_complete(hs);
@@ -534,21 +702,16 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return kj_ws_refuse(wsi, 400, "offer a subprotocol: kinerja-ingest.v1 or kinerja-live.v1")
                    ? 1
                    : 0;
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        kj_server_on_wake(s);
-        return 0;
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (s->connections >= s->cfg->max_connections) {
-            kj_warn("connection refused: max_connections (%zu) reached", s->cfg->max_connections);
-            return 1;
-        }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: kj_server_on_wake(s); return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        const struct lws_filter_network_conn_args *net = user;
+        if (!kj_conns_admit(s, (const struct sockaddr *)&net->cli_addr)) return 1;
         s->connections++;
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        kj_server_conn_gone(s, wsi);
-        return 0;
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: kj_conns_add(s, wsi); return 0;
+    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: return keep_alive(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (hs && hs->srv) sess_reset(hs);

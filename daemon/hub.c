@@ -222,9 +222,9 @@ size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1],
 {
     size_t n = 0;
     pthread_mutex_lock(&h->lock);
-    for (size_t i = lower_bound(h, unit, NULL);
-         i < h->n_views && n < max && !strcmp(h->views[i].unit, unit); i++)
-        memcpy(out[n++], h->views[i].employee, KJ_ID_MAX + 1);
+    for (size_t i = lower_bound(h, unit, NULL); i < h->n_views && !strcmp(h->views[i].unit, unit);
+         i++, n++)
+        if (n < max) memcpy(out[n], h->views[i].employee, KJ_ID_MAX + 1);
     pthread_mutex_unlock(&h->lock);
     return n;
 }

@@ -5,22 +5,25 @@
  * Writer -> service: published frames (a unit's update or snapshot, an alert),
  * in order, and answered queries.
  * Service -> writer: queries (a snapshot for a new viewer, the units list, a
- * series for the read API), each with a run function that the writer calls
- * between groups, with the metrics engine in hand.
+ * series for the read API), which the writer's engine answers by their kind
+ * between groups, with the metrics in hand.
  *
  * One short mutex guards both directions; nothing blocks while holding it. */
 #ifndef KJ_HUB_H
 #define KJ_HUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../proto/event.h"
 #include "frame.h"
+#include "metric.h"
 
 typedef enum kj_pub_kind {
     KJ_PUB_UPDATE,   /* a unit's update, seq n */
     KJ_PUB_SNAPSHOT, /* a unit's snapshot at seq n (answers a snapshot query) */
     KJ_PUB_ALERT,
+    KJ_PUB_OVERVIEW, /* overview rows {"at","units"} at overview seq n (overview.h) */
 } kj_pub_kind;
 
 typedef struct kj_pub {
@@ -31,6 +34,7 @@ typedef struct kj_pub {
     kj_frame *frame;                  /* owned (one reference) */
     char alert_scope[KJ_ID_MAX + 16]; /* KJ_PUB_ALERT: "unit:U" / "employee:E" */
     int alert_to;                     /* KJ_PUB_ALERT: the new kj_status */
+    bool full;                        /* KJ_PUB_OVERVIEW: every row (for a new viewer) */
     struct kj_pub *next;
 } kj_pub;
 
@@ -38,12 +42,14 @@ typedef enum kj_query_kind {
     KJ_Q_SNAPSHOT, /* unit (and employee for a personal view); also published in order */
     KJ_Q_UNITS,    /* the directory: every unit with members and counters */
     KJ_Q_SERIES,   /* params: a kj_series_params */
+    KJ_Q_OVERVIEW, /* every unit's overview row; also published in order (full) */
+    KJ_Q_RAPOR,    /* params: a kj_rapor_req; run by a rapor worker (rapor_jobs.c), not the writer */
 } kj_query_kind;
 
 typedef struct kj_series_params {
     char scope[KJ_ID_MAX * 2 + 16];
     char metric[64];
-    int res; /* kj_series_res */
+    kj_res res;
     int64_t from, to;
 } kj_series_params;
 
@@ -84,8 +90,12 @@ kj_pub *kj_pub_new(kj_pub_kind kind, const char *unit, uint64_t seq, kj_frame *f
  * somebody will receive: a unit nobody watches costs no packing. Counted: add
  * and remove in pairs. */
 void kj_hub_view_add(kj_hub *h, const char *unit, const char *employee);
+/* The view that live overview viewers register ('*' is in no unit id). */
+#define KJ_HUB_OVERVIEW_VIEW "*overview"
 void kj_hub_view_remove(kj_hub *h, const char *unit, const char *employee);
-/* Writer: the views of unit (at most max), "" for whole-unit viewers. */
+/* Writer: the views of unit, "" for whole-unit viewers: the first max of
+ * them into out (which may be NULL when max is 0), and their number returned,
+ * which is more than max when out was too small (call again with more room). */
 size_t kj_hub_view_list(kj_hub *h, const char *unit, char (*out)[KJ_ID_MAX + 1], size_t max);
 
 /* Service side. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/codec.h"
 #include "alerts.h"
 #include "metrics_int.h"
 
@@ -42,17 +43,6 @@ kj_status kj_indicator_status(kj_better better, double target, double warn_margi
     return value <= target + band + eps ? KJ_STATUS_WARN : KJ_STATUS_BAD;
 }
 
-bool kj_indicator_achievement(kj_better better, double target, bool has_value, double value,
-                              double *pct)
-{
-    if (!has_value || target == 0 || isnan(value)) return false;
-    double r = value / target;
-    double p = better == KJ_BETTER_HIGHER ? r * 100.0 : (2.0 - r) * 100.0;
-    p = p < 0 ? 0 : p > 200 ? 200 : p;
-    *pct = round(p * 100.0) / 100.0;
-    return true;
-}
-
 bool kj_indicator_for_unit(const kj_indicator_conf *ic, const char *unit)
 {
     if (ic->all_units) return true;
@@ -70,13 +60,6 @@ double kj_indicator_target(const kj_indicator_conf *ic, const char *employee)
 
 /* ---- msgpack ---- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_number(msgpack_packer *pk, bool has, double v)
 {
     if (!has)
@@ -90,18 +73,18 @@ static void pack_number(msgpack_packer *pk, bool has, double v)
 static void pack_str_or_nil(msgpack_packer *pk, const char *s)
 {
     if (s && s[0])
-        pack_str(pk, s);
+        kj_pack_str(pk, s);
     else
         msgpack_pack_nil(pk);
 }
 
 static void pack_ack_fields(const kj_alert *a, msgpack_packer *pk)
 {
-    pack_str(pk, "acked_by");
+    kj_pack_str(pk, "acked_by");
     pack_str_or_nil(pk, a->acked_by);
-    pack_str(pk, "acked_at");
+    kj_pack_str(pk, "acked_at");
     msgpack_pack_int64(pk, a->acked_at);
-    pack_str(pk, "note");
+    kj_pack_str(pk, "note");
     pack_str_or_nil(pk, a->note);
 }
 
@@ -109,29 +92,29 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 9 + frame + a->escalated + 3 * a->acked);
     if (frame) {
-        pack_str(pk, "op");
-        pack_str(pk, "alert");
+        kj_pack_str(pk, "op");
+        kj_pack_str(pk, "alert");
     }
-    pack_str(pk, "id");
-    pack_str(pk, a->id);
-    pack_str(pk, "unit");
-    pack_str(pk, a->unit);
-    pack_str(pk, "at");
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, a->id);
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, a->unit);
+    kj_pack_str(pk, "at");
     msgpack_pack_int64(pk, a->at);
-    pack_str(pk, "indicator");
-    pack_str(pk, a->indicator);
-    pack_str(pk, "scope");
-    pack_str(pk, a->scope);
-    pack_str(pk, "from");
-    pack_str(pk, kj_status_name(a->from));
-    pack_str(pk, "to");
-    pack_str(pk, kj_status_name(a->to));
-    pack_str(pk, "value");
+    kj_pack_str(pk, "indicator");
+    kj_pack_str(pk, a->indicator);
+    kj_pack_str(pk, "scope");
+    kj_pack_str(pk, a->scope);
+    kj_pack_str(pk, "from");
+    kj_pack_str(pk, kj_status_name(a->from));
+    kj_pack_str(pk, "to");
+    kj_pack_str(pk, kj_status_name(a->to));
+    kj_pack_str(pk, "value");
     pack_number(pk, a->has_value, a->value);
-    pack_str(pk, "target");
+    kj_pack_str(pk, "target");
     pack_number(pk, true, a->target);
     if (a->escalated) {
-        pack_str(pk, "escalated");
+        kj_pack_str(pk, "escalated");
         msgpack_pack_true(pk);
     }
     if (a->acked) pack_ack_fields(a, pk);
@@ -140,25 +123,25 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 void kj_alert_pack_ack(const kj_alert *a, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 6);
-    pack_str(pk, "op");
-    pack_str(pk, "alert_ack");
-    pack_str(pk, "unit");
-    pack_str(pk, a->unit);
-    pack_str(pk, "alert");
-    pack_str(pk, a->id);
+    kj_pack_str(pk, "op");
+    kj_pack_str(pk, "alert_ack");
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, a->unit);
+    kj_pack_str(pk, "alert");
+    kj_pack_str(pk, a->id);
     pack_ack_fields(a, pk);
 }
 
 static bool key_is(const msgpack_object *k, const char *name)
 {
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
-           !memcmp(k->via.str.ptr, name, k->via.str.size);
+           !memcmp(kj_msgpack_str(k), name, k->via.str.size);
 }
 
 static bool copy_str(const msgpack_object *v, char *dst, size_t cap)
 {
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) return false;
-    memcpy(dst, v->via.str.ptr, v->via.str.size);
+    memcpy(dst, kj_msgpack_str(v), v->via.str.size);
     dst[v->via.str.size] = '\0';
     return true;
 }
@@ -218,7 +201,7 @@ static bool alert_field(const msgpack_object *k, const msgpack_object *v, kj_ale
     if (key_is(k, "from") || key_is(k, "to")) {
         ++*seen;
         return v->type == MSGPACK_OBJECT_STR &&
-               kj_status_parse(v->via.str.ptr, v->via.str.size,
+               kj_status_parse(kj_msgpack_str(v), v->via.str.size,
                                key_is(k, "from") ? &a->from : &a->to);
     }
     if (key_is(k, "at")) {
@@ -240,10 +223,11 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     kj_err err = KJ_ERR_DECODE;
     memset(a, 0, sizeof *a);
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+    /* A stored alert is read at start: a damaged one declaring 2^32 elements
+     * must not make msgpack-c allocate for them (the bounded unpack refuses). */
+    if (kj_msgpack_unpack_body(buf, len, &up, NULL, 0) != KJ_OK ||
         up.data.type != MSGPACK_OBJECT_MAP)
         goto done;
     int seen = 0;
@@ -288,31 +272,31 @@ void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const ch
                        const double *median)
 {
     double pct;
-    bool has_pct = kj_indicator_achievement(ic->better, target, has_value, value, &pct);
+    bool has_pct = kj_metric_achievement(ic->better, target, has_value, value, &pct);
     msgpack_pack_map(pk, 10 + (median != NULL));
     if (median) {
-        pack_str(pk, "unit_median");
+        kj_pack_str(pk, "unit_median");
         pack_number(pk, !isnan(*median), *median);
     }
-    pack_str(pk, "id");
-    pack_str(pk, ic->id);
-    pack_str(pk, "name");
-    pack_str(pk, ic->name ? ic->name : ic->id);
-    pack_str(pk, "scope");
-    pack_str(pk, scope);
-    pack_str(pk, "metric");
-    pack_str(pk, ic->metric);
-    pack_str(pk, "window");
-    pack_str(pk, kj_window_name(ic->window));
-    pack_str(pk, "value");
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, ic->id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, ic->name ? ic->name : ic->id);
+    kj_pack_str(pk, "scope");
+    kj_pack_str(pk, scope);
+    kj_pack_str(pk, "metric");
+    kj_pack_str(pk, ic->metric);
+    kj_pack_str(pk, "window");
+    kj_pack_str(pk, kj_window_name(ic->window));
+    kj_pack_str(pk, "value");
     pack_number(pk, has_value, value);
-    pack_str(pk, "target");
+    kj_pack_str(pk, "target");
     pack_number(pk, true, target);
-    pack_str(pk, "better");
-    pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
-    pack_str(pk, "status");
-    pack_str(pk, kj_status_name(status));
-    pack_str(pk, "achievement_pct");
+    kj_pack_str(pk, "better");
+    kj_pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
+    kj_pack_str(pk, "status");
+    kj_pack_str(pk, kj_status_name(status));
+    kj_pack_str(pk, "achievement_pct");
     if (has_pct)
         msgpack_pack_double(pk, pct);
     else
@@ -388,9 +372,15 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     const kj_indicator_conf *ic = u->inds[i];
     if (u->ind_metric[i] < 0) return false;
     kj_metric metric = (kj_metric)u->ind_metric[i];
+    if (ic->window == KJ_WIN_NOW) return sc->kind == KJ_SCOPE_UNIT && kj_mq_value(m, u, metric, v);
     const kj_agg *a = kj_m_window(m, sc, ic->window);
-    if (ic->min_samples > 1 && kj_m_agg_samples(a, metric) < ic->min_samples) return false;
-    return kj_m_agg_value(a, kj_m_window_hours(m, ic->window), metric, v);
+    if (ic->min_samples > 1 && kj_metric_samples(a, metric) < ic->min_samples) return false;
+    return kj_metric_value(a, kj_m_window_hours(m, ic->window), metric, v);
+}
+
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v)
+{
+    return ind_value(m, u, i, sc, v);
 }
 
 static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)

@@ -36,12 +36,6 @@ bool kj_status_parse(const char *s, size_t len, kj_status *out);
 kj_status kj_indicator_status(kj_better better, double target, double warn_margin, bool has_value,
                               double value);
 
-/* achievement_pct: value / target x 100 (higher is better) or
- * (2 - value / target) x 100 (lower is better), clamped to 0..200 and rounded
- * to two decimals. False (nil) without a value or with target 0. */
-bool kj_indicator_achievement(kj_better better, double target, bool has_value, double value,
-                              double *pct);
-
 /* True when ic applies to unit (units "*" or listed). */
 bool kj_indicator_for_unit(const kj_indicator_conf *ic, const char *unit);
 

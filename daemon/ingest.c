@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "log.h"
 
 #define COMMIT_DELAY_US 400 /* at most, and only while the load says more will come */
@@ -41,13 +42,6 @@ static void count_commit(kj_ingest_stats *st, int64_t us)
         b++;
     st->commit_hist[b]++;
     st->commit_sum_s += (double)us / 1e6;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 kj_ingest_job *kj_ingest_job_new(kj_batch *batch)
@@ -93,7 +87,7 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
 /* One write transaction for the whole group; sets every job's err. */
 static void commit_group(kj_ingest *in, kj_ingest_job *group)
 {
-    int64_t t0 = mono_us();
+    int64_t t0 = kj_mono_us();
     kj_store_txn *t = NULL;
     kj_err err = kj_store_begin(in->store, &t);
     if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
@@ -109,7 +103,7 @@ static void commit_group(kj_ingest *in, kj_ingest_job *group)
         in->hooks.rollback(in->hooks.ctx);
     else if (!err && in->hooks.commit)
         in->hooks.commit(in->hooks.ctx);
-    int64_t took = mono_us() - t0;
+    int64_t took = kj_mono_us() - t0;
     size_t acc = 0, dup = 0;
     for (kj_ingest_job *j = group; j; j = j->next) {
         j->err = err;

@@ -7,6 +7,7 @@
 
 #include "hub.h"
 #include "server_priv.h"
+#include "ws.h"
 
 int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len);
@@ -23,5 +24,11 @@ void kj_live_pack_units(msgpack_packer *pk, const msgpack_object *units, const k
 
 /* At exit. */
 void kj_live_free_units(kj_server *s);
+
+/* For another frame to a viewer (ws of a kinerja-live.v1 connection): true
+ * when its unsent frames are past viewer_backlog, which were then dropped
+ * (its units and overview start again from a snapshot once it drains), so the
+ * frame must not be queued either. */
+bool kj_live_backlog_full(kj_wsconn *ws);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "engine.h"
 #include "hub.h"
@@ -180,6 +181,7 @@ static int run(kj_config *cfg)
     kj_ingest *ingest = NULL;
     kj_hub *hub = NULL;
     kj_engine *engine = NULL;
+    kj_cluster *cluster = NULL;
     kj_store_opts so = {cfg->state_dir, cfg->map_size, cfg->sync == KJ_SYNC_PERIODIC, false};
     if (kj_store_open(&so, &store, msg, sizeof msg)) {
         kj_error("%s", msg);
@@ -205,6 +207,14 @@ static int run(kj_config *cfg)
     }
     kj_hub_set_writer(hub, (void (*)(void *))kj_ingest_poke, ingest);
     kj_server_set_ingest(server, ingest);
+    if (cfg->cluster) {
+        if (kj_cluster_new(cfg->cluster, cfg->max_event_age_ms, store, ingest, kj_server_wake,
+                           server, &cluster, msg, sizeof msg)) {
+            kj_error("%s", msg);
+            goto out;
+        }
+        kj_server_set_cluster(server, cluster);
+    }
     kj_server_set_hub(server, hub);
     start_signal_thread(server);
 
@@ -216,6 +226,7 @@ static int run(kj_config *cfg)
     kj_store_sync(store);
     kj_info("stopped");
 out:
+    kj_cluster_free(cluster); /* the consumer feeds the writer: first */
     kj_ingest_free(ingest); /* before the server: the writer may still read its config */
     kj_engine_free(engine);
     kj_server_free(server);

@@ -12,15 +12,12 @@
 #define DEFAULT_SLA_MS 900000
 #define TABLE_MIN 1024
 
-const int64_t kj_res_ms[N_RES] = {MINUTE_MS, HOUR_MS, KJ_DAY_MS};
-const int32_t kj_sw_len[N_SW] = {15, 60, 168, 720};
-const uint8_t kj_sw_res[N_SW] = {RES_MINUTE, RES_MINUTE, RES_HOUR, RES_HOUR};
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
+const int32_t kj_sw_len[KJ_WIN_COUNT] = {
+    [KJ_WIN_15M] = 15, [KJ_WIN_1H] = 60, [KJ_WIN_7D] = 168, [KJ_WIN_30D] = 720};
+const uint8_t kj_sw_res[KJ_WIN_COUNT] = {[KJ_WIN_15M] = KJ_RES_MINUTE,
+                                         [KJ_WIN_1H] = KJ_RES_MINUTE,
+                                         [KJ_WIN_7D] = KJ_RES_HOUR,
+                                         [KJ_WIN_30D] = KJ_RES_HOUR};
 
 void vec_push(vec *v, const void *item, size_t size)
 {
@@ -46,38 +43,38 @@ uint8_t *kj_m_enc(kj_metrics *m, size_t need)
 static void set_now(kj_metrics *m, int64_t now)
 {
     m->now = now;
-    m->now_min = (int32_t)floor_div(now, MINUTE_MS);
-    m->now_hour = (int32_t)floor_div(now, HOUR_MS);
+    m->now_min = (int32_t)kj_floor_div(now, KJ_MINUTE_MS);
+    m->now_hour = (int32_t)kj_floor_div(now, KJ_HOUR_MS);
     if (now >= m->today_start && now < m->tomorrow_start) return;
     m->today = kj_tz_day(m->tz, now);
     m->today_start = kj_tz_day_start(m->tz, m->today);
     m->tomorrow_start = kj_tz_day_start(m->tz, m->today + 1);
 }
 
-int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts)
+int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts)
 {
-    if (res == RES_MINUTE) return (int32_t)floor_div(ts, MINUTE_MS);
-    if (res == RES_HOUR) return (int32_t)floor_div(ts, HOUR_MS);
+    if (res == KJ_RES_MINUTE) return (int32_t)kj_floor_div(ts, KJ_MINUTE_MS);
+    if (res == KJ_RES_HOUR) return (int32_t)kj_floor_div(ts, KJ_HOUR_MS);
     if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
     return kj_tz_day(m->tz, ts);
 }
 
-int64_t kj_m_bucket_ms(int res, int32_t start)
+int64_t kj_m_bucket_ms(kj_res res, int32_t start)
 {
-    return (int64_t)start * kj_res_ms[res];
+    return (int64_t)start * kj_res_ms(res);
 }
 
 /* The oldest bucket start kept in memory (and written) for res. */
-int32_t kj_m_horizon(const kj_metrics *m, int res)
+int32_t kj_m_horizon(const kj_metrics *m, kj_res res)
 {
-    if (res == RES_MINUTE) return m->now_min - kj_sw_len[SW_1H] + 1;
-    if (res == RES_HOUR) return m->now_hour - kj_sw_len[SW_30D] + 1;
+    if (res == KJ_RES_MINUTE) return m->now_min - kj_sw_len[KJ_WIN_1H] + 1;
+    if (res == KJ_RES_HOUR) return m->now_hour - kj_sw_len[KJ_WIN_30D] + 1;
     return m->today - m->day_keep + 1;
 }
 
-static int32_t current_bucket(const kj_metrics *m, int res)
+static int32_t current_bucket(const kj_metrics *m, kj_res res)
 {
-    return res == RES_MINUTE ? m->now_min : res == RES_HOUR ? m->now_hour : m->today;
+    return res == KJ_RES_MINUTE ? m->now_min : res == KJ_RES_HOUR ? m->now_hour : m->today;
 }
 
 int64_t kj_metrics_now(const kj_metrics *m)
@@ -94,7 +91,7 @@ bool kj_metrics_in_group(const kj_metrics *m)
 }
 bool kj_metrics_pending(const kj_metrics *m)
 {
-    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0);
+    return !m->in_group && (m->pending.n > 0 || m->folded.n > 0 || kj_ledger_pending(m));
 }
 
 /* ---- the scope table ---- */
@@ -297,14 +294,14 @@ void kj_m_mark_changed(kj_metrics *m, kj_scope *sc)
 
 /* ---- open buckets ---- */
 
-open_bucket *kj_m_open_find(kj_scope *sc, int res, int32_t start)
+open_bucket *kj_m_open_find(kj_scope *sc, kj_res res, int32_t start)
 {
     for (unsigned i = 0; i < sc->n_open; i++)
         if (sc->open[i].start == start && sc->open[i].res == res) return &sc->open[i];
     return NULL;
 }
 
-open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, int res, int32_t start)
+open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start)
 {
     (void)m;
     open_bucket *ob = kj_m_open_find(sc, res, start);
@@ -349,18 +346,18 @@ static void close_stale(kj_metrics *m, kj_scope *sc)
 const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 {
     const kj_agg *day = NULL;
-    open_bucket *ob = kj_m_open_find(sc, RES_DAY, m->today);
+    open_bucket *ob = kj_m_open_find(sc, KJ_RES_DAY, m->today);
     series_rec rec;
     if (ob)
         day = &ob->agg;
-    else if (kj_series_find(&sc->ser[RES_DAY], m->today, &rec))
-        day = &kj_m_open(m, sc, RES_DAY, m->today)->agg;
-    if (!kj_m_pending(m, sc, RES_DAY, m->today, NULL)) return day;
+    else if (kj_series_find(&sc->ser[KJ_RES_DAY], m->today, &rec))
+        day = &kj_m_open(m, sc, KJ_RES_DAY, m->today)->agg;
+    if (!kj_m_pending(m, sc, KJ_RES_DAY, m->today, NULL)) return day;
     if (day)
         kj_agg_copy(&m->view, day);
     else
         kj_agg_reset(&m->view);
-    kj_m_pending(m, sc, RES_DAY, m->today, &m->view);
+    kj_m_pending(m, sc, KJ_RES_DAY, m->today, &m->view);
     return &m->view;
 }
 
@@ -368,23 +365,24 @@ const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 
 /* Where an event goes, the same for each of its scopes: worked out once. */
 typedef struct ev_plan {
-    int32_t start[N_RES];
-    bool kept[N_RES];  /* within the resolution's horizon */
-    int last;          /* the coarsest resolution it goes into now */
-    bool closed[N_SW]; /* a late event: into the window's running total */
-    bool visible;      /* in today or in a window: readers see it */
+    int32_t start[KJ_RES_COUNT];
+    bool kept[KJ_RES_COUNT];   /* within the resolution's horizon */
+    int last;                  /* the coarsest resolution it goes into now */
+    bool closed[KJ_WIN_COUNT]; /* a late event: into the window's running total */
+    bool visible;              /* in today or in a window: readers see it */
 } ev_plan;
 
 static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
 {
-    for (int res = 0; res < N_RES; res++) {
+    for (int res = 0; res < KJ_RES_COUNT; res++) {
         p->start[res] = kj_m_bucket_of(m, res, ev->ts);
         p->kept[res] = p->start[res] >= kj_m_horizon(m, res);
     }
     /* a pending minute reaches its hour and day when it is folded */
-    p->last = p->start[RES_MINUTE] >= m->fold_min ? RES_MINUTE : RES_DAY;
-    p->visible = p->start[RES_DAY] == m->today;
-    for (int w = 0; w < N_SW; w++) {
+    p->last = p->start[KJ_RES_MINUTE] >= m->fold_min ? KJ_RES_MINUTE : KJ_RES_DAY;
+    p->visible = p->start[KJ_RES_DAY] == m->today;
+    for (int i = 0; i < KJ_WIN_SLIDING; i++) {
+        kj_window w = kj_win_sliding[i];
         int32_t s = p->start[kj_sw_res[w]];
         p->visible |= kj_sw_holds(m, w, s);
         /* the current bucket is read alongside the running total */
@@ -396,15 +394,15 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
                          const ev_plan *p)
 {
     kj_m_touch(m, sc, SC_BUCKETS);
-    if (p->last == RES_MINUTE) kj_m_pend(m, sc);
+    if (p->last == KJ_RES_MINUTE) kj_m_pend(m, sc);
     for (int res = 0; res <= p->last; res++) {
         if (!p->kept[res]) continue; /* too old for this resolution */
         open_bucket *ob = kj_m_open(m, sc, res, p->start[res]);
         kj_agg_add_event(&ob->agg, ev, sla);
         ob->touched = 1;
     }
-    for (int w = 0; w < N_SW; w++)
-        if (p->closed[w]) kj_agg_add_event(&sc->win[w], ev, sla);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++)
+        if (p->closed[kj_win_sliding[i]]) kj_agg_add_event(&sc->win[kj_win_sliding[i]], ev, sla);
     if (p->visible) {
         kj_m_mark_changed(m, sc);
         sc->flags |= SC_EVAL;
@@ -431,6 +429,9 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
+    if (ev->type == KJ_EV_TICKET || (ev->type == KJ_EV_SERVICE && ev->ticket[0]))
+        kj_mq_apply(m, u, ev);
+    if (ev->type == KJ_EV_TICKET) return KJ_OK;
     if (ev->type == KJ_EV_PRESENCE) {
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
@@ -438,6 +439,7 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
     if (ev->type == KJ_EV_ACK) kj_life_ack(m, u, ev);
     if (ev->type == KJ_EV_FEEDBACK) kj_fb_note(m, ev);
     if (ev->type == KJ_EV_FEEDBACK || ev->type == KJ_EV_ACK) return KJ_OK; /* no metric */
+    if (ev->type == KJ_EV_ASSESSMENT) return KJ_OK; /* no metric: stored by assess.c */
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
     ev_plan p;
@@ -518,6 +520,8 @@ void kj_metrics_commit(kj_metrics *m)
     m->touched.n = 0;
     m->undo.n = 0;
     kj_fb_commit(m);
+    kj_mq_commit(m);
+    kj_ledger_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
         kj_scope **f = m->folded.items;
         for (size_t i = 0; i < m->folded.n; i++)
@@ -538,20 +542,20 @@ static void rollback_scope(kj_metrics *m, kj_scope *sc)
         if (sc->open[i].touched) close_open(sc, i);
     kj_m_reopen_pending(m, sc);
     if (sc->flags & SC_BUCKETS) {
-        kj_window_rebuild(m, sc, RES_MINUTE);
-        kj_window_rebuild(m, sc, RES_HOUR);
+        kj_window_rebuild(m, sc, KJ_RES_MINUTE);
+        kj_window_rebuild(m, sc, KJ_RES_HOUR);
     }
     kj_presence_rollback(sc);
 }
 
 static void scope_free(kj_scope *sc)
 {
-    for (int r = 0; r < N_RES; r++)
+    for (int r = 0; r < KJ_RES_COUNT; r++)
         kj_series_free(&sc->ser[r]);
     while (sc->n_open)
         close_open(sc, sc->n_open - 1);
     free(sc->open);
-    for (int w = 0; w < N_SW; w++)
+    for (int w = 0; w < KJ_WIN_COUNT; w++)
         kj_agg_reset(&sc->win[w]);
     kj_presence_free(sc);
     free(sc->units);
@@ -572,6 +576,8 @@ static void unit_free(kj_unit *u)
     free(u->status);
     kj_life_free_notes(u->alerts, u->n_alerts);
     free(u->alerts);
+    kj_mq_free_unit(u);
+    kj_ledger_free_unit(u);
     free(u);
 }
 
@@ -631,6 +637,7 @@ void kj_metrics_rollback(kj_metrics *m)
     for (size_t i = 0; i < m->touched.n; i++)
         if (!(t[i]->flags & SC_CREATED)) rollback_scope(m, t[i]);
     replay_undo(m);
+    kj_mq_rollback(m); /* before a unit the group created is freed */
     for (size_t i = m->touched.n; i-- > 0;) {
         if (t[i]->flags & SC_CREATED)
             destroy_created(m, t[i]);
@@ -651,7 +658,7 @@ void kj_metrics_rollback(kj_metrics *m)
 
 static bool day_moves(kj_metrics *m, kj_scope *sc, int32_t old_day)
 {
-    open_bucket *old = kj_m_open_find(sc, RES_DAY, old_day);
+    open_bucket *old = kj_m_open_find(sc, KJ_RES_DAY, old_day);
     bool had = old && !kj_agg_empty(&old->agg);
     return had || kj_m_today(m, sc) != NULL;
 }
@@ -659,11 +666,11 @@ static bool day_moves(kj_metrics *m, kj_scope *sc, int32_t old_day)
 static bool scope_moves(kj_metrics *m, kj_scope *sc, int32_t old_min, int32_t old_hour,
                         int32_t old_day)
 {
-    bool ch = kj_window_advance(m, sc, RES_MINUTE, old_min, m->now_min);
-    if (old_hour != m->now_hour) ch |= kj_window_advance(m, sc, RES_HOUR, old_hour, m->now_hour);
+    bool ch = kj_window_advance(m, sc, KJ_RES_MINUTE, old_min, m->now_min);
+    if (old_hour != m->now_hour) ch |= kj_window_advance(m, sc, KJ_RES_HOUR, old_hour, m->now_hour);
     if (old_day != m->today) {
         ch |= day_moves(m, sc, old_day);
-        kj_series_drop_before(&sc->ser[RES_DAY], kj_m_horizon(m, RES_DAY));
+        kj_series_drop_before(&sc->ser[KJ_RES_DAY], kj_m_horizon(m, KJ_RES_DAY));
     } else {
         /* services.per_hour of today divides by the hours elapsed */
         const kj_agg *t = kj_m_today(m, sc);
@@ -683,8 +690,11 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     if (now <= m->now) return KJ_OK;
     int32_t old_min = m->now_min, old_hour = m->now_hour, old_day = m->today;
     /* as of the old time: the minutes that close are current or later */
-    kj_m_fold_all(m, (int32_t)floor_div(now, MINUTE_MS), old_hour);
+    kj_m_fold_all(m, (int32_t)kj_floor_div(now, KJ_MINUTE_MS), old_hour);
+    if (now >= m->tomorrow_start) kj_ledger_close_day(m); /* as the day ends */
     set_now(m, now);
+    if (old_day != m->today) kj_mq_new_day(m);
+    kj_mq_tick(m);
     if (m->now_min != old_min) move_windows(m, old_min, old_hour, old_day);
     kj_life_tick(m); /* after the windows: a held status is judged on fresh values */
     return KJ_OK;
@@ -792,6 +802,9 @@ void kj_metrics_free(kj_metrics *m)
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
+    free(m->queue_units.items);
+    free(m->queue_notes.items);
+    kj_ledger_free(m);
     free(m->folded.items);
     free(m->pend.items);
     kj_agg_reset(&m->scratch);
@@ -809,7 +822,7 @@ void kj_metrics_get_stats(const kj_metrics *m, kj_metrics_stats *out)
     out->counters = m->n_counters;
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
-            for (int r = 0; r < N_RES; r++) {
+            for (int r = 0; r < KJ_RES_COUNT; r++) {
                 out->buckets += sc->ser[r].n;
                 out->bucket_bytes += sc->ser[r].used;
             }

@@ -53,8 +53,10 @@
 
 #include "../proto/err.h"
 #include "../proto/event.h"
+#include "agg.h"
 #include "config.h"
 #include "indicators.h"
+#include "metric.h"
 
 typedef struct kj_metrics kj_metrics;
 
@@ -75,50 +77,6 @@ typedef struct kj_scope_ref {
 
 /* Parse "unit:U", "employee:E" or "counter:U/C". ref points into s. */
 bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen);
-
-/* --- metric paths (indicator `metric`, series `metric`) --- */
-
-typedef enum kj_metric {
-    KJ_M_TASKS_COUNT,
-    KJ_M_TASKS_ON_TIME_PCT,
-    KJ_M_TASKS_QUALITY_AVG,
-    KJ_M_TASKS_DURATION_AVG,
-    KJ_M_TASKS_DURATION_P50,
-    KJ_M_TASKS_DURATION_P90,
-    KJ_M_TASKS_DURATION_MAX,
-    KJ_M_SERVICES_COUNT,
-    KJ_M_SERVICES_NO_SHOW,
-    KJ_M_SERVICES_SLA_PCT,
-    KJ_M_SERVICES_PER_HOUR,
-    KJ_M_SERVICES_WAIT_AVG,
-    KJ_M_SERVICES_WAIT_P50,
-    KJ_M_SERVICES_WAIT_P90,
-    KJ_M_SERVICES_WAIT_MAX,
-    KJ_M_SERVICES_SERVICE_AVG,
-    KJ_M_SERVICES_SERVICE_P50,
-    KJ_M_SERVICES_SERVICE_P90,
-    KJ_M_SERVICES_SERVICE_MAX,
-    KJ_M_RATINGS_COUNT,
-    KJ_M_RATINGS_AVG,
-    KJ_M_RATINGS_IKM,
-    KJ_M_RATINGS_PEER_AVG,
-    KJ_M_RATINGS_SUPERVISOR_AVG,
-    KJ_M_RATINGS_IKM_U1, /* ratings.ikm_elements.U1 (or .1) ... U9 */
-    KJ_M_RATINGS_IKM_U9 = KJ_M_RATINGS_IKM_U1 + 8,
-    KJ_M_COUNT
-} kj_metric;
-
-/* Parse a numeric metric path of SPEC §4 ("services.wait_ms.p90",
- * "ratings.ikm", "ratings.ikm_elements.U3"); false when unknown. The config
- * loader uses it to check indicator metrics. */
-bool kj_metric_parse(const char *path, kj_metric *out);
-const char *kj_metric_name(kj_metric m); /* canonical path */
-
-/* IKM of SPEC §4 from ikm_sum (sum of element values over the citizen
- * responses, 9 x score for a score-only response) and n responses: the index
- * rounded half-up to two decimals, as an integer in hundredths (2500..10000),
- * and its grade 'A'..'D'. False when n is 0. */
-bool kj_ikm(uint64_t ikm_sum, uint64_t n, int64_t *centi, char *grade);
 
 /* --- life cycle --- */
 
@@ -198,6 +156,8 @@ bool kj_metrics_pending(const kj_metrics *m);
  *   'W' kind path 0x00               a scope's window totals (a checkpoint's)
  *   '!ckpt'                          the checkpoint marker: the now its totals
  *                                    hold at, 0 when events came after it
+ *   'A' employee 0x00 period         the latest assessment (assess.h): not
+ *                                    the engine's, skipped by the load
  *   '!fold'                          the fold watermark (a minute number): the
  *                                    minute buckets before it are in their
  *                                    hour and day buckets, the later ones not
@@ -234,8 +194,6 @@ bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen);
 
 /* --- reading --- */
 
-typedef enum kj_series_res { KJ_RES_MINUTE = 0, KJ_RES_HOUR = 1, KJ_RES_DAY = 2 } kj_series_res;
-
 /* The value of metric over one window of a scope; false when there is no
  * data (nil) or the scope is unknown. */
 bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric, kj_window w,
@@ -247,8 +205,8 @@ bool kj_metrics_value(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric
  * is the local midnight in UTC ms). Older day buckets are in the store only:
  * kj_metrics_series_plan says where, kj_metrics_stored_point reads each. */
 typedef void (*kj_series_fn)(void *ctx, int64_t start, double value);
-kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric,
-                         kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx);
+kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric metric, kj_res res,
+                         int64_t from, int64_t to, kj_series_fn fn, void *ctx);
 
 /* The most points one series request may span: the range [from, to), cut
  * to where buckets of its resolution can exist (minute: the last hour; hour:
@@ -265,7 +223,7 @@ kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *scope, kj_metric met
  * (for the bound) and the key range [lo, hi) of the stored day buckets older
  * than those in memory (lo_len 0: none), for kj_store_each_agg_range. */
 typedef struct kj_series_plan {
-    kj_series_res res;
+    kj_res res;
     int64_t from, to; /* the request's, from raised to the oldest bucket kept */
     size_t points;
     uint8_t lo[KJ_SERIES_KEY_MAX], hi[KJ_SERIES_KEY_MAX];
@@ -275,8 +233,8 @@ typedef struct kj_series_plan {
 /* KJ_ERR_NOT_FOUND for an unknown scope, KJ_ERR_INVALID for a bad res,
  * KJ_ERR_TOO_BIG when plan->points exceeds KJ_SERIES_MAX_POINTS (plan is
  * filled in every case but the first two, for the error message). */
-kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *scope, kj_series_res res,
-                              int64_t from, int64_t to, kj_series_plan *plan);
+kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *scope, kj_res res, int64_t from,
+                              int64_t to, kj_series_plan *plan);
 
 /* One stored day bucket of the plan's range: its start (local midnight, UTC
  * ms) and the value of metric; false when outside [from, to), nil or
@@ -287,8 +245,26 @@ bool kj_metrics_stored_point(kj_metrics *m, const kj_series_plan *plan, kj_metri
 
 /* The value of metric in one stored bucket value of resolution res; false
  * when nil or malformed. */
-bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj_metric metric,
+bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric metric,
                              double *out);
+
+/* --- reading periods off the writer thread (rapor_read.c) ---
+ * A period merges the stored day buckets of its days with the minute buckets
+ * at or after the fold watermark (not yet folded into their days), read in
+ * one read transaction so that the two agree. */
+
+/* The stored key of a bucket of ref (start in ms: a minute's or hour's start,
+ * a day's number x 86 400 000) in buf; 0 when it does not fit cap. */
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref,
+                                kj_res res, int64_t start_ms);
+/* The fold watermark's key; its value decoded as the start (ms) of the first
+ * minute whose bucket is not yet in its hour and day buckets. A store without
+ * the key folded every minute. False when malformed. */
+extern const uint8_t kj_metrics_fold_key[5];
+bool kj_metrics_fold_decode(const void *val, size_t vlen, int64_t *pending_from_ms);
+/* The prefix "D E unit /" of the directory keys of unit's members that events
+ * named ('D' 'E' unit/E 0x00); 0 when it does not fit. */
+size_t kj_metrics_member_prefix(uint8_t *buf, size_t cap, const char *unit);
 
 /* --- alerts and the live feed --- */
 
@@ -334,6 +310,30 @@ kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *scope, msgpack_p
  *   [{"id", "name", "members": [{"id", "name"}], "counters": [{"id", "name"}]}]
  * Names come from the configuration; what events created has its id as name. */
 void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk);
+
+/* --- the agency overview (SPEC §14; metrics_overview.c) --- */
+
+/* One unit's row: {"unit","name","today":{"services":{"count","sla_pct",
+ * "wait_ms":{"p90"}},"ratings":{"ikm","ikm_grade"},"tasks":{"on_time_pct"}},
+ * "queue":{"waiting","longest_wait_ms"},"indicators":{"ok","warn","bad",
+ * "none"},"alerts_today","unacked_bad","needs_coaching","bad_days"}.
+ * KJ_ERR_NOT_FOUND (nothing packed) for an unknown unit. */
+kj_err kj_metrics_pack_overview_row(kj_metrics *m, const char *unit, msgpack_packer *pk);
+/* Every unit's row, sorted by id, as an array. */
+void kj_metrics_pack_overview(kj_metrics *m, msgpack_packer *pk);
+
+/* --- the queue (SPEC §13; metrics_queue.c) --- */
+
+/* Tickets that expired: one by max_open_tickets (ticket set, count 1), or
+ * those still waiting at local midnight (ticket "", count n). For the log. */
+typedef struct kj_queue_note {
+    char unit[KJ_ID_MAX + 1];
+    char ticket[KJ_ID_MAX + 1];
+    uint32_t count;
+} kj_queue_note;
+typedef void (*kj_queue_note_fn)(void *ctx, const kj_queue_note *n);
+/* Calls fn for each expiry since the last call (after a commit or a tick). */
+void kj_metrics_take_queue_notes(kj_metrics *m, kj_queue_note_fn fn, void *ctx);
 
 /* --- accounting --- */
 

@@ -16,16 +16,16 @@
 
 #include "metrics_int.h"
 
-static bool pending_in(kj_metrics *m, const open_bucket *ob, int res, int32_t start)
+static bool pending_in(kj_metrics *m, const open_bucket *ob, kj_res res, int32_t start)
 {
-    return ob->res == RES_MINUTE && ob->start >= m->fold_min &&
-           kj_m_bucket_of(m, res, kj_m_bucket_ms(RES_MINUTE, ob->start)) == start;
+    return ob->res == KJ_RES_MINUTE && ob->start >= m->fold_min &&
+           kj_m_bucket_of(m, res, kj_m_bucket_ms(KJ_RES_MINUTE, ob->start)) == start;
 }
 
 /* The pending minutes of sc inside the bucket (res, start) of an hour or a
  * day: how many hold events; each is merged into `into` unless it is NULL.
  * Pending minutes are always open (decoded). */
-size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg *into)
+size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into)
 {
     size_t n = 0;
     for (unsigned i = 0; i < sc->n_open; i++) {
@@ -41,7 +41,7 @@ size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg 
  * needs no walk. */
 static bool minutes_from(const kj_scope *sc, int32_t from)
 {
-    const series *s = &sc->ser[RES_MINUTE];
+    const series *s = &sc->ser[KJ_RES_MINUTE];
     series_rec rec;
     uint32_t off = s->last;
     return s->n && kj_series_next(s, &off, &rec) && rec.start >= from;
@@ -52,16 +52,16 @@ static bool minutes_from(const kj_scope *sc, int32_t from)
  * and 30d totals as well, as a late event. */
 static void fold_minute(kj_metrics *m, kj_scope *sc, const series_rec *rec, int32_t ref_hour)
 {
-    int64_t ms = kj_m_bucket_ms(RES_MINUTE, rec->start);
+    int64_t ms = kj_m_bucket_ms(KJ_RES_MINUTE, rec->start);
     int32_t b[2];
     bool kept[2];
     for (int k = 0; k < 2; k++) { /* opened first: opening may move sc->open */
-        b[k] = kj_m_bucket_of(m, RES_HOUR + k, ms);
-        kept[k] = b[k] >= kj_m_horizon(m, RES_HOUR + k); /* else too old to be kept */
-        if (kept[k]) kj_m_open(m, sc, RES_HOUR + k, b[k]);
+        b[k] = kj_m_bucket_of(m, KJ_RES_HOUR + k, ms);
+        kept[k] = b[k] >= kj_m_horizon(m, KJ_RES_HOUR + k); /* else too old to be kept */
+        if (kept[k]) kj_m_open(m, sc, KJ_RES_HOUR + k, b[k]);
     }
     /* outside a group an open bucket equals its record: no decode */
-    const open_bucket *mo = kj_m_open_find(sc, RES_MINUTE, rec->start);
+    const open_bucket *mo = kj_m_open_find(sc, KJ_RES_MINUTE, rec->start);
     const kj_agg *a = &m->scratch;
     if (mo)
         a = &mo->agg;
@@ -69,11 +69,11 @@ static void fold_minute(kj_metrics *m, kj_scope *sc, const series_rec *rec, int3
         return;
     for (int k = 0; k < 2; k++) {
         if (!kept[k]) continue;
-        open_bucket *ob = kj_m_open_find(sc, RES_HOUR + k, b[k]);
+        open_bucket *ob = kj_m_open_find(sc, KJ_RES_HOUR + k, b[k]);
         kj_agg_merge(&ob->agg, a);
         ob->refolded = 1;
     }
-    for (int w = SW_7D; w <= SW_30D; w++)
+    for (int w = KJ_WIN_7D; w <= KJ_WIN_30D; w++)
         if (kept[0] && kj_sw_closed_at(w, ref_hour, b[0])) kj_agg_merge(&sc->win[w], a);
 }
 
@@ -96,7 +96,7 @@ static void fold_scope(kj_metrics *m, kj_scope *sc, int32_t upto, int32_t ref_ho
     bool any = false;
     series_rec rec;
     uint32_t off = 0;
-    while (kj_series_next(&sc->ser[RES_MINUTE], &off, &rec) && rec.start < upto) {
+    while (kj_series_next(&sc->ser[KJ_RES_MINUTE], &off, &rec) && rec.start < upto) {
         if (rec.start < m->fold_min) continue;
         fold_minute(m, sc, &rec, ref_hour);
         any = true;
@@ -155,6 +155,6 @@ void kj_m_reopen_pending(kj_metrics *m, kj_scope *sc)
     if (!minutes_from(sc, m->fold_min)) return;
     series_rec rec;
     uint32_t off = 0;
-    while (kj_series_next(&sc->ser[RES_MINUTE], &off, &rec))
-        if (rec.start >= m->fold_min) kj_m_open(m, sc, RES_MINUTE, rec.start);
+    while (kj_series_next(&sc->ser[KJ_RES_MINUTE], &off, &rec))
+        if (rec.start >= m->fold_min) kj_m_open(m, sc, KJ_RES_MINUTE, rec.start);
 }

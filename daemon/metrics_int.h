@@ -6,23 +6,22 @@
 #ifndef KJ_METRICS_INT_H
 #define KJ_METRICS_INT_H
 
+#include "../proto/clock.h"
 #include "agg.h"
 #include "indicators.h"
 #include "metrics.h"
 #include "presence.h"
+#include "queue.h"
 #include "tzclock.h"
 
-enum { RES_MINUTE = 0, RES_HOUR = 1, RES_DAY = 2, N_RES = 3 };
-enum { SW_15M = 0, SW_1H = 1, SW_7D = 2, SW_30D = 3, N_SW = 4 }; /* sliding windows */
+/* Per-window arrays are indexed by kj_window (metric.h) and hold the sliding
+ * windows only: today's slot is unused (today is its day bucket). */
 
-#define MINUTE_MS 60000LL
-#define HOUR_MS 3600000LL
 #define ALERTS_PER_UNIT 200
 #define STATUS_UNSET 0xff /* no baseline yet: the first evaluation is silent */
 
-extern const int64_t kj_res_ms[N_RES];
-extern const int32_t kj_sw_len[N_SW]; /* in buckets */
-extern const uint8_t kj_sw_res[N_SW];
+extern const int32_t kj_sw_len[KJ_WIN_COUNT]; /* in buckets */
+extern const uint8_t kj_sw_res[KJ_WIN_COUNT];
 
 /* A scope's buckets of one resolution, oldest first, packed in one buffer as
  * records [int32 start][varint len][len bytes of kj_agg encoding]. Packing
@@ -74,13 +73,13 @@ typedef struct kj_scope {
     uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
     bool pend_listed;          /* in m->pend: may have pending minutes */
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
-    series ser[N_RES];
+    series ser[KJ_RES_COUNT];
     open_bucket *open;
-    kj_agg win[N_SW];       /* running totals of the closed buckets of each window */
-    presence *pres;         /* employees, once they sent presence */
-    serving *serv;          /* counters, once someone served there */
-    void *saved;            /* presence / serving before the group (presence.c) */
-    struct kj_unit **units; /* employees: the units they are members of */
+    kj_agg win[KJ_WIN_COUNT]; /* running totals of the closed buckets of each sliding window */
+    presence *pres;           /* employees, once they sent presence */
+    serving *serv;            /* counters, once someone served there */
+    void *saved;              /* presence / serving before the group (presence.c) */
+    struct kj_unit **units;   /* employees: the units they are members of */
     uint32_t n_units;
     char id[]; /* in the same allocation: a look-up compares it without a miss more */
 } kj_scope;
@@ -114,6 +113,11 @@ typedef struct kj_unit {
     kj_alert *alerts; /* today's, oldest first */
     size_t n_alerts, cap_alerts;
     bool changed; /* in m->changed_units */
+    /* today's tickets, NULL until the first; the state before the group for
+     * rollback; in m->queue_units (metrics_queue.c) */
+    kj_queue *queue, *queue_saved;
+    bool queue_touched;
+    struct kj_ledger_hist *ledger; /* statuses of ended days (metrics_ledger.c) */
 } kj_unit;
 
 /* Undo entries of a group, replayed backwards by rollback. */
@@ -170,6 +174,10 @@ struct kj_metrics {
     vec changed_units;     /* unit * */
     int64_t life_deadline; /* the nearest hold or escalation due (alerts.c); 0: none */
     vec fb_group;          /* kj_feedback: the group's feedback events (feedback.c) */
+    vec queue_units;       /* unit *: whose queue the group changed */
+    vec queue_notes;       /* kj_queue_note: expiries not yet taken */
+    int64_t queue_eval_at; /* the next re-evaluation of queue indicators (metrics_queue.c) */
+    vec ledger_pending;    /* the ledger's records of a day that ended, not yet stored */
 
     /* kj_metrics_load: the scope of the last bucket key and its key prefix
      * (keys arrive sorted, so most share the previous one's scope) */
@@ -199,20 +207,20 @@ kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load);
 void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load);
 void kj_m_mark_changed(kj_metrics *m, kj_scope *sc);
 void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag);
-open_bucket *kj_m_open_find(kj_scope *sc, int res, int32_t start);
-open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, int res, int32_t start);
+open_bucket *kj_m_open_find(kj_scope *sc, kj_res res, int32_t start);
+open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start);
 const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc);
-int32_t kj_m_bucket_of(const kj_metrics *m, int res, int64_t ts);
-int64_t kj_m_bucket_ms(int res, int32_t start);
-int32_t kj_m_horizon(const kj_metrics *m, int res);
+int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts);
+int64_t kj_m_bucket_ms(kj_res res, int32_t start);
+int32_t kj_m_horizon(const kj_metrics *m, kj_res res);
 uint8_t *kj_m_enc(kj_metrics *m, size_t need);
 void vec_push(vec *v, const void *item, size_t size);
 
 /* metrics_store.c */
-size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start);
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res, int32_t start);
 
 /* metrics_fold.c */
-size_t kj_m_pending(kj_metrics *m, kj_scope *sc, int res, int32_t start, kj_agg *into);
+size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into);
 void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour);
 void kj_m_pend(kj_metrics *m, kj_scope *sc);
 void kj_m_unpend(kj_metrics *m, kj_scope *sc);
@@ -227,8 +235,8 @@ bool kj_series_next(const series *s, uint32_t *off, series_rec *rec);
 void kj_series_free(series *s);
 bool kj_sw_holds(const kj_metrics *m, int w, int32_t start);
 bool kj_sw_closed(const kj_metrics *m, int w, int32_t start);
-void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res);
-bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now);
+void kj_window_rebuild(kj_metrics *m, kj_scope *sc, kj_res res);
+bool kj_window_advance(kj_metrics *m, kj_scope *sc, kj_res res, int32_t old_now, int32_t new_now);
 
 void kj_m_evaluate(kj_metrics *m);
 
@@ -236,14 +244,43 @@ void kj_m_evaluate(kj_metrics *m);
 void kj_m_finish_load(kj_metrics *m);
 
 /* metrics_pack.c */
-bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out);
-uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric);
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
+/* Every unit, sorted by id, in a new array (free() it) of *n. */
+kj_unit **kj_m_units_sorted(kj_metrics *m, size_t *n);
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
 
+/* metrics_queue.c */
+void kj_mq_apply(kj_metrics *m, kj_unit *u, const kj_event *ev);
+void kj_mq_commit(kj_metrics *m);
+void kj_mq_rollback(kj_metrics *m);
+kj_err kj_mq_dirty(kj_metrics *m, const kj_metrics_sink *sink);
+void kj_mq_new_day(kj_metrics *m);
+void kj_mq_free_unit(kj_unit *u);
+bool kj_mq_is_key(const void *key, size_t klen);
+kj_err kj_mq_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+bool kj_mq_key_expired(const kj_metrics *m, const void *key, size_t klen);
+bool kj_mq_stats(kj_metrics *m, kj_unit *u, int kind, kj_queue_stats *st);
+void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk);
+bool kj_mq_value(kj_metrics *m, const kj_unit *u, kj_metric metric, double *out);
+void kj_mq_tick(kj_metrics *m);
+
+/* metrics_ledger.c */
+typedef struct kj_ledger_hist kj_ledger_hist;
+void kj_ledger_close_day(kj_metrics *m);
+kj_err kj_ledger_dirty(kj_metrics *m, const kj_metrics_sink *sink);
+void kj_ledger_commit(kj_metrics *m);
+bool kj_ledger_pending(const kj_metrics *m);
+bool kj_ledger_is_key(const void *key, size_t klen);
+kj_err kj_ledger_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
+bool kj_ledger_key_expired(const kj_metrics *m, const void *key, size_t klen);
+void kj_ledger_coaching(kj_metrics *m, kj_unit *u, uint32_t *bad_days, bool *needs);
+void kj_ledger_free_unit(kj_unit *u);
+void kj_ledger_free(kj_metrics *m);
+
 /* indicators.c */
+bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v);
 void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);
 void kj_ind_setup_member(const kj_unit *u, member *mb, uint8_t initial);
 void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent);

@@ -6,192 +6,15 @@
 
 #include "../proto/alloc.h"
 
+#include "../proto/codec.h"
 #include "feedback.h"
 #include "metrics_int.h"
-
-static const char *const metric_names[KJ_M_COUNT] = {
-    "tasks.count",
-    "tasks.on_time_pct",
-    "tasks.quality_avg",
-    "tasks.duration_ms.avg",
-    "tasks.duration_ms.p50",
-    "tasks.duration_ms.p90",
-    "tasks.duration_ms.max",
-    "services.count",
-    "services.no_show",
-    "services.sla_pct",
-    "services.per_hour",
-    "services.wait_ms.avg",
-    "services.wait_ms.p50",
-    "services.wait_ms.p90",
-    "services.wait_ms.max",
-    "services.service_ms.avg",
-    "services.service_ms.p50",
-    "services.service_ms.p90",
-    "services.service_ms.max",
-    "ratings.count",
-    "ratings.avg",
-    "ratings.ikm",
-    "ratings.peer_avg",
-    "ratings.supervisor_avg",
-    "ratings.ikm_elements.U1",
-    "ratings.ikm_elements.U2",
-    "ratings.ikm_elements.U3",
-    "ratings.ikm_elements.U4",
-    "ratings.ikm_elements.U5",
-    "ratings.ikm_elements.U6",
-    "ratings.ikm_elements.U7",
-    "ratings.ikm_elements.U8",
-    "ratings.ikm_elements.U9",
-};
-
-bool kj_metric_parse(const char *path, kj_metric *out)
-{
-    for (int i = 0; i < KJ_M_COUNT; i++) {
-        if (strcmp(path, metric_names[i])) continue;
-        *out = (kj_metric)i;
-        return true;
-    }
-    /* ratings.ikm_elements.3 is accepted for U3 */
-    static const char elems[] = "ratings.ikm_elements.";
-    if (!strncmp(path, elems, sizeof elems - 1)) {
-        const char *d = path + sizeof elems - 1;
-        if (d[0] >= '1' && d[0] <= '9' && !d[1]) {
-            *out = (kj_metric)(KJ_M_RATINGS_IKM_U1 + (d[0] - '1'));
-            return true;
-        }
-    }
-    return false;
-}
-
-const char *kj_metric_name(kj_metric m)
-{
-    return (unsigned)m < KJ_M_COUNT ? metric_names[m] : "?";
-}
-
-bool kj_ikm(uint64_t ikm_sum, uint64_t n, int64_t *centi, char *grade)
-{
-    if (!n) return false;
-    /* 25 * sum / (9 n) in hundredths, rounded half up, in integers: a float
-     * could land 88.309999 on the wrong side of a grade boundary. */
-    int64_t c = (int64_t)((5000 * ikm_sum + 9 * n) / (18 * n));
-    *centi = c;
-    *grade = c >= 8831 ? 'A' : c >= 7661 ? 'B' : c >= 6500 ? 'C' : 'D';
-    return true;
-}
-
-/* 25 x NRR of one element in hundredths, rounded half up. */
-static int64_t element_centi(uint64_t sum, uint64_t n)
-{
-    return (int64_t)((5000 * sum + n) / (2 * n));
-}
-
-static bool ratio(uint64_t num, uint64_t den, double scale, double *out)
-{
-    if (!den) return false;
-    *out = scale * (double)num / (double)den;
-    return true;
-}
-
-static bool hist_value(const kj_hist *h, int which, double *out)
-{
-    if (!kj_hist_count(h)) return false;
-    if (which == 0) *out = (double)kj_hist_sum(h) / (double)kj_hist_count(h);
-    if (which == 1) *out = (double)kj_hist_percentile(h, 50);
-    if (which == 2) *out = (double)kj_hist_percentile(h, 90);
-    if (which == 3) *out = (double)kj_hist_max(h);
-    return true;
-}
-
-static bool tasks_value(const kj_agg_tasks *t, kj_metric metric, double *out)
-{
-    if (!t) return false;
-    switch (metric) {
-    case KJ_M_TASKS_COUNT: *out = (double)t->count; return true;
-    case KJ_M_TASKS_ON_TIME_PCT: return ratio(t->on_time, t->due_n, 100, out);
-    case KJ_M_TASKS_QUALITY_AVG: return ratio(t->quality_sum, t->quality_n, 1, out);
-    default: return hist_value(&t->duration, metric - KJ_M_TASKS_DURATION_AVG, out);
-    }
-}
-
-static bool services_value(const kj_agg_services *s, double hours, kj_metric metric, double *out)
-{
-    if (!s) return false;
-    switch (metric) {
-    case KJ_M_SERVICES_COUNT: *out = (double)s->count; return true;
-    case KJ_M_SERVICES_NO_SHOW: *out = (double)s->no_show; return true;
-    case KJ_M_SERVICES_SLA_PCT: return ratio(s->sla_ok, s->count, 100, out);
-    case KJ_M_SERVICES_PER_HOUR: *out = (double)s->count / hours; return true;
-    default:
-        if (metric <= KJ_M_SERVICES_WAIT_MAX)
-            return hist_value(&s->wait, metric - KJ_M_SERVICES_WAIT_AVG, out);
-        return hist_value(&s->service, metric - KJ_M_SERVICES_SERVICE_AVG, out);
-    }
-}
-
-static bool ratings_value(const kj_agg_ratings *r, kj_metric metric, double *out)
-{
-    int64_t centi;
-    char grade;
-    if (!r) return false;
-    switch (metric) {
-    case KJ_M_RATINGS_COUNT: *out = (double)r->cit_n; return true;
-    case KJ_M_RATINGS_AVG: return ratio(r->cit_sum, r->cit_n, 1, out);
-    case KJ_M_RATINGS_PEER_AVG: return ratio(r->peer_sum, r->peer_n, 1, out);
-    case KJ_M_RATINGS_SUPERVISOR_AVG: return ratio(r->sup_sum, r->sup_n, 1, out);
-    case KJ_M_RATINGS_IKM:
-        if (!kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade)) return false;
-        *out = (double)centi / 100.0;
-        return true;
-    default:
-        if (!r->elem_n) return false;
-        *out = (double)element_centi(r->elem_sum[metric - KJ_M_RATINGS_IKM_U1], r->elem_n) / 100.0;
-        return true;
-    }
-}
-
-bool kj_m_agg_value(const kj_agg *a, double hours, kj_metric metric, double *out)
-{
-    if (!a) return false;
-    if (metric <= KJ_M_TASKS_DURATION_MAX) return tasks_value(a->tasks, metric, out);
-    if (metric <= KJ_M_SERVICES_SERVICE_MAX) return services_value(a->services, hours, metric, out);
-    if (metric < KJ_M_COUNT) return ratings_value(a->ratings, metric, out);
-    return false;
-}
-
-/* The samples behind a metric's value: the events it is computed from (for
- * counts and per_hour, those counted). */
-uint64_t kj_m_agg_samples(const kj_agg *a, kj_metric metric)
-{
-    const kj_agg_tasks *t = a ? a->tasks : NULL;
-    const kj_agg_services *s = a ? a->services : NULL;
-    const kj_agg_ratings *r = a ? a->ratings : NULL;
-    if (metric <= KJ_M_TASKS_DURATION_MAX) {
-        if (!t) return 0;
-        if (metric == KJ_M_TASKS_ON_TIME_PCT) return t->due_n;
-        if (metric == KJ_M_TASKS_QUALITY_AVG) return t->quality_n;
-        return metric == KJ_M_TASKS_COUNT ? t->count : kj_hist_count(&t->duration);
-    }
-    if (metric <= KJ_M_SERVICES_SERVICE_MAX) {
-        if (!s) return 0;
-        return metric == KJ_M_SERVICES_NO_SHOW ? s->count + s->no_show : s->count;
-    }
-    if (!r) return 0;
-    if (metric == KJ_M_RATINGS_PEER_AVG) return r->peer_n;
-    if (metric == KJ_M_RATINGS_SUPERVISOR_AVG) return r->sup_n;
-    return metric >= KJ_M_RATINGS_IKM_U1 ? r->elem_n : r->cit_n;
-}
-
-static int sw_of(kj_window w)
-{
-    return w == KJ_WIN_15M ? SW_15M : w == KJ_WIN_1H ? SW_1H : w == KJ_WIN_7D ? SW_7D : SW_30D;
-}
 
 /* The current bucket of a sliding window's resolution, NULL when empty. */
 static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 {
     int res = kj_sw_res[sw];
-    int32_t now = res == RES_MINUTE ? m->now_min : m->now_hour;
+    int32_t now = res == KJ_RES_MINUTE ? m->now_min : m->now_hour;
     open_bucket *ob = kj_m_open_find(sc, res, now);
     if (ob) return kj_agg_empty(&ob->agg) ? NULL : &ob->agg;
     series_rec rec;
@@ -202,16 +25,17 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
 {
     if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
-    int sw = sw_of(w);
+    int sw = w; /* a sliding window */
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */
-    bool pending = kj_sw_res[sw] == RES_HOUR && kj_m_pending(m, sc, RES_HOUR, m->now_hour, NULL);
+    bool pending =
+        kj_sw_res[sw] == KJ_RES_HOUR && kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, NULL);
     if (!cur && !pending) return &sc->win[sw];
     if (kj_agg_empty(&sc->win[sw]) && !pending) return cur;
     /* valid until the next call: every reader uses it at once */
     kj_agg_copy(&m->view, &sc->win[sw]);
     if (cur) kj_agg_merge(&m->view, cur);
-    if (pending) kj_m_pending(m, sc, RES_HOUR, m->now_hour, &m->view);
+    if (pending) kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, &m->view);
     return &m->view;
 }
 
@@ -227,14 +51,14 @@ double kj_m_window_hours(const kj_metrics *m, kj_window w)
     case KJ_WIN_30D: return 720;
     default: break;
     }
-    int64_t elapsed = ((int64_t)m->now_min + 1) * MINUTE_MS - m->today_start;
-    if (elapsed < MINUTE_MS) elapsed = MINUTE_MS;
-    return (double)elapsed / (double)HOUR_MS;
+    int64_t elapsed = ((int64_t)m->now_min + 1) * KJ_MINUTE_MS - m->today_start;
+    if (elapsed < KJ_MINUTE_MS) elapsed = KJ_MINUTE_MS;
+    return (double)elapsed / (double)KJ_HOUR_MS;
 }
 
 bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out)
 {
-    return kj_m_agg_value(kj_m_window(m, sc, w), kj_m_window_hours(m, w), metric, out);
+    return kj_metric_value(kj_m_window(m, sc, w), kj_m_window_hours(m, w), metric, out);
 }
 
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref)
@@ -281,14 +105,14 @@ bool kj_scope_parse(const char *s, kj_scope_ref *ref, char *buf, size_t buflen)
 
 /* The hour or day buckets that pending minutes of sc fall in, after `after`,
  * ascending (at most max: the clock skew bounds them to a day's worth). */
-static size_t pending_buckets(kj_metrics *m, kj_scope *sc, int res, int32_t after, int32_t *out,
+static size_t pending_buckets(kj_metrics *m, kj_scope *sc, kj_res res, int32_t after, int32_t *out,
                               size_t max)
 {
     size_t n = 0;
     for (unsigned i = 0; i < sc->n_open; i++) {
         const open_bucket *ob = &sc->open[i];
-        if (ob->res != RES_MINUTE || ob->start < m->fold_min) continue;
-        int32_t b = kj_m_bucket_of(m, res, kj_m_bucket_ms(RES_MINUTE, ob->start));
+        if (ob->res != KJ_RES_MINUTE || ob->start < m->fold_min) continue;
+        int32_t b = kj_m_bucket_of(m, res, kj_m_bucket_ms(KJ_RES_MINUTE, ob->start));
         size_t at = n;
         while (at > 0 && out[at - 1] > b)
             at--;
@@ -300,27 +124,27 @@ static size_t pending_buckets(kj_metrics *m, kj_scope *sc, int res, int32_t afte
     return n;
 }
 
-static int64_t start_ms(const kj_metrics *m, int res, int32_t bucket)
+static int64_t start_ms(const kj_metrics *m, kj_res res, int32_t bucket)
 {
-    return res == RES_DAY ? kj_tz_day_start(m->tz, bucket) : kj_m_bucket_ms(res, bucket);
+    return res == KJ_RES_DAY ? kj_tz_day_start(m->tz, bucket) : kj_m_bucket_ms(res, bucket);
 }
 
 /* One point: the bucket's stored aggregate in a, with its pending minutes. */
-static void series_point(kj_metrics *m, kj_scope *sc, int res, int32_t bucket, kj_agg *a,
+static void series_point(kj_metrics *m, kj_scope *sc, kj_res res, int32_t bucket, kj_agg *a,
                          kj_metric metric, kj_series_fn fn, void *ctx)
 {
     double v;
-    if (res != RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
-    if (kj_m_agg_value(a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, &v))
+    if (res != KJ_RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
+    if (kj_metric_value(a, (double)kj_res_ms(res) / (double)KJ_HOUR_MS, metric, &v))
         fn(ctx, start_ms(m, res, bucket), v);
 }
 
-kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric,
-                         kj_series_res res, int64_t from, int64_t to, kj_series_fn fn, void *ctx)
+kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metric, kj_res res,
+                         int64_t from, int64_t to, kj_series_fn fn, void *ctx)
 {
     kj_scope *sc = kj_m_find_ref(m, ref);
     if (!sc) return KJ_ERR_NOT_FOUND;
-    if ((unsigned)res >= N_RES || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
+    if ((unsigned)res >= KJ_RES_COUNT || (unsigned)metric >= KJ_M_COUNT) return KJ_ERR_INVALID;
     series_rec rec;
     uint32_t off = 0;
     int32_t last = INT32_MIN;
@@ -345,29 +169,22 @@ kj_err kj_metrics_series(kj_metrics *m, const kj_scope_ref *ref, kj_metric metri
     return KJ_OK;
 }
 
-bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_series_res res, kj_metric metric,
+bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric metric,
                              double *out)
 {
     kj_agg a = {0};
-    if ((unsigned)res >= N_RES || kj_agg_decode(&a, val, vlen)) return false;
-    bool ok = kj_m_agg_value(&a, (double)kj_res_ms[res] / (double)HOUR_MS, metric, out);
+    if ((unsigned)res >= KJ_RES_COUNT || kj_agg_decode(&a, val, vlen)) return false;
+    bool ok = kj_metric_value(&a, (double)kj_res_ms(res) / (double)KJ_HOUR_MS, metric, out);
     kj_agg_reset(&a);
     return ok;
 }
 
 /* ---- msgpack ---- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_ratio(msgpack_packer *pk, uint64_t num, uint64_t den, double scale)
 {
     double v;
-    if (ratio(num, den, scale, &v))
+    if (kj_metric_ratio(num, den, scale, &v))
         msgpack_pack_double(pk, v);
     else
         msgpack_pack_nil(pk);
@@ -380,43 +197,43 @@ static void pack_durations(msgpack_packer *pk, const kj_hist *h)
         return;
     }
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "avg");
+    kj_pack_str(pk, "avg");
     msgpack_pack_double(pk, (double)kj_hist_sum(h) / (double)kj_hist_count(h));
-    pack_str(pk, "p50");
+    kj_pack_str(pk, "p50");
     msgpack_pack_int64(pk, kj_hist_percentile(h, 50));
-    pack_str(pk, "p90");
+    kj_pack_str(pk, "p90");
     msgpack_pack_int64(pk, kj_hist_percentile(h, 90));
-    pack_str(pk, "max");
+    kj_pack_str(pk, "max");
     msgpack_pack_int64(pk, kj_hist_max(h));
 }
 
 static void pack_tasks(msgpack_packer *pk, const kj_agg_tasks *t)
 {
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, t->count);
-    pack_str(pk, "on_time_pct");
+    kj_pack_str(pk, "on_time_pct");
     pack_ratio(pk, t->on_time, t->due_n, 100);
-    pack_str(pk, "quality_avg");
+    kj_pack_str(pk, "quality_avg");
     pack_ratio(pk, t->quality_sum, t->quality_n, 1);
-    pack_str(pk, "duration_ms");
+    kj_pack_str(pk, "duration_ms");
     pack_durations(pk, &t->duration);
 }
 
 static void pack_services(msgpack_packer *pk, const kj_agg_services *s, double hours)
 {
     msgpack_pack_map(pk, 6);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, s->count);
-    pack_str(pk, "no_show");
+    kj_pack_str(pk, "no_show");
     msgpack_pack_uint64(pk, s->no_show);
-    pack_str(pk, "sla_pct");
+    kj_pack_str(pk, "sla_pct");
     pack_ratio(pk, s->sla_ok, s->count, 100);
-    pack_str(pk, "per_hour");
+    kj_pack_str(pk, "per_hour");
     msgpack_pack_double(pk, (double)s->count / hours);
-    pack_str(pk, "wait_ms");
+    kj_pack_str(pk, "wait_ms");
     pack_durations(pk, &s->wait);
-    pack_str(pk, "service_ms");
+    kj_pack_str(pk, "service_ms");
     pack_durations(pk, &s->service);
 }
 
@@ -426,50 +243,50 @@ static void pack_ratings(msgpack_packer *pk, const kj_agg_ratings *r)
     char grade;
     bool has_ikm = kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade);
     msgpack_pack_map(pk, 7);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, r->cit_n);
-    pack_str(pk, "avg");
+    kj_pack_str(pk, "avg");
     pack_ratio(pk, r->cit_sum, r->cit_n, 1);
-    pack_str(pk, "ikm");
+    kj_pack_str(pk, "ikm");
     if (has_ikm)
         msgpack_pack_double(pk, (double)centi / 100.0);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "ikm_grade");
+    kj_pack_str(pk, "ikm_grade");
     if (has_ikm) {
         msgpack_pack_str(pk, 1);
         msgpack_pack_str_body(pk, &grade, 1);
     } else {
         msgpack_pack_nil(pk);
     }
-    pack_str(pk, "ikm_elements");
+    kj_pack_str(pk, "ikm_elements");
     if (r->elem_n) {
         msgpack_pack_array(pk, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
-            msgpack_pack_double(pk, (double)element_centi(r->elem_sum[i], r->elem_n) / 100.0);
+            msgpack_pack_double(pk, (double)kj_ikm_element(r->elem_sum[i], r->elem_n) / 100.0);
     } else {
         msgpack_pack_nil(pk);
     }
-    pack_str(pk, "peer_avg");
+    kj_pack_str(pk, "peer_avg");
     pack_ratio(pk, r->peer_sum, r->peer_n, 1);
-    pack_str(pk, "supervisor_avg");
+    kj_pack_str(pk, "supervisor_avg");
     pack_ratio(pk, r->sup_sum, r->sup_n, 1);
 }
 
 static void pack_window(msgpack_packer *pk, const kj_agg *a, double hours)
 {
     msgpack_pack_map(pk, 3);
-    pack_str(pk, "tasks");
+    kj_pack_str(pk, "tasks");
     if (a && a->tasks)
         pack_tasks(pk, a->tasks);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "services");
+    kj_pack_str(pk, "services");
     if (a && a->services)
         pack_services(pk, a->services, hours);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "ratings");
+    kj_pack_str(pk, "ratings");
     if (a && a->ratings)
         pack_ratings(pk, a->ratings);
     else
@@ -483,13 +300,13 @@ static void pack_presence(msgpack_packer *pk, const presence *p)
         return;
     }
     msgpack_pack_map(pk, 3);
-    pack_str(pk, "state");
-    pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
-    pack_str(pk, "since");
+    kj_pack_str(pk, "state");
+    kj_pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
+    kj_pack_str(pk, "since");
     msgpack_pack_int64(pk, p->cur.since);
-    pack_str(pk, "counter");
+    kj_pack_str(pk, "counter");
     if (p->cur.last.counter)
-        pack_str(pk, p->cur.last.counter->id);
+        kj_pack_str(pk, p->cur.last.counter->id);
     else
         msgpack_pack_nil(pk);
 }
@@ -501,30 +318,33 @@ static void pack_serving(msgpack_packer *pk, const serving *s)
         return;
     }
     msgpack_pack_map(pk, 2);
-    pack_str(pk, "employee");
-    pack_str(pk, s->cur.employee->id);
-    pack_str(pk, "since");
+    kj_pack_str(pk, "employee");
+    kj_pack_str(pk, s->cur.employee->id);
+    kj_pack_str(pk, "since");
     msgpack_pack_int64(pk, s->cur.since);
 }
 
 /* mb: the member whose object this is (its feedback is packed), or NULL. */
 static void pack_scope(kj_metrics *m, kj_scope *sc, const member *mb, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, KJ_WIN_COUNT + (sc->kind != KJ_SCOPE_UNIT) + (mb != NULL));
+    msgpack_pack_map(pk, KJ_WIN_COUNT + 1 + (mb != NULL));
     if (mb) {
-        pack_str(pk, "feedback");
+        kj_pack_str(pk, "feedback");
         kj_fb_pack(m, mb, pk);
     }
     for (int w = 0; w < KJ_WIN_COUNT; w++) {
-        pack_str(pk, kj_window_name((kj_window)w));
+        kj_pack_str(pk, kj_window_name((kj_window)w));
         pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
     }
     if (sc->kind == KJ_SCOPE_EMPLOYEE) {
-        pack_str(pk, "presence");
+        kj_pack_str(pk, "presence");
         pack_presence(pk, sc->pres);
     } else if (sc->kind == KJ_SCOPE_COUNTER) {
-        pack_str(pk, "serving");
+        kj_pack_str(pk, "serving");
         pack_serving(pk, sc->serv);
+    } else {
+        kj_pack_str(pk, "queue");
+        kj_mq_pack(m, sc->unit, pk);
     }
 }
 
@@ -540,13 +360,13 @@ static void pack_head(kj_metrics *m, const char *op, kj_unit *u, uint64_t seq, s
                       msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 4 + pairs);
-    pack_str(pk, "op");
-    pack_str(pk, op);
-    pack_str(pk, "unit");
-    pack_str(pk, u->sc->id);
-    pack_str(pk, "seq");
+    kj_pack_str(pk, "op");
+    kj_pack_str(pk, op);
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, u->sc->id);
+    kj_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
-    pack_str(pk, "at");
+    kj_pack_str(pk, "at");
     msgpack_pack_int64(pk, m->now);
 }
 
@@ -565,7 +385,7 @@ static void pack_members(kj_metrics *m, kj_unit *u, const char *only, bool chang
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < u->n_members; i++) {
         if (!member_shown(&u->members[i], only, changed_only)) continue;
-        pack_str(pk, u->members[i].sc->id);
+        kj_pack_str(pk, u->members[i].sc->id);
         pack_scope(m, u->members[i].sc, &u->members[i], pk);
     }
 }
@@ -578,7 +398,7 @@ static void pack_counters(kj_metrics *m, kj_unit *u, bool changed_only, msgpack_
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < u->n_counters; i++) {
         if (changed_only && !(u->counters[i]->flags & SC_CHANGED)) continue;
-        pack_str(pk, u->counters[i]->id);
+        kj_pack_str(pk, u->counters[i]->id);
         pack_scope(m, u->counters[i], NULL, pk);
     }
 }
@@ -592,25 +412,25 @@ kj_err kj_metrics_pack_snapshot(kj_metrics *m, const char *unit_id, uint64_t seq
     pack_head(m, "snapshot", u, seq, 7, pk);
     /* where "today" starts, so that a dashboard in another time zone draws
      * the same day (its hours, its midnight) as the metrics count it */
-    pack_str(pk, "timezone");
-    pack_str(pk, m->cfg && m->cfg->timezone ? m->cfg->timezone : "Asia/Jakarta");
-    pack_str(pk, "today_start");
+    kj_pack_str(pk, "timezone");
+    kj_pack_str(pk, m->cfg && m->cfg->timezone ? m->cfg->timezone : "Asia/Jakarta");
+    kj_pack_str(pk, "today_start");
     msgpack_pack_int64(pk, kj_metrics_today_start(m));
-    pack_str(pk, "unit_metrics");
+    kj_pack_str(pk, "unit_metrics");
     if (only_employee)
         msgpack_pack_nil(pk);
     else
         pack_scope(m, usc, NULL, pk);
-    pack_str(pk, "members");
+    kj_pack_str(pk, "members");
     pack_members(m, u, only_employee, false, pk);
-    pack_str(pk, "counters");
+    kj_pack_str(pk, "counters");
     if (only_employee)
         msgpack_pack_map(pk, 0);
     else
         pack_counters(m, u, false, pk);
-    pack_str(pk, "indicators");
+    kj_pack_str(pk, "indicators");
     kj_ind_pack(m, u, only_employee, pk);
-    pack_str(pk, "alerts");
+    kj_pack_str(pk, "alerts");
     kj_ind_pack_alerts(m, u, only_employee, pk);
     return KJ_OK;
 }
@@ -643,18 +463,18 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     bool counters = !only_employee && any_counter_changed(u);
     pack_head(m, "update", u, seq, 1 + unit_part + members + counters, pk);
     if (unit_part) {
-        pack_str(pk, "unit_metrics");
+        kj_pack_str(pk, "unit_metrics");
         pack_scope(m, u->sc, NULL, pk);
     }
     if (members) {
-        pack_str(pk, "members");
+        kj_pack_str(pk, "members");
         pack_members(m, u, only_employee, true, pk);
     }
     if (counters) {
-        pack_str(pk, "counters");
+        kj_pack_str(pk, "counters");
         pack_counters(m, u, true, pk);
     }
-    pack_str(pk, "indicators");
+    kj_pack_str(pk, "indicators");
     kj_ind_pack(m, u, only_employee, pk);
 }
 
@@ -697,27 +517,27 @@ static const char *name_in(const kj_named *list, size_t n, const char *id)
 static void pack_named(msgpack_packer *pk, const char *id, const char *name)
 {
     msgpack_pack_map(pk, 2);
-    pack_str(pk, "id");
-    pack_str(pk, id);
-    pack_str(pk, "name");
-    pack_str(pk, name);
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, name);
 }
 
 static void pack_unit_entry(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
 {
     const kj_unit_conf *uc = m->cfg ? kj_config_unit(m->cfg, u->sc->id) : NULL;
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "id");
-    pack_str(pk, u->sc->id);
-    pack_str(pk, "name");
-    pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
-    pack_str(pk, "members");
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, u->sc->id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
+    kj_pack_str(pk, "members");
     msgpack_pack_array(pk, u->n_members);
     for (size_t i = 0; i < u->n_members; i++) {
         const char *id = u->members[i].sc->id;
         pack_named(pk, id, uc ? name_in(uc->members, uc->n_members, id) : id);
     }
-    pack_str(pk, "counters");
+    kj_pack_str(pk, "counters");
     msgpack_pack_array(pk, u->n_counters);
     for (size_t i = 0; i < u->n_counters; i++) {
         const char *id = u->counters[i]->id;
@@ -730,14 +550,21 @@ static int unit_cmp(const void *a, const void *b)
     return strcmp((*(kj_unit *const *)a)->sc->id, (*(kj_unit *const *)b)->sc->id);
 }
 
-void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk)
+kj_unit **kj_m_units_sorted(kj_metrics *m, size_t *n)
 {
     kj_unit **list = kj_calloc(m->n_units + 1, sizeof *list);
-    size_t n = 0;
+    *n = 0;
     for (size_t i = 0; i < m->table_cap; i++)
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
-            if (sc->kind == KJ_SCOPE_UNIT && n < m->n_units) list[n++] = sc->unit;
-    qsort(list, n, sizeof *list, unit_cmp);
+            if (sc->kind == KJ_SCOPE_UNIT && *n < m->n_units) list[(*n)++] = sc->unit;
+    qsort(list, *n, sizeof *list, unit_cmp);
+    return list;
+}
+
+void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk)
+{
+    size_t n;
+    kj_unit **list = kj_m_units_sorted(m, &n);
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < n; i++)
         pack_unit_entry(m, list[i], pk);

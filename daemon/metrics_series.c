@@ -6,12 +6,6 @@
 
 #include "metrics_int.h"
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static int retention_days(const kj_metrics *m)
 {
     return m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
@@ -19,18 +13,18 @@ static int retention_days(const kj_metrics *m)
 
 /* The start (UTC ms) of the oldest bucket of res that can be read: memory
  * for minutes and hours, the store's retention for days. */
-static int64_t oldest_start(const kj_metrics *m, int res)
+static int64_t oldest_start(const kj_metrics *m, kj_res res)
 {
-    if (res != RES_DAY) return kj_m_bucket_ms(res, kj_m_horizon(m, res));
+    if (res != KJ_RES_DAY) return kj_m_bucket_ms(res, kj_m_horizon(m, res));
     return kj_tz_day_start(m->tz, m->today - retention_days(m));
 }
 
 /* Buckets of res with start in [lo, hi), for the limit. */
-static size_t span(const kj_metrics *m, int res, int64_t lo, int64_t hi)
+static size_t span(const kj_metrics *m, kj_res res, int64_t lo, int64_t hi)
 {
     if (hi <= lo) return 0;
-    if (res == RES_DAY) return (size_t)(kj_tz_day(m->tz, hi - 1) - kj_tz_day(m->tz, lo - 1));
-    return (size_t)(floor_div(hi - 1, kj_res_ms[res]) - floor_div(lo - 1, kj_res_ms[res]));
+    if (res == KJ_RES_DAY) return (size_t)(kj_tz_day(m->tz, hi - 1) - kj_tz_day(m->tz, lo - 1));
+    return (size_t)(kj_floor_div(hi - 1, kj_res_ms(res)) - kj_floor_div(lo - 1, kj_res_ms(res)));
 }
 
 /* Day buckets older than memory: keys from the first day of the range up to
@@ -39,19 +33,19 @@ static void stored_keys(kj_metrics *m, const kj_scope *sc, kj_series_plan *p)
 {
     p->lo_len = p->hi_len = 0;
     if (p->res != KJ_RES_DAY || p->from >= p->to) return;
-    int32_t first = kj_tz_day(m->tz, p->from), in_memory = kj_m_horizon(m, RES_DAY);
+    int32_t first = kj_tz_day(m->tz, p->from), in_memory = kj_m_horizon(m, KJ_RES_DAY);
     if (first >= in_memory) return;
-    p->lo_len = kj_m_bucket_key(p->lo, sizeof p->lo, sc, RES_DAY, first);
-    p->hi_len = kj_m_bucket_key(p->hi, sizeof p->hi, sc, RES_DAY, in_memory);
+    p->lo_len = kj_m_bucket_key(p->lo, sizeof p->lo, sc, KJ_RES_DAY, first);
+    p->hi_len = kj_m_bucket_key(p->hi, sizeof p->hi, sc, KJ_RES_DAY, in_memory);
     if (!p->lo_len || !p->hi_len) p->lo_len = p->hi_len = 0;
 }
 
-kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *ref, kj_series_res res,
-                              int64_t from, int64_t to, kj_series_plan *plan)
+kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *ref, kj_res res, int64_t from,
+                              int64_t to, kj_series_plan *plan)
 {
     kj_scope *sc = kj_m_find_ref(m, ref);
     if (!sc) return KJ_ERR_NOT_FOUND;
-    if ((unsigned)res >= N_RES) return KJ_ERR_INVALID;
+    if ((unsigned)res >= KJ_RES_COUNT) return KJ_ERR_INVALID;
     memset(plan, 0, sizeof *plan);
     plan->res = res;
     int64_t oldest = oldest_start(m, (int)res);
@@ -60,7 +54,7 @@ kj_err kj_metrics_series_plan(kj_metrics *m, const kj_scope_ref *ref, kj_series_
     /* Nothing starts after now + max_clock_skew (later events are refused);
      * a minute more for the engine's clock, which trails the wall clock. */
     int64_t skew = m->cfg ? m->cfg->max_clock_skew_ms : 300000;
-    int64_t newest = m->now + skew + MINUTE_MS;
+    int64_t newest = m->now + skew + KJ_MINUTE_MS;
     plan->points = span(m, (int)res, plan->from, to < newest ? to : newest);
     stored_keys(m, sc, plan);
     return plan->points > KJ_SERIES_MAX_POINTS ? KJ_ERR_TOO_BIG : KJ_OK;
@@ -71,7 +65,7 @@ bool kj_metrics_stored_point(kj_metrics *m, const kj_series_plan *plan, kj_metri
                              int64_t *start, double *value)
 {
     const uint8_t *k = key;
-    if (klen < 10 || k[klen - 9] != RES_DAY) return false;
+    if (klen < 10 || k[klen - 9] != KJ_RES_DAY) return false;
     uint64_t ms = 0;
     for (size_t i = klen - 8; i < klen; i++)
         ms = ms << 8 | k[i];

@@ -6,6 +6,7 @@
 
 #include "../proto/alloc.h"
 #include "alerts.h"
+#include "assess.h"
 #include "feedback.h"
 #include "metrics_int.h"
 
@@ -23,7 +24,8 @@ enum {
     KEY_WINDOWS = 'W',
 };
 static const uint8_t checkpoint_key[] = {KEY_CHECKPOINT, 'c', 'k', 'p', 't'};
-static const uint8_t fold_key[] = {KEY_CHECKPOINT, 'f', 'o', 'l', 'd'};
+const uint8_t kj_metrics_fold_key[5] = {KEY_CHECKPOINT, 'f', 'o', 'l', 'd'};
+#define fold_key kj_metrics_fold_key
 
 typedef struct keybuf {
     uint8_t b[KEY_MAX];
@@ -60,7 +62,7 @@ static void put_scope(keybuf *k, const kj_scope *sc)
     put_byte(k, 0);
 }
 
-static void bucket_key(keybuf *k, const kj_scope *sc, int res, int32_t start)
+static void bucket_key(keybuf *k, const kj_scope *sc, kj_res res, int32_t start)
 {
     k->n = 0;
     put_byte(k, KEY_BUCKET);
@@ -70,13 +72,56 @@ static void bucket_key(keybuf *k, const kj_scope *sc, int res, int32_t start)
 }
 
 /* For the series read path (metrics_series.c): a bucket's key in buf. */
-size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, int res, int32_t start)
+size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res, int32_t start)
 {
     keybuf k;
     bucket_key(&k, sc, res, start);
     if (k.n > cap) return 0;
     memcpy(buf, k.b, k.n);
     return k.n;
+}
+
+/* For reads off the writer thread (rapor_read.c): the same key from a
+ * scope's name, whether or not the engine knows the scope. */
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref, kj_res res,
+                                int64_t start_ms)
+{
+    keybuf k = {.n = 0};
+    size_t need = 2 + strlen(ref->id) + 1 + 9 + (ref->unit ? strlen(ref->unit) + 1 : 0);
+    if (need > cap || need > sizeof k.b || (unsigned)res >= KJ_RES_COUNT || start_ms < 0) return 0;
+    put_byte(&k, KEY_BUCKET);
+    put_byte(&k, (uint8_t)ref->kind);
+    if (ref->kind == KJ_SCOPE_COUNTER) {
+        put_str(&k, ref->unit);
+        put_byte(&k, '/');
+    }
+    put_str(&k, ref->id);
+    put_byte(&k, 0);
+    put_byte(&k, (uint8_t)res);
+    put_be64(&k, (uint64_t)start_ms);
+    memcpy(buf, k.b, k.n);
+    return k.n;
+}
+
+bool kj_metrics_fold_decode(const void *val, size_t vlen, int64_t *pending_from_ms)
+{
+    const uint8_t *v = val;
+    kj_reader r = {v, vlen, 1, vlen < 1 || v[0] != VALUE_VERSION};
+    int64_t at = (int64_t)kj_rd_varint(&r);
+    if (r.bad || r.pos != vlen || at < 0 || at > INT32_MAX) return false;
+    *pending_from_ms = at * KJ_MINUTE_MS;
+    return true;
+}
+
+size_t kj_metrics_member_prefix(uint8_t *buf, size_t cap, const char *unit)
+{
+    size_t n = strlen(unit);
+    if (n + 3 > cap) return 0;
+    buf[0] = KEY_DIRECTORY;
+    buf[1] = KJ_SCOPE_EMPLOYEE;
+    memcpy(buf + 2, unit, n);
+    buf[2 + n] = '/';
+    return n + 3;
 }
 
 /* ---- each_dirty ---- */
@@ -168,9 +213,9 @@ static kj_err dirty_alerts(kj_metrics *m, const kj_metrics_sink *sink)
 static kj_err put_folded(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
 {
     keybuf k;
-    int64_t lo = kj_m_bucket_ms(RES_MINUTE, m->fold_saved);
-    int64_t hi = kj_m_bucket_ms(RES_MINUTE, m->fold_min) - 1;
-    for (int res = RES_HOUR; res <= RES_DAY; res++) {
+    int64_t lo = kj_m_bucket_ms(KJ_RES_MINUTE, m->fold_saved);
+    int64_t hi = kj_m_bucket_ms(KJ_RES_MINUTE, m->fold_min) - 1;
+    for (int res = KJ_RES_HOUR; res <= KJ_RES_DAY; res++) {
         int32_t first = kj_m_bucket_of(m, res, lo), last = kj_m_bucket_of(m, res, hi);
         series_rec rec;
         uint32_t off = 0;
@@ -238,6 +283,8 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
             err =
                 put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, ((kj_scope *)un[i].p)->id);
         }
+        if (!err) err = kj_mq_dirty(m, sink);
+        if (!err) err = kj_ledger_dirty(m, sink);
     }
     if (!err && m->in_group) err = kj_fb_store(m, sink);
     return err ? err : dirty_alerts(m, sink);
@@ -249,16 +296,17 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
 static kj_err put_windows(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *sink)
 {
     bool any = false;
-    for (int w = 0; w < N_SW; w++)
-        any |= !kj_agg_empty(&sc->win[w]);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++)
+        any |= !kj_agg_empty(&sc->win[kj_win_sliding[i]]);
     if (!any) return KJ_OK;
-    uint8_t *buf = kj_m_enc(m, 11 + N_SW * (10 + KJ_AGG_ENCODED_MAX));
+    uint8_t *buf = kj_m_enc(m, 11 + KJ_WIN_SLIDING * (10 + KJ_AGG_ENCODED_MAX));
     size_t n = 0;
     buf[n++] = VALUE_VERSION;
     n += kj_varint_put(buf + n, (uint64_t)m->now);
-    for (int w = 0; w < N_SW; w++) {
-        n += kj_varint_put(buf + n, kj_agg_encoded_size(&sc->win[w]));
-        n += kj_agg_encode(&sc->win[w], buf + n);
+    for (int i = 0; i < KJ_WIN_SLIDING; i++) {
+        const kj_agg *win = &sc->win[kj_win_sliding[i]];
+        n += kj_varint_put(buf + n, kj_agg_encoded_size(win));
+        n += kj_agg_encode(win, buf + n);
     }
     keybuf k = {.n = 0};
     put_byte(&k, KEY_WINDOWS);
@@ -331,7 +379,7 @@ static bool parse_key(const uint8_t *k, size_t len, parsed_key *pk)
                            (pk->type == KEY_DIRECTORY && pk->kind == KJ_SCOPE_EMPLOYEE)))
             return false;
         if (pk->type == KEY_DIRECTORY) return pos == len;
-        if (len - pos != 9 || k[pos] >= N_RES) return false;
+        if (len - pos != 9 || k[pos] >= KJ_RES_COUNT) return false;
         pk->res = k[pos++];
         for (int i = 0; i < 8; i++)
             pk->start = (int64_t)((uint64_t)pk->start << 8 | k[pos++]);
@@ -364,37 +412,39 @@ static kj_scope *scope_of_key(kj_metrics *m, const parsed_key *pk)
 /* A bucket key ends in res (1 byte) and start (8 bytes, big-endian). */
 #define BUCKET_TAIL 9
 
-static bool bucket_start(int res, int64_t start_ms, int32_t *start)
+static bool bucket_start(kj_res res, int64_t start_ms, int32_t *start)
 {
-    *start = (int32_t)(start_ms / kj_res_ms[res]);
-    return start_ms >= 0 && start_ms % kj_res_ms[res] == 0;
+    *start = (int32_t)(start_ms / kj_res_ms(res));
+    return start_ms >= 0 && start_ms % kj_res_ms(res) == 0;
 }
 
 /* The oldest bucket start the load keeps. With a checkpoint, the horizon at
  * its now: buckets that left the windows since must still be there for the
  * first tick to take them out of the totals. */
-static int32_t load_horizon(const kj_metrics *m, int res)
+static int32_t load_horizon(const kj_metrics *m, kj_res res)
 {
     int32_t h = kj_m_horizon(m, res);
     /* pending minutes are kept for their fold, however old */
-    if (res == RES_MINUTE && m->fold_stored && m->fold_min < h) h = m->fold_min;
-    if (!m->ckpt_now || res == RES_DAY) return h;
+    if (res == KJ_RES_MINUTE && m->fold_stored && m->fold_min < h) h = m->fold_min;
+    if (!m->ckpt_now || res == KJ_RES_DAY) return h;
     return h - (kj_m_bucket_of(m, res, m->now) - kj_m_bucket_of(m, res, m->ckpt_now));
 }
 
-static kj_err load_into(kj_metrics *m, kj_scope *sc, int res, int32_t start, const uint8_t *val,
+static kj_err load_into(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, const uint8_t *val,
                         size_t vlen)
 {
-    if (res == RES_MINUTE && start > m->load_newest) m->load_newest = start;
-    if (res == RES_MINUTE && m->fold_stored && start >= m->fold_min) kj_m_pend(m, sc);
+    if (res == KJ_RES_MINUTE && start > m->load_newest) m->load_newest = start;
+    if (res == KJ_RES_MINUTE && m->fold_stored && start >= m->fold_min) kj_m_pend(m, sc);
     if (m->ckpt_now) { /* the window totals come whole from the checkpoint */
         if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
         kj_series_put(&sc->ser[res], start, val, (uint32_t)vlen);
         return KJ_OK;
     }
     kj_agg *into[2] = {NULL, NULL}; /* the windows of this resolution that hold it */
-    for (int w = 0, k = 0; w < N_SW; w++)
+    for (int i = 0, k = 0; i < KJ_WIN_SLIDING; i++) {
+        kj_window w = kj_win_sliding[i];
         if (kj_sw_res[w] == res && kj_sw_closed(m, w, start)) into[k++] = &sc->win[w];
+    }
     /* merged straight from its encoding: no decoded copy */
     if (vlen > UINT32_MAX) return KJ_ERR_DECODE;
     if (kj_agg_merge_encoded(into[0], into[1], val, vlen)) {
@@ -430,7 +480,7 @@ static bool load_same_scope(kj_metrics *m, const uint8_t *key, size_t klen, cons
     for (int i = 1; i < BUCKET_TAIL; i++)
         start_ms = (int64_t)((uint64_t)start_ms << 8 | key[n + i]);
     int32_t start;
-    if (res >= N_RES || !bucket_start(res, start_ms, &start))
+    if (res >= KJ_RES_COUNT || !bucket_start(res, start_ms, &start))
         *err = KJ_ERR_DECODE;
     else if (start < load_horizon(m, res))
         *err = KJ_OK;
@@ -475,9 +525,10 @@ static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *v
     int64_t at = (int64_t)kj_rd_varint(&r);
     if (!r.bad && (!m->ckpt_now || at != m->ckpt_now)) return KJ_OK; /* an older one's */
     kj_scope *sc = r.bad ? NULL : scope_of_key(m, pk);
-    for (int w = 0; w < N_SW && !r.bad; w++) {
+    for (int i = 0; i < KJ_WIN_SLIDING && !r.bad; i++) {
         uint64_t n = kj_rd_varint(&r);
-        if (r.bad || n > vlen - r.pos || kj_agg_decode(&sc->win[w], val + r.pos, (size_t)n))
+        if (r.bad || n > vlen - r.pos ||
+            kj_agg_decode(&sc->win[kj_win_sliding[i]], val + r.pos, (size_t)n))
             r.bad = true;
         r.pos += (size_t)n;
     }
@@ -492,12 +543,13 @@ static kj_err load_windows(kj_metrics *m, const parsed_key *pk, const uint8_t *v
 static void move_checkpoint(kj_metrics *m, kj_scope *sc)
 {
     if (m->ckpt_broken) {
-        kj_window_rebuild(m, sc, RES_MINUTE);
-        kj_window_rebuild(m, sc, RES_HOUR);
+        kj_window_rebuild(m, sc, KJ_RES_MINUTE);
+        kj_window_rebuild(m, sc, KJ_RES_HOUR);
     } else if (m->ckpt_now) {
-        kj_window_advance(m, sc, RES_MINUTE, kj_m_bucket_of(m, RES_MINUTE, m->ckpt_now),
+        kj_window_advance(m, sc, KJ_RES_MINUTE, kj_m_bucket_of(m, KJ_RES_MINUTE, m->ckpt_now),
                           m->now_min);
-        kj_window_advance(m, sc, RES_HOUR, kj_m_bucket_of(m, RES_HOUR, m->ckpt_now), m->now_hour);
+        kj_window_advance(m, sc, KJ_RES_HOUR, kj_m_bucket_of(m, KJ_RES_HOUR, m->ckpt_now),
+                          m->now_hour);
     }
 }
 
@@ -514,12 +566,12 @@ void kj_m_finish_load(kj_metrics *m)
         int32_t after = m->load_newest == INT32_MIN ? m->now_min : m->load_newest + 1;
         m->fold_min = m->fold_saved = after > m->now_min ? after : m->now_min;
     }
-    int32_t ref_hour = m->ckpt_now ? kj_m_bucket_of(m, RES_HOUR, m->ckpt_now) : m->now_hour;
+    int32_t ref_hour = m->ckpt_now ? kj_m_bucket_of(m, KJ_RES_HOUR, m->ckpt_now) : m->now_hour;
     kj_m_fold_all(m, m->now_min, ref_hour);
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
             move_checkpoint(m, sc);
-            kj_series_drop_before(&sc->ser[RES_MINUTE], kj_m_horizon(m, RES_MINUTE));
+            kj_series_drop_before(&sc->ser[KJ_RES_MINUTE], kj_m_horizon(m, KJ_RES_MINUTE));
             kj_m_reopen_pending(m, sc);
         }
     }
@@ -533,7 +585,11 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
     kj_err err;
     if (m->in_group) return KJ_ERR_BUSY;
     m->loading = true;
+    /* assessments live beside the aggregates (assess.h): not the engine's */
+    if (klen && *(const uint8_t *)key == KJ_ASSESS_KEY_TAG) return KJ_OK;
     if (load_same_scope(m, key, klen, val, vlen, &err)) return err;
+    if (kj_mq_is_key(key, klen)) return kj_mq_load(m, key, klen, val, vlen);
+    if (kj_ledger_is_key(key, klen)) return kj_ledger_load(m, key, klen, val, vlen);
     if (!parse_key(key, klen, &pk)) return KJ_ERR_DECODE;
     switch (pk.type) {
     case KEY_BUCKET: return load_bucket(m, &pk, key, klen, val, vlen);
@@ -556,13 +612,15 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
 bool kj_metrics_key_expired(const kj_metrics *m, const void *key, size_t klen)
 {
     parsed_key pk;
+    if (kj_mq_is_key(key, klen)) return kj_mq_key_expired(m, key, klen);
+    if (kj_ledger_is_key(key, klen)) return kj_ledger_key_expired(m, key, klen);
     if (!parse_key(key, klen, &pk) || pk.type != KEY_BUCKET) return false;
-    if (pk.res == RES_MINUTE) { /* a pending one stays until its fold is stored */
+    if (pk.res == KJ_RES_MINUTE) { /* a pending one stays until its fold is stored */
         int32_t keep = m->now_min - MINUTE_RETAIN;
-        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * MINUTE_MS;
+        return pk.start < (int64_t)(keep < m->fold_saved ? keep : m->fold_saved) * KJ_MINUTE_MS;
     }
-    if (pk.res == RES_HOUR)
-        return pk.start < ((int64_t)m->now_hour - kj_sw_len[SW_30D] - HOUR_MARGIN) * HOUR_MS;
+    if (pk.res == KJ_RES_HOUR)
+        return pk.start < ((int64_t)m->now_hour - kj_sw_len[KJ_WIN_30D] - HOUR_MARGIN) * KJ_HOUR_MS;
     int retention = m->cfg && m->cfg->retention_days > 0 ? m->cfg->retention_days : 400;
     return pk.start < ((int64_t)m->today - retention) * KJ_DAY_MS;
 }

@@ -3,13 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cluster.h"
+
 static const char *result_names[KJ_RESULTS] = {"rejected", "accepted", "duplicate", "failed"};
-static const char *type_name(int t) { return t ? kj_event_type_name((kj_event_type)t) : "unknown"; }
+static const char *type_name(int t)
+{
+    return t ? kj_event_type_name((kj_event_type)t) : "unknown";
+}
 
 static void events(FILE *f, const kj_server *s)
 {
     fputs("# HELP kinerja_events_total Events posted, by type and result.\n"
-          "# TYPE kinerja_events_total counter\n", f);
+          "# TYPE kinerja_events_total counter\n",
+          f);
     for (int t = 0; t < KJ_EVENT_TYPES; t++)
         for (int r = 0; r < KJ_RESULTS; r++)
             if (s->events_total[t][r] || t)
@@ -20,7 +26,8 @@ static void events(FILE *f, const kj_server *s)
 static void http(FILE *f, const kj_server *s)
 {
     fputs("# HELP kinerja_http_requests_total HTTP answers, by status code.\n"
-          "# TYPE kinerja_http_requests_total counter\n", f);
+          "# TYPE kinerja_http_requests_total counter\n",
+          f);
     for (int code = 100; code < 600; code++)
         if (s->http_by_code[code - 100])
             fprintf(f, "kinerja_http_requests_total{code=\"%d\"} %llu\n", code,
@@ -30,7 +37,8 @@ static void http(FILE *f, const kj_server *s)
 static void commits(FILE *f, const kj_ingest_stats *st)
 {
     fputs("# HELP kinerja_commit_seconds Write transactions (group commits), by duration.\n"
-          "# TYPE kinerja_commit_seconds histogram\n", f);
+          "# TYPE kinerja_commit_seconds histogram\n",
+          f);
     uint64_t cum = 0;
     for (int b = 0; b < KJ_COMMIT_BUCKETS; b++) {
         cum += st->commit_hist[b];
@@ -45,8 +53,9 @@ static void commits(FILE *f, const kj_ingest_stats *st)
             "# HELP kinerja_commits_failed_total Write transactions that failed (nothing stored).\n"
             "# TYPE kinerja_commits_failed_total counter\nkinerja_commits_failed_total %llu\n",
             (unsigned long long)st->groups_failed);
-    fprintf(f, "# HELP kinerja_ingest_queue_depth Batches waiting for the writer.\n"
-               "# TYPE kinerja_ingest_queue_depth gauge\nkinerja_ingest_queue_depth %zu\n",
+    fprintf(f,
+            "# HELP kinerja_ingest_queue_depth Batches waiting for the writer.\n"
+            "# TYPE kinerja_ingest_queue_depth gauge\nkinerja_ingest_queue_depth %zu\n",
             st->queued_jobs);
 }
 
@@ -60,6 +69,35 @@ static void counter(FILE *f, const char *name, const char *help, unsigned long l
     fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
 }
 
+static void gauge(FILE *f, const char *name, const char *help, unsigned long long v);
+static void counter(FILE *f, const char *name, const char *help, unsigned long long v);
+
+static void cluster(FILE *f, kj_cluster *cl)
+{
+    kj_cluster_stats st;
+    kj_cluster_get_stats(cl, &st);
+    gauge(f, "kinerja_cluster_connected", "1 while connected to NATS.", st.connected);
+    gauge(f, "kinerja_cluster_ready", "1 while ingest goes to JetStream (else 503).", st.ready);
+    gauge(f, "kinerja_cluster_lag_events", "Events of the stream this node has not applied.",
+          st.lag);
+    gauge(f, "kinerja_cluster_publish_inflight", "Publishes awaiting JetStream's ack.",
+          st.inflight);
+    fputs("# HELP kinerja_cluster_published_total Posted events published, by JetStream's answer.\n"
+          "# TYPE kinerja_cluster_published_total counter\n",
+          f);
+    fprintf(f,
+            "kinerja_cluster_published_total{result=\"accepted\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"duplicate\"} %llu\n"
+            "kinerja_cluster_published_total{result=\"failed\"} %llu\n",
+            (unsigned long long)st.published[1], (unsigned long long)st.published[2],
+            (unsigned long long)st.published[0]);
+    counter(f, "kinerja_cluster_applied_total", "Events from the stream stored by this node.",
+            st.applied);
+    counter(f, "kinerja_cluster_applied_duplicates_total",
+            "Events from the stream this node held already.", st.applied_duplicates);
+    counter(f, "kinerja_cluster_disconnects_total", "Connections to NATS lost.", st.disconnects);
+}
+
 kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
 {
     FILE *f = open_memstream(out, len);
@@ -68,13 +106,16 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     kj_ingest_get_stats(s->ingest, &st);
     kj_store_stats ss = {0};
     kj_store_get_stats(s->store, &ss);
-    fprintf(f, "# HELP kinerja_build_info The running build.\n# TYPE kinerja_build_info gauge\n"
-               "kinerja_build_info{version=\"%s\"} 1\n", KJ_VERSION);
+    fprintf(f,
+            "# HELP kinerja_build_info The running build.\n# TYPE kinerja_build_info gauge\n"
+            "kinerja_build_info{version=\"%s\"} 1\n",
+            KJ_VERSION);
     events(f, s);
     http(f, s);
     commits(f, &st);
     gauge(f, "kinerja_connections", "Open connections of every kind.", s->connections);
     gauge(f, "kinerja_live_clients", "Dashboards connected (kinerja-live.v1).", s->live_clients);
+    gauge(f, "kinerja_live_units", "Units watched by at least one dashboard.", s->n_live_units);
     gauge(f, "kinerja_ingest_clients", "Producers connected (kinerja-ingest.v1).",
           s->ingest_clients);
     counter(f, "kinerja_updates_sent_total", "Live frames delivered to viewers.", s->updates_sent);
@@ -84,7 +125,8 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
         static const char *names[] = {"none", "ok", "warn", "bad"};
         if (st_i == 0)
             fputs("# HELP kinerja_alerts_total Indicator status changes, by new status.\n"
-                  "# TYPE kinerja_alerts_total counter\n", f);
+                  "# TYPE kinerja_alerts_total counter\n",
+                  f);
         fprintf(f, "kinerja_alerts_total{to=\"%s\"} %llu\n", names[st_i],
                 (unsigned long long)s->alerts_by_status[st_i]);
     }
@@ -93,6 +135,7 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     gauge(f, "kinerja_stored_events", "Events in the raw log.", ss.events);
     gauge(f, "kinerja_store_full", "1 while the last write failed for a full map or disk.",
           kj_ingest_store_full(s->ingest));
+    if (s->cluster) cluster(f, s->cluster);
     if (fclose(f) != 0) return KJ_ERR_NOMEM;
     return KJ_OK;
 }

@@ -11,6 +11,25 @@
 
 static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
+static bool same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++)
+        if (!same(a[i], b[i])) return false;
+    return true;
+}
+
+/* The running cluster keeps its connection and its consumer (cluster.c reads
+ * its block at start only). */
+static bool same_cluster(const kj_cluster_conf *a, const kj_cluster_conf *b)
+{
+    if (!a || !b) return a == b;
+    return same_list(a->nats, a->n_nats, b->nats, b->n_nats) && same(a->stream, b->stream) &&
+           a->replicas == b->replicas && same(a->node, b->node) && a->all_units == b->all_units &&
+           same_list(a->units, a->n_units, b->units, b->n_units) && same(a->creds, b->creds) &&
+           a->max_inflight == b->max_inflight && a->publish_timeout_ms == b->publish_timeout_ms;
+}
+
 /* Keys that need a restart: warn, and keep running with the old values. */
 static void warn_restart_keys(const kj_config *old, const kj_config *n)
 {
@@ -27,6 +46,8 @@ static void warn_restart_keys(const kj_config *old, const kj_config *n)
         kj_warn("reload: tls_cert, tls_key or web_root changed; they take effect at the next restart");
     if (!same(old->timezone, n->timezone))
         kj_warn("reload: timezone changed; it takes effect at the next restart");
+    if (!same_cluster(old->cluster, n->cluster))
+        kj_warn("reload: cluster changed; it takes effect at the next restart");
 }
 
 static void log_errors(const char *errs)

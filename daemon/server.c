@@ -10,11 +10,15 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
+#include "cluster.h"
+#include "conns.h"
 #include "hub.h"
 #include "live.h"
 #include "log.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "rapor_jobs.h"
 #include "server_priv.h"
 
 /* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
@@ -47,7 +51,9 @@ static void lws_log_to_ours(int level, const char *line)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    kj_log(level == LLL_ERR ? KJ_LOG_ERROR : level == LLL_WARN ? KJ_LOG_WARN : KJ_LOG_DEBUG,
+    kj_log(level == LLL_ERR    ? KJ_LOG_ERROR
+           : level == LLL_WARN ? KJ_LOG_WARN
+                               : KJ_LOG_DEBUG,
            "lws: %.*s", (int)n, line);
 }
 
@@ -81,10 +87,23 @@ static struct lws_context *context_on_epoll(struct lws_context_creation_info *in
     return ctx;
 }
 
+static void count_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop, (void)revents;
+    ((kj_server *)w->data)->loop_turns++;
+}
+
 static struct lws_context *create_context(kj_server *s, struct lws_context_creation_info *info)
 {
     struct lws_context *ctx = context_on_epoll(info, &s->loop);
-    if (ctx) return ctx;
+    if (ctx) {
+        s->turn_watch = kj_calloc(1, sizeof *s->turn_watch);
+        ev_prepare_init(s->turn_watch, count_turn);
+        s->turn_watch->data = s;
+        ev_prepare_start(s->loop, s->turn_watch);
+        ev_unref(s->loop); /* a counter, not a reason for ev_run to go on */
+        return ctx;
+    }
     kj_warn("libwebsockets could not start on libev (is its plugin, Debian package "
             "libwebsockets-evlib-ev, installed?): serving with poll(), which costs more CPU "
             "with many dashboards");
@@ -117,10 +136,11 @@ static int make_vhost(kj_server *s, const kj_listen *l, int i, char *msg, size_t
     }
     if (!lws_create_vhost(s->ctx, &info)) {
         if (info.ssl_cert_filepath)
-            snprintf(msg, msglen, "cannot listen on %s:%d with TLS: check that tls_cert %s and "
+            snprintf(msg, msglen,
+                     "cannot listen on %s:%d with TLS: check that tls_cert %s and "
                      "tls_key %s are readable PEM files that belong together (the lws line above "
-                     "says more), and that the port is free", l->host, l->port, s->cfg->tls_cert,
-                     s->cfg->tls_key);
+                     "says more), and that the port is free",
+                     l->host, l->port, s->cfg->tls_cert, s->cfg->tls_key);
         else
             snprintf(msg, msglen, "cannot listen on %s:%d (in use, or not an address of this host)",
                      l->host, l->port);
@@ -136,8 +156,8 @@ static int check_bound(kj_server *s, const kj_listen *l, char *msg, size_t msgle
 {
     char bound[KJ_ADDR_MAX];
     if (!kj_addr_listener(l->port, l->host, bound)) {
-        snprintf(msg, msglen, "asked to listen on %s port %d, but %s: refusing to serve",
-                 l->host, l->port, bound[0] ? "the socket is bound elsewhere" : "nothing is bound");
+        snprintf(msg, msglen, "asked to listen on %s port %d, but %s: refusing to serve", l->host,
+                 l->port, bound[0] ? "the socket is bound elsewhere" : "nothing is bound");
         if (bound[0]) snprintf(msg + strlen(msg), msglen - strlen(msg), " (bound to %s)", bound);
         return -1;
     }
@@ -147,8 +167,7 @@ static int check_bound(kj_server *s, const kj_listen *l, char *msg, size_t msgle
     return 0;
 }
 
-kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
-                     size_t msglen)
+kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg, size_t msglen)
 {
     kj_server *s = kj_calloc(1, sizeof *s);
     s->cfg = cfg;
@@ -172,6 +191,7 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
      * scan over every slot on each event; without, by index, sized from the
      * descriptor limit (which main raised for max_connections). */
     info.timeout_secs = 30;
+    info.max_http_header_data = KJ_HTTP_HEAD_BUF;
     s->ctx = create_context(s, &info);
     if (!s->ctx) {
         snprintf(msg, msglen, "cannot create the libwebsockets context");
@@ -182,10 +202,12 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
             check_bound(s, &cfg->listen[i], msg, msglen))
             goto fail;
     if (!cfg->auth && !s->loopback_only) {
-        snprintf(msg, msglen, "auth: false is allowed only while every listener is on loopback, "
+        snprintf(msg, msglen,
+                 "auth: false is allowed only while every listener is on loopback, "
                  "and a listener is bound elsewhere");
         goto fail;
     }
+    kj_conns_start(s);
     s->watchdog_us = kj_notify_watchdog_interval_us();
     s->tick_us = s->watchdog_us && s->watchdog_us < 10000000 ? s->watchdog_us : 10000000;
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick, (lws_usec_t)s->tick_us);
@@ -226,9 +248,22 @@ void kj_server_reload(kj_server *s)
     kj_server_wake(s);
 }
 
-void kj_server_set_ingest(kj_server *s, kj_ingest *in) { s->ingest = in; }
+void kj_server_set_ingest(kj_server *s, kj_ingest *in)
+{
+    s->ingest = in;
+}
 
-void kj_server_set_hub(kj_server *s, kj_hub *hub) { s->hub = hub; }
+void kj_server_set_hub(kj_server *s, kj_hub *hub)
+{
+    s->hub = hub;
+}
+
+void kj_server_set_cluster(kj_server *s, kj_cluster *cl) { s->cluster = cl; }
+
+kj_err kj_server_submit(kj_server *s, kj_ingest_job *job)
+{
+    return s->cluster ? kj_cluster_submit(s->cluster, job) : kj_ingest_submit(s->ingest, job);
+}
 
 static void take_from_writer(kj_server *s)
 {
@@ -261,6 +296,7 @@ void kj_server_conn_gone(kj_server *s, struct lws *wsi)
      * Listening sockets are destroyed too, but only at exit: clamp. */
     if (lws_get_network_wsi(wsi) != wsi) return;
     if (s->connections) s->connections--;
+    kj_conns_gone(s, wsi);
     kj_debug("connection gone: wsi destroyed (%zu open)", s->connections);
 }
 
@@ -273,9 +309,22 @@ static void count_job(kj_server *s, const kj_ingest_job *job)
 {
     for (size_t i = 0; i < job->batch->n; i++) {
         const kj_batch_item *it = &job->batch->items[i];
-        int type = it->ev.type >= KJ_EV_TASK && it->ev.type < KJ_EVENT_TYPES ? (int)it->ev.type : 0;
+        int type = it->ev.type >= KJ_EV_TASK && it->ev.type <= KJ_EV_LAST ? (int)it->ev.type : 0;
         int result = job->err && job->results[i] != KJ_ITEM_REJECTED ? 3 : job->results[i];
         s->events_total[type][result]++;
+    }
+}
+
+/* Answers and frees a list of completed jobs. Events applied from the
+ * cluster's stream are counted by the cluster module, not as posts. */
+static void answer_jobs(kj_server *s, kj_ingest_job *done)
+{
+    while (done) {
+        kj_ingest_job *next = done->next;
+        if (!done->from_stream) count_job(s, done);
+        if (done->owner && done->answer) done->answer(done);
+        kj_ingest_job_free(done);
+        done = next;
     }
 }
 
@@ -287,14 +336,8 @@ void kj_server_on_wake(kj_server *s)
         s->reload_wanted = false;
         kj_server_do_reload(s);
     }
-    kj_ingest_job *done = kj_ingest_take_done(s->ingest);
-    while (done) {
-        kj_ingest_job *next = done->next;
-        count_job(s, done);
-        if (done->owner && done->answer) done->answer(done);
-        kj_ingest_job_free(done);
-        done = next;
-    }
+    answer_jobs(s, kj_ingest_take_done(s->ingest));
+    answer_jobs(s, kj_cluster_take_done(s->cluster)); /* PubAcks in */
     if (s->parked) kj_http_retry_parked(s);
     if (s->ws_blocked) kj_wsingest_retry_blocked(s);
     take_from_writer(s);
@@ -309,16 +352,12 @@ static void drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
  * after any event, which drain's own timer makes at least one per 50 ms. */
 static int serve_once(kj_server *s)
 {
-    if (!s->loop) return lws_service(s->ctx, 0) < 0 ? -1 : 0;
+    if (!s->loop) {
+        s->loop_turns++;
+        return lws_service(s->ctx, 0) < 0 ? -1 : 0;
+    }
     ev_run(s->loop, EVRUN_ONCE);
     return 0;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Stop taking work, let the writer commit what it holds, answer it, and give
@@ -330,25 +369,25 @@ static void drain(kj_server *s)
     kj_notify_stopping();
     lws_sul_cancel(&s->tick_sul);
     kj_http_fail_parked(s);
+    kj_cluster_stop(s->cluster); /* before the writer: the consumer feeds it */
     kj_ingest_stop(s->ingest);
     kj_server_on_wake(s);
-    int64_t deadline = mono_ms() + 2000;
+    int64_t deadline = kj_mono_ms() + 2000;
     ev_timer wake;
     if (s->loop) {
         ev_timer_init(&wake, drain_tick, 0.05, 0.05);
         ev_timer_start(s->loop, &wake);
     }
-    while ((s->answers_pending || s->bodies_in_progress) && mono_ms() < deadline)
+    while ((s->answers_pending || s->bodies_in_progress) && kj_mono_ms() < deadline)
         if (serve_once(s)) break;
     if (s->loop) ev_timer_stop(s->loop, &wake);
 }
 
 kj_err kj_server_run(kj_server *s)
 {
-    if (s->loop && !s->stopping)
-        ev_run(s->loop, 0); /* until kj_server_on_wake sees stopping */
+    if (s->loop && !s->stopping) ev_run(s->loop, 0); /* until kj_server_on_wake sees stopping */
     while (!s->loop && !s->stopping)
-        if (lws_service(s->ctx, 0) < 0) return KJ_ERR_IO;
+        if (serve_once(s)) return KJ_ERR_IO;
     drain(s);
     return KJ_OK;
 }
@@ -356,8 +395,15 @@ kj_err kj_server_run(kj_server *s)
 void kj_server_free(kj_server *s)
 {
     if (!s) return;
+    kj_rapor_jobs_free(s->rapor_jobs); /* joins its workers: they read the store */
     if (s->ctx) lws_context_destroy(s->ctx);
+    if (s->turn_watch) {
+        ev_ref(s->loop);
+        ev_prepare_stop(s->loop, s->turn_watch);
+        free(s->turn_watch);
+    }
     if (s->loop) ev_loop_destroy(s->loop); /* after the context: lws's watchers are on it */
+    kj_conns_free(s);                      /* after the context: its WSI_DESTROYs leave the table */
     kj_live_free_units(s);
     for (size_t i = 0; i < s->n_old_cfgs; i++)
         kj_config_free(s->old_cfgs[i]);

@@ -12,40 +12,53 @@
 struct http_sess;
 struct kj_wsconn;
 struct live_unit;
+struct live_conn;
 struct kj_hub;
 struct ev_loop;
+struct ev_prepare;
+struct kj_conns;
+struct kj_cluster;
 
-#define KJ_EVENT_TYPES 7 /* 0 = unknown, then kj_event_type */
-#define KJ_RESULTS 4     /* kj_item_result, then 3 = failed (the store refused the group) */
+#define KJ_EVENT_TYPES (KJ_EV_LAST + 1) /* 0 = unknown, then kj_event_type */
+#define KJ_RESULTS 4 /* kj_item_result, then 3 = failed (the store refused the group) */
 
 struct kj_server {
-    const kj_config *cfg;     /* the one in force; replaced by a reload */
-    kj_config **old_cfgs;     /* replaced ones, kept: sessions may still point into them */
+    const kj_config *cfg; /* the one in force; replaced by a reload */
+    kj_config **old_cfgs; /* replaced ones, kept: sessions may still point into them */
     size_t n_old_cfgs;
-    struct kj_wsconn *ws_conns; /* every open WebSocket connection */
-    bool loopback_only;         /* the listeners in use are all on loopback */
-    atomic_bool reload_wanted;  /* set by kj_server_reload from any thread */
+    struct kj_wsconn *ws_conns;      /* every open WebSocket connection */
+    bool loopback_only;              /* the listeners in use are all on loopback */
+    atomic_bool reload_wanted;       /* set by kj_server_reload from any thread */
     lws_sorted_usec_list_t tick_sul; /* watchdog ping and STATUS */
     uint64_t tick_us;
     uint64_t watchdog_us;
-    uint64_t last_accepted;      /* events accepted at the previous tick */
+    uint64_t last_accepted; /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
-    struct kj_hub *hub;          /* frames from the writer, queries to it */
+    struct kj_cluster *cluster;   /* NULL: one node (no `cluster` key) */
+    struct kj_hub *hub;           /* frames from the writer, queries to it */
+    struct kj_rapor_jobs *rapor_jobs; /* rapor builds on worker threads; made on first use */
     struct live_unit *live_units; /* units that viewers watch (live.c) */
+    size_t n_live_units;
+    struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
+    size_t live_snapshots_asked;           /* live.c: snapshot queries at the writer */
+    struct live_conn *live_paused;         /* live.c: viewers waiting for those to come back */
     struct lws_context *ctx;
-    struct ev_loop *loop; /* the epoll loop lws runs on; NULL: lws's own poll() */
-    char web_root[4096]; /* realpath of cfg->web_root, "" when it does not exist */
-    atomic_bool stopping; /* set by kj_server_stop from any thread */
-    bool draining;        /* service thread: answering the last jobs */
-    struct http_sess *parked; /* sessions waiting for room in the ingest queue */
-    void *ws_blocked;         /* ingest connections waiting for room (wsingest.c) */
+    struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
+    struct ev_prepare *turn_watch; /* counts loop_turns on loop */
+    uint64_t loop_turns;           /* turns of the service loop: tells a callback lws repeats
+                                    * without returning to the loop from one it repeats per turn */
+    char web_root[4096];           /* realpath of cfg->web_root, "" when it does not exist */
+    atomic_bool stopping;          /* set by kj_server_stop from any thread */
+    struct http_sess *parked;      /* sessions waiting for room in the ingest queue */
+    void *ws_blocked;              /* ingest connections waiting for room (wsingest.c) */
     size_t ingest_clients, live_clients;
-    size_t connections;      /* accepted and not yet closed */
-    size_t answers_pending;  /* HTTP answers set and not yet fully written */
+    size_t connections;        /* accepted and not yet closed */
+    struct kj_conns *conns;    /* the table of connections: admission, deadlines (conns.c) */
+    size_t answers_pending;    /* HTTP answers set and not yet fully written */
     size_t bodies_in_progress; /* POST bodies being received */
     /* counters for /metrics (prom.c) */
-    uint64_t http_by_code[500];                      /* [code - 100] */
+    uint64_t http_by_code[500];                        /* [code - 100] */
     uint64_t events_total[KJ_EVENT_TYPES][KJ_RESULTS]; /* [type or 0][kj_item_result or 3] */
     uint64_t updates_sent, updates_dropped;
     uint64_t alerts_by_status[4];
@@ -59,6 +72,15 @@ size_t kj_http_sess_size(void);
 /* Submits sessions parked on a full ingest queue, in order. */
 void kj_http_retry_parked(kj_server *s);
 void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
+
+/* A request's path, query and headers together: over KJ_HTTP_HEAD_MAX bytes
+ * the answer is 431; lws's own buffer (KJ_HTTP_HEAD_BUF, per connection while
+ * its headers arrive) holds twice as much, and beyond that lws 4.1 closes the
+ * connection without an answer. */
+#define KJ_HTTP_HEAD_MAX 8192
+#define KJ_HTTP_HEAD_BUF (2 * KJ_HTTP_HEAD_MAX)
+/* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
+int kj_http_head_too_big(struct lws *wsi);
 
 /* Counts an HTTP answer for /metrics. */
 void kj_server_count_http(kj_server *s, int status);

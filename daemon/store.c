@@ -204,11 +204,15 @@ kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const voi
     return map_err(mdb_put(t->txn, t->s->agg, &k, &v, 0));
 }
 
-kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen)
+kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const void **val,
+                        size_t *vlen)
 {
-    MDB_val k = {klen, (void *)key};
-    int rc = mdb_del(t->txn, t->s->agg, &k, NULL);
-    return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(t->txn, t->s->agg, &k, &v);
+    if (rc) return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return KJ_OK;
 }
 
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen)
@@ -272,6 +276,25 @@ static kj_err each_in(kj_store *s, MDB_dbi dbi, const void *from, size_t flen, k
     return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
 }
 
+kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return map_err(rc);
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        const kj_event *ev = &b->items[i].ev;
+        uint8_t idk[IDS_KEY_MAX];
+        MDB_val k = {b->items[i].error[0] ? 0 : id_key(idk, ev->unit, ev->id), idk}, v;
+        known[i] = false;
+        if (!k.mv_size) continue;
+        rc = mdb_get(txn, s->ids, &k, &v);
+        known[i] = rc == MDB_SUCCESS;
+        if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) rc = 0;
+    }
+    mdb_txn_abort(txn);
+    return rc ? map_err(rc) : KJ_OK;
+}
+
 kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
 {
     return each_in(s, s->agg, NULL, 0, fn, ctx);
@@ -305,6 +328,61 @@ kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    if (stop) return stop;
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
+}
+
+/* --- one read transaction over several look-ups (store.h) --- */
+
+struct kj_store_reader {
+    kj_store *s;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+};
+
+kj_err kj_store_reader_begin(kj_store *s, kj_store_reader **out)
+{
+    kj_store_reader *r = kj_calloc(1, sizeof *r);
+    r->s = s;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (!rc && (rc = mdb_cursor_open(r->txn, s->agg, &r->cur))) mdb_txn_abort(r->txn);
+    if (rc) {
+        free(r);
+        return map_err(rc);
+    }
+    *out = r;
+    return KJ_OK;
+}
+
+void kj_store_reader_end(kj_store_reader *r)
+{
+    if (!r) return;
+    mdb_cursor_close(r->cur);
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+kj_err kj_store_reader_get_agg(kj_store_reader *r, const void *key, size_t klen, const void **val,
+                               size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(r->txn, r->s->agg, &k, &v);
+    if (rc) return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return KJ_OK;
+}
+
+kj_err kj_store_reader_each_agg(kj_store_reader *r, const void *from, size_t flen, const void *to,
+                                size_t tlen, kj_store_kv_fn fn, void *ctx)
+{
+    MDB_val k = {flen, (void *)from}, v;
+    int stop = 0;
+    int rc = mdb_cursor_get(r->cur, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && !stop && key_cmp(&k, to, tlen) < 0) {
+        stop = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        rc = mdb_cursor_get(r->cur, &k, &v, MDB_NEXT);
+    }
     if (stop) return stop;
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
 }
@@ -350,7 +428,11 @@ kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, s
             goto out;
         }
         int stop = (!unit || strcmp(unit, ev.unit) == 0) ? fn(ctx, &ev) : 0;
-        kj_event_free_parts(&ev);
+        kj_event_release(&ev);
+        if (stop == KJ_STORE_PAUSE) {
+            memcpy(c->pos, k.mv_data, RAW_KEY);
+            goto out;
+        }
         if (stop) {
             err = stop;
             goto out;
@@ -416,7 +498,7 @@ static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
     uint8_t idk[IDS_KEY_MAX];
     MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
     mdb_del(txn, s->ids, &ik, NULL);
-    kj_event_free_parts(&ev);
+    kj_event_release(&ev);
 }
 
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted)

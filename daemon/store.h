@@ -52,7 +52,10 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
                         size_t vlen);
-kj_err kj_store_del_agg(kj_store_txn *t, const void *key, size_t klen);
+/* The value of an agg key as the transaction sees it (its own writes too);
+ * *val lives until the next write in t or its end. KJ_ERR_NOT_FOUND. */
+kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const void **val,
+                        size_t *vlen);
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen);
 /* Commit and free t. On failure the transaction is gone and nothing of it stays. */
 kj_err kj_store_commit(kj_store_txn *t);
@@ -71,6 +74,22 @@ kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx);
  * short). */
 kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const void *to,
                                size_t tlen, size_t max, kj_store_kv_fn fn, void *ctx);
+/* One read transaction for many look-ups that must agree with each other (a
+ * rapor: day buckets, the fold watermark and pending minutes of many scopes,
+ * read as of one commit). Any thread (the environment is MDB_NOTLS), used by
+ * one thread at a time. Keep it short: it pins the pages it sees, and the
+ * file grows while it is open. Values live until kj_store_reader_end. */
+typedef struct kj_store_reader kj_store_reader;
+kj_err kj_store_reader_begin(kj_store *s, kj_store_reader **out);
+void kj_store_reader_end(kj_store_reader *r); /* NULL is a no-op */
+/* KJ_ERR_NOT_FOUND when the key is absent. */
+kj_err kj_store_reader_get_agg(kj_store_reader *r, const void *key, size_t klen, const void **val,
+                               size_t *vlen);
+/* fn for each agg key with from <= key < to, in key order (unbounded: the
+ * caller's range bounds it); a non-zero return from fn stops and is returned. */
+kj_err kj_store_reader_each_agg(kj_store_reader *r, const void *from, size_t flen, const void *to,
+                                size_t tlen, kj_store_kv_fn fn, void *ctx);
+
 /* Alerts with at >= from, in time order. */
 kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx);
 
@@ -81,6 +100,12 @@ typedef int (*kj_store_event_fn)(void *ctx, const kj_event *ev);
 kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *unit,
                            kj_store_event_fn fn, void *ctx);
 
+/* For each valid item of b (error ""), known[i] is set to whether its unit
+ * already holds an event with its id; one short read transaction. The
+ * cluster's ingest asks this before publishing: JetStream's duplicate window
+ * is short, the ids table remembers every stored event. */
+kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known);
+
 /* A resumable walk over the raw log, for streaming an export: each call reads
  * at most max events in its own short read transaction. */
 typedef struct kj_store_cursor {
@@ -90,7 +115,10 @@ typedef struct kj_store_cursor {
 } kj_store_cursor;
 void kj_store_cursor_init(kj_store_cursor *c, int64_t from, int64_t to);
 /* Calls fn for up to max events from the cursor (those of unit only, when
- * not NULL); sets c->done at the end of the range. */
+ * not NULL); sets c->done at the end of the range. fn returns 0 to go on,
+ * KJ_STORE_PAUSE to end this call before ev (the next call reads ev again:
+ * an exporter whose buffer is full), anything else to stop (returned). */
+#define KJ_STORE_PAUSE 2
 kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, size_t max,
                             kj_store_event_fn fn, void *ctx);
 

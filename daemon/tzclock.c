@@ -31,34 +31,41 @@ struct kj_tz {
     footer tail;    /* beyond the last transition */
 };
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
  * days_from_civil). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
-    int64_t era = floor_div(y, 400);
+    int64_t era = kj_floor_div(y, 400);
     int64_t yoe = y - era * 400;
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
 }
 
-static int64_t year_of_days(int64_t z)
+void kj_tz_civil_from_days(int32_t day, int *y, int *m, int *d)
 {
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
+    int64_t z = (int64_t)day + 719468;
+    int64_t era = kj_floor_div(z, 146097);
     int64_t doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     int64_t mp = (5 * doy + 2) / 153;
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    return yoe + era * 400 + (m <= 2);
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int32_t kj_tz_days_from_civil(int y, int m, int d)
+{
+    return (int32_t)days_from_civil(y, m, d);
+}
+
+static int64_t year_of_days(int64_t z)
+{
+    int y, m, d;
+    kj_tz_civil_from_days((int32_t)z, &y, &m, &d);
+    return y;
 }
 
 static bool is_leap(int64_t y)
@@ -91,7 +98,7 @@ static int64_t rule_local(const rule_date *r, int64_t y)
 static int32_t footer_offset(const footer *f, int64_t t)
 {
     if (!f->has_dst) return f->std_off;
-    int64_t y = year_of_days(floor_div(t + f->std_off, 86400));
+    int64_t y = year_of_days(kj_floor_div(t + f->std_off, 86400));
     int64_t start = rule_local(&f->start, y) - f->std_off;
     int64_t end = rule_local(&f->end, y) - f->dst_off;
     bool dst = start < end ? (t >= start && t < end) : (t < end || t >= start);
@@ -170,6 +177,13 @@ static bool parse_rule(const char **p, rule_date *r)
     return true;
 }
 
+/* RFC 8536's range for an offset (-24:59:59 .. +25:59:59): a file beyond it
+ * is damaged, and a day that starts years away would break the calendar. */
+static bool offset_ok(int32_t secs)
+{
+    return secs >= -89999 && secs <= 93599;
+}
+
 static bool parse_footer(const char *s, footer *f)
 {
     int32_t off;
@@ -187,7 +201,7 @@ static bool parse_footer(const char *s, footer *f)
         if (*s++ != ',' || !parse_rule(&s, &f->start) || *s++ != ',' || !parse_rule(&s, &f->end))
             return false;
     }
-    f->valid = *s == '\0';
+    f->valid = *s == '\0' && offset_ok(f->std_off) && offset_ok(f->dst_off);
     return f->valid;
 }
 
@@ -237,6 +251,8 @@ static kj_err parse_block(kj_tz *tz, const uint8_t *p, const tzif_counts *c, siz
         if (idx[i] >= c->type || (i && tz->times[i] <= tz->times[i - 1])) return KJ_ERR_DECODE;
         tz->offs[i] = (int32_t)be32(types + 6 * idx[i]);
     }
+    for (uint32_t t = 0; t < c->type; t++)
+        if (!offset_ok((int32_t)be32(types + 6 * t))) return KJ_ERR_DECODE;
     /* Before the first transition: the first standard-time type (RFC 8536). */
     tz->before = (int32_t)be32(types);
     for (uint32_t t = 0; t < c->type; t++) {
@@ -350,20 +366,20 @@ static int32_t offset_secs(const kj_tz *tz, int64_t t)
 
 int64_t kj_tz_offset_ms(const kj_tz *tz, int64_t utc_ms)
 {
-    return (int64_t)offset_secs(tz, floor_div(utc_ms, 1000)) * 1000;
+    return (int64_t)offset_secs(tz, kj_floor_div(utc_ms, 1000)) * 1000;
 }
 
 int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms)
 {
-    return (int32_t)floor_div(utc_ms + kj_tz_offset_ms(tz, utc_ms), KJ_DAY_MS);
+    return (int32_t)kj_floor_div(utc_ms + kj_tz_offset_ms(tz, utc_ms), KJ_DAY_MS);
 }
 
 int64_t kj_tz_day_start(const kj_tz *tz, int32_t day)
 {
     /* Offsets stay within +-26 h: search that span for the first instant of
      * the day, to the second (transitions fall on whole seconds). */
-    int64_t lo = floor_div(day * KJ_DAY_MS, 1000) - 26 * 3600;
-    int64_t hi = floor_div(day * KJ_DAY_MS, 1000) + 26 * 3600;
+    int64_t lo = kj_floor_div(day * KJ_DAY_MS, 1000) - 26 * 3600;
+    int64_t hi = kj_floor_div(day * KJ_DAY_MS, 1000) + 26 * 3600;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         if (kj_tz_day(tz, mid * 1000) >= day)

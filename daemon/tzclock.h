@@ -14,9 +14,8 @@
 
 #include <stdint.h>
 
+#include "../proto/clock.h"
 #include "../proto/err.h"
-
-#define KJ_DAY_MS 86400000LL
 
 typedef struct kj_tz kj_tz;
 
@@ -35,5 +34,11 @@ int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms);
 /* The first instant (UTC ms) of local day `day`: local midnight, or the end of
  * a DST gap when midnight does not exist that day. */
 int64_t kj_tz_day_start(const kj_tz *tz, int32_t day);
+
+/* The proleptic Gregorian calendar, without a zone: local day numbers (days
+ * since 1970-01-01) to and from year, month 1-12 and day 1-31. For calendar
+ * periods (rapor.c). */
+int32_t kj_tz_days_from_civil(int y, int m, int d);
+void kj_tz_civil_from_days(int32_t day, int *y, int *m, int *d);
 
 #endif

@@ -112,9 +112,9 @@ void kj_series_free(series *s)
     memset(s, 0, sizeof *s);
 }
 
-static int32_t now_of(const kj_metrics *m, int res)
+static int32_t now_of(const kj_metrics *m, kj_res res)
 {
-    return res == RES_MINUTE ? m->now_min : m->now_hour;
+    return res == KJ_RES_MINUTE ? m->now_min : m->now_hour;
 }
 
 static bool holds_at(int w, int32_t now, int32_t start)
@@ -139,12 +139,12 @@ bool kj_sw_closed(const kj_metrics *m, int w, int32_t start)
 }
 
 /* The sliding windows of resolution res: [first, first + 2). */
-static int first_window(int res)
+static int first_window(kj_res res)
 {
-    return res == RES_MINUTE ? SW_15M : SW_7D;
+    return res == KJ_RES_MINUTE ? KJ_WIN_15M : KJ_WIN_7D;
 }
 
-void kj_window_rebuild(kj_metrics *m, kj_scope *sc, int res)
+void kj_window_rebuild(kj_metrics *m, kj_scope *sc, kj_res res)
 {
     int w0 = first_window(res);
     int32_t now = now_of(m, res);
@@ -180,7 +180,7 @@ static void restore_maxes(kj_metrics *m, kj_scope *sc, int w, unsigned lost)
         if (lost & (1u << i)) kj_agg_set_max(&sc->win[w], 1u << i, best[i]);
 }
 
-bool kj_window_advance(kj_metrics *m, kj_scope *sc, int res, int32_t old_now, int32_t new_now)
+bool kj_window_advance(kj_metrics *m, kj_scope *sc, kj_res res, int32_t old_now, int32_t new_now)
 {
     int w0 = first_window(res);
     bool changed = false;

@@ -7,6 +7,7 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "access.h"
+#include "conns.h"
 #include "log.h"
 
 int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
@@ -14,46 +15,71 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
     memset(c, 0, sizeof *c);
     c->srv = s;
     c->wsi = wsi;
+    if (kj_http_head_too_big(wsi)) return kj_ws_refuse(wsi, 431, "request headers too large");
     if (!s->cfg->auth) {
         c->authed = true;
+        kj_conns_phase(wsi, KJ_CONN_BUSY);
         return 0;
     }
     char buf[512];
     int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n <= 0) return 0; /* may come in the first frame */
+    if (n <= 0) { /* may come in the first frame, within header_timeout */
+        kj_conns_phase(wsi, KJ_CONN_WS_AUTH);
+        return 0;
+    }
     c->token = kj_access_bearer(s->cfg, buf, (size_t)n);
     if (!c->token) return kj_ws_refuse(wsi, 401, "unknown token");
     if (ingest && c->token->role == KJ_ROLE_VIEWER)
         return kj_ws_refuse(wsi, 403, "this token may not post events (role viewer)");
     c->authed = true;
+    kj_conns_phase(wsi, KJ_CONN_BUSY);
     return 0;
-}
-
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
-            return &m->via.map.ptr[i].val;
-    }
-    return NULL;
 }
 
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
 {
-    const msgpack_object *v = kj_ws_get(m, key);
+    const msgpack_object *v = kj_msgpack_get(m, key);
     if (!v || v->type != MSGPACK_OBJECT_STR) return NULL;
     *n = v->via.str.size;
-    return v->via.str.ptr;
+    return kj_msgpack_str(v);
 }
 
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
 {
     kj_outq_push(&c->out, f);
     lws_callback_on_writable(c->wsi);
+}
+
+/* Too much unread that may not be dropped: drop all of it and close. */
+static void overflow(kj_wsconn *c)
+{
+    if (c->overflowed) return;
+    kj_info("websocket closed (1008): %zu bytes of frames unread, over viewer_backlog",
+            c->out.bytes);
+    kj_outq_clear(&c->out);
+    c->overflowed = true;
+    c->close_code = 1008;
+}
+
+bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f)
+{
+    if (c->overflowed) return false;
+    if (c->out.bytes + f->len > c->srv->cfg->viewer_backlog) {
+        overflow(c);
+        lws_callback_on_writable(c->wsi); /* closes there if no frame comes first */
+        return false;
+    }
+    kj_ws_send(c, f);
+    return true;
+}
+
+int kj_ws_received(kj_wsconn *c)
+{
+    if (!c->overflowed) return 0;
+    static const char reason[] = "reading too slowly";
+    lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+                     sizeof reason - 1);
+    return -1;
 }
 
 void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
@@ -74,9 +100,9 @@ void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     msgpack_pack_str_with_body(&pk, msg, strlen(msg));
     kj_frame *f = kj_frame_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
-    kj_ws_send(c, f);
+    bool kept = kj_ws_send_kept(c, f);
     kj_frame_unref(f);
-    if (close_code) {
+    if (kept && close_code) {
         c->close_code = close_code;
         kj_info("websocket closed (%d): %s", close_code, msg);
     }
@@ -92,13 +118,15 @@ static int first_frame_auth(kj_wsconn *c, const msgpack_object *m, bool ingest)
         return 1;
     }
     const char *tok = kj_ws_str(m, "token", &n);
-    c->token = tok ? kj_config_token(c->srv->cfg, tok, n) : NULL;
+    c->token = tok ? kj_access_token(c->srv->cfg, tok, n) : NULL;
     if (!c->token)
         kj_ws_error(c, 1008, "unknown token");
     else if (ingest && c->token->role == KJ_ROLE_VIEWER)
         kj_ws_error(c, 1008, "token %s may not post events", c->token->name);
-    else
+    else {
         c->authed = true;
+        kj_conns_phase(c->wsi, KJ_CONN_BUSY);
+    }
     return 1;
 }
 
@@ -107,26 +135,45 @@ static bool is_ingest(struct lws *wsi)
     return strcmp(lws_get_protocol(wsi)->name, "kinerja-ingest.v1") == 0;
 }
 
+/* The message's size is the client's choice (up to max_frame): without the
+ * memory for it, this one connection is closed (1011), not the daemon. */
+static int grow_rx(kj_wsconn *c, size_t need)
+{
+    size_t cap = need > c->rx_cap * 2 ? need : c->rx_cap * 2;
+    uint8_t *rx = realloc(c->rx, cap);
+    if (!rx) {
+        kj_ws_error(c, 1011, "out of memory for a message of %zu bytes", need);
+        return -1;
+    }
+    c->rx = rx;
+    c->rx_cap = cap;
+    return 0;
+}
+
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg)
 {
-    size_t max = c->srv->cfg->max_frame;
     bool final = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+    return kj_ws_collect(c, in, len, final, lws_frame_is_binary(c->wsi),
+                         !c->authed && is_ingest(c->wsi), msg);
+}
+
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg)
+{
+    size_t max = c->srv->cfg->max_frame;
     if (c->close_code) return 0; /* closing: ignore the rest */
     if (!c->rx_dropping && c->rx_len + len > max) {
         kj_ws_error(c, 1009, "message over max_frame (%zu bytes)", max);
         c->rx_dropping = true;
     }
     if (c->rx_dropping) return 0;
-    if (c->rx_len + len > c->rx_cap) {
-        c->rx_cap = c->rx_len + len > c->rx_cap * 2 ? c->rx_len + len : c->rx_cap * 2;
-        c->rx = kj_realloc(c->rx, c->rx_cap);
-    }
-    memcpy(c->rx + c->rx_len, in, len);
+    if (c->rx_len + len > c->rx_cap && grow_rx(c, c->rx_len + len)) return 0;
+    if (len) memcpy(c->rx + c->rx_len, in, len); /* rx is NULL until the first byte */
     c->rx_len += len;
     if (!final) return 0;
     size_t total = c->rx_len;
     c->rx_len = 0;
-    if (!lws_frame_is_binary(c->wsi)) {
+    if (!binary) {
         kj_ws_error(c, 1003, "frames must be binary msgpack maps");
         return 0;
     }
@@ -139,7 +186,7 @@ int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *ms
         return 0;
     }
     if (!c->authed) {
-        first_frame_auth(c, &msg->data, is_ingest(c->wsi));
+        first_frame_auth(c, &msg->data, ingest);
         msgpack_unpacked_destroy(msg);
         return 0;
     }

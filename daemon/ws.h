@@ -8,6 +8,7 @@
 
 #include <msgpack.h>
 
+#include "../proto/codec.h"
 #include "frame.h"
 #include "server_priv.h"
 
@@ -16,12 +17,13 @@ typedef struct kj_wsconn {
     struct lws *wsi;
     const kj_token *token; /* NULL when auth is off */
     bool authed;
-    uint8_t *rx;           /* the message being reassembled */
+    uint8_t *rx; /* the message being reassembled */
     size_t rx_len, rx_cap;
-    bool rx_dropping;      /* the rest of an over-long message */
+    bool rx_dropping; /* the rest of an over-long message */
     kj_outq out;
-    int close_code;        /* close once out is sent; 0 = stay open */
-    bool counted;          /* established, so counted in the server's clients */
+    int close_code;  /* close once out is sent; 0 = stay open */
+    bool overflowed; /* frames that cannot be dropped passed viewer_backlog: close now */
+    bool counted;    /* established, so counted in the server's clients */
     struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
     /* Called after a reload gave this connection a new token (live.c re-checks
      * its subscriptions); may be NULL. */
@@ -39,12 +41,28 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest);
  * queued), -1 to close now. Handles {"op":"auth"} itself. */
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg);
 
+/* kj_ws_receive without reading lws's state (what it calls; the fuzz target
+ * calls it directly): final when this fragment ends the message, binary the
+ * message's opcode, ingest the subprotocol (for a first-frame auth). */
+int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
+                  msgpack_unpacked *msg);
+
+/* Queue a frame that cannot be dropped like an update (an error, an answer).
+ * It counts against viewer_backlog: past that many bytes unsent, the client
+ * provokes frames faster than it reads them, so its queue is dropped and the
+ * connection marked overflowed (closed now, 1008: kj_ws_received). Returns
+ * whether f was queued. */
+bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f);
+
+/* After a received message was handled: -1 (close now, with the close
+ * reason set) when it overflowed the connection's queue, else 0. */
+int kj_ws_received(kj_wsconn *c);
+
 /* The string at key in map m, or NULL (len in *n). */
 const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n);
-/* The msgpack object at key in map m, or NULL. */
-const msgpack_object *kj_ws_get(const msgpack_object *m, const char *key);
 
-/* Queue {"op":"error","error":...}; with close_code, close after it. */
+/* Queue {"op":"error","error":...} (kj_ws_send_kept); with close_code, close
+ * after it. */
 void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -2,9 +2,12 @@
  * "events":[...]} in, {"op":"ack","seq":N,...} out after the commit.
  *
  * A producer faster than the store is slowed by flow control, never by
- * buffering: a connection with INFLIGHT_MAX frames at the writer, or whose
- * frame found the ingest queue full, stops being read (lws_rx_flow_control)
- * until its jobs come back. */
+ * buffering: a connection with INFLIGHT_MAX frames at the writer or acks
+ * waiting to be sent (together), or ACKS_BYTES_MAX bytes of acks unsent, or
+ * whose frame found the ingest queue full, stops being read
+ * (lws_rx_flow_control) until its jobs come back and its acks are read. A
+ * producer that never reads its acks thus stops itself, not the daemon's
+ * memory. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,21 +18,22 @@
 #include "ws.h"
 
 #define INFLIGHT_MAX 16
+/* An ack lists every rejected event with its error: up to ~1 MiB for a
+ * frame of 10,000. */
+#define ACKS_BYTES_MAX (1024 * 1024)
 
 struct ingest_conn {
     kj_wsconn ws;
     kj_ingest_job *inflight[INFLIGHT_MAX];
     size_t n_inflight;
-    kj_ingest_job *blocked;       /* decoded, waiting for room in the queue */
+    kj_ingest_job *blocked; /* decoded, waiting for room in the queue */
     bool paused;
     struct ingest_conn *next_blocked;
 };
 
-size_t kj_wsingest_sess_size(void) { return sizeof(struct ingest_conn); }
-
-static void pack_str(msgpack_packer *pk, const char *s)
+size_t kj_wsingest_sess_size(void)
 {
-    msgpack_pack_str_with_body(pk, s, strlen(s));
+    return sizeof(struct ingest_conn);
 }
 
 static kj_frame *pack_ack(const kj_ingest_job *job)
@@ -40,29 +44,33 @@ static kj_frame *pack_ack(const kj_ingest_job *job)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (job->err) {
         msgpack_pack_map(&pk, 3);
-        pack_str(&pk, "op"), pack_str(&pk, "error");
-        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
-        pack_str(&pk, "error");
-        pack_str(&pk, job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
-                                              : "store error: nothing of this frame was stored");
+        kj_pack_str(&pk, "op"), kj_pack_str(&pk, "error");
+        kj_pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        kj_pack_str(&pk, "error");
+        kj_pack_str(
+            &pk,
+            job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
+            : job->err == KJ_ERR_UNAVAILABLE || job->err == KJ_ERR_SHUTDOWN
+                ? "cluster unavailable: not every event of this frame was stored; send it again"
+                : "store error: nothing of this frame was stored");
     } else {
         size_t rejected = job->batch->n - job->accepted - job->duplicates;
         msgpack_pack_map(&pk, 5);
-        pack_str(&pk, "op"), pack_str(&pk, "ack");
-        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
-        pack_str(&pk, "accepted"), msgpack_pack_uint64(&pk, job->accepted);
-        pack_str(&pk, "duplicates"), msgpack_pack_uint64(&pk, job->duplicates);
-        pack_str(&pk, "rejected"), msgpack_pack_array(&pk, rejected);
+        kj_pack_str(&pk, "op"), kj_pack_str(&pk, "ack");
+        kj_pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        kj_pack_str(&pk, "accepted"), msgpack_pack_uint64(&pk, job->accepted);
+        kj_pack_str(&pk, "duplicates"), msgpack_pack_uint64(&pk, job->duplicates);
+        kj_pack_str(&pk, "rejected"), msgpack_pack_array(&pk, rejected);
         for (size_t i = 0; i < job->batch->n; i++) {
             const kj_batch_item *it = &job->batch->items[i];
             if (job->results[i] != KJ_ITEM_REJECTED) continue;
             msgpack_pack_map(&pk, 3);
-            pack_str(&pk, "index"), msgpack_pack_uint64(&pk, i);
-            pack_str(&pk, "id"), pack_str(&pk, it->ev.id);
-            pack_str(&pk, "error"), pack_str(&pk, it->error);
+            kj_pack_str(&pk, "index"), msgpack_pack_uint64(&pk, i);
+            kj_pack_str(&pk, "id"), kj_pack_str(&pk, it->ev.id);
+            kj_pack_str(&pk, "error"), kj_pack_str(&pk, it->error);
         }
     }
-    kj_frame *f = kj_frame_new(sb.data, sb.size);
+    kj_frame *f = kj_frame_try_new(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     return f;
 }
@@ -72,6 +80,13 @@ static void set_paused(struct ingest_conn *c, bool paused)
     if (c->paused == paused) return;
     c->paused = paused;
     lws_rx_flow_control(c->ws.wsi, paused ? 0 : 1);
+}
+
+/* Whether reading must wait: the writer, or the client's reading, is behind. */
+static bool must_pause(const struct ingest_conn *c)
+{
+    return c->blocked || c->n_inflight + c->ws.out.count >= INFLIGHT_MAX ||
+           c->ws.out.bytes >= ACKS_BYTES_MAX;
 }
 
 static void unblock(struct ingest_conn *c)
@@ -95,16 +110,23 @@ static void answered(kj_ingest_job *job)
             break;
         }
     kj_frame *f = pack_ack(job);
+    if (!f) { /* its size is the client's doing: close this connection, not the daemon */
+        kj_ws_error(&c->ws, 1011,
+                    "seq %llu: out of memory for its ack; reconnect and send it "
+                    "again (stored events come back as duplicates)",
+                    (unsigned long long)job->owner_tag);
+        return;
+    }
     kj_ws_send(&c->ws, f);
     kj_frame_unref(f);
-    if (!c->blocked && c->n_inflight < INFLIGHT_MAX) set_paused(c, false);
+    set_paused(c, must_pause(c));
 }
 
 /* Hands the job to the writer, or blocks the connection on a full queue. */
 static void submit(struct ingest_conn *c, kj_ingest_job *job)
 {
     kj_server *s = c->ws.srv;
-    kj_err err = kj_ingest_submit(s->ingest, job);
+    kj_err err = kj_server_submit(s, job);
     if (err == KJ_ERR_BUSY) {
         if (!c->blocked) {
             c->blocked = job;
@@ -117,11 +139,22 @@ static void submit(struct ingest_conn *c, kj_ingest_job *job)
     if (c->blocked == job) unblock(c);
     if (err) {
         kj_ingest_job_free(job);
-        kj_ws_error(&c->ws, 1001, "shutting down: reconnect and send again");
+        kj_ws_error(&c->ws, 1001,
+                    err == KJ_ERR_UNAVAILABLE
+                        ? "the cluster's NATS is unreachable: reconnect and send again"
+                        : "shutting down: reconnect and send again");
         return;
     }
     c->inflight[c->n_inflight++] = job;
-    set_paused(c, c->n_inflight >= INFLIGHT_MAX);
+    set_paused(c, must_pause(c));
+}
+
+/* Acks left: reading may go on once the client has taken enough of them. */
+static int writeable(struct ingest_conn *c)
+{
+    if (kj_ws_writeable(&c->ws)) return -1;
+    if (c->paused && !must_pause(c)) set_paused(c, false);
+    return 0;
 }
 
 void kj_wsingest_retry_blocked(kj_server *s)
@@ -136,7 +169,7 @@ void kj_wsingest_retry_blocked(kj_server *s)
 static void on_events(struct ingest_conn *c, const msgpack_object *m)
 {
     const kj_config *cfg = c->ws.srv->cfg;
-    const msgpack_object *seq = kj_ws_get(m, "seq"), *events = kj_ws_get(m, "events");
+    const msgpack_object *seq = kj_msgpack_get(m, "seq"), *events = kj_msgpack_get(m, "events");
     if (!seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         kj_ws_error(&c->ws, 1008, "seq: must be a non-negative integer");
         return;
@@ -196,14 +229,13 @@ static void closed(struct ingest_conn *c)
     kj_ws_closed(&c->ws, &c->ws.srv->ingest_clients);
 }
 
-int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                         void *in, size_t len)
+int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
 {
     struct ingest_conn *c = user;
     kj_server *s = lws_context_user(lws_get_context(wsi));
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
         kj_ws_established(&c->ws, wsi, &s->ingest_clients);
         if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
@@ -214,9 +246,9 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             on_message(c, &msg.data);
             msgpack_unpacked_destroy(&msg);
         }
-        return 0;
+        return kj_ws_received(&c->ws);
     }
-    case LWS_CALLBACK_SERVER_WRITEABLE: return kj_ws_writeable(&c->ws);
+    case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
     case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;

@@ -1,8 +1,9 @@
 /* kinerja — allocation wrappers: the one place that decides what an allocation
- * failure means. In the daemon a failed small allocation is not recoverable in
- * any useful way, so these abort with a message rather than spreading NULL
- * checks through every caller. Use plain malloc where a failure is expected
- * and handled (large, input-sized buffers). */
+ * failure means. A failed allocation of a bounded size is not recoverable in
+ * any useful way, in the daemon or in libkinerja, so these print one line to
+ * stderr and abort rather than spreading NULL checks through every caller
+ * (kinerja.h says so to its users). Use plain malloc where the size comes
+ * from an input and a failure is answered (KJ_ERR_NOMEM). */
 #ifndef KJ_ALLOC_H
 #define KJ_ALLOC_H
 

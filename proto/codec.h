@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <msgpack.h>
+#include <string.h>
 
 #include "event.h"
 
@@ -60,5 +61,26 @@ json_t *kj_json_from_event(const kj_event *ev);
 /* Convert a msgpack object to a new JSON value (maps with non-string keys and
  * binary data become strings). Used for meta and for msgpack -> JSON answers. */
 json_t *kj_json_from_msgpack(const msgpack_object *obj);
+
+/* The bytes of a msgpack string object (o->type == MSGPACK_OBJECT_STR).
+ * msgpack-c leaves via.str.ptr NULL for an empty string, and NULL is not a
+ * string to memcmp, memcpy or jansson (json_stringn(NULL, 0) fails): every
+ * conversion of a msgpack string reads it through this, which gives "". */
+static inline const char *kj_msgpack_str(const msgpack_object *o)
+{
+    return o->via.str.ptr ? o->via.str.ptr : "";
+}
+
+/* Pack the NUL-terminated string s as a msgpack string. */
+static inline void kj_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* The value of key in m when m is a map that has it under a string key; NULL
+ * otherwise (m may be NULL). Borrowed from m. */
+const msgpack_object *kj_msgpack_get(const msgpack_object *m, const char *key);
 
 #endif

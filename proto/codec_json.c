@@ -90,17 +90,17 @@ static void build_meta(kj_builder *b, const json_t *j)
     kj_build_meta(b, st, buf, bb.len);
 }
 
-static void build_elements(kj_builder *b, const json_t *j)
+static void build_array(kj_builder *b, kj_field f, const json_t *j)
 {
-    kj_value vals[KJ_ELEMENTS];
+    kj_value vals[KJ_ELEMENTS]; /* the longer of elements and behaviour */
     if (!json_is_array(j)) {
-        kj_build_elements(b, false, 0, NULL);
+        (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, false, 0, NULL);
         return;
     }
     size_t n = json_array_size(j);
     for (size_t i = 0; i < n && i < KJ_ELEMENTS; i++)
         vals[i] = value_of(json_array_get(j, i));
-    kj_build_elements(b, true, n, vals);
+    (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, true, n, vals);
 }
 
 static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item *item)
@@ -124,8 +124,8 @@ static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item 
         kj_field f = kj_build_key(&b, json_object_iter_key(it), json_object_iter_key_len(it));
         if (f == KJ_F_META) {
             build_meta(&b, val);
-        } else if (f == KJ_F_ELEMENTS) {
-            build_elements(&b, val);
+        } else if (f == KJ_F_ELEMENTS || f == KJ_F_BEHAVIOUR) {
+            build_array(&b, f, val);
         } else if (f != KJ_F_NONE) {
             kj_value v = value_of(val);
             kj_build_value(&b, f, &v);
@@ -248,17 +248,51 @@ static json_t *string_of(const char *s, size_t len)
 
 static json_t *from_msgpack(const msgpack_object *o, int depth);
 
+/* Write o as compact JSON-like text to f: scalars as JSON, containers
+ * written here, so that a key nested in a key is written once, as it is. A
+ * key made into a string and then dumped again inside its parent's key would
+ * have its escapes doubled at every level: 53 bytes of maps nested as keys
+ * 26 deep made gigabytes of backslashes. This keeps the text linear in o. */
+static bool key_text(FILE *f, const msgpack_object *o, int depth)
+{
+    if (depth >= KJ_JSON_DEPTH) return false;
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        fputc('[', f);
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            if (i) fputc(',', f);
+            if (!key_text(f, &o->via.array.ptr[i], depth + 1)) return false;
+        }
+        return fputc(']', f) != EOF;
+    }
+    if (o->type == MSGPACK_OBJECT_MAP) {
+        fputc('{', f);
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            if (i) fputc(',', f);
+            if (!key_text(f, &o->via.map.ptr[i].key, depth + 1)) return false;
+            fputc(':', f);
+            if (!key_text(f, &o->via.map.ptr[i].val, depth + 1)) return false;
+        }
+        return fputc('}', f) != EOF;
+    }
+    json_t *v = from_msgpack(o, depth);
+    int r = v ? json_dumpf(v, f, JSON_ENCODE_ANY | JSON_COMPACT) : -1;
+    json_decref(v);
+    return r == 0;
+}
+
 /* A map key as a string: strings as they are, anything else as its compact
- * JSON text (1 -> "1", [1,2] -> "[1,2]"). */
+ * text (1 -> "1", [1,2] -> "[1,2]", {"a":{[1]:2}} -> "{\"a\":{[1]:2}}": keys
+ * inside a key are not quoted again). */
 static json_t *key_of(const msgpack_object *k, int depth)
 {
-    if (k->type == MSGPACK_OBJECT_STR) return string_of(k->via.str.ptr, k->via.str.size);
-    json_t *v = from_msgpack(k, depth);
-    if (!v) return NULL;
-    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    json_decref(v);
-    if (!text) return NULL;
-    json_t *j = json_string_nocheck(text);
+    if (k->type == MSGPACK_OBJECT_STR) return string_of(kj_msgpack_str(k), k->via.str.size);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    bool ok = key_text(f, k, depth);
+    if (fclose(f) != 0) ok = false;
+    json_t *j = ok ? json_stringn_nocheck(text, len) : NULL;
     free(text);
     return j;
 }
@@ -308,7 +342,7 @@ static json_t *from_msgpack(const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
-    case MSGPACK_OBJECT_STR: return string_of(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return string_of(kj_msgpack_str(o), o->via.str.size);
     case MSGPACK_OBJECT_BIN: return base64(o->via.bin.ptr, o->via.bin.size);
     case MSGPACK_OBJECT_EXT: return base64(o->via.ext.ptr, o->via.ext.size);
     case MSGPACK_OBJECT_ARRAY:
@@ -360,13 +394,25 @@ static json_t *field_json(const kj_event *ev, kj_field f)
         return a;
     }
     case KJ_F_SOURCE: return json_string(kj_source_name(ev->source));
-    case KJ_F_STATE: return json_string(kj_presence_name(ev->state));
-    case KJ_F_BY: return json_string(ev->by);
+    case KJ_F_STATE: return json_string(kj_event_state_name(ev));
+    case KJ_F_TICKET: return json_string(ev->ticket);
     case KJ_F_ALERT: return json_string(ev->alert);
     case KJ_F_INDICATOR: return json_string(ev->indicator);
-    case KJ_F_TEXT:
-    case KJ_F_NOTE: return json_string(ev->text);
+    case KJ_F_TEXT: return json_string(ev->text);
     case KJ_F_META: return meta_json(ev);
+    case KJ_F_PERIOD: {
+        char name[KJ_PERIOD_NAME_MAX];
+        kj_period_format(&ev->period, name, sizeof name);
+        return json_string(name);
+    }
+    case KJ_F_BEHAVIOUR: {
+        json_t *a = json_array();
+        for (int i = 0; a && i < KJ_BEHAVIOURS; i++)
+            json_array_append_new(a, json_string(kj_level_name((kj_level)ev->behaviour[i])));
+        return a;
+    }
+    case KJ_F_BY: return json_string(ev->by);
+    case KJ_F_NOTE: return json_stringn(ev->note, ev->note_len);
     default: return NULL;
     }
 }

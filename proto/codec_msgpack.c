@@ -7,112 +7,31 @@
 #include "alloc.h"
 #include "codec.h"
 #include "decode_internal.h"
+#include "mpwalk.h"
 
 /* ---- a bounded unpack ----------------------------------------------------- */
 
-/* Read a big-endian length of w bytes at p[*off]; false when it does not fit. */
-static bool read_len(const uint8_t *p, size_t len, size_t *off, size_t w, uint64_t *out)
-{
-    if (len - *off < w) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < w; i++)
-        v = (v << 8) | p[*off + i];
-    *off += w;
-    *out = v;
-    return true;
-}
-
-/* The shape of a msgpack value, from its first byte: `width` bytes of length
- * follow (0: the length is `count`, inside the byte); the length counts
- * payload bytes (mult 0) or child values (mult 1 per element, 2 per pair);
- * `skip` more payload bytes follow in any case (numbers, an ext's type). */
-typedef struct shape {
-    uint8_t width, mult, skip, count;
-} shape;
-
-static bool shape_of(uint8_t c, shape *s)
-{
-    *s = (shape){0};
-    if (c <= 0x7f || c >= 0xe0) return true; /* fixint */
-    if (c <= 0x9f) {                         /* fixmap, fixarray */
-        s->mult = c <= 0x8f ? 2 : 1;
-        s->count = c & 0x0f;
-        return true;
-    }
-    if (c <= 0xbf) { /* fixstr */
-        s->count = c & 0x1f;
-        return true;
-    }
-    switch (c) {
-    case 0xc0:
-    case 0xc2:
-    case 0xc3: return true; /* nil, false, true */
-    case 0xc4:
-    case 0xd9: s->width = 1; return true; /* bin 8, str 8 */
-    case 0xc5:
-    case 0xda: s->width = 2; return true;
-    case 0xc6:
-    case 0xdb: s->width = 4; return true;
-    case 0xc7: *s = (shape){.width = 1, .skip = 1}; return true; /* ext 8 */
-    case 0xc8: *s = (shape){.width = 2, .skip = 1}; return true;
-    case 0xc9: *s = (shape){.width = 4, .skip = 1}; return true;
-    case 0xcc:
-    case 0xd0: s->skip = 1; return true; /* uint 8, int 8 */
-    case 0xcd:
-    case 0xd1: s->skip = 2; return true;
-    case 0xca:
-    case 0xce:
-    case 0xd2: s->skip = 4; return true; /* float 32, (u)int 32 */
-    case 0xcb:
-    case 0xcf:
-    case 0xd3: s->skip = 8; return true;
-    case 0xd4: s->skip = 2; return true; /* fixext 1: type + 1 */
-    case 0xd5: s->skip = 3; return true;
-    case 0xd6: s->skip = 5; return true;
-    case 0xd7: s->skip = 9; return true;
-    case 0xd8: s->skip = 17; return true;
-    case 0xdc: *s = (shape){.width = 2, .mult = 1}; return true; /* array 16 */
-    case 0xdd: *s = (shape){.width = 4, .mult = 1}; return true;
-    case 0xde: *s = (shape){.width = 2, .mult = 2}; return true; /* map 16 */
-    case 0xdf: *s = (shape){.width = 4, .mult = 2}; return true;
-    default: return false; /* 0xc1, never used */
-    }
-}
-
-/* Walk one msgpack value without building it. msgpack-c allocates the objects
- * of a container when it reads its header, so a 5-byte body declaring 2^32
- * elements would ask for ~100 GiB. Here every announced value must be present
- * (at least one byte each) before msgpack-c sees the bytes, which bounds what
- * it allocates by the body's size; counting them lets a lie stop the walk early. */
+/* Walk the bytes before msgpack-c sees them (mpwalk.h): it allocates the
+ * objects of a container when it reads its header, so a 5-byte body declaring
+ * 2^32 elements would ask for ~100 GiB. The walk requires every announced
+ * value to be present, which bounds what msgpack-c allocates by the body's size. */
 static kj_err prescan(const uint8_t *p, size_t len, char *msg, size_t msglen)
 {
-    size_t off = 0;
-    uint64_t pending = 1; /* values announced and not yet read */
-    while (pending > 0) {
-        shape s;
-        if (off >= len) goto truncated;
-        if (!shape_of(p[off], &s)) {
-            kj_set_msg(msg, msglen, "body: not valid msgpack (byte 0x%02x at offset %zu)", p[off],
-                       off);
-            return KJ_ERR_DECODE;
-        }
-        off++;
-        uint64_t n = s.count;
-        if (s.width && !read_len(p, len, &off, s.width, &n)) goto truncated;
-        uint64_t skip = s.skip + (s.mult ? 0 : n);
-        pending = pending - 1 + n * s.mult;
-        if (skip > len - off || pending > len - off) goto truncated;
-        off += skip;
+    size_t bad;
+    size_t n = kj_msgpack_walk(p, len, &bad);
+    if (!n && bad < len) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (byte 0x%02x at offset %zu)", p[bad], bad);
+        return KJ_ERR_DECODE;
     }
-    if (off != len) {
-        kj_set_msg(msg, msglen, "body: not valid msgpack (%zu bytes after the value)", len - off);
+    if (!n) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (truncated, or a length beyond the end)");
+        return KJ_ERR_DECODE;
+    }
+    if (n != len) {
+        kj_set_msg(msg, msglen, "body: not valid msgpack (%zu bytes after the value)", len - n);
         return KJ_ERR_DECODE;
     }
     return KJ_OK;
-
-truncated:
-    kj_set_msg(msg, msglen, "body: not valid msgpack (truncated, or a length beyond the end)");
-    return KJ_ERR_DECODE;
 }
 
 kj_err kj_msgpack_unpack_body(const void *buf, size_t len, msgpack_unpacked *result, char *msg,
@@ -151,7 +70,7 @@ static kj_value value_of(const msgpack_object *o)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: v.kind = KJ_V_FLOAT; break;
     case MSGPACK_OBJECT_STR:
-        v.kind = KJ_V_STR, v.s = o->via.str.ptr, v.len = o->via.str.size;
+        v.kind = KJ_V_STR, v.s = kj_msgpack_str(o), v.len = o->via.str.size;
         break;
     case MSGPACK_OBJECT_ARRAY: v.kind = KJ_V_ARRAY; break;
     case MSGPACK_OBJECT_MAP: v.kind = KJ_V_MAP; break;
@@ -163,7 +82,7 @@ static kj_value value_of(const msgpack_object *o)
 static bool key_is(const msgpack_object *k, const char *name, size_t len)
 {
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-           memcmp(k->via.str.ptr, name, len) == 0;
+           memcmp(kj_msgpack_str(k), name, len) == 0;
 }
 
 static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
@@ -184,7 +103,8 @@ static kj_meta_status pack_meta_container(msgpack_packer *pk, const kj_boundbuf 
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_STR) return KJ_META_BAD_KEY;
-        if ((st = kj_meta_pack_str(pk, bb, kv->key.via.str.ptr, kv->key.via.str.size))) return st;
+        if ((st = kj_meta_pack_str(pk, bb, kj_msgpack_str(&kv->key), kv->key.via.str.size)))
+            return st;
         if ((st = pack_meta_value(pk, bb, &kv->val, depth + 1))) return st;
     }
     return KJ_META_OK;
@@ -212,7 +132,7 @@ static kj_meta_status pack_meta_value(msgpack_packer *pk, const kj_boundbuf *bb,
         if (!isfinite(o->via.f64)) return KJ_META_BAD_VALUE;
         r = msgpack_pack_double(pk, o->via.f64);
         break;
-    case MSGPACK_OBJECT_STR: return kj_meta_pack_str(pk, bb, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_STR: return kj_meta_pack_str(pk, bb, kj_msgpack_str(o), o->via.str.size);
     case MSGPACK_OBJECT_ARRAY:
     case MSGPACK_OBJECT_MAP: return pack_meta_container(pk, bb, o, depth);
     default: return KJ_META_BAD_VALUE; /* binary, extensions: not representable in JSON */
@@ -231,17 +151,17 @@ static void build_meta(kj_builder *b, const msgpack_object *o)
     kj_build_meta(b, st, buf, bb.len);
 }
 
-static void build_elements(kj_builder *b, const msgpack_object *o)
+static void build_array(kj_builder *b, kj_field f, const msgpack_object *o)
 {
-    kj_value vals[KJ_ELEMENTS];
+    kj_value vals[KJ_ELEMENTS]; /* the longer of elements and behaviour */
     if (o->type != MSGPACK_OBJECT_ARRAY) {
-        kj_build_elements(b, false, 0, NULL);
+        (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, false, 0, NULL);
         return;
     }
     size_t n = o->via.array.size;
     for (size_t i = 0; i < n && i < KJ_ELEMENTS; i++)
         vals[i] = value_of(&o->via.array.ptr[i]);
-    kj_build_elements(b, true, n, vals);
+    (f == KJ_F_ELEMENTS ? kj_build_elements : kj_build_behaviour)(b, true, n, vals);
 }
 
 static void decode_event(const msgpack_object *o, const kj_validate_opts *opts, bool clock,
@@ -273,11 +193,11 @@ static void decode_event(const msgpack_object *o, const kj_validate_opts *opts, 
             kj_build_bad_key(&b);
             break;
         }
-        kj_field f = kj_build_key(&b, kv[i].key.via.str.ptr, kv[i].key.via.str.size);
+        kj_field f = kj_build_key(&b, kj_msgpack_str(&kv[i].key), kv[i].key.via.str.size);
         if (f == KJ_F_META) {
             build_meta(&b, &kv[i].val);
-        } else if (f == KJ_F_ELEMENTS) {
-            build_elements(&b, &kv[i].val);
+        } else if (f == KJ_F_ELEMENTS || f == KJ_F_BEHAVIOUR) {
+            build_array(&b, f, &kv[i].val);
         } else if (f != KJ_F_NONE) {
             kj_value v = value_of(&kv[i].val);
             kj_build_value(&b, f, &v);
@@ -345,44 +265,49 @@ static void pack_key(msgpack_packer *pk, kj_field f)
     msgpack_pack_str_body(pk, name, len);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t len = strlen(s);
-    msgpack_pack_str(pk, len);
-    msgpack_pack_str_body(pk, s, len);
-}
-
 static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
 {
     switch (f) {
-    case KJ_F_ID: pack_str(pk, ev->id); break;
-    case KJ_F_TYPE: pack_str(pk, kj_event_type_name(ev->type)); break;
+    case KJ_F_ID: kj_pack_str(pk, ev->id); break;
+    case KJ_F_TYPE: kj_pack_str(pk, kj_event_type_name(ev->type)); break;
     case KJ_F_TS: msgpack_pack_int64(pk, ev->ts); break;
-    case KJ_F_UNIT: pack_str(pk, ev->unit); break;
-    case KJ_F_EMPLOYEE: pack_str(pk, ev->employee); break;
-    case KJ_F_COUNTER: pack_str(pk, ev->counter); break;
-    case KJ_F_KIND: pack_str(pk, ev->kind); break;
-    case KJ_F_SERVICE: pack_str(pk, ev->service); break;
+    case KJ_F_UNIT: kj_pack_str(pk, ev->unit); break;
+    case KJ_F_EMPLOYEE: kj_pack_str(pk, ev->employee); break;
+    case KJ_F_COUNTER: kj_pack_str(pk, ev->counter); break;
+    case KJ_F_KIND: kj_pack_str(pk, ev->kind); break;
+    case KJ_F_SERVICE: kj_pack_str(pk, ev->service); break;
     case KJ_F_DURATION_MS: msgpack_pack_int64(pk, ev->duration_ms); break;
     case KJ_F_DUE_TS: msgpack_pack_int64(pk, ev->due_ts); break;
     case KJ_F_QUALITY: msgpack_pack_int32(pk, ev->quality); break;
     case KJ_F_WAIT_MS: msgpack_pack_int64(pk, ev->wait_ms); break;
     case KJ_F_SERVICE_MS: msgpack_pack_int64(pk, ev->service_ms); break;
-    case KJ_F_OUTCOME: pack_str(pk, kj_outcome_name(ev->outcome)); break;
+    case KJ_F_OUTCOME: kj_pack_str(pk, kj_outcome_name(ev->outcome)); break;
     case KJ_F_SCORE: msgpack_pack_int32(pk, ev->score); break;
     case KJ_F_ELEMENTS:
         msgpack_pack_array(pk, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
             msgpack_pack_uint8(pk, ev->elements[i]);
         break;
-    case KJ_F_SOURCE: pack_str(pk, kj_source_name(ev->source)); break;
-    case KJ_F_STATE: pack_str(pk, kj_presence_name(ev->state)); break;
-    case KJ_F_BY: pack_str(pk, ev->by); break;
-    case KJ_F_ALERT: pack_str(pk, ev->alert); break;
-    case KJ_F_INDICATOR: pack_str(pk, ev->indicator); break;
-    case KJ_F_TEXT:
-    case KJ_F_NOTE: pack_str(pk, ev->text); break;
+    case KJ_F_SOURCE: kj_pack_str(pk, kj_source_name(ev->source)); break;
+    case KJ_F_STATE: kj_pack_str(pk, kj_event_state_name(ev)); break;
+    case KJ_F_TICKET: kj_pack_str(pk, ev->ticket); break;
+    case KJ_F_ALERT: kj_pack_str(pk, ev->alert); break;
+    case KJ_F_INDICATOR: kj_pack_str(pk, ev->indicator); break;
+    case KJ_F_TEXT: kj_pack_str(pk, ev->text); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
+    case KJ_F_PERIOD: {
+        char name[KJ_PERIOD_NAME_MAX];
+        kj_period_format(&ev->period, name, sizeof name);
+        kj_pack_str(pk, name);
+        break;
+    }
+    case KJ_F_BEHAVIOUR:
+        msgpack_pack_array(pk, KJ_BEHAVIOURS);
+        for (int i = 0; i < KJ_BEHAVIOURS; i++)
+            kj_pack_str(pk, kj_level_name((kj_level)ev->behaviour[i]));
+        break;
+    case KJ_F_BY: kj_pack_str(pk, ev->by); break;
+    case KJ_F_NOTE: kj_pack_str(pk, ev->note); break;
     default: break;
     }
 }
@@ -417,4 +342,17 @@ kj_err kj_msgpack_unpack_event(const void *buf, size_t len, kj_event *ev)
 done:
     msgpack_unpacked_destroy(&u);
     return err;
+}
+
+const msgpack_object *kj_msgpack_get(const msgpack_object *m, const char *key)
+{
+    if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(kj_msgpack_str(k), key, kl) == 0)
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
 }

@@ -12,6 +12,7 @@
  *         f = kj_build_key(&b, key, key_len);           unknown/duplicate -> fail
  *         KJ_F_META:     the codec packs meta itself, then kj_build_meta()
  *         KJ_F_ELEMENTS: the codec collects the array, then kj_build_elements()
+ *         KJ_F_BEHAVIOUR: the same, then kj_build_behaviour()
  *         otherwise:     kj_build_value(&b, f, &value)
  *     kj_build_end(&b);                                  required fields, clock
  *
@@ -74,12 +75,15 @@ typedef enum kj_field {
     KJ_F_ELEMENTS,
     KJ_F_SOURCE,
     KJ_F_STATE,
-    KJ_F_TEXT,
-    KJ_F_BY,
+    KJ_F_TICKET,
+    KJ_F_META,
+    KJ_F_PERIOD, /* assessment (SPEC §15) */
+    KJ_F_BEHAVIOUR,
+    KJ_F_BY,   /* assessment, feedback, ack */
+    KJ_F_NOTE, /* assessment, ack */
+    KJ_F_TEXT, /* feedback (SPEC §16) */
     KJ_F_ALERT,
     KJ_F_INDICATOR,
-    KJ_F_NOTE,
-    KJ_F_META,
     KJ_F_COUNT,
     KJ_F_NONE = -1, /* kj_build_key failed */
 } kj_field;
@@ -143,6 +147,9 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v);
 /* `elements`: is_array false when the value was not an array; n its length;
  * vals its first min(n, KJ_ELEMENTS) items. */
 void kj_build_elements(kj_builder *b, bool is_array, size_t n, const kj_value *vals);
+
+/* `behaviour`: as kj_build_elements, with KJ_BEHAVIOURS level names. */
+void kj_build_behaviour(kj_builder *b, bool is_array, size_t n, const kj_value *vals);
 
 /* `meta`: on KJ_META_OK, len bytes of canonical msgpack (copied). */
 void kj_build_meta(kj_builder *b, kj_meta_status st, const uint8_t *buf, size_t len);

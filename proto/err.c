@@ -17,6 +17,7 @@ const char *kj_strerror(int err)
     case KJ_ERR_AUTH: return "missing or unknown token";
     case KJ_ERR_FORBIDDEN: return "not allowed";
     case KJ_ERR_SCHEMA: return "incompatible store schema";
+    case KJ_ERR_UNAVAILABLE: return "cluster unavailable";
     }
     return "unknown error";
 }

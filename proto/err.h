@@ -20,6 +20,7 @@ typedef enum kj_err {
     KJ_ERR_AUTH = -11,    /* missing or unknown token */
     KJ_ERR_FORBIDDEN = -12,
     KJ_ERR_SCHEMA = -13,  /* the store was written by an incompatible version */
+    KJ_ERR_UNAVAILABLE = -14, /* a service we depend on (the cluster's NATS) is unreachable */
 } kj_err;
 
 /* A static, short description of err; never NULL. */

@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "decode_internal.h"
 
-#define DAY_MS (24 * 60 * 60 * 1000LL)
 #define STR(x) STR_(x)
 #define STR_(x) #x
 
@@ -19,7 +19,7 @@ kj_validate_opts kj_validate_defaults(void)
 {
     kj_validate_opts o = {
         .now_ms = kj_now_ms(),
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };
@@ -50,19 +50,20 @@ kj_batch *kj_batch_new(size_t n, bool single)
     return b;
 }
 
-void kj_event_free_parts(kj_event *ev)
+void kj_event_release(kj_event *ev)
 {
     free(ev->meta);
+    free(ev->note);
     free(ev->text);
-    ev->meta = NULL;
-    ev->text = NULL;
+    ev->meta = NULL, ev->note = NULL, ev->text = NULL;
+    ev->meta_len = ev->note_len = 0;
 }
 
 void kj_batch_free(kj_batch *b)
 {
     if (!b) return;
     for (size_t i = 0; i < b->n; i++)
-        kj_event_free_parts(&b->items[i].ev);
+        kj_event_release(&b->items[i].ev);
     free(b->items);
     free(b);
 }
@@ -125,11 +126,13 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL,       "task",     "service", "rating",
-                                         "presence", "feedback", "ack"};
+static const char *const type_names[] = {NULL,     "task",       "service",  "rating", "presence",
+                                         "ticket", "assessment", "feedback", "ack"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
+static const char *const ticket_state_names[] = {"issued", "called", "cancelled"};
+static const char *const level_names[] = {NULL, "below", "meets", "above"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -162,6 +165,28 @@ const char *kj_presence_name(kj_presence_state s)
 {
     return name_of(presence_names, COUNT(presence_names), s);
 }
+const char *kj_ticket_state_name(kj_ticket_state s)
+{
+    return name_of(ticket_state_names, COUNT(ticket_state_names), s);
+}
+const char *kj_event_state_name(const kj_event *ev)
+{
+    return ev->type == KJ_EV_TICKET ? kj_ticket_state_name(ev->ticket_state)
+                                    : kj_presence_name(ev->state);
+}
+
+const char *kj_level_name(kj_level l)
+{
+    return l == KJ_LEVEL_NONE ? "none" : name_of(level_names, COUNT(level_names), l);
+}
+
+bool kj_level_parse(const char *s, size_t len, kj_level *out)
+{
+    int i = parse_name(level_names, COUNT(level_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_level)i;
+    return true;
+}
 
 bool kj_event_type_parse(const char *s, size_t len, kj_event_type *out)
 {
@@ -187,6 +212,14 @@ bool kj_source_parse(const char *s, size_t len, kj_source *out)
     return true;
 }
 
+bool kj_ticket_state_parse(const char *s, size_t len, kj_ticket_state *out)
+{
+    int i = parse_name(ticket_state_names, COUNT(ticket_state_names), s, len);
+    if (i < 0) return false;
+    *out = (kj_ticket_state)i;
+    return true;
+}
+
 bool kj_presence_parse(const char *s, size_t len, kj_presence_state *out)
 {
     int i = parse_name(presence_names, COUNT(presence_names), s, len);
@@ -206,7 +239,7 @@ static const uint32_t allowed[] = {
                    BIT(KJ_F_DURATION_MS) | BIT(KJ_F_DUE_TS) | BIT(KJ_F_QUALITY),
     [KJ_EV_SERVICE] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) |
                       BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS) | BIT(KJ_F_SERVICE) |
-                      BIT(KJ_F_OUTCOME),
+                      BIT(KJ_F_OUTCOME) | BIT(KJ_F_TICKET),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_SCORE) | BIT(KJ_F_EMPLOYEE) |
                      BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
     [KJ_EV_PRESENCE] =
@@ -214,6 +247,10 @@ static const uint32_t allowed[] = {
     [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) |
                        BIT(KJ_F_TEXT) | BIT(KJ_F_BY) | BIT(KJ_F_ALERT) | BIT(KJ_F_INDICATOR),
     [KJ_EV_ACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_ALERT) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
+    [KJ_EV_TICKET] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE) |
+                     BIT(KJ_F_SERVICE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_EMPLOYEE),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) |
+                         BIT(KJ_F_BEHAVIOUR) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
 };
 
 static const uint32_t required[] = {
@@ -224,6 +261,8 @@ static const uint32_t required[] = {
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
     [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) | BIT(KJ_F_TEXT),
     [KJ_EV_ACK] = COMMON | BIT(KJ_F_ALERT),
+    [KJ_EV_TICKET] = COMMON | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE),
+    [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) | BIT(KJ_F_BEHAVIOUR),
 };
 
 static const struct {
@@ -249,12 +288,15 @@ static const struct {
     F(KJ_F_ELEMENTS, "elements"),
     F(KJ_F_SOURCE, "source"),
     F(KJ_F_STATE, "state"),
-    F(KJ_F_TEXT, "text"),
+    F(KJ_F_TICKET, "ticket"),
+    F(KJ_F_META, "meta"),
+    F(KJ_F_PERIOD, "period"),
+    F(KJ_F_BEHAVIOUR, "behaviour"),
     F(KJ_F_BY, "by"),
+    F(KJ_F_NOTE, "note"),
+    F(KJ_F_TEXT, "text"),
     F(KJ_F_ALERT, "alert"),
     F(KJ_F_INDICATOR, "indicator"),
-    F(KJ_F_NOTE, "note"),
-    F(KJ_F_META, "meta"),
 #undef F
 };
 
@@ -267,7 +309,7 @@ const char *kj_field_name(kj_field f)
 
 bool kj_field_present(const kj_event *ev, kj_field f)
 {
-    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_ACK || f < 0 || f >= KJ_F_COUNT ||
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_LAST || f < 0 || f >= KJ_F_COUNT ||
         !(allowed[ev->type] & BIT(f)))
         return false;
     switch (f) {
@@ -275,16 +317,17 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_COUNTER: return ev->counter[0] != '\0';
     case KJ_F_KIND: return ev->kind[0] != '\0';
     case KJ_F_SERVICE: return ev->service[0] != '\0';
+    case KJ_F_TICKET: return ev->ticket[0] != '\0';
     case KJ_F_DURATION_MS: return ev->has_duration;
     case KJ_F_DUE_TS: return ev->has_due;
     case KJ_F_QUALITY: return ev->has_quality;
     case KJ_F_ELEMENTS: return ev->has_elements;
     case KJ_F_META: return ev->meta != NULL;
     case KJ_F_BY: return ev->by[0] != '\0';
+    case KJ_F_NOTE: return ev->note != NULL;
     case KJ_F_ALERT: return ev->alert[0] != '\0';
     case KJ_F_INDICATOR: return ev->indicator[0] != '\0';
-    case KJ_F_TEXT:
-    case KJ_F_NOTE: return ev->text != NULL;
+    case KJ_F_TEXT: return ev->text != NULL;
     default: return true; /* required, or an enum with a default */
     }
 }
@@ -344,7 +387,9 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
         return;
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
-        fail_field(b, KJ_F_TYPE, "must be one of task, service, rating, presence, feedback, ack");
+        fail_field(b, KJ_F_TYPE,
+                   "must be one of task, service, rating, presence, ticket, assessment, "
+                   "feedback, ack");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -424,6 +469,10 @@ static bool parse_state(const char *s, size_t len, void *out)
 {
     return kj_presence_parse(s, len, out);
 }
+static bool parse_ticket_state(const char *s, size_t len, void *out)
+{
+    return kj_ticket_state_parse(s, len, out);
+}
 
 static const char NONNEG[] = "must be a non-negative integer";
 
@@ -436,14 +485,12 @@ static bool feedback_kind(const kj_value *v)
     return false;
 }
 
-/* A free text (feedback's text, ack's note): UTF-8, min_len..KJ_TEXT_MAX
- * bytes, copied to the heap (kj_event_free_parts frees it). */
-static void get_text(kj_builder *b, kj_field f, const kj_value *v, size_t min_len)
+/* Feedback's text: UTF-8, 1..KJ_TEXT_MAX bytes, copied to the heap
+ * (kj_event_release frees it). */
+static void get_text(kj_builder *b, kj_field f, const kj_value *v)
 {
-    if (v->kind != KJ_V_STR || v->len < min_len || v->len > KJ_TEXT_MAX) {
-        fail_field(b, f,
-                   min_len ? "must be a string of 1-" STR(KJ_TEXT_MAX) " bytes"
-                           : "must be a string of at most " STR(KJ_TEXT_MAX) " bytes");
+    if (v->kind != KJ_V_STR || v->len < 1 || v->len > KJ_TEXT_MAX) {
+        fail_field(b, f, "must be a string of 1-" STR(KJ_TEXT_MAX) " bytes");
         return;
     }
     if (!kj_utf8_valid(v->s, v->len)) {
@@ -471,6 +518,20 @@ static bool get_duration(kj_builder *b, kj_field f, const kj_value *v, int64_t *
     return true;
 }
 
+/* An assessment's or an ack's note: 1 KiB of UTF-8 at most, copied (the batch owns it). */
+static void build_note(kj_builder *b, const kj_value *v)
+{
+    kj_event *ev = &b->item->ev;
+    if (v->kind != KJ_V_STR || v->len > KJ_NOTE_MAX || !kj_utf8_valid(v->s, v->len)) {
+        fail_field(b, KJ_F_NOTE, "must be a UTF-8 string of at most " STR(KJ_NOTE_MAX) " bytes");
+        return;
+    }
+    ev->note = kj_malloc(v->len + 1);
+    memcpy(ev->note, v->s, v->len);
+    ev->note[v->len] = '\0';
+    ev->note_len = v->len;
+}
+
 void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
 {
     kj_event *ev = &b->item->ev;
@@ -492,8 +553,7 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
     case KJ_F_ALERT: copy_ident(b, f, v, ev->alert); break;
     case KJ_F_INDICATOR: copy_ident(b, f, v, ev->indicator); break;
-    case KJ_F_TEXT: get_text(b, f, v, 1); break;
-    case KJ_F_NOTE: get_text(b, f, v, 0); break;
+    case KJ_F_TEXT: get_text(b, f, v); break;
     case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
     case KJ_F_DURATION_MS: ev->has_duration = get_duration(b, f, v, &ev->duration_ms); break;
     case KJ_F_DUE_TS:
@@ -518,10 +578,21 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
         get_name(b, f, v, parse_source, &ev->source, "must be one of citizen, peer, supervisor");
         break;
     case KJ_F_STATE:
-        get_name(b, f, v, parse_state, &ev->state,
-                 "must be one of available, serving, break, offline");
+        if (ev->type == KJ_EV_TICKET)
+            get_name(b, f, v, parse_ticket_state, &ev->ticket_state,
+                     "must be one of issued, called, cancelled");
+        else
+            get_name(b, f, v, parse_state, &ev->state,
+                     "must be one of available, serving, break, offline");
         break;
+    case KJ_F_TICKET: copy_ident(b, f, v, ev->ticket); break;
+    case KJ_F_PERIOD:
+        if (v->kind != KJ_V_STR || !kj_period_parse(v->s, v->len, &ev->period))
+            fail_field(b, f, "must be a period: YYYY-MM, YYYY-Qn or YYYY");
+        break;
+    case KJ_F_NOTE: build_note(b, v); break;
     case KJ_F_ELEMENTS:
+    case KJ_F_BEHAVIOUR:
     case KJ_F_META:
     case KJ_F_COUNT:
     case KJ_F_NONE: kj_build_fail(b, "event", "internal error: field without a value rule"); break;
@@ -544,6 +615,24 @@ void kj_build_elements(kj_builder *b, bool is_array, size_t n, const kj_value *v
         b->item->ev.elements[i] = (uint8_t)vals[i].i;
     }
     b->item->ev.has_elements = true;
+}
+
+void kj_build_behaviour(kj_builder *b, bool is_array, size_t n, const kj_value *vals)
+{
+    static const char msg[] = "must be an array of 7 levels: below, meets or above";
+    if (b->failed) return;
+    if (!is_array || n != KJ_BEHAVIOURS) {
+        fail_field(b, KJ_F_BEHAVIOUR, msg);
+        return;
+    }
+    for (size_t i = 0; i < KJ_BEHAVIOURS; i++) {
+        kj_level l;
+        if (vals[i].kind != KJ_V_STR || !kj_level_parse(vals[i].s, vals[i].len, &l)) {
+            fail_field(b, KJ_F_BEHAVIOUR, msg);
+            return;
+        }
+        b->item->ev.behaviour[i] = (uint8_t)l;
+    }
 }
 
 void kj_build_meta(kj_builder *b, kj_meta_status st, const uint8_t *buf, size_t len)
@@ -609,7 +698,7 @@ void kj_build_end(kj_builder *b)
     kj_event *ev = &b->item->ev;
     char id[sizeof ev->id];
     memcpy(id, ev->id, sizeof id);
-    kj_event_free_parts(ev);
+    kj_event_release(ev);
     memset(ev, 0, sizeof *ev);
     memcpy(ev->id, id, sizeof id);
 }

@@ -32,20 +32,36 @@ for _ in $(seq 200); do  # wait for the port (a benchmark, not a test)
   sleep 0.05
 done
 secs=${KJ_BENCH_SECONDS:-5}
-echo "kinerja ingest benchmark: HTTP POST, msgpack, sync: full, $(nproc) cores, ${secs}s each"
+# The daemon's own memory apart from the store's mapped pages (file-backed).
+rss() { awk '/^RssAnon|^RssFile/ {printf "%s %d MiB  ", $1, $2 / 1024}' "/proc/$pid/status"; echo; }
+
+echo "kinerja ingest benchmark: HTTP POST, sync: full, $(nproc) cores, ${secs}s each"
+echo "(the cases of the peers' harness: batches of 1,000 on 8 and 32 connections, single events on 32)"
 "$build/bench/bench_ingest" "$port" "$secret" 1 32 "$secs" s1 "$pid"
 "$build/bench/bench_ingest" "$port" "$secret" 100 8 "$secs" s100 "$pid"
 "$build/bench/bench_ingest" "$port" "$secret" 1000 4 "$secs" s1000 "$pid"
 "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" s1000b "$pid"
+"$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" s1000c "$pid"
+KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" j1000b "$pid"
+KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" j1000c "$pid"
+echo -n "daemon memory after ingest: "; rss
 
 echo
 scripts/bench-metrics-cost.sh "$build"
+
+echo
+tests/bench/bench_cluster.sh "$build"
 
 echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"
 for v in 1 100 1000; do
   "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"
 done
+echo "the harness's case: 16 units, 160 changes/s (each unit's changes 100 ms apart: the leading edge)"
+for v in 1 100; do
+  KJ_BENCH_UNITS=16 "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 160 "$secs"
+done
+echo -n "daemon memory with the viewers gone: "; rss
 
 echo
 echo "libkinerja: kinerja post of ${KJ_BENCH_EVENTS:-1000000} events"
@@ -57,3 +73,10 @@ echo "kinerja at office scale: ${KJ_BENCH_MONTH_EVENTS:-1000000} events stored, 
 kill "$pid"; wait "$pid" 2>/dev/null || true
 rm -rf "$tmp/state"
 /usr/bin/python3 tests/bench/bench_restart.py "$build/kinerjad" "$tmp/kinerjad.yaml" "$port" "$secret" "$vsecret"
+
+echo
+echo "kinerja agency overview: 500 units, 100 live overview viewers (overview_interval_ms 1000)"
+/usr/bin/python3 tests/bench/bench_overview.py "$build/kinerjad"
+
+echo
+/usr/bin/python3 tests/bench/bench_rapor.py "$build/kinerjad"

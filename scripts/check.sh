@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make check: every suite — unit and integration tests, both again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then the browser tests.
+# AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz targets briefly,
+# then the browser tests, then the Debian packages (built, linted, and
+# installed when run as root).
 # Ends with one line "N passed, N failed" over all suites.
 set -u
 cd "$(dirname "$0")/.."
@@ -29,9 +31,8 @@ integration() { # $1 = build dir
 }
 
 step "build"
-make -s all web || exit 1
-make -s $(ls tests/unit/test_*.c 2>/dev/null | sed 's|tests/unit/\(.*\)\.c|build/tests/\1|') \
-        $(ls tests/bench/*.c 2>/dev/null | sed 's|tests/bench/\(.*\)\.c|build/bench/\1|') || exit 1
+make -s all web tests/docs/node_modules/.ok || exit 1
+make -s build-tests || exit 1
 step "unit tests"
 scripts/run-unit.sh build || status=1
 step "integration tests"
@@ -48,6 +49,20 @@ step "integration tests (ASan + UBSan)"
 PATH=/usr/bin:$PATH integration build/san || status=1
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
+step "durability (acks after the sync, power loss)"
+make -s build/durability/kjsync.so build/durability/kjpower.so || exit 1
+out=$(mktemp)
+PATH=/usr/bin:$PATH KJ_BUILD=build python3 -m pytest -q -p no:cacheprovider tests/durability/test_ack_order.py \
+  tests/durability/test_power_loss.py 2>&1 | tee "$out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+pytest_totals "$(tail -1 "$out")"
+rm -f "$out"
+
+# Each fuzz target for a few seconds from its seed corpus, where every crash
+# ever found and fixed is kept: a regression fails here (one count per target).
+step "fuzz targets (${KJ_FUZZ_SECONDS:-5} s each)"
+scripts/fuzz.sh "${KJ_FUZZ_SECONDS:-5}" || status=1
+
 if [ -d tests/browser ] && [ -f tests/browser/package.json ]; then
   step "browser tests (headless chromium)"
   out=$(mktemp)
@@ -58,6 +73,15 @@ if [ -d tests/browser ] && [ -f tests/browser/package.json ]; then
   [ "$rc" -eq 0 ] || status=1
   rm -f "$out"
 fi
+
+step "Debian packages (make deb, lintian; install, remove, purge when root)"
+out=$(mktemp)
+make -s check-packages 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
+last=$(tail -1 "$out")
+if echo "$last" | grep -qE '[0-9]+ (passed|failed|skipped)'; then pytest_totals "$last"
+else echo "0 $(( rc != 0 ))" >>"$KJ_TOTALS"; fi
+[ "$rc" -eq 0 ] || status=1
+rm -f "$out"
 
 read -r P F < <(awk '{p+=$1; f+=$2} END {print p+0, f+0}' "$KJ_TOTALS")
 echo

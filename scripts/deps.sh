@@ -3,21 +3,27 @@
 #   scripts/deps.sh build   what `make` needs
 #   scripts/deps.sh run     also what `make run` needs (npm for the dashboard)
 #   scripts/deps.sh test    also what `make check` needs
+#   scripts/deps.sh deb     what `make deb` and `make check-docs` need (packaging, man, promtool)
 #   scripts/deps.sh         everything (build, test, browser)
 # As root it runs apt-get; with sudo it uses sudo; otherwise it prints the command.
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev liblmdb-dev libmsgpack-dev libcyaml-dev
-            libjansson-dev libsystemd-dev check)
+            libjansson-dev libsystemd-dev check libnats-dev)
 test_pkgs=(python3 python3-msgpack python3-websocket python3-pytest openssl lmdb-utils
-           valgrind clang libclang-rt-14-dev systemd)
-browser_pkgs=(chromium nodejs npm)
+           valgrind clang libclang-rt-14-dev systemd nats-server
+           python3-yaml python3-jsonschema bash-completion curl groff man-db)
+browser_pkgs=(chromium nodejs npm poppler-utils)  # poppler-utils: pdftotext reads the printed rapor
+# make deb (dpkg-buildpackage, lintian) and make check-docs (groff -ww for the
+# man pages, promtool from prometheus for the alert rules)
+deb_pkgs=(dpkg-dev debhelper fakeroot lintian groff man-db prometheus nodejs npm)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
   run) want=("${build_pkgs[@]}" nodejs npm) ;;
-  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${browser_pkgs[@]}") ;;
+  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${deb_pkgs[@]}") ;;
+  deb) want=("${build_pkgs[@]}" "${deb_pkgs[@]}") ;;
+  *) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${deb_pkgs[@]}" "${browser_pkgs[@]}") ;;
 esac
 
 missing=()

@@ -30,12 +30,14 @@ for _ in $(seq 100); do  # wait for the port, or for the daemon to give up
   sleep 0.1
 done
 
-# --backfill today: the day so far first (the same ids every run), so the
-# dashboard's charts have history the moment it opens.
+# --backfill quarter: the quarter so far first (the same ids every run), with
+# the supervisors' assessments, so the dashboard's charts have history, the
+# rapor is full the moment it opens, and the overview (#/) shows units that
+# need coaching (their waits missed the target day after day).
 # The counters keep the office's hours (nothing at night); the head of the unit
 # answers alerts left standing for 10 minutes and gives feedback (SPEC §16).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill today --rate 15 --supervisor-token demo-atasan --supervisor-after 10m &
+  --backfill quarter --rate 15 --supervisor-token demo-atasan --supervisor-after 10m &
 sim=$!
 
 cat <<MSG
@@ -45,6 +47,7 @@ cat <<MSG
     Supervisor:     $url/?token=demo-atasan   (acknowledge alerts, give feedback)
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
+    Rapor:          $url/?token=demo-viewer#/unit/pelayanan-terpadu/rapor
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
     Daemon's log:   tail -f $log
   Simulated counters are posting events. Press Ctrl-C to stop.

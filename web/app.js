@@ -1,8 +1,11 @@
 // Entry point: reads the URL, owns the model (the subscribed unit's latest state),
 // applies live frames to it, and wires the connection, the view and the charts.
 //
-// URL:  #/unit/U                 a unit's dashboard (the back button moves between units)
+// URL:  #/                       the agency overview: every unit the token may see (overview.js)
+//       #/unit/U                 a unit's dashboard (the back button moves between units)
 //       #/unit/U/employee/E      the personal view of one employee
+//       #/unit/U/rapor[/P]       the unit's rapor for period P (2026-12, 2026-Q4, 2026;
+//                                without P the daemon's current one), printable
 //       ?unit=U&employee=E       the same, for links that cannot carry a fragment
 //       ?token=T (or #…?token=T) the access token; else the one saved in the token form
 //       ?wall=1                  wallboard mode        ?lang=en   start in English
@@ -13,11 +16,12 @@ import { View, alertKey } from './render.js';
 import { DayCharts, httpSeriesFetcher } from './charts.js';
 import { applyStatic, getLang, initLang, setLang, t } from './i18n.js';
 import { dayBounds, setTimeZone } from './format.js';
+import { Overview, QueueStrip } from './overview.js';
+import { httpRaporFetcher, PersonalRapor, RaporView } from './rapor.js';
 
 const MAX_ALERTS = 50;          // a wallboard runs for days: the list is bounded
 const RENDER_EVERY_MS = 100;    // updates may come every 50 ms; people read slower
 const TOKEN_KEY = 'kinerja.token';
-const LAST_UNIT_KEY = 'kinerja.unit';
 
 const query = new URLSearchParams(location.search);
 const demo = query.get('demo') === '1';
@@ -48,7 +52,7 @@ const getToken = () => typedToken || urlToken || store.get(TOKEN_KEY) || null;
 
 const state = {
   units: null,                 // the units frame's list, once received
-  route: { unit: null, employee: null },
+  route: { unit: null, employee: null, rapor: null }, // rapor: null, or a period ('' = current)
   snap: null,                  // { unit, seq, at, unit_metrics, members, counters, indicators }
   alerts: [],                  // today's, newest first, at most MAX_ALERTS
   conn: { state: 'connecting', lastDataAt: 0 },
@@ -58,12 +62,15 @@ let dir = { members: new Map(), counters: new Map() }; // names of the current u
 
 function parseRoute() {
   const h = location.hash.replace(/^#/, '').split('?')[0];
-  const m = /^\/unit\/([^/]+)(?:\/employee\/([^/]+))?\/?$/.exec(h);
-  if (m) return { unit: decodeURIComponent(m[1]), employee: m[2] ? decodeURIComponent(m[2]) : null };
-  if (!h || h === '/') {
-    if (query.get('unit')) return { unit: query.get('unit'), employee: query.get('employee') || null };
+  const m = /^\/unit\/([^/]+)(?:\/employee\/([^/]+)|\/(rapor)(?:\/([^/]+))?)?\/?$/.exec(h);
+  if (m) {
+    return { unit: decodeURIComponent(m[1]), employee: m[2] ? decodeURIComponent(m[2]) : null,
+      rapor: m[3] ? decodeURIComponent(m[4] || '') : null };
   }
-  return { unit: null, employee: null };
+  if (!h || h === '/') {
+    if (query.get('unit')) return { unit: query.get('unit'), employee: query.get('employee') || null, rapor: null };
+  }
+  return { unit: null, employee: null, rapor: null };
 }
 
 function routeHash(unit, employee) {
@@ -95,8 +102,12 @@ applyStatic();
 document.documentElement.classList.toggle('wall', query.get('wall') === '1');
 
 const view = new View();
-let source = { createSocket: undefined, fetchSeries: httpSeriesFetcher(getToken) };
+const overview = new Overview(document.getElementById('overview'));
+const queueStrip = new QueueStrip(document.getElementById('queue-panel'));
+let source = { createSocket: undefined, fetchSeries: httpSeriesFetcher(getToken), fetchRapor: httpRaporFetcher(getToken) };
 if (demo) source = (await import('./demo.js')).createDemo();
+const raporView = new RaporView(source.fetchRapor);
+const personalRapor = new PersonalRapor(source.fetchRapor);
 
 const charts = new DayCharts({
   servedFig: document.getElementById('chart-served'),
@@ -206,6 +217,9 @@ function onFrame(msg) {
       }
       break;
     }
+    case 'overview':
+      overview.apply(msg, msg.full);
+      break;
     case 'error':
       showServerError(String(msg.error ?? ''));
       if (live.authRejected) showTokenForm(t('token.rejected'));
@@ -222,9 +236,9 @@ function onUnits(units) {
   state.units = units;
   rebuildDirectory();
   if (!state.route.unit) {
-    // Open the only unit, or the one last looked at, so a wallboard needs no clicks.
-    const last = store.get(LAST_UNIT_KEY);
-    const pick = units.length === 1 ? units[0].id : units.find((u) => u.id === last)?.id;
+    // Open the only unit, so that a one-unit wallboard needs no clicks; with more,
+    // #/ is the overview of them all.
+    const pick = units.length === 1 ? units[0].id : null;
     if (pick) {
       history.replaceState(null, '', routeHash(pick, null)); // keeps path and query
       applyRoute();
@@ -238,7 +252,7 @@ function onUnits(units) {
  */
 function maybePersonal() {
   const s = state.snap;
-  if (state.route.employee || !s) return;
+  if (state.route.employee || state.route.rapor !== null || !s) return;
   const ids = Object.keys(s.members);
   const noUnit = !s.unit_metrics || Object.keys(s.unit_metrics).length === 0;
   if (noUnit && ids.length === 1 && s.indicators.every((i) => i.scope !== `unit:${s.unit}`)) {
@@ -258,7 +272,8 @@ function chartsLive(touched) {
 // the unit or (a personal token) only one member, whose series are all it may read.
 function syncCharts() {
   const r = state.route;
-  charts.setScope(state.snap && r.unit ? (r.employee ? `employee:${r.employee}` : `unit:${r.unit}`) : null);
+  const charted = state.snap && r.unit && r.rapor === null; // the rapor page has no charts
+  charts.setScope(charted ? (r.employee ? `employee:${r.employee}` : `unit:${r.unit}`) : null);
   chartsLive(true);
 }
 
@@ -271,9 +286,12 @@ function applyRoute() {
     state.alerts = [];
     view.reset();
     rebuildDirectory();
-    if (r.unit) store.set(LAST_UNIT_KEY, r.unit);
     live.subscribe(r.unit);
   }
+  live.subscribeOverview(!r.unit);
+  if (r.unit) overview.reset();
+  if (r.unit && r.rapor !== null) raporView.open(r.unit, r.rapor).then(scheduleRender);
+  else raporView.close();
   syncCharts();
   scheduleRender();
 }
@@ -297,8 +315,24 @@ function renderNow() {
   lastRender = Date.now();
   const r = state.route;
   view.renderPicker(state.units, r.unit);
+  const raporLink = document.getElementById('rapor-link');
+  raporLink.hidden = !r.unit || r.rapor !== null || !!r.employee;
+  if (r.unit) raporLink.href = `#/unit/${encodeURIComponent(r.unit)}/rapor`;
+  if (r.unit && r.rapor !== null) {
+    // The rapor page: the header names it; the live panels stay hidden.
+    const { title } = raporView.title();
+    document.getElementById('title').textContent = title;
+    document.getElementById('subtitle').textContent = '';
+    document.getElementById('back-link').hidden = false;
+    document.getElementById('back-link').href = `#/unit/${encodeURIComponent(r.unit)}`;
+    return;
+  }
   let model;
-  if (!r.unit) {
+  const showOverview = !r.unit && overview.received;
+  document.getElementById('overview').hidden = !showOverview;
+  if (showOverview) {
+    model = { view: 'empty', emptyText: '' };
+  } else if (!r.unit) {
     model = { view: 'empty', emptyText: state.units && state.units.length === 0 ? t('empty.noUnits') : t('empty.pick') };
   } else if (!state.snap) {
     model = { view: 'empty', emptyText: t('empty.waiting'), unit: { id: r.unit, name: unitInfo(r.unit)?.name || r.unit } };
@@ -314,6 +348,14 @@ function renderNow() {
   }
   model.now = Date.now();
   view.render(model);
+  if (showOverview) {
+    document.getElementById('empty').hidden = true;
+    view.els.title.textContent = t('ov.title');
+    overview.render(model.now);
+  }
+  queueStrip.render(model.view === 'unit' ? state.snap?.unit_metrics?.queue : null, model.now);
+  if (model.view === 'personal') personalRapor.update(r.unit, r.employee, model.now);
+  else personalRapor.hide();
   if (state.snap && r.unit) {
     const scope = r.employee ? `employee:${r.employee}` : `unit:${r.unit}`;
     const ind = state.snap.indicators.find((i) => i.scope === scope && i.metric === 'services.wait_ms.p90');
@@ -334,6 +376,8 @@ setInterval(() => {
     scheduleRender();
   }
   view.tick(now);
+  overview.tick(now);
+  queueStrip.tick(now);
   charts.tick(now);
 }, 1000);
 
@@ -348,6 +392,8 @@ document.getElementById('lang-toggle').addEventListener('click', () => {
   applyStatic();
   view.renderConn(live.status(), demo);
   charts.restyle();
+  raporView.render();
+  personalRapor.key = null; // fetched again, in the new language
   renderNow();
 });
 
@@ -416,7 +462,7 @@ document.addEventListener('visibilitychange', () => {
 window.addEventListener('online', () => live.nudge());
 
 // For the browser tests and for debugging from the console.
-window.kinerja = { state, live, charts, renderNow };
+window.kinerja = { state, live, charts, overview, renderNow, raporView };
 
 applyRoute();
 view.renderConn(live.status(), demo);

@@ -161,8 +161,64 @@ class DemoSocket {
  * GET /api/v1/series: the recorded unit's hours are laid onto the asked day, and an
  * employee's series is the unit's scaled by that employee's share.
  */
+// A stand-in rapor (SPEC §15) made from the recorded snapshot: each member's indicators
+// as they stood that day, judged by the rules of §15 (above at 110 %), every perilaku
+// "meets" (the recording has no assessments). For the demo's personal view and rapor page.
+const PREDIKAT = {
+  above: { below: 'kurang', meets: 'baik', above: 'sangat_baik' },
+  meets: { below: 'kurang', meets: 'baik', above: 'baik' },
+  below: { below: 'sangat_kurang', meets: 'butuh_perbaikan', above: 'butuh_perbaikan' },
+};
+
+function demoLevel(i) {
+  if (i.status === 'none' || i.status == null) return null;
+  if (typeof i.achievement_pct === 'number' && i.achievement_pct >= 110) return 'above';
+  return i.status === 'bad' ? 'below' : 'meets';
+}
+
+function demoHasil(levels) {
+  const c = levels.filter(Boolean);
+  if (!c.length) return null;
+  const a = c.filter((l) => l === 'above').length;
+  const b = c.filter((l) => l === 'below').length;
+  if (a > c.length / 2 && b === 0) return 'above';
+  return b >= c.length / 2 ? 'below' : 'meets';
+}
+
+function demoRapor(snap, period, names) {
+  const now = Date.now();
+  const ym = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Jakarta', year: 'numeric', month: '2-digit' }).format(now);
+  const dist = { sangat_baik: 0, baik: 0, butuh_perbaikan: 0, kurang: 0, sangat_kurang: 0, none: 0 };
+  const rows = Object.keys(snap.members).map((id) => {
+    const indicators = snap.indicators.filter((i) => i.scope === `employee:${id}`)
+      .map((i) => ({ ...i, level: demoLevel(i) }));
+    const hasil = demoHasil(indicators.map((i) => i.level));
+    const predikat = hasil ? PREDIKAT[hasil].meets : null;
+    dist[predikat || 'none']++;
+    return { employee: id, name: names.get(id) || id, indicators, hasil_kerja: hasil, perilaku: 'meets',
+      predikat, evidence: { services: snap.members[id].today?.services?.count || 0, tasks: 0, ratings: 0 }, feedback: 0 };
+  });
+  const r = snap.unit_metrics['30d'].ratings;
+  const labels = { A: 'Sangat Baik', B: 'Baik', C: 'Kurang Baik', D: 'Tidak Baik' };
+  return {
+    unit: snap.unit, name: snap.unit, period: period || ym.slice(0, 7), kind: 'month',
+    from: now - 3 * 86400000, to: now + 27 * 86400000, data_from: now - 3 * 86400000, final: false,
+    above_pct: 110, generated_at: now, rows, distribution: dist,
+    unit_indicators: snap.indicators.filter((i) => i.scope === `unit:${snap.unit}`),
+    ikm: { ikm: r.ikm, ikm_grade: r.ikm_grade, label: labels[r.ikm_grade], responses: r.count, elements: r.ikm_elements,
+      element_names: ['Persyaratan', 'Sistem, mekanisme, dan prosedur', 'Waktu penyelesaian', 'Biaya/tarif',
+        'Produk spesifikasi jenis pelayanan', 'Kompetensi pelaksana', 'Perilaku pelaksana',
+        'Penanganan pengaduan, saran dan masukan', 'Sarana dan prasarana'] },
+  };
+}
+
 export function createDemo(fixtureUrl = './fixtures/demo-snapshot.json') {
   return {
+    async fetchRapor(unit, period) {
+      const fx = await loadFixture(fixtureUrl);
+      const names = new Map((fx.units?.[0]?.members || []).map((m) => [m.id, m.name]));
+      return demoRapor(fx.snapshot, period, names);
+    },
     createSocket: (url, protocol) => new DemoSocket(url, protocol, fixtureUrl),
     async fetchSeries({ scope, metric, res, from, to }) {
       const fx = await loadFixture(fixtureUrl);

@@ -50,6 +50,8 @@ export class LiveClient {
 
     this.ws = null;
     this.unit = null;          // the unit we want to be subscribed to
+    this.overview = false;     // the overview wanted; overviewSeq: its last seq (null: none yet)
+    this.overviewSeq = null;
     this.seq = null;           // last applied seq of that unit
     this.awaitingSnapshot = false;
     this.attempt = 0;
@@ -113,6 +115,14 @@ export class LiveClient {
     if (this.unit) this.send({ op: 'subscribe', unit: this.unit });
   }
 
+  /** The agency overview (SPEC §14) on or off. Survives reconnects. */
+  subscribeOverview(on) {
+    if (!!on === this.overview) return;
+    this.overview = !!on;
+    this.overviewSeq = null;
+    this.send({ op: on ? 'subscribe' : 'unsubscribe', overview: true });
+  }
+
   requestUnits() { this.send({ op: 'units' }); }
 
   send(msg) {
@@ -157,6 +167,10 @@ export class LiveClient {
       this.seq = null;
       this.awaitingSnapshot = true;
       this.send({ op: 'subscribe', unit: this.unit });
+    }
+    if (this.overview) {
+      this.overviewSeq = null;
+      this.send({ op: 'subscribe', overview: true });
     }
   }
 
@@ -286,6 +300,20 @@ export class LiveClient {
         if (/auth|token|unauthori[sz]ed|forbidden/i.test(String(msg.error))) this.authRejected = true;
         break;
       case 'units':
+        break;
+      case 'overview':
+        if (!this.overview) return;
+        // The first frame holds every row; a gap means rows were missed: start again.
+        msg.full = this.overviewSeq === null;
+        if (!msg.full && typeof msg.seq === 'number' && msg.seq !== this.overviewSeq + 1) {
+          this.stats.resyncs++;
+          this.overviewSeq = null;
+          this.send({ op: 'unsubscribe', overview: true });
+          this.send({ op: 'subscribe', overview: true });
+          return;
+        }
+        if (typeof msg.seq === 'number') this.overviewSeq = msg.seq;
+        this.noteData(msg, t);
         break;
       default:
         // Unknown ops are ignored so that the daemon can add some without breaking us;

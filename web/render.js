@@ -16,24 +16,24 @@ const STATUSES = ['ok', 'warn', 'bad', 'none'];
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, cls, text) {
+export function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
 }
 
-function setText(e, s) {
+export function setText(e, s) {
   if (e.textContent !== s) e.textContent = s;
 }
 
-function setAttr(e, name, v) {
+export function setAttr(e, name, v) {
   if (v === null || v === undefined) {
     if (e.hasAttribute(name)) e.removeAttribute(name);
   } else if (e.getAttribute(name) !== String(v)) e.setAttribute(name, v);
 }
 
-function show(e, visible) {
+export function show(e, visible) {
   if (e.hidden === visible) e.hidden = !visible;
 }
 
@@ -41,7 +41,7 @@ function show(e, visible) {
  * Brings container's children in line with items, in order, reusing the node cached
  * for each key. create(key) builds a node once; update(node, item) fills it.
  */
-function syncList(container, cache, items, keyOf, create, update) {
+export function syncList(container, cache, items, keyOf, create, update) {
   const seen = new Set();
   let prev = null;
   for (const item of items) {

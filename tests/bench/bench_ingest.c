@@ -8,6 +8,8 @@
  * the CPU time of its writer thread ("kj-writer") per event: the cost of the
  * store and the metrics engine, whatever else the machine does.
  *
+ * KJ_BENCH_FORMAT=json posts the same events as JSON (the harness's other case).
+ *
  * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG [PID]] */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define MAX_CONNS 256
 #define MAX_LAT 4000000
 
@@ -38,13 +42,6 @@ struct conn {
     int64_t t0;
 };
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -57,16 +54,38 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
+static const char *units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
+static bool as_json;
+
+/* The same events as build_request's msgpack, as one JSON array. */
+static void json_body(msgpack_sbuffer *sb, struct conn *c, int ci, int batch, const char *tag)
+{
+    int64_t ts = wall_ms();
+    msgpack_sbuffer_write(sb, "[", 1);
+    for (int i = 0; i < batch; i++) {
+        unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
+        char ev[400];
+        int n = snprintf(ev, sizeof ev,
+                         "%s{\"id\":\"%s-%d-%llu-%d\",\"type\":\"service\",\"ts\":%lld,"
+                         "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
+                         "\"wait_ms\":%u,\"service_ms\":%u}",
+                         i ? "," : "", tag, ci, (unsigned long long)c->n, i, (long long)ts,
+                         units[r % 8], r % 200, r % 16, 1000 + r % 900000, 30000 + r % 600000);
+        msgpack_sbuffer_write(sb, ev, (size_t)n);
+    }
+    msgpack_sbuffer_write(sb, "]", 1);
+}
+
 static void build_request(struct conn *c, int ci, int batch, const char *token, const char *tag)
 {
-    static const char *units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, (size_t)batch);
+    if (as_json) json_body(&sb, c, ci, batch, tag);
+    else msgpack_pack_array(&pk, (size_t)batch);
     int64_t ts = wall_ms();
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; !as_json && i < batch; i++) {
         char id[64], emp[16], ctr[16];
         snprintf(id, sizeof id, "%s-%d-%llu-%d", tag, ci, (unsigned long long)c->n, i);
         unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
@@ -85,9 +104,9 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
     char head[512];
     int hl = snprintf(head, sizeof head,
                       "POST /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
-                      "Content-Type: application/msgpack\r\nAuthorization: Bearer %s\r\n"
+                      "Content-Type: application/%s\r\nAuthorization: Bearer %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
-                      token, sb.size);
+                      as_json ? "json" : "msgpack", token, sb.size);
     free(c->req);
     c->req = malloc((size_t)hl + sb.size);
     memcpy(c->req, head, (size_t)hl);
@@ -166,6 +185,8 @@ int main(int argc, char **argv)
     int port = atoi(argv[1]), batch = atoi(argv[3]), nconn = atoi(argv[4]);
     double seconds = atof(argv[5]);
     const char *token = argv[2];
+    const char *format = getenv("KJ_BENCH_FORMAT");
+    as_json = format && !strcmp(format, "json");
     char tag[32];
     snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)wall_ms());
     if (nconn > MAX_CONNS) nconn = MAX_CONNS;
@@ -177,12 +198,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++) {
         cs[i].fd = connect_to(port);
         build_request(&cs[i], i, batch, token, tag);
-        cs[i].t0 = now_us();
+        cs[i].t0 = kj_mono_us();
     }
     const char *pid = argc > 7 ? argv[7] : NULL;
     long ticks0 = pid ? writer_ticks(pid) : -1;
-    int64_t start = now_us(), stop = start + (int64_t)(seconds * 1e6);
-    while (now_us() < stop) {
+    int64_t start = kj_mono_us(), stop = start + (int64_t)(seconds * 1e6);
+    while (kj_mono_us() < stop) {
         for (int i = 0; i < nconn; i++) {
             pf[i].fd = cs[i].fd;
             pf[i].events = cs[i].sent < cs[i].req_len ? POLLOUT : POLLIN;
@@ -203,21 +224,21 @@ int main(int argc, char **argv)
                 int status;
                 if (!answer_len(c, &status)) continue;
                 if (status != 200 || !strstr(c->resp, "accepted")) bad++;
-                if (nlat < MAX_LAT) lat[nlat++] = now_us() - c->t0;
+                if (nlat < MAX_LAT) lat[nlat++] = kj_mono_us() - c->t0;
                 requests++;
                 events += (uint64_t)batch;
                 build_request(c, i, batch, token, tag);
-                c->t0 = now_us();
+                c->t0 = kj_mono_us();
             }
         }
     }
-    double el = (double)(now_us() - start) / 1e6;
+    double el = (double)(kj_mono_us() - start) / 1e6;
     qsort(lat, nlat, sizeof *lat, cmp64);
     double p50 = nlat ? (double)lat[nlat / 2] / 1000 : 0;
     double p99 = nlat ? (double)lat[(size_t)((double)nlat * 0.99)] / 1000 : 0;
-    printf("batch %5d, %3d connections: %9.0f events/s  %8.0f requests/s  latency p50 %.2f ms  "
+    printf("%s batch %5d, %3d connections: %9.0f events/s  %8.0f requests/s  latency p50 %.2f ms  "
            "p99 %.2f ms  (%llu requests, %llu not 200)\n",
-           batch, nconn, (double)events / el, (double)requests / el, p50, p99,
+           as_json ? "json   " : "msgpack", batch, nconn, (double)events / el, (double)requests / el, p50, p99,
            (unsigned long long)requests, (unsigned long long)bad);
     long ticks1 = pid ? writer_ticks(pid) : -1;
     if (ticks0 >= 0 && ticks1 >= 0 && events)

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define MAX_BATCHES 20000
 #define MAX_VIEWERS 2000
 
@@ -43,13 +45,6 @@ static int64_t base_count[MAX_VIEWERS];    /* per viewer: the unit's count in it
 static atomic_int subscribed;
 static atomic_bool posting_done;
 static uint64_t frames, frame_bytes;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* --- viewers --- */
 
@@ -76,7 +71,7 @@ static const msgpack_object *get(const msgpack_object *m, const char *k)
 
 static void on_frame(struct vsess *v, const uint8_t *data, size_t len)
 {
-    int64_t at = now_us();
+    int64_t at = kj_mono_us();
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS) goto out;
@@ -280,12 +275,17 @@ static void *poster(void *arg)
 {
     (void)arg;
     int fd = connect_tcp();
-    int per_batch = rate / 100 > 0 ? rate / 100 : 1;
-    int64_t start = now_us(), total = 0; /* events of the watched unit */
+    int64_t start = kj_mono_us(), total = 0; /* events of the watched unit */
+    int64_t posted = 0;                    /* events so far: they go round the units */
     struct timespec wall;
-    for (int b = 0; b < MAX_BATCHES && now_us() - start < (int64_t)(seconds * 1e6); b++) {
-        int64_t due = start + (int64_t)b * 10000;
-        while (now_us() < due) usleep(200);
+    int b = 0;
+    for (int tick = 0; b < MAX_BATCHES && kj_mono_us() - start < (int64_t)(seconds * 1e6); tick++) {
+        /* rate/100 events per 10 ms, the fraction carried: 160/s is one event
+         * every 6.25 ms on average, not one per batch */
+        int per_batch = (int)((int64_t)rate * (tick + 1) / 100 - (int64_t)rate * tick / 100);
+        int64_t due = start + (int64_t)tick * 10000;
+        while (kj_mono_us() < due) usleep(200);
+        if (per_batch == 0) continue;
         clock_gettime(CLOCK_REALTIME, &wall);
         int64_t ts = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
         msgpack_sbuffer sb;
@@ -293,12 +293,14 @@ static void *poster(void *arg)
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         msgpack_pack_array(&pk, (size_t)per_batch);
-        for (int i = 0; i < per_batch; i++) {
-            char id[64], emp[16], u[32];
+        for (int i = 0; i < per_batch; i++, posted++) {
+            char id[64], emp[32], u[32];
             snprintf(id, sizeof id, "live-%lld-%d-%d", (long long)start, b, i);
-            snprintf(emp, sizeof emp, "e%d", (i / nunits) % 40);
-            snprintf(u, sizeof u, "bench-unit-%d", i % nunits);
-            total += i % nunits == 0;
+            /* each unit its own staff: an employee in two units makes a change
+             * of one a change of both */
+            snprintf(emp, sizeof emp, "u%d-e%d", (int)(posted % nunits), (int)((posted / nunits) % 40));
+            snprintf(u, sizeof u, "bench-unit-%d", (int)(posted % nunits));
+            total += posted % nunits == 0;
             msgpack_pack_map(&pk, 8);
             msgpack_pack_str_with_body(&pk, "id", 2), msgpack_pack_str_with_body(&pk, id, strlen(id));
             msgpack_pack_str_with_body(&pk, "type", 4), msgpack_pack_str_with_body(&pk, "service", 7);
@@ -310,7 +312,7 @@ static void *poster(void *arg)
             msgpack_pack_str_with_body(&pk, "service_ms", 10), msgpack_pack_int64(&pk, 60000 + i * 11);
         }
         count_after[b] = total;
-        sent_us[b] = now_us();
+        sent_us[b] = kj_mono_us();
         atomic_store(&nbatches, b + 1);
         int rc = http_post(fd, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
@@ -318,6 +320,7 @@ static void *poster(void *arg)
             fprintf(stderr, "bench_live: a post failed\n");
             break;
         }
+        b++;
     }
     close(fd);
     atomic_store(&posting_done, true);
@@ -402,8 +405,8 @@ int main(int argc, char **argv)
     long rss0 = rss_kib();
     for (int i = 0; i < nviewers; i++)
         if (viewer_open(&viewers[i], i)) fprintf(stderr, "connect %d failed\n", i);
-    int64_t t0 = now_us();
-    while (atomic_load(&subscribed) < nviewers && now_us() - t0 < 30000000)
+    int64_t t0 = kj_mono_us();
+    while (atomic_load(&subscribed) < nviewers && kj_mono_us() - t0 < 30000000)
         serve_viewers(100);
     long rss1 = rss_kib();
     double per_viewer = nviewers ? (double)(rss1 - rss0) / nviewers : 0;
@@ -413,8 +416,8 @@ int main(int argc, char **argv)
     pthread_create(&th, NULL, poster, NULL);
     while (!atomic_load(&posting_done))
         serve_viewers(100);
-    int64_t drain_until = now_us() + 2000000; /* the last updates */
-    while (now_us() < drain_until)
+    int64_t drain_until = kj_mono_us() + 2000000; /* the last updates */
+    while (kj_mono_us() < drain_until)
         serve_viewers(100);
     pthread_join(th, NULL);
     double cpu = cpu_seconds() - cpu0;
@@ -424,6 +427,9 @@ int main(int argc, char **argv)
     int64_t *lat = malloc((size_t)nviewers * (size_t)nb * sizeof *lat);
     for (int v = 0; v < nviewers; v++)
         for (int b = 0; b < nb; b++) {
+            /* only batches that changed the watched unit: the others have
+             * nothing to wait for */
+            if (count_after[b] == (b ? count_after[b - 1] : 0)) continue;
             int64_t a = arrivals[(size_t)v * MAX_BATCHES + (size_t)b];
             if (a) lat[nlat++] = a - sent_us[b];
             else missing++;

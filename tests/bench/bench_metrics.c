@@ -13,13 +13,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 
 #define UNITS 500
 #define PER_UNIT 20
 #define COUNTERS 4
-#define DAY_MS 86400000LL
 
 /* KJ_BENCH_EVENTS overrides the 1,000,000 events (for profiling),
  * KJ_BENCH_GROUP the 1,000 events per group (the writer's groups grow to
@@ -38,9 +38,7 @@ static uint64_t rnd(void)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)kj_mono_us() / 1e6;
 }
 
 static long status_kb(const char *field)
@@ -247,7 +245,7 @@ int main(void)
     if (n && atoi(n) >= GROUP) EVENTS = atoi(n) / GROUP * GROUP;
     kj_config *cfg = make_config();
     int64_t end = 1773113420500LL;
-    run("month", cfg, end - 30 * DAY_MS, 30 * DAY_MS);
+    run("month", cfg, end - 30 * KJ_DAY_MS, 30 * KJ_DAY_MS);
     if (!getenv("KJ_BENCH_MONTH_ONLY")) run("burst", cfg, end, 60000);
     kj_config_free(cfg);
     return 0;

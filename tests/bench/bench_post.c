@@ -14,15 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kinerja.h"
 
 #define CHUNK 10000
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)kj_mono_us() / 1e6;
 }
 
 static int run(const char *url, const char *token, kj_transport t, const char *name, long n)

@@ -54,6 +54,13 @@ async function startFake({ token = null } = {}) {
   });
   const seriesRequests = [];
   const api = (req, url, res) => {
+    if (url.pathname === '/api/v1/rapor') { // the personal view's "Rapor periode ini" (rapor.test.mjs tests it)
+      const now = Date.now();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ unit: url.searchParams.get('unit'), period: '2026-11', final: false, from: now, to: now,
+        data_from: now, above_pct: 110, generated_at: now, rows: [] }));
+      return true;
+    }
     if (url.pathname !== '/api/v1/series') return false;
     seriesRequests.push({ query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization || null });
     if (token && req.headers.authorization !== `Bearer ${token}`) {

@@ -18,8 +18,10 @@ export class FakeLive {
    * token: when set, a client must send {"op":"auth","token":token} first, else it gets
    *        an error frame and a close with 1008, as the daemon does
    */
-  constructor({ units = [], snapshot = () => null, token = null } = {}) {
+  constructor({ units = [], snapshot = () => null, token = null, overview = null } = {}) {
     this.units = units;
+    this.overview = overview; // () => the overview rows (SPEC §14); null: no overview answered
+    this.overviewSeq = 500;
     this.snapshot = snapshot;
     this.token = token;
     this.clients = new Set();
@@ -92,6 +94,11 @@ export class FakeLive {
       this.close(client, 1008);
       return;
     }
+    if (msg.overview === true) {
+      client.overview = msg.op === 'subscribe' && !!this.overview;
+      if (client.overview) this.send(client, { op: 'overview', seq: this.overviewSeq, at: Date.now(), units: this.overview() });
+      return;
+    }
     if (msg.op === 'units') this.send(client, { op: 'units', units: this.units });
     else if (msg.op === 'unsubscribe') client.unit = null;
     else if (msg.op === 'subscribe') {
@@ -109,6 +116,14 @@ export class FakeLive {
       if (c.unit !== unit) continue;
       c.seq = seq ?? c.seq + 1;
       this.send(c, { op: 'update', unit, seq: c.seq, at: Date.now(), ...fields });
+    }
+  }
+
+  /** Changed overview rows to every overview subscriber (the next overview seq). */
+  overviewUpdate(rows) {
+    this.overviewSeq++;
+    for (const c of this.clients) {
+      if (c.overview) this.send(c, { op: 'overview', seq: this.overviewSeq, at: Date.now(), units: rows });
     }
   }
 

@@ -64,7 +64,7 @@ def test_snapshot_then_updates_with_continuous_seq(daemon):
     assert set(snap) >= {"seq", "at", "unit_metrics", "members", "counters", "indicators", "alerts"}
     assert set(snap["members"]) == {SITI, BUDI}
     assert set(snap["counters"]) == {"loket-1", "loket-2"}
-    assert set(snap["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d"}
+    assert set(snap["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d", "queue"}
     seq = snap["seq"]
     total = 0
     for i in range(5):
@@ -76,7 +76,7 @@ def test_snapshot_then_updates_with_continuous_seq(daemon):
         # only what changed: the unit, Siti and loket-1; each scope whole
         assert set(up.get("members", {})) == {SITI}
         assert set(up.get("counters", {})) == {"loket-1"}
-        assert set(up["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d"}
+        assert set(up["unit_metrics"]) == {"15m", "1h", "today", "7d", "30d", "queue"}
     assert today_count(up) == total
     assert up["members"][SITI]["today"]["services"]["count"] == total
     ws.close()
@@ -127,6 +127,32 @@ def test_personal_view_sees_only_that_member(tmp_path):
         assert up["seq"] == seq + 2
         assert set(up["members"]) == {SITI}
         ws.close()
+    finally:
+        assert d.stop() == 0
+
+
+def test_every_personal_view_of_a_unit_gets_its_update(tmp_path):
+    # The writer once listed a unit's views in a fixed array of 64: the 65th
+    # personal view and later ones silently got no updates at all.
+    n = 70
+    members = "".join(f'      - {{id: "e{i:02d}", name: "E {i}"}}\n' for i in range(n))
+    units = f"units:\n  - id: kasemen\n    name: K\n    members:\n{members}"
+    tokens = "".join(f'  - {{name: p{i}, sha256: "{sha(f"p{i}-secret")}", role: viewer, '
+                     f'units: [kasemen], employee: "e{i:02d}"}}\n' for i in range(n))
+    d = Daemon(tmp_path, units=units)
+    text = open(d.config_path).read().replace("tokens:\n", "tokens:\n" + tokens)
+    open(d.config_path, "w").write(text)
+    d.start()
+    try:
+        views = [viewer(d, f"p{i}-secret") for i in range(n)]
+        seqs = [subscribe(ws)["seq"] for ws in views]
+        d.post_json([service_event(employee="e00")])
+        for i, ws in enumerate(views):
+            up = recv_until(ws, lambda f: f["op"] == "update")
+            assert up["seq"] == seqs[i] + 1, (i, up["seq"], seqs[i])
+            assert set(up.get("members", {})) == ({"e00"} if i == 0 else set()), i
+        for ws in views:
+            ws.close()
     finally:
         assert d.stop() == 0
 

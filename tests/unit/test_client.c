@@ -22,6 +22,7 @@
 
 #include "codec.h"
 #include "kinerja.h"
+#include "mpwalk.h"
 #include "packet.h"
 #include "spool.h"
 #include "view.h"
@@ -744,6 +745,14 @@ START_TEST(test_reader_json)
     ck_assert_str_eq(out, "a,b,c");
     free(p);
 
+    /* a '}' or ']' with nothing open is one error, then the next line (it was
+     * read again and again: an endless stream of errors, found by fuzz_reader) */
+    const char stray[] = EV("a", "1") "\n}\n]\n" EV("b", "2") "\n";
+    p = write_file(dir, "stray.ndjson", stray, strlen(stray));
+    read_all(p, 10, out, sizeof out, &fmt);
+    ck_assert_str_eq(out, "a,!event: not v,!event: not v,b");
+    free(p);
+
     const char one[] = EV("solo", "1");
     p = write_file(dir, "one.json", one, strlen(one));
     read_all(p, 10, out, sizeof out, &fmt);
@@ -796,13 +805,16 @@ END_TEST
 START_TEST(test_parsers)
 {
     int64_t v;
-    ck_assert(kj_parse_ms("1500", &v) && v == 1500);
-    ck_assert(kj_parse_ms("90s", &v) && v == 90000);
-    ck_assert(kj_parse_ms("15m", &v) && v == 900000);
-    ck_assert(kj_parse_ms("2h", &v) && v == 7200000);
-    ck_assert(kj_parse_ms("35d", &v) && v == 35 * 86400000LL);
-    ck_assert(!kj_parse_ms("-5", &v) && !kj_parse_ms("5x", &v) && !kj_parse_ms("", &v));
-    ck_assert(!kj_parse_ms("99999999999999999999", &v));
+    /* one parser with the daemon's rules: a bare number other than 0 is refused */
+    ck_assert(kj_parse_duration_ms("1500ms", &v) && v == 1500);
+    ck_assert(!kj_parse_duration_ms("1500", &v));
+    ck_assert(kj_parse_duration_ms("90s", &v) && v == 90000);
+    ck_assert(kj_parse_duration_ms("15m", &v) && v == 900000);
+    ck_assert(kj_parse_duration_ms("2h", &v) && v == 7200000);
+    ck_assert(kj_parse_duration_ms("35d", &v) && v == 35 * 86400000LL);
+    ck_assert(!kj_parse_duration_ms("-5", &v) && !kj_parse_duration_ms("5x", &v) &&
+              !kj_parse_duration_ms("", &v));
+    ck_assert(!kj_parse_duration_ms("99999999999999999999", &v));
     ck_assert(kj_parse_time("1714617000000", &v) && v == 1714617000000LL);
     ck_assert(kj_parse_time("2024-05-02T02:30:00Z", &v) && v == 1714617000000LL);
     ck_assert(kj_parse_time("2024-05-02T09:30:00+07:00", &v) && v == 1714617000000LL);

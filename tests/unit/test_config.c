@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../daemon/access.h"
 #include "../../daemon/config.h"
 #include "../../daemon/metrics.h"
+#include "../../proto/duration.h"
 
 #define FIX "tests/unit/fixtures/config/"
 #define ERRLEN 8192
@@ -109,7 +111,13 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
+    ck_assert_uint_eq(c->max_connections_per_address, 0);
+    ck_assert_int_eq(c->header_timeout_ms, 10000);
+    ck_assert_int_eq(c->body_timeout_ms, 30000);
     ck_assert_uint_eq(c->max_frame, c->max_body);
+    ck_assert_uint_eq(c->max_open_tickets, 5000);
+    ck_assert_int_eq(c->overview_interval_ms, 1000);
+    ck_assert_int_eq(c->coaching_after_days, 3);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert_uint_eq(c->n_units, 0);
     ck_assert_uint_eq(c->n_indicators, 0);
@@ -268,6 +276,39 @@ START_TEST(every_key)
 }
 END_TEST
 
+/* examples/kinerjad.yaml is the reference an administrator reads: it must show
+ * every top-level key of the loader's table, and no key the loader lacks. */
+START_TEST(example_documents_every_key)
+{
+    FILE *f = fopen("examples/kinerjad.yaml", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512], documented[64][64];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        /* top-level keys start the line; "# cluster:" documents a block that
+         * is left out by default (a node without NATS) */
+        const char *key = !strncmp(line, "# cluster:", 10) ? line + 2 : line;
+        size_t len = strspn(key, "abcdefghijklmnopqrstuvwxyz_");
+        if (len == 0 || key[len] != ':') continue;
+        ck_assert_uint_lt(n, 64);
+        snprintf(documented[n++], sizeof documented[0], "%.*s", (int)len, key);
+    }
+    fclose(f);
+    for (size_t i = 0; kj_config_key(i); i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(found, "key %s is not in examples/kinerjad.yaml", kj_config_key(i));
+    }
+    for (size_t k = 0; k < n; k++) {
+        bool known = false;
+        for (size_t i = 0; kj_config_key(i) && !known; i++)
+            known = !strcmp(documented[k], kj_config_key(i));
+        ck_assert_msg(known, "examples/kinerjad.yaml documents %s, which is no key", documented[k]);
+    }
+}
+END_TEST
+
 START_TEST(examples)
 {
     kj_config *c = fixture_ok("examples/demo.yaml");
@@ -280,15 +321,16 @@ START_TEST(examples)
     ck_assert_uint_eq(c->units[0].n_members, 6);
     ck_assert_uint_eq(c->units[1].n_counters, 3);
     ck_assert_uint_eq(c->units[2].n_counters, 2);
-    ck_assert_uint_eq(c->n_indicators, 5);
-    const kj_token *t = kj_config_token(c, "demo-ingest", 11);
+    ck_assert_uint_eq(c->n_indicators, 6);
+    ck_assert_int_eq(c->indicators[5].window, KJ_WIN_NOW); /* the queue now */
+    const kj_token *t = kj_access_token(c, "demo-ingest", 11);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->role, KJ_ROLE_INGEST);
-    t = kj_config_token(c, "demo-siti", 9);
+    t = kj_access_token(c, "demo-siti", 9);
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->employee, "198706152010012002");
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-viewer", 11));
-    ck_assert_ptr_nonnull(kj_config_token(c, "demo-admin", 10));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-viewer", 11));
+    ck_assert_ptr_nonnull(kj_access_token(c, "demo-admin", 10));
     kj_config_free(c);
 
     c = fixture_ok("examples/kinerjad.yaml");
@@ -364,6 +406,32 @@ static const struct limit_case limits[] = {
      "1: max_frame: must be from 1KiB to 64MiB"},
     {"max_frame: 64MiB", "max_frame", 67108864, "max_frame: 64MiB1",
      "1: max_frame: must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")"},
+    {"max_connections_per_address: 0", "max_connections_per_address", 0,
+     "max_connections_per_address: -1",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"max_connections_per_address: 1000000", "max_connections_per_address", 1000000,
+     "max_connections_per_address: 1000001",
+     "1: max_connections_per_address: must be an integer from 0 to 1000000"},
+    {"header_timeout: 1s", "header_timeout_ms", 1000, "header_timeout: 999ms",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"header_timeout: 1h", "header_timeout_ms", 3600000, "header_timeout: 3601s",
+     "1: header_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1s", "body_timeout_ms", 1000, "body_timeout: 999ms",
+     "1: body_timeout: must be from 1s to 1h"},
+    {"body_timeout: 1h", "body_timeout_ms", 3600000, "body_timeout: 61m",
+     "1: body_timeout: must be from 1s to 1h"},
+    {"max_open_tickets: 1", "max_open_tickets", 1, "max_open_tickets: 0",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"max_open_tickets: 100000", "max_open_tickets", 100000, "max_open_tickets: 100001",
+     "1: max_open_tickets: must be an integer from 1 to 100000"},
+    {"overview_interval_ms: 100", "overview_interval_ms", 100, "overview_interval_ms: 99",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"overview_interval_ms: 60000", "overview_interval_ms", 60000, "overview_interval_ms: 60001",
+     "1: overview_interval_ms: must be an integer from 100 to 60000"},
+    {"coaching_after_days: 1", "coaching_after_days", 1, "coaching_after_days: 0",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
+    {"coaching_after_days: 365", "coaching_after_days", 365, "coaching_after_days: 366",
+     "1: coaching_after_days: must be an integer from 1 to 365"},
     {"units:\n  - id: u\n    sla_wait_ms: 1", "sla_wait_ms", 1,
      "units:\n  - id: u\n    sla_wait_ms: 0",
      "3: units[0].sla_wait_ms: must be an integer from 1 to 86400000"},
@@ -430,6 +498,13 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;
     if (!strcmp(field, "max_frame")) return (double)c->max_frame;
+    if (!strcmp(field, "max_connections_per_address"))
+        return (double)c->max_connections_per_address;
+    if (!strcmp(field, "header_timeout_ms")) return (double)c->header_timeout_ms;
+    if (!strcmp(field, "body_timeout_ms")) return (double)c->body_timeout_ms;
+    if (!strcmp(field, "max_open_tickets")) return (double)c->max_open_tickets;
+    if (!strcmp(field, "overview_interval_ms")) return c->overview_interval_ms;
+    if (!strcmp(field, "coaching_after_days")) return c->coaching_after_days;
     if (!strcmp(field, "sla_wait_ms")) return (double)c->units[0].sla_wait_ms;
     if (!strcmp(field, "port")) return c->listen[0].port;
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
@@ -681,6 +756,29 @@ END_TEST
 
 /* ---- error forms ---- */
 
+/* evaluation (SPEC §15): the rapor's default period and above_pct, bounded. */
+START_TEST(evaluation_keys)
+{
+    kj_config *c = load_ok("evaluation:\n  period: quarter\n  above_pct: 105.5\n");
+    ck_assert_int_eq(c->eval_period, 1);
+    ck_assert_double_eq(c->eval_above_pct, 105.5);
+    kj_config_free(c);
+    c = load_ok("state_dir: ./x\n");
+    ck_assert_int_eq(c->eval_period, 0); /* month */
+    ck_assert_double_eq(c->eval_above_pct, 110);
+    kj_config_free(c);
+    c = load_ok("evaluation:\n  above_pct: 200\n");
+    ck_assert_double_eq(c->eval_above_pct, 200);
+    kj_config_free(c);
+    load_bad("evaluation:\n  period: week\n",
+             "2: evaluation.period: must be one of month, quarter, year");
+    load_bad("evaluation:\n  above_pct: 99.99\n",
+             "2: evaluation.above_pct: must be a number from 100 to 200");
+    load_bad("evaluation:\n  above_pct: 200.01\n",
+             "2: evaluation.above_pct: must be a number from 100 to 200");
+}
+END_TEST
+
 START_TEST(unknown_key)
 {
     fixture_bad(FIX "bad_unknown_key.yaml", FIX "bad_unknown_key.yaml:2: listne: unknown key");
@@ -744,6 +842,85 @@ START_TEST(bad_values)
           "16: ingest_queue: must be an integer from 1 to 65536\n" F
           "17: viewer_backlog: must be from 16KiB to 1GiB");
 #undef F
+}
+END_TEST
+
+/* ---- cluster (SPEC §17) ---- */
+
+START_TEST(cluster_absent_and_defaults)
+{
+    kj_config *c = load_ok("auth: true\n");
+    ck_assert_ptr_null(c->cluster); /* without cluster: one node, nothing changes */
+    kj_config_free(c);
+    c = load_ok("cluster:\n  node: jkt-1\n");
+    ck_assert_ptr_nonnull(c->cluster);
+    ck_assert_uint_eq(c->cluster->n_nats, 1);
+    ck_assert_str_eq(c->cluster->nats[0], "nats://127.0.0.1:4222");
+    ck_assert_str_eq(c->cluster->stream, "KINERJA");
+    ck_assert_int_eq(c->cluster->replicas, 3);
+    ck_assert_str_eq(c->cluster->node, "jkt-1");
+    ck_assert(c->cluster->all_units);
+    ck_assert_ptr_null(c->cluster->creds);
+    ck_assert_uint_eq(c->cluster->max_inflight, 10000);
+    ck_assert_int_eq(c->cluster->publish_timeout_ms, 5000);
+    kj_config_free(c);
+}
+END_TEST
+
+START_TEST(cluster_every_key)
+{
+    kj_config *c = load_ok("cluster:\n"
+                           "  nats: [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n"
+                           "  stream: KJ_TEST\n"
+                           "  replicas: 1\n"
+                           "  node: bdg-2\n"
+                           "  units: [kasemen-pelayanan, serang.kota]\n"
+                           "  creds: /dev/null\n"
+                           "  max_inflight: 1\n"
+                           "  publish_timeout: 100ms\n");
+    const kj_cluster_conf *cl = c->cluster;
+    ck_assert_uint_eq(cl->n_nats, 2);
+    ck_assert_str_eq(cl->nats[1], "tls://10.0.0.2:4222");
+    ck_assert_str_eq(cl->stream, "KJ_TEST");
+    ck_assert_int_eq(cl->replicas, 1);
+    ck_assert(!cl->all_units);
+    ck_assert_uint_eq(cl->n_units, 2);
+    ck_assert_str_eq(cl->units[1], "serang.kota");
+    ck_assert_str_eq(cl->creds, "/dev/null");
+    ck_assert_uint_eq(cl->max_inflight, 1);
+    ck_assert_int_eq(cl->publish_timeout_ms, 100);
+    kj_config_free(c);
+    c = load_ok("cluster:\n  nats: \"nats://h:1\"\n  node: a\n  units: \"*\"\n  replicas: 5\n");
+    ck_assert(c->cluster->all_units);
+    ck_assert_int_eq(c->cluster->replicas, 5);
+    kj_config_free(c);
+}
+END_TEST
+
+START_TEST(cluster_errors)
+{
+    load_bad("cluster:\n  node: a\n  nodes: b\n", "3: cluster.nodes: unknown key");
+    load_bad("cluster:\n"
+             "  nats: [\"nats://127.0.0.1:4222\", \"http://x\"]\n"
+             "  stream: \"KIN.ERJA\"\n"
+             "  replicas: 6\n"
+             "  units: [a, \"b c\"]\n"
+             "  creds: /nonexistent/creds\n"
+             "  max_inflight: 0\n"
+             "  publish_timeout: 99ms\n",
+             "1: cluster.node: required: this node's name (its durable consumer), e.g. jkt-1\n"
+             "2: cluster.nats[1]: must be a server URL nats://host:port or tls://host:port "
+             "(got \"http://x\")\n"
+             "3: cluster.stream: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"KIN.ERJA\")\n"
+             "4: cluster.replicas: must be an integer from 1 to 5\n"
+             "5: cluster.units[1]: must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"b c\")\n"
+             "6: cluster.creds: cannot read /nonexistent/creds: No such file or directory\n"
+             "7: cluster.max_inflight: must be an integer from 1 to 1000000\n"
+             "8: cluster.publish_timeout: must be from 100ms to 10m");
+    load_bad("cluster:\n  node: \"jkt.1\"\n  nats: []\n",
+             "2: cluster.node: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"jkt.1\")\n"
+             "3: cluster.nats: must be a server URL or a list of 1 to 32 of them");
+    load_bad("cluster: [a]\n", "1: cluster: must be a mapping (key: value)");
 }
 END_TEST
 
@@ -819,10 +996,8 @@ START_TEST(bad_indicators)
         "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
         "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
         "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, "
-        "ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, "
-        "ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9\n" F
-        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d\n" F
+        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms\n" F
+        "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d, now\n" F
         "5: indicators[0].target: must be a number from 0 to 1e+15\n" F
         "6: indicators[0].better: must be one of lower, higher\n" F
         "7: indicators[0].warn_margin: must be a number from 0 to 10\n" F
@@ -845,12 +1020,23 @@ START_TEST(every_metric_path)
     for (size_t i = 0; i < KJ_M_COUNT; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text),
                  "  - {id: i%zu, metric: %s, window: %s, target: 1, better: higher}\n", i,
-                 kj_metric_name((kj_metric)i), kj_window_name((kj_window)(i % KJ_WIN_COUNT)));
+                 kj_metric_name((kj_metric)i),
+                 kj_window_name(i >= KJ_M_QUEUE_WAITING ? KJ_WIN_NOW
+                                                        : (kj_window)(i % KJ_WIN_COUNT)));
     kj_config *c = load_ok(text);
     ck_assert_uint_eq(c->n_indicators, KJ_M_COUNT);
     ck_assert_str_eq(c->indicators[23].metric, "ratings.supervisor_avg");
-    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "ratings.ikm_elements.U9");
+    ck_assert_str_eq(c->indicators[KJ_M_COUNT - 1].metric, "queue.longest_wait_ms");
+    ck_assert_int_eq(c->indicators[KJ_M_COUNT - 1].window, KJ_WIN_NOW);
+    ck_assert(!c->indicators[KJ_M_COUNT - 1].for_employee); /* a queue is the unit's */
     kj_config_free(c);
+    /* the queue's metrics are a state now, the others windowed */
+    load_bad("indicators:\n  - {id: i, metric: queue.waiting, window: today, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: queue.waiting needs window: now");
+    load_bad("indicators:\n  - {id: i, metric: services.count, window: now, target: 1, better: "
+             "lower}\n",
+             "2: indicators[0].window: now is only for queue.waiting and queue.longest_wait_ms");
     load_bad("indicators:\n  - {id: i, metric: ratings.ikm_grade, window: 7d, target: 1, better: "
              "higher}\n",
              "2: indicators[0].metric: unknown metric \"ratings.ikm_grade\"; one of: tasks.count, "
@@ -860,9 +1046,7 @@ START_TEST(every_metric_path)
              "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
              "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
              "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, "
-             "ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, "
-             "ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9");
+             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms");
 }
 END_TEST
 
@@ -921,17 +1105,17 @@ END_TEST
 START_TEST(token_lookup)
 {
     kj_config *c = fixture_ok(FIX "full.yaml");
-    ck_assert_ptr_eq(kj_config_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
-    ck_assert_ptr_eq(kj_config_token(c, "hello", 5), &c->tokens[1]);
+    ck_assert_ptr_eq(kj_access_token(c, "abc", 3), &c->tokens[0]); /* digest in capitals */
+    ck_assert_ptr_eq(kj_access_token(c, "hello", 5), &c->tokens[1]);
     const char *q = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    ck_assert_ptr_eq(kj_config_token(c, q, strlen(q)), &c->tokens[2]);
-    ck_assert_ptr_null(kj_config_token(c, "abd", 3));
-    ck_assert_ptr_null(kj_config_token(c, "ab", 2));
-    ck_assert_ptr_null(kj_config_token(c, "abcd", 4));
-    ck_assert_ptr_null(kj_config_token(c, "hello", 4)); /* the length is the caller's */
-    ck_assert_ptr_null(kj_config_token(c, "", 0));
-    ck_assert_ptr_null(kj_config_token(c, NULL, 3));
-    ck_assert_ptr_null(kj_config_token(NULL, "abc", 3));
+    ck_assert_ptr_eq(kj_access_token(c, q, strlen(q)), &c->tokens[2]);
+    ck_assert_ptr_null(kj_access_token(c, "abd", 3));
+    ck_assert_ptr_null(kj_access_token(c, "ab", 2));
+    ck_assert_ptr_null(kj_access_token(c, "abcd", 4));
+    ck_assert_ptr_null(kj_access_token(c, "hello", 4)); /* the length is the caller's */
+    ck_assert_ptr_null(kj_access_token(c, "", 0));
+    ck_assert_ptr_null(kj_access_token(c, NULL, 3));
+    ck_assert_ptr_null(kj_access_token(NULL, "abc", 3));
     kj_config_free(c);
 }
 END_TEST
@@ -959,9 +1143,9 @@ START_TEST(token_digest_lengths)
                  "  - {name: t, role: admin, sha256: \"%s\"}\n",
                  1, cases[i].hex);
         kj_config *c = load_ok(text);
-        const kj_token *t = kj_config_token(c, secret, cases[i].len);
+        const kj_token *t = kj_access_token(c, secret, cases[i].len);
         ck_assert_msg(t == &c->tokens[1], "length %zu", cases[i].len);
-        ck_assert_ptr_null(kj_config_token(c, secret, cases[i].len - 1));
+        ck_assert_ptr_null(kj_access_token(c, secret, cases[i].len - 1));
         kj_config_free(c);
     }
     free(secret);
@@ -1086,6 +1270,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, null_means_default);
     tcase_add_test(tc, every_key);
     tcase_add_test(tc, examples);
+    tcase_add_test(tc, example_documents_every_key);
     tcase_add_loop_test(tc, limit_at_boundary, 0, (int)(sizeof limits / sizeof limits[0]));
     tcase_add_test(tc, identifier_and_name_length);
     tcase_add_test(tc, listen_count);
@@ -1116,6 +1301,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, errbuf_truncation);
     tcase_add_test(tc, many_errors);
     tcase_add_test(tc, missing_file);
+    tcase_add_test(tc, evaluation_keys);
+    tcase_add_test(tc, cluster_absent_and_defaults);
+    tcase_add_test(tc, cluster_every_key);
+    tcase_add_test(tc, cluster_errors);
     suite_add_tcase(s, tc);
     return s;
 }

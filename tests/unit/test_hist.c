@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "hist.h"
-
-#define DAY_MS 86400000LL
 
 /* A small deterministic generator so that failures reproduce. */
 static uint64_t rng_state = 88172645463325252ULL;
@@ -73,7 +72,7 @@ START_TEST(test_random_uniform)
     size_t n = 20000;
     int64_t *v = malloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++)
-        v[i] = (int64_t)(rnd() % (uint64_t)DAY_MS);
+        v[i] = (int64_t)(rnd() % (uint64_t)KJ_DAY_MS);
     fill_and_check(v, n, "uniform 0..24h");
     for (size_t i = 0; i < n; i++)
         v[i] = (int64_t)(rnd() % 2000);
@@ -88,7 +87,7 @@ START_TEST(test_random_log_uniform)
         size_t n = 1 + rnd() % 5000;
         int64_t *v = malloc(n * sizeof *v);
         for (size_t i = 0; i < n; i++)
-            v[i] = (int64_t)exp(rnd01() * log((double)DAY_MS * 2));
+            v[i] = (int64_t)exp(rnd01() * log((double)KJ_DAY_MS * 2));
         fill_and_check(v, n, "log-uniform");
         free(v);
     }
@@ -106,10 +105,10 @@ START_TEST(test_adversarial)
         v[i] = 123457;
     fill_and_check(v, n, "constant");
     for (size_t i = 0; i < n; i++)
-        v[i] = DAY_MS;
+        v[i] = KJ_DAY_MS;
     fill_and_check(v, n, "all 24h");
     for (size_t i = 0; i < n; i++)
-        v[i] = i % 2 ? 5 : DAY_MS - 1;
+        v[i] = i % 2 ? 5 : KJ_DAY_MS - 1;
     fill_and_check(v, n, "bimodal 5ms / 24h");
     for (size_t i = 0; i < n; i++)
         v[i] = i < n * 9 / 10 ? 1000 : 3600000 + (int64_t)i;
@@ -122,7 +121,7 @@ START_TEST(test_adversarial)
     fill_and_check(v, n, "powers of two");
     v[0] = 777;
     fill_and_check(v, 1, "single value");
-    v[0] = DAY_MS + 1;
+    v[0] = KJ_DAY_MS + 1;
     fill_and_check(v, 1, "single 24h+");
     v[0] = 3;
     v[1] = 1000000;
@@ -234,7 +233,7 @@ START_TEST(test_serialise)
     kj_hist_add(&h, 42);
     round_trip(&h);
     ck_assert_uint_le(kj_hist_encoded_size(&h), 2);
-    kj_hist_add(&h, DAY_MS);
+    kj_hist_add(&h, KJ_DAY_MS);
     round_trip(&h);
     for (int i = 0; i < 5000; i++) /* dense form */
         kj_hist_add(&h, (int64_t)(rnd() % 600000));
@@ -276,7 +275,7 @@ START_TEST(test_merge_encoded)
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         kj_hist_reset(&src);
         for (int i = 0; i < sizes[k]; i++)
-            kj_hist_add(&src, (int64_t)(rnd() % (k % 2 ? 600000 : 3 * DAY_MS)));
+            kj_hist_add(&src, (int64_t)(rnd() % (k % 2 ? 600000 : 3 * KJ_DAY_MS)));
         size_t n = kj_hist_encode(&src, buf), used = 0;
         ck_assert_int_eq(kj_hist_decode(&dec, buf, n, &used), KJ_OK);
         kj_hist_merge(&want, &dec);

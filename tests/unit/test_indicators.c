@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "indicators.h"
 #include "metrics.h"
 
-#define MIN_MS 60000LL
 static const int64_t T0 = 1773113420500LL; /* 2026-03-10 10:30 in Jakarta */
 
 START_TEST(test_status_higher)
@@ -50,7 +50,7 @@ END_TEST
 static double ach(kj_better b, double target, bool has, double value)
 {
     double pct = -1;
-    return kj_indicator_achievement(b, target, has, value, &pct) ? pct : -1;
+    return kj_metric_achievement(b, target, has, value, &pct) ? pct : -1;
 }
 
 START_TEST(test_achievement)
@@ -282,8 +282,8 @@ static kj_status window_raw(const int64_t *waits, int upto, int64_t now)
 {
     int64_t max = -1;
     for (int j = 0; j <= upto; j++) {
-        int64_t bucket = (T0 + j * MIN_MS) / MIN_MS * MIN_MS;
-        if (waits[j] >= 0 && bucket > now - 15 * MIN_MS && waits[j] > max) max = waits[j];
+        int64_t bucket = (T0 + j * KJ_MINUTE_MS) / KJ_MINUTE_MS * KJ_MINUTE_MS;
+        if (waits[j] >= 0 && bucket > now - 15 * KJ_MINUTE_MS && waits[j] > max) max = waits[j];
     }
     return max < 0 ? KJ_STATUS_NONE : class_of(max);
 }
@@ -327,7 +327,7 @@ static void flap_run(unsigned seed, int64_t hold)
     kj_alert got[2 * FLAP_STEPS];
     int n_got = 0;
     for (int k = 0; k < FLAP_STEPS; k++) {
-        int64_t now = T0 + k * MIN_MS;
+        int64_t now = T0 + k * KJ_MINUTE_MS;
         seed = seed * 1103515245u + 12345u;
         /* bursts and gaps: sparse data that flaps */
         waits[k] = (seed >> 16) % 3 ? -1 : classes[(seed >> 8) % 3];
@@ -362,7 +362,7 @@ static void flap_run(unsigned seed, int64_t hold)
 
 START_TEST(test_hold_against_model)
 {
-    static const int64_t holds[] = {0, 2 * MIN_MS, 5 * MIN_MS, 150000};
+    static const int64_t holds[] = {0, 2 * KJ_MINUTE_MS, 5 * KJ_MINUTE_MS, 150000};
     for (unsigned seed = 1; seed <= 6; seed++)
         for (size_t h = 0; h < sizeof holds / sizeof holds[0]; h++)
             flap_run(seed * 7919u, holds[h]);
@@ -374,17 +374,17 @@ START_TEST(test_hold_calms_alerts)
 {
     int counts[2];
     for (int v = 0; v < 2; v++) {
-        kj_config *cfg = hold_config(v ? 10 * MIN_MS : 0);
+        kj_config *cfg = hold_config(v ? 10 * KJ_MINUTE_MS : 0);
         kj_metrics *m;
         ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
         counts[v] = 0;
         for (int k = 0; k < 120; k++) {
-            ck_assert_int_eq(kj_metrics_tick(m, T0 + k * MIN_MS), KJ_OK);
+            ck_assert_int_eq(kj_metrics_tick(m, T0 + k * KJ_MINUTE_MS), KJ_OK);
             n_seen = 0;
             if (kj_metrics_pending(m)) run(m, NULL, 0);
             counts[v] += n_seen;
             if (k % 4) continue;
-            kj_event ev = service(T0 + k * MIN_MS, "e1", k % 32 < 16 ? 300000 : 900000);
+            kj_event ev = service(T0 + k * KJ_MINUTE_MS, "e1", k % 32 < 16 ? 300000 : 900000);
             run(m, &ev, 1);
             counts[v] += n_seen;
         }
@@ -439,7 +439,7 @@ START_TEST(test_alerts_on_change_only)
     ck_assert_int_eq(n_seen, 2);
 
     /* time: 15m empties, busy goes ok -> none, found by tick, stored later */
-    ck_assert_int_eq(kj_metrics_tick(m, T0 + 16 * MIN_MS), KJ_OK);
+    ck_assert_int_eq(kj_metrics_tick(m, T0 + 16 * KJ_MINUTE_MS), KJ_OK);
     ck_assert(kj_metrics_pending(m));
     run(m, NULL, 0);
     ck_assert_int_eq(n_seen, 1);

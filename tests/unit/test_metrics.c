@@ -10,14 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "tzclock.h"
 
-#define MIN_MS 60000LL
-#define HOUR_MS 3600000LL
-#define DAY_MS 86400000LL
-#define JKT_OFF (7 * HOUR_MS) /* Asia/Jakarta: UTC+7, no DST since 1964 */
+#define JKT_OFF (7 * KJ_HOUR_MS) /* Asia/Jakarta: UTC+7, no DST since 1964 */
 
 /* 2026-03-10 10:30:20.500 in Jakarta (03:30:20.500 UTC). */
 static const int64_t T0 = 1773113420500LL;
@@ -284,12 +282,13 @@ typedef struct applied {
 
 static bool in_window(const char *w, int64_t ts, int64_t now)
 {
-    int64_t m = ts / MIN_MS, nm = now / MIN_MS, h = ts / HOUR_MS, nh = now / HOUR_MS;
+    int64_t m = ts / KJ_MINUTE_MS, nm = now / KJ_MINUTE_MS, h = ts / KJ_HOUR_MS,
+            nh = now / KJ_HOUR_MS;
     if (!strcmp(w, "15m")) return m <= nm && m > nm - 15;
     if (!strcmp(w, "1h")) return m <= nm && m > nm - 60;
     if (!strcmp(w, "7d")) return h <= nh && h > nh - 168;
     if (!strcmp(w, "30d")) return h <= nh && h > nh - 720;
-    return (ts + JKT_OFF) / DAY_MS == (now + JKT_OFF) / DAY_MS;
+    return (ts + JKT_OFF) / KJ_DAY_MS == (now + JKT_OFF) / KJ_DAY_MS;
 }
 
 static double window_hours(const char *w, int64_t now)
@@ -298,8 +297,8 @@ static double window_hours(const char *w, int64_t now)
     if (!strcmp(w, "1h")) return 1;
     if (!strcmp(w, "7d")) return 168;
     if (!strcmp(w, "30d")) return 720;
-    int64_t midnight = (now + JKT_OFF) / DAY_MS * DAY_MS - JKT_OFF;
-    return (double)((now / MIN_MS + 1) * MIN_MS - midnight) / (double)HOUR_MS;
+    int64_t midnight = (now + JKT_OFF) / KJ_DAY_MS * KJ_DAY_MS - JKT_OFF;
+    return (double)((now / KJ_MINUTE_MS + 1) * KJ_MINUTE_MS - midnight) / (double)KJ_HOUR_MS;
 }
 
 static void close_to(double got, double want, const char *what)
@@ -487,9 +486,9 @@ static int64_t random_duration(void)
 {
     switch (rnd() % 8) {
     case 0: return 0;
-    case 1: return DAY_MS + rnd_in(0, 1000);
+    case 1: return KJ_DAY_MS + rnd_in(0, 1000);
     case 2: return rnd_in(0, 120);
-    default: return (int64_t)exp((double)(rnd() % 1000) / 1000.0 * log(3.0 * HOUR_MS));
+    default: return (int64_t)exp((double)(rnd() % 1000) / 1000.0 * log(3.0 * KJ_HOUR_MS));
     }
 }
 
@@ -499,11 +498,11 @@ static kj_event random_event(int64_t now)
     static const char *ctrs[] = {"c1", "c2"};
     int64_t age;
     switch (rnd() % 6) {
-    case 0: age = rnd_in(0, 20 * MIN_MS); break;
-    case 1: age = rnd_in(0, 2 * HOUR_MS); break;
-    case 2: age = rnd_in(0, 2 * DAY_MS); break;
-    case 3: age = -rnd_in(0, 5 * MIN_MS); break; /* from the future, within the skew */
-    default: age = rnd_in(0, 34 * DAY_MS); break;
+    case 0: age = rnd_in(0, 20 * KJ_MINUTE_MS); break;
+    case 1: age = rnd_in(0, 2 * KJ_HOUR_MS); break;
+    case 2: age = rnd_in(0, 2 * KJ_DAY_MS); break;
+    case 3: age = -rnd_in(0, 5 * KJ_MINUTE_MS); break; /* from the future, within the skew */
+    default: age = rnd_in(0, 34 * KJ_DAY_MS); break;
     }
     const char *unit = units[rnd() % 2];
     const char *ctr = !strcmp(unit, "u1") ? ctrs[rnd() % 2] : "c1";
@@ -513,11 +512,11 @@ static kj_event random_event(int64_t now)
     case KJ_EV_TASK:
         ev.ts = now - age;
         if ((ev.has_duration = rnd() % 4 != 0)) ev.duration_ms = random_duration();
-        if ((ev.has_due = rnd() % 2)) ev.due_ts = ev.ts + rnd_in(-HOUR_MS, HOUR_MS);
+        if ((ev.has_due = rnd() % 2)) ev.due_ts = ev.ts + rnd_in(-KJ_HOUR_MS, KJ_HOUR_MS);
         if ((ev.has_quality = rnd() % 2)) ev.quality = (int32_t)rnd_in(0, 100);
         break;
     case KJ_EV_SERVICE:
-        ev.wait_ms = rnd() % 5 ? rnd_in(0, 30 * MIN_MS) : 600000;
+        ev.wait_ms = rnd() % 5 ? rnd_in(0, 30 * KJ_MINUTE_MS) : 600000;
         ev.service_ms = random_duration();
         ev.outcome = (kj_outcome)(rnd() % 6 == 0   ? KJ_OUTCOME_NO_SHOW
                                   : rnd() % 6 == 0 ? KJ_OUTCOME_TRANSFERRED
@@ -561,8 +560,9 @@ START_TEST(test_fields_random)
     check_all(m, all, n, T0);
     /* Time moves: buckets leave (maxima recomputed), future ones enter,
      * midnight passes (17:00 UTC). */
-    static const int64_t later[] = {3 * MIN_MS,   17 * MIN_MS, 61 * MIN_MS, 3 * HOUR_MS,
-                                    14 * HOUR_MS, 2 * DAY_MS,  8 * DAY_MS,  31 * DAY_MS};
+    static const int64_t later[] = {3 * KJ_MINUTE_MS, 17 * KJ_MINUTE_MS, 61 * KJ_MINUTE_MS,
+                                    3 * KJ_HOUR_MS,   14 * KJ_HOUR_MS,   2 * KJ_DAY_MS,
+                                    8 * KJ_DAY_MS,    31 * KJ_DAY_MS};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
         ck_assert_int_eq(kj_metrics_tick(m, T0 + later[i]), KJ_OK);
         check_all(m, all, n, T0 + later[i]);
@@ -583,12 +583,12 @@ START_TEST(test_fields_ticking)
     applied *all = calloc(cap, sizeof *all);
     int64_t now = T0;
     while (n < cap) {
-        now += rnd_in(0, 3 * MIN_MS);
+        now += rnd_in(0, 3 * KJ_MINUTE_MS);
         ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
         kj_metrics_begin(m);
         for (int g = 0; g < 20 && n < cap; g++, n++) {
             all[n].ev = random_event(now);
-            if (rnd() % 3) all[n].ev.ts = now - rnd_in(-2 * MIN_MS, 10 * MIN_MS);
+            if (rnd() % 3) all[n].ev.ts = now - rnd_in(-2 * KJ_MINUTE_MS, 10 * KJ_MINUTE_MS);
             all[n].sla = !strcmp(all[n].ev.unit, "u1") ? 600000 : 900000;
             ck_assert_int_eq(kj_metrics_apply(m, &all[n].ev), KJ_OK);
         }
@@ -617,21 +617,21 @@ START_TEST(test_edge_15m)
 {
     kj_config *cfg = base_config();
     kj_metrics *m;
-    int64_t minute = T0 / MIN_MS * MIN_MS; /* 10:30:00 local */
+    int64_t minute = T0 / KJ_MINUTE_MS * KJ_MINUTE_MS; /* 10:30:00 local */
     ck_assert_int_eq(kj_metrics_new(cfg, minute + 59999, &m), KJ_OK);
     kj_event ev = service_ev(minute + 59999, "u1", "e1", "c1", 1000, 2000, KJ_OUTCOME_SERVED);
     apply1(m, &ev);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), 1);
     /* 14 minutes later, at the end of the 15th bucket: still in */
-    kj_metrics_tick(m, minute + 15 * MIN_MS - 1);
+    kj_metrics_tick(m, minute + 15 * KJ_MINUTE_MS - 1);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), 1);
     /* the next ms the bucket leaves 15m (and not 1h) */
-    kj_metrics_tick(m, minute + 15 * MIN_MS);
+    kj_metrics_tick(m, minute + 15 * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), -1);
     ck_assert_int_eq((int)unit_services(m, "u1", "1h"), 1);
-    kj_metrics_tick(m, minute + 60 * MIN_MS - 1);
+    kj_metrics_tick(m, minute + 60 * KJ_MINUTE_MS - 1);
     ck_assert_int_eq((int)unit_services(m, "u1", "1h"), 1);
-    kj_metrics_tick(m, minute + 60 * MIN_MS);
+    kj_metrics_tick(m, minute + 60 * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u1", "1h"), -1);
     ck_assert_int_eq((int)unit_services(m, "u1", "7d"), 1);
     kj_metrics_free(m);
@@ -646,7 +646,7 @@ START_TEST(test_edge_midnight_jakarta)
     kj_metrics *m;
     int64_t midnight = 1773162000000LL;
     ck_assert_int_eq(kj_metrics_new(cfg, midnight - 1, &m), KJ_OK);
-    ck_assert_int_eq(kj_metrics_today_start(m), midnight - DAY_MS);
+    ck_assert_int_eq(kj_metrics_today_start(m), midnight - KJ_DAY_MS);
     kj_event late = service_ev(midnight - 1, "u1", "e1", "c1", 1, 1, KJ_OUTCOME_SERVED);
     kj_event next = service_ev(midnight, "u1", "e1", "c1", 1, 1, KJ_OUTCOME_SERVED);
     next.outcome = KJ_OUTCOME_TRANSFERRED;
@@ -673,7 +673,7 @@ START_TEST(test_late_and_future)
     kj_config *cfg = base_config();
     kj_metrics *m;
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
-    kj_event late = service_ev(T0 - 2 * HOUR_MS, "u1", "e1", "c1", 5, 5, KJ_OUTCOME_SERVED);
+    kj_event late = service_ev(T0 - 2 * KJ_HOUR_MS, "u1", "e1", "c1", 5, 5, KJ_OUTCOME_SERVED);
     apply1(m, &late);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), -1);
     ck_assert_int_eq((int)unit_services(m, "u1", "1h"), -1);
@@ -682,13 +682,13 @@ START_TEST(test_late_and_future)
     ck_assert_int_eq((int)unit_services(m, "u1", "30d"), 1);
 
     /* 4 minutes ahead: today's already, in 15m from its minute on */
-    kj_event future = service_ev(T0 + 4 * MIN_MS, "u1", "e1", "c1", 5, 5, KJ_OUTCOME_SERVED);
+    kj_event future = service_ev(T0 + 4 * KJ_MINUTE_MS, "u1", "e1", "c1", 5, 5, KJ_OUTCOME_SERVED);
     apply1(m, &future);
     ck_assert_int_eq((int)unit_services(m, "u1", "today"), 2);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), -1);
-    kj_metrics_tick(m, T0 + 3 * MIN_MS);
+    kj_metrics_tick(m, T0 + 3 * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), -1);
-    kj_metrics_tick(m, future.ts / MIN_MS * MIN_MS);
+    kj_metrics_tick(m, future.ts / KJ_MINUTE_MS * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u1", "15m"), 1);
     ck_assert_int_eq((int)unit_services(m, "u1", "1h"), 1);
     kj_metrics_free(m);
@@ -723,18 +723,18 @@ START_TEST(test_tick_without_events)
     kj_metrics_tick(m, T0 + 1000);
     kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 0);
-    kj_metrics_tick(m, T0 + 20 * MIN_MS);
+    kj_metrics_tick(m, T0 + 20 * KJ_MINUTE_MS);
     ck_assert_int_eq((int)unit_services(m, "u2", "15m"), -1);
     kj_metrics_take_changes(m, NULL, count_changes, NULL);
     ck_assert_int_eq(changed_units, 1);
-    kj_metrics_tick(m, T0 + 8 * DAY_MS);
+    kj_metrics_tick(m, T0 + 8 * KJ_DAY_MS);
     ck_assert_int_eq((int)unit_services(m, "u2", "7d"), -1);
     ck_assert_int_eq((int)unit_services(m, "u2", "30d"), 1);
-    kj_metrics_tick(m, T0 + 31 * DAY_MS);
+    kj_metrics_tick(m, T0 + 31 * KJ_DAY_MS);
     ck_assert_int_eq((int)unit_services(m, "u2", "30d"), -1);
     /* time never moves back */
     kj_metrics_tick(m, T0);
-    ck_assert_int_eq(kj_metrics_now(m), T0 + 31 * DAY_MS);
+    ck_assert_int_eq(kj_metrics_now(m), T0 + 31 * KJ_DAY_MS);
     kj_metrics_free(m);
     kj_config_free(cfg);
 }
@@ -939,8 +939,9 @@ START_TEST(test_snapshot_shape)
     ck_assert(map_has_exactly(at(&p.up.data, "members.e1"), member_keys, 7));
     ck_assert(is_nil(at(&p.up.data, "members.e1.today.tasks")));
     ck_assert(at(&p.up.data, "counters.c1.serving") != NULL);
-    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d"};
-    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 5));
+    static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d", "queue"};
+    ck_assert(map_has_exactly(at(&p.up.data, "unit_metrics"), unit_keys, 6));
+    ck_assert_int_eq((int64_t)num(at(&p.up.data, "unit_metrics.queue.waiting"), "waiting"), 0);
     packed_free(&p);
 
     /* a unit, member and counter first seen in an event */
@@ -1208,17 +1209,17 @@ START_TEST(test_persistence_round_trip)
     kj_config *cfg = indicator_config();
     kj_metrics *a, *b;
     table t = {0};
-    int64_t now = T0 - 3 * DAY_MS;
+    int64_t now = T0 - 3 * KJ_DAY_MS;
     ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
     kj_metrics_tick(a, now);
     for (int round = 0; round < 60; round++) {
-        now += rnd_in(0, 2 * HOUR_MS);
+        now += rnd_in(0, 2 * KJ_HOUR_MS);
         ck_assert_int_eq(kj_metrics_tick(a, now), KJ_OK);
         if (kj_metrics_pending(a)) group(a, &t, NULL, 0);
         kj_event evs[60];
         for (int i = 0; i < 60; i++) {
             evs[i] = random_event(now);
-            if (i % 3 == 0) evs[i].ts = now - rnd_in(-MIN_MS, 20 * MIN_MS);
+            if (i % 3 == 0) evs[i].ts = now - rnd_in(-KJ_MINUTE_MS, 20 * KJ_MINUTE_MS);
         }
         evs[0] =
             presence_ev(now, "u1", "e1", (kj_presence_state)(rnd() % 4), rnd() % 2 ? "c1" : NULL);
@@ -1243,9 +1244,10 @@ START_TEST(test_persistence_round_trip)
     ck_assert(!kj_metrics_pending(b)); /* a restart raises no alerts */
     assert_same_state(a, b);
     /* and both go on alike */
-    kj_metrics_tick(a, now + 50 * MIN_MS);
-    kj_metrics_tick(b, now + 50 * MIN_MS);
-    kj_event ev = service_ev(now + 50 * MIN_MS, "u1", "e2", "c2", 100, 100, KJ_OUTCOME_SERVED);
+    kj_metrics_tick(a, now + 50 * KJ_MINUTE_MS);
+    kj_metrics_tick(b, now + 50 * KJ_MINUTE_MS);
+    kj_event ev =
+        service_ev(now + 50 * KJ_MINUTE_MS, "u1", "e2", "c2", 100, 100, KJ_OUTCOME_SERVED);
     apply1(a, &ev);
     apply1(b, &ev);
     assert_same_state(a, b);
@@ -1264,14 +1266,14 @@ START_TEST(test_load_skips_a_corrupt_bucket)
     kj_config *cfg = base_config();
     kj_metrics *a, *b, *c;
     table t = {0};
-    int64_t now = T0 - 2 * DAY_MS;
+    int64_t now = T0 - 2 * KJ_DAY_MS;
     ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
     for (int h = 0; h < 30; h++) {
-        now += HOUR_MS;
+        now += KJ_HOUR_MS;
         kj_metrics_tick(a, now);
         kj_event evs[20];
         for (int i = 0; i < 20; i++)
-            evs[i] = service_ev(now - i * MIN_MS, "u1", "e1", "c1", rnd_in(0, 900000),
+            evs[i] = service_ev(now - i * KJ_MINUTE_MS, "u1", "e1", "c1", rnd_in(0, 900000),
                                 rnd_in(0, 600000), KJ_OUTCOME_SERVED);
         group(a, &t, evs, 20);
     }
@@ -1343,22 +1345,23 @@ START_TEST(test_checkpoint_round_trip)
     kj_config *cfg = indicator_config();
     kj_metrics *a;
     table t = {0};
-    int64_t now = T0 - 3 * DAY_MS;
+    int64_t now = T0 - 3 * KJ_DAY_MS;
     ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
     for (int round = 0; round < 40; round++) {
-        now += rnd_in(0, 2 * HOUR_MS);
+        now += rnd_in(0, 2 * KJ_HOUR_MS);
         kj_metrics_tick(a, now);
         kj_event evs[40];
         for (int i = 0; i < 40; i++)
-            evs[i] = random_event(now - rnd_in(0, 50 * MIN_MS));
+            evs[i] = random_event(now - rnd_in(0, 50 * KJ_MINUTE_MS));
         group(a, &t, evs, 40);
     }
-    now += 7 * MIN_MS; /* a quiet while, then the stop */
+    now += 7 * KJ_MINUTE_MS; /* a quiet while, then the stop */
     kj_metrics_tick(a, now);
     if (kj_metrics_pending(a)) group(a, &t, NULL, 0);
     kj_metrics_sink sink = {&t, table_put, NULL};
     ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
-    static const int64_t gaps[] = {0, 3 * MIN_MS, 2 * HOUR_MS + 10 * MIN_MS, 9 * DAY_MS};
+    static const int64_t gaps[] = {0, 3 * KJ_MINUTE_MS, 2 * KJ_HOUR_MS + 10 * KJ_MINUTE_MS,
+                                   9 * KJ_DAY_MS};
     for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
         kj_metrics *b = load_table(cfg, &t, now + gaps[g], NULL);
         kj_metrics *c = load_table(cfg, &t, now + gaps[g], no_checkpoint);
@@ -1368,8 +1371,8 @@ START_TEST(test_checkpoint_round_trip)
         kj_metrics_free(c);
     }
     /* a start with it, one event: the marker is voided in that group */
-    kj_metrics *b = load_table(cfg, &t, now + 9 * DAY_MS, NULL);
-    kj_event ev = service_ev(now + 9 * DAY_MS, "u1", "e1", "c1", 10, 10, KJ_OUTCOME_SERVED);
+    kj_metrics *b = load_table(cfg, &t, now + 9 * KJ_DAY_MS, NULL);
+    kj_event ev = service_ev(now + 9 * KJ_DAY_MS, "u1", "e1", "c1", 10, 10, KJ_OUTCOME_SERVED);
     group(b, &t, &ev, 1);
     qsort(t.rows, t.n, sizeof *t.rows, kv_cmp);
     ck_assert_uint_eq(t.rows[0].klen, 5);
@@ -1377,7 +1380,7 @@ START_TEST(test_checkpoint_round_trip)
     ck_assert_uint_eq(t.rows[0].vlen, 2);
     ck_assert_uint_eq(((uint8_t *)t.rows[0].val)[1], 0);
     /* so a start after that merges the buckets, and agrees with b */
-    kj_metrics *c = load_table(cfg, &t, now + 9 * DAY_MS, NULL);
+    kj_metrics *c = load_table(cfg, &t, now + 9 * KJ_DAY_MS, NULL);
     assert_same_state(b, c);
     kj_metrics_free(b);
     kj_metrics_free(c);
@@ -1397,26 +1400,27 @@ START_TEST(test_fold_survives_a_crash)
     kj_config *cfg = base_config(); /* no indicators: alerts of the last tick die with a */
     kj_metrics *a;
     table t = {0};
-    int64_t now = T0 - 2 * DAY_MS;
+    int64_t now = T0 - 2 * KJ_DAY_MS;
     ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
     for (int round = 0; round < 30; round++) {
-        now += rnd_in(MIN_MS, 40 * MIN_MS);
+        now += rnd_in(KJ_MINUTE_MS, 40 * KJ_MINUTE_MS);
         kj_metrics_tick(a, now);
         if (round % 3 && kj_metrics_pending(a)) group(a, &t, NULL, 0); /* else: saved later */
         kj_event evs[40];
         for (int i = 0; i < 40; i++)
-            evs[i] = random_event(now + rnd_in(-2 * MIN_MS, 2 * MIN_MS));
+            evs[i] = random_event(now + rnd_in(-2 * KJ_MINUTE_MS, 2 * KJ_MINUTE_MS));
         group(a, &t, evs, 40);
     }
     /* the last minutes fold as the clock moves on; the crash comes first */
-    now += 3 * HOUR_MS + 17 * MIN_MS;
+    now += 3 * KJ_HOUR_MS + 17 * KJ_MINUTE_MS;
     kj_metrics_tick(a, now);
     ck_assert(kj_metrics_pending(a));
     kj_metrics *b = load_table(cfg, &t, now, NULL);
     assert_same_state(a, b);
     /* both go on alike, into a pending minute and a folded one */
-    kj_event evs[2] = {service_ev(now, "u1", "e2", "c2", 100, 100, KJ_OUTCOME_SERVED),
-                       service_ev(now - 30 * MIN_MS, "u2", "e3", "c4", 7, 9, KJ_OUTCOME_SERVED)};
+    kj_event evs[2] = {
+        service_ev(now, "u1", "e2", "c2", 100, 100, KJ_OUTCOME_SERVED),
+        service_ev(now - 30 * KJ_MINUTE_MS, "u2", "e3", "c4", 7, 9, KJ_OUTCOME_SERVED)};
     table tb = {0};
     group(a, &t, evs, 2);
     group(b, &tb, evs, 2);
@@ -1425,17 +1429,17 @@ START_TEST(test_fold_survives_a_crash)
     /* once the minute of evs[0] is folded and saved, the store is what an
      * older build wrote in that minute: without a watermark, a start in that
      * minute takes it as folded already */
-    now += MIN_MS;
+    now += KJ_MINUTE_MS;
     kj_metrics_tick(a, now);
     group(a, &t, NULL, 0);
-    kj_metrics *c = load_table(cfg, &t, now - MIN_MS, no_watermark);
+    kj_metrics *c = load_table(cfg, &t, now - KJ_MINUTE_MS, no_watermark);
     kj_metrics_tick(c, now);
     assert_same_state(a, c);
     /* a clean stop after a fold whose save failed, the minute's hour closed:
      * the checkpoint's totals hold the fold, so it stores the fold too */
     kj_event last = service_ev(now, "u1", "e1", "c1", 5, 5, KJ_OUTCOME_SERVED);
     group(a, &t, &last, 1);
-    now += 2 * HOUR_MS;
+    now += 2 * KJ_HOUR_MS;
     kj_metrics_tick(a, now);
     ck_assert(kj_metrics_pending(a));
     kj_metrics_sink sink = {&t, table_put, NULL};
@@ -1464,7 +1468,7 @@ START_TEST(test_keys_and_retention)
      * day buckets wait for the minute's fold */
     ck_assert_uint_eq(t.n, 5);
     ck_assert(!kj_metrics_pending(m));
-    ck_assert_int_eq(kj_metrics_tick(m, T0 + MIN_MS), KJ_OK);
+    ck_assert_int_eq(kj_metrics_tick(m, T0 + KJ_MINUTE_MS), KJ_OK);
     ck_assert(kj_metrics_pending(m));
     group(m, &t, NULL, 0);
     ck_assert(!kj_metrics_pending(m));
@@ -1476,17 +1480,17 @@ START_TEST(test_keys_and_retention)
     ck_assert_int_eq(memcmp(t.rows[4].key, minute_key, 5), 0); /* !fold, B C.. x 3, then B E e1 */
     for (size_t i = 0; i < t.n; i++)
         ck_assert(!kj_metrics_key_expired(m, t.rows[i].key, t.rows[i].klen));
-    ck_assert_int_eq(kj_metrics_tick(m, T0 + 3 * HOUR_MS), KJ_OK);
+    ck_assert_int_eq(kj_metrics_tick(m, T0 + 3 * KJ_HOUR_MS), KJ_OK);
     size_t expired = 0;
     for (size_t i = 0; i < t.n; i++)
         expired += kj_metrics_key_expired(m, t.rows[i].key, t.rows[i].klen);
     ck_assert_uint_eq(expired, 3); /* the minute buckets */
-    kj_metrics_tick(m, T0 + 32 * DAY_MS);
+    kj_metrics_tick(m, T0 + 32 * KJ_DAY_MS);
     expired = 0;
     for (size_t i = 0; i < t.n; i++)
         expired += kj_metrics_key_expired(m, t.rows[i].key, t.rows[i].klen);
     ck_assert_uint_eq(expired, 6); /* and the hour buckets */
-    kj_metrics_tick(m, T0 + 401 * DAY_MS);
+    kj_metrics_tick(m, T0 + 401 * KJ_DAY_MS);
     expired = 0;
     for (size_t i = 0; i < t.n; i++)
         expired += kj_metrics_key_expired(m, t.rows[i].key, t.rows[i].klen);
@@ -1509,7 +1513,7 @@ static size_t presence_story(kj_event *evs, size_t max)
 {
     static const char *emps[] = {"e1", "e2", "e3", "e4"};
     size_t n = 0;
-    for (int64_t ts = T0 - 40 * MIN_MS; n < max; ts += rnd_in(1, 60000)) {
+    for (int64_t ts = T0 - 40 * KJ_MINUTE_MS; n < max; ts += rnd_in(1, 60000)) {
         const char *emp = emps[rnd() % 4];
         const char *unit = !strcmp(emp, "e4") || (!strcmp(emp, "e3") && rnd() % 2) ? "u2" : "u1";
         const char *ctr = !strcmp(unit, "u2") ? "c1" : rnd() % 2 ? "c1" : "c2";
@@ -1607,27 +1611,27 @@ START_TEST(test_presence_history_bound)
     table t = {0};
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
     kj_metrics_tick(m, T0);
-    int64_t ts0 = T0 - 40 * MIN_MS;
+    int64_t ts0 = T0 - 40 * KJ_MINUTE_MS;
     for (int i = 0; i < 40; i++) {
-        kj_event ev = presence_ev(ts0 + i * MIN_MS, "u1", "e1", KJ_PRESENCE_AVAILABLE, NULL);
+        kj_event ev = presence_ev(ts0 + i * KJ_MINUTE_MS, "u1", "e1", KJ_PRESENCE_AVAILABLE, NULL);
         group(m, &t, &ev, 1);
     }
     ck_assert_int_eq(presence_since(m, "e1"), ts0);
     /* events 0..7 are folded: a break after event 5 comes too late */
-    kj_event old = presence_ev(ts0 + 5 * MIN_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
+    kj_event old = presence_ev(ts0 + 5 * KJ_MINUTE_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
     group(m, &t, &old, 1);
     ck_assert_int_eq(presence_since(m, "e1"), ts0);
     /* a break after event 20 splits the run: available again since event 21 */
-    kj_event late = presence_ev(ts0 + 20 * MIN_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
+    kj_event late = presence_ev(ts0 + 20 * KJ_MINUTE_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
     group(m, &t, &late, 1);
-    ck_assert_int_eq(presence_since(m, "e1"), ts0 + 21 * MIN_MS);
+    ck_assert_int_eq(presence_since(m, "e1"), ts0 + 21 * KJ_MINUTE_MS);
     kj_metrics *again = load_table(cfg, &t, T0, NULL);
     assert_same_state(again, m);
     /* and the restored history still places late events */
-    kj_event later = presence_ev(ts0 + 30 * MIN_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
+    kj_event later = presence_ev(ts0 + 30 * KJ_MINUTE_MS + 1, "u1", "e1", KJ_PRESENCE_BREAK, NULL);
     apply1(m, &later);
     apply1(again, &later);
-    ck_assert_int_eq(presence_since(again, "e1"), ts0 + 31 * MIN_MS);
+    ck_assert_int_eq(presence_since(again, "e1"), ts0 + 31 * KJ_MINUTE_MS);
     assert_same_state(again, m);
     kj_metrics_free(again);
     table_free(&t);
@@ -1670,6 +1674,43 @@ START_TEST(test_tz_against_libc)
 }
 END_TEST
 
+/* A version-1 zone file of one type with offset off (seconds east). */
+static void write_zone(const char *path, int32_t off)
+{
+    uint8_t z[44 + 6 + 4] = "TZif";
+    z[20 + 4 * 4 + 3] = 1, z[20 + 5 * 4 + 3] = 4; /* typecnt 1, charcnt 4 */
+    for (int i = 0; i < 4; i++)
+        z[44 + i] = (uint8_t)((uint32_t)off >> (24 - 8 * i));
+    memcpy(z + 50, "ZZZ", 4);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(z, 1, sizeof z, f), sizeof z);
+    fclose(f);
+}
+
+/* Offsets beyond RFC 8536's range (-25 h .. +26 h) are a damaged file, not a
+ * day that starts years away (found by fuzz_tzif). */
+START_TEST(test_tz_refuses_wild_offsets)
+{
+    char dir[] = "/tmp/kj-tz-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/Zone", dir);
+    setenv("TZDIR", dir, 1);
+    kj_tz *tz;
+    write_zone(path, 25200);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_OK);
+    ck_assert_int_eq(kj_tz_offset_ms(tz, T0), 25200000);
+    kj_tz_free(tz);
+    write_zone(path, 471604252);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_ERR_DECODE);
+    write_zone(path, -90000);
+    ck_assert_int_eq(kj_tz_load("Zone", &tz), KJ_ERR_DECODE);
+    unsetenv("TZDIR");
+    remove(path);
+    remove(dir); /* empty: remove() is rmdir() */
+}
+END_TEST
+
 /* ---- series, values, reload ---- */
 
 static int series_points;
@@ -1689,7 +1730,8 @@ START_TEST(test_series_and_reload)
     ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
     kj_metrics_begin(m);
     for (int i = 0; i < 5; i++) {
-        kj_event ev = service_ev(T0 - i * HOUR_MS, "u1", "e1", "c1", 1000, 1000, KJ_OUTCOME_SERVED);
+        kj_event ev =
+            service_ev(T0 - i * KJ_HOUR_MS, "u1", "e1", "c1", 1000, 1000, KJ_OUTCOME_SERVED);
         kj_metrics_apply(m, &ev);
     }
     kj_metrics_commit(m);
@@ -1769,10 +1811,10 @@ static void fz_series_same(kj_metrics *a, kj_metrics *b, const char *what)
         for (int res = 0; res < 3; res++) {
             for (size_t k = 0; k < sizeof metrics / sizeof *metrics; k++) {
                 pa->n = pb->n = 0;
-                kj_err ea = kj_metrics_series(a, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
-                                              fz_point, pa);
-                kj_err eb = kj_metrics_series(b, &ref, metrics[k], (kj_series_res)res, 0, INT64_MAX,
-                                              fz_point, pb);
+                kj_err ea =
+                    kj_metrics_series(a, &ref, metrics[k], (kj_res)res, 0, INT64_MAX, fz_point, pa);
+                kj_err eb =
+                    kj_metrics_series(b, &ref, metrics[k], (kj_res)res, 0, INT64_MAX, fz_point, pb);
                 ck_assert_int_eq(ea, eb);
                 ck_assert_msg(pa->n == pb->n, "%s: %s res %d metric %d: %d points vs %d", what,
                               scopes[s], res, (int)metrics[k], pa->n, pb->n);
@@ -1806,10 +1848,12 @@ static kj_event fz_event(int64_t now)
 {
     kj_event ev = random_event(now);
     switch (rnd() % 8) {
-    case 0: ev.ts = now + rnd_in(0, DAY_MS - MIN_MS); break; /* far future, within a day's skew */
+    case 0:
+        ev.ts = now + rnd_in(0, KJ_DAY_MS - KJ_MINUTE_MS);
+        break; /* far future, within a day's skew */
     case 1:
     case 2:
-    case 3: ev.ts = now + rnd_in(-3 * MIN_MS, 2 * MIN_MS); break;
+    case 3: ev.ts = now + rnd_in(-3 * KJ_MINUTE_MS, 2 * KJ_MINUTE_MS); break;
     default: break;
     }
     if (ev.type == KJ_EV_TASK && ev.has_due) ev.due_ts = ev.ts + 1000;
@@ -1825,17 +1869,17 @@ static kj_event fz_event(int64_t now)
 START_TEST(test_restart_fuzz)
 {
     kj_config *cfg = base_config();
-    cfg->max_clock_skew_ms = DAY_MS;
+    cfg->max_clock_skew_ms = KJ_DAY_MS;
     kj_metrics *a, *r;
     table t = {0}, tr = {0};
-    int64_t now = 1773162000000LL - 3 * HOUR_MS; /* 3 h before a Jakarta midnight */
+    int64_t now = 1773162000000LL - 3 * KJ_HOUR_MS; /* 3 h before a Jakarta midnight */
     ck_assert_int_eq(kj_metrics_new(cfg, now, &a), KJ_OK);
     ck_assert_int_eq(kj_metrics_new(cfg, now, &r), KJ_OK);
     char what[64];
     for (int round = 0; round < 400; round++) {
         switch (rnd() % 10) {
-        case 0: now += rnd_in(0, 3 * HOUR_MS); break;
-        case 1: now += rnd_in(0, 10 * MIN_MS); break;
+        case 0: now += rnd_in(0, 3 * KJ_HOUR_MS); break;
+        case 1: now += rnd_in(0, 10 * KJ_MINUTE_MS); break;
         default: now += rnd_in(0, 70000); break;
         }
         kj_metrics_tick(a, now);
@@ -1865,7 +1909,7 @@ START_TEST(test_restart_fuzz)
             a = load_table(cfg, &t, now, NULL);
             snprintf(what, sizeof what, "round %d crash", round);
         } else if (what_now == 1) {        /* clean stop, start a while later */
-            now += rnd_in(0, 90 * MIN_MS); /* the last tick before the stop */
+            now += rnd_in(0, 90 * KJ_MINUTE_MS); /* the last tick before the stop */
             kj_metrics_tick(a, now);
             kj_metrics_tick(r, now);
             if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
@@ -1873,14 +1917,14 @@ START_TEST(test_restart_fuzz)
             kj_metrics_sink sink = {&t, table_put, NULL};
             ck_assert_int_eq(kj_metrics_checkpoint(a, &sink), KJ_OK);
             kj_metrics_free(a);
-            now += rnd_in(0, 2 * HOUR_MS);
+            now += rnd_in(0, 2 * KJ_HOUR_MS);
             a = load_table(cfg, &t, now, NULL);
             kj_metrics_tick(r, now);
             if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
             snprintf(what, sizeof what, "round %d checkpoint", round);
         } else if (what_now == 2) { /* crash, start a while later */
             kj_metrics_free(a);
-            now += rnd_in(0, 2 * HOUR_MS);
+            now += rnd_in(0, 2 * KJ_HOUR_MS);
             a = load_table(cfg, &t, now, NULL);
             kj_metrics_tick(r, now);
             if (kj_metrics_pending(r)) group(r, &tr, NULL, 0);
@@ -1895,6 +1939,191 @@ START_TEST(test_restart_fuzz)
     kj_metrics_free(r);
     table_free(&t);
     table_free(&tr);
+    kj_config_free(cfg);
+}
+END_TEST
+
+/* ---- the queue (SPEC §13) ---- */
+
+static kj_event ticket_ev(int64_t ts, const char *ticket, kj_ticket_state st, const char *service)
+{
+    kj_event ev = base_event(KJ_EV_TICKET, ts, "u1", NULL, NULL);
+    snprintf(ev.ticket, sizeof ev.ticket, "%s", ticket);
+    snprintf(ev.service, sizeof ev.service, "%s", service);
+    ev.ticket_state = st;
+    return ev;
+}
+
+/* waiting, expired_today, issued_today, called_today, cancelled_today and
+ * oldest_issued_ts (0: nil) of u1's queue. */
+static void assert_queue(kj_metrics *m, const int64_t want[6], const char *what)
+{
+    static const char *const f[] = {"waiting",      "expired_today",   "issued_today",
+                                    "called_today", "cancelled_today", "oldest_issued_ts"};
+    packed p;
+    pack_snapshot(m, "u1", NULL, &p);
+    for (int i = 0; i < 6; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "unit_metrics.queue.%s", f[i]);
+        const msgpack_object *o = at(&p.up.data, path);
+        int64_t got = is_nil(o) ? 0 : (int64_t)num(o, path);
+        ck_assert_msg(got == want[i], "%s: %s = %lld, want %lld", what, f[i], (long long)got,
+                      (long long)want[i]);
+    }
+    packed_free(&p);
+}
+
+static void count_note(void *ctx, const kj_queue_note *n)
+{
+    *(uint32_t *)ctx += n->count;
+}
+
+/* The bound (a closed ticket makes room first, then the one waiting longest
+ * expires), a rollback, a reload from the stored keys, and local midnight. */
+START_TEST(test_queue_bound_reload_midnight)
+{
+    kj_config *cfg = base_config();
+    cfg->max_open_tickets = 4;
+    kj_metrics *m;
+    table t = {0};
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    kj_metrics_tick(m, T0);
+    kj_event evs[] = {
+        ticket_ev(T0 - 30 * KJ_MINUTE_MS, "A1", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 25 * KJ_MINUTE_MS, "A2", KJ_TICKET_CALLED, ""),   /* before its issued: */
+        ticket_ev(T0 - 20 * KJ_MINUTE_MS, "A2", KJ_TICKET_ISSUED, "kk"), /* waiting again */
+        ticket_ev(T0 - 10 * KJ_MINUTE_MS, "A3", KJ_TICKET_ISSUED, "ktp"),
+        ticket_ev(T0 - 5 * KJ_MINUTE_MS, "A3", KJ_TICKET_CANCELLED, ""),
+        ticket_ev(T0 - 40 * KJ_MINUTE_MS, "A4", KJ_TICKET_ISSUED, "ktp"),
+    };
+    group(m, &t, evs, 6);
+    assert_queue(m, (int64_t[]){3, 0, 4, 1, 1, T0 - 40 * KJ_MINUTE_MS}, "four tickets");
+    kj_event more[] = {ticket_ev(T0 - KJ_MINUTE_MS, "A5", KJ_TICKET_ISSUED, "ktp"),
+                       ticket_ev(T0 - 2 * KJ_MINUTE_MS, "A6", KJ_TICKET_ISSUED, "ktp")};
+    group(m, &t, more, 1); /* A3, closed, leaves the table; its counts stay */
+    assert_queue(m, (int64_t[]){4, 0, 5, 1, 1, T0 - 40 * KJ_MINUTE_MS}, "at the bound");
+    group(m, &t, more + 1, 1); /* A4, waiting longest, expires */
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "beyond the bound");
+    uint32_t notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 1);
+
+    kj_event dropped = ticket_ev(T0 - 50 * KJ_MINUTE_MS, "A7", KJ_TICKET_ISSUED, "");
+    kj_metrics_begin(m);
+    ck_assert_int_eq(kj_metrics_apply(m, &dropped), KJ_OK);
+    kj_metrics_rollback(m);
+    assert_queue(m, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "after a rollback");
+
+    kj_metrics *b = load_table(cfg, &t, T0, NULL);
+    assert_queue(b, (int64_t[]){4, 1, 6, 1, 1, T0 - 30 * KJ_MINUTE_MS}, "reloaded");
+    kj_metrics_free(b);
+
+    /* Asia/Jakarta's midnight after T0 (10:30 local) */
+    int64_t midnight = ((T0 + JKT_OFF) / KJ_DAY_MS + 1) * KJ_DAY_MS - JKT_OFF;
+    kj_metrics_tick(m, midnight + 1000);
+    notes = 0;
+    kj_metrics_take_queue_notes(m, count_note, &notes);
+    ck_assert_uint_eq(notes, 4);
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "after midnight");
+    kj_event late = ticket_ev(midnight - KJ_MINUTE_MS, "A8", KJ_TICKET_ISSUED, "");
+    group(m, &t, &late, 1); /* yesterday's: expired already */
+    assert_queue(m, (int64_t[]){0, 0, 0, 0, 0, 0}, "a late ticket of yesterday");
+    b = load_table(cfg, &t, midnight + 1000, NULL);
+    assert_queue(b, (int64_t[]){0, 0, 0, 0, 0, 0}, "reloaded after midnight");
+    size_t expired = 0;
+    for (size_t i = 0; i < t.n; i++)
+        expired +=
+            t.rows[i].key[0] == 'Q' && kj_metrics_key_expired(b, t.rows[i].key, t.rows[i].klen);
+    ck_assert_uint_eq(expired, 6); /* yesterday's tickets A1-A6 */
+    kj_metrics_free(b);
+    table_free(&t);
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+END_TEST
+
+/* bad_days and needs_coaching of u1's overview row. */
+static void assert_coaching(kj_metrics *m, uint32_t bad_days, bool needs, const char *what)
+{
+    packed p;
+    msgpack_sbuffer_init(&p.sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p.sb, msgpack_sbuffer_write);
+    ck_assert_int_eq(kj_metrics_pack_overview_row(m, "u1", &pk), KJ_OK);
+    unpack(&p);
+    const msgpack_object *nc = at(&p.up.data, "needs_coaching");
+    ck_assert_msg((uint32_t)num(at(&p.up.data, "bad_days"), "bad_days") == bad_days,
+                  "%s: bad_days %g, want %u", what, num(at(&p.up.data, "bad_days"), "bad_days"),
+                  bad_days);
+    ck_assert_msg(nc && nc->type == MSGPACK_OBJECT_BOOLEAN && nc->via.boolean == needs,
+                  "%s: needs_coaching", what);
+    packed_free(&p);
+}
+
+/* The daily ledger: a record per unit and day at local midnight, kept across
+ * a restart; a 7d indicator's run comes from it, a today indicator's from
+ * the day buckets; a good day ends the run. */
+START_TEST(test_ledger_across_midnights_and_restart)
+{
+    for (int window = 0; window < 2; window++) {
+        kj_config *cfg = base_config();
+        add_indicator(cfg, "wait", "services.wait_ms.max", window ? KJ_WIN_TODAY : KJ_WIN_7D, 1000,
+                      KJ_BETTER_LOWER);
+        cfg->indicators[0].for_employee = false;
+        kj_metrics *m;
+        table t = {0};
+        int64_t now = T0 - 5 * KJ_DAY_MS;
+        ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+        kj_metrics_tick(m, now);
+        for (int d = 0; d < 4; d++) { /* four bad days, each at 10:30 local */
+            kj_event ev = service_ev(now, "u1", "e1", "c1", 5000, 1000, KJ_OUTCOME_SERVED);
+            group(m, &t, &ev, 1);
+            now += KJ_DAY_MS;
+            kj_metrics_tick(m, now);
+            group(m, &t, NULL, 0); /* the ledger's record is stored by the next group */
+        }
+        size_t records = 0;
+        for (size_t i = 0; i < t.n; i++)
+            records += t.rows[i].key[0] == 'L' && !memcmp(t.rows[i].key + 1, "u1", 3);
+        ck_assert_uint_eq(records, 4);
+        /* the 7d window still holds the bad days: the day's own status is bad
+         * too, so the run counts every ended day */
+        assert_coaching(m, 4, true, window ? "today" : "7d");
+        kj_metrics *b = load_table(cfg, &t, now, NULL);
+        assert_coaching(b, 4, true, "after a restart");
+        kj_metrics_free(b);
+        cfg->coaching_after_days = 5;
+        assert_coaching(m, 4, false, "coaching_after_days 5");
+        kj_metrics_free(m);
+        table_free(&t);
+        kj_config_free(cfg);
+    }
+}
+END_TEST
+
+/* A good day ends a run (today's indicator, from the day buckets). */
+START_TEST(test_ledger_good_day_ends_the_run)
+{
+    kj_config *cfg = base_config();
+    add_indicator(cfg, "wait", "services.wait_ms.max", KJ_WIN_TODAY, 1000, KJ_BETTER_LOWER);
+    kj_metrics *m;
+    table t = {0};
+    int64_t now = T0 - 5 * KJ_DAY_MS;
+    ck_assert_int_eq(kj_metrics_new(cfg, now, &m), KJ_OK);
+    kj_metrics_tick(m, now);
+    int64_t waits[] = {5000, 5000, 500, 5000}; /* bad, bad, ok, bad */
+    for (int d = 0; d < 4; d++) {
+        kj_event ev = service_ev(now, "u1", "e1", "c1", waits[d], 1000, KJ_OUTCOME_SERVED);
+        group(m, &t, &ev, 1);
+        now += KJ_DAY_MS;
+        kj_metrics_tick(m, now);
+    }
+    assert_coaching(m, 1, false, "bad, bad, ok, bad");
+    now += 2 * KJ_DAY_MS; /* two days without data do not end a run */
+    kj_metrics_tick(m, now);
+    assert_coaching(m, 1, false, "then two empty days");
+    kj_metrics_free(m);
+    table_free(&t);
     kj_config_free(cfg);
 }
 END_TEST
@@ -1924,8 +2153,12 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_presence_any_arrival_order);
     tcase_add_test(tc, test_presence_history_bound);
     tcase_add_test(tc, test_tz_against_libc);
+    tcase_add_test(tc, test_tz_refuses_wild_offsets);
     tcase_add_test(tc, test_series_and_reload);
     tcase_add_test(tc, test_restart_fuzz);
+    tcase_add_test(tc, test_queue_bound_reload_midnight);
+    tcase_add_test(tc, test_ledger_across_midnights_and_restart);
+    tcase_add_test(tc, test_ledger_good_day_ends_the_run);
     suite_add_tcase(s, tc);
     return s;
 }

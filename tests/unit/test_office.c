@@ -3,31 +3,29 @@
  * with a visible morning peak) and citizens rate it mostly B (SPEC §4 IKM). */
 #include <check.h>
 
+#include "clock.h"
 #include "office.h"
-
-#define MIN_MS 60000LL
-#define HOUR_MS 3600000LL
 
 START_TEST(test_hours)
 {
     for (int wd = 1; wd <= 4; wd++) {
-        ck_assert(!kj_office_open(wd, 7 * HOUR_MS + 59 * MIN_MS));
-        ck_assert(kj_office_open(wd, 8 * HOUR_MS));
-        ck_assert(!kj_office_open(wd, 12 * HOUR_MS + 30 * MIN_MS)); /* lunch */
-        ck_assert(kj_office_open(wd, 13 * HOUR_MS));
-        ck_assert(kj_office_open(wd, 15 * HOUR_MS + 59 * MIN_MS));
-        ck_assert(!kj_office_open(wd, 16 * HOUR_MS));
-        ck_assert(!kj_office_open(wd, 2 * HOUR_MS)); /* nobody served at night */
+        ck_assert(!kj_office_open(wd, 7 * KJ_HOUR_MS + 59 * KJ_MINUTE_MS));
+        ck_assert(kj_office_open(wd, 8 * KJ_HOUR_MS));
+        ck_assert(!kj_office_open(wd, 12 * KJ_HOUR_MS + 30 * KJ_MINUTE_MS)); /* lunch */
+        ck_assert(kj_office_open(wd, 13 * KJ_HOUR_MS));
+        ck_assert(kj_office_open(wd, 15 * KJ_HOUR_MS + 59 * KJ_MINUTE_MS));
+        ck_assert(!kj_office_open(wd, 16 * KJ_HOUR_MS));
+        ck_assert(!kj_office_open(wd, 2 * KJ_HOUR_MS)); /* nobody served at night */
     }
-    ck_assert(kj_office_open(5, 11 * HOUR_MS + 29 * MIN_MS));
-    ck_assert(!kj_office_open(5, 11 * HOUR_MS + 30 * MIN_MS)); /* Friday prayer */
-    ck_assert(!kj_office_open(5, 12 * HOUR_MS + 59 * MIN_MS));
-    ck_assert(kj_office_open(5, 16 * HOUR_MS + 29 * MIN_MS));
-    ck_assert(!kj_office_open(5, 16 * HOUR_MS + 30 * MIN_MS));
-    ck_assert(!kj_office_open(0, 10 * HOUR_MS) && !kj_office_open(6, 10 * HOUR_MS));
-    ck_assert(kj_office_arrivals_per_hour(1, 3 * HOUR_MS) == 0);
-    ck_assert(kj_office_arrivals_per_hour(1, 9 * HOUR_MS) >
-              kj_office_arrivals_per_hour(1, 15 * HOUR_MS));
+    ck_assert(kj_office_open(5, 11 * KJ_HOUR_MS + 29 * KJ_MINUTE_MS));
+    ck_assert(!kj_office_open(5, 11 * KJ_HOUR_MS + 30 * KJ_MINUTE_MS)); /* Friday prayer */
+    ck_assert(!kj_office_open(5, 12 * KJ_HOUR_MS + 59 * KJ_MINUTE_MS));
+    ck_assert(kj_office_open(5, 16 * KJ_HOUR_MS + 29 * KJ_MINUTE_MS));
+    ck_assert(!kj_office_open(5, 16 * KJ_HOUR_MS + 30 * KJ_MINUTE_MS));
+    ck_assert(!kj_office_open(0, 10 * KJ_HOUR_MS) && !kj_office_open(6, 10 * KJ_HOUR_MS));
+    ck_assert(kj_office_arrivals_per_hour(1, 3 * KJ_HOUR_MS) == 0);
+    ck_assert(kj_office_arrivals_per_hour(1, 9 * KJ_HOUR_MS) >
+              kj_office_arrivals_per_hour(1, 15 * KJ_HOUR_MS));
 }
 END_TEST
 
@@ -39,9 +37,10 @@ START_TEST(test_a_day)
             kj_office_simulate_day(wd, 4, seed * 2654435761u, &d);
             ck_assert_uint_gt(d.arrivals, 150);
             ck_assert_uint_eq(d.outside_hours, 0);
-            ck_assert_int_ge(d.first_arrival, 8 * HOUR_MS);
-            ck_assert_int_lt(d.last_arrival, (wd == 5 ? 16 * HOUR_MS + 30 * MIN_MS : 16 * HOUR_MS));
-            ck_assert_msg(d.wait_p90_ms >= 5 * MIN_MS && d.wait_p90_ms <= 30 * MIN_MS,
+            ck_assert_int_ge(d.first_arrival, 8 * KJ_HOUR_MS);
+            ck_assert_int_lt(d.last_arrival,
+                             (wd == 5 ? 16 * KJ_HOUR_MS + 30 * KJ_MINUTE_MS : 16 * KJ_HOUR_MS));
+            ck_assert_msg(d.wait_p90_ms >= 5 * KJ_MINUTE_MS && d.wait_p90_ms <= 30 * KJ_MINUTE_MS,
                           "weekday %d seed %llu: wait p90 %lld s", wd, (unsigned long long)seed,
                           (long long)d.wait_p90_ms / 1000);
             /* the morning rush shows, and the queue drains after it */

@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "event.h"
+#include "export.h"
 
 #define NOW_MS 1700000000000LL
-#define DAY_MS 86400000LL
 #define TS "1700000000000"
 #define MSGLEN 256
 
@@ -33,7 +34,7 @@ static kj_validate_opts test_opts(void)
 {
     return (kj_validate_opts){
         .now_ms = NOW_MS,
-        .max_age_ms = 35 * DAY_MS,
+        .max_age_ms = 35 * KJ_DAY_MS,
         .max_skew_ms = 5 * 60 * 1000,
         .max_events = KJ_BATCH_MAX,
     };
@@ -248,13 +249,19 @@ static const char *const base[] = {
         "{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u1\",\"score\":4}",
     [KJ_EV_PRESENCE] = "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS
                        ",\"unit\":\"u1\",\"employee\":\"e1\",\"state\":\"available\"}",
+    [KJ_EV_TICKET] = "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS
+                     ",\"unit\":\"u1\",\"ticket\":\"A-017\",\"state\":\"issued\"}",
+    [KJ_EV_ASSESSMENT] =
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS
+        ",\"unit\":\"u1\",\"employee\":\"e1\",\"period\":\"2023-Q4\","
+        "\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\",\"meets\",\"above\"]}",
     [KJ_EV_FEEDBACK] =
         "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS
         ",\"unit\":\"u1\",\"employee\":\"e1\",\"kind\":\"praise\",\"text\":\"Bagus\"}",
     [KJ_EV_ACK] =
         "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS ",\"unit\":\"u1\",\"alert\":\"al-1\"}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "f1", "a1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1", "a1", "f1", "a1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -267,6 +274,10 @@ typedef struct rule {
 #define SERVICE KJ_EV_SERVICE
 #define RATING KJ_EV_RATING
 #define PRESENCE KJ_EV_PRESENCE
+#define TICKET KJ_EV_TICKET
+#define ASSESSMENT KJ_EV_ASSESSMENT
+#define BEHAVIOUR_RULE "behaviour: must be an array of 7 levels: below, meets or above"
+#define NOTE_RULE "note: must be a UTF-8 string of at most 1024 bytes"
 #define FEEDBACK KJ_EV_FEEDBACK
 #define ACK KJ_EV_ACK
 #define ALL 0
@@ -286,10 +297,11 @@ static const rule rules[] = {
     /* common: type */
     {ALL, "type", NULL, "type: required"},
     {ALL, "type", "\"shift\"",
-     "type: must be one of task, service, rating, presence, feedback, ack"},
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
     {ALL, "type", "\"Task\"",
-     "type: must be one of task, service, rating, presence, feedback, ack"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence, feedback, ack"},
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
+    {ALL, "type", "1",
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -430,6 +442,54 @@ static const rule rules[] = {
     {PRESENCE, "state", "3", "state: must be one of available, serving, break, offline"},
     {PRESENCE, "counter", "\"loket-1\"", ""},
     {PRESENCE, "counter", "\"\"", "counter: " ID_RULE},
+    {PRESENCE, "ticket", "\"A-1\"", "ticket: unknown field"},
+    /* ticket (SPEC §13) */
+    {TICKET, "ticket", NULL, "ticket: required"},
+    {TICKET, "ticket", "\"\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "\"A 17\"", "ticket: " ID_RULE},
+    {TICKET, "ticket", "17", "ticket: " ID_RULE},
+    {TICKET, "state", NULL, "state: required"},
+    {TICKET, "state", "\"called\"", ""},
+    {TICKET, "state", "\"cancelled\"", ""},
+    {TICKET, "state", "\"available\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "state", "\"served\"", "state: must be one of issued, called, cancelled"},
+    {TICKET, "service", "\"ktp\"", ""},
+    {TICKET, "counter", "\"loket-1\"", ""},
+    {TICKET, "employee", "\"e1\"", ""},
+    {TICKET, "wait_ms", "1", "wait_ms: unknown field"},
+    {TICKET, "kind", "\"k\"", "kind: unknown field"},
+    {SERVICE, "ticket", "\"A-017\"", ""},
+    {SERVICE, "ticket", "\"A/017\"", "ticket: " ID_RULE},
+    {TASK, "ticket", "\"A-1\"", "ticket: unknown field"},
+    {PRESENCE, "state", "\"issued\"", "state: must be one of available, serving, break, offline"},
+    /* assessment (SPEC §15) */
+    {ASSESSMENT, "employee", NULL, "employee: required"},
+    {ASSESSMENT, "period", NULL, "period: required"},
+    {ASSESSMENT, "behaviour", NULL, "behaviour: required"},
+    {ASSESSMENT, "period", "\"2026-12\"", ""},
+    {ASSESSMENT, "period", "\"2026\"", ""},
+    {ASSESSMENT, "period", "\"2026-13\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"2026-Q5\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "\"Q4-2026\"", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "period", "202612", "period: must be a period: YYYY-MM, YYYY-Qn or YYYY"},
+    {ASSESSMENT, "behaviour", "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\"]",
+     BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"good\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour",
+     "[\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"meets\",\"none\"]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "[2,2,2,2,2,2,2]", BEHAVIOUR_RULE},
+    {ASSESSMENT, "behaviour", "\"meets\"", BEHAVIOUR_RULE},
+    {ASSESSMENT, "by", "\"198001012000011001\"", ""},
+    {ASSESSMENT, "by", "\"a b\"", "by: " ID_RULE},
+    {ASSESSMENT, "note", "\"Pelayanan ramah, \\u00e9 \\\"teladan\\\"\"", ""},
+    {ASSESSMENT, "note", "\"\"", ""},
+    {ASSESSMENT, "note", "17", NOTE_RULE},
+    {ASSESSMENT, "counter", "\"loket-1\"", "counter: unknown field"},
+    {ASSESSMENT, "behavior", "[]", "behavior: unknown field"},
     /* feedback (SPEC §16) */
     {FEEDBACK, "employee", NULL, "employee: required"},
     {FEEDBACK, "kind", NULL, "kind: required"},
@@ -453,7 +513,7 @@ static const rule rules[] = {
     {ACK, "alert", "\"\"", "alert: " ID_RULE},
     {ACK, "note", "\"\"", ""},
     {ACK, "note", "\"" S1024 "\"", ""},
-    {ACK, "note", "\"" S1024 "x\"", "note: must be a string of at most 1024 bytes"},
+    {ACK, "note", "\"" S1024 "x\"", NOTE_RULE},
     {ACK, "by", "\"e2\"", ""},
     {ACK, "employee", "\"e1\"", "employee: unknown field"},
     {ACK, "text", "\"x\"", "text: unknown field"},
@@ -495,7 +555,7 @@ START_TEST(test_rule)
         check_rule(r, r->type);
         return;
     }
-    for (int t = KJ_EV_TASK; t <= KJ_EV_ACK; t++)
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++)
         check_rule(r, t);
 }
 END_TEST
@@ -530,6 +590,14 @@ static kj_batch *decode_ok(enum codec c, const char *json)
 #define FULL_PRESENCE                                                                              \
     "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"counter\":\"loket-3\",\"state\":\"break\"}"
+#define FULL_TICKET                                                                                \
+    "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","        \
+    "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}"
+#define FULL_ASSESSMENT                                                                            \
+    "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","    \
+    "\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\","     \
+    "\"meets\",\"above\"],\"by\":\"s1\","                                                          \
+    "\"note\":\"baik, \\\"rajin\\\"\",\"meta\":{\"a\":1}}"
 #define FULL_FEEDBACK                                                                              \
     "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
     "\"kind\":\"coaching\",\"text\":\"Antrean panjang: buka loket 4\",\"by\":\"e9\","              \
@@ -690,7 +758,7 @@ START_TEST(test_names)
     kj_presence_state p;
     kj_outcome o;
     kj_source s;
-    for (int i = KJ_EV_TASK; i <= KJ_EV_ACK; i++) {
+    for (int i = KJ_EV_TASK; i <= KJ_EV_LAST; i++) {
         const char *n = kj_event_type_name(i);
         ck_assert(kj_event_type_parse(n, strlen(n), &t));
         ck_assert_int_eq(t, i);
@@ -714,6 +782,14 @@ START_TEST(test_names)
     ck_assert_str_eq(kj_outcome_name(KJ_OUTCOME_NO_SHOW), "no_show");
     ck_assert_str_eq(kj_source_name(KJ_SOURCE_PEER), "peer");
     ck_assert_str_eq(kj_presence_name(KJ_PRESENCE_BREAK), "break");
+    kj_ticket_state ts;
+    for (int i = KJ_TICKET_ISSUED; i <= KJ_TICKET_CANCELLED; i++) {
+        const char *n = kj_ticket_state_name(i);
+        ck_assert(kj_ticket_state_parse(n, strlen(n), &ts));
+        ck_assert_int_eq(ts, i);
+    }
+    ck_assert_str_eq(kj_event_type_name(KJ_EV_TICKET), "ticket");
+    ck_assert(!kj_ticket_state_parse("served", 6, &ts));
     ck_assert_str_eq(kj_event_type_name(0), "unknown");
     ck_assert_str_eq(kj_presence_name(99), "unknown");
     ck_assert(!kj_event_type_parse("tas", 3, &t));
@@ -730,7 +806,7 @@ START_TEST(test_defaults_and_clock)
     ck_assert_int_ge(o.now_ms, before);
     ck_assert_int_le(o.now_ms, after);
     ck_assert_int_gt(before, 1600000000000LL); /* ms, not s */
-    ck_assert_int_eq(o.max_age_ms, 35 * DAY_MS);
+    ck_assert_int_eq(o.max_age_ms, 35 * KJ_DAY_MS);
     ck_assert_int_eq(o.max_skew_ms, 300000);
     ck_assert_uint_eq(o.max_events, KJ_BATCH_MAX);
 }
@@ -1330,23 +1406,30 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_mem_eq(a->elements, b->elements, KJ_ELEMENTS);
     ck_assert_int_eq(a->source, b->source);
     ck_assert_int_eq(a->state, b->state);
+    ck_assert_str_eq(a->ticket, b->ticket);
+    ck_assert_int_eq(a->ticket_state, b->ticket_state);
     ck_assert_uint_eq(a->meta_len, b->meta_len);
     if (a->meta_len) ck_assert_mem_eq(a->meta, b->meta, a->meta_len);
     ck_assert_int_eq(a->meta == NULL, b->meta == NULL);
+    ck_assert_mem_eq(&a->period, &b->period, sizeof a->period);
+    ck_assert_mem_eq(a->behaviour, b->behaviour, KJ_BEHAVIOURS);
     ck_assert_str_eq(a->by, b->by);
+    ck_assert_int_eq(a->note == NULL, b->note == NULL);
+    if (a->note) ck_assert_str_eq(a->note, b->note);
     ck_assert_str_eq(a->alert, b->alert);
     ck_assert_str_eq(a->indicator, b->indicator);
     ck_assert_int_eq(a->text == NULL, b->text == NULL);
     if (a->text) ck_assert_str_eq(a->text, b->text);
 }
 
-static const char *const full[] = {NULL,          FULL_TASK,     FULL_SERVICE, FULL_RATING,
-                                   FULL_PRESENCE, FULL_FEEDBACK, FULL_ACK};
+static const char *const full[] = {NULL,          FULL_TASK,   FULL_SERVICE,    FULL_RATING,
+                                   FULL_PRESENCE, FULL_TICKET, FULL_ASSESSMENT, FULL_FEEDBACK,
+                                   FULL_ACK};
 
 START_TEST(test_round_trip)
 {
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_ACK; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             for (int variant = 0; variant < 2; variant++) {
                 kj_batch *b = decode_ok(c, variant ? full[t] : base[t]);
                 const kj_event *ev = &b->items[0].ev;
@@ -1359,7 +1442,7 @@ START_TEST(test_round_trip)
                 kj_event back;
                 ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
                 assert_events_equal(ev, &back);
-                kj_event_free_parts(&back);
+                kj_event_release(&back);
 
                 /* the canonical form is a valid body too */
                 kj_validate_opts o = test_opts();
@@ -1386,6 +1469,10 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter service wait_ms service_ms outcome",
         "id type ts unit employee counter service score elements source meta",
         "id type ts unit employee counter state",
+        "id type ts unit employee counter service state ticket",
+        "id type ts unit employee meta period behaviour by note",
+        "id type ts unit employee kind by text alert indicator",
+        "id type ts unit by note alert",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1393,8 +1480,12 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter wait_ms service_ms outcome",
         "id type ts unit score source",
         "id type ts unit employee state",
+        "id type ts unit state ticket",
+        "id type ts unit employee period behaviour",
+        "id type ts unit employee kind text",
+        "id type ts unit alert",
     };
-    for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+    for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
             kj_batch *b = decode_ok(MSGPACK, variant ? full[t] : base[t]);
             msgpack_sbuffer sb;
@@ -1421,6 +1512,44 @@ START_TEST(test_canonical_keys)
             kj_batch_free(b);
         }
     }
+}
+END_TEST
+
+/* An assessment's note: 1 KiB of UTF-8 at most (the limit, and one past it);
+ * the export writes the new columns last, RFC 4180-quoted. */
+START_TEST(test_assessment_note_and_export)
+{
+    char note[KJ_NOTE_MAX + 4];
+    for (size_t len = KJ_NOTE_MAX; len <= KJ_NOTE_MAX + 1; len++) {
+        char value[KJ_NOTE_MAX + 8];
+        memset(note, 'x', len);
+        note[len] = '\0';
+        snprintf(value, sizeof value, "\"%s\"", note);
+        char *json = with(base[KJ_EV_ASSESSMENT], "note", value);
+        for (int c = JSON; c <= MSGPACK; c++) {
+            kj_validate_opts o = test_opts();
+            kj_batch *b = NULL;
+            char msg[MSGLEN] = "";
+            ck_assert_int_eq(decode(c, json, &o, &b, msg), KJ_OK);
+            ck_assert_str_eq(b->items[0].error, len <= KJ_NOTE_MAX ? "" : NOTE_RULE);
+            if (len <= KJ_NOTE_MAX) ck_assert_uint_eq(b->items[0].ev.note_len, len);
+            kj_batch_free(b);
+        }
+        free(json);
+    }
+    kj_batch *b = decode_ok(JSON, FULL_ASSESSMENT);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ck_assert_int_eq(kj_export_event(f, &b->items[0].ev, true), KJ_OK);
+    fclose(f);
+    ck_assert_str_eq(
+        text, "a1,assessment," TS ",u1,e1,,,,,,,,,,,,,,\"{\"\"a\"\":1}\",,2023-11,"
+              "\"above,meets,meets,below,above,meets,above\",s1,\"baik, \"\"rajin\"\"\",,,\n");
+    ck_assert_ptr_nonnull(strstr(kj_export_csv_header,
+                                 ",meta,ticket,period,behaviour,by,note,text,alert,indicator\n"));
+    free(text);
+    kj_batch_free(b);
 }
 END_TEST
 
@@ -1476,9 +1605,20 @@ START_TEST(test_json_from_event)
         "\"source\":\"supervisor\",\"meta\":{\"note\":\"ramah\",\"n\":[1,2.5]}}",
         "{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
         "\"counter\":\"loket-3\",\"state\":\"break\"}",
+        "{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"counter\":\"loket-3\",\"service\":\"ktp\",\"state\":\"called\",\"ticket\":\"A-017\"}",
+        "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"meta\":{\"a\":1},\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\","
+        "\"below\",\"above\",\"meets\",\"above\"]"
+        ",\"by\":\"s1\",\"note\":\"baik, \\\"rajin\\\"\"}",
+        "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"kind\":\"coaching\",\"by\":\"e9\",\"text\":\"Antrean panjang: buka loket 4\","
+        "\"alert\":\"al-3\",\"indicator\":\"wait-p90\"}",
+        "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS ",\"unit\":\"u1\",\"by\":\"e9\","
+        "\"note\":\"loket 4 dibuka\",\"alert\":\"al-3\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
-        for (int t = KJ_EV_TASK; t <= KJ_EV_PRESENCE; t++) {
+        for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
             kj_batch *b = decode_ok(c, full[t]);
             char *s = dump(kj_json_from_event(&b->items[0].ev));
             ck_assert_str_eq(s, want[t]);
@@ -1568,6 +1708,98 @@ START_TEST(test_json_from_msgpack_depth)
     ck_assert_uint_eq(strlen(s), 64);
     free(s);
     free(o);
+}
+END_TEST
+
+/* msgpack-c gives a NULL pointer for an empty string: an empty key or value
+ * in meta must still convert (issue 17: such an event was stored, then the
+ * export dropped it or stopped at it). Empty keys are valid meta. */
+START_TEST(test_empty_strings_convert)
+{
+    static const char body[] =
+        "{\"id\":\"t1\",\"type\":\"task\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"kind\":\"surat\",\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    static const char meta[] = "\"meta\":{\"\":1,\"a\":\"\",\"b\":{\"\":[\"\"]}}}";
+    for (int c = JSON; c <= MSGPACK; c++) {
+        kj_batch *b = decode_ok(c, body);
+        const kj_event *ev = &b->items[0].ev;
+        char *s = dump(kj_json_from_event(ev));
+        ck_assert_ptr_nonnull(strstr(s, meta));
+        free(s);
+        /* through the raw log's form too, as the export reads it */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pk, ev);
+        kj_event back;
+        ck_assert_int_eq(kj_msgpack_unpack_event(sb.data, sb.size, &back), KJ_OK);
+        for (int csv = 0; csv <= 1; csv++) {
+            char *line;
+            size_t len;
+            ck_assert_int_eq(kj_export_line(&back, csv, &line, &len), KJ_OK);
+            ck_assert_uint_eq(len, strlen(line));
+            ck_assert_ptr_nonnull(strstr(line, csv ? "\"{\"\"\"\":1,\"\"a\"\":\"\"\"\"," : meta));
+            free(line);
+        }
+        free(back.meta);
+        msgpack_sbuffer_destroy(&sb);
+        kj_batch_free(b);
+    }
+    /* a key that is not a string, holding empty strings */
+    check_from_msgpack("\x81\x81\xa0\xa0\xa0", 5, "{\"{\\\"\\\":\\\"\\\"}\":\"\"}");
+}
+END_TEST
+
+/* An event that cannot be converted is an error, and nothing of it is written. */
+START_TEST(test_export_refuses_bad_meta)
+{
+    kj_batch *b = decode_ok(JSON, base[KJ_EV_RATING]);
+    kj_event ev = b->items[0].ev;
+    uint8_t bad[] = {0x81, 0xa1};
+    ev.meta = bad, ev.meta_len = sizeof bad;
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    ck_assert_int_eq(kj_export_event(f, &ev, true), KJ_ERR_DECODE);
+    ck_assert_int_eq(kj_export_event(f, &ev, false), KJ_ERR_DECODE);
+    fclose(f);
+    ck_assert_str_eq(buf, "");
+    kj_batch_free(b);
+}
+END_TEST
+
+/* Maps nested as keys: the text of a key is linear in its size (it was
+ * exponential: every level doubled the escapes of the one inside). */
+START_TEST(test_json_from_msgpack_keys_linear)
+{
+    enum { DEPTH = 26 };
+    uint8_t buf[2 * DEPTH + 2];
+    size_t n = 0;
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0x81; /* a map of one pair, whose key is the next map */
+    buf[n++] = 0xa1, buf[n++] = 'x';
+    for (int i = 0; i < DEPTH; i++)
+        buf[n++] = 0xc0; /* the values */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    ck_assert_int_eq(kj_msgpack_unpack_body(buf, n, &u, NULL, 0), KJ_OK);
+    char *s = dump(kj_json_from_msgpack(&u.data));
+    ck_assert_uint_lt(strlen(s), 12 * DEPTH);
+    free(s);
+    msgpack_unpacked_destroy(&u);
+
+    /* keys deeper than KJ_JSON_DEPTH in all: no answer */
+    uint8_t deep[2 * 40 + 2];
+    n = 0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0x81;
+    deep[n++] = 0xc0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = 0xc0;
+    msgpack_unpacked_init(&u);
+    if (kj_msgpack_unpack_body(deep, n, &u, NULL, 0) == KJ_OK)
+        ck_assert_ptr_null(kj_json_from_msgpack(&u.data));
+    msgpack_unpacked_destroy(&u);
 }
 END_TEST
 
@@ -1695,10 +1927,14 @@ static Suite *proto_suite(void)
     tc = tcase_create("canonical");
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_canonical_keys);
+    tcase_add_test(tc, test_assessment_note_and_export);
     tcase_add_test(tc, test_unpack_event_rejects);
     tcase_add_test(tc, test_json_from_event);
     tcase_add_test(tc, test_json_from_msgpack);
     tcase_add_test(tc, test_json_from_msgpack_depth);
+    tcase_add_test(tc, test_empty_strings_convert);
+    tcase_add_test(tc, test_export_refuses_bad_meta);
+    tcase_add_test(tc, test_json_from_msgpack_keys_linear);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -79,6 +79,29 @@ START_TEST(ids_are_unique_per_unit)
 }
 END_TEST
 
+/* The cluster's look-up before publishing: stored ids per unit, items with
+ * an error never looked up. */
+START_TEST(ids_known_per_unit)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 3, 1000); /* ev-0 .. ev-2 */
+    kj_batch_item items[4] = {0};
+    items[0].ev = event("u1", "ev-1", 1);
+    items[1].ev = event("u1", "ev-9", 1);
+    items[2].ev = event("u2", "ev-1", 1); /* another unit's id */
+    items[3].ev = event("u1", "ev-2", 1);
+    snprintf(items[3].error, sizeof items[3].error, "wait_ms: must be a non-negative integer");
+    kj_batch b = {.n = 4, .items = items};
+    bool known[4] = {true, true, true, true};
+    ck_assert_int_eq(kj_store_ids_known(s, &b, known), KJ_OK);
+    ck_assert(known[0]);
+    ck_assert(!known[1]);
+    ck_assert(!known[2]);
+    ck_assert(!known[3]);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(cursor_resumes_in_time_order)
 {
     kj_store *s = open_store();
@@ -182,6 +205,7 @@ int main(void)
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, ids_are_unique_per_unit);
+    tcase_add_test(tc, ids_known_per_unit);
     tcase_add_test(tc, cursor_resumes_in_time_order);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
     tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);

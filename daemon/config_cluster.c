@@ -1,0 +1,106 @@
+/* kinerjad — the configuration's `cluster` block (SPEC §17): the NATS servers,
+ * the stream, this node's name, its units and the publish limits. Called by
+ * config.c's loader on the main thread (load and --check-config). */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../proto/alloc.h"
+#include "../proto/clock.h"
+#include "config_priv.h"
+
+#define MAX_NATS 32
+
+/* A stream or consumer name of JetStream: no '.', '*', '>' or blanks. */
+static bool nats_name_valid(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return false;
+    return true;
+}
+
+static void add_nats_url(struct load *ld, const char *key, const kj_cfg_entry *e,
+                         kj_cluster_conf *cl)
+{
+    static const char *const schemes[] = {"nats://", "tls://"};
+    if (!e || e->kind != KJ_CFG_SCALAR || kj_cfg_entry_null(e)) {
+        kj_cfg_fail(ld, key, "must be a server URL such as \"nats://127.0.0.1:4222\"");
+        return;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < COUNT(schemes); i++)
+        ok |=
+            !strncmp(e->value, schemes[i], strlen(schemes[i])) && e->value[strlen(schemes[i])] != 0;
+    if (!ok || strlen(e->value) > 512) {
+        kj_cfg_fail(ld, key, "must be a server URL nats://host:port or tls://host:port (got \"%.80s\")",
+             e->value);
+        return;
+    }
+    cl->nats[cl->n_nats++] = kj_strdup(e->value);
+}
+
+static void load_nats_urls(struct load *ld, kj_cluster_conf *cl)
+{
+    const kj_cfg_entry *e = kj_cfg_lines_get(ld->ix, "cluster.nats");
+    if (!e || kj_cfg_entry_null(e)) {
+        cl->nats = kj_calloc(1, sizeof *cl->nats);
+        cl->nats[cl->n_nats++] = kj_strdup("nats://127.0.0.1:4222");
+        return;
+    }
+    size_t want = e->kind == KJ_CFG_LIST ? e->count : 1;
+    if (e->kind == KJ_CFG_MAP || want < 1 || want > MAX_NATS) {
+        kj_cfg_fail(ld, "cluster.nats", "must be a server URL or a list of 1 to %d of them", MAX_NATS);
+        return;
+    }
+    cl->nats = kj_calloc(want, sizeof *cl->nats);
+    if (e->kind == KJ_CFG_SCALAR) add_nats_url(ld, "cluster.nats", e, cl);
+    for (size_t i = 0; e->kind == KJ_CFG_LIST && i < want; i++) {
+        path p = kj_cfg_item("cluster.nats", i);
+        add_nats_url(ld, p.s, kj_cfg_lines_get(ld->ix, p.s), cl);
+    }
+}
+
+static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_cluster_conf *cl)
+{
+    kj_cfg_set_string(ld, "cluster.stream", r->stream, &cl->stream);
+    if (cl->stream && !nats_name_valid(cl->stream, 64))
+        kj_cfg_fail(ld, "cluster.stream", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
+             cl->stream);
+    const char *node = kj_cfg_leaf(ld, "cluster.node", r->node);
+    if (!node)
+        kj_cfg_fail(ld, "cluster.node", "required: this node's name (its durable consumer), e.g. jkt-1");
+    else if (!nats_name_valid(node, 64))
+        kj_cfg_fail(ld, "cluster.node", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
+             node);
+    else
+        cl->node = kj_strdup(node);
+    kj_cfg_set_string(ld, "cluster.creds", r->creds, &cl->creds);
+    if (cl->creds && access(cl->creds, R_OK) != 0)
+        kj_cfg_fail(ld, "cluster.creds", "cannot read %.200s: %s", cl->creds, strerror(errno));
+}
+
+void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config *c)
+{
+    if (!r) return;
+    kj_cluster_conf *cl = kj_calloc(1, sizeof *cl);
+    c->cluster = cl;
+    cl->stream = kj_strdup("KINERJA");
+    cl->replicas = 3;
+    cl->max_inflight = 10000;
+    cl->publish_timeout_ms = 5 * KJ_SEC_MS;
+    load_nats_urls(ld, cl);
+    load_cluster_names(ld, r, cl);
+    uint64_t v = (uint64_t)cl->replicas;
+    kj_cfg_set_uint(ld, "cluster.replicas", r->replicas, 1, 5, &v); /* JetStream's limit */
+    cl->replicas = (int)v;
+    v = cl->max_inflight;
+    kj_cfg_set_uint(ld, "cluster.max_inflight", r->max_inflight, 1, 1000000, &v);
+    cl->max_inflight = (size_t)v;
+    kj_cfg_set_duration(ld, "cluster.publish_timeout", r->publish_timeout, 100, 10 * KJ_MINUTE_MS,
+                 &cl->publish_timeout_ms);
+    if (!kj_cfg_unit_list(ld, "cluster.units", &cl->all_units, &cl->units, &cl->n_units))
+        cl->all_units = true;
+}

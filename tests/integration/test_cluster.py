@@ -1,0 +1,465 @@
+"""More than one machine (SPEC §17): kinerjad nodes over real nats-server
+processes with JetStream, on free loopback ports and temporary directories,
+every process killed by its own PID.
+
+- events posted to node A appear in node B's snapshot and live feed;
+- duplicates posted to both nodes are counted once;
+- kill -9 of one NATS server (R3) and of node B under load: every event whose
+  post was acknowledged is in B's export after it restarts and catches up,
+  and in A's;
+- NATS down: ingest answers 503 and the client spools; NATS back: everything
+  is delivered.
+
+Skipped only when nats-server is not installed (scripts/deps.sh test installs
+it, so CI runs these)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ADMIN_SECRET, KINERJA, Daemon, free_port, now_ms, service_event
+from test_live import recv_until, subscribe, today_count, viewer
+from test_ws_ingest import connect as ws_connect
+from test_ws_ingest import recv as ws_recv
+from test_ws_ingest import send as ws_send
+
+NATS_SERVER = shutil.which("nats-server")
+pytestmark = pytest.mark.skipif(
+    NATS_SERVER is None,
+    reason="nats-server is not installed: the cluster tests need it (scripts/deps.sh test)")
+
+
+class NatsServer:
+    """One nats-server with JetStream; in a cluster when routes are given."""
+
+    def __init__(self, tmp, name, port=None, cluster_port=None, routes=()):
+        self.name = name
+        self.port = port or free_port()
+        self.cluster_port = cluster_port
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.dir = os.path.join(str(tmp), name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "nats.conf")
+        self.routes = list(routes)
+        self.proc = None
+        self.log = os.path.join(self.dir, "nats.log")
+        self.write_conf()
+
+    def write_conf(self):
+        cluster = ""
+        if self.cluster_port:
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
+            cluster = (f"cluster {{\n  name: kj\n  listen: 127.0.0.1:{self.cluster_port}\n"
+                       f"  routes: [{routes}]\n}}\n")
+        with open(self.conf, "w") as f:
+            f.write(f"server_name: {self.name}\nlisten: 127.0.0.1:{self.port}\n"
+                    f"jetstream {{\n  store_dir: \"{self.dir}/js\"\n  max_memory_store: 64MB\n"
+                    f"  max_file_store: 1GB\n}}\n{cluster}")
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None
+        self.logf = open(self.log, "a")
+        self.proc = subprocess.Popen([NATS_SERVER, "-c", self.conf], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                if f.read().count("Server is ready") > self.starts:
+                    self.starts += 1
+                    return self
+            assert self.proc.poll() is None, open(self.log).read()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError("nats-server not ready:\n" + open(self.log).read()[-3000:])
+
+    starts = 0
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def nats_cluster(tmp, n=3):
+    ports = [free_port() for _ in range(n)]
+    servers = [NatsServer(tmp, f"n{i + 1}", cluster_port=ports[i],
+                          routes=[p for j, p in enumerate(ports) if j != i]) for i in range(n)]
+    threads = [threading.Thread(target=s.start) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return servers
+
+
+def node(tmp, name, servers, replicas, units='"*"'):
+    urls = ", ".join(f'"{s.url}"' for s in servers)
+    home = os.path.join(str(tmp), name)
+    os.makedirs(home, exist_ok=True)
+    d = Daemon(home, extra=f"cluster:\n  nats: [{urls}]\n  replicas: {replicas}\n  node: {name}\n"
+                     f"  publish_timeout: 10s\n  units: {units}\n")
+    d.start()
+    d.wait_log("cluster: consuming", timeout=60)
+    return d
+
+
+def lag(d):
+    status, text = d.healthz()
+    assert status == 200, text
+    for line in text.splitlines():
+        if line.startswith("cluster:"):
+            return int(line.split("lag ")[1].split()[0]), "nats connected" in line
+    raise AssertionError(text)
+
+
+def wait_caught_up(d, count=None, timeout=60):
+    """Waits until d has applied the whole stream (lag 0 and connected)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n, connected = lag(d)
+        if n == 0 and connected:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"lag {lag(d)} after {timeout}s:\n" + "\n".join(d.lines[-30:]))
+
+
+def snapshot_count(d, unit="kasemen"):
+    r, data = d.request("GET", f"/api/v1/snapshot?unit={unit}", token=ADMIN_SECRET)
+    assert r.status == 200, data
+    return today_count(json.loads(data))
+
+
+def wait_count(d, want, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if snapshot_count(d) >= want:
+            return snapshot_count(d)
+        time.sleep(0.05)
+    return snapshot_count(d)
+
+
+def export_ids(d):
+    p = subprocess.run([KINERJA, "export", "--state-dir", d.state_dir, "--format", "ndjson"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return {json.loads(line)["id"] for line in p.stdout.splitlines()}
+
+
+@pytest.fixture
+def procs():
+    """Every process a test starts, stopped (by PID) at its end; a node must
+    stop cleanly (exit 0) whatever NATS did."""
+    started = []
+    yield started
+    codes = {}
+    for p in reversed(started):
+        if isinstance(p, Daemon):
+            if p.alive():
+                codes[p.state_dir] = p.stop()
+            assert not any("AddressSanitizer" in l or "runtime error" in l for l in p.lines), \
+                "\n".join(p.lines[-60:])
+        else:
+            p.stop()
+    assert all(c == 0 for c in codes.values()), codes
+
+
+@pytest.fixture
+def r3(tmp_path, procs):
+    servers = nats_cluster(tmp_path / "nats")
+    procs.extend(servers)
+    a = node(tmp_path, "node-a", servers, 3)
+    procs.append(a)
+    b = node(tmp_path, "node-b", servers, 3)
+    procs.append(b)
+    return servers, a, b
+
+
+def test_events_posted_to_a_reach_b_snapshot_and_live_feed(r3):
+    servers, a, b = r3
+    ws = viewer(b)
+    snap = subscribe(ws)
+    before = today_count(snap)
+    events = [service_event() for _ in range(25)]
+    status, body, _ = a.post_json(events)
+    assert status == 200 and body["accepted"] == 25 and body["duplicates"] == 0, body
+    # B's live feed carries A's events (applied from the stream, one writer path).
+    frame = recv_until(ws, lambda f: f["op"] == "update" and "unit_metrics" in f and
+                       today_count(f) >= before + 25)
+    assert today_count(frame) == before + 25
+    assert snapshot_count(b) == before + 25
+    wait_caught_up(b)
+    assert {e["id"] for e in events} <= export_ids(b)
+    ws.close()
+
+
+def test_duplicates_posted_to_both_nodes_counted_once(r3):
+    servers, a, b = r3
+    events = [service_event() for _ in range(40)]
+    answers = {}
+
+    def post(d):
+        answers[d.state_dir] = d.post_json(events)
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bodies = [answers[d.state_dir][1] for d in (a, b)]
+    assert all(answers[d.state_dir][0] == 200 for d in (a, b)), answers
+    assert sum(x["accepted"] for x in bodies) == 40, bodies
+    assert sum(x["duplicates"] for x in bodies) == 40, bodies
+    # Once more, later: the ids table (not only JetStream's window) says duplicate.
+    wait_caught_up(a)
+    wait_caught_up(b)
+    status, body, _ = b.post_json(events[:5])
+    assert status == 200 and body == {"accepted": 0, "duplicates": 5, "rejected": []}, body
+    assert snapshot_count(a) == 40 and snapshot_count(b) == 40
+
+
+class Poster:
+    """Posts batches to a node until stopped; keeps the ids of every batch
+    that was acknowledged (200), sends a batch again after a 503."""
+
+    def __init__(self, d, batch=20):
+        self.d, self.batch = d, batch
+        self.acked, self.answers = set(), {}
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        pending = None
+        while not self.stop_flag.is_set():
+            pending = pending or [service_event() for _ in range(self.batch)]
+            try:
+                status, body, _ = self.d.post_json(pending)
+            except OSError:
+                status, body = 0, None
+            self.answers[status] = self.answers.get(status, 0) + 1
+            if status == 200:
+                assert body["accepted"] + body["duplicates"] == len(pending), body
+                self.acked |= {e["id"] for e in pending}
+                pending = None
+            else:
+                time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(60)
+
+    def wait_acked(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.acked) >= n, (len(self.acked), self.answers)
+
+
+def test_kill9_of_a_nats_server_and_of_node_b_under_load(r3, tmp_path):
+    servers, a, b = r3
+    with Poster(a) as poster:
+        poster.wait_acked(200)
+        servers[2].kill9()  # one of three: the stream keeps its quorum
+        poster.wait_acked(len(poster.acked) + 200)
+        b.kill9()
+        poster.wait_acked(len(poster.acked) + 200)
+    acked = poster.acked
+    b.start()
+    b.wait_log("cluster: consuming", timeout=60)
+    wait_caught_up(b)
+    wait_caught_up(a)
+    missing_b = acked - export_ids(b)
+    missing_a = acked - export_ids(a)
+    assert not missing_b, f"{len(missing_b)} acknowledged events not in B's store"
+    assert not missing_a, f"{len(missing_a)} acknowledged events not in A's store"
+    # ...and counted once in each node's metrics.
+    assert snapshot_count(a) == snapshot_count(b) >= len(acked)
+
+
+def test_nats_down_503_then_the_client_spools_and_delivers(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    nats.kill9()
+    a.wait_log("disconnected from NATS", timeout=20)
+    status, body, r = a.post_json([service_event()])
+    assert status == 503 and r.getheader("Retry-After"), (status, body)
+    assert "NATS" in body["error"]
+    _, connected = lag(a)
+    assert not connected
+    # Reads keep serving.
+    assert snapshot_count(a) == 0
+    env = dict(os.environ, KINERJA_URL=a.url, KINERJA_TOKEN=a.token,
+               XDG_STATE_HOME=str(tmp_path / "xdg"), NO_COLOR="1")
+    ts = now_ms()
+    ids = [f"spooled-{i}" for i in range(3)]
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(json.dumps(service_event(eid=i, ts=ts)) + "\n" for i in ids))
+    # One post of three events: the client tries a few times, then spools them all.
+    p = subprocess.run([KINERJA, "post", "--json", "-f", str(events)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["spooled"] == 3, p.stdout
+    nats.start()
+    a.wait_log("connected to NATS", timeout=30, start=len(a.lines) - 1)
+    deadline = time.monotonic() + 30
+    while not lag(a)[1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    p = subprocess.run([KINERJA, "post", "--json", "--type", "service", "--unit", "kasemen",
+                        "--employee", "198706152010011002", "--counter", "loket-1",
+                        "--wait-ms", "1000", "--service-ms", "2000", "--id", "after",
+                        "--ts", str(ts)], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["spool_accepted"] == 3 and res["accepted"] == 1, res
+    wait_caught_up(a)
+    assert set(ids + ["after"]) <= export_ids(a)
+    assert snapshot_count(a) == 4
+
+
+def test_websocket_ingest_acks_after_jetstream(r3):
+    servers, a, b = r3
+    ws = ws_connect(a)
+    events = [service_event() for _ in range(10)]
+    ws_send(ws, {"op": "events", "seq": 1, "events": events})
+    ws_send(ws, {"op": "events", "seq": 2, "events": events[:3]})
+    acks = [ws_recv(ws), ws_recv(ws)]
+    assert [x["seq"] for x in acks] == [1, 2], acks
+    assert acks[0]["accepted"] == 10 and acks[0]["duplicates"] == 0, acks
+    assert acks[1]["accepted"] == 0 and acks[1]["duplicates"] == 3, acks
+    ws.close()
+    assert wait_count(b, 10) == 10
+
+
+def test_max_inflight_at_its_limit(tmp_path, procs):
+    """max_inflight: 1 — posts wait their turn (parked, as on a full writer
+    queue) and a batch bigger than the bound still goes when nothing else is
+    out; every post is answered, every event counted once."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["{nats.url}"]\n  replicas: 1\n'
+                           f'  node: node-a\n  max_inflight: 1\n')
+    a.start()
+    procs.append(a)
+    a.wait_log("cluster: consuming", timeout=30)
+    answers = []
+
+    def poster(n):
+        for _ in range(n):
+            answers.append(a.post_json([service_event()]))
+
+    threads = [threading.Thread(target=poster, args=(5,)) for _ in range(12)]
+    for t in threads:
+        t.start()
+    big = a.post_json([service_event() for _ in range(50)])
+    for t in threads:
+        t.join()
+    assert big[0] == 200 and big[1]["accepted"] == 50, big[:2]
+    assert len(answers) == 60 and all(x[0] == 200 and x[1]["accepted"] == 1 for x in answers)
+    wait_caught_up(a)
+    assert snapshot_count(a) == 110
+    r, data = a.request("GET", "/metrics", token=ADMIN_SECRET)
+    assert b"kinerja_cluster_publish_inflight 0\n" in data
+    assert b'kinerja_cluster_published_total{result="accepted"} 110\n' in data
+
+
+def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    with Poster(a, batch=50) as poster:
+        poster.wait_acked(500)
+        assert a.stop() == 0, "\n".join(a.lines[-30:])  # publishes in flight: answered, exit 0
+    a.start()
+    a.wait_log("cluster: consuming", timeout=30)
+    wait_caught_up(a)
+    assert poster.acked <= export_ids(a)
+
+
+def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    b = node(tmp_path, "node-b", [nats], 1, units="[perizinan]")
+    procs.extend([a, b])
+    mine = [service_event(unit="perizinan") for _ in range(5)]
+    others = [service_event() for _ in range(600)]  # more than one fetch of others only
+    status, body, _ = a.post_json(others + mine)
+    assert status == 200 and body["accepted"] == 605, body
+    wait_caught_up(a)
+    want = {e["id"] for e in mine}
+    # b's lag is read from the server between its fetches: a lag of 0 read
+    # before the post reached the stream says nothing, so await the events
+    deadline = time.monotonic() + 60
+    while not want <= export_ids(b) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    wait_caught_up(b)
+    assert export_ids(b) == want
+    assert len(export_ids(a)) == 605
+
+
+def test_a_node_starts_while_nats_is_down(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo")  # not started yet
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["{nats.url}"]\n  replicas: 1\n  node: node-a\n')
+    a.start()
+    procs.append(a)
+    a.wait_log("is not reachable yet: serving reads")
+    assert lag(a) == (0, False)
+    assert a.post_json([service_event()])[0] == 503
+    assert snapshot_count(a) == 0  # reads serve
+    nats.start()
+    procs.append(nats)
+    a.wait_log("cluster: consuming", timeout=30)
+    status, body, _ = a.post_json([service_event()])
+    assert status == 200 and body["accepted"] == 1, body
+    assert wait_count(a, 1) == 1
+
+
+def test_reload_keeps_the_running_cluster(tmp_path, procs):
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    with open(a.config_path) as f:
+        text = f.read()
+    with open(a.config_path, "w") as f:
+        f.write(text.replace("node: node-a", "node: node-z"))
+    a.proc.send_signal(signal.SIGHUP)
+    a.wait_log("reload: cluster changed; it takes effect at the next restart")
+    a.wait_log("configuration reloaded")
+    status, body, _ = a.post_json([service_event()])
+    assert status == 200 and body["accepted"] == 1, body
+    wait_caught_up(a)
+    assert snapshot_count(a) == 1
+
+
+def test_without_cluster_nothing_changes(tmp_path):
+    """No cluster key: /healthz is the single node's, no cluster metrics."""
+    d = Daemon(tmp_path).start()
+    try:
+        assert d.healthz() == (200, "ok\n")
+        r, data = d.request("GET", "/metrics", token=ADMIN_SECRET)
+        assert b"kinerja_cluster" not in data
+    finally:
+        d.stop()
