@@ -55,7 +55,8 @@ static const char help[] =
     "  --seed N         repeatable randomness\n"
     "  --supervisor-token T  also act as the units' supervisor with token T: every\n"
     "                   minute in service hours, acknowledge the bad alerts of a few\n"
-    "                   minutes, answer an employee's alert with coaching, praise now and then\n"
+    "                   minutes, answer an employee's alert with coaching, praise now and then;\n"
+    "                   --backfill quarter posts the assessments with it\n"
     "  --supervisor-after D  how long an alert stands before she answers it (default 3m)\n"
     "  --always-open    serve at any hour (load tests); by default the counters keep\n"
     "                   a kecamatan's service hours in Asia/Jakarta (Mon-Thu\n"
@@ -340,10 +341,11 @@ static void office_step(sim *s, sim_unit *u)
     ev->quality = q < 0 ? 0 : q > 100 ? 100 : q;
 }
 
-/* Outside service hours the office is closed: nothing happens. */
-static void step(sim *s)
+/* Outside service hours the office is closed: nothing happens, and false. A
+ * step may add no event while open (a desk with nobody waiting). */
+static bool step(sim *s)
 {
-    if (!office_open(s, kj_now_ms())) return;
+    if (!office_open(s, kj_now_ms())) return false;
     sim_unit *u = &s->units[pick(s, s->n_units)];
     /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
      * hour, 0.63 at the morning peak */
@@ -352,6 +354,7 @@ static void step(sim *s)
         desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
     else if (u->n_members)
         office_step(s, u);
+    return true;
 }
 
 typedef struct totals {
@@ -625,6 +628,22 @@ static int backfill_assessments(kj_client *c, sim *s)
     return KJ_EXIT_OK;
 }
 
+/* An ingest token may not post assessments (SPEC §16): with --supervisor-token
+ * they go with that token (no spool: the main client owns it), else with the
+ * main client's (an admin token, or auth off). */
+static int assess_as_supervisor(const kj_client_opts *main_opts, const char *sv_token,
+                                kj_client *cl, sim *s)
+{
+    if (!sv_token) return backfill_assessments(cl, s);
+    kj_client_opts o = *main_opts;
+    o.token = sv_token;
+    o.spool_dir = NULL;
+    kj_client *sc = kj_cli_client_new(&o);
+    int rc = sc ? backfill_assessments(sc, s) : KJ_EXIT_FAIL;
+    kj_client_free(sc);
+    return rc;
+}
+
 /* ---- units --------------------------------------------------------------------------- */
 
 static void add_unit(sim *s, const char *id)
@@ -849,8 +868,7 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
         if (budget > KJ_BATCH_MAX) budget = KJ_BATCH_MAX; /* a tick posts one batch at most */
         while (budget >= 1 && s->n_evs + MAX_STEP_EVENTS < KJ_BATCH_MAX) {
             size_t before = s->n_evs;
-            step(s);
-            if (s->n_evs == before) { /* closed (service hours): no burst at opening */
+            if (!step(s)) { /* closed (service hours): no burst at opening */
                 budget = 0;
                 break;
             }
@@ -1006,7 +1024,7 @@ int kj_cmd_simulate(int argc, char **argv)
     finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
-    if (assess && (rc = backfill_assessments(cl, &s)) != KJ_EXIT_OK) goto done;
+    if (assess && (rc = assess_as_supervisor(&o, sv_token, cl, &s)) != KJ_EXIT_OK) goto done;
     kj_sim_atasan *atasan = sv_token ? kj_sim_atasan_new(url, sv_token, s.rng, sv_after) : NULL;
     rc = sv_token && !atasan ? KJ_EXIT_FAIL : run(cl, &s, rate, duration, verbose, atasan);
     kj_sim_atasan_free(atasan);

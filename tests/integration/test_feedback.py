@@ -106,7 +106,7 @@ def test_feedback_durable_exported_and_rebuilt(fd, tmp_path):
     assert {k: v for k, v in got[0].items()} == ev
     out = subprocess.run([KINERJA, "export", "--state-dir", fd.state_dir, "--format", "csv"],
                          capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[0].endswith(",text,by,alert,indicator,note,meta")
+    assert out.splitlines()[0].endswith(",meta,ticket,period,behaviour,by,note,text,alert,indicator")
     r = subprocess.run([KINERJAD, "-c", fd.config_path, "--rebuild"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
