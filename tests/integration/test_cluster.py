@@ -135,6 +135,15 @@ def wait_caught_up(d, count=None, timeout=60):
     raise AssertionError(f"lag {lag(d)} after {timeout}s:\n" + "\n".join(d.lines[-30:]))
 
 
+def wait_exported(d, ids, timeout=60):
+    """Until every id is in d's store (its export), or the timeout. A lag of 0
+    is read from the server between fetches and may predate the last publish:
+    the events themselves are what to await."""
+    deadline = time.monotonic() + timeout
+    while not set(ids) <= export_ids(d) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def snapshot_count(d, unit="kasemen"):
     r, data = d.request("GET", f"/api/v1/snapshot?unit={unit}", token=ADMIN_SECRET)
     assert r.status == 200, data
@@ -281,6 +290,8 @@ def test_kill9_of_a_nats_server_and_of_node_b_under_load(r3, tmp_path):
     acked = poster.acked
     b.start()
     b.wait_log("cluster: consuming", timeout=60)
+    wait_exported(b, acked)
+    wait_exported(a, acked)
     wait_caught_up(b)
     wait_caught_up(a)
     missing_b = acked - export_ids(b)
@@ -407,11 +418,7 @@ def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
     assert status == 200 and body["accepted"] == 605, body
     wait_caught_up(a)
     want = {e["id"] for e in mine}
-    # b's lag is read from the server between its fetches: a lag of 0 read
-    # before the post reached the stream says nothing, so await the events
-    deadline = time.monotonic() + 60
-    while not want <= export_ids(b) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_exported(b, want)
     wait_caught_up(b)
     assert export_ids(b) == want
     assert len(export_ids(a)) == 605
