@@ -73,10 +73,25 @@ def documented_terms(text):
     return terms
 
 
-def test_config_page_documents_every_key():
+def example_config():
+    """examples/kinerjad.yaml with its commented-out cluster block taken in:
+    the block is left out by default (a node without NATS) but documents the
+    keys all the same (as tests/unit/test_config.c reads it)."""
     with open(os.path.join(ROOT, "examples/kinerjad.yaml")) as f:
-        keys = example_keys(yaml.safe_load(f))
-    assert {"listen", "tokens.sha256", "units.members.id", "indicators.overrides.target"} <= keys
+        lines, inside = [], False
+        for line in f:
+            if line.startswith("# cluster:"):
+                inside = True
+            elif inside and not line.startswith("#   "):
+                inside = False
+            lines.append(line[2:] if inside else line)
+    return yaml.safe_load("".join(lines))
+
+
+def test_config_page_documents_every_key():
+    keys = example_keys(example_config())
+    assert {"listen", "tokens.sha256", "units.members.id", "indicators.overrides.target",
+            "evaluation.above_pct", "cluster.nats", "cluster.publish_timeout"} <= keys
     terms = documented_terms(page("kinerjad.yaml.5"))
     missing = []
     for key in sorted(keys):
@@ -147,8 +162,13 @@ def test_completion_offers_subcommands_and_every_flag():
         offered = complete(f"kinerja {cmd} -")
         flags = long_flags(help_text("kinerja", cmd))
         assert flags <= offered, f"kinerja {cmd}: not completed: {sorted(flags - offered)}"
-    assert complete("kinerja post --type ") == {"task", "service", "rating", "presence"}
+    assert complete("kinerja post --type ") == {"task", "service", "rating", "presence",
+                                                 "ticket", "assessment"}
+    assert complete("kinerja post --type presence --state ") == {"available", "serving", "break",
+                                                                 "offline"}
+    assert complete("kinerja post --type ticket --state ") == {"issued", "called", "cancelled"}
     assert complete("kinerja export --format ") == {"csv", "ndjson"}
+    assert complete("kinerja rapor --format ") == {"text", "json", "csv"}
 
 
 def test_completion_offers_the_daemons_units(tmp_path):
