@@ -49,7 +49,7 @@ BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench fuzz \
         fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
-        deb check-packages
+        deb check-packages build-tests
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinerjad $(BUILD)/kinerja $(BUILD)/libkinerja.a $(BUILD)/libkinerja.so
@@ -58,7 +58,7 @@ help:
 	@echo "kinerja $(VERSION) — targets:"
 	@echo "  make run         install missing packages, build, start kinerjad with the demo config and simulated counters"
 	@echo "  make run-cluster the same over NATS JetStream: nats-server, two kinerjad nodes, two dashboards"
-	@echo "  make check       build and run every test suite (unit, integration, sanitizers, browser)"
+	@echo "  make check       build and run every test suite (unit, integration, sanitizers, durability, fuzz, browser, packages)"
 	@echo "  make             build build/kinerjad, build/kinerja, build/libkinerja.a"
 	@echo "  make deps        install missing Debian packages (apt-get; prints the command when not root)"
 	@echo "  make check-unit  unit tests (check)       make check-integration  integration tests (pytest)"
@@ -179,6 +179,9 @@ check: all
 
 check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
+
+# The unit test programs and the bench tools (the integration tests run some).
+build-tests: $(UNIT_BIN) $(BENCH_BIN)
 
 check-integration: all $(BENCH_BIN) tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration

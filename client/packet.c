@@ -80,23 +80,17 @@ static uint8_t *place(kj_packet *f, const head *h, size_t *len)
     return start;
 }
 
-static void pack_key(msgpack_packer *pk, const char *k)
-{
-    msgpack_pack_str(pk, strlen(k));
-    msgpack_pack_str_body(pk, k, strlen(k));
-}
-
 uint8_t *kj_packet_ws_message(kj_packet *f, uint64_t seq, size_t *len)
 {
     head h = {.len = 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &h, head_write);
     msgpack_pack_map(&pk, 3);
-    pack_key(&pk, "op");
-    pack_key(&pk, "events");
-    pack_key(&pk, "seq");
+    kj_pack_str(&pk, "op");
+    kj_pack_str(&pk, "events");
+    kj_pack_str(&pk, "seq");
     msgpack_pack_uint64(&pk, seq);
-    pack_key(&pk, "events");
+    kj_pack_str(&pk, "events");
     msgpack_pack_array(&pk, f->count);
     f->seq = seq;
     return place(f, &h, len);

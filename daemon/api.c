@@ -395,9 +395,7 @@ int kj_api_request(struct http_sess *hs, const char *uri)
 {
     static const char *paths[] = {"/api/v1/units", "/api/v1/snapshot", "/api/v1/series",
                                   "/api/v1/events", "/api/v1/overview", "/api/v1/rapor"};
-    /* the count from the array itself: a path added to it is looked up */
-    const size_t n = sizeof paths / sizeof paths[0];
-    size_t i = 0;
+    size_t i = 0, n = sizeof paths / sizeof paths[0];
     while (i < n && strcmp(uri, paths[i]))
         i++;
     if (i == n) {

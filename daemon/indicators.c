@@ -59,13 +59,6 @@ double kj_indicator_target(const kj_indicator_conf *ic, const char *employee)
 
 /* ---- msgpack ---- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_number(msgpack_packer *pk, bool has, double v)
 {
     if (!has)
@@ -80,24 +73,24 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 8 + frame);
     if (frame) {
-        pack_str(pk, "op");
-        pack_str(pk, "alert");
+        kj_pack_str(pk, "op");
+        kj_pack_str(pk, "alert");
     }
-    pack_str(pk, "unit");
-    pack_str(pk, a->unit);
-    pack_str(pk, "at");
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, a->unit);
+    kj_pack_str(pk, "at");
     msgpack_pack_int64(pk, a->at);
-    pack_str(pk, "indicator");
-    pack_str(pk, a->indicator);
-    pack_str(pk, "scope");
-    pack_str(pk, a->scope);
-    pack_str(pk, "from");
-    pack_str(pk, kj_status_name(a->from));
-    pack_str(pk, "to");
-    pack_str(pk, kj_status_name(a->to));
-    pack_str(pk, "value");
+    kj_pack_str(pk, "indicator");
+    kj_pack_str(pk, a->indicator);
+    kj_pack_str(pk, "scope");
+    kj_pack_str(pk, a->scope);
+    kj_pack_str(pk, "from");
+    kj_pack_str(pk, kj_status_name(a->from));
+    kj_pack_str(pk, "to");
+    kj_pack_str(pk, kj_status_name(a->to));
+    kj_pack_str(pk, "value");
     pack_number(pk, a->has_value, a->value);
-    pack_str(pk, "target");
+    kj_pack_str(pk, "target");
     pack_number(pk, true, a->target);
 }
 
@@ -181,26 +174,26 @@ void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const ch
     double pct;
     bool has_pct = kj_metric_achievement(ic->better, target, has_value, value, &pct);
     msgpack_pack_map(pk, 10);
-    pack_str(pk, "id");
-    pack_str(pk, ic->id);
-    pack_str(pk, "name");
-    pack_str(pk, ic->name ? ic->name : ic->id);
-    pack_str(pk, "scope");
-    pack_str(pk, scope);
-    pack_str(pk, "metric");
-    pack_str(pk, ic->metric);
-    pack_str(pk, "window");
-    pack_str(pk, kj_window_name(ic->window));
-    pack_str(pk, "value");
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, ic->id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, ic->name ? ic->name : ic->id);
+    kj_pack_str(pk, "scope");
+    kj_pack_str(pk, scope);
+    kj_pack_str(pk, "metric");
+    kj_pack_str(pk, ic->metric);
+    kj_pack_str(pk, "window");
+    kj_pack_str(pk, kj_window_name(ic->window));
+    kj_pack_str(pk, "value");
     pack_number(pk, has_value, value);
-    pack_str(pk, "target");
+    kj_pack_str(pk, "target");
     pack_number(pk, true, target);
-    pack_str(pk, "better");
-    pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
-    pack_str(pk, "status");
-    pack_str(pk, kj_status_name(
+    kj_pack_str(pk, "better");
+    kj_pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
+    kj_pack_str(pk, "status");
+    kj_pack_str(pk, kj_status_name(
                      kj_indicator_status(ic->better, target, ic->warn_margin, has_value, value)));
-    pack_str(pk, "achievement_pct");
+    kj_pack_str(pk, "achievement_pct");
     if (has_pct)
         msgpack_pack_double(pk, pct);
     else

@@ -6,18 +6,14 @@
 
 #include "../proto/alloc.h"
 #include "metrics_int.h"
-
-static void pack_key(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
+#include "../proto/codec.h"
 
 /* key: the unit's today value of metric, or nil */
 static void pack_value(kj_metrics *m, kj_unit *u, const char *key, kj_metric metric,
                        msgpack_packer *pk)
 {
     double v;
-    pack_key(pk, key);
+    kj_pack_str(pk, key);
     if (kj_m_value(m, u->sc, metric, KJ_WIN_TODAY, &v))
         msgpack_pack_double(pk, v);
     else
@@ -27,30 +23,30 @@ static void pack_value(kj_metrics *m, kj_unit *u, const char *key, kj_metric met
 static void pack_today(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 3);
-    pack_key(pk, "services");
+    kj_pack_str(pk, "services");
     msgpack_pack_map(pk, 3);
     pack_value(m, u, "count", KJ_M_SERVICES_COUNT, pk);
     pack_value(m, u, "sla_pct", KJ_M_SERVICES_SLA_PCT, pk);
-    pack_key(pk, "wait_ms");
+    kj_pack_str(pk, "wait_ms");
     msgpack_pack_map(pk, 1);
     pack_value(m, u, "p90", KJ_M_SERVICES_WAIT_P90, pk);
-    pack_key(pk, "ratings");
+    kj_pack_str(pk, "ratings");
     msgpack_pack_map(pk, 2);
     const kj_agg *a = kj_m_today(m, u->sc);
     int64_t centi;
     char grade;
     bool has = a && a->ratings && kj_ikm(a->ratings->ikm_sum, a->ratings->cit_n, &centi, &grade);
-    pack_key(pk, "ikm");
+    kj_pack_str(pk, "ikm");
     if (has)
         msgpack_pack_double(pk, (double)centi / 100.0);
     else
         msgpack_pack_nil(pk);
-    pack_key(pk, "ikm_grade");
+    kj_pack_str(pk, "ikm_grade");
     if (has)
         msgpack_pack_str_with_body(pk, &grade, 1);
     else
         msgpack_pack_nil(pk);
-    pack_key(pk, "tasks");
+    kj_pack_str(pk, "tasks");
     msgpack_pack_map(pk, 1);
     pack_value(m, u, "on_time_pct", KJ_M_TASKS_ON_TIME_PCT, pk);
 }
@@ -60,9 +56,9 @@ static void pack_queue(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
     kj_queue_stats st;
     kj_mq_stats(m, u, KJ_QUEUE_ALL, &st);
     msgpack_pack_map(pk, 2);
-    pack_key(pk, "waiting");
+    kj_pack_str(pk, "waiting");
     msgpack_pack_uint32(pk, st.waiting);
-    pack_key(pk, "longest_wait_ms");
+    kj_pack_str(pk, "longest_wait_ms");
     msgpack_pack_int64(pk, st.waiting && m->now > st.oldest_issued_ts ? m->now - st.oldest_issued_ts
                                                                       : 0);
 }
@@ -76,7 +72,7 @@ static void pack_statuses(kj_unit *u, msgpack_packer *pk)
         if (u->inds[i]->for_unit) n[u->status[i] <= KJ_STATUS_BAD ? u->status[i] : 0]++;
     msgpack_pack_map(pk, 4);
     for (int s = 1; s <= 4; s++) { /* ok, warn, bad, none: the order of SPEC §14 */
-        pack_key(pk, names[s % 4]);
+        kj_pack_str(pk, names[s % 4]);
         msgpack_pack_uint32(pk, n[s % 4]);
     }
 }
@@ -90,27 +86,27 @@ static void pack_row(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
     for (size_t i = 0; i < u->n_alerts; i++)
         bad_alerts += u->alerts[i].to == KJ_STATUS_BAD;
     msgpack_pack_map(pk, 9);
-    pack_key(pk, "unit");
-    pack_key(pk, u->sc->id);
-    pack_key(pk, "name");
-    pack_key(pk, uc && uc->name ? uc->name : u->sc->id);
-    pack_key(pk, "today");
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, u->sc->id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
+    kj_pack_str(pk, "today");
     pack_today(m, u, pk);
-    pack_key(pk, "queue");
+    kj_pack_str(pk, "queue");
     pack_queue(m, u, pk);
-    pack_key(pk, "indicators");
+    kj_pack_str(pk, "indicators");
     pack_statuses(u, pk);
-    pack_key(pk, "alerts_today");
+    kj_pack_str(pk, "alerts_today");
     msgpack_pack_uint64(pk, u->n_alerts);
     /* alerts are not acknowledged yet (SPEC §16): every bad one counts */
-    pack_key(pk, "unacked_bad");
+    kj_pack_str(pk, "unacked_bad");
     msgpack_pack_uint32(pk, bad_alerts);
-    pack_key(pk, "needs_coaching");
+    kj_pack_str(pk, "needs_coaching");
     if (needs)
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
-    pack_key(pk, "bad_days");
+    kj_pack_str(pk, "bad_days");
     msgpack_pack_uint32(pk, bad_days);
 }
 
@@ -122,19 +118,10 @@ kj_err kj_metrics_pack_overview_row(kj_metrics *m, const char *unit, msgpack_pac
     return KJ_OK;
 }
 
-static int unit_cmp(const void *a, const void *b)
-{
-    return strcmp((*(kj_unit *const *)a)->sc->id, (*(kj_unit *const *)b)->sc->id);
-}
-
 void kj_metrics_pack_overview(kj_metrics *m, msgpack_packer *pk)
 {
-    kj_unit **list = kj_calloc(m->n_units + 1, sizeof *list);
-    size_t n = 0;
-    for (size_t i = 0; i < m->table_cap; i++)
-        for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
-            if (sc->kind == KJ_SCOPE_UNIT && n < m->n_units) list[n++] = sc->unit;
-    qsort(list, n, sizeof *list, unit_cmp);
+    size_t n;
+    kj_unit **list = kj_m_units_sorted(m, &n);
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < n; i++)
         pack_row(m, list[i], pk);

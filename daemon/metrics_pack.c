@@ -7,6 +7,7 @@
 #include "../proto/alloc.h"
 
 #include "metrics_int.h"
+#include "../proto/codec.h"
 
 /* The current bucket of a sliding window's resolution, NULL when empty. */
 static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
@@ -179,13 +180,6 @@ bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric
 
 /* ---- msgpack ---- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static void pack_ratio(msgpack_packer *pk, uint64_t num, uint64_t den, double scale)
 {
     double v;
@@ -202,43 +196,43 @@ static void pack_durations(msgpack_packer *pk, const kj_hist *h)
         return;
     }
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "avg");
+    kj_pack_str(pk, "avg");
     msgpack_pack_double(pk, (double)kj_hist_sum(h) / (double)kj_hist_count(h));
-    pack_str(pk, "p50");
+    kj_pack_str(pk, "p50");
     msgpack_pack_int64(pk, kj_hist_percentile(h, 50));
-    pack_str(pk, "p90");
+    kj_pack_str(pk, "p90");
     msgpack_pack_int64(pk, kj_hist_percentile(h, 90));
-    pack_str(pk, "max");
+    kj_pack_str(pk, "max");
     msgpack_pack_int64(pk, kj_hist_max(h));
 }
 
 static void pack_tasks(msgpack_packer *pk, const kj_agg_tasks *t)
 {
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, t->count);
-    pack_str(pk, "on_time_pct");
+    kj_pack_str(pk, "on_time_pct");
     pack_ratio(pk, t->on_time, t->due_n, 100);
-    pack_str(pk, "quality_avg");
+    kj_pack_str(pk, "quality_avg");
     pack_ratio(pk, t->quality_sum, t->quality_n, 1);
-    pack_str(pk, "duration_ms");
+    kj_pack_str(pk, "duration_ms");
     pack_durations(pk, &t->duration);
 }
 
 static void pack_services(msgpack_packer *pk, const kj_agg_services *s, double hours)
 {
     msgpack_pack_map(pk, 6);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, s->count);
-    pack_str(pk, "no_show");
+    kj_pack_str(pk, "no_show");
     msgpack_pack_uint64(pk, s->no_show);
-    pack_str(pk, "sla_pct");
+    kj_pack_str(pk, "sla_pct");
     pack_ratio(pk, s->sla_ok, s->count, 100);
-    pack_str(pk, "per_hour");
+    kj_pack_str(pk, "per_hour");
     msgpack_pack_double(pk, (double)s->count / hours);
-    pack_str(pk, "wait_ms");
+    kj_pack_str(pk, "wait_ms");
     pack_durations(pk, &s->wait);
-    pack_str(pk, "service_ms");
+    kj_pack_str(pk, "service_ms");
     pack_durations(pk, &s->service);
 }
 
@@ -248,23 +242,23 @@ static void pack_ratings(msgpack_packer *pk, const kj_agg_ratings *r)
     char grade;
     bool has_ikm = kj_ikm(r->ikm_sum, r->cit_n, &centi, &grade);
     msgpack_pack_map(pk, 7);
-    pack_str(pk, "count");
+    kj_pack_str(pk, "count");
     msgpack_pack_uint64(pk, r->cit_n);
-    pack_str(pk, "avg");
+    kj_pack_str(pk, "avg");
     pack_ratio(pk, r->cit_sum, r->cit_n, 1);
-    pack_str(pk, "ikm");
+    kj_pack_str(pk, "ikm");
     if (has_ikm)
         msgpack_pack_double(pk, (double)centi / 100.0);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "ikm_grade");
+    kj_pack_str(pk, "ikm_grade");
     if (has_ikm) {
         msgpack_pack_str(pk, 1);
         msgpack_pack_str_body(pk, &grade, 1);
     } else {
         msgpack_pack_nil(pk);
     }
-    pack_str(pk, "ikm_elements");
+    kj_pack_str(pk, "ikm_elements");
     if (r->elem_n) {
         msgpack_pack_array(pk, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
@@ -272,26 +266,26 @@ static void pack_ratings(msgpack_packer *pk, const kj_agg_ratings *r)
     } else {
         msgpack_pack_nil(pk);
     }
-    pack_str(pk, "peer_avg");
+    kj_pack_str(pk, "peer_avg");
     pack_ratio(pk, r->peer_sum, r->peer_n, 1);
-    pack_str(pk, "supervisor_avg");
+    kj_pack_str(pk, "supervisor_avg");
     pack_ratio(pk, r->sup_sum, r->sup_n, 1);
 }
 
 static void pack_window(msgpack_packer *pk, const kj_agg *a, double hours)
 {
     msgpack_pack_map(pk, 3);
-    pack_str(pk, "tasks");
+    kj_pack_str(pk, "tasks");
     if (a && a->tasks)
         pack_tasks(pk, a->tasks);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "services");
+    kj_pack_str(pk, "services");
     if (a && a->services)
         pack_services(pk, a->services, hours);
     else
         msgpack_pack_nil(pk);
-    pack_str(pk, "ratings");
+    kj_pack_str(pk, "ratings");
     if (a && a->ratings)
         pack_ratings(pk, a->ratings);
     else
@@ -305,13 +299,13 @@ static void pack_presence(msgpack_packer *pk, const presence *p)
         return;
     }
     msgpack_pack_map(pk, 3);
-    pack_str(pk, "state");
-    pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
-    pack_str(pk, "since");
+    kj_pack_str(pk, "state");
+    kj_pack_str(pk, kj_presence_name((kj_presence_state)p->cur.last.state));
+    kj_pack_str(pk, "since");
     msgpack_pack_int64(pk, p->cur.since);
-    pack_str(pk, "counter");
+    kj_pack_str(pk, "counter");
     if (p->cur.last.counter)
-        pack_str(pk, p->cur.last.counter->id);
+        kj_pack_str(pk, p->cur.last.counter->id);
     else
         msgpack_pack_nil(pk);
 }
@@ -323,9 +317,9 @@ static void pack_serving(msgpack_packer *pk, const serving *s)
         return;
     }
     msgpack_pack_map(pk, 2);
-    pack_str(pk, "employee");
-    pack_str(pk, s->cur.employee->id);
-    pack_str(pk, "since");
+    kj_pack_str(pk, "employee");
+    kj_pack_str(pk, s->cur.employee->id);
+    kj_pack_str(pk, "since");
     msgpack_pack_int64(pk, s->cur.since);
 }
 
@@ -333,17 +327,17 @@ static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
 {
     msgpack_pack_map(pk, KJ_WIN_COUNT + 1);
     for (int w = 0; w < KJ_WIN_COUNT; w++) {
-        pack_str(pk, kj_window_name((kj_window)w));
+        kj_pack_str(pk, kj_window_name((kj_window)w));
         pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
     }
     if (sc->kind == KJ_SCOPE_EMPLOYEE) {
-        pack_str(pk, "presence");
+        kj_pack_str(pk, "presence");
         pack_presence(pk, sc->pres);
     } else if (sc->kind == KJ_SCOPE_COUNTER) {
-        pack_str(pk, "serving");
+        kj_pack_str(pk, "serving");
         pack_serving(pk, sc->serv);
     } else {
-        pack_str(pk, "queue");
+        kj_pack_str(pk, "queue");
         kj_mq_pack(m, sc->unit, pk);
     }
 }
@@ -360,13 +354,13 @@ static void pack_head(kj_metrics *m, const char *op, kj_unit *u, uint64_t seq, s
                       msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 4 + pairs);
-    pack_str(pk, "op");
-    pack_str(pk, op);
-    pack_str(pk, "unit");
-    pack_str(pk, u->sc->id);
-    pack_str(pk, "seq");
+    kj_pack_str(pk, "op");
+    kj_pack_str(pk, op);
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, u->sc->id);
+    kj_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
-    pack_str(pk, "at");
+    kj_pack_str(pk, "at");
     msgpack_pack_int64(pk, m->now);
 }
 
@@ -385,7 +379,7 @@ static void pack_members(kj_metrics *m, kj_unit *u, const char *only, bool chang
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < u->n_members; i++) {
         if (!member_shown(&u->members[i], only, changed_only)) continue;
-        pack_str(pk, u->members[i].sc->id);
+        kj_pack_str(pk, u->members[i].sc->id);
         pack_scope(m, u->members[i].sc, pk);
     }
 }
@@ -398,7 +392,7 @@ static void pack_counters(kj_metrics *m, kj_unit *u, bool changed_only, msgpack_
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < u->n_counters; i++) {
         if (changed_only && !(u->counters[i]->flags & SC_CHANGED)) continue;
-        pack_str(pk, u->counters[i]->id);
+        kj_pack_str(pk, u->counters[i]->id);
         pack_scope(m, u->counters[i], pk);
     }
 }
@@ -412,25 +406,25 @@ kj_err kj_metrics_pack_snapshot(kj_metrics *m, const char *unit_id, uint64_t seq
     pack_head(m, "snapshot", u, seq, 7, pk);
     /* where "today" starts, so that a dashboard in another time zone draws
      * the same day (its hours, its midnight) as the metrics count it */
-    pack_str(pk, "timezone");
-    pack_str(pk, m->cfg && m->cfg->timezone ? m->cfg->timezone : "Asia/Jakarta");
-    pack_str(pk, "today_start");
+    kj_pack_str(pk, "timezone");
+    kj_pack_str(pk, m->cfg && m->cfg->timezone ? m->cfg->timezone : "Asia/Jakarta");
+    kj_pack_str(pk, "today_start");
     msgpack_pack_int64(pk, kj_metrics_today_start(m));
-    pack_str(pk, "unit_metrics");
+    kj_pack_str(pk, "unit_metrics");
     if (only_employee)
         msgpack_pack_nil(pk);
     else
         pack_scope(m, usc, pk);
-    pack_str(pk, "members");
+    kj_pack_str(pk, "members");
     pack_members(m, u, only_employee, false, pk);
-    pack_str(pk, "counters");
+    kj_pack_str(pk, "counters");
     if (only_employee)
         msgpack_pack_map(pk, 0);
     else
         pack_counters(m, u, false, pk);
-    pack_str(pk, "indicators");
+    kj_pack_str(pk, "indicators");
     kj_ind_pack(m, u, only_employee, pk);
-    pack_str(pk, "alerts");
+    kj_pack_str(pk, "alerts");
     kj_ind_pack_alerts(m, u, only_employee, pk);
     return KJ_OK;
 }
@@ -463,18 +457,18 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     bool counters = !only_employee && any_counter_changed(u);
     pack_head(m, "update", u, seq, 1 + unit_part + members + counters, pk);
     if (unit_part) {
-        pack_str(pk, "unit_metrics");
+        kj_pack_str(pk, "unit_metrics");
         pack_scope(m, u->sc, pk);
     }
     if (members) {
-        pack_str(pk, "members");
+        kj_pack_str(pk, "members");
         pack_members(m, u, only_employee, true, pk);
     }
     if (counters) {
-        pack_str(pk, "counters");
+        kj_pack_str(pk, "counters");
         pack_counters(m, u, true, pk);
     }
-    pack_str(pk, "indicators");
+    kj_pack_str(pk, "indicators");
     kj_ind_pack(m, u, only_employee, pk);
 }
 
@@ -518,27 +512,27 @@ static const char *name_in(const kj_named *list, size_t n, const char *id)
 static void pack_named(msgpack_packer *pk, const char *id, const char *name)
 {
     msgpack_pack_map(pk, 2);
-    pack_str(pk, "id");
-    pack_str(pk, id);
-    pack_str(pk, "name");
-    pack_str(pk, name);
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, name);
 }
 
 static void pack_unit_entry(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
 {
     const kj_unit_conf *uc = m->cfg ? kj_config_unit(m->cfg, u->sc->id) : NULL;
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "id");
-    pack_str(pk, u->sc->id);
-    pack_str(pk, "name");
-    pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
-    pack_str(pk, "members");
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, u->sc->id);
+    kj_pack_str(pk, "name");
+    kj_pack_str(pk, uc && uc->name ? uc->name : u->sc->id);
+    kj_pack_str(pk, "members");
     msgpack_pack_array(pk, u->n_members);
     for (size_t i = 0; i < u->n_members; i++) {
         const char *id = u->members[i].sc->id;
         pack_named(pk, id, uc ? name_in(uc->members, uc->n_members, id) : id);
     }
-    pack_str(pk, "counters");
+    kj_pack_str(pk, "counters");
     msgpack_pack_array(pk, u->n_counters);
     for (size_t i = 0; i < u->n_counters; i++) {
         const char *id = u->counters[i]->id;
@@ -551,14 +545,21 @@ static int unit_cmp(const void *a, const void *b)
     return strcmp((*(kj_unit *const *)a)->sc->id, (*(kj_unit *const *)b)->sc->id);
 }
 
-void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk)
+kj_unit **kj_m_units_sorted(kj_metrics *m, size_t *n)
 {
     kj_unit **list = kj_calloc(m->n_units + 1, sizeof *list);
-    size_t n = 0;
+    *n = 0;
     for (size_t i = 0; i < m->table_cap; i++)
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
-            if (sc->kind == KJ_SCOPE_UNIT && n < m->n_units) list[n++] = sc->unit;
-    qsort(list, n, sizeof *list, unit_cmp);
+            if (sc->kind == KJ_SCOPE_UNIT && *n < m->n_units) list[(*n)++] = sc->unit;
+    qsort(list, *n, sizeof *list, unit_cmp);
+    return list;
+}
+
+void kj_metrics_pack_units(kj_metrics *m, msgpack_packer *pk)
+{
+    size_t n;
+    kj_unit **list = kj_m_units_sorted(m, &n);
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < n; i++)
         pack_unit_entry(m, list[i], pk);

@@ -11,6 +11,7 @@
 #include "../proto/alloc.h"
 #include "metrics_int.h"
 #include "queue.h"
+#include "../proto/codec.h"
 
 #define KEY_QUEUE 'Q'
 #define QUEUE_KEY_MAX (1 + KJ_ID_MAX + 1 + 4 + KJ_ID_MAX)
@@ -241,39 +242,34 @@ static uint32_t staffed_counters(const kj_unit *u)
     return n;
 }
 
-static void pack_key(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
 static void pack_stats(msgpack_packer *pk, const kj_queue_stats *st, int64_t now, bool has_avg,
                        double avg_service_ms, uint32_t staffed, size_t extra)
 {
     msgpack_pack_map(pk, 9 + extra);
-    pack_key(pk, "waiting");
+    kj_pack_str(pk, "waiting");
     msgpack_pack_uint32(pk, st->waiting);
-    pack_key(pk, "oldest_issued_ts");
+    kj_pack_str(pk, "oldest_issued_ts");
     if (st->waiting)
         msgpack_pack_int64(pk, st->oldest_issued_ts);
     else
         msgpack_pack_nil(pk);
-    pack_key(pk, "longest_wait_ms");
+    kj_pack_str(pk, "longest_wait_ms");
     msgpack_pack_int64(pk,
                        st->waiting && now > st->oldest_issued_ts ? now - st->oldest_issued_ts : 0);
-    pack_key(pk, "est_wait_ms");
+    kj_pack_str(pk, "est_wait_ms");
     if (has_avg)
         msgpack_pack_int64(pk, (int64_t)(st->waiting * avg_service_ms / (staffed ? staffed : 1)));
     else
         msgpack_pack_nil(pk);
-    pack_key(pk, "issued_today");
+    kj_pack_str(pk, "issued_today");
     msgpack_pack_uint32(pk, st->issued_today);
-    pack_key(pk, "called_today");
+    kj_pack_str(pk, "called_today");
     msgpack_pack_uint32(pk, st->called_today);
-    pack_key(pk, "cancelled_today");
+    kj_pack_str(pk, "cancelled_today");
     msgpack_pack_uint32(pk, st->cancelled_today);
-    pack_key(pk, "expired_today");
+    kj_pack_str(pk, "expired_today");
     msgpack_pack_uint32(pk, st->expired_today);
-    pack_key(pk, "arrivals_per_hour");
+    kj_pack_str(pk, "arrivals_per_hour");
     msgpack_pack_uint32(pk, st->arrivals_last_hour);
 }
 
@@ -288,11 +284,11 @@ void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
     kj_queue_stats st;
     kj_mq_stats(m, u, KJ_QUEUE_ALL, &st);
     pack_stats(pk, &st, m->now, has_avg, avg, staffed, 1);
-    pack_key(pk, "by_service");
+    kj_pack_str(pk, "by_service");
     size_t kinds = u->queue ? kj_queue_kinds(u->queue) : 0;
     msgpack_pack_map(pk, kinds);
     for (size_t k = 0; k < kinds; k++) {
-        pack_key(pk, kj_queue_kind_name(u->queue, k));
+        kj_pack_str(pk, kj_queue_kind_name(u->queue, k));
         kj_queue_stats_of(u->queue, (int)k, m->now, &st);
         pack_stats(pk, &st, m->now, has_avg, avg, staffed, 0);
     }

@@ -36,11 +36,6 @@ size_t kj_wsingest_sess_size(void)
     return sizeof(struct ingest_conn);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
 static kj_frame *pack_ack(const kj_ingest_job *job)
 {
     msgpack_sbuffer sb;
@@ -49,10 +44,10 @@ static kj_frame *pack_ack(const kj_ingest_job *job)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (job->err) {
         msgpack_pack_map(&pk, 3);
-        pack_str(&pk, "op"), pack_str(&pk, "error");
-        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
-        pack_str(&pk, "error");
-        pack_str(
+        kj_pack_str(&pk, "op"), kj_pack_str(&pk, "error");
+        kj_pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        kj_pack_str(&pk, "error");
+        kj_pack_str(
             &pk,
             job->err == KJ_ERR_FULL ? "store full: nothing of this frame was stored"
             : job->err == KJ_ERR_UNAVAILABLE || job->err == KJ_ERR_SHUTDOWN
@@ -61,18 +56,18 @@ static kj_frame *pack_ack(const kj_ingest_job *job)
     } else {
         size_t rejected = job->batch->n - job->accepted - job->duplicates;
         msgpack_pack_map(&pk, 5);
-        pack_str(&pk, "op"), pack_str(&pk, "ack");
-        pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
-        pack_str(&pk, "accepted"), msgpack_pack_uint64(&pk, job->accepted);
-        pack_str(&pk, "duplicates"), msgpack_pack_uint64(&pk, job->duplicates);
-        pack_str(&pk, "rejected"), msgpack_pack_array(&pk, rejected);
+        kj_pack_str(&pk, "op"), kj_pack_str(&pk, "ack");
+        kj_pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, job->owner_tag);
+        kj_pack_str(&pk, "accepted"), msgpack_pack_uint64(&pk, job->accepted);
+        kj_pack_str(&pk, "duplicates"), msgpack_pack_uint64(&pk, job->duplicates);
+        kj_pack_str(&pk, "rejected"), msgpack_pack_array(&pk, rejected);
         for (size_t i = 0; i < job->batch->n; i++) {
             const kj_batch_item *it = &job->batch->items[i];
             if (job->results[i] != KJ_ITEM_REJECTED) continue;
             msgpack_pack_map(&pk, 3);
-            pack_str(&pk, "index"), msgpack_pack_uint64(&pk, i);
-            pack_str(&pk, "id"), pack_str(&pk, it->ev.id);
-            pack_str(&pk, "error"), pack_str(&pk, it->error);
+            kj_pack_str(&pk, "index"), msgpack_pack_uint64(&pk, i);
+            kj_pack_str(&pk, "id"), kj_pack_str(&pk, it->ev.id);
+            kj_pack_str(&pk, "error"), kj_pack_str(&pk, it->error);
         }
     }
     kj_frame *f = kj_frame_try_new(sb.data, sb.size);

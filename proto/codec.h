@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <msgpack.h>
+#include <string.h>
 
 #include "event.h"
 
@@ -68,6 +69,14 @@ json_t *kj_json_from_msgpack(const msgpack_object *obj);
 static inline const char *kj_msgpack_str(const msgpack_object *o)
 {
     return o->via.str.ptr ? o->via.str.ptr : "";
+}
+
+/* Pack the NUL-terminated string s as a msgpack string. */
+static inline void kj_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
 }
 
 /* The value of key in m when m is a map that has it under a string key; NULL

@@ -265,53 +265,46 @@ static void pack_key(msgpack_packer *pk, kj_field f)
     msgpack_pack_str_body(pk, name, len);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t len = strlen(s);
-    msgpack_pack_str(pk, len);
-    msgpack_pack_str_body(pk, s, len);
-}
-
 static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
 {
     switch (f) {
-    case KJ_F_ID: pack_str(pk, ev->id); break;
-    case KJ_F_TYPE: pack_str(pk, kj_event_type_name(ev->type)); break;
+    case KJ_F_ID: kj_pack_str(pk, ev->id); break;
+    case KJ_F_TYPE: kj_pack_str(pk, kj_event_type_name(ev->type)); break;
     case KJ_F_TS: msgpack_pack_int64(pk, ev->ts); break;
-    case KJ_F_UNIT: pack_str(pk, ev->unit); break;
-    case KJ_F_EMPLOYEE: pack_str(pk, ev->employee); break;
-    case KJ_F_COUNTER: pack_str(pk, ev->counter); break;
-    case KJ_F_KIND: pack_str(pk, ev->kind); break;
-    case KJ_F_SERVICE: pack_str(pk, ev->service); break;
+    case KJ_F_UNIT: kj_pack_str(pk, ev->unit); break;
+    case KJ_F_EMPLOYEE: kj_pack_str(pk, ev->employee); break;
+    case KJ_F_COUNTER: kj_pack_str(pk, ev->counter); break;
+    case KJ_F_KIND: kj_pack_str(pk, ev->kind); break;
+    case KJ_F_SERVICE: kj_pack_str(pk, ev->service); break;
     case KJ_F_DURATION_MS: msgpack_pack_int64(pk, ev->duration_ms); break;
     case KJ_F_DUE_TS: msgpack_pack_int64(pk, ev->due_ts); break;
     case KJ_F_QUALITY: msgpack_pack_int32(pk, ev->quality); break;
     case KJ_F_WAIT_MS: msgpack_pack_int64(pk, ev->wait_ms); break;
     case KJ_F_SERVICE_MS: msgpack_pack_int64(pk, ev->service_ms); break;
-    case KJ_F_OUTCOME: pack_str(pk, kj_outcome_name(ev->outcome)); break;
+    case KJ_F_OUTCOME: kj_pack_str(pk, kj_outcome_name(ev->outcome)); break;
     case KJ_F_SCORE: msgpack_pack_int32(pk, ev->score); break;
     case KJ_F_ELEMENTS:
         msgpack_pack_array(pk, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
             msgpack_pack_uint8(pk, ev->elements[i]);
         break;
-    case KJ_F_SOURCE: pack_str(pk, kj_source_name(ev->source)); break;
-    case KJ_F_STATE: pack_str(pk, kj_event_state_name(ev)); break;
-    case KJ_F_TICKET: pack_str(pk, ev->ticket); break;
+    case KJ_F_SOURCE: kj_pack_str(pk, kj_source_name(ev->source)); break;
+    case KJ_F_STATE: kj_pack_str(pk, kj_event_state_name(ev)); break;
+    case KJ_F_TICKET: kj_pack_str(pk, ev->ticket); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
     case KJ_F_PERIOD: {
         char name[KJ_PERIOD_NAME_MAX];
         kj_period_format(&ev->period, name, sizeof name);
-        pack_str(pk, name);
+        kj_pack_str(pk, name);
         break;
     }
     case KJ_F_BEHAVIOUR:
         msgpack_pack_array(pk, KJ_BEHAVIOURS);
         for (int i = 0; i < KJ_BEHAVIOURS; i++)
-            pack_str(pk, kj_level_name((kj_level)ev->behaviour[i]));
+            kj_pack_str(pk, kj_level_name((kj_level)ev->behaviour[i]));
         break;
-    case KJ_F_BY: pack_str(pk, ev->by); break;
-    case KJ_F_NOTE: pack_str(pk, ev->note); break;
+    case KJ_F_BY: kj_pack_str(pk, ev->by); break;
+    case KJ_F_NOTE: kj_pack_str(pk, ev->note); break;
     default: break;
     }
 }

@@ -32,8 +32,7 @@ integration() { # $1 = build dir
 
 step "build"
 make -s all web tests/docs/node_modules/.ok || exit 1
-make -s $(ls tests/unit/test_*.c 2>/dev/null | sed 's|tests/unit/\(.*\)\.c|build/tests/\1|') \
-        $(ls tests/bench/*.c 2>/dev/null | sed 's|tests/bench/\(.*\)\.c|build/bench/\1|') || exit 1
+make -s build-tests || exit 1
 step "unit tests"
 scripts/run-unit.sh build || status=1
 step "integration tests"
