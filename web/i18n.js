@@ -99,6 +99,7 @@ const DICT = {
     'win.today': 'hari ini',
     'win.7d': '7 hari terakhir',
     'win.30d': '30 hari terakhir',
+    'win.now': 'saat ini',
 
     'presence.available': 'Siap',
     'presence.serving': 'Melayani',
@@ -290,6 +291,7 @@ const DICT = {
     'win.today': 'today',
     'win.7d': 'last 7 days',
     'win.30d': 'last 30 days',
+    'win.now': 'right now',
 
     'presence.available': 'Available',
     'presence.serving': 'Serving',

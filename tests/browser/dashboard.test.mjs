@@ -136,6 +136,19 @@ describe('page without a unit (static files + a live feed)', () => {
     } finally { await page.closeAll(); }
   });
 
+  test('every window an indicator may have is named in both languages', async () => {
+    const page = await openPage(browser);
+    try {
+      await page.goto(fake.srv.url);
+      const unnamed = await page.evaluate(async () => {
+        const { _dict } = await import('./i18n.js');
+        const windows = ['15m', '1h', 'today', '7d', '30d', 'now']; // SPEC §4, §13
+        return ['id', 'en'].flatMap((l) => windows.filter((w) => !_dict[l]['win.' + w]).map((w) => `${l}:${w}`));
+      });
+      assert.deepEqual(unnamed, []);
+    } finally { await page.closeAll(); }
+  });
+
   test('is usable at 375 px without horizontal scrolling', async () => {
     const page = await openPage(browser, { width: 375, height: 812 });
     try {
