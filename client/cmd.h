@@ -26,6 +26,18 @@ int kj_cmd_watch(int argc, char **argv);
 int kj_cmd_overview(int argc, char **argv);
 int kj_cmd_export(int argc, char **argv);
 int kj_cmd_backup(int argc, char **argv);
+int kj_cmd_feedback(int argc, char **argv);
+int kj_cmd_ack(int argc, char **argv);
+
+/* kinerja simulate --supervisor-token (cmd_simulate_atasan.c): a supervisor
+ * who acknowledges the unit's bad alerts and gives feedback. NULL when the
+ * client cannot be made (the reason is printed). */
+typedef struct kj_sim_atasan kj_sim_atasan;
+kj_sim_atasan *kj_sim_atasan_new(const char *url, const char *token, uint64_t seed,
+                                 int64_t after_ms);
+void kj_sim_atasan_free(kj_sim_atasan *a);
+/* One look at unit's snapshot: acks, coaching, now and then praise. */
+void kj_sim_atasan_look(kj_sim_atasan *a, const char *unit);
 
 /* "kinerja: ..." on stderr. */
 void kj_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,14 +19,17 @@ static const char help[] =
     "KINERJA_URL with KINERJA_TOKEN. Every post first delivers what the spool holds.\n"
     "\n"
     "event flags (named after the fields of SPEC section 3):\n"
-    "  --type task|service|rating|presence|ticket|assessment   --unit U   --employee E\n"
+    "  --type task|service|rating|presence|ticket|assessment|feedback|ack\n"
+    "  --unit U        --employee E\n"
     "  --counter C     --service S      --kind K          --outcome served|no_show|transferred\n"
     "  --wait-ms MS    --service-ms MS  --duration-ms MS  (also 90s, 15m, 2h)\n"
     "  --due-ts T      --quality 0-100  --score 1-4       --elements 4,4,3,4,4,4,3,4,4\n"
     "  --source citizen|peer|supervisor --state available|serving|break|offline\n"
-    "  --ticket T      (a ticket, or the ticket a service closes)   --state issued|called|cancelled\n"
+    "  --ticket T      (a ticket, or the ticket a service closes)\n"
+    "  --state issued|called|cancelled (ticket)\n"
     "  --period 2026-12|2026-Q4|2026     --behaviour above,meets,meets,above,meets,meets,below\n"
-    "  --by E          --note TEXT      (assessment: SPEC section 15)\n"
+    "  --by E          --note TEXT      (assessment: SPEC section 15; ack)\n"
+    "  --text T        --alert A        --indicator I     (feedback, ack: SPEC section 16)\n"
     "  --meta JSON     --id ID (default: a fresh unique id)\n"
     "  --ts T          (default now; T is ms since the epoch, ISO 8601, or now)\n"
     "\n"
@@ -257,6 +260,9 @@ static const struct option options[] = {
     {"behaviour", required_argument, NULL, OPT_FIELD},
     {"by", required_argument, NULL, OPT_FIELD},
     {"note", required_argument, NULL, OPT_FIELD},
+    {"text", required_argument, NULL, OPT_FIELD},
+    {"alert", required_argument, NULL, OPT_FIELD},
+    {"indicator", required_argument, NULL, OPT_FIELD},
     {NULL, 0, NULL, 0},
 };
 

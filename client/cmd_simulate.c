@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "cmd.h"
 #include "config.h"
+#include "office.h"
 
 #define TICK_MS 100
 #define MAX_STEP_EVENTS 4
@@ -52,6 +53,14 @@ static const char help[] =
     "                   it again adds nothing. The daemon refuses events older than its\n"
     "                   max_event_age\n"
     "  --seed N         repeatable randomness\n"
+    "  --supervisor-token T  also act as the units' supervisor with token T: every\n"
+    "                   minute in service hours, acknowledge the bad alerts of a few\n"
+    "                   minutes, answer an employee's alert with coaching, praise now and then;\n"
+    "                   --backfill quarter posts the assessments with it\n"
+    "  --supervisor-after D  how long an alert stands before she answers it (default 3m)\n"
+    "  --always-open    serve at any hour (load tests); by default the counters keep\n"
+    "                   a kecamatan's service hours in Asia/Jakarta (Mon-Thu\n"
+    "                   08:00-16:00, Fri to 16:30, breaks at lunch and Friday prayer)\n"
     "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
     "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
     "  --url URL        instead of KINERJA_URL\n"
@@ -95,6 +104,7 @@ typedef struct sim {
     uint64_t rng;
     kj_event *evs;
     size_t n_evs, cap_evs;
+    bool always_open; /* --always-open: no service hours */
 } sim;
 
 /* ---- randomness --------------------------------------------------------------------- */
@@ -131,14 +141,30 @@ static int64_t lognormal_ms(sim *s, double median, double sigma)
     return v < 1000 ? 1000 : (int64_t)v;
 }
 
-/* Arrivals by hour in Asia/Jakarta (UTC+7): a morning peak, a lunch dip, an
- * afternoon bump; 1.0 is an average hour. */
+#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
+#define AVERAGE_PER_HOUR 5.0       /* arrivals per counter in an average open hour */
+
+/* Local weekday (0 Sunday) and ms of the day in Asia/Jakarta. */
+static int local_time(int64_t ms, int64_t *ms_of_day)
+{
+    int64_t local = ms + JAKARTA_MS;
+    *ms_of_day = local % 86400000LL;
+    return (int)((local / 86400000LL + 4) % 7); /* 1970-01-01 was a Thursday */
+}
+
+/* Arrivals at that time relative to an average open hour (client/office.c). */
 static double arrival_curve(int64_t now_ms)
 {
-    static const double by_hour[24] = {0.2, 0.2, 0.2, 0.2, 0.2, 0.3, 0.5, 0.9, 1.5, 1.8, 1.7, 1.4,
-                                       0.8, 1.1, 1.3, 1.0, 0.7, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2};
-    int hour = (int)(((now_ms / 3600000) + 7) % 24);
-    return by_hour[hour];
+    int64_t t;
+    int wd = local_time(now_ms, &t);
+    return kj_office_arrivals_per_hour(wd, t) / AVERAGE_PER_HOUR;
+}
+
+static bool office_open(const sim *s, int64_t now_ms)
+{
+    int64_t t;
+    int wd = local_time(now_ms, &t);
+    return s->always_open || kj_office_open(wd, t);
 }
 
 /* ---- events ------------------------------------------------------------------------- */
@@ -174,10 +200,10 @@ static void fill_rating(sim *s, kj_event *ev, const sim_unit *u, const desk *d, 
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
-    double base = 3.4 - (wait_ms > 900000 ? 0.8 : 0) + 0.5 * normal(s);
+    double mood = 0.35 * normal(s); /* one citizen rates every element alike */
     int sum = 0;
     for (int i = 0; i < KJ_ELEMENTS; i++) {
-        int e = (int)lround(base + 0.4 * normal(s));
+        int e = (int)lround(kj_office_element_mean(i, wait_ms) + mood + 0.4 * normal(s));
         ev->elements[i] = (uint8_t)(e < 1 ? 1 : e > 4 ? 4 : e);
         sum += ev->elements[i];
     }
@@ -191,8 +217,7 @@ static void rating(sim *s, const sim_unit *u, const desk *d, int64_t wait_ms)
     fill_rating(s, new_event(s, KJ_EV_RATING, u), u, d, wait_ms);
 }
 
-static kj_event *ticket_event(sim *s, const sim_unit *u, const char *ticket,
-                              kj_ticket_state st)
+static kj_event *ticket_event(sim *s, const sim_unit *u, const char *ticket, kj_ticket_state st)
 {
     kj_event *ev = new_event(s, KJ_EV_TICKET, u);
     snprintf(ev->ticket, sizeof ev->ticket, "%s", ticket);
@@ -241,18 +266,18 @@ static void serve(sim *s, sim_unit *u, desk *d)
 {
     static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
                                            "surat-pindah", "konsultasi"};
-    double load = arrival_curve(kj_now_ms());
+    double load = s->always_open ? 1.0 : arrival_curve(kj_now_ms());
     kj_event *ev = new_event(s, KJ_EV_SERVICE, u);
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
     snprintf(ev->service, sizeof ev->service, "%s", d->service);
-    ev->wait_ms = lognormal_ms(s, 360000 * load, 0.7);
+    ev->wait_ms = lognormal_ms(s, 240000 * load * load, 0.6); /* the queue grows with the load */
     if (d->ticket[0]) { /* the real wait at the ticket machine */
         snprintf(ev->ticket, sizeof ev->ticket, "%s", d->ticket);
         ev->wait_ms = ev->ts > d->ticket_ts ? ev->ts - d->ticket_ts : 0;
         d->ticket[0] = '\0';
     }
-    ev->service_ms = lognormal_ms(s, 420000, 0.5);
+    ev->service_ms = lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS, KJ_OFFICE_SERVICE_SIGMA);
     double r = uniform(s);
     ev->outcome = r < 0.05 * load ? KJ_OUTCOME_NO_SHOW
                   : r > 0.96      ? KJ_OUTCOME_TRANSFERRED
@@ -316,8 +341,11 @@ static void office_step(sim *s, sim_unit *u)
     ev->quality = q < 0 ? 0 : q > 100 ? 100 : q;
 }
 
-static void step(sim *s)
+/* Outside service hours the office is closed: nothing happens, and false. A
+ * step may add no event while open (a desk with nobody waiting). */
+static bool step(sim *s)
 {
+    if (!office_open(s, kj_now_ms())) return false;
     sim_unit *u = &s->units[pick(s, s->n_units)];
     /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
      * hour, 0.63 at the morning peak */
@@ -326,6 +354,7 @@ static void step(sim *s)
         desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
     else if (u->n_members)
         office_step(s, u);
+    return true;
 }
 
 typedef struct totals {
@@ -334,9 +363,6 @@ typedef struct totals {
 } totals;
 
 /* ---- the day so far (--backfill) ----------------------------------------------------- */
-
-#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
-#define ARRIVALS_PER_HOUR 7.0      /* per counter in an average hour */
 
 /* A past day replayed: the same unit and day always give the same events with
  * the same ids, so a second backfill (make run started again) only brings
@@ -407,10 +433,10 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
     bool had_lunch = false;
     for (;;) {
         /* thinning: candidate arrivals at the peak rate, kept by the curve */
-        double peak = ARRIVALS_PER_HOUR * 1.8 / 3600000.0;
+        double peak = KJ_OFFICE_PEAK_PER_HOUR / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
         if (t > r->now || t >= day_start + KJ_DAY_MS) return;
-        if (uniform(s) > arrival_curve(t) / 1.8) continue;
+        if (uniform(s) > arrival_curve(t) * AVERAGE_PER_HOUR / KJ_OFFICE_PEAK_PER_HOUR) continue;
         int64_t begin = t > free_at ? t : free_at;
         char ticket[KJ_ID_MAX + 1];
         snprintf(ticket, sizeof ticket, "D%zu-%03u", k + 1, ++tickets);
@@ -421,7 +447,10 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
             had_lunch = true;
             if (begin < lunch_end) begin = lunch_end;
         }
-        int64_t service_ms = lognormal_ms(s, short_staffed ? 480000 : 420000, 0.5);
+        /* a short-staffed day serves slower (one in eight longer) */
+        int64_t service_ms =
+            lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS * (short_staffed ? 8.0 / 7.0 : 1.0),
+                         KJ_OFFICE_SERVICE_SIGMA);
         bool no_show = uniform(s) < 0.04;
         int64_t end = begin + (no_show ? 60000 : service_ms);
         if (begin > r->now) { /* not called yet: waiting at the machine */
@@ -597,6 +626,22 @@ static int backfill_assessments(kj_client *c, sim *s)
     printf("simulate: %zu assessments, %" PRIu64 " accepted\n", n, res.accepted);
     fflush(stdout);
     return KJ_EXIT_OK;
+}
+
+/* An ingest token may not post assessments (SPEC §16): with --supervisor-token
+ * they go with that token (no spool: the main client owns it), else with the
+ * main client's (an admin token, or auth off). */
+static int assess_as_supervisor(const kj_client_opts *main_opts, const char *sv_token,
+                                kj_client *cl, sim *s)
+{
+    if (!sv_token) return backfill_assessments(cl, s);
+    kj_client_opts o = *main_opts;
+    o.token = sv_token;
+    o.spool_dir = NULL;
+    kj_client *sc = kj_cli_client_new(&o);
+    int rc = sc ? backfill_assessments(sc, s) : KJ_EXIT_FAIL;
+    kj_client_free(sc);
+    return rc;
 }
 
 /* ---- units --------------------------------------------------------------------------- */
@@ -795,10 +840,23 @@ static void reject_cb(void *ud, const kj_reject *r)
     kj_cli_warn("rejected %s: %s", r->id, r->error);
 }
 
-static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verbose)
+#define ATASAN_EVERY_MS 60000 /* how often the supervisor looks at each unit */
+
+/* The supervisor's round over the units, in service hours (no-op without one). */
+static void supervise(kj_sim_atasan *a, const sim *s, int64_t now, int64_t *last)
+{
+    if (!a || now - *last < ATASAN_EVERY_MS || !office_open(s, now)) return;
+    *last = now;
+    for (size_t i = 0; i < s->n_units; i++)
+        kj_sim_atasan_look(a, s->units[i].id);
+}
+
+static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verbose,
+               kj_sim_atasan *atasan)
 {
     totals t = {0};
     int64_t start = kj_now_ms(), next = start, last_status = start;
+    int64_t last_look = start - ATASAN_EVERY_MS; /* the first look at once */
     double budget = 0;
     /* Staff come in: everybody at a desk is available. */
     for (size_t i = 0; i < s->n_units; i++)
@@ -810,11 +868,15 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
         if (budget > KJ_BATCH_MAX) budget = KJ_BATCH_MAX; /* a tick posts one batch at most */
         while (budget >= 1 && s->n_evs + MAX_STEP_EVENTS < KJ_BATCH_MAX) {
             size_t before = s->n_evs;
-            step(s);
+            if (!step(s)) { /* closed (service hours): no burst at opening */
+                budget = 0;
+                break;
+            }
             budget -= (double)(s->n_evs - before);
         }
         post_tick(c, s, &t);
         int64_t now = kj_now_ms();
+        supervise(atasan, s, now, &last_look);
         if (verbose && now - last_status >= 5000) {
             fprintf(stderr,
                     "simulate: %" PRIu64 " events, %" PRIu64 " accepted, %" PRIu64
@@ -849,6 +911,9 @@ enum {
     OPT_HTTP,
     OPT_URL,
     OPT_BACKFILL,
+    OPT_ALWAYS_OPEN,
+    OPT_SUPERVISOR_TOKEN,
+    OPT_SUPERVISOR_AFTER,
 };
 
 static const struct option options[] = {
@@ -860,6 +925,9 @@ static const struct option options[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"backfill", required_argument, NULL, OPT_BACKFILL},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"always-open", no_argument, NULL, OPT_ALWAYS_OPEN},
+    {"supervisor-token", required_argument, NULL, OPT_SUPERVISOR_TOKEN},
+    {"supervisor-after", required_argument, NULL, OPT_SUPERVISOR_AFTER},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"http", no_argument, NULL, OPT_HTTP},
     {"url", required_argument, NULL, OPT_URL},
@@ -870,10 +938,10 @@ static const struct option options[] = {
 
 int kj_cmd_simulate(int argc, char **argv)
 {
-    const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL;
+    const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL, *sv_token = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
-    int64_t duration = 0, backfill_ms = 0;
-    bool http = false, verbose = false, seeded = false, assess = false;
+    int64_t duration = 0, backfill_ms = 0, sv_after = 180000;
+    bool http = false, verbose = false, seeded = false, always_open = false, assess = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
@@ -916,6 +984,12 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--seed: a non-negative integer");
             seeded = true;
             break;
+        case OPT_ALWAYS_OPEN: always_open = true; break;
+        case OPT_SUPERVISOR_TOKEN: sv_token = optarg; break;
+        case OPT_SUPERVISOR_AFTER:
+            if (!kj_parse_duration_ms(optarg, &sv_after) || sv_after < 0)
+                return kj_cli_usage("simulate", "--supervisor-after: a duration such as 3m");
+            break;
         case OPT_SPOOL: spool = optarg; break;
         case OPT_HTTP: http = true; break;
         case OPT_URL: url = optarg; break;
@@ -927,7 +1001,7 @@ int kj_cmd_simulate(int argc, char **argv)
     if (optind < argc) return kj_cli_usage("simulate", "unexpected argument %s", argv[optind]);
     if (units && config) return kj_cli_usage("simulate", "--units and --config do not mix");
 
-    sim s = {0};
+    sim s = {.always_open = always_open};
     if (seeded)
         s.rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     else if (getrandom(&s.rng, sizeof s.rng, 0) != (ssize_t)sizeof s.rng || !s.rng)
@@ -950,8 +1024,10 @@ int kj_cmd_simulate(int argc, char **argv)
     finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
-    if (assess && (rc = backfill_assessments(cl, &s)) != KJ_EXIT_OK) goto done;
-    rc = run(cl, &s, rate, duration, verbose);
+    if (assess && (rc = assess_as_supervisor(&o, sv_token, cl, &s)) != KJ_EXIT_OK) goto done;
+    kj_sim_atasan *atasan = sv_token ? kj_sim_atasan_new(url, sv_token, s.rng, sv_after) : NULL;
+    rc = sv_token && !atasan ? KJ_EXIT_FAIL : run(cl, &s, rate, duration, verbose, atasan);
+    kj_sim_atasan_free(atasan);
 done:
     kj_client_free(cl);
     free_units(&s);

@@ -18,12 +18,13 @@ static const struct field {
     const char *name;
     kind kind;
 } fields[] = {
-    {"id", K_STR},          {"type", K_STR},    {"ts", K_TIME},     {"unit", K_STR},
-    {"employee", K_STR},    {"counter", K_STR}, {"kind", K_STR},    {"service", K_STR},
-    {"duration_ms", K_MS},  {"due_ts", K_TIME}, {"quality", K_INT}, {"wait_ms", K_MS},
-    {"service_ms", K_MS},   {"outcome", K_STR}, {"score", K_INT},   {"elements", K_ELEMENTS},
-    {"source", K_STR},      {"state", K_STR},   {"meta", K_META},   {"ticket", K_STR},
-    {"period", K_STR},      {"behaviour", K_WORDS}, {"by", K_STR},  {"note", K_STR},
+    {"id", K_STR},         {"type", K_STR},        {"ts", K_TIME},       {"unit", K_STR},
+    {"employee", K_STR},   {"counter", K_STR},     {"kind", K_STR},      {"service", K_STR},
+    {"duration_ms", K_MS}, {"due_ts", K_TIME},     {"quality", K_INT},   {"wait_ms", K_MS},
+    {"service_ms", K_MS},  {"outcome", K_STR},     {"score", K_INT},     {"elements", K_ELEMENTS},
+    {"source", K_STR},     {"state", K_STR},       {"meta", K_META},     {"ticket", K_STR},
+    {"period", K_STR},     {"behaviour", K_WORDS}, {"by", K_STR},        {"note", K_STR},
+    {"text", K_STR},       {"alert", K_STR},       {"indicator", K_STR},
 };
 
 struct kj_event_draft {

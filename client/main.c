@@ -25,6 +25,8 @@ static const struct command {
     {"overview", kj_cmd_overview, "every unit at a glance (the agency overview)"},
     {"export", kj_cmd_export, "export raw events from the store (CSV or NDJSON)"},
     {"backup", kj_cmd_backup, "hot, compacted copy of the store"},
+    {"feedback", kj_cmd_feedback, "give an employee feedback (a supervisor token)"},
+    {"ack", kj_cmd_ack, "acknowledge an alert (a supervisor token)"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

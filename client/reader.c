@@ -327,6 +327,7 @@ static void decode_one(const kj_reader *r, const span *s, kj_batch_item *it)
         *it = b->items[0];
         b->items[0].ev.meta = NULL; /* moved into it */
         b->items[0].ev.note = NULL;
+        b->items[0].ev.text = NULL;
     }
     kj_batch_free(b);
     free(buf);

@@ -18,6 +18,11 @@
 bool kj_access_check_batch(const kj_config *cfg, const kj_token *tok, kj_batch *b, char *msg,
                            size_t msglen);
 
+/* True when tok (NULL: auth off) may post events of type t: an ingest token
+ * anything but the supervisor's types (feedback, assessment, ack), a
+ * supervisor only those, an admin everything, a viewer nothing. */
+bool kj_access_may_post_type(const kj_token *tok, kj_event_type t);
+
 /* The token whose sha256 is the digest of secret (len bytes), or NULL. Every
  * token is compared in full, in constant time: how long it takes tells nothing
  * about how close a guess came. */

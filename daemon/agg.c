@@ -101,7 +101,9 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
     case KJ_EV_RATING: add_rating(a, ev); break;
     case KJ_EV_PRESENCE:
     case KJ_EV_TICKET: break; /* state, not metrics: presence.c, queue.c */
-    case KJ_EV_ASSESSMENT: break;
+    case KJ_EV_ASSESSMENT:
+    case KJ_EV_FEEDBACK:
+    case KJ_EV_ACK: break; /* no metric: assess.c, feedback.c */
     }
 }
 

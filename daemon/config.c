@@ -183,6 +183,8 @@ static const cyaml_schema_field_t indicator_fields[] = {
     STR("better", struct raw_indicator, better),
     STR("warn_margin", struct raw_indicator, warn_margin),
     STR("min_samples", struct raw_indicator, min_samples),
+    STR("hold_ms", struct raw_indicator, hold_ms),
+    STR("escalate_after_ms", struct raw_indicator, escalate_after_ms),
     SEQ("applies_to", struct raw_indicator, applies_to, &string_schema),
     EITHER("units"),
     SEQ("overrides", struct raw_indicator, overrides, &override_schema),

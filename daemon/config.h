@@ -16,7 +16,14 @@
 
 typedef enum kj_sync_mode { KJ_SYNC_FULL = 0, KJ_SYNC_PERIODIC = 1 } kj_sync_mode;
 typedef enum kj_log_level { KJ_LOG_ERROR = 0, KJ_LOG_WARN, KJ_LOG_INFO, KJ_LOG_DEBUG } kj_log_level;
-typedef enum kj_role { KJ_ROLE_INGEST = 0, KJ_ROLE_VIEWER, KJ_ROLE_ADMIN } kj_role;
+/* supervisor (SPEC §16): sees its units like a viewer and posts only the
+ * supervisor's event types (access.c). Last, so that the others keep their values. */
+typedef enum kj_role {
+    KJ_ROLE_INGEST = 0,
+    KJ_ROLE_VIEWER,
+    KJ_ROLE_ADMIN,
+    KJ_ROLE_SUPERVISOR
+} kj_role;
 
 typedef struct kj_listen {
     char *host; /* numeric, as bound: "127.0.0.1", "::1", "0.0.0.0" (a name is resolved on load) */
@@ -27,10 +34,10 @@ typedef struct kj_token {
     char *name;
     uint8_t sha256[32]; /* digest of the secret */
     kj_role role;
-    bool all_units;     /* units: "*" */
-    char **units;       /* when !all_units */
+    bool all_units; /* units: "*" */
+    char **units;   /* when !all_units */
     size_t n_units;
-    char *employee;     /* personal view, or NULL */
+    char *employee; /* personal view, or NULL */
 } kj_token;
 
 typedef struct kj_named { /* a member or a counter */
@@ -58,17 +65,21 @@ typedef struct kj_override {
 typedef struct kj_indicator_conf {
     char *id;
     char *name;
-    char *metric;        /* "services.wait_ms.p90" */
+    char *metric; /* "services.wait_ms.p90" */
     kj_window window;
     double target;
     kj_better better;
-    double warn_margin;  /* default 0.10 */
+    double warn_margin; /* default 0.10 */
     /* Fewer samples in the window than this (the events the metric is
      * computed from: metric.h kj_metric_samples) is status none, value nil: a p90 of
      * two waits is no judgement. Default 1 (SPEC §5 as written); 0 acts as 1. */
     uint32_t min_samples;
+    /* SPEC §16. hold_ms: a new status becomes the status (and an alert) only
+     * after it held that long (0: at once). escalate_after_ms: a bad alert
+     * not acknowledged within it is escalated (0: never). Both <= 1 day. */
+    int64_t hold_ms, escalate_after_ms;
     bool for_unit, for_employee; /* applies_to */
-    bool all_units;      /* units: "*" (the default) */
+    bool all_units;              /* units: "*" (the default) */
     char **units;
     size_t n_units;
     kj_override *overrides;
@@ -92,7 +103,7 @@ typedef struct kj_cluster_conf {
 } kj_cluster_conf;
 
 typedef struct kj_config {
-    char *path;          /* the file it was loaded from, or NULL for defaults */
+    char *path; /* the file it was loaded from, or NULL for defaults */
     kj_listen *listen;
     size_t n_listen;
     char *tls_cert, *tls_key;
@@ -100,11 +111,11 @@ typedef struct kj_config {
     char *web_root;
     char *timezone;
     kj_sync_mode sync;
-    uint64_t map_size;       /* bytes */
+    uint64_t map_size; /* bytes */
     int retention_days;
     int64_t max_event_age_ms;
     int64_t max_clock_skew_ms;
-    size_t max_body;         /* bytes */
+    size_t max_body; /* bytes */
     int min_push_interval_ms;
     kj_log_level log_level;
     bool auth;
@@ -112,19 +123,19 @@ typedef struct kj_config {
 
     /* Bounds that a user may need to move (every queue, buffer and size is
      * bounded; these are the bounds worth a key). */
-    size_t max_batch;            /* events per body / frame, <= KJ_BATCH_MAX */
-    size_t ingest_queue;         /* batches waiting for the writer */
-    size_t commit_group_events;  /* events in one write transaction */
-    size_t max_connections;      /* all connections together */
-    size_t max_viewers;          /* live connections */
-    size_t viewer_backlog;       /* bytes queued for one viewer before it is reset */
-    size_t max_frame;            /* bytes of one incoming WebSocket message */
+    size_t max_batch;                   /* events per body / frame, <= KJ_BATCH_MAX */
+    size_t ingest_queue;                /* batches waiting for the writer */
+    size_t commit_group_events;         /* events in one write transaction */
+    size_t max_connections;             /* all connections together */
+    size_t max_viewers;                 /* live connections */
+    size_t viewer_backlog;              /* bytes queued for one viewer before it is reset */
+    size_t max_frame;                   /* bytes of one incoming WebSocket message */
     size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
-    int64_t header_timeout_ms;   /* accept to request headers (or WebSocket authentication) */
-    int64_t body_timeout_ms;     /* headers to the last byte of a request body */
-    size_t max_open_tickets;     /* queue tickets tracked per unit (SPEC §13) */
-    int overview_interval_ms;    /* live overview frames at most this often (SPEC §14) */
-    int coaching_after_days;     /* bad days in a row that mark needs_coaching */
+    int64_t header_timeout_ms; /* accept to request headers (or WebSocket authentication) */
+    int64_t body_timeout_ms;   /* headers to the last byte of a request body */
+    size_t max_open_tickets;   /* queue tickets tracked per unit (SPEC §13) */
+    int overview_interval_ms;  /* live overview frames at most this often (SPEC §14) */
+    int coaching_after_days;   /* bad days in a row that mark needs_coaching */
 
     kj_token *tokens;
     size_t n_tokens;
@@ -166,6 +177,8 @@ bool kj_token_allows_unit(const kj_token *tok, const char *unit);
  * listen, tokens, units and indicators; NULL when i is past the last. For the
  * test that examples/kinerjad.yaml documents every key and no other. */
 const char *kj_config_key(size_t i);
+
+const char *kj_role_name(kj_role r); /* "ingest", "viewer", "admin", "supervisor" */
 
 /* "8GiB", "1MiB", "512" -> bytes; false on syntax error or overflow. (Durations
  * are proto/duration.h's.) */

@@ -10,7 +10,12 @@
 #include "../proto/clock.h"
 #include "config_priv.h"
 
-static const char *const role_names[] = {"ingest", "viewer", "admin"};
+static const char *const role_names[] = {"ingest", "viewer", "admin", "supervisor"};
+
+const char *kj_role_name(kj_role r)
+{
+    return (size_t)r < COUNT(role_names) ? role_names[r] : "?";
+}
 
 /* The digest of the empty secret: a token with it would let an empty bearer in. */
 static const char empty_digest[] =

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "config_priv.h"
 
 static const char *const better_names[] = {"lower", "higher"};
@@ -80,6 +81,18 @@ static void check_queue_window(struct load *ld, const char *key, const kj_indica
         kj_cfg_fail(ld, key, "now is only for queue.waiting and queue.longest_wait_ms");
 }
 
+/* SPEC §16: hold_ms and escalate_after_ms, in ms, 0 (off) to one day. */
+static void load_hold(struct load *ld, const char *base, const struct raw_indicator *r,
+                      kj_indicator_conf *ind)
+{
+    uint64_t hold = 0, escalate = 0;
+    kj_cfg_set_uint(ld, kj_cfg_sub(base, "hold_ms").s, r->hold_ms, 0, KJ_DAY_MS, &hold);
+    kj_cfg_set_uint(ld, kj_cfg_sub(base, "escalate_after_ms").s, r->escalate_after_ms, 0, KJ_DAY_MS,
+                    &escalate);
+    ind->hold_ms = (int64_t)hold;
+    ind->escalate_after_ms = (int64_t)escalate;
+}
+
 static void load_indicator(struct load *ld, size_t i, const struct raw_indicator *r,
                            kj_indicator_conf *ind)
 {
@@ -110,6 +123,7 @@ static void load_indicator(struct load *ld, size_t i, const struct raw_indicator
     kj_cfg_set_uint(ld, kj_cfg_sub(base.s, "min_samples").s, r->min_samples, 1, KJ_MIN_SAMPLES_MAX,
                     &samples);
     ind->min_samples = (uint32_t)samples;
+    load_hold(ld, base.s, r, ind);
     load_applies(ld, base.s, r, ind);
     if (ind->metric && !strncmp(ind->metric, "queue.", 6))
         ind->for_employee = false; /* a queue is the unit's */

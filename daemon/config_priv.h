@@ -46,6 +46,7 @@ struct raw_override {
 
 struct raw_indicator {
     char *id, *name, *metric, *window, *target, *better, *warn_margin, *min_samples;
+    char *hold_ms, *escalate_after_ms; /* SPEC §16 */
     char **applies_to;
     unsigned applies_to_count;
     struct raw_override *overrides;

@@ -7,6 +7,7 @@
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
 #include "assess.h"
+#include "feedback.h"
 #include "log.h"
 #include "tzclock.h"
 
@@ -29,7 +30,7 @@ struct kj_engine {
     kj_store *store;
     kj_hub *hub;
     kj_metrics *m;
-    unit_seq *seqs;    /* live feed per unit */
+    unit_seq *seqs;               /* live feed per unit */
     char (*views)[KJ_ID_MAX + 1]; /* on_changes' list of a unit's views, grown to fit */
     size_t cap_views;
     size_t n_seqs, cap_seqs;
@@ -108,7 +109,8 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     }
     int64_t t0 = kj_mono_ms(), cpu0 = cpu_ms();
     if ((err = kj_store_each_agg(store, load_agg, e)) ||
-        (err = kj_store_each_alert(store, kj_metrics_today_start(e->m), load_alert, e))) {
+        (err = kj_store_each_alert(
+             store, kj_metrics_today_start(e->m) - KJ_FEEDBACK_DAYS * KJ_DAY_MS, load_alert, e))) {
         snprintf(msg, msglen, "cannot read the stored aggregates: %s", kj_strerror(err));
         goto fail;
     }
@@ -118,7 +120,8 @@ kj_err kj_engine_new(const kj_config *cfg, kj_store *store, kj_hub *hub, kj_engi
     kj_info("metrics: %zu units, %zu employees, %zu buckets loaded in %lld ms (%lld ms of CPU)",
             st.units, st.employees, st.buckets, (long long)(kj_mono_ms() - t0),
             (long long)(cpu_ms() - cpu0));
-    e->last_retention_ms = kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
+    e->last_retention_ms =
+        kj_mono_ms() - RETENTION_EVERY_MS + 5000; /* first look soon after start */
     e->last_agg_pass_ms = kj_mono_ms() - AGG_PASS_EVERY_MS + 5000;
     *out = e;
     return KJ_OK;
@@ -152,7 +155,17 @@ static kj_err sink_alert(void *ctx, int64_t at, const void *v, size_t vl)
 
 static void hook_begin(void *ctx)
 {
-    kj_metrics_begin(((kj_engine *)ctx)->m);
+    kj_engine *e = ctx;
+    /* The group is judged at the time it is written: a hold (SPEC §16) counts
+     * from when its status was first seen, not from the last idle tick. */
+    if (kj_metrics_tick(e->m, kj_now_ms()) == KJ_OK) e->changes_waiting = true;
+    kj_metrics_begin(e->m);
+}
+
+static bool hook_admit(void *ctx, kj_batch_item *it)
+{
+    kj_engine *e = ctx;
+    return kj_metrics_admit(e->m, &it->ev, it->error, sizeof it->error) == KJ_OK;
 }
 
 static kj_err hook_apply(void *ctx, kj_store_txn *t, const kj_event *ev)
@@ -170,20 +183,34 @@ static kj_err hook_persist(void *ctx, kj_store_txn *t)
     return kj_metrics_each_dirty(((kj_engine *)ctx)->m, &sink);
 }
 
-/* Logs an alert at its commit and queues it for the update of its unit. */
+static void log_alert(const kj_alert *a)
+{
+    if (a->change == KJ_ALERT_ACKED)
+        kj_info("alert %s acknowledged by %s", a->id, a->acked_by[0] ? a->acked_by : "-");
+    else
+        kj_info("alert%s: %s %s %s -> %s (value %.2f, target %.2f) id %s",
+                a->change == KJ_ALERT_ESCALATED ? " escalated" : "", a->scope, a->indicator,
+                kj_status_name(a->from), kj_status_name(a->to), a->has_value ? a->value : 0.0,
+                a->target, a->id);
+}
+
+/* Logs an alert record at its commit and queues its frame (alert or
+ * alert_ack) for the update of its unit. */
 static void queue_alert(void *ctx, const kj_alert *a)
 {
     kj_engine *e = ctx;
-    kj_info("alert: %s %s %s -> %s (value %.2f, target %.2f)", a->scope, a->indicator,
-            kj_status_name(a->from), kj_status_name(a->to), a->has_value ? a->value : 0.0,
-            a->target);
+    log_alert(a);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    kj_alert_pack(a, true, &pk);
+    if (a->change == KJ_ALERT_ACKED)
+        kj_alert_pack_ack(a, &pk);
+    else
+        kj_alert_pack(a, true, &pk);
     kj_pub *p = kj_pub_new(KJ_PUB_ALERT, a->unit, 0, kj_frame_new(sb.data, sb.size));
-    p->alert_to = (int)a->to;
+    /* an acknowledgement is no alert for the counts of /metrics (live.c) */
+    p->alert_to = a->change == KJ_ALERT_ACKED ? -1 : (int)a->to;
     msgpack_sbuffer_destroy(&sb);
     snprintf(p->alert_scope, sizeof p->alert_scope, "%s", a->scope);
     *e->alerts_tail = p;
@@ -248,8 +275,8 @@ static void commit_pending(kj_engine *e)
 struct publish_ctx {
     kj_engine *e;
     kj_pub *head, **tail;
-    int64_t now_ms;  /* monotonic, once per publication */
-    int64_t wait_ms; /* until the first held-back unit may go out; 0: none */
+    int64_t now_ms;   /* monotonic, once per publication */
+    int64_t wait_ms;  /* until the first held-back unit may go out; 0: none */
     const char *only; /* a snapshot's unit, pushed whatever its interval; NULL: all */
 };
 
@@ -660,8 +687,13 @@ static int64_t hook_between(void *ctx, kj_store *s)
         e->retention_busy = retention_step(e);
         e->last_retention_ms = kj_mono_ms();
     }
-    if (e->retention_busy) return 1000; /* 1 ms: let producers in between the steps */
-    if (!wait_ms) wait_ms = 1000;       /* the clock: windows move without events */
+    if (e->retention_busy) return 1000;           /* 1 ms: let producers in between the steps */
+    if (!wait_ms) wait_ms = 1000;                 /* the clock: windows move without events */
+    int64_t due = kj_metrics_next_deadline(e->m); /* a hold or an escalation (SPEC §16) */
+    if (due) {
+        int64_t left = due - kj_now_ms();
+        if (left < wait_ms) wait_ms = left > 1 ? left : 1;
+    }
     return wait_ms * 1000;
 }
 
@@ -679,7 +711,8 @@ kj_err kj_engine_checkpoint(kj_engine *e)
     if (err)
         kj_warn("no checkpoint (%s): the next start merges every stored bucket", kj_strerror(err));
     else
-        kj_info("checkpoint of the window totals stored in %lld ms", (long long)(kj_mono_ms() - t0));
+        kj_info("checkpoint of the window totals stored in %lld ms",
+                (long long)(kj_mono_ms() - t0));
     return err;
 }
 
@@ -688,6 +721,7 @@ kj_ingest_hooks kj_engine_hooks(kj_engine *e)
     kj_ingest_hooks h = {
         .ctx = e,
         .begin = hook_begin,
+        .admit = hook_admit,
         .apply = hook_apply,
         .persist = hook_persist,
         .commit = hook_commit,

@@ -9,6 +9,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "alerts.h"
 #include "metrics_int.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
@@ -69,13 +70,33 @@ static void pack_number(msgpack_packer *pk, bool has, double v)
         msgpack_pack_double(pk, v);
 }
 
+static void pack_str_or_nil(msgpack_packer *pk, const char *s)
+{
+    if (s && s[0])
+        kj_pack_str(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_ack_fields(const kj_alert *a, msgpack_packer *pk)
+{
+    kj_pack_str(pk, "acked_by");
+    pack_str_or_nil(pk, a->acked_by);
+    kj_pack_str(pk, "acked_at");
+    msgpack_pack_int64(pk, a->acked_at);
+    kj_pack_str(pk, "note");
+    pack_str_or_nil(pk, a->note);
+}
+
 void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 8 + frame);
+    msgpack_pack_map(pk, 9 + frame + a->escalated + 3 * a->acked);
     if (frame) {
         kj_pack_str(pk, "op");
         kj_pack_str(pk, "alert");
     }
+    kj_pack_str(pk, "id");
+    kj_pack_str(pk, a->id);
     kj_pack_str(pk, "unit");
     kj_pack_str(pk, a->unit);
     kj_pack_str(pk, "at");
@@ -92,6 +113,23 @@ void kj_alert_pack(const kj_alert *a, bool frame, msgpack_packer *pk)
     pack_number(pk, a->has_value, a->value);
     kj_pack_str(pk, "target");
     pack_number(pk, true, a->target);
+    if (a->escalated) {
+        kj_pack_str(pk, "escalated");
+        msgpack_pack_true(pk);
+    }
+    if (a->acked) pack_ack_fields(a, pk);
+}
+
+void kj_alert_pack_ack(const kj_alert *a, msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 6);
+    kj_pack_str(pk, "op");
+    kj_pack_str(pk, "alert_ack");
+    kj_pack_str(pk, "unit");
+    kj_pack_str(pk, a->unit);
+    kj_pack_str(pk, "alert");
+    kj_pack_str(pk, a->id);
+    pack_ack_fields(a, pk);
 }
 
 static bool key_is(const msgpack_object *k, const char *name)
@@ -119,10 +157,44 @@ static bool get_number(const msgpack_object *v, double *out)
     }
 }
 
+/* The optional fields of SPEC §16 (id, escalation, acknowledgement). */
+static bool life_field(const msgpack_object *k, const msgpack_object *v, kj_alert *a, bool *known)
+{
+    double d;
+    *known = true;
+    if (key_is(k, "id")) return copy_str(v, a->id, sizeof a->id);
+    if (key_is(k, "escalated")) {
+        a->escalated = v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+        return v->type == MSGPACK_OBJECT_BOOLEAN;
+    }
+    if (key_is(k, "acked_by")) {
+        a->acked = true;
+        return v->type == MSGPACK_OBJECT_NIL || copy_str(v, a->acked_by, sizeof a->acked_by);
+    }
+    if (key_is(k, "acked_at")) {
+        if (!get_number(v, &d)) return false;
+        a->acked = true, a->acked_at = (int64_t)d;
+        return true;
+    }
+    if (key_is(k, "note")) {
+        if (v->type == MSGPACK_OBJECT_NIL) return true;
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > KJ_TEXT_MAX || a->note) return false;
+        a->note = kj_malloc(v->via.str.size + 1);
+        memcpy(a->note, v->via.str.ptr, v->via.str.size);
+        a->note[v->via.str.size] = '\0';
+        return true;
+    }
+    *known = false;
+    return false;
+}
+
 static bool alert_field(const msgpack_object *k, const msgpack_object *v, kj_alert *a, int *seen)
 {
     double d;
+    bool known;
     if (key_is(k, "op")) return true;
+    bool ok = life_field(k, v, a, &known);
+    if (known) return ok;
     if (key_is(k, "unit")) return ++*seen, copy_str(v, a->unit, sizeof a->unit);
     if (key_is(k, "indicator")) return ++*seen, copy_str(v, a->indicator, sizeof a->indicator);
     if (key_is(k, "scope")) return ++*seen, copy_str(v, a->scope, sizeof a->scope);
@@ -163,17 +235,49 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
     for (uint32_t i = 0; i < map->size; i++)
         if (!alert_field(&map->ptr[i].key, &map->ptr[i].val, a, &seen)) goto done;
     if (seen == 8) err = KJ_OK;
+    if (!err && !a->id[0]) kj_alert_make_id(a, 0);
 done:
+    if (err) {
+        free(a->note);
+        a->note = NULL;
+    }
     msgpack_unpacked_destroy(&up);
     return err;
 }
 
+/* FNV-1a over the fields that place an alert, so that an id says nothing a
+ * client could forge meaning into but stays within the identifier rule. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+void kj_alert_make_id(kj_alert *a, uint64_t seq)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, a->unit, strlen(a->unit) + 1);
+    h = fnv(h, a->indicator, strlen(a->indicator) + 1);
+    h = fnv(h, a->scope, strlen(a->scope) + 1);
+    h = fnv(h, &a->from, sizeof a->from);
+    h = fnv(h, &a->to, sizeof a->to);
+    h = fnv(h, &seq, sizeof seq);
+    snprintf(a->id, sizeof a->id, "%lld-%08x", (long long)a->at, (unsigned)(h ^ (h >> 32)));
+}
+
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,
-                       double target, bool has_value, double value)
+                       double target, bool has_value, double value, kj_status status,
+                       const double *median)
 {
     double pct;
     bool has_pct = kj_metric_achievement(ic->better, target, has_value, value, &pct);
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 10 + (median != NULL));
+    if (median) {
+        kj_pack_str(pk, "unit_median");
+        pack_number(pk, !isnan(*median), *median);
+    }
     kj_pack_str(pk, "id");
     kj_pack_str(pk, ic->id);
     kj_pack_str(pk, "name");
@@ -191,8 +295,7 @@ void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const ch
     kj_pack_str(pk, "better");
     kj_pack_str(pk, ic->better == KJ_BETTER_HIGHER ? "higher" : "lower");
     kj_pack_str(pk, "status");
-    kj_pack_str(pk, kj_status_name(
-                     kj_indicator_status(ic->better, target, ic->warn_margin, has_value, value)));
+    kj_pack_str(pk, kj_status_name(status));
     kj_pack_str(pk, "achievement_pct");
     if (has_pct)
         msgpack_pack_double(pk, pct);
@@ -243,9 +346,11 @@ void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old)
         u->ind_metric[u->n_inds] = kj_metric_parse(ic->metric, &metric) ? (int)metric : -1;
         u->inds[u->n_inds++] = ic;
     }
-    /* A unit first seen in a group starts from "none"; otherwise the first
-     * evaluation sets the status silently. */
-    uint8_t initial = m->in_group ? KJ_STATUS_NONE : STATUS_UNSET;
+    /* Every new slot takes its first status silently (SPEC §16: no "none ->"
+     * alert for each scope at start, at a reload or when a unit appears).
+     * Held changes start over: the indicators' order may have changed. */
+    uint8_t initial = STATUS_UNSET;
+    kj_life_drop_holds(u);
     uint8_t *st = carry_over(u, old_inds, n_old, u->status, initial);
     free(u->status);
     u->status = st;
@@ -287,27 +392,16 @@ static void set_status(kj_metrics *m, kj_unit *u, uint8_t *slot, uint8_t to)
     *slot = to;
 }
 
-static void raise_alert(kj_metrics *m, kj_unit *u, const kj_alert *a)
-{
-    if (m->in_group) {
-        undo un = {.kind = UNDO_ALERTS, .u = u, .n = u->n_alerts};
-        vec_push(&m->undo, &un, sizeof un);
-    }
-    if (u->n_alerts == u->cap_alerts) {
-        u->cap_alerts = u->cap_alerts ? 2 * u->cap_alerts : 8;
-        u->alerts = kj_realloc(u->alerts, u->cap_alerts * sizeof *u->alerts);
-    }
-    u->alerts[u->n_alerts++] = *a;
-    vec_push(&m->pending, a, sizeof *a);
-}
-
-static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t *slot, bool silent)
+/* mb NULL: the unit's own slot. A change waits out hold_ms (alerts.c)
+ * before it becomes the status and an alert. */
+static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb, bool silent)
 {
     const kj_indicator_conf *ic = u->inds[i];
+    uint8_t *slot = mb ? &mb->status[i] : &u->status[i];
     double v = 0, target = kj_indicator_target(ic, sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL);
     bool has = ind_value(m, u, i, sc, &v);
     kj_status to = kj_indicator_status(ic->better, target, ic->warn_margin, has, v);
-    if (*slot == to) return;
+    if (!kj_life_settled(m, u, mb, i, *slot, to) || *slot == to) return;
     if (!silent && *slot != STATUS_UNSET) {
         kj_alert a = {.at = m->now,
                       .from = (kj_status)*slot,
@@ -318,9 +412,14 @@ static void eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t
         snprintf(a.unit, sizeof a.unit, "%s", u->sc->id);
         snprintf(a.indicator, sizeof a.indicator, "%s", ic->id);
         scope_name(a.scope, sc);
-        raise_alert(m, u, &a);
+        kj_life_raise(m, u, &a);
     }
     set_status(m, u, slot, (uint8_t)to);
+}
+
+void kj_ind_eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb)
+{
+    eval_slot(m, u, i, sc, mb, false);
 }
 
 static member *member_of(kj_unit *u, const kj_scope *e)
@@ -335,7 +434,7 @@ void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent)
     if (sc->kind == KJ_SCOPE_UNIT) {
         kj_unit *u = sc->unit;
         for (size_t i = 0; i < u->n_inds; i++)
-            if (u->inds[i]->for_unit) eval_slot(m, u, i, sc, &u->status[i], silent);
+            if (u->inds[i]->for_unit) eval_slot(m, u, i, sc, NULL, silent);
         return;
     }
     if (sc->kind != KJ_SCOPE_EMPLOYEE) return;
@@ -343,7 +442,7 @@ void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent)
         kj_unit *u = sc->units[k];
         member *mb = member_of(u, sc);
         for (size_t i = 0; mb && i < u->n_inds; i++)
-            if (u->inds[i]->for_employee) eval_slot(m, u, i, sc, &mb->status[i], silent);
+            if (u->inds[i]->for_employee) eval_slot(m, u, i, sc, mb, silent);
     }
 }
 
@@ -354,11 +453,11 @@ void kj_ind_baseline(kj_metrics *m)
             if (sc->kind != KJ_SCOPE_UNIT) continue;
             kj_unit *u = sc->unit;
             for (size_t j = 0; j < u->n_inds; j++)
-                if (u->inds[j]->for_unit) eval_slot(m, u, j, sc, &u->status[j], false);
+                if (u->inds[j]->for_unit) eval_slot(m, u, j, sc, NULL, false);
             for (size_t k = 0; k < u->n_members; k++)
                 for (size_t j = 0; j < u->n_inds; j++)
                     if (u->inds[j]->for_employee)
-                        eval_slot(m, u, j, u->members[k].sc, &u->members[k].status[j], false);
+                        eval_slot(m, u, j, u->members[k].sc, &u->members[k], false);
         }
     }
 }
@@ -368,19 +467,46 @@ static bool shown(const kj_scope *sc, const char *only_employee)
     return !only_employee || (sc->kind == KJ_SCOPE_EMPLOYEE && !strcmp(sc->id, only_employee));
 }
 
-static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, msgpack_packer *pk)
+/* slot: the scope's status byte (STATUS_UNSET before its first judgement). */
+static void pack_entry(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, uint8_t slot,
+                       const double *median, msgpack_packer *pk)
 {
+    const kj_indicator_conf *ic = u->inds[i];
     char name[KJ_SCOPE_MAX + 1];
-    double v = 0;
+    double v = 0, target = kj_indicator_target(ic, sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL);
     bool has = ind_value(m, u, i, sc, &v);
+    kj_status st = slot != STATUS_UNSET
+                       ? (kj_status)slot
+                       : kj_indicator_status(ic->better, target, ic->warn_margin, has, v);
     scope_name(name, sc);
-    kj_indicator_pack(
-        pk, u->inds[i], name,
-        kj_indicator_target(u->inds[i], sc->kind == KJ_SCOPE_EMPLOYEE ? sc->id : NULL), has, v);
+    kj_indicator_pack(pk, ic, name, target, has, v, st, median);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of indicator i's value over u's members that have one (NaN
+ * when none has): a personal view compares its own value with it. */
+static double member_median(kj_metrics *m, kj_unit *u, size_t i, double *scratch)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < u->n_members; k++)
+        if (ind_value(m, u, i, u->members[k].sc, &scratch[n])) n++;
+    if (!n) return NAN;
+    qsort(scratch, n, sizeof *scratch, cmp_double);
+    return n % 2 ? scratch[n / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2;
 }
 
 void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk)
 {
+    double *medians = u->n_inds ? kj_calloc(u->n_inds, sizeof *medians) : NULL;
+    double *scratch = u->n_members ? kj_calloc(u->n_members, sizeof *scratch) : NULL;
+    for (size_t i = 0; i < u->n_inds; i++)
+        if (u->inds[i]->for_employee) medians[i] = member_median(m, u, i, scratch);
+    free(scratch);
     size_t n = 0, per_unit = 0, per_member = 0;
     for (size_t i = 0; i < u->n_inds; i++) {
         per_unit += u->inds[i]->for_unit;
@@ -391,12 +517,14 @@ void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_p
         n += shown(u->members[k].sc, only_employee) ? per_member : 0;
     msgpack_pack_array(pk, n);
     for (size_t i = 0; shown(u->sc, only_employee) && i < u->n_inds; i++)
-        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, pk);
+        if (u->inds[i]->for_unit) pack_entry(m, u, i, u->sc, u->status[i], NULL, pk);
     for (size_t k = 0; k < u->n_members; k++) {
         if (!shown(u->members[k].sc, only_employee)) continue;
         for (size_t i = 0; i < u->n_inds; i++)
-            if (u->inds[i]->for_employee) pack_entry(m, u, i, u->members[k].sc, pk);
+            if (u->inds[i]->for_employee)
+                pack_entry(m, u, i, u->members[k].sc, u->members[k].status[i], &medians[i], pk);
     }
+    free(medians);
 }
 
 static bool alert_shown(const kj_alert *a, const char *only_employee)
@@ -423,6 +551,7 @@ void kj_ind_trim_alerts(kj_metrics *m, kj_unit *u)
         drop++;
     if (u->n_alerts - drop > ALERTS_PER_UNIT) drop = u->n_alerts - ALERTS_PER_UNIT;
     if (!drop) return;
+    kj_life_free_notes(u->alerts, drop);
     memmove(u->alerts, u->alerts + drop, (u->n_alerts - drop) * sizeof *u->alerts);
     u->n_alerts -= drop;
 }

@@ -68,6 +68,7 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
         kj_batch_item *it = &job->batch->items[i];
         job->results[i] = KJ_ITEM_REJECTED;
         if (it->error[0]) continue;
+        if (in->hooks.admit && !in->hooks.admit(in->hooks.ctx, it)) continue;
         bool dup;
         kj_err err = kj_store_put_event(t, &it->ev, &dup);
         if (err) return err;

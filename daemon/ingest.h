@@ -25,8 +25,8 @@ typedef enum kj_item_result {
 } kj_item_result;
 
 typedef struct kj_ingest_job {
-    kj_batch *batch;        /* owned by the job */
-    uint8_t *results;       /* kj_item_result per batch item, filled by the writer */
+    kj_batch *batch;  /* owned by the job */
+    uint8_t *results; /* kj_item_result per batch item, filled by the writer */
     size_t accepted, duplicates;
     kj_err err;             /* KJ_OK, or why nothing of this job was stored */
     int64_t commit_us;      /* how long the group's commit took */
@@ -46,6 +46,9 @@ typedef struct kj_ingest_job {
 typedef struct kj_ingest_hooks {
     void *ctx;
     void (*begin)(void *ctx);
+    /* Before an event is stored: false refuses it alone, with the reason
+     * written into it->error (state the writer knows, e.g. an unknown alert). */
+    bool (*admit)(void *ctx, kj_batch_item *it);
     kj_err (*apply)(void *ctx, kj_store_txn *t, const kj_event *ev);
     kj_err (*persist)(void *ctx, kj_store_txn *t); /* before commit */
     void (*commit)(void *ctx);                     /* after a successful commit */
@@ -72,8 +75,7 @@ typedef struct kj_ingest_stats {
 typedef struct kj_ingest kj_ingest;
 
 kj_err kj_ingest_new(kj_store *s, const kj_ingest_hooks *hooks, size_t queue_max,
-                     size_t group_events, void (*wake)(void *), void *wake_ctx,
-                     kj_ingest **out);
+                     size_t group_events, void (*wake)(void *), void *wake_ctx, kj_ingest **out);
 
 /* Queue a job (ownership passes to the writer until it comes back done).
  * KJ_ERR_BUSY when full, KJ_ERR_SHUTDOWN when stopping: the job stays the

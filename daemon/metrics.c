@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "alerts.h"
+#include "feedback.h"
 #include "metrics_int.h"
 
 #define DEFAULT_SLA_MS 900000
@@ -241,10 +243,13 @@ void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
     u->n_members++;
     member *mb = &u->members[at];
     mb->sc = e;
-    /* A member first seen in an event starts from "none": its first data is a
-     * change of status. Configured and restored members start unset and take
-     * their first status silently (no alert storm at start). */
-    kj_ind_setup_member(u, mb, m->in_group && !from_load ? KJ_STATUS_NONE : STATUS_UNSET);
+    /* Every member takes its first status silently, a new one as much as a
+     * configured or restored one: a member that appears is no change of
+     * status (SPEC §16: no "none -> bad" for each newcomer). */
+    mb->hold = NULL;
+    mb->feedback = NULL;
+    mb->n_feedback = 0;
+    kj_ind_setup_member(u, mb, STATUS_UNSET);
     if (!m->in_group || from_load) m->need_baseline = true;
     e->units = kj_realloc(e->units, (e->n_units + 1) * sizeof *e->units);
     e->units[e->n_units++] = u;
@@ -260,6 +265,8 @@ static void remove_member(kj_unit *u, kj_scope *e)
     for (size_t i = 0; i < u->n_members; i++) {
         if (u->members[i].sc != e) continue;
         free(u->members[i].status);
+        free(u->members[i].hold);
+        kj_fb_free_member(&u->members[i]);
         memmove(&u->members[i], &u->members[i + 1], (u->n_members - i - 1) * sizeof *u->members);
         u->n_members--;
         break;
@@ -359,10 +366,10 @@ const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
 /* Where an event goes, the same for each of its scopes: worked out once. */
 typedef struct ev_plan {
     int32_t start[KJ_RES_COUNT];
-    bool kept[KJ_RES_COUNT]; /* within the resolution's horizon */
-    int last;          /* the coarsest resolution it goes into now */
+    bool kept[KJ_RES_COUNT];   /* within the resolution's horizon */
+    int last;                  /* the coarsest resolution it goes into now */
     bool closed[KJ_WIN_COUNT]; /* a late event: into the window's running total */
-    bool visible;      /* in today or in a window: readers see it */
+    bool visible;              /* in today or in a window: readers see it */
 } ev_plan;
 
 static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
@@ -429,6 +436,9 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         if (e) kj_presence_apply(m, u, e, c, ev);
         return KJ_OK;
     }
+    if (ev->type == KJ_EV_ACK) kj_life_ack(m, u, ev);
+    if (ev->type == KJ_EV_FEEDBACK) kj_fb_note(m, ev);
+    if (ev->type == KJ_EV_FEEDBACK || ev->type == KJ_EV_ACK) return KJ_OK; /* no metric */
     if (ev->type == KJ_EV_ASSESSMENT) return KJ_OK; /* no metric: stored by assess.c */
     if (ev->type == KJ_EV_SERVICE && c && e && ev->outcome != KJ_OUTCOME_NO_SHOW)
         kj_presence_note_service(m, c, e, ev->ts);
@@ -509,6 +519,7 @@ void kj_metrics_commit(kj_metrics *m)
     m->pending.n = 0;
     m->touched.n = 0;
     m->undo.n = 0;
+    kj_fb_commit(m);
     kj_mq_commit(m);
     kj_ledger_commit(m);
     if (m->fold_writing) { /* each_dirty stored the folds */
@@ -553,13 +564,17 @@ static void scope_free(kj_scope *sc)
 
 static void unit_free(kj_unit *u)
 {
-    for (size_t i = 0; i < u->n_members; i++)
+    kj_life_drop_holds(u);
+    for (size_t i = 0; i < u->n_members; i++) {
         free(u->members[i].status);
+        kj_fb_free_member(&u->members[i]);
+    }
     free(u->members);
     free(u->counters);
     free(u->inds);
     free(u->ind_metric);
     free(u->status);
+    kj_life_free_notes(u->alerts, u->n_alerts);
     free(u->alerts);
     kj_mq_free_unit(u);
     kj_ledger_free_unit(u);
@@ -605,6 +620,10 @@ static void replay_undo(kj_metrics *m)
             remove_member(un[i].u, un[i].p);
         else if (un[i].kind == UNDO_STATUS)
             *(uint8_t *)un[i].p = un[i].old_status;
+        else if (un[i].kind == UNDO_ACK)
+            kj_life_unack(un[i].u, un[i].n);
+        else if (un[i].kind == UNDO_HOLD)
+            *(kj_hold *)un[i].p = (kj_hold){(int64_t)un[i].n, un[i].old_status};
         else
             un[i].u->n_alerts = un[i].n;
     }
@@ -625,8 +644,11 @@ void kj_metrics_rollback(kj_metrics *m)
         else
             t[i]->flags &= SC_CHANGED | SC_FOLDED;
     }
+    kj_life_free_notes((kj_alert *)m->pending.items + m->group_pending,
+                       m->pending.n - m->group_pending);
     m->pending.n = m->group_pending;
     m->touched.n = 0;
+    kj_fb_rollback(m);
     m->ckpt_clearing = false;
     m->fold_writing = false;
     m->in_group = false;
@@ -658,6 +680,8 @@ static bool scope_moves(kj_metrics *m, kj_scope *sc, int32_t old_min, int32_t ol
     return ch;
 }
 
+static void move_windows(kj_metrics *m, int32_t old_min, int32_t old_hour, int32_t old_day);
+
 kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
 {
     if (m->in_group) return KJ_ERR_BUSY;
@@ -671,7 +695,13 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
     set_now(m, now);
     if (old_day != m->today) kj_mq_new_day(m);
     kj_mq_tick(m);
-    if (m->now_min == old_min) return KJ_OK;
+    if (m->now_min != old_min) move_windows(m, old_min, old_hour, old_day);
+    kj_life_tick(m); /* after the windows: a held status is judged on fresh values */
+    return KJ_OK;
+}
+
+static void move_windows(kj_metrics *m, int32_t old_min, int32_t old_hour, int32_t old_day)
+{
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
             if (!scope_moves(m, sc, old_min, old_hour, old_day)) continue;
@@ -684,7 +714,6 @@ kj_err kj_metrics_tick(kj_metrics *m, int64_t now)
             for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext)
                 if (sc->kind == KJ_SCOPE_UNIT) kj_ind_trim_alerts(m, sc->unit);
     }
-    return KJ_OK;
 }
 
 /* ---- life cycle ---- */
@@ -766,6 +795,10 @@ void kj_metrics_free(kj_metrics *m)
     free(m->table);
     free(m->touched.items);
     free(m->undo.items);
+    kj_life_free_notes(m->pending.items, m->pending.n);
+    kj_life_free_notes(m->committed.items, m->committed.n);
+    kj_fb_rollback(m);
+    free(m->fb_group.items);
     free(m->pending.items);
     free(m->committed.items);
     free(m->changed_units.items);
@@ -800,7 +833,9 @@ void kj_metrics_get_stats(const kj_metrics *m, kj_metrics_stats *out)
 void kj_metrics_take_alerts(kj_metrics *m, kj_alert_fn fn, void *ctx)
 {
     kj_alert *a = m->committed.items;
-    for (size_t i = 0; i < m->committed.n; i++)
+    for (size_t i = 0; i < m->committed.n; i++) {
         fn(ctx, &a[i]);
+        kj_life_free_notes(&a[i], 1);
+    }
     m->committed.n = 0;
 }

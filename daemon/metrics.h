@@ -173,6 +173,16 @@ kj_err kj_metrics_load(kj_metrics *m, const void *key, size_t klen, const void *
  * aborts: the next start then merges the buckets, as after a crash). */
 kj_err kj_metrics_checkpoint(kj_metrics *m, const kj_metrics_sink *sink);
 
+/* Inside a group, before an event is stored: KJ_OK when the engine can take
+ * it, else a per-event error in err ("alert: unknown alert" for an ack of an
+ * alert that is not among today's). */
+kj_err kj_metrics_admit(kj_metrics *m, const kj_event *ev, char *err, size_t errlen);
+
+/* The engine's time (ms, as given to kj_metrics_tick) at which a held status
+ * or an escalation falls due (SPEC §16); 0 when none waits. The writer ticks
+ * by then, without any event. */
+int64_t kj_metrics_next_deadline(const kj_metrics *m);
+
 /* Restore one stored alert (the msgpack entry given to put_alert); alerts
  * before today are ignored. */
 kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen);
@@ -275,8 +285,7 @@ bool kj_changes_has_employee(const kj_changes *ch, const char *employee);
  * is not ready keeps its changes, and gathers more, for a later take. */
 typedef void (*kj_changes_fn)(void *ctx, const kj_changes *ch);
 typedef bool (*kj_changes_ready_fn)(void *ctx, const char *unit);
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
-                             void *ctx);
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn, void *ctx);
 
 /* Pack a whole frame map of SPEC §7 with "at" = the engine's now:
  *   {"op":"snapshot","unit","seq","at","unit_metrics","members","counters",

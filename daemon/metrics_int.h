@@ -76,17 +76,26 @@ typedef struct kj_scope {
     series ser[KJ_RES_COUNT];
     open_bucket *open;
     kj_agg win[KJ_WIN_COUNT]; /* running totals of the closed buckets of each sliding window */
-    presence *pres;         /* employees, once they sent presence */
-    serving *serv;          /* counters, once someone served there */
-    void *saved;            /* presence / serving before the group (presence.c) */
-    struct kj_unit **units; /* employees: the units they are members of */
+    presence *pres;           /* employees, once they sent presence */
+    serving *serv;            /* counters, once someone served there */
+    void *saved;              /* presence / serving before the group (presence.c) */
+    struct kj_unit **units;   /* employees: the units they are members of */
     uint32_t n_units;
     char id[]; /* in the same allocation: a look-up compares it without a miss more */
 } kj_scope;
 
+/* A status waiting out its indicator's hold_ms (alerts.c). */
+typedef struct kj_hold {
+    int64_t since;     /* when the candidate was first seen */
+    uint8_t candidate; /* kj_status + 1; 0: nothing held */
+} kj_hold;
+
 typedef struct member {
     kj_scope *sc;
-    uint8_t *status; /* per unit indicator (kj_status or STATUS_UNSET) */
+    uint8_t *status;              /* per unit indicator (kj_status or STATUS_UNSET) */
+    kj_hold *hold;                /* per unit indicator, allocated at the first hold; or NULL */
+    struct kj_feedback *feedback; /* newest first (feedback.c), or NULL */
+    uint8_t n_feedback;
 } member;
 
 typedef struct kj_unit {
@@ -100,6 +109,7 @@ typedef struct kj_unit {
     int *ind_metric;                /* their kj_metric, or -1 when unknown */
     size_t n_inds;
     uint8_t *status;  /* per indicator, for the unit scope */
+    kj_hold *hold;    /* per indicator, for the unit scope, or NULL (as member's) */
     kj_alert *alerts; /* today's, oldest first */
     size_t n_alerts, cap_alerts;
     bool changed; /* in m->changed_units */
@@ -111,13 +121,14 @@ typedef struct kj_unit {
 } kj_unit;
 
 /* Undo entries of a group, replayed backwards by rollback. */
-enum undo_kind { UNDO_MEMBER, UNDO_STATUS, UNDO_ALERTS };
+enum undo_kind { UNDO_MEMBER, UNDO_STATUS, UNDO_ALERTS, UNDO_ACK, UNDO_HOLD };
 typedef struct undo {
     uint8_t kind;
     uint8_t old_status;
     kj_unit *u;
-    void *p;  /* UNDO_MEMBER: the scope; UNDO_STATUS: the status byte */
-    size_t n; /* UNDO_ALERTS: u->n_alerts before */
+    void *p;  /* UNDO_MEMBER: the scope; UNDO_STATUS: the status byte; UNDO_HOLD: the kj_hold */
+    size_t n; /* UNDO_ALERTS: u->n_alerts before; UNDO_ACK: the alert's index;
+               * UNDO_HOLD: the old since (old_status: the old candidate) */
 } undo;
 
 typedef struct vec {
@@ -155,14 +166,16 @@ struct kj_metrics {
     size_t n_units, n_employees, n_counters;
 
     bool in_group, evaluated, need_baseline;
-    vec touched;          /* scope *: touched in the group */
-    vec undo;             /* undo */
-    vec pending;          /* kj_alert: produced, not yet committed to the store */
-    size_t group_pending; /* pending.n at begin */
-    vec committed;        /* kj_alert: committed, not yet taken */
-    vec changed_units;    /* unit * */
-    vec queue_units;      /* unit *: whose queue the group changed */
-    vec queue_notes;      /* kj_queue_note: expiries not yet taken */
+    vec touched;           /* scope *: touched in the group */
+    vec undo;              /* undo */
+    vec pending;           /* kj_alert: produced, not yet committed to the store */
+    size_t group_pending;  /* pending.n at begin */
+    vec committed;         /* kj_alert: committed, not yet taken */
+    vec changed_units;     /* unit * */
+    int64_t life_deadline; /* the nearest hold or escalation due (alerts.c); 0: none */
+    vec fb_group;          /* kj_feedback: the group's feedback events (feedback.c) */
+    vec queue_units;       /* unit *: whose queue the group changed */
+    vec queue_notes;       /* kj_queue_note: expiries not yet taken */
     int64_t queue_eval_at; /* the next re-evaluation of queue indicators (metrics_queue.c) */
     vec ledger_pending;    /* the ledger's records of a day that ended, not yet stored */
 
@@ -271,6 +284,7 @@ bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, doubl
 void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);
 void kj_ind_setup_member(const kj_unit *u, member *mb, uint8_t initial);
 void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent);
+void kj_ind_eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb);
 void kj_ind_baseline(kj_metrics *m);
 void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);
 void kj_ind_pack_alerts(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);

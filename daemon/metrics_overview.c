@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
-#include "metrics_int.h"
 #include "../proto/codec.h"
+#include "metrics_int.h"
 
 /* key: the unit's today value of metric, or nil */
 static void pack_value(kj_metrics *m, kj_unit *u, const char *key, kj_metric metric,
@@ -84,7 +84,7 @@ static void pack_row(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
     bool needs;
     kj_ledger_coaching(m, u, &bad_days, &needs);
     for (size_t i = 0; i < u->n_alerts; i++)
-        bad_alerts += u->alerts[i].to == KJ_STATUS_BAD;
+        bad_alerts += u->alerts[i].to == KJ_STATUS_BAD && !u->alerts[i].acked;
     msgpack_pack_map(pk, 9);
     kj_pack_str(pk, "unit");
     kj_pack_str(pk, u->sc->id);
@@ -98,7 +98,7 @@ static void pack_row(kj_metrics *m, kj_unit *u, msgpack_packer *pk)
     pack_statuses(u, pk);
     kj_pack_str(pk, "alerts_today");
     msgpack_pack_uint64(pk, u->n_alerts);
-    /* alerts are not acknowledged yet (SPEC §16): every bad one counts */
+    /* SPEC §16: the bad alerts no ack has marked */
     kj_pack_str(pk, "unacked_bad");
     msgpack_pack_uint32(pk, bad_alerts);
     kj_pack_str(pk, "needs_coaching");

@@ -6,8 +6,9 @@
 
 #include "../proto/alloc.h"
 
-#include "metrics_int.h"
 #include "../proto/codec.h"
+#include "feedback.h"
+#include "metrics_int.h"
 
 /* The current bucket of a sliding window's resolution, NULL when empty. */
 static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
@@ -323,9 +324,14 @@ static void pack_serving(msgpack_packer *pk, const serving *s)
     msgpack_pack_int64(pk, s->cur.since);
 }
 
-static void pack_scope(kj_metrics *m, kj_scope *sc, msgpack_packer *pk)
+/* mb: the member whose object this is (its feedback is packed), or NULL. */
+static void pack_scope(kj_metrics *m, kj_scope *sc, const member *mb, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, KJ_WIN_COUNT + 1);
+    msgpack_pack_map(pk, KJ_WIN_COUNT + 1 + (mb != NULL));
+    if (mb) {
+        kj_pack_str(pk, "feedback");
+        kj_fb_pack(m, mb, pk);
+    }
     for (int w = 0; w < KJ_WIN_COUNT; w++) {
         kj_pack_str(pk, kj_window_name((kj_window)w));
         pack_window(pk, kj_m_window(m, sc, (kj_window)w), kj_m_window_hours(m, (kj_window)w));
@@ -346,7 +352,7 @@ kj_err kj_metrics_pack_scope(kj_metrics *m, const kj_scope_ref *ref, msgpack_pac
 {
     kj_scope *sc = kj_m_find_ref(m, ref);
     if (!sc) return KJ_ERR_NOT_FOUND;
-    pack_scope(m, sc, pk);
+    pack_scope(m, sc, NULL, pk);
     return KJ_OK;
 }
 
@@ -380,7 +386,7 @@ static void pack_members(kj_metrics *m, kj_unit *u, const char *only, bool chang
     for (size_t i = 0; i < u->n_members; i++) {
         if (!member_shown(&u->members[i], only, changed_only)) continue;
         kj_pack_str(pk, u->members[i].sc->id);
-        pack_scope(m, u->members[i].sc, pk);
+        pack_scope(m, u->members[i].sc, &u->members[i], pk);
     }
 }
 
@@ -393,7 +399,7 @@ static void pack_counters(kj_metrics *m, kj_unit *u, bool changed_only, msgpack_
     for (size_t i = 0; i < u->n_counters; i++) {
         if (changed_only && !(u->counters[i]->flags & SC_CHANGED)) continue;
         kj_pack_str(pk, u->counters[i]->id);
-        pack_scope(m, u->counters[i], pk);
+        pack_scope(m, u->counters[i], NULL, pk);
     }
 }
 
@@ -414,7 +420,7 @@ kj_err kj_metrics_pack_snapshot(kj_metrics *m, const char *unit_id, uint64_t seq
     if (only_employee)
         msgpack_pack_nil(pk);
     else
-        pack_scope(m, usc, pk);
+        pack_scope(m, usc, NULL, pk);
     kj_pack_str(pk, "members");
     pack_members(m, u, only_employee, false, pk);
     kj_pack_str(pk, "counters");
@@ -458,7 +464,7 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     pack_head(m, "update", u, seq, 1 + unit_part + members + counters, pk);
     if (unit_part) {
         kj_pack_str(pk, "unit_metrics");
-        pack_scope(m, u->sc, pk);
+        pack_scope(m, u->sc, NULL, pk);
     }
     if (members) {
         kj_pack_str(pk, "members");
@@ -472,8 +478,7 @@ void kj_metrics_pack_update(kj_metrics *m, const kj_changes *ch, uint64_t seq,
     kj_ind_pack(m, u, only_employee, pk);
 }
 
-void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn,
-                             void *ctx)
+void kj_metrics_take_changes(kj_metrics *m, kj_changes_ready_fn ready, kj_changes_fn fn, void *ctx)
 {
     kj_unit **cu = m->changed_units.items;
     for (size_t i = 0; i < m->changed_units.n; i++) {

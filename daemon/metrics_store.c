@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "alerts.h"
 #include "assess.h"
+#include "feedback.h"
 #include "metrics_int.h"
 
 #define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
@@ -81,8 +83,8 @@ size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res,
 
 /* For reads off the writer thread (rapor_read.c): the same key from a
  * scope's name, whether or not the engine knows the scope. */
-size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref,
-                                kj_res res, int64_t start_ms)
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref, kj_res res,
+                                int64_t start_ms)
 {
     keybuf k = {.n = 0};
     size_t need = 2 + strlen(ref->id) + 1 + 9 + (ref->unit ? strlen(ref->unit) + 1 : 0);
@@ -284,6 +286,7 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
         if (!err) err = kj_mq_dirty(m, sink);
         if (!err) err = kj_ledger_dirty(m, sink);
     }
+    if (!err && m->in_group) err = kj_fb_store(m, sink);
     return err ? err : dirty_alerts(m, sink);
 }
 
@@ -626,14 +629,14 @@ kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen)
 {
     kj_alert a;
     if (m->in_group) return KJ_ERR_BUSY;
+    if (kj_fb_load(m, val, vlen)) return KJ_OK;
     if (kj_alert_unpack(val, vlen, &a)) return KJ_ERR_DECODE;
-    if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) return KJ_OK;
-    kj_unit *u = kj_m_unit(m, a.unit, true);
-    if (u->n_alerts == u->cap_alerts) {
-        u->cap_alerts = u->cap_alerts ? 2 * u->cap_alerts : 8;
-        u->alerts = kj_realloc(u->alerts, u->cap_alerts * sizeof *u->alerts);
+    if (a.at < m->today_start || !kj_id_valid(a.unit, strlen(a.unit))) {
+        free(a.note);
+        return KJ_OK;
     }
-    u->alerts[u->n_alerts++] = a;
+    kj_unit *u = kj_m_unit(m, a.unit, true);
+    kj_life_load(m, u, &a);
     kj_ind_trim_alerts(m, u);
     return KJ_OK;
 }

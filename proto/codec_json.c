@@ -396,6 +396,9 @@ static json_t *field_json(const kj_event *ev, kj_field f)
     case KJ_F_SOURCE: return json_string(kj_source_name(ev->source));
     case KJ_F_STATE: return json_string(kj_event_state_name(ev));
     case KJ_F_TICKET: return json_string(ev->ticket);
+    case KJ_F_ALERT: return json_string(ev->alert);
+    case KJ_F_INDICATOR: return json_string(ev->indicator);
+    case KJ_F_TEXT: return json_string(ev->text);
     case KJ_F_META: return meta_json(ev);
     case KJ_F_PERIOD: {
         char name[KJ_PERIOD_NAME_MAX];

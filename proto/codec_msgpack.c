@@ -291,6 +291,9 @@ static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
     case KJ_F_SOURCE: kj_pack_str(pk, kj_source_name(ev->source)); break;
     case KJ_F_STATE: kj_pack_str(pk, kj_event_state_name(ev)); break;
     case KJ_F_TICKET: kj_pack_str(pk, ev->ticket); break;
+    case KJ_F_ALERT: kj_pack_str(pk, ev->alert); break;
+    case KJ_F_INDICATOR: kj_pack_str(pk, ev->indicator); break;
+    case KJ_F_TEXT: kj_pack_str(pk, ev->text); break;
     case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
     case KJ_F_PERIOD: {
         char name[KJ_PERIOD_NAME_MAX];

@@ -79,8 +79,11 @@ typedef enum kj_field {
     KJ_F_META,
     KJ_F_PERIOD, /* assessment (SPEC §15) */
     KJ_F_BEHAVIOUR,
-    KJ_F_BY,
-    KJ_F_NOTE,
+    KJ_F_BY,   /* assessment, feedback, ack */
+    KJ_F_NOTE, /* assessment, ack */
+    KJ_F_TEXT, /* feedback (SPEC §16) */
+    KJ_F_ALERT,
+    KJ_F_INDICATOR,
     KJ_F_COUNT,
     KJ_F_NONE = -1, /* kj_build_key failed */
 } kj_field;

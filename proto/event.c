@@ -54,7 +54,8 @@ void kj_event_release(kj_event *ev)
 {
     free(ev->meta);
     free(ev->note);
-    ev->meta = NULL, ev->note = NULL;
+    free(ev->text);
+    ev->meta = NULL, ev->note = NULL, ev->text = NULL;
     ev->meta_len = ev->note_len = 0;
 }
 
@@ -125,8 +126,8 @@ bool kj_utf8_valid(const char *str, size_t len)
 
 /* ---- wire names --------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL,       "task",   "service",   "rating",
-                                         "presence", "ticket", "assessment"};
+static const char *const type_names[] = {NULL,     "task",       "service",  "rating", "presence",
+                                         "ticket", "assessment", "feedback", "ack"};
 static const char *const outcome_names[] = {"served", "no_show", "transferred"};
 static const char *const source_names[] = {"citizen", "peer", "supervisor"};
 static const char *const presence_names[] = {"available", "serving", "break", "offline"};
@@ -243,6 +244,9 @@ static const uint32_t allowed[] = {
                      BIT(KJ_F_COUNTER) | BIT(KJ_F_SERVICE) | BIT(KJ_F_ELEMENTS) | BIT(KJ_F_SOURCE),
     [KJ_EV_PRESENCE] =
         COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE) | BIT(KJ_F_COUNTER),
+    [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) |
+                       BIT(KJ_F_TEXT) | BIT(KJ_F_BY) | BIT(KJ_F_ALERT) | BIT(KJ_F_INDICATOR),
+    [KJ_EV_ACK] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_ALERT) | BIT(KJ_F_BY) | BIT(KJ_F_NOTE),
     [KJ_EV_TICKET] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE) |
                      BIT(KJ_F_SERVICE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_EMPLOYEE),
     [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_META) | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) |
@@ -255,6 +259,8 @@ static const uint32_t required[] = {
         COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_COUNTER) | BIT(KJ_F_WAIT_MS) | BIT(KJ_F_SERVICE_MS),
     [KJ_EV_RATING] = COMMON | BIT(KJ_F_SCORE),
     [KJ_EV_PRESENCE] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_STATE),
+    [KJ_EV_FEEDBACK] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_KIND) | BIT(KJ_F_TEXT),
+    [KJ_EV_ACK] = COMMON | BIT(KJ_F_ALERT),
     [KJ_EV_TICKET] = COMMON | BIT(KJ_F_TICKET) | BIT(KJ_F_STATE),
     [KJ_EV_ASSESSMENT] = COMMON | BIT(KJ_F_EMPLOYEE) | BIT(KJ_F_PERIOD) | BIT(KJ_F_BEHAVIOUR),
 };
@@ -288,6 +294,9 @@ static const struct {
     F(KJ_F_BEHAVIOUR, "behaviour"),
     F(KJ_F_BY, "by"),
     F(KJ_F_NOTE, "note"),
+    F(KJ_F_TEXT, "text"),
+    F(KJ_F_ALERT, "alert"),
+    F(KJ_F_INDICATOR, "indicator"),
 #undef F
 };
 
@@ -316,6 +325,9 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     case KJ_F_META: return ev->meta != NULL;
     case KJ_F_BY: return ev->by[0] != '\0';
     case KJ_F_NOTE: return ev->note != NULL;
+    case KJ_F_ALERT: return ev->alert[0] != '\0';
+    case KJ_F_INDICATOR: return ev->indicator[0] != '\0';
+    case KJ_F_TEXT: return ev->text != NULL;
     default: return true; /* required, or an enum with a default */
     }
 }
@@ -376,7 +388,8 @@ void kj_build_prepare(kj_builder *b, const kj_value *id, const kj_value *type)
     }
     if (type->kind != KJ_V_STR || !kj_event_type_parse(type->s, type->len, &ev->type))
         fail_field(b, KJ_F_TYPE,
-                   "must be one of task, service, rating, presence, ticket, assessment");
+                   "must be one of task, service, rating, presence, ticket, assessment, "
+                   "feedback, ack");
 }
 
 /* A key for an error message: only identifier characters survive, so that the
@@ -463,6 +476,33 @@ static bool parse_ticket_state(const char *s, size_t len, void *out)
 
 static const char NONNEG[] = "must be a non-negative integer";
 
+/* feedback's kind is a closed list (SPEC §16); a task's is the client's own. */
+static bool feedback_kind(const kj_value *v)
+{
+    static const char *const kinds[] = {"praise", "coaching", "dialog"};
+    for (size_t i = 0; v->kind == KJ_V_STR && i < COUNT(kinds); i++)
+        if (strlen(kinds[i]) == v->len && !memcmp(kinds[i], v->s, v->len)) return true;
+    return false;
+}
+
+/* Feedback's text: UTF-8, 1..KJ_TEXT_MAX bytes, copied to the heap
+ * (kj_event_release frees it). */
+static void get_text(kj_builder *b, kj_field f, const kj_value *v)
+{
+    if (v->kind != KJ_V_STR || v->len < 1 || v->len > KJ_TEXT_MAX) {
+        fail_field(b, f, "must be a string of 1-" STR(KJ_TEXT_MAX) " bytes");
+        return;
+    }
+    if (!kj_utf8_valid(v->s, v->len)) {
+        fail_field(b, f, "must be valid UTF-8");
+        return;
+    }
+    char *t = kj_malloc(v->len + 1);
+    memcpy(t, v->s, v->len);
+    t[v->len] = '\0';
+    b->item->ev.text = t;
+}
+
 /* A duration: non-negative, and at most KJ_DURATION_MAX_MS. The bound keeps
  * every accepted value exactly representable in the metrics (and a "wait" of
  * a year or more is a broken clock, not a queue). */
@@ -478,7 +518,7 @@ static bool get_duration(kj_builder *b, kj_field f, const kj_value *v, int64_t *
     return true;
 }
 
-/* An assessment's note: 1 KiB of UTF-8 at most, copied (the batch owns it). */
+/* An assessment's or an ack's note: 1 KiB of UTF-8 at most, copied (the batch owns it). */
 static void build_note(kj_builder *b, const kj_value *v)
 {
     kj_event *ev = &b->item->ev;
@@ -504,11 +544,18 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
     case KJ_F_UNIT: copy_ident(b, f, v, ev->unit); break;
     case KJ_F_EMPLOYEE: copy_ident(b, f, v, ev->employee); break;
     case KJ_F_COUNTER: copy_ident(b, f, v, ev->counter); break;
-    case KJ_F_KIND: copy_ident(b, f, v, ev->kind); break;
-    case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
-    case KJ_F_DURATION_MS:
-        ev->has_duration = get_duration(b, f, v, &ev->duration_ms);
+    case KJ_F_KIND:
+        if (ev->type == KJ_EV_FEEDBACK && !feedback_kind(v))
+            fail_field(b, f, "must be one of praise, coaching, dialog");
+        else
+            copy_ident(b, f, v, ev->kind);
         break;
+    case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
+    case KJ_F_ALERT: copy_ident(b, f, v, ev->alert); break;
+    case KJ_F_INDICATOR: copy_ident(b, f, v, ev->indicator); break;
+    case KJ_F_TEXT: get_text(b, f, v); break;
+    case KJ_F_SERVICE: copy_ident(b, f, v, ev->service); break;
+    case KJ_F_DURATION_MS: ev->has_duration = get_duration(b, f, v, &ev->duration_ms); break;
     case KJ_F_DUE_TS:
         ev->has_due = get_int(b, f, v, INT64_MIN, INT64_MAX, "must be an integer", &ev->due_ts);
         break;
@@ -543,7 +590,6 @@ void kj_build_value(kj_builder *b, kj_field f, const kj_value *v)
         if (v->kind != KJ_V_STR || !kj_period_parse(v->s, v->len, &ev->period))
             fail_field(b, f, "must be a period: YYYY-MM, YYYY-Qn or YYYY");
         break;
-    case KJ_F_BY: copy_ident(b, f, v, ev->by); break;
     case KJ_F_NOTE: build_note(b, v); break;
     case KJ_F_ELEMENTS:
     case KJ_F_BEHAVIOUR:

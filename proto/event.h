@@ -17,25 +17,28 @@
 #include "err.h"
 #include "period.h"
 
-#define KJ_ID_MAX 64          /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
-#define KJ_NAME_MAX 200       /* display names, UTF-8 bytes */
-#define KJ_META_MAX 1024      /* encoded size of `meta` */
-#define KJ_BATCH_MAX 10000    /* events in one body or frame */
-#define KJ_ELEMENTS 9         /* IKM elements U1..U9 */
-#define KJ_BEHAVIOURS 7       /* BerAKHLAK values of an assessment */
-#define KJ_NOTE_MAX 1024      /* bytes of an assessment's note */
-#define KJ_ERROR_MAX 160      /* bytes of one per-event error message */
+#define KJ_ID_MAX 64                     /* identifiers are 1..64 bytes of [A-Za-z0-9._:-] */
+#define KJ_NAME_MAX 200                  /* display names, UTF-8 bytes */
+#define KJ_META_MAX 1024                 /* encoded size of `meta` */
+#define KJ_BATCH_MAX 10000               /* events in one body or frame */
+#define KJ_ELEMENTS 9                    /* IKM elements U1..U9 */
+#define KJ_BEHAVIOURS 7                  /* BerAKHLAK values of an assessment */
+#define KJ_NOTE_MAX 1024                 /* bytes of an assessment's note */
+#define KJ_ERROR_MAX 160                 /* bytes of one per-event error message */
 #define KJ_DURATION_MAX_MS 31622400000LL /* 366 days: the longest duration accepted */
+#define KJ_TEXT_MAX 1024 /* bytes of a feedback's text or an ack's note (SPEC §16) */
 
 typedef enum kj_event_type {
     KJ_EV_TASK = 1,
     KJ_EV_SERVICE = 2,
     KJ_EV_RATING = 3,
     KJ_EV_PRESENCE = 4,
-    KJ_EV_TICKET = 5, /* SPEC §13: a queue ticket's issued / called / cancelled */
+    KJ_EV_TICKET = 5,     /* SPEC §13: a queue ticket's issued / called / cancelled */
     KJ_EV_ASSESSMENT = 6, /* SPEC §15: a supervisor's BerAKHLAK levels for a period */
+    KJ_EV_FEEDBACK = 7,   /* SPEC §16: a supervisor's feedback to an employee */
+    KJ_EV_ACK = 8,        /* SPEC §16: an alert acknowledged */
 } kj_event_type;
-#define KJ_EV_LAST KJ_EV_ASSESSMENT /* the highest kj_event_type */
+#define KJ_EV_LAST KJ_EV_ACK /* the highest kj_event_type */
 
 typedef enum kj_outcome {
     KJ_OUTCOME_SERVED = 0, /* the default */
@@ -103,13 +106,21 @@ typedef struct kj_event {
     char ticket[KJ_ID_MAX + 1];
     kj_ticket_state ticket_state;
     /* assessment: the period, the 7 BerAKHLAK levels (kj_level) in SPEC §15's
-     * order, the assessor ("" when absent) and the note (UTF-8, NULL when
-     * absent, owned like meta) */
+     * order. `by` (who gave it; "" when absent) and `note` (UTF-8, NULL when
+     * absent, owned like meta) are shared by assessment, feedback and ack
+     * (an ack's note is at most KJ_TEXT_MAX bytes). */
     kj_period period;
     uint8_t behaviour[KJ_BEHAVIOURS];
     char by[KJ_ID_MAX + 1];
     char *note;
     size_t note_len;
+
+    /* feedback (kind holds praise | coaching | dialog) and ack; "" when absent */
+    char alert[KJ_ID_MAX + 1];     /* the alert answered (feedback) or acknowledged (ack) */
+    char indicator[KJ_ID_MAX + 1]; /* feedback: the indicator it is about */
+    /* feedback's `text` (1..KJ_TEXT_MAX bytes), UTF-8, NUL-terminated; NULL
+     * when absent. Owned like meta. */
+    char *text;
 
     /* `meta`, re-encoded as msgpack (also when the body was JSON); NULL when
      * absent. Owned by the enclosing kj_batch. */
@@ -119,10 +130,10 @@ typedef struct kj_event {
 
 /* The limits that validation checks against the clock. */
 typedef struct kj_validate_opts {
-    int64_t now_ms;       /* the current time */
-    int64_t max_age_ms;   /* ts older than now - max_age is rejected (default 35 d) */
-    int64_t max_skew_ms;  /* ts newer than now + max_skew is rejected (default 5 min) */
-    size_t max_events;    /* events in one batch; at most KJ_BATCH_MAX */
+    int64_t now_ms;      /* the current time */
+    int64_t max_age_ms;  /* ts older than now - max_age is rejected (default 35 d) */
+    int64_t max_skew_ms; /* ts newer than now + max_skew is rejected (default 5 min) */
+    size_t max_events;   /* events in one batch; at most KJ_BATCH_MAX */
 } kj_validate_opts;
 
 /* Defaults of SPEC §11 with now_ms set to the current time. */
@@ -140,11 +151,11 @@ typedef struct kj_batch {
     bool single; /* the body was one event (a map), not an array */
 } kj_batch;
 
-/* Frees what an event owns (meta, note); the event stays a valid value
+/* Frees what an event owns (meta, note, text); the event stays a valid value
  * without them. For events decoded one at a time (kj_msgpack_unpack_event). */
 void kj_event_release(kj_event *ev);
 
-/* Frees the batch, its items and their meta and notes. NULL is a no-op. */
+/* Frees the batch, its items and what they own. NULL is a no-op. */
 void kj_batch_free(kj_batch *b);
 
 /* Number of items whose error is empty. */

@@ -9,16 +9,17 @@
 /* Columns of later event types come last: readers of an older header keep
  * their column numbers. */
 static const char *const columns[] = {
-    "id",      "type",        "ts",     "unit",    "employee", "counter",    "kind",
-    "service", "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
-    "score",   "elements",    "source", "state",   "meta",     "ticket",     "period",
-    "behaviour", "by",        "note",
+    "id",        "type",        "ts",     "unit",    "employee", "counter",    "kind",
+    "service",   "duration_ms", "due_ts", "quality", "wait_ms",  "service_ms", "outcome",
+    "score",     "elements",    "source", "state",   "meta",     "ticket",     "period",
+    "behaviour", "by",          "note",   "text",    "alert",    "indicator",
 };
 #define N_COLUMNS (sizeof columns / sizeof columns[0])
 
 const char kj_export_csv_header[] = "id,type,ts,unit,employee,counter,kind,service,duration_ms,"
                                     "due_ts,quality,wait_ms,service_ms,outcome,score,elements,"
-                                    "source,state,meta,ticket,period,behaviour,by,note\n";
+                                    "source,state,meta,ticket,period,behaviour,by,note,text,alert,"
+                                    "indicator\n";
 
 /* RFC 4180: quote when needed, double the quotes. */
 void kj_export_csv_field(FILE *f, const char *s)

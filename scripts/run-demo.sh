@@ -34,14 +34,17 @@ done
 # the supervisors' assessments, so the dashboard's charts have history, the
 # rapor is full the moment it opens, and the overview (#/) shows units that
 # need coaching (their waits missed the target day after day).
+# The counters keep the office's hours (nothing at night); the head of the unit
+# answers alerts left standing for 10 minutes and gives feedback (SPEC §16).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill quarter --rate 15 &
+  --backfill quarter --rate 15 --supervisor-token demo-atasan --supervisor-after 10m &
 sim=$!
 
 cat <<MSG
 
   kinerja is running.
     Dashboard:      $url/?token=demo-viewer
+    Supervisor:     $url/?token=demo-atasan   (acknowledge alerts, give feedback)
     Wallboard:      $url/?token=demo-viewer&wall=1
     Personal view:  $url/?token=demo-siti   (Siti Rahmawati)
     Rapor:          $url/?token=demo-viewer#/unit/pelayanan-terpadu/rapor

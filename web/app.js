@@ -126,6 +126,36 @@ const live = new LiveClient({
   onFrame,
 });
 
+// ---- a supervisor's events (SPEC §16) ----
+
+let actionSeq = 0;
+
+/** POSTs one event with the page's token; resolves to null, or the reason it failed. */
+async function postOne(ev) {
+  const token = getToken();
+  const id = `web-${Date.now().toString(36)}-${(++actionSeq).toString(36)}`;
+  try {
+    const r = await fetch('api/v1/events', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ id, ts: Date.now(), unit: state.route.unit, ...ev }),
+    });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) return body.error || `HTTP ${r.status}`;
+    return body.rejected?.[0]?.error || null;
+  } catch (e) {
+    return String(e.message || e);
+  }
+}
+
+view.actions = {
+  ack: (a) => postOne({ type: 'ack', alert: a.id }),
+  feedback: (a, kind, text) => postOne({
+    type: 'feedback', employee: a.scope.slice('employee:'.length), kind, text,
+    alert: a.id, indicator: a.indicator,
+  }),
+};
+
 function onFrame(msg) {
   switch (msg.op) {
     case 'units':
@@ -169,9 +199,21 @@ function onFrame(msg) {
     }
     case 'alert': {
       const k = alertKey(msg);
-      if (!state.alerts.some((a) => alertKey(a) === k)) {
+      const i = state.alerts.findIndex((a) => alertKey(a) === k);
+      if (i >= 0) {
+        // the same alert again: escalated (SPEC §16); it keeps its acknowledgement
+        state.alerts[i] = { ...state.alerts[i], ...msg };
+      } else {
         state.alerts.unshift(msg);
         if (state.alerts.length > MAX_ALERTS) state.alerts.length = MAX_ALERTS;
+      }
+      break;
+    }
+    case 'alert_ack': {
+      const i = state.alerts.findIndex((a) => a.id === msg.alert);
+      if (i >= 0) {
+        const { acked_by, acked_at, note } = msg;
+        state.alerts[i] = { ...state.alerts[i], acked_by, acked_at, note };
       }
       break;
     }

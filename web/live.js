@@ -292,6 +292,7 @@ export class LiveClient {
         this.noteData(msg, t);
         break;
       case 'alert':
+      case 'alert_ack': // SPEC §16
         if (msg.unit !== this.unit) return;
         this.noteData(msg, t);
         break;

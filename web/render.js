@@ -78,9 +78,13 @@ export class View {
       empty: $('empty'), dash: $('dash'), summary: $('summary'), tiles: $('tiles'), tilesEmpty: $('tiles-empty'),
       counters: $('counters'), countersEmpty: $('counters-empty'), countersPanel: $('counters-panel'),
       members: $('members'), membersEmpty: $('members-empty'), membersPanel: $('members-panel'),
-      alerts: $('alerts'), alertsEmpty: $('alerts-empty'),
+      alerts: $('alerts'), alertsEmpty: $('alerts-empty'), actionError: $('action-error'),
+      feedbackPanel: $('feedback-panel'), feedback: $('feedback'), feedbackEmpty: $('feedback-empty'),
+      ikmPanel: $('ikm-panel'), ikmElements: $('ikm-elements'), ikmRaters: $('ikm-raters'),
     };
-    this.cache = { tiles: new Map(), counters: new Map(), members: new Map(), alerts: new Map(), stats: new Map() };
+    this.cache = { tiles: new Map(), counters: new Map(), members: new Map(), alerts: new Map(), stats: new Map(), feedback: new Map(), ikm: new Map() };
+    // SPEC §16: set by the page; each returns a promise of an error text or null.
+    this.actions = { ack: null, feedback: null };
     this.unitsKey = '';
   }
 
@@ -161,12 +165,16 @@ export class View {
     const metrics = personal ? member : snap.unit_metrics;
     this.renderSummary(metrics, member, personal);
     this.renderTiles((snap.indicators || []).filter((i) => i.scope === scope));
+    show(e.ikmPanel, !personal);
+    if (!personal) this.renderIkm(snap.unit_metrics?.today?.ratings);
     if (!personal) {
       this.renderCounters(snap.counters || {});
       this.renderMembers(snap.members || {}, snap.indicators || []);
     }
     const alerts = personal ? m.alerts.filter((a) => a.scope === scope) : m.alerts;
-    this.renderAlerts(alerts, snap.indicators || []);
+    this.renderAlerts(alerts, snap.indicators || [], !personal);
+    show(e.feedbackPanel, personal);
+    if (personal) this.renderFeedback(member?.feedback || [], snap.indicators || []);
     this.tick(m.now);
   }
 
@@ -224,6 +232,7 @@ export class View {
       n._icon.setAttribute('aria-hidden', 'true');
       n._statusText = n._status.appendChild(el('span', 'status-text'));
       n._value = n.appendChild(el('p', 'tile-value'));
+      n._median = n.appendChild(el('p', 'tile-median'));
       const meta = n.appendChild(el('dl', 'tile-meta'));
       n._targetLabel = meta.appendChild(el('dt'));
       n._target = meta.appendChild(el('dd'));
@@ -241,6 +250,9 @@ export class View {
       setText(n._icon, STATUS_ICON[st]);
       setText(n._statusText, t('status.' + st));
       setText(n._value, fmtMetric(i.metric, i.value));
+      // SPEC §16 "Anda vs median unit": an employee's entry carries its unit's median
+      show(n._median, 'unit_median' in i && document.body.classList.contains('personal'));
+      setText(n._median, 'unit_median' in i ? t('ind.median', { v: fmtMetric(i.metric, i.unit_median) }) : '');
       setText(n._targetLabel, t('ind.target'));
       setText(n._target, `${i.better === 'lower' ? '≤' : '≥'} ${fmtMetric(i.metric, i.target)}`);
       setText(n._achLabel, t('ind.achievement'));
@@ -368,7 +380,90 @@ export class View {
     cell.append(wrap);
   }
 
-  renderAlerts(alerts, indicators) {
+  /**
+   * SPEC §16: what section 4 computes, shown: IKM per element U1–U9 with their names
+   * (the weakest marked), and the peer and supervisor rating averages.
+   */
+  renderIkm(r) {
+    const vals = Array.isArray(r?.ikm_elements) ? r.ikm_elements : [];
+    const known = vals.map((v, i) => [v, i]).filter(([v]) => typeof v === 'number');
+    const weakest = known.length ? known.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : -1;
+    const rows = known.length ? vals.map((v, i) => ({ id: `U${i + 1}`, v, weakest: i === weakest })) : [];
+    syncList(this.els.ikmElements, this.cache.ikm, rows, (x) => x.id, () => {
+      const n = el('li', 'ikm-element');
+      n._name = n.appendChild(el('span', 'ikm-name'));
+      n._value = n.appendChild(el('span', 'ikm-value'));
+      n._mark = n.appendChild(el('span', 'ikm-mark'));
+      return n;
+    }, (n, x) => {
+      setAttr(n, 'data-weakest', x.weakest ? 'true' : null);
+      setText(n._name, `${x.id} ${t('ikm.' + x.id)}`);
+      setText(n._value, fmtDec(x.v, 2));
+      setText(n._mark, x.weakest ? `▼ ${t('ikm.weakest')}` : '');
+    });
+    setText(this.els.ikmRaters, known.length || r?.peer_avg != null || r?.supervisor_avg != null
+      ? t('ikm.raters', { peer: fmtDec(r?.peer_avg, 2), sup: fmtDec(r?.supervisor_avg, 2) })
+      : t('ikm.none'));
+  }
+
+  /** The personal view's "Umpan balik dari atasan": the member's own entries only. */
+  renderFeedback(entries, indicators) {
+    show(this.els.feedbackEmpty, entries.length === 0);
+    const names = new Map(indicators.map((i) => [i.id, i.name]));
+    syncList(this.els.feedback, this.cache.feedback, entries, (f) => f.id, () => {
+      const n = el('li', 'feedback-entry');
+      n._head = n.appendChild(el('div', 'feedback-head'));
+      n._text = n.appendChild(el('p', 'feedback-text'));
+      return n;
+    }, (n, f) => {
+      setAttr(n, 'data-kind', f.kind);
+      const about = f.indicator ? ` · ${names.get(f.indicator) || f.indicator}` : '';
+      setText(n._head, `${fmtClock(f.ts)} · ${t('feedback.kind.' + f.kind)}${about}`);
+      setText(n._text, f.text);
+    });
+  }
+
+  /**
+   * A supervisor acknowledges an alert, or answers it with feedback, in two clicks:
+   * "Tandai ditangani", or "Umpan balik" then "Kirim" (the draft is filled in).
+   */
+  alertActions(n) {
+    const box = n.appendChild(el('div', 'alert-actions'));
+    n._state = box.appendChild(el('span', 'alert-state'));
+    n._ack = box.appendChild(el('button', 'alert-ack', t('alerts.ack')));
+    n._give = box.appendChild(el('button', 'alert-give', t('alerts.give')));
+    n._form = n.appendChild(el('form', 'alert-feedback'));
+    n._form.hidden = true;
+    n._kind = n._form.appendChild(el('select', 'feedback-kind'));
+    for (const k of ['coaching', 'praise', 'dialog']) {
+      const o = n._kind.appendChild(el('option', null, t('feedback.kind.' + k)));
+      o.value = k;
+    }
+    n._text = n._form.appendChild(el('input', 'feedback-input'));
+    n._text.maxLength = 1024;
+    n._send = n._form.appendChild(el('button', 'feedback-send', t('alerts.send')));
+    n._ack.type = n._give.type = 'button';
+    const report = (err) => {
+      show(this.els.actionError, !!err);
+      setText(this.els.actionError, err ? t('alerts.refused', { error: err }) : '');
+      return err;
+    };
+    n._ack.addEventListener('click', async () => {
+      n._ack.disabled = true;
+      if (await this.actions.ack?.(n._alert).then(report)) n._ack.disabled = false;
+    });
+    n._give.addEventListener('click', () => {
+      n._form.hidden = !n._form.hidden;
+      if (!n._form.hidden) n._text.focus();
+    });
+    n._form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const err = await this.actions.feedback?.(n._alert, n._kind.value, n._text.value).then(report);
+      if (!err) n._form.hidden = true;
+    });
+  }
+
+  renderAlerts(alerts, indicators, actions) {
     show(this.els.alertsEmpty, alerts.length === 0);
     const names = this.m.names;
     const byId = new Map();
@@ -381,10 +476,26 @@ export class View {
       const body = n.appendChild(el('div', 'alert-body'));
       n._title = body.appendChild(el('div', 'alert-title'));
       n._detail = body.appendChild(el('div', 'alert-detail'));
+      if (actions) this.alertActions(body);
+      n._body = body;
       return n;
     }, (n, a) => {
       const to = statusOf(a.to);
       const ind = byId.get(a.indicator);
+      const b = n._body;
+      b._alert = a;
+      setAttr(n, 'data-acked', a.acked_at ? 'true' : null);
+      setAttr(n, 'data-escalated', a.escalated ? 'true' : null);
+      if (b._ack) {
+        const by = a.acked_by ? ` · ${names.member(a.acked_by)}` : '';
+        const state = [a.escalated ? t('alerts.escalated') : '', a.acked_at ? t('alerts.acked', { by }) : '']
+          .filter(Boolean).join(' · ');
+        setText(b._state, state);
+        show(b._ack, !a.acked_at && !!a.id);
+        // feedback goes to an employee: only from an alert about one
+        show(b._give, !!a.id && !!a.scope?.startsWith('employee:'));
+        if (b._form.hidden && !b._text.value) b._text.value = t('feedback.draft', { indicator: ind?.name || a.indicator });
+      }
       setAttr(n, 'data-status', to);
       setText(n._time, fmtClock(a.at));
       setAttr(n._time, 'datetime', typeof a.at === 'number' ? new Date(a.at).toISOString() : null);
@@ -422,5 +533,7 @@ export class View {
 }
 
 export function alertKey(a) {
+  // SPEC §16: an alert's id names it across its escalation and acknowledgement
+  if (a.id) return a.id;
   return `${a.at}|${a.indicator}|${a.scope}|${a.to}`;
 }

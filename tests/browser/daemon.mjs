@@ -19,7 +19,7 @@ export const KINERJAD = process.env.KJ_BUILD
 export const daemonBuilt = () => existsSync(KINERJAD);
 
 // Token secrets of the test configuration (only their digests go into the file).
-export const TOKENS = { viewer: 'uji-viewer', ingest: 'uji-ingest', personal: 'uji-siti' };
+export const TOKENS = { viewer: 'uji-viewer', ingest: 'uji-ingest', personal: 'uji-siti', supervisor: 'uji-atasan' };
 
 export const TEST_UNIT = {
   id: 'uji-pelayanan',
@@ -53,6 +53,10 @@ tokens:
     sha256: ${q(sha256(TOKENS.ingest))}
     role: ingest
     units: "*"
+  - name: atasan
+    sha256: ${q(sha256(TOKENS.supervisor))}
+    role: supervisor
+    units: [${u.id}]
   - name: siti
     sha256: ${q(sha256(TOKENS.personal))}
     role: viewer

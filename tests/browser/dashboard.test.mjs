@@ -542,4 +542,72 @@ describe('real daemon', { skip: !daemonBuilt() && 'kinerjad not built' }, () => 
       assert.deepEqual(own.errors, []);
     } finally { await own.closeAll(); }
   });
+
+  test('a supervisor acknowledges an alert and gives feedback from it in two clicks', async () => {
+    const boss = await openPage(browser);
+    const own = await openPage(browser);
+    try {
+      await boss.goto(`${d.url}?token=${TOKENS.supervisor}#/unit/${U.id}`);
+      await boss.locator('#conn[data-state="live"]').waitFor();
+      const now = Date.now();
+      await postEvents(d, Array.from({ length: 3 }, (_, i) => event('service', {
+        ts: now - 500 + i, employee: siti.id, counter: 'loket-1', wait_ms: 2400000, service_ms: 300000,
+      })));
+      const item = boss.locator('#alerts li[data-status="bad"]', { hasText: `Waktu tunggu p90 · ${siti.name}` }).first();
+      await item.waitFor();
+      // click 1: acknowledged, for every viewer (alert_ack)
+      await item.locator('button.alert-ack').click();
+      await item.locator('.alert-state', { hasText: 'Ditangani' }).waitFor();
+      assert.equal(await item.getAttribute('data-acked'), 'true');
+      assert.equal(await item.locator('button.alert-ack').isVisible(), false);
+      // clicks 1 and 2: feedback with the drafted text
+      await item.locator('button.alert-give').click();
+      await item.locator('button.feedback-send').click();
+      await item.locator('form.alert-feedback').waitFor({ state: 'hidden' });
+      // feedback for another member must never reach Siti's personal view
+      await postEvents(d, [event('feedback', {
+        employee: ahmad.id, kind: 'coaching', text: 'Catatan untuk Ahmad saja',
+      })], TOKENS.supervisor);
+      await own.goto(`${d.url}?token=${TOKENS.personal}`);
+      await own.locator('h1', { hasText: siti.name }).waitFor();
+      const entry = own.locator('#feedback .feedback-entry').first();
+      await entry.locator('.feedback-text', { hasText: 'Mari kita bahas Waktu tunggu p90 hari ini.' }).waitFor();
+      await own.locator('#feedback-panel h2', { hasText: 'Umpan balik dari atasan' }).waitFor();
+      assert.match(await entry.locator('.feedback-head').innerText(), /Pembinaan · Waktu tunggu p90/);
+      assert.equal(await own.locator('body', { hasText: 'Catatan untuk Ahmad saja' }).count(), 0);
+      assert.equal(JSON.stringify(await own.evaluate(() => window.kinerja.state.snap)).includes('Ahmad saja'), false);
+      assert.equal(await own.locator('button.alert-ack').count(), 0); // no actions in a personal view
+      assert.deepEqual(boss.errors, []);
+      assert.deepEqual(own.errors, []);
+    } finally {
+      await boss.closeAll();
+      await own.closeAll();
+    }
+  });
+
+  test('the unit page shows IKM by element (weakest marked) and rater averages; the personal view the unit median', async () => {
+    const now = Date.now();
+    await postEvents(d, [
+      event('rating', { ts: now - 300, score: 3, elements: [4, 4, 2, 4, 3, 4, 4, 3, 4] }),
+      event('rating', { ts: now - 200, score: 3, elements: [3, 4, 2, 4, 3, 4, 4, 3, 4] }),
+      event('rating', { ts: now - 100, score: 3, employee: siti.id, source: 'peer' }),
+      event('rating', { ts: now - 50, score: 4, employee: siti.id, source: 'supervisor' }),
+    ]);
+    const weakest = page.locator('#ikm-elements li[data-weakest="true"]');
+    await weakest.locator('.ikm-name', { hasText: 'U3 Waktu penyelesaian' }).waitFor();
+    assert.equal(await page.locator('#ikm-elements li').count(), 9);
+    assert.match(await weakest.innerText(), /50,00|50\.00/);
+    assert.match(await page.locator('#ikm-elements li').nth(7).innerText(), /U8 Penanganan pengaduan, saran dan masukan/);
+    await page.locator('#ikm-raters', { hasText: 'rekan kerja 3' }).waitFor();
+    assert.match(await page.locator('#ikm-raters').innerText(), /atasan 4/);
+    const own = await openPage(browser);
+    try {
+      await own.goto(`${d.url}?token=${TOKENS.personal}`);
+      const tile = own.locator('.tile', { hasText: 'Waktu tunggu p90' });
+      await tile.locator('.tile-median', { hasText: 'Anda vs median unit' }).waitFor();
+      assert.equal(await own.isVisible('#ikm-panel'), false);
+      assert.deepEqual(own.errors, []);
+    } finally { await own.closeAll(); }
+    assert.deepEqual(page.errors, []);
+  });
 });

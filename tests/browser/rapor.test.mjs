@@ -40,15 +40,18 @@ describe('rapor (real daemon)', { skip: !daemonBuilt() && 'kinerjad not built' }
     }
     evs.push(event('rating', { ts: now - 5000, score: 4, elements: [4, 4, 3, 4, 4, 4, 4, 2, 4] }));
     evs.push(event('rating', { ts: now - 4000, score: 3, elements: [3, 4, 3, 4, 3, 4, 4, 2, 3] }));
-    evs.push(event('assessment', {
+    // an ingest token may not post assessments (SPEC §16): the supervisor's go apart
+    const assessments = [];
+    assessments.push(event('assessment', {
       ts: now - 3000, employee: siti.id, period: month.name,
       behaviour: ['above', 'above', 'above', 'above', 'meets', 'meets', 'meets'], note: 'Teladan',
     }));
-    evs.push(event('assessment', {
+    assessments.push(event('assessment', {
       ts: now - 3000, employee: ahmad.id, period: month.name,
       behaviour: ['meets', 'meets', 'meets', 'meets', 'below', 'below', 'meets'],
     }));
     await postEvents(d, evs);
+    await postEvents(d, assessments, TOKENS.supervisor);
   });
   after(async () => {
     await browser?.close();

@@ -204,6 +204,16 @@ def presence_and_serving(events):
 
 # --- the whole snapshot -----------------------------------------------------
 
+def feedback_of(events, unit, emp, now):
+    """SPEC §16: the member's last 20 feedback events of 30 days, newest first."""
+    fb = [e for e in events if e["type"] == "feedback" and e["unit"] == unit
+          and e["employee"] == emp and e["ts"] >= now - 30 * 86_400_000]
+    fb.sort(key=lambda e: e["ts"], reverse=True)
+    return [{"id": e["id"], "ts": e["ts"], "kind": e["kind"], "text": e["text"],
+             "by": e.get("by"), "alert": e.get("alert"), "indicator": e.get("indicator")}
+            for e in fb[:20]]
+
+
 def snapshot(events, unit, now, config_units, sla=None):
     """The expected unit_metrics, members and counters of unit at engine time
     now. events: every accepted event of every unit, in arrival order.
@@ -227,6 +237,7 @@ def snapshot(events, unit, now, config_units, sla=None):
         # employee scopes are national: every unit's events of that employee
         obj = scope_object([e for e in metric_events if e.get("employee") == emp], now, sla_of)
         obj["presence"] = presence.get(emp)
+        obj["feedback"] = feedback_of(events, unit, emp, now)
         out["members"][emp] = obj
     for c in counters:
         obj = scope_object([e for e in metric_events

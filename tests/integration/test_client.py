@@ -277,7 +277,7 @@ def test_every_subcommand_has_help(tmp_path):
 def test_simulate(daemon, tmp_path):
     env = env_for(daemon, tmp_path)
     p = kinerja(env, "simulate", "--units", "kasemen,perizinan", "--rate", "400",
-                "--duration", "3s", "--seed", "7", check=0)
+                "--duration", "3s", "--seed", "7", "--always-open", check=0)
     assert " 0 dropped" in p.stdout and " 0 rejected" in p.stdout
     events = [json.loads(l) for l in kinerja(env, "export", "--state-dir", daemon.state_dir,
                                              "--format", "ndjson", check=0).stdout.splitlines()]
@@ -289,13 +289,13 @@ def test_simulate(daemon, tmp_path):
     assert ratings and all(len(e["elements"]) == 9 for e in ratings)
     # the units of the daemon's own configuration, over HTTP
     p = kinerja(env, "simulate", "--config", daemon.config_path, "--rate", "100",
-                "--duration", "1s", "--http", check=0)
+                "--duration", "1s", "--http", "--always-open", check=0)
     assert " 0 dropped" in p.stdout
     # the units of GET /api/v1/units: a token that may read them (an ingest one may not)
     p = kinerja(env, "simulate", "--duration", "1s", check=1)
     assert "--units" in p.stderr
     aenv = env_for(daemon, tmp_path, token=conftest.ADMIN_SECRET)
-    p = kinerja(aenv, "simulate", "--duration", "1s", "--rate", "50", check=0)
+    p = kinerja(aenv, "simulate", "--duration", "1s", "--rate", "50", "--always-open", check=0)
     assert " 0 dropped" in p.stdout
     # the day so far, replayed: the same ids each time, so the second adds nothing
     p = kinerja(env, "simulate", "--units", "perizinan", "--backfill", "24h", "--duration", "1s",
@@ -306,7 +306,8 @@ def test_simulate(daemon, tmp_path):
     first = p.stdout.splitlines()[0]
     assert " 0 accepted" in first, first
     # SIGINT ends it cleanly
-    proc = subprocess.Popen([KINERJA, "simulate", "--units", "kasemen", "--rate", "50"], env=env,
+    proc = subprocess.Popen([KINERJA, "simulate", "--units", "kasemen", "--rate", "50",
+                             "--always-open"], env=env,
                             stdout=subprocess.PIPE, text=True)
     time.sleep(1)
     proc.send_signal(signal.SIGINT)

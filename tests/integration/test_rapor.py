@@ -24,6 +24,7 @@ SEED = int(os.environ.get("KJ_SEED", "20261204"))
 K, P = X.Population.K, X.Population.P
 SITI, BUDI, BOTH = X.Population.SITI, X.Population.BUDI, X.Population.BOTH
 PERSONAL_SECRET = "personal-secret"
+SUPERVISOR_SECRET = "supervisor-secret"  # SPEC §16: an ingest token may not post assessments
 KASEMEN_SLA = 300_000
 BUDI_NAME = 'Budi "Bud" Santoso, S.Sos'  # CSV quoting: a quote and a comma
 
@@ -70,7 +71,8 @@ def make_daemon(tmp_path, extra=""):
                f"evaluation: {{period: month, above_pct: {ABOVE_PCT}}}\n" + extra)
     text = open(d.config_path).read().replace(
         "tokens:\n", "tokens:\n  - {name: siti, sha256: \"%s\", role: viewer, units: [%s], "
-        "employee: \"%s\"}\n" % (sha(PERSONAL_SECRET), K, SITI))
+        "employee: \"%s\"}\n  - {name: atasan, sha256: \"%s\", role: supervisor, units: \"*\"}\n"
+        % (sha(PERSONAL_SECRET), K, SITI, sha(SUPERVISOR_SECRET)))
     open(d.config_path, "w").write(text)
     return d
 
@@ -284,9 +286,15 @@ def rapor(d, name=None, token=ADMIN_SECRET, fmt=None):
 
 
 def post_all(d, events, batch=500):
+    """Assessments with the supervisor's token, the rest with the ingest token."""
     for i in range(0, len(events), batch):
-        status, body, _ = d.post_msgpack(events[i:i + batch], token=INGEST_SECRET)
-        assert status == 200 and body["accepted"] == len(events[i:i + batch]), body
+        part = events[i:i + batch]
+        for token, evs in ((INGEST_SECRET, [e for e in part if e["type"] != "assessment"]),
+                           (SUPERVISOR_SECRET, [e for e in part if e["type"] == "assessment"])):
+            if not evs:
+                continue
+            status, body, _ = d.post_msgpack(evs, token=token)
+            assert status == 200 and body["accepted"] == len(evs), body
 
 
 def assessment_events(now):
@@ -475,7 +483,7 @@ def test_kinerja_rapor_command(tmp_path):
                                "--employee", BUDI, "--period", cur, "--behaviour",
                                "above,above,above,above,meets,meets,below", "--by", SITI,
                                "--note", "Rapi, \"tepat\""],
-                              env=dict(env, KINERJA_TOKEN=INGEST_SECRET), capture_output=True,
+                              env=dict(env, KINERJA_TOKEN=SUPERVISOR_SECRET), capture_output=True,
                               text=True, timeout=60)
         assert post.returncode == 0, post.stderr
         budi = [r for r in rapor(d, cur)["rows"] if r["employee"] == BUDI][0]
@@ -507,7 +515,8 @@ def test_demo_backfill_fills_the_quarter(tmp_path):
         env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN="demo-ingest",
                    XDG_STATE_HOME=str(tmp_path / "xdg"))
         p = subprocess.run([KINERJA, "simulate", "--config", str(cfg), "--backfill", "quarter",
-                            "--duration", "1s", "--rate", "1"], env=env, capture_output=True,
+                            "--duration", "1s", "--rate", "1", "--supervisor-token", "demo-atasan"],
+                           env=env, capture_output=True,
                            text=True, timeout=300)
         assert p.returncode == 0, p.stderr
         assert "0 duplicates" in p.stdout and "assessments" in p.stdout, p.stdout

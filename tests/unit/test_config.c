@@ -466,6 +466,18 @@ static const struct limit_case limits[] = {
      "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
      " min_samples: 2.5}",
      "2: indicators[0].min_samples: must be an integer from 1 to 100000"},
+    {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " hold_ms: 86400000}",
+     "hold_ms", 86400000,
+     "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " hold_ms: 86400001}",
+     "2: indicators[0].hold_ms: must be an integer from 0 to 86400000"},
+    {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " escalate_after_ms: 0}",
+     "escalate_after_ms", 0,
+     "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 4, better: higher,"
+     " escalate_after_ms: -1}",
+     "2: indicators[0].escalate_after_ms: must be an integer from 0 to 86400000"},
     {"indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: 0, better: higher}", "target",
      0, "indicators:\n- {id: i, metric: ratings.avg, window: 1h, target: -1, better: higher}",
      "2: indicators[0].target: must be a number from 0 to 1e+15"},
@@ -498,6 +510,8 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "warn_margin")) return c->indicators[0].warn_margin;
     if (!strcmp(field, "target")) return c->indicators[0].target;
     if (!strcmp(field, "min_samples")) return c->indicators[0].min_samples;
+    if (!strcmp(field, "hold_ms")) return (double)c->indicators[0].hold_ms;
+    if (!strcmp(field, "escalate_after_ms")) return (double)c->indicators[0].escalate_after_ms;
     ck_abort_msg("no field %s", field);
     return 0;
 }
@@ -716,7 +730,7 @@ START_TEST(loopback)
         bool loopback;
     } cases[] = {
         /* hosts as the loader leaves them: numeric */
-        {"127.0.0.1", true}, {"127.5.5.5", true}, {"::1", true},      {"0.0.0.0", false},
+        {"127.0.0.1", true}, {"127.5.5.5", true}, {"::1", true},        {"0.0.0.0", false},
         {"10.0.0.1", false}, {"::", false},       {"128.0.0.1", false}, {"::2", false},
     };
     kj_config *c = NULL;
@@ -727,8 +741,9 @@ START_TEST(loopback)
         ck_assert_msg(kj_config_loopback_only(c) == cases[i].loopback, "%s", cases[i].host);
     }
     kj_config_free(c);
-    c = load_ok("listen: [\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\", \"[::ffff:127.0.0.1]:4\"]\n"
-                "auth: false\n");
+    c = load_ok(
+        "listen: [\"127.0.0.1:1\", \"[::1]:2\", \"localhost:3\", \"[::ffff:127.0.0.1]:4\"]\n"
+        "auth: false\n");
     ck_assert(kj_config_loopback_only(c));
     kj_config_free(c);
     /* Not the loader's business: the daemon refuses to start with this. */
@@ -912,18 +927,18 @@ END_TEST
 START_TEST(bad_tokens)
 {
 #define F FIX "bad_tokens.yaml:"
-    fixture_bad(FIX "bad_tokens.yaml",
-                F "2: tokens[0].name: must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"not "
-                  "an id\")\n" F
-                  "3: tokens[0].sha256: must be 64 hexadecimal digits (printf %s SECRET | "
-                  "sha256sum)\n" F "4: tokens[0].role: must be one of ingest, viewer, admin\n" F
-                  "5: tokens[1].name: required\n" F
-                  "5: tokens[1].sha256: is the digest of an empty secret\n" F
-                  "5: tokens[1].units: required: a list of unit ids, or \"*\"\n" F
-                  "11: tokens[2].employee: only a viewer token can be personal\n" F
-                  "12: tokens[3].name: duplicate name \"loket\" (first at line 7)\n" F
-                  "13: tokens[3].sha256: same digest as tokens[2] (line 8): secrets must differ\n" F
-                  "15: tokens[3].units: must be \"*\" or a list of unit ids");
+    fixture_bad(
+        FIX "bad_tokens.yaml",
+        F "2: tokens[0].name: must be 1-64 characters of A-Z a-z 0-9 . _ : - (got \"not "
+          "an id\")\n" F "3: tokens[0].sha256: must be 64 hexadecimal digits (printf %s SECRET | "
+          "sha256sum)\n" F "4: tokens[0].role: must be one of ingest, viewer, admin, supervisor\n" F
+          "5: tokens[1].name: required\n" F
+          "5: tokens[1].sha256: is the digest of an empty secret\n" F
+          "5: tokens[1].units: required: a list of unit ids, or \"*\"\n" F
+          "11: tokens[2].employee: only a viewer token can be personal\n" F
+          "12: tokens[3].name: duplicate name \"loket\" (first at line 7)\n" F
+          "13: tokens[3].sha256: same digest as tokens[2] (line 8): secrets must differ\n" F
+          "15: tokens[3].units: must be \"*\" or a list of unit ids");
 #undef F
 }
 END_TEST

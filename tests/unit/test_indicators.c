@@ -130,14 +130,29 @@ START_TEST(test_alert_pack_round_trip)
     strcpy(a.unit, "u1");
     strcpy(a.indicator, "wait-p90");
     strcpy(a.scope, "employee:198706152010011002");
-    for (int frame = 0; frame < 2; frame++) {
+    kj_alert_make_id(&a, 0);
+    char note[] = "Loket 2 dibuka";
+    for (int frame = 0; frame < 4; frame++) {
+        /* 2, 3: escalated and acknowledged (SPEC §16) */
+        a.escalated = a.acked = frame >= 2;
+        a.acked_at = frame >= 2 ? T0 + 5 : 0;
+        strcpy(a.acked_by, frame >= 2 ? "e9" : "");
+        a.note = frame == 2 ? note : NULL;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        kj_alert_pack(&a, frame, &pk);
+        kj_alert_pack(&a, frame & 1, &pk);
         kj_alert b;
         ck_assert_int_eq(kj_alert_unpack(sb.data, sb.size, &b), KJ_OK);
+        ck_assert_str_eq(b.id, a.id);
+        ck_assert_int_eq(b.escalated, a.escalated);
+        ck_assert_int_eq(b.acked, a.acked);
+        ck_assert_int_eq(b.acked_at, a.acked_at);
+        ck_assert_str_eq(b.acked_by, a.acked_by);
+        ck_assert_int_eq(b.note == NULL, a.note == NULL);
+        if (a.note) ck_assert_str_eq(b.note, a.note);
+        free(b.note);
         ck_assert_str_eq(b.unit, a.unit);
         ck_assert_str_eq(b.indicator, a.indicator);
         ck_assert_str_eq(b.scope, a.scope);
@@ -237,6 +252,148 @@ static const kj_alert *find_alert(const char *indicator, const char *scope)
         if (!strcmp(seen[i].indicator, indicator) && !strcmp(seen[i].scope, scope)) return &seen[i];
     return NULL;
 }
+
+/* ---- hold_ms against an independent model (SPEC §16) ---- */
+
+#define FLAP_STEPS 240
+
+/* The model: the raw status of the window at each observation (the engine's
+ * evaluations: after each tick, after each group), and the rule of §16 read
+ * off that history: the status becomes r at an observation t when r differs
+ * from the status and the run of observations equal to r that ends at t
+ * started at least hold before t. */
+typedef struct flap_model {
+    int64_t t[2 * FLAP_STEPS + 2];
+    kj_status raw[2 * FLAP_STEPS + 2];
+    int n;
+    kj_status status;
+    kj_alert alerts[2 * FLAP_STEPS];
+    int n_alerts;
+} flap_model;
+
+static kj_status class_of(int64_t max_wait)
+{
+    return max_wait <= 600000 ? KJ_STATUS_OK : max_wait <= 660000 ? KJ_STATUS_WARN : KJ_STATUS_BAD;
+}
+
+/* services.wait_ms.max over 15m: the steps whose minute bucket starts in
+ * (now - 15 min, now] (SPEC §4). */
+static kj_status window_raw(const int64_t *waits, int upto, int64_t now)
+{
+    int64_t max = -1;
+    for (int j = 0; j <= upto; j++) {
+        int64_t bucket = (T0 + j * KJ_MINUTE_MS) / KJ_MINUTE_MS * KJ_MINUTE_MS;
+        if (waits[j] >= 0 && bucket > now - 15 * KJ_MINUTE_MS && waits[j] > max) max = waits[j];
+    }
+    return max < 0 ? KJ_STATUS_NONE : class_of(max);
+}
+
+static void observe(flap_model *fm, int64_t now, kj_status raw, int64_t hold)
+{
+    fm->t[fm->n] = now;
+    fm->raw[fm->n++] = raw;
+    if (raw == fm->status) return;
+    int start = fm->n - 1;
+    while (start > 0 && fm->raw[start - 1] == raw)
+        start--;
+    if (now - fm->t[start] < hold) return;
+    fm->alerts[fm->n_alerts++] = (kj_alert){.at = now, .from = fm->status, .to = raw};
+    fm->status = raw;
+}
+
+/* engine_config's unit with one indicator, the unit's max wait over 15m (the
+ * others apply to no unit, so that the configuration still frees them all). */
+static kj_config *hold_config(int64_t hold)
+{
+    kj_config *cfg = engine_config();
+    for (size_t i = 0; i < cfg->n_indicators; i++)
+        cfg->indicators[i].all_units = false;
+    cfg->indicators = realloc(cfg->indicators, (cfg->n_indicators + 1) * sizeof *cfg->indicators);
+    kj_indicator_conf *ic = &cfg->indicators[cfg->n_indicators++];
+    *ic = make_ind("wait-max", "services.wait_ms.max", KJ_WIN_15M, 600000, 0);
+    ic->for_employee = false;
+    ic->hold_ms = hold;
+    return cfg;
+}
+
+static void flap_run(unsigned seed, int64_t hold)
+{
+    kj_config *cfg = hold_config(hold);
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    static const int64_t classes[] = {300000, 630000, 900000};
+    int64_t waits[FLAP_STEPS];
+    flap_model fm = {.status = KJ_STATUS_NONE}; /* the start's silent first judgement */
+    kj_alert got[2 * FLAP_STEPS];
+    int n_got = 0;
+    for (int k = 0; k < FLAP_STEPS; k++) {
+        int64_t now = T0 + k * KJ_MINUTE_MS;
+        seed = seed * 1103515245u + 12345u;
+        /* bursts and gaps: sparse data that flaps */
+        waits[k] = (seed >> 16) % 3 ? -1 : classes[(seed >> 8) % 3];
+        ck_assert_int_eq(kj_metrics_tick(m, now), KJ_OK);
+        n_seen = 0;
+        if (kj_metrics_pending(m)) run(m, NULL, 0);
+        for (int i = 0; i < n_seen; i++)
+            got[n_got++] = seen[i];
+        observe(&fm, now, window_raw(waits, k - 1, now), hold);
+        if (waits[k] < 0) continue;
+        kj_event ev = service(now, "e1", waits[k]);
+        run(m, &ev, 1);
+        for (int i = 0; i < n_seen; i++)
+            got[n_got++] = seen[i];
+        observe(&fm, now, window_raw(waits, k, now), hold);
+    }
+    ck_assert_int_gt(fm.n_alerts, 3); /* the series does flap */
+    for (int i = 0; i < n_got && i < fm.n_alerts; i++) {
+        ck_assert_msg(got[i].at == fm.alerts[i].at && got[i].from == fm.alerts[i].from &&
+                          got[i].to == fm.alerts[i].to,
+                      "seed %u hold %lld: alert %d: engine %s -> %s at +%lld s, model %s -> %s at "
+                      "+%lld s",
+                      seed, (long long)hold, i, kj_status_name(got[i].from),
+                      kj_status_name(got[i].to), (long long)(got[i].at - T0) / 1000,
+                      kj_status_name(fm.alerts[i].from), kj_status_name(fm.alerts[i].to),
+                      (long long)(fm.alerts[i].at - T0) / 1000);
+    }
+    ck_assert_int_eq(n_got, fm.n_alerts);
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+
+START_TEST(test_hold_against_model)
+{
+    static const int64_t holds[] = {0, 2 * KJ_MINUTE_MS, 5 * KJ_MINUTE_MS, 150000};
+    for (unsigned seed = 1; seed <= 6; seed++)
+        for (size_t h = 0; h < sizeof holds / sizeof holds[0]; h++)
+            flap_run(seed * 7919u, holds[h]);
+}
+END_TEST
+
+/* A longer hold means fewer alerts on the same flapping series. */
+START_TEST(test_hold_calms_alerts)
+{
+    int counts[2];
+    for (int v = 0; v < 2; v++) {
+        kj_config *cfg = hold_config(v ? 10 * KJ_MINUTE_MS : 0);
+        kj_metrics *m;
+        ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+        counts[v] = 0;
+        for (int k = 0; k < 120; k++) {
+            ck_assert_int_eq(kj_metrics_tick(m, T0 + k * KJ_MINUTE_MS), KJ_OK);
+            n_seen = 0;
+            if (kj_metrics_pending(m)) run(m, NULL, 0);
+            counts[v] += n_seen;
+            if (k % 4) continue;
+            kj_event ev = service(T0 + k * KJ_MINUTE_MS, "e1", k % 32 < 16 ? 300000 : 900000);
+            run(m, &ev, 1);
+            counts[v] += n_seen;
+        }
+        kj_metrics_free(m);
+        kj_config_free(cfg);
+    }
+    ck_assert_int_gt(counts[0], counts[1]);
+}
+END_TEST
 
 START_TEST(test_alerts_on_change_only)
 {
@@ -385,7 +542,9 @@ START_TEST(test_snapshot_indicators_and_alerts)
         const msgpack_object *x = &inds->via.array.ptr[i];
         static const char *keys[] = {"id",    "name",   "scope",  "metric", "window",
                                      "value", "target", "better", "status", "achievement_pct"};
-        ck_assert_uint_eq(x->via.map.size, 10);
+        bool employee = !strncmp(get(x, "scope")->via.str.ptr, "employee:", 9);
+        ck_assert_uint_eq(x->via.map.size, 10 + employee); /* + unit_median */
+        if (employee) ck_assert_ptr_nonnull(get(x, "unit_median"));
         for (int k = 0; k < 10; k++)
             ck_assert_ptr_nonnull(get(x, keys[k]));
         if (is_str(get(x, "id"), "wait-p90") && is_str(get(x, "scope"), "employee:e1")) {
@@ -526,6 +685,8 @@ static Suite *indicators_suite(void)
     tcase_add_test(tc, test_alerts_bounded_and_daily);
     tcase_add_test(tc, test_rollback_drops_alerts);
     tcase_add_test(tc, test_reload_keeps_statuses);
+    tcase_add_test(tc, test_hold_against_model);
+    tcase_add_test(tc, test_hold_calms_alerts);
     suite_add_tcase(s, tc);
     return s;
 }

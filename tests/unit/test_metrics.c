@@ -934,8 +934,9 @@ START_TEST(test_snapshot_shape)
     static const char *const members[] = {"e1", "e2", "e3"}, *const counters[] = {"c1", "c2"};
     ck_assert(map_has_exactly(at(&p.up.data, "members"), members, 3));
     ck_assert(map_has_exactly(at(&p.up.data, "counters"), counters, 2));
-    static const char *const member_keys[] = {"15m", "1h", "today", "7d", "30d", "presence"};
-    ck_assert(map_has_exactly(at(&p.up.data, "members.e1"), member_keys, 6));
+    static const char *const member_keys[] = {"15m", "1h",       "today",   "7d",
+                                              "30d", "presence", "feedback"};
+    ck_assert(map_has_exactly(at(&p.up.data, "members.e1"), member_keys, 7));
     ck_assert(is_nil(at(&p.up.data, "members.e1.today.tasks")));
     ck_assert(at(&p.up.data, "counters.c1.serving") != NULL);
     static const char *const unit_keys[] = {"15m", "1h", "today", "7d", "30d", "queue"};

@@ -26,6 +26,8 @@
 /* 64 and 65 identifier characters. */
 #define S64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define S65 S64 "x"
+#define S256 S64 S64 S64 S64
+#define S1024 S256 S256 S256 S256
 #define ID_RULE "must be 1-64 characters of A-Z a-z 0-9 . _ : -"
 
 static kj_validate_opts test_opts(void)
@@ -253,8 +255,13 @@ static const char *const base[] = {
         "{\"id\":\"a1\",\"type\":\"assessment\",\"ts\":" TS
         ",\"unit\":\"u1\",\"employee\":\"e1\",\"period\":\"2023-Q4\","
         "\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\",\"meets\",\"above\"]}",
+    [KJ_EV_FEEDBACK] =
+        "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS
+        ",\"unit\":\"u1\",\"employee\":\"e1\",\"kind\":\"praise\",\"text\":\"Bagus\"}",
+    [KJ_EV_ACK] =
+        "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS ",\"unit\":\"u1\",\"alert\":\"al-1\"}",
 };
-static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1", "a1"};
+static const char *const base_id[] = {NULL, "t1", "s1", "r1", "p1", "k1", "a1", "f1", "a1"};
 
 /* A rule: in the base event of `type` (0: every type), set `key` to `value`
  * (JSON text; NULL removes the key) and expect `error` ("" = valid). */
@@ -271,6 +278,8 @@ typedef struct rule {
 #define ASSESSMENT KJ_EV_ASSESSMENT
 #define BEHAVIOUR_RULE "behaviour: must be an array of 7 levels: below, meets or above"
 #define NOTE_RULE "note: must be a UTF-8 string of at most 1024 bytes"
+#define FEEDBACK KJ_EV_FEEDBACK
+#define ACK KJ_EV_ACK
 #define ALL 0
 
 static const rule rules[] = {
@@ -287,9 +296,12 @@ static const rule rules[] = {
     {ALL, "id", "null", "id: " ID_RULE},
     /* common: type */
     {ALL, "type", NULL, "type: required"},
-    {ALL, "type", "\"shift\"", "type: must be one of task, service, rating, presence, ticket, assessment"},
-    {ALL, "type", "\"Task\"", "type: must be one of task, service, rating, presence, ticket, assessment"},
-    {ALL, "type", "1", "type: must be one of task, service, rating, presence, ticket, assessment"},
+    {ALL, "type", "\"shift\"",
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
+    {ALL, "type", "\"Task\"",
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
+    {ALL, "type", "1",
+     "type: must be one of task, service, rating, presence, ticket, assessment, feedback, ack"},
     /* common: ts */
     {ALL, "ts", NULL, "ts: required"},
     {ALL, "ts", "\"" TS "\"", "ts: must be an integer"},
@@ -478,6 +490,33 @@ static const rule rules[] = {
     {ASSESSMENT, "note", "17", NOTE_RULE},
     {ASSESSMENT, "counter", "\"loket-1\"", "counter: unknown field"},
     {ASSESSMENT, "behavior", "[]", "behavior: unknown field"},
+    /* feedback (SPEC §16) */
+    {FEEDBACK, "employee", NULL, "employee: required"},
+    {FEEDBACK, "kind", NULL, "kind: required"},
+    {FEEDBACK, "kind", "\"coaching\"", ""},
+    {FEEDBACK, "kind", "\"dialog\"", ""},
+    {FEEDBACK, "kind", "\"scolding\"", "kind: must be one of praise, coaching, dialog"},
+    {FEEDBACK, "text", NULL, "text: required"},
+    {FEEDBACK, "text", "\"\"", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "text", "\"" S1024 "\"", ""},
+    {FEEDBACK, "text", "\"" S1024 "x\"", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "text", "\"Terima kasih, pelayanan Anda sangat ramah \u2014 pertahankan\"", ""},
+    {FEEDBACK, "text", "17", "text: must be a string of 1-1024 bytes"},
+    {FEEDBACK, "by", "\"197912042005011002\"", ""},
+    {FEEDBACK, "by", "\"a b\"", "by: " ID_RULE},
+    {FEEDBACK, "alert", "\"al-7\"", ""},
+    {FEEDBACK, "indicator", "\"wait-p90\"", ""},
+    {FEEDBACK, "counter", "\"loket-1\"", "counter: unknown field"},
+    {FEEDBACK, "note", "\"x\"", "note: unknown field"},
+    /* ack */
+    {ACK, "alert", NULL, "alert: required"},
+    {ACK, "alert", "\"\"", "alert: " ID_RULE},
+    {ACK, "note", "\"\"", ""},
+    {ACK, "note", "\"" S1024 "\"", ""},
+    {ACK, "note", "\"" S1024 "x\"", NOTE_RULE},
+    {ACK, "by", "\"e2\"", ""},
+    {ACK, "employee", "\"e1\"", "employee: unknown field"},
+    {ACK, "text", "\"x\"", "text: unknown field"},
 };
 
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
@@ -559,6 +598,14 @@ static kj_batch *decode_ok(enum codec c, const char *json)
     "\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\",\"below\",\"above\","     \
     "\"meets\",\"above\"],\"by\":\"s1\","                                                          \
     "\"note\":\"baik, \\\"rajin\\\"\",\"meta\":{\"a\":1}}"
+#define FULL_FEEDBACK                                                                              \
+    "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","      \
+    "\"kind\":\"coaching\",\"text\":\"Antrean panjang: buka loket 4\",\"by\":\"e9\","              \
+    "\"alert\":\"al-3\",\"indicator\":\"wait-p90\"}"
+#define FULL_ACK                                                                                   \
+    "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS                                                   \
+    ",\"unit\":\"u1\",\"alert\":\"al-3\",\"by\":\"e9\","                                           \
+    "\"note\":\"loket 4 dibuka\"}"
 
 START_TEST(test_values_task)
 {
@@ -1369,10 +1416,15 @@ static void assert_events_equal(const kj_event *a, const kj_event *b)
     ck_assert_str_eq(a->by, b->by);
     ck_assert_int_eq(a->note == NULL, b->note == NULL);
     if (a->note) ck_assert_str_eq(a->note, b->note);
+    ck_assert_str_eq(a->alert, b->alert);
+    ck_assert_str_eq(a->indicator, b->indicator);
+    ck_assert_int_eq(a->text == NULL, b->text == NULL);
+    if (a->text) ck_assert_str_eq(a->text, b->text);
 }
 
-static const char *const full[] = {NULL,        FULL_TASK,     FULL_SERVICE,
-                                   FULL_RATING, FULL_PRESENCE, FULL_TICKET, FULL_ASSESSMENT};
+static const char *const full[] = {NULL,          FULL_TASK,   FULL_SERVICE,    FULL_RATING,
+                                   FULL_PRESENCE, FULL_TICKET, FULL_ASSESSMENT, FULL_FEEDBACK,
+                                   FULL_ACK};
 
 START_TEST(test_round_trip)
 {
@@ -1419,6 +1471,8 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee counter state",
         "id type ts unit employee counter service state ticket",
         "id type ts unit employee meta period behaviour by note",
+        "id type ts unit employee kind by text alert indicator",
+        "id type ts unit by note alert",
     };
     static const char *const want_min[] = {
         NULL,
@@ -1428,6 +1482,8 @@ START_TEST(test_canonical_keys)
         "id type ts unit employee state",
         "id type ts unit state ticket",
         "id type ts unit employee period behaviour",
+        "id type ts unit employee kind text",
+        "id type ts unit alert",
     };
     for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
         for (int variant = 0; variant < 2; variant++) {
@@ -1487,10 +1543,11 @@ START_TEST(test_assessment_note_and_export)
     FILE *f = open_memstream(&text, &size);
     ck_assert_int_eq(kj_export_event(f, &b->items[0].ev, true), KJ_OK);
     fclose(f);
-    ck_assert_str_eq(text,
-                     "a1,assessment," TS ",u1,e1,,,,,,,,,,,,,,\"{\"\"a\"\":1}\",,2023-11,"
-                     "\"above,meets,meets,below,above,meets,above\",s1,\"baik, \"\"rajin\"\"\"\n");
-    ck_assert_ptr_nonnull(strstr(kj_export_csv_header, ",meta,ticket,period,behaviour,by,note\n"));
+    ck_assert_str_eq(
+        text, "a1,assessment," TS ",u1,e1,,,,,,,,,,,,,,\"{\"\"a\"\":1}\",,2023-11,"
+              "\"above,meets,meets,below,above,meets,above\",s1,\"baik, \"\"rajin\"\"\",,,\n");
+    ck_assert_ptr_nonnull(strstr(kj_export_csv_header,
+                                 ",meta,ticket,period,behaviour,by,note,text,alert,indicator\n"));
     free(text);
     kj_batch_free(b);
 }
@@ -1554,6 +1611,11 @@ START_TEST(test_json_from_event)
         "\"meta\":{\"a\":1},\"period\":\"2023-11\",\"behaviour\":[\"above\",\"meets\",\"meets\","
         "\"below\",\"above\",\"meets\",\"above\"]"
         ",\"by\":\"s1\",\"note\":\"baik, \\\"rajin\\\"\"}",
+        "{\"id\":\"f1\",\"type\":\"feedback\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"kind\":\"coaching\",\"by\":\"e9\",\"text\":\"Antrean panjang: buka loket 4\","
+        "\"alert\":\"al-3\",\"indicator\":\"wait-p90\"}",
+        "{\"id\":\"a1\",\"type\":\"ack\",\"ts\":" TS ",\"unit\":\"u1\",\"by\":\"e9\","
+        "\"note\":\"loket 4 dibuka\",\"alert\":\"al-3\"}",
     };
     for (int c = JSON; c <= MSGPACK; c++) {
         for (int t = KJ_EV_TASK; t <= KJ_EV_LAST; t++) {
