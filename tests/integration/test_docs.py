@@ -163,7 +163,10 @@ def test_completion_offers_subcommands_and_every_flag():
         flags = long_flags(help_text("kinerja", cmd))
         assert flags <= offered, f"kinerja {cmd}: not completed: {sorted(flags - offered)}"
     assert complete("kinerja post --type ") == {"task", "service", "rating", "presence",
-                                                 "ticket", "assessment"}
+                                                 "ticket", "assessment", "feedback", "ack"}
+    assert complete("kinerja feedback --kind ") == {"praise", "coaching", "dialog"}
+    assert complete("kinerja post --type feedback --kind ") == {"praise", "coaching", "dialog"}
+    assert complete("kinerja post --type task --kind ") == set()
     assert complete("kinerja post --type presence --state ") == {"available", "serving", "break",
                                                                  "offline"}
     assert complete("kinerja post --type ticket --state ") == {"issued", "called", "cancelled"}

@@ -155,7 +155,8 @@ def test_example_bodies_are_accepted(spec, daemon):
         status, body, _ = daemon.post_json(value)
         assert status == 200, (name, status, body)
         assert body == {"accepted": len(events), "duplicates": 0, "rejected": []}, (name, body)
-    assert types == {"task", "service", "rating", "presence", "ticket", "assessment"}, types
+    assert types == {"task", "service", "rating", "presence", "ticket", "assessment",
+                     "feedback"}, types
 
 
 def test_event_schema_refuses_what_the_daemon_refuses(spec, daemon):
@@ -276,6 +277,15 @@ def test_websocket_frames_match_the_schemas(spec, daemon):
         alert = frames.take("alert")
         check("AlertFrame", alert)
         assert alert["to"] == "bad", alert
+        # a supervisor's acknowledgement of it: the event by the schema, the frame too
+        ack_event = {"id": "ack-1", "type": "ack", "ts": now_ms(), "unit": "kasemen-pelayanan",
+                     "alert": alert["id"], "by": "197001011990011001", "note": "ditangani"}
+        check("Event", ack_event)
+        ws_send(ingest, {"op": "events", "seq": 8, "events": [ack_event]})
+        assert acks.take("ack")["accepted"] == 1
+        acked = frames.take("alert_ack")
+        check("AlertAckFrame", acked)
+        assert acked["alert"] == alert["id"] and acked["note"] == "ditangani", acked
         changed = frames.take("overview")
         check("OverviewFrame", changed)
         assert changed["seq"] == overview["seq"] + 1, changed
@@ -286,7 +296,7 @@ def test_websocket_frames_match_the_schemas(spec, daemon):
         for f in frames.all:
             name = {"alert": "AlertFrame", "update": "UpdateFrame", "error": "ErrorFrame",
                     "units": "UnitsFrame", "snapshot": "SnapshotFrame",
-                    "overview": "OverviewFrame"}[f["op"]]
+                    "overview": "OverviewFrame", "alert_ack": "AlertAckFrame"}[f["op"]]
             check(name, f)
     finally:
         live.close()
