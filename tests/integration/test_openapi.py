@@ -155,27 +155,43 @@ def test_example_bodies_are_accepted(spec, daemon):
         status, body, _ = daemon.post_json(value)
         assert status == 200, (name, status, body)
         assert body == {"accepted": len(events), "duplicates": 0, "rejected": []}, (name, body)
-    assert types == {"task", "service", "rating", "presence"}, types
+    assert types == {"task", "service", "rating", "presence", "ticket", "assessment",
+                     "feedback"}, types
 
 
 def test_event_schema_refuses_what_the_daemon_refuses(spec, daemon):
     """A typo'd field and an out-of-range score: rejected by the schema and by the daemon."""
     validator = schema_of(spec, "#/components/schemas/Event")
     for bad in (service_event(unit="kasemen", wiat_ms=1),
-                {"id": "r-bad", "type": "rating", "ts": now_ms(), "unit": "kasemen", "score": 5}):
+                {"id": "r-bad", "type": "rating", "ts": now_ms(), "unit": "kasemen", "score": 5},
+                {"id": "t-bad", "type": "ticket", "ts": now_ms(), "unit": "kasemen", "ticket": "A-1",
+                 "state": "served"},
+                {"id": "a-bad", "type": "assessment", "ts": now_ms(), "unit": "kasemen",
+                 "employee": "198706152010011002", "period": "2024-11",
+                 "behaviour": ["meets"] * 6}):
         assert not validator.is_valid(bad), bad
         status, body, _ = daemon.post_json([bad])
         assert status == 200 and body["accepted"] == 0 and len(body["rejected"]) == 1, body
 
 
 def test_answers_match_the_schemas(spec, daemon):
-    status, body, _ = daemon.post_json([service_event(unit="kasemen-pelayanan")])
-    assert status == 200
-    schema_of(spec, "#/components/schemas/PostResult").validate(body)
     now = now_ms()
+    status, body, _ = daemon.post_json([
+        service_event(unit="kasemen-pelayanan"),
+        {"id": "q-open", "type": "ticket", "ts": now, "unit": "kasemen-pelayanan",
+         "ticket": "B-001", "state": "issued", "service": "ktp"},
+        {"id": "as-now", "type": "assessment", "ts": now, "unit": "kasemen-pelayanan",
+         "employee": "198706152010011002", "period": "2024-11",
+         "behaviour": ["above", "meets", "meets", "above", "meets", "above", "meets"],
+         "by": "197001011990011001"}])
+    assert status == 200 and body["accepted"] == 3, body
+    schema_of(spec, "#/components/schemas/PostResult").validate(body)
     reads = {
         "/api/v1/units": "#/paths/~1api~1v1~1units/get/responses/200/content/application~1json/schema",
         "/api/v1/snapshot?unit=kasemen-pelayanan": "#/components/schemas/Snapshot",
+        "/api/v1/overview": "#/components/schemas/Overview",
+        "/api/v1/rapor?unit=kasemen-pelayanan&period=2024-11": "#/components/schemas/Rapor",
+        "/api/v1/rapor?unit=kasemen-pelayanan": "#/components/schemas/Rapor",
         f"/api/v1/series?scope=unit:kasemen-pelayanan&metric=services.wait_ms.p90&res=minute"
         f"&from={now - 3600000}&to={now + 60000}": "#/components/schemas/Series",
     }
@@ -187,6 +203,10 @@ def test_answers_match_the_schemas(spec, daemon):
     r, data = daemon.request("GET", "/api/v1/snapshot?unit=kasemen-pelayanan")
     snap = json.loads(data)
     assert snap["indicators"] and snap["alerts"], "the snapshot has no indicator or alert to check"
+    assert snap["unit_metrics"]["queue"]["by_service"]["ktp"]["waiting"] >= 1, snap["unit_metrics"]
+    r, data = daemon.request("GET", "/api/v1/rapor?unit=kasemen-pelayanan&period=2024-11")
+    rapor = json.loads(data)
+    assert [row["perilaku"] for row in rapor["rows"]] == ["meets"], rapor["rows"]
     r, data = daemon.request("GET", "/api/v1/nope")
     assert r.status == 404
     schema_of(spec, "#/components/schemas/Error").validate(json.loads(data))
@@ -231,12 +251,16 @@ def test_websocket_frames_match_the_schemas(spec, daemon):
     ingest = ws_open(daemon, "kinerja-ingest.v1")
     frames, acks = Frames(live), Frames(ingest)
     try:
-        for req in ({"op": "units"}, {"op": "subscribe", "unit": "kasemen-pelayanan"}):
+        for req in ({"op": "units"}, {"op": "subscribe", "unit": "kasemen-pelayanan"},
+                    {"op": "subscribe", "overview": True}):
             check("LiveRequestFrame", req)
             ws_send(live, req)
         check("UnitsFrame", frames.take("units"))
         snap = frames.take("snapshot")
         check("SnapshotFrame", snap)
+        overview = frames.take("overview")
+        check("OverviewFrame", overview)
+        assert {row["unit"] for row in overview["units"]} >= {"kasemen", "kasemen-pelayanan"}
 
         # a wait far over the target: an update, and an alert as the status turns bad
         frame = {"op": "events", "seq": 7, "events": [
@@ -253,12 +277,26 @@ def test_websocket_frames_match_the_schemas(spec, daemon):
         alert = frames.take("alert")
         check("AlertFrame", alert)
         assert alert["to"] == "bad", alert
+        # a supervisor's acknowledgement of it: the event by the schema, the frame too
+        ack_event = {"id": "ack-1", "type": "ack", "ts": now_ms(), "unit": "kasemen-pelayanan",
+                     "alert": alert["id"], "by": "197001011990011001", "note": "ditangani"}
+        check("Event", ack_event)
+        ws_send(ingest, {"op": "events", "seq": 8, "events": [ack_event]})
+        assert acks.take("ack")["accepted"] == 1
+        acked = frames.take("alert_ack")
+        check("AlertAckFrame", acked)
+        assert acked["alert"] == alert["id"] and acked["note"] == "ditangani", acked
+        changed = frames.take("overview")
+        check("OverviewFrame", changed)
+        assert changed["seq"] == overview["seq"] + 1, changed
+        assert "kasemen-pelayanan" in {row["unit"] for row in changed["units"]}, changed
 
         ws_send(live, {"op": "subscribe", "unit": "no such unit!"})
         check("ErrorFrame", frames.take("error"))
         for f in frames.all:
             name = {"alert": "AlertFrame", "update": "UpdateFrame", "error": "ErrorFrame",
-                    "units": "UnitsFrame", "snapshot": "SnapshotFrame"}[f["op"]]
+                    "units": "UnitsFrame", "snapshot": "SnapshotFrame",
+                    "overview": "OverviewFrame", "alert_ack": "AlertAckFrame"}[f["op"]]
             check(name, f)
     finally:
         live.close()
