@@ -63,7 +63,7 @@ typedef struct kj_packet_queue {
 
 void kj_pq_push(kj_packet_queue *q, kj_packet *f);
 void kj_pq_push_front(kj_packet_queue *q, kj_packet *f);
-kj_packet *kj_pq_pop(kj_packet_queue *q); /* NULL when empty */
+kj_packet *kj_pq_pop(kj_packet_queue *q);            /* NULL when empty */
 void kj_pq_remove(kj_packet_queue *q, kj_packet *f); /* f may be absent */
 void kj_pq_clear(kj_packet_queue *q);                /* frees every packet */
 

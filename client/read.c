@@ -24,7 +24,8 @@ kj_err kj_client_get(kj_client *c, const char *path_and_query, const char *accep
     char msg[300];
     kj_err err = kj_net_http(kj_client_net(c), &req, &resp, msg, sizeof msg);
     if (err) {
-        kj_client_set_errmsg(c, "daemon at %s unavailable: %s", kj_net_where(kj_client_net(c)), msg);
+        kj_client_set_errmsg(c, "daemon at %s unavailable: %s", kj_net_where(kj_client_net(c)),
+                             msg);
         return err;
     }
     *status = resp.status;
@@ -122,9 +123,9 @@ static kj_err live_lost(kj_live *l)
     l->retry_at = kj_mono_ms() + kj_client_backoff_ms(l->c, l->failures);
     if (refused && !status) status = probe_status(l);
     if (status == 401 || status == 403)
-        kj_client_set_errmsg(l->c, "%s refused the live feed (HTTP %d%s)", kj_net_where(net),
-                             status,
-                             status == 401 ? ": missing or unknown token" : ": not this token's unit");
+        kj_client_set_errmsg(
+            l->c, "%s refused the live feed (HTTP %d%s)", kj_net_where(net), status,
+            status == 401 ? ": missing or unknown token" : ": not this token's unit");
     else
         kj_client_set_errmsg(l->c, "%s: %s", kj_net_where(net), reason);
     if (status == 401) return KJ_ERR_AUTH;

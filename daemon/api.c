@@ -18,16 +18,17 @@
 #include "log.h"
 #include "overview.h"
 
-#define EXPORT_CHUNK 256     /* events per read transaction and write */
+#define EXPORT_CHUNK 256 /* events per read transaction and write */
 #define EXPORT_BUF (256 * 1024)
 
-struct export {
+struct export
+{
     kj_store_cursor cur;
     char unit[KJ_ID_MAX + 1];
     char employee[KJ_ID_MAX + 1]; /* a personal token's own events only */
     bool csv, header_sent, started;
-    bool failed;                  /* an event could not be sent: no last chunk */
-    char *buf;                    /* LWS_PRE headroom, then the chunk */
+    bool failed; /* an event could not be sent: no last chunk */
+    char *buf;   /* LWS_PRE headroom, then the chunk */
     size_t len;
 };
 
@@ -122,8 +123,9 @@ static void units_answered(kj_query *q)
     hs->query = NULL;
     msgpack_unpacked all;
     msgpack_unpacked_init(&all);
-    if (q->result && msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len,
-                                         NULL) == MSGPACK_UNPACK_SUCCESS &&
+    if (q->result &&
+        msgpack_unpack_next(&all, (const char *)q->result->data, q->result->len, NULL) ==
+            MSGPACK_UNPACK_SUCCESS &&
         all.data.type == MSGPACK_OBJECT_ARRAY) {
         msgpack_sbuffer sb;
         msgpack_packer pk;
@@ -393,7 +395,7 @@ bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
 
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
-    static const char *paths[] = {"/api/v1/units", "/api/v1/snapshot", "/api/v1/series",
+    static const char *paths[] = {"/api/v1/units",  "/api/v1/snapshot", "/api/v1/series",
                                   "/api/v1/events", "/api/v1/overview", "/api/v1/rapor"};
     size_t i = 0, n = sizeof paths / sizeof paths[0];
     while (i < n && strcmp(uri, paths[i]))

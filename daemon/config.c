@@ -97,10 +97,8 @@ static const struct key keys[] = {
     {"max_frame", K_SIZE, AT(max_frame), KIB, 64 * MIB, MIB, .follows = "max_body"},
     /* 0: up to max_connections from one address */
     {"max_connections_per_address", K_UINT, AT(max_connections_per_address), 0, 1000000, 0},
-    {"header_timeout", K_DURATION, AT(header_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS,
-     10 * KJ_SEC_MS},
-    {"body_timeout", K_DURATION, AT(body_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS,
-     30 * KJ_SEC_MS},
+    {"header_timeout", K_DURATION, AT(header_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS, 10 * KJ_SEC_MS},
+    {"body_timeout", K_DURATION, AT(body_timeout_ms), KJ_SEC_MS, KJ_HOUR_MS, 30 * KJ_SEC_MS},
     {"max_open_tickets", K_UINT, AT(max_open_tickets), 1, 100000, 5000},
     {"overview_interval_ms", K_UINT, AT(overview_interval_ms), 100, 60000, 1000},
     {"coaching_after_days", K_UINT, AT(coaching_after_days), 1, 365, 3},
@@ -109,7 +107,7 @@ static const struct key keys[] = {
 
 /* The keys with a structure of their own, for kj_config_key. */
 static const char *const structured_keys[] = {"listen",     "tokens",     "units",
-                                               "indicators", "evaluation", "cluster"};
+                                              "indicators", "evaluation", "cluster"};
 
 /* ---- what cyaml fills: every leaf a string, parsed below with its line ---- */
 

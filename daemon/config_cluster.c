@@ -35,8 +35,9 @@ static void add_nats_url(struct load *ld, const char *key, const kj_cfg_entry *e
         ok |=
             !strncmp(e->value, schemes[i], strlen(schemes[i])) && e->value[strlen(schemes[i])] != 0;
     if (!ok || strlen(e->value) > 512) {
-        kj_cfg_fail(ld, key, "must be a server URL nats://host:port or tls://host:port (got \"%.80s\")",
-             e->value);
+        kj_cfg_fail(ld, key,
+                    "must be a server URL nats://host:port or tls://host:port (got \"%.80s\")",
+                    e->value);
         return;
     }
     cl->nats[cl->n_nats++] = kj_strdup(e->value);
@@ -52,7 +53,8 @@ static void load_nats_urls(struct load *ld, kj_cluster_conf *cl)
     }
     size_t want = e->kind == KJ_CFG_LIST ? e->count : 1;
     if (e->kind == KJ_CFG_MAP || want < 1 || want > MAX_NATS) {
-        kj_cfg_fail(ld, "cluster.nats", "must be a server URL or a list of 1 to %d of them", MAX_NATS);
+        kj_cfg_fail(ld, "cluster.nats", "must be a server URL or a list of 1 to %d of them",
+                    MAX_NATS);
         return;
     }
     cl->nats = kj_calloc(want, sizeof *cl->nats);
@@ -67,14 +69,15 @@ static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_
 {
     kj_cfg_set_string(ld, "cluster.stream", r->stream, &cl->stream);
     if (cl->stream && !nats_name_valid(cl->stream, 64))
-        kj_cfg_fail(ld, "cluster.stream", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
-             cl->stream);
+        kj_cfg_fail(ld, "cluster.stream",
+                    "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")", cl->stream);
     const char *node = kj_cfg_leaf(ld, "cluster.node", r->node);
     if (!node)
-        kj_cfg_fail(ld, "cluster.node", "required: this node's name (its durable consumer), e.g. jkt-1");
+        kj_cfg_fail(ld, "cluster.node",
+                    "required: this node's name (its durable consumer), e.g. jkt-1");
     else if (!nats_name_valid(node, 64))
-        kj_cfg_fail(ld, "cluster.node", "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")",
-             node);
+        kj_cfg_fail(ld, "cluster.node",
+                    "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")", node);
     else
         cl->node = kj_strdup(node);
     kj_cfg_set_string(ld, "cluster.creds", r->creds, &cl->creds);
@@ -100,7 +103,7 @@ void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config
     kj_cfg_set_uint(ld, "cluster.max_inflight", r->max_inflight, 1, 1000000, &v);
     cl->max_inflight = (size_t)v;
     kj_cfg_set_duration(ld, "cluster.publish_timeout", r->publish_timeout, 100, 10 * KJ_MINUTE_MS,
-                 &cl->publish_timeout_ms);
+                        &cl->publish_timeout_ms);
     if (!kj_cfg_unit_list(ld, "cluster.units", &cl->all_units, &cl->units, &cl->n_units))
         cl->all_units = true;
 }

@@ -43,7 +43,8 @@ static bool resolve(const char *root, const char *uri, char *out)
     char want[PATH_MAX + 32];
     size_t ulen = strlen(uri);
     if (ulen == 0 || uri[0] != '/' || ulen > PATH_MAX - strlen(root) - 16) return false;
-    int n = snprintf(want, sizeof want, "%s%s%s", root, uri, uri[ulen - 1] == '/' ? "index.html" : "");
+    int n =
+        snprintf(want, sizeof want, "%s%s%s", root, uri, uri[ulen - 1] == '/' ? "index.html" : "");
     if (n < 0 || (size_t)n >= sizeof want) return false;
     if (!realpath(want, out)) return false;
     size_t rlen = strlen(root);
@@ -74,8 +75,8 @@ int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri)
     uint8_t extra[256], *p = extra, *end = extra + sizeof extra;
     if (lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
                                     (const uint8_t *)"nosniff", 7, &p, end) ||
-        lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
-                                    (const uint8_t *)"no-cache", 8, &p, end))
+        lws_add_http_header_by_name(
+            wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-cache", 8, &p, end))
         return -1;
     int n = lws_serve_http_file(wsi, path, mime_of(path), (const char *)extra, (int)(p - extra));
     if (n < 0) return -1;

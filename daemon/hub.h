@@ -43,7 +43,7 @@ typedef enum kj_query_kind {
     KJ_Q_UNITS,    /* the directory: every unit with members and counters */
     KJ_Q_SERIES,   /* params: a kj_series_params */
     KJ_Q_OVERVIEW, /* every unit's overview row; also published in order (full) */
-    KJ_Q_RAPOR,    /* params: a kj_rapor_req; run by a rapor worker (rapor_jobs.c), not the writer */
+    KJ_Q_RAPOR, /* params: a kj_rapor_req; run by a rapor worker (rapor_jobs.c), not the writer */
 } kj_query_kind;
 
 typedef struct kj_series_params {

@@ -28,9 +28,9 @@ typedef struct kj_ingest_job {
     kj_batch *batch;  /* owned by the job */
     uint8_t *results; /* kj_item_result per batch item, filled by the writer */
     size_t accepted, duplicates;
-    kj_err err;             /* KJ_OK, or why nothing of this job was stored */
-    int64_t commit_us;      /* how long the group's commit took */
-    bool from_stream;       /* applied from the cluster's stream (cluster.c), not a post */
+    kj_err err;        /* KJ_OK, or why nothing of this job was stored */
+    int64_t commit_us; /* how long the group's commit took */
+    bool from_stream;  /* applied from the cluster's stream (cluster.c), not a post */
     /* The submitter's, untouched by the writer: owner is who waits for the
      * answer (set to NULL when it went away), tag e.g. a frame's seq, and
      * answer is what the submitter's thread calls when it takes the job back. */

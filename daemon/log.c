@@ -18,7 +18,10 @@ void kj_log_init(kj_log_level level)
     journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-void kj_log_set_level(kj_log_level level) { log_level = level; }
+void kj_log_set_level(kj_log_level level)
+{
+    log_level = level;
+}
 
 void kj_log(kj_log_level level, const char *fmt, ...)
 {
@@ -34,9 +37,10 @@ void kj_log(kj_log_level level, const char *fmt, ...)
         struct tm tm;
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
-        n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)tv.tv_usec / 1000, names[level]);
+        n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000,
+                     names[level]);
     }
     va_list ap;
     va_start(ap, fmt);

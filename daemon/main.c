@@ -89,8 +89,10 @@ static bool safe_to_start(const kj_config *cfg)
                  "set auth: true and configure tokens, or listen on 127.0.0.1");
         return false;
     }
-    if (!cfg->auth) kj_warn("auth is off: anyone who can reach the port may post and read");
-    else if (cfg->n_tokens == 0) kj_warn("auth is on and no tokens are configured: nobody can post");
+    if (!cfg->auth)
+        kj_warn("auth is off: anyone who can reach the port may post and read");
+    else if (cfg->n_tokens == 0)
+        kj_warn("auth is on and no tokens are configured: nobody can post");
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         kj_error("tls_cert and tls_key must be set together");
         return false;
@@ -200,8 +202,8 @@ static int run(kj_config *cfg)
         goto out;
     }
     kj_ingest_hooks hooks = kj_engine_hooks(engine);
-    if (kj_ingest_new(store, &hooks, cfg->ingest_queue, cfg->commit_group_events,
-                      kj_server_wake, server, &ingest)) {
+    if (kj_ingest_new(store, &hooks, cfg->ingest_queue, cfg->commit_group_events, kj_server_wake,
+                      server, &ingest)) {
         kj_error("cannot start the writer thread");
         goto out;
     }
@@ -227,7 +229,7 @@ static int run(kj_config *cfg)
     kj_info("stopped");
 out:
     kj_cluster_free(cluster); /* the consumer feeds the writer: first */
-    kj_ingest_free(ingest); /* before the server: the writer may still read its config */
+    kj_ingest_free(ingest);   /* before the server: the writer may still read its config */
     kj_engine_free(engine);
     kj_server_free(server);
     kj_hub_free(hub);

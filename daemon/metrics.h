@@ -255,8 +255,8 @@ bool kj_metrics_bucket_value(const void *val, size_t vlen, kj_res res, kj_metric
 
 /* The stored key of a bucket of ref (start in ms: a minute's or hour's start,
  * a day's number x 86 400 000) in buf; 0 when it does not fit cap. */
-size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref,
-                                kj_res res, int64_t start_ms);
+size_t kj_metrics_bucket_key_of(uint8_t *buf, size_t cap, const kj_scope_ref *ref, kj_res res,
+                                int64_t start_ms);
 /* The fold watermark's key; its value decoded as the start (ms) of the first
  * minute whose bucket is not yet in its hour and day buckets. A store without
  * the key folded every minute. False when malformed. */

@@ -296,8 +296,9 @@ static kj_status day_status(kj_metrics *m, kj_unit *u, size_t i, int32_t d)
         kj_agg_decode(&m->scratch, rec.data, rec.len))
         return KJ_STATUS_NONE;
     kj_metric metric = (kj_metric)u->ind_metric[i];
-    bool has = (ic->min_samples <= 1 || kj_metric_samples(&m->scratch, metric) >= ic->min_samples) &&
-               kj_metric_value(&m->scratch, 24, metric, &v);
+    bool has =
+        (ic->min_samples <= 1 || kj_metric_samples(&m->scratch, metric) >= ic->min_samples) &&
+        kj_metric_value(&m->scratch, 24, metric, &v);
     return kj_indicator_status(ic->better, kj_indicator_target(ic, NULL), ic->warn_margin, has, v);
 }
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/codec.h"
 #include "metrics_int.h"
 #include "queue.h"
-#include "../proto/codec.h"
 
 #define KEY_QUEUE 'Q'
 #define QUEUE_KEY_MAX (1 + KJ_ID_MAX + 1 + 4 + KJ_ID_MAX)

@@ -18,9 +18,15 @@ void kj_notify_ready(const char *status)
     send_state(buf);
 }
 
-void kj_notify_reloading(void) { send_state("RELOADING=1\nSTATUS=reloading the configuration"); }
+void kj_notify_reloading(void)
+{
+    send_state("RELOADING=1\nSTATUS=reloading the configuration");
+}
 
-void kj_notify_stopping(void) { send_state("STOPPING=1\nSTATUS=stopping: committing pending events"); }
+void kj_notify_stopping(void)
+{
+    send_state("STOPPING=1\nSTATUS=stopping: committing pending events");
+}
 
 void kj_notify_watchdog(const char *status)
 {

@@ -252,12 +252,11 @@ static void judge(const build *b, const kj_indicator_conf *ic, kj_metric metric,
     out->ic = ic;
     out->metric = metric;
     out->target = target;
-    out->has_value = kj_metric_samples(a, metric) >= min &&
-                     kj_metric_value(a, b->hours, metric, &out->value);
+    out->has_value =
+        kj_metric_samples(a, metric) >= min && kj_metric_value(a, b->hours, metric, &out->value);
     out->status =
         kj_indicator_status(ic->better, target, ic->warn_margin, out->has_value, out->value);
-    out->has_ach =
-        kj_metric_achievement(ic->better, target, out->has_value, out->value, &out->ach);
+    out->has_ach = kj_metric_achievement(ic->better, target, out->has_value, out->value, &out->ach);
     out->level =
         kj_rapor_indicator_level(out->status, out->has_ach, out->ach, b->cfg->eval_above_pct);
 }
@@ -414,8 +413,7 @@ static void pack_ikm(msgpack_packer *pk, const build *b)
     msgpack_pack_array(pk, KJ_ELEMENTS);
     for (int i = 0; i < KJ_ELEMENTS; i++) {
         double v;
-        bool ok =
-            kj_metric_value(&b->unit_agg, b->hours, (kj_metric)(KJ_M_RATINGS_IKM_U1 + i), &v);
+        bool ok = kj_metric_value(&b->unit_agg, b->hours, (kj_metric)(KJ_M_RATINGS_IKM_U1 + i), &v);
         pk_num(pk, ok, v);
     }
     pk_str(pk, "element_names");

@@ -9,7 +9,10 @@
 #include "server_priv.h"
 #include "ws.h"
 
-static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static bool same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 static bool same_list(char *const *a, size_t na, char *const *b, size_t nb)
 {
@@ -38,12 +41,13 @@ static void warn_restart_keys(const kj_config *old, const kj_config *n)
         listen_same = same(old->listen[i].host, n->listen[i].host) &&
                       old->listen[i].port == n->listen[i].port;
     if (!listen_same) kj_warn("reload: listen changed; it takes effect at the next restart");
-    if (!same(old->state_dir, n->state_dir) || old->map_size != n->map_size ||
-        old->sync != n->sync)
-        kj_warn("reload: state_dir, map_size or sync changed; they take effect at the next restart");
+    if (!same(old->state_dir, n->state_dir) || old->map_size != n->map_size || old->sync != n->sync)
+        kj_warn(
+            "reload: state_dir, map_size or sync changed; they take effect at the next restart");
     if (!same(old->tls_cert, n->tls_cert) || !same(old->tls_key, n->tls_key) ||
         !same(old->web_root, n->web_root))
-        kj_warn("reload: tls_cert, tls_key or web_root changed; they take effect at the next restart");
+        kj_warn(
+            "reload: tls_cert, tls_key or web_root changed; they take effect at the next restart");
     if (!same(old->timezone, n->timezone))
         kj_warn("reload: timezone changed; it takes effect at the next restart");
     if (!same_cluster(old->cluster, n->cluster))

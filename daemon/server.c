@@ -258,7 +258,10 @@ void kj_server_set_hub(kj_server *s, kj_hub *hub)
     s->hub = hub;
 }
 
-void kj_server_set_cluster(kj_server *s, kj_cluster *cl) { s->cluster = cl; }
+void kj_server_set_cluster(kj_server *s, kj_cluster *cl)
+{
+    s->cluster = cl;
+}
 
 kj_err kj_server_submit(kj_server *s, kj_ingest_job *job)
 {

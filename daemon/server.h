@@ -15,9 +15,7 @@ typedef struct kj_server kj_server;
  * that reloads bring) and frees them in kj_server_free; store stays the
  * caller's and must outlive the server. On failure writes a one-line reason to
  * msg (cfg is then the caller's again). */
-kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg,
-                     size_t msglen);
-
+kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg, size_t msglen);
 
 /* Hand the writer to the server (after kj_server_new, which gives the wake
  * function the writer needs). */

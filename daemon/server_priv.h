@@ -35,10 +35,10 @@ struct kj_server {
     uint64_t last_accepted; /* events accepted at the previous tick */
     kj_store *store;
     kj_ingest *ingest;
-    struct kj_cluster *cluster;   /* NULL: one node (no `cluster` key) */
-    struct kj_hub *hub;           /* frames from the writer, queries to it */
+    struct kj_cluster *cluster;       /* NULL: one node (no `cluster` key) */
+    struct kj_hub *hub;               /* frames from the writer, queries to it */
     struct kj_rapor_jobs *rapor_jobs; /* rapor builds on worker threads; made on first use */
-    struct live_unit *live_units; /* units that viewers watch (live.c) */
+    struct live_unit *live_units;     /* units that viewers watch (live.c) */
     size_t n_live_units;
     struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
     size_t live_snapshots_asked;           /* live.c: snapshot queries at the writer */

@@ -25,7 +25,7 @@ struct kj_store {
 struct kj_store_txn {
     kj_store *s;
     MDB_txn *txn;
-    uint64_t next_seq;   /* sequence for raw-log and alert keys */
+    uint64_t next_seq; /* sequence for raw-log and alert keys */
     bool seq_changed;
     msgpack_sbuffer buf; /* reused for encoding events */
 };
@@ -66,7 +66,10 @@ static void time_key(uint8_t *k, int64_t ts, uint64_t seq)
     put_be64(k + 8, seq);
 }
 
-static int64_t time_of_key(const uint8_t *k) { return (int64_t)(get_be64(k) ^ (1ULL << 63)); }
+static int64_t time_of_key(const uint8_t *k)
+{
+    return (int64_t)(get_be64(k) ^ (1ULL << 63));
+}
 
 static size_t id_key(uint8_t *k, const char *unit, const char *id)
 {
@@ -155,7 +158,10 @@ void kj_store_close(kj_store *s)
     free(s);
 }
 
-kj_err kj_store_sync(kj_store *s) { return s->read_only ? KJ_OK : map_err(mdb_env_sync(s->env, 1)); }
+kj_err kj_store_sync(kj_store *s)
+{
+    return s->read_only ? KJ_OK : map_err(mdb_env_sync(s->env, 1));
+}
 
 kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
 {
@@ -197,8 +203,7 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
     return KJ_OK;
 }
 
-kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,
-                        size_t vlen)
+kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
     return map_err(mdb_put(t->txn, t->s->agg, &k, &v, 0));

@@ -141,9 +141,9 @@ kj_err kj_store_clear_aggs(kj_store *s);
 kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen);
 
 typedef struct kj_store_stats {
-    uint64_t map_size;  /* bytes configured */
-    uint64_t used;      /* bytes of the map in use (last page * page size) */
-    uint64_t events;    /* entries of the raw log */
+    uint64_t map_size; /* bytes configured */
+    uint64_t used;     /* bytes of the map in use (last page * page size) */
+    uint64_t events;   /* entries of the raw log */
 } kj_store_stats;
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);
 

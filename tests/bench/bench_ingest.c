@@ -82,8 +82,10 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (as_json) json_body(&sb, c, ci, batch, tag);
-    else msgpack_pack_array(&pk, (size_t)batch);
+    if (as_json)
+        json_body(&sb, c, ci, batch, tag);
+    else
+        msgpack_pack_array(&pk, (size_t)batch);
     int64_t ts = wall_ms();
     for (int i = 0; !as_json && i < batch; i++) {
         char id[64], emp[16], ctr[16];
@@ -238,8 +240,8 @@ int main(int argc, char **argv)
     double p99 = nlat ? (double)lat[(size_t)((double)nlat * 0.99)] / 1000 : 0;
     printf("%s batch %5d, %3d connections: %9.0f events/s  %8.0f requests/s  latency p50 %.2f ms  "
            "p99 %.2f ms  (%llu requests, %llu not 200)\n",
-           as_json ? "json   " : "msgpack", batch, nconn, (double)events / el, (double)requests / el, p50, p99,
-           (unsigned long long)requests, (unsigned long long)bad);
+           as_json ? "json   " : "msgpack", batch, nconn, (double)events / el,
+           (double)requests / el, p50, p99, (unsigned long long)requests, (unsigned long long)bad);
     long ticks1 = pid ? writer_ticks(pid) : -1;
     if (ticks0 >= 0 && ticks1 >= 0 && events)
         printf("    writer thread: %.2f us of CPU per event\n",

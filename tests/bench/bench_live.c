@@ -4,12 +4,11 @@
  * a poster thread posts service events over HTTP at R events/s in batches
  * every 10 ms, spread over U units (KJ_BENCH_UNITS, default 20: an office
  * ingesting 10,000 events/s, not one unit doing so), noting when each batch
- * was sent and the watched unit's event count after it. Each update carries the unit's count for today, so a
- * viewer's latency for a batch is the arrival of the first frame whose count
- * covers it, minus the batch's send time: POST, commit, coalescing and
- * delivery together. Prints p50/p99 over every (batch, viewer), the daemon's
- * CPU time per frame delivered (from /proc/PID/stat and /metrics), and the
- * daemon's memory per idle viewer. A benchmark: it asserts nothing.
+ * was sent and the watched unit's event count after it. Each update carries the unit's count for
+ * today, so a viewer's latency for a batch is the arrival of the first frame whose count covers it,
+ * minus the batch's send time: POST, commit, coalescing and delivery together. Prints p50/p99 over
+ * every (batch, viewer), the daemon's CPU time per frame delivered (from /proc/PID/stat and
+ * /metrics), and the daemon's memory per idle viewer. A benchmark: it asserts nothing.
  *
  * usage: bench_live PORT PID VIEWER_TOKEN INGEST_TOKEN VIEWERS RATE SECONDS */
 #include <arpa/inet.h>
@@ -36,12 +35,12 @@ static const char *vtoken, *itoken;
 static const char *unit = "bench-unit-0"; /* the watched one */
 static int nunits = 20;
 
-static int64_t sent_us[MAX_BATCHES];       /* when batch i was sent */
-static int64_t count_after[MAX_BATCHES];   /* the unit's count after batch i */
+static int64_t sent_us[MAX_BATCHES];     /* when batch i was sent */
+static int64_t count_after[MAX_BATCHES]; /* the unit's count after batch i */
 static atomic_int nbatches;
-static int64_t *arrivals;                  /* [viewer][batch]: first arrival covering it */
-static int next_pending[MAX_VIEWERS];      /* per viewer: the first batch not yet covered */
-static int64_t base_count[MAX_VIEWERS];    /* per viewer: the unit's count in its snapshot */
+static int64_t *arrivals;               /* [viewer][batch]: first arrival covering it */
+static int next_pending[MAX_VIEWERS];   /* per viewer: the first batch not yet covered */
+static int64_t base_count[MAX_VIEWERS]; /* per viewer: the unit's count in its snapshot */
 static atomic_int subscribed;
 static atomic_bool posting_done;
 static uint64_t frames, frame_bytes;
@@ -77,7 +76,8 @@ static void on_frame(struct vsess *v, const uint8_t *data, size_t len)
     if (msgpack_unpack_next(&u, (const char *)data, len, NULL) != MSGPACK_UNPACK_SUCCESS) goto out;
     const msgpack_object *op = get(&u.data, "op");
     if (!op || op->type != MSGPACK_OBJECT_STR) goto out;
-    const msgpack_object *c = get(get(get(get(&u.data, "unit_metrics"), "today"), "services"), "count");
+    const msgpack_object *c =
+        get(get(get(get(&u.data, "unit_metrics"), "today"), "services"), "count");
     bool counted = c && c->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
     if (!v->got_snapshot && op->via.str.size == 8 && !memcmp(op->via.str.ptr, "snapshot", 8)) {
         /* The unit keeps today's events of earlier runs against the same
@@ -150,10 +150,11 @@ static int viewer_open(struct vsess *v, int idx)
     v->idx = idx;
     v->fd = connect_tcp();
     if (v->fd < 0) return -1;
-    int n = snprintf(req, sizeof req,
-                     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Protocol: kinerja-live.v1\r\n\r\n");
+    int n = snprintf(
+        req, sizeof req,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: kinerja-live.v1\r\n\r\n");
     if (send(v->fd, req, (size_t)n, MSG_NOSIGNAL) != n) return -1;
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
     return epoll_ctl(ep, EPOLL_CTL_ADD, v->fd, &e);
@@ -215,7 +216,8 @@ static void viewer_readable(struct vsess *v)
     if (!v->upgraded) {
         uint8_t *end = memmem(v->buf, v->len, "\r\n\r\n", 4);
         if (!end) return;
-        if (memcmp(v->buf, "HTTP/1.1 101", 12)) fprintf(stderr, "viewer %d: upgrade refused\n", v->idx);
+        if (memcmp(v->buf, "HTTP/1.1 101", 12))
+            fprintf(stderr, "viewer %d: upgrade refused\n", v->idx);
         v->upgraded = true;
         off = (size_t)(end + 4 - v->buf);
         send_msg(v, "auth");
@@ -244,10 +246,13 @@ static void serve_viewers(int timeout_ms)
 static int http_post(int fd, const char *body, size_t len)
 {
     char head[512], resp[4096];
-    int hl = snprintf(head, sizeof head,
-                      "POST /api/v1/events HTTP/1.1\r\nHost: b\r\nContent-Type: application/msgpack\r\n"
-                      "Authorization: Bearer %s\r\nContent-Length: %zu\r\n\r\n", itoken, len);
-    if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl || send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len)
+    int hl =
+        snprintf(head, sizeof head,
+                 "POST /api/v1/events HTTP/1.1\r\nHost: b\r\nContent-Type: application/msgpack\r\n"
+                 "Authorization: Bearer %s\r\nContent-Length: %zu\r\n\r\n",
+                 itoken, len);
+    if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
+        send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len)
         return -1;
     size_t got = 0;
     for (;;) { /* read one answer: headers + Content-Length body */
@@ -276,7 +281,7 @@ static void *poster(void *arg)
     (void)arg;
     int fd = connect_tcp();
     int64_t start = kj_mono_us(), total = 0; /* events of the watched unit */
-    int64_t posted = 0;                    /* events so far: they go round the units */
+    int64_t posted = 0;                      /* events so far: they go round the units */
     struct timespec wall;
     int b = 0;
     for (int tick = 0; b < MAX_BATCHES && kj_mono_us() - start < (int64_t)(seconds * 1e6); tick++) {
@@ -284,7 +289,8 @@ static void *poster(void *arg)
          * every 6.25 ms on average, not one per batch */
         int per_batch = (int)((int64_t)rate * (tick + 1) / 100 - (int64_t)rate * tick / 100);
         int64_t due = start + (int64_t)tick * 10000;
-        while (kj_mono_us() < due) usleep(200);
+        while (kj_mono_us() < due)
+            usleep(200);
         if (per_batch == 0) continue;
         clock_gettime(CLOCK_REALTIME, &wall);
         int64_t ts = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
@@ -298,18 +304,25 @@ static void *poster(void *arg)
             snprintf(id, sizeof id, "live-%lld-%d-%d", (long long)start, b, i);
             /* each unit its own staff: an employee in two units makes a change
              * of one a change of both */
-            snprintf(emp, sizeof emp, "u%d-e%d", (int)(posted % nunits), (int)((posted / nunits) % 40));
+            snprintf(emp, sizeof emp, "u%d-e%d", (int)(posted % nunits),
+                     (int)((posted / nunits) % 40));
             snprintf(u, sizeof u, "bench-unit-%d", (int)(posted % nunits));
             total += posted % nunits == 0;
             msgpack_pack_map(&pk, 8);
-            msgpack_pack_str_with_body(&pk, "id", 2), msgpack_pack_str_with_body(&pk, id, strlen(id));
-            msgpack_pack_str_with_body(&pk, "type", 4), msgpack_pack_str_with_body(&pk, "service", 7);
+            msgpack_pack_str_with_body(&pk, "id", 2),
+                msgpack_pack_str_with_body(&pk, id, strlen(id));
+            msgpack_pack_str_with_body(&pk, "type", 4),
+                msgpack_pack_str_with_body(&pk, "service", 7);
             msgpack_pack_str_with_body(&pk, "ts", 2), msgpack_pack_int64(&pk, ts);
-            msgpack_pack_str_with_body(&pk, "unit", 4), msgpack_pack_str_with_body(&pk, u, strlen(u));
-            msgpack_pack_str_with_body(&pk, "employee", 8), msgpack_pack_str_with_body(&pk, emp, strlen(emp));
-            msgpack_pack_str_with_body(&pk, "counter", 7), msgpack_pack_str_with_body(&pk, "loket-1", 7);
+            msgpack_pack_str_with_body(&pk, "unit", 4),
+                msgpack_pack_str_with_body(&pk, u, strlen(u));
+            msgpack_pack_str_with_body(&pk, "employee", 8),
+                msgpack_pack_str_with_body(&pk, emp, strlen(emp));
+            msgpack_pack_str_with_body(&pk, "counter", 7),
+                msgpack_pack_str_with_body(&pk, "loket-1", 7);
             msgpack_pack_str_with_body(&pk, "wait_ms", 7), msgpack_pack_int64(&pk, 1000 + i * 37);
-            msgpack_pack_str_with_body(&pk, "service_ms", 10), msgpack_pack_int64(&pk, 60000 + i * 11);
+            msgpack_pack_str_with_body(&pk, "service_ms", 10),
+                msgpack_pack_int64(&pk, 60000 + i * 11);
         }
         count_after[b] = total;
         sent_us[b] = kj_mono_us();
@@ -338,10 +351,11 @@ static int post_first_event(void)
                      (long)wall.tv_sec, (long long)wall.tv_sec * 1000, unit);
     int fd = connect_tcp();
     char head[512], resp[2048];
-    int hl = snprintf(head, sizeof head,
-                      "POST /api/v1/events HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
-                      "Authorization: Bearer %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-                      itoken, n);
+    int hl =
+        snprintf(head, sizeof head,
+                 "POST /api/v1/events HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+                 "Authorization: Bearer %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+                 itoken, n);
     if (fd < 0 || send(fd, head, (size_t)hl, 0) != hl || send(fd, body, (size_t)n, 0) != n ||
         recv(fd, resp, sizeof resp, 0) < 12 || strncmp(resp + 9, "200", 3)) {
         fprintf(stderr, "bench_live: cannot post to the daemon\n");
@@ -387,7 +401,8 @@ static int cmp64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 8) {
-        fprintf(stderr, "usage: bench_live PORT PID VIEWER_TOKEN INGEST_TOKEN VIEWERS RATE SECONDS\n");
+        fprintf(stderr,
+                "usage: bench_live PORT PID VIEWER_TOKEN INGEST_TOKEN VIEWERS RATE SECONDS\n");
         return 2;
     }
     port = atoi(argv[1]), pid = atoi(argv[2]);
@@ -431,11 +446,14 @@ int main(int argc, char **argv)
              * nothing to wait for */
             if (count_after[b] == (b ? count_after[b - 1] : 0)) continue;
             int64_t a = arrivals[(size_t)v * MAX_BATCHES + (size_t)b];
-            if (a) lat[nlat++] = a - sent_us[b];
-            else missing++;
+            if (a)
+                lat[nlat++] = a - sent_us[b];
+            else
+                missing++;
         }
     qsort(lat, nlat, sizeof *lat, cmp64);
-    printf("live: %4d viewers, %5d events/s over %d units: latency p50 %6.1f ms  p99 %6.1f ms  (%zu samples, %zu "
+    printf("live: %4d viewers, %5d events/s over %d units: latency p50 %6.1f ms  p99 %6.1f ms  "
+           "(%zu samples, %zu "
            "never covered); daemon CPU %.3f s for %llu frames delivered (%.1f KiB each); %.1f KiB "
            "RSS per idle viewer\n",
            nviewers, rate, nunits, nlat ? lat[nlat / 2] / 1000.0 : 0,

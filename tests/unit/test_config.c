@@ -996,7 +996,10 @@ START_TEST(bad_indicators)
         "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
         "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
         "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms\n" F
+        "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, "
+        "ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, "
+        "ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, "
+        "queue.longest_wait_ms\n" F
         "4: indicators[0].window: must be one of 15m, 1h, today, 7d, 30d, now\n" F
         "5: indicators[0].target: must be a number from 0 to 1e+15\n" F
         "6: indicators[0].better: must be one of lower, higher\n" F
@@ -1018,11 +1021,11 @@ START_TEST(every_metric_path)
     /* every path the metrics engine knows is a valid indicator metric */
     char text[8192] = "indicators:\n";
     for (size_t i = 0; i < KJ_M_COUNT; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text),
-                 "  - {id: i%zu, metric: %s, window: %s, target: 1, better: higher}\n", i,
-                 kj_metric_name((kj_metric)i),
-                 kj_window_name(i >= KJ_M_QUEUE_WAITING ? KJ_WIN_NOW
-                                                        : (kj_window)(i % KJ_WIN_COUNT)));
+        snprintf(
+            text + strlen(text), sizeof text - strlen(text),
+            "  - {id: i%zu, metric: %s, window: %s, target: 1, better: higher}\n", i,
+            kj_metric_name((kj_metric)i),
+            kj_window_name(i >= KJ_M_QUEUE_WAITING ? KJ_WIN_NOW : (kj_window)(i % KJ_WIN_COUNT)));
     kj_config *c = load_ok(text);
     ck_assert_uint_eq(c->n_indicators, KJ_M_COUNT);
     ck_assert_str_eq(c->indicators[23].metric, "ratings.supervisor_avg");
@@ -1046,7 +1049,10 @@ START_TEST(every_metric_path)
              "services.wait_ms.p90, services.wait_ms.max, services.service_ms.avg, "
              "services.service_ms.p50, services.service_ms.p90, services.service_ms.max, "
              "ratings.count, ratings.avg, ratings.ikm, ratings.peer_avg, ratings.supervisor_avg, "
-             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, queue.waiting, queue.longest_wait_ms");
+             "ratings.ikm_elements.U1, ratings.ikm_elements.U2, ratings.ikm_elements.U3, "
+             "ratings.ikm_elements.U4, ratings.ikm_elements.U5, ratings.ikm_elements.U6, "
+             "ratings.ikm_elements.U7, ratings.ikm_elements.U8, ratings.ikm_elements.U9, "
+             "queue.waiting, queue.longest_wait_ms");
 }
 END_TEST
 

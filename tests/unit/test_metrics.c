@@ -1908,7 +1908,7 @@ START_TEST(test_restart_fuzz)
             kj_metrics_free(a);
             a = load_table(cfg, &t, now, NULL);
             snprintf(what, sizeof what, "round %d crash", round);
-        } else if (what_now == 1) {        /* clean stop, start a while later */
+        } else if (what_now == 1) {              /* clean stop, start a while later */
             now += rnd_in(0, 90 * KJ_MINUTE_MS); /* the last tick before the stop */
             kj_metrics_tick(a, now);
             kj_metrics_tick(r, now);
