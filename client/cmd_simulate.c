@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "office.h"
+#include "cmd_simulate.h"
 
 #define TICK_MS 100
 #define MAX_STEP_EVENTS 4
@@ -66,47 +67,6 @@ static const char help[] =
     "  --url URL        instead of KINERJA_URL\n"
     "  -v, --verbose    a status line every 5 seconds\n";
 
-typedef enum desk_state { DESK_AVAILABLE, DESK_SERVING, DESK_BREAK } desk_state;
-
-typedef struct desk {
-    char id[KJ_ID_MAX + 1];
-    int staff; /* index of the member at the desk */
-    desk_state state;
-    int break_steps;
-    char service[KJ_ID_MAX + 1];
-    char ticket[KJ_ID_MAX + 1]; /* the ticket being served, "" for a walk-in */
-    int64_t ticket_ts;          /* when it was issued */
-} desk;
-
-/* The tickets waiting at a unit's ticket machine, oldest first (a ring). The
- * bound keeps a simulation with no desks from growing: beyond it citizens
- * give up and the oldest ticket is cancelled. */
-#define QUEUE_MAX 500
-typedef struct waiting {
-    char ticket[KJ_ID_MAX + 1];
-    int64_t issued;
-} waiting;
-
-typedef struct sim_unit {
-    char id[KJ_ID_MAX + 1];
-    char (*members)[KJ_ID_MAX + 1];
-    size_t n_members;
-    desk *desks;
-    size_t n_desks;
-    waiting queue[QUEUE_MAX];
-    size_t q_head, q_len;
-    unsigned tickets; /* issued so far: the next number */
-} sim_unit;
-
-typedef struct sim {
-    sim_unit *units;
-    size_t n_units;
-    uint64_t rng;
-    kj_event *evs;
-    size_t n_evs, cap_evs;
-    bool always_open; /* --always-open: no service hours */
-} sim;
-
 /* ---- randomness --------------------------------------------------------------------- */
 
 static uint64_t next_u64(sim *s)
@@ -123,7 +83,7 @@ static double uniform(sim *s)
     return (next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static size_t pick(sim *s, size_t n)
+size_t kj_sim_pick(sim *s, size_t n)
 {
     return n ? (size_t)(uniform(s) * n) % n : 0;
 }
@@ -288,7 +248,7 @@ static void serve(sim *s, sim_unit *u, desk *d)
     if (rated) rating(s, u, d, wait);
     presence(s, u, d, KJ_PRESENCE_AVAILABLE);
     d->state = DESK_AVAILABLE;
-    snprintf(d->service, sizeof d->service, "%s", services[pick(s, 5)]);
+    snprintf(d->service, sizeof d->service, "%s", services[kj_sim_pick(s, 5)]);
 }
 
 /* One step of a desk's cycle. */
@@ -298,7 +258,7 @@ static void desk_step(sim *s, sim_unit *u, desk *d)
     case DESK_AVAILABLE:
         if (uniform(s) < 0.04) {
             d->state = DESK_BREAK;
-            d->break_steps = 2 + (int)pick(s, 6);
+            d->break_steps = 2 + (int)kj_sim_pick(s, 6);
             presence(s, u, d, KJ_PRESENCE_BREAK);
         } else {
             d->state = DESK_SERVING;
@@ -320,22 +280,22 @@ static void office_step(sim *s, sim_unit *u)
 {
     static const char *const kinds[] = {"surat-masuk", "verifikasi-berkas", "laporan-harian",
                                         "arsip", "disposisi"};
-    size_t m = pick(s, u->n_members);
+    size_t m = kj_sim_pick(s, u->n_members);
     if (uniform(s) < 0.1) {
         kj_event *ev = new_event(s, KJ_EV_RATING, u);
         snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
         ev->source = uniform(s) < 0.5 ? KJ_SOURCE_PEER : KJ_SOURCE_SUPERVISOR;
-        ev->score = 2 + (int32_t)pick(s, 3);
+        ev->score = 2 + (int32_t)kj_sim_pick(s, 3);
         return;
     }
     kj_event *ev = new_event(s, KJ_EV_TASK, u);
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[m]);
-    snprintf(ev->kind, sizeof ev->kind, "%s", kinds[pick(s, 5)]);
+    snprintf(ev->kind, sizeof ev->kind, "%s", kinds[kj_sim_pick(s, 5)]);
     ev->has_duration = true;
     ev->duration_ms = lognormal_ms(s, 45 * 60000.0, 0.6);
     /* Most deadlines are met; one in five is a little late. */
     ev->has_due = true;
-    ev->due_ts = ev->ts + (uniform(s) < 0.8 ? 1 : -1) * (int64_t)pick(s, 4 * 3600000);
+    ev->due_ts = ev->ts + (uniform(s) < 0.8 ? 1 : -1) * (int64_t)kj_sim_pick(s, 4 * 3600000);
     ev->has_quality = true;
     int q = 80 + (int)(10 * normal(s));
     ev->quality = q < 0 ? 0 : q > 100 ? 100 : q;
@@ -346,12 +306,12 @@ static void office_step(sim *s, sim_unit *u)
 static bool step(sim *s)
 {
     if (!office_open(s, kj_now_ms())) return false;
-    sim_unit *u = &s->units[pick(s, s->n_units)];
+    sim_unit *u = &s->units[kj_sim_pick(s, s->n_units)];
     /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
      * hour, 0.63 at the morning peak */
     if (u->n_desks && uniform(s) < 0.35 * arrival_curve(kj_now_ms())) issue_ticket(s, u);
     if (u->n_desks && uniform(s) < 0.85)
-        desk_step(s, u, &u->desks[pick(s, u->n_desks)]);
+        desk_step(s, u, &u->desks[kj_sim_pick(s, u->n_desks)]);
     else if (u->n_members)
         office_step(s, u);
     return true;
@@ -374,7 +334,7 @@ typedef struct replay {
     char day[12];      /* "20240502" */
 } replay;
 
-static uint64_t hash_str(uint64_t h, const char *str)
+uint64_t kj_sim_hash_str(uint64_t h, const char *str)
 {
     for (; *str; str++)
         h = (h ^ (uint8_t)*str) * 0x100000001B3ULL; /* FNV-1a */
@@ -502,12 +462,12 @@ static void replay_member(replay *r, size_t m, int64_t day_start)
     for (int64_t t = day_start + 8 * 3600000LL; t < day_start + 16 * 3600000LL;) {
         t += (int64_t)(-log(1 - uniform(s)) * 3600000.0 / 1.2) + 1;
         kj_event *ev = replay_event(r, KJ_EV_TASK, t, 'm', m, &n);
-        int64_t due = t + (uniform(s) < 0.85 ? 1 : -1) * (int64_t)pick(s, 3 * 3600000);
+        int64_t due = t + (uniform(s) < 0.85 ? 1 : -1) * (int64_t)kj_sim_pick(s, 3 * 3600000);
         int64_t dur = lognormal_ms(s, 45 * 60000.0, 0.6);
         int quality = 80 + (int)(10 * normal(s));
         if (!ev) continue;
         snprintf(ev->employee, sizeof ev->employee, "%s", r->u->members[m]);
-        snprintf(ev->kind, sizeof ev->kind, "%s", kinds[pick(s, 5)]);
+        snprintf(ev->kind, sizeof ev->kind, "%s", kinds[kj_sim_pick(s, 5)]);
         ev->has_due = ev->has_duration = ev->has_quality = true;
         ev->due_ts = due;
         ev->duration_ms = dur;
@@ -531,7 +491,7 @@ static int backfill(kj_client *c, sim *s, int64_t span)
             strftime(r.day, sizeof r.day, "%Y%m%d", &tm);
             /* A stream of randomness per counter and per member: one that
              * stops early (at now) does not shift the others. */
-            uint64_t seed = hash_str(hash_str(0xcbf29ce484222325ULL, r.u->id), r.day);
+            uint64_t seed = kj_sim_hash_str(kj_sim_hash_str(0xcbf29ce484222325ULL, r.u->id), r.day);
             for (size_t k = 0; k < r.u->n_desks; k++) {
                 s->rng = (seed ^ (0x9E3779B97F4A7C15ULL * (2 * k + 1))) | 1;
                 replay_desk(&r, &r.u->desks[k], k, day);
@@ -578,7 +538,7 @@ static int64_t quarter_start(int64_t now, int *year, int *first_month)
 /* A member's 7 BerAKHLAK levels for a period, the same every run: meets and above. */
 static void behaviour_of(const char *member, const char *period, uint8_t *out)
 {
-    uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, member), period);
+    uint64_t h = kj_sim_hash_str(kj_sim_hash_str(0xcbf29ce484222325ULL, member), period);
     for (int i = 0; i < KJ_BEHAVIOURS; i++, h >>= 4) {
         unsigned r = h & 15;
         out[i] = r < 2 ? KJ_LEVEL_BELOW : r < 9 ? KJ_LEVEL_MEETS : KJ_LEVEL_ABOVE;
@@ -642,175 +602,6 @@ static int assess_as_supervisor(const kj_client_opts *main_opts, const char *sv_
     int rc = sc ? backfill_assessments(sc, s) : KJ_EXIT_FAIL;
     kj_client_free(sc);
     return rc;
-}
-
-/* ---- units --------------------------------------------------------------------------- */
-
-static void add_unit(sim *s, const char *id)
-{
-    s->units = realloc(s->units, (s->n_units + 1) * sizeof *s->units);
-    if (!s->units) abort();
-    sim_unit *u = &s->units[s->n_units++];
-    memset(u, 0, sizeof *u);
-    snprintf(u->id, sizeof u->id, "%s", id);
-}
-
-static void add_member(sim_unit *u, const char *id)
-{
-    u->members = realloc(u->members, (u->n_members + 1) * sizeof *u->members);
-    if (!u->members) abort();
-    snprintf(u->members[u->n_members++], KJ_ID_MAX + 1, "%s", id);
-}
-
-static void add_desk(sim_unit *u, const char *id)
-{
-    u->desks = realloc(u->desks, (u->n_desks + 1) * sizeof *u->desks);
-    if (!u->desks) abort();
-    desk *d = &u->desks[u->n_desks++];
-    memset(d, 0, sizeof *d);
-    snprintf(d->id, sizeof d->id, "%s", id);
-    snprintf(d->service, sizeof d->service, "ktp-el");
-}
-
-/* Members staff the desks in turn; units without members get generated ones. */
-static void finish_units(sim *s)
-{
-    for (size_t i = 0; i < s->n_units; i++) {
-        sim_unit *u = &s->units[i];
-        while (u->n_members < 1) {
-            char id[KJ_ID_MAX + 1];
-            snprintf(id, sizeof id, "%.50s-staff-%zu", u->id, u->n_members + 1);
-            add_member(u, id);
-        }
-        for (size_t k = 0; k < u->n_desks; k++)
-            u->desks[k].staff = (int)(k % (u->n_members ? u->n_members : 1));
-    }
-}
-
-/* An 18-digit NIP-like id: birth date, appointment, sex, number. */
-static void fake_nip(sim *s, char *out, size_t len)
-{
-    snprintf(out, len, "19%02d%02d%02d20%02d%02d%d%03d", 70 + (int)pick(s, 28),
-             1 + (int)pick(s, 12), 1 + (int)pick(s, 28), 5 + (int)pick(s, 18), 1 + (int)pick(s, 12),
-             1 + (int)pick(s, 2), 1 + (int)pick(s, 999));
-}
-
-static bool units_from_list(sim *s, const char *list, int members, int counters)
-{
-    char *copy = strdup(list), *save = NULL;
-    bool ok = true;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!kj_id_valid(t, strlen(t))) {
-            kj_cli_error("simulate: %s is not a valid unit id", t);
-            ok = false;
-            break;
-        }
-        add_unit(s, t);
-        sim_unit *u = &s->units[s->n_units - 1];
-        /* The same unit gets the same staff every run (the backfill's events
-         * and the live ones then name the same people). */
-        uint64_t saved = s->rng;
-        s->rng = hash_str(0xcbf29ce484222325ULL, t) | 1;
-        for (int i = 0; i < members; i++) {
-            char nip[32];
-            fake_nip(s, nip, sizeof nip);
-            add_member(u, nip);
-        }
-        s->rng = saved;
-        for (int i = 0; i < counters; i++) {
-            char id[24];
-            snprintf(id, sizeof id, "loket-%d", i + 1);
-            add_desk(u, id);
-        }
-    }
-    free(copy);
-    return ok && s->n_units;
-}
-
-static bool units_from_config(sim *s, const char *path)
-{
-    kj_config *cfg;
-    char err[2048];
-    if (kj_config_load(path, &cfg, err, sizeof err)) {
-        kj_cli_error("simulate: %s", err);
-        return false;
-    }
-    for (size_t i = 0; i < cfg->n_units; i++) {
-        const kj_unit_conf *uc = &cfg->units[i];
-        add_unit(s, uc->id);
-        sim_unit *u = &s->units[s->n_units - 1];
-        for (size_t k = 0; k < uc->n_members; k++)
-            add_member(u, uc->members[k].id);
-        for (size_t k = 0; k < uc->n_counters; k++)
-            add_desk(u, uc->counters[k].id);
-    }
-    kj_config_free(cfg);
-    if (!s->n_units) kj_cli_error("simulate: %s lists no units", path);
-    return s->n_units > 0;
-}
-
-/* The id of a member or counter entry: {"id": ...} or a plain string. */
-static const char *entry_id(json_t *e)
-{
-    return json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "id"));
-}
-
-static void entries(json_t *list, void (*add)(sim_unit *, const char *), sim_unit *u)
-{
-    size_t i;
-    json_t *e;
-    const char *key;
-    if (json_is_array(list)) {
-        json_array_foreach(list, i, e) if (entry_id(e)) add(u, entry_id(e));
-    } else if (json_is_object(list)) {
-        json_object_foreach(list, key, e) add(u, key);
-    }
-}
-
-static bool units_from_daemon(sim *s, kj_client *c)
-{
-    int status;
-    char *body;
-    size_t len, i;
-    json_t *u;
-    if (kj_client_get(c, "/api/v1/units", "application/json", &status, &body, &len)) {
-        kj_cli_error("simulate: %s", kj_client_errmsg(c));
-        return false;
-    }
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
-    json_t *list = json_is_array(j) ? j : json_object_get(j, "units");
-    json_array_foreach(list, i, u)
-    {
-        const char *id = entry_id(u);
-        if (!id || !kj_id_valid(id, strlen(id))) continue;
-        add_unit(s, id);
-        entries(json_object_get(u, "members"), add_member, &s->units[s->n_units - 1]);
-        entries(json_object_get(u, "counters"), add_desk, &s->units[s->n_units - 1]);
-    }
-    if (!s->n_units) {
-        json_t *e = status == 200 ? NULL : json_loadb(body, len, 0, NULL);
-        const char *why = json_string_value(json_object_get(e, "error"));
-        kj_cli_error("simulate: GET /api/v1/units: %s (HTTP %d); give --units U1,U2 or "
-                     "--config FILE, or a token that may read the units",
-                     status == 200 ? "no units"
-                     : why         ? why
-                                   : strtok(body, "\r\n"),
-                     status);
-        json_decref(e);
-    }
-    json_decref(j);
-    free(body);
-    return s->n_units > 0;
-}
-
-static void free_units(sim *s)
-{
-    for (size_t i = 0; i < s->n_units; i++) {
-        free(s->units[i].members);
-        free(s->units[i].desks);
-    }
-    free(s->units);
-    free(s->evs);
 }
 
 /* ---- running ------------------------------------------------------------------------- */
@@ -1017,11 +808,11 @@ int kj_cmd_simulate(int argc, char **argv)
     kj_client *cl = kj_cli_client_new(&o);
     int rc = KJ_EXIT_FAIL;
     if (!cl) goto done;
-    bool ok = units    ? units_from_list(&s, units, (int)members, (int)counters)
-              : config ? units_from_config(&s, config)
-                       : units_from_daemon(&s, cl);
+    bool ok = units    ? kj_sim_units_from_list(&s, units, (int)members, (int)counters)
+              : config ? kj_sim_units_from_config(&s, config)
+                       : kj_sim_units_from_daemon(&s, cl);
     if (!ok) goto done;
-    finish_units(&s);
+    kj_sim_finish_units(&s);
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
     if (assess && (rc = assess_as_supervisor(&o, sv_token, cl, &s)) != KJ_EXIT_OK) goto done;
@@ -1030,6 +821,6 @@ int kj_cmd_simulate(int argc, char **argv)
     kj_sim_atasan_free(atasan);
 done:
     kj_client_free(cl);
-    free_units(&s);
+    kj_sim_free_units(&s);
     return rc;
 }
