@@ -24,9 +24,9 @@
 
 #include "clock.h"
 #include "cmd.h"
+#include "cmd_simulate.h"
 #include "config.h"
 #include "office.h"
-#include "cmd_simulate.h"
 
 #define TICK_MS 100
 #define MAX_STEP_EVENTS 4

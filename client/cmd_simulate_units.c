@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "config.h"
 #include "cmd_simulate.h"
+#include "config.h"
 
 static void add_unit(sim *s, const char *id)
 {
