@@ -128,7 +128,8 @@ def test_cli_simulate_tickets_and_overview(tmp_path):
     try:
         env = dict(os.environ, KINERJA_URL=d.url, KINERJA_TOKEN=ADMIN_SECRET)
         r = subprocess.run([KINERJA, "simulate", "--units", "kasemen,walantaka", "--duration",
-                            "3s", "--rate", "60", "--seed", "7", "--http"], env=env,
+                            "3s", "--rate", "60", "--seed", "7", "--http", "--always-open"],
+                           env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         status, body = overview(d, ADMIN_SECRET)
