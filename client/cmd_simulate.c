@@ -120,6 +120,13 @@ static double arrival_curve(int64_t now_ms)
     return kj_office_arrivals_per_hour(wd, t) / AVERAGE_PER_HOUR;
 }
 
+/* The live load: an office open at all hours (--always-open) has the average
+ * hour's, whatever the clock says. */
+static double arrival_load(const sim *s, int64_t now_ms)
+{
+    return s->always_open ? 1.0 : arrival_curve(now_ms);
+}
+
 static bool office_open(const sim *s, int64_t now_ms)
 {
     int64_t t;
@@ -226,7 +233,7 @@ static void serve(sim *s, sim_unit *u, desk *d)
 {
     static const char *const services[] = {"ktp-el", "kartu-keluarga", "akta-kelahiran",
                                            "surat-pindah", "konsultasi"};
-    double load = s->always_open ? 1.0 : arrival_curve(kj_now_ms());
+    double load = arrival_load(s, kj_now_ms());
     kj_event *ev = new_event(s, KJ_EV_SERVICE, u);
     snprintf(ev->employee, sizeof ev->employee, "%s", u->members[d->staff]);
     snprintf(ev->counter, sizeof ev->counter, "%s", d->id);
@@ -309,7 +316,7 @@ static bool step(sim *s)
     sim_unit *u = &s->units[kj_sim_pick(s, s->n_units)];
     /* desks finish ~0.42 services a step; arrivals are 0.35 a step at an average
      * hour, 0.63 at the morning peak */
-    if (u->n_desks && uniform(s) < 0.35 * arrival_curve(kj_now_ms())) issue_ticket(s, u);
+    if (u->n_desks && uniform(s) < 0.35 * arrival_load(s, kj_now_ms())) issue_ticket(s, u);
     if (u->n_desks && uniform(s) < 0.85)
         desk_step(s, u, &u->desks[kj_sim_pick(s, u->n_desks)]);
     else if (u->n_members)
