@@ -164,9 +164,10 @@ bool kj_fb_load(kj_metrics *m, const void *buf, size_t len)
 {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
     bool is_feedback = false;
-    if (msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+    /* bounded: a stored record is read back as untrusted bytes (a 2^32-element
+     * declaration must not become a 64 GiB allocation) */
+    if (kj_msgpack_unpack_body(buf, len, &up, NULL, 0) == KJ_OK &&
         up.data.type == MSGPACK_OBJECT_MAP && up.data.via.map.size > 0 &&
         key_is(&up.data.via.map.ptr[0].key, "feedback")) {
         is_feedback = true;
