@@ -28,7 +28,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS     = $(PKG_LIBS) -lev -lpthread -lm
 
 PROTO_SRC  := $(wildcard proto/*.c)
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
 CLIENT_SRC := $(filter-out client/main.c client/cmd_%.c,$(wildcard client/*.c))
 CLI_SRC    := $(wildcard client/main.c client/cmd_*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "store.h"
+#include "store/store.h"
 
 static const char help[] =
     "usage: kinerja backup --state-dir DIR DEST\n"

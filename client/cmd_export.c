@@ -7,7 +7,7 @@
 
 #include "cmd.h"
 #include "export.h"
-#include "store.h"
+#include "store/store.h"
 
 static const char help[] =
     "usage: kinerja export --state-dir DIR --format csv|ndjson [--unit U] [--from T] [--to T]\n"

@@ -25,7 +25,7 @@
 #include "clock.h"
 #include "cmd.h"
 #include "cmd_simulate.h"
-#include "config.h"
+#include "config/config.h"
 #include "office.h"
 
 #define TICK_MS 100

@@ -7,7 +7,7 @@
 
 #include "cmd.h"
 #include "cmd_simulate.h"
-#include "config.h"
+#include "config/config.h"
 
 static void add_unit(sim *s, const char *id)
 {

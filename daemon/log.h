@@ -7,7 +7,7 @@
 #ifndef KJ_LOG_H
 #define KJ_LOG_H
 
-#include "config.h"
+#include "config/config.h"
 
 void kj_log_init(kj_log_level level);
 void kj_log_set_level(kj_log_level level);

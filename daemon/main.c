@@ -8,15 +8,15 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cluster.h"
-#include "config.h"
-#include "engine.h"
-#include "hub.h"
-#include "ingest.h"
+#include "config/config.h"
+#include "ingest/cluster.h"
+#include "ingest/engine.h"
+#include "ingest/hub.h"
+#include "ingest/ingest.h"
 #include "log.h"
+#include "net/server.h"
 #include "notify.h"
-#include "server.h"
-#include "store.h"
+#include "store/store.h"
 
 #define DEFAULT_CONFIG "/etc/kinerja/kinerjad.yaml"
 

@@ -1,6 +1,6 @@
 /* kinerja — calendar periods of SPEC §15 by name: `2026-12` (a month),
  * `2026-Q4` (a quarter), `2026` (a year). The `assessment` event names one;
- * the daemon's rapor (daemon/rapor.h) places it in the configured zone. Pure,
+ * the daemon's rapor (daemon/rapor/rapor.h) places it in the configured zone. Pure,
  * any thread. */
 #ifndef KJ_PERIOD_H
 #define KJ_PERIOD_H

@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "clock.h"
-#include "config.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
 
 #define UNITS 500
 #define PER_UNIT 20

@@ -1,10 +1,10 @@
 /* libFuzzer target: the stored-bucket decoder (kj_agg_decode and friends,
- * daemon/agg.c), which reads every bucket of the store at start. A bucket
+ * daemon/metrics/agg.c), which reads every bucket of the store at start. A bucket
  * that decodes encodes back to bytes that decode and encode the same. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "agg.h"
+#include "metrics/agg.h"
 
 /* a's encoding, in a new buffer of *n bytes (the canonical form: equal
  * buckets encode equal). */

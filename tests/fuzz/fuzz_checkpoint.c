@@ -1,5 +1,5 @@
 /* libFuzzer target: what the metrics engine reads from the store at start
- * (daemon/metrics_store.c): bucket keys, per-scope state, the fold watermark,
+ * (daemon/metrics/metrics_store.c): bucket keys, per-scope state, the fold watermark,
  * the checkpoint of window totals and stored alerts, through kj_metrics_load
  * and kj_metrics_load_alert, then a tick. Input: records of
  *
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "log.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 static kj_config *cfg;
 

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "duration.h"
-#include "http_priv.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
+#include "net/http_priv.h"
 
 static char *units[] = {"kasemen", "perizinan"};
 static kj_token tokens[] = {

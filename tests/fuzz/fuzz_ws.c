@@ -1,5 +1,5 @@
 /* libFuzzer target: WebSocket message reassembly and the first steps of op
- * dispatch (daemon/ws.c): fragments collected up to max_frame, the binary
+ * dispatch (daemon/net/ws.c): fragments collected up to max_frame, the binary
  * check, msgpack maps, the first-frame auth, then what the ingest protocol
  * does with a message before the writer (op, seq, events -> a batch, the
  * token's access check). lws delivers the fragments; here
@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access.h"
 #include "codec.h"
-#include "config.h"
+#include "config/access.h"
+#include "config/config.h"
 #include "fuzz_util.h"
 #include "log.h"
-#include "ws.h"
+#include "net/ws.h"
 
 int __wrap_lws_callback_on_writable(struct lws *wsi);
 int __wrap_lws_callback_on_writable(struct lws *wsi)

@@ -2,7 +2,7 @@
 of the read API: given the events that a daemon accepted (in arrival order)
 and the snapshot's "at", it computes what every field of a unit's snapshot
 must be. Nothing here is shared with the daemon's code: windows are decided
-from the definitions in daemon/metrics.h's header (membership by bucket
+from the definitions in daemon/metrics/metrics.h's header (membership by bucket
 start), percentiles are exact nearest-rank values over the raw durations, and
 IKM is computed with fractions.
 

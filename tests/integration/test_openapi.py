@@ -40,11 +40,11 @@ EXAMPLE_LIMITS = "max_event_age: 3650d\nretention_days: 3650\n"
 
 def served_paths():
     """The one list of the paths kinerjad serves: every literal route in
-    daemon/*.c ("/api/v1/...", "/healthz", "/metrics"), and "/" for the
+    daemon/**/*.c ("/api/v1/...", "/healthz", "/metrics"), and "/" for the
     dashboard's static files. A route added to the daemon appears here by
     itself, so the document cannot fall behind it."""
     paths = {"/"}
-    for src in glob.glob(os.path.join(ROOT, "daemon", "*.c")):
+    for src in glob.glob(os.path.join(ROOT, "daemon", "**", "*.c"), recursive=True):
         with open(src) as f:
             text = f.read()
         paths |= set(re.findall(r'"(/api/v\d+/[a-z_]+|/healthz|/metrics)"', text))

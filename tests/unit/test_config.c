@@ -1,4 +1,4 @@
-/* Unit tests of daemon/config.c: defaults, every key, each limit at its
+/* Unit tests of daemon/config/config.c: defaults, every key, each limit at its
  * boundary, the form of every error (file, line, key, reason), token look-up
  * and loopback detection. Run from the repository root. */
 #include <check.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../daemon/access.h"
-#include "../../daemon/config.h"
-#include "../../daemon/metrics.h"
 #include "../../proto/duration.h"
+#include "config/access.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
 
 #define FIX "tests/unit/fixtures/config/"
 #define ERRLEN 8192

@@ -1,4 +1,4 @@
-/* Unit tests of daemon/hist.c: accuracy against exact nearest-rank percentiles,
+/* Unit tests of daemon/metrics/hist.c: accuracy against exact nearest-rank percentiles,
  * merge and subtract, and the serialised form. */
 #include <check.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "hist.h"
+#include "metrics/hist.h"
 
 /* A small deterministic generator so that failures reproduce. */
 static uint64_t rng_state = 88172645463325252ULL;

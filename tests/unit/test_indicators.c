@@ -1,4 +1,4 @@
-/* Unit tests of daemon/indicators.c: status boundaries, achievement, targets
+/* Unit tests of daemon/metrics/indicators.c: status boundaries, achievement, targets
  * and overrides, alerts on change (and none without), over the engine. */
 #include <check.h>
 #include <math.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "clock.h"
-#include "config.h"
-#include "indicators.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "metrics/indicators.h"
+#include "metrics/metrics.h"
 
 static const int64_t T0 = 1773113420500LL; /* 2026-03-10 10:30 in Jakarta */
 

@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "clock.h"
-#include "config.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
 #include "tzclock.h"
 
 #define JKT_OFF (7 * KJ_HOUR_MS) /* Asia/Jakarta: UTC+7, no DST since 1964 */

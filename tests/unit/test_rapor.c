@@ -1,4 +1,4 @@
-/* Unit tests of daemon/rapor.c: periods against the C library's calendar, and
+/* Unit tests of daemon/rapor/rapor.c: periods against the C library's calendar, and
  * the ratings and predikat of SPEC §15 against an independent implementation
  * written from the SPEC's text, over generated cases: every cell of the
  * matrix, every behaviour vector (ties), every mix of indicator levels up to
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "assess.h"
-#include "indicators.h"
-#include "rapor.h"
+#include "metrics/assess.h"
+#include "metrics/indicators.h"
+#include "rapor/rapor.h"
 #include "tzclock.h"
 
 /* --- the independent implementation (from SPEC §15's words) --- */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../daemon/store.h"
+#include "store/store.h"
 
 static char dir[64];
 
