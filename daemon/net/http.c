@@ -27,17 +27,19 @@
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
 
-size_t kj_http_sess_size(void)
-{
-    return sizeof(struct http_sess);
-}
+/* The protocol's own state. */
+struct kj_http_state {
+    struct http_sess *parked;  /* sessions waiting for room in the ingest queue, in order */
+    size_t answers_pending;    /* answers set and not yet fully written */
+    size_t bodies_in_progress; /* POST bodies being received */
+};
 
 /* --- answers --- */
 
 static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
                     const void *body, size_t len)
 {
-    if (!hs->out) hs->srv->answers_pending++;
+    if (!hs->out) hs->srv->http->answers_pending++;
     free(hs->out);
     hs->out = out;
     memcpy(hs->out + LWS_PRE, body, len);
@@ -267,7 +269,7 @@ static int write_answer(struct http_sess *hs)
     }
     free(hs->out);
     hs->out = NULL;
-    hs->srv->answers_pending--;
+    hs->srv->http->answers_pending--;
     hs->answered = false;
     if (hs->close_after) return -1;
     return keep_alive(wsi);
@@ -277,7 +279,7 @@ static int write_answer(struct http_sess *hs)
 
 static void unpark(kj_server *s, struct http_sess *hs)
 {
-    for (struct http_sess **pp = &s->parked; *pp; pp = &(*pp)->next_parked)
+    for (struct http_sess **pp = &s->http->parked; *pp; pp = &(*pp)->next_parked)
         if (*pp == hs) {
             *pp = hs->next_parked;
             break;
@@ -300,7 +302,7 @@ static void sess_reset(struct http_sess *hs)
     kj_api_reset(hs);
     end_receiving(hs);
     free(hs->body);
-    if (hs->out) s->answers_pending--;
+    if (hs->out) s->http->answers_pending--;
     free(hs->out);
     memset(hs, 0, sizeof *hs);
     hs->srv = s;
@@ -437,7 +439,7 @@ static void start_post_events(struct http_sess *hs)
     }
     hs->route = ROUTE_POST_EVENTS;
     hs->receiving = true;
-    hs->srv->bodies_in_progress++;
+    hs->srv->http->bodies_in_progress++;
     kj_conns_phase(wsi, KJ_CONN_BODY); /* under body_timeout until it is whole */
     kj_debug("POST /api/v1/events: receiving %llu bytes", length);
     if (length > cfg->max_body) {
@@ -479,8 +481,8 @@ static void submit(struct http_sess *hs)
     if (err == KJ_ERR_BUSY) {
         if (!hs->parked) {
             hs->parked = true;
-            hs->next_parked = hs->srv->parked;
-            hs->srv->parked = hs;
+            hs->next_parked = hs->srv->http->parked;
+            hs->srv->http->parked = hs;
         }
         return;
     }
@@ -498,7 +500,7 @@ static void submit(struct http_sess *hs)
 static void end_receiving(struct http_sess *hs)
 {
     if (hs->receiving) {
-        hs->srv->bodies_in_progress--;
+        hs->srv->http->bodies_in_progress--;
         kj_conns_phase(hs->wsi, KJ_CONN_BUSY);
     }
     hs->receiving = false;
@@ -575,9 +577,10 @@ static int on_body_complete(struct http_sess *hs)
     return 0;
 }
 
-void kj_http_retry_parked(kj_server *s)
+/* Submits sessions parked on a full ingest queue, in order. */
+static void retry_parked(kj_server *s)
 {
-    struct http_sess *hs = s->parked;
+    struct http_sess *hs = s->http->parked;
     while (hs) {
         struct http_sess *next = hs->next_parked;
         submit(hs);
@@ -586,10 +589,11 @@ void kj_http_retry_parked(kj_server *s)
     }
 }
 
-void kj_http_fail_parked(kj_server *s)
+/* On stop: 503 to every parked session. */
+static void fail_parked(kj_server *s)
 {
-    while (s->parked) {
-        struct http_sess *hs = s->parked;
+    while (s->http->parked) {
+        struct http_sess *hs = s->http->parked;
         unpark(s, hs);
         kj_ingest_job_free(hs->job);
         hs->job = NULL;
@@ -676,8 +680,8 @@ static int on_request(struct http_sess *hs, const char *uri)
     return kj_files_serve(hs->srv, wsi, uri);
 }
 
-int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     struct http_sess *hs = user;
     kj_server *s = lws_context_user(lws_get_context(wsi));
@@ -699,15 +703,6 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return kj_ws_refuse(wsi, 400, "offer a subprotocol: kinerja-ingest.v1 or kinerja-live.v1")
                    ? 1
                    : 0;
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: kj_server_on_wake(s); return 0;
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-        const struct lws_filter_network_conn_args *net = user;
-        if (!kj_conns_admit(s, (const struct sockaddr *)&net->cli_addr)) return 1;
-        s->connections++;
-        return 0;
-    }
-    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: kj_conns_add(s, wsi); return 0;
-    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: return keep_alive(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
@@ -717,3 +712,30 @@ int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
+
+static void start(kj_server *s)
+{
+    s->http = kj_calloc(1, sizeof *s->http);
+}
+
+static bool busy(const kj_server *s)
+{
+    return s->http->answers_pending || s->http->bodies_in_progress;
+}
+
+static void free_state(kj_server *s)
+{
+    free(s->http);
+    s->http = NULL;
+}
+
+const kj_net_proto kj_http_proto = {
+    .name = "http",
+    .callback = callback,
+    .sess_size = sizeof(struct http_sess),
+    .start = start,
+    .on_wake = retry_parked,
+    .on_stop = fail_parked,
+    .busy = busy,
+    .free = free_state,
+};

@@ -57,10 +57,13 @@ typedef struct live_conn {
     struct live_conn *next_paused;
 } live_conn;
 
-size_t kj_live_sess_size(void)
-{
-    return sizeof(live_conn);
-}
+/* The protocol's own state. */
+struct kj_live_state {
+    live_unit *units;          /* units that viewers watch */
+    kj_overview_sub *overview; /* viewers of the overview (overview.c) */
+    size_t snapshots_asked;    /* snapshot queries at the writer */
+    live_conn *paused;         /* viewers waiting for those to come back */
+};
 
 static const char *personal(const live_conn *c)
 {
@@ -76,14 +79,14 @@ static const char *view_of(const live_conn *c)
 
 static live_unit *unit_get(kj_server *s, const char *id, bool create)
 {
-    for (live_unit *u = s->live_units; u; u = u->next)
+    for (live_unit *u = s->live->units; u; u = u->next)
         if (!strcmp(u->id, id)) return u;
     if (!create) return NULL;
     live_unit *u = kj_calloc(1, sizeof *u);
     snprintf(u->id, sizeof u->id, "%s", id);
-    u->next = s->live_units;
-    s->live_units = u;
-    s->n_live_units++;
+    u->next = s->live->units;
+    s->live->units = u;
+    s->stats.live_units++;
     return u;
 }
 
@@ -95,10 +98,10 @@ static live_unit *unit_get(kj_server *s, const char *id, bool create)
 static void unit_release(kj_server *s, live_unit *u)
 {
     if (u->subs || u->snapshot_asked) return;
-    for (live_unit **pp = &s->live_units; *pp; pp = &(*pp)->next)
+    for (live_unit **pp = &s->live->units; *pp; pp = &(*pp)->next)
         if (*pp == u) {
             *pp = u->next;
-            s->n_live_units--;
+            s->stats.live_units--;
             free(u);
             return;
         }
@@ -108,9 +111,9 @@ static void unit_release(kj_server *s, live_unit *u)
  * unit it does not know, which publishes nothing). */
 static void resume_paused(kj_server *s)
 {
-    while (s->live_paused && s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) {
-        live_conn *c = s->live_paused;
-        s->live_paused = c->next_paused;
+    while (s->live->paused && s->live->snapshots_asked < SNAPSHOTS_ASKED_MAX) {
+        live_conn *c = s->live->paused;
+        s->live->paused = c->next_paused;
         c->paused = false;
         lws_rx_flow_control(c->ws.wsi, 1);
     }
@@ -119,7 +122,7 @@ static void resume_paused(kj_server *s)
 static void unpause(live_conn *c)
 {
     kj_server *s = c->ws.srv;
-    for (live_conn **pp = &s->live_paused; *pp; pp = &(*pp)->next_paused)
+    for (live_conn **pp = &s->live->paused; *pp; pp = &(*pp)->next_paused)
         if (*pp == c) {
             *pp = c->next_paused;
             break;
@@ -131,19 +134,19 @@ static void unpause(live_conn *c)
 static void pause_if_busy(live_conn *c)
 {
     kj_server *s = c->ws.srv;
-    if (c->paused || s->live_snapshots_asked < SNAPSHOTS_ASKED_MAX) return;
+    if (c->paused || s->live->snapshots_asked < SNAPSHOTS_ASKED_MAX) return;
     kj_debug("live: %zu snapshots asked of the writer: a viewer waits before sending more",
-             s->live_snapshots_asked);
+             s->live->snapshots_asked);
     c->paused = true;
-    c->next_paused = s->live_paused;
-    s->live_paused = c;
+    c->next_paused = s->live->paused;
+    s->live->paused = c;
     lws_rx_flow_control(c->ws.wsi, 0);
 }
 
 static void snapshot_answered(kj_query *q)
 {
     kj_server *s = q->owner;
-    s->live_snapshots_asked--;
+    s->live->snapshots_asked--;
     resume_paused(s);
     live_unit *u = unit_get(s, q->unit, false);
     if (!u) return;
@@ -165,32 +168,21 @@ static void ask_snapshot(live_conn *c, live_unit *u, const char *employee)
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
     if (!employee) u->snapshot_asked = true;
     kj_hub_ask(s->hub, q);
-    s->live_snapshots_asked++;
+    s->live->snapshots_asked++;
     pause_if_busy(c);
 }
 
 /* --- delivery --- */
 
-static void drop_backlog(live_conn *c)
+/* kj_ws_backlog_full dropped the viewer's unsent frames: every view starts
+ * again from a snapshot once it drained (writeable). */
+static void backlog_dropped(kj_wsconn *ws)
 {
-    kj_server *s = c->ws.srv;
-    kj_stats_updates(&s->stats, 0, c->ws.out.count);
-    kj_outq_clear(&c->ws.out);
+    live_conn *c = (live_conn *)ws; /* ws is the first member of its live_conn */
     c->resync = true;
     for (size_t i = 0; i < c->n_subs; i++)
         c->subs[i].waiting = true;
     c->overview.waiting = true; /* its changed rows, past a gap, mean nothing: all rows follow */
-    lws_callback_on_writable(c->ws.wsi); /* to learn when it has drained */
-    kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
-             c->ws.srv->cfg->viewer_backlog);
-}
-
-bool kj_live_backlog_full(kj_wsconn *ws)
-{
-    live_conn *c = (live_conn *)ws; /* ws is the first member of its live_conn */
-    if (c->ws.out.bytes <= c->ws.srv->cfg->viewer_backlog) return false;
-    drop_backlog(c);
-    return true;
 }
 
 static void deliver(sub *sb, kj_frame *f)
@@ -199,10 +191,7 @@ static void deliver(sub *sb, kj_frame *f)
     if (c->ws.close_code) return;
     /* The frame itself always fits (a snapshot may be larger than the
      * backlog): what may not pass viewer_backlog is what waits before it. */
-    if (c->ws.out.bytes > c->ws.srv->cfg->viewer_backlog) {
-        drop_backlog(c);
-        return;
-    }
+    if (kj_ws_backlog_full(&c->ws)) return;
     kj_ws_send(&c->ws, f);
     kj_stats_updates(&c->ws.srv->stats, 1, 0);
 }
@@ -250,7 +239,8 @@ static void on_alert(kj_server *s, const kj_pub *p)
     }
 }
 
-void kj_live_on_published(kj_server *s, kj_pub *list)
+/* The writer's published frames to the subscribers. */
+static void on_published(kj_server *s, kj_pub *list)
 {
     for (kj_pub *p = list; p; p = p->next) {
         if (p->frame == NULL) continue;
@@ -258,7 +248,7 @@ void kj_live_on_published(kj_server *s, kj_pub *list)
         case KJ_PUB_UPDATE: on_update(s, p); break;
         case KJ_PUB_SNAPSHOT: on_snapshot(s, p); break;
         case KJ_PUB_ALERT: on_alert(s, p); break;
-        case KJ_PUB_OVERVIEW: kj_overview_on_published(s, p); break;
+        case KJ_PUB_OVERVIEW: kj_overview_on_published(s->live->overview, p); break;
         }
     }
     kj_pub_free_list(list);
@@ -427,7 +417,7 @@ static void on_message(live_conn *c, const msgpack_object *m)
     if (op && n == 5 && !memcmp(op, "units", 5))
         ask_units(c);
     else if (op && n == 9 && !memcmp(op, "subscribe", 9) && kj_overview_asked(m))
-        kj_overview_subscribe(&c->overview, &c->ws);
+        kj_overview_subscribe(&c->ws.srv->live->overview, &c->overview, &c->ws);
     else if (op && n == 11 && !memcmp(op, "unsubscribe", 11) && kj_overview_asked(m))
         kj_overview_unsubscribe(&c->overview);
     else if (op && n == 9 && !memcmp(op, "subscribe", 9))
@@ -491,25 +481,26 @@ static void closed(live_conn *c)
         remove_sub(c, &c->subs[c->n_subs - 1]);
     kj_overview_unsubscribe(&c->overview);
     if (c->units_query) c->units_query->owner = NULL;
-    kj_ws_closed(&c->ws, &c->ws.srv->live_clients);
+    kj_ws_closed(&c->ws, &c->ws.srv->stats.live_clients);
 }
 
-int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     live_conn *c = user;
     kj_server *s = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (kj_ws_filter(&c->ws, wsi, s, false)) return 1;
-        if (s->live_clients >= s->cfg->max_viewers) {
+        if (s->stats.live_clients >= s->cfg->max_viewers) {
             kj_conns_refused(s, "max_viewers", s->cfg->max_viewers);
             return kj_ws_refuse(wsi, 503, "too many viewers: max_viewers reached") ? 1 : 0;
         }
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
-        kj_ws_established(&c->ws, wsi, &s->live_clients);
+        kj_ws_established(&c->ws, wsi, &s->stats.live_clients);
         c->ws.token_changed = token_changed;
+        c->ws.backlog_dropped = backlog_dropped;
         return 0;
     case LWS_CALLBACK_RECEIVE: {
         msgpack_unpacked msg;
@@ -521,17 +512,48 @@ int kj_live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
-    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;
     }
 }
 
-void kj_live_free_units(kj_server *s)
+static void start(kj_server *s)
 {
-    while (s->live_units) {
-        live_unit *u = s->live_units;
-        s->live_units = u->next;
+    s->live = kj_calloc(1, sizeof *s->live);
+}
+
+static void take_published(kj_server *s)
+{
+    if (s->hub) on_published(s, kj_hub_take_published(s->hub));
+}
+
+static void free_state(kj_server *s)
+{
+    while (s->live->units) {
+        live_unit *u = s->live->units;
+        s->live->units = u->next;
         free(u);
     }
-    s->n_live_units = 0;
+    s->stats.live_units = 0;
+    free(s->live);
+    s->live = NULL;
 }
+
+/* The most one send() of a viewer's frame may carry. */
+#define LIVE_TX_MAX (256 * 1024)
+
+/* Viewers send tiny frames: a small rx buffer keeps an idle viewer cheap.
+ * tx_packet_size must be set beside it: at 0, lws 4.1 caps each send() at
+ * rx_buffer_size, copies the rest of the frame to the heap and sends it
+ * 1 KiB per writeable round (seven sends and loop turns per 6 KiB
+ * update). Whatever the kernel does not take still goes to lws's heap
+ * list, so a larger cap never buffers more, it only sends sooner. */
+const kj_net_proto kj_live_proto = {
+    .name = "kinerja-live.v1",
+    .callback = callback,
+    .sess_size = sizeof(live_conn),
+    .rx_buffer_size = 1024,
+    .tx_packet_size = LIVE_TX_MAX,
+    .start = start,
+    .on_wake = take_published,
+    .free = free_state,
+};

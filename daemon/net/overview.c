@@ -1,6 +1,5 @@
 /* The agency overview on the service thread (see overview.h). */
 #include "overview.h"
-#include "live.h"
 
 #include <string.h>
 
@@ -82,7 +81,7 @@ static bool may_subscribe(const kj_token *t)
     return !t || (t->role != KJ_ROLE_INGEST && !t->employee);
 }
 
-void kj_overview_subscribe(kj_overview_sub *o, kj_wsconn *ws)
+void kj_overview_subscribe(kj_overview_sub **list, kj_overview_sub *o, kj_wsconn *ws)
 {
     if (!may_subscribe(ws->token)) {
         kj_ws_error(ws, 0, "overview: not allowed for this token");
@@ -90,9 +89,9 @@ void kj_overview_subscribe(kj_overview_sub *o, kj_wsconn *ws)
     }
     if (o->ws) return;
     kj_server *s = ws->srv;
-    *o = (kj_overview_sub){.ws = ws, .waiting = true, .next = s->overview_subs};
-    if (s->overview_subs) s->overview_subs->prev = o;
-    s->overview_subs = o;
+    *o = (kj_overview_sub){.ws = ws, .waiting = true, .list = list, .next = *list};
+    if (*list) (*list)->prev = o;
+    *list = o;
     kj_hub_view_add(s->hub, KJ_HUB_OVERVIEW_VIEW, "");
     ask_rows(s);
 }
@@ -104,7 +103,7 @@ void kj_overview_unsubscribe(kj_overview_sub *o)
     if (o->prev)
         o->prev->next = o->next;
     else
-        s->overview_subs = o->next;
+        *o->list = o->next;
     if (o->next) o->next->prev = o->prev;
     kj_hub_view_remove(s->hub, KJ_HUB_OVERVIEW_VIEW, "");
     o->ws = NULL;
@@ -129,7 +128,7 @@ void kj_overview_resync(kj_overview_sub *o)
 }
 
 /* Viewers with the same token share one filtered frame per publication. */
-void kj_overview_on_published(kj_server *s, const kj_pub *p)
+void kj_overview_on_published(kj_overview_sub *list, const kj_pub *p)
 {
     msgpack_unpacked u;
     if (!unpack(p->frame, &u)) {
@@ -138,9 +137,9 @@ void kj_overview_on_published(kj_server *s, const kj_pub *p)
     }
     const kj_token *last_tok = NULL;
     kj_frame *last = NULL;
-    for (kj_overview_sub *o = s->overview_subs; o; o = o->next) {
+    for (kj_overview_sub *o = list; o; o = o->next) {
         bool take = p->full ? o->waiting : !o->waiting && p->seq > o->seq;
-        if (!take || o->ws->close_code || kj_live_backlog_full(o->ws)) continue;
+        if (!take || o->ws->close_code || kj_ws_backlog_full(o->ws)) continue;
         if (!last || o->ws->token != last_tok) {
             kj_frame_unref(last);
             last = filtered(&u.data, o->ws->token, true, p->seq);

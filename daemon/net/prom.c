@@ -134,10 +134,11 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     http(f, &s->stats);
     commits(f, &st);
     gauge(f, "kinerja_connections", "Open connections of every kind.", s->connections);
-    gauge(f, "kinerja_live_clients", "Dashboards connected (kinerja-live.v1).", s->live_clients);
-    gauge(f, "kinerja_live_units", "Units watched by at least one dashboard.", s->n_live_units);
+    gauge(f, "kinerja_live_clients", "Dashboards connected (kinerja-live.v1).",
+          s->stats.live_clients);
+    gauge(f, "kinerja_live_units", "Units watched by at least one dashboard.", s->stats.live_units);
     gauge(f, "kinerja_ingest_clients", "Producers connected (kinerja-ingest.v1).",
-          s->ingest_clients);
+          s->stats.ingest_clients);
     counter(f, "kinerja_updates_sent_total", "Live frames delivered to viewers.",
             s->stats.updates_sent);
     counter(f, "kinerja_updates_dropped_total",

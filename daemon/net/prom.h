@@ -3,8 +3,9 @@
  *
  * The counters live in one kj_stats (a field of the server) that this module
  * owns: the modules that see an answer, an event's result or a live frame
- * (http.c, api.c, files.c, server.c, live.c) count it through the functions
- * below, and only kj_prom_render reads it. Service thread only. */
+ * (http.c, api.c, files.c, server.c, live.c, ws.c) count it through the
+ * functions below, and only kj_prom_render (and the watchdog's status line)
+ * reads it. Service thread only. */
 #ifndef KJ_PROM_H
 #define KJ_PROM_H
 
@@ -23,6 +24,9 @@ typedef struct kj_stats {
     uint64_t events_total[KJ_EVENT_TYPES][KJ_RESULTS]; /* [type or 0][kj_item_result or 3] */
     uint64_t updates_sent, updates_dropped;
     uint64_t alerts_by_status[4]; /* [kj_status the alert went to] */
+    /* gauges, kept by their owners: ws.c counts the clients of each
+     * subprotocol, live.c the units viewers watch */
+    size_t live_clients, ingest_clients, live_units;
 } kj_stats;
 
 /* An HTTP answer with this status was sent (or set). */

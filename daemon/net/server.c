@@ -28,22 +28,31 @@ static const lws_retry_bo_t idle_policy = {
     .secs_since_valid_hangup = 40,
 };
 
-/* The most one send() of a viewer's frame may carry (see protocols[]). */
-#define KJ_LIVE_TX_MAX (256 * 1024)
+/* The protocols, in lws's order: the first serves plain HTTP. */
+static const kj_net_proto *const protos[] = {&kj_http_proto, &kj_wsingest_proto, &kj_live_proto};
+#define N_PROTOS (sizeof protos / sizeof protos[0])
 
-static struct lws_protocols protocols[] = {
-    {"http", kj_http_callback, 0, 0, 0, NULL, 0},
-    /* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame */
-    {"kinerja-ingest.v1", kj_wsingest_callback, 0, 65536, 1, NULL, 0},
-    /* Viewers send tiny frames: a small rx buffer keeps an idle viewer cheap.
-     * tx_packet_size must be set beside it: at 0, lws 4.1 caps each send() at
-     * rx_buffer_size, copies the rest of the frame to the heap and sends it
-     * 1 KiB per writeable round (seven sends and loop turns per 6 KiB
-     * update). Whatever the kernel does not take still goes to lws's heap
-     * list, so a larger cap never buffers more, it only sends sooner. */
-    {"kinerja-live.v1", kj_live_callback, 0, 1024, 2, NULL, KJ_LIVE_TX_MAX},
+static int http_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int wsingest_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+static int live_callback(struct lws *, enum lws_callback_reasons, void *, void *, size_t);
+
+/* lws's table, filled from protos[] (sizes) at kj_server_new. */
+static struct lws_protocols protocols[N_PROTOS + 1] = {
+    {"http", http_callback, 0, 0, 0, NULL, 0},
+    {"kinerja-ingest.v1", wsingest_callback, 0, 0, 1, NULL, 0},
+    {"kinerja-live.v1", live_callback, 0, 0, 2, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
+
+static void fill_protocols(void)
+{
+    for (size_t i = 0; i < N_PROTOS; i++) {
+        protocols[i].name = protos[i]->name;
+        protocols[i].per_session_data_size = protos[i]->sess_size;
+        protocols[i].rx_buffer_size = protos[i]->rx_buffer_size;
+        protocols[i].tx_packet_size = protos[i]->tx_packet_size;
+    }
+}
 
 /* lws logs through here, at our levels: its errors are ours to see. */
 static void lws_log_to_ours(int level, const char *line)
@@ -177,9 +186,9 @@ kj_err kj_server_new(kj_config *cfg, kj_store *store, kj_server **out, char *msg
         kj_warn("web_root %s does not exist: only the API is served", cfg->web_root);
         s->web_root[0] = 0;
     }
-    protocols[0].per_session_data_size = kj_http_sess_size();
-    protocols[1].per_session_data_size = kj_wsingest_sess_size();
-    protocols[2].per_session_data_size = kj_live_sess_size();
+    fill_protocols();
+    for (size_t i = 0; i < N_PROTOS; i++)
+        protos[i]->start(s);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
 
     struct lws_context_creation_info info;
@@ -225,7 +234,7 @@ void kj_server_status(kj_server *s, char *buf, size_t len)
     kj_ingest_get_stats(s->ingest, &st);
     double secs = (double)s->tick_us / 1e6;
     snprintf(buf, len, "%zu dashboards, %zu producers, %.0f events/s, %llu events accepted",
-             s->live_clients, s->ingest_clients,
+             s->stats.live_clients, s->stats.ingest_clients,
              (double)(st.events_accepted - s->last_accepted) / secs,
              (unsigned long long)st.events_accepted);
     s->last_accepted = st.events_accepted;
@@ -268,10 +277,11 @@ kj_err kj_server_submit(kj_server *s, kj_ingest_job *job)
     return s->cluster ? kj_cluster_submit(s->cluster, job) : kj_ingest_submit(s->ingest, job);
 }
 
-static void take_from_writer(kj_server *s)
+/* The answers to questions asked of the writer (after its published frames,
+ * which the live protocol took in its on_wake). */
+static void take_answers(kj_server *s)
 {
     if (!s->hub) return;
-    kj_live_on_published(s, kj_hub_take_published(s->hub));
     kj_query *q = kj_hub_take_answers(s->hub);
     while (q) {
         kj_query *next = q->next;
@@ -293,7 +303,8 @@ void kj_server_stop(kj_server *s)
     kj_server_wake(s);
 }
 
-void kj_server_conn_gone(kj_server *s, struct lws *wsi)
+/* A connection ended (LWS_CALLBACK_WSI_DESTROY, whatever its protocol). */
+static void conn_gone(kj_server *s, struct lws *wsi)
 {
     /* HTTP/2 streams are wsis of their own: only the network connection counts.
      * Listening sockets are destroyed too, but only at exit: clamp. */
@@ -326,8 +337,8 @@ static void answer_jobs(kj_server *s, kj_ingest_job *done)
     }
 }
 
-/* Called on the service thread after every wake-up. */
-void kj_server_on_wake(kj_server *s)
+/* Called on the service thread after every wake-up (lws_cancel_service). */
+static void on_wake(kj_server *s)
 {
     if (s->stopping && s->loop) ev_break(s->loop, EVBREAK_ALL); /* kj_server_run drains */
     if (s->reload_wanted) {
@@ -336,9 +347,71 @@ void kj_server_on_wake(kj_server *s)
     }
     answer_jobs(s, kj_ingest_take_done(s->ingest));
     answer_jobs(s, kj_cluster_take_done(s->cluster)); /* PubAcks in */
-    if (s->parked) kj_http_retry_parked(s);
-    if (s->ws_blocked) kj_wsingest_retry_blocked(s);
-    take_from_writer(s);
+    for (size_t i = 0; i < N_PROTOS; i++)
+        if (protos[i]->on_wake) protos[i]->on_wake(s);
+    take_answers(s);
+}
+
+/* Callbacks about the connection rather than its protocol; true when handled
+ * (with *ret the value for lws). */
+static bool conn_callback(kj_server *s, struct lws *wsi, enum lws_callback_reasons reason,
+                          void *user, int *ret)
+{
+    *ret = 0;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        const struct lws_filter_network_conn_args *net = user;
+        if (!kj_conns_admit(s, (const struct sockaddr *)&net->cli_addr))
+            *ret = 1;
+        else
+            s->connections++;
+        return true;
+    }
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: kj_conns_add(s, wsi); return true;
+    case LWS_CALLBACK_WSI_DESTROY: conn_gone(s, wsi); return true;
+    default: return false;
+    }
+}
+
+static int dispatch(const kj_net_proto *p, struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    kj_server *s = lws_context_user(lws_get_context(wsi));
+    int ret;
+    if (conn_callback(s, wsi, reason, user, &ret)) return ret;
+    return p->callback(wsi, reason, user, in, len);
+}
+
+/* The wake-up is broadcast to every protocol of every vhost: the first
+ * protocol takes it. */
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+        on_wake(lws_context_user(lws_get_context(wsi)));
+        return 0;
+    }
+    return dispatch(&kj_http_proto, wsi, reason, user, in, len);
+}
+
+static int wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                             void *in, size_t len)
+{
+    return dispatch(&kj_wsingest_proto, wsi, reason, user, in, len);
+}
+
+static int live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    return dispatch(&kj_live_proto, wsi, reason, user, in, len);
+}
+
+/* Whether a protocol still has answers leaving. */
+static bool busy(const kj_server *s)
+{
+    for (size_t i = 0; i < N_PROTOS; i++)
+        if (protos[i]->busy && protos[i]->busy(s)) return true;
+    return false;
 }
 
 static void drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -366,24 +439,25 @@ static void drain(kj_server *s)
     kj_info("stopping: committing pending events");
     kj_notify_stopping();
     lws_sul_cancel(&s->tick_sul);
-    kj_http_fail_parked(s);
+    for (size_t i = 0; i < N_PROTOS; i++)
+        if (protos[i]->on_stop) protos[i]->on_stop(s);
     kj_cluster_stop(s->cluster); /* before the writer: the consumer feeds it */
     kj_ingest_stop(s->ingest);
-    kj_server_on_wake(s);
+    on_wake(s);
     int64_t deadline = kj_mono_ms() + 2000;
     ev_timer wake;
     if (s->loop) {
         ev_timer_init(&wake, drain_tick, 0.05, 0.05);
         ev_timer_start(s->loop, &wake);
     }
-    while ((s->answers_pending || s->bodies_in_progress) && kj_mono_ms() < deadline)
+    while (busy(s) && kj_mono_ms() < deadline)
         if (serve_once(s)) break;
     if (s->loop) ev_timer_stop(s->loop, &wake);
 }
 
 kj_err kj_server_run(kj_server *s)
 {
-    if (s->loop && !s->stopping) ev_run(s->loop, 0); /* until kj_server_on_wake sees stopping */
+    if (s->loop && !s->stopping) ev_run(s->loop, 0); /* until on_wake sees stopping */
     while (!s->loop && !s->stopping)
         if (serve_once(s)) return KJ_ERR_IO;
     drain(s);
@@ -402,7 +476,8 @@ void kj_server_free(kj_server *s)
     }
     if (s->loop) ev_loop_destroy(s->loop); /* after the context: lws's watchers are on it */
     kj_conns_free(s);                      /* after the context: its WSI_DESTROYs leave the table */
-    kj_live_free_units(s);
+    for (size_t i = 0; i < N_PROTOS; i++)  /* after the context: its closes use their state */
+        protos[i]->free(s);
     for (size_t i = 0; i < s->n_old_cfgs; i++)
         kj_config_free(s->old_cfgs[i]);
     free(s->old_cfgs);

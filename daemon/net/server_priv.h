@@ -10,16 +10,15 @@
 #include "prom.h"
 #include "server.h"
 
-struct http_sess;
 struct kj_wsconn;
-struct live_unit;
-struct live_conn;
+struct kj_http_state;
+struct kj_wsingest_state;
+struct kj_live_state;
 struct kj_hub;
 struct ev_loop;
 struct ev_prepare;
 struct kj_conns;
 struct kj_cluster;
-struct ingest_conn;
 
 struct kj_server {
     const kj_config *cfg; /* the one in force; replaced by a reload */
@@ -37,36 +36,41 @@ struct kj_server {
     struct kj_cluster *cluster;       /* NULL: one node (no `cluster` key) */
     struct kj_hub *hub;               /* frames from the writer, queries to it */
     struct kj_rapor_jobs *rapor_jobs; /* rapor builds on worker threads; made on first use */
-    struct live_unit *live_units;     /* units that viewers watch (live.c) */
-    size_t n_live_units;
-    struct kj_overview_sub *overview_subs; /* live overview viewers (overview.c) */
-    size_t live_snapshots_asked;           /* live.c: snapshot queries at the writer */
-    struct live_conn *live_paused;         /* live.c: viewers waiting for those to come back */
+    struct kj_http_state *http;       /* each protocol's own state (see kj_net_proto) */
+    struct kj_wsingest_state *wsingest;
+    struct kj_live_state *live;
     struct lws_context *ctx;
-    struct ev_loop *loop;           /* the epoll loop lws runs on; NULL: lws's own poll() */
-    struct ev_prepare *turn_watch;  /* counts loop_turns on loop */
-    uint64_t loop_turns;            /* turns of the service loop: tells a callback lws repeats
-                                     * without returning to the loop from one it repeats per turn */
-    char web_root[4096];            /* realpath of cfg->web_root, "" when it does not exist */
-    atomic_bool stopping;           /* set by kj_server_stop from any thread */
-    struct http_sess *parked;       /* sessions waiting for room in the ingest queue */
-    struct ingest_conn *ws_blocked; /* ingest connections waiting for room (wsingest.c) */
-    size_t ingest_clients, live_clients;
-    size_t connections;        /* accepted and not yet closed */
-    struct kj_conns *conns;    /* the table of connections: admission, deadlines (conns.c) */
-    size_t answers_pending;    /* HTTP answers set and not yet fully written */
-    size_t bodies_in_progress; /* POST bodies being received */
-    kj_stats stats;            /* counters for /metrics: written through prom.h, read by prom.c */
+    struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
+    struct ev_prepare *turn_watch; /* counts loop_turns on loop */
+    uint64_t loop_turns;           /* turns of the service loop: tells a callback lws repeats
+                                    * without returning to the loop from one it repeats per turn */
+    char web_root[4096];           /* realpath of cfg->web_root, "" when it does not exist */
+    atomic_bool stopping;          /* set by kj_server_stop from any thread */
+    size_t connections;            /* accepted and not yet closed */
+    struct kj_conns *conns;        /* the table of connections: admission, deadlines (conns.c) */
+    kj_stats stats; /* counters for /metrics: written through prom.h, read by prom.c */
 };
 
-/* The lws protocol callbacks. */
-int kj_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len);
-size_t kj_http_sess_size(void);
+/* One protocol the service thread speaks: http (http.c), kinerja-ingest.v1
+ * (wsingest.c), kinerja-live.v1 (live.c). server.c registers it with lws and
+ * keeps the callbacks about the connection itself (admission, the table of
+ * connections, the writer's wake-up); every other callback goes to .callback.
+ * The hooks run at the points of the loop named; each keeps its state in its
+ * own struct behind the server's pointer (s->http, s->wsingest, s->live). */
+typedef struct kj_net_proto {
+    const char *name;
+    lws_callback_function *callback;
+    size_t sess_size; /* lws's per-session data: the protocol's session */
+    size_t rx_buffer_size, tx_packet_size;
+    void (*start)(kj_server *s);   /* at kj_server_new: makes its state */
+    void (*on_wake)(kj_server *s); /* after the writer's wake-up: work handed back; NULL: none */
+    void (*on_stop)(kj_server *s); /* at stop: refuse what waits; NULL: nothing */
+    bool (*busy)(
+        const kj_server *s);    /* answers still leaving, that the stop waits for; NULL: none */
+    void (*free)(kj_server *s); /* at exit, after the lws context */
+} kj_net_proto;
 
-/* Submits sessions parked on a full ingest queue, in order. */
-void kj_http_retry_parked(kj_server *s);
-void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session */
+extern const kj_net_proto kj_http_proto, kj_wsingest_proto, kj_live_proto;
 
 /* A request's path, query and headers together: over KJ_HTTP_HEAD_MAX bytes
  * the answer is 431; lws's own buffer (KJ_HTTP_HEAD_BUF, per connection while
@@ -77,20 +81,8 @@ void kj_http_fail_parked(kj_server *s); /* on stop: 503 to every parked session 
 /* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
 int kj_http_head_too_big(struct lws *wsi);
 
-/* A connection ended (LWS_CALLBACK_WSI_DESTROY, whatever its protocol). */
-void kj_server_conn_gone(kj_server *s, struct lws *wsi);
-
 /* SIGHUP's work, on the service thread (reload.c). */
 void kj_server_do_reload(kj_server *s);
-
-/* The service thread's reaction to a wake-up (lws_cancel_service). */
-void kj_server_on_wake(kj_server *s);
-
-/* kinerja-ingest.v1 */
-int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                         size_t len);
-size_t kj_wsingest_sess_size(void);
-void kj_wsingest_retry_blocked(kj_server *s);
 
 /* Static files: 0 when a response was started, -1 to close. */
 int kj_files_serve(kj_server *s, struct lws *wsi, const char *uri);

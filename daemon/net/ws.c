@@ -73,6 +73,18 @@ bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f)
     return true;
 }
 
+bool kj_ws_backlog_full(kj_wsconn *c)
+{
+    if (c->out.bytes <= c->srv->cfg->viewer_backlog) return false;
+    kj_stats_updates(&c->srv->stats, 0, c->out.count);
+    kj_outq_clear(&c->out);
+    if (c->backlog_dropped) c->backlog_dropped(c);
+    lws_callback_on_writable(c->wsi); /* to learn when it has drained */
+    kj_debug("live: a viewer fell %zu bytes behind: dropped, snapshots follow when it drains",
+             c->srv->cfg->viewer_backlog);
+    return true;
+}
+
 int kj_ws_received(kj_wsconn *c)
 {
     if (!c->overflowed) return 0;

@@ -28,6 +28,9 @@ typedef struct kj_wsconn {
     /* Called after a reload gave this connection a new token (live.c re-checks
      * its subscriptions); may be NULL. */
     void (*token_changed)(struct kj_wsconn *c);
+    /* Called when kj_ws_backlog_full dropped the unsent frames (live.c starts
+     * its views again from snapshots); may be NULL. */
+    void (*backlog_dropped)(struct kj_wsconn *c);
 } kj_wsconn;
 
 /* On LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: reads a bearer header. Returns
@@ -53,6 +56,11 @@ int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool bin
  * connection marked overflowed (closed now, 1008: kj_ws_received). Returns
  * whether f was queued. */
 bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f);
+
+/* For another frame that may be dropped (an update): true when the unsent
+ * frames are past viewer_backlog, which were then dropped (backlog_dropped
+ * is called), so the frame must not be queued either. */
+bool kj_ws_backlog_full(kj_wsconn *c);
 
 /* After a received message was handled: -1 (close now, with the close
  * reason set) when it overflowed the connection's queue, else 0. */

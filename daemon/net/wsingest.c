@@ -31,10 +31,10 @@ struct ingest_conn {
     struct ingest_conn *next_blocked;
 };
 
-size_t kj_wsingest_sess_size(void)
-{
-    return sizeof(struct ingest_conn);
-}
+/* The protocol's own state. */
+struct kj_wsingest_state {
+    struct ingest_conn *blocked; /* connections waiting for room in the ingest queue */
+};
 
 static kj_frame *pack_ack(const kj_ingest_job *job)
 {
@@ -92,7 +92,7 @@ static bool must_pause(const struct ingest_conn *c)
 static void unblock(struct ingest_conn *c)
 {
     kj_server *s = c->ws.srv;
-    for (struct ingest_conn **pp = &s->ws_blocked; *pp; pp = &(*pp)->next_blocked)
+    for (struct ingest_conn **pp = &s->wsingest->blocked; *pp; pp = &(*pp)->next_blocked)
         if (*pp == c) {
             *pp = c->next_blocked;
             break;
@@ -129,8 +129,8 @@ static void submit(struct ingest_conn *c, kj_ingest_job *job)
     if (err == KJ_ERR_BUSY) {
         if (!c->blocked) {
             c->blocked = job;
-            c->next_blocked = s->ws_blocked;
-            s->ws_blocked = c;
+            c->next_blocked = s->wsingest->blocked;
+            s->wsingest->blocked = c;
         }
         set_paused(c, true);
         return;
@@ -156,10 +156,11 @@ static int writeable(struct ingest_conn *c)
     return 0;
 }
 
-void kj_wsingest_retry_blocked(kj_server *s)
+/* Submits the jobs of connections blocked on a full ingest queue, in order. */
+static void retry_blocked(kj_server *s)
 {
-    while (s->ws_blocked) {
-        struct ingest_conn *c = s->ws_blocked;
+    while (s->wsingest->blocked) {
+        struct ingest_conn *c = s->wsingest->blocked;
         submit(c, c->blocked);
         if (c->blocked) break; /* still full */
     }
@@ -225,18 +226,18 @@ static void closed(struct ingest_conn *c)
         unblock(c);
         kj_ingest_job_free(job);
     }
-    kj_ws_closed(&c->ws, &c->ws.srv->ingest_clients);
+    kj_ws_closed(&c->ws, &c->ws.srv->stats.ingest_clients);
 }
 
-int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                         size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     struct ingest_conn *c = user;
     kj_server *s = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
-        kj_ws_established(&c->ws, wsi, &s->ingest_clients);
+        kj_ws_established(&c->ws, wsi, &s->stats.ingest_clients);
         if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
         return 0;
     case LWS_CALLBACK_RECEIVE: {
@@ -249,7 +250,28 @@ int kj_wsingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
-    case LWS_CALLBACK_WSI_DESTROY: kj_server_conn_gone(s, wsi); return 0;
     default: return 0;
     }
 }
+
+static void start(kj_server *s)
+{
+    s->wsingest = kj_calloc(1, sizeof *s->wsingest);
+}
+
+static void free_state(kj_server *s)
+{
+    free(s->wsingest);
+    s->wsingest = NULL;
+}
+
+/* rx_buffer_size: the chunk in which messages arrive; reassembled up to max_frame. */
+const kj_net_proto kj_wsingest_proto = {
+    .name = "kinerja-ingest.v1",
+    .callback = callback,
+    .sess_size = sizeof(struct ingest_conn),
+    .rx_buffer_size = 65536,
+    .start = start,
+    .on_wake = retry_blocked,
+    .free = free_state,
+};
