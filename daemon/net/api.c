@@ -13,7 +13,8 @@
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "../proto/export.h"
-#include "http_priv.h"
+#include "api.h"
+#include "api_rapor.h"
 #include "live.h"
 #include "log.h"
 #include "overview.h"
@@ -32,79 +33,12 @@ struct export
     size_t len;
 };
 
-/* --- parameters --- */
-
-static bool arg(struct http_sess *hs, const char *name, char *buf, int len)
-{
-    /* lws 4.1 copies each "name=value" into the buffer in turn and stops at
-     * the first that does not fit: use a buffer large enough for any. */
-    char key[32], frag[1024];
-    snprintf(key, sizeof key, "%s=", name);
-    const char *v = lws_get_urlarg_by_name(hs->wsi, key, frag, sizeof frag);
-    if (!v || strlen(v) >= (size_t)len) return false;
-    memcpy(buf, v, strlen(v) + 1);
-    return true;
-}
-
-/* An optional integer argument; false (with an answer set) when malformed. */
-static bool arg_int(struct http_sess *hs, const char *name, int64_t *out)
-{
-    char buf[32], *end;
-    if (!arg(hs, name, buf, sizeof buf)) return true;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno || end == buf || *end) {
-        kj_http_error(hs, 400, "%s: must be an integer (ms since the epoch)", name);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* Reads ?unit= and checks that the token may see it; false with an answer set. */
-static bool arg_unit(struct http_sess *hs, char *unit)
-{
-    if (!arg(hs, "unit", unit, KJ_ID_MAX + 1) || !kj_id_valid(unit, strlen(unit))) {
-        kj_http_error(hs, 400, "unit: required, an identifier");
-        return false;
-    }
-    if (hs->token && !kj_token_allows_unit(hs->token, unit)) {
-        kj_http_error(hs, 403, "token %s may not see unit %s", hs->token->name, unit);
-        return false;
-    }
-    return true;
-}
-
 static const char *personal(const struct http_sess *hs)
 {
     return hs->token && hs->token->employee ? hs->token->employee : NULL;
 }
 
 /* --- answers from the writer --- */
-
-static void answer_result(struct http_sess *hs, const kj_frame *f)
-{
-    if (hs->msgpack_out) {
-        kj_http_set_answer(hs, 200, "application/msgpack", f->data, f->len);
-        return;
-    }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    json_t *doc = NULL;
-    if (msgpack_unpack_next(&u, (const char *)f->data, f->len, NULL) == MSGPACK_UNPACK_SUCCESS)
-        doc = kj_json_from_msgpack(&u.data);
-    msgpack_unpacked_destroy(&u);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!text) {
-        kj_http_error(hs, 500, "cannot encode the answer as JSON");
-        return;
-    }
-    size_t n = strlen(text);
-    text[n] = '\n'; /* the NUL's byte becomes the line's end */
-    kj_http_set_answer(hs, 200, "application/json", text, n + 1);
-    free(text);
-}
 
 static void query_answered(kj_query *q)
 {
@@ -114,7 +48,7 @@ static void query_answered(kj_query *q)
         kj_http_error(hs, q->status ? q->status : 500, "%s", q->error[0] ? q->error : "no answer");
         return;
     }
-    answer_result(hs, q->result);
+    kj_http_answer_frame(hs, q->result);
 }
 
 static void units_answered(kj_query *q)
@@ -134,7 +68,7 @@ static void units_answered(kj_query *q)
         kj_live_pack_units(&pk, &all.data, hs->token, false);
         kj_frame *f = kj_frame_new(sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
-        answer_result(hs, f);
+        kj_http_answer_frame(hs, f);
         kj_frame_unref(f);
     } else {
         kj_http_error(hs, 500, "units: no answer");
@@ -162,7 +96,7 @@ static int get_snapshot(struct http_sess *hs)
 {
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
-    if (!arg_unit(hs, q->unit)) {
+    if (!kj_http_arg_unit(hs, q->unit)) {
         kj_query_free(q);
         return 0;
     }
@@ -177,7 +111,7 @@ static void overview_answered(kj_query *q)
     hs->query = NULL;
     kj_frame *f = q->status == 200 ? kj_overview_answer(q->result, hs->token) : NULL;
     if (f)
-        answer_result(hs, f);
+        kj_http_answer_frame(hs, f);
     else
         kj_http_error(hs, 500, "overview: no answer");
     kj_frame_unref(f);
@@ -196,6 +130,27 @@ static int get_overview(struct http_sess *hs)
     return 0;
 }
 
+static bool scope_allowed(const kj_token *tok, const char *scope)
+{
+    if (!tok) return true;
+    if (tok->employee) {
+        char own[KJ_ID_MAX + 16];
+        snprintf(own, sizeof own, "employee:%s", tok->employee);
+        return !strcmp(scope, own);
+    }
+    if (tok->all_units) return true;
+    /* unit:U and counter:U/C name their unit; employee:E spans units: only
+     * "*" tokens read an employee's series across units. */
+    char unit[KJ_ID_MAX + 1];
+    if (!strncmp(scope, "unit:", 5))
+        snprintf(unit, sizeof unit, "%s", scope + 5);
+    else if (!strncmp(scope, "counter:", 8))
+        snprintf(unit, sizeof unit, "%.*s", (int)strcspn(scope + 8, "/"), scope + 8);
+    else
+        return false;
+    return kj_token_allows_unit(tok, unit);
+}
+
 static int get_series(struct http_sess *hs)
 {
     kj_series_params *sp = kj_calloc(1, sizeof *sp);
@@ -203,19 +158,19 @@ static int get_series(struct http_sess *hs)
     int64_t now = kj_now_ms();
     sp->from = now - 86400000;
     sp->to = now + 1;
-    bool ok = arg(hs, "scope", sp->scope, sizeof sp->scope) &&
-              arg(hs, "metric", sp->metric, sizeof sp->metric);
+    bool ok = kj_http_arg(hs, "scope", sp->scope, sizeof sp->scope) &&
+              kj_http_arg(hs, "metric", sp->metric, sizeof sp->metric);
     if (!ok) {
         kj_http_error(hs, 400, "scope and metric are required");
         goto fail;
     }
-    arg(hs, "res", res, sizeof res);
+    kj_http_arg(hs, "res", res, sizeof res);
     if (!kj_res_parse(res, &sp->res)) {
         kj_http_error(hs, 400, "res: must be minute, hour or day");
         goto fail;
     }
-    if (!arg_int(hs, "from", &sp->from) || !arg_int(hs, "to", &sp->to)) goto fail;
-    if (!kj_api_scope_allowed(hs->token, sp->scope)) {
+    if (!kj_http_arg_int(hs, "from", &sp->from) || !kj_http_arg_int(hs, "to", &sp->to)) goto fail;
+    if (!scope_allowed(hs->token, sp->scope)) {
         kj_http_error(hs, 403, "scope %s: not allowed for this token", sp->scope);
         goto fail;
     }
@@ -350,11 +305,12 @@ static int get_events(struct http_sess *hs)
     struct export *ex = kj_calloc(1, sizeof *ex);
     char format[16] = "ndjson";
     int64_t now = kj_now_ms(), from = now - 86400000, to = now + 1;
-    if (!arg_unit(hs, ex->unit) || !arg_int(hs, "from", &from) || !arg_int(hs, "to", &to)) {
+    if (!kj_http_arg_unit(hs, ex->unit) || !kj_http_arg_int(hs, "from", &from) ||
+        !kj_http_arg_int(hs, "to", &to)) {
         free(ex);
         return 0;
     }
-    arg(hs, "format", format, sizeof format);
+    kj_http_arg(hs, "format", format, sizeof format);
     if (strcmp(format, "csv") && strcmp(format, "ndjson")) {
         free(ex);
         kj_http_error(hs, 400, "format: must be csv or ndjson");
@@ -371,27 +327,6 @@ static int get_events(struct http_sess *hs)
 }
 
 /* --- routing --- */
-
-bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
-{
-    if (!tok) return true;
-    if (tok->employee) {
-        char own[KJ_ID_MAX + 16];
-        snprintf(own, sizeof own, "employee:%s", tok->employee);
-        return !strcmp(scope, own);
-    }
-    if (tok->all_units) return true;
-    /* unit:U and counter:U/C name their unit; employee:E spans units: only
-     * "*" tokens read an employee's series across units. */
-    char unit[KJ_ID_MAX + 1];
-    if (!strncmp(scope, "unit:", 5))
-        snprintf(unit, sizeof unit, "%s", scope + 5);
-    else if (!strncmp(scope, "counter:", 8))
-        snprintf(unit, sizeof unit, "%.*s", (int)strcspn(scope + 8, "/"), scope + 8);
-    else
-        return false;
-    return kj_token_allows_unit(tok, unit);
-}
 
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
@@ -416,22 +351,6 @@ int kj_api_request(struct http_sess *hs, const char *uri)
     if (!strcmp(uri, "/api/v1/overview")) return get_overview(hs);
     if (!strcmp(uri, "/api/v1/rapor")) return kj_api_get_rapor(hs);
     return get_events(hs);
-}
-
-/* The helpers of the other read endpoints (api_rapor.c). */
-bool kj_api_arg(struct http_sess *hs, const char *name, char *buf, int len)
-{
-    return arg(hs, name, buf, len);
-}
-
-bool kj_api_arg_unit(struct http_sess *hs, char *unit)
-{
-    return arg_unit(hs, unit);
-}
-
-void kj_api_answer_frame(struct http_sess *hs, const kj_frame *f)
-{
-    answer_result(hs, f);
 }
 
 void kj_api_reset(struct http_sess *hs)

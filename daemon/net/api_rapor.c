@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
-#include "http_priv.h"
+#include "api_rapor.h"
 #include "rapor/rapor_jobs.h"
 #include "rapor/rapor_read.h"
 
@@ -22,7 +22,7 @@ static void rapor_answered(kj_query *q)
     else if (req->csv)
         kj_http_set_answer(hs, 200, "text/csv; charset=utf-8", q->result->data, q->result->len);
     else
-        kj_api_answer_frame(hs, q->result);
+        kj_http_answer_frame(hs, q->result);
 }
 
 /* Fills req from the arguments; false with an answer set. */
@@ -31,15 +31,15 @@ static bool read_args(struct http_sess *hs, kj_rapor_req *req)
     /* as large as lws's argument buffer: a long bad period is refused, not
      * taken for an absent one */
     char period[1024], format[16] = "json";
-    if (!kj_api_arg_unit(hs, req->unit)) return false;
-    kj_api_arg(hs, "format", format, sizeof format);
+    if (!kj_http_arg_unit(hs, req->unit)) return false;
+    kj_http_arg(hs, "format", format, sizeof format);
     if (strcmp(format, "json") && strcmp(format, "csv")) {
         kj_http_error(hs, 400, "format: must be json or csv");
         return false;
     }
     req->csv = !strcmp(format, "csv");
     req->now = kj_now_ms();
-    req->current = !kj_api_arg(hs, "period", period, sizeof period);
+    req->current = !kj_http_arg(hs, "period", period, sizeof period);
     if (!req->current && !kj_period_parse(period, strlen(period), &req->period)) {
         kj_http_error(hs, 400, "period: must be YYYY-MM, YYYY-Qn or YYYY");
         return false;

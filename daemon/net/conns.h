@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "server_priv.h"
+#include "service.h"
 
 typedef enum kj_conn_phase {
     KJ_CONN_HEADERS, /* accepted or answered, next headers not in (evictable, header deadline) */

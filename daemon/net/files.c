@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "server_priv.h"
+#include "service.h"
 
 static const char *mime_of(const char *path)
 {

@@ -13,12 +13,13 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "api.h"
 #include "config/access.h"
 #include "conns.h"
-#include "http_priv.h"
 #include "ingest/cluster.h"
 #include "log.h"
 #include "prom.h"
+#include "session.h"
 #include "ws.h"
 
 #define REPEATS_PER_TURN 8 /* lws repeats a completion at most twice per loop turn */
@@ -26,118 +27,6 @@
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
-
-/* The protocol's own state. */
-struct kj_http_state {
-    struct http_sess *parked;  /* sessions waiting for room in the ingest queue, in order */
-    size_t answers_pending;    /* answers set and not yet fully written */
-    size_t bodies_in_progress; /* POST bodies being received */
-};
-
-/* --- answers --- */
-
-static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
-                    const void *body, size_t len)
-{
-    if (!hs->out) hs->srv->http->answers_pending++;
-    free(hs->out);
-    hs->out = out;
-    memcpy(hs->out + LWS_PRE, body, len);
-    hs->out_len = len;
-    hs->out_off = 0;
-    hs->status = status;
-    hs->ctype = ctype;
-    hs->headers_sent = false;
-    hs->answered = true;
-    lws_callback_on_writable(hs->wsi);
-}
-
-/* An answer's size follows the request (a rejection per event, a series):
- * without the memory for it, this one request gets a 503 and its connection
- * closes, rather than the daemon aborting. */
-static void answer_out_of_memory(struct http_sess *hs, size_t len)
-{
-    static const char text[] = "out of memory: try again shortly\n";
-    kj_warn("http: no memory for an answer of %zu bytes: 503", len);
-    hs->close_after = !hs->h2;
-    set_out(hs, 503, "text/plain; charset=utf-8", kj_malloc(LWS_PRE + sizeof text - 1), text,
-            sizeof text - 1);
-}
-
-void kj_http_set_answer(struct http_sess *hs, int status, const char *ctype, const void *body,
-                        size_t len)
-{
-    uint8_t *out = malloc(LWS_PRE + len);
-    if (out)
-        set_out(hs, status, ctype, out, body, len);
-    else
-        answer_out_of_memory(hs, len);
-}
-
-/* Copies s with bytes that would break a one-line UTF-8 answer replaced by '?'. */
-static void clean_text(char *dst, size_t cap, const char *s)
-{
-    size_t n = strnlen(s, cap - 1);
-    memcpy(dst, s, n);
-    dst[n] = 0;
-    bool utf8 = kj_utf8_valid(dst, n);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)dst[i] < 0x20 || (!utf8 && (unsigned char)dst[i] >= 0x80)) dst[i] = '?';
-}
-
-static void answer_json(struct http_sess *hs, int status, json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_COMPACT);
-    size_t len = text ? strlen(text) : 0;
-    char *line = malloc(len + 2);
-    if (!line) {
-        answer_out_of_memory(hs, len);
-        free(text);
-        json_decref(doc);
-        return;
-    }
-    memcpy(line, text ? text : "", len);
-    line[len++] = '\n';
-    kj_http_set_answer(hs, status, "application/json", line, len);
-    free(line);
-    free(text);
-    json_decref(doc);
-}
-
-static void answer_msgpack(struct http_sess *hs, int status, msgpack_sbuffer *sb)
-{
-    kj_http_set_answer(hs, status, "application/msgpack", sb->data, sb->size);
-    msgpack_sbuffer_destroy(sb);
-}
-
-/* An error answer: {"error": "..."} in the client's encoding. */
-void kj_http_error(struct http_sess *hs, int status, const char *fmt, ...)
-{
-    char raw[512], msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
-    clean_text(msg, sizeof msg, raw);
-    kj_debug("http %d: %s", status, msg);
-    if (hs->msgpack_out) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 1);
-        msgpack_pack_str_with_body(&pk, "error", 5);
-        msgpack_pack_str_with_body(&pk, msg, strlen(msg));
-        answer_msgpack(hs, status, &sb);
-    } else {
-        answer_json(hs, status, json_pack("{s:s}", "error", msg));
-    }
-}
-
-static void answer_text(struct http_sess *hs, int status, const char *text)
-{
-    kj_http_set_answer(hs, status, "text/plain; charset=utf-8", text, strlen(text));
-}
 
 static void pack_result_msgpack(struct http_sess *hs, const kj_ingest_job *job, size_t rejected)
 {
@@ -156,7 +45,7 @@ static void pack_result_msgpack(struct http_sess *hs, const kj_ingest_job *job, 
         const kj_batch_item *it = &job->batch->items[i];
         if (job->results[i] != KJ_ITEM_REJECTED) continue;
         char msg[KJ_ERROR_MAX];
-        clean_text(msg, sizeof msg, it->error);
+        kj_http_clean_text(msg, sizeof msg, it->error);
         msgpack_pack_map(&pk, 3);
         msgpack_pack_str_with_body(&pk, "index", 5);
         msgpack_pack_uint64(&pk, i);
@@ -165,7 +54,7 @@ static void pack_result_msgpack(struct http_sess *hs, const kj_ingest_job *job, 
         msgpack_pack_str_with_body(&pk, "error", 5);
         msgpack_pack_str_with_body(&pk, msg, strlen(msg));
     }
-    answer_msgpack(hs, 200, &sb);
+    kj_http_answer_msgpack(hs, 200, &sb);
 }
 
 static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
@@ -175,13 +64,13 @@ static void pack_result_json(struct http_sess *hs, const kj_ingest_job *job)
         const kj_batch_item *it = &job->batch->items[i];
         if (job->results[i] != KJ_ITEM_REJECTED) continue;
         char msg[KJ_ERROR_MAX];
-        clean_text(msg, sizeof msg, it->error);
+        kj_http_clean_text(msg, sizeof msg, it->error);
         json_array_append_new(
             rej, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "id", it->ev.id, "error", msg));
     }
-    answer_json(hs, 200,
-                json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)job->accepted, "duplicates",
-                          (json_int_t)job->duplicates, "rejected", rej));
+    kj_http_answer_json(hs, 200,
+                        json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)job->accepted,
+                                  "duplicates", (json_int_t)job->duplicates, "rejected", rej));
 }
 
 static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
@@ -308,41 +197,6 @@ static void sess_reset(struct http_sess *hs)
     hs->srv = s;
 }
 
-static bool header_has(struct lws *wsi, enum lws_token_indexes tok, const char *needle)
-{
-    char buf[256];
-    if (lws_hdr_copy(wsi, buf, sizeof buf, tok) <= 0) return false;
-    return strcasestr(buf, needle) != NULL;
-}
-
-/* The token presented as "Authorization: Bearer T", or NULL. */
-static const kj_token *bearer_token(kj_server *s, struct lws *wsi, bool *present)
-{
-    char buf[512];
-    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    *present = n > 0;
-    return n > 0 ? kj_access_bearer(s->cfg, buf, (size_t)n) : NULL;
-}
-
-/* Checks auth for an action: 0 when allowed, else an answer was set. */
-int kj_http_authorize(struct http_sess *hs, bool ingest)
-{
-    if (!hs->srv->cfg->auth) return 0;
-    bool present;
-    hs->token = bearer_token(hs->srv, hs->wsi, &present);
-    if (!hs->token) {
-        kj_http_error(hs, 401,
-                      present ? "unknown token"
-                              : "missing token: send Authorization: Bearer <token>");
-        return -1;
-    }
-    if (ingest && hs->token->role == KJ_ROLE_VIEWER) {
-        kj_http_error(hs, 403, "token %s may not post events (role viewer)", hs->token->name);
-        return -1;
-    }
-    return 0;
-}
-
 /* Whether the media type of a Content-Type value is type (case aside): its
  * parameters may follow (";charset=utf-8"), nothing else may ("text/json",
  * "application/json-patch+json", "application/jsonx" are other types). */
@@ -406,7 +260,7 @@ static void start_post_events(struct http_sess *hs)
     hs->msgpack_in = content_type_is(wsi, "application/msgpack") ||
                      content_type_is(wsi, "application/x-msgpack");
     hs->msgpack_out =
-        hs->msgpack_in || header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+        hs->msgpack_in || kj_http_header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
     if (hs->srv->stopping) {
         hs->retry_after = 5;
         kj_http_error(hs, 503, "shutting down: try again shortly");
@@ -659,13 +513,13 @@ static int on_request(struct http_sess *hs, const char *uri)
     }
     if (strcmp(uri, "/healthz") == 0) {
         if (kj_ingest_store_full(hs->srv->ingest))
-            answer_text(hs, 503, "store full\n");
+            kj_http_answer_text(hs, 503, "store full\n");
         else if (hs->srv->stopping)
-            answer_text(hs, 503, "shutting down\n");
+            kj_http_answer_text(hs, 503, "shutting down\n");
         else {
             char text[200] = "ok\n";
             if (hs->srv->cluster) kj_cluster_health(hs->srv->cluster, text, sizeof text);
-            answer_text(hs, 200, text);
+            kj_http_answer_text(hs, 200, text);
         }
         return 0;
     }
@@ -674,7 +528,7 @@ static int on_request(struct http_sess *hs, const char *uri)
         return 0;
     }
     if (strncmp(uri, "/api/", 5) == 0) {
-        hs->msgpack_out = header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
+        hs->msgpack_out = kj_http_header_has(wsi, WSI_TOKEN_HTTP_ACCEPT, "application/msgpack");
         return kj_api_request(hs, uri);
     }
     return kj_files_serve(hs->srv, wsi, uri);

@@ -6,7 +6,7 @@
 #include <msgpack.h>
 
 #include "ingest/hub.h"
-#include "server_priv.h"
+#include "service.h"
 #include "ws.h"
 
 /* Pack the units of `units` (the writer's array) that tok may see (all when

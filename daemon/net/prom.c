@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "ingest/cluster.h"
-#include "server_priv.h"
+#include "service.h"
 
 void kj_stats_http(kj_stats *st, int status)
 {

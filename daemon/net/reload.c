@@ -6,7 +6,7 @@
 #include "../proto/alloc.h"
 #include "log.h"
 #include "notify.h"
-#include "server_priv.h"
+#include "service.h"
 #include "ws.h"
 
 static bool same(const char *a, const char *b)

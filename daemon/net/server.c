@@ -19,7 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "rapor/rapor_jobs.h"
-#include "server_priv.h"
+#include "service.h"
 
 /* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
  * default would wait five minutes). */
@@ -270,11 +270,6 @@ void kj_server_set_hub(kj_server *s, kj_hub *hub)
 void kj_server_set_cluster(kj_server *s, kj_cluster *cl)
 {
     s->cluster = cl;
-}
-
-kj_err kj_server_submit(kj_server *s, kj_ingest_job *job)
-{
-    return s->cluster ? kj_cluster_submit(s->cluster, job) : kj_ingest_submit(s->ingest, job);
 }
 
 /* The answers to questions asked of the writer (after its published frames,

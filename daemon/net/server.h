@@ -26,11 +26,6 @@ void kj_server_set_ingest(kj_server *s, kj_ingest *in);
 struct kj_cluster;
 void kj_server_set_cluster(kj_server *s, struct kj_cluster *cl);
 
-/* Service thread: a validated job from a client (HTTP or WebSocket), to the
- * writer or, in a cluster, to JetStream; kj_ingest_submit's answers, plus
- * KJ_ERR_UNAVAILABLE while the cluster's NATS is unreachable. */
-kj_err kj_server_submit(kj_server *s, kj_ingest_job *job);
-
 /* Hand the mailbox to and from the writer (live feed, read API). */
 struct kj_hub;
 void kj_server_set_hub(kj_server *s, struct kj_hub *hub);

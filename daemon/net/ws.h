@@ -10,7 +10,7 @@
 
 #include "../proto/codec.h"
 #include "ingest/frame.h"
-#include "server_priv.h"
+#include "service.h"
 
 typedef struct kj_wsconn {
     kj_server *srv;

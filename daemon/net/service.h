@@ -1,8 +1,11 @@
-/* kinerjad — state shared by the server's modules (server.c, http.c, files.c,
- * and the WebSocket protocols). Only the service thread touches it, except the
- * atomics marked as such. */
-#ifndef KJ_SERVER_PRIV_H
-#define KJ_SERVER_PRIV_H
+/* kinerjad — what the service thread's modules share: the server's state,
+ * the table by which server.c reaches each protocol (kj_net_proto), and the
+ * way in to the writer (kj_server_submit). The protocols (http.c, api.c,
+ * files.c, wsingest.c, live.c, ...) depend on this header, never on server.c;
+ * server.c depends on them through their kj_net_proto. Only the service thread
+ * touches the state, except the atomics marked as such. */
+#ifndef KJ_SERVICE_H
+#define KJ_SERVICE_H
 
 #include <libwebsockets.h>
 #include <stdatomic.h>
@@ -80,6 +83,11 @@ extern const kj_net_proto kj_http_proto, kj_wsingest_proto, kj_live_proto;
 #define KJ_HTTP_HEAD_BUF (2 * KJ_HTTP_HEAD_MAX)
 /* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
 int kj_http_head_too_big(struct lws *wsi);
+
+/* A validated job from a client (HTTP or WebSocket), to the writer or, in a
+ * cluster, to JetStream; kj_ingest_submit's answers, plus KJ_ERR_UNAVAILABLE
+ * while the cluster's NATS is unreachable (service.c). */
+kj_err kj_server_submit(kj_server *s, kj_ingest_job *job);
 
 /* SIGHUP's work, on the service thread (reload.c). */
 void kj_server_do_reload(kj_server *s);
