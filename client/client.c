@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
 #include "net.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "net.h"
 
 #define HTTP_PROTOCOL "kj-http"

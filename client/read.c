@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "kinerja.h"
 #include "net.h"
 

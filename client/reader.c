@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
 #include "mpwalk.h"

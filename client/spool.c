@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "client_priv.h"
+#include "lib_shared.h"
 #include "spool.h"
 
 #define MAGIC "KJSPOOL1"

@@ -1,6 +1,6 @@
 /* kinerja — internal to client/: helpers shared by the library's files. */
-#ifndef KJ_CLIENT_PRIV_H
-#define KJ_CLIENT_PRIV_H
+#ifndef KJ_LIB_SHARED_H
+#define KJ_LIB_SHARED_H
 
 #include <stdarg.h>
 #include <stdio.h>
