@@ -24,9 +24,9 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
+#include "lib_shared.h"
 #include "net.h"
 #include "packet.h"
 #include "spool.h"

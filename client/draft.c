@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
+#include "lib_shared.h"
 
 typedef enum kind { K_STR, K_INT, K_MS, K_TIME, K_ELEMENTS, K_WORDS, K_META } kind;
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "lib_shared.h"
 #include "kinerja.h"
+#include "lib_shared.h"
 #include "net.h"
 
 /* ---- GET ---- */

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "lib_shared.h"
 #include "codec.h"
 #include "kinerja.h"
+#include "lib_shared.h"
 #include "mpwalk.h"
 #include "packet.h"
 

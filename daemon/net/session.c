@@ -219,4 +219,3 @@ void kj_http_answer_frame(struct http_sess *hs, const kj_frame *f)
     kj_http_set_answer(hs, 200, "application/json", text, n + 1);
     free(text);
 }
-
