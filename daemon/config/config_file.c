@@ -651,4 +651,3 @@ kj_err kj_config_defaults(kj_config **out)
     *out = c;
     return KJ_OK;
 }
-

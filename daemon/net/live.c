@@ -407,8 +407,9 @@ static void ask_units(live_conn *c)
 
 /* --- the connection --- */
 
-static void on_message(live_conn *c, const msgpack_object *m)
+static void on_message(kj_wsconn *ws, const msgpack_object *m)
 {
+    live_conn *c = (live_conn *)ws; /* ws is the first member of its connection */
     size_t n, ul;
     const char *op = kj_ws_str(m, "op", &n);
     const char *unit = kj_ws_str(m, "unit", &ul);
@@ -499,17 +500,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
         kj_ws_established(&c->ws, wsi, &s->stats.live_clients);
+        c->ws.on_message = on_message;
         c->ws.token_changed = token_changed;
         c->ws.backlog_dropped = backlog_dropped;
         return 0;
-    case LWS_CALLBACK_RECEIVE: {
-        msgpack_unpacked msg;
-        if (kj_ws_receive(&c->ws, in, len, &msg) == 1) {
-            on_message(c, &msg.data);
-            msgpack_unpacked_destroy(&msg);
-        }
-        return kj_ws_received(&c->ws);
-    }
+    case LWS_CALLBACK_RECEIVE: return kj_ws_on_receive(&c->ws, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
     default: return 0;

@@ -73,6 +73,16 @@ bool kj_ws_send_kept(kj_wsconn *c, kj_frame *f)
     return true;
 }
 
+int kj_ws_on_receive(kj_wsconn *c, const void *in, size_t len)
+{
+    msgpack_unpacked msg;
+    if (kj_ws_receive(c, in, len, &msg) == 1) {
+        if (c->on_message) c->on_message(c, &msg.data);
+        msgpack_unpacked_destroy(&msg);
+    }
+    return kj_ws_received(c);
+}
+
 bool kj_ws_backlog_full(kj_wsconn *c)
 {
     if (c->out.bytes <= c->srv->cfg->viewer_backlog) return false;

@@ -25,6 +25,8 @@ typedef struct kj_wsconn {
     bool overflowed; /* frames that cannot be dropped passed viewer_backlog: close now */
     bool counted;    /* established, so counted in the server's clients */
     struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
+    /* Called with each whole, well-formed message (kj_ws_on_receive). */
+    void (*on_message)(struct kj_wsconn *c, const msgpack_object *m);
     /* Called after a reload gave this connection a new token (live.c re-checks
      * its subscriptions); may be NULL. */
     void (*token_changed)(struct kj_wsconn *c);
@@ -43,6 +45,10 @@ int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest);
  * arrived, 0 when more is to come or the message was refused (an error is then
  * queued), -1 to close now. Handles {"op":"auth"} itself. */
 int kj_ws_receive(kj_wsconn *c, const void *in, size_t len, msgpack_unpacked *msg);
+
+/* On LWS_CALLBACK_RECEIVE: kj_ws_receive, on_message with a whole message,
+ * then kj_ws_received's answer. */
+int kj_ws_on_receive(kj_wsconn *c, const void *in, size_t len);
 
 /* kj_ws_receive without reading lws's state (what it calls; the fuzz target
  * calls it directly): final when this fragment ends the message, binary the

@@ -202,8 +202,9 @@ static void on_events(struct ingest_conn *c, const msgpack_object *m)
     submit(c, job);
 }
 
-static void on_message(struct ingest_conn *c, const msgpack_object *m)
+static void on_message(kj_wsconn *ws, const msgpack_object *m)
 {
+    struct ingest_conn *c = (struct ingest_conn *)ws; /* ws is the first member of its connection */
     size_t n;
     const char *op = kj_ws_str(m, "op", &n);
     if (op && n == 6 && memcmp(op, "events", 6) == 0)
@@ -238,16 +239,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return kj_ws_filter(&c->ws, wsi, s, true) ? 1 : 0;
     case LWS_CALLBACK_ESTABLISHED:
         kj_ws_established(&c->ws, wsi, &s->stats.ingest_clients);
+        c->ws.on_message = on_message;
         if (s->stopping) kj_ws_error(&c->ws, 1001, "shutting down");
         return 0;
-    case LWS_CALLBACK_RECEIVE: {
-        msgpack_unpacked msg;
-        if (kj_ws_receive(&c->ws, in, len, &msg) == 1) {
-            on_message(c, &msg.data);
-            msgpack_unpacked_destroy(&msg);
-        }
-        return kj_ws_received(&c->ws);
-    }
+    case LWS_CALLBACK_RECEIVE: return kj_ws_on_receive(&c->ws, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);
     case LWS_CALLBACK_CLOSED: closed(c); return 0;
     default: return 0;
