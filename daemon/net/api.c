@@ -130,7 +130,7 @@ static int get_overview(struct http_sess *hs)
     return 0;
 }
 
-static bool scope_allowed(const kj_token *tok, const char *scope)
+bool kj_api_scope_allowed(const kj_token *tok, const char *scope)
 {
     if (!tok) return true;
     if (tok->employee) {
@@ -170,7 +170,7 @@ static int get_series(struct http_sess *hs)
         goto fail;
     }
     if (!kj_http_arg_int(hs, "from", &sp->from) || !kj_http_arg_int(hs, "to", &sp->to)) goto fail;
-    if (!scope_allowed(hs->token, sp->scope)) {
+    if (!kj_api_scope_allowed(hs->token, sp->scope)) {
         kj_http_error(hs, 403, "scope %s: not allowed for this token", sp->scope);
         goto fail;
     }

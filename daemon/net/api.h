@@ -10,6 +10,8 @@
 int kj_api_request(struct http_sess *hs, const char *uri);
 /* The next part of a streamed export; -1 to close (also when done). */
 int kj_api_export_write(struct http_sess *hs);
+/* May tok read the series of scope ("unit:U", "employee:E", "counter:U/C")? */
+bool kj_api_scope_allowed(const kj_token *tok, const char *scope);
 /* The session ends: forget queries and exports. */
 void kj_api_reset(struct http_sess *hs);
 

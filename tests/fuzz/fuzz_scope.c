@@ -9,7 +9,7 @@
 #include "config/config.h"
 #include "duration.h"
 #include "metrics/metrics.h"
-#include "net/http_priv.h"
+#include "net/api.h"
 
 static char *units[] = {"kasemen", "perizinan"};
 static kj_token tokens[] = {
