@@ -2,6 +2,7 @@
 #include "netaddr.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -30,7 +31,11 @@ const char *kj_addr_resolve(const char *host, char out[KJ_ADDR_MAX])
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return "resolves to no address (a name is resolved when the daemon starts)";
+        /* libwebsockets once took interface names here; we bind addresses */
+        return if_nametoindex(host) ? "is a network interface, not an address: write its "
+                                      "address (for loopback, 127.0.0.1 or [::1])"
+                                    : "resolves to no address (a name is resolved when the "
+                                      "daemon starts)";
     bool ok = sockaddr_text(res->ai_addr, true, out);
     freeaddrinfo(res);
     return ok ? NULL : "resolves to an address that is neither IPv4 nor IPv6";
