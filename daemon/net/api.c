@@ -328,12 +328,19 @@ static int get_events(struct http_sess *hs)
 
 /* --- routing --- */
 
+static const struct endpoint {
+    const char *path;
+    int (*get)(struct http_sess *hs);
+} routes[] = {
+    {"/api/v1/units", get_units},       {"/api/v1/snapshot", get_snapshot},
+    {"/api/v1/series", get_series},     {"/api/v1/events", get_events},
+    {"/api/v1/overview", get_overview}, {"/api/v1/rapor", kj_api_get_rapor},
+};
+
 int kj_api_request(struct http_sess *hs, const char *uri)
 {
-    static const char *paths[] = {"/api/v1/units",  "/api/v1/snapshot", "/api/v1/series",
-                                  "/api/v1/events", "/api/v1/overview", "/api/v1/rapor"};
-    size_t i = 0, n = sizeof paths / sizeof paths[0];
-    while (i < n && strcmp(uri, paths[i]))
+    size_t i = 0, n = sizeof routes / sizeof routes[0];
+    while (i < n && strcmp(uri, routes[i].path))
         i++;
     if (i == n) {
         kj_http_error(hs, 404, "no such endpoint: %s", uri);
@@ -344,13 +351,7 @@ int kj_api_request(struct http_sess *hs, const char *uri)
         kj_http_error(hs, 403, "token %s may not read (role ingest)", hs->token->name);
         return 0;
     }
-    hs->msgpack_out = strstr(uri, ".msgpack") != NULL || hs->msgpack_out;
-    if (!strcmp(uri, "/api/v1/units")) return get_units(hs);
-    if (!strcmp(uri, "/api/v1/snapshot")) return get_snapshot(hs);
-    if (!strcmp(uri, "/api/v1/series")) return get_series(hs);
-    if (!strcmp(uri, "/api/v1/overview")) return get_overview(hs);
-    if (!strcmp(uri, "/api/v1/rapor")) return kj_api_get_rapor(hs);
-    return get_events(hs);
+    return routes[i].get(hs);
 }
 
 void kj_api_reset(struct http_sess *hs)
