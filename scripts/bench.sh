@@ -54,7 +54,8 @@ tests/bench/bench_cluster.sh "$build"
 
 echo
 echo "kinerja live feed: event-to-viewer latency at 10,000 events/s (coalescing: min_push_interval_ms 50)"
-for v in 1 100 1000; do
+echo "(0 viewers: the POST figures without fan-out, to compare with 1,000 viewers' ingest)"
+for v in 0 1 100 1000; do
   "$build/bench/bench_live" "$port" "$pid" "$vsecret" "$secret" "$v" 10000 "$secs"
 done
 echo "the harness's case: 16 units, 160 changes/s (each unit's changes 100 ms apart: the leading edge)"

@@ -7,8 +7,10 @@
  * was sent and the watched unit's event count after it. Each update carries the unit's count for
  * today, so a viewer's latency for a batch is the arrival of the first frame whose count covers it,
  * minus the batch's send time: POST, commit, coalescing and delivery together. Prints p50/p99 over
- * every (batch, viewer), the daemon's CPU time per frame delivered (from /proc/PID/stat and
- * /metrics), and the daemon's memory per idle viewer. A benchmark: it asserts nothing.
+ * every (batch, viewer), the POST's own p50/p99 (send to answer: does ingest wait behind the
+ * fan-out? compare with VIEWERS 0), the daemon's CPU time per frame delivered (from
+ * /proc/PID/stat and /metrics), and the daemon's memory per idle viewer. A benchmark: it asserts
+ * nothing.
  *
  * usage: bench_live PORT PID VIEWER_TOKEN INGEST_TOKEN VIEWERS RATE SECONDS */
 #include <arpa/inet.h>
@@ -37,6 +39,7 @@ static int nunits = 20;
 
 static int64_t sent_us[MAX_BATCHES];     /* when batch i was sent */
 static int64_t count_after[MAX_BATCHES]; /* the unit's count after batch i */
+static int64_t post_us[MAX_BATCHES];     /* batch i's POST, send to answer (ingest under fan-out) */
 static atomic_int nbatches;
 static int64_t *arrivals;               /* [viewer][batch]: first arrival covering it */
 static int next_pending[MAX_VIEWERS];   /* per viewer: the first batch not yet covered */
@@ -328,6 +331,7 @@ static void *poster(void *arg)
         sent_us[b] = kj_mono_us();
         atomic_store(&nbatches, b + 1);
         int rc = http_post(fd, sb.data, sb.size);
+        post_us[b] = kj_mono_us() - sent_us[b];
         msgpack_sbuffer_destroy(&sb);
         if (rc) {
             fprintf(stderr, "bench_live: a post failed\n");
@@ -452,12 +456,14 @@ int main(int argc, char **argv)
                 missing++;
         }
     qsort(lat, nlat, sizeof *lat, cmp64);
+    qsort(post_us, (size_t)nb, sizeof *post_us, cmp64);
     printf("live: %4d viewers, %5d events/s over %d units: latency p50 %6.1f ms  p99 %6.1f ms  "
            "(%zu samples, %zu "
-           "never covered); daemon CPU %.3f s for %llu frames delivered (%.1f KiB each); %.1f KiB "
-           "RSS per idle viewer\n",
+           "never covered); POST p50 %.1f ms p99 %.1f ms; daemon CPU %.3f s for %llu frames "
+           "delivered (%.1f KiB each); %.1f KiB RSS per idle viewer\n",
            nviewers, rate, nunits, nlat ? lat[nlat / 2] / 1000.0 : 0,
-           nlat ? lat[(size_t)(nlat * 0.99)] / 1000.0 : 0, nlat, missing, cpu,
+           nlat ? lat[(size_t)(nlat * 0.99)] / 1000.0 : 0, nlat, missing,
+           nb ? post_us[nb / 2] / 1000.0 : 0, nb ? post_us[(size_t)(nb * 0.99)] / 1000.0 : 0, cpu,
            (unsigned long long)frames, frames ? frame_bytes / 1024.0 / (double)frames : 0,
            per_viewer);
     for (int i = 0; i < nviewers; i++) {
