@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "../proto/codec.h"
 #include "log.h"
 
@@ -31,7 +32,12 @@
  * messages in its pipeline waits for them after its restart. Longer than any
  * sane commit; a late ack only costs a duplicate, which the ids table drops. */
 #define ACK_WAIT_MS 10000
-#define STOP_WAIT_MS 2000 /* PubAcks awaited on stop */
+/* What a stop waits for NATS in all (PubAcks, the consumer's request in
+ * flight): a dead or frozen server must not hold SIGTERM up. */
+#define STOP_WAIT_MS 2000
+/* A write to a server that stopped reading fails after this (libnats blocks
+ * for ever without one): the connection is then treated as lost. */
+#define WRITE_DEADLINE_MS 2000
 
 /* A posted job whose publishes are out. pending counts them, plus one held by
  * kj_cluster_submit while it is still publishing (a PubAck may come first). */
@@ -92,7 +98,8 @@ struct kj_cluster {
     kj_cluster_stats stats;
 };
 
-static void sleep_ms(kj_cluster *cl, int ms)
+/* CLOCK_REALTIME ms from now: what pthread's timed waits take. */
+static struct timespec realtime_after(int64_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -102,6 +109,12 @@ static void sleep_ms(kj_cluster *cl, int ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
+    return until;
+}
+
+static void sleep_ms(kj_cluster *cl, int ms)
+{
+    struct timespec until = realtime_after(ms);
     pthread_mutex_lock(&cl->lock);
     if (!cl->stopping) pthread_cond_timedwait(&cl->cond, &cl->lock, &until);
     pthread_mutex_unlock(&cl->lock);
@@ -644,6 +657,7 @@ static natsStatus set_options(kj_cluster *cl)
     if (st == NATS_OK) st = natsOptions_SetName(cl->opts, name);
     if (st == NATS_OK) st = natsOptions_SetMaxReconnect(cl->opts, -1); /* forever */
     if (st == NATS_OK) st = natsOptions_SetReconnectWait(cl->opts, 500);
+    if (st == NATS_OK) st = natsOptions_SetWriteDeadline(cl->opts, WRITE_DEADLINE_MS);
     if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
     if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected, cl);
     if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
@@ -731,21 +745,45 @@ void kj_cluster_health(kj_cluster *cl, char *buf, size_t len)
              (unsigned long long)st.lag);
 }
 
+static bool nats_connected(kj_cluster *cl)
+{
+    return cl->nc && natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* Joins the consumer thread by the deadline (CLOCK_MONOTONIC ms); when it is
+ * still inside a libnats request (a server that does not answer keeps it
+ * there for the JetStream context's 5 s), closing the connection ends the
+ * request at once. */
+static void join_consumer(kj_cluster *cl, int64_t deadline)
+{
+    int64_t left = deadline - kj_mono_ms();
+    if (left < FETCH_WAIT_MS + 100) left = FETCH_WAIT_MS + 100; /* a fetch ends by itself */
+    struct timespec until = realtime_after(left);
+    if (pthread_timedjoin_np(cl->thread, NULL, &until) == 0) return;
+    kj_warn("cluster: NATS did not answer within %d ms of the stop: closing the connection",
+            STOP_WAIT_MS);
+    natsConnection_Close(cl->nc);
+    pthread_join(cl->thread, NULL);
+}
+
 void kj_cluster_stop(kj_cluster *cl)
 {
     if (!cl || cl->stopped) return;
+    int64_t deadline = kj_mono_ms() + STOP_WAIT_MS;
     pthread_mutex_lock(&cl->lock);
     cl->stopping = true;
     pthread_cond_broadcast(&cl->cond);
     pthread_mutex_unlock(&cl->lock);
-    if (cl->started) pthread_join(cl->thread, NULL);
-    cl->started = false;
-    if (cl->js && cl->connected) {
+    /* PubAcks first: the posts they answer are the ones clients wait for.
+     * A server that went away answers none (the jobs get 503 below). */
+    if (cl->js && nats_connected(cl)) {
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MaxWait = STOP_WAIT_MS;
         js_PublishAsyncComplete(cl->js, &po);
     }
+    if (cl->started) join_consumer(cl, deadline);
+    cl->started = false;
     pthread_mutex_lock(&cl->lock);
     cl->closed = true;
     while (cl->open)
@@ -758,8 +796,10 @@ void kj_cluster_free(kj_cluster *cl)
 {
     if (!cl) return;
     kj_cluster_stop(cl);
-    if (cl->sub) natsSubscription_Destroy(cl->sub);        /* not Unsubscribe: the durable stays */
-    if (cl->nc) natsConnection_FlushTimeout(cl->nc, 1000); /* the last acks */
+    if (cl->sub) natsSubscription_Destroy(cl->sub); /* not Unsubscribe: the durable stays */
+    /* The last acks, when a server can take them (a flush to no server
+     * would wait its whole timeout for nothing). */
+    if (nats_connected(cl)) natsConnection_FlushTimeout(cl->nc, 1000);
     if (cl->nc) natsConnection_Close(cl->nc);
     if (cl->js) jsCtx_Destroy(cl->js);
     natsConnection_Destroy(cl->nc);

@@ -71,9 +71,11 @@ void kj_cluster_get_stats(kj_cluster *cl, kj_cluster_stats *out);
  * many events of the stream this node has not applied yet (its lag). */
 void kj_cluster_health(kj_cluster *cl, char *buf, size_t len);
 
-/* Service thread, on stop, before the writer stops: stop consuming, wait up
- * to two seconds for outstanding PubAcks, and hand every job still waiting
- * back (err KJ_ERR_SHUTDOWN) through kj_cluster_take_done. Idempotent. */
+/* Service thread, on stop, before the writer stops: stop consuming, wait for
+ * outstanding PubAcks and for the consumer thread, two seconds in all (a
+ * consumer still inside a request to a NATS that does not answer is woken by
+ * closing the connection), and hand every job still waiting back (err
+ * KJ_ERR_SHUTDOWN) through kj_cluster_take_done. Idempotent. */
 void kj_cluster_stop(kj_cluster *cl);
 
 /* Stops if needed, flushes the acknowledgements, closes. NULL is a no-op. */

@@ -406,6 +406,41 @@ def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, pro
     assert poster.acked <= export_ids(a)
 
 
+# What SIGTERM may take with NATS gone: the stop waits 2 s for PubAcks and the
+# consumer's request in flight, then closes the connection (cluster.c).
+STOP_BOUND_S = 5
+
+
+@pytest.mark.parametrize("how", ["kill9", "frozen"])
+def test_sigterm_with_nats_gone_exits_0_within_the_bound(tmp_path, procs, how):
+    """NATS killed (its socket closes) or frozen with SIGSTOP (a host that
+    stopped answering: the socket stays open, nothing comes back) under load:
+    SIGTERM still stops the node, exit 0, within STOP_BOUND_S."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    try:
+        with Poster(a, batch=50) as poster:
+            poster.wait_acked(300)
+            if how == "kill9":
+                nats.kill9()
+            else:
+                nats.proc.send_signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            a.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = a.proc.wait(STOP_BOUND_S)
+            except subprocess.TimeoutExpired:
+                rc = None
+            took = time.monotonic() - t0
+    finally:
+        if nats.proc.poll() is None:
+            nats.proc.send_signal(signal.SIGCONT)
+    assert rc == 0, (rc, took, "\n".join(a.lines[-30:]))
+    assert any("stopped" in l for l in a.lines[-10:]), "\n".join(a.lines[-30:])
+
+
 def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
