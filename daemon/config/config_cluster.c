@@ -85,6 +85,19 @@ static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_
         kj_cfg_fail(ld, "cluster.creds", "cannot read %.200s: %s", cl->creds, strerror(errno));
 }
 
+/* Each unit of the list is one durable consumer of this node (cluster.c):
+ * none would consume nothing, one listed twice would be read twice. */
+static void check_units(struct load *ld, const kj_cluster_conf *cl)
+{
+    if (cl->all_units) return;
+    if (!cl->n_units)
+        kj_cfg_fail(ld, "cluster.units", "must be \"*\" or a list of at least one unit id");
+    for (size_t i = 0; i < cl->n_units; i++)
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cl->units[i], cl->units[j]))
+                kj_cfg_fail(ld, "cluster.units", "lists unit %s twice", cl->units[i]);
+}
+
 void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config *c)
 {
     if (!r) return;
@@ -106,4 +119,5 @@ void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config
                         &cl->publish_timeout_ms);
     if (!kj_cfg_unit_list(ld, "cluster.units", &cl->all_units, &cl->units, &cl->n_units))
         cl->all_units = true;
+    check_units(ld, cl);
 }

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -42,6 +43,7 @@ class NatsServer:
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.monitor_port = free_port()  # /jsz: what the server holds and delivered
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "nats.conf")
@@ -59,7 +61,7 @@ class NatsServer:
         with open(self.conf, "w") as f:
             f.write(f"server_name: {self.name}\nlisten: 127.0.0.1:{self.port}\n"
                     f"jetstream {{\n  store_dir: \"{self.dir}/js\"\n  max_memory_store: 64MB\n"
-                    f"  max_file_store: 1GB\n}}\n{cluster}")
+                    f"  max_file_store: 1GB\n}}\nhttp: 127.0.0.1:{self.monitor_port}\n{cluster}")
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
@@ -90,6 +92,16 @@ class NatsServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+    def consumers(self):
+        """{durable name: its /jsz record} of every consumer this server holds."""
+        url = (f"http://127.0.0.1:{self.monitor_port}/jsz?accounts=true&streams=true"
+               "&consumers=true&config=true")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            jsz = json.load(r)
+        return {c["name"]: c for acc in jsz.get("account_details", [])
+                for st in acc.get("stream_detail", []) for c in st.get("consumer_detail", [])}
 
 
 def nats_cluster(tmp, n=3):
@@ -441,14 +453,17 @@ def test_sigterm_with_nats_gone_exits_0_within_the_bound(tmp_path, procs, how):
     assert any("stopped" in l for l in a.lines[-10:]), "\n".join(a.lines[-30:])
 
 
-def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
+def test_a_node_with_a_list_of_units_consumes_only_those(tmp_path, procs):
+    """units: [perizinan, "kasemen.x"] — one durable consumer per unit,
+    filtered on its subject: the server never delivers other units' events to
+    node B (its consumers' delivered counts), and B stores only its units'."""
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
     a = node(tmp_path, "node-a", [nats], 1)
-    b = node(tmp_path, "node-b", [nats], 1, units="[perizinan]")
+    b = node(tmp_path, "node-b", [nats], 1, units='[perizinan, "kasemen.x"]')
     procs.extend([a, b])
     mine = [service_event(unit="perizinan") for _ in range(5)]
-    others = [service_event() for _ in range(600)]  # more than one fetch of others only
+    others = [service_event() for _ in range(600)]  # more than one fetch of others
     status, body, _ = a.post_json(others + mine)
     assert status == 200 and body["accepted"] == 605, body
     wait_caught_up(a)
@@ -457,6 +472,16 @@ def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
     wait_caught_up(b)
     assert export_ids(b) == want
     assert len(export_ids(a)) == 605
+    consumers = nats.consumers()
+    assert "node-b" not in consumers, sorted(consumers)
+    mine_c = consumers["node-b_perizinan"]
+    assert mine_c["config"]["filter_subject"] == "kinerja.ev.perizinan"
+    assert mine_c["delivered"]["consumer_seq"] == 5, mine_c  # not one of the 600
+    dotted = consumers["node-b_kasemen_2ex"]  # '.' encoded: names never collide
+    assert dotted["config"]["filter_subject"] == "kinerja.ev.kasemen.x"
+    assert dotted["delivered"]["consumer_seq"] == 0, dotted
+    assert consumers["node-a"]["config"]["filter_subject"] == "kinerja.ev.>"
+    assert consumers["node-a"]["delivered"]["consumer_seq"] == 605
 
 
 def test_a_node_starts_while_nats_is_down(tmp_path, procs):

@@ -921,6 +921,10 @@ START_TEST(cluster_errors)
              "2: cluster.node: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"jkt.1\")\n"
              "3: cluster.nats: must be a server URL or a list of 1 to 32 of them");
     load_bad("cluster: [a]\n", "1: cluster: must be a mapping (key: value)");
+    /* One durable consumer per listed unit: none, or one twice, is an error. */
+    load_bad("cluster:\n  node: a\n  units: []\n",
+             "3: cluster.units: must be \"*\" or a list of at least one unit id");
+    load_bad("cluster:\n  node: a\n  units: [x, y, x]\n", "3: cluster.units: lists unit x twice");
 }
 END_TEST
 
