@@ -504,6 +504,8 @@ def test_a_node_starts_while_nats_is_down(tmp_path, procs):
 
 
 def test_reload_keeps_the_running_cluster(tmp_path, procs):
+    """SIGHUP with other cluster keys: logged by name as needing a restart;
+    the node keeps publishing and consuming as node-a, over every unit."""
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
     a = node(tmp_path, "node-a", [nats], 1)
@@ -511,14 +513,19 @@ def test_reload_keeps_the_running_cluster(tmp_path, procs):
     with open(a.config_path) as f:
         text = f.read()
     with open(a.config_path, "w") as f:
-        f.write(text.replace("node: node-a", "node: node-z"))
+        f.write(text.replace("node: node-a", "node: node-z")
+                .replace('\n  units: "*"\n', "\n  units: [perizinan]\n"))
     a.proc.send_signal(signal.SIGHUP)
-    a.wait_log("reload: cluster changed; it takes effect at the next restart")
+    line = a.wait_log("reload: cluster.node, cluster.units changed")
+    assert "restart kinerjad to apply it; the running cluster keeps its settings" in line, line
     a.wait_log("configuration reloaded")
-    status, body, _ = a.post_json([service_event()])
+    status, body, _ = a.post_json([service_event()])  # kasemen: not in the new list
     assert status == 200 and body["accepted"] == 1, body
     wait_caught_up(a)
     assert snapshot_count(a) == 1
+    consumers = nats.consumers()
+    assert set(consumers) == {"node-a"}, sorted(consumers)
+    assert consumers["node-a"]["delivered"]["consumer_seq"] == 1
 
 
 def test_without_cluster_nothing_changes(tmp_path):
