@@ -210,6 +210,9 @@ static const cyaml_schema_field_t cluster_fields[] = {
     STR("creds", struct raw_cluster, creds),
     STR("max_inflight", struct raw_cluster, max_inflight),
     STR("publish_timeout", struct raw_cluster, publish_timeout),
+    STR("tls_ca", struct raw_cluster, tls_ca),
+    STR("tls_cert", struct raw_cluster, tls_cert),
+    STR("tls_key", struct raw_cluster, tls_key),
     CYAML_FIELD_END,
 };
 
@@ -686,6 +689,9 @@ static void free_cluster(kj_cluster_conf *cl)
     free(cl->node);
     free_strings(cl->units, cl->n_units);
     free(cl->creds);
+    free(cl->tls_ca);
+    free(cl->tls_cert);
+    free(cl->tls_key);
     free(cl);
 }
 

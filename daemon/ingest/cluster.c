@@ -705,6 +705,17 @@ static void *consumer_main(void *arg)
 
 /* ---- life ---- */
 
+/* TLS to every server; the server's certificate is checked against tls_ca
+ * (else the system's CAs) and its host name, never skipped. */
+static natsStatus set_tls(natsOptions *o, const kj_cluster_conf *cc)
+{
+    natsStatus st = natsOptions_SetSecure(o, true);
+    if (st == NATS_OK && cc->tls_ca) st = natsOptions_LoadCATrustedCertificates(o, cc->tls_ca);
+    if (st == NATS_OK && cc->tls_cert)
+        st = natsOptions_LoadCertificatesChain(o, cc->tls_cert, cc->tls_key);
+    return st;
+}
+
 static natsStatus set_options(kj_cluster *cl)
 {
     const kj_cluster_conf *cc = cl->cc;
@@ -722,6 +733,7 @@ static natsStatus set_options(kj_cluster *cl)
     if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
     if (st == NATS_OK && cc->creds)
         st = natsOptions_SetUserCredentialsFromFiles(cl->opts, cc->creds, NULL);
+    if (st == NATS_OK && cc->tls) st = set_tls(cl->opts, cc);
     return st;
 }
 
@@ -768,7 +780,11 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
     }
     if (st == NATS_OK) st = open_context(cl);
     if (st != NATS_OK) {
-        snprintf(msg, msglen, "cluster: cannot start the NATS client: %s", natsStatus_GetText(st));
+        /* libnats' own text says which file or certificate it could not use. */
+        natsStatus last = NATS_OK;
+        const char *why = nats_GetLastError(&last);
+        snprintf(msg, msglen, "cluster: cannot start the NATS client: %s%s%s",
+                 natsStatus_GetText(st), why && *why ? ": " : "", why && *why ? why : "");
         kj_cluster_free(cl);
         return KJ_ERR_CONFIG;
     }

@@ -45,6 +45,8 @@ static void cluster_changes(const kj_cluster_conf *a, const kj_cluster_conf *b, 
         {"units",
          a->all_units == b->all_units && same_list(a->units, a->n_units, b->units, b->n_units)},
         {"creds", same(a->creds, b->creds)},
+        {"tls_ca", same(a->tls_ca, b->tls_ca)},
+        {"tls_cert", same(a->tls_cert, b->tls_cert) && same(a->tls_key, b->tls_key)},
         {"max_inflight", a->max_inflight == b->max_inflight},
         {"publish_timeout", a->publish_timeout_ms == b->publish_timeout_ms},
     };

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 class NatsServer:
     """One nats-server with JetStream; in a cluster when routes are given."""
 
-    def __init__(self, tmp, name, port=None, cluster_port=None, routes=()):
+    def __init__(self, tmp, name, port=None, cluster_port=None, routes=(), tls=None):
         self.name = name
         self.port = port or free_port()
         self.cluster_port = cluster_port
@@ -48,6 +48,7 @@ class NatsServer:
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "nats.conf")
         self.routes = list(routes)
+        self.tls = tls  # {cert_file, key_file, ca_file}: clients need TLS and a certificate
         self.proc = None
         self.log = os.path.join(self.dir, "nats.log")
         self.write_conf()
@@ -58,6 +59,9 @@ class NatsServer:
             routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
             cluster = (f"cluster {{\n  name: kj\n  listen: 127.0.0.1:{self.cluster_port}\n"
                        f"  routes: [{routes}]\n}}\n")
+        if self.tls:
+            keys = "".join(f'  {k}: "{v}"\n' for k, v in self.tls.items())
+            cluster += f"tls {{\n{keys}  verify: true\n  timeout: 5\n}}\n"
         with open(self.conf, "w") as f:
             f.write(f"server_name: {self.name}\nlisten: 127.0.0.1:{self.port}\n"
                     f"jetstream {{\n  store_dir: \"{self.dir}/js\"\n  max_memory_store: 64MB\n"
@@ -526,6 +530,84 @@ def test_reload_keeps_the_running_cluster(tmp_path, procs):
     consumers = nats.consumers()
     assert set(consumers) == {"node-a"}, sorted(consumers)
     assert consumers["node-a"]["delivered"]["consumer_seq"] == 1
+
+
+def make_ca(d, name):
+    """A throwaway CA (openssl CLI): its certificate's path and a signer of
+    leaf certificates for loopback."""
+    d.mkdir(parents=True, exist_ok=True)
+    key, crt = d / f"{name}.key", d / f"{name}.crt"
+
+    def openssl(*args):
+        p = subprocess.run([OPENSSL, *map(str, args)], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "1", "-subj", f"/CN={name}", "-keyout", key, "-out", crt)
+
+    def leaf(cn, ext):
+        lkey, csr, lcrt, extf = (d / f"{cn}.key", d / f"{cn}.csr", d / f"{cn}.crt",
+                                 d / f"{cn}.ext")
+        extf.write_text(ext + "\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", f"/CN={cn}", "-keyout", lkey, "-out", csr)
+        openssl("x509", "-req", "-in", csr, "-CA", crt, "-CAkey", key, "-CAcreateserial",
+                "-days", "1", "-extfile", extf, "-out", lcrt)
+        return lcrt, lkey
+
+    return crt, leaf
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+def test_tls_to_nats_with_a_client_certificate(tmp_path, procs):
+    """nats-server on loopback asks for TLS and a client certificate (verify:
+    true), from a CA made here: a node with tls_ca, tls_cert and tls_key
+    publishes and consumes over it; a node that trusts another CA is never
+    connected (the server's certificate is checked), ingest answers 503."""
+    ca, leaf = make_ca(tmp_path / "pki", "kj-test-ca")
+    srv_crt, srv_key = leaf("nats", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                    "extendedKeyUsage=serverAuth")
+    cli_crt, cli_key = leaf("node-a", "extendedKeyUsage=clientAuth")
+    nats = NatsServer(tmp_path / "nats", "solo", tls={"cert_file": srv_crt,
+                                                      "key_file": srv_key,
+                                                      "ca_file": ca}).start()
+    procs.append(nats)
+    tls_keys = f"  tls_ca: {ca}\n  tls_cert: {cli_crt}\n  tls_key: {cli_key}\n"
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["tls://127.0.0.1:{nats.port}"]\n  replicas: 1\n'
+                           f'  node: node-a\n{tls_keys}')
+    a.start()
+    procs.append(a)
+    a.wait_log("cluster: consuming", timeout=30)
+    status, body, _ = a.post_json([service_event() for _ in range(3)])
+    assert status == 200 and body["accepted"] == 3, body
+    assert wait_count(a, 3) == 3
+    assert nats.consumers()["node-a"]["delivered"]["consumer_seq"] == 3
+
+    other_ca, other_leaf = make_ca(tmp_path / "pki-other", "other-ca")
+    o_crt, o_key = other_leaf("node-b", "extendedKeyUsage=clientAuth")
+    home = tmp_path / "node-b"
+    home.mkdir()
+    b = Daemon(home, extra=f'cluster:\n  nats: ["nats://127.0.0.1:{nats.port}"]\n  replicas: 1\n'
+                           f'  node: node-b\n  tls_ca: {other_ca}\n  tls_cert: {o_crt}\n'
+                           f'  tls_key: {o_key}\n')
+    b.start()
+    procs.append(b)
+    b.wait_log("is not reachable yet: serving reads", timeout=30)
+    assert lag(b) == (0, False)
+    assert b.post_json([service_event()])[0] == 503
+    assert "node-b" not in nats.consumers()
+    # Refused in the handshake (the server logs it), not merely unreachable.
+    deadline = time.monotonic() + 10
+    while "TLS handshake error" not in open(nats.log).read() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = open(nats.log).read()
+    assert "TLS required for client connections" in log and "TLS handshake error" in log, log
 
 
 def test_without_cluster_nothing_changes(tmp_path):
