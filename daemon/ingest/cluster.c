@@ -95,6 +95,7 @@ struct kj_cluster {
 
     pthread_t thread;
     bool started, stopped;
+    bool fresh_store; /* the raw log was empty at start: consumers start over */
     atomic_bool stopping, connected, ready;
 
     pthread_mutex_t lock; /* guards everything below */
@@ -431,6 +432,26 @@ static void read_lag(kj_cluster *cl, struct feed *f)
     jsConsumerInfo_Destroy(ci);
 }
 
+/* The consumer delivered events to a node whose raw log is empty: its
+ * state_dir was replaced (rebuilt from the stream, a new disk). Resuming
+ * would skip what the old store held, so the consumer is made again to
+ * deliver the stream from its start (the ids table drops what is known). */
+static bool start_over(kj_cluster *cl, const struct feed *f, jsConsumerConfig *cc)
+{
+    kj_warn("cluster: consumer %s delivered events before but this node's raw log is empty: "
+            "starting it over from the stream's first event",
+            f->durable);
+    jsErrCode jerr = 0;
+    jsConsumerInfo *ci = NULL;
+    natsStatus st = js_DeleteConsumer(cl->js, cl->cc->stream, f->durable, NULL, &jerr);
+    if (st == NATS_OK) st = js_AddConsumer(&ci, cl->js, cl->cc->stream, cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (st != NATS_OK)
+        kj_warn("cluster: cannot start consumer %s over: %s (JetStream error %d)", f->durable,
+                natsStatus_GetText(st), (int)jerr);
+    return st == NATS_OK;
+}
+
 /* The durable consumer is created here, then bound: a consumer that libnats
  * created itself could be deleted with the subscription. */
 static bool add_consumer(kj_cluster *cl, const struct feed *f)
@@ -446,7 +467,9 @@ static bool add_consumer(kj_cluster *cl, const struct feed *f)
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus st = js_AddConsumer(&ci, cl->js, cl->cc->stream, &cc, NULL, &jerr);
+    bool stale = st == NATS_OK && cl->fresh_store && ci->Delivered.Stream > 0;
     jsConsumerInfo_Destroy(ci);
+    if (stale) return start_over(cl, f, &cc);
     if (st == NATS_OK) return true;
     /* It exists with other settings (an older version made it): bind to it. */
     ci = NULL;
@@ -695,6 +718,7 @@ static void *consumer_main(void *arg)
             sleep_ms(cl, 1000);
             continue;
         }
+        cl->fresh_store = false; /* every feed bound: what it delivers is stored now */
         struct feed *f = &cl->feeds[cl->next_feed];
         cl->next_feed = (cl->next_feed + 1) % cl->n_feeds;
         consume_once(cl, f);
@@ -766,6 +790,8 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
     /* Every publish of one request may be out at once, plus max_inflight. */
     table_init(cl, cc->max_inflight > KJ_BATCH_MAX ? cc->max_inflight : KJ_BATCH_MAX);
     feeds_init(cl);
+    kj_store_stats ss;
+    cl->fresh_store = kj_store_get_stats(store, &ss) == KJ_OK && ss.events == 0;
     natsStatus st = nats_Open(-1);
     if (st == NATS_OK) st = set_options(cl);
     if (st == NATS_OK) {

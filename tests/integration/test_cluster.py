@@ -23,7 +23,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ADMIN_SECRET, KINERJA, Daemon, free_port, now_ms, service_event
+from conftest import ADMIN_SECRET, KINERJA, KINERJAD, Daemon, free_port, now_ms, service_event
 from test_live import recv_until, subscribe, today_count, viewer
 from test_ws_ingest import connect as ws_connect
 from test_ws_ingest import recv as ws_recv
@@ -530,6 +530,47 @@ def test_reload_keeps_the_running_cluster(tmp_path, procs):
     consumers = nats.consumers()
     assert set(consumers) == {"node-a"}, sorted(consumers)
     assert consumers["node-a"]["delivered"]["consumer_seq"] == 1
+
+
+def test_rebuild_reads_the_local_raw_log_and_a_new_state_dir_the_stream(tmp_path, procs):
+    """--rebuild in a cluster recomputes from the node's own raw log, with
+    NATS down (it never connects); the node then resumes its consumer where
+    it stopped. Rebuilding from the stream is a new state_dir: the node's
+    consumer, which delivered events before, starts over and the node builds
+    itself from the stream's first event."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    first = [service_event() for _ in range(30)]
+    assert a.post_json(first)[1]["accepted"] == 30
+    assert wait_count(a, 30) == 30
+    assert a.stop() == 0
+    nats.kill9()
+    p = subprocess.run([KINERJAD, "-c", a.config_path, "--rebuild"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "every aggregate recomputed from 30 stored events" in p.stderr, p.stderr
+    assert "cluster:" not in p.stderr, p.stderr  # NATS is never asked
+    nats.start()
+    a.start()
+    a.wait_log("cluster: consuming", timeout=30)
+    assert snapshot_count(a) == 30  # the rebuilt aggregates
+    second = [service_event() for _ in range(5)]
+    assert a.post_json(second)[1]["accepted"] == 5
+    assert wait_count(a, 35) == 35
+    c = nats.consumers()["node-a"]
+    assert c["delivered"]["consumer_seq"] == 35, c  # resumed, nothing delivered twice
+
+    assert a.stop() == 0
+    shutil.rmtree(a.state_dir)
+    a.start()
+    a.wait_log("starting it over from the stream's first event", timeout=30)
+    a.wait_log("cluster: consuming", timeout=30)
+    ids = {e["id"] for e in first + second}
+    wait_exported(a, ids)
+    assert export_ids(a) == ids
+    assert wait_count(a, 35) == 35
 
 
 def make_ca(d, name):
