@@ -844,7 +844,7 @@ void kj_cluster_health(kj_cluster *cl, char *buf, size_t len)
     kj_cluster_get_stats(cl, &st);
     snprintf(buf, len, "ok\ncluster: nats %s, lag %llu events\n",
              st.ready       ? "connected"
-             : st.connected ? "connected, stream not ready"
+             : st.connected ? "reachable, stream not set up yet (ingest answers 503)"
                             : "unreachable (ingest answers 503)",
              (unsigned long long)st.lag);
 }
