@@ -12,7 +12,8 @@
  *    libnats' threads; the last one of a job calls `wake` (lws_cancel_service,
  *    as a commit does) and the service thread answers the client.
  *  - Apply (a thread of this module, "kj-consumer"): fetches the node's units
- *    from its durable consumer (named cluster.node) and submits them to the
+ *    from its durable consumers (cluster.node for every unit; with a list of
+ *    units one per unit, filtered on its subject) and submits them to the
  *    writer as jobs marked from_stream: one path to LMDB, metrics, alerts and
  *    live. Their answer (on the service thread) acknowledges the messages, so
  *    a message is acked only after the commit that holds it; a node that was
