@@ -42,6 +42,9 @@ static void free_cluster(kj_cluster_conf *cl)
     free(cl->node);
     free_strings(cl->units, cl->n_units);
     free(cl->creds);
+    free(cl->tls_ca);
+    free(cl->tls_cert);
+    free(cl->tls_key);
     free(cl);
 }
 

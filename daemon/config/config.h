@@ -98,6 +98,9 @@ typedef struct kj_cluster_conf {
     char **units;   /* else the units this node serves */
     size_t n_units;
     char *creds;                /* a NATS credentials file, or NULL */
+    char *tls_ca;               /* PEM CAs that sign the NATS servers' certificates, or NULL */
+    char *tls_cert, *tls_key;   /* this node's client certificate (mutual TLS), or NULL */
+    bool tls;                   /* TLS to NATS: a tls:// URL or any tls_ key */
     size_t max_inflight;        /* publishes awaiting their PubAck, default 10000 */
     int64_t publish_timeout_ms; /* a PubAck later than this fails the request (503) */
 } kj_cluster_conf;

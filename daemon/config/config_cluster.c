@@ -65,6 +65,14 @@ static void load_nats_urls(struct load *ld, kj_cluster_conf *cl)
     }
 }
 
+/* A file the daemon reads at start: checked now, so --check-config names it. */
+static void set_readable(struct load *ld, const char *key, const char *raw, char **out)
+{
+    kj_cfg_set_string(ld, key, raw, out);
+    if (*out && access(*out, R_OK) != 0)
+        kj_cfg_fail(ld, key, "cannot read %.200s: %s", *out, strerror(errno));
+}
+
 static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_cluster_conf *cl)
 {
     kj_cfg_set_string(ld, "cluster.stream", r->stream, &cl->stream);
@@ -80,9 +88,35 @@ static void load_cluster_names(struct load *ld, const struct raw_cluster *r, kj_
                     "must be 1-64 characters of A-Z a-z 0-9 _ - (got \"%.80s\")", node);
     else
         cl->node = kj_strdup(node);
-    kj_cfg_set_string(ld, "cluster.creds", r->creds, &cl->creds);
-    if (cl->creds && access(cl->creds, R_OK) != 0)
-        kj_cfg_fail(ld, "cluster.creds", "cannot read %.200s: %s", cl->creds, strerror(errno));
+    set_readable(ld, "cluster.creds", r->creds, &cl->creds);
+}
+
+/* TLS to the NATS servers: on with a tls:// URL or any tls_ key (then every
+ * server is reached over TLS); the client certificate goes with its key. */
+static void load_cluster_tls(struct load *ld, const struct raw_cluster *r, kj_cluster_conf *cl)
+{
+    set_readable(ld, "cluster.tls_ca", r->tls_ca, &cl->tls_ca);
+    set_readable(ld, "cluster.tls_cert", r->tls_cert, &cl->tls_cert);
+    set_readable(ld, "cluster.tls_key", r->tls_key, &cl->tls_key);
+    if (!r->tls_cert != !r->tls_key)
+        kj_cfg_fail(ld, r->tls_cert ? "cluster.tls_cert" : "cluster.tls_key",
+                    "tls_cert and tls_key go together");
+    cl->tls = r->tls_ca || r->tls_cert || r->tls_key;
+    for (size_t i = 0; i < cl->n_nats; i++)
+        cl->tls |= !strncmp(cl->nats[i], "tls://", 6);
+}
+
+/* Each unit of the list is one durable consumer of this node (cluster.c):
+ * none would consume nothing, one listed twice would be read twice. */
+static void check_units(struct load *ld, const kj_cluster_conf *cl)
+{
+    if (cl->all_units) return;
+    if (!cl->n_units)
+        kj_cfg_fail(ld, "cluster.units", "must be \"*\" or a list of at least one unit id");
+    for (size_t i = 0; i < cl->n_units; i++)
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cl->units[i], cl->units[j]))
+                kj_cfg_fail(ld, "cluster.units", "lists unit %s twice", cl->units[i]);
 }
 
 void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config *c)
@@ -96,6 +130,7 @@ void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config
     cl->publish_timeout_ms = 5 * KJ_SEC_MS;
     load_nats_urls(ld, cl);
     load_cluster_names(ld, r, cl);
+    load_cluster_tls(ld, r, cl);
     uint64_t v = (uint64_t)cl->replicas;
     kj_cfg_set_uint(ld, "cluster.replicas", r->replicas, 1, 5, &v); /* JetStream's limit */
     cl->replicas = (int)v;
@@ -106,4 +141,5 @@ void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config
                         &cl->publish_timeout_ms);
     if (!kj_cfg_unit_list(ld, "cluster.units", &cl->all_units, &cl->units, &cl->n_units))
         cl->all_units = true;
+    check_units(ld, cl);
 }

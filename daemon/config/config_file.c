@@ -211,6 +211,9 @@ static const cyaml_schema_field_t cluster_fields[] = {
     STR("creds", struct raw_cluster, creds),
     STR("max_inflight", struct raw_cluster, max_inflight),
     STR("publish_timeout", struct raw_cluster, publish_timeout),
+    STR("tls_ca", struct raw_cluster, tls_ca),
+    STR("tls_cert", struct raw_cluster, tls_cert),
+    STR("tls_key", struct raw_cluster, tls_key),
     CYAML_FIELD_END,
 };
 

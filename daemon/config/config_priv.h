@@ -147,6 +147,7 @@ void kj_cfg_check_directory(struct load *ld, const kj_config *c);
 /* cluster (config_cluster.c); r NULL: no cluster block, one node. */
 struct raw_cluster {
     char *stream, *replicas, *node, *creds, *max_inflight, *publish_timeout;
+    char *tls_ca, *tls_cert, *tls_key;
 };
 void kj_cfg_load_cluster(struct load *ld, const struct raw_cluster *r, kj_config *c);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../proto/alloc.h"
+#include "../proto/clock.h"
 #include "../proto/codec.h"
 #include "log.h"
 
@@ -21,9 +22,10 @@
 /* JetStream drops a message id seen within this window; older duplicates are
  * caught by the ids table (before publishing and again in the writer). */
 #define DUP_WINDOW_MS (2 * 60 * 1000LL)
-#define FETCH_BATCH 500   /* messages per fetch: one writer job */
-#define FETCH_WAIT_MS 500 /* also how soon the consumer thread sees a stop */
-#define APPLY_DEPTH 4     /* consumer jobs at the writer at once: commits overlap fetches */
+#define FETCH_BATCH 500      /* messages per fetch: one writer job */
+#define FETCH_WAIT_MS 500    /* also how soon the consumer thread sees a stop */
+#define MIN_FETCH_WAIT_MS 20 /* a feed's share of it, with many units */
+#define APPLY_DEPTH 4        /* consumer jobs at the writer at once: commits overlap fetches */
 /* Unacknowledged messages the server lets the consumer hold: what the
  * pipeline above can hold, twice. */
 #define MAX_ACK_PENDING (2 * FETCH_BATCH * APPLY_DEPTH)
@@ -31,7 +33,12 @@
  * messages in its pipeline waits for them after its restart. Longer than any
  * sane commit; a late ack only costs a duplicate, which the ids table drops. */
 #define ACK_WAIT_MS 10000
-#define STOP_WAIT_MS 2000 /* PubAcks awaited on stop */
+/* What a stop waits for NATS in all (PubAcks, the consumer's request in
+ * flight): a dead or frozen server must not hold SIGTERM up. */
+#define STOP_WAIT_MS 2000
+/* A write to a server that stopped reading fails after this (libnats blocks
+ * for ever without one): the connection is then treated as lost. */
+#define WRITE_DEADLINE_MS 2000
 
 /* A posted job whose publishes are out. pending counts them, plus one held by
  * kj_cluster_submit while it is still publishing (a PubAck may come first). */
@@ -51,9 +58,23 @@ struct slot {
     int next;       /* next slot of the bucket, or of the free list; -1 ends */
 };
 
+/* One durable consumer of this node: for all units the node's name on
+ * kinerja.ev.>, for a list one per unit, <node>_<unit> on kinerja.ev.<unit>
+ * (NATS 2.9 filters a consumer on one subject), so that the server sends a
+ * node only its units' events. Its lag counts are under the lock. */
+struct feed {
+    char durable[160];
+    char subject[sizeof SUBJECT_PREFIX + KJ_ID_MAX];
+    natsSubscription *sub; /* consumer thread only */
+    uint64_t unapplied;    /* messages fetched and not yet committed */
+    uint64_t pending;      /* messages after the last fetched one (server's count) */
+    uint64_t foreign;      /* delivered to an earlier life of this node, never acked */
+};
+
 /* The messages of one consumer job, acked when it comes back committed. */
 struct applied {
     kj_cluster *cl;
+    struct feed *f;
     natsMsgList msgs;
 };
 
@@ -68,11 +89,13 @@ struct kj_cluster {
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
-    natsSubscription *sub; /* consumer thread only */
-    msgpack_sbuffer buf;   /* service thread: one event encoded */
+    struct feed *feeds;
+    size_t n_feeds, next_feed; /* next_feed: the consumer thread's turn */
+    msgpack_sbuffer buf;       /* service thread: one event encoded */
 
     pthread_t thread;
     bool started, stopped;
+    bool fresh_store; /* the raw log was empty at start: consumers start over */
     atomic_bool stopping, connected, ready;
 
     pthread_mutex_t lock; /* guards everything below */
@@ -85,14 +108,12 @@ struct kj_cluster {
     bool closed; /* stop: PubAcks that still come are ignored */
     struct pub_job *open;
     kj_ingest_job *done_head, *done_tail;
-    size_t applying;     /* consumer jobs at the writer */
-    uint64_t unapplied;  /* messages fetched and not yet committed */
-    uint64_t stream_lag; /* messages after the last fetched one (server's count) */
-    uint64_t foreign;    /* delivered to an earlier life of this node, never acked */
+    size_t applying; /* consumer jobs at the writer */
     kj_cluster_stats stats;
 };
 
-static void sleep_ms(kj_cluster *cl, int ms)
+/* CLOCK_REALTIME ms from now: what pthread's timed waits take. */
+static struct timespec realtime_after(int64_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -102,6 +123,12 @@ static void sleep_ms(kj_cluster *cl, int ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
+    return until;
+}
+
+static void sleep_ms(kj_cluster *cl, int ms)
+{
+    struct timespec until = realtime_after(ms);
     pthread_mutex_lock(&cl->lock);
     if (!cl->stopping) pthread_cond_timedwait(&cl->cond, &cl->lock, &until);
     pthread_mutex_unlock(&cl->lock);
@@ -393,27 +420,46 @@ static bool ensure_stream(kj_cluster *cl)
 /* The lag from the server's count: messages not delivered yet, and those
  * delivered and not acked that are not ours in the pipeline (a previous life
  * of this node took them; they come again after ACK_WAIT_MS). */
-static void read_lag(kj_cluster *cl)
+static void read_lag(kj_cluster *cl, struct feed *f)
 {
     jsConsumerInfo *ci = NULL;
-    if (js_GetConsumerInfo(&ci, cl->js, cl->cc->stream, cl->cc->node, NULL, NULL) != NATS_OK)
-        return;
+    if (js_GetConsumerInfo(&ci, cl->js, cl->cc->stream, f->durable, NULL, NULL) != NATS_OK) return;
     uint64_t ack_pending = ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0;
     pthread_mutex_lock(&cl->lock);
-    cl->stream_lag = ci->NumPending;
-    cl->foreign = ack_pending > cl->unapplied ? ack_pending - cl->unapplied : 0;
+    f->pending = ci->NumPending;
+    f->foreign = ack_pending > f->unapplied ? ack_pending - f->unapplied : 0;
     pthread_mutex_unlock(&cl->lock);
     jsConsumerInfo_Destroy(ci);
 }
 
+/* The consumer delivered events to a node whose raw log is empty: its
+ * state_dir was replaced (rebuilt from the stream, a new disk). Resuming
+ * would skip what the old store held, so the consumer is made again to
+ * deliver the stream from its start (the ids table drops what is known). */
+static bool start_over(kj_cluster *cl, const struct feed *f, jsConsumerConfig *cc)
+{
+    kj_warn("cluster: consumer %s delivered events before but this node's raw log is empty: "
+            "starting it over from the stream's first event",
+            f->durable);
+    jsErrCode jerr = 0;
+    jsConsumerInfo *ci = NULL;
+    natsStatus st = js_DeleteConsumer(cl->js, cl->cc->stream, f->durable, NULL, &jerr);
+    if (st == NATS_OK) st = js_AddConsumer(&ci, cl->js, cl->cc->stream, cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (st != NATS_OK)
+        kj_warn("cluster: cannot start consumer %s over: %s (JetStream error %d)", f->durable,
+                natsStatus_GetText(st), (int)jerr);
+    return st == NATS_OK;
+}
+
 /* The durable consumer is created here, then bound: a consumer that libnats
  * created itself could be deleted with the subscription. */
-static bool add_consumer(kj_cluster *cl)
+static bool add_consumer(kj_cluster *cl, const struct feed *f)
 {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
-    cc.Durable = cl->cc->node;
-    cc.FilterSubject = SUBJECTS;
+    cc.Durable = f->durable;
+    cc.FilterSubject = f->subject;
     cc.DeliverPolicy = js_DeliverAll; /* a new node builds itself from the start */
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = ACK_WAIT_MS * NS_PER_MS;
@@ -421,38 +467,71 @@ static bool add_consumer(kj_cluster *cl)
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus st = js_AddConsumer(&ci, cl->js, cl->cc->stream, &cc, NULL, &jerr);
+    bool stale = st == NATS_OK && cl->fresh_store && ci->Delivered.Stream > 0;
     jsConsumerInfo_Destroy(ci);
+    if (stale) return start_over(cl, f, &cc);
     if (st == NATS_OK) return true;
     /* It exists with other settings (an older version made it): bind to it. */
     ci = NULL;
-    if (js_GetConsumerInfo(&ci, cl->js, cl->cc->stream, cl->cc->node, NULL, NULL) == NATS_OK) {
+    if (js_GetConsumerInfo(&ci, cl->js, cl->cc->stream, f->durable, NULL, NULL) == NATS_OK) {
         jsConsumerInfo_Destroy(ci);
         return true;
     }
-    kj_warn("cluster: cannot create durable consumer %s on %s: %s (JetStream error %d)",
-            cl->cc->node, cl->cc->stream, natsStatus_GetText(st), (int)jerr);
+    kj_warn("cluster: cannot create durable consumer %s on %s: %s (JetStream error %d)", f->durable,
+            cl->cc->stream, natsStatus_GetText(st), (int)jerr);
     return false;
 }
 
-static bool subscribe(kj_cluster *cl)
+static bool subscribe(kj_cluster *cl, struct feed *f)
 {
-    if (!add_consumer(cl)) return false;
+    if (!add_consumer(cl, f)) return false;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = cl->cc->stream;
-    so.Consumer = cl->cc->node;
+    so.Consumer = f->durable;
     jsErrCode jerr = 0;
-    natsStatus st = js_PullSubscribe(&cl->sub, cl->js, SUBJECTS, cl->cc->node, NULL, &so, &jerr);
+    natsStatus st = js_PullSubscribe(&f->sub, cl->js, f->subject, f->durable, NULL, &so, &jerr);
     if (st != NATS_OK) {
         kj_warn("cluster: cannot bind to durable consumer %s on %s: %s (JetStream error %d)",
-                cl->cc->node, cl->cc->stream, natsStatus_GetText(st), (int)jerr);
-        cl->sub = NULL;
+                f->durable, cl->cc->stream, natsStatus_GetText(st), (int)jerr);
+        f->sub = NULL;
         return false;
     }
-    read_lag(cl);
-    kj_info("cluster: consuming %s as %s, %llu events to catch up", cl->cc->stream, cl->cc->node,
-            (unsigned long long)cl->stream_lag);
+    read_lag(cl, f);
+    kj_info("cluster: consuming %s (%s) as %s, %llu events to catch up", cl->cc->stream, f->subject,
+            f->durable, (unsigned long long)f->pending);
     return true;
+}
+
+/* The unit's part of a consumer name: [A-Za-z0-9-] kept, any other byte of an
+ * id (. : _) as _ and two hex digits, so that two units never share a name. */
+static void durable_of(const char *node, const char *unit, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s_", node);
+    for (const char *p = unit; *p && n > 0 && (size_t)n + 4 < len; p++) {
+        unsigned char c = (unsigned char)*p;
+        bool keep =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+        n += keep ? snprintf(out + n, len - (size_t)n, "%c", c)
+                  : snprintf(out + n, len - (size_t)n, "_%02x", c);
+    }
+}
+
+static void feeds_init(kj_cluster *cl)
+{
+    const kj_cluster_conf *cc = cl->cc;
+    cl->n_feeds = cc->all_units ? 1 : cc->n_units;
+    cl->feeds = kj_calloc(cl->n_feeds ? cl->n_feeds : 1, sizeof *cl->feeds);
+    if (cc->all_units) {
+        snprintf(cl->feeds[0].durable, sizeof cl->feeds[0].durable, "%s", cc->node);
+        snprintf(cl->feeds[0].subject, sizeof cl->feeds[0].subject, SUBJECTS);
+        return;
+    }
+    for (size_t i = 0; i < cc->n_units; i++) {
+        struct feed *f = &cl->feeds[i];
+        durable_of(cc->node, cc->units[i], f->durable, sizeof f->durable);
+        snprintf(f->subject, sizeof f->subject, SUBJECT_PREFIX "%s", cc->units[i]);
+    }
 }
 
 /* ---- applying the stream (consumer thread; on_applied on the service thread) ---- */
@@ -470,7 +549,7 @@ static void on_applied(kj_ingest_job *job)
                 ap->msgs.Count, kj_strerror(job->err));
     pthread_mutex_lock(&cl->lock);
     cl->applying--;
-    cl->unapplied -= (uint64_t)ap->msgs.Count;
+    ap->f->unapplied -= (uint64_t)ap->msgs.Count;
     cl->stats.applied += job->accepted;
     cl->stats.applied_duplicates += job->duplicates;
     pthread_cond_broadcast(&cl->cond);
@@ -508,7 +587,7 @@ static kj_batch *batch_of(kj_cluster *cl, natsMsgList *msgs)
 /* Counts a fetch into the lag: the server's count after its last message,
  * and the messages delivered again (no longer someone else's); to_writer:
  * they are now in the pipeline. */
-static void note_fetch(kj_cluster *cl, natsMsgList *msgs, bool to_writer)
+static void note_fetch(kj_cluster *cl, struct feed *f, natsMsgList *msgs, bool to_writer)
 {
     uint64_t again = 0, pending = 0;
     bool known = false;
@@ -521,10 +600,10 @@ static void note_fetch(kj_cluster *cl, natsMsgList *msgs, bool to_writer)
         jsMsgMetaData_Destroy(meta);
     }
     pthread_mutex_lock(&cl->lock);
-    if (known) cl->stream_lag = pending;
-    cl->foreign = cl->foreign > again ? cl->foreign - again : 0;
+    if (known) f->pending = pending;
+    f->foreign = f->foreign > again ? f->foreign - again : 0;
     if (to_writer) {
-        cl->unapplied += (uint64_t)msgs->Count;
+        f->unapplied += (uint64_t)msgs->Count;
         cl->applying++;
     }
     pthread_mutex_unlock(&cl->lock);
@@ -544,34 +623,35 @@ static bool submit_applied(kj_cluster *cl, kj_ingest_job *job)
 
 /* The messages held nothing for the writer (only other units' events): ack
  * them at once instead of committing an empty transaction. */
-static void skip(kj_cluster *cl, natsMsgList *msgs)
+static void skip(kj_cluster *cl, struct feed *f, natsMsgList *msgs)
 {
-    note_fetch(cl, msgs, false);
+    note_fetch(cl, f, msgs, false);
     for (int i = 0; i < msgs->Count; i++)
         natsMsg_Ack(msgs->Msgs[i], NULL);
     natsMsgList_Destroy(msgs);
 }
 
-static void apply(kj_cluster *cl, natsMsgList *msgs)
+static void apply(kj_cluster *cl, struct feed *f, natsMsgList *msgs)
 {
     kj_batch *b = batch_of(cl, msgs);
     if (!b->n) {
         kj_batch_free(b);
-        skip(cl, msgs);
+        skip(cl, f, msgs);
         return;
     }
     struct applied *ap = kj_calloc(1, sizeof *ap);
     ap->cl = cl;
+    ap->f = f;
     ap->msgs = *msgs;
     kj_ingest_job *job = kj_ingest_job_new(b);
     job->from_stream = true;
     job->owner = ap;
     job->answer = on_applied;
-    note_fetch(cl, &ap->msgs, true);
+    note_fetch(cl, f, &ap->msgs, true);
     if (submit_applied(cl, job)) return;
     pthread_mutex_lock(&cl->lock);
     cl->applying--;
-    cl->unapplied -= (uint64_t)ap->msgs.Count;
+    f->unapplied -= (uint64_t)ap->msgs.Count;
     pthread_mutex_unlock(&cl->lock);
     natsMsgList_Destroy(&ap->msgs);
     free(ap);
@@ -586,29 +666,42 @@ static void wait_for_room(kj_cluster *cl)
     pthread_mutex_unlock(&cl->lock);
 }
 
-static void consume_once(kj_cluster *cl)
+/* One fetch from f. With several feeds each waits its share of FETCH_WAIT_MS:
+ * a turn over all of them still sees a stop within about FETCH_WAIT_MS. */
+static void consume_once(kj_cluster *cl, struct feed *f)
 {
     wait_for_room(cl);
     if (cl->stopping) return;
+    int64_t wait = FETCH_WAIT_MS / (int64_t)cl->n_feeds;
+    if (wait < MIN_FETCH_WAIT_MS) wait = MIN_FETCH_WAIT_MS;
     natsMsgList msgs = {0};
     jsErrCode jerr = 0;
-    natsStatus st = natsSubscription_Fetch(&msgs, cl->sub, FETCH_BATCH, FETCH_WAIT_MS, &jerr);
+    natsStatus st = natsSubscription_Fetch(&msgs, f->sub, FETCH_BATCH, wait, &jerr);
     if (st == NATS_TIMEOUT) {
-        read_lag(cl); /* nothing to fetch now: are messages awaiting redelivery? */
+        read_lag(cl, f); /* nothing to fetch now: are messages awaiting redelivery? */
         return;
     }
     if (st != NATS_OK) {
         natsMsgList_Destroy(&msgs);
         if (!cl->connected) return;
         /* The consumer may be gone (a NATS server lost its store): set up again. */
-        kj_warn("cluster: fetch from %s failed: %s (JetStream error %d): binding again",
-                cl->cc->node, natsStatus_GetText(st), (int)jerr);
-        natsSubscription_Destroy(cl->sub);
-        cl->sub = NULL;
+        kj_warn("cluster: fetch from %s failed: %s (JetStream error %d): binding again", f->durable,
+                natsStatus_GetText(st), (int)jerr);
+        natsSubscription_Destroy(f->sub);
+        f->sub = NULL;
         sleep_ms(cl, 500);
         return;
     }
-    apply(cl, &msgs);
+    apply(cl, f, &msgs);
+}
+
+/* Binds every feed not bound yet; false when one could not be. */
+static bool subscribe_all(kj_cluster *cl)
+{
+    bool all = true;
+    for (size_t i = 0; i < cl->n_feeds && !cl->stopping; i++)
+        if (!cl->feeds[i].sub) all &= subscribe(cl, &cl->feeds[i]);
+    return all;
 }
 
 static void *consumer_main(void *arg)
@@ -621,17 +714,31 @@ static void *consumer_main(void *arg)
         }
         /* Ingest needs the stream only; the consumer may catch up later. */
         if (!cl->ready && ensure_stream(cl)) cl->ready = true;
-        if (!cl->sub && !(cl->ready && subscribe(cl))) {
+        if (!cl->ready || !subscribe_all(cl)) {
             sleep_ms(cl, 1000);
             continue;
         }
-        consume_once(cl);
+        cl->fresh_store = false; /* every feed bound: what it delivers is stored now */
+        struct feed *f = &cl->feeds[cl->next_feed];
+        cl->next_feed = (cl->next_feed + 1) % cl->n_feeds;
+        consume_once(cl, f);
     }
     cl->ready = false;
     return NULL;
 }
 
 /* ---- life ---- */
+
+/* TLS to every server; the server's certificate is checked against tls_ca
+ * (else the system's CAs) and its host name, never skipped. */
+static natsStatus set_tls(natsOptions *o, const kj_cluster_conf *cc)
+{
+    natsStatus st = natsOptions_SetSecure(o, true);
+    if (st == NATS_OK && cc->tls_ca) st = natsOptions_LoadCATrustedCertificates(o, cc->tls_ca);
+    if (st == NATS_OK && cc->tls_cert)
+        st = natsOptions_LoadCertificatesChain(o, cc->tls_cert, cc->tls_key);
+    return st;
+}
 
 static natsStatus set_options(kj_cluster *cl)
 {
@@ -644,11 +751,13 @@ static natsStatus set_options(kj_cluster *cl)
     if (st == NATS_OK) st = natsOptions_SetName(cl->opts, name);
     if (st == NATS_OK) st = natsOptions_SetMaxReconnect(cl->opts, -1); /* forever */
     if (st == NATS_OK) st = natsOptions_SetReconnectWait(cl->opts, 500);
+    if (st == NATS_OK) st = natsOptions_SetWriteDeadline(cl->opts, WRITE_DEADLINE_MS);
     if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(cl->opts, true, on_connected, cl);
     if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(cl->opts, on_disconnected, cl);
     if (st == NATS_OK) st = natsOptions_SetReconnectedCB(cl->opts, on_connected, cl);
     if (st == NATS_OK && cc->creds)
         st = natsOptions_SetUserCredentialsFromFiles(cl->opts, cc->creds, NULL);
+    if (st == NATS_OK && cc->tls) st = set_tls(cl->opts, cc);
     return st;
 }
 
@@ -680,6 +789,9 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
     pthread_cond_init(&cl->cond, NULL);
     /* Every publish of one request may be out at once, plus max_inflight. */
     table_init(cl, cc->max_inflight > KJ_BATCH_MAX ? cc->max_inflight : KJ_BATCH_MAX);
+    feeds_init(cl);
+    kj_store_stats ss;
+    cl->fresh_store = kj_store_get_stats(store, &ss) == KJ_OK && ss.events == 0;
     natsStatus st = nats_Open(-1);
     if (st == NATS_OK) st = set_options(cl);
     if (st == NATS_OK) {
@@ -694,7 +806,11 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
     }
     if (st == NATS_OK) st = open_context(cl);
     if (st != NATS_OK) {
-        snprintf(msg, msglen, "cluster: cannot start the NATS client: %s", natsStatus_GetText(st));
+        /* libnats' own text says which file or certificate it could not use. */
+        natsStatus last = NATS_OK;
+        const char *why = nats_GetLastError(&last);
+        snprintf(msg, msglen, "cluster: cannot start the NATS client: %s%s%s",
+                 natsStatus_GetText(st), why && *why ? ": " : "", why && *why ? why : "");
         kj_cluster_free(cl);
         return KJ_ERR_CONFIG;
     }
@@ -714,7 +830,9 @@ void kj_cluster_get_stats(kj_cluster *cl, kj_cluster_stats *out)
     pthread_mutex_lock(&cl->lock);
     *out = cl->stats;
     out->inflight = cl->inflight;
-    out->lag = cl->stream_lag + cl->foreign + cl->unapplied;
+    out->lag = 0;
+    for (size_t i = 0; i < cl->n_feeds; i++)
+        out->lag += cl->feeds[i].pending + cl->feeds[i].foreign + cl->feeds[i].unapplied;
     pthread_mutex_unlock(&cl->lock);
     out->connected = cl->connected;
     out->ready = cl->ready && cl->connected;
@@ -726,26 +844,50 @@ void kj_cluster_health(kj_cluster *cl, char *buf, size_t len)
     kj_cluster_get_stats(cl, &st);
     snprintf(buf, len, "ok\ncluster: nats %s, lag %llu events\n",
              st.ready       ? "connected"
-             : st.connected ? "connected, stream not ready"
+             : st.connected ? "reachable, stream not set up yet (ingest answers 503)"
                             : "unreachable (ingest answers 503)",
              (unsigned long long)st.lag);
+}
+
+static bool nats_connected(kj_cluster *cl)
+{
+    return cl->nc && natsConnection_Status(cl->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* Joins the consumer thread by the deadline (CLOCK_MONOTONIC ms); when it is
+ * still inside a libnats request (a server that does not answer keeps it
+ * there for the JetStream context's 5 s), closing the connection ends the
+ * request at once. */
+static void join_consumer(kj_cluster *cl, int64_t deadline)
+{
+    int64_t left = deadline - kj_mono_ms();
+    if (left < FETCH_WAIT_MS + 100) left = FETCH_WAIT_MS + 100; /* a fetch ends by itself */
+    struct timespec until = realtime_after(left);
+    if (pthread_timedjoin_np(cl->thread, NULL, &until) == 0) return;
+    kj_warn("cluster: NATS did not answer within %d ms of the stop: closing the connection",
+            STOP_WAIT_MS);
+    natsConnection_Close(cl->nc);
+    pthread_join(cl->thread, NULL);
 }
 
 void kj_cluster_stop(kj_cluster *cl)
 {
     if (!cl || cl->stopped) return;
+    int64_t deadline = kj_mono_ms() + STOP_WAIT_MS;
     pthread_mutex_lock(&cl->lock);
     cl->stopping = true;
     pthread_cond_broadcast(&cl->cond);
     pthread_mutex_unlock(&cl->lock);
-    if (cl->started) pthread_join(cl->thread, NULL);
-    cl->started = false;
-    if (cl->js && cl->connected) {
+    /* PubAcks first: the posts they answer are the ones clients wait for.
+     * A server that went away answers none (the jobs get 503 below). */
+    if (cl->js && nats_connected(cl)) {
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MaxWait = STOP_WAIT_MS;
         js_PublishAsyncComplete(cl->js, &po);
     }
+    if (cl->started) join_consumer(cl, deadline);
+    cl->started = false;
     pthread_mutex_lock(&cl->lock);
     cl->closed = true;
     while (cl->open)
@@ -758,8 +900,11 @@ void kj_cluster_free(kj_cluster *cl)
 {
     if (!cl) return;
     kj_cluster_stop(cl);
-    if (cl->sub) natsSubscription_Destroy(cl->sub);        /* not Unsubscribe: the durable stays */
-    if (cl->nc) natsConnection_FlushTimeout(cl->nc, 1000); /* the last acks */
+    for (size_t i = 0; cl->feeds && i < cl->n_feeds; i++) /* not Unsubscribe: durables stay */
+        if (cl->feeds[i].sub) natsSubscription_Destroy(cl->feeds[i].sub);
+    /* The last acks, when a server can take them (a flush to no server
+     * would wait its whole timeout for nothing). */
+    if (nats_connected(cl)) natsConnection_FlushTimeout(cl->nc, 1000);
     if (cl->nc) natsConnection_Close(cl->nc);
     if (cl->js) jsCtx_Destroy(cl->js);
     natsConnection_Destroy(cl->nc);
@@ -773,6 +918,7 @@ void kj_cluster_free(kj_cluster *cl)
         j = next;
     }
     msgpack_sbuffer_destroy(&cl->buf);
+    free(cl->feeds);
     free(cl->slots);
     free(cl->buckets);
     pthread_cond_destroy(&cl->cond);

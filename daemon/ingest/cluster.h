@@ -12,7 +12,8 @@
  *    libnats' threads; the last one of a job calls `wake` (lws_cancel_service,
  *    as a commit does) and the service thread answers the client.
  *  - Apply (a thread of this module, "kj-consumer"): fetches the node's units
- *    from its durable consumer (named cluster.node) and submits them to the
+ *    from its durable consumers (cluster.node for every unit; with a list of
+ *    units one per unit, filtered on its subject) and submits them to the
  *    writer as jobs marked from_stream: one path to LMDB, metrics, alerts and
  *    live. Their answer (on the service thread) acknowledges the messages, so
  *    a message is acked only after the commit that holds it; a node that was
@@ -71,9 +72,11 @@ void kj_cluster_get_stats(kj_cluster *cl, kj_cluster_stats *out);
  * many events of the stream this node has not applied yet (its lag). */
 void kj_cluster_health(kj_cluster *cl, char *buf, size_t len);
 
-/* Service thread, on stop, before the writer stops: stop consuming, wait up
- * to two seconds for outstanding PubAcks, and hand every job still waiting
- * back (err KJ_ERR_SHUTDOWN) through kj_cluster_take_done. Idempotent. */
+/* Service thread, on stop, before the writer stops: stop consuming, wait for
+ * outstanding PubAcks and for the consumer thread, two seconds in all (a
+ * consumer still inside a request to a NATS that does not answer is woken by
+ * closing the connection), and hand every job still waiting back (err
+ * KJ_ERR_SHUTDOWN) through kj_cluster_take_done. Idempotent. */
 void kj_cluster_stop(kj_cluster *cl);
 
 /* Stops if needed, flushes the acknowledgements, closes. NULL is a no-op. */

@@ -1,6 +1,7 @@
 /* kinerjad — SIGHUP: reload tokens, units, members, counters and indicators
  * without dropping a connection. A configuration that does not load is logged
  * (file, line, key) and the running one is kept. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../proto/alloc.h"
@@ -22,15 +23,37 @@ static bool same_list(char *const *a, size_t na, char *const *b, size_t nb)
     return true;
 }
 
-/* The running cluster keeps its connection and its consumer (cluster.c reads
- * its block at start only). */
-static bool same_cluster(const kj_cluster_conf *a, const kj_cluster_conf *b)
+/* The cluster keys that differ, as "cluster.node, cluster.units" in buf
+ * (empty when none): the running cluster keeps its connection and its
+ * consumers, cluster.c reads its block at start only. */
+static void cluster_changes(const kj_cluster_conf *a, const kj_cluster_conf *b, char *buf,
+                            size_t len)
 {
-    if (!a || !b) return a == b;
-    return same_list(a->nats, a->n_nats, b->nats, b->n_nats) && same(a->stream, b->stream) &&
-           a->replicas == b->replicas && same(a->node, b->node) && a->all_units == b->all_units &&
-           same_list(a->units, a->n_units, b->units, b->n_units) && same(a->creds, b->creds) &&
-           a->max_inflight == b->max_inflight && a->publish_timeout_ms == b->publish_timeout_ms;
+    buf[0] = 0;
+    if (!a || !b) {
+        if (a != b) snprintf(buf, len, "cluster (%s)", a ? "removed" : "added");
+        return;
+    }
+    const struct {
+        const char *key;
+        bool same;
+    } keys[] = {
+        {"nats", same_list(a->nats, a->n_nats, b->nats, b->n_nats)},
+        {"stream", same(a->stream, b->stream)},
+        {"replicas", a->replicas == b->replicas},
+        {"node", same(a->node, b->node)},
+        {"units",
+         a->all_units == b->all_units && same_list(a->units, a->n_units, b->units, b->n_units)},
+        {"creds", same(a->creds, b->creds)},
+        {"tls_ca", same(a->tls_ca, b->tls_ca)},
+        {"tls_cert", same(a->tls_cert, b->tls_cert) && same(a->tls_key, b->tls_key)},
+        {"max_inflight", a->max_inflight == b->max_inflight},
+        {"publish_timeout", a->publish_timeout_ms == b->publish_timeout_ms},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] && n < len; i++)
+        if (!keys[i].same)
+            n += (size_t)snprintf(buf + n, len - n, "%scluster.%s", n ? ", " : "", keys[i].key);
 }
 
 /* Keys that need a restart: warn, and keep running with the old values. */
@@ -50,8 +73,12 @@ static void warn_restart_keys(const kj_config *old, const kj_config *n)
             "reload: tls_cert, tls_key or web_root changed; they take effect at the next restart");
     if (!same(old->timezone, n->timezone))
         kj_warn("reload: timezone changed; it takes effect at the next restart");
-    if (!same_cluster(old->cluster, n->cluster))
-        kj_warn("reload: cluster changed; it takes effect at the next restart");
+    char changed[256];
+    cluster_changes(old->cluster, n->cluster, changed, sizeof changed);
+    if (changed[0])
+        kj_warn("reload: %s changed: restart kinerjad to apply it; the running cluster keeps its "
+                "settings",
+                changed);
 }
 
 static void log_errors(const char *errs)

@@ -19,10 +19,11 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
-from conftest import ADMIN_SECRET, KINERJA, Daemon, free_port, now_ms, service_event
+from conftest import ADMIN_SECRET, KINERJA, KINERJAD, Daemon, free_port, now_ms, service_event
 from test_live import recv_until, subscribe, today_count, viewer
 from test_ws_ingest import connect as ws_connect
 from test_ws_ingest import recv as ws_recv
@@ -37,15 +38,17 @@ pytestmark = pytest.mark.skipif(
 class NatsServer:
     """One nats-server with JetStream; in a cluster when routes are given."""
 
-    def __init__(self, tmp, name, port=None, cluster_port=None, routes=()):
+    def __init__(self, tmp, name, port=None, cluster_port=None, routes=(), tls=None):
         self.name = name
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.monitor_port = free_port()  # /jsz: what the server holds and delivered
         self.dir = os.path.join(str(tmp), name)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "nats.conf")
         self.routes = list(routes)
+        self.tls = tls  # {cert_file, key_file, ca_file}: clients need TLS and a certificate
         self.proc = None
         self.log = os.path.join(self.dir, "nats.log")
         self.write_conf()
@@ -56,10 +59,13 @@ class NatsServer:
             routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
             cluster = (f"cluster {{\n  name: kj\n  listen: 127.0.0.1:{self.cluster_port}\n"
                        f"  routes: [{routes}]\n}}\n")
+        if self.tls:
+            keys = "".join(f'  {k}: "{v}"\n' for k, v in self.tls.items())
+            cluster += f"tls {{\n{keys}  verify: true\n  timeout: 5\n}}\n"
         with open(self.conf, "w") as f:
             f.write(f"server_name: {self.name}\nlisten: 127.0.0.1:{self.port}\n"
                     f"jetstream {{\n  store_dir: \"{self.dir}/js\"\n  max_memory_store: 64MB\n"
-                    f"  max_file_store: 1GB\n}}\n{cluster}")
+                    f"  max_file_store: 1GB\n}}\nhttp: 127.0.0.1:{self.monitor_port}\n{cluster}")
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
@@ -90,6 +96,16 @@ class NatsServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+    def consumers(self):
+        """{durable name: its /jsz record} of every consumer this server holds."""
+        url = (f"http://127.0.0.1:{self.monitor_port}/jsz?accounts=true&streams=true"
+               "&consumers=true&config=true")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            jsz = json.load(r)
+        return {c["name"]: c for acc in jsz.get("account_details", [])
+                for st in acc.get("stream_detail", []) for c in st.get("consumer_detail", [])}
 
 
 def nats_cluster(tmp, n=3):
@@ -406,14 +422,52 @@ def test_clean_stop_under_load_answers_and_keeps_every_acked_event(tmp_path, pro
     assert poster.acked <= export_ids(a)
 
 
-def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
+# What SIGTERM may take with NATS gone: the stop waits 2 s for PubAcks and the
+# consumer's request in flight, then closes the connection (cluster.c).
+STOP_BOUND_S = 5
+
+
+@pytest.mark.parametrize("how", ["kill9", "frozen"])
+def test_sigterm_with_nats_gone_exits_0_within_the_bound(tmp_path, procs, how):
+    """NATS killed (its socket closes) or frozen with SIGSTOP (a host that
+    stopped answering: the socket stays open, nothing comes back) under load:
+    SIGTERM still stops the node, exit 0, within STOP_BOUND_S."""
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
     a = node(tmp_path, "node-a", [nats], 1)
-    b = node(tmp_path, "node-b", [nats], 1, units="[perizinan]")
+    procs.append(a)
+    try:
+        with Poster(a, batch=50) as poster:
+            poster.wait_acked(300)
+            if how == "kill9":
+                nats.kill9()
+            else:
+                nats.proc.send_signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            a.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = a.proc.wait(STOP_BOUND_S)
+            except subprocess.TimeoutExpired:
+                rc = None
+            took = time.monotonic() - t0
+    finally:
+        if nats.proc.poll() is None:
+            nats.proc.send_signal(signal.SIGCONT)
+    assert rc == 0, (rc, took, "\n".join(a.lines[-30:]))
+    assert any("stopped" in l for l in a.lines[-10:]), "\n".join(a.lines[-30:])
+
+
+def test_a_node_with_a_list_of_units_consumes_only_those(tmp_path, procs):
+    """units: [perizinan, "kasemen.x"] — one durable consumer per unit,
+    filtered on its subject: the server never delivers other units' events to
+    node B (its consumers' delivered counts), and B stores only its units'."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    b = node(tmp_path, "node-b", [nats], 1, units='[perizinan, "kasemen.x"]')
     procs.extend([a, b])
     mine = [service_event(unit="perizinan") for _ in range(5)]
-    others = [service_event() for _ in range(600)]  # more than one fetch of others only
+    others = [service_event() for _ in range(600)]  # more than one fetch of others
     status, body, _ = a.post_json(others + mine)
     assert status == 200 and body["accepted"] == 605, body
     wait_caught_up(a)
@@ -422,6 +476,16 @@ def test_a_node_with_a_list_of_units_applies_only_those(tmp_path, procs):
     wait_caught_up(b)
     assert export_ids(b) == want
     assert len(export_ids(a)) == 605
+    consumers = nats.consumers()
+    assert "node-b" not in consumers, sorted(consumers)
+    mine_c = consumers["node-b_perizinan"]
+    assert mine_c["config"]["filter_subject"] == "kinerja.ev.perizinan"
+    assert mine_c["delivered"]["consumer_seq"] == 5, mine_c  # not one of the 600
+    dotted = consumers["node-b_kasemen_2ex"]  # '.' encoded: names never collide
+    assert dotted["config"]["filter_subject"] == "kinerja.ev.kasemen.x"
+    assert dotted["delivered"]["consumer_seq"] == 0, dotted
+    assert consumers["node-a"]["config"]["filter_subject"] == "kinerja.ev.>"
+    assert consumers["node-a"]["delivered"]["consumer_seq"] == 605
 
 
 def test_a_node_starts_while_nats_is_down(tmp_path, procs):
@@ -444,6 +508,8 @@ def test_a_node_starts_while_nats_is_down(tmp_path, procs):
 
 
 def test_reload_keeps_the_running_cluster(tmp_path, procs):
+    """SIGHUP with other cluster keys: logged by name as needing a restart;
+    the node keeps publishing and consuming as node-a, over every unit."""
     nats = NatsServer(tmp_path / "nats", "solo").start()
     procs.append(nats)
     a = node(tmp_path, "node-a", [nats], 1)
@@ -451,14 +517,138 @@ def test_reload_keeps_the_running_cluster(tmp_path, procs):
     with open(a.config_path) as f:
         text = f.read()
     with open(a.config_path, "w") as f:
-        f.write(text.replace("node: node-a", "node: node-z"))
+        f.write(text.replace("node: node-a", "node: node-z")
+                .replace('\n  units: "*"\n', "\n  units: [perizinan]\n"))
     a.proc.send_signal(signal.SIGHUP)
-    a.wait_log("reload: cluster changed; it takes effect at the next restart")
+    line = a.wait_log("reload: cluster.node, cluster.units changed")
+    assert "restart kinerjad to apply it; the running cluster keeps its settings" in line, line
     a.wait_log("configuration reloaded")
-    status, body, _ = a.post_json([service_event()])
+    status, body, _ = a.post_json([service_event()])  # kasemen: not in the new list
     assert status == 200 and body["accepted"] == 1, body
     wait_caught_up(a)
     assert snapshot_count(a) == 1
+    consumers = nats.consumers()
+    assert set(consumers) == {"node-a"}, sorted(consumers)
+    assert consumers["node-a"]["delivered"]["consumer_seq"] == 1
+
+
+def test_rebuild_reads_the_local_raw_log_and_a_new_state_dir_the_stream(tmp_path, procs):
+    """--rebuild in a cluster recomputes from the node's own raw log, with
+    NATS down (it never connects); the node then resumes its consumer where
+    it stopped. Rebuilding from the stream is a new state_dir: the node's
+    consumer, which delivered events before, starts over and the node builds
+    itself from the stream's first event."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1)
+    procs.append(a)
+    first = [service_event() for _ in range(30)]
+    assert a.post_json(first)[1]["accepted"] == 30
+    assert wait_count(a, 30) == 30
+    assert a.stop() == 0
+    nats.kill9()
+    p = subprocess.run([KINERJAD, "-c", a.config_path, "--rebuild"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "every aggregate recomputed from 30 stored events" in p.stderr, p.stderr
+    assert "cluster:" not in p.stderr, p.stderr  # NATS is never asked
+    nats.start()
+    a.start()
+    a.wait_log("cluster: consuming", timeout=30)
+    assert snapshot_count(a) == 30  # the rebuilt aggregates
+    second = [service_event() for _ in range(5)]
+    assert a.post_json(second)[1]["accepted"] == 5
+    assert wait_count(a, 35) == 35
+    c = nats.consumers()["node-a"]
+    assert c["delivered"]["consumer_seq"] == 35, c  # resumed, nothing delivered twice
+
+    assert a.stop() == 0
+    shutil.rmtree(a.state_dir)
+    a.start()
+    a.wait_log("starting it over from the stream's first event", timeout=30)
+    a.wait_log("cluster: consuming", timeout=30)
+    ids = {e["id"] for e in first + second}
+    wait_exported(a, ids)
+    assert export_ids(a) == ids
+    assert wait_count(a, 35) == 35
+
+
+def make_ca(d, name):
+    """A throwaway CA (openssl CLI): its certificate's path and a signer of
+    leaf certificates for loopback."""
+    d.mkdir(parents=True, exist_ok=True)
+    key, crt = d / f"{name}.key", d / f"{name}.crt"
+
+    def openssl(*args):
+        p = subprocess.run([OPENSSL, *map(str, args)], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", "1", "-subj", f"/CN={name}", "-keyout", key, "-out", crt)
+
+    def leaf(cn, ext):
+        lkey, csr, lcrt, extf = (d / f"{cn}.key", d / f"{cn}.csr", d / f"{cn}.crt",
+                                 d / f"{cn}.ext")
+        extf.write_text(ext + "\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", f"/CN={cn}", "-keyout", lkey, "-out", csr)
+        openssl("x509", "-req", "-in", csr, "-CA", crt, "-CAkey", key, "-CAcreateserial",
+                "-days", "1", "-extfile", extf, "-out", lcrt)
+        return lcrt, lkey
+
+    return crt, leaf
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+def test_tls_to_nats_with_a_client_certificate(tmp_path, procs):
+    """nats-server on loopback asks for TLS and a client certificate (verify:
+    true), from a CA made here: a node with tls_ca, tls_cert and tls_key
+    publishes and consumes over it; a node that trusts another CA is never
+    connected (the server's certificate is checked), ingest answers 503."""
+    ca, leaf = make_ca(tmp_path / "pki", "kj-test-ca")
+    srv_crt, srv_key = leaf("nats", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                    "extendedKeyUsage=serverAuth")
+    cli_crt, cli_key = leaf("node-a", "extendedKeyUsage=clientAuth")
+    nats = NatsServer(tmp_path / "nats", "solo", tls={"cert_file": srv_crt,
+                                                      "key_file": srv_key,
+                                                      "ca_file": ca}).start()
+    procs.append(nats)
+    tls_keys = f"  tls_ca: {ca}\n  tls_cert: {cli_crt}\n  tls_key: {cli_key}\n"
+    home = tmp_path / "node-a"
+    home.mkdir()
+    a = Daemon(home, extra=f'cluster:\n  nats: ["tls://127.0.0.1:{nats.port}"]\n  replicas: 1\n'
+                           f'  node: node-a\n{tls_keys}')
+    a.start()
+    procs.append(a)
+    a.wait_log("cluster: consuming", timeout=30)
+    status, body, _ = a.post_json([service_event() for _ in range(3)])
+    assert status == 200 and body["accepted"] == 3, body
+    assert wait_count(a, 3) == 3
+    assert nats.consumers()["node-a"]["delivered"]["consumer_seq"] == 3
+
+    other_ca, other_leaf = make_ca(tmp_path / "pki-other", "other-ca")
+    o_crt, o_key = other_leaf("node-b", "extendedKeyUsage=clientAuth")
+    home = tmp_path / "node-b"
+    home.mkdir()
+    b = Daemon(home, extra=f'cluster:\n  nats: ["nats://127.0.0.1:{nats.port}"]\n  replicas: 1\n'
+                           f'  node: node-b\n  tls_ca: {other_ca}\n  tls_cert: {o_crt}\n'
+                           f'  tls_key: {o_key}\n')
+    b.start()
+    procs.append(b)
+    b.wait_log("is not reachable yet: serving reads", timeout=30)
+    assert lag(b) == (0, False)
+    assert b.post_json([service_event()])[0] == 503
+    assert "node-b" not in nats.consumers()
+    # Refused in the handshake (the server logs it), not merely unreachable.
+    deadline = time.monotonic() + 10
+    while "TLS handshake error" not in open(nats.log).read() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = open(nats.log).read()
+    assert "TLS required for client connections" in log and "TLS handshake error" in log, log
 
 
 def test_without_cluster_nothing_changes(tmp_path):

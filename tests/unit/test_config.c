@@ -870,6 +870,17 @@ START_TEST(cluster_absent_and_defaults)
 }
 END_TEST
 
+/* Whether a cluster block with these extra lines talks TLS to NATS. */
+static bool c_tls(const char *lines)
+{
+    char text[512];
+    snprintf(text, sizeof text, "cluster:\n  node: a\n%s", lines);
+    kj_config *c = load_ok(text);
+    bool tls = c->cluster->tls;
+    kj_config_free(c);
+    return tls;
+}
+
 START_TEST(cluster_every_key)
 {
     kj_config *c = load_ok("cluster:\n"
@@ -897,6 +908,11 @@ START_TEST(cluster_every_key)
     ck_assert(c->cluster->all_units);
     ck_assert_int_eq(c->cluster->replicas, 5);
     kj_config_free(c);
+    /* TLS: by a tls:// URL, or by any tls_ key (then for every server). */
+    ck_assert(!c_tls("  nats: \"nats://h:1\"\n"));
+    ck_assert(c_tls("  nats: [\"nats://h:1\", \"tls://h:2\"]\n"));
+    ck_assert(c_tls("  tls_ca: /dev/null\n"));
+    ck_assert(c_tls("  tls_cert: /dev/null\n  tls_key: /dev/null\n"));
 }
 END_TEST
 
@@ -924,6 +940,13 @@ START_TEST(cluster_errors)
              "2: cluster.node: must be 1-64 characters of A-Z a-z 0-9 _ - (got \"jkt.1\")\n"
              "3: cluster.nats: must be a server URL or a list of 1 to 32 of them");
     load_bad("cluster: [a]\n", "1: cluster: must be a mapping (key: value)");
+    load_bad("cluster:\n  node: a\n  tls_cert: /dev/null\n  tls_ca: /nonexistent/ca.pem\n",
+             "3: cluster.tls_cert: tls_cert and tls_key go together\n"
+             "4: cluster.tls_ca: cannot read /nonexistent/ca.pem: No such file or directory");
+    /* One durable consumer per listed unit: none, or one twice, is an error. */
+    load_bad("cluster:\n  node: a\n  units: []\n",
+             "3: cluster.units: must be \"*\" or a list of at least one unit id");
+    load_bad("cluster:\n  node: a\n  units: [x, y, x]\n", "3: cluster.units: lists unit x twice");
 }
 END_TEST
 
