@@ -47,7 +47,7 @@ static const char help[] =
     "  --rate N         events per second, all units together (default 10)\n"
     "  --duration D     stop after D (90s, 15m, 2h; default: until SIGINT)\n"
     "  --backfill D     first post the last D (24h, 7d, up to 366d; today: since midnight\n"
-    "                   in Asia/Jakarta; quarter: since the quarter began, with every\n"
+    "                   in the office's zone; quarter: since the quarter began, with every\n"
     "                   member's assessments of its months and of the quarter, for the\n"
     "                   rapor) as if the simulation had been running: queues at the\n"
     "                   peaks, lunch breaks, tasks; the same ids every time, so running\n"
@@ -60,8 +60,10 @@ static const char help[] =
     "                   --backfill quarter posts the assessments with it\n"
     "  --supervisor-after D  how long an alert stands before she answers it (default 3m)\n"
     "  --always-open    serve at any hour (load tests); by default the counters keep\n"
-    "                   a kecamatan's service hours in Asia/Jakarta (Mon-Thu\n"
+    "                   a kecamatan's service hours in the office's zone (Mon-Thu\n"
     "                   08:00-16:00, Fri to 16:30, breaks at lunch and Friday prayer)\n"
+    "  --timezone Z     the office's zone (default: the configuration's `timezone` with\n"
+    "                   --config, else the daemon's, else Asia/Jakarta)\n"
     "  --spool DIR      keep events while the daemon is away (default: none, drop them)\n"
     "  --http           HTTP POST instead of the WebSocket ingest protocol\n"
     "  --url URL        instead of KINERJA_URL\n"
@@ -101,22 +103,19 @@ static int64_t lognormal_ms(sim *s, double median, double sigma)
     return v < 1000 ? 1000 : (int64_t)v;
 }
 
-#define JAKARTA_MS (7 * 3600000LL) /* Asia/Jakarta: UTC+7, no daylight saving */
-#define AVERAGE_PER_HOUR 5.0       /* arrivals per counter in an average open hour */
+#define AVERAGE_PER_HOUR 5.0 /* arrivals per counter in an average open hour */
 
-/* Local weekday (0 Sunday) and ms of the day in Asia/Jakarta. */
-static int local_time(int64_t ms, int64_t *ms_of_day)
+/* Local weekday (0 Sunday) and ms of the day in the office's zone. */
+static int local_time(const sim *s, int64_t ms, int64_t *ms_of_day)
 {
-    int64_t local = ms + JAKARTA_MS;
-    *ms_of_day = local % 86400000LL;
-    return (int)((local / 86400000LL + 4) % 7); /* 1970-01-01 was a Thursday */
+    return kj_tz_local(s->tz, ms, ms_of_day);
 }
 
 /* Arrivals at that time relative to an average open hour (client/office.c). */
-static double arrival_curve(int64_t now_ms)
+static double arrival_curve(const sim *s, int64_t now_ms)
 {
     int64_t t;
-    int wd = local_time(now_ms, &t);
+    int wd = local_time(s, now_ms, &t);
     return kj_office_arrivals_per_hour(wd, t) / AVERAGE_PER_HOUR;
 }
 
@@ -124,13 +123,13 @@ static double arrival_curve(int64_t now_ms)
  * hour's, whatever the clock says. */
 static double arrival_load(const sim *s, int64_t now_ms)
 {
-    return s->always_open ? 1.0 : arrival_curve(now_ms);
+    return s->always_open ? 1.0 : arrival_curve(s, now_ms);
 }
 
 static bool office_open(const sim *s, int64_t now_ms)
 {
     int64_t t;
-    int wd = local_time(now_ms, &t);
+    int wd = local_time(s, now_ms, &t);
     return s->always_open || kj_office_open(wd, t);
 }
 
@@ -403,7 +402,7 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
         double peak = KJ_OFFICE_PEAK_PER_HOUR / 3600000.0;
         t += (int64_t)(-log(1 - uniform(s)) / peak) + 1;
         if (t > r->now || t >= day_start + KJ_DAY_MS) return;
-        if (uniform(s) > arrival_curve(t) * AVERAGE_PER_HOUR / KJ_OFFICE_PEAK_PER_HOUR) continue;
+        if (uniform(s) > arrival_curve(s, t) * AVERAGE_PER_HOUR / KJ_OFFICE_PEAK_PER_HOUR) continue;
         int64_t begin = t > free_at ? t : free_at;
         char ticket[KJ_ID_MAX + 1];
         snprintf(ticket, sizeof ticket, "D%zu-%03u", k + 1, ++tickets);
@@ -466,6 +465,7 @@ static void replay_member(replay *r, size_t m, int64_t day_start)
                                         "arsip", "disposisi"};
     sim *s = r->s;
     unsigned n = 0;
+    if (!office_open(s, day_start + 10 * KJ_HOUR_MS)) return; /* the weekend */
     for (int64_t t = day_start + 8 * 3600000LL; t < day_start + 16 * 3600000LL;) {
         t += (int64_t)(-log(1 - uniform(s)) * 3600000.0 / 1.2) + 1;
         kj_event *ev = replay_event(r, KJ_EV_TASK, t, 'm', m, &n);
@@ -488,14 +488,13 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     totals total = {0}, *t = &total;
     int64_t now = kj_now_ms(), from = now - span;
     uint64_t saved_rng = s->rng;
-    for (int64_t day = (from + JAKARTA_MS) / KJ_DAY_MS * KJ_DAY_MS - JAKARTA_MS; day <= now;
-         day += KJ_DAY_MS) {
-        time_t secs = (time_t)((day + JAKARTA_MS) / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
+    for (int32_t d = kj_tz_day(s->tz, from); d <= kj_tz_day(s->tz, now); d++) {
+        int64_t day = kj_tz_day_start(s->tz, d);
+        int y, mon, mday;
+        kj_tz_civil_from_days(d, &y, &mon, &mday);
         for (size_t i = 0; i < s->n_units; i++) {
             replay r = {.s = s, .u = &s->units[i], .from = from, .now = now};
-            strftime(r.day, sizeof r.day, "%Y%m%d", &tm);
+            snprintf(r.day, sizeof r.day, "%04d%02d%02d", y, mon, mday);
             /* A stream of randomness per counter and per member: one that
              * stops early (at now) does not shift the others. */
             uint64_t seed = kj_sim_hash_str(kj_sim_hash_str(0xcbf29ce484222325ULL, r.u->id), r.day);
@@ -530,16 +529,20 @@ static int backfill(kj_client *c, sim *s, int64_t span)
     return KJ_EXIT_OK;
 }
 
-/* The start (UTC ms) of the current quarter in Asia/Jakarta, and its first month. */
-static int64_t quarter_start(int64_t now, int *year, int *first_month)
+/* The start (UTC ms) of the current quarter in the office's zone, and its
+ * first month. */
+static int64_t quarter_start(const sim *s, int64_t now, int *year, int *first_month)
 {
-    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    struct tm q = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon / 3 * 3, .tm_mday = 1};
-    *year = tm.tm_year + 1900;
-    *first_month = q.tm_mon + 1;
-    return (int64_t)timegm(&q) * 1000 - JAKARTA_MS;
+    int mday;
+    kj_tz_civil_from_days(kj_tz_day(s->tz, now), year, first_month, &mday);
+    *first_month = (*first_month - 1) / 3 * 3 + 1;
+    return kj_tz_day_start(s->tz, kj_tz_days_from_civil(*year, *first_month, 1));
+}
+
+/* The local midnight (UTC ms) of the day holding now. */
+static int64_t day_start(const sim *s, int64_t now)
+{
+    return kj_tz_day_start(s->tz, kj_tz_day(s->tz, now));
 }
 
 /* A member's 7 BerAKHLAK levels for a period, the same every run: meets and above. */
@@ -557,16 +560,14 @@ static void behaviour_of(const char *member, const char *period, uint8_t *out)
  * first member. */
 static int backfill_assessments(kj_client *c, sim *s)
 {
-    int year, month;
+    int year, month, this_month, mday;
     int64_t now = kj_now_ms();
-    quarter_start(now, &year, &month);
-    time_t secs = (time_t)((now + JAKARTA_MS) / 1000);
-    struct tm today;
-    gmtime_r(&secs, &today);
+    quarter_start(s, now, &year, &month);
+    kj_tz_civil_from_days(kj_tz_day(s->tz, now), &year, &this_month, &mday);
     for (size_t i = 0; i < s->n_units; i++) {
         const sim_unit *u = &s->units[i];
         for (int p = 0; p <= 3; p++) {
-            if (p < 3 && month + p > today.tm_mon + 1) continue; /* not begun yet */
+            if (p < 3 && month + p > this_month) continue; /* not begun yet */
             kj_period per = {p < 3 ? KJ_PERIOD_MONTH : KJ_PERIOD_QUARTER, year,
                              p < 3 ? month + p : (month + 2) / 3};
             char name[KJ_PERIOD_NAME_MAX];
@@ -697,6 +698,16 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
     return t.posted && t.failed == t.posted ? KJ_EXIT_FAIL : KJ_EXIT_OK;
 }
 
+/* The office's zone: the one named by --timezone, the configuration or the
+ * daemon, else Asia/Jakarta (the daemon's default). */
+static bool load_zone(sim *s)
+{
+    if (!s->tz_name[0]) snprintf(s->tz_name, sizeof s->tz_name, "Asia/Jakarta");
+    if (kj_tz_load(s->tz_name, &s->tz) == KJ_OK) return true;
+    kj_cli_error("simulate: %s is not a time zone of the TZ database", s->tz_name);
+    return false;
+}
+
 enum {
     OPT_UNITS = 256,
     OPT_CONFIG,
@@ -710,6 +721,7 @@ enum {
     OPT_URL,
     OPT_BACKFILL,
     OPT_ALWAYS_OPEN,
+    OPT_TIMEZONE,
     OPT_SUPERVISOR_TOKEN,
     OPT_SUPERVISOR_AFTER,
 };
@@ -724,6 +736,7 @@ static const struct option options[] = {
     {"backfill", required_argument, NULL, OPT_BACKFILL},
     {"seed", required_argument, NULL, OPT_SEED},
     {"always-open", no_argument, NULL, OPT_ALWAYS_OPEN},
+    {"timezone", required_argument, NULL, OPT_TIMEZONE},
     {"supervisor-token", required_argument, NULL, OPT_SUPERVISOR_TOKEN},
     {"supervisor-after", required_argument, NULL, OPT_SUPERVISOR_AFTER},
     {"spool", required_argument, NULL, OPT_SPOOL},
@@ -739,6 +752,8 @@ int kj_cmd_simulate(int argc, char **argv)
     const char *units = NULL, *config = NULL, *spool = NULL, *url = NULL, *sv_token = NULL;
     double rate = 10, members = 6, counters = 3, seed = 0;
     int64_t duration = 0, backfill_ms = 0, sv_after = 180000;
+    enum { BACKFILL_NONE, BACKFILL_SPAN, BACKFILL_TODAY, BACKFILL_QUARTER } backfill_to = 0;
+    sim s = {0};
     bool http = false, verbose = false, seeded = false, always_open = false, assess = false;
     int c;
     optind = 1;
@@ -763,19 +778,20 @@ int kj_cmd_simulate(int argc, char **argv)
                 return kj_cli_usage("simulate", "--duration: a duration such as 90s, 15m, 2h");
             break;
         case OPT_BACKFILL:
-            if (!strcmp(optarg, "today")) {
-                int64_t now = kj_now_ms();
-                backfill_ms = (now + JAKARTA_MS) % KJ_DAY_MS;
-            } else if (!strcmp(optarg, "quarter")) {
-                int64_t now = kj_now_ms();
-                int y, m;
-                backfill_ms = now - quarter_start(now, &y, &m);
-                assess = true;
-            } else if (!kj_parse_duration_ms(optarg, &backfill_ms) || backfill_ms <= 0 ||
-                       backfill_ms > 366 * KJ_DAY_MS) {
+            /* today and quarter are measured once the zone is known */
+            backfill_to = !strcmp(optarg, "today")     ? BACKFILL_TODAY
+                          : !strcmp(optarg, "quarter") ? BACKFILL_QUARTER
+                                                       : BACKFILL_SPAN;
+            assess = backfill_to == BACKFILL_QUARTER;
+            if (backfill_to == BACKFILL_SPAN && (!kj_parse_duration_ms(optarg, &backfill_ms) ||
+                                                 backfill_ms <= 0 || backfill_ms > 366 * KJ_DAY_MS))
                 return kj_cli_usage("simulate",
                                     "--backfill: today, quarter, or a duration up to 366d");
-            }
+            break;
+        case OPT_TIMEZONE:
+            if (strlen(optarg) >= sizeof s.tz_name)
+                return kj_cli_usage("simulate", "--timezone: a zone such as Asia/Jakarta");
+            snprintf(s.tz_name, sizeof s.tz_name, "%s", optarg);
             break;
         case OPT_SEED:
             if (!kj_cli_number(optarg, 0, 1e18, &seed))
@@ -799,7 +815,7 @@ int kj_cmd_simulate(int argc, char **argv)
     if (optind < argc) return kj_cli_usage("simulate", "unexpected argument %s", argv[optind]);
     if (units && config) return kj_cli_usage("simulate", "--units and --config do not mix");
 
-    sim s = {.always_open = always_open};
+    s.always_open = always_open;
     if (seeded)
         s.rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     else if (getrandom(&s.rng, sizeof s.rng, 0) != (ssize_t)sizeof s.rng || !s.rng)
@@ -818,8 +834,13 @@ int kj_cmd_simulate(int argc, char **argv)
     bool ok = units    ? kj_sim_units_from_list(&s, units, (int)members, (int)counters)
               : config ? kj_sim_units_from_config(&s, config)
                        : kj_sim_units_from_daemon(&s, cl);
-    if (!ok) goto done;
+    if (!ok || !load_zone(&s)) goto done;
     kj_sim_finish_units(&s);
+    if (backfill_to == BACKFILL_TODAY) backfill_ms = kj_now_ms() - day_start(&s, kj_now_ms());
+    if (backfill_to == BACKFILL_QUARTER) {
+        int y, m;
+        backfill_ms = kj_now_ms() - quarter_start(&s, kj_now_ms(), &y, &m);
+    }
     kj_cli_catch_signals();
     if (backfill_ms && (rc = backfill(cl, &s, backfill_ms)) != KJ_EXIT_OK) goto done;
     if (assess && (rc = assess_as_supervisor(&o, sv_token, cl, &s)) != KJ_EXIT_OK) goto done;
@@ -829,5 +850,6 @@ int kj_cmd_simulate(int argc, char **argv)
 done:
     kj_client_free(cl);
     kj_sim_free_units(&s);
+    kj_tz_free(s.tz);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "event.h"
 #include "kinerja.h"
+#include "tzclock.h"
 
 typedef enum desk_state { DESK_AVAILABLE, DESK_SERVING, DESK_BREAK } desk_state;
 
@@ -50,6 +51,10 @@ typedef struct sim {
     kj_event *evs;
     size_t n_evs, cap_evs;
     bool always_open; /* --always-open: no service hours */
+    /* The office's zone: --timezone, else the configuration's `timezone`
+     * (--config) or the daemon's (its snapshot), else Asia/Jakarta. */
+    char tz_name[64];
+    kj_tz *tz;
 } sim;
 
 /* A random index below n (n > 0), from the simulation's generator. */
@@ -57,7 +62,8 @@ size_t kj_sim_pick(sim *s, size_t n);
 /* FNV-1a of str continuing from h: repeatable ids and choices. */
 uint64_t kj_sim_hash_str(uint64_t h, const char *str);
 
-/* The units: each false after printing why. */
+/* The units: each false after printing why. From a configuration or the
+ * daemon, they also name the zone (s->tz_name) unless it is set already. */
 bool kj_sim_units_from_list(sim *s, const char *list, int members, int counters);
 bool kj_sim_units_from_config(sim *s, const char *path);
 bool kj_sim_units_from_daemon(sim *s, kj_client *c);
