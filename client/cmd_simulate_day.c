@@ -44,7 +44,6 @@ int64_t kj_sim_lognormal_ms(sim *s, double median, double sigma)
     return v < 1000 ? 1000 : (int64_t)v;
 }
 
-
 uint64_t kj_sim_hash_str(uint64_t h, const char *str)
 {
     for (; *str; str++)
@@ -193,7 +192,7 @@ static void replay_desk(replay *r, const desk *d, size_t k, int64_t day_start)
         /* a short-staffed day serves slower (one in eight longer) */
         int64_t service_ms =
             kj_sim_lognormal_ms(s, KJ_OFFICE_SERVICE_MEDIAN_MS * (short_staffed ? 8.0 / 7.0 : 1.0),
-                         KJ_OFFICE_SERVICE_SIGMA);
+                                KJ_OFFICE_SERVICE_SIGMA);
         bool no_show = kj_sim_uniform(s) < 0.04;
         int64_t end = begin + (no_show ? 60000 : service_ms);
         /* Every arrival draws and numbers all its events whatever now is (the
@@ -242,7 +241,8 @@ static void replay_member(replay *r, size_t m, int64_t day_start)
     for (int64_t t = day_start + 8 * 3600000LL; t < day_start + 16 * 3600000LL;) {
         t += (int64_t)(-log(1 - kj_sim_uniform(s)) * 3600000.0 / 1.2) + 1;
         kj_event *ev = replay_event(r, KJ_EV_TASK, t, 'm', m, &n);
-        int64_t due = t + (kj_sim_uniform(s) < 0.94 ? 1 : -1) * (int64_t)kj_sim_pick(s, 3 * 3600000);
+        int64_t due =
+            t + (kj_sim_uniform(s) < 0.94 ? 1 : -1) * (int64_t)kj_sim_pick(s, 3 * 3600000);
         int64_t dur = kj_sim_lognormal_ms(s, 45 * 60000.0, 0.6);
         int quality = 80 + (int)(10 * kj_sim_normal(s));
         const char *kind = kinds[kj_sim_pick(s, 5)]; /* drawn whether kept or not */
@@ -256,12 +256,11 @@ static void replay_member(replay *r, size_t m, int64_t day_start)
     }
 }
 
-
 void kj_sim_replay_day(sim *s, sim_unit *u, const kj_sim_day *day, int64_t from, int64_t now,
                        bool hand_over)
 {
-    replay r = {.s = s, .u = u, .from = from, .now = now, .weekday = day->weekday,
-                .hand_over = hand_over};
+    replay r = {
+        .s = s, .u = u, .from = from, .now = now, .weekday = day->weekday, .hand_over = hand_over};
     snprintf(r.day, sizeof r.day, "%s", day->name);
     uint64_t saved = s->rng;
     /* A stream of randomness per counter and per member: one that stops

@@ -206,29 +206,59 @@ static bool str_eq(const msgpack_object *o, const char *s)
            !memcmp(o->via.str.ptr, s, o->via.str.size);
 }
 
+static double as_double(const msgpack_object *o)
+{
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) return (double)o->via.u64;
+    if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32))
+        return o->via.f64;
+    return -1;
+}
+
+static void unpack_snapshot(kj_metrics *m, const char *unit, msgpack_sbuffer *sb,
+                            msgpack_unpacked *up)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    ck_assert_int_eq(kj_metrics_pack_snapshot(m, unit, 1, NULL, &pk), KJ_OK);
+    msgpack_unpacked_init(up);
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack_next(up, sb->data, sb->size, &off), MSGPACK_UNPACK_SUCCESS);
+}
+
+/* The index (0 for U1) of the unit's weakest IKM element over 30 days, as the
+ * unit page marks it. */
+static int weakest_element(kj_metrics *m, const char *unit)
+{
+    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    unpack_snapshot(m, unit, &sb, &up);
+    const msgpack_object *el =
+        key(key(key(key(&up.data, "unit_metrics"), "30d"), "ratings"), "ikm_elements");
+    int weakest = -1;
+    for (uint32_t i = 0; el && el->type == MSGPACK_OBJECT_ARRAY && i < el->via.array.size; i++)
+        if (weakest < 0 ||
+            as_double(&el->via.array.ptr[i]) < as_double(&el->via.array.ptr[weakest]))
+            weakest = (int)i;
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return weakest;
+}
+
 /* The value of indicator id in the unit's own scope, as the dashboard shows it. */
 static double unit_indicator(kj_metrics *m, const char *unit, const char *id)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    ck_assert_int_eq(kj_metrics_pack_snapshot(m, unit, 1, NULL, &pk), KJ_OK);
     msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    ck_assert_int_eq(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    unpack_snapshot(m, unit, &sb, &up);
     const msgpack_object *inds = key(&up.data, "indicators");
     char scope[80];
     snprintf(scope, sizeof scope, "unit:%s", unit);
     double v = -1;
     for (uint32_t i = 0; inds && i < inds->via.array.size; i++) {
         const msgpack_object *e = &inds->via.array.ptr[i];
-        const msgpack_object *val = key(e, "value");
-        if (!str_eq(key(e, "id"), id) || !str_eq(key(e, "scope"), scope)) continue;
-        if (val && val->type == MSGPACK_OBJECT_POSITIVE_INTEGER) v = (double)val->via.u64;
-        if (val && (val->type == MSGPACK_OBJECT_FLOAT64 || val->type == MSGPACK_OBJECT_FLOAT32))
-            v = val->via.f64;
+        if (str_eq(key(e, "id"), id) && str_eq(key(e, "scope"), scope))
+            v = as_double(key(e, "value"));
     }
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
@@ -318,6 +348,8 @@ static void demo_days(const kj_config *cfg, const kj_tz *tz, int32_t first, day_
         }
     }
     ck_assert_uint_eq(next, s.n_evs);
+    for (size_t i = 0; i < s.n_units; i++) /* the week's weak element: U8, complaints */
+        ck_assert_int_eq(weakest_element(m, s.units[i].id), KJ_OFFICE_WEAK_ELEMENT);
     kj_metrics_free(m);
     for (size_t i = 0; i < s.n_units; i++) {
         free(s.units[i].members);
