@@ -118,6 +118,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a | 
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
+# test_office feeds the demo's day (client/cmd_simulate_day.c, a part of the
+# kinerja command) to the daemon's metrics engine.
+$(BUILD)/tests/test_office: tests/unit/test_office.c $(BUILD)/obj/client/cmd_simulate_day.o \
+                            $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libkjdaemon.a $(BUILD)/libkinerja.a | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)

@@ -101,6 +101,8 @@ bool kj_sim_units_from_config(sim *s, const char *path)
         kj_cli_error("simulate: %s", err);
         return false;
     }
+    if (!s->tz_name[0] && cfg->timezone)
+        snprintf(s->tz_name, sizeof s->tz_name, "%s", cfg->timezone);
     for (size_t i = 0; i < cfg->n_units; i++) {
         const kj_unit_conf *uc = &cfg->units[i];
         add_unit(s, uc->id);
@@ -133,6 +135,23 @@ static void entries(json_t *list, void (*add)(sim_unit *, const char *), sim_uni
     }
 }
 
+/* The daemon's zone, from the snapshot of one of its units ("timezone",
+ * SPEC §7); left unset when the token may not read it. */
+static void zone_from_daemon(sim *s, kj_client *c, const char *unit)
+{
+    char path[128];
+    int status;
+    char *body;
+    size_t len;
+    snprintf(path, sizeof path, "/api/v1/snapshot?unit=%s", unit);
+    if (s->tz_name[0] || kj_client_get(c, path, "application/json", &status, &body, &len)) return;
+    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *tz = json_string_value(json_object_get(j, "timezone"));
+    if (tz && strlen(tz) < sizeof s->tz_name) snprintf(s->tz_name, sizeof s->tz_name, "%s", tz);
+    json_decref(j);
+    free(body);
+}
+
 bool kj_sim_units_from_daemon(sim *s, kj_client *c)
 {
     int status;
@@ -153,6 +172,7 @@ bool kj_sim_units_from_daemon(sim *s, kj_client *c)
         entries(json_object_get(u, "members"), add_member, &s->units[s->n_units - 1]);
         entries(json_object_get(u, "counters"), add_desk, &s->units[s->n_units - 1]);
     }
+    if (s->n_units) zone_from_daemon(s, c, s->units[0].id);
     if (!s->n_units) {
         json_t *e = status == 200 ? NULL : json_loadb(body, len, 0, NULL);
         const char *why = json_string_value(json_object_get(e, "error"));

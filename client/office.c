@@ -21,7 +21,7 @@ double kj_office_arrivals_per_hour(int weekday, int64_t t)
 {
     /* by half hour from 08:00: the queue at the door, the morning rush, the
      * late morning, the afternoon */
-    static const double by_half_hour[18] = {5, 7, 8, 8, 7, 7, 6, 6, 0, 0, 6, 6, 5, 5, 4, 3, 2, 2};
+    static const double by_half_hour[18] = {5, 6, 7, 7, 6, 6, 5, 5, 0, 0, 5, 5, 4, 4, 3, 3, 2, 2};
     if (!kj_office_open(weekday, t)) return 0;
     int64_t i = (t - T(8, 0)) / (30 * KJ_MINUTE_MS);
     return i >= 0 && i < 18 ? by_half_hour[i] : 2;

@@ -374,6 +374,14 @@ int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms)
     return (int32_t)kj_floor_div(utc_ms + kj_tz_offset_ms(tz, utc_ms), KJ_DAY_MS);
 }
 
+int kj_tz_local(const kj_tz *tz, int64_t utc_ms, int64_t *ms_of_day)
+{
+    int64_t local = utc_ms + kj_tz_offset_ms(tz, utc_ms);
+    int64_t day = kj_floor_div(local, KJ_DAY_MS);
+    *ms_of_day = local - day * KJ_DAY_MS;
+    return (int)((day % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
+}
+
 int64_t kj_tz_day_start(const kj_tz *tz, int32_t day)
 {
     /* Offsets stay within +-26 h: search that span for the first instant of

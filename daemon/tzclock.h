@@ -31,6 +31,12 @@ int64_t kj_tz_offset_ms(const kj_tz *tz, int64_t utc_ms);
 /* The local calendar day holding utc_ms, as days since 1970-01-01 (local). */
 int32_t kj_tz_day(const kj_tz *tz, int64_t utc_ms);
 
+/* The local wall clock at utc_ms: returns the weekday (0 Sunday .. 6
+ * Saturday) and sets *ms_of_day to the ms since local 00:00 as a clock on the
+ * wall shows it (08:00 is 8 h, on a DST day too). For the simulated office's
+ * hours (kinerja simulate). */
+int kj_tz_local(const kj_tz *tz, int64_t utc_ms, int64_t *ms_of_day);
+
 /* The first instant (UTC ms) of local day `day`: local midnight, or the end of
  * a DST gap when midnight does not exist that day. */
 int64_t kj_tz_day_start(const kj_tz *tz, int32_t day);

@@ -61,7 +61,7 @@ YAML
 done
 
 KINERJA_URL=http://127.0.0.1:7071 KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate \
-  --config examples/demo.yaml --backfill today --rate 15 &
+  --config examples/demo.yaml --backfill today &
 sim=$!
 
 cat <<MSG

@@ -34,10 +34,12 @@ done
 # the supervisors' assessments, so the dashboard's charts have history, the
 # rapor is full the moment it opens, and the overview (#/) shows units that
 # need coaching (their waits missed the target day after day).
-# The counters keep the office's hours (nothing at night); the head of the unit
-# answers alerts left standing for 10 minutes and gives feedback (SPEC §16).
+# Then the office's day goes on as its times come, in the configuration's
+# timezone (nothing at night or at the weekend; a service every minute or two
+# at a loket); the head of the unit answers alerts left standing for 10
+# minutes and gives feedback (SPEC §16).
 KINERJA_URL="$url" KINERJA_TOKEN=demo-ingest "$build/kinerja" simulate --config "$config" \
-  --backfill quarter --rate 15 --supervisor-token demo-atasan --supervisor-after 10m &
+  --backfill quarter --supervisor-token demo-atasan --supervisor-after 10m &
 sim=$!
 
 cat <<MSG

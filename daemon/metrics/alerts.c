@@ -63,14 +63,27 @@ static bool may_escalate(const kj_unit *u, const kj_alert *a, int64_t *due)
     return true;
 }
 
+/* How many changes of a's indicator in a's scope the unit had today: with
+ * the day, what tells this change apart from the others of its scope, the
+ * same on every node that applied the same events (a restart keeps it: the
+ * day's alerts are loaded back). */
+static uint64_t nth_today(const kj_metrics *m, const kj_unit *u, const kj_alert *a)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < u->n_alerts; i++) {
+        const kj_alert *o = &u->alerts[i];
+        n += o->at >= m->today_start && !strcmp(o->indicator, a->indicator) &&
+             !strcmp(o->scope, a->scope);
+    }
+    return n;
+}
+
 void kj_life_raise(kj_metrics *m, kj_unit *u, kj_alert *a)
 {
-    /* The same placement twice in one ms (a flap within one evaluation
-     * round) takes the next free sequence number: ids stay unique without a
-     * counter that a restart would reset differently. */
-    uint64_t seq = 0;
+    /* A hash that meets another of today's ids takes the next number. */
+    uint64_t nth = nth_today(m, u, a);
     do
-        kj_alert_make_id(a, seq++);
+        kj_alert_make_id(a, m->today, nth++);
     while (find(u, a->id));
     if (m->in_group) {
         undo un = {.kind = UNDO_ALERTS, .u = u, .n = u->n_alerts};

@@ -11,6 +11,7 @@
 #include "../proto/codec.h"
 #include "alerts.h"
 #include "metrics_int.h"
+#include "tzclock.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
 
@@ -235,7 +236,9 @@ kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a)
     for (uint32_t i = 0; i < map->size; i++)
         if (!alert_field(&map->ptr[i].key, &map->ptr[i].val, a, &seen)) goto done;
     if (seen == 8) err = KJ_OK;
-    if (!err && !a->id[0]) kj_alert_make_id(a, 0);
+    /* a record of an older build: its own time tells it apart */
+    if (!err && !a->id[0])
+        kj_alert_make_id(a, (int32_t)kj_floor_div(a->at, KJ_DAY_MS), (uint64_t)a->at);
 done:
     if (err) {
         free(a->note);
@@ -255,7 +258,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-void kj_alert_make_id(kj_alert *a, uint64_t seq)
+void kj_alert_make_id(kj_alert *a, int32_t day, uint64_t nth)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, a->unit, strlen(a->unit) + 1);
@@ -263,8 +266,10 @@ void kj_alert_make_id(kj_alert *a, uint64_t seq)
     h = fnv(h, a->scope, strlen(a->scope) + 1);
     h = fnv(h, &a->from, sizeof a->from);
     h = fnv(h, &a->to, sizeof a->to);
-    h = fnv(h, &seq, sizeof seq);
-    snprintf(a->id, sizeof a->id, "%lld-%08x", (long long)a->at, (unsigned)(h ^ (h >> 32)));
+    h = fnv(h, &nth, sizeof nth);
+    int y, m, d;
+    kj_tz_civil_from_days(day, &y, &m, &d);
+    snprintf(a->id, sizeof a->id, "%04d%02d%02d-%08x", y, m, d, (unsigned)(h ^ (h >> 32)));
 }
 
 void kj_indicator_pack(msgpack_packer *pk, const kj_indicator_conf *ic, const char *scope,

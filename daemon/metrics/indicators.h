@@ -45,7 +45,7 @@ double kj_indicator_target(const kj_indicator_conf *ic, const char *employee);
 
 #define KJ_SCOPE_MAX (9 + KJ_ID_MAX) /* "employee:" + id */
 
-#define KJ_ALERT_ID_MAX 31 /* "<at ms>-<8 hex>" (alerts.c) */
+#define KJ_ALERT_ID_MAX 31 /* "<yyyymmdd>-<8 hex>" (kj_alert_make_id) */
 
 /* Why an alert record was made (SPEC §16: the life of an alert). The alerts
  * table is a log of records; the latest record of an id is the alert. */
@@ -88,9 +88,14 @@ void kj_alert_pack_ack(const kj_alert *a, msgpack_packer *pk);
  * older build without "id" gets one derived from its fields. */
 kj_err kj_alert_unpack(const void *buf, size_t len, kj_alert *a);
 
-/* Sets a->id from its unit, indicator, scope, at and a sequence number that
- * tells apart two records of the same scope in the same millisecond. */
-void kj_alert_make_id(kj_alert *a, uint64_t seq);
+/* Sets a->id to "<yyyymmdd>-<8 hex>": the local day (days since 1970-01-01 in
+ * `timezone`) and a hash of the unit, indicator, scope, from, to and nth, the
+ * number of earlier changes of that indicator in that scope that day. Every
+ * part follows from the stream of events, none from the clock of the node
+ * that saw the change (`at`), so that two nodes applying the same stream
+ * give an alert the same id and an ack made on one finds it on the other
+ * (SPEC §16, §17). */
+void kj_alert_make_id(kj_alert *a, int32_t day, uint64_t nth);
 
 /* Pack one indicator entry of SPEC §7: {"id","name","scope","metric","window",
  * "value","target","better","status","achievement_pct"}. status is the

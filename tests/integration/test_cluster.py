@@ -120,12 +120,12 @@ def nats_cluster(tmp, n=3):
     return servers
 
 
-def node(tmp, name, servers, replicas, units='"*"'):
+def node(tmp, name, servers, replicas, units='"*"', more=""):
     urls = ", ".join(f'"{s.url}"' for s in servers)
     home = os.path.join(str(tmp), name)
     os.makedirs(home, exist_ok=True)
     d = Daemon(home, extra=f"cluster:\n  nats: [{urls}]\n  replicas: {replicas}\n  node: {name}\n"
-                     f"  publish_timeout: 10s\n  units: {units}\n")
+                     f"  publish_timeout: 10s\n  units: {units}\n" + more)
     d.start()
     d.wait_log("cluster: consuming", timeout=60)
     return d
@@ -227,6 +227,54 @@ def test_events_posted_to_a_reach_b_snapshot_and_live_feed(r3):
     wait_caught_up(b)
     assert {e["id"] for e in events} <= export_ids(b)
     ws.close()
+
+
+WAIT_IND = """indicators:
+  - id: wait-p90
+    name: "Waktu tunggu p90"
+    metric: services.wait_ms.p90
+    window: today
+    target: 600000
+    better: lower
+    applies_to: [unit, employee]
+"""
+
+
+def test_an_ack_made_on_one_node_finds_the_alert_on_the_other(tmp_path, procs):
+    """SPEC §16/§17: a node raises an alert from the stream with the id every
+    node gives it, not one of its own clock: B, started after A raised it,
+    applies the event seconds later and names the alert as A does, so an
+    ack posted to A is applied on B."""
+    nats = NatsServer(tmp_path / "nats", "solo").start()
+    procs.append(nats)
+    a = node(tmp_path, "node-a", [nats], 1, more=WAIT_IND)
+    procs.append(a)
+    wa = viewer(a)
+    subscribe(wa)
+    status, body, _ = a.post_json([service_event(wait_ms=2_000_000)])
+    assert status == 200 and body["accepted"] == 1, body
+    on_a = {}
+    while len(on_a) < 2:
+        f = recv_until(wa, lambda f: f["op"] == "alert")
+        on_a[f["scope"]] = (f["id"], f["at"])
+    b = node(tmp_path, "node-b", [nats], 1, more=WAIT_IND)
+    procs.append(b)
+    wait_caught_up(b)
+    wb = viewer(b)
+    on_b = {x["scope"]: (x["id"], x["at"]) for x in subscribe(wb)["alerts"]}
+    assert {k: v[0] for k, v in on_b.items()} == {k: v[0] for k, v in on_a.items()}
+    assert on_b["unit:kasemen"][1] > on_a["unit:kasemen"][1]  # seen later, on B's clock
+    alert = on_a["unit:kasemen"][0]
+    ev = {"id": f"ack-{os.getpid()}-{time.monotonic_ns()}", "type": "ack", "ts": now_ms(),
+          "unit": "kasemen", "alert": alert, "by": "197912042005011002"}
+    status, body, _ = a.post_json([ev], token=ADMIN_SECRET)
+    assert status == 200 and body["accepted"] == 1, body
+    f = recv_until(wb, lambda f: f["op"] == "alert_ack")
+    assert f["alert"] == alert and f["acked_by"] == "197912042005011002"
+    [mine] = [x for x in subscribe(viewer(b))["alerts"] if x["id"] == alert]
+    assert mine["acked_by"] == "197912042005011002"
+    wa.close()
+    wb.close()
 
 
 def test_duplicates_posted_to_both_nodes_counted_once(r3):

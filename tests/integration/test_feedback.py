@@ -168,6 +168,42 @@ def test_ack(tmp_path):
         assert d.stop() == 0
 
 
+def test_ack_of_an_older_alert(tmp_path):
+    """An alert that a later change of the same scope followed can still be
+    acknowledged, and the snapshot keeps it acknowledged (over a restart too)."""
+    d = FeedbackDaemon(tmp_path, extra=WAIT_IND).start()
+    try:
+        ws = viewer(d)
+        subscribe(ws)
+        d.post_json([service_event(wait_ms=2_000_000)])
+        older = recv_until(ws, lambda f: f["op"] == "alert" and f["to"] == "bad")
+        d.post_json([service_event(wait_ms=120_000) for _ in range(20)])
+        recv_until(ws, lambda f: f["op"] == "alert" and f["to"] == "ok")
+        d.post_json([service_event(wait_ms=2_000_000) for _ in range(20)])
+        latest = recv_until(ws, lambda f: f["op"] == "alert" and f["to"] == "bad")
+        assert latest["scope"] == older["scope"] and latest["id"] != older["id"]
+        ev = ack(older["id"], by="197912042005011002", note="sudah dibahas pagi tadi")
+        status, body, _ = d.post_json([ev, ack("20261205-0badf00d")], token=SUPERVISOR_SECRET)
+        assert status == 200 and body["accepted"] == 1, body
+        assert body["rejected"] == [{"index": 1, "id": body["rejected"][0]["id"],
+                                     "error": "alert: unknown alert"}], body
+        frame = recv_until(ws, lambda f: f["op"] == "alert_ack")
+        assert frame["alert"] == older["id"] and frame["note"] == "sudah dibahas pagi tadi"
+
+        def check(snap):
+            by_id = {a["id"]: a for a in snap["alerts"] if a["scope"] == older["scope"]}
+            assert len(by_id) == 3, snap["alerts"]
+            assert by_id[older["id"]]["acked_by"] == "197912042005011002"
+            assert by_id[older["id"]]["acked_at"] == ev["ts"]
+            assert [a for a in by_id.values() if "acked_by" in a] == [by_id[older["id"]]]
+        check(subscribe(viewer(d)))
+        assert d.stop() == 0
+        d.start()
+        check(subscribe(viewer(d)))
+    finally:
+        assert d.stop() == 0
+
+
 def test_escalation(tmp_path):
     d = FeedbackDaemon(tmp_path, extra=WAIT_IND.replace("applies_to: [unit]", """applies_to: [unit, employee]
     escalate_after_ms: 1500""")).start()

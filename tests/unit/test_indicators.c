@@ -130,7 +130,7 @@ START_TEST(test_alert_pack_round_trip)
     strcpy(a.unit, "u1");
     strcpy(a.indicator, "wait-p90");
     strcpy(a.scope, "employee:198706152010011002");
-    kj_alert_make_id(&a, 0);
+    kj_alert_make_id(&a, (int32_t)(T0 / KJ_DAY_MS), 0);
     char note[] = "Loket 2 dibuka";
     for (int frame = 0; frame < 4; frame++) {
         /* 2, 3: escalated and acknowledged (SPEC §16) */
@@ -669,6 +669,65 @@ START_TEST(test_reload_keeps_statuses)
 }
 END_TEST
 
+/* Two nodes applying the same stream (SPEC §17) give each alert the same
+ * id, though each sees it on its own clock: node b starts later, ticks later
+ * and later again before every event, and so stamps a different `at`. The
+ * stream flips the same statuses back and forth, so that one placement
+ * (scope, indicator, from, to) recurs and must get a new id each time. */
+#define NODE_EVENTS 80
+typedef struct node_alerts {
+    kj_alert a[MAX_SEEN];
+    int n;
+} node_alerts;
+
+static void node_run(int64_t start, int64_t lag, node_alerts *out)
+{
+    kj_config *cfg = engine_config();
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, start, &m), KJ_OK);
+    out->n = 0;
+    for (int k = 0; k < NODE_EVENTS; k++) {
+        int64_t ts = T0 + 1000 + k * 20000;
+        ck_assert_int_eq(kj_metrics_tick(m, ts + lag + (k % 7) * 313), KJ_OK);
+        /* on time, late, late, on time, ...: tasks.on_time_pct crosses 50 % */
+        kj_event evs[2] = {task(ts, k % 3 ? "e1" : "e2", (k / 2) % 2 == 0),
+                           service(ts, k % 2 ? "e1" : "e2", k % 9 < 4 ? 200000 : 900000)};
+        run(m, evs, 2);
+        for (int i = 0; i < n_seen && out->n < MAX_SEEN; i++)
+            out->a[out->n++] = seen[i];
+    }
+    kj_metrics_free(m);
+    kj_config_free(cfg);
+}
+
+START_TEST(test_alert_ids_same_on_two_nodes)
+{
+    static node_alerts a, b;
+    node_run(T0, 0, &a);
+    node_run(T0 + 4321, 1500, &b);
+    ck_assert_int_gt(a.n, 6);
+    ck_assert_int_eq(a.n, b.n);
+    int repeats = 0, other_at = 0;
+    for (int i = 0; i < a.n; i++) {
+        ck_assert_str_eq(a.a[i].scope, b.a[i].scope);
+        ck_assert_str_eq(a.a[i].indicator, b.a[i].indicator);
+        ck_assert_int_eq(a.a[i].to, b.a[i].to);
+        ck_assert_msg(!strcmp(a.a[i].id, b.a[i].id), "alert %d: %s on one node, %s on the other", i,
+                      a.a[i].id, b.a[i].id);
+        other_at += a.a[i].at != b.a[i].at;
+        ck_assert_int_eq(strncmp(a.a[i].id, "20260310-", 9), 0); /* the local day of T0 */
+        for (int j = 0; j < i; j++) {
+            ck_assert_str_ne(a.a[j].id, a.a[i].id);
+            repeats += !strcmp(a.a[j].scope, a.a[i].scope) &&
+                       !strcmp(a.a[j].indicator, a.a[i].indicator) && a.a[j].from == a.a[i].from &&
+                       a.a[j].to == a.a[i].to;
+        }
+    }
+    ck_assert_int_eq(other_at, a.n); /* the clocks differed every time */
+    ck_assert_int_gt(repeats, 0);
+}
+END_TEST
+
 static Suite *indicators_suite(void)
 {
     Suite *s = suite_create("indicators");
@@ -687,6 +746,7 @@ static Suite *indicators_suite(void)
     tcase_add_test(tc, test_reload_keeps_statuses);
     tcase_add_test(tc, test_hold_against_model);
     tcase_add_test(tc, test_hold_calms_alerts);
+    tcase_add_test(tc, test_alert_ids_same_on_two_nodes);
     suite_add_tcase(s, tc);
     return s;
 }
