@@ -8,7 +8,6 @@
 
 #include "../proto/alloc.h"
 #include "metrics_fold.h"
-#include "window.h"
 
 /* Today's aggregate of sc (NULL: none), decoding its day bucket on first
  * use; with pending minutes, their sum in m->view (valid until the next
