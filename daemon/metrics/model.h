@@ -6,13 +6,13 @@
  * through kj_m_hooks). Called by every file of daemon/metrics/ above the
  * pure ones; nothing outside daemon/metrics/ includes it.
  *
- * The layers, each calling and including only those before it:
+ * The layers, each calling and including only those before it
+ * (tests/integration/test_layers.py checks it):
  *   pure: hist -> agg, queue, buckets -> metric -> indicators (judgements,
  *         alert codec), assess
  *   -> model -> presence, window -> metrics_fold -> values -> metrics_queue
  *   -> alerts -> eval (indicator evaluation) -> feedback, metrics_ledger
- *   -> metrics_pack, metrics_overview, metrics_store, metrics_series (which
- *      reads bucket keys from metrics_store)
+ *   -> metrics_store -> metrics_pack, metrics_overview, metrics_series
  *   -> metrics.c (the engine: apply, commit, rollback, tick, life cycle).
  * metrics.h is the engine's public contract; the layers below metrics.c
  * include it for its types (kj_metrics, kj_scope_ref, the sink). */
