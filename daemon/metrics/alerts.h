@@ -2,8 +2,8 @@
  * time-driven part of a status (hold_ms hysteresis, escalate_after_ms).
  *
  * Part of the metrics engine: it works on the engine's units (model.h),
- * below indicators.c: a due hold re-judges its slot through m->hooks. It is
- * called by metrics.c, metrics_store.c and indicators.c on the writer thread, which owns
+ * below eval.c: a due hold re-judges its slot through m->hooks. It is called
+ * by metrics.c, metrics_store.c and eval.c on the writer thread, which owns
  * the engine; the writer reaches it through kj_metrics_admit and the
  * kj_metrics_* calls of metrics.h. Not thread-safe. */
 #ifndef KJ_ALERTS_H

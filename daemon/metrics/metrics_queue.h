@@ -1,7 +1,7 @@
 /* kinerjad — the units' ticket queues inside the engine (metrics_queue.c):
  * apply, commit and rollback in the group, keys in the store, the queue
  * metrics of window "now". Uses the model, values and queue.c; re-evaluates
- * queue indicators through m->hooks. Called by indicators.c (values), the
+ * queue indicators through m->hooks. Called by eval.c (values), the
  * packers, metrics_store.c and metrics.c. */
 #ifndef KJ_METRICS_QUEUE_H
 #define KJ_METRICS_QUEUE_H

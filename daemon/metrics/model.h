@@ -136,10 +136,10 @@ typedef struct vec {
 } vec;
 
 /* What the model calls in the layers above it, set by the engine
- * (metrics.c) at kj_metrics_new: indicators.c sets up a new unit's and
+ * (metrics.c) at kj_metrics_new: eval.c sets up a new unit's and
  * member's statuses and evaluates a slot or a scope; alerts.c (a due hold)
  * and metrics_queue.c (waits that grow) evaluate through them, so that
- * neither calls up into indicators.c. */
+ * neither calls up into eval.c. */
 typedef struct kj_m_hooks {
     void (*setup_unit)(kj_metrics *m, kj_unit *u, const kj_config *old);
     void (*setup_member)(const kj_unit *u, member *mb, uint8_t initial);

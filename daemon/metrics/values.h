@@ -1,7 +1,7 @@
 /* kinerjad — metric values read from the model (values.c): today's
  * aggregate, a window's aggregate, a metric over a window. Uses the model
  * and the pending minutes (metrics_fold.h); called by metrics_queue.c,
- * indicators.c and the packers. */
+ * eval.c and the packers. */
 #ifndef KJ_VALUES_H
 #define KJ_VALUES_H
 
