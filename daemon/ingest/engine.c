@@ -8,7 +8,6 @@
 #include "../proto/clock.h"
 #include "log.h"
 #include "metrics/assess.h"
-#include "metrics/feedback.h"
 #include "tzclock.h"
 
 #define RETENTION_EVERY_MS 60000 /* look for expired data once a minute */

@@ -156,7 +156,8 @@ void kj_life_free_notes(kj_alert *a, size_t n)
 static void set_hold(kj_metrics *m, kj_hold *h, uint8_t candidate, int64_t since)
 {
     if (m->in_group) {
-        undo un = {.kind = UNDO_HOLD, .old_status = h->candidate, .p = h, .n = (size_t)h->since};
+        undo un = {
+            .kind = UNDO_HOLD, .old_status = h->candidate, .p.hold = h, .n = (size_t)h->since};
         vec_push(&m->undo, &un, sizeof un);
     }
     h->candidate = candidate;
@@ -195,7 +196,7 @@ static void due_hold(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *
     }
     uint8_t *slot = mb ? &mb->status[i] : &u->status[i];
     uint8_t before = *slot;
-    kj_ind_eval_slot(m, u, i, sc, mb);
+    m->hooks.eval_slot(m, u, i, sc, mb);
     if (*slot != before) kj_m_mark_changed(m, sc);
 }
 

@@ -1,14 +1,15 @@
 /* kinerjad — the life of an alert (SPEC §16): ids, acknowledgements, and the
  * time-driven part of a status (hold_ms hysteresis, escalate_after_ms).
  *
- * Part of the metrics engine: it works on the engine's units (metrics_int.h)
- * and is called by metrics.c and indicators.c on the writer thread, which owns
+ * Part of the metrics engine: it works on the engine's units (model.h),
+ * below eval.c: a due hold re-judges its slot through m->hooks. It is called
+ * by metrics.c, metrics_store.c and eval.c on the writer thread, which owns
  * the engine; the writer reaches it through kj_metrics_admit and the
  * kj_metrics_* calls of metrics.h. Not thread-safe. */
 #ifndef KJ_ALERTS_H
 #define KJ_ALERTS_H
 
-#include "metrics_int.h"
+#include "model.h"
 
 /* Gives a its id, appends it to u's alerts of today and makes it pending (to
  * be stored, then pushed). Inside a group the append is undone by rollback. */

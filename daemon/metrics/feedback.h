@@ -2,7 +2,7 @@
  * events of each member of a unit within KJ_FEEDBACK_DAYS, newest first, in
  * the member's object of snapshots and updates.
  *
- * Part of the metrics engine (writer thread, metrics_int.h): metrics.c notes
+ * Part of the metrics engine (writer thread, model.h): metrics.c notes
  * each feedback event of a group, metrics_store.c stores the group's entries
  * as records of the alerts log (the unit's supervision log: alerts, acks,
  * feedback) and restores them at start; the commit puts them in their
@@ -10,10 +10,9 @@
 #ifndef KJ_FEEDBACK_H
 #define KJ_FEEDBACK_H
 
-#include "metrics_int.h"
+#include "model.h"
 
-#define KJ_FEEDBACK_KEEP 20 /* entries per member */
-#define KJ_FEEDBACK_DAYS 30 /* and no older than this */
+#define KJ_FEEDBACK_KEEP 20 /* entries per member, no older than KJ_FEEDBACK_DAYS (metrics.h) */
 
 typedef struct kj_feedback {
     int64_t ts; /* the event's */

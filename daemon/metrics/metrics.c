@@ -1,42 +1,24 @@
-/* The metrics engine: scopes, events, groups and time. Windows live in
- * window.c, persistence in metrics_store.c, packing in metrics_pack.c,
- * indicator evaluation in indicators.c. */
+/* The metrics engine: events, groups (commit, rollback) and time, the top
+ * of daemon/metrics/ and the only file that calls into every layer (the
+ * layers are listed in model.h). The model (scopes, units, look-ups) lives in
+ * model.c, windows in window.c, persistence in metrics_store.c, packing in
+ * metrics_pack.c, indicator evaluation in eval.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../proto/alloc.h"
 #include "alerts.h"
+#include "eval.h"
 #include "feedback.h"
-#include "metrics_int.h"
+#include "metrics_fold.h"
+#include "metrics_ledger.h"
+#include "metrics_queue.h"
+#include "metrics_store.h"
+#include "presence.h"
+#include "values.h"
+#include "window.h"
 
-#define DEFAULT_SLA_MS 900000
 #define TABLE_MIN 1024
-
-const int32_t kj_sw_len[KJ_WIN_COUNT] = {
-    [KJ_WIN_15M] = 15, [KJ_WIN_1H] = 60, [KJ_WIN_7D] = 168, [KJ_WIN_30D] = 720};
-const uint8_t kj_sw_res[KJ_WIN_COUNT] = {[KJ_WIN_15M] = KJ_RES_MINUTE,
-                                         [KJ_WIN_1H] = KJ_RES_MINUTE,
-                                         [KJ_WIN_7D] = KJ_RES_HOUR,
-                                         [KJ_WIN_30D] = KJ_RES_HOUR};
-
-void vec_push(vec *v, const void *item, size_t size)
-{
-    if (v->n == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 16;
-        v->items = kj_realloc(v->items, v->cap * size);
-    }
-    memcpy((char *)v->items + v->n * size, item, size);
-    v->n++;
-}
-
-uint8_t *kj_m_enc(kj_metrics *m, size_t need)
-{
-    if (need > m->enc_cap) {
-        m->enc_cap = need + need / 2;
-        m->enc = kj_realloc(m->enc, m->enc_cap);
-    }
-    return m->enc;
-}
 
 /* ---- time ---- */
 
@@ -51,94 +33,17 @@ static void set_now(kj_metrics *m, int64_t now)
     m->tomorrow_start = kj_tz_day_start(m->tz, m->today + 1);
 }
 
-int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts)
-{
-    if (res == KJ_RES_MINUTE) return (int32_t)kj_floor_div(ts, KJ_MINUTE_MS);
-    if (res == KJ_RES_HOUR) return (int32_t)kj_floor_div(ts, KJ_HOUR_MS);
-    if (ts >= m->today_start && ts < m->tomorrow_start) return m->today;
-    return kj_tz_day(m->tz, ts);
-}
-
-int64_t kj_m_bucket_ms(kj_res res, int32_t start)
-{
-    return (int64_t)start * kj_res_ms(res);
-}
-
-/* The oldest bucket start kept in memory (and written) for res. */
-int32_t kj_m_horizon(const kj_metrics *m, kj_res res)
-{
-    if (res == KJ_RES_MINUTE) return m->now_min - kj_sw_len[KJ_WIN_1H] + 1;
-    if (res == KJ_RES_HOUR) return m->now_hour - kj_sw_len[KJ_WIN_30D] + 1;
-    return m->today - m->day_keep + 1;
-}
-
 static int32_t current_bucket(const kj_metrics *m, kj_res res)
 {
     return res == KJ_RES_MINUTE ? m->now_min : res == KJ_RES_HOUR ? m->now_hour : m->today;
 }
 
-int64_t kj_metrics_now(const kj_metrics *m)
-{
-    return m->now;
-}
-int64_t kj_metrics_today_start(const kj_metrics *m)
-{
-    return m->today_start;
-}
-bool kj_metrics_in_group(const kj_metrics *m)
-{
-    return m->in_group;
-}
 bool kj_metrics_pending(const kj_metrics *m)
 {
     return !m->in_group && (m->pending.n > 0 || m->folded.n > 0 || kj_ledger_pending(m));
 }
 
 /* ---- the scope table ---- */
-
-static uint32_t hash_of(kj_scope_kind kind, const char *unit, const char *id)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)kind;
-    if (kind == KJ_SCOPE_COUNTER) {
-        for (const char *p = unit; *p; p++)
-            h = (h ^ (uint8_t)*p) * 16777619u;
-        h = (h ^ '/') * 16777619u;
-    }
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h;
-}
-
-static bool same_scope(const kj_scope *sc, kj_scope_kind kind, const char *unit, const char *id)
-{
-    return sc->kind == kind && !strcmp(sc->id, id) &&
-           (kind != KJ_SCOPE_COUNTER || !strcmp(sc->unit->sc->id, unit));
-}
-
-kj_scope *kj_m_find(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id)
-{
-    if (kind == KJ_SCOPE_COUNTER && !unit) return NULL;
-    uint32_t h = hash_of(kind, unit, id);
-    for (kj_scope *sc = m->table[h & (m->table_cap - 1)]; sc; sc = sc->hnext)
-        if (sc->hash == h && same_scope(sc, kind, unit, id)) return sc;
-    return NULL;
-}
-
-static void table_grow(kj_metrics *m)
-{
-    size_t cap = m->table_cap * 2;
-    kj_scope **t = kj_calloc(cap, sizeof *t);
-    for (size_t i = 0; i < m->table_cap; i++) {
-        for (kj_scope *sc = m->table[i], *next; sc; sc = next) {
-            next = sc->hnext;
-            sc->hnext = t[sc->hash & (cap - 1)];
-            t[sc->hash & (cap - 1)] = sc;
-        }
-    }
-    free(m->table);
-    m->table = t;
-    m->table_cap = cap;
-}
 
 static void table_remove(kj_metrics *m, kj_scope *sc)
 {
@@ -148,115 +53,6 @@ static void table_remove(kj_metrics *m, kj_scope *sc)
             m->n_scopes--;
             return;
         }
-    }
-}
-
-void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag)
-{
-    if (!m->in_group) return;
-    if (!(sc->flags & SC_TOUCHED)) {
-        sc->flags |= SC_TOUCHED;
-        vec_push(&m->touched, &sc, sizeof sc);
-    }
-    sc->flags |= flag;
-}
-
-static kj_scope *scope_new(kj_metrics *m, kj_scope_kind kind, const char *id, uint32_t h)
-{
-    size_t len = strlen(id);
-    kj_scope *sc = kj_calloc(1, sizeof *sc + len + 1);
-    sc->kind = (uint8_t)kind;
-    sc->hash = h;
-    memcpy(sc->id, id, len + 1);
-    if (m->n_scopes + 1 > m->table_cap) table_grow(m);
-    sc->hnext = m->table[h & (m->table_cap - 1)];
-    m->table[h & (m->table_cap - 1)] = sc;
-    m->n_scopes++;
-    /* A scope first seen in a group disappears again if the group rolls back;
-     * units and counters get a directory key so that they survive a restart
-     * even without buckets. */
-    if (m->in_group) kj_m_touch(m, sc, SC_CREATED | (kind != KJ_SCOPE_EMPLOYEE ? SC_DIRECTORY : 0));
-    return sc;
-}
-
-static int64_t sla_of(const kj_metrics *m, const char *unit_id)
-{
-    const kj_unit_conf *uc = m->cfg ? kj_config_unit(m->cfg, unit_id) : NULL;
-    return uc && uc->sla_wait_ms > 0 ? uc->sla_wait_ms : DEFAULT_SLA_MS;
-}
-
-kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load)
-{
-    return kj_m_get(m, KJ_SCOPE_UNIT, id, id, from_load)->unit;
-}
-
-kj_scope *kj_m_get(kj_metrics *m, kj_scope_kind kind, const char *unit_id, const char *id,
-                   bool from_load)
-{
-    kj_scope *sc = kj_m_find(m, kind, unit_id, id);
-    if (sc) return sc;
-    (void)from_load; /* loading happens outside groups: nothing to undo or store */
-    kj_unit *owner = kind == KJ_SCOPE_COUNTER ? kj_m_unit(m, unit_id, from_load) : NULL;
-    sc = scope_new(m, kind, id, hash_of(kind, unit_id, id));
-    if (kind == KJ_SCOPE_UNIT) {
-        kj_unit *u = kj_calloc(1, sizeof *u);
-        u->sc = sc;
-        u->sla_wait_ms = sla_of(m, id);
-        sc->unit = u;
-        kj_ind_setup_unit(m, u, NULL);
-        m->n_units++;
-    } else if (kind == KJ_SCOPE_COUNTER) {
-        sc->unit = owner;
-        if (owner->n_counters == owner->cap_counters) {
-            owner->cap_counters = owner->cap_counters ? 2 * owner->cap_counters : 4;
-            owner->counters =
-                kj_realloc(owner->counters, owner->cap_counters * sizeof *owner->counters);
-        }
-        size_t at = owner->n_counters;
-        while (at > 0 && strcmp(owner->counters[at - 1]->id, id) > 0)
-            at--;
-        memmove(&owner->counters[at + 1], &owner->counters[at],
-                (owner->n_counters - at) * sizeof *owner->counters);
-        owner->counters[at] = sc;
-        owner->n_counters++;
-        m->n_counters++;
-    } else {
-        m->n_employees++;
-    }
-    return sc;
-}
-
-void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load)
-{
-    for (uint32_t i = 0; i < e->n_units; i++) /* an employee is in one unit or a few */
-        if (e->units[i] == u) return;
-    if (u->n_members == u->cap_members) {
-        u->cap_members = u->cap_members ? 2 * u->cap_members : 8;
-        u->members = kj_realloc(u->members, u->cap_members * sizeof *u->members);
-    }
-    /* Sorted by id: a restart (which loads in key order) rebuilds the same
-     * order, and frames list members the same way every time. */
-    size_t at = u->n_members;
-    while (at > 0 && strcmp(u->members[at - 1].sc->id, e->id) > 0)
-        at--;
-    memmove(&u->members[at + 1], &u->members[at], (u->n_members - at) * sizeof *u->members);
-    u->n_members++;
-    member *mb = &u->members[at];
-    mb->sc = e;
-    /* Every member takes its first status silently, a new one as much as a
-     * configured or restored one: a member that appears is no change of
-     * status (SPEC §16: no "none -> bad" for each newcomer). */
-    mb->hold = NULL;
-    mb->feedback = NULL;
-    mb->n_feedback = 0;
-    kj_ind_setup_member(u, mb, STATUS_UNSET);
-    if (!m->in_group || from_load) m->need_baseline = true;
-    e->units = kj_realloc(e->units, (e->n_units + 1) * sizeof *e->units);
-    e->units[e->n_units++] = u;
-    if (m->in_group) {
-        undo un = {.kind = UNDO_MEMBER, .u = u, .p = e};
-        vec_push(&m->undo, &un, sizeof un);
-        kj_m_touch(m, e, 0);
     }
 }
 
@@ -279,45 +75,7 @@ static void remove_member(kj_unit *u, kj_scope *e)
     }
 }
 
-void kj_m_mark_changed(kj_metrics *m, kj_scope *sc)
-{
-    sc->flags |= SC_CHANGED;
-    kj_unit *one = sc->unit;
-    kj_unit **list = sc->kind == KJ_SCOPE_EMPLOYEE ? sc->units : &one;
-    size_t n = sc->kind == KJ_SCOPE_EMPLOYEE ? sc->n_units : 1;
-    for (size_t i = 0; i < n; i++) {
-        if (list[i]->changed) continue;
-        list[i]->changed = true;
-        vec_push(&m->changed_units, &list[i], sizeof list[i]);
-    }
-}
-
 /* ---- open buckets ---- */
-
-open_bucket *kj_m_open_find(kj_scope *sc, kj_res res, int32_t start)
-{
-    for (unsigned i = 0; i < sc->n_open; i++)
-        if (sc->open[i].start == start && sc->open[i].res == res) return &sc->open[i];
-    return NULL;
-}
-
-open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start)
-{
-    (void)m;
-    open_bucket *ob = kj_m_open_find(sc, res, start);
-    if (ob) return ob;
-    if (sc->n_open == sc->cap_open) {
-        sc->cap_open = (uint16_t)(sc->cap_open ? 2 * sc->cap_open : 4);
-        sc->open = kj_realloc(sc->open, sc->cap_open * sizeof *sc->open);
-    }
-    ob = &sc->open[sc->n_open++];
-    memset(ob, 0, sizeof *ob);
-    ob->start = start;
-    ob->res = (uint8_t)res;
-    series_rec rec;
-    if (kj_series_find(&sc->ser[res], start, &rec)) kj_agg_decode(&ob->agg, rec.data, rec.len);
-    return ob;
-}
 
 static void close_open(kj_scope *sc, unsigned i)
 {
@@ -338,27 +96,6 @@ static void close_stale(kj_metrics *m, kj_scope *sc)
         sc->open = NULL;
         sc->cap_open = 0;
     }
-}
-
-/* Today's aggregate of sc (NULL: none), decoding its day bucket on first
- * use; with pending minutes, their sum in m->view (valid until the next
- * read: every reader uses it at once). */
-const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
-{
-    const kj_agg *day = NULL;
-    open_bucket *ob = kj_m_open_find(sc, KJ_RES_DAY, m->today);
-    series_rec rec;
-    if (ob)
-        day = &ob->agg;
-    else if (kj_series_find(&sc->ser[KJ_RES_DAY], m->today, &rec))
-        day = &kj_m_open(m, sc, KJ_RES_DAY, m->today)->agg;
-    if (!kj_m_pending(m, sc, KJ_RES_DAY, m->today, NULL)) return day;
-    if (day)
-        kj_agg_copy(&m->view, day);
-    else
-        kj_agg_reset(&m->view);
-    kj_m_pending(m, sc, KJ_RES_DAY, m->today, &m->view);
-    return &m->view;
 }
 
 /* ---- events ---- */
@@ -409,24 +146,13 @@ static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_
     }
 }
 
-/* A counter of u: with its unit known, the look-up compares the unit by
- * pointer (every service event looks one up). */
-static kj_scope *counter_of(kj_metrics *m, kj_unit *u, const char *id)
-{
-    uint32_t h = hash_of(KJ_SCOPE_COUNTER, u->sc->id, id);
-    for (kj_scope *sc = m->table[h & (m->table_cap - 1)]; sc; sc = sc->hnext)
-        if (sc->hash == h && sc->unit == u && sc->kind == KJ_SCOPE_COUNTER && !strcmp(sc->id, id))
-            return sc;
-    return kj_m_get(m, KJ_SCOPE_COUNTER, u->sc->id, id, false);
-}
-
 kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
 {
     if (!m->in_group || !ev->unit[0]) return KJ_ERR_INVALID;
     kj_unit *u = kj_m_unit(m, ev->unit, false);
     kj_scope *e =
         ev->employee[0] ? kj_m_get(m, KJ_SCOPE_EMPLOYEE, NULL, ev->employee, false) : NULL;
-    kj_scope *c = ev->counter[0] ? counter_of(m, u, ev->counter) : NULL;
+    kj_scope *c = ev->counter[0] ? kj_m_counter_of(m, u, ev->counter) : NULL;
     if (e) kj_m_add_member(m, u, e, false);
     m->evaluated = false;
     if (ev->type == KJ_EV_TICKET || (ev->type == KJ_EV_SERVICE && ev->ticket[0]))
@@ -467,19 +193,6 @@ void kj_metrics_begin(kj_metrics *m)
     m->in_group = true;
     m->evaluated = true;
     m->group_pending = m->pending.n;
-}
-
-/* Evaluate the indicators of the scopes the group changed. */
-void kj_m_evaluate(kj_metrics *m)
-{
-    if (m->evaluated) return;
-    kj_scope **t = m->touched.items;
-    for (size_t i = 0; i < m->touched.n; i++) {
-        if (!(t[i]->flags & SC_EVAL)) continue;
-        t[i]->flags &= (uint8_t)~SC_EVAL;
-        kj_ind_eval_scope(m, t[i], false);
-    }
-    m->evaluated = true;
 }
 
 static void commit_scope(kj_metrics *m, kj_scope *sc)
@@ -617,13 +330,13 @@ static void replay_undo(kj_metrics *m)
     undo *un = m->undo.items;
     for (size_t i = m->undo.n; i-- > 0;) {
         if (un[i].kind == UNDO_MEMBER)
-            remove_member(un[i].u, un[i].p);
+            remove_member(un[i].u, un[i].p.scope);
         else if (un[i].kind == UNDO_STATUS)
-            *(uint8_t *)un[i].p = un[i].old_status;
+            *un[i].p.status = un[i].old_status;
         else if (un[i].kind == UNDO_ACK)
             kj_life_unack(un[i].u, un[i].n);
         else if (un[i].kind == UNDO_HOLD)
-            *(kj_hold *)un[i].p = (kj_hold){(int64_t)un[i].n, un[i].old_status};
+            *un[i].p.hold = (kj_hold){(int64_t)un[i].n, un[i].old_status};
         else
             un[i].u->n_alerts = un[i].n;
     }
@@ -732,7 +445,7 @@ static void apply_config(kj_metrics *m, const kj_config *old)
     for (size_t i = 0; i < m->table_cap; i++) {
         for (kj_scope *sc = m->table[i]; sc; sc = sc->hnext) {
             if (sc->kind != KJ_SCOPE_UNIT) continue;
-            sc->unit->sla_wait_ms = sla_of(m, sc->id);
+            sc->unit->sla_wait_ms = kj_m_sla_of(m, sc->id);
             kj_ind_setup_unit(m, sc->unit, old);
         }
     }
@@ -760,6 +473,10 @@ kj_err kj_metrics_new(const kj_config *cfg, int64_t now, kj_metrics **out)
     set_now(m, now);
     m->fold_min = m->fold_saved = m->now_min;
     m->load_newest = INT32_MIN;
+    m->hooks = (kj_m_hooks){.setup_unit = kj_ind_setup_unit,
+                            .setup_member = kj_ind_setup_member,
+                            .eval_slot = kj_ind_eval_slot,
+                            .eval_scope = kj_ind_eval_scope};
     if (cfg) apply_config(m, NULL);
     *out = m;
     return KJ_OK;

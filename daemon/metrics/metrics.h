@@ -183,6 +183,10 @@ kj_err kj_metrics_admit(kj_metrics *m, const kj_event *ev, char *err, size_t err
  * by then, without any event. */
 int64_t kj_metrics_next_deadline(const kj_metrics *m);
 
+/* How far back a member's feedback is kept (feedback.c): the writer loads
+ * the alerts log from today's start minus this at start. */
+#define KJ_FEEDBACK_DAYS 30
+
 /* Restore one stored alert (the msgpack entry given to put_alert); alerts
  * before today are ignored. */
 kj_err kj_metrics_load_alert(kj_metrics *m, const void *val, size_t vlen);

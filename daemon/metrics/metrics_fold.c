@@ -14,7 +14,8 @@
  * already (metrics_store.c). */
 #include <string.h>
 
-#include "metrics_int.h"
+#include "metrics_fold.h"
+#include "window.h"
 
 static bool pending_in(kj_metrics *m, const open_bucket *ob, kj_res res, int32_t start)
 {

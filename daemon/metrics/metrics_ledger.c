@@ -16,7 +16,8 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
-#include "metrics_int.h"
+#include "eval.h"
+#include "metrics_ledger.h"
 
 #define KEY_LEDGER 'L'
 #define LEDGER_VERSION 1

@@ -6,7 +6,9 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
-#include "metrics_int.h"
+#include "metrics_ledger.h"
+#include "metrics_queue.h"
+#include "values.h"
 
 /* key: the unit's today value of metric, or nil */
 static void pack_value(kj_metrics *m, kj_unit *u, const char *key, kj_metric metric,

@@ -10,8 +10,10 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
-#include "metrics_int.h"
+#include "metrics_queue.h"
+#include "presence.h"
 #include "queue.h"
+#include "values.h"
 
 #define KEY_QUEUE 'Q'
 #define QUEUE_KEY_MAX (1 + KJ_ID_MAX + 1 + 4 + KJ_ID_MAX)
@@ -198,7 +200,7 @@ void kj_mq_new_day(kj_metrics *m)
             uint32_t n = kj_queue_new_day(sc->unit->queue);
             if (n) note(m, sc->unit, NULL, n);
             kj_m_mark_changed(m, sc);
-            kj_ind_eval_scope(m, sc, false); /* the queue indicators start over */
+            m->hooks.eval_scope(m, sc, false); /* the queue indicators start over */
         }
     }
 }
@@ -346,7 +348,7 @@ static void reevaluate(kj_metrics *m, kj_unit *u)
     size_t n = u->n_inds < sizeof before ? u->n_inds : sizeof before;
     memcpy(before, u->status, n);
     size_t alerts = m->pending.n;
-    kj_ind_eval_scope(m, u->sc, false);
+    m->hooks.eval_scope(m, u->sc, false);
     if (memcmp(before, u->status, n) || m->pending.n != alerts) kj_m_mark_changed(m, u->sc);
 }
 

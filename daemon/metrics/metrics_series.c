@@ -4,7 +4,8 @@
  * knows the keys (metrics.h). */
 #include <string.h>
 
-#include "metrics_int.h"
+#include "metrics_store.h"
+#include "values.h"
 
 static int retention_days(const kj_metrics *m)
 {

@@ -7,8 +7,14 @@
 #include "../proto/alloc.h"
 #include "alerts.h"
 #include "assess.h"
+#include "eval.h"
 #include "feedback.h"
-#include "metrics_int.h"
+#include "metrics_fold.h"
+#include "metrics_ledger.h"
+#include "metrics_queue.h"
+#include "metrics_store.h"
+#include "presence.h"
+#include "window.h"
 
 #define KEY_MAX (3 + 2 * KJ_ID_MAX + 2 + 9)
 #define VALUE_VERSION 1
@@ -280,8 +286,7 @@ kj_err kj_metrics_each_dirty(kj_metrics *m, const kj_metrics_sink *sink)
         undo *un = m->undo.items;
         for (size_t i = 0; i < m->undo.n && !err; i++) {
             if (un[i].kind != UNDO_MEMBER || !sink->put) continue;
-            err =
-                put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, ((kj_scope *)un[i].p)->id);
+            err = put_directory(sink, KJ_SCOPE_EMPLOYEE, un[i].u->sc->id, un[i].p.scope->id);
         }
         if (!err) err = kj_mq_dirty(m, sink);
         if (!err) err = kj_ledger_dirty(m, sink);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
-#include "metrics_int.h"
+#include "model.h"
 
 #define VALUE_V1 1 /* the state alone (before histories) */
 #define VALUE_V2 2 /* base state + history */

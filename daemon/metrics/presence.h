@@ -1,6 +1,8 @@
 /* kinerjad — presence of employees and serving state of counters (SPEC §4),
  * independent of the order in which their events arrive. Private to the
- * metrics engine (included through metrics_int.h).
+ * metrics engine: presence.c uses only the model (model.h); metrics_queue.c
+ * reads these types, metrics_pack.c and metrics_store.c pack and store them,
+ * metrics.c applies, commits and rolls back.
  *
  * An employee's presence is the fold, in event-time order, of its presence
  * events; a counter's serving state the fold of its evidence: SET (a

@@ -59,7 +59,7 @@ def in_window(window, ts, now):
 
 def window_hours(window, now):
     """The per_hour denominator: the window's length; for today the hours since
-    local midnight counting the current minute whole (metrics_pack.c)."""
+    local midnight counting the current minute whole (values.c)."""
     if window == "today":
         elapsed = (now // MIN + 1) * MIN - today_start(now)
         return max(elapsed, MIN) / HOUR

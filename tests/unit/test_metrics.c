@@ -1,5 +1,5 @@
-/* Unit tests of the metrics engine (daemon/metrics*.c, window.c, agg.c,
- * tzclock.c): every field of SPEC §4 against an independent computation,
+/* Unit tests of the metrics engine (daemon/metrics/: metrics*.c, model.c,
+ * values.c, window.c, agg.c; tzclock.c): every field of SPEC §4 against an independent computation,
  * window edges, time, IKM, presence, rollback and persistence. */
 #include <check.h>
 #include <math.h>

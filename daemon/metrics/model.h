@@ -1,16 +1,29 @@
-/* kinerjad — the metrics engine's private structures, shared by metrics.c
- * (scopes, apply, groups, time), window.c (bucket series and sliding
- * windows), metrics_store.c (keys, dirty walk, load), metrics_pack.c (values
- * and msgpack) and indicators.c (evaluation). Nothing outside these files
- * includes it. */
-#ifndef KJ_METRICS_INT_H
-#define KJ_METRICS_INT_H
+/* kinerjad — the metrics engine's model: struct kj_metrics and the scope,
+ * unit and member types, with the functions every layer of the engine uses
+ * on them (model.c): look-ups and creation of scopes, units and members, the
+ * group's touched / changed marks, the encode buffer, bucket arithmetic and
+ * open buckets. It calls nothing above it (what it needs from eval.c goes
+ * through kj_m_hooks). Called by every file of daemon/metrics/ above the
+ * pure ones; nothing outside daemon/metrics/ includes it.
+ *
+ * The layers, each calling and including only those before it
+ * (tests/integration/test_layers.py checks it):
+ *   pure: hist -> agg, queue, buckets -> metric -> indicators (judgements,
+ *         alert codec), assess
+ *   -> model -> presence, window -> metrics_fold -> values -> metrics_queue
+ *   -> alerts -> eval (indicator evaluation) -> feedback, metrics_ledger
+ *   -> metrics_store -> metrics_pack, metrics_overview, metrics_series
+ *   -> metrics.c (the engine: apply, commit, rollback, tick, life cycle).
+ * metrics.h is the engine's public contract; the layers below metrics.c
+ * include it for its types (kj_metrics, kj_scope_ref, the sink). */
+#ifndef KJ_MODEL_H
+#define KJ_MODEL_H
 
 #include "../proto/clock.h"
 #include "agg.h"
+#include "buckets.h"
 #include "indicators.h"
 #include "metrics.h"
-#include "presence.h"
 #include "queue.h"
 #include "tzclock.h"
 
@@ -22,24 +35,6 @@
 
 extern const int32_t kj_sw_len[KJ_WIN_COUNT]; /* in buckets */
 extern const uint8_t kj_sw_res[KJ_WIN_COUNT];
-
-/* A scope's buckets of one resolution, oldest first, packed in one buffer as
- * records [int32 start][varint len][len bytes of kj_agg encoding]. Packing
- * them costs ~25 bytes per sparse bucket instead of ~100 for a struct with a
- * pointer and a heap block: hour buckets of 10,000 employees over 30 days are
- * the bulk of the engine's memory. */
-typedef struct series {
-    uint8_t *buf;
-    uint32_t used, cap, n;
-    uint32_t last; /* offset of the newest record: most look-ups want it */
-} series;
-
-typedef struct series_rec {
-    int32_t start;
-    const uint8_t *data;
-    uint32_t len;
-    uint32_t off; /* record offset in buf */
-} series_rec;
 
 /* A decoded bucket: the current ones (written by most events) and those a
  * group touched. The series holds the committed encoding; `agg` equals it
@@ -75,11 +70,11 @@ typedef struct kj_scope {
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
     series ser[KJ_RES_COUNT];
     open_bucket *open;
-    kj_agg win[KJ_WIN_COUNT]; /* running totals of the closed buckets of each sliding window */
-    presence *pres;           /* employees, once they sent presence */
-    serving *serv;            /* counters, once someone served there */
-    void *saved;              /* presence / serving before the group (presence.c) */
-    struct kj_unit **units;   /* employees: the units they are members of */
+    kj_agg win[KJ_WIN_COUNT];  /* running totals of the closed buckets of each sliding window */
+    struct presence *pres;     /* employees, once they sent presence */
+    struct serving *serv;      /* counters, once someone served there */
+    struct saved_state *saved; /* presence / serving before the group (presence.c) */
+    struct kj_unit **units;    /* employees: the units they are members of */
     uint32_t n_units;
     char id[]; /* in the same allocation: a look-up compares it without a miss more */
 } kj_scope;
@@ -126,7 +121,11 @@ typedef struct undo {
     uint8_t kind;
     uint8_t old_status;
     kj_unit *u;
-    void *p;  /* UNDO_MEMBER: the scope; UNDO_STATUS: the status byte; UNDO_HOLD: the kj_hold */
+    union {
+        kj_scope *scope; /* UNDO_MEMBER */
+        uint8_t *status; /* UNDO_STATUS: the status byte */
+        kj_hold *hold;   /* UNDO_HOLD */
+    } p;
     size_t n; /* UNDO_ALERTS: u->n_alerts before; UNDO_ACK: the alert's index;
                * UNDO_HOLD: the old since (old_status: the old candidate) */
 } undo;
@@ -136,6 +135,18 @@ typedef struct vec {
     size_t n, cap;
 } vec;
 
+/* What the model calls in the layers above it, set by the engine
+ * (metrics.c) at kj_metrics_new: eval.c sets up a new unit's and
+ * member's statuses and evaluates a slot or a scope; alerts.c (a due hold)
+ * and metrics_queue.c (waits that grow) evaluate through them, so that
+ * neither calls up into eval.c. */
+typedef struct kj_m_hooks {
+    void (*setup_unit)(kj_metrics *m, kj_unit *u, const kj_config *old);
+    void (*setup_member)(const kj_unit *u, member *mb, uint8_t initial);
+    void (*eval_slot)(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb);
+    void (*eval_scope)(kj_metrics *m, kj_scope *sc, bool silent);
+} kj_m_hooks;
+
 struct kj_changes {
     kj_metrics *m;
     kj_unit *u;
@@ -144,6 +155,7 @@ struct kj_changes {
 struct kj_metrics {
     const kj_config *cfg;
     kj_tz *tz;
+    kj_m_hooks hooks;
 
     int64_t now;
     int32_t now_min, now_hour, today; /* bucket numbers at now */
@@ -199,95 +211,23 @@ struct kj_metrics {
     size_t enc_cap;
 };
 
-/* metrics.c */
 kj_scope *kj_m_find(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id);
 kj_scope *kj_m_get(kj_metrics *m, kj_scope_kind kind, const char *unit, const char *id,
                    bool from_load);
 kj_unit *kj_m_unit(kj_metrics *m, const char *id, bool from_load);
+/* A counter of u, created when new. */
+kj_scope *kj_m_counter_of(kj_metrics *m, kj_unit *u, const char *id);
+/* The unit's configured SLA wait, or the default. */
+int64_t kj_m_sla_of(const kj_metrics *m, const char *unit_id);
 void kj_m_add_member(kj_metrics *m, kj_unit *u, kj_scope *e, bool from_load);
 void kj_m_mark_changed(kj_metrics *m, kj_scope *sc);
 void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag);
 open_bucket *kj_m_open_find(kj_scope *sc, kj_res res, int32_t start);
 open_bucket *kj_m_open(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start);
-const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc);
 int32_t kj_m_bucket_of(const kj_metrics *m, kj_res res, int64_t ts);
 int64_t kj_m_bucket_ms(kj_res res, int32_t start);
 int32_t kj_m_horizon(const kj_metrics *m, kj_res res);
 uint8_t *kj_m_enc(kj_metrics *m, size_t need);
 void vec_push(vec *v, const void *item, size_t size);
-
-/* metrics_store.c */
-size_t kj_m_bucket_key(uint8_t *buf, size_t cap, const kj_scope *sc, kj_res res, int32_t start);
-
-/* metrics_fold.c */
-size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into);
-void kj_m_fold_all(kj_metrics *m, int32_t upto, int32_t ref_hour);
-void kj_m_pend(kj_metrics *m, kj_scope *sc);
-void kj_m_unpend(kj_metrics *m, kj_scope *sc);
-void kj_m_reopen_pending(kj_metrics *m, kj_scope *sc);
-
-/* window.c */
-bool kj_sw_closed_at(int w, int32_t now, int32_t start);
-bool kj_series_find(const series *s, int32_t start, series_rec *rec);
-void kj_series_put(series *s, int32_t start, const uint8_t *data, uint32_t len);
-void kj_series_drop_before(series *s, int32_t start);
-bool kj_series_next(const series *s, uint32_t *off, series_rec *rec);
-void kj_series_free(series *s);
-bool kj_sw_holds(const kj_metrics *m, int w, int32_t start);
-bool kj_sw_closed(const kj_metrics *m, int w, int32_t start);
-void kj_window_rebuild(kj_metrics *m, kj_scope *sc, kj_res res);
-bool kj_window_advance(kj_metrics *m, kj_scope *sc, kj_res res, int32_t old_now, int32_t new_now);
-
-void kj_m_evaluate(kj_metrics *m);
-
-/* metrics_store.c */
-void kj_m_finish_load(kj_metrics *m);
-
-/* metrics_pack.c */
-bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, double *out);
-/* Every unit, sorted by id, in a new array (free() it) of *n. */
-kj_unit **kj_m_units_sorted(kj_metrics *m, size_t *n);
-const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
-double kj_m_window_hours(const kj_metrics *m, kj_window w);
-kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
-
-/* metrics_queue.c */
-void kj_mq_apply(kj_metrics *m, kj_unit *u, const kj_event *ev);
-void kj_mq_commit(kj_metrics *m);
-void kj_mq_rollback(kj_metrics *m);
-kj_err kj_mq_dirty(kj_metrics *m, const kj_metrics_sink *sink);
-void kj_mq_new_day(kj_metrics *m);
-void kj_mq_free_unit(kj_unit *u);
-bool kj_mq_is_key(const void *key, size_t klen);
-kj_err kj_mq_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
-bool kj_mq_key_expired(const kj_metrics *m, const void *key, size_t klen);
-bool kj_mq_stats(kj_metrics *m, kj_unit *u, int kind, kj_queue_stats *st);
-void kj_mq_pack(kj_metrics *m, kj_unit *u, msgpack_packer *pk);
-bool kj_mq_value(kj_metrics *m, const kj_unit *u, kj_metric metric, double *out);
-void kj_mq_tick(kj_metrics *m);
-
-/* metrics_ledger.c */
-typedef struct kj_ledger_hist kj_ledger_hist;
-void kj_ledger_close_day(kj_metrics *m);
-kj_err kj_ledger_dirty(kj_metrics *m, const kj_metrics_sink *sink);
-void kj_ledger_commit(kj_metrics *m);
-bool kj_ledger_pending(const kj_metrics *m);
-bool kj_ledger_is_key(const void *key, size_t klen);
-kj_err kj_ledger_load(kj_metrics *m, const void *key, size_t klen, const void *val, size_t vlen);
-bool kj_ledger_key_expired(const kj_metrics *m, const void *key, size_t klen);
-void kj_ledger_coaching(kj_metrics *m, kj_unit *u, uint32_t *bad_days, bool *needs);
-void kj_ledger_free_unit(kj_unit *u);
-void kj_ledger_free(kj_metrics *m);
-
-/* indicators.c */
-bool kj_ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, double *v);
-void kj_ind_setup_unit(kj_metrics *m, kj_unit *u, const kj_config *old);
-void kj_ind_setup_member(const kj_unit *u, member *mb, uint8_t initial);
-void kj_ind_eval_scope(kj_metrics *m, kj_scope *sc, bool silent);
-void kj_ind_eval_slot(kj_metrics *m, kj_unit *u, size_t i, kj_scope *sc, member *mb);
-void kj_ind_baseline(kj_metrics *m);
-void kj_ind_pack(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);
-void kj_ind_pack_alerts(kj_metrics *m, kj_unit *u, const char *only_employee, msgpack_packer *pk);
-void kj_ind_trim_alerts(kj_metrics *m, kj_unit *u);
 
 #endif
