@@ -421,6 +421,50 @@ def test_oversized_head_is_431_with_a_body(daemon, request_bytes):
     assert healthz_ok(daemon)
 
 
+# The head lws keeps for GET /healthz with Host: x and a User-Agent of n
+# bytes: the path (8), the host (1), "HTTP/1.1" (8) and the agent.
+def healthz_with_agent(n):
+    return get_bytes("/healthz", extra=b"User-Agent: " + b"b" * n + b"\r\n")
+
+
+HEAD_MAX = 8192
+AGENT_AT_LIMIT = HEAD_MAX - 17
+
+
+@pytest.mark.parametrize("agent,status", [(AGENT_AT_LIMIT, 200), (AGENT_AT_LIMIT + 1, 431)],
+                         ids=["at-limit", "one-over"])
+def test_head_at_its_limit(daemon, agent, status):
+    s = raw(daemon)
+    s.sendall(healthz_with_agent(agent))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [status]
+
+
+def test_head_far_over_its_limit_is_still_431(daemon):
+    """lws's own buffer is 4 x the limit: a 30 KB head still gets its answer
+    (with a buffer of 2 x, lws closed it without one)."""
+    s = raw(daemon)
+    s.sendall(healthz_with_agent(30000))
+    answers, closed = read_answers(s, 1)
+    assert [a.status for a in answers] == [431]
+    assert answers[0].headers.get("connection") == "close"
+    assert closed or wait_closed(s)
+
+
+def test_head_past_the_lws_buffer_is_closed_without_an_answer(daemon):
+    """The documented limit of lws 4.1: past its buffer (32 KiB) the parser
+    fails and the connection is closed, no status, no callback to send one.
+    The daemon goes on."""
+    s = raw(daemon)
+    try:
+        s.sendall(healthz_with_agent(40000))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answers, closed = read_answers(s, 1)
+    assert answers == [] and closed
+    assert healthz_ok(daemon)
+
+
 # --- defect 7: units subscribed by name ---
 
 def metric(d, name):
