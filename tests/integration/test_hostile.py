@@ -465,6 +465,32 @@ def test_head_past_the_lws_buffer_is_closed_without_an_answer(daemon):
     assert healthz_ok(daemon)
 
 
+# --- unmasked client frames (RFC 6455 5.1) ---
+
+def unmasked_frame(payload):
+    """A client WebSocket frame (binary, final) without the mask bit."""
+    if len(payload) < 126:
+        return bytes([0x82, len(payload)]) + payload
+    return bytes([0x82, 126]) + struct.pack(">H", len(payload)) + payload
+
+
+def test_unmasked_client_frame_is_accepted_as_lws_41_cannot_tell(daemon):
+    """The documented gap: RFC 6455 5.1 wants close 1002, but lws 4.1 keeps the
+    mask bit private (ws->this_frame_masked, lib/roles/ws/ops-ws.c) and hands
+    the payload on as if masked with the key 0, so the frame is served. When
+    an lws that refuses it arrives this fails: update README's Hardening."""
+    ws = ingest_ws(daemon)
+    ev = service_event()
+    ws.sock.sendall(unmasked_frame(msgpack.packb({"op": "events", "seq": 1, "events": [ev]})))
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["op"] == "ack" and ack["seq"] == 1 and ack["accepted"] == 1, ack
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 2, "events": [ev]}))  # masked
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["seq"] == 2 and ack["duplicates"] == 1, ack
+    ws.close()
+    assert healthz_ok(daemon)
+
+
 # --- defect 7: units subscribed by name ---
 
 def metric(d, name):
