@@ -448,12 +448,15 @@ static void start_post_events(struct http_sess *hs)
     }
     hs->body_cap = length;
     hs->body = malloc(hs->body_cap);
-    if (!hs->body) kj_http_error(hs, 503, "out of memory");
+    /* Answered when the body is whole, as for an over-long one: a client still
+     * sending when we answer and close would see a reset instead of the 503. */
+    hs->body_no_memory = !hs->body;
 }
 
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
-    if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
+    if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big || hs->body_no_memory)
+        return 0;
     if (hs->body_len + len > hs->body_cap) {
         kj_http_error(hs, 413, "body longer than its Content-Length or over max_body");
         hs->close_after = true;
@@ -537,6 +540,16 @@ static int body_complete_again(struct http_sess *hs)
     return 0;
 }
 
+/* A request whose size (its body, its number of events) needs more memory
+ * than there is: 503 for this one request, which the client sends again. */
+static void refuse_no_memory(struct http_sess *hs, const char *what)
+{
+    kj_warn("http: no memory %s (a body of %zu bytes): 503", what, hs->body_cap);
+    hs->retry_after = 5;
+    kj_http_error(hs, 503,
+                  "out of memory %s: nothing of this request was stored; try again shortly", what);
+}
+
 static int on_body_complete(struct http_sess *hs)
 {
     if (hs->body_done) return body_complete_again(hs);
@@ -547,6 +560,10 @@ static int on_body_complete(struct http_sess *hs)
     if (hs->body_too_big) {
         kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", hs->body_too_big,
                       cfg->max_body);
+        return 0;
+    }
+    if (hs->body_no_memory) {
+        refuse_no_memory(hs, "for its body");
         return 0;
     }
     kj_validate_opts vo = kj_validate_defaults();
@@ -560,6 +577,10 @@ static int on_body_complete(struct http_sess *hs)
                      : kj_json_decode_batch(hs->body, hs->body_len, &vo, &b, msg, sizeof msg);
     free(hs->body);
     hs->body = NULL;
+    if (err == KJ_ERR_NOMEM) {
+        refuse_no_memory(hs, "for its events");
+        return 0;
+    }
     if (err) {
         kj_http_error(hs, err == KJ_ERR_TOO_BIG ? 413 : 400, "%s", msg);
         return 0;

@@ -591,3 +591,98 @@ def test_dripped_headers_after_a_first_request_are_cut_at_header_timeout(tmp_pat
         assert closed and time.monotonic() - t0 < 6, time.monotonic() - t0
     finally:
         assert d.stop() == 0
+
+
+# With kjfailmalloc.so (tests/shims) preloaded: allocations over FAIL_OVER
+# bytes fail while a file exists, so a test arms the failure around one request.
+FAIL_OVER = 256 * 1024
+
+
+@pytest.fixture
+def failmalloc(tmp_path, monkeypatch):
+    """A daemon whose allocations of more than FAIL_OVER bytes fail while the
+    file `arm` exists; yields (daemon, arm)."""
+    from conftest import BUILD
+    shim = os.path.join(BUILD, "shims", "kjfailmalloc.so")
+    assert os.path.exists(shim), f"{shim} is missing: make build-tests"
+    arm = tmp_path / "arm"
+    monkeypatch.setenv("KJ_FAILMALLOC_OVER", str(FAIL_OVER))
+    monkeypatch.setenv("KJ_FAILMALLOC_ARM", str(arm))
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    d = Daemon(tmp_path).start()
+    monkeypatch.delenv("LD_PRELOAD")  # the daemon only
+    try:
+        yield d, arm
+    finally:
+        arm.unlink(missing_ok=True)
+        assert d.stop() == 0
+
+
+def refused_log(d, start):
+    """The shim's line for a refused allocation, logged since line start."""
+    return d.wait_log("kjfailmalloc: refused", start=start)
+
+
+def events_body(n):
+    return json.dumps([service_event() for _ in range(n)]).encode()
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_body_without_memory_is_503_and_the_daemon_goes_on(failmalloc):
+    d, arm = failmalloc
+    body = json.dumps(service_event()).encode() + b" " * (FAIL_OVER + 1000)  # the body itself
+    s = raw(d)
+    arm.touch()
+    start = len(d.lines)
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [503], answers
+    assert "out of memory for its body" in answers[0].json()["error"]
+    assert answers[0].headers.get("retry-after") == "5"
+    assert refused_log(d, start)
+    assert healthz_ok(d)  # small allocations still work while armed
+    arm.unlink()
+    s.sendall(post_bytes(body))  # the body was read: the connection goes on
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [200] and answers[0].json()["accepted"] == 1
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_batch_without_memory_is_503_not_400(failmalloc):
+    """1,000 events take ~150 KB of body (allocated) but ~1 MB of decoded
+    batch (refused): the server's condition, so 503, not the client's 400."""
+    d, arm = failmalloc
+    body = events_body(1000)
+    assert len(body) < FAIL_OVER
+    arm.touch()
+    start = len(d.lines)
+    s = raw(d)
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [503], [a.body for a in answers]
+    assert "out of memory for its events" in answers[0].json()["error"]
+    assert refused_log(d, start)
+    arm.unlink()
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [200] and answers[0].json()["accepted"] == 1000
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_frame_without_memory_closes_1011_and_the_daemon_goes_on(failmalloc):
+    from test_ws_ingest import recv_close
+    d, arm = failmalloc
+    events = [service_event() for _ in range(1000)]
+    ws = ingest_ws(d)
+    arm.touch()
+    start = len(d.lines)
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 1, "events": events}))
+    code, frames = recv_close(ws)
+    assert code == 1011 and "out of memory" in frames[0]["error"], (code, frames)
+    assert refused_log(d, start)
+    arm.unlink()
+    ws = ingest_ws(d)
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 1, "events": events}))
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["op"] == "ack" and ack["accepted"] == 1000, ack
+    ws.close()
