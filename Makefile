@@ -187,9 +187,9 @@ check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
 
 # The unit test programs and the bench tools (the integration tests run some).
-build-tests: $(UNIT_BIN) $(BENCH_BIN) $(SHIM_SO)
+build-tests: $(UNIT_BIN) $(BENCH_BIN) $(SHIM_SO) $(BUILD)/durability/kjsync.so
 
-check-integration: all $(BENCH_BIN) $(SHIM_SO) tests/docs/node_modules/.ok
+check-integration: all $(BENCH_BIN) $(SHIM_SO) $(BUILD)/durability/kjsync.so tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
 check-san:

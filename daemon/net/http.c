@@ -34,6 +34,22 @@ size_t kj_http_sess_size(void)
 
 /* --- answers --- */
 
+/* Ends pause_reading (http.c, "Pipelining"), before the answer: lws 4.1
+ * skips the writeable callbacks of a connection whose reading is paused. It
+ * does not say whether it holds bytes that followed the body, but its loop
+ * does: the timeout lws asks for is 0 while a connection with buffered input
+ * can be served. So it is read before and after: turned 0 by this one, bytes
+ * follow and the answer carries "Connection: close"; 0 already (another
+ * connection), they may, and closing after an answer is always allowed. */
+static void resume_reading(struct http_sess *hs)
+{
+    struct lws_context *ctx = lws_get_context(hs->wsi);
+    int before = lws_service_adjust_timeout(ctx, 1, 0);
+    hs->rx_paused = false;
+    lws_rx_flow_control(hs->wsi, 1);
+    if (!before || !lws_service_adjust_timeout(ctx, 1, 0)) hs->close_after = !hs->h2;
+}
+
 static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
                     const void *body, size_t len)
 {
@@ -47,6 +63,7 @@ static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t
     hs->ctype = ctype;
     hs->headers_sent = false;
     hs->answered = true;
+    if (hs->rx_paused) resume_reading(hs);
     lws_callback_on_writable(hs->wsi);
 }
 
@@ -517,9 +534,18 @@ static void end_receiving(struct http_sess *hs)
  * body, then the same repeated completion in a loop that never returns. So
  * the first completion counts, a repeated one marks the connection for
  * closing, and many in one loop turn close it at once (the answers before it
- * were sent; the client retries the rest). (Pausing with
- * lws_rx_flow_control would not help: on HTTP/1 it also stops the writeable
- * callbacks that send the answer.) */
+ * were sent; the client retries the rest).
+ *
+ * While the answer is not yet set (the writer is committing the body's
+ * events), bytes after the body would keep lws from ever waiting in its loop:
+ * every turn hands the completion back, a third of a core for as long as the
+ * commit takes (measured with syncs delayed by 1 s). So reading is paused from
+ * the body's completion until its answer is set (pause_reading): lws then
+ * keeps what follows in its buffer list without serving it. Paused later, at
+ * the first repeat, it would be worse: lws 4.1 asks for a writeable callback
+ * for the buffered bytes (__lws_rx_flow_control) but skips POLLOUT while
+ * reading is paused (rops_handle_POLLIN_h1), so epoll reports the socket
+ * writable on every turn. */
 /* A repeated completion: mark the connection for closing; close it now when
  * lws repeats it within one loop turn, which is the loop that never returns. */
 static int body_complete_again(struct http_sess *hs)
@@ -548,6 +574,15 @@ static void refuse_no_memory(struct http_sess *hs, const char *what)
     hs->retry_after = 5;
     kj_http_error(hs, 503,
                   "out of memory %s: nothing of this request was stored; try again shortly", what);
+}
+
+/* Until the answer is set (set_out): see "Pipelining" above. HTTP/2 streams
+ * are not paused by lws 4.1 and need not be. */
+static void pause_reading(struct http_sess *hs)
+{
+    if (hs->h2 || hs->rx_paused) return;
+    lws_rx_flow_control(hs->wsi, 0);
+    hs->rx_paused = true;
 }
 
 static int on_body_complete(struct http_sess *hs)
@@ -592,6 +627,7 @@ static int on_body_complete(struct http_sess *hs)
     hs->job = kj_ingest_job_new(b);
     hs->job->owner = hs;
     hs->job->answer = job_answered;
+    pause_reading(hs);
     submit(hs);
     return 0;
 }

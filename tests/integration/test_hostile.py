@@ -106,7 +106,21 @@ def healthz_ok(d):
 
 # --- defect 2: pipelining ---
 
+def cpu_seconds(pid):
+    """User + system CPU time of every thread of pid so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# CPU the daemon may spend on one pipelined exchange: a few milliseconds of
+# work, with room for a busy machine and the clock tick; lws's repeated body
+# completion spun a whole core for as long as the connection stayed open.
+EXCHANGE_CPU = 0.25
+
+
 def test_two_pipelined_posts_answer_the_first_and_close(daemon):
+    cpu0 = cpu_seconds(daemon.proc.pid)
     s = raw(daemon)
     s.sendall(post_event() + post_event())
     answers, closed = read_answers(s, 2)
@@ -115,15 +129,54 @@ def test_two_pipelined_posts_answer_the_first_and_close(daemon):
     assert answers[0].headers.get("connection") == "close"
     assert closed or wait_closed(s)
     assert healthz_ok(daemon)
+    assert cpu_seconds(daemon.proc.pid) - cpu0 < EXCHANGE_CPU
 
 
 def test_a_byte_after_a_post_keeps_its_body(daemon):
+    cpu0 = cpu_seconds(daemon.proc.pid)
     s = raw(daemon)
     s.sendall(post_event() + b"X")
     answers, _ = read_answers(s, 1)
     assert answers[0].status == 200 and answers[0].json()["accepted"] == 1, answers[0].body
     assert wait_closed(s)
     assert healthz_ok(daemon)
+    assert cpu_seconds(daemon.proc.pid) - cpu0 < EXCHANGE_CPU
+
+
+@pytest.fixture
+def slow_sync(tmp_path, monkeypatch):
+    """A daemon whose every sync takes 1 s longer (kjsync.so, tests/durability):
+    a POST's answer waits that long for its commit."""
+    from conftest import BUILD
+    shim = os.path.join(BUILD, "durability", "kjsync.so")
+    assert os.path.exists(shim), f"{shim} is missing: make build-tests"
+    monkeypatch.setenv("KJ_SYNC_LOG", str(tmp_path / "sync.log"))
+    monkeypatch.setenv("KJ_SYNC_DELAY_US", "1000000")
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    d = Daemon(tmp_path).start()
+    monkeypatch.delenv("LD_PRELOAD")  # the daemon only
+    try:
+        yield d
+    finally:
+        assert d.stop() == 0
+
+
+@pytest.mark.parametrize("after", [b"", b"X", None], ids=["alone", "byte", "post"])
+def test_bytes_after_a_body_do_not_spin_while_its_commit_waits(slow_sync, after):
+    """Bytes pipelined after a body made lws hand the completion back on every
+    loop turn until the answer: a third of a core through a 1 s commit."""
+    d = slow_sync
+    cpu0 = cpu_seconds(d.proc.pid)
+    s = raw(d)
+    s.sendall(post_event() + (post_event() if after is None else after))
+    answers, closed = read_answers(s, 1, timeout=20)
+    assert [a.status for a in answers] == [200]
+    if after == b"":  # nothing follows: the connection is kept
+        assert answers[0].headers.get("connection") != "close" and not closed
+    else:
+        assert answers[0].headers.get("connection") == "close"
+        assert closed or wait_closed(s)
+    assert cpu_seconds(d.proc.pid) - cpu0 < EXCHANGE_CPU
 
 
 def test_a_post_pipelined_after_a_get_is_refused_by_closing(daemon):
