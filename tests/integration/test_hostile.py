@@ -161,6 +161,7 @@ def slow_sync(tmp_path, monkeypatch):
         assert d.stop() == 0
 
 
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer's runtime must come first, before any LD_PRELOAD")
 @pytest.mark.parametrize("after", [b"", b"X", None], ids=["alone", "byte", "post"])
 def test_bytes_after_a_body_do_not_spin_while_its_commit_waits(slow_sync, after):
     """Bytes pipelined after a body made lws hand the completion back on every
