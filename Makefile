@@ -171,6 +171,12 @@ $(BUILD)/durability/%.so: tests/durability/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(OPT) -fPIC -shared -o $@ $< -ldl -lpthread
 
+# kjfailmalloc: large allocations fail on demand (tests/integration/test_hostile.py).
+SHIM_SO := $(BUILD)/shims/kjfailmalloc.so
+$(BUILD)/shims/%.so: tests/shims/%.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(OPT) -fPIC -shared -o $@ $<
+
 run:
 	@scripts/deps.sh run
 	@$(MAKE) -s all web
@@ -188,9 +194,9 @@ check-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(BUILD)
 
 # The unit test programs and the bench tools (the integration tests run some).
-build-tests: $(UNIT_BIN) $(BENCH_BIN)
+build-tests: $(UNIT_BIN) $(BENCH_BIN) $(SHIM_SO) $(BUILD)/durability/kjsync.so
 
-check-integration: all $(BENCH_BIN) tests/docs/node_modules/.ok
+check-integration: all $(BENCH_BIN) $(SHIM_SO) $(BUILD)/durability/kjsync.so tests/docs/node_modules/.ok
 	KJ_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
 check-san:

@@ -304,12 +304,15 @@ static void start_post_events(struct http_sess *hs)
     }
     hs->body_cap = length;
     hs->body = malloc(hs->body_cap);
-    if (!hs->body) kj_http_error(hs, 503, "out of memory");
+    /* Answered when the body is whole, as for an over-long one: a client still
+     * sending when we answer and close would see a reset instead of the 503. */
+    hs->body_no_memory = !hs->body;
 }
 
 static int on_body(struct http_sess *hs, const void *in, size_t len)
 {
-    if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big) return 0;
+    if (hs->answered || hs->route != ROUTE_POST_EVENTS || hs->body_too_big || hs->body_no_memory)
+        return 0;
     if (hs->body_len + len > hs->body_cap) {
         kj_http_error(hs, 413, "body longer than its Content-Length or over max_body");
         hs->close_after = true;
@@ -370,9 +373,18 @@ static void end_receiving(struct http_sess *hs)
  * body, then the same repeated completion in a loop that never returns. So
  * the first completion counts, a repeated one marks the connection for
  * closing, and many in one loop turn close it at once (the answers before it
- * were sent; the client retries the rest). (Pausing with
- * lws_rx_flow_control would not help: on HTTP/1 it also stops the writeable
- * callbacks that send the answer.) */
+ * were sent; the client retries the rest).
+ *
+ * While the answer is not yet set (the writer is committing the body's
+ * events), bytes after the body would keep lws from ever waiting in its loop:
+ * every turn hands the completion back, a third of a core for as long as the
+ * commit takes (measured with syncs delayed by 1 s). So reading is paused from
+ * the body's completion until its answer is set (pause_reading): lws then
+ * keeps what follows in its buffer list without serving it. Paused later, at
+ * the first repeat, it would be worse: lws 4.1 asks for a writeable callback
+ * for the buffered bytes (__lws_rx_flow_control) but skips POLLOUT while
+ * reading is paused (rops_handle_POLLIN_h1), so epoll reports the socket
+ * writable on every turn. */
 /* A repeated completion: mark the connection for closing; close it now when
  * lws repeats it within one loop turn, which is the loop that never returns. */
 static int body_complete_again(struct http_sess *hs)
@@ -393,6 +405,25 @@ static int body_complete_again(struct http_sess *hs)
     return 0;
 }
 
+/* A request whose size (its body, its number of events) needs more memory
+ * than there is: 503 for this one request, which the client sends again. */
+static void refuse_no_memory(struct http_sess *hs, const char *what)
+{
+    kj_warn("http: no memory %s (a body of %zu bytes): 503", what, hs->body_cap);
+    hs->retry_after = 5;
+    kj_http_error(hs, 503,
+                  "out of memory %s: nothing of this request was stored; try again shortly", what);
+}
+
+/* Until the answer is set (set_out): see "Pipelining" above. HTTP/2 streams
+ * are not paused by lws 4.1 and need not be. */
+static void pause_reading(struct http_sess *hs)
+{
+    if (hs->h2 || hs->rx_paused) return;
+    lws_rx_flow_control(hs->wsi, 0);
+    hs->rx_paused = true;
+}
+
 static int on_body_complete(struct http_sess *hs)
 {
     if (hs->body_done) return body_complete_again(hs);
@@ -403,6 +434,10 @@ static int on_body_complete(struct http_sess *hs)
     if (hs->body_too_big) {
         kj_http_error(hs, 413, "body of %llu bytes is over max_body (%zu bytes)", hs->body_too_big,
                       cfg->max_body);
+        return 0;
+    }
+    if (hs->body_no_memory) {
+        refuse_no_memory(hs, "for its body");
         return 0;
     }
     kj_validate_opts vo = kj_validate_defaults();
@@ -416,6 +451,10 @@ static int on_body_complete(struct http_sess *hs)
                      : kj_json_decode_batch(hs->body, hs->body_len, &vo, &b, msg, sizeof msg);
     free(hs->body);
     hs->body = NULL;
+    if (err == KJ_ERR_NOMEM) {
+        refuse_no_memory(hs, "for its events");
+        return 0;
+    }
     if (err) {
         kj_http_error(hs, err == KJ_ERR_TOO_BIG ? 413 : 400, "%s", msg);
         return 0;
@@ -427,6 +466,7 @@ static int on_body_complete(struct http_sess *hs)
     hs->job = kj_ingest_job_new(b);
     hs->job->owner = hs;
     hs->job->answer = job_answered;
+    pause_reading(hs);
     submit(hs);
     return 0;
 }

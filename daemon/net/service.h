@@ -76,11 +76,17 @@ typedef struct kj_net_proto {
 extern const kj_net_proto kj_http_proto, kj_wsingest_proto, kj_live_proto;
 
 /* A request's path, query and headers together: over KJ_HTTP_HEAD_MAX bytes
- * the answer is 431; lws's own buffer (KJ_HTTP_HEAD_BUF, per connection while
- * its headers arrive) holds twice as much, and beyond that lws 4.1 closes the
- * connection without an answer. */
+ * the answer is 431. lws 4.1 cannot be asked for a status when its own head
+ * buffer (KJ_HTTP_HEAD_BUF, allocated per connection while headers arrive and
+ * kept in its pool) overflows: lws_parse() returns LPR_FAIL ("Ran out of
+ * header data space", lib/roles/http/parsers.c, lws_pos_in_bounds) and
+ * lws_handshake_server() closes the connection (bail_nuke_ah) with no callback
+ * between. So that buffer is four times our limit: a head up to about 32 KiB
+ * gets its 431, a longer one a close without a status. Headers lws does not
+ * know (X-...) fill that buffer too but cannot be listed through the 4.1 API,
+ * so KJ_HTTP_HEAD_MAX counts the known ones only. */
 #define KJ_HTTP_HEAD_MAX 8192
-#define KJ_HTTP_HEAD_BUF (2 * KJ_HTTP_HEAD_MAX)
+#define KJ_HTTP_HEAD_BUF (4 * KJ_HTTP_HEAD_MAX)
 /* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
 int kj_http_head_too_big(struct lws *wsi);
 

@@ -15,6 +15,22 @@
 
 /* --- answers --- */
 
+/* Ends pause_reading (http.c, "Pipelining"), before the answer: lws 4.1
+ * skips the writeable callbacks of a connection whose reading is paused. It
+ * does not say whether it holds bytes that followed the body, but its loop
+ * does: the timeout lws asks for is 0 while a connection with buffered input
+ * can be served. So it is read before and after: turned 0 by this one, bytes
+ * follow and the answer carries "Connection: close"; 0 already (another
+ * connection), they may, and closing after an answer is always allowed. */
+static void resume_reading(struct http_sess *hs)
+{
+    struct lws_context *ctx = lws_get_context(hs->wsi);
+    int before = lws_service_adjust_timeout(ctx, 1, 0);
+    hs->rx_paused = false;
+    lws_rx_flow_control(hs->wsi, 1);
+    if (!before || !lws_service_adjust_timeout(ctx, 1, 0)) hs->close_after = !hs->h2;
+}
+
 static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t *out,
                     const void *body, size_t len)
 {
@@ -28,6 +44,7 @@ static void set_out(struct http_sess *hs, int status, const char *ctype, uint8_t
     hs->ctype = ctype;
     hs->headers_sent = false;
     hs->answered = true;
+    if (hs->rx_paused) resume_reading(hs);
     lws_callback_on_writable(hs->wsi);
 }
 

@@ -34,7 +34,9 @@ struct http_sess {
     bool body_done;                  /* HTTP_BODY_COMPLETION seen: lws repeats it (below) */
     uint64_t repeat_turn;            /* the loop turn of the last repeated completion */
     unsigned repeats;                /* repeated completions in that turn */
+    bool rx_paused;                  /* reading paused from the body's completion to its answer */
     unsigned long long body_too_big; /* its length, when over max_body: discarded */
+    bool body_no_memory;             /* no memory for the body: discarded, then 503 */
 
     uint8_t *body;
     size_t body_len, body_cap;

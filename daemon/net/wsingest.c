@@ -186,8 +186,13 @@ static void on_events(struct ingest_conn *c, const msgpack_object *m)
     char msg[256];
     kj_err err = kj_msgpack_decode_batch_obj(events, &vo, &b, msg, sizeof msg);
     if (err) {
-        kj_ws_error(&c->ws, err == KJ_ERR_TOO_BIG ? 1009 : 1008, "seq %llu: %s",
-                    (unsigned long long)seq->via.u64, msg);
+        /* Out of memory for a batch sized by the frame: 1011 (the server's
+         * condition, not the producer's fault), the producer sends it again. */
+        kj_ws_error(&c->ws,
+                    err == KJ_ERR_TOO_BIG ? 1009
+                    : err == KJ_ERR_NOMEM ? 1011
+                                          : 1008,
+                    "seq %llu: %s", (unsigned long long)seq->via.u64, msg);
         return;
     }
     if (!kj_access_check_batch(cfg, c->ws.token, b, msg, sizeof msg)) {

@@ -106,7 +106,21 @@ def healthz_ok(d):
 
 # --- defect 2: pipelining ---
 
+def cpu_seconds(pid):
+    """User + system CPU time of every thread of pid so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# CPU the daemon may spend on one pipelined exchange: a few milliseconds of
+# work, with room for a busy machine and the clock tick; lws's repeated body
+# completion spun a whole core for as long as the connection stayed open.
+EXCHANGE_CPU = 0.25
+
+
 def test_two_pipelined_posts_answer_the_first_and_close(daemon):
+    cpu0 = cpu_seconds(daemon.proc.pid)
     s = raw(daemon)
     s.sendall(post_event() + post_event())
     answers, closed = read_answers(s, 2)
@@ -115,15 +129,55 @@ def test_two_pipelined_posts_answer_the_first_and_close(daemon):
     assert answers[0].headers.get("connection") == "close"
     assert closed or wait_closed(s)
     assert healthz_ok(daemon)
+    assert cpu_seconds(daemon.proc.pid) - cpu0 < EXCHANGE_CPU
 
 
 def test_a_byte_after_a_post_keeps_its_body(daemon):
+    cpu0 = cpu_seconds(daemon.proc.pid)
     s = raw(daemon)
     s.sendall(post_event() + b"X")
     answers, _ = read_answers(s, 1)
     assert answers[0].status == 200 and answers[0].json()["accepted"] == 1, answers[0].body
     assert wait_closed(s)
     assert healthz_ok(daemon)
+    assert cpu_seconds(daemon.proc.pid) - cpu0 < EXCHANGE_CPU
+
+
+@pytest.fixture
+def slow_sync(tmp_path, monkeypatch):
+    """A daemon whose every sync takes 1 s longer (kjsync.so, tests/durability):
+    a POST's answer waits that long for its commit."""
+    from conftest import BUILD
+    shim = os.path.join(BUILD, "durability", "kjsync.so")
+    assert os.path.exists(shim), f"{shim} is missing: make build-tests"
+    monkeypatch.setenv("KJ_SYNC_LOG", str(tmp_path / "sync.log"))
+    monkeypatch.setenv("KJ_SYNC_DELAY_US", "1000000")
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    d = Daemon(tmp_path).start()
+    monkeypatch.delenv("LD_PRELOAD")  # the daemon only
+    try:
+        yield d
+    finally:
+        assert d.stop() == 0
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer's runtime must come first, before any LD_PRELOAD")
+@pytest.mark.parametrize("after", [b"", b"X", None], ids=["alone", "byte", "post"])
+def test_bytes_after_a_body_do_not_spin_while_its_commit_waits(slow_sync, after):
+    """Bytes pipelined after a body made lws hand the completion back on every
+    loop turn until the answer: a third of a core through a 1 s commit."""
+    d = slow_sync
+    cpu0 = cpu_seconds(d.proc.pid)
+    s = raw(d)
+    s.sendall(post_event() + (post_event() if after is None else after))
+    answers, closed = read_answers(s, 1, timeout=20)
+    assert [a.status for a in answers] == [200]
+    if after == b"":  # nothing follows: the connection is kept
+        assert answers[0].headers.get("connection") != "close" and not closed
+    else:
+        assert answers[0].headers.get("connection") == "close"
+        assert closed or wait_closed(s)
+    assert cpu_seconds(d.proc.pid) - cpu0 < EXCHANGE_CPU
 
 
 def test_a_post_pipelined_after_a_get_is_refused_by_closing(daemon):
@@ -421,6 +475,76 @@ def test_oversized_head_is_431_with_a_body(daemon, request_bytes):
     assert healthz_ok(daemon)
 
 
+# The head lws keeps for GET /healthz with Host: x and a User-Agent of n
+# bytes: the path (8), the host (1), "HTTP/1.1" (8) and the agent.
+def healthz_with_agent(n):
+    return get_bytes("/healthz", extra=b"User-Agent: " + b"b" * n + b"\r\n")
+
+
+HEAD_MAX = 8192
+AGENT_AT_LIMIT = HEAD_MAX - 17
+
+
+@pytest.mark.parametrize("agent,status", [(AGENT_AT_LIMIT, 200), (AGENT_AT_LIMIT + 1, 431)],
+                         ids=["at-limit", "one-over"])
+def test_head_at_its_limit(daemon, agent, status):
+    s = raw(daemon)
+    s.sendall(healthz_with_agent(agent))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [status]
+
+
+def test_head_far_over_its_limit_is_still_431(daemon):
+    """lws's own buffer is 4 x the limit: a 30 KB head still gets its answer
+    (with a buffer of 2 x, lws closed it without one)."""
+    s = raw(daemon)
+    s.sendall(healthz_with_agent(30000))
+    answers, closed = read_answers(s, 1)
+    assert [a.status for a in answers] == [431]
+    assert answers[0].headers.get("connection") == "close"
+    assert closed or wait_closed(s)
+
+
+def test_head_past_the_lws_buffer_is_closed_without_an_answer(daemon):
+    """The documented limit of lws 4.1: past its buffer (32 KiB) the parser
+    fails and the connection is closed, no status, no callback to send one.
+    The daemon goes on."""
+    s = raw(daemon)
+    try:
+        s.sendall(healthz_with_agent(40000))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answers, closed = read_answers(s, 1)
+    assert answers == [] and closed
+    assert healthz_ok(daemon)
+
+
+# --- unmasked client frames (RFC 6455 5.1) ---
+
+def unmasked_frame(payload):
+    """A client WebSocket frame (binary, final) without the mask bit."""
+    if len(payload) < 126:
+        return bytes([0x82, len(payload)]) + payload
+    return bytes([0x82, 126]) + struct.pack(">H", len(payload)) + payload
+
+
+def test_unmasked_client_frame_is_accepted_as_lws_41_cannot_tell(daemon):
+    """The documented gap: RFC 6455 5.1 wants close 1002, but lws 4.1 keeps the
+    mask bit private (ws->this_frame_masked, lib/roles/ws/ops-ws.c) and hands
+    the payload on as if masked with the key 0, so the frame is served. When
+    an lws that refuses it arrives this fails: update README's Hardening."""
+    ws = ingest_ws(daemon)
+    ev = service_event()
+    ws.sock.sendall(unmasked_frame(msgpack.packb({"op": "events", "seq": 1, "events": [ev]})))
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["op"] == "ack" and ack["seq"] == 1 and ack["accepted"] == 1, ack
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 2, "events": [ev]}))  # masked
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["seq"] == 2 and ack["duplicates"] == 1, ack
+    ws.close()
+    assert healthz_ok(daemon)
+
+
 # --- defect 7: units subscribed by name ---
 
 def metric(d, name):
@@ -521,3 +645,98 @@ def test_dripped_headers_after_a_first_request_are_cut_at_header_timeout(tmp_pat
         assert closed and time.monotonic() - t0 < 6, time.monotonic() - t0
     finally:
         assert d.stop() == 0
+
+
+# With kjfailmalloc.so (tests/shims) preloaded: allocations over FAIL_OVER
+# bytes fail while a file exists, so a test arms the failure around one request.
+FAIL_OVER = 256 * 1024
+
+
+@pytest.fixture
+def failmalloc(tmp_path, monkeypatch):
+    """A daemon whose allocations of more than FAIL_OVER bytes fail while the
+    file `arm` exists; yields (daemon, arm)."""
+    from conftest import BUILD
+    shim = os.path.join(BUILD, "shims", "kjfailmalloc.so")
+    assert os.path.exists(shim), f"{shim} is missing: make build-tests"
+    arm = tmp_path / "arm"
+    monkeypatch.setenv("KJ_FAILMALLOC_OVER", str(FAIL_OVER))
+    monkeypatch.setenv("KJ_FAILMALLOC_ARM", str(arm))
+    monkeypatch.setenv("LD_PRELOAD", shim)
+    d = Daemon(tmp_path).start()
+    monkeypatch.delenv("LD_PRELOAD")  # the daemon only
+    try:
+        yield d, arm
+    finally:
+        arm.unlink(missing_ok=True)
+        assert d.stop() == 0
+
+
+def refused_log(d, start):
+    """The shim's line for a refused allocation, logged since line start."""
+    return d.wait_log("kjfailmalloc: refused", start=start)
+
+
+def events_body(n):
+    return json.dumps([service_event() for _ in range(n)]).encode()
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_body_without_memory_is_503_and_the_daemon_goes_on(failmalloc):
+    d, arm = failmalloc
+    body = json.dumps(service_event()).encode() + b" " * (FAIL_OVER + 1000)  # the body itself
+    s = raw(d)
+    arm.touch()
+    start = len(d.lines)
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [503], answers
+    assert "out of memory for its body" in answers[0].json()["error"]
+    assert answers[0].headers.get("retry-after") == "5"
+    assert refused_log(d, start)
+    assert healthz_ok(d)  # small allocations still work while armed
+    arm.unlink()
+    s.sendall(post_bytes(body))  # the body was read: the connection goes on
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [200] and answers[0].json()["accepted"] == 1
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_batch_without_memory_is_503_not_400(failmalloc):
+    """1,000 events take ~150 KB of body (allocated) but ~1 MB of decoded
+    batch (refused): the server's condition, so 503, not the client's 400."""
+    d, arm = failmalloc
+    body = events_body(1000)
+    assert len(body) < FAIL_OVER
+    arm.touch()
+    start = len(d.lines)
+    s = raw(d)
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [503], [a.body for a in answers]
+    assert "out of memory for its events" in answers[0].json()["error"]
+    assert refused_log(d, start)
+    arm.unlink()
+    s.sendall(post_bytes(body))
+    answers, _ = read_answers(s, 1)
+    assert [a.status for a in answers] == [200] and answers[0].json()["accepted"] == 1000
+
+
+@pytest.mark.skipif(SANITIZED, reason="AddressSanitizer has its own malloc")
+def test_a_frame_without_memory_closes_1011_and_the_daemon_goes_on(failmalloc):
+    from test_ws_ingest import recv_close
+    d, arm = failmalloc
+    events = [service_event() for _ in range(1000)]
+    ws = ingest_ws(d)
+    arm.touch()
+    start = len(d.lines)
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 1, "events": events}))
+    code, frames = recv_close(ws)
+    assert code == 1011 and "out of memory" in frames[0]["error"], (code, frames)
+    assert refused_log(d, start)
+    arm.unlink()
+    ws = ingest_ws(d)
+    ws.send_binary(msgpack.packb({"op": "events", "seq": 1, "events": events}))
+    ack = msgpack.unpackb(ws.recv())
+    assert ack["op"] == "ack" and ack["accepted"] == 1000, ack
+    ws.close()
