@@ -236,23 +236,6 @@ static int refuse_framing(struct http_sess *hs)
     return -1;
 }
 
-/* The bytes of the request's head that lws kept: the path with its query and
- * every header it knows. */
-static size_t head_size(struct lws *wsi)
-{
-    size_t n = 0;
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-        if (len > 0) n += (size_t)len;
-    }
-    return n;
-}
-
-int kj_http_head_too_big(struct lws *wsi)
-{
-    return head_size(wsi) > KJ_HTTP_HEAD_MAX;
-}
-
 static void start_post_events(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;

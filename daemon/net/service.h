@@ -87,8 +87,6 @@ extern const kj_net_proto kj_http_proto, kj_wsingest_proto, kj_live_proto;
  * so KJ_HTTP_HEAD_MAX counts the known ones only. */
 #define KJ_HTTP_HEAD_MAX 8192
 #define KJ_HTTP_HEAD_BUF (4 * KJ_HTTP_HEAD_MAX)
-/* Whether wsi's request head is over KJ_HTTP_HEAD_MAX (http.c). */
-int kj_http_head_too_big(struct lws *wsi);
 
 /* A validated job from a client (HTTP or WebSocket), to the writer or, in a
  * cluster, to JetStream; kj_ingest_submit's answers, plus KJ_ERR_UNAVAILABLE

@@ -142,6 +142,23 @@ bool kj_http_header_has(struct lws *wsi, enum lws_token_indexes tok, const char 
     return strcasestr(buf, needle) != NULL;
 }
 
+/* The bytes of the request's head that lws kept: the path with its query and
+ * every header it knows. */
+static size_t head_size(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len > 0) n += (size_t)len;
+    }
+    return n;
+}
+
+int kj_http_head_too_big(struct lws *wsi)
+{
+    return head_size(wsi) > KJ_HTTP_HEAD_MAX;
+}
+
 /* The token presented as "Authorization: Bearer T", or NULL. */
 static const kj_token *bearer_token(kj_server *s, struct lws *wsi, bool *present)
 {

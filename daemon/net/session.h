@@ -75,6 +75,9 @@ void kj_http_clean_text(char *dst, size_t cap, const char *s);
 /* A msgpack result of the writer, answered as JSON or msgpack as the request asked. */
 void kj_http_answer_frame(struct http_sess *hs, const kj_frame *f);
 
+/* Whether wsi's request head (an HTTP request's or a WebSocket upgrade's) is
+ * over KJ_HTTP_HEAD_MAX (service.h). */
+int kj_http_head_too_big(struct lws *wsi);
 /* Whether header tok contains needle (case aside). */
 bool kj_http_header_has(struct lws *wsi, enum lws_token_indexes tok, const char *needle);
 /* 0 when the request's token may act (ingest: post events); else an answer

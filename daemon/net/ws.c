@@ -9,6 +9,7 @@
 #include "config/access.h"
 #include "conns.h"
 #include "log.h"
+#include "session.h"
 
 int kj_ws_filter(kj_wsconn *c, struct lws *wsi, kj_server *s, bool ingest)
 {
