@@ -85,6 +85,29 @@ static bool office_open(const sim *s, int64_t now_ms)
     return s->always_open || kj_office_open(wd, t);
 }
 
+/* Says when the office opens or closes (and, closed at the start, that
+ * nothing is posted until it opens): a demo on a Saturday is otherwise a
+ * dashboard that never moves, with no word why. */
+static void tell_hours(const sim *s, int64_t now_ms, int *was_open)
+{
+    int open = office_open(s, now_ms);
+    if (open == *was_open) return;
+    int64_t t;
+    static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                       "Thursday", "Friday", "Saturday"};
+    int wd = local_time(s, now_ms, &t);
+    if (!open && *was_open < 0)
+        fprintf(stderr,
+                "simulate: the office is closed now (%s %02d:%02d in %s): events follow when "
+                "it opens (Mon-Thu 08:00-16:00, Fri 08:00-16:30, lunch 12:00-13:00); "
+                "--always-open posts at once\n",
+                days[wd], (int)(t / 3600000), (int)(t / 60000 % 60), s->tz_name);
+    else if (*was_open >= 0)
+        fprintf(stderr, "simulate: the office %s (%s %02d:%02d in %s)\n", open ? "opens" : "closes",
+                days[wd], (int)(t / 3600000), (int)(t / 60000 % 60), s->tz_name);
+    *was_open = open;
+}
+
 /* ---- events ------------------------------------------------------------------------- */
 
 static void presence(sim *s, const sim_unit *u, const desk *d, kj_presence_state st)
@@ -427,11 +450,13 @@ static int run(kj_client *c, sim *s, double rate, int64_t duration_ms, bool verb
             presence(s, &s->units[i], &s->units[i].desks[k], KJ_PRESENCE_AVAILABLE);
     post_tick(c, s, &t);
     int64_t replayed = s->replayed_to ? s->replayed_to : start - 1;
+    int was_open = -1; /* not told yet */
     while (!kj_cli_stop && (duration_ms <= 0 || kj_now_ms() - start < duration_ms)) {
         if (s->always_open) {
             rate_step(s, rate, &budget);
         } else {
             int64_t now = kj_now_ms();
+            tell_hours(s, now, &was_open);
             office_until(s, replayed + 1, now);
             replayed = now;
         }

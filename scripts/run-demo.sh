@@ -52,7 +52,8 @@ cat <<MSG
     Rapor:          $url/?token=demo-viewer#/unit/pelayanan-terpadu/rapor
     Metrics:        curl -H 'Authorization: Bearer demo-admin' $url/metrics
     Daemon's log:   tail -f $log
-  Simulated counters are posting events. Press Ctrl-C to stop.
+  The quarter so far is loaded; simulated counters post events as the office's
+  day goes on (office hours in the demo's timezone). Press Ctrl-C to stop.
 
 MSG
 wait "$daemon"
