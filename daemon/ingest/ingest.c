@@ -10,9 +10,6 @@
 #include "log.h"
 
 #define COMMIT_DELAY_US 400 /* at most, and only while the load says more will come */
-/* Submitters of the last group remembered to wait for (gather): a group of
- * single events from more connections than this waits for this many. */
-#define EXPECT_MAX 256
 
 struct kj_ingest {
     kj_store *store;
@@ -34,8 +31,6 @@ struct kj_ingest {
     kj_ingest_stats stats;
     bool store_full;
     size_t want; /* gather waits until this many jobs are queued; 0: not gathering */
-    const void *expect[EXPECT_MAX]; /* writer only: submitters of the last group */
-    size_t n_expect;
 };
 
 const double kj_commit_bucket_ms[KJ_COMMIT_BUCKETS] = {0.5, 1,   2,   5,   10,   20,
@@ -164,31 +159,13 @@ static void finish_group(kj_ingest *in, kj_ingest_job *group)
 }
 
 /* Group commit pays one commit (two fsyncs) per group, so a group should
- * hold everyone who is about to post: the submitters answered by the last
+ * hold everyone who is about to post: clients answered together by the last
  * commit post again together, but their requests trickle in over a few
- * hundred microseconds. Waiting only for as many as the last group had
- * splits single-event clients into two cohorts that take turns (one's group
- * is written while the other's answers go out and its next posts queue up),
- * each commit holding half of them. So the group waits for what is queued
- * plus every submitter of the last group with nothing queued yet, never
- * longer than COMMIT_DELAY_US (PostgreSQL's commit_delay, made adaptive).
- * Lock held. */
-static size_t coming_back(const kj_ingest *in)
+ * hundred microseconds. Wait that long for as many jobs as the last group
+ * had, never longer (PostgreSQL's commit_delay, made adaptive). Lock held. */
+static void gather(kj_ingest *in, size_t last_group)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < in->n_expect; i++) {
-        const kj_ingest_job *j = in->queue_head;
-        while (j && j->origin != in->expect[i])
-            j = j->next;
-        n += !j;
-    }
-    return n;
-}
-
-static void gather(kj_ingest *in)
-{
-    size_t want = in->queued + coming_back(in);
-    if (in->queued >= want || in->stopping) return;
+    if (in->queued >= last_group || in->stopping) return;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += COMMIT_DELAY_US * 1000;
@@ -196,23 +173,18 @@ static void gather(kj_ingest *in)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
-    in->want = want;
-    while (in->queued < want && !in->stopping)
+    in->want = last_group;
+    while (in->queued < last_group && !in->stopping)
         if (pthread_cond_timedwait(&in->cond, &in->lock, &until) != 0) break;
     in->want = 0;
 }
 
-/* The distinct submitters of a group, for the next gather. Lock held. */
-static void remember_origins(kj_ingest *in, const kj_ingest_job *group)
+static size_t group_jobs(const kj_ingest_job *j)
 {
-    in->n_expect = 0;
-    for (const kj_ingest_job *j = group; j && in->n_expect < EXPECT_MAX; j = j->next) {
-        if (!j->origin) continue;
-        size_t i = 0;
-        while (i < in->n_expect && in->expect[i] != j->origin)
-            i++;
-        if (i == in->n_expect) in->expect[in->n_expect++] = j->origin;
-    }
+    size_t n = 0;
+    for (; j; j = j->next)
+        n++;
+    return n;
 }
 
 static void timed_wait(kj_ingest *in, int64_t us)
@@ -231,6 +203,7 @@ static void timed_wait(kj_ingest *in, int64_t us)
 static void *writer_main(void *arg)
 {
     kj_ingest *in = arg;
+    size_t last_group = 0;
     int64_t wait_us = 1000000;
     pthread_mutex_lock(&in->lock);
     for (;;) {
@@ -245,13 +218,13 @@ static void *writer_main(void *arg)
         }
         kj_ingest_job *group = NULL;
         if (in->queue_head) {
-            gather(in);
+            gather(in, last_group);
             group = take_group(in);
-            remember_origins(in, group);
         }
         bool stop = !group && in->stopping;
         pthread_mutex_unlock(&in->lock);
         if (group) {
+            last_group = group_jobs(group);
             commit_group(in, group);
             finish_group(in, group);
         }
@@ -303,7 +276,6 @@ kj_err kj_ingest_submit(kj_ingest *in, kj_ingest_job *job)
         err = KJ_ERR_BUSY;
     else {
         job->next = NULL;
-        job->origin = job->owner;
         if (in->queue_tail)
             in->queue_tail->next = job;
         else

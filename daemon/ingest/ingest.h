@@ -37,9 +37,6 @@ typedef struct kj_ingest_job {
     void *owner;
     uint64_t owner_tag;
     void (*answer)(struct kj_ingest_job *job);
-    /* The writer's: owner as it was at submit (only compared, never followed;
-     * owner itself may be cleared by its thread meanwhile). */
-    const void *origin;
     struct kj_ingest_job *next;
 } kj_ingest_job;
 
