@@ -203,13 +203,13 @@ static bool flat_integer(flat_scan *s, kj_value *v)
     bool neg = s->p < s->end && *s->p == '-';
     s->p += neg;
     const char *start = s->p;
-    int64_t x = 0;
+    uint64_t x = 0; /* unsigned: a longer number wraps (defined), then is given up */
     while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        x = x * 10 + (*s->p++ - '0');
+        x = x * 10 + (uint64_t)(*s->p++ - '0');
     size_t digits = (size_t)(s->p - start);
     if (digits == 0 || digits > 18 || (digits > 1 && *start == '0')) return false;
     if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) return false;
-    *v = (kj_value){.kind = KJ_V_INT, .i = neg ? -x : x};
+    *v = (kj_value){.kind = KJ_V_INT, .i = neg ? -(int64_t)x : (int64_t)x};
     return true;
 }
 

@@ -1075,6 +1075,8 @@ START_TEST(test_json_flat_same_as_tree)
         "[{\"id\":\"y1\",\"type\":\"service\",\"ts\":123456789012345678,\"unit\":\"u\"}]",
         "[{\"id\":\"y2\",\"type\":\"service\",\"ts\":1234567890123456789,\"unit\":\"u\"}]",
         "[{\"id\":\"y3\",\"type\":\"service\",\"ts\":1.5,\"unit\":\"u\"}]",
+        "[{\"id\":\"y8\",\"type\":\"service\",\"ts\":123456789012345678901234567890,"
+        "\"unit\":\"u\"}]",
         "[{\"id\":\"y4\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\",\"employee\":\"\"}]",
         "[{\"id\":\"y5\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"\\u00e9\"}]",
         "[{\"id\":\"y6\"},5,{}]",
