@@ -134,6 +134,186 @@ static void decode_event(json_t *o, const kj_validate_opts *opts, kj_batch_item 
     kj_build_end(&b);
 }
 
+/* ---- the common body without a document tree ------------------------------------- *
+ *
+ * Most bodies are arrays of flat events: ASCII strings without escapes,
+ * integers, true, false, null. jansson builds a tree of them (an allocation
+ * per key and value) only for decode_event to walk it once: for such a body
+ * the scanner below hands the same keys and values, in the same order, to
+ * the builder straight from the text. Anything else (meta, elements,
+ * behaviour, escapes, non-ASCII bytes, fractions, long numbers, duplicate
+ * keys, too many events, any syntax error) makes it give up before a single
+ * event is built, and jansson decodes the body: its results and messages
+ * stay the only ones. */
+
+#define FLAT_KEYS 32 /* keys of one event the scanner takes; an event has fewer */
+
+typedef struct flat_pair {
+    const char *key;
+    size_t klen;
+    kj_value v;
+} flat_pair;
+
+typedef struct flat_scan {
+    const char *p, *end;
+} flat_scan;
+
+static void flat_ws(flat_scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static bool flat_char(flat_scan *s, char c)
+{
+    flat_ws(s);
+    if (s->p == s->end || *s->p != c) return false;
+    s->p++;
+    return true;
+}
+
+/* A string of printable ASCII without escapes: its bytes are its value. */
+static bool flat_string(flat_scan *s, const char **out, size_t *len)
+{
+    if (!flat_char(s, '"')) return false;
+    const char *start = s->p;
+    for (; s->p < s->end; s->p++) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            *out = start, *len = (size_t)(s->p - start);
+            s->p++;
+            return true;
+        }
+        if (c < 0x20 || c > 0x7e || c == '\\') return false;
+    }
+    return false;
+}
+
+static bool flat_word(flat_scan *s, const char *w, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return false;
+    s->p += n;
+    return true;
+}
+
+/* An integer as jansson reads one: no leading zeros, no fraction or exponent
+ * (jansson makes those reals), at most 18 digits (always an int64). */
+static bool flat_integer(flat_scan *s, kj_value *v)
+{
+    bool neg = s->p < s->end && *s->p == '-';
+    s->p += neg;
+    const char *start = s->p;
+    uint64_t x = 0; /* unsigned: a longer number wraps (defined), then is given up */
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        x = x * 10 + (uint64_t)(*s->p++ - '0');
+    size_t digits = (size_t)(s->p - start);
+    if (digits == 0 || digits > 18 || (digits > 1 && *start == '0')) return false;
+    if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) return false;
+    *v = (kj_value){.kind = KJ_V_INT, .i = neg ? -(int64_t)x : (int64_t)x};
+    return true;
+}
+
+static bool flat_value(flat_scan *s, kj_value *v)
+{
+    flat_ws(s);
+    if (s->p == s->end) return false;
+    switch (*s->p) {
+    case '"': *v = (kj_value){.kind = KJ_V_STR}; return flat_string(s, &v->s, &v->len);
+    case 't': *v = (kj_value){.kind = KJ_V_BOOL, .i = 1}; return flat_word(s, "true", 4);
+    case 'f': *v = (kj_value){.kind = KJ_V_BOOL}; return flat_word(s, "false", 5);
+    case 'n': *v = (kj_value){.kind = KJ_V_NIL}; return flat_word(s, "null", 4);
+    default: return flat_integer(s, v);
+    }
+}
+
+/* Keys whose values are containers: left to jansson. */
+static bool flat_container_key(const char *k, size_t n)
+{
+    return (n == 4 && !memcmp(k, "meta", 4)) || (n == 8 && !memcmp(k, "elements", 8)) ||
+           (n == 9 && !memcmp(k, "behaviour", 9));
+}
+
+/* One flat object into pairs (text order); false to give up. */
+static bool flat_object(flat_scan *s, flat_pair *pairs, size_t *n)
+{
+    *n = 0;
+    if (!flat_char(s, '{')) return false;
+    if (flat_char(s, '}')) return true;
+    do {
+        if (*n == FLAT_KEYS) return false;
+        flat_pair *kv = &pairs[*n];
+        if (!flat_string(s, &kv->key, &kv->klen) || !flat_char(s, ':')) return false;
+        if (flat_container_key(kv->key, kv->klen) || !flat_value(s, &kv->v)) return false;
+        for (size_t i = 0; i < *n; i++) /* jansson refuses the whole body */
+            if (pairs[i].klen == kv->klen && !memcmp(pairs[i].key, kv->key, kv->klen)) return false;
+        ++*n;
+    } while (flat_char(s, ','));
+    return flat_char(s, '}');
+}
+
+static const kj_value *flat_get(const flat_pair *pairs, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (pairs[i].klen == kl && !memcmp(pairs[i].key, key, kl)) return &pairs[i].v;
+    return NULL;
+}
+
+/* decode_event's steps for a flat object. */
+static void decode_flat(const flat_pair *pairs, size_t n, const kj_validate_opts *opts,
+                        kj_batch_item *item)
+{
+    kj_builder b;
+    kj_build_begin(&b, item, opts, true);
+    kj_build_prepare(&b, flat_get(pairs, n, "id"), flat_get(pairs, n, "type"));
+    for (size_t i = 0; i < n && !b.failed; i++) {
+        kj_field f = kj_build_key(&b, pairs[i].key, pairs[i].klen);
+        if (f != KJ_F_NONE) kj_build_value(&b, f, &pairs[i].v);
+    }
+    kj_build_end(&b);
+}
+
+/* Walks a body of flat events: counts them (b NULL) or decodes them into b.
+ * False when the body is not of that kind. */
+static bool flat_walk(const char *buf, size_t len, const kj_validate_opts *opts, kj_batch *b,
+                      size_t *count, bool *single)
+{
+    flat_scan s = {buf, buf + len};
+    flat_pair pairs[FLAT_KEYS];
+    size_t n = 0, np;
+    flat_ws(&s);
+    *single = s.p < s.end && *s.p == '{';
+    if (*single) {
+        if (!flat_object(&s, pairs, &np)) return false;
+        if (b) decode_flat(pairs, np, opts, &b->items[0]);
+        n = 1;
+    } else if (!flat_char(&s, '[')) {
+        return false;
+    } else if (!flat_char(&s, ']')) {
+        do {
+            if (!flat_object(&s, pairs, &np)) return false;
+            if (b) decode_flat(pairs, np, opts, &b->items[n]);
+            n++;
+        } while (flat_char(&s, ','));
+        if (!flat_char(&s, ']')) return false;
+    }
+    flat_ws(&s);
+    *count = n;
+    return s.p == s.end;
+}
+
+/* The batch of a flat body, or NULL: jansson's turn (also for a body over
+ * the limit, whose message is the slow path's). */
+static kj_batch *flat_decode(const void *buf, size_t len, const kj_validate_opts *opts)
+{
+    size_t n;
+    bool single;
+    if (!flat_walk(buf, len, opts, NULL, &n, &single) || n > kj_batch_limit(opts)) return NULL;
+    kj_batch *b = kj_batch_new(n, single);
+    if (b) flat_walk(buf, len, opts, b, &n, &single);
+    return b;
+}
+
 /* jansson's message may quote the input: keep it one printable ASCII line. */
 static void printable(char *s)
 {
@@ -151,6 +331,10 @@ kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts 
     if (!opts) {
         defaults = kj_validate_defaults();
         opts = &defaults;
+    }
+    if ((b = flat_decode(buf, len, opts))) {
+        *out = b;
+        return KJ_OK;
     }
     size_t limit = kj_batch_limit(opts);
     /* Duplicate keys are refused for the whole body: jansson would otherwise

@@ -257,12 +257,20 @@ done:
 
 /* ---- the canonical form --------------------------------------------------------- */
 
+/* A field name as msgpack in one write: names are fixstr (under 32 bytes). */
 static void pack_key(msgpack_packer *pk, kj_field f)
 {
     const char *name = kj_field_name(f);
     size_t len = strlen(name);
-    msgpack_pack_str(pk, len);
-    msgpack_pack_str_body(pk, name, len);
+    char key[32];
+    if (len >= sizeof key) {
+        msgpack_pack_str(pk, len);
+        msgpack_pack_str_body(pk, name, len);
+        return;
+    }
+    key[0] = (char)(0xa0 | len);
+    memcpy(key + 1, name, len);
+    pk->callback(pk->data, key, len + 1);
 }
 
 static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
@@ -312,16 +320,16 @@ static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
     }
 }
 
+/* The writer encodes every event it stores: the fields its type allows are
+ * asked once each, not every field twice (to count, then to write). */
 void kj_msgpack_pack_event(msgpack_packer *pk, const kj_event *ev)
 {
-    uint32_t n = 0;
-    for (int f = 0; f < KJ_F_COUNT; f++)
-        n += kj_field_present(ev, (kj_field)f);
-    msgpack_pack_map(pk, n);
-    for (int f = 0; f < KJ_F_COUNT; f++) {
-        if (!kj_field_present(ev, (kj_field)f)) continue;
-        pack_key(pk, (kj_field)f);
-        pack_field(pk, ev, (kj_field)f);
+    uint32_t set = kj_fields_present(ev);
+    msgpack_pack_map(pk, (uint32_t)__builtin_popcount(set));
+    for (; set; set &= set - 1) {
+        kj_field f = (kj_field)__builtin_ctz(set);
+        pack_key(pk, f);
+        pack_field(pk, ev, f);
     }
 }
 

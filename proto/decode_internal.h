@@ -113,6 +113,8 @@ const char *kj_field_name(kj_field f);
 /* Whether the canonical form of ev (the raw log, JSON answers) carries field f:
  * the fields of its type that are required or present, in kj_field order. */
 bool kj_field_present(const kj_event *ev, kj_field f);
+/* The same for every field at once: bit f set when ev carries field f. */
+uint32_t kj_fields_present(const kj_event *ev);
 
 /* The events a body may hold: opts->max_events, where 0 or anything above
  * the protocol's KJ_BATCH_MAX means KJ_BATCH_MAX. */

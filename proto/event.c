@@ -332,6 +332,17 @@ bool kj_field_present(const kj_event *ev, kj_field f)
     }
 }
 
+uint32_t kj_fields_present(const kj_event *ev)
+{
+    if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_LAST) return 0;
+    uint32_t set = 0;
+    for (uint32_t m = allowed[ev->type]; m; m &= m - 1) {
+        kj_field f = (kj_field)__builtin_ctz(m);
+        if (kj_field_present(ev, f)) set |= BIT(f);
+    }
+    return set;
+}
+
 void kj_set_msg(char *msg, size_t msglen, const char *fmt, ...)
 {
     if (!msg || msglen == 0) return;

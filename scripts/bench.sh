@@ -68,6 +68,7 @@ echo
 echo "libkinerja: kinerja post of ${KJ_BENCH_EVENTS:-1000000} events"
 KINERJA_URL="http://127.0.0.1:$port" KINERJA_TOKEN="$secret" "$build/bench/bench_post"
 [ -x "$build/bench/bench_metrics" ] && { echo; "$build/bench/bench_metrics"; }
+echo; "$build/bench/bench_store"
 
 echo
 echo "kinerja at office scale: ${KJ_BENCH_MONTH_EVENTS:-1000000} events stored, then a restart"

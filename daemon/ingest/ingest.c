@@ -30,6 +30,7 @@ struct kj_ingest {
     bool poked;          /* kj_ingest_poke: run the between hook now */
     kj_ingest_stats stats;
     bool store_full;
+    size_t want; /* gather waits until this many jobs are queued; 0: not gathering */
 };
 
 const double kj_commit_bucket_ms[KJ_COMMIT_BUCKETS] = {0.5, 1,   2,   5,   10,   20,
@@ -172,8 +173,10 @@ static void gather(kj_ingest *in, size_t last_group)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
+    in->want = last_group;
     while (in->queued < last_group && !in->stopping)
         if (pthread_cond_timedwait(&in->cond, &in->lock, &until) != 0) break;
+    in->want = 0;
 }
 
 static size_t group_jobs(const kj_ingest_job *j)
@@ -279,7 +282,9 @@ kj_err kj_ingest_submit(kj_ingest *in, kj_ingest_job *job)
             in->queue_head = job;
         in->queue_tail = job;
         in->queued++;
-        pthread_cond_signal(&in->cond);
+        /* A gathering writer wakes once, when its group is complete (or at
+         * its deadline), not for every job of it. */
+        if (in->queued >= in->want) pthread_cond_signal(&in->cond);
     }
     pthread_mutex_unlock(&in->lock);
     return err;

@@ -24,6 +24,7 @@
 
 #define REPEATS_PER_TURN 8 /* lws repeats a completion at most twice per loop turn */
 #define CHUNK 65536        /* bytes of answer written per writeable callback */
+#define SMALL_ANSWER 2048  /* bytes of body sent with the headers (HTTP/1) */
 /* An over-long body up to this size is read and dropped before the 413, so
  * that the client sees the answer; a longer one gets it at once and a close. */
 #define DISCARD_MAX (64ULL << 20)
@@ -113,31 +114,57 @@ static int keep_alive(struct lws *wsi)
     return 0;
 }
 
+/* The status line and headers of the answer into [*p, end). */
+static int add_answer_headers(struct http_sess *hs, uint8_t **p, uint8_t *end)
+{
+    struct lws *wsi = hs->wsi;
+    if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, p, end))
+        return -1;
+    if (hs->retry_after) {
+        char ra[16];
+        int n = snprintf(ra, sizeof ra, "%d", hs->retry_after);
+        if (lws_add_http_header_by_name(wsi, (const uint8_t *)"retry-after:", (const uint8_t *)ra,
+                                        n, p, end))
+            return -1;
+    }
+    if (lws_add_http_header_by_name(
+            wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, p, end))
+        return -1;
+    if (hs->close_after && !hs->h2 &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)"close", 5, p,
+                                     end))
+        return -1;
+    return lws_finalize_http_header(wsi, p, end);
+}
+
+/* The headers, and on HTTP/1 a small body with them in the same send: one
+ * system call and no second writeable callback per answer (the answer to a
+ * single event is most of the work of posting one). HTTP/1 sends header
+ * bytes as they are, so the body may ride along; HTTP/2 frames them apart. */
+static int write_headers(struct http_sess *hs)
+{
+    uint8_t hdr[LWS_PRE + 512 + SMALL_ANSWER], *start = hdr + LWS_PRE, *p = start;
+    uint8_t *end = start + 512;
+    if (add_answer_headers(hs, &p, end)) return -1;
+    bool with_body = !hs->h2 && hs->out_len <= SMALL_ANSWER;
+    if (with_body) {
+        memcpy(p, hs->out + LWS_PRE, hs->out_len);
+        p += hs->out_len;
+        hs->out_off = hs->out_len;
+    }
+    int n = (int)(p - start);
+    if (lws_write(hs->wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n) return -1;
+    hs->headers_sent = true;
+    kj_stats_http(&hs->srv->stats, hs->status);
+    return 0;
+}
+
 static int write_answer(struct http_sess *hs)
 {
     struct lws *wsi = hs->wsi;
     if (!hs->headers_sent) {
-        uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr;
-        if (lws_add_http_common_headers(wsi, (unsigned)hs->status, hs->ctype, hs->out_len, &p, end))
-            return -1;
-        if (hs->retry_after) {
-            char ra[16];
-            int n = snprintf(ra, sizeof ra, "%d", hs->retry_after);
-            if (lws_add_http_header_by_name(
-                    wsi, (const uint8_t *)"retry-after:", (const uint8_t *)ra, n, &p, end))
-                return -1;
-        }
-        if (lws_add_http_header_by_name(
-                wsi, (const uint8_t *)"cache-control:", (const uint8_t *)"no-store", 8, &p, end))
-            return -1;
-        if (hs->close_after && !hs->h2 &&
-            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)"close", 5, &p,
-                                         end))
-            return -1;
-        if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
-        hs->headers_sent = true;
-        kj_stats_http(&hs->srv->stats, hs->status);
-        if (hs->out_len) {
+        if (write_headers(hs)) return -1;
+        if (hs->out_off < hs->out_len) {
             lws_callback_on_writable(wsi);
             return 0;
         }

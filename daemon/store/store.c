@@ -28,6 +28,7 @@ struct kj_store_txn {
     uint64_t next_seq; /* sequence for raw-log and alert keys */
     bool seq_changed;
     msgpack_sbuffer buf; /* reused for encoding events */
+    MDB_cursor *raw_cur; /* appends to the raw log (put_raw); LMDB closes it with the txn */
 };
 
 static kj_err map_err(int rc)
@@ -180,6 +181,21 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
     return KJ_OK;
 }
 
+/* Events mostly arrive in time order, and every key ends in a new sequence
+ * number: such a key goes after the last one, and LMDB appends it by walking
+ * down the right edge of the tree instead of comparing keys on every level.
+ * An older event (LMDB answers MDB_KEYEXIST, having changed nothing) is
+ * inserted where it belongs. */
+static int put_raw(kj_store_txn *t, const uint8_t *rawk, void *val, size_t vlen)
+{
+    MDB_val k = {RAW_KEY, (void *)rawk}, v = {vlen, val};
+    int rc = 0;
+    if (!t->raw_cur) rc = mdb_cursor_open(t->txn, t->s->raw, &t->raw_cur);
+    if (!rc) rc = mdb_cursor_put(t->raw_cur, &k, &v, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) rc = mdb_put(t->txn, t->s->raw, &k, &v, 0); /* older than the last */
+    return rc;
+}
+
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
 {
     uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
@@ -194,9 +210,7 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
     t->buf.size = 0;
     msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
     kj_msgpack_pack_event(&pk, ev);
-    k = (MDB_val){RAW_KEY, rawk};
-    v = (MDB_val){t->buf.size, t->buf.data};
-    rc = mdb_put(t->txn, t->s->raw, &k, &v, 0);
+    rc = put_raw(t, rawk, t->buf.data, t->buf.size);
     if (rc) return map_err(rc);
     t->next_seq++;
     t->seq_changed = true;

@@ -1007,6 +1007,91 @@ START_TEST(test_json_duplicate_key_refuses_body)
 }
 END_TEST
 
+/* A flat body is decoded from its text without jansson's tree; spelling one
+ * key with an escape ("\u0069d" for "id") sends the same body through jansson.
+ * Both must give the same items: the same errors, the same events. */
+static void expect_same_both_ways(const char *plain)
+{
+    const char *at = strstr(plain, "\"id\"");
+    ck_assert_ptr_nonnull(at);
+    char escaped[4096];
+    snprintf(escaped, sizeof escaped, "%.*s\"\\u0069d\"%s", (int)(at - plain), plain, at + 4);
+    kj_validate_opts o = test_opts();
+    kj_batch *a = NULL, *b = NULL;
+    char ma[MSGLEN] = "", mb[MSGLEN] = "";
+    kj_err ea = kj_json_decode_batch(plain, strlen(plain), &o, &a, ma, MSGLEN);
+    kj_err eb = kj_json_decode_batch(escaped, strlen(escaped), &o, &b, mb, MSGLEN);
+    ck_assert_int_eq(ea, eb);
+    char *la = strstr(ma, " at line"), *lb = strstr(mb, " at line");
+    if (la && lb) *la = *lb = 0; /* the escape moves the column */
+    ck_assert_str_eq(ma, mb);
+    if (ea) return;
+    ck_assert_uint_eq(a->n, b->n);
+    ck_assert_int_eq(a->single, b->single);
+    for (size_t i = 0; i < a->n; i++) {
+        ck_assert_str_eq(a->items[i].error, b->items[i].error);
+        ck_assert_str_eq(a->items[i].ev.id, b->items[i].ev.id);
+        if (a->items[i].error[0]) continue;
+        msgpack_sbuffer sa, sb;
+        msgpack_packer pa, pb;
+        msgpack_sbuffer_init(&sa), msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pa, &sa, msgpack_sbuffer_write);
+        msgpack_packer_init(&pb, &sb, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pa, &a->items[i].ev);
+        kj_msgpack_pack_event(&pb, &b->items[i].ev);
+        ck_assert_uint_eq(sa.size, sb.size);
+        ck_assert(memcmp(sa.data, sb.data, sa.size) == 0);
+        msgpack_sbuffer_destroy(&sa), msgpack_sbuffer_destroy(&sb);
+    }
+    kj_batch_free(a);
+    kj_batch_free(b);
+}
+
+START_TEST(test_json_flat_same_as_tree)
+{
+    static const char *bodies[] = {
+        "[{\"id\":\"s1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u1\",\"employee\":\"e1\","
+        "\"counter\":\"c1\",\"wait_ms\":1000,\"service_ms\":30000}]",
+        " { \"type\" : \"task\" ,\n\t\"id\":\"t1\", \"ts\":" TS
+        ",\"unit\":\"u\",\"employee\":\"e\","
+        "\"kind\":\"k\",\"duration_ms\":-5,\"quality\":100 } \r\n",
+        "[{\"id\":\"p1\",\"type\":\"presence\",\"ts\":" TS ",\"unit\":\"u\",\"employee\":\"e\","
+        "\"state\":\"serving\"},{\"id\":\"r1\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u\","
+        "\"score\":4,\"source\":\"peer\"}]",
+        "[{\"id\":\"k1\",\"type\":\"ticket\",\"ts\":" TS ",\"unit\":\"u\",\"ticket\":\"A-1\","
+        "\"state\":\"issued\",\"service\":\"kk\"}]",
+        /* per-event errors: each must be the same message */
+        "[{\"id\":\"x1\",\"type\":\"service\",\"ts\":\"" TS "\",\"unit\":\"u\"}]",
+        "[{\"id\":\"x2\",\"type\":\"service\",\"ts\":true,\"unit\":\"u\"}]",
+        "[{\"id\":\"x3\",\"type\":\"service\",\"ts\":null,\"unit\":\"u\"}]",
+        "[{\"id\":\"x4\",\"type\":\"nope\",\"ts\":" TS ",\"unit\":\"u\"}]",
+        "[{\"id\":\"x5\",\"ts\":" TS ",\"unit\":\"u\"}]",
+        "[{\"id\":\"x6\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\",\"colour\":1}]",
+        "[{\"id\":\"x7\",\"type\":\"service\",\"ts\":1,\"unit\":\"u\"}]",
+        "[{\"id\":\"bad id!\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\"}]",
+        "[{\"id\":7,\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\"}]",
+        "[{\"id\":\"x8\",\"type\":\"rating\",\"ts\":" TS ",\"unit\":\"u\",\"score\":9}]",
+        "[{\"id\":\"x9\",\"type\":\"service\",\"ts\":-0,\"unit\":\"u\",\"wait_ms\":-1}]",
+        "[{\"id\":\"y1\",\"type\":\"service\",\"ts\":123456789012345678,\"unit\":\"u\"}]",
+        "[{\"id\":\"y2\",\"type\":\"service\",\"ts\":1234567890123456789,\"unit\":\"u\"}]",
+        "[{\"id\":\"y3\",\"type\":\"service\",\"ts\":1.5,\"unit\":\"u\"}]",
+        "[{\"id\":\"y8\",\"type\":\"service\",\"ts\":123456789012345678901234567890,"
+        "\"unit\":\"u\"}]",
+        "[{\"id\":\"y4\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\",\"employee\":\"\"}]",
+        "[{\"id\":\"y5\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"\\u00e9\"}]",
+        "[{\"id\":\"y6\"},5,{}]",
+        /* whole-body errors: the same message */
+        "[{\"id\":\"z1\",\"type\":\"service\"},]",
+        "[{\"id\":\"z2\",\"type\":\"service\"}] x",
+        "[{\"id\":\"z3\",\"type\":\"service\",\"type\":\"task\"}]",
+        "[{\"id\":\"z4\",\"ts\":01}]",
+        "[{\"id\":\"z5\",\"ts\":truex}]",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++)
+        expect_same_both_ways(bodies[i]);
+}
+END_TEST
+
 START_TEST(test_json_only)
 {
     /* Integers beyond int64, NUL in strings, invalid UTF-8: jansson refuses the body. */
@@ -1898,6 +1983,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_msgpack_duplicate_id_names_no_id);
     tcase_add_test(tc, test_json_duplicate_key_refuses_body);
     tcase_add_test(tc, test_json_only);
+    tcase_add_test(tc, test_json_flat_same_as_tree);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bodies");

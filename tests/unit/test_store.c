@@ -120,6 +120,42 @@ START_TEST(cursor_resumes_in_time_order)
 }
 END_TEST
 
+/* The raw log appends events in time order and inserts late ones where they
+ * belong: read back, every event is there, in time order. */
+static int check_order(void *ctx, const kj_event *ev)
+{
+    int64_t *last = ctx;
+    ck_assert_int_ge(ev->ts, last[0]);
+    last[0] = ev->ts;
+    last[1]++;
+    return 0;
+}
+
+START_TEST(late_events_take_their_place_in_time)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 500, 10000); /* appended */
+    put_events(s, "u2", 500, 9800);  /* mostly before the last: inserted */
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    const int64_t ts[] = {20000, 5000, 20001, 10250, 20000}; /* late ones within a group */
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "late-%d", i);
+        kj_event ev = event("u3", id, ts[i]);
+        bool dup;
+        ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+        ck_assert(!dup);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    int64_t seen[2] = {0, 0}; /* the last ts, the count */
+    ck_assert_int_eq(kj_store_each_event(s, 0, 30000, NULL, check_order, seen), KJ_OK);
+    ck_assert_int_eq(seen[1], 1005);
+    ck_assert_int_eq(seen[0], 20001);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(retention_deletes_old_events_in_steps)
 {
     kj_store *s = open_store();
@@ -207,6 +243,7 @@ int main(void)
     tcase_add_test(tc, ids_are_unique_per_unit);
     tcase_add_test(tc, ids_known_per_unit);
     tcase_add_test(tc, cursor_resumes_in_time_order);
+    tcase_add_test(tc, late_events_take_their_place_in_time);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
     tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);
     tcase_add_test(tc, backup_is_a_working_copy);
