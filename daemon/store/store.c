@@ -223,15 +223,22 @@ kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const voi
     return map_err(mdb_put(t->txn, t->s->agg, &k, &v, 0));
 }
 
-kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const void **val,
-                        size_t *vlen)
+/* A stored bucket in txn (a writer's or a reader's): *val points into the map. */
+static kj_err get_agg(MDB_txn *txn, MDB_dbi agg, const void *key, size_t klen, const void **val,
+                      size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;
-    int rc = mdb_get(t->txn, t->s->agg, &k, &v);
+    int rc = mdb_get(txn, agg, &k, &v);
     if (rc) return map_err(rc);
     *val = v.mv_data;
     *vlen = v.mv_size;
     return KJ_OK;
+}
+
+kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const void **val,
+                        size_t *vlen)
+{
+    return get_agg(t->txn, t->s->agg, key, klen, val, vlen);
 }
 
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen)
@@ -384,12 +391,7 @@ void kj_store_reader_end(kj_store_reader *r)
 kj_err kj_store_reader_get_agg(kj_store_reader *r, const void *key, size_t klen, const void **val,
                                size_t *vlen)
 {
-    MDB_val k = {klen, (void *)key}, v;
-    int rc = mdb_get(r->txn, r->s->agg, &k, &v);
-    if (rc) return map_err(rc);
-    *val = v.mv_data;
-    *vlen = v.mv_size;
-    return KJ_OK;
+    return get_agg(r->txn, r->s->agg, key, klen, val, vlen);
 }
 
 kj_err kj_store_reader_each_agg(kj_store_reader *r, const void *from, size_t flen, const void *to,
