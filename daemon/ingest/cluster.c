@@ -2,7 +2,7 @@
  * node's durable consumer (cluster.h says who calls what, on which thread).
  * This file publishes and runs the cluster's life; cluster_feed.c consumes. */
 #include "cluster.h"
-#include "cluster_priv.h"
+#include "cluster_feed.h"
 
 #include <msgpack.h>
 #include <nats/nats.h>

@@ -8,7 +8,7 @@
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
 #include "../proto/codec.h"
-#include "cluster_priv.h"
+#include "cluster_feed.h"
 #include "log.h"
 
 static void sleep_ms(kj_cluster *cl, int ms)

@@ -1,8 +1,8 @@
 /* kinerjad — internal to daemon/ingest/cluster*.c: the cluster's state and
  * limits, shared by cluster.c (publishing, life) and cluster_feed.c (the
  * stream's set-up and the durable consumers, on the consumer thread). */
-#ifndef KJ_CLUSTER_PRIV_H
-#define KJ_CLUSTER_PRIV_H
+#ifndef KJ_JS_STATE_H
+#define KJ_JS_STATE_H
 
 #include <msgpack.h>
 #include <nats/nats.h>
@@ -121,10 +121,5 @@ static inline struct timespec kj_realtime_after(int64_t ms)
     }
     return until;
 }
-
-/* cluster_feed.c: the feeds of this node's units (at kj_cluster_new), and the
- * consumer thread's body (pthread_create's; arg is the kj_cluster). */
-void kj_cluster_feeds_init(kj_cluster *cl);
-void *kj_cluster_consumer_main(void *arg);
 
 #endif
