@@ -44,6 +44,10 @@ echo "(the cases of the peers' harness: batches of 1,000 on 8 and 32 connections
 "$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" s1000c "$pid"
 KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" j1000b "$pid"
 KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" j1000c "$pid"
+echo "kinerja-ingest.v1: one event a frame on 32 connections, waiting for each ack (window 1)"
+echo "and keeping 16 frames unacknowledged (the daemon's read-ahead per connection)"
+"$build/bench/bench_wsingest" "$port" "$secret" 32 1 "$secs" "$pid"
+"$build/bench/bench_wsingest" "$port" "$secret" 32 16 "$secs" "$pid"
 echo -n "daemon memory after ingest: "; rss
 
 echo

@@ -76,13 +76,63 @@ void kj_outq_clear(kj_outq *q)
     memset(q, 0, sizeof *q);
 }
 
+_Static_assert(KJ_OUTQ_GATHER < 65536, "gathered frames have 7- or 16-bit lengths");
+
+/* A server frame's header (FIN, binary, unmasked) for len < 65536 bytes: its
+ * size. */
+static size_t ws_head(uint8_t *h, size_t len)
+{
+    h[0] = 0x82;
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+        return 2;
+    }
+    h[1] = 126, h[2] = (uint8_t)(len >> 8), h[3] = (uint8_t)len;
+    return 4;
+}
+
+/* The frames at q's head that fit in buf together, framed: their count (0 if
+ * fewer than two fit) and in *len their bytes. */
+static size_t gather(const kj_outq *q, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t n = 0, at = 0;
+    for (; n < q->count; n++) {
+        const kj_frame *f = q->items[(q->head + n) % q->cap];
+        if (at + 4 + f->len > cap) break;
+        at += ws_head(buf + at, f->len);
+        memcpy(buf + at, f->data, f->len);
+        at += f->len;
+    }
+    *len = at;
+    return n > 1 ? n : 0;
+}
+
+/* Several small frames (a pipelining producer's acks, a burst of updates) go
+ * out framed here in one write — one send each would cost a system call per
+ * frame. LWS_WRITE_HTTP writes the bytes as they are; lws keeps whatever the
+ * socket does not take and sends it before the next writeable callback, so
+ * frames never interleave with its own control frames. */
+static int send_gathered(kj_outq *q, struct lws *wsi, uint8_t *buf, size_t len, size_t n)
+{
+    if (lws_write(wsi, buf, len, LWS_WRITE_HTTP) < (int)len) return -1;
+    while (n--)
+        kj_outq_pop(q);
+    return 0;
+}
+
 int kj_outq_send(kj_outq *q, struct lws *wsi)
 {
-    /* Several frames while the socket takes them (a burst of small updates
-     * would otherwise wait one service-loop turn each), but never into a
-     * choked socket: lws would buffer the rest on the heap. */
+    static _Thread_local uint8_t buf[LWS_PRE + KJ_OUTQ_GATHER];
+    /* Several writes while the socket takes them (a burst of updates would
+     * otherwise wait one service-loop turn each), but never into a choked
+     * socket: lws would buffer the rest on the heap. */
     for (int n = 0; n < KJ_OUTQ_BURST && q->count; n++) {
         if (n && lws_send_pipe_choked(wsi)) break;
+        size_t len, frames = gather(q, buf + LWS_PRE, KJ_OUTQ_GATHER, &len);
+        if (frames) {
+            if (send_gathered(q, wsi, buf + LWS_PRE, len, frames)) return -1;
+            continue;
+        }
         kj_frame *f = kj_outq_peek(q);
         if (lws_write(wsi, f->data, f->len, LWS_WRITE_BINARY) < (int)f->len) return -1;
         kj_outq_pop(q);

@@ -43,10 +43,12 @@ kj_frame *kj_outq_peek(const kj_outq *q);   /* NULL when empty */
 void kj_outq_pop(kj_outq *q);               /* drops the head's reference */
 void kj_outq_clear(kj_outq *q);             /* drops everything, frees storage */
 
-#define KJ_OUTQ_BURST 16 /* frames written in one writeable callback, at most */
+#define KJ_OUTQ_BURST 16     /* writes in one writeable callback, at most */
+#define KJ_OUTQ_GATHER 16384 /* bytes of small frames sent in one write */
 
 /* Send from q's head on wsi while the socket is not choked (at most
- * KJ_OUTQ_BURST frames) and ask for another callback while more is queued.
+ * KJ_OUTQ_BURST writes, each of one frame or of as many as fit in
+ * KJ_OUTQ_GATHER bytes) and ask for another callback while more is queued.
  * -1 on a write error. */
 int kj_outq_send(kj_outq *q, struct lws *wsi);
 

@@ -11,22 +11,18 @@
  * KJ_BENCH_FORMAT=json posts the same events as JSON (the harness's other case).
  *
  * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG [PID]] */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <msgpack.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "clock.h"
 
 #define MAX_CONNS 256
@@ -120,20 +116,6 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
     msgpack_sbuffer_destroy(&sb);
 }
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        perror("connect");
-        exit(1);
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
 /* A complete answer in c->resp? Returns its total length, 0 if incomplete. */
 static size_t answer_len(struct conn *c, int *status)
 {
@@ -145,37 +127,6 @@ static size_t answer_len(struct conn *c, int *status)
     size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
     size_t total = (size_t)(end + 4 - c->resp) + body;
     return c->got >= total ? total : 0;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* CPU time (clock ticks) of the thread of pid named kj-writer; -1 if none. */
-static long writer_ticks(const char *pid)
-{
-    char path[600], name[32];
-    long ticks = -1;
-    snprintf(path, sizeof path, "/proc/%s/task", pid);
-    DIR *d = opendir(path);
-    for (struct dirent *t; d && (t = readdir(d));) {
-        snprintf(path, sizeof path, "/proc/%s/task/%s/comm", pid, t->d_name);
-        FILE *f = fopen(path, "r");
-        bool writer = f && fgets(name, sizeof name, f) && !strncmp(name, "kj-writer", 9);
-        if (f) fclose(f);
-        if (!writer) continue;
-        snprintf(path, sizeof path, "/proc/%s/task/%s/stat", pid, t->d_name);
-        if (!(f = fopen(path, "r"))) continue;
-        long utime, stime; /* fields 14 and 15, after "(comm)" */
-        if (fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
-                   &stime) == 2)
-            ticks = utime + stime;
-        fclose(f);
-    }
-    if (d) closedir(d);
-    return ticks;
 }
 
 int main(int argc, char **argv)
@@ -198,12 +149,15 @@ int main(int argc, char **argv)
     size_t nlat = 0;
     uint64_t events = 0, requests = 0, bad = 0;
     for (int i = 0; i < nconn; i++) {
-        cs[i].fd = connect_to(port);
+        if ((cs[i].fd = bench_connect(port)) < 0) {
+            perror("bench_ingest: connect");
+            return 1;
+        }
         build_request(&cs[i], i, batch, token, tag);
         cs[i].t0 = kj_mono_us();
     }
-    const char *pid = argc > 7 ? argv[7] : NULL;
-    long ticks0 = pid ? writer_ticks(pid) : -1;
+    long pid = argc > 7 ? atol(argv[7]) : 0;
+    double cpu0 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
     int64_t start = kj_mono_us(), stop = start + (int64_t)(seconds * 1e6);
     while (kj_mono_us() < stop) {
         for (int i = 0; i < nconn; i++) {
@@ -236,17 +190,15 @@ int main(int argc, char **argv)
         }
     }
     double el = (double)(kj_mono_us() - start) / 1e6;
-    qsort(lat, nlat, sizeof *lat, cmp64);
-    double p50 = nlat ? (double)lat[nlat / 2] / 1000 : 0;
-    double p99 = nlat ? (double)lat[(size_t)((double)nlat * 0.99)] / 1000 : 0;
+    qsort(lat, nlat, sizeof *lat, bench_cmp64);
+    double p50 = bench_ms_at(lat, nlat, 0.5), p99 = bench_ms_at(lat, nlat, 0.99);
     printf("%s batch %5d, %3d connections: %9.0f events/s  %8.0f requests/s  latency p50 %.2f ms  "
            "p99 %.2f ms  (%llu requests, %llu not 200)\n",
            as_json ? "json   " : "msgpack", batch, nconn, (double)events / el,
            (double)requests / el, p50, p99, (unsigned long long)requests, (unsigned long long)bad);
-    long ticks1 = pid ? writer_ticks(pid) : -1;
-    if (ticks0 >= 0 && ticks1 >= 0 && events)
-        printf("    writer thread: %.2f us of CPU per event\n",
-               (double)(ticks1 - ticks0) * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)events);
+    double cpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
+    if (cpu0 >= 0 && cpu1 >= 0 && events)
+        printf("    writer thread: %.2f us of CPU per event\n", (cpu1 - cpu0) * 1e6 / (double)events);
     for (int i = 0; i < nconn; i++) {
         close(cs[i].fd);
         free(cs[i].req);

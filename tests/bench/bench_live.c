@@ -13,9 +13,7 @@
  * nothing.
  *
  * usage: bench_live PORT PID VIEWER_TOKEN INGEST_TOKEN VIEWERS RATE SECONDS */
-#include <arpa/inet.h>
 #include <msgpack.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "clock.h"
 
 #define MAX_BATCHES 20000
@@ -112,16 +111,10 @@ static int ep = -1;
 
 static void send_frame(struct vsess *v, int opcode, const void *payload, size_t len)
 {
-    static const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
     uint8_t out[256];
-    size_t h = 0;
-    if (len > 125) return; /* ours fit the 7-bit length: auth, subscribe, pong */
-    out[h++] = (uint8_t)(0x80 | opcode);
-    out[h++] = (uint8_t)(0x80 | len);
-    memcpy(out + h, key, 4), h += 4;
-    for (size_t i = 0; i < len; i++)
-        out[h + i] = ((const uint8_t *)payload)[i] ^ key[i % 4];
-    if (send(v->fd, out, h + len, MSG_NOSIGNAL) != (ssize_t)(h + len))
+    if (len > sizeof out - 8) return; /* ours are short: auth, subscribe, pong */
+    size_t n = ws_frame(out, opcode, payload, len);
+    if (send(v->fd, out, n, MSG_NOSIGNAL) != (ssize_t)n)
         fprintf(stderr, "viewer %d: send failed\n", v->idx);
 }
 
@@ -144,43 +137,14 @@ static void send_msg(struct vsess *v, const char *op)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static int connect_tcp(void);
-
 static int viewer_open(struct vsess *v, int idx)
 {
-    char req[512];
     memset(v, 0, sizeof *v);
     v->idx = idx;
-    v->fd = connect_tcp();
-    if (v->fd < 0) return -1;
-    int n = snprintf(
-        req, sizeof req,
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Protocol: kinerja-live.v1\r\n\r\n");
-    if (send(v->fd, req, (size_t)n, MSG_NOSIGNAL) != n) return -1;
+    v->fd = bench_connect(port);
+    if (v->fd < 0 || ws_send_upgrade(v->fd, "kinerja-live.v1", NULL)) return -1;
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = v};
     return epoll_ctl(ep, EPOLL_CTL_ADD, v->fd, &e);
-}
-
-/* One whole WebSocket frame at p (n bytes available): its length, or 0 when
- * incomplete. */
-static size_t frame_len(const uint8_t *p, size_t n, size_t *head, uint64_t *plen)
-{
-    if (n < 2) return 0;
-    *plen = p[1] & 0x7f;
-    *head = 2;
-    if (*plen == 126) {
-        if (n < 4) return 0;
-        *plen = (uint64_t)p[2] << 8 | p[3], *head = 4;
-    } else if (*plen == 127) {
-        if (n < 10) return 0;
-        *plen = 0;
-        for (int i = 0; i < 8; i++)
-            *plen = *plen << 8 | p[2 + i];
-        *head = 10;
-    }
-    return n - *head < *plen ? 0 : *head + (size_t)*plen;
 }
 
 static void on_ws_frame(struct vsess *v, const uint8_t *f, size_t head, size_t plen)
@@ -228,7 +192,7 @@ static void viewer_readable(struct vsess *v)
     }
     size_t head, n;
     uint64_t plen;
-    while ((n = frame_len(v->buf + off, v->len - off, &head, &plen))) {
+    while ((n = ws_frame_len(v->buf + off, v->len - off, &head, &plen))) {
         on_ws_frame(v, v->buf + off, head, (size_t)plen);
         off += n;
     }
@@ -269,20 +233,10 @@ static int http_post(int fd, const char *body, size_t len)
     return strncmp(resp + 9, "200", 3) ? -1 : 0;
 }
 
-static int connect_tcp(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
 static void *poster(void *arg)
 {
     (void)arg;
-    int fd = connect_tcp();
+    int fd = bench_connect(port);
     int64_t start = kj_mono_us(), total = 0; /* events of the watched unit */
     int64_t posted = 0;                      /* events so far: they go round the units */
     struct timespec wall;
@@ -353,7 +307,7 @@ static int post_first_event(void)
                      "{\"id\":\"live-first-%ld\",\"type\":\"presence\",\"ts\":%lld,\"unit\":\"%s\","
                      "\"employee\":\"e0\",\"state\":\"available\"}",
                      (long)wall.tv_sec, (long long)wall.tv_sec * 1000, unit);
-    int fd = connect_tcp();
+    int fd = bench_connect(port);
     char head[512], resp[2048];
     int hl =
         snprintf(head, sizeof head,
@@ -371,19 +325,6 @@ static int post_first_event(void)
 
 /* --- daemon figures --- */
 
-static double cpu_seconds(void)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(buf, sizeof buf, f)) return 0;
-    fclose(f);
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static long rss_kib(void)
 {
     char path[64], line[256];
@@ -394,12 +335,6 @@ static long rss_kib(void)
         if (!strncmp(line, "VmRSS:", 6)) kib = atol(line + 6);
     if (f) fclose(f);
     return kib;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -430,7 +365,7 @@ int main(int argc, char **argv)
     long rss1 = rss_kib();
     double per_viewer = nviewers ? (double)(rss1 - rss0) / nviewers : 0;
 
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds(pid, NULL);
     pthread_t th;
     pthread_create(&th, NULL, poster, NULL);
     while (!atomic_load(&posting_done))
@@ -439,7 +374,7 @@ int main(int argc, char **argv)
     while (kj_mono_us() < drain_until)
         serve_viewers(100);
     pthread_join(th, NULL);
-    double cpu = cpu_seconds() - cpu0;
+    double cpu = bench_cpu_seconds(pid, NULL) - cpu0;
 
     int nb = atomic_load(&nbatches);
     size_t nlat = 0, missing = 0;
@@ -455,8 +390,8 @@ int main(int argc, char **argv)
             else
                 missing++;
         }
-    qsort(lat, nlat, sizeof *lat, cmp64);
-    qsort(post_us, (size_t)nb, sizeof *post_us, cmp64);
+    qsort(lat, nlat, sizeof *lat, bench_cmp64);
+    qsort(post_us, (size_t)nb, sizeof *post_us, bench_cmp64);
     printf("live: %4d viewers, %5d events/s over %d units: latency p50 %6.1f ms  p99 %6.1f ms  "
            "(%zu samples, %zu "
            "never covered); POST p50 %.1f ms p99 %.1f ms; daemon CPU %.3f s for %llu frames "

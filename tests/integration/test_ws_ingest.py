@@ -139,6 +139,25 @@ def test_flow_control_many_frames_without_reading(daemon):
     ws.close()
 
 
+def test_acks_written_together_are_whole_frames(daemon):
+    """The acks of one group commit go out in one write when they fit: short
+    acks (7-bit lengths), long ones listing rejected events (16-bit lengths)
+    and ones too long to gather, in the order of the frames, each whole."""
+    ws = connect(daemon)
+    bad = {0: 0, 1: 3, 2: 60, 3: 400}  # rejected events per frame: ack sizes ~40 B .. 20 KiB
+    frames = []
+    for seq in range(48):
+        nbad = bad[seq % 4]
+        frames.append([service_event()] + [service_event(score=3) for _ in range(nbad)])
+    for seq, evs in enumerate(frames):
+        send(ws, {"op": "events", "seq": seq, "events": evs})
+    acks = [recv(ws) for _ in frames]
+    assert [a["seq"] for a in acks] == list(range(48))
+    for a in acks:
+        assert a["accepted"] == 1 and len(a["rejected"]) == bad[a["seq"] % 4]
+    ws.close()
+
+
 def test_max_connections_limit(tmp_path):
     import socket
     d = Daemon(tmp_path, extra="max_connections: 5").start()

@@ -1,0 +1,140 @@
+/* What the bench tools share: a loopback connection, WebSocket framing as a
+ * client writes and reads it, and the daemon's CPU time read from /proc.
+ * Header-only (static inline): each bench is one program of one .c file. */
+#ifndef KJ_BENCH_UTIL_H
+#define KJ_BENCH_UTIL_H
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A TCP connection to 127.0.0.1:port with Nagle off; -1 on failure. */
+static inline int bench_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static inline int bench_cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-quantile (0..1) of n sorted values, in ms (values in µs). */
+static inline double bench_ms_at(const int64_t *sorted, size_t n, double p)
+{
+    if (!n) return 0;
+    size_t i = (size_t)((double)n * p);
+    return (double)sorted[i < n ? i : n - 1] / 1000;
+}
+
+/* Sends the upgrade request for subprotocol proto (token: a Bearer header
+ * when not NULL). Returns 0 when all of it was sent. */
+static inline int ws_send_upgrade(int fd, const char *proto, const char *token)
+{
+    char req[768];
+    int n = snprintf(req, sizeof req,
+                     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n%s%s%s\r\n",
+                     proto, token ? "Authorization: Bearer " : "", token ? token : "",
+                     token ? "\r\n" : "");
+    return n > 0 && send(fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* Writes one masked client frame (len < 65536) into out (room for len + 8):
+ * its length. */
+static inline size_t ws_frame(uint8_t *out, int opcode, const void *payload, size_t len)
+{
+    static const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+    size_t h = 0;
+    out[h++] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        out[h++] = (uint8_t)(0x80 | len);
+    } else {
+        out[h++] = 0x80 | 126;
+        out[h++] = (uint8_t)(len >> 8), out[h++] = (uint8_t)len;
+    }
+    memcpy(out + h, key, 4), h += 4;
+    for (size_t i = 0; i < len; i++)
+        out[h + i] = ((const uint8_t *)payload)[i] ^ key[i % 4];
+    return h + len;
+}
+
+/* One whole server frame at p (n bytes available): its length, or 0 when
+ * incomplete; *head and *plen say where its payload is. */
+static inline size_t ws_frame_len(const uint8_t *p, size_t n, size_t *head, uint64_t *plen)
+{
+    if (n < 2) return 0;
+    *plen = p[1] & 0x7f;
+    *head = 2;
+    if (*plen == 126) {
+        if (n < 4) return 0;
+        *plen = (uint64_t)p[2] << 8 | p[3], *head = 4;
+    } else if (*plen == 127) {
+        if (n < 10) return 0;
+        *plen = 0;
+        for (int i = 0; i < 8; i++)
+            *plen = *plen << 8 | p[2 + i];
+        *head = 10;
+    }
+    return n - *head < *plen ? 0 : *head + (size_t)*plen;
+}
+
+/* CPU seconds (user + system) in a /proc stat file; -1 when unreadable. */
+static inline double bench_stat_cpu(const char *path)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "r");
+    char *p = f && fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
+    unsigned long ut, st; /* fields 14 and 15, after "(comm)" */
+    double secs = -1;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+        secs = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    if (f) fclose(f);
+    return secs;
+}
+
+/* CPU seconds of process pid, or of its thread whose name starts with thread
+ * (e.g. "kj-writer") when not NULL; -1 when not found. */
+static inline double bench_cpu_seconds(long pid, const char *thread)
+{
+    char path[600], name[32];
+    if (!thread) {
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        return bench_stat_cpu(path);
+    }
+    double secs = -1;
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    DIR *d = opendir(path);
+    for (struct dirent *t; d && secs < 0 && (t = readdir(d));) {
+        snprintf(path, sizeof path, "/proc/%ld/task/%s/comm", pid, t->d_name);
+        FILE *f = fopen(path, "r");
+        bool match = f && fgets(name, sizeof name, f) && !strncmp(name, thread, strlen(thread));
+        if (f) fclose(f);
+        if (!match) continue;
+        snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", pid, t->d_name);
+        secs = bench_stat_cpu(path);
+    }
+    if (d) closedir(d);
+    return secs;
+}
+
+#endif
