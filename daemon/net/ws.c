@@ -47,8 +47,13 @@ const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
 
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
 {
+    /* A frame for an idle connection goes out now: waiting for a writeable
+     * callback costs two epoll changes and a loop turn per frame, the most
+     * of a delivery to a viewer. lws keeps what the socket does not take and
+     * sends it first; a busy connection's frames queue behind its backlog. */
+    bool idle = !c->out.count && !c->close_code && !lws_partial_buffered(c->wsi);
     kj_outq_push(&c->out, f);
-    lws_callback_on_writable(c->wsi);
+    if (!idle || kj_outq_send(&c->out, c->wsi)) lws_callback_on_writable(c->wsi);
 }
 
 /* Too much unread that may not be dropped: drop all of it and close. */
@@ -127,6 +132,7 @@ void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     kj_frame_unref(f);
     if (kept && close_code) {
         c->close_code = close_code;
+        lws_callback_on_writable(c->wsi); /* the close, after the error frame */
         kj_info("websocket closed (%d): %s", close_code, msg);
     }
 }
