@@ -96,6 +96,8 @@ static size_t ws_head(uint8_t *h, size_t len)
 static size_t gather(const kj_outq *q, uint8_t *buf, size_t cap, size_t *len)
 {
     size_t n = 0, at = 0;
+    *len = 0;
+    if (q->count < 2) return 0;
     for (; n < q->count; n++) {
         const kj_frame *f = q->items[(q->head + n) % q->cap];
         if (at + 4 + f->len > cap) break;
