@@ -198,7 +198,8 @@ int main(int argc, char **argv)
            (double)requests / el, p50, p99, (unsigned long long)requests, (unsigned long long)bad);
     double cpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
     if (cpu0 >= 0 && cpu1 >= 0 && events)
-        printf("    writer thread: %.2f us of CPU per event\n", (cpu1 - cpu0) * 1e6 / (double)events);
+        printf("    writer thread: %.2f us of CPU per event\n",
+               (cpu1 - cpu0) * 1e6 / (double)events);
     for (int i = 0; i < nconn; i++) {
         close(cs[i].fd);
         free(cs[i].req);

@@ -157,8 +157,7 @@ int main(int argc, char **argv)
     double seconds = atof(argv[5]);
     long pid = argc > 6 ? atol(argv[6]) : 0;
     if (nconn < 1 || nconn > MAX_CONNS || window < 1 || window > MAX_WINDOW) {
-        fprintf(stderr, "bench_wsingest: 1..%d connections, window 1..%d\n", MAX_CONNS,
-                MAX_WINDOW);
+        fprintf(stderr, "bench_wsingest: 1..%d connections, window 1..%d\n", MAX_CONNS, MAX_WINDOW);
         return 2;
     }
     char tagbuf[32];
