@@ -158,7 +158,8 @@ build/fuzz/libkjfuzz.a: $(FUZZ_OBJ)
 
 # The WebSocket target has no connection: the lws calls on its path are wrapped.
 build/fuzz/fuzz_ws: FUZZ_LDEXTRA := -Wl,--wrap=lws_callback_on_writable \
-    -Wl,--wrap=lws_get_network_wsi -Wl,--wrap=lws_get_opaque_user_data
+    -Wl,--wrap=lws_get_network_wsi -Wl,--wrap=lws_get_opaque_user_data \
+    -Wl,--wrap=lws_partial_buffered
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h build/fuzz/libkjfuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libkjfuzz.a $(FUZZ_LDEXTRA) $(LIBS)
 
