@@ -38,35 +38,23 @@ struct conn {
     int64_t t0;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-static const char *units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
 static bool as_json;
 
 /* The same events as build_request's msgpack, as one JSON array. */
 static void json_body(msgpack_sbuffer *sb, struct conn *c, int ci, int batch, const char *tag)
 {
-    int64_t ts = wall_ms();
+    int64_t ts = bench_wall_ms();
     msgpack_sbuffer_write(sb, "[", 1);
     for (int i = 0; i < batch; i++) {
         unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
         char ev[400];
-        int n = snprintf(ev, sizeof ev,
-                         "%s{\"id\":\"%s-%d-%llu-%d\",\"type\":\"service\",\"ts\":%lld,"
-                         "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
-                         "\"wait_ms\":%u,\"service_ms\":%u}",
-                         i ? "," : "", tag, ci, (unsigned long long)c->n, i, (long long)ts,
-                         units[r % 8], r % 200, r % 16, 1000 + r % 900000, 30000 + r % 600000);
+        int n =
+            snprintf(ev, sizeof ev,
+                     "%s{\"id\":\"%s-%d-%llu-%d\",\"type\":\"service\",\"ts\":%lld,"
+                     "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
+                     "\"wait_ms\":%u,\"service_ms\":%u}",
+                     i ? "," : "", tag, ci, (unsigned long long)c->n, i, (long long)ts,
+                     bench_units[r % 8], r % 200, r % 16, 1000 + r % 900000, 30000 + r % 600000);
         msgpack_sbuffer_write(sb, ev, (size_t)n);
     }
     msgpack_sbuffer_write(sb, "]", 1);
@@ -82,22 +70,12 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
         json_body(&sb, c, ci, batch, tag);
     else
         msgpack_pack_array(&pk, (size_t)batch);
-    int64_t ts = wall_ms();
+    int64_t ts = bench_wall_ms();
     for (int i = 0; !as_json && i < batch; i++) {
-        char id[64], emp[16], ctr[16];
+        char id[64];
         snprintf(id, sizeof id, "%s-%d-%llu-%d", tag, ci, (unsigned long long)c->n, i);
-        unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
-        snprintf(emp, sizeof emp, "e%u", r % 200);
-        snprintf(ctr, sizeof ctr, "c%u", r % 16);
-        msgpack_pack_map(&pk, 8);
-        pack_str(&pk, "id"), pack_str(&pk, id);
-        pack_str(&pk, "type"), pack_str(&pk, "service");
-        pack_str(&pk, "ts"), msgpack_pack_int64(&pk, ts);
-        pack_str(&pk, "unit"), pack_str(&pk, units[r % 8]);
-        pack_str(&pk, "employee"), pack_str(&pk, emp);
-        pack_str(&pk, "counter"), pack_str(&pk, ctr);
-        pack_str(&pk, "wait_ms"), msgpack_pack_int64(&pk, 1000 + r % 900000);
-        pack_str(&pk, "service_ms"), msgpack_pack_int64(&pk, 30000 + r % 600000);
+        bench_pack_service(&pk, id, ts,
+                           (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci));
     }
     char head[512];
     int hl = snprintf(head, sizeof head,
@@ -141,7 +119,7 @@ int main(int argc, char **argv)
     const char *format = getenv("KJ_BENCH_FORMAT");
     as_json = format && !strcmp(format, "json");
     char tag[32];
-    snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)wall_ms());
+    snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)bench_wall_ms());
     if (nconn > MAX_CONNS) nconn = MAX_CONNS;
     struct conn *cs = calloc((size_t)nconn, sizeof *cs);
     struct pollfd *pf = calloc((size_t)nconn, sizeof *pf);

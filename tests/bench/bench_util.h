@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <msgpack.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A TCP connection to 127.0.0.1:port with Nagle off; -1 on failure. */
@@ -43,6 +45,39 @@ static inline double bench_ms_at(const int64_t *sorted, size_t n, double p)
     if (!n) return 0;
     size_t i = (size_t)((double)n * p);
     return (double)sorted[i < n ? i : n - 1] / 1000;
+}
+
+static inline int64_t bench_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void bench_pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+/* The units the load goes to (r % 8 picks one). */
+static const char *const bench_units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
+
+/* One service event with id at ts; r (any number) spreads it over the units,
+ * 200 employees, 16 counters and the wait and service times. */
+static inline void bench_pack_service(msgpack_packer *pk, const char *id, int64_t ts, unsigned r)
+{
+    char emp[16], ctr[16];
+    snprintf(emp, sizeof emp, "e%u", r % 200);
+    snprintf(ctr, sizeof ctr, "c%u", r % 16);
+    msgpack_pack_map(pk, 8);
+    bench_pack_str(pk, "id"), bench_pack_str(pk, id);
+    bench_pack_str(pk, "type"), bench_pack_str(pk, "service");
+    bench_pack_str(pk, "ts"), msgpack_pack_int64(pk, ts);
+    bench_pack_str(pk, "unit"), bench_pack_str(pk, bench_units[r % 8]);
+    bench_pack_str(pk, "employee"), bench_pack_str(pk, emp);
+    bench_pack_str(pk, "counter"), bench_pack_str(pk, ctr);
+    bench_pack_str(pk, "wait_ms"), msgpack_pack_int64(pk, 1000 + r % 900000);
+    bench_pack_str(pk, "service_ms"), msgpack_pack_int64(pk, 30000 + r % 600000);
 }
 
 /* Sends the upgrade request for subprotocol proto (token: a Bearer header

@@ -37,20 +37,6 @@ static int64_t *lat;
 static size_t nlat;
 static uint64_t events, rejected;
 
-static const char *units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
-
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The same service event as bench_ingest's, in a frame of its own. */
 static int send_event(struct conn *c)
 {
@@ -59,24 +45,13 @@ static int send_event(struct conn *c)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     uint64_t n = c->next_seq;
-    unsigned r = (unsigned)(n * 7919 + (unsigned)c->idx * 104729);
-    char id[64], emp[16], ctr[16];
+    char id[64];
     snprintf(id, sizeof id, "%s-%d-%llu", tag, c->idx, (unsigned long long)n);
-    snprintf(emp, sizeof emp, "e%u", r % 200);
-    snprintf(ctr, sizeof ctr, "c%u", r % 16);
     msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "op"), pack_str(&pk, "events");
-    pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, n);
-    pack_str(&pk, "events"), msgpack_pack_array(&pk, 1);
-    msgpack_pack_map(&pk, 8);
-    pack_str(&pk, "id"), pack_str(&pk, id);
-    pack_str(&pk, "type"), pack_str(&pk, "service");
-    pack_str(&pk, "ts"), msgpack_pack_int64(&pk, wall_ms());
-    pack_str(&pk, "unit"), pack_str(&pk, units[r % 8]);
-    pack_str(&pk, "employee"), pack_str(&pk, emp);
-    pack_str(&pk, "counter"), pack_str(&pk, ctr);
-    pack_str(&pk, "wait_ms"), msgpack_pack_int64(&pk, 1000 + r % 900000);
-    pack_str(&pk, "service_ms"), msgpack_pack_int64(&pk, 30000 + r % 600000);
+    bench_pack_str(&pk, "op"), bench_pack_str(&pk, "events");
+    bench_pack_str(&pk, "seq"), msgpack_pack_uint64(&pk, n);
+    bench_pack_str(&pk, "events"), msgpack_pack_array(&pk, 1);
+    bench_pack_service(&pk, id, bench_wall_ms(), (unsigned)(n * 7919 + (unsigned)c->idx * 104729));
     uint8_t frame[1024];
     size_t len = sb.size < sizeof frame - 8 ? ws_frame(frame, 2, sb.data, sb.size) : 0;
     msgpack_sbuffer_destroy(&sb);
@@ -161,7 +136,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char tagbuf[32];
-    snprintf(tagbuf, sizeof tagbuf, "w%lld", (long long)wall_ms());
+    snprintf(tagbuf, sizeof tagbuf, "w%lld", (long long)bench_wall_ms());
     tag = tagbuf;
     lat = malloc(MAX_LAT * sizeof *lat);
     struct conn *cs = calloc((size_t)nconn, sizeof *cs);
