@@ -56,6 +56,12 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f)
     if (!idle || kj_outq_send(&c->out, c->wsi)) lws_callback_on_writable(c->wsi);
 }
 
+void kj_ws_queue(kj_wsconn *c, kj_frame *f)
+{
+    kj_outq_push(&c->out, f);
+    lws_callback_on_writable(c->wsi);
+}
+
 /* Too much unread that may not be dropped: drop all of it and close. */
 static void overflow(kj_wsconn *c)
 {

@@ -80,8 +80,13 @@ const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n);
 void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Queue a frame (adds a reference) and ask for a writeable callback. */
+/* Send a frame (adds a reference): at once on an idle connection, else
+ * queued behind its backlog. */
 void kj_ws_send(kj_wsconn *c, kj_frame *f);
+/* Queue a frame (adds a reference) and ask for a writeable callback: for
+ * frames that come in runs (the acks of one group commit), which that
+ * callback then sends in one write. */
+void kj_ws_queue(kj_wsconn *c, kj_frame *f);
 
 /* On LWS_CALLBACK_SERVER_WRITEABLE: send one frame; -1 to close. */
 int kj_ws_writeable(kj_wsconn *c);

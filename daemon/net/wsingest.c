@@ -116,7 +116,7 @@ static void answered(kj_ingest_job *job)
                     (unsigned long long)job->owner_tag);
         return;
     }
-    kj_ws_send(&c->ws, f);
+    kj_ws_queue(&c->ws, f); /* the group's other acks follow: one write for all */
     kj_frame_unref(f);
     set_paused(c, must_pause(c));
 }
