@@ -132,6 +132,7 @@ typedef struct kj_config {
     size_t max_connections;             /* all connections together */
     size_t max_viewers;                 /* live connections */
     size_t viewer_backlog;              /* bytes queued for one viewer before it is reset */
+    size_t fanout_turn_bytes;           /* viewers' bytes written per service-loop turn */
     size_t max_frame;                   /* bytes of one incoming WebSocket message */
     size_t max_connections_per_address; /* from one client address; 0 = up to max_connections */
     int64_t header_timeout_ms; /* accept to request headers (or WebSocket authentication) */

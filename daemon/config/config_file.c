@@ -95,6 +95,7 @@ static const struct key keys[] = {
     {"max_connections", K_UINT, AT(max_connections), 1, 1000000, 1024},
     {"max_viewers", K_UINT, AT(max_viewers), 1, 1000000, 1000},
     {"viewer_backlog", K_SIZE, AT(viewer_backlog), 16 * KIB, GIB, MIB},
+    {"fanout_turn_bytes", K_SIZE, AT(fanout_turn_bytes), 16 * KIB, GIB, 256 * KIB},
     {"max_frame", K_SIZE, AT(max_frame), KIB, 64 * MIB, MIB, .follows = "max_body"},
     /* 0: up to max_connections from one address */
     {"max_connections_per_address", K_UINT, AT(max_connections_per_address), 0, 1000000, 0},

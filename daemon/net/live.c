@@ -503,6 +503,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->ws.on_message = on_message;
         c->ws.token_changed = token_changed;
         c->ws.backlog_dropped = backlog_dropped;
+        c->ws.paced = true;
         return 0;
     case LWS_CALLBACK_RECEIVE: return kj_ws_on_receive(&c->ws, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE: return writeable(c);

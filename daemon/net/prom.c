@@ -144,6 +144,10 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     counter(f, "kinerja_updates_dropped_total",
             "Live frames dropped for slow viewers (replaced by a snapshot).",
             s->stats.updates_dropped);
+    counter(f, "kinerja_fanout_waits_total",
+            "Times a viewer's frames waited for a later turn of the service loop "
+            "(fanout_turn_bytes).",
+            s->stats.fanout_waits);
     for (int st_i = 0; st_i < 4; st_i++) {
         static const char *names[] = {"none", "ok", "warn", "bad"};
         if (st_i == 0)

@@ -23,6 +23,7 @@ typedef struct kj_stats {
     uint64_t http_by_code[500];                        /* [code - 100] */
     uint64_t events_total[KJ_EVENT_TYPES][KJ_RESULTS]; /* [type or 0][kj_item_result or 3] */
     uint64_t updates_sent, updates_dropped;
+    uint64_t fanout_waits;        /* a viewer waited for a later loop turn (ws.c) */
     uint64_t alerts_by_status[4]; /* [kj_status the alert went to] */
     /* gauges, kept by their owners: ws.c counts the clients of each
      * subprotocol, live.c the units viewers watch */

@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "rapor/rapor_jobs.h"
 #include "service.h"
+#include "ws.h"
 
 /* Dead peers: ping after 30 s of silence, hang up after 40 s (DESIGN.md: the
  * default would wait five minutes). */
@@ -96,10 +97,12 @@ static struct lws_context *context_on_epoll(struct lws_context_creation_info *in
     return ctx;
 }
 
+/* Before each wait for events: the turn starts (and the viewers' share). */
 static void count_turn(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop, (void)revents;
     ((kj_server *)w->data)->loop_turns++;
+    kj_ws_turn(w->data);
 }
 
 static struct lws_context *create_context(kj_server *s, struct lws_context_creation_info *info)
@@ -420,6 +423,7 @@ static int serve_once(kj_server *s)
 {
     if (!s->loop) {
         s->loop_turns++;
+        kj_ws_turn(s);
         return lws_service(s->ctx, 0) < 0 ? -1 : 0;
     }
     ev_run(s->loop, EVRUN_ONCE);

@@ -44,14 +44,16 @@ struct kj_server {
     struct kj_live_state *live;
     struct lws_context *ctx;
     struct ev_loop *loop;          /* the epoll loop lws runs on; NULL: lws's own poll() */
-    struct ev_prepare *turn_watch; /* counts loop_turns on loop */
+    struct ev_prepare *turn_watch; /* each turn of loop: loop_turns, kj_ws_turn */
     uint64_t loop_turns;           /* turns of the service loop: tells a callback lws repeats
                                     * without returning to the loop from one it repeats per turn */
     char web_root[4096];           /* realpath of cfg->web_root, "" when it does not exist */
     atomic_bool stopping;          /* set by kj_server_stop from any thread */
-    size_t connections;            /* accepted and not yet closed */
-    struct kj_conns *conns;        /* the table of connections: admission, deadlines (conns.c) */
-    kj_stats stats; /* counters for /metrics: written through prom.h, read by prom.c */
+    size_t fanout_spent;           /* viewers' bytes written in this loop turn (ws.c) */
+    struct kj_wsconn *fanout_head, *fanout_tail; /* viewers waiting for a later turn (ws.c) */
+    size_t connections;                          /* accepted and not yet closed */
+    struct kj_conns *conns; /* the table of connections: admission, deadlines (conns.c) */
+    kj_stats stats;         /* counters for /metrics: written through prom.h, read by prom.c */
 };
 
 /* One protocol the service thread speaks: http (http.c), kinerja-ingest.v1

@@ -45,6 +45,65 @@ const char *kj_ws_str(const msgpack_object *m, const char *key, size_t *n)
     return kj_msgpack_str(v);
 }
 
+/* --- pacing: the viewers' share of a loop turn --- */
+
+static bool has_room(const kj_wsconn *c)
+{
+    return !c->paced || c->srv->fanout_spent < c->srv->cfg->fanout_turn_bytes;
+}
+
+static void line_up(kj_wsconn *c)
+{
+    kj_server *s = c->srv;
+    if (c->in_line) return;
+    c->in_line = true;
+    c->line_next = NULL;
+    c->line_prev = s->fanout_tail;
+    if (s->fanout_tail)
+        s->fanout_tail->line_next = c;
+    else
+        s->fanout_head = c;
+    s->fanout_tail = c;
+    s->stats.fanout_waits++;
+}
+
+static void leave_line(kj_wsconn *c)
+{
+    kj_server *s = c->srv;
+    if (!c->in_line) return;
+    c->in_line = false;
+    if (c->line_prev)
+        c->line_prev->line_next = c->line_next;
+    else
+        s->fanout_head = c->line_next;
+    if (c->line_next)
+        c->line_next->line_prev = c->line_prev;
+    else
+        s->fanout_tail = c->line_prev;
+    c->line_next = c->line_prev = NULL;
+}
+
+/* kj_outq_send, counting a viewer's bytes against the turn's share. */
+static int send_queued(kj_wsconn *c)
+{
+    size_t before = c->out.bytes;
+    int rc = kj_outq_send(&c->out, c->wsi);
+    if (c->paced) c->srv->fanout_spent += before - c->out.bytes;
+    return rc;
+}
+
+void kj_ws_turn(kj_server *s)
+{
+    s->fanout_spent = 0;
+    size_t released = 0;
+    while (s->fanout_head && released < s->cfg->fanout_turn_bytes) {
+        kj_wsconn *c = s->fanout_head;
+        leave_line(c);
+        released += c->out.bytes;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
 void kj_ws_send(kj_wsconn *c, kj_frame *f)
 {
     /* A frame for an idle connection goes out now: waiting for a writeable
@@ -53,7 +112,11 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f)
      * sends it first; a busy connection's frames queue behind its backlog. */
     bool idle = !c->out.count && !c->close_code && !lws_partial_buffered(c->wsi);
     kj_outq_push(&c->out, f);
-    if (!idle || kj_outq_send(&c->out, c->wsi)) lws_callback_on_writable(c->wsi);
+    if (c->in_line) return; /* kj_ws_turn calls on it */
+    if (!has_room(c))
+        line_up(c);
+    else if (!idle || send_queued(c))
+        lws_callback_on_writable(c->wsi);
 }
 
 void kj_ws_queue(kj_wsconn *c, kj_frame *f)
@@ -230,7 +293,12 @@ int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool bin
 
 int kj_ws_writeable(kj_wsconn *c)
 {
-    if (kj_outq_send(&c->out, c->wsi)) return -1;
+    if (c->out.count && !has_room(c)) {
+        line_up(c);
+        return 0;
+    }
+    leave_line(c); /* a callback lws gave unasked */
+    if (send_queued(c)) return -1;
     if (c->close_code && !c->out.count) {
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
         return -1;
@@ -307,6 +375,7 @@ void kj_ws_closed(kj_wsconn *c, size_t *clients)
 {
     if (c->counted) --*clients;
     c->counted = false;
+    if (c->srv) leave_line(c);
     unlink_conn(c);
     kj_outq_clear(&c->out);
     free(c->rx);

@@ -24,6 +24,9 @@ typedef struct kj_wsconn {
     int close_code;  /* close once out is sent; 0 = stay open */
     bool overflowed; /* frames that cannot be dropped passed viewer_backlog: close now */
     bool counted;    /* established, so counted in the server's clients */
+    bool paced;      /* a viewer: its writes share fanout_turn_bytes per loop turn */
+    bool in_line;    /* waiting for a later turn (kj_server.fanout_head) */
+    struct kj_wsconn *line_next, *line_prev;
     struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
     /* Called with each whole, well-formed message (kj_ws_on_receive). */
     void (*on_message)(struct kj_wsconn *c, const msgpack_object *m);
@@ -56,6 +59,14 @@ int kj_ws_on_receive(kj_wsconn *c, const void *in, size_t len);
 int kj_ws_collect(kj_wsconn *c, const void *in, size_t len, bool final, bool binary, bool ingest,
                   msgpack_unpacked *msg);
 
+/* At the start of each turn of the service loop: the viewers' share starts
+ * again, and the viewers waiting longest get writeable callbacks for about
+ * that many bytes of their frames. One thread reads posts, answers them and
+ * writes every viewer's frames: a thousand viewers written in one turn made
+ * a post wait tens of milliseconds; now a turn holds at most
+ * fanout_turn_bytes of them (and one burst of kj_outq_send more). */
+void kj_ws_turn(kj_server *s);
+
 /* Queue a frame that cannot be dropped like an update (an error, an answer).
  * It counts against viewer_backlog: past that many bytes unsent, the client
  * provokes frames faster than it reads them, so its queue is dropped and the
@@ -81,14 +92,17 @@ void kj_ws_error(kj_wsconn *c, int close_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Send a frame (adds a reference): at once on an idle connection, else
- * queued behind its backlog. */
+ * queued behind its backlog. A paced connection (a viewer) writes only
+ * while the loop turn's fanout_turn_bytes last; past them it waits in line
+ * for kj_ws_turn. */
 void kj_ws_send(kj_wsconn *c, kj_frame *f);
 /* Queue a frame (adds a reference) and ask for a writeable callback: for
  * frames that come in runs (the acks of one group commit), which that
  * callback then sends in one write. */
 void kj_ws_queue(kj_wsconn *c, kj_frame *f);
 
-/* On LWS_CALLBACK_SERVER_WRITEABLE: send one frame; -1 to close. */
+/* On LWS_CALLBACK_SERVER_WRITEABLE: send what is queued (kj_outq_send), or
+ * wait in line when a paced connection's turn is spent; -1 to close. */
 int kj_ws_writeable(kj_wsconn *c);
 
 /* On LWS_CALLBACK_ESTABLISHED: joins the server's list of connections and

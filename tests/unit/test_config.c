@@ -111,6 +111,7 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
+    ck_assert_uint_eq(c->fanout_turn_bytes, 256 * 1024);
     ck_assert_uint_eq(c->max_connections_per_address, 0);
     ck_assert_int_eq(c->header_timeout_ms, 10000);
     ck_assert_int_eq(c->body_timeout_ms, 30000);
@@ -402,6 +403,10 @@ static const struct limit_case limits[] = {
      "1: viewer_backlog: must be from 16KiB to 1GiB"},
     {"viewer_backlog: 1GiB", "viewer_backlog", 1073741824, "viewer_backlog: 1073741825",
      "1: viewer_backlog: must be from 16KiB to 1GiB"},
+    {"fanout_turn_bytes: 16KiB", "fanout_turn_bytes", 16384, "fanout_turn_bytes: 16383",
+     "1: fanout_turn_bytes: must be from 16KiB to 1GiB"},
+    {"fanout_turn_bytes: 1GiB", "fanout_turn_bytes", 1073741824, "fanout_turn_bytes: 1073741825",
+     "1: fanout_turn_bytes: must be from 16KiB to 1GiB"},
     {"max_frame: 1KiB", "max_frame", 1024, "max_frame: 1023",
      "1: max_frame: must be from 1KiB to 64MiB"},
     {"max_frame: 64MiB", "max_frame", 67108864, "max_frame: 64MiB1",
@@ -497,6 +502,7 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "max_connections")) return (double)c->max_connections;
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;
+    if (!strcmp(field, "fanout_turn_bytes")) return (double)c->fanout_turn_bytes;
     if (!strcmp(field, "max_frame")) return (double)c->max_frame;
     if (!strcmp(field, "max_connections_per_address"))
         return (double)c->max_connections_per_address;
