@@ -50,10 +50,10 @@ struct kj_server {
     char web_root[4096];           /* realpath of cfg->web_root, "" when it does not exist */
     atomic_bool stopping;          /* set by kj_server_stop from any thread */
     size_t fanout_spent;           /* viewers' bytes written in this loop turn (ws.c) */
-    struct kj_wsconn *fanout_head, *fanout_tail; /* viewers waiting for a later turn (ws.c) */
-    size_t connections;                          /* accepted and not yet closed */
-    struct kj_conns *conns; /* the table of connections: admission, deadlines (conns.c) */
-    kj_stats stats;         /* counters for /metrics: written through prom.h, read by prom.c */
+    lws_dll2_owner_t fanout_line;  /* viewers waiting for a later turn (ws.c) */
+    size_t connections;            /* accepted and not yet closed */
+    struct kj_conns *conns;        /* the table of connections: admission, deadlines (conns.c) */
+    kj_stats stats; /* counters for /metrics: written through prom.h, read by prom.c */
 };
 
 /* One protocol the service thread speaks: http (http.c), kinerja-ingest.v1

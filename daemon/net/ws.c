@@ -52,35 +52,21 @@ static bool has_room(const kj_wsconn *c)
     return !c->paced || c->srv->fanout_spent < c->srv->cfg->fanout_turn_bytes;
 }
 
+static bool in_line(const kj_wsconn *c)
+{
+    return !lws_dll2_is_detached(&c->line);
+}
+
 static void line_up(kj_wsconn *c)
 {
-    kj_server *s = c->srv;
-    if (c->in_line) return;
-    c->in_line = true;
-    c->line_next = NULL;
-    c->line_prev = s->fanout_tail;
-    if (s->fanout_tail)
-        s->fanout_tail->line_next = c;
-    else
-        s->fanout_head = c;
-    s->fanout_tail = c;
-    s->stats.fanout_waits++;
+    if (in_line(c)) return;
+    lws_dll2_add_tail(&c->line, &c->srv->fanout_line);
+    c->srv->stats.fanout_waits++;
 }
 
 static void leave_line(kj_wsconn *c)
 {
-    kj_server *s = c->srv;
-    if (!c->in_line) return;
-    c->in_line = false;
-    if (c->line_prev)
-        c->line_prev->line_next = c->line_next;
-    else
-        s->fanout_head = c->line_next;
-    if (c->line_next)
-        c->line_next->line_prev = c->line_prev;
-    else
-        s->fanout_tail = c->line_prev;
-    c->line_next = c->line_prev = NULL;
+    if (in_line(c)) lws_dll2_remove(&c->line);
 }
 
 /* kj_outq_send, counting a viewer's bytes against the turn's share. */
@@ -96,8 +82,8 @@ void kj_ws_turn(kj_server *s)
 {
     s->fanout_spent = 0;
     size_t released = 0;
-    while (s->fanout_head && released < s->cfg->fanout_turn_bytes) {
-        kj_wsconn *c = s->fanout_head;
+    while (s->fanout_line.head && released < s->cfg->fanout_turn_bytes) {
+        kj_wsconn *c = lws_container_of(s->fanout_line.head, kj_wsconn, line);
         leave_line(c);
         released += c->out.bytes;
         lws_callback_on_writable(c->wsi);
@@ -112,7 +98,7 @@ void kj_ws_send(kj_wsconn *c, kj_frame *f)
      * sends it first; a busy connection's frames queue behind its backlog. */
     bool idle = !c->out.count && !c->close_code && !lws_partial_buffered(c->wsi);
     kj_outq_push(&c->out, f);
-    if (c->in_line) return; /* kj_ws_turn calls on it */
+    if (in_line(c)) return; /* kj_ws_turn calls on it */
     if (!has_room(c))
         line_up(c);
     else if (!idle || send_queued(c))
@@ -375,7 +361,7 @@ void kj_ws_closed(kj_wsconn *c, size_t *clients)
 {
     if (c->counted) --*clients;
     c->counted = false;
-    if (c->srv) leave_line(c);
+    leave_line(c);
     unlink_conn(c);
     kj_outq_clear(&c->out);
     free(c->rx);

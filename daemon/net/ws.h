@@ -25,8 +25,7 @@ typedef struct kj_wsconn {
     bool overflowed; /* frames that cannot be dropped passed viewer_backlog: close now */
     bool counted;    /* established, so counted in the server's clients */
     bool paced;      /* a viewer: its writes share fanout_turn_bytes per loop turn */
-    bool in_line;    /* waiting for a later turn (kj_server.fanout_head) */
-    struct kj_wsconn *line_next, *line_prev;
+    lws_dll2_t line; /* in kj_server.fanout_line: waiting for a later turn */
     struct kj_wsconn *next, *prev; /* every open WebSocket (kj_server.ws_conns) */
     /* Called with each whole, well-formed message (kj_ws_on_receive). */
     void (*on_message)(struct kj_wsconn *c, const msgpack_object *m);
