@@ -85,7 +85,10 @@ void kj_ws_turn(kj_server *s)
     while (s->fanout_line.head && released < s->cfg->fanout_turn_bytes) {
         kj_wsconn *c = lws_container_of(s->fanout_line.head, kj_wsconn, line);
         leave_line(c);
-        released += c->out.bytes;
+        /* A choked socket's callback comes only once its reader reads: it
+         * takes none of the share, or the rest of the line would wait behind
+         * it for whatever event turns the loop next. */
+        if (!lws_send_pipe_choked(c->wsi)) released += c->out.bytes;
         lws_callback_on_writable(c->wsi);
     }
 }

@@ -220,9 +220,12 @@ def rss_kib(pid):
 def test_viewers_share_each_loop_turn(tmp_path):
     """At the smallest fanout_turn_bytes, 40 viewers' updates exceed every
     turn's share: they wait in line for later turns, and each viewer still
-    receives every update, in order, none dropped."""
+    receives every update, in order, none dropped — also behind a viewer that
+    never reads, whose turn comes and never ends in a write."""
     d = Daemon(tmp_path, extra="fanout_turn_bytes: 16KiB\nmin_push_interval_ms: 0").start()
     try:
+        stuck = viewer(d, rcvbuf=4096)
+        send(stuck, {"op": "subscribe", "unit": "kasemen"})  # and never read
         viewers = [viewer(d) for _ in range(40)]
         seqs = [subscribe(ws)["seq"] for ws in viewers]
         c = d.conn()
@@ -242,6 +245,7 @@ def test_viewers_share_each_loop_turn(tmp_path):
         d.post_msgpack([service_event(employee=f"e{k}") for k in range(20)], conn=c)
         for ws in viewers[1:]:
             ws.close()
+        stuck.close()
         assert recv_until(viewers[0], lambda f: f["op"] == "update")["seq"] == seqs[0] + 1
         viewers[0].close()
     finally:
