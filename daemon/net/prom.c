@@ -23,6 +23,11 @@ void kj_stats_updates(kj_stats *st, uint64_t sent, uint64_t dropped)
     st->updates_dropped += dropped;
 }
 
+void kj_stats_fanout_wait(kj_stats *st)
+{
+    st->fanout_waits++;
+}
+
 void kj_stats_alert(kj_stats *st, int to)
 {
     if (to >= 0 && to < 4) st->alerts_by_status[to]++;

@@ -23,7 +23,7 @@ typedef struct kj_stats {
     uint64_t http_by_code[500];                        /* [code - 100] */
     uint64_t events_total[KJ_EVENT_TYPES][KJ_RESULTS]; /* [type or 0][kj_item_result or 3] */
     uint64_t updates_sent, updates_dropped;
-    uint64_t fanout_waits;        /* a viewer waited for a later loop turn (ws.c) */
+    uint64_t fanout_waits;        /* a viewer waited for a later loop turn */
     uint64_t alerts_by_status[4]; /* [kj_status the alert went to] */
     /* gauges, kept by their owners: ws.c counts the clients of each
      * subprotocol, live.c the units viewers watch */
@@ -36,6 +36,8 @@ void kj_stats_http(kj_stats *st, int status);
 void kj_stats_event(kj_stats *st, kj_event_type type, int result);
 /* Live frames delivered to a viewer, or dropped for a slow one. */
 void kj_stats_updates(kj_stats *st, uint64_t sent, uint64_t dropped);
+/* A viewer's frames waited for a later turn of the service loop. */
+void kj_stats_fanout_wait(kj_stats *st);
 /* An alert went to status `to` (0..3). */
 void kj_stats_alert(kj_stats *st, int to);
 

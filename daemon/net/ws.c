@@ -61,7 +61,7 @@ static void line_up(kj_wsconn *c)
 {
     if (in_line(c)) return;
     lws_dll2_add_tail(&c->line, &c->srv->fanout_line);
-    c->srv->stats.fanout_waits++;
+    kj_stats_fanout_wait(&c->srv->stats);
 }
 
 static void leave_line(kj_wsconn *c)

@@ -4,6 +4,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,13 @@ def free_port():
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def metric(d, name):
+    """The value of an unlabelled series of the daemon's /metrics."""
+    r, data = d.request("GET", "/metrics", token=ADMIN_SECRET)
+    assert r.status == 200
+    return float(re.search(rb"^%s (\S+)$" % name.encode(), data, re.M).group(1))
 
 
 DEFAULT_UNITS = """

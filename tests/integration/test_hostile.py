@@ -11,7 +11,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import INGEST_SECRET, VIEWER_SECRET, Daemon, service_event
+from conftest import INGEST_SECRET, VIEWER_SECRET, Daemon, metric, service_event
 
 
 # --- raw HTTP/1.1 ---
@@ -546,13 +546,6 @@ def test_unmasked_client_frame_is_accepted_as_lws_41_cannot_tell(daemon):
 
 
 # --- defect 7: units subscribed by name ---
-
-def metric(d, name):
-    import re
-    from conftest import ADMIN_SECRET
-    r, data = d.request("GET", "/metrics", token=ADMIN_SECRET)
-    return float(re.search(rb"^%s (\S+)$" % name.encode(), data, re.M).group(1))
-
 
 def test_units_subscribed_by_name_are_freed(daemon):
     from conftest import ADMIN_SECRET
