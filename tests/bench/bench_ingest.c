@@ -6,7 +6,8 @@
  * commit) p50/p99. A benchmark: it prints figures and asserts nothing but that
  * every answer was 200 with every event accepted. Given the daemon's PID, also
  * the CPU time of its writer thread ("kj-writer") per event: the cost of the
- * store and the metrics engine, whatever else the machine does.
+ * store and the metrics engine, whatever else the machine does; and the bytes
+ * its commits wrote per event (pages: what the disk's syncs wait for).
  *
  * KJ_BENCH_FORMAT=json posts the same events as JSON (the harness's other case).
  *
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
     }
     long pid = argc > 7 ? atol(argv[7]) : 0;
     double cpu0 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
+    double wb0 = pid ? bench_write_bytes(pid) : -1;
     int64_t start = kj_mono_us(), stop = start + (int64_t)(seconds * 1e6);
     while (kj_mono_us() < stop) {
         for (int i = 0; i < nconn; i++) {
@@ -175,9 +177,13 @@ int main(int argc, char **argv)
            as_json ? "json   " : "msgpack", batch, nconn, (double)events / el,
            (double)requests / el, p50, p99, (unsigned long long)requests, (unsigned long long)bad);
     double cpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
-    if (cpu0 >= 0 && cpu1 >= 0 && events)
-        printf("    writer thread: %.2f us of CPU per event\n",
-               (cpu1 - cpu0) * 1e6 / (double)events);
+    double wb1 = pid ? bench_write_bytes(pid) : -1;
+    if (cpu0 >= 0 && cpu1 >= 0 && events) {
+        printf("    writer thread: %.2f us of CPU per event", (cpu1 - cpu0) * 1e6 / (double)events);
+        if (wb0 >= 0 && wb1 >= 0)
+            printf("; commits wrote %.0f bytes per event", (wb1 - wb0) / (double)events);
+        putchar('\n');
+    }
     for (int i = 0; i < nconn; i++) {
         close(cs[i].fd);
         free(cs[i].req);

@@ -172,4 +172,19 @@ static inline double bench_cpu_seconds(long pid, const char *thread)
     return secs;
 }
 
+/* Bytes process pid caused to be sent to the storage layer (write_bytes of
+ * /proc/PID/io): for kinerjad, the pages its commits write; -1 when unreadable. */
+static inline double bench_write_bytes(long pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%ld/io", pid);
+    FILE *f = fopen(path, "r");
+    double bytes = -1;
+    unsigned long long v;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "write_bytes: %llu", &v) == 1) bytes = (double)v;
+    if (f) fclose(f);
+    return bytes;
+}
+
 #endif

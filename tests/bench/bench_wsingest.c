@@ -152,6 +152,7 @@ int main(int argc, char **argv)
     }
     double cpu0 = pid ? bench_cpu_seconds(pid, NULL) : -1;
     double wcpu0 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
+    double wb0 = pid ? bench_write_bytes(pid) : -1;
     int64_t start = kj_mono_us(), stop = start + (int64_t)(seconds * 1e6);
     while (kj_mono_us() < stop) {
         if (poll(pf, (nfds_t)nconn, 100) < 0 && errno != EINTR) break;
@@ -169,9 +170,14 @@ int main(int argc, char **argv)
            bench_ms_at(lat, nlat, 0.99), (unsigned long long)nlat, (unsigned long long)rejected);
     double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
     double wcpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
-    if (cpu0 >= 0 && cpu1 >= 0 && wcpu0 >= 0 && wcpu1 >= 0 && events)
-        printf("    daemon: %.2f us of CPU per event (writer thread %.2f)\n",
+    double wb1 = pid ? bench_write_bytes(pid) : -1;
+    if (cpu0 >= 0 && cpu1 >= 0 && wcpu0 >= 0 && wcpu1 >= 0 && events) {
+        printf("    daemon: %.2f us of CPU per event (writer thread %.2f)",
                (cpu1 - cpu0) * 1e6 / (double)events, (wcpu1 - wcpu0) * 1e6 / (double)events);
+        if (wb0 >= 0 && wb1 >= 0)
+            printf("; commits wrote %.0f bytes per event", (wb1 - wb0) / (double)events);
+        putchar('\n');
+    }
     for (int i = 0; i < nconn; i++)
         close(cs[i].fd);
     free(cs);
