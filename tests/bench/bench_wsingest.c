@@ -6,8 +6,8 @@
  * frames ahead of its acks per connection). Prints acknowledged events/s, the
  * frame-to-ack latency p50/p99 (which includes the fsync'd group commit) and,
  * given the daemon's PID, its CPU per event (whole process, and the writer
- * thread alone). A benchmark: it prints figures and asserts nothing but that
- * every ack accepted its event.
+ * thread alone) and the bytes its commits wrote per event. A benchmark: it prints figures and
+ * asserts nothing but that every ack accepted its event.
  *
  * usage: bench_wsingest PORT TOKEN CONNS WINDOW SECONDS [PID] */
 #include <errno.h>
