@@ -177,11 +177,9 @@ int main(int argc, char **argv)
            as_json ? "json   " : "msgpack", batch, nconn, (double)events / el,
            (double)requests / el, p50, p99, (unsigned long long)requests, (unsigned long long)bad);
     double cpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
-    double wb1 = pid ? bench_write_bytes(pid) : -1;
     if (cpu0 >= 0 && cpu1 >= 0 && events) {
         printf("    writer thread: %.2f us of CPU per event", (cpu1 - cpu0) * 1e6 / (double)events);
-        if (wb0 >= 0 && wb1 >= 0)
-            printf("; commits wrote %.0f bytes per event", (wb1 - wb0) / (double)events);
+        bench_print_written(pid, wb0, (double)events);
         putchar('\n');
     }
     for (int i = 0; i < nconn; i++) {

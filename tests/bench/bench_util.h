@@ -187,4 +187,13 @@ static inline double bench_write_bytes(long pid)
     return bytes;
 }
 
+/* Appends "; commits wrote N bytes per event" since wb0 (bench_write_bytes of
+ * pid before the run), when /proc lets us read it. */
+static inline void bench_print_written(long pid, double wb0, double events)
+{
+    double wb1 = bench_write_bytes(pid);
+    if (wb0 >= 0 && wb1 >= 0 && events > 0)
+        printf("; commits wrote %.0f bytes per event", (wb1 - wb0) / events);
+}
+
 #endif

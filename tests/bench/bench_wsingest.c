@@ -6,8 +6,8 @@
  * frames ahead of its acks per connection). Prints acknowledged events/s, the
  * frame-to-ack latency p50/p99 (which includes the fsync'd group commit) and,
  * given the daemon's PID, its CPU per event (whole process, and the writer
- * thread alone) and the bytes its commits wrote per event. A benchmark: it prints figures and
- * asserts nothing but that every ack accepted its event.
+ * thread alone) and the bytes its commits wrote per event. A benchmark: it
+ * prints figures and asserts nothing but that every ack accepted its event.
  *
  * usage: bench_wsingest PORT TOKEN CONNS WINDOW SECONDS [PID] */
 #include <errno.h>
@@ -170,12 +170,10 @@ int main(int argc, char **argv)
            bench_ms_at(lat, nlat, 0.99), (unsigned long long)nlat, (unsigned long long)rejected);
     double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
     double wcpu1 = pid ? bench_cpu_seconds(pid, "kj-writer") : -1;
-    double wb1 = pid ? bench_write_bytes(pid) : -1;
     if (cpu0 >= 0 && cpu1 >= 0 && wcpu0 >= 0 && wcpu1 >= 0 && events) {
         printf("    daemon: %.2f us of CPU per event (writer thread %.2f)",
                (cpu1 - cpu0) * 1e6 / (double)events, (wcpu1 - wcpu0) * 1e6 / (double)events);
-        if (wb0 >= 0 && wb1 >= 0)
-            printf("; commits wrote %.0f bytes per event", (wb1 - wb0) / (double)events);
+        bench_print_written(pid, wb0, (double)events);
         putchar('\n');
     }
     for (int i = 0; i < nconn; i++)
