@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../proto/alloc.h"
+#include "../proto/hash.h"
 
 #define DEFAULT_SLA_MS 900000
 
@@ -74,15 +75,9 @@ bool kj_metrics_in_group(const kj_metrics *m)
 
 static uint32_t hash_of(kj_scope_kind kind, const char *unit, const char *id)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)kind;
-    if (kind == KJ_SCOPE_COUNTER) {
-        for (const char *p = unit; *p; p++)
-            h = (h ^ (uint8_t)*p) * 16777619u;
-        h = (h ^ '/') * 16777619u;
-    }
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h;
+    uint32_t h = KJ_HASH_SEED ^ (uint32_t)kind;
+    if (kind == KJ_SCOPE_COUNTER) h = kj_hash_bytes(kj_hash_str(h, unit), "/", 1);
+    return kj_hash_str(h, id);
 }
 
 static bool same_scope(const kj_scope *sc, kj_scope_kind kind, const char *unit, const char *id)

@@ -7,6 +7,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
+#include "../proto/hash.h"
 #include "hist.h"
 
 #define NO_KIND 0xff
@@ -88,10 +89,7 @@ kj_queue *kj_queue_copy(const kj_queue *q)
 
 static uint32_t hash_id(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    return kj_hash_str(KJ_HASH_SEED, s);
 }
 
 static void index_put(kj_queue *q, uint32_t i)
