@@ -129,6 +129,7 @@ typedef struct kj_config {
     size_t max_batch;                   /* events per body / frame, <= KJ_BATCH_MAX */
     size_t ingest_queue;                /* batches waiting for the writer */
     size_t commit_group_events;         /* events in one write transaction */
+    size_t id_merge_events;             /* ids journalled before a merge into the id index */
     size_t max_connections;             /* all connections together */
     size_t max_viewers;                 /* live connections */
     size_t viewer_backlog;              /* bytes queued for one viewer before it is reset */

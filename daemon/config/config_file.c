@@ -92,6 +92,7 @@ static const struct key keys[] = {
     {"max_batch", K_UINT, AT(max_batch), 1, KJ_BATCH_MAX, KJ_BATCH_MAX},
     {"ingest_queue", K_UINT, AT(ingest_queue), 1, 65536, 256},
     {"commit_group_events", K_UINT, AT(commit_group_events), 1, 1000000, 20000},
+    {"id_merge_events", K_UINT, AT(id_merge_events), 256, 1000000, 16384},
     {"max_connections", K_UINT, AT(max_connections), 1, 1000000, 1024},
     {"max_viewers", K_UINT, AT(max_viewers), 1, 1000000, 1000},
     {"viewer_backlog", K_SIZE, AT(viewer_backlog), 16 * KIB, GIB, MIB},

@@ -91,6 +91,10 @@ static void commit_group(kj_ingest *in, kj_ingest_job *group)
     int64_t t0 = kj_mono_us();
     kj_store_txn *t = NULL;
     kj_err err = kj_store_begin(in->store, &t);
+    size_t events = 0;
+    for (kj_ingest_job *j = group; j; j = j->next)
+        events += j->batch->n;
+    if (!err) kj_store_expect(t, events);
     if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
     for (kj_ingest_job *j = group; j && !err; j = j->next)
         err = store_job(in, t, j);

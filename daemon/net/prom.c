@@ -165,6 +165,9 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     gauge(f, "kinerja_lmdb_map_size_bytes", "The LMDB map size (map_size).", ss.map_size);
     gauge(f, "kinerja_lmdb_used_bytes", "Bytes of the LMDB map in use.", ss.used);
     gauge(f, "kinerja_stored_events", "Events in the raw log.", ss.events);
+    gauge(f, "kinerja_id_journal_ids",
+          "New events' ids in the id journal, merged into the id index at id_merge_events.",
+          ss.journal_ids);
     gauge(f, "kinerja_store_full", "1 while the last write failed for a full map or disk.",
           kj_ingest_store_full(s->ingest));
     if (s->cluster) cluster(f, s->cluster);

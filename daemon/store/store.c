@@ -9,14 +9,20 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "idset.h"
 
 #define RAW_KEY 16
 #define IDS_KEY_MAX (2 * KJ_ID_MAX + 1)
 #define EACH_CHUNK 4096 /* raw events read per read transaction */
+#define JOURNAL_KEY 8
 
 struct kj_store {
     MDB_env *env;
     MDB_dbi raw, ids, agg, alerts, meta;
+    MDB_dbi recent;        /* the id journal: counter (8, BE) -> raw key + ids key */
+    kj_idset *recent_ids;  /* the journal's ids, for duplicate checks (NULL: read-only) */
+    size_t merge_at;       /* ids in the journal that start a merge */
+    uint64_t journal_next; /* the next journal key (writer only) */
     bool read_only;
     uint8_t agg_pos[512]; /* where the aggregate expiry pass goes on (writer only) */
     size_t agg_pos_len;   /* 0: at the start */
@@ -27,8 +33,11 @@ struct kj_store_txn {
     MDB_txn *txn;
     uint64_t next_seq; /* sequence for raw-log and alert keys */
     bool seq_changed;
-    msgpack_sbuffer buf; /* reused for encoding events */
-    MDB_cursor *raw_cur; /* appends to the raw log (put_raw); LMDB closes it with the txn */
+    msgpack_sbuffer buf;     /* reused for encoding events */
+    MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
+    MDB_cursor *journal_cur; /* appends to the id journal */
+    uint64_t journal_next;
+    bool ids_direct; /* a big group: ids go straight into ids */
 };
 
 static kj_err map_err(int rc)
@@ -95,6 +104,13 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
         mdb_txn_abort(txn);
         goto fail;
     }
+    /* Stores written before the journal have none; a writer creates it, a
+     * reader (export, backup) never looks at it. */
+    rc = mdb_dbi_open(txn, "ids_recent", flags, &s->recent);
+    if (rc && !(rc == MDB_NOTFOUND && s->read_only)) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
     MDB_val k = {6, "schema"}, v;
     rc = mdb_get(txn, s->meta, &k, &v);
     if (rc == MDB_NOTFOUND && !s->read_only) {
@@ -123,6 +139,36 @@ fail:
     return map_err(rc);
 }
 
+_Static_assert(KJ_IDSET_VAL == RAW_KEY, "the id journal keeps raw keys in the id set");
+
+/* The ids stored since the last merge, back into memory for duplicate checks. */
+static int load_journal(kj_store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return rc;
+    if ((rc = mdb_cursor_open(txn, s->recent, &cur))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != JOURNAL_KEY || v.mv_size <= RAW_KEY || v.mv_size > RAW_KEY + IDS_KEY_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        const uint8_t *val = v.mv_data;
+        kj_idset_add(s->recent_ids, val + RAW_KEY, v.mv_size - RAW_KEY, val);
+        s->journal_next = get_be64(k.mv_data) + 1;
+    }
+    kj_idset_commit(s->recent_ids);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_t msglen)
 {
     kj_store *s = kj_calloc(1, sizeof *s);
@@ -142,6 +188,11 @@ kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_
     if (opts->sync_periodic) flags |= MDB_NOSYNC;
     if ((rc = mdb_env_open(s->env, opts->dir, flags, 0640))) goto lmdb_fail;
     if ((err = open_dbis(s, msg, msglen))) goto fail;
+    s->merge_at = opts->id_merge_at ? opts->id_merge_at : KJ_STORE_ID_MERGE_AT;
+    if (!opts->read_only) {
+        s->recent_ids = kj_idset_new();
+        if ((rc = load_journal(s))) goto lmdb_fail;
+    }
     *out = s;
     return KJ_OK;
 lmdb_fail:
@@ -156,6 +207,7 @@ void kj_store_close(kj_store *s)
 {
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
+    kj_idset_free(s->recent_ids);
     free(s);
 }
 
@@ -176,6 +228,7 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
     MDB_val k = {8, "next_seq"}, v;
     if (mdb_get(t->txn, s->meta, &k, &v) == MDB_SUCCESS && v.mv_size == 8)
         memcpy(&t->next_seq, v.mv_data, 8);
+    t->journal_next = s->journal_next;
     msgpack_sbuffer_init(&t->buf);
     *out = t;
     return KJ_OK;
@@ -196,21 +249,68 @@ static int put_raw(kj_store_txn *t, const uint8_t *rawk, void *val, size_t vlen)
     return rc;
 }
 
+/* Whether the id key is stored: merged into ids, or in the journal (this
+ * transaction's own writes included). */
+static int id_stored(kj_store_txn *t, const uint8_t *idk, size_t len, bool *stored)
+{
+    *stored = kj_idset_has(t->s->recent_ids, idk, len);
+    if (*stored) return 0;
+    MDB_val k = {len, (void *)idk}, v;
+    int rc = mdb_get(t->txn, t->s->ids, &k, &v);
+    *stored = rc == MDB_SUCCESS;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A new id goes to the end of the journal: one leaf per commit, where an
+ * insert into ids would rewrite a leaf (and its branch) per event. */
+static int journal_id(kj_store_txn *t, const uint8_t *rawk, const uint8_t *idk, size_t len)
+{
+    uint8_t key[JOURNAL_KEY], val[RAW_KEY + IDS_KEY_MAX];
+    put_be64(key, t->journal_next);
+    memcpy(val, rawk, RAW_KEY);
+    memcpy(val + RAW_KEY, idk, len);
+    MDB_val k = {JOURNAL_KEY, key}, v = {RAW_KEY + len, val};
+    int rc = 0;
+    if (!t->journal_cur) rc = mdb_cursor_open(t->txn, t->s->recent, &t->journal_cur);
+    if (!rc) rc = mdb_cursor_put(t->journal_cur, &k, &v, MDB_APPEND);
+    if (rc) return rc;
+    t->journal_next++;
+    kj_idset_add(t->s->recent_ids, idk, len, rawk);
+    return 0;
+}
+
+void kj_store_expect(kj_store_txn *t, size_t events)
+{
+    t->ids_direct = events >= KJ_STORE_DIRECT_IDS;
+}
+
+/* A big group's id goes straight into ids, after the journal's ids are asked. */
+static int put_id_direct(kj_store_txn *t, const uint8_t *rawk, const uint8_t *idk, size_t len,
+                         bool *duplicate)
+{
+    *duplicate = kj_idset_has(t->s->recent_ids, idk, len);
+    if (*duplicate) return 0;
+    MDB_val k = {len, (void *)idk}, v = {RAW_KEY, (void *)rawk};
+    int rc = mdb_put(t->txn, t->s->ids, &k, &v, MDB_NOOVERWRITE);
+    *duplicate = rc == MDB_KEYEXIST;
+    return *duplicate ? 0 : rc;
+}
+
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
 {
     uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
     time_key(rawk, ev->ts, t->next_seq);
-    MDB_val k = {id_key(idk, ev->unit, ev->id), idk}, v = {RAW_KEY, rawk};
-    int rc = mdb_put(t->txn, t->s->ids, &k, &v, MDB_NOOVERWRITE);
-    *duplicate = rc == MDB_KEYEXIST;
-    if (rc == MDB_KEYEXIST) return KJ_OK;
-    if (rc) return map_err(rc);
+    size_t idlen = id_key(idk, ev->unit, ev->id);
+    int rc = t->ids_direct ? put_id_direct(t, rawk, idk, idlen, duplicate)
+                           : id_stored(t, idk, idlen, duplicate);
+    if (rc || *duplicate) return map_err(rc);
 
     msgpack_packer pk;
     t->buf.size = 0;
     msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
     kj_msgpack_pack_event(&pk, ev);
     rc = put_raw(t, rawk, t->buf.data, t->buf.size);
+    if (!rc && !t->ids_direct) rc = journal_id(t, rawk, idk, idlen);
     if (rc) return map_err(rc);
     t->next_seq++;
     t->seq_changed = true;
@@ -256,17 +356,53 @@ static void txn_free(kj_store_txn *t)
     free(t);
 }
 
+/* The journal's ids into ids, in key order (neighbours share their leaves
+ * and branches), and the journal emptied, in txn; once txn commits, the
+ * caller calls journal_merged. */
+static int merge_journal(kj_store *s, MDB_txn *txn)
+{
+    kj_idset_entry *list;
+    size_t n = kj_idset_sorted(s->recent_ids, &list);
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(txn, s->ids, &cur);
+    for (size_t i = 0; i < n && !rc; i++) {
+        MDB_val k = {list[i].len, (void *)list[i].key}, v = {RAW_KEY, (void *)list[i].val};
+        rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) rc = 0; /* cannot happen: the journal holds new ids only */
+    }
+    if (cur) mdb_cursor_close(cur);
+    free(list);
+    return rc ? rc : mdb_drop(txn, s->recent, 0);
+}
+
+static void journal_merged(kj_store *s)
+{
+    kj_idset_clear(s->recent_ids);
+    s->journal_next = 0;
+}
+
 kj_err kj_store_commit(kj_store_txn *t)
 {
+    kj_store *s = t->s;
     int rc = 0;
     if (t->seq_changed) {
         MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
-        rc = mdb_put(t->txn, t->s->meta, &k, &v, 0);
+        rc = mdb_put(t->txn, s->meta, &k, &v, 0);
     }
+    bool merge = !rc && kj_idset_count(s->recent_ids) >= s->merge_at;
+    if (merge) rc = merge_journal(s, t->txn);
     if (rc)
         mdb_txn_abort(t->txn);
     else
         rc = mdb_txn_commit(t->txn); /* aborts by itself on failure */
+    if (rc) {
+        kj_idset_rollback(s->recent_ids);
+    } else if (merge) {
+        journal_merged(s);
+    } else {
+        kj_idset_commit(s->recent_ids);
+        s->journal_next = t->journal_next;
+    }
     txn_free(t);
     return map_err(rc);
 }
@@ -275,6 +411,7 @@ void kj_store_abort(kj_store_txn *t)
 {
     if (!t) return;
     mdb_txn_abort(t->txn);
+    kj_idset_rollback(t->s->recent_ids);
     txn_free(t);
 }
 
@@ -302,8 +439,17 @@ static kj_err each_in(kj_store *s, MDB_dbi dbi, const void *from, size_t flen, k
     return rc == MDB_NOTFOUND ? KJ_OK : map_err(rc);
 }
 
+/* The journal's ids are asked before ids' read transaction begins: a merge
+ * empties the set only after its commit, so an id leaving the one is already
+ * in the other. */
 kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
 {
+    for (size_t i = 0; i < b->n; i++) {
+        const kj_event *ev = &b->items[i].ev;
+        uint8_t idk[IDS_KEY_MAX];
+        known[i] = !b->items[i].error[0] && s->recent_ids &&
+                   kj_idset_has_committed(s->recent_ids, idk, id_key(idk, ev->unit, ev->id));
+    }
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return map_err(rc);
@@ -311,8 +457,7 @@ kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
         const kj_event *ev = &b->items[i].ev;
         uint8_t idk[IDS_KEY_MAX];
         MDB_val k = {b->items[i].error[0] ? 0 : id_key(idk, ev->unit, ev->id), idk}, v;
-        known[i] = false;
-        if (!k.mv_size) continue;
+        if (!k.mv_size || known[i]) continue;
         rc = mdb_get(txn, s->ids, &k, &v);
         known[i] = rc == MDB_SUCCESS;
         if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) rc = 0;
@@ -495,6 +640,10 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
     if ((rc = mdb_cursor_open(txn, dbi, &cur))) goto fail;
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    /* Ids of events about to go must be in ids, where forget_id finds them. */
+    bool merge = on_expire && rc == MDB_SUCCESS && time_of_key(k.mv_data) < before &&
+                 kj_idset_count(s->recent_ids) > 0;
+    if (merge && !(rc = merge_journal(s, txn))) rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && *deleted < max && time_of_key(k.mv_data) < before) {
         if (on_expire) on_expire(s, txn, &v);
         if ((rc = mdb_cursor_del(cur, 0))) break;
@@ -504,7 +653,12 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
     }
     mdb_cursor_close(cur);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;
-    return map_err(mdb_txn_commit(txn));
+    if ((rc = mdb_txn_commit(txn))) {
+        *deleted = 0;
+        return map_err(rc);
+    }
+    if (merge) journal_merged(s);
+    return KJ_OK;
 fail:
     mdb_txn_abort(txn);
     *deleted = 0;
@@ -608,5 +762,6 @@ kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out)
     out->map_size = info.me_mapsize;
     out->used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     out->events = raw.ms_entries;
+    out->journal_ids = s->recent_ids ? kj_idset_count(s->recent_ids) : 0;
     return KJ_OK;
 }

@@ -3,12 +3,21 @@
  * One environment in state_dir with named databases:
  *   raw     ts (8, big-endian) + seq (8, big-endian) -> canonical msgpack event
  *   ids     unit '\0' event id -> raw key          (idempotency, per unit)
+ *   ids_recent  counter (8, BE) -> raw key + ids key (the id journal)
  *   agg     bucket key (the metrics engine's)     -> bucket value
  *   alerts  at (8, BE) + seq (8, BE)              -> msgpack alert
  *   meta    "schema" -> u32, "next_seq" -> u64
  *
  * Event ids are unique per unit, not globally: an ingest token for one unit
  * cannot turn another unit's events into duplicates by posting their ids first.
+ *
+ * A new event's id is appended to the id journal (and kept in memory) rather
+ * than inserted into ids: an insert at a random place rewrites a leaf and its
+ * branch per event, most of a small commit's writes. When the journal holds
+ * id_merge_at ids, the commit that sees it merges them into ids in key order
+ * and empties it; an open loads it back; a retention step that deletes
+ * events merges it first, so that their ids go with them. A big group's ids
+ * (kj_store_expect) go into ids directly: they share leaves by themselves.
  *
  * Writes go through one kj_store_txn at a time (LMDB allows one writer); only
  * the daemon's writer thread writes. Readers use short read transactions and
@@ -26,6 +35,8 @@
 #include "../proto/event.h"
 
 #define KJ_STORE_SCHEMA 1
+#define KJ_STORE_ID_MERGE_AT 16384 /* the default of id_merge_at */
+#define KJ_STORE_DIRECT_IDS 256    /* a group this big skips the id journal */
 
 typedef struct kj_store kj_store;
 typedef struct kj_store_txn kj_store_txn;
@@ -35,6 +46,7 @@ typedef struct kj_store_opts {
     uint64_t map_size;  /* bytes; the map is virtual, the file grows as needed */
     bool sync_periodic; /* sync: periodic: commits do not fsync; kj_store_sync does */
     bool read_only;     /* for export and backup next to a running daemon */
+    size_t id_merge_at; /* journal ids that start a merge into ids; 0: the default */
 } kj_store_opts;
 
 /* Open (creating when needed) the environment. On failure writes a one-line
@@ -47,6 +59,9 @@ kj_err kj_store_sync(kj_store *s);
 
 /* --- writing (one thread) --- */
 kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
+/* How many events t is about to store, when the caller knows: a group of
+ * KJ_STORE_DIRECT_IDS or more puts its ids into ids without the journal. */
+void kj_store_expect(kj_store_txn *t, size_t events);
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
@@ -141,9 +156,10 @@ kj_err kj_store_clear_aggs(kj_store *s);
 kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen);
 
 typedef struct kj_store_stats {
-    uint64_t map_size; /* bytes configured */
-    uint64_t used;     /* bytes of the map in use (last page * page size) */
-    uint64_t events;   /* entries of the raw log */
+    uint64_t map_size;    /* bytes configured */
+    uint64_t used;        /* bytes of the map in use (last page * page size) */
+    uint64_t events;      /* entries of the raw log */
+    uint64_t journal_ids; /* ids in the id journal, not merged yet */
 } kj_store_stats;
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);
 

@@ -13,7 +13,7 @@ import time
 
 import msgpack
 
-from conftest import Daemon, service_event
+from conftest import Daemon, metric, service_event
 
 POSTER = r"""
 import http.client, json, sys, time, os
@@ -67,4 +67,35 @@ def test_acknowledged_events_survive_kill9(tmp_path):
             assert body["duplicates"] == len(chunk), body
             assert body["accepted"] == 0
     assert total_acked > 0
+    assert d.stop() == 0
+
+
+
+def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
+    """id_merge_events at its floor (256): small posts journal their ids, the
+    commit that brings the journal to 256 or more merges them into the index.
+    After kill -9, both the merged ids and those still in the journal are
+    found: every event comes back as a duplicate, in small posts (the
+    journal's way) and in one big post (a big group's ids go to the index
+    directly)."""
+    d = Daemon(tmp_path, extra="id_merge_events: 256").start()
+    events = [service_event(eid=f"journal-{i}") for i in range(600)]
+    conn = d.conn()
+    counts = []
+    for i in range(0, len(events), 10):
+        status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
+        assert (status, body["accepted"]) == (200, 10), body
+        counts.append(metric(d, "kinerja_id_journal_ids"))
+    up = [10 * k for k in range(1, 26)]
+    assert counts == up + [0] + up + [0] + up[:8]   # merged at 260 and 520
+    d.kill9()
+    d.start()
+    assert metric(d, "kinerja_id_journal_ids") == 80   # loaded back
+    conn = d.conn()
+    for i in range(0, len(events), 10):
+        status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
+        assert (status, body["duplicates"]) == (200, 10), body
+    status, body, _ = d.post_msgpack(events + [service_event(eid="journal-new")])
+    assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
+    assert metric(d, "kinerja_id_journal_ids") == 80
     assert d.stop() == 0

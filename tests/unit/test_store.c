@@ -1,5 +1,6 @@
-/* Unit tests of the LMDB store: idempotency per unit, the time-ordered raw
- * log and its resumable cursor, retention in steps, and the aggregate pass. */
+/* Unit tests of the LMDB store: idempotency per unit (through the id journal
+ * and its merges), the time-ordered raw log and its resumable cursor,
+ * retention in steps, and the aggregate pass. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,21 @@
 
 static char dir[64];
 
-static kj_store *open_store(void)
+/* Opens the store in dir; merge_at 0: the default. */
+static kj_store *reopen(size_t merge_at)
 {
-    snprintf(dir, sizeof dir, "/tmp/kj-test-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    kj_store_opts o = {dir, 64ULL << 20, false, false};
+    kj_store_opts o = {dir, 64ULL << 20, false, false, merge_at};
     kj_store *s;
     char msg[256];
     ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
     return s;
+}
+
+static kj_store *open_store(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/kj-test-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return reopen(0);
 }
 
 static void close_store(kj_store *s)
@@ -59,6 +66,13 @@ static int put_events(kj_store *s, const char *u, int n, int64_t base)
     return dups;
 }
 
+static uint64_t stored_events(kj_store *s)
+{
+    kj_store_stats st;
+    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
+    return st.events;
+}
+
 static int count_event(void *ctx, const kj_event *ev)
 {
     (void)ev;
@@ -72,9 +86,7 @@ START_TEST(ids_are_unique_per_unit)
     ck_assert_int_eq(put_events(s, "u1", 10, 1000), 0);
     ck_assert_int_eq(put_events(s, "u1", 10, 1000), 10); /* the same ids again */
     ck_assert_int_eq(put_events(s, "u2", 10, 1000), 0);  /* another unit's ids */
-    kj_store_stats st;
-    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
-    ck_assert_uint_eq(st.events, 20);
+    ck_assert_uint_eq(stored_events(s), 20);
     close_store(s);
 }
 END_TEST
@@ -98,6 +110,99 @@ START_TEST(ids_known_per_unit)
     ck_assert(!known[1]);
     ck_assert(!known[2]);
     ck_assert(!known[3]);
+    close_store(s);
+}
+END_TEST
+
+static bool known_id(kj_store *s, const char *unit, const char *id)
+{
+    kj_batch_item item = {0};
+    item.ev = event(unit, id, 1);
+    kj_batch b = {.n = 1, .items = &item};
+    bool known = false;
+    ck_assert_int_eq(kj_store_ids_known(s, &b, &known), KJ_OK);
+    return known;
+}
+
+/* New ids wait in the journal until 8 of them are there; the commit that
+ * sees 8 merges them. Duplicates are found on both sides of the merge, and
+ * after a reopen, which loads the journal back. */
+START_TEST(ids_survive_the_journal_and_its_merge)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    s = reopen(8);
+    ck_assert_int_eq(put_events(s, "u1", 5, 1000), 0);
+    ck_assert_int_eq(put_events(s, "u1", 5, 1000), 5); /* found in the journal */
+    ck_assert(known_id(s, "u1", "ev-4"));
+    ck_assert_int_eq(put_events(s, "u2", 5, 1000), 0); /* 10 >= 8: this commit merges */
+    ck_assert_int_eq(put_events(s, "u1", 5, 1000), 5); /* found in ids */
+    ck_assert_int_eq(put_events(s, "u2", 5, 1000), 5);
+    ck_assert(known_id(s, "u2", "ev-0"));
+    ck_assert_int_eq(put_events(s, "u3", 3, 1000), 0); /* journalled, not merged */
+    kj_store_close(s);
+    s = reopen(8);
+    ck_assert_int_eq(put_events(s, "u3", 3, 1000), 3);
+    ck_assert_int_eq(put_events(s, "u1", 5, 1000), 5);
+    ck_assert_int_eq(put_events(s, "u2", 5, 1000), 5);
+    ck_assert(known_id(s, "u3", "ev-2"));
+    ck_assert(!known_id(s, "u3", "ev-3"));
+    ck_assert_int_eq(put_events(s, "u3", 6, 1000), 3); /* ev-3..5 new: 9 ids, merged */
+    ck_assert_int_eq(put_events(s, "u3", 6, 1000), 6);
+    ck_assert_uint_eq(stored_events(s), 16);
+    close_store(s);
+}
+END_TEST
+
+/* A transaction that does not commit leaves no id behind; within one, the
+ * second event with an id is the duplicate. */
+START_TEST(an_aborted_transaction_forgets_its_ids)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 2, 1000);
+    kj_store_txn *t;
+    bool dup;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    kj_event ev = event("u1", "late-1", 2000);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert(!dup);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert(dup);
+    ck_assert(!known_id(s, "u1", "late-1")); /* not committed yet */
+    kj_store_abort(t);
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert(!dup);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert(known_id(s, "u1", "late-1"));
+    ck_assert_int_eq(put_events(s, "u1", 2, 1000), 2);
+    close_store(s);
+}
+END_TEST
+
+/* A big group's ids go into ids at once; both ways see each other's ids. */
+START_TEST(a_big_group_skips_the_journal)
+{
+    kj_store *s = open_store();
+    ck_assert_int_eq(put_events(s, "u1", 10, 1000), 0); /* journalled */
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    kj_store_expect(t, KJ_STORE_DIRECT_IDS);
+    int dups = 0;
+    for (int i = 0; i < KJ_STORE_DIRECT_IDS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ev-%d", i);
+        kj_event ev = event("u1", id, 1000 + i);
+        bool dup;
+        ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+        dups += dup;
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_int_eq(dups, 10);
+    ck_assert_int_eq(put_events(s, "u1", 20, 1000), 20); /* the group's, through ids */
+    kj_store_close(s);
+    s = reopen(0);
+    ck_assert_int_eq(put_events(s, "u1", KJ_STORE_DIRECT_IDS + 1, 1000), KJ_STORE_DIRECT_IDS);
     close_store(s);
 }
 END_TEST
@@ -242,6 +347,9 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, ids_are_unique_per_unit);
     tcase_add_test(tc, ids_known_per_unit);
+    tcase_add_test(tc, ids_survive_the_journal_and_its_merge);
+    tcase_add_test(tc, an_aborted_transaction_forgets_its_ids);
+    tcase_add_test(tc, a_big_group_skips_the_journal);
     tcase_add_test(tc, cursor_resumes_in_time_order);
     tcase_add_test(tc, late_events_take_their_place_in_time);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);

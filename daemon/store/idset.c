@@ -1,0 +1,185 @@
+/* kinerjad — the ids of the events stored since the last merge (idset.h).
+ *
+ * Entries live in insertion order (keys and values in one growing arena), so
+ * that the pending ones are the tail; an open-addressing table of entry
+ * numbers finds a key. A rollback truncates the tail and rebuilds the table:
+ * it follows a failed commit only (a full disk), never the common path. */
+#include "idset.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../proto/alloc.h"
+#include "../proto/hash.h"
+
+struct entry {
+    size_t off; /* in the arena: the value, then the key */
+    uint32_t len, hash;
+};
+
+struct kj_idset {
+    pthread_mutex_t lock;
+    uint8_t *arena;
+    size_t used, arena_cap;
+    struct entry *ents;
+    size_t n, ents_cap, committed; /* ents[0..committed) are committed */
+    uint32_t *slots;               /* entry number + 1; 0: empty */
+    size_t n_slots;                /* a power of two, at least twice n */
+    uint32_t seed; /* random: ids chosen to collide cannot be chosen in advance */
+};
+
+kj_idset *kj_idset_new(void)
+{
+    kj_idset *set = kj_calloc(1, sizeof *set);
+    pthread_mutex_init(&set->lock, NULL);
+    if (getrandom(&set->seed, sizeof set->seed, 0) != (ssize_t)sizeof set->seed)
+        set->seed = 0; /* no entropy: a plain hash still works */
+    set->seed ^= KJ_HASH_SEED;
+    set->n_slots = 1024;
+    set->slots = kj_calloc(set->n_slots, sizeof *set->slots);
+    return set;
+}
+
+void kj_idset_free(kj_idset *set)
+{
+    if (!set) return;
+    pthread_mutex_destroy(&set->lock);
+    free(set->arena);
+    free(set->ents);
+    free(set->slots);
+    free(set);
+}
+
+static const uint8_t *key_of(const kj_idset *set, const struct entry *e)
+{
+    return set->arena + e->off + KJ_IDSET_VAL;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t find_slot(const kj_idset *set, const void *key, size_t len, uint32_t hash)
+{
+    size_t mask = set->n_slots - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        uint32_t s = set->slots[i];
+        if (!s) return i;
+        const struct entry *e = &set->ents[s - 1];
+        if (e->hash == hash && e->len == len && !memcmp(key_of(set, e), key, len)) return i;
+    }
+}
+
+static void index_all(kj_idset *set)
+{
+    memset(set->slots, 0, set->n_slots * sizeof *set->slots);
+    for (size_t i = 0; i < set->n; i++) {
+        const struct entry *e = &set->ents[i];
+        set->slots[find_slot(set, key_of(set, e), e->len, e->hash)] = (uint32_t)(i + 1);
+    }
+}
+
+/* The entry number + 1 of key, 0 when absent. */
+static uint32_t lookup(const kj_idset *set, const void *key, size_t len)
+{
+    return set->slots[find_slot(set, key, len, kj_hash_bytes(set->seed, key, len))];
+}
+
+bool kj_idset_has(const kj_idset *set, const void *key, size_t len)
+{
+    return lookup(set, key, len) != 0; /* no lock: only this thread changes the set */
+}
+
+bool kj_idset_has_committed(kj_idset *set, const void *key, size_t len)
+{
+    pthread_mutex_lock(&set->lock);
+    uint32_t s = lookup(set, key, len);
+    bool has = s && s - 1 < set->committed;
+    pthread_mutex_unlock(&set->lock);
+    return has;
+}
+
+static void make_room(kj_idset *set, size_t bytes)
+{
+    if (set->used + bytes > set->arena_cap) {
+        set->arena_cap = set->arena_cap ? set->arena_cap * 2 : 64 * 1024;
+        if (set->arena_cap < set->used + bytes) set->arena_cap = set->used + bytes;
+        set->arena = kj_realloc(set->arena, set->arena_cap);
+    }
+    if (set->n == set->ents_cap) {
+        set->ents_cap = set->ents_cap ? set->ents_cap * 2 : 1024;
+        set->ents = kj_realloc(set->ents, set->ents_cap * sizeof *set->ents);
+    }
+    if (2 * (set->n + 1) > set->n_slots) {
+        set->n_slots *= 2;
+        set->slots = kj_realloc(set->slots, set->n_slots * sizeof *set->slots);
+        index_all(set);
+    }
+}
+
+void kj_idset_add(kj_idset *set, const void *key, size_t len, const uint8_t val[KJ_IDSET_VAL])
+{
+    uint32_t hash = kj_hash_bytes(set->seed, key, len);
+    pthread_mutex_lock(&set->lock);
+    make_room(set, KJ_IDSET_VAL + len);
+    struct entry *e = &set->ents[set->n];
+    *e = (struct entry){set->used, (uint32_t)len, hash};
+    memcpy(set->arena + set->used, val, KJ_IDSET_VAL);
+    memcpy(set->arena + set->used + KJ_IDSET_VAL, key, len);
+    set->used += KJ_IDSET_VAL + len;
+    set->slots[find_slot(set, key, len, hash)] = (uint32_t)++set->n;
+    pthread_mutex_unlock(&set->lock);
+}
+
+void kj_idset_commit(kj_idset *set)
+{
+    pthread_mutex_lock(&set->lock);
+    set->committed = set->n;
+    pthread_mutex_unlock(&set->lock);
+}
+
+void kj_idset_rollback(kj_idset *set)
+{
+    pthread_mutex_lock(&set->lock);
+    if (set->n > set->committed) {
+        set->used = set->ents[set->committed].off;
+        set->n = set->committed;
+        index_all(set);
+    }
+    pthread_mutex_unlock(&set->lock);
+}
+
+size_t kj_idset_count(kj_idset *set)
+{
+    pthread_mutex_lock(&set->lock);
+    size_t n = set->n;
+    pthread_mutex_unlock(&set->lock);
+    return n;
+}
+
+void kj_idset_clear(kj_idset *set)
+{
+    pthread_mutex_lock(&set->lock);
+    set->n = set->committed = set->used = 0;
+    memset(set->slots, 0, set->n_slots * sizeof *set->slots);
+    pthread_mutex_unlock(&set->lock);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const kj_idset_entry *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+size_t kj_idset_sorted(const kj_idset *set, kj_idset_entry **out)
+{
+    kj_idset_entry *list = kj_malloc((set->n ? set->n : 1) * sizeof *list);
+    for (size_t i = 0; i < set->n; i++) {
+        const struct entry *e = &set->ents[i];
+        list[i] = (kj_idset_entry){key_of(set, e), set->arena + e->off, e->len};
+    }
+    qsort(list, set->n, sizeof *list, entry_cmp);
+    *out = list;
+    return set->n;
+}
