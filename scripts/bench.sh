@@ -44,6 +44,8 @@ echo "(the cases of the peers' harness: batches of 1,000 on 8 and 32 connections
 "$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" s1000c "$pid"
 KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" j1000b "$pid"
 KJ_BENCH_FORMAT=json "$build/bench/bench_ingest" "$port" "$secret" 1000 32 "$secs" j1000c "$pid"
+echo "batches of 1,000 on 8 connections with random ids (clients that send UUIDs): each id its own leaf"
+KJ_BENCH_IDS=random "$build/bench/bench_ingest" "$port" "$secret" 1000 8 "$secs" r1000b "$pid"
 echo "kinerja-ingest.v1: one event a frame on 32 connections, waiting for each ack (window 1)"
 echo "and keeping 16 frames unacknowledged (the daemon's read-ahead per connection)"
 "$build/bench/bench_wsingest" "$port" "$secret" 32 1 "$secs" "$pid"

@@ -10,6 +10,9 @@
  * its commits wrote per event (pages: what the disk's syncs wait for).
  *
  * KJ_BENCH_FORMAT=json posts the same events as JSON (the harness's other case).
+ * KJ_BENCH_IDS=random gives each event a random 32-hex-digit id (as clients
+ * that use UUIDs do) instead of tag-connection-request-index, whose ids fall
+ * into a few runs of the id index.
  *
  * usage: bench_ingest PORT TOKEN BATCH CONNS SECONDS [TAG [PID]] */
 #include <errno.h>
@@ -39,7 +42,26 @@ struct conn {
     int64_t t0;
 };
 
-static bool as_json;
+static bool as_json, random_ids;
+static uint64_t id_seq; /* random ids: splitmix64 of distinct numbers never repeat */
+
+/* The id of event i of request n on connection ci. */
+static void event_id(char *out, size_t cap, const char *tag, int ci, uint64_t n, int i)
+{
+    if (!random_ids) {
+        snprintf(out, cap, "%s-%d-%llu-%d", tag, ci, (unsigned long long)n, i);
+        return;
+    }
+    uint64_t x = id_seq++ * 2, h[2];
+    for (int k = 0; k < 2; k++) { /* splitmix64 */
+        x += 0x9e3779b97f4a7c15ULL;
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        h[k] = z ^ (z >> 31);
+    }
+    snprintf(out, cap, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
 
 /* The same events as build_request's msgpack, as one JSON array. */
 static void json_body(msgpack_sbuffer *sb, struct conn *c, int ci, int batch, const char *tag)
@@ -48,14 +70,14 @@ static void json_body(msgpack_sbuffer *sb, struct conn *c, int ci, int batch, co
     msgpack_sbuffer_write(sb, "[", 1);
     for (int i = 0; i < batch; i++) {
         unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
-        char ev[400];
-        int n =
-            snprintf(ev, sizeof ev,
-                     "%s{\"id\":\"%s-%d-%llu-%d\",\"type\":\"service\",\"ts\":%lld,"
-                     "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
-                     "\"wait_ms\":%u,\"service_ms\":%u}",
-                     i ? "," : "", tag, ci, (unsigned long long)c->n, i, (long long)ts,
-                     bench_units[r % 8], r % 200, r % 16, 1000 + r % 900000, 30000 + r % 600000);
+        char ev[400], id[64];
+        event_id(id, sizeof id, tag, ci, c->n, i);
+        int n = snprintf(ev, sizeof ev,
+                         "%s{\"id\":\"%s\",\"type\":\"service\",\"ts\":%lld,"
+                         "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
+                         "\"wait_ms\":%u,\"service_ms\":%u}",
+                         i ? "," : "", id, (long long)ts, bench_units[r % 8], r % 200, r % 16,
+                         1000 + r % 900000, 30000 + r % 600000);
         msgpack_sbuffer_write(sb, ev, (size_t)n);
     }
     msgpack_sbuffer_write(sb, "]", 1);
@@ -74,7 +96,7 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
     int64_t ts = bench_wall_ms();
     for (int i = 0; !as_json && i < batch; i++) {
         char id[64];
-        snprintf(id, sizeof id, "%s-%d-%llu-%d", tag, ci, (unsigned long long)c->n, i);
+        event_id(id, sizeof id, tag, ci, c->n, i);
         bench_pack_service(&pk, id, ts,
                            (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci));
     }
@@ -119,6 +141,9 @@ int main(int argc, char **argv)
     const char *token = argv[2];
     const char *format = getenv("KJ_BENCH_FORMAT");
     as_json = format && !strcmp(format, "json");
+    const char *ids = getenv("KJ_BENCH_IDS");
+    random_ids = ids && !strcmp(ids, "random");
+    id_seq = (uint64_t)bench_wall_ms() << 24 ^ (uint64_t)getpid() << 8;
     char tag[32];
     snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)bench_wall_ms());
     if (nconn > MAX_CONNS) nconn = MAX_CONNS;
