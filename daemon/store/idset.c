@@ -27,7 +27,7 @@ struct kj_idset {
     size_t n, ents_cap, committed; /* ents[0..committed) are committed */
     uint32_t *slots;               /* entry number + 1; 0: empty */
     size_t n_slots;                /* a power of two, at least twice n */
-    uint32_t seed; /* random: ids chosen to collide cannot be chosen in advance */
+    uint32_t seed;                 /* random: ids chosen to collide cannot be chosen in advance */
 };
 
 kj_idset *kj_idset_new(void)
