@@ -85,16 +85,28 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
     return KJ_OK;
 }
 
+/* Tells the store the group's size and a sample of its events, spread evenly
+ * (how its ids are spread decides where the store puts them). */
+static void expect_group(kj_store_txn *t, kj_ingest_job *group)
+{
+    size_t events = 0, n = 0, i = 0;
+    for (kj_ingest_job *j = group; j; j = j->next)
+        events += j->batch->n;
+    const kj_event *sample[KJ_STORE_SAMPLES];
+    size_t step = events / KJ_STORE_SAMPLES + 1;
+    for (kj_ingest_job *j = group; j && n < KJ_STORE_SAMPLES; j = j->next)
+        for (size_t k = 0; k < j->batch->n && n < KJ_STORE_SAMPLES; k++, i++)
+            if (i % step == 0 && !j->batch->items[k].error[0]) sample[n++] = &j->batch->items[k].ev;
+    kj_store_expect(t, events, sample, n);
+}
+
 /* One write transaction for the whole group; sets every job's err. */
 static void commit_group(kj_ingest *in, kj_ingest_job *group)
 {
     int64_t t0 = kj_mono_us();
     kj_store_txn *t = NULL;
     kj_err err = kj_store_begin(in->store, &t);
-    size_t events = 0;
-    for (kj_ingest_job *j = group; j; j = j->next)
-        events += j->batch->n;
-    if (!err) kj_store_expect(t, events);
+    if (!err) expect_group(t, group);
     if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
     for (kj_ingest_job *j = group; j && !err; j = j->next)
         err = store_job(in, t, j);

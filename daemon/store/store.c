@@ -15,6 +15,7 @@
 #define IDS_KEY_MAX (2 * KJ_ID_MAX + 1)
 #define EACH_CHUNK 4096 /* raw events read per read transaction */
 #define JOURNAL_KEY 8
+#define RUN_TAIL 4 /* ids that count up differ in their last few bytes */
 
 struct kj_store {
     MDB_env *env;
@@ -88,6 +89,14 @@ static size_t id_key(uint8_t *k, const char *unit, const char *id)
     k[ul] = 0;
     memcpy(k + ul + 1, id, il);
     return ul + 1 + il;
+}
+
+/* memcmp order, as LMDB's default key comparison */
+static int key_cmp(const MDB_val *a, const void *b, size_t blen)
+{
+    size_t n = a->mv_size < blen ? a->mv_size : blen;
+    int c = memcmp(a->mv_data, b, n);
+    return c ? c : (a->mv_size > blen) - (a->mv_size < blen);
 }
 
 static int open_dbis(kj_store *s, char *msg, size_t msglen)
@@ -279,9 +288,36 @@ static int journal_id(kj_store_txn *t, const uint8_t *rawk, const uint8_t *idk, 
     return 0;
 }
 
-void kj_store_expect(kj_store_txn *t, size_t events)
+static int val_cmp(const void *a, const void *b)
 {
-    t->ids_direct = events >= KJ_STORE_DIRECT_IDS;
+    const MDB_val *y = b;
+    return key_cmp(a, y->mv_data, y->mv_size);
+}
+
+/* Whether sampled ids run in sequence: once sorted, at least a quarter of
+ * the neighbours differ only in their last RUN_TAIL bytes. */
+static bool ids_in_runs(const kj_event *const *sample, size_t n)
+{
+    uint8_t keys[KJ_STORE_SAMPLES][IDS_KEY_MAX];
+    MDB_val v[KJ_STORE_SAMPLES];
+    if (n > KJ_STORE_SAMPLES) n = KJ_STORE_SAMPLES;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (MDB_val){id_key(keys[i], sample[i]->unit, sample[i]->id), keys[i]};
+    qsort(v, n, sizeof *v, val_cmp);
+    size_t near = 0;
+    for (size_t i = 1; i < n; i++) {
+        const uint8_t *a = v[i - 1].mv_data, *b = v[i].mv_data;
+        size_t la = v[i - 1].mv_size, lb = v[i].mv_size, cp = 0;
+        while (cp < la && cp < lb && a[cp] == b[cp])
+            cp++;
+        near += (la > lb ? la : lb) - cp <= RUN_TAIL;
+    }
+    return n < 2 || 4 * near >= n - 1;
+}
+
+void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample, size_t n)
+{
+    t->ids_direct = events >= KJ_STORE_DIRECT_IDS && ids_in_runs(sample, n);
 }
 
 /* A big group's id goes straight into ids, after the journal's ids are asked. */
@@ -469,14 +505,6 @@ kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
 kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
 {
     return each_in(s, s->agg, NULL, 0, fn, ctx);
-}
-
-/* memcmp order, as LMDB's default key comparison */
-static int key_cmp(const MDB_val *a, const void *b, size_t blen)
-{
-    size_t n = a->mv_size < blen ? a->mv_size : blen;
-    int c = memcmp(a->mv_data, b, n);
-    return c ? c : (a->mv_size > blen) - (a->mv_size < blen);
 }
 
 kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const void *to,

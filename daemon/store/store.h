@@ -16,8 +16,9 @@
  * branch per event, most of a small commit's writes. When the journal holds
  * id_merge_at ids, the commit that sees it merges them into ids in key order
  * and empties it; an open loads it back; a retention step that deletes
- * events merges it first, so that their ids go with them. A big group's ids
- * (kj_store_expect) go into ids directly: they share leaves by themselves.
+ * events merges it first, so that their ids go with them. A big group whose
+ * ids run in sequence (kj_store_expect) puts them into ids directly: they
+ * share leaves by themselves, and the journal would only write them twice.
  *
  * Writes go through one kj_store_txn at a time (LMDB allows one writer); only
  * the daemon's writer thread writes. Readers use short read transactions and
@@ -36,7 +37,8 @@
 
 #define KJ_STORE_SCHEMA 1
 #define KJ_STORE_ID_MERGE_AT 16384 /* the default of id_merge_at */
-#define KJ_STORE_DIRECT_IDS 256    /* a group this big skips the id journal */
+#define KJ_STORE_DIRECT_IDS 256    /* a group this big may skip the id journal */
+#define KJ_STORE_SAMPLES 64        /* events of a group that kj_store_expect looks at */
 
 typedef struct kj_store kj_store;
 typedef struct kj_store_txn kj_store_txn;
@@ -59,9 +61,13 @@ kj_err kj_store_sync(kj_store *s);
 
 /* --- writing (one thread) --- */
 kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
-/* How many events t is about to store, when the caller knows: a group of
- * KJ_STORE_DIRECT_IDS or more puts its ids into ids without the journal. */
-void kj_store_expect(kj_store_txn *t, size_t events);
+/* How many events t is about to store, when the caller knows, and up to
+ * KJ_STORE_SAMPLES of them taken evenly through the group (borrowed for the
+ * call). A group of KJ_STORE_DIRECT_IDS or more whose sampled ids, sorted,
+ * mostly differ from their neighbours only in the last few characters (ids
+ * that count up: "loket3-000123") puts its ids into ids without the journal.
+ * Random ids (UUIDs) each dirty a leaf of their own; they are journalled. */
+void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample, size_t n);
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate);
