@@ -5,6 +5,7 @@
  *   ids     unit '\0' event id -> raw key          (idempotency, per unit)
  *   ids_recent  counter (8, BE) -> raw key + ids key (the id journal)
  *   agg     bucket key (the metrics engine's)     -> bucket value
+ *   agg_recent  counter (8, BE) -> a commit's agg writes (the agg journal)
  *   alerts  at (8, BE) + seq (8, BE)              -> msgpack alert
  *   meta    "schema" -> u32, "next_seq" -> u64
  *
@@ -19,6 +20,13 @@
  * events merges it first, so that their ids go with them. A big group whose
  * ids run in sequence (kj_store_expect) puts them into ids directly: they
  * share leaves by themselves, and the journal would only write them twice.
+ *
+ * A commit's agg writes go to the agg journal as one appended record, for the
+ * same reason (aggjournal.h): a small group touches a few buckets in each of
+ * several scopes, a leaf apiece. When the journal holds agg_merge_bytes, the
+ * commit that sees it writes each key's newest value into agg in key order.
+ * Readers see agg with the journal over it; the writer's rare look-up
+ * (kj_store_get_agg) and the expiry pass merge it first.
  *
  * Writes go through one kj_store_txn at a time (LMDB allows one writer); only
  * the daemon's writer thread writes. Readers use short read transactions and
@@ -36,19 +44,21 @@
 #include "../proto/event.h"
 
 #define KJ_STORE_SCHEMA 1
-#define KJ_STORE_ID_MERGE_AT 16384 /* the default of id_merge_at */
-#define KJ_STORE_DIRECT_IDS 256    /* a group this big may skip the id journal */
-#define KJ_STORE_SAMPLES 64        /* events of a group that kj_store_expect looks at */
+#define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
+#define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
+#define KJ_STORE_DIRECT_IDS 256             /* a group this big may skip the id journal */
+#define KJ_STORE_SAMPLES 64                 /* events of a group that kj_store_expect looks at */
 
 typedef struct kj_store kj_store;
 typedef struct kj_store_txn kj_store_txn;
 
 typedef struct kj_store_opts {
-    const char *dir;    /* created when missing (unless read_only) */
-    uint64_t map_size;  /* bytes; the map is virtual, the file grows as needed */
-    bool sync_periodic; /* sync: periodic: commits do not fsync; kj_store_sync does */
-    bool read_only;     /* for export and backup next to a running daemon */
-    size_t id_merge_at; /* journal ids that start a merge into ids; 0: the default */
+    const char *dir;        /* created when missing (unless read_only) */
+    uint64_t map_size;      /* bytes; the map is virtual, the file grows as needed */
+    bool sync_periodic;     /* sync: periodic: commits do not fsync; kj_store_sync does */
+    bool read_only;         /* for export and backup next to a running daemon */
+    size_t id_merge_at;     /* journal ids that start a merge into ids; 0: the default */
+    size_t agg_merge_bytes; /* agg journal bytes that start a merge into agg; 0: the default */
 } kj_store_opts;
 
 /* Open (creating when needed) the environment. On failure writes a one-line
@@ -99,7 +109,9 @@ kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const
  * rapor: day buckets, the fold watermark and pending minutes of many scopes,
  * read as of one commit). Any thread (the environment is MDB_NOTLS), used by
  * one thread at a time. Keep it short: it pins the pages it sees, and the
- * file grows while it is open. Values live until kj_store_reader_end. */
+ * file grows while it is open. Values live until kj_store_reader_end. Begin
+ * indexes the agg journal (at most agg_merge_bytes) for the reads that follow;
+ * kj_store_each_agg and kj_store_each_agg_range do the same per call. */
 typedef struct kj_store_reader kj_store_reader;
 kj_err kj_store_reader_begin(kj_store *s, kj_store_reader **out);
 void kj_store_reader_end(kj_store_reader *r); /* NULL is a no-op */
@@ -162,10 +174,11 @@ kj_err kj_store_clear_aggs(kj_store *s);
 kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen);
 
 typedef struct kj_store_stats {
-    uint64_t map_size;    /* bytes configured */
-    uint64_t used;        /* bytes of the map in use (last page * page size) */
-    uint64_t events;      /* entries of the raw log */
-    uint64_t journal_ids; /* ids in the id journal, not merged yet */
+    uint64_t map_size;          /* bytes configured */
+    uint64_t used;              /* bytes of the map in use (last page * page size) */
+    uint64_t events;            /* entries of the raw log */
+    uint64_t journal_ids;       /* ids in the id journal, not merged yet */
+    uint64_t agg_journal_bytes; /* bucket writes in the agg journal, not merged yet */
 } kj_store_stats;
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);
 

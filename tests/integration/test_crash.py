@@ -13,7 +13,7 @@ import time
 
 import msgpack
 
-from conftest import Daemon, metric, service_event
+from conftest import ADMIN_SECRET, Daemon, metric, service_event
 
 POSTER = r"""
 import http.client, json, sys, time, os
@@ -98,4 +98,34 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
     status, body, _ = d.post_msgpack(events + [service_event(eid="journal-new")])
     assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
     assert metric(d, "kinerja_id_journal_ids") == 80
+    assert d.stop() == 0
+
+
+def test_buckets_in_the_journal_and_merged_survive_kill9(tmp_path):
+    """agg_merge_bytes at its floor (64 KiB): each small post appends the
+    buckets it changed to the bucket journal, and the commit that brings it to
+    64 KiB writes them into the bucket table. Killed with both holding the
+    day's buckets, the daemon loads back the figures it had acknowledged."""
+    d = Daemon(tmp_path, extra="agg_merge_bytes: 64KiB").start()
+    conn = d.conn()
+    sizes, after_merge = [0], 0
+    while after_merge < 5:
+        i = len(sizes)
+        assert i < 2000, "no merge"
+        ev = service_event(eid=f"agg-{i}", wait_ms=60000 + 1000 * i, service_ms=1000 * (i % 50))
+        status, body, _ = d.post_msgpack([ev], conn=conn)
+        assert (status, body["accepted"]) == (200, 1), body
+        sizes.append(metric(d, "kinerja_agg_journal_bytes"))
+        if after_merge or sizes[-1] < sizes[-2]:
+            after_merge += 1
+    assert 0 < max(sizes) < 64 * 1024 and sizes[-1] > 0, sizes
+    r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
+    before = json.loads(data)["unit_metrics"]["today"]
+    assert before["services"]["count"] == len(sizes) - 1, before
+    d.kill9()
+    d.start()
+    assert metric(d, "kinerja_agg_journal_bytes") == sizes[-1]   # loaded back
+    r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
+    assert r.status == 200
+    assert json.loads(data)["unit_metrics"]["today"] == before
     assert d.stop() == 0

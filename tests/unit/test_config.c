@@ -109,6 +109,7 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->ingest_queue, 256);
     ck_assert_uint_eq(c->commit_group_events, 20000);
     ck_assert_uint_eq(c->id_merge_events, 16384);
+    ck_assert_uint_eq(c->agg_merge_bytes, 1u << 20);
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
@@ -187,6 +188,7 @@ static void assert_full_top(const kj_config *c)
     ck_assert_uint_eq(c->ingest_queue, 64);
     ck_assert_uint_eq(c->commit_group_events, 5000);
     ck_assert_uint_eq(c->id_merge_events, 1024);
+    ck_assert_uint_eq(c->agg_merge_bytes, 2u << 20);
     ck_assert_uint_eq(c->max_connections, 300);
     ck_assert_uint_eq(c->max_viewers, 200);
     ck_assert_uint_eq(c->viewer_backlog, 256 * 1024);
@@ -397,6 +399,10 @@ static const struct limit_case limits[] = {
      "1: id_merge_events: must be an integer from 256 to 1000000"},
     {"id_merge_events: 1000000", "id_merge_events", 1000000, "id_merge_events: 1000001",
      "1: id_merge_events: must be an integer from 256 to 1000000"},
+    {"agg_merge_bytes: 64KiB", "agg_merge_bytes", 65536, "agg_merge_bytes: 65535",
+     "1: agg_merge_bytes: must be from 64KiB to 256MiB"},
+    {"agg_merge_bytes: 256MiB", "agg_merge_bytes", 268435456, "agg_merge_bytes: 268435457",
+     "1: agg_merge_bytes: must be from 64KiB to 256MiB"},
     {"max_connections: 1", "max_connections", 1, "max_connections: 0",
      "1: max_connections: must be an integer from 1 to 1000000"},
     {"max_connections: 1000000", "max_connections", 1000000, "max_connections: 1000001",
@@ -506,6 +512,7 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "ingest_queue")) return (double)c->ingest_queue;
     if (!strcmp(field, "commit_group_events")) return (double)c->commit_group_events;
     if (!strcmp(field, "id_merge_events")) return (double)c->id_merge_events;
+    if (!strcmp(field, "agg_merge_bytes")) return (double)c->agg_merge_bytes;
     if (!strcmp(field, "max_connections")) return (double)c->max_connections;
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;

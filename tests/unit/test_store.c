@@ -1,6 +1,7 @@
 /* Unit tests of the LMDB store: idempotency per unit (through the id journal
  * and its merges), the time-ordered raw log and its resumable cursor,
- * retention in steps, and the aggregate pass. */
+ * retention in steps, the bucket journal against a model of the buckets, and
+ * the aggregate pass. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,14 +12,19 @@
 
 static char dir[64];
 
-/* Opens the store in dir; merge_at 0: the default. */
-static kj_store *reopen(size_t merge_at)
+/* Opens the store in dir; 0: the defaults. */
+static kj_store *reopen_with(size_t merge_at, size_t agg_merge_bytes)
 {
-    kj_store_opts o = {dir, 64ULL << 20, false, false, merge_at};
+    kj_store_opts o = {dir, 64ULL << 20, false, false, merge_at, agg_merge_bytes};
     kj_store *s;
     char msg[256];
     ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
     return s;
+}
+
+static kj_store *reopen(size_t merge_at)
+{
+    return reopen_with(merge_at, 0);
 }
 
 static kj_store *open_store(void)
@@ -354,6 +360,224 @@ START_TEST(aggregate_pass_goes_on_where_it_stopped)
 }
 END_TEST
 
+/* --- the bucket journal, against a model: key i holds model[i] ("" absent) --- */
+
+#define MODEL_KEYS 300
+#define MODEL_MERGE (64u << 10) /* agg_merge_bytes' floor: merges every few commits */
+
+typedef struct model {
+    char v[MODEL_KEYS][40];
+} model;
+
+static size_t model_key(unsigned char *key, int i)
+{
+    return (size_t)snprintf((char *)key, 16, "K%04d", i);
+}
+
+static int model_index(const void *k, size_t kl)
+{
+    char buf[16] = {0};
+    ck_assert_uint_lt(kl, sizeof buf);
+    memcpy(buf, k, kl);
+    ck_assert_int_eq(buf[0], 'K');
+    return atoi(buf + 1);
+}
+
+typedef struct walk {
+    const model *m;
+    int seen, last;
+} walk;
+
+/* Each key once, in order, with the model's value. */
+static int check_kv(void *ctx, const void *k, size_t kl, const void *v, size_t vl)
+{
+    walk *w = ctx;
+    int i = model_index(k, kl);
+    ck_assert_int_gt(i, w->last);
+    ck_assert_str_ne(w->m->v[i], "");
+    ck_assert_uint_eq(vl, strlen(w->m->v[i]));
+    ck_assert_int_eq(memcmp(v, w->m->v[i], vl), 0);
+    w->last = i;
+    w->seen++;
+    return 0;
+}
+
+static int model_count(const model *m, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++)
+        n += m->v[i][0] != '\0';
+    return n;
+}
+
+/* Every way of reading agg agrees with the model. */
+static void check_model(kj_store *s, const model *m)
+{
+    walk w = {m, 0, -1};
+    ck_assert_int_eq(kj_store_each_agg(s, check_kv, &w), KJ_OK);
+    ck_assert_int_eq(w.seen, model_count(m, 0, MODEL_KEYS));
+    unsigned char lo[16], hi[16];
+    size_t ll = model_key(lo, 50), hl = model_key(hi, 250);
+    w = (walk){m, 0, 49};
+    ck_assert_int_eq(kj_store_each_agg_range(s, lo, ll, hi, hl, 20, check_kv, &w), KJ_OK);
+    ck_assert_int_eq(w.seen, model_count(m, 50, 250) < 20 ? model_count(m, 50, 250) : 20);
+    kj_store_reader *r;
+    ck_assert_int_eq(kj_store_reader_begin(s, &r), KJ_OK);
+    w = (walk){m, 0, 49};
+    ck_assert_int_eq(kj_store_reader_each_agg(r, lo, ll, hi, hl, check_kv, &w), KJ_OK);
+    ck_assert_int_eq(w.seen, model_count(m, 50, 250));
+    for (int i = 0; i < MODEL_KEYS; i += 7) {
+        unsigned char k[16];
+        const void *v;
+        size_t vl, kl = model_key(k, i);
+        kj_err err = kj_store_reader_get_agg(r, k, kl, &v, &vl);
+        if (!m->v[i][0]) {
+            ck_assert_int_eq(err, KJ_ERR_NOT_FOUND);
+            continue;
+        }
+        ck_assert_int_eq(err, KJ_OK);
+        ck_assert_uint_eq(vl, strlen(m->v[i]));
+        ck_assert_int_eq(memcmp(v, m->v[i], vl), 0);
+    }
+    kj_store_reader_end(r);
+}
+
+/* A commit that writes n keys from first (stepping by step) with values
+ * naming round; with abort, it is thrown away and the model is not changed. */
+static void write_round(kj_store *s, model *m, int round, int first, int step, int n, bool abort)
+{
+    kj_store_txn *t;
+    model next = *m;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    for (int j = 0; j < n; j++) {
+        int i = (first + j * step) % MODEL_KEYS;
+        unsigned char k[16];
+        size_t kl = model_key(k, i);
+        snprintf(next.v[i], sizeof next.v[i], "r%d-k%d-%.*s", round, i, round % 20,
+                 "xxxxxxxxxxxxxxxxxxxx");
+        ck_assert_int_eq(kj_store_put_agg(t, k, kl, next.v[i], strlen(next.v[i])), KJ_OK);
+    }
+    if (abort) {
+        kj_store_abort(t);
+        return;
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    *m = next;
+}
+
+START_TEST(buckets_read_the_same_through_the_journal_and_its_merges)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    s = reopen_with(0, MODEL_MERGE);
+    static model m;
+    memset(&m, 0, sizeof m);
+    check_model(s, &m);
+    /* ~30 bytes an entry, 40 entries a commit: a merge every ~50 commits */
+    for (int round = 1; round <= 400; round++) {
+        write_round(s, &m, round, round * 13, 7, 40, round % 9 == 0);
+        if (round % 37 == 0) check_model(s, &m);
+        if (round % 101 == 0) { /* the journal loads back */
+            kj_store_close(s);
+            s = reopen_with(0, MODEL_MERGE);
+            check_model(s, &m);
+        }
+    }
+    check_model(s, &m);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(the_writer_reads_its_own_bucket_writes)
+{
+    kj_store *s = open_store();
+    static model m;
+    memset(&m, 0, sizeof m);
+    write_round(s, &m, 1, 0, 1, 100, false); /* journalled */
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_put_agg(t, "K0005", 5, "new", 3), KJ_OK);
+    const void *v;
+    size_t vl;
+    ck_assert_int_eq(kj_store_get_agg(t, "K0005", 5, &v, &vl), KJ_OK);
+    ck_assert_uint_eq(vl, 3);
+    ck_assert_int_eq(memcmp(v, "new", 3), 0);
+    ck_assert_int_eq(kj_store_get_agg(t, "K0006", 5, &v, &vl), KJ_OK);
+    ck_assert_uint_eq(vl, strlen(m.v[6]));
+    ck_assert_int_eq(kj_store_get_agg(t, "K0400", 5, &v, &vl), KJ_ERR_NOT_FOUND);
+    ck_assert_int_eq(kj_store_put_agg(t, "K0007", 5, "newer", 5), KJ_OK); /* after the merge */
+    kj_store_abort(t); /* the merge goes with it */
+    check_model(s, &m);
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_get_agg(t, "K0007", 5, &v, &vl), KJ_OK);
+    ck_assert_int_eq(kj_store_put_agg(t, "K0007", 5, "newer", 5), KJ_OK);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    strcpy(m.v[7], "newer");
+    write_round(s, &m, 2, 3, 3, 50, false); /* journalled after a merged commit */
+    check_model(s, &m);
+    kj_store_close(s);
+    s = reopen(0);
+    check_model(s, &m);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(a_bucket_key_too_long_for_lmdb_is_refused)
+{
+    kj_store *s = open_store();
+    kj_store_txn *t;
+    unsigned char big[512] = {'K'};
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_put_agg(t, big, 511, "v", 1), KJ_OK);
+    ck_assert_int_eq(kj_store_put_agg(t, big, 512, "v", 1), KJ_ERR_TOO_BIG);
+    ck_assert_int_eq(kj_store_put_agg(t, big, 0, "v", 1), KJ_ERR_TOO_BIG);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(expiry_and_clearing_reach_journalled_buckets)
+{
+    kj_store *s = open_store();
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    for (int i = 0; i < 1000; i++) { /* far past the merge: into the table */
+        unsigned char key[4] = {'B', (unsigned char)(i >> 8), (unsigned char)i, (unsigned char)i};
+        char val[1100] = {0};
+        ck_assert_int_eq(kj_store_put_agg(t, key, sizeof key, val, sizeof val), KJ_OK);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    for (int i = 1000; i < 1100; i++) { /* a small commit: journalled */
+        unsigned char key[4] = {'B', (unsigned char)(i >> 8), (unsigned char)i, (unsigned char)i};
+        ck_assert_int_eq(kj_store_put_agg(t, key, sizeof key, "v", 1), KJ_OK);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    size_t deleted, total = 0;
+    bool done = false;
+    while (!done) {
+        ck_assert_int_eq(kj_store_expire_aggs(s, odd_key, NULL, 300, &deleted, &done), KJ_OK);
+        total += deleted;
+    }
+    ck_assert_uint_eq(total, 550);
+    int left = 0;
+    ck_assert_int_eq(kj_store_each_agg(s, count_kv, &left), KJ_OK);
+    ck_assert_int_eq(left, 550);
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_put_agg(t, "Z", 1, "v", 1), KJ_OK);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_int_eq(kj_store_clear_aggs(s), KJ_OK);
+    left = 0;
+    ck_assert_int_eq(kj_store_each_agg(s, count_kv, &left), KJ_OK);
+    ck_assert_int_eq(left, 0);
+    kj_store_close(s);
+    s = reopen(0);
+    ck_assert_int_eq(kj_store_each_agg(s, count_kv, &left), KJ_OK);
+    ck_assert_int_eq(left, 0);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(backup_is_a_working_copy)
 {
     kj_store *s = open_store();
@@ -385,6 +609,10 @@ int main(void)
     tcase_add_test(tc, late_events_take_their_place_in_time);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
     tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);
+    tcase_add_test(tc, buckets_read_the_same_through_the_journal_and_its_merges);
+    tcase_add_test(tc, the_writer_reads_its_own_bucket_writes);
+    tcase_add_test(tc, a_bucket_key_too_long_for_lmdb_is_refused);
+    tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
     tcase_add_test(tc, backup_is_a_working_copy);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

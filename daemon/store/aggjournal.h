@@ -1,0 +1,64 @@
+/* kinerjad — the records of the aggregate journal and the view over them
+ * (store.c).
+ *
+ * A commit's writes to the agg table go to the end of the agg journal as one
+ * record instead of into the table: every small group rewrites the buckets of
+ * the scopes it touches, a leaf (and its branch) of the table each, where one
+ * appended record is a page or two. When the journal holds agg_merge_bytes,
+ * the commit that sees it writes each journalled key's last value into the
+ * table, in key order, and empties the journal.
+ *
+ * A record is a run of entries, each [u16 key length][u32 value length][key]
+ * [value], lengths little-endian. A view (kj_aggview) gathers the entries of
+ * several records, oldest first, and keeps each key's newest value, sorted by
+ * key in memcmp order (LMDB's), so that a read looks in the view before the
+ * table. Its pointers are borrowed from the records: valid while they are
+ * (a read transaction, or the writer's buffer). */
+#ifndef KJ_AGGJOURNAL_H
+#define KJ_AGGJOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define KJ_AGGJ_KEY_MAX 65535u
+
+/* Appends one entry to rec (grown by msgpack's sbuffer, a byte buffer). */
+void kj_aggj_append(msgpack_sbuffer *rec, const void *key, size_t klen, const void *val,
+                    size_t vlen);
+
+typedef struct kj_aggj_entry {
+    const uint8_t *key, *val;
+    uint32_t klen, vlen;
+    uint32_t order; /* the record's place, then the entry's: newer is larger */
+} kj_aggj_entry;
+
+/* The newest value of key in one record (a linear scan: the writer's rare
+ * look-ups); false when absent or the record is malformed. */
+bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen,
+                  kj_aggj_entry *out);
+
+typedef struct kj_aggview {
+    kj_aggj_entry *e;
+    size_t n, cap;
+    uint32_t next_order;
+    bool sorted;
+} kj_aggview;
+
+/* Adds a record's entries (newer than those added before); false when the
+ * record is malformed (the view keeps the entries before the fault). */
+bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len);
+/* Sorts by key and keeps the newest entry of each key. */
+void kj_aggview_finish(kj_aggview *v);
+/* The entry of key after kj_aggview_finish, or NULL. */
+const kj_aggj_entry *kj_aggview_get(const kj_aggview *v, const void *key, size_t klen);
+/* The first entry with key >= from (v->n when none). */
+size_t kj_aggview_lower_bound(const kj_aggview *v, const void *from, size_t flen);
+void kj_aggview_free(kj_aggview *v);
+
+/* memcmp order over byte strings of two lengths, as LMDB's default. */
+int kj_aggj_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+#endif
