@@ -46,8 +46,7 @@ int kj_aggj_cmp(const void *a, size_t alen, const void *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
-bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen,
-                  kj_aggj_entry *out)
+bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen, kj_aggj_entry *out)
 {
     kj_aggj_entry e;
     size_t pos = 0;
@@ -91,8 +90,8 @@ void kj_aggview_finish(kj_aggview *v)
     qsort(v->e, v->n, sizeof *v->e, entry_cmp);
     size_t out = 0;
     for (size_t i = 0; i < v->n; i++)
-        if (out == 0 || kj_aggj_cmp(v->e[out - 1].key, v->e[out - 1].klen, v->e[i].key,
-                                    v->e[i].klen) != 0)
+        if (out == 0 ||
+            kj_aggj_cmp(v->e[out - 1].key, v->e[out - 1].klen, v->e[i].key, v->e[i].klen) != 0)
             v->e[out++] = v->e[i];
     v->n = out;
     v->sorted = true;

@@ -37,8 +37,7 @@ typedef struct kj_aggj_entry {
 
 /* The newest value of key in one record (a linear scan: the writer's rare
  * look-ups); false when absent or the record is malformed. */
-bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen,
-                  kj_aggj_entry *out);
+bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen, kj_aggj_entry *out);
 
 typedef struct kj_aggview {
     kj_aggj_entry *e;

@@ -122,8 +122,8 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
         mdb_txn_abort(txn);
         goto fail;
     }
-    /* Stores written before the journal have none; a writer creates it, a
-     * reader (export, backup) never looks at it. */
+    /* Stores of schema 1 have no journals; a writer creates them. A
+     * read-only open (export, backup) of such a store reads agg alone. */
     rc = mdb_dbi_open(txn, "ids_recent", flags, &s->recent);
     if (!rc) rc = mdb_dbi_open(txn, "agg_recent", flags, &s->aggj);
     s->has_aggj = rc == MDB_SUCCESS;
@@ -132,20 +132,20 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
         goto fail;
     }
     MDB_val k = {6, "schema"}, v;
+    uint32_t ver = 0;
     rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == MDB_NOTFOUND && !s->read_only) {
-        uint32_t ver = KJ_STORE_SCHEMA;
+    if (rc == MDB_SUCCESS && v.mv_size == sizeof ver) memcpy(&ver, v.mv_data, sizeof ver);
+    if (rc == MDB_SUCCESS && (ver < KJ_STORE_SCHEMA_OLDEST || ver > KJ_STORE_SCHEMA)) {
+        mdb_txn_abort(txn);
+        snprintf(msg, msglen, "store schema version %u, this kinerjad reads %u to %u", ver,
+                 KJ_STORE_SCHEMA_OLDEST, KJ_STORE_SCHEMA);
+        return KJ_ERR_SCHEMA;
+    }
+    /* A new store, or one of schema 1 that the journals just upgraded. */
+    if ((rc == MDB_NOTFOUND || ver < KJ_STORE_SCHEMA) && !s->read_only) {
+        ver = KJ_STORE_SCHEMA;
         v = (MDB_val){sizeof ver, &ver};
         rc = mdb_put(txn, s->meta, &k, &v, 0);
-    } else if (rc == MDB_SUCCESS) {
-        uint32_t ver = 0;
-        if (v.mv_size == sizeof ver) memcpy(&ver, v.mv_data, sizeof ver);
-        if (ver != KJ_STORE_SCHEMA) {
-            mdb_txn_abort(txn);
-            snprintf(msg, msglen, "store schema version %u, this kinerjad reads %u", ver,
-                     KJ_STORE_SCHEMA);
-            return KJ_ERR_SCHEMA;
-        }
     }
     if (rc) {
         mdb_txn_abort(txn);

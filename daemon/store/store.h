@@ -7,7 +7,7 @@
  *   agg     bucket key (the metrics engine's)     -> bucket value
  *   agg_recent  counter (8, BE) -> a commit's agg writes (the agg journal)
  *   alerts  at (8, BE) + seq (8, BE)              -> msgpack alert
- *   meta    "schema" -> u32, "next_seq" -> u64
+ *   meta    "schema" -> u32 (KJ_STORE_SCHEMA), "next_seq" -> u64
  *
  * Event ids are unique per unit, not globally: an ingest token for one unit
  * cannot turn another unit's events into duplicates by posting their ids first.
@@ -43,7 +43,11 @@
 #include "../proto/err.h"
 #include "../proto/event.h"
 
-#define KJ_STORE_SCHEMA 1
+/* 2: the journals (ids_recent, agg_recent). A writer upgrades a store of 1 in
+ * place; a daemon that reads 1 only refuses a store of 2, which it would
+ * misread (it would not see the buckets in agg_recent). */
+#define KJ_STORE_SCHEMA 2
+#define KJ_STORE_SCHEMA_OLDEST 1            /* the oldest schema this build opens */
 #define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
 #define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
 #define KJ_STORE_DIRECT_IDS 256             /* a group this big may skip the id journal */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "store/store.h"
 
 static char dir[64];
@@ -578,6 +580,50 @@ START_TEST(expiry_and_clearing_reach_journalled_buckets)
 }
 END_TEST
 
+/* The "schema" of the closed store in dir: set to ver when ver != 0; returned. */
+static uint32_t store_schema(uint32_t ver)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_val k = {6, "schema"}, v = {sizeof ver, &ver};
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    if (ver) ck_assert_int_eq(mdb_put(txn, meta, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_get(txn, meta, &k, &v), 0);
+    ck_assert_uint_eq(v.mv_size, sizeof ver);
+    memcpy(&ver, v.mv_data, sizeof ver);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    return ver;
+}
+
+START_TEST(schema_1_is_upgraded_and_a_newer_one_refused)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    ck_assert_uint_eq(store_schema(0), KJ_STORE_SCHEMA);
+    store_schema(1); /* as the daemons before the journals wrote it */
+    kj_store_opts ro = {dir, 64ULL << 20, false, true};
+    char msg[256];
+    ck_assert_int_eq(kj_store_open(&ro, &s, msg, sizeof msg), KJ_OK);
+    kj_store_close(s);
+    ck_assert_uint_eq(store_schema(0), 1); /* a read-only open changes nothing */
+    kj_store_close(reopen(0));
+    ck_assert_uint_eq(store_schema(0), KJ_STORE_SCHEMA);
+    store_schema(KJ_STORE_SCHEMA + 1);
+    kj_store_opts o = {dir, 64ULL << 20, false, false};
+    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_ERR_SCHEMA);
+    ck_assert_str_eq(msg, "store schema version 3, this kinerjad reads 1 to 2");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(backup_is_a_working_copy)
 {
     kj_store *s = open_store();
@@ -613,6 +659,7 @@ int main(void)
     tcase_add_test(tc, the_writer_reads_its_own_bucket_writes);
     tcase_add_test(tc, a_bucket_key_too_long_for_lmdb_is_refused);
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
+    tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
     tcase_add_test(tc, backup_is_a_working_copy);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
