@@ -46,19 +46,6 @@ int kj_aggj_cmp(const void *a, size_t alen, const void *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
-bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen, kj_aggj_entry *out)
-{
-    kj_aggj_entry e;
-    size_t pos = 0;
-    bool bad, found = false;
-    while (next_entry(rec, len, &pos, &e, &bad))
-        if (kj_aggj_cmp(e.key, e.klen, key, klen) == 0) {
-            *out = e;
-            found = true;
-        }
-    return found && !bad;
-}
-
 bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len)
 {
     kj_aggj_entry e;
@@ -87,7 +74,7 @@ static int entry_cmp(const void *a, const void *b)
 void kj_aggview_finish(kj_aggview *v)
 {
     if (v->sorted) return;
-    qsort(v->e, v->n, sizeof *v->e, entry_cmp);
+    if (v->n > 1) qsort(v->e, v->n, sizeof *v->e, entry_cmp); /* v->e may be NULL */
     size_t out = 0;
     for (size_t i = 0; i < v->n; i++)
         if (out == 0 ||

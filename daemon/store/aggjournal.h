@@ -23,8 +23,6 @@
 
 #include <msgpack.h>
 
-#define KJ_AGGJ_KEY_MAX 65535u
-
 /* Appends one entry to rec (grown by msgpack's sbuffer, a byte buffer). */
 void kj_aggj_append(msgpack_sbuffer *rec, const void *key, size_t klen, const void *val,
                     size_t vlen);
@@ -34,10 +32,6 @@ typedef struct kj_aggj_entry {
     uint32_t klen, vlen;
     uint32_t order; /* the record's place, then the entry's: newer is larger */
 } kj_aggj_entry;
-
-/* The newest value of key in one record (a linear scan: the writer's rare
- * look-ups); false when absent or the record is malformed. */
-bool kj_aggj_find(const uint8_t *rec, size_t len, const void *key, size_t klen, kj_aggj_entry *out);
 
 typedef struct kj_aggview {
     kj_aggj_entry *e;

@@ -624,6 +624,35 @@ START_TEST(schema_1_is_upgraded_and_a_newer_one_refused)
 }
 END_TEST
 
+/* A record of agg_recent that ends inside an entry (a bug, or a disk that
+ * lied) is reported on read, never read past. */
+START_TEST(a_malformed_bucket_record_is_an_error)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi j;
+    uint8_t key[8] = {0}, rec[] = {5, 0, 200, 0, 0, 0, 'K', '0', '0', '0', '1', 'v'};
+    MDB_val k = {sizeof key, key}, v = {sizeof rec, rec};
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "agg_recent", 0, &j), 0);
+    ck_assert_int_eq(mdb_put(txn, j, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = reopen(0);
+    int n = 0;
+    ck_assert_int_eq(kj_store_each_agg(s, count_kv, &n), KJ_ERR_IO);
+    ck_assert_int_eq(n, 0);
+    kj_store_reader *r;
+    ck_assert_int_eq(kj_store_reader_begin(s, &r), KJ_ERR_IO);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(backup_is_a_working_copy)
 {
     kj_store *s = open_store();
@@ -660,6 +689,7 @@ int main(void)
     tcase_add_test(tc, a_bucket_key_too_long_for_lmdb_is_refused);
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
     tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
+    tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
     tcase_add_test(tc, backup_is_a_working_copy);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
