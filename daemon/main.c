@@ -185,8 +185,11 @@ static int run(kj_config *cfg)
     kj_hub *hub = NULL;
     kj_engine *engine = NULL;
     kj_cluster *cluster = NULL;
-    kj_store_opts so = {cfg->state_dir, cfg->map_size,        cfg->sync == KJ_SYNC_PERIODIC,
-                        false,          cfg->id_merge_events, cfg->agg_merge_bytes};
+    kj_store_opts so = {.dir = cfg->state_dir,
+                        .map_size = cfg->map_size,
+                        .sync_periodic = cfg->sync == KJ_SYNC_PERIODIC,
+                        .id_merge_at = cfg->id_merge_events,
+                        .agg_merge_bytes = cfg->agg_merge_bytes};
     if (kj_store_open(&so, &store, msg, sizeof msg)) {
         kj_error("%s", msg);
         kj_config_free(cfg);
