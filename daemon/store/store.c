@@ -1,83 +1,17 @@
-#include "store.h"
-
-#include <errno.h>
-#include <lmdb.h>
-#include <msgpack.h>
+/* kinerjad — the LMDB store (store.h): the environment, the raw log, the ids
+ * and their journal, alerts; the buckets and their journal are in store_agg.c. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
-#include "aggjournal.h"
-#include "idset.h"
+#include "store_int.h"
 
 #define RAW_KEY 16
 #define IDS_KEY_MAX (2 * KJ_ID_MAX + 1)
 #define EACH_CHUNK 4096 /* raw events read per read transaction */
-#define JOURNAL_KEY 8
 #define RUN_TAIL 4      /* ids that count up differ in their last few bytes */
-#define AGG_KEY_MAX 511 /* LMDB's largest key */
-
-struct kj_store {
-    MDB_env *env;
-    MDB_dbi raw, ids, agg, alerts, meta;
-    MDB_dbi recent;        /* the id journal: counter (8, BE) -> raw key + ids key */
-    kj_idset *recent_ids;  /* the journal's ids, for duplicate checks (NULL: read-only) */
-    size_t merge_at;       /* ids in the journal that start a merge */
-    uint64_t journal_next; /* the next journal key (writer only) */
-    MDB_dbi aggj;          /* the agg journal: counter (8, BE) -> a commit's agg writes */
-    bool has_aggj;         /* false: a read-only open of a store older than the journal */
-    size_t aggj_merge_at;  /* journal bytes that start a merge into agg */
-    size_t aggj_bytes;     /* in the journal (written by the writer, read by stats) */
-    uint64_t aggj_next;    /* the next journal key (writer only) */
-    bool read_only;
-    uint8_t agg_pos[512]; /* where the aggregate expiry pass goes on (writer only) */
-    size_t agg_pos_len;   /* 0: at the start */
-};
-
-struct kj_store_txn {
-    kj_store *s;
-    MDB_txn *txn;
-    uint64_t next_seq; /* sequence for raw-log and alert keys */
-    bool seq_changed;
-    msgpack_sbuffer buf;     /* reused for encoding events */
-    MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
-    MDB_cursor *journal_cur; /* appends to the id journal */
-    uint64_t journal_next;
-    bool ids_direct;     /* a big group: ids go straight into ids */
-    msgpack_sbuffer rec; /* this commit's agg writes: its journal record */
-    bool aggj_merged;    /* the agg journal went into agg in this txn */
-};
-
-static kj_err map_err(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS: return KJ_OK;
-    case MDB_MAP_FULL:
-    case ENOSPC:
-    case EDQUOT: return KJ_ERR_FULL;
-    case MDB_NOTFOUND: return KJ_ERR_NOT_FOUND;
-    case ENOMEM: return KJ_ERR_NOMEM;
-    case MDB_VERSION_MISMATCH:
-    case MDB_INVALID: return KJ_ERR_SCHEMA;
-    default: return KJ_ERR_IO;
-    }
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* Time keys: the sign bit flipped so that negative times sort first. */
 static void time_key(uint8_t *k, int64_t ts, uint64_t seq)
@@ -161,34 +95,9 @@ fail:
 
 _Static_assert(KJ_IDSET_VAL == RAW_KEY, "the id journal keeps raw keys in the id set");
 
-/* Called for each record of a journal, oldest first; non-zero stops. */
-typedef int (*journal_fn)(kj_store *s, void *ctx, uint64_t key, const MDB_val *val);
-
-/* fn over the journal table dbi in txn (a fresh read transaction when NULL). */
-static int walk_journal(kj_store *s, MDB_txn *txn, MDB_dbi dbi, journal_fn fn, void *ctx)
+static int load_journalled_id(void *ctx, uint64_t key, const MDB_val *v)
 {
-    MDB_txn *own = NULL;
-    MDB_cursor *cur;
-    int rc = txn ? 0 : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &own);
-    if (!rc) rc = mdb_cursor_open(txn ? txn : own, dbi, &cur);
-    if (rc) {
-        if (own) mdb_txn_abort(own);
-        return rc;
-    }
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rc = k.mv_size == JOURNAL_KEY ? fn(s, ctx, get_be64(k.mv_data), &v) : MDB_CORRUPTED;
-        if (rc) break;
-    }
-    mdb_cursor_close(cur);
-    if (own) mdb_txn_abort(own);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int load_journalled_id(kj_store *s, void *ctx, uint64_t key, const MDB_val *v)
-{
-    (void)ctx;
+    kj_store *s = ctx;
     if (v->mv_size <= RAW_KEY || v->mv_size > RAW_KEY + IDS_KEY_MAX) return MDB_CORRUPTED;
     const uint8_t *val = v->mv_data;
     kj_idset_add(s->recent_ids, val + RAW_KEY, v->mv_size - RAW_KEY, val);
@@ -196,22 +105,13 @@ static int load_journalled_id(kj_store *s, void *ctx, uint64_t key, const MDB_va
     return 0;
 }
 
-/* The agg journal's records are read where needed: only its size here. */
-static int load_aggj_record(kj_store *s, void *ctx, uint64_t key, const MDB_val *v)
-{
-    (void)ctx;
-    s->aggj_bytes += v->mv_size;
-    s->aggj_next = key + 1;
-    return 0;
-}
-
 /* The ids stored since the last merge, back into memory for duplicate
  * checks, and the agg journal's size. */
 static int load_journals(kj_store *s)
 {
-    int rc = walk_journal(s, NULL, s->recent, load_journalled_id, NULL);
+    int rc = kj_journal_walk(s->env, NULL, s->recent, load_journalled_id, s);
     kj_idset_commit(s->recent_ids);
-    return rc ? rc : walk_journal(s, NULL, s->aggj, load_aggj_record, NULL);
+    return rc ? rc : kj_store_aggj_load(s);
 }
 
 kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_t msglen)
@@ -391,87 +291,6 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
     return KJ_OK;
 }
 
-/* Into the commit's journal record: the table gets it at a merge. */
-kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    if (klen == 0 || klen > AGG_KEY_MAX || vlen > UINT32_MAX) return KJ_ERR_TOO_BIG;
-    kj_aggj_append(&t->rec, key, klen, val, vlen);
-    return KJ_OK;
-}
-
-/* A stored bucket in txn (a writer's or a reader's): *val points into the map. */
-static kj_err get_agg(MDB_txn *txn, MDB_dbi agg, const void *key, size_t klen, const void **val,
-                      size_t *vlen)
-{
-    MDB_val k = {klen, (void *)key}, v;
-    int rc = mdb_get(txn, agg, &k, &v);
-    if (rc) return map_err(rc);
-    *val = v.mv_data;
-    *vlen = v.mv_size;
-    return KJ_OK;
-}
-
-static int view_aggj_record(kj_store *s, void *ctx, uint64_t key, const MDB_val *v)
-{
-    (void)s, (void)key;
-    return kj_aggview_add(ctx, v->mv_data, v->mv_size) ? 0 : MDB_CORRUPTED;
-}
-
-/* The agg journal's records in txn, oldest first, into v (finished). */
-static int read_aggj(kj_store *s, MDB_txn *txn, kj_aggview *v)
-{
-    int rc = s->has_aggj ? walk_journal(s, txn, s->aggj, view_aggj_record, v) : 0;
-    kj_aggview_finish(v);
-    return rc;
-}
-
-/* Each journalled key's newest value into agg, in key order (neighbours
- * share leaves), then rec's (NULL: none), and the journal emptied, in txn;
- * once txn commits, the caller calls aggj_reset. */
-static int merge_aggj(kj_store *s, MDB_txn *txn, const msgpack_sbuffer *rec)
-{
-    kj_aggview v = {0};
-    MDB_cursor *cur = NULL;
-    int rc = read_aggj(s, txn, &v);
-    if (!rc && rec && !kj_aggview_add(&v, (const uint8_t *)rec->data, rec->size)) rc = EINVAL;
-    kj_aggview_finish(&v);
-    if (!rc) rc = mdb_cursor_open(txn, s->agg, &cur);
-    for (size_t i = 0; i < v.n && !rc; i++) {
-        MDB_val k = {v.e[i].klen, (void *)v.e[i].key}, val = {v.e[i].vlen, (void *)v.e[i].val};
-        rc = mdb_cursor_put(cur, &k, &val, 0);
-    }
-    if (cur) mdb_cursor_close(cur);
-    kj_aggview_free(&v);
-    return rc ? rc : mdb_drop(txn, s->aggj, 0);
-}
-
-/* Relaxed atomics: kj_store_get_stats reads the size from another thread. */
-static void aggj_set(kj_store *s, size_t bytes, uint64_t next)
-{
-    __atomic_store_n(&s->aggj_bytes, bytes, __ATOMIC_RELAXED);
-    s->aggj_next = next;
-}
-
-static void aggj_reset(kj_store *s)
-{
-    aggj_set(s, 0, 0);
-}
-
-/* A read in the writer that must see the journal merges it into agg first:
- * rare (an assessment), where a scan of the journal per look-up would not be. */
-kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const void **val,
-                        size_t *vlen)
-{
-    kj_store *s = t->s;
-    if (t->rec.size || (s->aggj_bytes && !t->aggj_merged)) {
-        int rc = merge_aggj(s, t->txn, &t->rec);
-        if (rc) return map_err(rc);
-        msgpack_sbuffer_clear(&t->rec);
-        t->aggj_merged = true;
-    }
-    return get_agg(t->txn, s->agg, key, klen, val, vlen);
-}
-
 kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t vlen)
 {
     uint8_t key[RAW_KEY];
@@ -513,20 +332,6 @@ static void journal_merged(kj_store *s)
     s->journal_next = 0;
 }
 
-/* This commit's agg writes: appended to the journal, or merged with it into
- * agg when the two reach aggj_merge_at. *merged says which. */
-static int write_aggs(kj_store_txn *t, bool *merged)
-{
-    kj_store *s = t->s;
-    *merged = t->aggj_merged || (t->rec.size && s->aggj_bytes + t->rec.size >= s->aggj_merge_at);
-    if (*merged) return t->rec.size || !t->aggj_merged ? merge_aggj(s, t->txn, &t->rec) : 0;
-    if (!t->rec.size) return 0;
-    uint8_t key[JOURNAL_KEY];
-    put_be64(key, s->aggj_next);
-    MDB_val k = {JOURNAL_KEY, key}, v = {t->rec.size, t->rec.data};
-    return mdb_put(t->txn, s->aggj, &k, &v, MDB_APPEND);
-}
-
 kj_err kj_store_commit(kj_store_txn *t)
 {
     kj_store *s = t->s;
@@ -537,7 +342,7 @@ kj_err kj_store_commit(kj_store_txn *t)
     }
     bool merge = !rc && kj_idset_count(s->recent_ids) >= s->merge_at, aggs_merged = false;
     if (merge) rc = merge_journal(s, t->txn);
-    if (!rc) rc = write_aggs(t, &aggs_merged);
+    if (!rc) rc = kj_store_aggj_write(t, &aggs_merged);
     if (rc)
         mdb_txn_abort(t->txn);
     else
@@ -550,11 +355,7 @@ kj_err kj_store_commit(kj_store_txn *t)
         kj_idset_commit(s->recent_ids);
         s->journal_next = t->journal_next;
     }
-    if (!rc && aggs_merged) {
-        aggj_reset(s);
-    } else if (!rc && t->rec.size) {
-        aggj_set(s, s->aggj_bytes + t->rec.size, s->aggj_next + 1);
-    }
+    if (!rc) kj_store_aggj_written(t, aggs_merged);
     txn_free(t);
     return map_err(rc);
 }
@@ -616,107 +417,6 @@ kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
     }
     mdb_txn_abort(txn);
     return rc ? map_err(rc) : KJ_OK;
-}
-
-/* Whether key sorts before to (NULL: no end). */
-static bool before_end(const void *key, size_t klen, const void *to, size_t tlen)
-{
-    return !to || kj_aggj_cmp(key, klen, to, tlen) < 0;
-}
-
-/* fn for each agg key with from <= key < to (from NULL: the first; to NULL:
- * no end), at most max, as cur's table and the journal view v over it show
- * them: the view's value wins. A non-zero return from fn goes to *stop. */
-static int each_agg_in(MDB_cursor *cur, const kj_aggview *v, const void *from, size_t flen,
-                       const void *to, size_t tlen, size_t max, kj_store_kv_fn fn, void *ctx,
-                       int *stop)
-{
-    MDB_val k = {flen, (void *)from}, val;
-    int rc = mdb_cursor_get(cur, &k, &val, flen ? MDB_SET_RANGE : MDB_FIRST);
-    size_t i = flen ? kj_aggview_lower_bound(v, from, flen) : 0;
-    *stop = 0;
-    for (size_t n = 0; !*stop && n < max; n++) {
-        bool table = rc == MDB_SUCCESS && before_end(k.mv_data, k.mv_size, to, tlen);
-        const kj_aggj_entry *e = i < v->n ? &v->e[i] : NULL;
-        if (e && !before_end(e->key, e->klen, to, tlen)) e = NULL;
-        if (!table && !e) break;
-        int c = !table ? 1 : !e ? -1 : kj_aggj_cmp(k.mv_data, k.mv_size, e->key, e->klen);
-        if (c < 0) {
-            *stop = fn(ctx, k.mv_data, k.mv_size, val.mv_data, val.mv_size);
-        } else {
-            *stop = fn(ctx, e->key, e->klen, e->val, e->vlen);
-            i++;
-        }
-        if (c <= 0) rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
-    }
-    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* A read transaction over agg with a cursor and the journal's view. */
-struct kj_store_reader {
-    kj_store *s;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    kj_aggview view;
-};
-
-kj_err kj_store_reader_begin(kj_store *s, kj_store_reader **out)
-{
-    kj_store_reader *r = kj_calloc(1, sizeof *r);
-    r->s = s;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
-    if (rc) {
-        free(r);
-        return map_err(rc);
-    }
-    if ((rc = mdb_cursor_open(r->txn, s->agg, &r->cur)) || (rc = read_aggj(s, r->txn, &r->view))) {
-        kj_store_reader_end(r);
-        return map_err(rc);
-    }
-    *out = r;
-    return KJ_OK;
-}
-
-void kj_store_reader_end(kj_store_reader *r)
-{
-    if (!r) return;
-    if (r->cur) mdb_cursor_close(r->cur);
-    mdb_txn_abort(r->txn);
-    kj_aggview_free(&r->view);
-    free(r);
-}
-
-kj_err kj_store_reader_get_agg(kj_store_reader *r, const void *key, size_t klen, const void **val,
-                               size_t *vlen)
-{
-    const kj_aggj_entry *e = kj_aggview_get(&r->view, key, klen);
-    if (!e) return get_agg(r->txn, r->s->agg, key, klen, val, vlen);
-    *val = e->val;
-    *vlen = e->vlen;
-    return KJ_OK;
-}
-
-kj_err kj_store_reader_each_agg(kj_store_reader *r, const void *from, size_t flen, const void *to,
-                                size_t tlen, kj_store_kv_fn fn, void *ctx)
-{
-    int stop, rc = each_agg_in(r->cur, &r->view, from, flen, to, tlen, SIZE_MAX, fn, ctx, &stop);
-    return stop ? stop : map_err(rc);
-}
-
-kj_err kj_store_each_agg_range(kj_store *s, const void *from, size_t flen, const void *to,
-                               size_t tlen, size_t max, kj_store_kv_fn fn, void *ctx)
-{
-    kj_store_reader *r;
-    kj_err err = kj_store_reader_begin(s, &r);
-    if (err) return err;
-    int stop, rc = each_agg_in(r->cur, &r->view, from, flen, to, tlen, max, fn, ctx, &stop);
-    kj_store_reader_end(r);
-    return stop ? stop : map_err(rc);
-}
-
-kj_err kj_store_each_agg(kj_store *s, kj_store_kv_fn fn, void *ctx)
-{
-    return kj_store_each_agg_range(s, NULL, 0, NULL, 0, SIZE_MAX, fn, ctx);
 }
 
 kj_err kj_store_each_alert(kj_store *s, int64_t from, kj_store_kv_fn fn, void *ctx)
@@ -850,63 +550,6 @@ kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *d
 kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted)
 {
     return expire_front(s, s->alerts, before, NULL, max, deleted);
-}
-
-kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *key, size_t klen),
-                            void *ctx, size_t max_scan, size_t *deleted, bool *pass_done)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    *deleted = 0;
-    *pass_done = false;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc) return map_err(rc);
-    /* The journal first, so that the pass sees every bucket where it lives. */
-    bool merged = s->aggj_bytes > 0;
-    if (merged && (rc = merge_aggj(s, txn, NULL))) goto fail;
-    if ((rc = mdb_cursor_open(txn, s->agg, &cur))) goto fail;
-    MDB_val k = {s->agg_pos_len, s->agg_pos}, v;
-    rc = mdb_cursor_get(cur, &k, &v, s->agg_pos_len ? MDB_SET_RANGE : MDB_FIRST);
-    for (size_t n = 0; rc == MDB_SUCCESS && n < max_scan; n++) {
-        if (expired(ctx, k.mv_data, k.mv_size)) {
-            if ((rc = mdb_cursor_del(cur, 0))) break;
-            ++*deleted;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        } else {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-    }
-    if (rc == MDB_SUCCESS && k.mv_size <= sizeof s->agg_pos) { /* resume here next time */
-        memcpy(s->agg_pos, k.mv_data, k.mv_size);
-        s->agg_pos_len = k.mv_size;
-    } else {
-        s->agg_pos_len = 0; /* the end: the next call starts a new pass */
-        *pass_done = true;
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;
-    if ((rc = mdb_txn_commit(txn))) return map_err(rc);
-    if (merged) aggj_reset(s);
-    return KJ_OK;
-fail:
-    mdb_txn_abort(txn);
-    *deleted = 0;
-    return map_err(rc);
-}
-
-kj_err kj_store_clear_aggs(kj_store *s)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc) return map_err(rc);
-    if ((rc = mdb_drop(txn, s->agg, 0)) || (rc = mdb_drop(txn, s->aggj, 0))) {
-        mdb_txn_abort(txn);
-        return map_err(rc);
-    }
-    if ((rc = mdb_txn_commit(txn))) return map_err(rc);
-    aggj_reset(s);
-    return KJ_OK;
 }
 
 kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msglen)

@@ -1,0 +1,70 @@
+/* kinerjad — the store's state and the helpers that its two files share:
+ * store.c (the environment, the raw log, ids, alerts) and store_agg.c (the
+ * buckets and their journal). Internal to daemon/store. */
+#ifndef KJ_STORE_INT_H
+#define KJ_STORE_INT_H
+
+#include <errno.h>
+#include <lmdb.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "idset.h"
+#include "journal.h"
+#include "store.h"
+
+struct kj_store {
+    MDB_env *env;
+    MDB_dbi raw, ids, agg, alerts, meta;
+    MDB_dbi recent;        /* the id journal: counter (8, BE) -> raw key + ids key */
+    kj_idset *recent_ids;  /* the journal's ids, for duplicate checks (NULL: read-only) */
+    size_t merge_at;       /* ids in the journal that start a merge */
+    uint64_t journal_next; /* the next journal key (writer only) */
+    MDB_dbi aggj;          /* the agg journal: counter (8, BE) -> a commit's agg writes */
+    bool has_aggj;         /* false: a read-only open of a store older than the journal */
+    size_t aggj_merge_at;  /* journal bytes that start a merge into agg */
+    size_t aggj_bytes;     /* in the journal (written by the writer, read by stats) */
+    uint64_t aggj_next;    /* the next journal key (writer only) */
+    bool read_only;
+    uint8_t agg_pos[512]; /* where the aggregate expiry pass goes on (writer only) */
+    size_t agg_pos_len;   /* 0: at the start */
+};
+
+struct kj_store_txn {
+    kj_store *s;
+    MDB_txn *txn;
+    uint64_t next_seq; /* sequence for raw-log and alert keys */
+    bool seq_changed;
+    msgpack_sbuffer buf;     /* reused for encoding events */
+    MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
+    MDB_cursor *journal_cur; /* appends to the id journal */
+    uint64_t journal_next;
+    bool ids_direct;     /* a big group: ids go straight into ids */
+    msgpack_sbuffer rec; /* this commit's agg writes: its journal record */
+    bool aggj_merged;    /* the agg journal went into agg in this txn */
+};
+
+static inline kj_err map_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return KJ_OK;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT: return KJ_ERR_FULL;
+    case MDB_NOTFOUND: return KJ_ERR_NOT_FOUND;
+    case ENOMEM: return KJ_ERR_NOMEM;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID: return KJ_ERR_SCHEMA;
+    default: return KJ_ERR_IO;
+    }
+}
+
+/* store_agg.c, for store.c: the agg journal's size and next key at open; a
+ * commit's agg writes into txn before it commits (*merged: the journal went
+ * into agg); and the journal's counters once it has committed. */
+int kj_store_aggj_load(kj_store *s);
+int kj_store_aggj_write(kj_store_txn *t, bool *merged);
+void kj_store_aggj_written(kj_store_txn *t, bool merged);
+
+#endif
