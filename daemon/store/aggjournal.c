@@ -40,12 +40,6 @@ static bool next_entry(const uint8_t *rec, size_t len, size_t *pos, kj_aggj_entr
     return true;
 }
 
-int kj_aggj_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len)
 {
     kj_aggj_entry e;
@@ -67,7 +61,7 @@ bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len)
 static int entry_cmp(const void *a, const void *b)
 {
     const kj_aggj_entry *x = a, *y = b;
-    int c = kj_aggj_cmp(x->key, x->klen, y->key, y->klen);
+    int c = kj_key_cmp(x->key, x->klen, y->key, y->klen);
     return c ? c : (x->order < y->order) - (x->order > y->order);
 }
 
@@ -78,7 +72,7 @@ void kj_aggview_finish(kj_aggview *v)
     size_t out = 0;
     for (size_t i = 0; i < v->n; i++)
         if (out == 0 ||
-            kj_aggj_cmp(v->e[out - 1].key, v->e[out - 1].klen, v->e[i].key, v->e[i].klen) != 0)
+            kj_key_cmp(v->e[out - 1].key, v->e[out - 1].klen, v->e[i].key, v->e[i].klen) != 0)
             v->e[out++] = v->e[i];
     v->n = out;
     v->sorted = true;
@@ -89,7 +83,7 @@ size_t kj_aggview_lower_bound(const kj_aggview *v, const void *from, size_t flen
     size_t lo = 0, hi = v->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (kj_aggj_cmp(v->e[mid].key, v->e[mid].klen, from, flen) < 0)
+        if (kj_key_cmp(v->e[mid].key, v->e[mid].klen, from, flen) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -100,7 +94,7 @@ size_t kj_aggview_lower_bound(const kj_aggview *v, const void *from, size_t flen
 const kj_aggj_entry *kj_aggview_get(const kj_aggview *v, const void *key, size_t klen)
 {
     size_t i = kj_aggview_lower_bound(v, key, klen);
-    if (i < v->n && kj_aggj_cmp(v->e[i].key, v->e[i].klen, key, klen) == 0) return &v->e[i];
+    if (i < v->n && kj_key_cmp(v->e[i].key, v->e[i].klen, key, klen) == 0) return &v->e[i];
     return NULL;
 }
 

@@ -23,6 +23,8 @@
 
 #include <msgpack.h>
 
+#include "journal.h"
+
 /* Appends one entry to rec (grown by msgpack's sbuffer, a byte buffer). */
 void kj_aggj_append(msgpack_sbuffer *rec, const void *key, size_t klen, const void *val,
                     size_t vlen);
@@ -50,8 +52,5 @@ const kj_aggj_entry *kj_aggview_get(const kj_aggview *v, const void *key, size_t
 /* The first entry with key >= from (v->n when none). */
 size_t kj_aggview_lower_bound(const kj_aggview *v, const void *from, size_t flen);
 void kj_aggview_free(kj_aggview *v);
-
-/* memcmp order over byte strings of two lengths, as LMDB's default. */
-int kj_aggj_cmp(const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

@@ -4,7 +4,9 @@
 #define KJ_JOURNAL_H
 
 #include <lmdb.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JOURNAL_KEY 8
 
@@ -20,6 +22,14 @@ static inline uint64_t get_be64(const uint8_t *p)
     for (int i = 0; i < 8; i++)
         v = v << 8 | p[i];
     return v;
+}
+
+/* memcmp order over byte strings of two lengths: LMDB's default key order,
+ * which the agg journal's view keeps too. */
+static inline int kj_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
 }
 
 /* Called for each record, oldest first; a non-zero return stops the walk. */

@@ -34,14 +34,6 @@ static size_t id_key(uint8_t *k, const char *unit, const char *id)
     return ul + 1 + il;
 }
 
-/* memcmp order, as LMDB's default key comparison */
-static int key_cmp(const MDB_val *a, const void *b, size_t blen)
-{
-    size_t n = a->mv_size < blen ? a->mv_size : blen;
-    int c = memcmp(a->mv_data, b, n);
-    return c ? c : (a->mv_size > blen) - (a->mv_size < blen);
-}
-
 static int open_dbis(kj_store *s, char *msg, size_t msglen)
 {
     MDB_txn *txn;
@@ -228,8 +220,8 @@ static int journal_id(kj_store_txn *t, const uint8_t *rawk, const uint8_t *idk, 
 
 static int val_cmp(const void *a, const void *b)
 {
-    const MDB_val *y = b;
-    return key_cmp(a, y->mv_data, y->mv_size);
+    const MDB_val *x = a, *y = b;
+    return kj_key_cmp(x->mv_data, x->mv_size, y->mv_data, y->mv_size);
 }
 
 /* Whether sampled ids run in sequence: once sorted, at least a quarter of

@@ -131,7 +131,7 @@ void kj_store_aggj_written(kj_store_txn *t, bool merged)
 /* Whether key sorts before to (NULL: no end). */
 static bool before_end(const void *key, size_t klen, const void *to, size_t tlen)
 {
-    return !to || kj_aggj_cmp(key, klen, to, tlen) < 0;
+    return !to || kj_key_cmp(key, klen, to, tlen) < 0;
 }
 
 /* fn for each agg key with from <= key < to (from NULL: the first; to NULL:
@@ -150,7 +150,7 @@ static int each_agg_in(MDB_cursor *cur, const kj_aggview *v, const void *from, s
         const kj_aggj_entry *e = i < v->n ? &v->e[i] : NULL;
         if (e && !before_end(e->key, e->klen, to, tlen)) e = NULL;
         if (!table && !e) break;
-        int c = !table ? 1 : !e ? -1 : kj_aggj_cmp(k.mv_data, k.mv_size, e->key, e->klen);
+        int c = !table ? 1 : !e ? -1 : kj_key_cmp(k.mv_data, k.mv_size, e->key, e->klen);
         if (c < 0) {
             *stop = fn(ctx, k.mv_data, k.mv_size, val.mv_data, val.mv_size);
         } else {
