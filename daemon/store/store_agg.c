@@ -111,8 +111,8 @@ int kj_store_aggj_write(kj_store_txn *t, bool *merged)
 {
     kj_store *s = t->s;
     *merged = t->aggj_merged || (t->rec.size && s->aggj_bytes + t->rec.size >= s->aggj_merge_at);
-    if (*merged) return t->rec.size || !t->aggj_merged ? merge_aggj(s, t->txn, &t->rec) : 0;
-    if (!t->rec.size) return 0;
+    if (!t->rec.size) return 0; /* nothing, or merged by kj_store_get_agg already */
+    if (*merged) return merge_aggj(s, t->txn, &t->rec);
     uint8_t key[JOURNAL_KEY];
     put_be64(key, s->aggj_next);
     MDB_val k = {JOURNAL_KEY, key}, v = {t->rec.size, t->rec.data};
