@@ -7,6 +7,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
+#include "../proto/codec.h"
 #include "log.h"
 
 #define COMMIT_DELAY_US 400 /* at most, and only while the load says more will come */
@@ -45,11 +46,29 @@ static void count_commit(kj_ingest_stats *st, int64_t us)
     st->commit_sum_s += (double)us / 1e6;
 }
 
+/* Packing the stored form here moves that work off the one writer thread
+ * (the service threads decode in parallel with it). */
+static void pack_items(kj_ingest_job *job)
+{
+    const kj_batch *b = job->batch;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    job->packed_end = kj_calloc(b->n ? b->n : 1, sizeof *job->packed_end);
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->items[i].error[0]) kj_msgpack_pack_event(&pk, &b->items[i].ev);
+        job->packed_end[i] = (uint32_t)sb.size;
+    }
+    job->packed = (uint8_t *)msgpack_sbuffer_release(&sb);
+}
+
 kj_ingest_job *kj_ingest_job_new(kj_batch *batch)
 {
     kj_ingest_job *job = kj_calloc(1, sizeof *job);
     job->batch = batch;
     job->results = kj_calloc(batch->n ? batch->n : 1, 1);
+    pack_items(job);
     return job;
 }
 
@@ -58,6 +77,8 @@ void kj_ingest_job_free(kj_ingest_job *job)
     if (!job) return;
     kj_batch_free(job->batch);
     free(job->results);
+    free(job->packed);
+    free(job->packed_end);
     free(job);
 }
 
@@ -71,7 +92,9 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
         if (it->error[0]) continue;
         if (in->hooks.admit && !in->hooks.admit(in->hooks.ctx, it)) continue;
         bool dup;
-        kj_err err = kj_store_put_event(t, &it->ev, &dup);
+        uint32_t from = i ? job->packed_end[i - 1] : 0;
+        kj_err err =
+            kj_store_put_event(t, &it->ev, job->packed + from, job->packed_end[i] - from, &dup);
         if (err) return err;
         if (dup) {
             job->results[i] = KJ_ITEM_DUPLICATE;

@@ -27,6 +27,11 @@ typedef enum kj_item_result {
 typedef struct kj_ingest_job {
     kj_batch *batch;  /* owned by the job */
     uint8_t *results; /* kj_item_result per batch item, filled by the writer */
+    /* The valid items as stored (kj_msgpack_pack_event), packed by
+     * kj_ingest_job_new on the submitting thread: item i is packed[packed_end[i-1]
+     * (0 for i = 0) .. packed_end[i]), empty for an item with an error. */
+    uint8_t *packed;
+    uint32_t *packed_end;
     size_t accepted, duplicates;
     kj_err err;        /* KJ_OK, or why nothing of this job was stored */
     int64_t commit_us; /* how long the group's commit took */

@@ -178,9 +178,9 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
  * down the right edge of the tree instead of comparing keys on every level.
  * An older event (LMDB answers MDB_KEYEXIST, having changed nothing) is
  * inserted where it belongs. */
-static int put_raw(kj_store_txn *t, const uint8_t *rawk, void *val, size_t vlen)
+static int put_raw(kj_store_txn *t, const uint8_t *rawk, const void *val, size_t vlen)
 {
-    MDB_val k = {RAW_KEY, (void *)rawk}, v = {vlen, val};
+    MDB_val k = {RAW_KEY, (void *)rawk}, v = {vlen, (void *)val}; /* LMDB copies it */
     int rc = 0;
     if (!t->raw_cur) rc = mdb_cursor_open(t->txn, t->s->raw, &t->raw_cur);
     if (!rc) rc = mdb_cursor_put(t->raw_cur, &k, &v, MDB_APPEND);
@@ -262,7 +262,8 @@ static int put_id_direct(kj_store_txn *t, const uint8_t *rawk, const uint8_t *id
     return *duplicate ? 0 : rc;
 }
 
-kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
+kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
+                          bool *duplicate)
 {
     uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
     time_key(rawk, ev->ts, t->next_seq);
@@ -271,11 +272,15 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, bool *duplicate)
                            : id_stored(t, idk, idlen, duplicate);
     if (rc || *duplicate) return map_err(rc);
 
-    msgpack_packer pk;
-    t->buf.size = 0;
-    msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
-    kj_msgpack_pack_event(&pk, ev);
-    rc = put_raw(t, rawk, t->buf.data, t->buf.size);
+    if (!packed) {
+        msgpack_packer pk;
+        t->buf.size = 0;
+        msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pk, ev);
+        packed = t->buf.data;
+        len = t->buf.size;
+    }
+    rc = put_raw(t, rawk, packed, len);
     if (!rc && !t->ids_direct) rc = journal_id(t, rawk, idk, idlen);
     if (rc) return map_err(rc);
     t->next_seq++;

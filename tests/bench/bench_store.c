@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         bool dup;
         kj_err err = kj_store_begin(s, &t);
         for (int i = 0; i < group && !err; i++)
-            err = kj_store_put_event(t, &evs[i], &dup);
+            err = kj_store_put_event(t, &evs[i], NULL, 0, &dup);
         err = err ? (kj_store_abort(t), err) : kj_store_commit(t);
         spent += cpu_s() - t0;
         if (err) {

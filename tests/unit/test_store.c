@@ -67,7 +67,7 @@ static int put_events(kj_store *s, const char *u, int n, int64_t base)
         snprintf(id, sizeof id, "ev-%d", i);
         kj_event ev = event(u, id, base + i);
         bool dup;
-        ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+        ck_assert_int_eq(kj_store_put_event(t, &ev, NULL, 0, &dup), KJ_OK);
         dups += dup;
     }
     ck_assert_int_eq(kj_store_commit(t), KJ_OK);
@@ -172,14 +172,14 @@ START_TEST(an_aborted_transaction_forgets_its_ids)
     bool dup;
     ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
     kj_event ev = event("u1", "late-1", 2000);
-    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, NULL, 0, &dup), KJ_OK);
     ck_assert(!dup);
-    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, NULL, 0, &dup), KJ_OK);
     ck_assert(dup);
     ck_assert(!known_id(s, "u1", "late-1")); /* not committed yet */
     kj_store_abort(t);
     ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
-    ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+    ck_assert_int_eq(kj_store_put_event(t, &ev, NULL, 0, &dup), KJ_OK);
     ck_assert(!dup);
     ck_assert_int_eq(kj_store_commit(t), KJ_OK);
     ck_assert(known_id(s, "u1", "late-1"));
@@ -218,7 +218,7 @@ static int put_group(kj_store *s, bool scattered, int n)
     int dups = 0;
     for (int i = 0; i < n; i++) {
         bool dup;
-        ck_assert_int_eq(kj_store_put_event(t, &evs[i], &dup), KJ_OK);
+        ck_assert_int_eq(kj_store_put_event(t, &evs[i], NULL, 0, &dup), KJ_OK);
         dups += dup;
     }
     ck_assert_int_eq(kj_store_commit(t), KJ_OK);
@@ -288,7 +288,7 @@ START_TEST(late_events_take_their_place_in_time)
         snprintf(id, sizeof id, "late-%d", i);
         kj_event ev = event("u3", id, ts[i]);
         bool dup;
-        ck_assert_int_eq(kj_store_put_event(t, &ev, &dup), KJ_OK);
+        ck_assert_int_eq(kj_store_put_event(t, &ev, NULL, 0, &dup), KJ_OK);
         ck_assert(!dup);
     }
     ck_assert_int_eq(kj_store_commit(t), KJ_OK);
