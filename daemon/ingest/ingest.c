@@ -115,12 +115,17 @@ static void expect_group(kj_store_txn *t, kj_ingest_job *group)
     size_t events = 0, n = 0, i = 0;
     for (kj_ingest_job *j = group; j; j = j->next)
         events += j->batch->n;
-    const kj_event *sample[KJ_STORE_SAMPLES];
+    const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
     size_t step = events / KJ_STORE_SAMPLES + 1;
-    for (kj_ingest_job *j = group; j && n < KJ_STORE_SAMPLES; j = j->next)
-        for (size_t k = 0; k < j->batch->n && n < KJ_STORE_SAMPLES; k++, i++)
-            if (i % step == 0 && !j->batch->items[k].error[0]) sample[n++] = &j->batch->items[k].ev;
-    kj_store_expect(t, events, sample, n);
+    for (kj_ingest_job *j = group; j && n < KJ_STORE_SAMPLES; j = j->next) {
+        const kj_batch_item *it = j->batch->items;
+        for (size_t k = 0; k < j->batch->n && n < KJ_STORE_SAMPLES; k++, i++) {
+            if (i % step || it[k].error[0]) continue;
+            next[n] = k + 1 < j->batch->n && !it[k + 1].error[0] ? &it[k + 1].ev : NULL;
+            sample[n++] = &it[k].ev;
+        }
+    }
+    kj_store_expect(t, events, sample, next, n);
 }
 
 /* One write transaction for the whole group; sets every job's err. */

@@ -224,30 +224,46 @@ static int val_cmp(const void *a, const void *b)
     return kj_key_cmp(x->mv_data, x->mv_size, y->mv_data, y->mv_size);
 }
 
-/* Whether sampled ids run in sequence: once sorted, at least a quarter of
- * the neighbours differ only in their last RUN_TAIL bytes. */
-static bool ids_in_runs(const kj_event *const *sample, size_t n)
+/* Whether two ids (or keys) differ only in their last RUN_TAIL bytes. */
+static bool near_ids(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+    size_t cp = 0;
+    while (cp < la && cp < lb && a[cp] == b[cp])
+        cp++;
+    return (la > lb ? la : lb) - cp <= RUN_TAIL;
+}
+
+/* The sorted test of ids_in_runs. */
+static bool sorted_in_runs(const kj_event *const *sample, size_t n)
 {
     uint8_t keys[KJ_STORE_SAMPLES][IDS_KEY_MAX];
     MDB_val v[KJ_STORE_SAMPLES];
-    if (n > KJ_STORE_SAMPLES) n = KJ_STORE_SAMPLES;
     for (size_t i = 0; i < n; i++)
         v[i] = (MDB_val){id_key(keys[i], sample[i]->unit, sample[i]->id), keys[i]};
     qsort(v, n, sizeof *v, val_cmp);
     size_t near = 0;
-    for (size_t i = 1; i < n; i++) {
-        const uint8_t *a = v[i - 1].mv_data, *b = v[i].mv_data;
-        size_t la = v[i - 1].mv_size, lb = v[i].mv_size, cp = 0;
-        while (cp < la && cp < lb && a[cp] == b[cp])
-            cp++;
-        near += (la > lb ? la : lb) - cp <= RUN_TAIL;
-    }
-    return n < 2 || 4 * near >= n - 1;
+    for (size_t i = 1; i < n; i++)
+        near += near_ids(v[i - 1].mv_data, v[i - 1].mv_size, v[i].mv_data, v[i].mv_size);
+    return 4 * near >= n - 1;
 }
 
-void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample, size_t n)
+/* Whether sampled ids run in sequence: at least a quarter of them are near
+ * the id after them in their batch (whatever its unit: each unit's share of a
+ * counted batch is a run too), or, once sorted, near their neighbour. */
+static bool ids_in_runs(const kj_event *const *sample, const kj_event *const *next, size_t n)
 {
-    t->ids_direct = events >= KJ_STORE_DIRECT_IDS && ids_in_runs(sample, n);
+    if (n > KJ_STORE_SAMPLES) n = KJ_STORE_SAMPLES;
+    size_t near = 0;
+    for (size_t i = 0; next && i < n; i++)
+        near += next[i] && near_ids((const uint8_t *)sample[i]->id, strlen(sample[i]->id),
+                                    (const uint8_t *)next[i]->id, strlen(next[i]->id));
+    return n < 2 || 4 * near >= n || sorted_in_runs(sample, n);
+}
+
+void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample,
+                     const kj_event *const *next, size_t n)
+{
+    t->ids_direct = events >= KJ_STORE_DIRECT_IDS && ids_in_runs(sample, next, n);
 }
 
 /* A big group's id goes straight into ids, after the journal's ids are asked. */
