@@ -15,7 +15,6 @@
 
 #include "../proto/alloc.h"
 #include "../proto/clock.h"
-#include "../proto/codec.h"
 #include "log.h"
 
 /* ---- the table of publishes in flight (lock held) ---- */
@@ -137,12 +136,10 @@ static bool publish_one(kj_cluster *cl, struct pub_job *pj, size_t i)
     char subject[sizeof SUBJECT_PREFIX + KJ_ID_MAX], msgid[2 * KJ_ID_MAX + 2];
     snprintf(subject, sizeof subject, SUBJECT_PREFIX "%s", ev->unit);
     snprintf(msgid, sizeof msgid, "%s/%s", ev->unit, ev->id);
-    msgpack_packer pk;
-    cl->buf.size = 0;
-    msgpack_packer_init(&pk, &cl->buf, msgpack_sbuffer_write);
-    kj_msgpack_pack_event(&pk, ev);
+    size_t len;
+    const uint8_t *packed = kj_ingest_job_packed(pj->job, i, &len);
     natsMsg *m = NULL;
-    if (natsMsg_Create(&m, subject, NULL, cl->buf.data, (int)cl->buf.size) != NATS_OK) return false;
+    if (natsMsg_Create(&m, subject, NULL, (const char *)packed, (int)len) != NATS_OK) return false;
     pthread_mutex_lock(&cl->lock);
     slot_add(cl, m, pj, i);
     pj->pending++;
@@ -306,7 +303,6 @@ kj_err kj_cluster_new(const kj_cluster_conf *cc, int64_t max_age_ms, kj_store *s
     cl->ingest = ingest;
     cl->wake = wake;
     cl->wake_ctx = wake_ctx;
-    msgpack_sbuffer_init(&cl->buf);
     pthread_mutex_init(&cl->lock, NULL);
     pthread_cond_init(&cl->cond, NULL);
     /* Every publish of one request may be out at once, plus max_inflight. */
@@ -439,7 +435,6 @@ void kj_cluster_free(kj_cluster *cl)
         kj_ingest_job_free(j);
         j = next;
     }
-    msgpack_sbuffer_destroy(&cl->buf);
     free(cl->feeds);
     free(cl->slots);
     free(cl->buckets);

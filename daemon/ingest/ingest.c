@@ -92,9 +92,9 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
         if (it->error[0]) continue;
         if (in->hooks.admit && !in->hooks.admit(in->hooks.ctx, it)) continue;
         bool dup;
-        uint32_t from = i ? job->packed_end[i - 1] : 0;
-        kj_err err =
-            kj_store_put_event(t, &it->ev, job->packed + from, job->packed_end[i] - from, &dup);
+        size_t len;
+        const uint8_t *packed = kj_ingest_job_packed(job, i, &len);
+        kj_err err = kj_store_put_event(t, &it->ev, packed, len, &dup);
         if (err) return err;
         if (dup) {
             job->results[i] = KJ_ITEM_DUPLICATE;

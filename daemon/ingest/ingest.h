@@ -45,6 +45,15 @@ typedef struct kj_ingest_job {
     struct kj_ingest_job *next;
 } kj_ingest_job;
 
+/* Item i of job's batch as stored (what the raw log and the cluster's stream
+ * hold); *len bytes, 0 for an item with an error. */
+static inline const uint8_t *kj_ingest_job_packed(const kj_ingest_job *job, size_t i, size_t *len)
+{
+    uint32_t from = i ? job->packed_end[i - 1] : 0;
+    *len = job->packed_end[i] - from;
+    return job->packed + from;
+}
+
 /* Called by the writer inside its transaction; the metrics engine plugs in
  * here. Any hook may be NULL. A non-zero kj_err from apply/persist aborts the
  * whole group (and rollback is called). */

@@ -87,7 +87,6 @@ struct kj_cluster {
     jsCtx *js;
     struct feed *feeds;
     size_t n_feeds, next_feed; /* next_feed: the consumer thread's turn */
-    msgpack_sbuffer buf;       /* service thread: one event encoded */
 
     pthread_t thread;
     bool started, stopped;
