@@ -126,13 +126,24 @@ static void *signal_main(void *arg)
     }
 }
 
+/* The store as the configuration asks, for the daemon and --rebuild alike. */
+static kj_store_opts store_opts(const kj_config *cfg)
+{
+    return (kj_store_opts){.dir = cfg->state_dir,
+                           .map_size = cfg->map_size,
+                           .sync_periodic = cfg->sync == KJ_SYNC_PERIODIC,
+                           .id_merge_at = cfg->id_merge_events,
+                           .agg_merge_bytes = cfg->agg_merge_bytes};
+}
+
 /* kinerjad --rebuild: with the daemon stopped (LMDB allows one writer). */
 static int rebuild(kj_config *cfg)
 {
     kj_log_init(cfg->log_level);
     char msg[512];
     kj_store *store = NULL;
-    kj_store_opts so = {cfg->state_dir, cfg->map_size, false, false};
+    kj_store_opts so = store_opts(cfg);
+    so.sync_periodic = false; /* a one-off job that ends with close: each group synced */
     size_t events = 0;
     int rc = 1;
     if (kj_store_open(&so, &store, msg, sizeof msg) == KJ_OK &&
@@ -185,11 +196,7 @@ static int run(kj_config *cfg)
     kj_hub *hub = NULL;
     kj_engine *engine = NULL;
     kj_cluster *cluster = NULL;
-    kj_store_opts so = {.dir = cfg->state_dir,
-                        .map_size = cfg->map_size,
-                        .sync_periodic = cfg->sync == KJ_SYNC_PERIODIC,
-                        .id_merge_at = cfg->id_merge_events,
-                        .agg_merge_bytes = cfg->agg_merge_bytes};
+    kj_store_opts so = store_opts(cfg);
     if (kj_store_open(&so, &store, msg, sizeof msg)) {
         kj_error("%s", msg);
         kj_config_free(cfg);
