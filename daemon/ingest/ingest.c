@@ -108,16 +108,21 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
     return KJ_OK;
 }
 
+/* The jobs of one transaction, counted as they were taken (a group of many
+ * single events is a long list: walk it as few times as possible). */
+typedef struct job_group {
+    kj_ingest_job *head, *last;
+    size_t jobs, events;
+} job_group;
+
 /* Tells the store the group's size and a sample of its events, spread evenly
  * (how its ids are spread decides where the store puts them). */
-static void expect_group(kj_store_txn *t, kj_ingest_job *group)
+static void expect_group(kj_store_txn *t, const job_group *g)
 {
-    size_t events = 0, n = 0, i = 0;
-    for (kj_ingest_job *j = group; j; j = j->next)
-        events += j->batch->n;
+    size_t n = 0, i = 0;
     const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
-    size_t step = events / KJ_STORE_SAMPLES + 1;
-    for (kj_ingest_job *j = group; j && n < KJ_STORE_SAMPLES; j = j->next) {
+    size_t step = g->events / KJ_STORE_SAMPLES + 1;
+    for (kj_ingest_job *j = g->head; j && n < KJ_STORE_SAMPLES; j = j->next) {
         const kj_batch_item *it = j->batch->items;
         for (size_t k = 0; k < j->batch->n && n < KJ_STORE_SAMPLES; k++, i++) {
             if (i % step || it[k].error[0]) continue;
@@ -125,16 +130,17 @@ static void expect_group(kj_store_txn *t, kj_ingest_job *group)
             sample[n++] = &it[k].ev;
         }
     }
-    kj_store_expect(t, events, sample, next, n);
+    kj_store_expect(t, g->events, sample, next, n);
 }
 
 /* One write transaction for the whole group; sets every job's err. */
-static void commit_group(kj_ingest *in, kj_ingest_job *group)
+static void commit_group(kj_ingest *in, const job_group *g)
 {
+    kj_ingest_job *group = g->head;
     int64_t t0 = kj_mono_us();
     kj_store_txn *t = NULL;
     kj_err err = kj_store_begin(in->store, &t);
-    if (!err) expect_group(t, group);
+    if (!err) expect_group(t, g);
     if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
     for (kj_ingest_job *j = group; j && !err; j = j->next)
         err = store_job(in, t, j);
@@ -171,33 +177,29 @@ static void commit_group(kj_ingest *in, kj_ingest_job *group)
 }
 
 /* Takes queued jobs up to group_events events (at least one job). Lock held. */
-static kj_ingest_job *take_group(kj_ingest *in)
+static job_group take_group(kj_ingest *in)
 {
-    kj_ingest_job *head = in->queue_head, *last = head;
-    size_t events = head->batch->n;
-    in->queued--;
-    while (last->next && events + last->next->batch->n <= in->group_events) {
-        last = last->next;
-        events += last->batch->n;
-        in->queued--;
+    job_group g = {in->queue_head, in->queue_head, 1, in->queue_head->batch->n};
+    while (g.last->next && g.events + g.last->next->batch->n <= in->group_events) {
+        g.last = g.last->next;
+        g.events += g.last->batch->n;
+        g.jobs++;
     }
-    in->queue_head = last->next;
+    in->queued -= g.jobs;
+    in->queue_head = g.last->next;
     if (!in->queue_head) in->queue_tail = NULL;
-    last->next = NULL;
-    return head;
+    g.last->next = NULL;
+    return g;
 }
 
-static void finish_group(kj_ingest *in, kj_ingest_job *group)
+static void finish_group(kj_ingest *in, const job_group *g)
 {
-    kj_ingest_job *last = group;
-    while (last->next)
-        last = last->next;
     pthread_mutex_lock(&in->lock);
     if (in->done_tail)
-        in->done_tail->next = group;
+        in->done_tail->next = g->head;
     else
-        in->done_head = group;
-    in->done_tail = last;
+        in->done_head = g->head;
+    in->done_tail = g->last;
     pthread_mutex_unlock(&in->lock);
     if (in->wake) in->wake(in->wake_ctx);
 }
@@ -221,14 +223,6 @@ static void gather(kj_ingest *in, size_t last_group)
     while (in->queued < last_group && !in->stopping)
         if (pthread_cond_timedwait(&in->cond, &in->lock, &until) != 0) break;
     in->want = 0;
-}
-
-static size_t group_jobs(const kj_ingest_job *j)
-{
-    size_t n = 0;
-    for (; j; j = j->next)
-        n++;
-    return n;
 }
 
 static void timed_wait(kj_ingest *in, int64_t us)
@@ -260,17 +254,17 @@ static void *writer_main(void *arg)
             if (in->hooks.configure) in->hooks.configure(in->hooks.ctx, cfg);
             pthread_mutex_lock(&in->lock);
         }
-        kj_ingest_job *group = NULL;
+        job_group g = {NULL, NULL, 0, 0};
         if (in->queue_head) {
             gather(in, last_group);
-            group = take_group(in);
+            g = take_group(in);
         }
-        bool stop = !group && in->stopping;
+        bool stop = !g.head && in->stopping;
         pthread_mutex_unlock(&in->lock);
-        if (group) {
-            last_group = group_jobs(group);
-            commit_group(in, group);
-            finish_group(in, group);
+        if (g.head) {
+            last_group = g.jobs;
+            commit_group(in, &g);
+            finish_group(in, &g);
         }
         if (in->hooks.between) wait_us = in->hooks.between(in->hooks.ctx, in->store);
         pthread_mutex_lock(&in->lock);
