@@ -133,7 +133,8 @@ static kj_store_opts store_opts(const kj_config *cfg)
                            .map_size = cfg->map_size,
                            .sync_periodic = cfg->sync == KJ_SYNC_PERIODIC,
                            .id_merge_at = cfg->id_merge_events,
-                           .agg_merge_bytes = cfg->agg_merge_bytes};
+                           .agg_merge_bytes = cfg->agg_merge_bytes,
+                           .agg_merge_entries = cfg->agg_merge_entries};
 }
 
 /* kinerjad --rebuild: with the daemon stopped (LMDB allows one writer). */

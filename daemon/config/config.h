@@ -131,6 +131,7 @@ typedef struct kj_config {
     size_t commit_group_events;         /* events in one write transaction */
     size_t id_merge_events;             /* ids journalled before a merge into the id index */
     size_t agg_merge_bytes;             /* bucket writes journalled before a merge into agg */
+    size_t agg_merge_entries;           /* or that many of them: readers index them all */
     size_t max_connections;             /* all connections together */
     size_t max_viewers;                 /* live connections */
     size_t viewer_backlog;              /* bytes queued for one viewer before it is reset */

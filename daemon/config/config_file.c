@@ -94,6 +94,7 @@ static const struct key keys[] = {
     {"commit_group_events", K_UINT, AT(commit_group_events), 1, 1000000, 20000},
     {"id_merge_events", K_UINT, AT(id_merge_events), 256, 1000000, 16384},
     {"agg_merge_bytes", K_SIZE, AT(agg_merge_bytes), 64 * KIB, 256 * MIB, MIB},
+    {"agg_merge_entries", K_UINT, AT(agg_merge_entries), 256, 1000000, 4096},
     {"max_connections", K_UINT, AT(max_connections), 1, 1000000, 1024},
     {"max_viewers", K_UINT, AT(max_viewers), 1, 1000000, 1000},
     {"viewer_backlog", K_SIZE, AT(viewer_backlog), 16 * KIB, GIB, MIB},

@@ -40,6 +40,16 @@ static bool next_entry(const uint8_t *rec, size_t len, size_t *pos, kj_aggj_entr
     return true;
 }
 
+size_t kj_aggj_count(const uint8_t *rec, size_t len)
+{
+    kj_aggj_entry e;
+    size_t pos = 0, n = 0;
+    bool bad;
+    while (next_entry(rec, len, &pos, &e, &bad))
+        n++;
+    return n;
+}
+
 bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len)
 {
     kj_aggj_entry e;

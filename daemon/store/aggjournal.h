@@ -42,6 +42,9 @@ typedef struct kj_aggview {
     bool sorted;
 } kj_aggview;
 
+/* The entries of a record (those before a fault, when it is malformed). */
+size_t kj_aggj_count(const uint8_t *rec, size_t len);
+
 /* Adds a record's entries (newer than those added before); false when the
  * record is malformed (the view keeps the entries before the fault). */
 bool kj_aggview_add(kj_aggview *v, const uint8_t *rec, size_t len);

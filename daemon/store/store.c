@@ -127,6 +127,8 @@ kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_
     if ((err = open_dbis(s, msg, msglen))) goto fail;
     s->merge_at = opts->id_merge_at ? opts->id_merge_at : KJ_STORE_ID_MERGE_AT;
     s->aggj_merge_at = opts->agg_merge_bytes ? opts->agg_merge_bytes : KJ_STORE_AGG_MERGE_BYTES;
+    s->aggj_merge_entries =
+        opts->agg_merge_entries ? opts->agg_merge_entries : KJ_STORE_AGG_MERGE_ENTRIES;
     if (!opts->read_only) {
         s->recent_ids = kj_idset_new();
         if ((rc = load_journals(s))) goto lmdb_fail;

@@ -50,6 +50,7 @@
 #define KJ_STORE_SCHEMA_OLDEST 1            /* the oldest schema this build opens */
 #define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
 #define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
+#define KJ_STORE_AGG_MERGE_ENTRIES 4096     /* the default of agg_merge_entries */
 #define KJ_STORE_DIRECT_IDS 256             /* a group this big may skip the id journal */
 #define KJ_STORE_SAMPLES 64                 /* events of a group that kj_store_expect looks at */
 
@@ -63,6 +64,8 @@ typedef struct kj_store_opts {
     bool read_only;         /* for export and backup next to a running daemon */
     size_t id_merge_at;     /* journal ids that start a merge into ids; 0: the default */
     size_t agg_merge_bytes; /* agg journal bytes that start a merge into agg; 0: the default */
+    size_t
+        agg_merge_entries; /* or agg journal entries (a reader indexes them all); 0: the default */
 } kj_store_opts;
 
 /* Open (creating when needed) the environment. On failure writes a one-line

@@ -14,6 +14,7 @@ static int load_aggj_record(void *ctx, uint64_t key, const MDB_val *v)
 {
     kj_store *s = ctx;
     s->aggj_bytes += v->mv_size;
+    s->aggj_entries += kj_aggj_count(v->mv_data, v->mv_size);
     s->aggj_next = key + 1;
     return 0;
 }
@@ -29,6 +30,7 @@ kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const voi
 {
     if (klen == 0 || klen > AGG_KEY_MAX || vlen > UINT32_MAX) return KJ_ERR_TOO_BIG;
     kj_aggj_append(&t->rec, key, klen, val, vlen);
+    t->rec_entries++;
     return KJ_OK;
 }
 
@@ -79,15 +81,16 @@ static int merge_aggj(kj_store *s, MDB_txn *txn, const msgpack_sbuffer *rec)
 }
 
 /* Relaxed atomics: kj_store_get_stats reads the size from another thread. */
-static void aggj_set(kj_store *s, size_t bytes, uint64_t next)
+static void aggj_set(kj_store *s, size_t bytes, size_t entries, uint64_t next)
 {
     __atomic_store_n(&s->aggj_bytes, bytes, __ATOMIC_RELAXED);
+    s->aggj_entries = entries;
     s->aggj_next = next;
 }
 
 static void aggj_reset(kj_store *s)
 {
-    aggj_set(s, 0, 0);
+    aggj_set(s, 0, 0, 0);
 }
 
 /* A read in the writer that must see the journal merges it into agg first:
@@ -100,17 +103,21 @@ kj_err kj_store_get_agg(kj_store_txn *t, const void *key, size_t klen, const voi
         int rc = merge_aggj(s, t->txn, &t->rec);
         if (rc) return map_err(rc);
         msgpack_sbuffer_clear(&t->rec);
+        t->rec_entries = 0;
         t->aggj_merged = true;
     }
     return get_agg(t->txn, s->agg, key, klen, val, vlen);
 }
 
 /* This commit's agg writes: appended to the journal, or merged with it into
- * agg when the two reach aggj_merge_at. *merged says which. */
+ * agg when the two reach aggj_merge_at bytes or aggj_merge_entries entries.
+ * *merged says which. */
 int kj_store_aggj_write(kj_store_txn *t, bool *merged)
 {
     kj_store *s = t->s;
-    *merged = t->aggj_merged || (t->rec.size && s->aggj_bytes + t->rec.size >= s->aggj_merge_at);
+    *merged = t->aggj_merged ||
+              (t->rec.size && (s->aggj_bytes + t->rec.size >= s->aggj_merge_at ||
+                               s->aggj_entries + t->rec_entries >= s->aggj_merge_entries));
     if (!t->rec.size) return 0; /* nothing, or merged by kj_store_get_agg already */
     if (*merged) return merge_aggj(s, t->txn, &t->rec);
     uint8_t key[JOURNAL_KEY];
@@ -125,7 +132,8 @@ void kj_store_aggj_written(kj_store_txn *t, bool merged)
     if (merged)
         aggj_reset(s);
     else if (t->rec.size)
-        aggj_set(s, s->aggj_bytes + t->rec.size, s->aggj_next + 1);
+        aggj_set(s, s->aggj_bytes + t->rec.size, s->aggj_entries + t->rec_entries,
+                 s->aggj_next + 1);
 }
 
 /* Whether key sorts before to (NULL: no end). */

@@ -17,15 +17,17 @@
 struct kj_store {
     MDB_env *env;
     MDB_dbi raw, ids, agg, alerts, meta;
-    MDB_dbi recent;        /* the id journal: counter (8, BE) -> raw key + ids key */
-    kj_idset *recent_ids;  /* the journal's ids, for duplicate checks (NULL: read-only) */
-    size_t merge_at;       /* ids in the journal that start a merge */
-    uint64_t journal_next; /* the next journal key (writer only) */
-    MDB_dbi aggj;          /* the agg journal: counter (8, BE) -> a commit's agg writes */
-    bool has_aggj;         /* false: a read-only open of a store older than the journal */
-    size_t aggj_merge_at;  /* journal bytes that start a merge into agg */
-    size_t aggj_bytes;     /* in the journal (written by the writer, read by stats) */
-    uint64_t aggj_next;    /* the next journal key (writer only) */
+    MDB_dbi recent;            /* the id journal: counter (8, BE) -> raw key + ids key */
+    kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
+    size_t merge_at;           /* ids in the journal that start a merge */
+    uint64_t journal_next;     /* the next journal key (writer only) */
+    MDB_dbi aggj;              /* the agg journal: counter (8, BE) -> a commit's agg writes */
+    bool has_aggj;             /* false: a read-only open of a store older than the journal */
+    size_t aggj_merge_at;      /* journal bytes that start a merge into agg */
+    size_t aggj_merge_entries; /* or journal entries: a reader indexes every one */
+    size_t aggj_bytes;         /* in the journal (written by the writer, read by stats) */
+    size_t aggj_entries;       /* in the journal (writer only) */
+    uint64_t aggj_next;        /* the next journal key (writer only) */
     bool read_only;
     uint8_t agg_pos[512]; /* where the aggregate expiry pass goes on (writer only) */
     size_t agg_pos_len;   /* 0: at the start */
@@ -42,6 +44,7 @@ struct kj_store_txn {
     uint64_t journal_next;
     bool ids_direct;     /* a big group: ids go straight into ids */
     msgpack_sbuffer rec; /* this commit's agg writes: its journal record */
+    size_t rec_entries;  /* and how many they are */
     bool aggj_merged;    /* the agg journal went into agg in this txn */
 };
 

@@ -110,6 +110,7 @@ static void assert_defaults(const kj_config *c)
     ck_assert_uint_eq(c->commit_group_events, 20000);
     ck_assert_uint_eq(c->id_merge_events, 16384);
     ck_assert_uint_eq(c->agg_merge_bytes, 1u << 20);
+    ck_assert_uint_eq(c->agg_merge_entries, 4096);
     ck_assert_uint_eq(c->max_connections, 1024);
     ck_assert_uint_eq(c->max_viewers, 1000);
     ck_assert_uint_eq(c->viewer_backlog, 1 << 20);
@@ -189,6 +190,7 @@ static void assert_full_top(const kj_config *c)
     ck_assert_uint_eq(c->commit_group_events, 5000);
     ck_assert_uint_eq(c->id_merge_events, 1024);
     ck_assert_uint_eq(c->agg_merge_bytes, 2u << 20);
+    ck_assert_uint_eq(c->agg_merge_entries, 2000);
     ck_assert_uint_eq(c->max_connections, 300);
     ck_assert_uint_eq(c->max_viewers, 200);
     ck_assert_uint_eq(c->viewer_backlog, 256 * 1024);
@@ -403,6 +405,10 @@ static const struct limit_case limits[] = {
      "1: agg_merge_bytes: must be from 64KiB to 256MiB"},
     {"agg_merge_bytes: 256MiB", "agg_merge_bytes", 268435456, "agg_merge_bytes: 268435457",
      "1: agg_merge_bytes: must be from 64KiB to 256MiB"},
+    {"agg_merge_entries: 256", "agg_merge_entries", 256, "agg_merge_entries: 255",
+     "1: agg_merge_entries: must be an integer from 256 to 1000000"},
+    {"agg_merge_entries: 1000000", "agg_merge_entries", 1000000, "agg_merge_entries: 1000001",
+     "1: agg_merge_entries: must be an integer from 256 to 1000000"},
     {"max_connections: 1", "max_connections", 1, "max_connections: 0",
      "1: max_connections: must be an integer from 1 to 1000000"},
     {"max_connections: 1000000", "max_connections", 1000000, "max_connections: 1000001",
@@ -513,6 +519,7 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "commit_group_events")) return (double)c->commit_group_events;
     if (!strcmp(field, "id_merge_events")) return (double)c->id_merge_events;
     if (!strcmp(field, "agg_merge_bytes")) return (double)c->agg_merge_bytes;
+    if (!strcmp(field, "agg_merge_entries")) return (double)c->agg_merge_entries;
     if (!strcmp(field, "max_connections")) return (double)c->max_connections;
     if (!strcmp(field, "max_viewers")) return (double)c->max_viewers;
     if (!strcmp(field, "viewer_backlog")) return (double)c->viewer_backlog;

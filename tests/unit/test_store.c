@@ -523,6 +523,51 @@ START_TEST(buckets_read_the_same_through_the_journal_and_its_merges)
 }
 END_TEST
 
+static uint64_t agg_journal_bytes(kj_store *s)
+{
+    kj_store_stats st;
+    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
+    return st.agg_journal_bytes;
+}
+
+static kj_store *reopen_entries(size_t entries)
+{
+    kj_store_opts o = {.dir = dir,
+                       .map_size = 64ULL << 20,
+                       .agg_merge_bytes = 256u << 20,
+                       .agg_merge_entries = entries};
+    kj_store *s;
+    char msg[256];
+    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
+    return s;
+}
+
+/* Small buckets fill agg_merge_bytes with tens of thousands of writes, and a
+ * reader indexes each: the journal is merged at agg_merge_entries too, and
+ * its count loads back with it. */
+START_TEST(the_bucket_journal_merges_at_agg_merge_entries)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    s = reopen_entries(256);
+    static model m;
+    memset(&m, 0, sizeof m);
+    write_round(s, &m, 1, 0, 1, 100, false);
+    write_round(s, &m, 2, 100, 1, 100, false); /* 200 writes journalled */
+    uint64_t bytes = agg_journal_bytes(s);
+    ck_assert_uint_gt(bytes, 0);
+    kj_store_close(s);
+    s = reopen_entries(256);
+    ck_assert_uint_eq(agg_journal_bytes(s), bytes);
+    write_round(s, &m, 3, 200, 1, 55, false); /* 255: one short */
+    ck_assert_uint_gt(agg_journal_bytes(s), bytes);
+    write_round(s, &m, 4, 0, 1, 1, false); /* 256: merged */
+    ck_assert_uint_eq(agg_journal_bytes(s), 0);
+    check_model(s, &m);
+    close_store(s);
+}
+END_TEST
+
 START_TEST(the_writer_reads_its_own_bucket_writes)
 {
     kj_store *s = open_store();
@@ -719,6 +764,7 @@ int main(void)
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
     tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);
     tcase_add_test(tc, buckets_read_the_same_through_the_journal_and_its_merges);
+    tcase_add_test(tc, the_bucket_journal_merges_at_agg_merge_entries);
     tcase_add_test(tc, the_writer_reads_its_own_bucket_writes);
     tcase_add_test(tc, a_bucket_key_too_long_for_lmdb_is_refused);
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
