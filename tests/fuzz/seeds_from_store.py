@@ -1,7 +1,8 @@
 """Seeds for fuzz_agg and fuzz_checkpoint, taken from a store written by the
 real daemon: it is started on a temp dir, given a day of mixed events (the
 integration tests' generator), stopped cleanly (so that a checkpoint is
-written), and its agg and alerts tables are dumped with mdb_dump.
+written), and its agg table (with the bucket journal over it) and alerts
+table are dumped with mdb_dump.
 
     KJ_BUILD=build python3 tests/fuzz/seeds_from_store.py
 
@@ -27,6 +28,21 @@ def dump(state_dir, table):
             for i in range(0, len(body), 2)]
 
 
+def with_journal(agg, journal):
+    """agg as readers see it: the bucket journal's records (agg_recent, oldest
+    first; entries [u16 key length][u32 value length][key][value], little
+    endian) over the table, each key's newest value winning."""
+    merged = dict(agg)
+    for _, rec in journal:
+        pos = 0
+        while pos < len(rec):
+            klen, vlen = struct.unpack_from("<HI", rec, pos)
+            key = rec[pos + 6:pos + 6 + klen]
+            merged[key] = rec[pos + 6 + klen:pos + 6 + klen + vlen]
+            pos += 6 + klen + vlen
+    return sorted(merged.items())
+
+
 def record(kind, key, val):
     return struct.pack(">BBH", kind, len(key), len(val)) + key + val
 
@@ -38,7 +54,8 @@ def main():
         for i in range(0, len(evs), 500):
             d.post_json(evs[i:i + 500])
         assert d.stop() == 0
-        agg, alerts = dump(d.state_dir, "agg"), dump(d.state_dir, "alerts")
+        agg = with_journal(dump(d.state_dir, "agg"), dump(d.state_dir, "agg_recent"))
+        alerts = dump(d.state_dir, "alerts")
     out_agg = os.path.join(HERE, "corpus", "agg")
     out_ck = os.path.join(HERE, "corpus", "checkpoint")
     os.makedirs(out_agg, exist_ok=True)
