@@ -95,7 +95,9 @@ describe('page without a unit (static files + a live feed)', () => {
       assert.equal(await text(page, 'label[for="unit-picker"]'), 'Unit kerja');
       assert.equal(await text(page, '#conn-state'), 'Langsung');
       assert.equal(await page.getAttribute('#conn-state', 'aria-live'), 'polite');
-      // The picker lists the units of the "units" answer, after a prompt.
+      // The picker lists the units of the "units" answer, after a prompt. That
+      // answer comes after the feed is live: wait for it, not for the state.
+      await page.locator('#unit-picker option').nth(fixture.units.length).waitFor({ state: 'attached' });
       const options = await page.locator('#unit-picker option').allInnerTexts();
       assert.deepEqual(options, ['— Pilih unit kerja —', ...fixture.units.map((u) => u.name)]);
       assert.match(await text(page, '#empty'), /Pilih unit kerja/);
