@@ -15,13 +15,17 @@
 static char dir[64];
 
 /* Opens the store in dir; 0: the defaults. */
-static kj_store *reopen_with(size_t merge_at, size_t agg_merge_bytes)
+static kj_store *open_opts(const kj_store_opts *o)
 {
-    kj_store_opts o = {dir, 64ULL << 20, false, false, merge_at, agg_merge_bytes};
     kj_store *s;
     char msg[256];
-    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
+    ck_assert_int_eq(kj_store_open(o, &s, msg, sizeof msg), KJ_OK);
     return s;
+}
+
+static kj_store *reopen_with(size_t merge_at, size_t agg_merge_bytes)
+{
+    return open_opts(&(kj_store_opts){dir, 64ULL << 20, false, false, merge_at, agg_merge_bytes});
 }
 
 static kj_store *reopen(size_t merge_at)
@@ -74,11 +78,16 @@ static int put_events(kj_store *s, const char *u, int n, int64_t base)
     return dups;
 }
 
-static uint64_t stored_events(kj_store *s)
+static kj_store_stats stats_of(kj_store *s)
 {
     kj_store_stats st;
     ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
-    return st.events;
+    return st;
+}
+
+static uint64_t stored_events(kj_store *s)
+{
+    return stats_of(s).events;
 }
 
 static int count_event(void *ctx, const kj_event *ev)
@@ -190,9 +199,7 @@ END_TEST
 
 static uint64_t journal_ids(kj_store *s)
 {
-    kj_store_stats st;
-    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
-    return st.journal_ids;
+    return stats_of(s).journal_ids;
 }
 
 enum id_shape {
@@ -525,21 +532,15 @@ END_TEST
 
 static uint64_t agg_journal_bytes(kj_store *s)
 {
-    kj_store_stats st;
-    ck_assert_int_eq(kj_store_get_stats(s, &st), KJ_OK);
-    return st.agg_journal_bytes;
+    return stats_of(s).agg_journal_bytes;
 }
 
 static kj_store *reopen_entries(size_t entries)
 {
-    kj_store_opts o = {.dir = dir,
-                       .map_size = 64ULL << 20,
-                       .agg_merge_bytes = 256u << 20,
-                       .agg_merge_entries = entries};
-    kj_store *s;
-    char msg[256];
-    ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_OK);
-    return s;
+    return open_opts(&(kj_store_opts){.dir = dir,
+                                      .map_size = 64ULL << 20,
+                                      .agg_merge_bytes = 256u << 20,
+                                      .agg_merge_entries = entries});
 }
 
 /* Small buckets fill agg_merge_bytes with tens of thousands of writes, and a
