@@ -379,51 +379,18 @@ static inline uint8_t *put_cell(uint8_t *p, unsigned delta, uint32_t k)
     return p;
 }
 
-/* The cell walks of kj_hist_encode read the hist through locals: buf is a
- * uint8_t pointer that may alias it, and without them every cell would reload
- * cells, cap and lo. A busy dense hist is mostly empty cells: skip them in pairs. */
-static uint8_t *put_dense_cells(const kj_hist *h, uint8_t *p)
-{
-    const uint32_t *cells = h->cells;
-    const unsigned cap = h->cap, lo = h->lo;
-    unsigned prev = 0, i = 0;
-    while (i < cap) {
-        if (i + 1 < cap && !(cells[i] | cells[i + 1])) {
-            i += 2;
-            continue;
-        }
-        uint32_t k = cells[i];
-        if (k) {
-            p = put_cell(p, lo + i - prev, k);
-            prev = lo + i;
-        }
-        i++;
-    }
-    return p;
-}
-
-static uint8_t *put_sparse_cells(const kj_hist *h, uint8_t *p)
-{
-    const uint32_t *cells = h->cells;
-    const uint16_t *ids = sparse_ids(h);
-    const unsigned n = h->n;
-    unsigned prev = 0;
-    for (unsigned i = 0; i < n; i++) {
-        p = put_cell(p, ids[i] - prev, cells[i]);
-        prev = ids[i];
-    }
-    return p;
-}
-
 size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
 {
     size_t n = kj_varint_put(buf, h->count);
     if (h->count == 0) return n;
     if (h->count == 1) return n + kj_varint_put(buf + n, h->sum);
     n = header(h, buf);
-    uint8_t *len = buf + n;
-    uint8_t *p = h->dense ? put_dense_cells(h, len + CELLS_LEN_BYTES)
-                          : put_sparse_cells(h, len + CELLS_LEN_BYTES);
+    uint8_t *len = buf + n, *p = len + CELLS_LEN_BYTES;
+    unsigned prev = 0;
+    EACH_CELL(h, id, k, {
+        p = put_cell(p, id - prev, k);
+        prev = id;
+    });
     size_t cells = (size_t)(p - len) - CELLS_LEN_BYTES;
     len[0] = (uint8_t)(cells | 0x80);
     len[1] = (uint8_t)((cells >> 7) | 0x80);

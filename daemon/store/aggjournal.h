@@ -4,9 +4,9 @@
  * A commit's writes to the agg table go to the end of the agg journal as one
  * record instead of into the table: every small group rewrites the buckets of
  * the scopes it touches, a leaf (and its branch) of the table each, where one
- * appended record is a page or two. When the journal holds agg_merge_bytes,
- * the commit that sees it writes each journalled key's last value into the
- * table, in key order, and empties the journal.
+ * appended record is a page or two. When the journal holds agg_merge_bytes
+ * or agg_merge_entries writes, the commit that sees it writes each key's last
+ * value into the table, in key order, and empties the journal.
  *
  * A record is a run of entries, each [u16 key length][u32 value length][key]
  * [value], lengths little-endian. A view (kj_aggview) gathers the entries of
