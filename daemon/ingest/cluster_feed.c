@@ -193,7 +193,7 @@ void kj_cluster_feeds_init(kj_cluster *cl)
 /* The writer committed (or failed) a consumer job: ack its messages. */
 static void on_applied(kj_ingest_job *job)
 {
-    struct applied *ap = job->owner;
+    struct stream_msgs *ap = job->owner.stream;
     kj_cluster *cl = ap->cl;
     if (!job->err)
         for (int i = 0; i < ap->msgs.Count; i++)
@@ -293,13 +293,13 @@ static void apply(kj_cluster *cl, struct feed *f, natsMsgList *msgs)
         skip(cl, f, msgs);
         return;
     }
-    struct applied *ap = kj_calloc(1, sizeof *ap);
+    struct stream_msgs *ap = kj_calloc(1, sizeof *ap);
     ap->cl = cl;
     ap->f = f;
     ap->msgs = *msgs;
     kj_ingest_job *job = kj_ingest_job_new(b);
     job->from_stream = true;
-    job->owner = ap;
+    job->owner.stream = ap;
     job->answer = on_applied;
     note_fetch(cl, f, &ap->msgs, true);
     if (submit_applied(cl, job)) return;

@@ -53,12 +53,24 @@ typedef struct kj_series_params {
     int64_t from, to;
 } kj_series_params;
 
+struct http_sess; /* net/session.h */
+struct live_conn; /* net/live.c */
+struct kj_server; /* net/server.h */
+
+/* Who asked a query (service thread only). */
+typedef union kj_query_asker {
+    struct http_sess *request; /* a request of the HTTP API */
+    struct live_conn *viewer;  /* a live-feed connection */
+    struct kj_server *server;  /* the server itself, for a frame it publishes */
+} kj_query_asker;
+
 typedef struct kj_query kj_query;
 struct kj_query {
     kj_query_kind kind; /* the writer's engine answers by kind */
-    /* Runs on the service thread when the answer is back (unless owner is NULL). */
+    /* Runs on the service thread when the answer is back; NULL when nobody
+     * waits (the asker went away, or a published frame is the answer). */
     void (*done)(kj_query *q);
-    void *owner;      /* service thread only; NULL when the asker went away */
+    kj_query_asker owner;
     int status;       /* e.g. 200 / 404, set by the writer */
     char error[160];  /* the reason when status is not 200 */
     kj_frame *result; /* msgpack bytes, set by the writer (may be NULL) */

@@ -24,6 +24,17 @@ typedef enum kj_item_result {
     KJ_ITEM_DUPLICATE = 2,
 } kj_item_result;
 
+struct http_sess;   /* net/session.h */
+struct ingest_conn; /* net/wsingest.c */
+struct stream_msgs; /* ingest/js_state.h */
+
+/* Who waits for a job's answer: one of the three ways events come in. */
+typedef union kj_job_owner {
+    struct http_sess *post;     /* POST /api/v1/events */
+    struct ingest_conn *frames; /* a kinerja-ingest.v1 connection */
+    struct stream_msgs *stream; /* messages fetched from the cluster's stream */
+} kj_job_owner;
+
 typedef struct kj_ingest_job {
     kj_batch *batch;  /* owned by the job */
     uint8_t *results; /* kj_item_result per batch item, filled by the writer */
@@ -37,9 +48,10 @@ typedef struct kj_ingest_job {
     int64_t commit_us; /* how long the group's commit took */
     bool from_stream;  /* applied from the cluster's stream (cluster.c), not a post */
     /* The submitter's, untouched by the writer: owner is who waits for the
-     * answer (set to NULL when it went away), tag e.g. a frame's seq, and
-     * answer is what the submitter's thread calls when it takes the job back. */
-    void *owner;
+     * answer, tag e.g. a frame's seq, and answer is what the submitter's
+     * thread calls when it takes the job back (set to NULL when the owner
+     * went away: the job is then freed unanswered). */
+    kj_job_owner owner;
     uint64_t owner_tag;
     void (*answer)(struct kj_ingest_job *job);
     struct kj_ingest_job *next;

@@ -68,7 +68,7 @@ struct feed {
 };
 
 /* The messages of one consumer job, acked when it comes back committed. */
-struct applied {
+struct stream_msgs {
     kj_cluster *cl;
     struct feed *f;
     natsMsgList msgs;

@@ -42,7 +42,7 @@ static const char *personal(const struct http_sess *hs)
 
 static void query_answered(kj_query *q)
 {
-    struct http_sess *hs = q->owner;
+    struct http_sess *hs = q->owner.request;
     hs->query = NULL;
     if (q->status != 200 || !q->result) {
         kj_http_error(hs, q->status ? q->status : 500, "%s", q->error[0] ? q->error : "no answer");
@@ -53,7 +53,7 @@ static void query_answered(kj_query *q)
 
 static void units_answered(kj_query *q)
 {
-    struct http_sess *hs = q->owner;
+    struct http_sess *hs = q->owner.request;
     hs->query = NULL;
     msgpack_unpacked all;
     msgpack_unpacked_init(&all);
@@ -78,7 +78,7 @@ static void units_answered(kj_query *q)
 
 static void ask(struct http_sess *hs, kj_query *q, void (*done)(kj_query *))
 {
-    q->owner = hs;
+    q->owner.request = hs;
     q->done = done;
     hs->query = q;
     kj_hub_ask(hs->srv->hub, q);
@@ -107,7 +107,7 @@ static int get_snapshot(struct http_sess *hs)
 
 static void overview_answered(kj_query *q)
 {
-    struct http_sess *hs = q->owner;
+    struct http_sess *hs = q->owner.request;
     hs->query = NULL;
     kj_frame *f = q->status == 200 ? kj_overview_answer(q->result, hs->token) : NULL;
     if (f)
@@ -356,7 +356,7 @@ int kj_api_request(struct http_sess *hs, const char *uri)
 
 void kj_api_reset(struct http_sess *hs)
 {
-    if (hs->query) hs->query->owner = NULL; /* the writer has it; drop the answer */
+    if (hs->query) hs->query->done = NULL; /* the writer has it; drop the answer */
     hs->query = NULL;
     if (hs->export) {
         free(hs->export->buf);

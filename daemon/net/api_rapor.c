@@ -14,7 +14,7 @@
 
 static void rapor_answered(kj_query *q)
 {
-    struct http_sess *hs = q->owner;
+    struct http_sess *hs = q->owner.request;
     const kj_rapor_req *req = q->params;
     hs->query = NULL;
     if (q->status != 200 || !q->result)
@@ -61,7 +61,7 @@ int kj_api_get_rapor(struct http_sess *hs)
     q->kind = KJ_Q_RAPOR;
     q->params = req;
     q->free_params = free;
-    q->owner = hs;
+    q->owner.request = hs;
     q->done = rapor_answered;
     kj_server *s = hs->srv;
     if (!s->rapor_jobs) s->rapor_jobs = kj_rapor_jobs_new(s->store, s->hub);

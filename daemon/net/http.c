@@ -100,7 +100,7 @@ static void answer_job(struct http_sess *hs, const kj_ingest_job *job)
 
 static void job_answered(kj_ingest_job *job)
 {
-    struct http_sess *hs = job->owner;
+    struct http_sess *hs = job->owner.post;
     hs->job = NULL;
     answer_job(hs, job);
 }
@@ -212,7 +212,7 @@ static void sess_reset(struct http_sess *hs)
         unpark(s, hs);
         kj_ingest_job_free(hs->job); /* never reached the writer */
     } else if (hs->job) {
-        hs->job->owner = NULL; /* the writer has it; drop the answer when it comes */
+        hs->job->answer = NULL; /* the writer has it; drop the answer when it comes */
     }
     hs->job = NULL;
     kj_api_reset(hs);
@@ -474,7 +474,7 @@ static int on_body_complete(struct http_sess *hs)
         return 0;
     }
     hs->job = kj_ingest_job_new(b);
-    hs->job->owner = hs;
+    hs->job->owner.post = hs;
     hs->job->answer = job_answered;
     pause_reading(hs);
     submit(hs);

@@ -145,7 +145,7 @@ static void pause_if_busy(live_conn *c)
 
 static void snapshot_answered(kj_query *q)
 {
-    kj_server *s = q->owner;
+    kj_server *s = q->owner.server;
     s->live->snapshots_asked--;
     resume_paused(s);
     live_unit *u = unit_get(s, q->unit, false);
@@ -162,7 +162,7 @@ static void ask_snapshot(live_conn *c, live_unit *u, const char *employee)
     if (!employee && u->snapshot_asked) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_SNAPSHOT;
-    q->owner = s; /* the answer that counts is the published frame; this one frees */
+    q->owner.server = s; /* the answer that counts is the published frame; this one frees */
     q->done = snapshot_answered;
     snprintf(q->unit, sizeof q->unit, "%s", u->id);
     if (employee) snprintf(q->employee, sizeof q->employee, "%s", employee);
@@ -342,7 +342,7 @@ static void unsubscribe(live_conn *c, const char *unit)
 
 static void units_answered(kj_query *q)
 {
-    live_conn *c = q->owner;
+    live_conn *c = q->owner.viewer;
     c->units_query = NULL;
     msgpack_unpacked all;
     msgpack_unpacked_init(&all);
@@ -399,7 +399,7 @@ static void ask_units(live_conn *c)
     if (c->units_query) return;
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_UNITS;
-    q->owner = c;
+    q->owner.viewer = c;
     q->done = units_answered;
     c->units_query = q;
     kj_hub_ask(c->ws.srv->hub, q);
@@ -481,7 +481,7 @@ static void closed(live_conn *c)
     while (c->n_subs)
         remove_sub(c, &c->subs[c->n_subs - 1]);
     kj_overview_unsubscribe(&c->overview);
-    if (c->units_query) c->units_query->owner = NULL;
+    if (c->units_query) c->units_query->done = NULL; /* drop the answer */
     kj_ws_closed(&c->ws, &c->ws.srv->stats.live_clients);
 }
 

@@ -72,7 +72,7 @@ static void ask_rows(kj_server *s)
 {
     kj_query *q = kj_query_new();
     q->kind = KJ_Q_OVERVIEW;
-    kj_hub_ask(s->hub, q); /* owner NULL: the published full frame is the answer */
+    kj_hub_ask(s->hub, q); /* no done: the published full frame is the answer */
 }
 
 /* A personal view sees no overview; an ingest token reads nothing. */

@@ -283,7 +283,7 @@ static void take_answers(kj_server *s)
     kj_query *q = kj_hub_take_answers(s->hub);
     while (q) {
         kj_query *next = q->next;
-        if (q->owner && q->done) q->done(q);
+        if (q->done) q->done(q);
         kj_query_free(q);
         q = next;
     }
@@ -329,7 +329,7 @@ static void answer_jobs(kj_server *s, kj_ingest_job *done)
     while (done) {
         kj_ingest_job *next = done->next;
         if (!done->from_stream) count_job(s, done);
-        if (done->owner && done->answer) done->answer(done);
+        if (done->answer) done->answer(done);
         kj_ingest_job_free(done);
         done = next;
     }

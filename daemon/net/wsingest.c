@@ -102,7 +102,7 @@ static void unblock(struct ingest_conn *c)
 
 static void answered(kj_ingest_job *job)
 {
-    struct ingest_conn *c = job->owner;
+    struct ingest_conn *c = job->owner.frames;
     for (size_t i = 0; i < c->n_inflight; i++)
         if (c->inflight[i] == job) {
             c->inflight[i] = c->inflight[--c->n_inflight];
@@ -201,7 +201,7 @@ static void on_events(struct ingest_conn *c, const msgpack_object *m)
         return;
     }
     kj_ingest_job *job = kj_ingest_job_new(b);
-    job->owner = c;
+    job->owner.frames = c;
     job->owner_tag = seq->via.u64;
     job->answer = answered;
     submit(c, job);
@@ -225,7 +225,7 @@ static void closed(struct ingest_conn *c)
 {
     if (!c->ws.srv) return;
     for (size_t i = 0; i < c->n_inflight; i++)
-        c->inflight[i]->owner = NULL; /* the writer has them; drop their answers */
+        c->inflight[i]->answer = NULL; /* the writer has them; drop their answers */
     c->n_inflight = 0;
     if (c->blocked) {
         kj_ingest_job *job = c->blocked;
