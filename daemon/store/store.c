@@ -169,7 +169,6 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out)
     if (mdb_get(t->txn, s->meta, &k, &v) == MDB_SUCCESS && v.mv_size == 8)
         memcpy(&t->next_seq, v.mv_data, 8);
     t->journal_next = s->journal_next;
-    msgpack_sbuffer_init(&t->buf);
     msgpack_sbuffer_init(&t->rec);
     *out = t;
     return KJ_OK;
@@ -290,14 +289,6 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packe
                            : id_stored(t, idk, idlen, duplicate);
     if (rc || *duplicate) return map_err(rc);
 
-    if (!packed) {
-        msgpack_packer pk;
-        t->buf.size = 0;
-        msgpack_packer_init(&pk, &t->buf, msgpack_sbuffer_write);
-        kj_msgpack_pack_event(&pk, ev);
-        packed = t->buf.data;
-        len = t->buf.size;
-    }
     rc = put_raw(t, rawk, packed, len);
     if (!rc && !t->ids_direct) rc = journal_id(t, rawk, idk, idlen);
     if (rc) return map_err(rc);
@@ -317,7 +308,6 @@ kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t v
 
 static void txn_free(kj_store_txn *t)
 {
-    msgpack_sbuffer_destroy(&t->buf);
     msgpack_sbuffer_destroy(&t->rec);
     free(t);
 }

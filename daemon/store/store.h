@@ -94,7 +94,7 @@ void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *samp
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. packed (len
  * bytes) is ev as kj_msgpack_pack_event writes it, packed by the submitting
- * thread so that the one writer does not; NULL: the store packs ev itself. */
+ * thread so that the one writer does not. */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,

@@ -38,7 +38,6 @@ struct kj_store_txn {
     MDB_txn *txn;
     uint64_t next_seq; /* sequence for raw-log and alert keys */
     bool seq_changed;
-    msgpack_sbuffer buf;     /* reused for encoding events */
     MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
     MDB_cursor *journal_cur; /* appends to the id journal */
     uint64_t journal_next;
