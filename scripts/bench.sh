@@ -51,6 +51,8 @@ echo "and keeping 16 frames unacknowledged (the daemon's read-ahead per connecti
 "$build/bench/bench_wsingest" "$port" "$secret" 32 1 "$secs" "$pid"
 "$build/bench/bench_wsingest" "$port" "$secret" 32 16 "$secs" "$pid"
 echo -n "daemon memory after ingest: "; rss
+echo "what the disk asks of each commit, where the daemon's store is (single events pay it per group)"
+"$build/bench/bench_disk" "$tmp"
 
 echo
 scripts/bench-metrics-cost.sh "$build"
