@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crc32.h" /* kj_crc32: the spool's checksum (fuzz_spool computes it too) */
 #include "err.h"
 
 #define KJ_SPOOL_HEADER 20
@@ -78,8 +79,5 @@ kj_err kj_spool_remove(kj_spool *s, uint64_t seq, char *msg, size_t msglen);
 
 /* Events in the spool, from the files' headers (no lock needed). */
 kj_err kj_spool_pending(kj_spool *s, uint64_t *events, char *msg, size_t msglen);
-
-/* CRC-32 (IEEE), as zlib computes it. */
-uint32_t kj_crc32(uint32_t crc, const void *buf, size_t len);
 
 #endif
