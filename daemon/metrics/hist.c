@@ -176,10 +176,73 @@ void kj_hist_add(kj_hist *h, int64_t v)
         }                                                                                          \
     } while (0)
 
+/* The lowest and highest non-empty cells of a hist that has some. */
+static void cell_range(const kj_hist *h, unsigned *lo, unsigned *hi)
+{
+    if (!h->dense) {
+        *lo = sparse_ids(h)[0];
+        *hi = sparse_ids(h)[h->n - 1];
+        return;
+    }
+    unsigned a = 0, b = h->cap - 1u;
+    while (a < b && !h->cells[a])
+        a++;
+    while (b > a && !h->cells[b])
+        b--;
+    *lo = h->lo + a;
+    *hi = h->lo + b;
+}
+
+/* Both sorted, so one pass writes their union: an add per cell would search
+ * for each one and shift the cells after it. */
+static void sparse_merge(kj_hist *h, const kj_hist *other)
+{
+    unsigned cap = (unsigned)h->n + other->n, i = 0, n = 0;
+    uint32_t *cells = kj_malloc(cap * (sizeof(uint32_t) + sizeof(uint16_t)));
+    uint16_t *ids = (uint16_t *)(cells + cap);
+    const uint16_t *mine = sparse_ids(h);
+    EACH_CELL(other, id, k, {
+        while (i < h->n && mine[i] < id) {
+            cells[n] = h->cells[i];
+            ids[n++] = mine[i++];
+        }
+        bool same = i < h->n && mine[i] == id;
+        cells[n] = same ? h->cells[i++] + k : k;
+        ids[n++] = (uint16_t)id;
+    });
+    for (; i < h->n; i++, n++) {
+        cells[n] = h->cells[i];
+        ids[n] = mine[i];
+    }
+    free(h->cells);
+    h->cells = cells;
+    h->cap = (uint16_t)cap;
+    h->n = (uint16_t)n;
+    maybe_densify(h);
+}
+
+/* Merging is how views are built (today, a window with its pending minutes)
+ * and minutes folded: into an empty hist it is a copy, into a dense one the
+ * range is widened once, and a sparse one is merged in one pass unless only
+ * a few cells come. */
 void kj_hist_merge(kj_hist *h, const kj_hist *other)
 {
     if (!other->count) return;
-    EACH_CELL(other, id, k, add_cell(h, id, k));
+    if (!h->count) {
+        kj_hist_copy(h, other);
+        return;
+    }
+    if (h->dense) {
+        unsigned lo, hi;
+        cell_range(other, &lo, &hi);
+        dense_cover(h, lo);
+        dense_cover(h, hi);
+        EACH_CELL(other, id, k, add_cell(h, id, k));
+    } else if (other->n > 4) {
+        sparse_merge(h, other);
+    } else {
+        EACH_CELL(other, id, k, add_cell(h, id, k));
+    }
     h->count += other->count;
     h->sum += other->sum;
     if (other->max > h->max) h->max = other->max;

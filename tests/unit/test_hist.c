@@ -188,6 +188,59 @@ START_TEST(test_merge_sub)
 }
 END_TEST
 
+/* Values of one shape: none, a few, a narrow range (dense), a wide one
+ * (sparse), or a narrow range far from the others (dense, elsewhere). */
+static size_t shape_values(int shape, int64_t *v)
+{
+    size_t n = shape == 0 ? 0 : shape == 1 ? 1 + rnd() % 4 : 50 + rnd() % 400;
+    for (size_t i = 0; i < n; i++) {
+        switch (shape) {
+        case 1: v[i] = (int64_t)(rnd() % 3) * 5000; break;
+        case 2: v[i] = 200 + (int64_t)(rnd() % 600); break;
+        case 3: v[i] = (int64_t)exp(rnd01() * log(3600000.0)); break;
+        default: v[i] = 500000 + (int64_t)(rnd() % 40000); break;
+        }
+    }
+    return n;
+}
+
+/* Every pair of shapes merged, either way round and onto itself grown by
+ * adds, equals the hist of all the values added one by one: merging takes
+ * a different way for an empty, a dense and a sparse hist. */
+START_TEST(test_merge_shapes)
+{
+    int64_t a_v[512], b_v[512], all[1024];
+    for (int trial = 0; trial < 40; trial++) {
+        for (int sa = 0; sa < 5; sa++) {
+            for (int sb = 0; sb < 5; sb++) {
+                size_t na = shape_values(sa, a_v), nb = shape_values(sb, b_v);
+                kj_hist a = KJ_HIST_INIT, b = KJ_HIST_INIT, want = KJ_HIST_INIT;
+                for (size_t i = 0; i < na; i++) {
+                    kj_hist_add(&a, a_v[i]);
+                    kj_hist_add(&want, a_v[i]);
+                    all[i] = a_v[i];
+                }
+                for (size_t i = 0; i < nb; i++) {
+                    kj_hist_add(&b, b_v[i]);
+                    kj_hist_add(&want, b_v[i]);
+                    all[na + i] = b_v[i];
+                }
+                kj_hist_merge(&a, &b);
+                ck_assert_msg(kj_hist_equal(&a, &want), "shapes %d + %d", sa, sb);
+                if (na + nb) check_against(&a, all, na + nb, "merged shapes");
+                /* the merged hist still takes adds where they belong */
+                kj_hist_add(&a, 7);
+                kj_hist_add(&want, 7);
+                ck_assert(kj_hist_equal(&a, &want));
+                kj_hist_reset(&a);
+                kj_hist_reset(&b);
+                kj_hist_reset(&want);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_copy)
 {
     kj_hist a = KJ_HIST_INIT, c = KJ_HIST_INIT;
@@ -319,6 +372,7 @@ static Suite *hist_suite(void)
     tcase_add_test(tc, test_adversarial);
     tcase_add_test(tc, test_empty_and_clamp);
     tcase_add_test(tc, test_merge_sub);
+    tcase_add_test(tc, test_merge_shapes);
     tcase_add_test(tc, test_copy);
     tcase_add_test(tc, test_serialise);
     tcase_add_test(tc, test_decode_garbage);
