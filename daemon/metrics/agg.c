@@ -122,24 +122,29 @@ static void add_ratings(kj_agg_ratings *r, const kj_agg_ratings *b)
         r->elem_sum[i] += b->elem_sum[i];
 }
 
-void kj_agg_merge(kj_agg *a, const kj_agg *b)
+void kj_agg_merge_hists(kj_agg *a, const kj_agg *b, unsigned hists)
 {
     if (b->tasks) {
         kj_agg_tasks *t = tasks_of(a);
 #define ADD(f) t->f += b->tasks->f;
         TASK_FIELDS(ADD)
 #undef ADD
-        kj_hist_merge(&t->duration, &b->tasks->duration);
+        if (hists & KJ_AGG_MAX_DURATION) kj_hist_merge(&t->duration, &b->tasks->duration);
     }
     if (b->services) {
         kj_agg_services *s = services_of(a);
 #define ADD(f) s->f += b->services->f;
         SERVICE_FIELDS(ADD)
 #undef ADD
-        kj_hist_merge(&s->wait, &b->services->wait);
-        kj_hist_merge(&s->service, &b->services->service);
+        if (hists & KJ_AGG_MAX_WAIT) kj_hist_merge(&s->wait, &b->services->wait);
+        if (hists & KJ_AGG_MAX_SERVICE) kj_hist_merge(&s->service, &b->services->service);
     }
     if (b->ratings) add_ratings(ratings_of(a), b->ratings);
+}
+
+void kj_agg_merge(kj_agg *a, const kj_agg *b)
+{
+    kj_agg_merge_hists(a, b, KJ_AGG_HISTS);
 }
 
 static uint64_t minus(uint64_t x, uint64_t y)
@@ -216,7 +221,7 @@ void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max)
 
 /* A section's plain fields by value, its hists deep (kj_hist_copy copies the
  * cells whole: a view of a window is a copy, made for every read). */
-void kj_agg_copy(kj_agg *dst, const kj_agg *src)
+void kj_agg_copy_hists(kj_agg *dst, const kj_agg *src, unsigned hists)
 {
     if (dst == src) return;
     kj_agg_reset(dst);
@@ -224,19 +229,25 @@ void kj_agg_copy(kj_agg *dst, const kj_agg *src)
         dst->tasks = kj_malloc(sizeof *dst->tasks);
         *dst->tasks = *src->tasks;
         dst->tasks->duration = (kj_hist)KJ_HIST_INIT;
-        kj_hist_copy(&dst->tasks->duration, &src->tasks->duration);
+        if (hists & KJ_AGG_MAX_DURATION) kj_hist_copy(&dst->tasks->duration, &src->tasks->duration);
     }
     if (src->services) {
         dst->services = kj_malloc(sizeof *dst->services);
         *dst->services = *src->services;
         dst->services->wait = dst->services->service = (kj_hist)KJ_HIST_INIT;
-        kj_hist_copy(&dst->services->wait, &src->services->wait);
-        kj_hist_copy(&dst->services->service, &src->services->service);
+        if (hists & KJ_AGG_MAX_WAIT) kj_hist_copy(&dst->services->wait, &src->services->wait);
+        if (hists & KJ_AGG_MAX_SERVICE)
+            kj_hist_copy(&dst->services->service, &src->services->service);
     }
     if (src->ratings) {
         dst->ratings = kj_malloc(sizeof *dst->ratings);
         *dst->ratings = *src->ratings;
     }
+}
+
+void kj_agg_copy(kj_agg *dst, const kj_agg *src)
+{
+    kj_agg_copy_hists(dst, src, KJ_AGG_HISTS);
 }
 
 /* Encoded form: a byte of present sections, then per section its counters as

@@ -50,8 +50,9 @@ typedef struct kj_agg {
     kj_agg_ratings *ratings;   /* NULL: no ratings */
 } kj_agg;
 
-/* Which duration hists a subtraction may have lost the maximum of. */
-enum { KJ_AGG_MAX_DURATION = 1, KJ_AGG_MAX_WAIT = 2, KJ_AGG_MAX_SERVICE = 4 };
+/* The three duration hists as bits: which ones a subtraction may have lost
+ * the maximum of, and which ones a view needs (KJ_AGG_HISTS: all). */
+enum { KJ_AGG_MAX_DURATION = 1, KJ_AGG_MAX_WAIT = 2, KJ_AGG_MAX_SERVICE = 4, KJ_AGG_HISTS = 7 };
 
 /* Free the sections; a becomes empty. */
 void kj_agg_reset(kj_agg *a);
@@ -66,6 +67,9 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms);
 
 /* a += b. */
 void kj_agg_merge(kj_agg *a, const kj_agg *b);
+/* a += b for the counters and only the hists in `hists` (KJ_AGG_MAX_* bits):
+ * a view built for one metric need not copy cells it never reads. */
+void kj_agg_merge_hists(kj_agg *a, const kj_agg *b, unsigned hists);
 
 /* a -= b, where b was merged into a before. Sections that become empty are
  * freed. Returns the KJ_AGG_MAX_* bits of hists whose maximum may have left
@@ -75,6 +79,8 @@ void kj_agg_set_max(kj_agg *a, unsigned which, int64_t max);
 
 /* A deep copy (dst's old contents are released). */
 void kj_agg_copy(kj_agg *dst, const kj_agg *src);
+/* The same with only the hists in `hists`; the others are left empty. */
+void kj_agg_copy_hists(kj_agg *dst, const kj_agg *src, unsigned hists);
 
 /* Upper bound of kj_agg_encode's output. */
 #define KJ_AGG_ENCODED_MAX (1 + 26 * 10 + 3 * KJ_HIST_ENCODED_MAX)

@@ -83,7 +83,7 @@ static bool ind_value(kj_metrics *m, const kj_unit *u, size_t i, kj_scope *sc, d
     if (u->ind_metric[i] < 0) return false;
     kj_metric metric = (kj_metric)u->ind_metric[i];
     if (ic->window == KJ_WIN_NOW) return sc->kind == KJ_SCOPE_UNIT && kj_mq_value(m, u, metric, v);
-    const kj_agg *a = kj_m_window(m, sc, ic->window);
+    const kj_agg *a = kj_m_window_for(m, sc, ic->window, metric);
     if (ic->min_samples > 1 && kj_metric_samples(a, metric) < ic->min_samples) return false;
     return kj_metric_value(a, kj_m_window_hours(m, ic->window), metric, v);
 }

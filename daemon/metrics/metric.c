@@ -221,6 +221,17 @@ uint64_t kj_metric_samples(const kj_agg *a, kj_metric metric)
     return metric >= KJ_M_RATINGS_IKM_U1 ? r->elem_n : r->cit_n;
 }
 
+unsigned kj_metric_hists(kj_metric metric)
+{
+    if (metric >= KJ_M_TASKS_DURATION_AVG && metric <= KJ_M_TASKS_DURATION_MAX)
+        return KJ_AGG_MAX_DURATION;
+    if (metric >= KJ_M_SERVICES_WAIT_AVG && metric <= KJ_M_SERVICES_WAIT_MAX)
+        return KJ_AGG_MAX_WAIT;
+    if (metric >= KJ_M_SERVICES_SERVICE_AVG && metric <= KJ_M_SERVICES_SERVICE_MAX)
+        return KJ_AGG_MAX_SERVICE;
+    return 0;
+}
+
 bool kj_metric_achievement(kj_better better, double target, bool has_value, double value,
                            double *pct)
 {

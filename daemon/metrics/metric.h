@@ -96,6 +96,9 @@ bool kj_metric_value(const kj_agg *a, double hours, kj_metric metric, double *ou
  * and per_hour, those counted); an indicator's min_samples is judged on it. */
 uint64_t kj_metric_samples(const kj_agg *a, kj_metric metric);
 
+/* Which hists of an aggregate (KJ_AGG_MAX_* bits) those two read. */
+unsigned kj_metric_hists(kj_metric metric);
+
 /* IKM of SPEC §4 from ikm_sum (sum of element values over the citizen
  * responses, 9 x score for a score-only response) and n responses: the index
  * rounded half-up to two decimals, as an integer in hundredths (2500..10000),

@@ -24,16 +24,18 @@ static bool pending_in(kj_metrics *m, const open_bucket *ob, kj_res res, int32_t
 }
 
 /* The pending minutes of sc inside the bucket (res, start) of an hour or a
- * day: how many hold events; each is merged into `into` unless it is NULL.
- * Pending minutes are always open (decoded). */
-size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into)
+ * day: how many hold events; each is merged into `into` (with the hists in
+ * `hists`, KJ_AGG_MAX_* bits) unless it is NULL. Pending minutes are always
+ * open (decoded). */
+size_t kj_m_pending(kj_metrics *m, kj_scope *sc, kj_res res, int32_t start, kj_agg *into,
+                    unsigned hists)
 {
     size_t n = 0;
     for (unsigned i = 0; i < sc->n_open; i++) {
         const open_bucket *ob = &sc->open[i];
         if (!pending_in(m, ob, res, start) || kj_agg_empty(&ob->agg)) continue;
         n++;
-        if (into) kj_agg_merge(into, &ob->agg);
+        if (into) kj_agg_merge_hists(into, &ob->agg, hists);
     }
     return n;
 }

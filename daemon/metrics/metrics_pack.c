@@ -75,7 +75,7 @@ static void series_point(kj_metrics *m, kj_scope *sc, kj_res res, int32_t bucket
                          kj_metric metric, kj_series_fn fn, void *ctx)
 {
     double v;
-    if (res != KJ_RES_MINUTE) kj_m_pending(m, sc, res, bucket, a);
+    if (res != KJ_RES_MINUTE) kj_m_pending(m, sc, res, bucket, a, kj_metric_hists(metric));
     if (kj_metric_value(a, (double)kj_res_ms(res) / (double)KJ_HOUR_MS, metric, &v))
         fn(ctx, start_ms(m, res, bucket), v);
 }

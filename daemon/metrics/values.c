@@ -11,8 +11,8 @@
 
 /* Today's aggregate of sc (NULL: none), decoding its day bucket on first
  * use; with pending minutes, their sum in m->view (valid until the next
- * read: every reader uses it at once). */
-const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
+ * read: every reader uses it at once), holding only the hists in `hists`. */
+static const kj_agg *today(kj_metrics *m, kj_scope *sc, unsigned hists)
 {
     const kj_agg *day = NULL;
     open_bucket *ob = kj_m_open_find(sc, KJ_RES_DAY, m->today);
@@ -21,13 +21,18 @@ const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
         day = &ob->agg;
     else if (kj_series_find(&sc->ser[KJ_RES_DAY], m->today, &rec))
         day = &kj_m_open(m, sc, KJ_RES_DAY, m->today)->agg;
-    if (!kj_m_pending(m, sc, KJ_RES_DAY, m->today, NULL)) return day;
+    if (!kj_m_pending(m, sc, KJ_RES_DAY, m->today, NULL, 0)) return day;
     if (day)
-        kj_agg_copy(&m->view, day);
+        kj_agg_copy_hists(&m->view, day, hists);
     else
         kj_agg_reset(&m->view);
-    kj_m_pending(m, sc, KJ_RES_DAY, m->today, &m->view);
+    kj_m_pending(m, sc, KJ_RES_DAY, m->today, &m->view, hists);
     return &m->view;
+}
+
+const kj_agg *kj_m_today(kj_metrics *m, kj_scope *sc)
+{
+    return today(m, sc, KJ_AGG_HISTS);
 }
 
 /* The current bucket of a sliding window's resolution, NULL when empty. */
@@ -42,21 +47,34 @@ static const kj_agg *current(kj_metrics *m, kj_scope *sc, int sw)
     return &kj_m_open(m, sc, res, now)->agg;
 }
 
-const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
+/* A window's aggregate, as today() for the hists in `hists`. */
+static const kj_agg *window(kj_metrics *m, kj_scope *sc, kj_window w, unsigned hists)
 {
-    if (w == KJ_WIN_TODAY) return kj_m_today(m, sc);
+    if (w == KJ_WIN_TODAY) return today(m, sc, hists);
     int sw = w; /* a sliding window */
     const kj_agg *cur = current(m, sc, sw);
     /* the current hour of 7d and 30d: with its pending minutes */
     bool pending =
-        kj_sw_res[sw] == KJ_RES_HOUR && kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, NULL);
+        kj_sw_res[sw] == KJ_RES_HOUR && kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, NULL, 0);
     if (!cur && !pending) return &sc->win[sw];
     if (kj_agg_empty(&sc->win[sw]) && !pending) return cur;
     /* valid until the next call: every reader uses it at once */
-    kj_agg_copy(&m->view, &sc->win[sw]);
-    if (cur) kj_agg_merge(&m->view, cur);
-    if (pending) kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, &m->view);
+    kj_agg_copy_hists(&m->view, &sc->win[sw], hists);
+    if (cur) kj_agg_merge_hists(&m->view, cur, hists);
+    if (pending) kj_m_pending(m, sc, KJ_RES_HOUR, m->now_hour, &m->view, hists);
     return &m->view;
+}
+
+const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w)
+{
+    return window(m, sc, w, KJ_AGG_HISTS);
+}
+
+/* Indicators are judged after every group, each on one metric: its view
+ * copies only the hist that metric reads (none for a count or a rating). */
+const kj_agg *kj_m_window_for(kj_metrics *m, kj_scope *sc, kj_window w, kj_metric metric)
+{
+    return window(m, sc, w, kj_metric_hists(metric));
 }
 
 /* services.per_hour divides by the window's length; for today by the hours

@@ -13,6 +13,8 @@ bool kj_m_value(kj_metrics *m, kj_scope *sc, kj_metric metric, kj_window w, doub
 /* Every unit, sorted by id, in a new array (free() it) of *n. */
 kj_unit **kj_m_units_sorted(kj_metrics *m, size_t *n);
 const kj_agg *kj_m_window(kj_metrics *m, kj_scope *sc, kj_window w);
+/* The same, good for reading `metric` only. */
+const kj_agg *kj_m_window_for(kj_metrics *m, kj_scope *sc, kj_window w, kj_metric metric);
 double kj_m_window_hours(const kj_metrics *m, kj_window w);
 kj_scope *kj_m_find_ref(kj_metrics *m, const kj_scope_ref *ref);
 
