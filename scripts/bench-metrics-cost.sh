@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # What the metrics engine costs ingest (issue 3's aim: under 30 % of the
-# throughput). Two fresh daemons, sync: full, one with the engine and one
-# built without it (build/bench/kinerjad-no-metrics); HTTP batches of 1,000
-# over 8 connections, run alternately so that both see the same machine.
-# Prints each run and the median cost. Asserts nothing.
+# throughput). Three fresh daemons, sync: full: one with the engine, one with
+# the engine and the demo's indicators (examples/demo.yaml: each group judges
+# them for every scope it touched), and one built without the engine
+# (build/bench/kinerjad-no-metrics); HTTP batches of 1,000 over 8
+# connections, run in turn so that all see the same machine. Prints each run
+# and the median costs. Asserts nothing.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -23,9 +25,9 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start NAME BINARY: a daemon on a free port; sets port_NAME and pid_NAME
+# start NAME BINARY [EXTRA_YAML]: a daemon on a free port; sets port_NAME and pid_NAME
 start() {
-  local name=$1 bin=$2 port
+  local name=$1 bin=$2 extra=${3:-/dev/null} port
   port=$(free_port)
   cat >"$tmp/$name.yaml" <<YAML
 listen: "127.0.0.1:$port"
@@ -36,6 +38,7 @@ log_level: warn
 tokens:
   - {name: bench, sha256: "$digest", role: ingest, units: "*"}
 YAML
+  cat "$extra" >>"$tmp/$name.yaml"
   "$bin" -c "$tmp/$name.yaml" 2>"$tmp/$name.log" &
   pids+=($!)
   printf -v "pid_$name" %s "$!"
@@ -53,32 +56,43 @@ rate() {
   port=port_$1 pid=pid_$1
   out=$("$build/bench/bench_ingest" "${!port}" "$secret" 1000 8 "$secs" "$2" "${!pid}")
   sed "s/^/  $1: /" <<<"$out" >&2
-  awk '/events\/s/ {r = $5} /writer thread/ {u = $3} END {print r, u}' <<<"$out" >&3
+  awk '/events\/s/ && !r { for (i = 2; i <= NF; i++) if ($i == "events/s") { r = $(i - 1); break } }
+       match($0, /writer thread [0-9.]+/) { u = substr($0, RSTART + 14, RLENGTH - 14) }
+       END { print r, u }' <<<"$out" >&3
 }
 
+awk '/^indicators:/ {on = 1; print; next} on && /^[A-Za-z_]+:/ {exit} on' examples/demo.yaml \
+  >"$tmp/demo-indicators.yaml"
 start with "$build/kinerjad"
+start indicators "$build/kinerjad" "$tmp/demo-indicators.yaml"
 start without "$build/bench/kinerjad-no-metrics"
-echo "the metrics engine's cost: HTTP batches of 1,000 x 8, ${secs}s runs, alternately with and without it"
-"$build/bench/bench_ingest" "$port_with" "$secret" 1000 8 1 warm >/dev/null
-"$build/bench/bench_ingest" "$port_without" "$secret" 1000 8 1 warm >/dev/null
+echo "the metrics engine's cost: HTTP batches of 1,000 x 8, ${secs}s runs, in turn with it, with it and"
+echo "the demo's $(grep -c '^  - id:' "$tmp/demo-indicators.yaml") indicators, and without it"
+for d in with indicators without; do
+  port=port_$d
+  "$build/bench/bench_ingest" "${!port}" "$secret" 1000 8 1 warm >/dev/null
+done
+declare -A tag=([with]=w [indicators]=i [without]=n)  # each run's event ids its own
 rows=()
-for r in $(seq "$rounds"); do  # which goes first alternates: both see a store as full
-  if ((r % 2)); then
-    w=$(rate with "w$r" 3>&1 1>&2)
-    wo=$(rate without "n$r" 3>&1 1>&2)
-  else
-    wo=$(rate without "n$r" 3>&1 1>&2)
-    w=$(rate with "w$r" 3>&1 1>&2)
-  fi
-  rows+=("$w $wo")
+for r in $(seq "$rounds"); do  # which goes first turns: all see a store as full
+  order=(with indicators without)
+  for ((k = 0; k < (r - 1) % 3; k++)); do order=("${order[@]:1}" "${order[0]}"); done
+  for d in "${order[@]}"; do printf -v "got_$d" %s "$(rate "$d" "${tag[$d]}$r" 3>&1 1>&2)"; done
+  rows+=("$got_with $got_indicators $got_without")
 done 2>&1
-# per round: cost = 1 - with/without events/s; the writer's us/event of both
-printf '%s\n' "${rows[@]}" | awk '{
-    cost[NR] = 100 * (1 - $1 / $3); line = line sprintf("%s%.1f %% (%s vs %s us)", NR > 1 ? ", " : "", cost[NR], $2, $4)
+# per round: cost = 1 - (with or indicators)/without events/s; the writer's us/event of each
+printf '%s\n' "${rows[@]}" | awk '
+  function median(a, n,   i, j, t) {  # mawk has no asort
+    for (i = 2; i <= n; i++)
+      for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return a[int((n + 1) / 2)]
+  }
+  {
+    w[NR] = 100 * (1 - $1 / $5); i[NR] = 100 * (1 - $3 / $5)
+    line = line sprintf("%s%.1f / %.1f %% (%s / %s vs %s us)", NR > 1 ? ", " : "", w[NR], i[NR], $2, $4, $6)
   } END {
-    n = NR
-    for (i = 2; i <= n; i++)  # mawk has no asort
-      for (j = i; j > 1 && cost[j - 1] > cost[j]; j--) { t = cost[j]; cost[j] = cost[j - 1]; cost[j - 1] = t }
-    printf "metrics engine costs %.1f %% of the throughput (median of %d rounds; writer CPU per event with vs without)\n", cost[int((n + 1) / 2)], n
+    n = NR; mw = median(w, n); mi = median(i, n)
+    printf "metrics engine costs %.1f %% of the throughput, %.1f %% with the demo'"'"'s indicators\n", mw, mi
+    printf "  (median of %d rounds; writer CPU per event with / with indicators vs without)\n", n
     print "  rounds: " line
   }'
