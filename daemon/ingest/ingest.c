@@ -82,15 +82,28 @@ void kj_ingest_job_free(kj_ingest_job *job)
     free(job);
 }
 
-/* Stores one job's valid events; returns a store error that dooms the group. */
+/* Judges a job's items before any of the group is stored, and lists the
+ * admitted ones (marked accepted until the store says otherwise). Admission
+ * does not hang on the group's earlier events: it asks whether an
+ * acknowledged alert exists, and alerts come at the commit. */
+static void admit_job(kj_ingest *in, kj_ingest_job *job, const kj_event **list, size_t *n)
+{
+    for (size_t i = 0; i < job->batch->n; i++) {
+        kj_batch_item *it = &job->batch->items[i];
+        bool ok = !it->error[0] && (!in->hooks.admit || in->hooks.admit(in->hooks.ctx, it));
+        job->results[i] = ok ? KJ_ITEM_ACCEPTED : KJ_ITEM_REJECTED;
+        if (ok) list[(*n)++] = &it->ev;
+    }
+}
+
+/* Stores one job's admitted events; returns a store error that dooms the
+ * group. */
 static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
 {
     job->accepted = job->duplicates = 0;
     for (size_t i = 0; i < job->batch->n; i++) {
         kj_batch_item *it = &job->batch->items[i];
-        job->results[i] = KJ_ITEM_REJECTED;
-        if (it->error[0]) continue;
-        if (in->hooks.admit && !in->hooks.admit(in->hooks.ctx, it)) continue;
+        if (job->results[i] != KJ_ITEM_ACCEPTED) continue;
         bool dup;
         size_t len;
         const uint8_t *packed = kj_ingest_job_packed(job, i, &len);
@@ -102,7 +115,6 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
             continue;
         }
         if (in->hooks.apply && (err = in->hooks.apply(in->hooks.ctx, t, &it->ev))) return err;
-        job->results[i] = KJ_ITEM_ACCEPTED;
         job->accepted++;
     }
     return KJ_OK;
@@ -115,22 +127,17 @@ typedef struct job_group {
     size_t jobs, events;
 } job_group;
 
-/* Tells the store the group's size and a sample of its events, spread evenly
- * (how its ids are spread decides where the store puts them). */
-static void expect_group(kj_store_txn *t, const job_group *g)
+/* Admits the group's events and tells the store which it will be given, in
+ * order (how their ids run decides where the store puts them). */
+static kj_err expect_group(kj_ingest *in, kj_store_txn *t, const job_group *g)
 {
-    size_t n = 0, i = 0;
-    const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
-    size_t step = g->events / KJ_STORE_SAMPLES + 1;
-    for (kj_ingest_job *j = g->head; j && n < KJ_STORE_SAMPLES; j = j->next) {
-        const kj_batch_item *it = j->batch->items;
-        for (size_t k = 0; k < j->batch->n && n < KJ_STORE_SAMPLES; k++, i++) {
-            if (i % step || it[k].error[0]) continue;
-            next[n] = k + 1 < j->batch->n && !it[k + 1].error[0] ? &it[k + 1].ev : NULL;
-            sample[n++] = &it[k].ev;
-        }
-    }
-    kj_store_expect(t, g->events, sample, next, n);
+    const kj_event **list = kj_malloc((g->events ? g->events : 1) * sizeof *list);
+    size_t n = 0;
+    for (kj_ingest_job *j = g->head; j; j = j->next)
+        admit_job(in, j, list, &n);
+    kj_err err = kj_store_expect(t, list, n);
+    free(list);
+    return err;
 }
 
 /* One write transaction for the whole group; sets every job's err. */
@@ -140,8 +147,8 @@ static void commit_group(kj_ingest *in, const job_group *g)
     int64_t t0 = kj_mono_us();
     kj_store_txn *t = NULL;
     kj_err err = kj_store_begin(in->store, &t);
-    if (!err) expect_group(t, g);
     if (!err && in->hooks.begin) in->hooks.begin(in->hooks.ctx);
+    if (!err) err = expect_group(in, t, g);
     for (kj_ingest_job *j = group; j && !err; j = j->next)
         err = store_job(in, t, j);
     if (!err && in->hooks.persist) err = in->hooks.persist(in->hooks.ctx, t);

@@ -261,38 +261,112 @@ static bool ids_in_runs(const kj_event *const *sample, const kj_event *const *ne
     return n < 2 || 4 * near >= n || sorted_in_runs(sample, n);
 }
 
-void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample,
-                     const kj_event *const *next, size_t n)
+/* An event of a direct group: the sequence of its raw key, and whether its
+ * id was known (or came earlier in the group). */
+struct id_claim {
+    const kj_event *ev;
+    uint64_t seq;
+    bool dup;
+};
+
+struct id_ref {
+    const uint8_t *key;
+    uint32_t len, i;
+};
+
+/* LMDB's order of keys (memcmp, then the shorter first); of two equal ids,
+ * the first to come is the one stored. */
+static int ref_cmp(const void *a, const void *b)
 {
-    t->ids_direct = events >= KJ_STORE_DIRECT_IDS && ids_in_runs(sample, next, n);
+    const struct id_ref *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
 }
 
-/* A big group's id goes straight into ids, after the journal's ids are asked. */
-static int put_id_direct(kj_store_txn *t, const uint8_t *rawk, const uint8_t *idk, size_t len,
-                         bool *duplicate)
+/* The ids of a direct group into ids, in key order through one cursor:
+ * neighbours share their descent and their leaf (LMDB looks on the cursor's
+ * leaf first), where the order of arrival jumps between units and clients at
+ * every event. Each event's raw key is fixed here: sequence next_seq plus
+ * its place, a duplicate leaving its number unused. */
+static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
 {
-    *duplicate = kj_idset_has(t->s->recent_ids, idk, len);
-    if (*duplicate) return 0;
-    MDB_val k = {len, (void *)idk}, v = {RAW_KEY, (void *)rawk};
-    int rc = mdb_put(t->txn, t->s->ids, &k, &v, MDB_NOOVERWRITE);
-    *duplicate = rc == MDB_KEYEXIST;
-    return *duplicate ? 0 : rc;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(evs[i]->unit) + 1 + strlen(evs[i]->id);
+    uint8_t *keys = kj_malloc(total ? total : 1), *p = keys;
+    struct id_ref *refs = kj_malloc((n ? n : 1) * sizeof *refs);
+    t->claims = kj_malloc((n ? n : 1) * sizeof *t->claims);
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = (struct id_ref){p, (uint32_t)id_key(p, evs[i]->unit, evs[i]->id), (uint32_t)i};
+        p += refs[i].len;
+        t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, false};
+    }
+    t->n_claims = n;
+    t->next_seq += n;
+    t->seq_changed = true;
+    qsort(refs, n, sizeof *refs, ref_cmp);
+    int rc = mdb_cursor_open(t->txn, t->s->ids, &t->ids_cur);
+    for (size_t k = 0; k < n && !rc; k++) {
+        struct id_claim *c = &t->claims[refs[k].i];
+        c->dup = kj_idset_has(t->s->recent_ids, refs[k].key, refs[k].len);
+        if (c->dup) continue;
+        uint8_t rawk[RAW_KEY];
+        time_key(rawk, c->ev->ts, c->seq);
+        MDB_val key = {refs[k].len, (void *)refs[k].key}, v = {RAW_KEY, rawk};
+        rc = mdb_cursor_put(t->ids_cur, &key, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) c->dup = true, rc = 0;
+    }
+    free(refs);
+    free(keys);
+    return rc;
+}
+
+kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n)
+{
+    const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
+    size_t ns = 0, step = n / KJ_STORE_SAMPLES + 1;
+    for (size_t i = 0; i < n && ns < KJ_STORE_SAMPLES; i += step, ns++) {
+        sample[ns] = evs[i];
+        next[ns] = i + 1 < n ? evs[i + 1] : NULL;
+    }
+    t->ids_direct = n >= KJ_STORE_DIRECT_IDS && ids_in_runs(sample, next, ns);
+    return t->ids_direct ? map_err(claim_ids(t, evs, n)) : KJ_OK;
+}
+
+/* Whether ev may be put now: always in a journalled group, the next of its
+ * events (*c) in a direct one. */
+static bool claimed_next(kj_store_txn *t, const kj_event *ev, const struct id_claim **c)
+{
+    if (!t->ids_direct) return true;
+    if (t->next_claim >= t->n_claims || t->claims[t->next_claim].ev != ev) return false;
+    *c = &t->claims[t->next_claim++];
+    return true;
 }
 
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate)
 {
+    const struct id_claim *c = NULL;
+    if (!claimed_next(t, ev, &c)) return KJ_ERR_INVALID;
     uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
-    time_key(rawk, ev->ts, t->next_seq);
-    size_t idlen = id_key(idk, ev->unit, ev->id);
-    int rc = t->ids_direct ? put_id_direct(t, rawk, idk, idlen, duplicate)
-                           : id_stored(t, idk, idlen, duplicate);
+    size_t idlen = 0;
+    int rc = 0;
+    if (c) {
+        *duplicate = c->dup;
+        time_key(rawk, ev->ts, c->seq);
+    } else {
+        time_key(rawk, ev->ts, t->next_seq);
+        idlen = id_key(idk, ev->unit, ev->id);
+        rc = id_stored(t, idk, idlen, duplicate);
+    }
     if (rc || *duplicate) return map_err(rc);
 
     rc = put_raw(t, rawk, packed, len);
-    if (!rc && !t->ids_direct) rc = journal_id(t, rawk, idk, idlen);
+    if (!rc && !c) rc = journal_id(t, rawk, idk, idlen);
     if (rc) return map_err(rc);
-    t->next_seq++;
+    if (!c) t->next_seq++;
     t->seq_changed = true;
     return KJ_OK;
 }
@@ -309,6 +383,7 @@ kj_err kj_store_put_alert(kj_store_txn *t, int64_t at, const void *val, size_t v
 static void txn_free(kj_store_txn *t)
 {
     msgpack_sbuffer_destroy(&t->rec);
+    free(t->claims);
     free(t);
 }
 

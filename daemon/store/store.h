@@ -79,22 +79,22 @@ kj_err kj_store_sync(kj_store *s);
 
 /* --- writing (one thread) --- */
 kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
-/* How many events t is about to store, when the caller knows, and up to
- * KJ_STORE_SAMPLES of them taken evenly through the group, each with the
- * event that follows it in its batch (next[i], NULL at a batch's end); both
- * borrowed for the call. A group of KJ_STORE_DIRECT_IDS or more whose ids
- * count up ("loket3-000123") puts them into ids without the journal: a
- * quarter of the sampled ids, sorted, differ from their neighbours, or from
- * the id after them in their batch, only in the last few characters. The
- * second test finds the runs of a group of many clients' batches, whose
- * sample rarely holds two of one batch side by side. Random ids (UUIDs) each
- * dirty a leaf of their own; they are journalled. */
-void kj_store_expect(kj_store_txn *t, size_t events, const kj_event *const *sample,
-                     const kj_event *const *next, size_t n);
+/* The n events t is about to store, when the caller knows them: in the
+ * order kj_store_put_event will be called for each of them (evs borrowed for
+ * the call, the events until the commit). A group of KJ_STORE_DIRECT_IDS or
+ * more whose ids count up ("loket3-000123") puts them into ids without the
+ * journal, here and at once, in key order: a quarter of KJ_STORE_SAMPLES ids
+ * taken evenly through the group, sorted, differ from their neighbours, or
+ * from the id after them, only in the last few characters. The second test
+ * finds the runs of a group of many clients' batches, whose sample rarely
+ * holds two of one batch side by side. Random ids (UUIDs) each dirty a leaf
+ * of their own; they are journalled. An error dooms the transaction. */
+kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n);
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. packed (len
  * bytes) is ev as kj_msgpack_pack_event writes it, packed by the submitting
- * thread so that the one writer does not. */
+ * thread so that the one writer does not. After kj_store_expect, ev must be
+ * the next of its events (KJ_ERR_INVALID otherwise). */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,

@@ -41,7 +41,10 @@ struct kj_store_txn {
     MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
     MDB_cursor *journal_cur; /* appends to the id journal */
     uint64_t journal_next;
-    bool ids_direct;     /* a big group: ids go straight into ids */
+    bool ids_direct;         /* a big group: ids go straight into ids */
+    MDB_cursor *ids_cur;     /* its ids, in key order (kj_store_expect) */
+    struct id_claim *claims; /* its events in the order they are put, and each id's fate */
+    size_t n_claims, next_claim;
     msgpack_sbuffer rec; /* this commit's agg writes: its journal record */
     size_t rec_entries;  /* and how many they are */
     bool aggj_merged;    /* the agg journal went into agg in this txn */

@@ -224,12 +224,12 @@ enum id_shape {
 };
 
 /* One group of n events announced with kj_store_expect, its ids shaped as
- * asked; returns the duplicates. */
-static int put_group(kj_store *s, enum id_shape shape, int n)
+ * asked (event `again` repeats the id of event 0 when it is not 0); returns
+ * the duplicates. */
+static int put_group_with(kj_store *s, enum id_shape shape, int n, int again)
 {
     kj_event *evs = calloc((size_t)n, sizeof *evs);
-    const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
-    size_t ns = 0;
+    const kj_event **list = calloc((size_t)n, sizeof *list);
     for (int i = 0; i < n; i++) {
         char id[64];
         static const char *const units[] = {"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"};
@@ -241,26 +241,29 @@ static int put_group(kj_store *s, enum id_shape shape, int n)
             snprintf(id, sizeof id, "cl%d-%d-%d", b * 7 % 32, 100 + b, i % 1000);
             unit = units[(i * 5 + b) % 8];
         } else
-            snprintf(id, sizeof id, "ev-%d", i);
+            snprintf(id, sizeof id, "ev-%d", again && i == again ? 0 : i);
         evs[i] = event(unit, id, 1000 + i);
-    }
-    for (int i = 0; i < n; i++) {
-        if (i % (n / KJ_STORE_SAMPLES + 1) || ns == KJ_STORE_SAMPLES) continue;
-        next[ns] = i + 1 < n && (i + 1) % 1000 ? &evs[i + 1] : NULL; /* batches of 1,000 */
-        sample[ns++] = &evs[i];
+        list[i] = &evs[i];
     }
     kj_store_txn *t;
     ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
-    kj_store_expect(t, (size_t)n, sample, next, ns);
+    ck_assert_int_eq(kj_store_expect(t, list, (size_t)n), KJ_OK);
     int dups = 0;
     for (int i = 0; i < n; i++) {
         bool dup;
         ck_assert_int_eq(put_event(t, &evs[i], &dup), KJ_OK);
+        ck_assert(!again || !dup || i == again); /* the first of two equal ids is stored */
         dups += dup;
     }
     ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    free(list);
     free(evs);
     return dups;
+}
+
+static int put_group(kj_store *s, enum id_shape shape, int n)
+{
+    return put_group_with(s, shape, n, 0);
 }
 
 /* A big group whose ids count up puts them into ids at once; one of
@@ -296,6 +299,52 @@ START_TEST(a_group_of_many_batches_skips_the_journal)
     ck_assert_int_eq(put_group(s, IDS_BATCHES, 16000), 0);
     ck_assert_uint_eq(journal_ids(s), 0);
     ck_assert_int_eq(put_group(s, IDS_BATCHES, 16000), 16000); /* seen in ids */
+    close_store(s);
+}
+END_TEST
+
+/* A direct group puts its ids at once, in key order: an id that comes twice
+ * in it is stored the first time and a duplicate the second, and every other
+ * event is in the raw log. */
+START_TEST(a_direct_group_stores_the_first_of_two_equal_ids)
+{
+    kj_store *s = open_store();
+    int n = KJ_STORE_DIRECT_IDS + 44;
+    ck_assert_int_eq(put_group_with(s, IDS_COUNTED, n, n / 2), 1);
+    ck_assert_uint_eq(journal_ids(s), 0);
+    ck_assert_uint_eq(stored_events(s), (uint64_t)n - 1);
+    ck_assert_int_eq(put_group(s, IDS_BATCHES, 16000), 0);
+    ck_assert_uint_eq(stored_events(s), (uint64_t)n - 1 + 16000);
+    close_store(s);
+}
+END_TEST
+
+/* After kj_store_expect the store takes its events in the order announced,
+ * and refuses another: it cannot tell a duplicate from an event it claimed. */
+START_TEST(a_direct_group_refuses_an_event_it_was_not_told_of)
+{
+    kj_store *s = open_store();
+    int n = KJ_STORE_DIRECT_IDS;
+    kj_event *evs = calloc((size_t)n + 1, sizeof *evs);
+    const kj_event **list = calloc((size_t)n, sizeof *list);
+    for (int i = 0; i <= n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ev-%d", i);
+        evs[i] = event("u1", id, 1000 + i);
+        if (i < n) list[i] = &evs[i];
+    }
+    kj_store_txn *t;
+    bool dup;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_expect(t, list, (size_t)n), KJ_OK);
+    ck_assert_int_eq(put_event(t, &evs[1], &dup), KJ_ERR_INVALID); /* out of order */
+    ck_assert_int_eq(put_event(t, &evs[0], &dup), KJ_OK);
+    ck_assert(!dup);
+    ck_assert_int_eq(put_event(t, &evs[n], &dup), KJ_ERR_INVALID); /* not announced */
+    kj_store_abort(t);
+    ck_assert_uint_eq(stored_events(s), 0);
+    free(list);
+    free(evs);
     close_store(s);
 }
 END_TEST
@@ -774,6 +823,8 @@ int main(void)
     tcase_add_test(tc, an_aborted_transaction_forgets_its_ids);
     tcase_add_test(tc, a_big_group_of_counted_ids_skips_the_journal);
     tcase_add_test(tc, a_group_of_many_batches_skips_the_journal);
+    tcase_add_test(tc, a_direct_group_stores_the_first_of_two_equal_ids);
+    tcase_add_test(tc, a_direct_group_refuses_an_event_it_was_not_told_of);
     tcase_add_test(tc, cursor_resumes_in_time_order);
     tcase_add_test(tc, late_events_take_their_place_in_time);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
