@@ -290,7 +290,9 @@ function applyRoute() {
   }
   live.subscribeOverview(!r.unit);
   if (r.unit) overview.reset();
-  if (r.unit && r.rapor !== null) raporView.open(r.unit, r.rapor).then(scheduleRender);
+  // The header names the rapor's unit at once when it comes: a print right
+  // after the table appears must not show the unit's id instead.
+  if (r.unit && r.rapor !== null) raporView.open(r.unit, r.rapor).then(renderNow);
   else raporView.close();
   syncCharts();
   scheduleRender();

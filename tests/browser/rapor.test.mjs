@@ -63,6 +63,8 @@ describe('rapor (real daemon)', { skip: !daemonBuilt() && 'kinerjad not built' }
     try {
       await page.goto(`${d.url}?token=${TOKENS.viewer}#/unit/${U.id}/rapor/${month.name}`);
       await page.locator('.rapor-table tbody tr').nth(1).waitFor();
+      // the header names the unit as soon as the table is there (a print may follow at once)
+      assert.equal(await page.locator('#title').textContent(), `Rapor kinerja · ${U.name}`);
       assert.equal(await page.locator('#rapor-period').textContent(), month.label);
       assert.equal(await page.locator('.dash').isVisible(), false);
       const row = page.locator(`.rapor-table tr[data-employee="${siti.id}"]`);
