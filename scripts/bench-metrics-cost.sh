@@ -47,6 +47,9 @@ YAML
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
     sleep 0.05
   done
+  echo "bench-metrics-cost: the daemon '$name' did not open its port; its log:" >&2
+  cat "$tmp/$name.log" >&2
+  exit 1
 }
 
 # rate NAME TAG: one run; prints its lines, and on fd 3 its events/s and the
@@ -58,7 +61,10 @@ rate() {
   sed "s/^/  $1: /" <<<"$out" >&2
   awk '/events\/s/ && !r { for (i = 2; i <= NF; i++) if ($i == "events/s") { r = $(i - 1); break } }
        match($0, /writer thread [0-9.]+/) { u = substr($0, RSTART + 14, RLENGTH - 14) }
-       END { print r, u }' <<<"$out" >&3
+       END { if (r > 0 && u != "") print r, u; else exit 1 }' <<<"$out" >&3 || {
+    echo "bench-metrics-cost: no figures from the run of '$1'" >&2
+    exit 1
+  }
 }
 
 awk '/^indicators:/ {on = 1; print; next} on && /^[A-Za-z_]+:/ {exit} on' examples/demo.yaml \
@@ -77,7 +83,10 @@ rows=()
 for r in $(seq "$rounds"); do  # which goes first turns: all see a store as full
   order=(with indicators without)
   for ((k = 0; k < (r - 1) % 3; k++)); do order=("${order[@]:1}" "${order[0]}"); done
-  for d in "${order[@]}"; do printf -v "got_$d" %s "$(rate "$d" "${tag[$d]}$r" 3>&1 1>&2)"; done
+  for d in "${order[@]}"; do
+    got=$(rate "$d" "${tag[$d]}$r" 3>&1 1>&2)  # a plain assignment: set -e sees rate fail
+    printf -v "got_$d" %s "$got"
+  done
   rows+=("$got_with $got_indicators $got_without")
 done 2>&1
 # per round: cost = 1 - (with or indicators)/without events/s; the writer's us/event of each

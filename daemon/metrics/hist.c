@@ -214,6 +214,11 @@ static void sparse_merge(kj_hist *h, const kj_hist *other)
         cells[n] = h->cells[i];
         ids[n] = mine[i];
     }
+    if (n < cap) { /* cells both had: a long-lived total (a window) keeps no slack */
+        memmove(cells + n, ids, n * sizeof(uint16_t));
+        cells = kj_realloc(cells, n * (sizeof(uint32_t) + sizeof(uint16_t)));
+        cap = n;
+    }
     free(h->cells);
     h->cells = cells;
     h->cap = (uint16_t)cap;

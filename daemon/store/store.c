@@ -249,8 +249,9 @@ static bool sorted_in_runs(const kj_event *const *sample, size_t n)
 }
 
 /* Whether sampled ids run in sequence: at least a quarter of them are near
- * the id after them in their batch (whatever its unit: each unit's share of a
- * counted batch is a run too), or, once sorted, near their neighbour. */
+ * the id after them in the group (whatever its unit: each unit's share of a
+ * counted batch is a run too; at a batch's end it is the next batch's), or,
+ * once sorted, near their neighbour. */
 static bool ids_in_runs(const kj_event *const *sample, const kj_event *const *next, size_t n)
 {
     if (n > KJ_STORE_SAMPLES) n = KJ_STORE_SAMPLES;
@@ -325,6 +326,7 @@ static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
 
 kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n)
 {
+    if (t->ids_direct) return KJ_ERR_INVALID; /* once a transaction: its ids are claimed */
     const kj_event *sample[KJ_STORE_SAMPLES], *next[KJ_STORE_SAMPLES];
     size_t ns = 0, step = n / KJ_STORE_SAMPLES + 1;
     for (size_t i = 0; i < n && ns < KJ_STORE_SAMPLES; i += step, ns++) {

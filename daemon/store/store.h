@@ -88,7 +88,8 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
  * from the id after them, only in the last few characters. The second test
  * finds the runs of a group of many clients' batches, whose sample rarely
  * holds two of one batch side by side. Random ids (UUIDs) each dirty a leaf
- * of their own; they are journalled. An error dooms the transaction. */
+ * of their own; they are journalled. Once a transaction, before its first
+ * event; an error dooms the transaction. */
 kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n);
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. packed (len
