@@ -50,6 +50,14 @@ kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts 
  * fields left out, meta as stored. This is the raw log's format. */
 void kj_msgpack_pack_event(msgpack_packer *pk, const kj_event *ev);
 
+/* The most bytes of one event's canonical form. The largest event (every
+ * identifier of 64 bytes, meta, text and note at their limits) takes ~4.6 KB. */
+#define KJ_EVENT_PACKED_MAX 8192
+
+/* ev's canonical form (as kj_msgpack_pack_event) into buf, which has room for
+ * KJ_EVENT_PACKED_MAX bytes; returns its length. */
+size_t kj_msgpack_event_bytes(const kj_event *ev, uint8_t *buf);
+
 /* Decode one canonical event (as written by kj_msgpack_pack_event) without the
  * clock checks; meta is allocated with malloc and becomes the caller's
  * (free(ev->meta)). Returns KJ_ERR_DECODE on anything else. */

@@ -1,12 +1,14 @@
 /* kinerja — the msgpack codec: bodies and frames in, the raw log's canonical
  * events out. Validation itself is the builder's (decode_internal.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "codec.h"
 #include "decode_internal.h"
+#include "mpread.h"
 #include "mpwalk.h"
 
 /* ---- a bounded unpack ----------------------------------------------------- */
@@ -245,6 +247,8 @@ kj_err kj_msgpack_decode_batch_obj(const msgpack_object *obj, const kj_validate_
 kj_err kj_msgpack_decode_batch(const void *buf, size_t len, const kj_validate_opts *opts,
                                kj_batch **out, char *msg, size_t msglen)
 {
+    kj_validate_opts defaults = kj_validate_defaults();
+    if (kj_mpread_batch(buf, len, opts ? opts : &defaults, out)) return KJ_OK;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     kj_err err = kj_msgpack_unpack_body(buf, len, &u, msg, msglen);
@@ -257,80 +261,141 @@ done:
 
 /* ---- the canonical form --------------------------------------------------------- */
 
-/* A field name as msgpack in one write: names are fixstr (under 32 bytes). */
-static void pack_key(msgpack_packer *pk, kj_field f)
+/* The canonical form is written byte by byte rather than through
+ * msgpack_packer: every event the daemon stores is packed once, and a packer
+ * call per key and value was a third of the service thread's work on batches.
+ * The bytes are the ones msgpack-c writes (the smallest form of each value),
+ * which test_proto checks against msgpack-c itself. */
+typedef struct out {
+    uint8_t *p, *end;
+} out;
+
+static void put(out *o, const void *bytes, size_t n)
 {
-    const char *name = kj_field_name(f);
-    size_t len = strlen(name);
-    char key[32];
-    if (len >= sizeof key) {
-        msgpack_pack_str(pk, len);
-        msgpack_pack_str_body(pk, name, len);
-        return;
+    if ((size_t)(o->end - o->p) < n) { /* KJ_EVENT_PACKED_MAX is too small */
+        fprintf(stderr, "kinerja: an event's canonical form passed %d bytes\n",
+                KJ_EVENT_PACKED_MAX);
+        abort();
     }
-    key[0] = (char)(0xa0 | len);
-    memcpy(key + 1, name, len);
-    pk->callback(pk->data, key, len + 1);
+    memcpy(o->p, bytes, n);
+    o->p += n;
 }
 
-static void pack_field(msgpack_packer *pk, const kj_event *ev, kj_field f)
+static void put_be(out *o, uint8_t tag, uint64_t v, int width)
+{
+    uint8_t b[9] = {tag};
+    for (int i = 0; i < width; i++)
+        b[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+    put(o, b, (size_t)width + 1);
+}
+
+/* A map (0x80) or array (0x90) header of n elements. */
+static void put_head(out *o, uint8_t fix, uint32_t n)
+{
+    if (n < 16)
+        put(o, &(uint8_t){(uint8_t)(fix | n)}, 1);
+    else if (n < 65536)
+        put_be(o, fix == 0x80 ? 0xde : 0xdc, n, 2);
+    else
+        put_be(o, fix == 0x80 ? 0xdf : 0xdd, n, 4);
+}
+
+static void put_int(out *o, int64_t v)
+{
+    if (v >= -32 && v < 128)
+        put(o, &(uint8_t){(uint8_t)v}, 1);
+    else if (v < 0)
+        v >= INT8_MIN    ? put_be(o, 0xd0, (uint64_t)v, 1)
+        : v >= INT16_MIN ? put_be(o, 0xd1, (uint64_t)v, 2)
+        : v >= INT32_MIN ? put_be(o, 0xd2, (uint64_t)v, 4)
+                         : put_be(o, 0xd3, (uint64_t)v, 8);
+    else
+        v <= UINT8_MAX    ? put_be(o, 0xcc, (uint64_t)v, 1)
+        : v <= UINT16_MAX ? put_be(o, 0xcd, (uint64_t)v, 2)
+        : v <= UINT32_MAX ? put_be(o, 0xce, (uint64_t)v, 4)
+                          : put_be(o, 0xcf, (uint64_t)v, 8);
+}
+
+static void put_strn(out *o, const char *s, size_t n)
+{
+    if (n < 32)
+        put(o, &(uint8_t){(uint8_t)(0xa0 | n)}, 1);
+    else
+        put_be(o, n < 256 ? 0xd9 : n < 65536 ? 0xda : 0xdb, n, n < 256 ? 1 : n < 65536 ? 2 : 4);
+    put(o, s, n);
+}
+
+static void put_str(out *o, const char *s)
+{
+    put_strn(o, s, strlen(s));
+}
+
+static void put_field(out *o, const kj_event *ev, kj_field f)
 {
     switch (f) {
-    case KJ_F_ID: kj_pack_str(pk, ev->id); break;
-    case KJ_F_TYPE: kj_pack_str(pk, kj_event_type_name(ev->type)); break;
-    case KJ_F_TS: msgpack_pack_int64(pk, ev->ts); break;
-    case KJ_F_UNIT: kj_pack_str(pk, ev->unit); break;
-    case KJ_F_EMPLOYEE: kj_pack_str(pk, ev->employee); break;
-    case KJ_F_COUNTER: kj_pack_str(pk, ev->counter); break;
-    case KJ_F_KIND: kj_pack_str(pk, ev->kind); break;
-    case KJ_F_SERVICE: kj_pack_str(pk, ev->service); break;
-    case KJ_F_DURATION_MS: msgpack_pack_int64(pk, ev->duration_ms); break;
-    case KJ_F_DUE_TS: msgpack_pack_int64(pk, ev->due_ts); break;
-    case KJ_F_QUALITY: msgpack_pack_int32(pk, ev->quality); break;
-    case KJ_F_WAIT_MS: msgpack_pack_int64(pk, ev->wait_ms); break;
-    case KJ_F_SERVICE_MS: msgpack_pack_int64(pk, ev->service_ms); break;
-    case KJ_F_OUTCOME: kj_pack_str(pk, kj_outcome_name(ev->outcome)); break;
-    case KJ_F_SCORE: msgpack_pack_int32(pk, ev->score); break;
+    case KJ_F_ID: put_str(o, ev->id); break;
+    case KJ_F_TYPE: put_str(o, kj_event_type_name(ev->type)); break;
+    case KJ_F_TS: put_int(o, ev->ts); break;
+    case KJ_F_UNIT: put_str(o, ev->unit); break;
+    case KJ_F_EMPLOYEE: put_str(o, ev->employee); break;
+    case KJ_F_COUNTER: put_str(o, ev->counter); break;
+    case KJ_F_KIND: put_str(o, ev->kind); break;
+    case KJ_F_SERVICE: put_str(o, ev->service); break;
+    case KJ_F_DURATION_MS: put_int(o, ev->duration_ms); break;
+    case KJ_F_DUE_TS: put_int(o, ev->due_ts); break;
+    case KJ_F_QUALITY: put_int(o, ev->quality); break;
+    case KJ_F_WAIT_MS: put_int(o, ev->wait_ms); break;
+    case KJ_F_SERVICE_MS: put_int(o, ev->service_ms); break;
+    case KJ_F_OUTCOME: put_str(o, kj_outcome_name(ev->outcome)); break;
+    case KJ_F_SCORE: put_int(o, ev->score); break;
     case KJ_F_ELEMENTS:
-        msgpack_pack_array(pk, KJ_ELEMENTS);
+        put_head(o, 0x90, KJ_ELEMENTS);
         for (int i = 0; i < KJ_ELEMENTS; i++)
-            msgpack_pack_uint8(pk, ev->elements[i]);
+            put_int(o, ev->elements[i]);
         break;
-    case KJ_F_SOURCE: kj_pack_str(pk, kj_source_name(ev->source)); break;
-    case KJ_F_STATE: kj_pack_str(pk, kj_event_state_name(ev)); break;
-    case KJ_F_TICKET: kj_pack_str(pk, ev->ticket); break;
-    case KJ_F_ALERT: kj_pack_str(pk, ev->alert); break;
-    case KJ_F_INDICATOR: kj_pack_str(pk, ev->indicator); break;
-    case KJ_F_TEXT: kj_pack_str(pk, ev->text); break;
-    case KJ_F_META: pk->callback(pk->data, (const char *)ev->meta, ev->meta_len); break;
+    case KJ_F_SOURCE: put_str(o, kj_source_name(ev->source)); break;
+    case KJ_F_STATE: put_str(o, kj_event_state_name(ev)); break;
+    case KJ_F_TICKET: put_str(o, ev->ticket); break;
+    case KJ_F_ALERT: put_str(o, ev->alert); break;
+    case KJ_F_INDICATOR: put_str(o, ev->indicator); break;
+    case KJ_F_TEXT: put_str(o, ev->text); break;
+    case KJ_F_META: put(o, ev->meta, ev->meta_len); break;
     case KJ_F_PERIOD: {
         char name[KJ_PERIOD_NAME_MAX];
         kj_period_format(&ev->period, name, sizeof name);
-        kj_pack_str(pk, name);
+        put_str(o, name);
         break;
     }
     case KJ_F_BEHAVIOUR:
-        msgpack_pack_array(pk, KJ_BEHAVIOURS);
+        put_head(o, 0x90, KJ_BEHAVIOURS);
         for (int i = 0; i < KJ_BEHAVIOURS; i++)
-            kj_pack_str(pk, kj_level_name((kj_level)ev->behaviour[i]));
+            put_str(o, kj_level_name((kj_level)ev->behaviour[i]));
         break;
-    case KJ_F_BY: kj_pack_str(pk, ev->by); break;
-    case KJ_F_NOTE: kj_pack_str(pk, ev->note); break;
+    case KJ_F_BY: put_str(o, ev->by); break;
+    case KJ_F_NOTE: put_str(o, ev->note); break;
     default: break;
     }
 }
 
-/* The writer encodes every event it stores: the fields its type allows are
- * asked once each, not every field twice (to count, then to write). */
-void kj_msgpack_pack_event(msgpack_packer *pk, const kj_event *ev)
+/* The fields its type allows are asked once each, not every field twice (to
+ * count, then to write). */
+size_t kj_msgpack_event_bytes(const kj_event *ev, uint8_t *buf)
 {
+    out o = {buf, buf + KJ_EVENT_PACKED_MAX};
     uint32_t set = kj_fields_present(ev);
-    msgpack_pack_map(pk, (uint32_t)__builtin_popcount(set));
+    put_head(&o, 0x80, (uint32_t)__builtin_popcount(set));
     for (; set; set &= set - 1) {
         kj_field f = (kj_field)__builtin_ctz(set);
-        pack_key(pk, f);
-        pack_field(pk, ev, f);
+        put_str(&o, kj_field_name(f));
+        put_field(&o, ev, f);
     }
+    return (size_t)(o.p - buf);
+}
+
+void kj_msgpack_pack_event(msgpack_packer *pk, const kj_event *ev)
+{
+    uint8_t buf[KJ_EVENT_PACKED_MAX];
+    pk->callback(pk->data, (const char *)buf, kj_msgpack_event_bytes(ev, buf));
 }
 
 kj_err kj_msgpack_unpack_event(const void *buf, size_t len, kj_event *ev)

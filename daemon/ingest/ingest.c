@@ -47,20 +47,20 @@ static void count_commit(kj_ingest_stats *st, int64_t us)
 }
 
 /* Packing the stored form here moves that work off the one writer thread
- * (the service threads decode in parallel with it). */
+ * (the service threads decode in parallel with it). The buffer is sized for
+ * typical events at once and doubles when a large one would not fit. */
 static void pack_items(kj_ingest_job *job)
 {
     const kj_batch *b = job->batch;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    size_t cap = (b->n + 1) * 256 + KJ_EVENT_PACKED_MAX, len = 0;
+    uint8_t *buf = kj_malloc(cap);
     job->packed_end = kj_calloc(b->n ? b->n : 1, sizeof *job->packed_end);
     for (size_t i = 0; i < b->n; i++) {
-        if (!b->items[i].error[0]) kj_msgpack_pack_event(&pk, &b->items[i].ev);
-        job->packed_end[i] = (uint32_t)sb.size;
+        if (cap - len < KJ_EVENT_PACKED_MAX) buf = kj_realloc(buf, cap *= 2);
+        if (!b->items[i].error[0]) len += kj_msgpack_event_bytes(&b->items[i].ev, buf + len);
+        job->packed_end[i] = (uint32_t)len;
     }
-    job->packed = (uint8_t *)msgpack_sbuffer_release(&sb);
+    job->packed = buf;
 }
 
 kj_ingest_job *kj_ingest_job_new(kj_batch *batch)

@@ -1,6 +1,8 @@
 /* libFuzzer target: msgpack bodies (kj_msgpack_decode_batch) and raw-log
  * records (kj_msgpack_unpack_event). Every accepted event must survive the
- * canonical round trip and convert to JSON; anything else traps.
+ * canonical round trip and convert to JSON, and the bodies that the direct
+ * reader takes (proto/mpread.c) must decode the same through msgpack-c's
+ * objects; anything else traps.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iproto \
  *       tests/fuzz/fuzz_msgpack.c proto/[a-z]*.c $(pkg-config --cflags --libs msgpack jansson) -lm
@@ -39,12 +41,31 @@ static void check_event(const kj_event *ev)
     json_decref(j);
 }
 
+/* The general path's answer for a body decoded as b (KJ_OK). */
+static void check_general(const uint8_t *data, size_t size, const kj_batch *b)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    kj_batch *g = NULL;
+    if (kj_msgpack_unpack_body(data, size, &u, NULL, 0) != KJ_OK ||
+        kj_msgpack_decode_batch_obj(&u.data, &opts, &g, NULL, 0) != KJ_OK || g->n != b->n ||
+        g->single != b->single)
+        __builtin_trap();
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(g->items[i].error, b->items[i].error) ||
+            strcmp(g->items[i].ev.id, b->items[i].ev.id))
+            __builtin_trap();
+    kj_batch_free(g);
+    msgpack_unpacked_destroy(&u);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     kj_batch *b = NULL;
     char msg[160];
     kj_err err = kj_msgpack_decode_batch(data, size, &opts, &b, msg, sizeof msg);
     if (err == KJ_OK) {
+        check_general(data, size, b);
         for (size_t i = 0; i < b->n; i++)
             if (!b->items[i].error[0]) check_event(&b->items[i].ev);
         kj_batch_free(b);

@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "event.h"
 #include "export.h"
+#include "mpread.h"
 
 #define NOW_MS 1700000000000LL
 #define TS "1700000000000"
@@ -93,6 +94,55 @@ static char *to_msgpack(const char *json, size_t *len)
     return msgpack_sbuffer_release(&sb);
 }
 
+/* Two decodings of one body give the same items: the same errors, the same
+ * events. Frees both batches. */
+static void expect_same_items(kj_err ea, kj_batch *a, char *ma, kj_err eb, kj_batch *b, char *mb)
+{
+    ck_assert_int_eq(ea, eb);
+    char *la = strstr(ma, " at line"), *lb = strstr(mb, " at line");
+    if (la && lb) *la = *lb = 0; /* the escape moves the column */
+    ck_assert_str_eq(ma, mb);
+    if (ea) return;
+    ck_assert_uint_eq(a->n, b->n);
+    ck_assert_int_eq(a->single, b->single);
+    for (size_t i = 0; i < a->n; i++) {
+        ck_assert_str_eq(a->items[i].error, b->items[i].error);
+        ck_assert_str_eq(a->items[i].ev.id, b->items[i].ev.id);
+        if (a->items[i].error[0]) continue;
+        msgpack_sbuffer sa, sb;
+        msgpack_packer pa, pb;
+        msgpack_sbuffer_init(&sa), msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pa, &sa, msgpack_sbuffer_write);
+        msgpack_packer_init(&pb, &sb, msgpack_sbuffer_write);
+        kj_msgpack_pack_event(&pa, &a->items[i].ev);
+        kj_msgpack_pack_event(&pb, &b->items[i].ev);
+        ck_assert_uint_eq(sa.size, sb.size);
+        ck_assert(memcmp(sa.data, sb.data, sa.size) == 0);
+        msgpack_sbuffer_destroy(&sa), msgpack_sbuffer_destroy(&sb);
+    }
+    kj_batch_free(a);
+    kj_batch_free(b);
+}
+
+/* A plain msgpack body is read straight from its bytes (proto/mpread.c); the
+ * general path goes through msgpack-c's objects. Both must give the same. */
+static void expect_same_as_general(const void *mp, size_t len, const kj_validate_opts *o,
+                                   kj_err err, const kj_batch *b, const char *msg)
+{
+    kj_batch *direct = NULL, *general = NULL;
+    char md[MSGLEN] = "", mg[MSGLEN] = "";
+    kj_err ed = kj_msgpack_decode_batch(mp, len, o, &direct, md, MSGLEN);
+    ck_assert_int_eq(ed, err);
+    ck_assert_str_eq(md, err ? msg : "");
+    ck_assert_uint_eq(direct ? direct->n : 0, b ? b->n : 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    kj_err eg = kj_msgpack_unpack_body(mp, len, &u, mg, MSGLEN);
+    if (!eg) eg = kj_msgpack_decode_batch_obj(&u.data, o, &general, mg, MSGLEN);
+    msgpack_unpacked_destroy(&u);
+    expect_same_items(ed, direct, md, eg, general, mg);
+}
+
 static kj_err decode(enum codec c, const char *json, const kj_validate_opts *o, kj_batch **out,
                      char *msg)
 {
@@ -100,6 +150,7 @@ static kj_err decode(enum codec c, const char *json, const kj_validate_opts *o, 
     size_t len;
     char *mp = to_msgpack(json, &len);
     kj_err err = kj_msgpack_decode_batch(mp, len, o, out, msg, MSGLEN);
+    expect_same_as_general(mp, len, o, err, *out, msg);
     free(mp);
     return err;
 }
@@ -130,6 +181,7 @@ static void expect_msgpack(const void *buf, size_t len, const char *want)
     ck_assert_msg(err == KJ_OK, "body refused: %d %s", err, msg);
     ck_assert_uint_eq(b->n, 1);
     ck_assert_str_eq(b->items[0].error, want);
+    expect_same_as_general(buf, len, &o, err, b, msg);
     kj_batch_free(b);
 }
 
@@ -1021,31 +1073,109 @@ static void expect_same_both_ways(const char *plain)
     char ma[MSGLEN] = "", mb[MSGLEN] = "";
     kj_err ea = kj_json_decode_batch(plain, strlen(plain), &o, &a, ma, MSGLEN);
     kj_err eb = kj_json_decode_batch(escaped, strlen(escaped), &o, &b, mb, MSGLEN);
-    ck_assert_int_eq(ea, eb);
-    char *la = strstr(ma, " at line"), *lb = strstr(mb, " at line");
-    if (la && lb) *la = *lb = 0; /* the escape moves the column */
-    ck_assert_str_eq(ma, mb);
-    if (ea) return;
-    ck_assert_uint_eq(a->n, b->n);
-    ck_assert_int_eq(a->single, b->single);
-    for (size_t i = 0; i < a->n; i++) {
-        ck_assert_str_eq(a->items[i].error, b->items[i].error);
-        ck_assert_str_eq(a->items[i].ev.id, b->items[i].ev.id);
-        if (a->items[i].error[0]) continue;
-        msgpack_sbuffer sa, sb;
-        msgpack_packer pa, pb;
-        msgpack_sbuffer_init(&sa), msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pa, &sa, msgpack_sbuffer_write);
-        msgpack_packer_init(&pb, &sb, msgpack_sbuffer_write);
-        kj_msgpack_pack_event(&pa, &a->items[i].ev);
-        kj_msgpack_pack_event(&pb, &b->items[i].ev);
-        ck_assert_uint_eq(sa.size, sb.size);
-        ck_assert(memcmp(sa.data, sb.data, sa.size) == 0);
-        msgpack_sbuffer_destroy(&sa), msgpack_sbuffer_destroy(&sb);
-    }
-    kj_batch_free(a);
-    kj_batch_free(b);
+    expect_same_items(ea, a, ma, eb, b, mb);
 }
+
+/* Bytes of ev's canonical form equal msgpack-c's own packing of the same
+ * values (each in its smallest form), and fit KJ_EVENT_PACKED_MAX. */
+static void expect_msgpack_c_bytes(const kj_event *ev)
+{
+    uint8_t buf[KJ_EVENT_PACKED_MAX];
+    size_t n = kj_msgpack_event_bytes(ev, buf);
+    ck_assert_uint_le(n, KJ_EVENT_PACKED_MAX);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    ck_assert_int_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, n);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, u.data);
+    ck_assert_uint_eq(sb.size, n);
+    ck_assert(memcmp(sb.data, buf, n) == 0);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&u);
+}
+
+START_TEST(test_canonical_bytes)
+{
+    static char text[KJ_TEXT_MAX + 1], meta[KJ_META_MAX];
+    memset(text, 't', KJ_TEXT_MAX);
+    /* meta: {"k": <a string filling KJ_META_MAX>} */
+    size_t body = KJ_META_MAX - 6;
+    memcpy(meta, "\x81\xa1k\xda", 4);
+    meta[4] = (char)(body >> 8), meta[5] = (char)(body & 0xff);
+    memset(meta + 6, 'm', body);
+    for (int type = 1; type <= KJ_EV_LAST; type++) {
+        kj_event ev = {.type = (kj_event_type)type, .ts = NOW_MS};
+        char *ids[] = {ev.id,      ev.unit,   ev.employee, ev.counter, ev.kind,
+                       ev.service, ev.ticket, ev.by,       ev.alert,   ev.indicator};
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+            memset(ids[i], 'a', KJ_ID_MAX);
+        ev.has_duration = ev.has_due = ev.has_quality = ev.has_elements = true;
+        ev.duration_ms = KJ_DURATION_MAX_MS, ev.due_ts = NOW_MS, ev.quality = 100;
+        ev.wait_ms = ev.service_ms = KJ_DURATION_MAX_MS, ev.score = 4;
+        memset(ev.elements, 4, sizeof ev.elements);
+        memset(ev.behaviour, KJ_LEVEL_ABOVE, sizeof ev.behaviour);
+        ev.note = text, ev.note_len = KJ_TEXT_MAX, ev.text = text;
+        ev.meta = (uint8_t *)meta, ev.meta_len = sizeof meta;
+        expect_msgpack_c_bytes(&ev);
+    }
+    /* every width of integer, both signs */
+    static const int64_t ints[] = {
+        0,         -1,  -32, -33, -128, -129,  -32768, -32769,     INT32_MIN,    -2147483649LL,
+        INT64_MIN, 127, 128, 255, 256,  65535, 65536,  UINT32_MAX, 4294967296LL, INT64_MAX};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        kj_event ev = {.type = KJ_EV_SERVICE, .ts = ints[i], .wait_ms = ints[i]};
+        strcpy(ev.id, "s"), strcpy(ev.unit, "u");
+        expect_msgpack_c_bytes(&ev);
+    }
+}
+END_TEST
+
+/* Which bodies the direct reader takes (the rest go the general way, which
+ * the cases above compare it with). */
+START_TEST(test_mpread_takes_plain_bodies)
+{
+    static const struct {
+        const char *json;
+        bool direct;
+    } cases[] = {
+        {"[{\"id\":\"s1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u1\",\"wait_ms\":1,"
+         "\"service_ms\":2}]",
+         true},
+        {"{\"id\":\"s1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u1\"}", true},
+        {"[{\"id\":\"r1\",\"type\":\"rating\",\"elements\":[1,2,3,4,1,2,3,4,1]}]", true},
+        {"[{\"id\":\"bad\",\"ts\":-5,\"x\":null,\"y\":1.5,\"z\":true}, 7]", false},
+        {"[{\"id\":\"m1\",\"meta\":{\"a\":1}}]", false},
+        {"[{\"id\":\"m1\",\"elements\":[[1]]}]", false},
+        {"[]", true},
+        {"5", false},
+    };
+    kj_validate_opts o = test_opts();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char *mp = to_msgpack(cases[i].json, &len);
+        kj_batch *b = NULL;
+        bool direct = kj_mpread_batch(mp, len, &o, &b);
+        ck_assert_msg(direct == cases[i].direct, "%s: direct %d", cases[i].json, direct);
+        if (direct) ck_assert_ptr_nonnull(b);
+        kj_batch_free(b);
+        /* cut short, or one byte too many: never the direct way */
+        b = NULL;
+        ck_assert(!kj_mpread_batch(mp, len - 1, &o, &b));
+        mp = realloc(mp, len + 1);
+        mp[len] = (char)0xc0;
+        ck_assert(!kj_mpread_batch(mp, len + 1, &o, &b));
+        ck_assert_ptr_null(b);
+        free(mp);
+    }
+    /* a count that the bytes cannot hold is not believed */
+    ck_assert(!kj_mpread_batch("\xdd\x00\x00\x27\x10\x80", 6, &o, &(kj_batch *){NULL}));
+}
+END_TEST
 
 START_TEST(test_json_flat_same_as_tree)
 {
@@ -1984,6 +2114,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_json_duplicate_key_refuses_body);
     tcase_add_test(tc, test_json_only);
     tcase_add_test(tc, test_json_flat_same_as_tree);
+    tcase_add_test(tc, test_mpread_takes_plain_bodies);
+    tcase_add_test(tc, test_canonical_bytes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bodies");
