@@ -302,15 +302,34 @@ static bool flat_walk(const char *buf, size_t len, const kj_validate_opts *opts,
     return s.p == s.end;
 }
 
+/* The most events a flat body can hold: each has a '{' of its own (strings
+ * may hold more). */
+static size_t braces(const char *p, const char *end)
+{
+    size_t n = 0;
+    for (; (p = memchr(p, '{', (size_t)(end - p))); p++)
+        n++;
+    return n;
+}
+
 /* The batch of a flat body, or NULL: jansson's turn (also for a body over
- * the limit, whose message is the slow path's). */
+ * the limit, whose message is the slow path's). The items are sized by the
+ * body's braces, so that it is walked once; only when they pass the limit is
+ * it counted first, as strings may hold braces. */
 static kj_batch *flat_decode(const void *buf, size_t len, const kj_validate_opts *opts)
 {
-    size_t n;
+    size_t n, most = braces(buf, (const char *)buf + len);
     bool single;
-    if (!flat_walk(buf, len, opts, NULL, &n, &single) || n > kj_batch_limit(opts)) return NULL;
-    kj_batch *b = kj_batch_new(n, single);
-    if (b) flat_walk(buf, len, opts, b, &n, &single);
+    if (most > kj_batch_limit(opts)) {
+        if (!flat_walk(buf, len, opts, NULL, &most, &single) || most > kj_batch_limit(opts))
+            return NULL;
+    }
+    kj_batch *b = kj_batch_new(most, false);
+    if (b && !flat_walk(buf, len, opts, b, &n, &single)) {
+        kj_batch_free(b); /* the events built before it gave up */
+        return NULL;
+    }
+    if (b) b->n = n, b->single = single;
     return b;
 }
 

@@ -217,8 +217,8 @@ bool kj_mpread_batch(const void *buf, size_t len, const kj_validate_opts *opts, 
     reader r = {buf, (const uint8_t *)buf + len};
     uint64_t n = 1, keys;
     bool single = head(&(reader){r.p, r.end}, true, &keys); /* one event, not an array */
-    if (!single && (!head(&r, false, &n) || n > kj_batch_limit(opts) ||
-                    n > (uint64_t)(r.end - r.p)))
+    if (!single &&
+        (!head(&r, false, &n) || n > kj_batch_limit(opts) || n > (uint64_t)(r.end - r.p)))
         return false;
     kj_batch *b = kj_batch_new((size_t)n, single);
     if (!b) return false;

@@ -1177,6 +1177,24 @@ START_TEST(test_mpread_takes_plain_bodies)
 }
 END_TEST
 
+/* The flat scanner sizes a batch by the body's braces; braces inside strings
+ * may pass the limit while the events do not. */
+START_TEST(test_json_flat_braces_in_strings)
+{
+    kj_validate_opts o = test_opts();
+    o.max_events = 2;
+    const char *body = "[{\"id\":\"a\",\"unit\":\"{{{\"},{\"id\":\"b\",\"unit\":\"}{\"}]";
+    kj_batch *b = NULL;
+    char msg[MSGLEN] = "";
+    ck_assert_int_eq(kj_json_decode_batch(body, strlen(body), &o, &b, msg, MSGLEN), KJ_OK);
+    ck_assert_uint_eq(b->n, 2);
+    ck_assert_str_eq(b->items[1].ev.id, "b");
+    kj_batch_free(b);
+    body = "[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]";
+    ck_assert_int_eq(kj_json_decode_batch(body, strlen(body), &o, &b, msg, MSGLEN), KJ_ERR_TOO_BIG);
+}
+END_TEST
+
 START_TEST(test_json_flat_same_as_tree)
 {
     static const char *bodies[] = {
@@ -1210,6 +1228,8 @@ START_TEST(test_json_flat_same_as_tree)
         "[{\"id\":\"y4\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\",\"employee\":\"\"}]",
         "[{\"id\":\"y5\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"\\u00e9\"}]",
         "[{\"id\":\"y6\"},5,{}]",
+        "[{\"id\":\"w1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u{1}\"},{\"id\":\"w2\","
+        "\"unit\":\"{{\"}]",
         /* whole-body errors: the same message */
         "[{\"id\":\"z1\",\"type\":\"service\"},]",
         "[{\"id\":\"z2\",\"type\":\"service\"}] x",
@@ -2114,6 +2134,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_json_duplicate_key_refuses_body);
     tcase_add_test(tc, test_json_only);
     tcase_add_test(tc, test_json_flat_same_as_tree);
+    tcase_add_test(tc, test_json_flat_braces_in_strings);
     tcase_add_test(tc, test_mpread_takes_plain_bodies);
     tcase_add_test(tc, test_canonical_bytes);
     suite_add_tcase(s, tc);
