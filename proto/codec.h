@@ -50,8 +50,10 @@ kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts 
  * fields left out, meta as stored. This is the raw log's format. */
 void kj_msgpack_pack_event(msgpack_packer *pk, const kj_event *ev);
 
-/* The most bytes of one event's canonical form. The largest event (every
- * identifier of 64 bytes, meta, text and note at their limits) takes ~4.6 KB. */
+/* The most bytes of one event's canonical form: the largest valid event (a
+ * feedback with every identifier of 64 bytes, its text and meta at their
+ * limits) takes about 2.6 KB, and any one type with all its fields at their
+ * limits fits (test_canonical_bytes). */
 #define KJ_EVENT_PACKED_MAX 8192
 
 /* ev's canonical form (as kj_msgpack_pack_event) into buf, which has room for

@@ -303,11 +303,11 @@ static bool flat_walk(const char *buf, size_t len, const kj_validate_opts *opts,
 }
 
 /* The most events a flat body can hold: each has a '{' of its own (strings
- * may hold more). */
-static size_t braces(const char *p, const char *end)
+ * may hold more), and n of them take 3n - 1 bytes at least ("{}", "[{},{}]"). */
+static size_t most_events(const char *p, const char *end)
 {
-    size_t n = 0;
-    for (; (p = memchr(p, '{', (size_t)(end - p))); p++)
+    size_t n = 0, most = ((size_t)(end - p) + 1) / 3;
+    for (; n < most && (p = memchr(p, '{', (size_t)(end - p))); p++)
         n++;
     return n;
 }
@@ -318,7 +318,7 @@ static size_t braces(const char *p, const char *end)
  * it counted first, as strings may hold braces. */
 static kj_batch *flat_decode(const void *buf, size_t len, const kj_validate_opts *opts)
 {
-    size_t n, most = braces(buf, (const char *)buf + len);
+    size_t n, most = most_events(buf, (const char *)buf + len);
     bool single;
     if (most > kj_batch_limit(opts)) {
         if (!flat_walk(buf, len, opts, NULL, &most, &single) || most > kj_batch_limit(opts))

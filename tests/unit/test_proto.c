@@ -1123,6 +1123,16 @@ START_TEST(test_canonical_bytes)
         ev.meta = (uint8_t *)meta, ev.meta_len = sizeof meta;
         expect_msgpack_c_bytes(&ev);
     }
+    /* strings at each boundary of msgpack's forms */
+    static const size_t lens[] = {0, 31, 32, 255, 256, KJ_TEXT_MAX};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        kj_event ev = {.type = KJ_EV_FEEDBACK, .ts = NOW_MS, .text = text};
+        strcpy(ev.id, "f"), strcpy(ev.unit, "u");
+        text[lens[i]] = '\0';
+        expect_msgpack_c_bytes(&ev);
+        text[lens[i]] = 't';
+    }
+    text[KJ_TEXT_MAX] = '\0';
     /* every width of integer, both signs */
     static const int64_t ints[] = {
         0,         -1,  -32, -33, -128, -129,  -32768, -32769,     INT32_MIN,    -2147483649LL,
@@ -1132,6 +1142,52 @@ START_TEST(test_canonical_bytes)
         strcpy(ev.id, "s"), strcpy(ev.unit, "u");
         expect_msgpack_c_bytes(&ev);
     }
+}
+END_TEST
+
+/* msgpack's wider forms of small values (a writer other than msgpack-c may use
+ * them) are plain too: the direct reader takes them and agrees with the
+ * general path. */
+START_TEST(test_mpread_wide_forms)
+{
+    static const uint8_t body[] = {
+        0x91, 0x88,                             /* [ {8 keys} ] */
+        0xa2, 'i',  'd', 0xd9, 0x02, 's',  '1', /* "id": str8 "s1" */
+        0xa4, 't',  'y', 'p',  'e',  0xda, 0x00, 0x07, 's',  'e',  'r',  'v',  'i',  'c',  'e',
+        0xa2, 't',  's', 0xd3, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, /* int64 */
+        0xa4, 'u',  'n', 'i',  't',  0xdb, 0x00, 0x00, 0x00, 0x01, 'u',  0xa7, 'w',  'a',  'i',
+        't',  '_',  'm', 's',  0xd0, 0x05, /* int8 5 */
+        0xaa, 's',  'e', 'r',  'v',  'i',  'c',  'e',  '_',  'm',  's',  0xd1, 0x01, 0x00, /* int16
+                                                                                            */
+        0xa7, 'c',  'o', 'u',  'n',  't',  'e',  'r',  0xa1, 'c',  0xa8, 'e',  'm',  'p',  'l',
+        'o',  'y',  'e', 'e',  0xd2, 0x00, 0x00, 0x00, 0x07,
+    };
+    kj_validate_opts o = test_opts();
+    kj_batch *b = NULL;
+    ck_assert(kj_mpread_batch(body, sizeof body, &o, &b));
+    ck_assert_str_eq(b->items[0].ev.id, "s1");
+    ck_assert_str_eq(b->items[0].error, "employee: must be 1-64 characters of A-Z a-z 0-9 . _ : -");
+    kj_batch_free(b);
+    expect_msgpack(body, sizeof body, "employee: must be 1-64 characters of A-Z a-z 0-9 . _ : -");
+    uint8_t fixed[sizeof body];
+    memcpy(fixed, body, sizeof body);
+    memcpy(fixed + sizeof body - 5,
+           "\xa1"
+           "e\xc0\xc0\xc0",
+           5); /* employee "e", then 3 bytes too many */
+    ck_assert(!kj_mpread_batch(fixed, sizeof body, &o, &b));
+    fixed[1] = 0x89; /* a 9th key, whose value is binary */
+    static const uint8_t more[] = {0xa4, 'k', 'i', 'n', 'd', 0xc4, 0x01, 0x00};
+    uint8_t big[sizeof body + sizeof more];
+    memcpy(big, fixed, sizeof body - 3);
+    memcpy(big + sizeof body - 3, more, sizeof more);
+    ck_assert(kj_mpread_batch(big, sizeof body - 3 + sizeof more, &o, &b));
+    ck_assert_str_eq(b->items[0].error, "kind: unknown field");
+    kj_batch_free(b);
+    expect_msgpack(big, sizeof body - 3 + sizeof more, "kind: unknown field");
+    /* a uint64 above INT64_MAX */
+    memcpy(big + 27, "\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9);
+    expect_msgpack(big, sizeof body - 3 + sizeof more, "ts: integer out of range");
 }
 END_TEST
 
@@ -1148,6 +1204,7 @@ START_TEST(test_mpread_takes_plain_bodies)
          true},
         {"{\"id\":\"s1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u1\"}", true},
         {"[{\"id\":\"r1\",\"type\":\"rating\",\"elements\":[1,2,3,4,1,2,3,4,1]}]", true},
+        {"[{\"id\":\"n1\",\"ts\":null,\"x\":1.5,\"y\":true,\"z\":-5}]", true},
         {"[{\"id\":\"bad\",\"ts\":-5,\"x\":null,\"y\":1.5,\"z\":true}, 7]", false},
         {"[{\"id\":\"m1\",\"meta\":{\"a\":1}}]", false},
         {"[{\"id\":\"m1\",\"elements\":[[1]]}]", false},
@@ -1192,6 +1249,17 @@ START_TEST(test_json_flat_braces_in_strings)
     kj_batch_free(b);
     body = "[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"c\"}]";
     ck_assert_int_eq(kj_json_decode_batch(body, strlen(body), &o, &b, msg, MSGLEN), KJ_ERR_TOO_BIG);
+    /* the shortest bodies of one and two events */
+    static const struct {
+        const char *body;
+        size_t n;
+    } shortest[] = {{"{}", 1}, {"[{}]", 1}, {"[{},{}]", 2}, {"[]", 0}};
+    for (size_t i = 0; i < sizeof shortest / sizeof shortest[0]; i++) {
+        body = shortest[i].body;
+        ck_assert_int_eq(kj_json_decode_batch(body, strlen(body), &o, &b, msg, MSGLEN), KJ_OK);
+        ck_assert_uint_eq(b->n, shortest[i].n);
+        kj_batch_free(b);
+    }
 }
 END_TEST
 
@@ -1228,6 +1296,8 @@ START_TEST(test_json_flat_same_as_tree)
         "[{\"id\":\"y4\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u\",\"employee\":\"\"}]",
         "[{\"id\":\"y5\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"\\u00e9\"}]",
         "[{\"id\":\"y6\"},5,{}]",
+        /* the flat walk gives up after building an event that owns its text */
+        "[" FULL_FEEDBACK ",{\"id\":\"w0\",\"type\":\"service\",\"ts\":1.5}]",
         "[{\"id\":\"w1\",\"type\":\"service\",\"ts\":" TS ",\"unit\":\"u{1}\"},{\"id\":\"w2\","
         "\"unit\":\"{{\"}]",
         /* whole-body errors: the same message */
@@ -2137,6 +2207,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_json_flat_braces_in_strings);
     tcase_add_test(tc, test_mpread_takes_plain_bodies);
     tcase_add_test(tc, test_canonical_bytes);
+    tcase_add_test(tc, test_mpread_wide_forms);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bodies");
