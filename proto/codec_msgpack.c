@@ -247,8 +247,9 @@ kj_err kj_msgpack_decode_batch_obj(const msgpack_object *obj, const kj_validate_
 kj_err kj_msgpack_decode_batch(const void *buf, size_t len, const kj_validate_opts *opts,
                                kj_batch **out, char *msg, size_t msglen)
 {
-    kj_validate_opts defaults = kj_validate_defaults();
-    if (kj_mpread_batch(buf, len, opts ? opts : &defaults, out)) return KJ_OK;
+    kj_validate_opts defaults;
+    if (!opts) defaults = kj_validate_defaults(), opts = &defaults;
+    if (kj_mpread_batch(buf, len, opts, out)) return KJ_OK;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     kj_err err = kj_msgpack_unpack_body(buf, len, &u, msg, msglen);
