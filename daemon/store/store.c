@@ -262,12 +262,15 @@ static bool ids_in_runs(const kj_event *const *sample, const kj_event *const *ne
     return n < 2 || 4 * near >= n || sorted_in_runs(sample, n);
 }
 
-/* An event of a direct group: the sequence of its raw key, and whether its
- * id was known (or came earlier in the group). */
+/* An event of a direct group: the sequence of its raw key, whether its id
+ * was known (or came earlier in the group), and once put, its packed form
+ * (the raw log takes it at the commit: put_claimed). */
 struct id_claim {
     const kj_event *ev;
     uint64_t seq;
     bool dup;
+    const void *packed; /* NULL until put */
+    size_t len;
 };
 
 struct id_ref {
@@ -302,7 +305,7 @@ static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
     for (size_t i = 0; i < n; i++) {
         refs[i] = (struct id_ref){p, (uint32_t)id_key(p, evs[i]->unit, evs[i]->id), (uint32_t)i};
         p += refs[i].len;
-        t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, false};
+        t->claims[i] = (struct id_claim){.ev = evs[i], .seq = t->next_seq + i};
     }
     t->n_claims = n;
     t->next_seq += n;
@@ -339,7 +342,7 @@ kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n)
 
 /* Whether ev may be put now: always in a journalled group, the next of its
  * events (*c) in a direct one. */
-static bool claimed_next(kj_store_txn *t, const kj_event *ev, const struct id_claim **c)
+static bool claimed_next(kj_store_txn *t, const kj_event *ev, struct id_claim **c)
 {
     if (!t->ids_direct) return true;
     if (t->next_claim >= t->n_claims || t->claims[t->next_claim].ev != ev) return false;
@@ -350,25 +353,22 @@ static bool claimed_next(kj_store_txn *t, const kj_event *ev, const struct id_cl
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate)
 {
-    const struct id_claim *c = NULL;
+    struct id_claim *c = NULL;
     if (!claimed_next(t, ev, &c)) return KJ_ERR_INVALID;
-    uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
-    size_t idlen = 0;
-    int rc = 0;
     if (c) {
         *duplicate = c->dup;
-        time_key(rawk, ev->ts, c->seq);
-    } else {
-        time_key(rawk, ev->ts, t->next_seq);
-        idlen = id_key(idk, ev->unit, ev->id);
-        rc = id_stored(t, idk, idlen, duplicate);
+        if (!c->dup) c->packed = packed, c->len = len;
+        return KJ_OK;
     }
+    uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
+    time_key(rawk, ev->ts, t->next_seq);
+    size_t idlen = id_key(idk, ev->unit, ev->id);
+    int rc = id_stored(t, idk, idlen, duplicate);
     if (rc || *duplicate) return map_err(rc);
-
     rc = put_raw(t, rawk, packed, len);
-    if (!rc && !c) rc = journal_id(t, rawk, idk, idlen);
+    if (!rc) rc = journal_id(t, rawk, idk, idlen);
     if (rc) return map_err(rc);
-    if (!c) t->next_seq++;
+    t->next_seq++;
     t->seq_changed = true;
     return KJ_OK;
 }
@@ -414,11 +414,64 @@ static void journal_merged(kj_store *s)
     s->journal_next = 0;
 }
 
+static bool key_before(const struct id_claim *a, const struct id_claim *b)
+{
+    return a->ev->ts != b->ev->ts ? a->ev->ts < b->ev->ts : a->seq < b->seq;
+}
+
+/* Where the run of rising raw keys that starts at v[i] ends. */
+static size_t run_end(struct id_claim *const *v, size_t i, size_t n)
+{
+    while (++i < n && key_before(v[i - 1], v[i])) {
+    }
+    return i;
+}
+
+/* v[0..n) by raw key, in v or in tmp (the one returned): rising runs are
+ * merged pair by pair, so a group of k batches takes log2(k) passes. */
+static struct id_claim **sort_by_key(struct id_claim **v, struct id_claim **tmp, size_t n)
+{
+    while (run_end(v, 0, n) < n) {
+        for (size_t i = 0; i < n;) {
+            size_t mid = run_end(v, i, n), end = mid < n ? run_end(v, mid, n) : n;
+            for (size_t a = i, b = mid, o = i; o < end; o++)
+                tmp[o] = b == end || (a < mid && key_before(v[a], v[b])) ? v[a++] : v[b++];
+            i = end;
+        }
+        struct id_claim **was = v;
+        v = tmp, tmp = was;
+    }
+    return v;
+}
+
+/* A direct group's events into the raw log at its commit, in key order: its
+ * batches come from clients whose clocks and queues interleave them, and an
+ * event put behind a later one is no append but a descent from the root and
+ * a split in the middle of the log's last page (most of a 32-client run's). */
+static int put_claimed(kj_store_txn *t)
+{
+    struct id_claim **v = kj_malloc((t->n_claims + 1) * sizeof *v);
+    struct id_claim **tmp = kj_malloc((t->n_claims + 1) * sizeof *tmp);
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_claims; i++)
+        if (t->claims[i].packed) v[n++] = &t->claims[i];
+    struct id_claim **sorted = sort_by_key(v, tmp, n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t rawk[RAW_KEY];
+        time_key(rawk, sorted[i]->ev->ts, sorted[i]->seq);
+        rc = put_raw(t, rawk, sorted[i]->packed, sorted[i]->len);
+    }
+    free(v);
+    free(tmp);
+    return rc;
+}
+
 kj_err kj_store_commit(kj_store_txn *t)
 {
     kj_store *s = t->s;
-    int rc = 0;
-    if (t->seq_changed) {
+    int rc = t->ids_direct ? put_claimed(t) : 0;
+    if (!rc && t->seq_changed) {
         MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
         rc = mdb_put(t->txn, s->meta, &k, &v, 0);
     }

@@ -96,7 +96,9 @@ kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n);
  * bytes) is ev as kj_msgpack_pack_event writes it, packed by the submitting
  * thread so that the one writer does not. In a group that kj_store_expect
  * put into ids directly, ev must be the next of its events (KJ_ERR_INVALID
- * otherwise: the store could not tell a duplicate from an id it claimed). */
+ * otherwise: the store could not tell a duplicate from an id it claimed),
+ * and packed is read at the commit, which writes the group's raw log in key
+ * order: it must live until then. */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,

@@ -11,8 +11,9 @@ from conftest import service_event
 class Load:
     """HTTP and WebSocket posters; ids are recorded only once acknowledged."""
 
-    def __init__(self, d, tag):
+    def __init__(self, d, tag, batch=10):
         self.d, self.tag, self.acked, self.lock = d, tag, [], threading.Lock()
+        self.batch = batch  # 256 and more make a group whose ids go to the store at once
         self.enough = threading.Event()
         self.target = 0
         self.threads = [threading.Thread(target=self.http, args=(i,), daemon=True)
@@ -20,7 +21,7 @@ class Load:
         self.threads.append(threading.Thread(target=self.ws, daemon=True))
 
     def events(self, who, n):
-        return [service_event(eid=f"{self.tag}-{who}-{n}-{i}") for i in range(10)]
+        return [service_event(eid=f"{self.tag}-{who}-{n}-{i}") for i in range(self.batch)]
 
     def ack(self, evs):
         with self.lock:

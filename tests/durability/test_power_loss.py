@@ -46,7 +46,7 @@ def stored_ids(d):
     return {json.loads(line)["id"] for line in p.stdout.splitlines()}
 
 
-def power_cut(tmp_path, extra="", target=None):
+def power_cut(tmp_path, extra="", target=None, batch=10):
     """Run the load, cut the power, start on what survived; returns
     (acknowledged ids, ids in the surviving store, ids in the killed store)."""
     assert os.path.exists(SHIM), "build it: make build/durability/kjpower.so"
@@ -55,7 +55,7 @@ def power_cut(tmp_path, extra="", target=None):
     copy = tmp_path / "durable"
     copy.mkdir()
     start_with_shim(d, copy)
-    acked = Load(d, "pl").run_until_killed(target or rnd.randint(200, 3000))
+    acked = Load(d, "pl", batch).run_until_killed(target or rnd.randint(20, 300) * batch)
     killed = d.state_dir + ".killed"
     os.rename(d.state_dir, killed)
     shutil.copytree(copy, d.state_dir)
@@ -73,6 +73,16 @@ def test_acknowledged_events_survive_power_loss(tmp_path):
     acked, survived, _ = power_cut(tmp_path)
     missing = acked - survived
     print(f"power loss: {len(acked)} acknowledged, {len(missing)} missing")
+    assert not missing, sorted(missing)[:10]
+
+
+def test_big_batches_survive_power_loss(tmp_path):
+    """Batches of 300 counted ids: their groups put the ids into the store at
+    once and write the raw log in key order at the commit."""
+    acked, survived, _ = power_cut(tmp_path, batch=300)
+    missing = acked - survived
+    print(f"power loss, batches of 300: {len(acked)} acknowledged, {len(missing)} missing")
+    assert len(acked) >= 300
     assert not missing, sorted(missing)[:10]
 
 

@@ -15,6 +15,20 @@
 
 static char dir[64];
 
+/* The packed forms put so far: the store may read them until the commit
+ * (a direct group's raw log is written then), so they live until the store
+ * is closed. */
+static char **kept;
+static size_t n_kept, cap_kept;
+
+static void free_kept(void)
+{
+    for (size_t i = 0; i < n_kept; i++)
+        free(kept[i]);
+    free(kept);
+    kept = NULL, n_kept = cap_kept = 0;
+}
+
 /* ev into the store as the writer puts it: packed first. */
 static kj_err put_event(kj_store_txn *t, const kj_event *ev, bool *dup)
 {
@@ -23,9 +37,10 @@ static kj_err put_event(kj_store_txn *t, const kj_event *ev, bool *dup)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     kj_msgpack_pack_event(&pk, ev);
-    kj_err err = kj_store_put_event(t, ev, buf.data, buf.size, dup);
-    msgpack_sbuffer_destroy(&buf);
-    return err;
+    size_t len = buf.size;
+    if (n_kept == cap_kept) kept = realloc(kept, (cap_kept = 2 * cap_kept + 64) * sizeof *kept);
+    kept[n_kept++] = msgpack_sbuffer_release(&buf);
+    return kj_store_put_event(t, ev, kept[n_kept - 1], len, dup);
 }
 
 /* Opens the store in dir; 0: the defaults. */
@@ -58,6 +73,7 @@ static void close_store(kj_store *s)
 {
     char cmd[128];
     kj_store_close(s);
+    free_kept();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -399,6 +415,55 @@ START_TEST(late_events_take_their_place_in_time)
     ck_assert_int_eq(kj_store_each_event(s, 0, 30000, NULL, check_order, seen), KJ_OK);
     ck_assert_int_eq(seen[1], 1005);
     ck_assert_int_eq(seen[0], 20001);
+    close_store(s);
+}
+END_TEST
+
+/* A direct group writes its raw log at the commit, in key order: batches of
+ * many clients, each of one time, arrive out of time order (the clients'
+ * clocks and queues), and two of them are older than the log's last event. */
+START_TEST(a_direct_group_of_batches_out_of_time_order_is_stored_whole)
+{
+    kj_store *s = open_store();
+    put_events(s, "u1", 10, 50000);
+    int batch = 500, batches = 8, n = batch * batches;
+    kj_event *evs = calloc((size_t)n, sizeof *evs);
+    const kj_event **list = calloc((size_t)n, sizeof *list);
+    static const int64_t when[] = {60000, 61000, 60500, 40000, 62000, 49999, 61000, 60000};
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "cl%d-%04d", i / batch, i % batch);
+        evs[i] = event("u2", id, when[i / batch]);
+        list[i] = &evs[i];
+    }
+    kj_store_txn *t;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(kj_store_expect(t, list, (size_t)n), KJ_OK);
+    for (int i = 0; i < n; i++) {
+        bool dup;
+        ck_assert_int_eq(put_event(t, &evs[i], &dup), KJ_OK);
+        ck_assert(!dup);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    int64_t seen[2] = {0, 0};
+    ck_assert_int_eq(kj_store_each_event(s, 0, 100000, NULL, check_order, seen), KJ_OK);
+    ck_assert_int_eq(seen[1], 10 + n);
+    ck_assert_uint_eq(stored_events(s), (uint64_t)(10 + n));
+    int in_u2 = 0; /* every event of the group, and each once */
+    ck_assert_int_eq(kj_store_each_event(s, 0, 100000, "u2", count_event, &in_u2), KJ_OK);
+    ck_assert_int_eq(in_u2, n);
+    ck_assert_int_eq(kj_store_begin(s, &t),
+                     KJ_OK); /* and each id is known: again, all duplicates */
+    ck_assert_int_eq(kj_store_expect(t, list, (size_t)n), KJ_OK);
+    for (int i = 0; i < n; i++) {
+        bool dup;
+        ck_assert_int_eq(put_event(t, &evs[i], &dup), KJ_OK);
+        ck_assert(dup);
+    }
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    ck_assert_uint_eq(stored_events(s), (uint64_t)(10 + n));
+    free(list);
+    free(evs);
     close_store(s);
 }
 END_TEST
@@ -827,6 +892,7 @@ int main(void)
     tcase_add_test(tc, a_direct_group_refuses_an_event_it_was_not_told_of);
     tcase_add_test(tc, cursor_resumes_in_time_order);
     tcase_add_test(tc, late_events_take_their_place_in_time);
+    tcase_add_test(tc, a_direct_group_of_batches_out_of_time_order_is_stored_whole);
     tcase_add_test(tc, retention_deletes_old_events_in_steps);
     tcase_add_test(tc, aggregate_pass_goes_on_where_it_stopped);
     tcase_add_test(tc, buckets_read_the_same_through_the_journal_and_its_merges);
