@@ -262,14 +262,20 @@ static bool ids_in_runs(const kj_event *const *sample, const kj_event *const *ne
     return n < 2 || 4 * near >= n || sorted_in_runs(sample, n);
 }
 
-/* An event of a direct group: the sequence of its raw key, whether its id
- * was known (or came earlier in the group), and once put, its packed form
- * (the raw log takes it at the commit: put_claimed). */
+/* An event of a direct group: the sequence of its raw key, and whether its
+ * id was known (or came earlier in the group). */
 struct id_claim {
     const kj_event *ev;
     uint64_t seq;
     bool dup;
-    const void *packed; /* NULL until put */
+};
+
+/* An event for the raw log, which takes the transaction's at its commit
+ * (put_pending). */
+struct raw_put {
+    int64_t ts;
+    uint64_t seq;
+    const void *packed;
     size_t len;
 };
 
@@ -305,7 +311,7 @@ static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
     for (size_t i = 0; i < n; i++) {
         refs[i] = (struct id_ref){p, (uint32_t)id_key(p, evs[i]->unit, evs[i]->id), (uint32_t)i};
         p += refs[i].len;
-        t->claims[i] = (struct id_claim){.ev = evs[i], .seq = t->next_seq + i};
+        t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, false};
     }
     t->n_claims = n;
     t->next_seq += n;
@@ -342,7 +348,7 @@ kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n)
 
 /* Whether ev may be put now: always in a journalled group, the next of its
  * events (*c) in a direct one. */
-static bool claimed_next(kj_store_txn *t, const kj_event *ev, struct id_claim **c)
+static bool claimed_next(kj_store_txn *t, const kj_event *ev, const struct id_claim **c)
 {
     if (!t->ids_direct) return true;
     if (t->next_claim >= t->n_claims || t->claims[t->next_claim].ev != ev) return false;
@@ -350,25 +356,32 @@ static bool claimed_next(kj_store_txn *t, const kj_event *ev, struct id_claim **
     return true;
 }
 
+static void pend(kj_store_txn *t, const struct raw_put *p)
+{
+    if (t->n_pending == t->cap_pending) {
+        t->cap_pending = t->cap_pending ? 2 * t->cap_pending : 64;
+        t->pending = kj_realloc(t->pending, t->cap_pending * sizeof *t->pending);
+    }
+    t->pending[t->n_pending++] = *p;
+}
+
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate)
 {
-    struct id_claim *c = NULL;
+    const struct id_claim *c = NULL;
     if (!claimed_next(t, ev, &c)) return KJ_ERR_INVALID;
     if (c) {
         *duplicate = c->dup;
-        if (!c->dup) c->packed = packed, c->len = len;
+        if (!c->dup) pend(t, &(struct raw_put){ev->ts, c->seq, packed, len});
         return KJ_OK;
     }
     uint8_t idk[IDS_KEY_MAX], rawk[RAW_KEY];
     time_key(rawk, ev->ts, t->next_seq);
     size_t idlen = id_key(idk, ev->unit, ev->id);
     int rc = id_stored(t, idk, idlen, duplicate);
+    if (!rc && !*duplicate) rc = journal_id(t, rawk, idk, idlen);
     if (rc || *duplicate) return map_err(rc);
-    rc = put_raw(t, rawk, packed, len);
-    if (!rc) rc = journal_id(t, rawk, idk, idlen);
-    if (rc) return map_err(rc);
-    t->next_seq++;
+    pend(t, &(struct raw_put){ev->ts, t->next_seq++, packed, len});
     t->seq_changed = true;
     return KJ_OK;
 }
@@ -386,6 +399,7 @@ static void txn_free(kj_store_txn *t)
 {
     msgpack_sbuffer_destroy(&t->rec);
     free(t->claims);
+    free(t->pending);
     free(t);
 }
 
@@ -414,55 +428,52 @@ static void journal_merged(kj_store *s)
     s->journal_next = 0;
 }
 
-static bool key_before(const struct id_claim *a, const struct id_claim *b)
+static bool key_before(const struct raw_put *a, const struct raw_put *b)
 {
-    return a->ev->ts != b->ev->ts ? a->ev->ts < b->ev->ts : a->seq < b->seq;
+    return a->ts != b->ts ? a->ts < b->ts : a->seq < b->seq;
 }
 
 /* Where the run of rising raw keys that starts at v[i] ends. */
-static size_t run_end(struct id_claim *const *v, size_t i, size_t n)
+static size_t run_end(const struct raw_put *v, size_t i, size_t n)
 {
-    while (++i < n && key_before(v[i - 1], v[i])) {
+    while (++i < n && key_before(&v[i - 1], &v[i])) {
     }
     return i;
 }
 
 /* v[0..n) by raw key, in v or in tmp (the one returned): rising runs are
  * merged pair by pair, so a group of k batches takes log2(k) passes. */
-static struct id_claim **sort_by_key(struct id_claim **v, struct id_claim **tmp, size_t n)
+static struct raw_put *sort_by_key(struct raw_put *v, struct raw_put *tmp, size_t n)
 {
     while (run_end(v, 0, n) < n) {
         for (size_t i = 0; i < n;) {
             size_t mid = run_end(v, i, n), end = mid < n ? run_end(v, mid, n) : n;
             for (size_t a = i, b = mid, o = i; o < end; o++)
-                tmp[o] = b == end || (a < mid && key_before(v[a], v[b])) ? v[a++] : v[b++];
+                tmp[o] = b == end || (a < mid && key_before(&v[a], &v[b])) ? v[a++] : v[b++];
             i = end;
         }
-        struct id_claim **was = v;
+        struct raw_put *was = v;
         v = tmp, tmp = was;
     }
     return v;
 }
 
-/* A direct group's events into the raw log at its commit, in key order: its
- * batches come from clients whose clocks and queues interleave them, and an
- * event put behind a later one is no append but a descent from the root and
- * a split in the middle of the log's last page (most of a 32-client run's). */
-static int put_claimed(kj_store_txn *t)
+/* The transaction's events into the raw log at its commit, in key order: a
+ * group's batches come from clients whose clocks and queues interleave them,
+ * and an event put behind a later one is no append but a descent from the
+ * root and a split in the middle of the log's last page (most of a 32-client
+ * run's were). */
+static int put_pending(kj_store_txn *t)
 {
-    struct id_claim **v = kj_malloc((t->n_claims + 1) * sizeof *v);
-    struct id_claim **tmp = kj_malloc((t->n_claims + 1) * sizeof *tmp);
-    size_t n = 0;
-    for (size_t i = 0; i < t->n_claims; i++)
-        if (t->claims[i].packed) v[n++] = &t->claims[i];
-    struct id_claim **sorted = sort_by_key(v, tmp, n);
+    if (!t->n_pending) return 0;
+    struct raw_put *tmp = kj_malloc(t->n_pending * sizeof *tmp);
+    const struct raw_put *v = sort_by_key(t->pending, tmp, t->n_pending);
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t i = 0; i < t->n_pending && !rc; i++) {
         uint8_t rawk[RAW_KEY];
-        time_key(rawk, sorted[i]->ev->ts, sorted[i]->seq);
-        rc = put_raw(t, rawk, sorted[i]->packed, sorted[i]->len);
+        time_key(rawk, v[i].ts, v[i].seq);
+        rc = put_raw(t, rawk, v[i].packed, v[i].len);
     }
-    free(v);
     free(tmp);
     return rc;
 }
@@ -470,7 +481,7 @@ static int put_claimed(kj_store_txn *t)
 kj_err kj_store_commit(kj_store_txn *t)
 {
     kj_store *s = t->s;
-    int rc = t->ids_direct ? put_claimed(t) : 0;
+    int rc = put_pending(t);
     if (!rc && t->seq_changed) {
         MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
         rc = mdb_put(t->txn, s->meta, &k, &v, 0);

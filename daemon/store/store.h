@@ -94,11 +94,11 @@ kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n);
 /* Store ev in the raw log and the id index. *duplicate is set (and nothing is
  * written) when the unit already has an event with this id. packed (len
  * bytes) is ev as kj_msgpack_pack_event writes it, packed by the submitting
- * thread so that the one writer does not. In a group that kj_store_expect
- * put into ids directly, ev must be the next of its events (KJ_ERR_INVALID
- * otherwise: the store could not tell a duplicate from an id it claimed),
- * and packed is read at the commit, which writes the group's raw log in key
- * order: it must live until then. */
+ * thread so that the one writer does not; it is read at the commit, which
+ * writes the transaction's raw log in key order, and must live until then.
+ * In a group that kj_store_expect put into ids directly, ev must be the next
+ * of its events (KJ_ERR_INVALID otherwise: the store could not tell a
+ * duplicate from an id it claimed). */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
                           bool *duplicate);
 kj_err kj_store_put_agg(kj_store_txn *t, const void *key, size_t klen, const void *val,

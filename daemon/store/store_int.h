@@ -45,6 +45,8 @@ struct kj_store_txn {
     MDB_cursor *ids_cur;     /* its ids, in key order (kj_store_expect) */
     struct id_claim *claims; /* its events in the order they are put, and each id's fate */
     size_t n_claims, next_claim;
+    struct raw_put *pending; /* the events put, for the raw log at the commit */
+    size_t n_pending, cap_pending;
     msgpack_sbuffer rec; /* this commit's agg writes: its journal record */
     size_t rec_entries;  /* and how many they are */
     bool aggj_merged;    /* the agg journal went into agg in this txn */
