@@ -433,10 +433,12 @@ static bool key_before(const struct raw_put *a, const struct raw_put *b)
     return a->ts != b->ts ? a->ts < b->ts : a->seq < b->seq;
 }
 
-/* Where the run of rising raw keys that starts at v[i] ends. */
+/* Where the run of raw keys that starts at v[i] ends: it goes on while no
+ * key comes before the one ahead of it (so that equal keys, which unique
+ * sequences rule out, could not make a run that never ends). */
 static size_t run_end(const struct raw_put *v, size_t i, size_t n)
 {
-    while (++i < n && key_before(&v[i - 1], &v[i])) {
+    while (++i < n && !key_before(&v[i], &v[i - 1])) {
     }
     return i;
 }
@@ -449,7 +451,7 @@ static struct raw_put *sort_by_key(struct raw_put *v, struct raw_put *tmp, size_
         for (size_t i = 0; i < n;) {
             size_t mid = run_end(v, i, n), end = mid < n ? run_end(v, mid, n) : n;
             for (size_t a = i, b = mid, o = i; o < end; o++)
-                tmp[o] = b == end || (a < mid && key_before(&v[a], &v[b])) ? v[a++] : v[b++];
+                tmp[o] = b == end || (a < mid && !key_before(&v[b], &v[a])) ? v[a++] : v[b++];
             i = end;
         }
         struct raw_put *was = v;

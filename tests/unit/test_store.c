@@ -425,7 +425,7 @@ END_TEST
 START_TEST(a_direct_group_of_batches_out_of_time_order_is_stored_whole)
 {
     kj_store *s = open_store();
-    put_events(s, "u1", 10, 50000);
+    ck_assert_int_eq(put_events(s, "u1", 10, 50000), 0);
     int batch = 500, batches = 8, n = batch * batches;
     kj_event *evs = calloc((size_t)n, sizeof *evs);
     const kj_event **list = calloc((size_t)n, sizeof *list);
