@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "decode_internal.h"
+#include "mpwalk.h"
 
 /* Keys of one event map read before it is built: more than any valid event
  * has (KJ_F_COUNT), so only maps that fail anyway take the general path. */
@@ -122,19 +123,13 @@ static bool scalar(reader *r, kj_value *v)
     }
 }
 
-/* A container header: fixarray/array 16/array 32 (map false) or the maps. */
+/* A container header (mpwalk.h): an array's, or with map a map's. */
 static bool head(reader *r, bool map, uint64_t *n)
 {
-    if (r->p == r->end) return false;
-    uint8_t c = *r->p, fix = map ? 0x80 : 0x90, w16 = map ? 0xde : 0xdc;
-    if ((c & 0xf0) == fix) {
-        r->p++;
-        *n = c & 0x0f;
-        return true;
-    }
-    if (c != w16 && c != w16 + 1) return false;
-    r->p++;
-    return uint_be(r, c == w16 ? 2 : 4, n);
+    size_t left = (size_t)(r->end - r->p);
+    size_t len = map ? kj_msgpack_map_head(r->p, left, n) : kj_msgpack_array_head(r->p, left, n);
+    r->p += len;
+    return len != 0;
 }
 
 /* An array of scalars: its length, and its first `keep` values into vals. */

@@ -104,13 +104,24 @@ size_t kj_msgpack_skip(const uint8_t *p, size_t len)
     return kj_msgpack_walk(p, len, NULL);
 }
 
-size_t kj_msgpack_array_head(const uint8_t *p, size_t len, uint64_t *count)
+/* A container header whose children count mult each (1 array, 2 map). */
+static size_t container_head(const uint8_t *p, size_t len, uint8_t mult, uint64_t *count)
 {
     shape s;
-    if (len == 0 || !shape_of(p[0], &s) || s.mult != 1) return 0;
+    if (len == 0 || !shape_of(p[0], &s) || s.mult != mult) return 0;
     size_t off = 1;
     uint64_t n = s.count;
     if (s.width && !read_len(p, len, &off, s.width, &n)) return 0;
     *count = n;
     return off;
+}
+
+size_t kj_msgpack_array_head(const uint8_t *p, size_t len, uint64_t *count)
+{
+    return container_head(p, len, 1, count);
+}
+
+size_t kj_msgpack_map_head(const uint8_t *p, size_t len, uint64_t *count)
+{
+    return container_head(p, len, 2, count);
 }

@@ -1,8 +1,9 @@
 /* kinerja — walking msgpack bytes without decoding them.
  *
  * The one byte walker of the project: the msgpack codec checks an untrusted
- * body with it before msgpack-c allocates anything (codec_msgpack.c), and the
- * client cuts packets, spool files and input files into events with it
+ * body with it before msgpack-c allocates anything (codec_msgpack.c), the
+ * direct reader of plain bodies takes its container headers (mpread.c), and
+ * the client cuts packets, spool files and input files into events with it
  * (client/packet.c, client/reader.c). It reads nothing but the bytes given,
  * allocates nothing and needs no stack: a count of the values still announced
  * replaces recursion, so any nesting depth costs the same. Pure functions,
@@ -26,5 +27,8 @@ size_t kj_msgpack_skip(const uint8_t *p, size_t len);
  * len: its element count into *count and the header's length in bytes;
  * otherwise 0 and *count untouched. */
 size_t kj_msgpack_array_head(const uint8_t *p, size_t len, uint64_t *count);
+
+/* The same for a map header (fixmap, map 16, map 32): its number of pairs. */
+size_t kj_msgpack_map_head(const uint8_t *p, size_t len, uint64_t *count);
 
 #endif
