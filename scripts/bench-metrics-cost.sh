@@ -20,37 +20,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start NAME BINARY [EXTRA_YAML]: a daemon on a free port; sets port_NAME and pid_NAME
-start() {
-  local name=$1 bin=$2 extra=${3:-/dev/null} port
-  port=$(free_port)
-  cat >"$tmp/$name.yaml" <<YAML
-listen: "127.0.0.1:$port"
-state_dir: $tmp/$name
-web_root: ./web
-sync: full
-log_level: warn
-tokens:
-  - {name: bench, sha256: "$digest", role: ingest, units: "*"}
-YAML
-  cat "$extra" >>"$tmp/$name.yaml"
-  "$bin" -c "$tmp/$name.yaml" 2>"$tmp/$name.log" &
-  pids+=($!)
-  printf -v "pid_$name" %s "$!"
-  printf -v "port_$name" %s "$port"
-  for _ in $(seq 200); do  # wait for the port (a benchmark, not a test)
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
-    sleep 0.05
-  done
-  echo "bench-metrics-cost: the daemon '$name' did not open its port; its log:" >&2
-  cat "$tmp/$name.log" >&2
-  exit 1
-}
+. scripts/bench-lib.sh
 
 # rate NAME TAG: one run; prints its lines, and on fd 3 its events/s and the
 # writer thread's CPU per event (us)
@@ -59,9 +29,7 @@ rate() {
   port=port_$1 pid=pid_$1
   out=$("$build/bench/bench_ingest" "${!port}" "$secret" 1000 8 "$secs" "$2" "${!pid}")
   sed "s/^/  $1: /" <<<"$out" >&2
-  awk '/events\/s/ && !r { for (i = 2; i <= NF; i++) if ($i == "events/s") { r = $(i - 1); break } }
-       match($0, /writer thread [0-9.]+/) { u = substr($0, RSTART + 14, RLENGTH - 14) }
-       END { if (r > 0 && u != "") print r, u; else exit 1 }' <<<"$out" >&3 || {
+  ingest_figures <<<"$out" | cut -d' ' -f1,2 >&3 || {
     echo "bench-metrics-cost: no figures from the run of '$1'" >&2
     exit 1
   }
@@ -69,9 +37,9 @@ rate() {
 
 awk '/^indicators:/ {on = 1; print; next} on && /^[A-Za-z_]+:/ {exit} on' examples/demo.yaml \
   >"$tmp/demo-indicators.yaml"
-start with "$build/kinerjad"
-start indicators "$build/kinerjad" "$tmp/demo-indicators.yaml"
-start without "$build/bench/kinerjad-no-metrics"
+start_daemon with "$build/kinerjad"
+start_daemon indicators "$build/kinerjad" "$tmp/demo-indicators.yaml"
+start_daemon without "$build/bench/kinerjad-no-metrics"
 echo "the metrics engine's cost: HTTP batches of 1,000 x 8, ${secs}s runs, in turn with it, with it and"
 echo "the demo's $(grep -c '^  - id:' "$tmp/demo-indicators.yaml") indicators, and without it"
 for d in with indicators without; do
