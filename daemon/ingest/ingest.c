@@ -211,21 +211,36 @@ static void finish_group(kj_ingest *in, const job_group *g)
     if (in->wake) in->wake(in->wake_ctx);
 }
 
+/* The CLOCK_REALTIME time us from now: a deadline for pthread_cond_timedwait. */
+static struct timespec after_us(int64_t us)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += us / 1000000;
+    t.tv_nsec += (us % 1000000) * 1000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
 /* Group commit pays one commit (two fsyncs) per group, so a group should
  * hold everyone who is about to post: clients answered together by the last
- * commit post again together, but their requests trickle in over a few
- * hundred microseconds. Wait that long for as many jobs as the last group
- * had, never longer (PostgreSQL's commit_delay, made adaptive). Lock held. */
+ * commit post again together, but their requests trickle in. Wait for as
+ * many jobs as the last group had (PostgreSQL's commit_delay, made adaptive),
+ * but only for an eighth of the last commit's time (at most
+ * COMMIT_DELAY_US): a few clients' stragglers are worth waiting for, where
+ * waiting for the whole of many clients (32) keeps them in step, read and
+ * answered while the writer idles and written while the service thread
+ * idles. Left to form, two cohorts take turns and each thread works while
+ * the other does (README, "Group commit: a wait bounded by the commit's
+ * time"). Lock held. */
 static void gather(kj_ingest *in, size_t last_group)
 {
     if (in->queued >= last_group || in->stopping) return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += COMMIT_DELAY_US * 1000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    int64_t wait_us = in->stats.last_commit_us / 8;
+    struct timespec until = after_us(wait_us < COMMIT_DELAY_US ? wait_us : COMMIT_DELAY_US);
     in->want = last_group;
     while (in->queued < last_group && !in->stopping)
         if (pthread_cond_timedwait(&in->cond, &in->lock, &until) != 0) break;
@@ -234,14 +249,7 @@ static void gather(kj_ingest *in, size_t last_group)
 
 static void timed_wait(kj_ingest *in, int64_t us)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += us / 1000000;
-    until.tv_nsec += (us % 1000000) * 1000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = after_us(us);
     pthread_cond_timedwait(&in->cond, &in->lock, &until);
 }
 
