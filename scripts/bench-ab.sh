@@ -24,16 +24,7 @@ done
 cd "$(dirname "$0")/.."
 secs=${KJ_BENCH_SECONDS:-4}
 pairs=${KJ_BENCH_PAIRS:-8}
-tmp=$(mktemp -d)
-secret=bench-secret
-digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-. scripts/bench-lib.sh
+. scripts/bench-lib.sh # tmp, secret, digest, pids and their cleanup
 
 # run NAME BUILD TAG: one fresh daemon, one run; appends its figures to $tmp/NAME
 run() {

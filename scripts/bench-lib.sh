@@ -1,9 +1,18 @@
-# shellcheck shell=bash disable=SC2154  # tmp, secret, digest: set by the caller
+# shellcheck shell=bash
 # Sourced by the bench scripts that run daemons side by side: each daemon on a
 # free loopback port with its own state under $tmp, stopped by its PID; and the
-# figures of one bench_ingest run. The caller sets tmp (a temporary directory
-# that it removes), secret and digest (the ingest token and its sha256) and
-# pids=() (every daemon started, for its cleanup trap).
+# figures of one bench_ingest run. Sourcing it makes $tmp (removed at exit
+# with every daemon in pids), the ingest token $secret and its sha256 $digest.
+
+tmp=$(mktemp -d)
+secret=bench-secret
+digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

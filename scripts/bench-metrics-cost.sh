@@ -11,16 +11,7 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 secs=${KJ_BENCH_SECONDS:-5}
 rounds=${KJ_BENCH_ROUNDS:-5}
-tmp=$(mktemp -d)
-secret=bench-secret
-digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-. scripts/bench-lib.sh
+. scripts/bench-lib.sh # tmp, secret, digest, pids and their cleanup
 
 # rate NAME TAG: one run; prints its lines, and on fd 3 its events/s and the
 # writer thread's CPU per event (us)
