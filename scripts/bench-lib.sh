@@ -9,6 +9,7 @@ secret=bench-secret
 digest=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
 pids=()
 cleanup() {
+  local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -47,11 +48,14 @@ YAML
   exit 1
 }
 
-# stop_daemon NAME: stops the daemon started as NAME and removes its state.
+# stop_daemon NAME: stops the daemon started as NAME, forgets its PID (which
+# the system may give to another process) and removes its state.
 stop_daemon() {
-  local pid=pid_$1
+  local pid=pid_$1 p left=()
   kill "${!pid}" 2>/dev/null || true
   wait "${!pid}" 2>/dev/null || true
+  for p in "${pids[@]}"; do [ "$p" = "${!pid}" ] || left+=("$p"); done
+  pids=("${left[@]}")
   rm -rf "${tmp:?}/$1" "$tmp/$1.yaml" "$tmp/$1.log"
 }
 
