@@ -18,7 +18,7 @@ import pytest
 import websocket
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from conftest import BUILD, Daemon, service_event  # noqa: E402
+from conftest import BUILD, Daemon, metric, service_event  # noqa: E402
 
 SHIM = os.path.join(BUILD, "durability", "kjsync.so")
 
@@ -113,3 +113,37 @@ def test_checker_sees_acks_without_sync(tmp_path, log):
         assert d.stop() == 0
     bad, n = violations(log)
     assert n >= 15 and len(bad) >= n // 2, (n, bad[:5])
+
+
+def single_poster(d, n, results):
+    c = d.conn()
+    for _ in range(n):
+        status, body, _ = d.post_json(service_event(), conn=c)
+        results.append(status == 200 and body["accepted"] == 1)
+
+
+def test_concurrent_single_events_share_a_commit(tmp_path, log):
+    """Group commit: clients that each post one event and wait for its answer
+    share commits (issue 12). With every sync held 20 ms, the others' posts
+    queue behind each commit, so a commit holds several events and a data
+    sync serves several acks; a writer that committed them one by one (or a
+    commit delay that split them) would make a commit and a sync per event."""
+    clients, each = 16, 10
+    d = Daemon(tmp_path)
+    start_preloaded(d, log)
+    try:
+        results = []
+        threads = [threading.Thread(target=single_poster, args=(d, each, results))
+                   for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(results) == clients * each and all(results)
+        commits = metric(d, "kinerja_commit_seconds_count")
+    finally:
+        assert d.stop() == 0
+    data_syncs = sum(1 for line in open(log) if line.split()[1] == "E" and line.split()[3] == str(ord("d")))
+    events = clients * each
+    assert commits <= events / 4, f"{events} single events took {commits:.0f} commits"
+    assert data_syncs <= events / 4, f"{events} single events took {data_syncs} data syncs"
