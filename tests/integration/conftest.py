@@ -35,6 +35,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def anon_rss_kib(pid):
+    """The daemon's anonymous memory (RssAnon): what its buffers and queues
+    hold. VmRSS also counts the store's pages it has mapped, page cache that
+    grows with the store, not with what a client does."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no RssAnon in /proc/{pid}/status")
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -100,7 +110,13 @@ tokens:
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      text=True, errors="replace")
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        self.wait_log("listening on", timeout=20)
+        # "ready" comes last: the listeners, the writer and a cluster node's
+        # consumer are up (sd_notify READY at the same point)
+        try:
+            self.wait_log(" ready (state_dir ", timeout=60)
+        except AssertionError:
+            self.kill9()  # the one it started: a test that fails here leaves none behind
+            raise
         return self
 
     def _read(self, proc):

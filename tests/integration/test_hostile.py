@@ -11,7 +11,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import INGEST_SECRET, VIEWER_SECRET, Daemon, metric, service_event
+from conftest import INGEST_SECRET, VIEWER_SECRET, Daemon, anon_rss_kib, metric, service_event
 
 
 # --- raw HTTP/1.1 ---
@@ -208,11 +208,6 @@ def test_any_body_pipelined_after_a_get_does_not_freeze(daemon):
 
 # --- defect 4: an ingest connection that never reads its acks ---
 
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-
 
 def ingest_ws(d, rcvbuf=None, timeout=20):
     import websocket
@@ -230,7 +225,7 @@ def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
     ws = ingest_ws(daemon, rcvbuf=4096)
     bad = [service_event(wait_ms=-1) for _ in range(1000)]
     frame = msgpack.packb({"op": "events", "seq": 0, "events": bad})
-    rss0 = rss_kib(daemon.proc.pid)
+    rss0 = anon_rss_kib(daemon.proc.pid)
     ws.sock.settimeout(3)
     sent = 0
     try:
@@ -239,7 +234,7 @@ def test_ingest_that_never_reads_acks_is_paused_not_buffered(daemon):
             sent += 1
     except websocket.WebSocketTimeoutException:
         pass
-    grown = rss_kib(daemon.proc.pid) - rss0
+    grown = anon_rss_kib(daemon.proc.pid) - rss0
     assert sent < 400, "the daemon read every frame although no ack was read"
     assert SANITIZED or grown < 16 * 1024, f"RSS grew by {grown} KiB"
     ws.sock.settimeout(20)
@@ -272,7 +267,7 @@ def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
             sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
         # the viewer token may not see perizinan: each subscribe earns an error frame
         burst = masked_frame(msgpack.packb({"op": "subscribe", "unit": "perizinan"})) * 1000
-        rss0 = rss_kib(d.proc.pid)
+        rss0 = anon_rss_kib(d.proc.pid)
         closed = False
         for _ in range(100):  # 100,000 error frames, ~7 MB
             try:
@@ -281,7 +276,7 @@ def test_viewer_provoking_errors_without_reading_is_closed(tmp_path):
                 closed = True
                 break
         d.wait_log("over viewer_backlog")
-        assert SANITIZED or rss_kib(d.proc.pid) - rss0 < 16 * 1024
+        assert SANITIZED or anon_rss_kib(d.proc.pid) - rss0 < 16 * 1024
         assert closed or wait_closed(ws.sock)
         assert healthz_ok(d)
     finally:

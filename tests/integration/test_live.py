@@ -11,8 +11,8 @@ import msgpack
 import pytest
 import websocket
 
-from conftest import (ADMIN_SECRET, INGEST_SECRET, VIEWER_SECRET, Daemon, metric, service_event,
-                      sha)
+from conftest import (ADMIN_SECRET, INGEST_SECRET, VIEWER_SECRET, Daemon, anon_rss_kib, metric,
+                      service_event, sha)
 
 PROTO = "kinerja-live.v1"
 SITI = "198706152010011002"
@@ -212,11 +212,6 @@ def test_coalescing_under_a_burst(tmp_path):
         assert d.stop() == 0
 
 
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-
 
 def test_viewers_share_each_loop_turn(tmp_path):
     """At the smallest fanout_turn_bytes, 40 viewers' updates exceed every
@@ -278,8 +273,8 @@ def test_viewer_that_never_reads(tmp_path):
                 if f["op"] in ("update", "snapshot") and today_count(f) == total:
                     break
             if i == 20:
-                rss0 = rss_kib(d.proc.pid)
-        grown = rss_kib(d.proc.pid) - rss0
+                rss0 = anon_rss_kib(d.proc.pid)
+        grown = anon_rss_kib(d.proc.pid) - rss0
         dropped = metric(d, "kinerja_updates_dropped_total")
         assert dropped > 0, "the slow viewer's backlog was never dropped"
         # (under ASan freed memory sits in its quarantine: RSS says nothing there)
