@@ -212,7 +212,6 @@ def test_coalescing_under_a_burst(tmp_path):
         assert d.stop() == 0
 
 
-
 def test_viewers_share_each_loop_turn(tmp_path):
     """At the smallest fanout_turn_bytes, 40 viewers' updates exceed every
     turn's share: they wait in line for later turns, and each viewer still
