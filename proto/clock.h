@@ -8,6 +8,7 @@
 #define KJ_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define KJ_SEC_MS 1000LL
 #define KJ_MINUTE_MS (60 * KJ_SEC_MS)
@@ -18,6 +19,10 @@
  * anything. */
 int64_t kj_mono_ms(void);
 int64_t kj_mono_us(void);
+
+/* CLOCK_REALTIME us from now: the deadline pthread's timed waits take
+ * (they cannot take the monotonic clock without a condattr). */
+struct timespec kj_realtime_after_us(int64_t us);
 
 /* a / b rounded towards minus infinity (b != 0): the bucket, day or minute
  * of a time before 1970 is the one it starts in, as for any other time. */

@@ -380,7 +380,7 @@ static void join_consumer(kj_cluster *cl, int64_t deadline)
 {
     int64_t left = deadline - kj_mono_ms();
     if (left < FETCH_WAIT_MS + 100) left = FETCH_WAIT_MS + 100; /* a fetch ends by itself */
-    struct timespec until = kj_realtime_after(left);
+    struct timespec until = kj_realtime_after_us(left * 1000);
     if (pthread_timedjoin_np(cl->thread, NULL, &until) == 0) return;
     kj_warn("cluster: NATS did not answer within %d ms of the stop: closing the connection",
             STOP_WAIT_MS);

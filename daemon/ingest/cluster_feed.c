@@ -13,7 +13,7 @@
 
 static void sleep_ms(kj_cluster *cl, int ms)
 {
-    struct timespec until = kj_realtime_after(ms);
+    struct timespec until = kj_realtime_after_us(ms * 1000);
     pthread_mutex_lock(&cl->lock);
     if (!cl->stopping) pthread_cond_timedwait(&cl->cond, &cl->lock, &until);
     pthread_mutex_unlock(&cl->lock);

@@ -211,20 +211,6 @@ static void finish_group(kj_ingest *in, const job_group *g)
     if (in->wake) in->wake(in->wake_ctx);
 }
 
-/* The CLOCK_REALTIME time us from now: a deadline for pthread_cond_timedwait. */
-static struct timespec after_us(int64_t us)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += us / 1000000;
-    t.tv_nsec += (us % 1000000) * 1000;
-    if (t.tv_nsec >= 1000000000) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000;
-    }
-    return t;
-}
-
 /* Group commit pays one commit (two fsyncs) per group, so a group should
  * hold everyone who is about to post: clients answered together by the last
  * commit post again together, but their requests trickle in. Wait for as
@@ -240,7 +226,8 @@ static void gather(kj_ingest *in, size_t last_group)
 {
     if (in->queued >= last_group || in->stopping) return;
     int64_t wait_us = in->stats.last_commit_us / 8;
-    struct timespec until = after_us(wait_us < COMMIT_DELAY_US ? wait_us : COMMIT_DELAY_US);
+    struct timespec until =
+        kj_realtime_after_us(wait_us < COMMIT_DELAY_US ? wait_us : COMMIT_DELAY_US);
     in->want = last_group;
     while (in->queued < last_group && !in->stopping)
         if (pthread_cond_timedwait(&in->cond, &in->lock, &until) != 0) break;
@@ -249,7 +236,7 @@ static void gather(kj_ingest *in, size_t last_group)
 
 static void timed_wait(kj_ingest *in, int64_t us)
 {
-    struct timespec until = after_us(us);
+    struct timespec until = kj_realtime_after_us(us);
     pthread_cond_timedwait(&in->cond, &in->lock, &until);
 }
 

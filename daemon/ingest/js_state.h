@@ -107,18 +107,4 @@ struct kj_cluster {
     kj_cluster_stats stats;
 };
 
-/* CLOCK_REALTIME ms from now: what pthread's timed waits take. */
-static inline struct timespec kj_realtime_after(int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    return until;
-}
-
 #endif
