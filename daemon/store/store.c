@@ -6,12 +6,14 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "idruns.h"
 #include "store_int.h"
 
 #define RAW_KEY 16
 #define IDS_KEY_MAX (2 * KJ_ID_MAX + 1)
-#define EACH_CHUNK 4096 /* raw events read per read transaction */
-#define RUN_TAIL 4      /* ids that count up differ in their last few bytes */
+#define EACH_CHUNK 4096     /* raw events read per read transaction */
+#define RUN_TAIL 4          /* ids that count up differ in their last few bytes */
+#define MIGRATE_CHUNK 16384 /* ids moved from ids into id_runs per transaction */
 
 /* Time keys: the sign bit flipped so that negative times sort first. */
 static void time_key(uint8_t *k, int64_t ts, uint64_t seq)
@@ -41,18 +43,24 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
     int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
     if (rc) goto fail;
     if ((rc = mdb_dbi_open(txn, "raw", flags, &s->raw)) ||
-        (rc = mdb_dbi_open(txn, "ids", flags, &s->ids)) ||
         (rc = mdb_dbi_open(txn, "agg", flags, &s->agg)) ||
         (rc = mdb_dbi_open(txn, "alerts", flags, &s->alerts)) ||
         (rc = mdb_dbi_open(txn, "meta", flags, &s->meta))) {
         mdb_txn_abort(txn);
         goto fail;
     }
-    /* Stores of schema 1 have no journals; a writer creates them. A
-     * read-only open (export, backup) of such a store reads agg alone. */
+    /* Stores of schema 1 have no journals, those of 2 and older no id_runs;
+     * a writer creates them. A read-only open (export, backup) of such a
+     * store reads agg alone. */
     rc = mdb_dbi_open(txn, "ids_recent", flags, &s->recent);
     if (!rc) rc = mdb_dbi_open(txn, "agg_recent", flags, &s->aggj);
     s->has_aggj = rc == MDB_SUCCESS;
+    if (!rc) rc = mdb_dbi_open(txn, "id_runs", flags, &s->runs);
+    if (!rc && !s->read_only) { /* the ids of a store of schema 2 or older (migrate_ids) */
+        rc = mdb_dbi_open(txn, "ids", 0, &s->old_ids);
+        s->has_old_ids = rc == MDB_SUCCESS;
+        if (rc == MDB_NOTFOUND) rc = 0;
+    }
     if (rc && !(rc == MDB_NOTFOUND && s->read_only)) {
         mdb_txn_abort(txn);
         goto fail;
@@ -67,7 +75,8 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
                  KJ_STORE_SCHEMA_OLDEST, KJ_STORE_SCHEMA);
         return KJ_ERR_SCHEMA;
     }
-    /* A new store, or one of schema 1 that the journals just upgraded. */
+    /* A new store, or an older one that the tables above just upgraded (the
+     * old ids move at once, before anything is served). */
     if ((rc == MDB_NOTFOUND || ver < KJ_STORE_SCHEMA) && !s->read_only) {
         ver = KJ_STORE_SCHEMA;
         v = (MDB_val){sizeof ver, &ver};
@@ -106,6 +115,66 @@ static int load_journals(kj_store *s)
     return rc ? rc : kj_store_aggj_load(s);
 }
 
+static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
+
+/* Up to MIGRATE_CHUNK of the old ids table's keys out of it and into
+ * id_runs, in txn; *moved tells how many. */
+static int move_ids(kj_store *s, MDB_txn *txn, size_t *moved)
+{
+    MDB_cursor *from, *to;
+    int rc = mdb_cursor_open(txn, s->old_ids, &from);
+    if (rc) return rc;
+    if ((rc = mdb_cursor_open(txn, s->runs, &to))) {
+        mdb_cursor_close(from);
+        return rc;
+    }
+    kj_idset_entry *ids = kj_malloc(MIGRATE_CHUNK * sizeof *ids);
+    uint8_t *keys = kj_malloc(MIGRATE_CHUNK * (size_t)IDS_KEY_MAX), *p = keys;
+    size_t n;
+    for (n = 0; n < MIGRATE_CHUNK; n++) {
+        MDB_val k, v;
+        if ((rc = mdb_cursor_get(from, &k, &v, MDB_FIRST))) break;
+        if (k.mv_size > IDS_KEY_MAX) {
+            rc = MDB_CORRUPTED; /* ids were checked before they were stored */
+            break;
+        }
+        memcpy(p, k.mv_data, k.mv_size);
+        ids[n] = (kj_idset_entry){p, NULL, k.mv_size};
+        p += k.mv_size;
+        if ((rc = mdb_cursor_del(from, 0))) break;
+    }
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (!rc) rc = insert_ids(to, ids, n);
+    *moved = n;
+    free(keys);
+    free(ids);
+    mdb_cursor_close(to);
+    mdb_cursor_close(from);
+    return rc;
+}
+
+/* A store of schema 2 or older held an entry per id in ids: they move into
+ * id_runs before the store serves anything, a chunk a transaction (a start
+ * cut short goes on where it stopped), and the emptied table goes. */
+static int migrate_ids(kj_store *s)
+{
+    while (s->has_old_ids) {
+        MDB_txn *txn;
+        size_t moved = 0;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc) return rc;
+        rc = move_ids(s, txn, &moved);
+        if (!rc && moved < MIGRATE_CHUNK) rc = mdb_drop(txn, s->old_ids, 1); /* emptied */
+        if (rc) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+        if ((rc = mdb_txn_commit(txn))) return rc;
+        s->has_old_ids = moved == MIGRATE_CHUNK;
+    }
+    return 0;
+}
+
 kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_t msglen)
 {
     kj_store *s = kj_calloc(1, sizeof *s);
@@ -117,7 +186,7 @@ kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_
         goto fail;
     }
     if ((rc = mdb_env_create(&s->env))) goto lmdb_fail;
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 12);
     if ((rc = mdb_env_set_mapsize(s->env, opts->map_size))) goto lmdb_fail;
     /* MDB_NOTLS: read transactions are not tied to a thread (lws and writer). */
     unsigned flags = MDB_NOTLS;
@@ -131,7 +200,7 @@ kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_
         opts->agg_merge_entries ? opts->agg_merge_entries : KJ_STORE_AGG_MERGE_ENTRIES;
     if (!opts->read_only) {
         s->recent_ids = kj_idset_new();
-        if ((rc = load_journals(s))) goto lmdb_fail;
+        if ((rc = migrate_ids(s)) || (rc = load_journals(s))) goto lmdb_fail;
     }
     *out = s;
     return KJ_OK;
@@ -189,16 +258,22 @@ static int put_raw(kj_store_txn *t, const uint8_t *rawk, const void *val, size_t
     return rc;
 }
 
-/* Whether the id key is stored: merged into ids, or in the journal (this
+static int runs_cursor(kj_store_txn *t)
+{
+    return t->runs_cur ? 0 : mdb_cursor_open(t->txn, t->s->runs, &t->runs_cur);
+}
+
+/* Whether the id key is stored: merged into id_runs, or in the journal (this
  * transaction's own writes included). */
 static int id_stored(kj_store_txn *t, const uint8_t *idk, size_t len, bool *stored)
 {
     *stored = kj_idset_has(t->s->recent_ids, idk, len);
     if (*stored) return 0;
-    MDB_val k = {len, (void *)idk}, v;
-    int rc = mdb_get(t->txn, t->s->ids, &k, &v);
-    *stored = rc == MDB_SUCCESS;
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    uint8_t fam[KJ_IDRUNS_FAM_MAX];
+    uint64_t num;
+    size_t flen = kj_idruns_family(fam, idk, len, &num);
+    int rc = runs_cursor(t);
+    return rc ? rc : kj_idruns_has(t->runs_cur, fam, flen, num, stored);
 }
 
 /* A new id goes to the end of the journal: one leaf per commit, where an
@@ -279,57 +354,44 @@ struct raw_put {
     size_t len;
 };
 
-struct id_ref {
-    const uint8_t *key;
-    uint32_t len, i;
-};
-
-/* LMDB's order of keys (memcmp, then the shorter first); of two equal ids,
- * the first to come is the one stored. */
-static int ref_cmp(const void *a, const void *b)
+/* r for the id key idk (unit '\0' id) of the group's event i: its family
+ * written at *p (which may be idk), and *p moved past it. */
+static void ref_of(kj_idruns_ref *r, uint8_t **p, const uint8_t *idk, size_t len, size_t i)
 {
-    const struct id_ref *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-    if (c) return c;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    r->fam = *p;
+    r->flen = (uint32_t)kj_idruns_family(*p, idk, len, &r->num);
+    r->i = (uint32_t)i;
+    *p += r->flen;
 }
 
-/* The ids of a direct group into ids, in key order through one cursor:
- * neighbours share their descent and their leaf (LMDB looks on the cursor's
- * leaf first), where the order of arrival jumps between units and clients at
- * every event. Each event's raw key is fixed here: sequence next_seq plus
- * its place, a duplicate leaving its number unused. */
+/* The ids of a direct group into id_runs, in family and number order: ids
+ * that count up join their runs, a look-up and a value written in place for
+ * each run (idruns.h). Each event's raw key is fixed here: sequence
+ * next_seq plus its place, a duplicate leaving its number unused. */
 static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += strlen(evs[i]->unit) + 1 + strlen(evs[i]->id);
-    uint8_t *keys = kj_malloc(total ? total : 1), *p = keys;
-    struct id_ref *refs = kj_malloc((n ? n : 1) * sizeof *refs);
-    t->claims = kj_malloc((n ? n : 1) * sizeof *t->claims);
+        total += strlen(evs[i]->unit) + 1 + strlen(evs[i]->id) + 2;
+    uint8_t *fams = kj_malloc(total ? total : 1), *p = fams;
+    kj_idruns_ref *refs = kj_malloc((n ? n : 1) * sizeof *refs);
+    bool *dup = kj_malloc(n ? n : 1);
     for (size_t i = 0; i < n; i++) {
-        refs[i] = (struct id_ref){p, (uint32_t)id_key(p, evs[i]->unit, evs[i]->id), (uint32_t)i};
-        p += refs[i].len;
-        t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, false};
+        size_t len = id_key(p, evs[i]->unit, evs[i]->id);
+        dup[i] = kj_idset_has(t->s->recent_ids, p, len);
+        ref_of(&refs[i], &p, p, len, i);
     }
+    int rc = runs_cursor(t);
+    if (!rc) rc = kj_idruns_insert(t->runs_cur, refs, n, dup);
+    t->claims = kj_malloc((n ? n : 1) * sizeof *t->claims);
+    for (size_t i = 0; i < n; i++)
+        t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, dup[i]};
     t->n_claims = n;
     t->next_seq += n;
     t->seq_changed = true;
-    qsort(refs, n, sizeof *refs, ref_cmp);
-    int rc = mdb_cursor_open(t->txn, t->s->ids, &t->ids_cur);
-    for (size_t k = 0; k < n && !rc; k++) {
-        struct id_claim *c = &t->claims[refs[k].i];
-        c->dup = kj_idset_has(t->s->recent_ids, refs[k].key, refs[k].len);
-        if (c->dup) continue;
-        uint8_t rawk[RAW_KEY];
-        time_key(rawk, c->ev->ts, c->seq);
-        MDB_val key = {refs[k].len, (void *)refs[k].key}, v = {RAW_KEY, rawk};
-        rc = mdb_cursor_put(t->ids_cur, &key, &v, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) c->dup = true, rc = 0;
-    }
     free(refs);
-    free(keys);
+    free(fams);
+    free(dup);
     return rc;
 }
 
@@ -403,20 +465,34 @@ static void txn_free(kj_store_txn *t)
     free(t);
 }
 
-/* The journal's ids into ids, in key order (neighbours share their leaves
- * and branches), and the journal emptied, in txn; once txn commits, the
- * caller calls journal_merged. */
+/* n id keys into id_runs through cur (kj_idruns_insert sorts them): the
+ * journal's, which are new, and a migrated store's. */
+static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += ids[i].len + 2;
+    uint8_t *fams = kj_malloc(total ? total : 1), *p = fams;
+    kj_idruns_ref *refs = kj_malloc((n ? n : 1) * sizeof *refs);
+    bool *dup = kj_calloc(n ? n : 1, 1);
+    for (size_t i = 0; i < n; i++)
+        ref_of(&refs[i], &p, ids[i].key, ids[i].len, i);
+    int rc = kj_idruns_insert(cur, refs, n, dup);
+    free(dup);
+    free(refs);
+    free(fams);
+    return rc;
+}
+
+/* The journal's ids into id_runs, and the journal emptied, in txn; once txn
+ * commits, the caller calls journal_merged. */
 static int merge_journal(kj_store *s, MDB_txn *txn)
 {
     kj_idset_entry *list;
     size_t n = kj_idset_sorted(s->recent_ids, &list);
     MDB_cursor *cur = NULL;
-    int rc = mdb_cursor_open(txn, s->ids, &cur);
-    for (size_t i = 0; i < n && !rc; i++) {
-        MDB_val k = {list[i].len, (void *)list[i].key}, v = {RAW_KEY, (void *)list[i].val};
-        rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) rc = 0; /* cannot happen: the journal holds new ids only */
-    }
+    int rc = mdb_cursor_open(txn, s->runs, &cur);
+    if (!rc) rc = insert_ids(cur, list, n);
     if (cur) mdb_cursor_close(cur);
     free(list);
     return rc ? rc : mdb_drop(txn, s->recent, 0);
@@ -552,17 +628,22 @@ kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
                    kj_idset_has_committed(s->recent_ids, idk, id_key(idk, ev->unit, ev->id));
     }
     MDB_txn *txn;
+    MDB_cursor *cur;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return map_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->runs, &cur))) {
+        mdb_txn_abort(txn);
+        return map_err(rc);
+    }
     for (size_t i = 0; i < b->n && !rc; i++) {
         const kj_event *ev = &b->items[i].ev;
-        uint8_t idk[IDS_KEY_MAX];
-        MDB_val k = {b->items[i].error[0] ? 0 : id_key(idk, ev->unit, ev->id), idk}, v;
-        if (!k.mv_size || known[i]) continue;
-        rc = mdb_get(txn, s->ids, &k, &v);
-        known[i] = rc == MDB_SUCCESS;
-        if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) rc = 0;
+        if (b->items[i].error[0] || known[i]) continue;
+        uint8_t fam[KJ_IDRUNS_FAM_MAX];
+        uint64_t num;
+        size_t flen = kj_idruns_family(fam, fam, id_key(fam, ev->unit, ev->id), &num);
+        rc = kj_idruns_has(cur, fam, flen, num, &known[i]);
     }
+    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return rc ? map_err(rc) : KJ_OK;
 }
@@ -654,7 +735,7 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
     if ((rc = mdb_cursor_open(txn, dbi, &cur))) goto fail;
     MDB_val k, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    /* Ids of events about to go must be in ids, where forget_id finds them. */
+    /* Ids of events about to go must be in id_runs, where forget_id finds them. */
     bool merge = on_expire && rc == MDB_SUCCESS && time_of_key(k.mv_data) < before &&
                  kj_idset_count(s->recent_ids) > 0;
     if (merge && !(rc = merge_journal(s, txn))) rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -684,9 +765,14 @@ static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
 {
     kj_event ev;
     if (kj_msgpack_unpack_event(v->mv_data, v->mv_size, &ev) != KJ_OK) return;
-    uint8_t idk[IDS_KEY_MAX];
-    MDB_val ik = {id_key(idk, ev.unit, ev.id), idk};
-    mdb_del(txn, s->ids, &ik, NULL);
+    uint8_t fam[KJ_IDRUNS_FAM_MAX];
+    uint64_t num;
+    size_t flen = kj_idruns_family(fam, fam, id_key(fam, ev.unit, ev.id), &num);
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, s->runs, &cur) == MDB_SUCCESS) {
+        kj_idruns_del(cur, fam, flen, num);
+        mdb_cursor_close(cur);
+    }
     kj_event_release(&ev);
 }
 

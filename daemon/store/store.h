@@ -2,8 +2,9 @@
  *
  * One environment in state_dir with named databases:
  *   raw     ts (8, big-endian) + seq (8, big-endian) -> canonical msgpack event
- *   ids     unit '\0' event id -> raw key          (idempotency, per unit)
- *   ids_recent  counter (8, BE) -> raw key + ids key (the id journal)
+ *   id_runs unit '\0' stem '\0' width number -> count  (idempotency, per unit:
+ *           runs of ids that count up, idruns.h)
+ *   ids_recent  counter (8, BE) -> raw key + id key (unit '\0' id: the id journal)
  *   agg     bucket key (the metrics engine's)     -> bucket value
  *   agg_recent  counter (8, BE) -> a commit's agg writes (the agg journal)
  *   alerts  at (8, BE) + seq (8, BE)              -> msgpack alert
@@ -13,12 +14,12 @@
  * cannot turn another unit's events into duplicates by posting their ids first.
  *
  * A new event's id is appended to the id journal (and kept in memory) rather
- * than inserted into ids: an insert at a random place rewrites a leaf and its
+ * than inserted into id_runs: an insert at a random place rewrites a leaf and its
  * branch per event, most of a small commit's writes. When the journal holds
- * id_merge_at ids, the commit that sees it merges them into ids in key order
+ * id_merge_at ids, the commit that sees it merges them into id_runs
  * and empties it; an open loads it back; a retention step that deletes
  * events merges it first, so that their ids go with them. A big group whose
- * ids run in sequence (kj_store_expect) puts them into ids directly: they
+ * ids run in sequence (kj_store_expect) puts them into id_runs directly: they
  * share leaves by themselves, and the journal would only write them twice.
  *
  * A commit's agg writes go to the agg journal as one appended record, for the
@@ -44,10 +45,12 @@
 #include "../proto/err.h"
 #include "../proto/event.h"
 
-/* 2: the journals (ids_recent, agg_recent). A writer upgrades a store of 1 in
- * place; a daemon that reads 1 only refuses a store of 2, which it would
- * misread (it would not see the buckets in agg_recent). */
-#define KJ_STORE_SCHEMA 2
+/* 2: the journals (ids_recent, agg_recent). 3: the id index as runs
+ * (id_runs, idruns.h) in place of an entry per id (ids). A writer upgrades
+ * an older store in place, moving its ids at the open; a daemon that reads
+ * up to 2 refuses a store of 3, whose ids it would not see (nor the buckets
+ * in agg_recent, for one that reads 1). */
+#define KJ_STORE_SCHEMA 3
 #define KJ_STORE_SCHEMA_OLDEST 1            /* the oldest schema this build opens */
 #define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
 #define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
@@ -63,7 +66,7 @@ typedef struct kj_store_opts {
     uint64_t map_size;      /* bytes; the map is virtual, the file grows as needed */
     bool sync_periodic;     /* sync: periodic: commits do not fsync; kj_store_sync does */
     bool read_only;         /* for export and backup next to a running daemon */
-    size_t id_merge_at;     /* journal ids that start a merge into ids; 0: the default */
+    size_t id_merge_at;     /* journal ids that start a merge into id_runs; 0: the default */
     size_t agg_merge_bytes; /* agg journal bytes that start a merge into agg; 0: the default */
     size_t
         agg_merge_entries; /* or agg journal entries (a reader indexes them all); 0: the default */
@@ -82,7 +85,7 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
 /* The n events t is about to store, when the caller knows them: in the
  * order kj_store_put_event will be called for each of them (evs borrowed for
  * the call, the events until the commit). A group of KJ_STORE_DIRECT_IDS or
- * more whose ids count up ("loket3-000123") puts them into ids without the
+ * more whose ids count up ("loket3-000123") puts them into id_runs without the
  * journal, here and at once, in key order: a quarter of KJ_STORE_SAMPLES ids
  * taken evenly through the group, sorted, differ from their neighbours, or
  * from the id after them, only in the last few characters. The second test
@@ -96,7 +99,7 @@ kj_err kj_store_expect(kj_store_txn *t, const kj_event *const *evs, size_t n);
  * bytes) is ev as kj_msgpack_pack_event writes it, packed by the submitting
  * thread so that the one writer does not; it is read at the commit, which
  * writes the transaction's raw log in key order, and must live until then.
- * In a group that kj_store_expect put into ids directly, ev must be the next
+ * In a group that kj_store_expect put into id_runs directly, ev must be the next
  * of its events (KJ_ERR_INVALID otherwise: the store could not tell a
  * duplicate from an id it claimed). */
 kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packed, size_t len,
@@ -157,7 +160,7 @@ kj_err kj_store_each_event(kj_store *s, int64_t from, int64_t to, const char *un
 /* For each valid item of b (error ""), known[i] is set to whether its unit
  * already holds an event with its id; one short read transaction. The
  * cluster's ingest asks this before publishing: JetStream's duplicate window
- * is short, the ids table remembers every stored event. */
+ * is short, id_runs remembers every stored event. */
 kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known);
 
 /* A resumable walk over the raw log, for streaming an export: each call reads

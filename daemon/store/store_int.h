@@ -16,7 +16,9 @@
 
 struct kj_store {
     MDB_env *env;
-    MDB_dbi raw, ids, agg, alerts, meta;
+    MDB_dbi raw, runs, agg, alerts, meta; /* runs: the id index (idruns.h) */
+    MDB_dbi old_ids;                      /* a store of schema 2's ids, until migrate_ids */
+    bool has_old_ids;
     MDB_dbi recent;            /* the id journal: counter (8, BE) -> raw key + ids key */
     kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
     size_t merge_at;           /* ids in the journal that start a merge */
@@ -41,8 +43,8 @@ struct kj_store_txn {
     MDB_cursor *raw_cur;     /* appends to the raw log (put_raw); LMDB closes it with the txn */
     MDB_cursor *journal_cur; /* appends to the id journal */
     uint64_t journal_next;
-    bool ids_direct;         /* a big group: ids go straight into ids */
-    MDB_cursor *ids_cur;     /* its ids, in key order (kj_store_expect) */
+    bool ids_direct;         /* a big group: ids go straight into id_runs */
+    MDB_cursor *runs_cur;    /* on id_runs: look-ups and a direct group's ids */
     struct id_claim *claims; /* its events in the order they are put, and each id's fate */
     size_t n_claims, next_claim;
     struct raw_put *pending; /* the events put, for the raw log at the commit */

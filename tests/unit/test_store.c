@@ -824,10 +824,92 @@ START_TEST(schema_1_is_upgraded_and_a_newer_one_refused)
     store_schema(KJ_STORE_SCHEMA + 1);
     kj_store_opts o = {dir, 64ULL << 20, false, false};
     ck_assert_int_eq(kj_store_open(&o, &s, msg, sizeof msg), KJ_ERR_SCHEMA);
-    ck_assert_str_eq(msg, "store schema version 3, this kinerjad reads 1 to 2");
+    ck_assert_str_eq(msg, "store schema version 4, this kinerjad reads 1 to 3");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* The ids table of a store of schema 2 (an entry per id) with n counted
+ * ids of u1 and one without digits, written as the daemons before id_runs
+ * wrote it; *had tells whether it is there when ids is NULL. */
+static void old_ids(int n, bool *had)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi ids;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 12), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    if (had) {
+        *had = mdb_dbi_open(txn, "ids", 0, &ids) == MDB_SUCCESS;
+    } else {
+        ck_assert_int_eq(mdb_dbi_open(txn, "ids", MDB_CREATE, &ids), 0);
+        uint8_t raw[16] = {0};
+        for (int i = 0; i <= n; i++) {
+            char key[32];
+            int len = i < n ? snprintf(key, sizeof key, "u1%cev-%d", 0, i)
+                            : snprintf(key, sizeof key, "u1%clegacy", 0);
+            MDB_val k = {(size_t)len, key}, v = {sizeof raw, raw};
+            ck_assert_int_eq(mdb_put(txn, ids, &k, &v, 0), 0);
+        }
+    }
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static int put_one(kj_store *s, const char *unit, const char *id)
+{
+    kj_store_txn *t;
+    bool dup;
+    kj_event ev = event(unit, id, 5000);
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    ck_assert_int_eq(put_event(t, &ev, &dup), KJ_OK);
+    ck_assert_int_eq(kj_store_commit(t), KJ_OK);
+    return dup;
+}
+
+/* A store of schema 2 keeps an entry per id in ids: the open moves them
+ * into id_runs (more than one transaction's worth here), drops ids and
+ * says 3; every one of them is still a duplicate. */
+START_TEST(schema_2_ids_move_into_runs_at_the_open)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    old_ids(20000, NULL);
+    store_schema(2);
+    s = reopen(0);
+    ck_assert_int_eq(put_events(s, "u1", 10, 1000), 10);
+    ck_assert_int_eq(put_group(s, IDS_COUNTED, 20000), 20000);
+    ck_assert(put_one(s, "u1", "legacy"));
+    ck_assert(!put_one(s, "u1", "ev-20000"));
+    ck_assert(!put_one(s, "u2", "ev-5")); /* ids are per unit */
+    kj_store_close(s);
+    bool had;
+    old_ids(0, &had);
+    ck_assert(!had);
+    ck_assert_uint_eq(store_schema(0), KJ_STORE_SCHEMA);
+    close_store(reopen(0));
+}
+END_TEST
+
+/* Retention forgets the ids of the events it deletes, from the front of
+ * their run (test_idruns removes from its middle); the ids after them stay. */
+START_TEST(retention_frees_the_ids_it_deletes_from_a_run)
+{
+    kj_store *s = open_store();
+    ck_assert_int_eq(put_group(s, IDS_COUNTED, 400), 0); /* ev-i at ts 1000 + i */
+    ck_assert(put_one(s, "u1", "ev-150"));
+    size_t deleted;
+    ck_assert_int_eq(kj_store_expire_events(s, 1000 + 120, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 120);
+    ck_assert(!put_one(s, "u1", "ev-5"));   /* freed; stored again, at ts 5000 */
+    ck_assert(put_one(s, "u1", "ev-120"));  /* kept */
+    ck_assert(put_one(s, "u1", "ev-5"));    /* and now stored */
+    ck_assert(!put_one(s, "u1", "ev-400")); /* after the run */
+    close_store(s);
 }
 END_TEST
 
@@ -901,6 +983,8 @@ int main(void)
     tcase_add_test(tc, a_bucket_key_too_long_for_lmdb_is_refused);
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
     tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
+    tcase_add_test(tc, schema_2_ids_move_into_runs_at_the_open);
+    tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
     tcase_add_test(tc, backup_is_a_working_copy);
     suite_add_tcase(s, tc);
