@@ -81,6 +81,7 @@ static void index_all(kj_idset *set)
 /* The entry number + 1 of key, 0 when absent. */
 static uint32_t lookup(const kj_idset *set, const void *key, size_t len)
 {
+    if (!set->n) return 0; /* most of the time with counted ids: no hash to compute */
     return set->slots[find_slot(set, key, len, kj_hash_bytes(set->seed, key, len))];
 }
 
