@@ -223,7 +223,8 @@ int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup)
 int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num)
 {
     struct run prev, next;
-    int rc = neighbours(cur, fam, flen, num + 1, &prev, &next); /* prev: the run from num or before */
+    int rc =
+        neighbours(cur, fam, flen, num + 1, &prev, &next); /* prev: the run from num or before */
     if (rc || !holds(&prev, num)) return rc;
     if (num == prev.first) {
         rc = del_run(cur, fam, flen, prev.first);

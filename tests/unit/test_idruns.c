@@ -53,8 +53,16 @@ static void make_universe(void)
             snprintf(id, sizeof id, "b%d", v);
             lens[n] = id_key(keys[n], unit, id), n++;
         }
-        const char *odd[] = {"x", "yz", "c-1234567890123456789012", "c-234567890123456789012",
-                             "7", "07", "q-", "q-0", "q-00", "q-1"};
+        const char *odd[] = {"x",
+                             "yz",
+                             "c-1234567890123456789012",
+                             "c-234567890123456789012",
+                             "7",
+                             "07",
+                             "q-",
+                             "q-0",
+                             "q-00",
+                             "q-1"};
         for (size_t i = 0; i < sizeof odd / sizeof *odd; i++)
             lens[n] = id_key(keys[n], unit, odd[i]), n++;
     }
@@ -108,7 +116,8 @@ static void insert(const int *pick, size_t n, const bool *known)
     bool dup[n], want[n], seen[UNIVERSE] = {false};
     for (size_t i = 0; i < n; i++) {
         refs[i].fam = fams[i];
-        refs[i].flen = (uint32_t)kj_idruns_family(fams[i], keys[pick[i]], lens[pick[i]], &refs[i].num);
+        refs[i].flen =
+            (uint32_t)kj_idruns_family(fams[i], keys[pick[i]], lens[pick[i]], &refs[i].num);
         refs[i].i = (uint32_t)i;
         dup[i] = known[i];
         want[i] = known[i] || stored[pick[i]] || seen[pick[i]];
@@ -149,8 +158,8 @@ static size_t check_all(void)
         size_t flen = kj_idruns_family(fam, keys[id], lens[id], &num);
         bool has;
         ck_assert_int_eq(kj_idruns_has(cur, fam, flen, num, &has), 0);
-        ck_assert_msg(has == stored[id], "id %.*s: has %d, stored %d", (int)lens[id], keys[id],
-                      has, stored[id]);
+        ck_assert_msg(has == stored[id], "id %.*s: has %d, stored %d", (int)lens[id], keys[id], has,
+                      stored[id]);
     }
     MDB_val k, v, pk = {0, NULL};
     uint64_t plast = 0;
