@@ -873,14 +873,19 @@ static int put_one(kj_store *s, const char *unit, const char *id)
 
 /* A store of schema 2 keeps an entry per id in ids: the open moves them
  * into id_runs (more than one transaction's worth here), drops ids and
- * says 3; every one of them is still a duplicate. */
+ * says 3; every one of them is still a duplicate, and so are the ids of its
+ * id journal, merged into id_runs later. */
 START_TEST(schema_2_ids_move_into_runs_at_the_open)
 {
     kj_store *s = open_store();
+    ck_assert_int_eq(put_events(s, "u3", 6, 1000), 0); /* in the id journal, as schema 2 kept it */
     kj_store_close(s);
     old_ids(20000, NULL);
     store_schema(2);
-    s = reopen(0);
+    s = reopen(8); /* the next commit merges the journal into id_runs */
+    ck_assert_int_eq(put_events(s, "u3", 8, 1000), 6);
+    ck_assert_uint_eq(journal_ids(s), 0);
+    ck_assert_int_eq(put_events(s, "u3", 8, 1000), 8);
     ck_assert_int_eq(put_events(s, "u1", 10, 1000), 10);
     ck_assert_int_eq(put_group(s, IDS_COUNTED, 20000), 20000);
     ck_assert(put_one(s, "u1", "legacy"));
