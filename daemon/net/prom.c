@@ -168,6 +168,9 @@ kj_err kj_prom_render(kj_server *s, char **out, size_t *len)
     gauge(f, "kinerja_id_journal_ids",
           "New events' ids in the id journal, merged into the id index at id_merge_events.",
           ss.journal_ids);
+    gauge(f, "kinerja_id_runs",
+          "Entries of the id index: runs of ids that count up (one entry for a random id).",
+          ss.id_runs);
     gauge(f, "kinerja_agg_journal_bytes",
           "Bucket writes in the bucket journal, merged into the bucket table at agg_merge_bytes.",
           ss.agg_journal_bytes);

@@ -56,6 +56,7 @@ static int open_dbis(kj_store *s, char *msg, size_t msglen)
     if (!rc) rc = mdb_dbi_open(txn, "agg_recent", flags, &s->aggj);
     s->has_aggj = rc == MDB_SUCCESS;
     if (!rc) rc = mdb_dbi_open(txn, "id_runs", flags, &s->runs);
+    s->has_runs = rc == MDB_SUCCESS;
     if (!rc && !s->read_only) { /* the ids of a store of schema 2 or older (migrate_ids) */
         rc = mdb_dbi_open(txn, "ids", 0, &s->old_ids);
         s->has_old_ids = rc == MDB_SUCCESS;
@@ -800,19 +801,21 @@ kj_err kj_store_backup(kj_store *s, const char *dest_dir, char *msg, size_t msgl
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out)
 {
     MDB_envinfo info;
-    MDB_stat st, raw;
+    MDB_stat st, raw, runs = {0};
     MDB_txn *txn;
     int rc = mdb_env_info(s->env, &info);
     if (!rc) rc = mdb_env_stat(s->env, &st);
     if (!rc) rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) return map_err(rc);
     rc = mdb_stat(txn, s->raw, &raw);
+    if (!rc && s->has_runs) rc = mdb_stat(txn, s->runs, &runs);
     mdb_txn_abort(txn);
     if (rc) return map_err(rc);
     out->map_size = info.me_mapsize;
     out->used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     out->events = raw.ms_entries;
     out->journal_ids = s->recent_ids ? kj_idset_count(s->recent_ids) : 0;
+    out->id_runs = runs.ms_entries;
     out->agg_journal_bytes = __atomic_load_n(&s->aggj_bytes, __ATOMIC_RELAXED);
     return KJ_OK;
 }

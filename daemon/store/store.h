@@ -202,6 +202,7 @@ typedef struct kj_store_stats {
     uint64_t used;              /* bytes of the map in use (last page * page size) */
     uint64_t events;            /* entries of the raw log */
     uint64_t journal_ids;       /* ids in the id journal, not merged yet */
+    uint64_t id_runs;           /* entries of the id index: runs of counted ids */
     uint64_t agg_journal_bytes; /* bucket writes in the agg journal, not merged yet */
 } kj_store_stats;
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);

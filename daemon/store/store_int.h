@@ -19,6 +19,7 @@ struct kj_store {
     MDB_dbi raw, runs, agg, alerts, meta; /* runs: the id index (idruns.h) */
     MDB_dbi old_ids;                      /* a store of schema 2's ids, until migrate_ids */
     bool has_old_ids;
+    bool has_runs;             /* false: a read-only open of a store older than id_runs */
     MDB_dbi recent;            /* the id journal: counter (8, BE) -> raw key + ids key */
     kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
     size_t merge_at;           /* ids in the journal that start a merge */

@@ -88,6 +88,8 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
         counts.append(metric(d, "kinerja_id_journal_ids"))
     up = [10 * k for k in range(1, 26)]
     assert counts == up + [0] + up + [0] + up[:8]   # merged at 260 and 520
+    # journal-0..519 in the index: three runs, of 1, 2 and 3 digits
+    assert metric(d, "kinerja_id_runs") == 3
     d.kill9()
     d.start()
     assert metric(d, "kinerja_id_journal_ids") == 80   # loaded back
@@ -98,6 +100,7 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
     status, body, _ = d.post_msgpack(events + [service_event(eid="journal-new")])
     assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
     assert metric(d, "kinerja_id_journal_ids") == 80
+    assert metric(d, "kinerja_id_runs") == 4   # and journal-new, without digits
     assert d.stop() == 0
 
 
