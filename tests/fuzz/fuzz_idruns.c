@@ -22,8 +22,8 @@ static size_t lens[IDS];
 
 static void make_ids(void)
 {
-    static const char *const odd[] = {"x", "7", "07", "q-", "q-0", "q-00", "c-12345678901234567890",
-                                      "c-2345678901234567890"};
+    static const char *const odd[] = {
+        "x", "7", "07", "q-", "q-0", "q-00", "c-12345678901234567890", "c-2345678901234567890"};
     for (int i = 0; i < IDS; i++) {
         int k = i >> 1;
         char id[KJ_ID_MAX + 1];
