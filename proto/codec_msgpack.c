@@ -387,7 +387,7 @@ size_t kj_msgpack_event_bytes(const kj_event *ev, uint8_t *buf)
     put_head(&o, 0x80, (uint32_t)__builtin_popcount(set));
     for (; set; set &= set - 1) {
         kj_field f = (kj_field)__builtin_ctz(set);
-        put_str(&o, kj_field_name(f));
+        put_strn(&o, kj_field_name(f), kj_field_name_len(f));
         put_field(&o, ev, f);
     }
     return (size_t)(o.p - buf);

@@ -105,10 +105,12 @@ typedef struct kj_builder {
     bool check_clock; /* false for the raw log (kj_msgpack_unpack_event) */
     bool failed;
     uint32_t seen; /* bit per kj_field */
+    int next;      /* where field_lookup starts: after the last key found */
 } kj_builder;
 
-/* The wire name of a field ("event" for KJ_F_NONE). */
+/* The wire name of a field ("event" for KJ_F_NONE), and its length. */
 const char *kj_field_name(kj_field f);
+size_t kj_field_name_len(kj_field f);
 
 /* Whether the canonical form of ev (the raw log, JSON answers) carries field f:
  * the fields of its type that are required or present, in kj_field order. */

@@ -307,6 +307,11 @@ const char *kj_field_name(kj_field f)
     return f >= 0 && f < KJ_F_COUNT ? fields[f].name : "event";
 }
 
+size_t kj_field_name_len(kj_field f)
+{
+    return f >= 0 && f < KJ_F_COUNT ? fields[f].len : 5;
+}
+
 bool kj_field_present(const kj_event *ev, kj_field f)
 {
     if (ev->type < KJ_EV_TASK || ev->type > KJ_EV_LAST || f < 0 || f >= KJ_F_COUNT ||
@@ -352,10 +357,18 @@ void kj_set_msg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
-static kj_field field_lookup(const char *key, size_t len)
+/* The field named key, looked for from b->next on: keys in the canonical
+ * order (clients that pack events as the store does) are found at the
+ * first or second try. */
+static kj_field field_lookup(kj_builder *b, const char *key, size_t len)
 {
-    for (int f = 0; f < KJ_F_COUNT; f++)
-        if (fields[f].len == len && memcmp(fields[f].name, key, len) == 0) return (kj_field)f;
+    for (int i = 0; i < KJ_F_COUNT; i++) {
+        int f = (b->next + i) % KJ_F_COUNT;
+        if (fields[f].len == len && memcmp(fields[f].name, key, len) == 0) {
+            b->next = (f + 1) % KJ_F_COUNT;
+            return (kj_field)f;
+        }
+    }
     return KJ_F_NONE;
 }
 
@@ -419,7 +432,7 @@ static void printable_key(char *dst, size_t cap, const char *key, size_t len)
 kj_field kj_build_key(kj_builder *b, const char *key, size_t len)
 {
     if (b->failed) return KJ_F_NONE;
-    kj_field f = field_lookup(key, len);
+    kj_field f = field_lookup(b, key, len);
     if (f == KJ_F_NONE || !(allowed[b->item->ev.type] & BIT(f))) {
         char name[KJ_ID_MAX + 4];
         printable_key(name, sizeof name, key, len);
