@@ -123,11 +123,10 @@ void kj_m_touch(kj_metrics *m, kj_scope *sc, uint8_t flag)
 
 static kj_scope *scope_new(kj_metrics *m, kj_scope_kind kind, const char *id, uint32_t h)
 {
-    size_t len = strlen(id);
-    kj_scope *sc = kj_calloc(1, sizeof *sc + len + 1);
+    kj_scope *sc = kj_calloc(1, sizeof *sc);
     sc->kind = (uint8_t)kind;
     sc->hash = h;
-    memcpy(sc->id, id, len + 1);
+    snprintf(sc->id, sizeof sc->id, "%s", id); /* ids are checked: at most KJ_ID_MAX */
     if (m->n_scopes + 1 > m->table_cap) table_grow(m);
     sc->hnext = m->table[h & (m->table_cap - 1)];
     m->table[h & (m->table_cap - 1)] = sc;

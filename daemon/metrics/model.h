@@ -68,6 +68,7 @@ typedef struct kj_scope {
     uint16_t n_open, cap_open; /* at most ~820: buckets within the horizons */
     bool pend_listed;          /* in m->pend: may have pending minutes */
     struct kj_unit *unit;      /* unit scope: its unit; counter: its unit; employee: NULL */
+    char id[KJ_ID_MAX + 1];    /* by the hash: a look-up compares it without a miss more */
     series ser[KJ_RES_COUNT];
     open_bucket *open;
     kj_agg win[KJ_WIN_COUNT];  /* running totals of the closed buckets of each sliding window */
@@ -76,7 +77,6 @@ typedef struct kj_scope {
     struct saved_state *saved; /* presence / serving before the group (presence.c) */
     struct kj_unit **units;    /* employees: the units they are members of */
     uint32_t n_units;
-    char id[]; /* in the same allocation: a look-up compares it without a miss more */
 } kj_scope;
 
 /* A status waiting out its indicator's hold_ms (alerts.c). */
