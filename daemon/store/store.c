@@ -36,6 +36,13 @@ static size_t id_key(uint8_t *k, const char *unit, const char *id)
     return ul + 1 + il;
 }
 
+/* The family in id_runs of unit's id (idruns.h), and its number. */
+static size_t family_of(uint8_t fam[KJ_IDRUNS_FAM_MAX], const char *unit, const char *id,
+                        uint64_t *num)
+{
+    return kj_idruns_family(fam, fam, id_key(fam, unit, id), num);
+}
+
 static int open_dbis(kj_store *s, char *msg, size_t msglen)
 {
     MDB_txn *txn;
@@ -641,7 +648,7 @@ kj_err kj_store_ids_known(kj_store *s, const kj_batch *b, bool *known)
         if (b->items[i].error[0] || known[i]) continue;
         uint8_t fam[KJ_IDRUNS_FAM_MAX];
         uint64_t num;
-        size_t flen = kj_idruns_family(fam, fam, id_key(fam, ev->unit, ev->id), &num);
+        size_t flen = family_of(fam, ev->unit, ev->id, &num);
         rc = kj_idruns_has(cur, fam, flen, num, &known[i]);
     }
     mdb_cursor_close(cur);
@@ -768,7 +775,7 @@ static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
     if (kj_msgpack_unpack_event(v->mv_data, v->mv_size, &ev) != KJ_OK) return;
     uint8_t fam[KJ_IDRUNS_FAM_MAX];
     uint64_t num;
-    size_t flen = kj_idruns_family(fam, fam, id_key(fam, ev.unit, ev.id), &num);
+    size_t flen = family_of(fam, ev.unit, ev.id, &num);
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, s->runs, &cur) == MDB_SUCCESS) {
         kj_idruns_del(cur, fam, flen, num);
