@@ -86,7 +86,7 @@ kj_err kj_store_begin(kj_store *s, kj_store_txn **out);
  * order kj_store_put_event will be called for each of them (evs borrowed for
  * the call, the events until the commit). A group of KJ_STORE_DIRECT_IDS or
  * more whose ids count up ("loket3-000123") puts them into id_runs without the
- * journal, here and at once, in key order: a quarter of KJ_STORE_SAMPLES ids
+ * journal, here and at once, as runs (idruns.h), when a quarter of KJ_STORE_SAMPLES ids
  * taken evenly through the group, sorted, differ from their neighbours, or
  * from the id after them, only in the last few characters. The second test
  * finds the runs of a group of many clients' batches, whose sample rarely
