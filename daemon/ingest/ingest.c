@@ -90,6 +90,10 @@ static void admit_job(kj_ingest *in, kj_ingest_job *job, const kj_event **list, 
 {
     for (size_t i = 0; i < job->batch->n; i++) {
         kj_batch_item *it = &job->batch->items[i];
+        if (i + 4 < job->batch->n) {
+            kj_event_prefetch(&it[4].ev, KJ_EVENT_ID_BYTES);
+            __builtin_prefetch(it[4].error);
+        }
         bool ok = !it->error[0] && (!in->hooks.admit || in->hooks.admit(in->hooks.ctx, it));
         job->results[i] = ok ? KJ_ITEM_ACCEPTED : KJ_ITEM_REJECTED;
         if (ok) list[(*n)++] = &it->ev;
@@ -103,6 +107,7 @@ static kj_err store_job(kj_ingest *in, kj_store_txn *t, kj_ingest_job *job)
     job->accepted = job->duplicates = 0;
     for (size_t i = 0; i < job->batch->n; i++) {
         kj_batch_item *it = &job->batch->items[i];
+        if (i + 2 < job->batch->n) kj_event_prefetch(&it[2].ev, KJ_EVENT_HOT_BYTES);
         if (job->results[i] != KJ_ITEM_ACCEPTED) continue;
         bool dup;
         size_t len;

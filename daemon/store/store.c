@@ -379,8 +379,10 @@ static void ref_of(kj_idruns_ref *r, uint8_t **p, const uint8_t *idk, size_t len
 static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
 {
     size_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (i + 4 < n) kj_event_prefetch(evs[i + 4], KJ_EVENT_ID_BYTES);
         total += strlen(evs[i]->unit) + 1 + strlen(evs[i]->id) + 2;
+    }
     uint8_t *fams = kj_malloc(total ? total : 1), *p = fams;
     kj_idruns_ref *refs = kj_malloc((n ? n : 1) * sizeof *refs);
     bool *dup = kj_malloc(n ? n : 1);
