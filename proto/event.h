@@ -128,23 +128,6 @@ typedef struct kj_event {
     size_t meta_len;
 } kj_event;
 
-/* The bytes of an event that storing it and the metrics engine read: its
- * type, time, identifiers and numbers (the ticket, assessment and feedback
- * fields after them are read for those types only). */
-#define KJ_EVENT_HOT_BYTES offsetof(kj_event, ticket)
-/* Its type, time, id and unit: what admitting it and claiming its id read. */
-#define KJ_EVENT_ID_BYTES offsetof(kj_event, employee)
-
-/* Asks for the cache lines of ev's first len bytes ahead of their use. The
- * writer thread reads events that the service thread wrote, so every first
- * read of one would wait for memory; loops over a batch ask for an event a
- * few places ahead of the one they work on. */
-static inline void kj_event_prefetch(const kj_event *ev, size_t len)
-{
-    for (size_t off = 0; off < len; off += 64)
-        __builtin_prefetch((const char *)ev + off);
-}
-
 /* The limits that validation checks against the clock. */
 typedef struct kj_validate_opts {
     int64_t now_ms;      /* the current time */

@@ -9,6 +9,7 @@
 #include "../proto/clock.h"
 #include "../proto/codec.h"
 #include "log.h"
+#include "prefetch.h"
 
 #define COMMIT_DELAY_US 400 /* at most, and only while the load says more will come */
 

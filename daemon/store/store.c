@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../prefetch.h"
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
 #include "idruns.h"
