@@ -4,6 +4,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -29,10 +30,43 @@ def sha(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _ephemeral_low():
+    """The lowest port the kernel hands out as an outgoing connection's source
+    port (and for bind to port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that nothing holds, below the ephemeral range. A port
+    from bind(("127.0.0.1", 0)) lies in that range, so an outgoing connection
+    (a NATS route, a client) may take it as its source port before the server
+    it was meant for binds it: a test's nats-server then failed with "address
+    already in use". The kernel never picks a source port below the range."""
+    low = _ephemeral_low()
+    if low <= 12000:  # an unusual range: fall back to the kernel's choice
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    rng = random.Random()
+    for _ in range(2000):
+        port = rng.randrange(10000, low)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise AssertionError(f"no free loopback port in 10000..{low - 1}")
 
 
 def anon_rss_kib(pid):

@@ -117,6 +117,14 @@ def nats_cluster(tmp, n=3):
         t.start()
     for t in threads:
         t.join()
+    # A start that failed in its thread would only warn: stop the others (the
+    # caller has not taken them yet) and say which one and why.
+    failed = [s for s in servers if s.proc is None or s.proc.poll() is not None]
+    if failed:
+        for s in servers:
+            s.stop()
+        raise AssertionError(f"nats-server {failed[0].name} did not start:\n" +
+                             open(failed[0].log).read()[-3000:])
     return servers
 
 
