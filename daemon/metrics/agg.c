@@ -280,7 +280,14 @@ size_t kj_agg_encoded_size(const kj_agg *a)
     return n;
 }
 
-size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
+/* A section's hists belong to it, so a const agg's hists may keep their
+ * encoding (kj_hist_encode_kept) when asked. */
+static size_t put_hist(kj_hist *h, bool keep, uint8_t *buf)
+{
+    return keep ? kj_hist_encode_kept(h, buf) : kj_hist_encode(h, buf);
+}
+
+static size_t encode(const kj_agg *a, bool keep, uint8_t *buf)
 {
     size_t n = 1;
     buf[0] = (uint8_t)((a->tasks ? SEC_TASKS : 0) | (a->services ? SEC_SERVICES : 0) |
@@ -291,12 +298,12 @@ size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
 #define R(f) PUT(ratings, f)
     if (a->tasks) {
         TASK_FIELDS(T)
-        n += kj_hist_encode(&a->tasks->duration, buf + n);
+        n += put_hist(&a->tasks->duration, keep, buf + n);
     }
     if (a->services) {
         SERVICE_FIELDS(S)
-        n += kj_hist_encode(&a->services->wait, buf + n);
-        n += kj_hist_encode(&a->services->service, buf + n);
+        n += put_hist(&a->services->wait, keep, buf + n);
+        n += put_hist(&a->services->service, keep, buf + n);
     }
     if (a->ratings) {
         RATING_FIELDS(R)
@@ -308,6 +315,16 @@ size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
 #undef R
 #undef PUT
     return n;
+}
+
+size_t kj_agg_encode(const kj_agg *a, uint8_t *buf)
+{
+    return encode(a, false, buf);
+}
+
+size_t kj_agg_encode_kept(kj_agg *a, uint8_t *buf)
+{
+    return encode(a, true, buf);
 }
 
 typedef kj_reader reader;

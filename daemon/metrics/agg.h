@@ -89,6 +89,9 @@ void kj_agg_copy_hists(kj_agg *dst, const kj_agg *src, unsigned hists);
  * needs it or KJ_AGG_ENCODED_MAX bytes. */
 size_t kj_agg_encoded_size(const kj_agg *a);
 size_t kj_agg_encode(const kj_agg *a, uint8_t *buf);
+/* The same bytes; its big hists keep them for the next call
+ * (kj_hist_encode_kept): for the open buckets that every group re-encodes. */
+size_t kj_agg_encode_kept(kj_agg *a, uint8_t *buf);
 /* Decode into a (reset first). KJ_ERR_DECODE on malformed input, a empty. */
 kj_err kj_agg_decode(kj_agg *a, const uint8_t *buf, size_t len);
 /* a += and b += the encoded agg, in one pass and without decoding it into an

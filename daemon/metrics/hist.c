@@ -19,6 +19,28 @@
 #define DENSE_MIN_CELLS 48
 #define DENSE_SLACK 16
 
+/* kj_hist_encode_kept keeps the cell lists of dense hists with at least
+ * KEPT_MIN_CELLS cells, in segments of 2^SEG_BITS cells by id: an add dirties
+ * one. */
+#define KEPT_MIN_CELLS 64
+#define SEG_BITS 6
+#define SEGS ((N_CELLS + (1 << SEG_BITS) - 1) >> SEG_BITS)
+#define ALL_SEGS ((UINT64_C(1) << SEGS) - 1)
+
+struct kj_hist_enc {
+    uint64_t dirty; /* segments whose cells changed since the list was made */
+    uint8_t *list;  /* the cell list, segment after segment */
+    uint32_t cap;
+    uint16_t start[SEGS + 1]; /* segment s is list[start[s] .. start[s + 1]) */
+    uint16_t from[SEGS];      /* the cell its first delta counts from */
+    uint16_t last[SEGS];      /* its last cell, when it has any */
+};
+
+static inline void mark_cell(kj_hist *h, unsigned id)
+{
+    if (h->enc) h->enc->dirty |= UINT64_C(1) << (id >> SEG_BITS);
+}
+
 static unsigned cell_of(int64_t v)
 {
     if (v < LINEAR) return v < 0 ? 0 : (unsigned)v;
@@ -46,8 +68,17 @@ static inline uint16_t *sparse_ids(const kj_hist *h)
     return h->cells ? (uint16_t *)(h->cells + h->cap) : NULL;
 }
 
+static void free_enc(kj_hist *h)
+{
+    if (!h->enc) return;
+    free(h->enc->list);
+    free(h->enc);
+    h->enc = NULL;
+}
+
 void kj_hist_reset(kj_hist *h)
 {
+    free_enc(h);
     free(h->cells);
     memset(h, 0, sizeof *h);
 }
@@ -124,6 +155,7 @@ static void dense_cover(kj_hist *h, unsigned id)
 
 static void add_cell(kj_hist *h, unsigned id, uint32_t k)
 {
+    mark_cell(h, id);
     if (h->dense) {
         dense_cover(h, id);
         uint32_t *c = &h->cells[id - h->lo];
@@ -259,6 +291,7 @@ static void sub_cell(kj_hist *h, unsigned id, uint32_t k)
         if (id < h->lo || id >= (unsigned)h->lo + h->cap) return;
         uint32_t *c = &h->cells[id - h->lo];
         if (!*c) return;
+        mark_cell(h, id);
         *c = *c > k ? *c - k : 0;
         if (!*c) h->n--;
         return;
@@ -311,6 +344,7 @@ void kj_hist_copy(kj_hist *dst, const kj_hist *src)
     if (dst == src) return;
     kj_hist_reset(dst);
     *dst = *src;
+    dst->enc = NULL;
     if (!src->cells) return;
     size_t bytes = src->cap * (src->dense ? sizeof(uint32_t) : sizeof(uint32_t) + sizeof(uint16_t));
     dst->cells = kj_malloc(bytes);
@@ -364,8 +398,9 @@ bool kj_hist_equal(const kj_hist *a, const kj_hist *b)
 
 size_t kj_hist_heap_bytes(const kj_hist *h)
 {
-    if (!h->cells) return 0;
-    return h->cap * (h->dense ? sizeof(uint32_t) : sizeof(uint32_t) + sizeof(uint16_t));
+    size_t kept = h->enc ? sizeof *h->enc + h->enc->cap : 0;
+    if (!h->cells) return kept;
+    return kept + h->cap * (h->dense ? sizeof(uint32_t) : sizeof(uint32_t) + sizeof(uint16_t));
 }
 
 size_t kj_varint_put(uint8_t *buf, uint64_t v)
@@ -447,23 +482,108 @@ static inline uint8_t *put_cell(uint8_t *p, unsigned delta, uint32_t k)
     return p;
 }
 
-size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
+static uint8_t *put_cells(const kj_hist *h, uint8_t *p)
 {
-    size_t n = kj_varint_put(buf, h->count);
-    if (h->count == 0) return n;
-    if (h->count == 1) return n + kj_varint_put(buf + n, h->sum);
-    n = header(h, buf);
-    uint8_t *len = buf + n, *p = len + CELLS_LEN_BYTES;
     unsigned prev = 0;
     EACH_CELL(h, id, k, {
         p = put_cell(p, id - prev, k);
         prev = id;
     });
+    return p;
+}
+
+/* The cells of segment s of a dense hist, the first counted from *prev. */
+static uint8_t *put_segment(const kj_hist *h, unsigned s, unsigned *prev, uint8_t *p)
+{
+    unsigned a = s << SEG_BITS, b = a + (1u << SEG_BITS), end = (unsigned)h->lo + h->cap;
+    if (a < h->lo) a = h->lo;
+    if (b > end) b = end;
+    for (unsigned id = a; id < b; id++) {
+        uint32_t k = h->cells[id - h->lo];
+        if (!k) continue;
+        p = put_cell(p, id - *prev, k);
+        *prev = id;
+    }
+    return p;
+}
+
+/* A run of the kept list (none yet on the first call: memcpy from NULL is
+ * undefined even for no bytes). */
+static inline uint8_t *copy_run(uint8_t *p, const kj_hist_enc *c, size_t from, size_t len)
+{
+    if (len) memcpy(p, c->list + from, len);
+    return p + len;
+}
+
+/* put_cells from the kept list: a segment is copied when no add changed it
+ * and its first delta still counts from the same cell; neighbours that are
+ * both copied are one run, contiguous in the old list and in the new. */
+static uint8_t *put_cells_kept(kj_hist *h, uint8_t *p)
+{
+    kj_hist_enc *c = h->enc;
+    if (!c) {
+        c = h->enc = kj_calloc(1, sizeof *c);
+        c->dirty = ALL_SEGS;
+    }
+    uint8_t *list = p;
+    uint16_t start[SEGS + 1];
+    size_t run_from = 0, run_len = 0;
+    unsigned prev = 0;
+    for (unsigned s = 0; s < SEGS; s++) {
+        size_t len = c->start[s + 1] - c->start[s];
+        start[s] = (uint16_t)(p - list + run_len);
+        if (!(c->dirty >> s & 1) && (len == 0 || c->from[s] == prev)) {
+            if (!run_len) run_from = c->start[s];
+            run_len += len;
+            if (len) prev = c->last[s];
+            continue;
+        }
+        p = copy_run(p, c, run_from, run_len);
+        run_len = 0;
+        c->from[s] = (uint16_t)prev;
+        uint8_t *q = p;
+        p = put_segment(h, s, &prev, p);
+        if (p != q) c->last[s] = (uint16_t)prev;
+    }
+    p = copy_run(p, c, run_from, run_len);
+    start[SEGS] = (uint16_t)(p - list);
+    size_t n = (size_t)(p - list);
+    if (n > c->cap) {
+        c->cap = (uint32_t)(n + n / 4);
+        c->list = kj_realloc(c->list, c->cap);
+    }
+    memcpy(c->list, list, n);
+    memcpy(c->start, start, sizeof start);
+    c->dirty = 0;
+    return p;
+}
+
+/* kj_hist_encode, with the cells from put_cells or put_cells_kept. */
+static size_t encode(const kj_hist *h, kj_hist *keep, uint8_t *buf)
+{
+    size_t n = kj_varint_put(buf, h->count);
+    if (h->count == 0) return n;
+    if (h->count == 1) return n + kj_varint_put(buf + n, h->sum);
+    n = header(h, buf);
+    uint8_t *len = buf + n;
+    uint8_t *p =
+        keep ? put_cells_kept(keep, len + CELLS_LEN_BYTES) : put_cells(h, len + CELLS_LEN_BYTES);
     size_t cells = (size_t)(p - len) - CELLS_LEN_BYTES;
     len[0] = (uint8_t)(cells | 0x80);
     len[1] = (uint8_t)((cells >> 7) | 0x80);
     len[2] = (uint8_t)(cells >> 14);
     return (size_t)(p - buf);
+}
+
+size_t kj_hist_encode(const kj_hist *h, uint8_t *buf)
+{
+    return encode(h, NULL, buf);
+}
+
+size_t kj_hist_encode_kept(kj_hist *h, uint8_t *buf)
+{
+    bool keep = h->dense && (h->enc || h->n >= KEPT_MIN_CELLS);
+    return encode(h, keep ? h : NULL, buf);
 }
 
 /* Reads one varint at *pos, advancing it; false when malformed. */

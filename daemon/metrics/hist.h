@@ -27,12 +27,17 @@
 /* Upper bound of kj_hist_encode's output for any hist. */
 #define KJ_HIST_ENCODED_MAX (5 * 10 + 2304 * 8)
 
+/* The cell list of a big dense hist as last encoded, by segments of cells
+ * (hist.c): kj_hist_encode_kept re-encodes only the segments changed since. */
+typedef struct kj_hist_enc kj_hist_enc;
+
 typedef struct kj_hist {
     uint64_t count;
     uint64_t sum;
-    int64_t max;     /* exact while count > 0; 0 when empty */
-    uint32_t *cells; /* sparse: counts[cap] then uint16 cell ids[cap]; dense: counts[cap] */
-    uint16_t n;      /* cells with a non-zero count */
+    int64_t max;      /* exact while count > 0; 0 when empty */
+    uint32_t *cells;  /* sparse: counts[cap] then uint16 cell ids[cap]; dense: counts[cap] */
+    kj_hist_enc *enc; /* NULL unless kj_hist_encode_kept made it */
+    uint16_t n;       /* cells with a non-zero count */
     uint16_t cap;
     uint16_t lo; /* dense: cell id of cells[0] */
     uint8_t dense;
@@ -92,6 +97,11 @@ size_t kj_hist_heap_bytes(const kj_hist *h);
  * (LEB128 varints, cells delta-coded) and stable: it is stored in LMDB. */
 size_t kj_hist_encoded_size(const kj_hist *h);
 size_t kj_hist_encode(const kj_hist *h, uint8_t *buf);
+/* The same bytes; a big dense hist also keeps them, by segments of cells, and
+ * the next call encodes only the segments its adds changed since (an open
+ * minute bucket is encoded by every group that touches it, a cell or two of
+ * its hundreds changed each time). The copy is freed with the hist. */
+size_t kj_hist_encode_kept(kj_hist *h, uint8_t *buf);
 
 /* Parse one encoded hist from buf (len bytes) into h (which must be empty or
  * is reset first); *used gets the bytes consumed. Returns KJ_ERR_DECODE on

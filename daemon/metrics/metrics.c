@@ -202,7 +202,7 @@ static void commit_scope(kj_metrics *m, kj_scope *sc)
         if (!ob->touched) continue;
         if (!ob->pending) {
             uint8_t *buf = kj_m_enc(m, KJ_AGG_ENCODED_MAX);
-            size_t n = kj_agg_encode(&ob->agg, buf);
+            size_t n = kj_agg_encode_kept(&ob->agg, buf);
             kj_series_put(&sc->ser[ob->res], ob->start, buf, (uint32_t)n);
         } else {
             kj_series_put(&sc->ser[ob->res], ob->start, ob->pending, ob->pending_len);

@@ -140,7 +140,7 @@ static kj_err dirty_buckets(kj_metrics *m, kj_scope *sc, const kj_metrics_sink *
         if (!ob->touched) continue;
         free(ob->pending);
         uint8_t *enc = kj_m_enc(m, KJ_AGG_ENCODED_MAX);
-        ob->pending_len = (uint32_t)kj_agg_encode(&ob->agg, enc);
+        ob->pending_len = (uint32_t)kj_agg_encode_kept(&ob->agg, enc);
         ob->pending = kj_malloc(ob->pending_len);
         memcpy(ob->pending, enc, ob->pending_len);
         bucket_key(&k, sc, ob->res, ob->start);

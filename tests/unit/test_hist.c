@@ -362,6 +362,93 @@ START_TEST(test_compact)
 }
 END_TEST
 
+/* The kept encoding is the plain one, byte for byte, whatever changed in
+ * between: adds in one segment or many, cells emptied by a subtraction, a
+ * range widened on either side, merges, copies and resets. */
+static bool check_kept(kj_hist *h, uint8_t *plain, uint8_t *kept)
+{
+    size_t n = kj_hist_encode(h, plain);
+    ck_assert_uint_eq(kj_hist_encode_kept(h, kept), n);
+    ck_assert_mem_eq(kept, plain, n);
+    kj_hist bare = KJ_HIST_INIT; /* a copy keeps nothing: less heap when h keeps its list */
+    kj_hist_copy(&bare, h);
+    bool keeps = kj_hist_heap_bytes(h) > kj_hist_heap_bytes(&bare);
+    kj_hist_reset(&bare);
+    return keeps;
+}
+
+static int64_t kept_value(void)
+{
+    switch (rnd() % 4) {
+    case 0: return (int64_t)(rnd() % 128);           /* the linear cells */
+    case 1: return 1000 + (int64_t)(rnd() % 3000);   /* a few segments */
+    case 2: return (int64_t)(rnd() % 1800000);       /* a wait of up to 30 min */
+    default: return (int64_t)1 << (10 + rnd() % 30); /* far apart */
+    }
+}
+
+START_TEST(test_encode_kept)
+{
+    uint8_t *plain = malloc(KJ_HIST_ENCODED_MAX), *kept = malloc(KJ_HIST_ENCODED_MAX);
+    kj_hist h = KJ_HIST_INIT, other = KJ_HIST_INIT, copy = KJ_HIST_INIT;
+    unsigned kept_rounds = 0;
+    for (int round = 0; round < 4000; round++) {
+        unsigned op = (unsigned)(rnd() % 16), adds = 1 + (unsigned)(rnd() % 8);
+        if (op < 10) { /* a group's adds */
+            for (unsigned i = 0; i < adds; i++)
+                kj_hist_add(&h, kept_value());
+        } else if (op < 12) { /* a merge, then the same values taken out again */
+            kj_hist_reset(&other);
+            for (unsigned i = 0; i < 10 * adds; i++)
+                kj_hist_add(&other, kept_value());
+            kj_hist_merge(&h, &other);
+            check_kept(&h, plain, kept);
+            if (op == 11 && kj_hist_sub(&h, &other)) kj_hist_set_max(&h, kj_hist_max(&h));
+        } else if (op == 12) { /* a copy has its own: both stay right */
+            kj_hist_copy(&copy, &h);
+            check_kept(&copy, plain, kept);
+            kj_hist_add(&copy, kept_value());
+            check_kept(&copy, plain, kept);
+        } else if (op == 13 && rnd() % 64 == 0) {
+            kj_hist_reset(&h);
+        } else if (op == 14) { /* into the top cell and the lowest */
+            kj_hist_add(&h, KJ_HIST_MAX_VALUE - 1);
+            kj_hist_add(&h, 0);
+        }
+        kept_rounds += check_kept(&h, plain, kept);
+    }
+    ck_assert_uint_gt(kept_rounds, 2000); /* the kept path was taken, not only the plain one */
+    kj_hist_reset(&h);
+    kj_hist_reset(&other);
+    kj_hist_reset(&copy);
+    ck_assert_uint_eq(kj_hist_heap_bytes(&h), 0);
+    free(plain);
+    free(kept);
+}
+END_TEST
+
+/* A busy minute's hist: hundreds of cells kept, one add re-encodes one
+ * segment, and the result decodes to the same hist. */
+START_TEST(test_encode_kept_busy)
+{
+    uint8_t *buf = malloc(KJ_HIST_ENCODED_MAX);
+    kj_hist h = KJ_HIST_INIT;
+    for (int i = 0; i < 20000; i++)
+        kj_hist_add(&h, (int64_t)(rnd() % 1800000));
+    for (int i = 0; i < 200; i++) {
+        kj_hist_add(&h, (int64_t)(rnd() % 1800000));
+        size_t n = kj_hist_encode_kept(&h, buf), used = 0;
+        kj_hist d = KJ_HIST_INIT;
+        ck_assert_int_eq(kj_hist_decode(&d, buf, n, &used), KJ_OK);
+        ck_assert_uint_eq(used, n);
+        ck_assert(kj_hist_equal(&h, &d));
+        kj_hist_reset(&d);
+    }
+    kj_hist_reset(&h);
+    free(buf);
+}
+END_TEST
+
 static Suite *hist_suite(void)
 {
     Suite *s = suite_create("hist");
@@ -378,6 +465,8 @@ static Suite *hist_suite(void)
     tcase_add_test(tc, test_decode_garbage);
     tcase_add_test(tc, test_compact);
     tcase_add_test(tc, test_merge_encoded);
+    tcase_add_test(tc, test_encode_kept);
+    tcase_add_test(tc, test_encode_kept_busy);
     suite_add_tcase(s, tc);
     return s;
 }
