@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proto/alloc.h"
+#include "../proto/hash.h"
 #include "idruns.h"
 #include "journal.h"
 
@@ -185,25 +187,93 @@ static int store_run(MDB_cursor *cur, const kj_idruns_ref *refs, size_t n, const
     return rc;
 }
 
+/* After sort_refs, equal families are one pointer. */
 static int fam_cmp(const kj_idruns_ref *x, const kj_idruns_ref *y)
 {
-    return kj_key_cmp(x->fam, x->flen, y->fam, y->flen);
+    return x->fam == y->fam ? 0 : kj_key_cmp(x->fam, x->flen, y->fam, y->flen);
 }
 
-/* Family, number, then the order of arrival: of two equal ids the first
- * comes first. */
-static int ref_cmp(const void *a, const void *b)
+/* Number, then the order of arrival: of two equal ids the first comes first. */
+static int num_cmp(const void *a, const void *b)
 {
     const kj_idruns_ref *x = a, *y = b;
-    int c = fam_cmp(x, y);
-    if (c) return c;
     if (x->num != y->num) return x->num < y->num ? -1 : 1;
     return (x->i > y->i) - (x->i < y->i);
 }
 
+static int fam_ptr_cmp(const void *a, const void *b)
+{
+    return fam_cmp(*(const kj_idruns_ref *const *)a, *(const kj_idruns_ref *const *)b);
+}
+
+/* Each ref's family as an index of first[], the first ref of each family
+ * (whose pointer the others take); returns the count of families. */
+static size_t index_families(kj_idruns_ref *refs, size_t n, uint32_t *fam, kj_idruns_ref **first)
+{
+    size_t cap = 64, nf = 0;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *slot = kj_malloc(cap * sizeof *slot); /* a family's index + 1; 0: empty */
+    memset(slot, 0, cap * sizeof *slot);
+    for (size_t k = 0; k < n; k++) {
+        kj_idruns_ref *r = &refs[k];
+        size_t j = kj_hash_bytes(KJ_HASH_SEED, r->fam, r->flen) & (cap - 1);
+        while (slot[j] &&
+               kj_key_cmp(first[slot[j] - 1]->fam, first[slot[j] - 1]->flen, r->fam, r->flen))
+            j = (j + 1) & (cap - 1);
+        if (!slot[j]) {
+            first[nf] = r;
+            slot[j] = (uint32_t)++nf;
+        }
+        fam[k] = slot[j] - 1;
+        r->fam = first[fam[k]]->fam;
+    }
+    free(slot);
+    return nf;
+}
+
+/* refs in family, number and arrival order. A group's ids are a few dozen
+ * families (unit and stem), each mostly counting up in arrival order: the
+ * families are sorted, the refs put in their family's place in the order
+ * they came (a counting sort), and a family sorted by number only when it
+ * is not in order already. A sort of all refs by ref_cmp compared families'
+ * bytes some 50,000 times for 4,000 ids, a tenth of the writer's time. */
+static void sort_refs(kj_idruns_ref *refs, size_t n)
+{
+    uint32_t *fam = kj_malloc(n * sizeof *fam);
+    kj_idruns_ref **first = kj_malloc(n * sizeof *first), *out = kj_malloc(n * sizeof *out);
+    size_t nf = index_families(refs, n, fam, first);
+    size_t *pos = kj_calloc(nf, sizeof *pos); /* by family index: its count, then its place */
+    size_t *start = kj_malloc((nf + 1) * sizeof *start); /* by sorted place: where it begins */
+    for (size_t k = 0; k < n; k++)
+        pos[fam[k]]++;
+    qsort(first, nf, sizeof *first, fam_ptr_cmp);
+    start[0] = 0;
+    for (size_t f = 0; f < nf; f++) {
+        size_t idx = fam[first[f] - refs];
+        start[f + 1] = start[f] + pos[idx];
+        pos[idx] = start[f];
+    }
+    for (size_t k = 0; k < n; k++)
+        out[pos[fam[k]]++] = refs[k];
+    for (size_t f = 0; f < nf; f++) {
+        kj_idruns_ref *slice = out + start[f];
+        size_t len = start[f + 1] - start[f], j = 1;
+        while (j < len && slice[j - 1].num <= slice[j].num)
+            j++;
+        if (j < len) qsort(slice, len, sizeof *slice, num_cmp);
+    }
+    memcpy(refs, out, n * sizeof *refs);
+    free(start);
+    free(pos);
+    free(out);
+    free(first);
+    free(fam);
+}
+
 int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup)
 {
-    qsort(refs, n, sizeof *refs, ref_cmp);
+    if (n) sort_refs(refs, n);
     struct run run = {0}; /* refs[k - run.count, k): new ids, numbers a stride apart */
     int rc = 0;
     for (size_t k = 0; k < n && !rc; k++) {

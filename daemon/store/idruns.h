@@ -46,7 +46,8 @@ size_t kj_idruns_family(uint8_t *fam, const uint8_t *idk, size_t idlen, uint64_t
 int kj_idruns_has(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num, bool *has);
 
 /* One id of a group to store, for kj_idruns_insert: its family (in the
- * caller's memory), number, and index in the caller's group. */
+ * caller's memory; the insert may point it at an equal family of another
+ * ref), number, and index in the caller's group. */
 typedef struct kj_idruns_ref {
     const uint8_t *fam;
     uint32_t flen, i;
