@@ -213,8 +213,7 @@ static size_t index_families(kj_idruns_ref *refs, size_t n, uint32_t *fam, kj_id
     size_t cap = 64, nf = 0;
     while (cap < 2 * n)
         cap *= 2;
-    uint32_t *slot = kj_malloc(cap * sizeof *slot); /* a family's index + 1; 0: empty */
-    memset(slot, 0, cap * sizeof *slot);
+    uint32_t *slot = kj_calloc(cap, sizeof *slot); /* a family's index + 1; 0: empty */
     for (size_t k = 0; k < n; k++) {
         kj_idruns_ref *r = &refs[k];
         size_t j = kj_hash_bytes(KJ_HASH_SEED, r->fam, r->flen) & (cap - 1);
