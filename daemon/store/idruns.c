@@ -235,7 +235,7 @@ static size_t index_families(kj_idruns_ref *refs, size_t n, uint32_t *fam, kj_id
  * families (unit and stem), each mostly counting up in arrival order: the
  * families are sorted, the refs put in their family's place in the order
  * they came (a counting sort), and a family sorted by number only when it
- * is not in order already. A sort of all refs by ref_cmp compared families'
+ * is not in order already. One qsort of all refs compared the families'
  * bytes some 50,000 times for 4,000 ids, a tenth of the writer's time. */
 static void sort_refs(kj_idruns_ref *refs, size_t n)
 {
@@ -258,7 +258,7 @@ static void sort_refs(kj_idruns_ref *refs, size_t n)
     for (size_t f = 0; f < nf; f++) {
         kj_idruns_ref *slice = out + start[f];
         size_t len = start[f + 1] - start[f], j = 1;
-        while (j < len && slice[j - 1].num <= slice[j].num)
+        while (j < len && num_cmp(&slice[j - 1], &slice[j]) < 0)
             j++;
         if (j < len) qsort(slice, len, sizeof *slice, num_cmp);
     }
