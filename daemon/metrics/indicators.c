@@ -9,6 +9,7 @@
 
 #include "../proto/alloc.h"
 #include "../proto/codec.h"
+#include "../proto/hash.h"
 #include "tzclock.h"
 
 static const char *const status_names[] = {"none", "ok", "warn", "bad"};
@@ -246,25 +247,17 @@ done:
     return err;
 }
 
-/* FNV-1a over the fields that place an alert, so that an id says nothing a
+/* A hash of the fields that place an alert, so that an id says nothing a
  * client could forge meaning into but stays within the identifier rule. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 void kj_alert_make_id(kj_alert *a, int32_t day, uint64_t nth)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, a->unit, strlen(a->unit) + 1);
-    h = fnv(h, a->indicator, strlen(a->indicator) + 1);
-    h = fnv(h, a->scope, strlen(a->scope) + 1);
-    h = fnv(h, &a->from, sizeof a->from);
-    h = fnv(h, &a->to, sizeof a->to);
-    h = fnv(h, &nth, sizeof nth);
+    uint64_t h = KJ_HASH64_SEED;
+    h = kj_hash64_bytes(h, a->unit, strlen(a->unit) + 1);
+    h = kj_hash64_bytes(h, a->indicator, strlen(a->indicator) + 1);
+    h = kj_hash64_bytes(h, a->scope, strlen(a->scope) + 1);
+    h = kj_hash64_bytes(h, &a->from, sizeof a->from);
+    h = kj_hash64_bytes(h, &a->to, sizeof a->to);
+    h = kj_hash64_bytes(h, &nth, sizeof nth);
     int y, m, d;
     kj_tz_civil_from_days(day, &y, &m, &d);
     snprintf(a->id, sizeof a->id, "%04d%02d%02d-%08x", y, m, d, (unsigned)(h ^ (h >> 32)));

@@ -131,6 +131,8 @@ START_TEST(test_alert_pack_round_trip)
     strcpy(a.indicator, "wait-p90");
     strcpy(a.scope, "employee:198706152010011002");
     kj_alert_make_id(&a, (int32_t)(T0 / KJ_DAY_MS), 0);
+    /* Ids are stored and acknowledged by clients: the hash must never change. */
+    ck_assert_str_eq(a.id, "20260310-b8c9ee1c");
     char note[] = "Loket 2 dibuka";
     for (int frame = 0; frame < 4; frame++) {
         /* 2, 3: escalated and acknowledged (SPEC §16) */
