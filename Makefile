@@ -47,7 +47,7 @@ SONAME     := libkinerja.so.$(SOVERSION)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench bench-ab fuzz \
+.PHONY: all deps run run-cluster check check-unit check-integration check-san check-browser bench bench-openloop bench-ab fuzz \
         fuzz-build fuzz-long check-long check-durability install uninstall clean help web format \
         deb check-packages build-tests
 .DEFAULT_GOAL := all
@@ -65,6 +65,7 @@ help:
 	@echo "  make check-san   unit + integration under ASan/UBSan"
 	@echo "  make check-browser  dashboard tests in headless chromium (playwright-core)"
 	@echo "  make bench       benchmarks; they print figures, they assert nothing"
+	@echo "  make bench-openloop  latency at fixed offered rates, kinerjad and (if installed) Redis"
 	@echo "  make bench-ab A=DIR [CASE='1 32']  this build's daemon against the one in DIR, in turn, fresh daemons (pair ratios)"
 	@echo "  make fuzz        build the fuzz targets (clang, libFuzzer) and run each briefly (KJ_FUZZ_SECONDS, 10)"
 	@echo "  make fuzz-long   run each fuzz target for at least 10^7 executions (hours; not in CI)"
@@ -224,6 +225,11 @@ web/node_modules/.ok: web/package.json web/package-lock.json
 
 bench: all $(BENCH_BIN) $(BUILD)/bench/kinerjad-no-metrics
 	@scripts/bench.sh $(BUILD)
+
+# Latency at fixed offered rates (open loop), kinerjad against Redis when it
+# is installed (README, "Batched p99 at the same offered rate").
+bench-openloop: all $(BUILD)/bench/bench_openloop
+	@scripts/bench-openloop.sh $(BUILD)
 
 # A change's effect on ingest, against a baseline built elsewhere (README,
 # "Is a change faster?").

@@ -44,91 +44,21 @@ struct conn {
 };
 
 static bool as_json, random_ids;
-static uint64_t id_seq; /* random ids: splitmix64 of distinct numbers never repeat */
-
-/* The id of event i of request n on connection ci. */
-static void event_id(char *out, size_t cap, const char *tag, int ci, uint64_t n, int i)
-{
-    if (!random_ids) {
-        snprintf(out, cap, "%s-%d-%llu-%d", tag, ci, (unsigned long long)n, i);
-        return;
-    }
-    uint64_t x = id_seq++ * 2, h[2];
-    for (int k = 0; k < 2; k++) { /* splitmix64 */
-        x += 0x9e3779b97f4a7c15ULL;
-        uint64_t z = x;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        h[k] = z ^ (z >> 31);
-    }
-    snprintf(out, cap, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
-}
-
-/* The same events as build_request's msgpack, as one JSON array. */
-static void json_body(msgpack_sbuffer *sb, struct conn *c, int ci, int batch, const char *tag)
-{
-    int64_t ts = bench_wall_ms();
-    msgpack_sbuffer_write(sb, "[", 1);
-    for (int i = 0; i < batch; i++) {
-        unsigned r = (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci);
-        char ev[400], id[64];
-        event_id(id, sizeof id, tag, ci, c->n, i);
-        int n = snprintf(ev, sizeof ev,
-                         "%s{\"id\":\"%s\",\"type\":\"service\",\"ts\":%lld,"
-                         "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
-                         "\"wait_ms\":%u,\"service_ms\":%u}",
-                         i ? "," : "", id, (long long)ts, bench_units[r % 8], r % 200, r % 16,
-                         1000 + r % 900000, 30000 + r % 600000);
-        msgpack_sbuffer_write(sb, ev, (size_t)n);
-    }
-    msgpack_sbuffer_write(sb, "]", 1);
-}
 
 static void build_request(struct conn *c, int ci, int batch, const char *token, const char *tag)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (as_json)
-        json_body(&sb, c, ci, batch, tag);
-    else
-        msgpack_pack_array(&pk, (size_t)batch);
-    int64_t ts = bench_wall_ms();
-    for (int i = 0; !as_json && i < batch; i++) {
-        char id[64];
-        event_id(id, sizeof id, tag, ci, c->n, i);
-        bench_pack_service(&pk, id, ts,
-                           (unsigned)(c->n * 7919 + (unsigned)i * 104729 + (unsigned)ci));
-    }
-    char head[512];
-    int hl = snprintf(head, sizeof head,
-                      "POST /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
-                      "Content-Type: application/%s\r\nAuthorization: Bearer %s\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      as_json ? "json" : "msgpack", token, sb.size);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s-%d-%llu", tag, ci, (unsigned long long)c->n);
+    bench_service_batch(&sb, as_json, random_ids ? NULL : prefix,
+                        (unsigned)(c->n * 7919 + (unsigned)ci), batch);
     free(c->req);
-    c->req = malloc((size_t)hl + sb.size);
-    memcpy(c->req, head, (size_t)hl);
-    memcpy(c->req + hl, sb.data, sb.size);
-    c->req_len = (size_t)hl + sb.size;
+    c->req = bench_http_post(as_json ? "json" : "msgpack", token, &sb, &c->req_len);
     c->sent = 0;
     c->got = 0;
     c->n++;
     msgpack_sbuffer_destroy(&sb);
-}
-
-/* A complete answer in c->resp? Returns its total length, 0 if incomplete. */
-static size_t answer_len(struct conn *c, int *status)
-{
-    c->resp[c->got < sizeof c->resp ? c->got : sizeof c->resp - 1] = 0;
-    char *end = strstr(c->resp, "\r\n\r\n");
-    if (!end) return 0;
-    *status = atoi(c->resp + 9);
-    char *cl = strcasestr(c->resp, "content-length:");
-    size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
-    size_t total = (size_t)(end + 4 - c->resp) + body;
-    return c->got >= total ? total : 0;
 }
 
 int main(int argc, char **argv)
@@ -144,7 +74,6 @@ int main(int argc, char **argv)
     as_json = format && !strcmp(format, "json");
     const char *ids = getenv("KJ_BENCH_IDS");
     random_ids = ids && !strcmp(ids, "random");
-    id_seq = (uint64_t)bench_wall_ms() << 24 ^ (uint64_t)getpid() << 8;
     char tag[32];
     snprintf(tag, sizeof tag, "%s%lld", argc > 6 ? argv[6] : "b", (long long)bench_wall_ms());
     if (nconn > MAX_CONNS) nconn = MAX_CONNS;
@@ -185,7 +114,8 @@ int main(int argc, char **argv)
                 }
                 c->got += (size_t)r;
                 int status;
-                if (!answer_len(c, &status)) continue;
+                c->resp[c->got] = 0;
+                if (!bench_http_answer_len(c->resp, c->got, &status)) continue;
                 bool ok = status == 200 && strstr(c->resp, "accepted");
                 bad += !ok;
                 if (nlat < MAX_LAT) lat[nlat++] = kj_mono_us() - c->t0;

@@ -213,24 +213,20 @@ static void serve_viewers(int timeout_ms)
 static int http_post(int fd, const char *body, size_t len)
 {
     char head[512], resp[4096];
-    int hl =
-        snprintf(head, sizeof head,
-                 "POST /api/v1/events HTTP/1.1\r\nHost: b\r\nContent-Type: application/msgpack\r\n"
-                 "Authorization: Bearer %s\r\nContent-Length: %zu\r\n\r\n",
-                 itoken, len);
+    int hl = bench_http_post_head(head, sizeof head, "msgpack", itoken, len);
     if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
         send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len)
         return -1;
     size_t got = 0;
+    int status = 0;
     for (;;) { /* read one answer: headers + Content-Length body */
         ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
         if (r <= 0) return -1;
         got += (size_t)r;
         resp[got] = 0;
-        char *end = strstr(resp, "\r\n\r\n"), *cl = strcasestr(resp, "content-length:");
-        if (end && cl && got >= (size_t)(end + 4 - resp) + strtoul(cl + 15, NULL, 10)) break;
+        if (bench_http_answer_len(resp, got, &status)) break;
     }
-    return strncmp(resp + 9, "200", 3) ? -1 : 0;
+    return status == 200 ? 0 : -1;
 }
 
 static void *poster(void *arg)

@@ -80,6 +80,102 @@ static inline void bench_pack_service(msgpack_packer *pk, const char *id, int64_
     bench_pack_str(pk, "service_ms"), msgpack_pack_int64(pk, 30000 + r % 600000);
 }
 
+/* The same event as bench_pack_service's, as a JSON object. */
+static inline void bench_json_service(msgpack_sbuffer *sb, const char *id, int64_t ts, unsigned r)
+{
+    char ev[400];
+    int n = snprintf(ev, sizeof ev,
+                     "{\"id\":\"%s\",\"type\":\"service\",\"ts\":%lld,"
+                     "\"unit\":\"%s\",\"employee\":\"e%u\",\"counter\":\"c%u\","
+                     "\"wait_ms\":%u,\"service_ms\":%u}",
+                     id, (long long)ts, bench_units[r % 8], r % 200, r % 16, 1000 + r % 900000,
+                     30000 + r % 600000);
+    msgpack_sbuffer_write(sb, ev, (size_t)n);
+}
+
+/* A 32-hex-digit id that never repeats in this process (splitmix64 of
+ * distinct numbers), as clients that use UUIDs send. */
+static inline void bench_random_id(char *out, size_t cap)
+{
+    static uint64_t seq;
+    if (!seq) seq = (uint64_t)bench_wall_ms() << 24 ^ (uint64_t)getpid() << 8;
+    uint64_t x = seq++ * 2, h[2];
+    for (int k = 0; k < 2; k++) {
+        x += 0x9e3779b97f4a7c15ULL;
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        h[k] = z ^ (z >> 31);
+    }
+    snprintf(out, cap, "%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+}
+
+/* A request body of n service events stamped now, msgpack or one JSON array:
+ * event i has the id "prefix-i" (a random one when prefix is NULL) and is
+ * spread by r0 + i * 104729 (see bench_pack_service). */
+static inline void bench_service_batch(msgpack_sbuffer *sb, bool json, const char *prefix,
+                                       unsigned r0, int n)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    int64_t ts = bench_wall_ms();
+    if (json)
+        msgpack_sbuffer_write(sb, "[", 1);
+    else
+        msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char id[96];
+        if (prefix)
+            snprintf(id, sizeof id, "%s-%d", prefix, i);
+        else
+            bench_random_id(id, sizeof id);
+        unsigned r = r0 + (unsigned)i * 104729;
+        if (json && i) msgpack_sbuffer_write(sb, ",", 1);
+        if (json)
+            bench_json_service(sb, id, ts, r);
+        else
+            bench_pack_service(&pk, id, ts, r);
+    }
+    if (json) msgpack_sbuffer_write(sb, "]", 1);
+}
+
+/* The head of a POST of n body bytes of content type type (msgpack, json) to
+ * /api/v1/events, into out: its length. */
+static inline int bench_http_post_head(char *out, size_t cap, const char *type, const char *token,
+                                       size_t n)
+{
+    return snprintf(out, cap,
+                    "POST /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
+                    "Content-Type: application/%s\r\nAuthorization: Bearer %s\r\n"
+                    "Content-Length: %zu\r\n\r\n",
+                    type, token, n);
+}
+
+/* A whole POST of body to /api/v1/events, malloc'd; *len its length. */
+static inline char *bench_http_post(const char *type, const char *token,
+                                    const msgpack_sbuffer *body, size_t *len)
+{
+    char head[512];
+    int hl = bench_http_post_head(head, sizeof head, type, token, body->size);
+    char *req = malloc((size_t)hl + body->size);
+    memcpy(req, head, (size_t)hl);
+    memcpy(req + hl, body->data, body->size);
+    *len = (size_t)hl + body->size;
+    return req;
+}
+
+/* A whole HTTP answer at the start of buf (got bytes, NUL-terminated)? Its
+ * length with *status set, or 0 while it is incomplete. */
+static inline size_t bench_http_answer_len(const char *buf, size_t got, int *status)
+{
+    const char *end = strstr(buf, "\r\n\r\n");
+    if (!end) return 0;
+    *status = atoi(buf + 9);
+    const char *cl = strcasestr(buf, "content-length:");
+    size_t total = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+    return got >= total ? total : 0;
+}
+
 /* Sends the upgrade request for subprotocol proto (token: a Bearer header
  * when not NULL). Returns 0 when all of it was sent. */
 static inline int ws_send_upgrade(int fd, const char *proto, const char *token)

@@ -1,0 +1,275 @@
+/* bench_openloop — request latency at a fixed offered rate, for kinerjad and,
+ * to compare, Redis.
+ *
+ * Closed-loop clients (bench_ingest, the peers' wrk and redis-benchmark) keep
+ * each connection busy, so their latency is mostly Little's law of their own
+ * window: C connections of B events at R events/s wait about C*B/R whatever
+ * the server does, and redis-benchmark starts its clock when it writes a
+ * pipeline. Here a request of BATCH events falls due every BATCH/RATE seconds
+ * and starts on an idle connection; its latency runs from when it fell due, so
+ * a wait for an idle connection counts too (no coordinated omission). At a
+ * rate below both servers' capacity the percentiles compare the servers.
+ *
+ *   kinerjad  POST /api/v1/events of BATCH service events (fresh ids), msgpack
+ *             or, with KJ_BENCH_FORMAT=json, JSON;
+ *             done when the answer is read (200 saying "accepted" counts as ok);
+ *   redis     BATCH pipelined XADDs, one event each (the harness's command),
+ *             done when the BATCH-th reply is read (bulk strings count as ok).
+ *
+ * Prints the offered and acknowledged rates, p50/p90/p99/p99.9/max, the
+ * requests that found no idle connection when due, and, given the server's
+ * PID, its CPU per event. A benchmark: it asserts only that every request was
+ * answered and ok.
+ *
+ * usage: bench_openloop kinerjad|redis PORT TOKEN BATCH CONNS RATE SECONDS [PID]
+ *        (TOKEN: kinerjad's ingest token; any word for redis) */
+#include <errno.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "clock.h"
+
+#define MAX_CONNS 256
+#define MAX_REQUESTS 2000000
+#define IN_CAP (1 << 20)    /* answer bytes held: Redis's replies to a pipeline */
+#define DRAIN_US 30000000LL /* how long requests in flight may finish after the run */
+
+struct conn {
+    int fd;
+    bool busy;
+    char *req;
+    size_t req_len, sent;
+    char *in;
+    size_t got;
+    int replies; /* redis: replies read of this request's BATCH */
+    int64_t due; /* when the request fell due (µs, monotonic) */
+};
+
+struct run {
+    bool redis, json;
+    const char *token;
+    char tag[32];
+    int batch;
+    uint64_t started, done, ok_events, bad;
+    int64_t *lat;
+    size_t nlat;
+    int64_t last; /* when the last request finished (µs, monotonic) */
+};
+
+/* kinerjad: one POST of run->batch service events, the k-th request's. */
+static char *kinerjad_request(const struct run *run, uint64_t k, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s-%llu", run->tag, (unsigned long long)k);
+    bench_service_batch(&sb, run->json, prefix, (unsigned)(k * 7919), run->batch);
+    char *req = bench_http_post(run->json ? "json" : "msgpack", run->token, &sb, len);
+    msgpack_sbuffer_destroy(&sb);
+    return req;
+}
+
+/* Appends a RESP bulk string. */
+static size_t resp_arg(char *out, const char *s)
+{
+    return (size_t)sprintf(out, "$%zu\r\n%s\r\n", strlen(s), s);
+}
+
+/* redis: run->batch pipelined XADDs with the fields of the peers' harness. */
+static char *redis_request(const struct run *run, uint64_t k, size_t *len)
+{
+    char *req = malloc((size_t)run->batch * 256), *p = req;
+    for (int i = 0; i < run->batch; i++) {
+        unsigned r = (unsigned)(k * 7919 + (unsigned)i * 104729);
+        char emp[16], wait[16], service[16];
+        snprintf(emp, sizeof emp, "e%u", r % 200);
+        snprintf(wait, sizeof wait, "%u", 1000 + r % 900000);
+        snprintf(service, sizeof service, "%u", 30000 + r % 600000);
+        const char *argv[] = {"XADD",    "peer:events", "*",        "unit",       "u7",
+                              "employee", emp,           "counter",  "c3",         "wait_ms",
+                              wait,       "service_ms",  service,    "ts",         "1795000000000"};
+        p += sprintf(p, "*%zu\r\n", sizeof argv / sizeof *argv);
+        for (size_t a = 0; a < sizeof argv / sizeof *argv; a++)
+            p += resp_arg(p, argv[a]);
+    }
+    *len = (size_t)(p - req);
+    return req;
+}
+
+/* Counts the whole RESP replies at the start of in[0..n) into c->replies and
+ * run->bad (error replies); returns the bytes they took. */
+static size_t redis_replies(struct run *run, struct conn *c, const char *in, size_t n)
+{
+    size_t at = 0;
+    for (;;) {
+        const char *eol = memmem(in + at, n - at, "\r\n", 2);
+        if (!eol) return at;
+        size_t next = (size_t)(eol - in) + 2;
+        if (in[at] == '$') { /* a bulk string: its length, then its bytes */
+            long blen = strtol(in + at + 1, NULL, 10);
+            if (blen > 0) next += (size_t)blen + 2;
+            if (next > n) return at;
+        }
+        run->bad += in[at] == '-';
+        c->replies++;
+        at = next;
+    }
+}
+
+static void start(struct run *run, struct conn *c, int64_t due)
+{
+    free(c->req);
+    c->req = run->redis ? redis_request(run, run->started, &c->req_len)
+                        : kinerjad_request(run, run->started, &c->req_len);
+    c->sent = c->got = 0;
+    c->replies = 0;
+    c->due = due;
+    c->busy = true;
+    run->started++;
+}
+
+static void finish(struct run *run, struct conn *c, bool ok)
+{
+    run->last = kj_mono_us();
+    if (run->nlat < MAX_REQUESTS) run->lat[run->nlat++] = run->last - c->due;
+    run->done++;
+    run->bad += !ok;
+    run->ok_events += ok ? (uint64_t)run->batch : 0;
+    c->busy = false;
+}
+
+/* Reads what c's server sent; finishes its request once whole. -1 when the
+ * server closed the connection or sent more than it may. */
+static int readable(struct run *run, struct conn *c)
+{
+    ssize_t r = recv(c->fd, c->in + c->got, IN_CAP - 1 - c->got, MSG_DONTWAIT);
+    if (r <= 0) return r < 0 && errno == EAGAIN ? 0 : -1;
+    c->got += (size_t)r;
+    c->in[c->got] = 0;
+    if (run->redis) {
+        size_t used = redis_replies(run, c, c->in, c->got);
+        memmove(c->in, c->in + used, c->got - used);
+        c->got -= used;
+        if (c->replies >= run->batch) finish(run, c, true);
+        return 0;
+    }
+    int status;
+    size_t len = bench_http_answer_len(c->in, c->got, &status);
+    if (len) finish(run, c, status == 200 && memmem(c->in, len, "accepted", 8));
+    return c->got >= IN_CAP - 1 ? -1 : 0;
+}
+
+static void writable(struct conn *c)
+{
+    ssize_t w = send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) c->sent += (size_t)w;
+}
+
+/* Waits for the sockets until the next request falls due (µs, monotonic). */
+static int wait_io(struct conn *cs, struct pollfd *pf, int nconn, int64_t until)
+{
+    for (int i = 0; i < nconn; i++) {
+        pf[i].fd = cs[i].busy ? cs[i].fd : -1;
+        pf[i].events = cs[i].sent < cs[i].req_len ? POLLOUT | POLLIN : POLLIN;
+    }
+    int64_t left = until - kj_mono_us();
+    struct timespec ts = {.tv_sec = left > 0 ? left / 1000000 : 0,
+                          .tv_nsec = left > 0 ? left % 1000000 * 1000 : 0};
+    return ppoll(pf, (nfds_t)nconn, &ts, NULL);
+}
+
+static void report(struct run *run, int nconn, double rate, double el, uint64_t late, long pid,
+                   double cpu0)
+{
+    qsort(run->lat, run->nlat, sizeof *run->lat, bench_cmp64);
+    const int64_t *l = run->lat;
+    size_t n = run->nlat;
+    printf("%-8s %s batch %d, %d connections, offered %.0f events/s: %.0f acknowledged/s; latency "
+           "from due p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms (%llu requests, %llu late, "
+           "%llu not ok)",
+           run->redis ? "redis" : "kinerjad", run->redis ? "XADD   " : run->json ? "JSON   " : "msgpack",
+           run->batch, nconn, rate,
+           (double)run->ok_events / el, bench_ms_at(l, n, 0.5), bench_ms_at(l, n, 0.9),
+           bench_ms_at(l, n, 0.99), bench_ms_at(l, n, 0.999), n ? (double)l[n - 1] / 1000 : 0,
+           (unsigned long long)run->done, (unsigned long long)late,
+           (unsigned long long)run->bad);
+    double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
+    if (cpu0 >= 0 && cpu1 >= 0 && run->ok_events)
+        printf("; server %.2f us CPU per event", (cpu1 - cpu0) * 1e6 / (double)run->ok_events);
+    putchar('\n');
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 8 || (strcmp(argv[1], "kinerjad") && strcmp(argv[1], "redis"))) {
+        fprintf(stderr, "usage: bench_openloop kinerjad|redis PORT TOKEN BATCH CONNS RATE SECONDS "
+                        "[PID]\n");
+        return 2;
+    }
+    const char *format = getenv("KJ_BENCH_FORMAT");
+    struct run run = {.redis = !strcmp(argv[1], "redis"),
+                      .json = format && !strcmp(format, "json"),
+                      .token = argv[3],
+                      .batch = atoi(argv[4]), .lat = malloc(MAX_REQUESTS * sizeof(int64_t))};
+    int port = atoi(argv[2]), nconn = atoi(argv[5]);
+    double rate = atof(argv[6]), seconds = atof(argv[7]);
+    long pid = argc > 8 ? atol(argv[8]) : 0;
+    if (run.batch < 1 || run.batch > 4000 || nconn < 1 || nconn > MAX_CONNS || rate <= 0) {
+        fprintf(stderr, "bench_openloop: BATCH 1..4000, CONNS 1..%d, RATE > 0\n", MAX_CONNS);
+        return 2;
+    }
+    snprintf(run.tag, sizeof run.tag, "o%lld", (long long)bench_wall_ms());
+    struct conn *cs = calloc((size_t)nconn, sizeof *cs);
+    struct pollfd *pf = calloc((size_t)nconn, sizeof *pf);
+    for (int i = 0; i < nconn; i++) {
+        cs[i].in = malloc(IN_CAP);
+        if ((cs[i].fd = bench_connect(port)) < 0) {
+            perror("bench_openloop: connect");
+            return 1;
+        }
+    }
+    double interval_us = 1e6 * run.batch / rate, cpu0 = pid ? bench_cpu_seconds(pid, NULL) : -1;
+    int64_t t0 = kj_mono_us(), end = t0 + (int64_t)(seconds * 1e6), drain = end + DRAIN_US;
+    uint64_t due_n = 0, late = 0; /* requests fallen due so far; those that waited */
+    for (int64_t now = t0; now < drain && (now < end || run.done < run.started);
+         now = kj_mono_us()) {
+        int64_t next = t0 + (int64_t)((double)due_n * interval_us);
+        for (int i = 0; now < end && next <= now && i < nconn; i++) {
+            if (cs[i].busy) continue;
+            late += now - next > 1000; /* started more than 1 ms after it fell due */
+            start(&run, &cs[i], next);
+            writable(&cs[i]);
+            next = t0 + (int64_t)((double)++due_n * interval_us);
+        }
+        if (wait_io(cs, pf, nconn, now < end ? next : drain) < 0 && errno != EINTR) break;
+        for (int i = 0; i < nconn; i++) {
+            if (pf[i].revents & POLLOUT) writable(&cs[i]);
+            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR) && readable(&run, &cs[i]) < 0) {
+                fprintf(stderr, "bench_openloop: connection %d closed by the server\n", i);
+                return 1;
+            }
+        }
+    }
+    report(&run, nconn, rate, (double)((run.last > end ? run.last : end) - t0) / 1e6, late, pid,
+           cpu0);
+    bool unanswered = run.done < run.started;
+    if (unanswered) fprintf(stderr, "bench_openloop: %llu requests unanswered\n",
+                            (unsigned long long)(run.started - run.done));
+    for (int i = 0; i < nconn; i++) {
+        close(cs[i].fd);
+        free(cs[i].req);
+        free(cs[i].in);
+    }
+    free(cs);
+    free(pf);
+    free(run.lat);
+    return run.bad || unanswered ? 1 : 0;
+}
