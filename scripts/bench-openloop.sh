@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench-openloop: request latency at fixed offered rates (open loop), for
-# kinerjad (sync: full) and, when redis-server is installed, Redis with
-# appendfsync always — the better peer of batched ingest. Each rate runs on a
-# fresh kinerjad, then a fresh Redis, so both start empty. Prints figures,
+# kinerjad (sync: full) and, when they are installed, its peers of durable
+# batched ingest: Redis (appendfsync always) and InfluxDB (wal-fsync-delay 0s,
+# an fsync before each answer). Each rate runs on a fresh kinerjad, then a
+# fresh Redis, then a fresh influxd, so all start empty. A rate above a
+# server's capacity measures the capacity (acknowledged/s). Prints figures,
 # asserts nothing.
 #
 #   scripts/bench-openloop.sh [BUILD]
@@ -16,6 +18,17 @@ rates=${RATES:-"100000 200000 300000 400000"}
 batch=${BATCH:-1000}
 conns=${CONNS:-32}
 secs=${SECS:-5}
+
+# wait_port PORT NAME LOG: waits for a peer's port (a benchmark, not a test).
+wait_port() {
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+    sleep 0.05
+  done
+  echo "bench-openloop: $2 did not open its port; its log:" >&2
+  cat "$3" >&2
+  exit 1
+}
 
 # start_redis: a redis-server on a free loopback port, its data in $tmp/redis;
 # sets port_redis and pid_redis.
@@ -33,40 +46,74 @@ save ""
 CONF
   pid_redis=$!
   pids+=("$pid_redis")
-  for _ in $(seq 200); do # wait for the port (a benchmark, not a test)
-    (exec 3<>"/dev/tcp/127.0.0.1/$port_redis") 2>/dev/null && return
-    sleep 0.05
-  done
-  echo "bench-openloop: redis-server did not open its port; its log:" >&2
-  cat "$tmp/redis.log" >&2
-  exit 1
+  wait_port "$port_redis" redis-server "$tmp/redis.log"
 }
 
-stop_redis() {
-  local p left=()
-  kill "$pid_redis" 2>/dev/null || true
-  wait "$pid_redis" 2>/dev/null || true
-  for p in "${pids[@]}"; do [ "$p" = "$pid_redis" ] || left+=("$p"); done
+# start_influx: an influxd with its files in $tmp/influx, HTTP on a free
+# loopback port, database "bench"; sets port_influx and pid_influx.
+start_influx() {
+  port_influx=$(free_port)
+  mkdir -p "$tmp/influx"
+  cat >"$tmp/influx/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$(free_port)"
+[meta]
+  dir = "$tmp/influx/meta"
+[data]
+  dir = "$tmp/influx/data"
+  wal-dir = "$tmp/influx/wal"
+  wal-fsync-delay = "0s"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$port_influx"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+[logging]
+  level = "warn"
+CONF
+  influxd run -config "$tmp/influx/influxdb.conf" >"$tmp/influx.log" 2>&1 &
+  pid_influx=$!
+  pids+=("$pid_influx")
+  wait_port "$port_influx" influxd "$tmp/influx.log"
+  curl -sS -m 10 -XPOST "http://127.0.0.1:$port_influx/query" \
+    --data-urlencode "q=CREATE DATABASE bench" >/dev/null
+}
+
+# stop_peer NAME: stops the server started by start_NAME and removes its files.
+stop_peer() {
+  local pid=pid_$1 p left=()
+  kill "${!pid}" 2>/dev/null || true
+  wait "${!pid}" 2>/dev/null || true
+  for p in "${pids[@]}"; do [ "$p" = "${!pid}" ] || left+=("$p"); done
   pids=("${left[@]}")
-  rm -rf "${tmp:?}/redis"
+  rm -rf "${tmp:?}/$1"
 }
 
 echo "open-loop latency: batches of $batch on up to $conns connections, ${secs}s a rate;"
 echo "latency runs from when a request fell due (a wait for an idle connection counts)"
-have_redis=1
-command -v redis-server >/dev/null || {
-  have_redis=0
-  echo "(redis-server is not installed: kinerjad only; apt-get install redis-server to compare)"
-}
+peers=()
+for p in redis:redis-server:redis-server influx:influxd:influxdb; do # name:program:package
+  IFS=: read -r name program package <<<"$p"
+  if command -v "$program" >/dev/null; then
+    peers+=("$name")
+  else
+    echo "($program is not installed: no $name figures; apt-get install $package to compare)"
+  fi
+done
 for rate in $rates; do
   start_daemon k "$build/kinerjad"
   # shellcheck disable=SC2154 # set by start_daemon
   "$build/bench/bench_openloop" kinerjad "$port_k" "$secret" "$batch" "$conns" "$rate" "$secs" \
     "$pid_k" || true
   stop_daemon k
-  [ "$have_redis" = 1 ] || continue
-  start_redis
-  "$build/bench/bench_openloop" redis "$port_redis" - "$batch" "$conns" "$rate" "$secs" \
-    "$pid_redis" || true
-  stop_redis
+  for p in "${peers[@]}"; do
+    "start_$p"
+    port=port_$p pid=pid_$p
+    "$build/bench/bench_openloop" "$p" "${!port}" - "$batch" "$conns" "$rate" "$secs" "${!pid}" ||
+      true
+    stop_peer "$p"
+  done
 done

@@ -54,7 +54,8 @@ static void build_request(struct conn *c, int ci, int batch, const char *token, 
     bench_service_batch(&sb, as_json, random_ids ? NULL : prefix,
                         (unsigned)(c->n * 7919 + (unsigned)ci), batch);
     free(c->req);
-    c->req = bench_http_post(as_json ? "json" : "msgpack", token, &sb, &c->req_len);
+    c->req = bench_http_post("/api/v1/events", as_json ? "application/json" : "application/msgpack",
+                             token, &sb, &c->req_len);
     c->sent = 0;
     c->got = 0;
     c->n++;

@@ -213,7 +213,8 @@ static void serve_viewers(int timeout_ms)
 static int http_post(int fd, const char *body, size_t len)
 {
     char head[512], resp[4096];
-    int hl = bench_http_post_head(head, sizeof head, "msgpack", itoken, len);
+    int hl = bench_http_post_head(head, sizeof head, "/api/v1/events", "application/msgpack",
+                                  itoken, len);
     if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
         send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len)
         return -1;

@@ -1,5 +1,5 @@
 /* bench_openloop — request latency at a fixed offered rate, for kinerjad and,
- * to compare, Redis.
+ * to compare, its peers Redis and InfluxDB.
  *
  * Closed-loop clients (bench_ingest, the peers' wrk and redis-benchmark) keep
  * each connection busy, so their latency is mostly Little's law of their own
@@ -14,15 +14,17 @@
  *             or, with KJ_BENCH_FORMAT=json, JSON;
  *             done when the answer is read (200 saying "accepted" counts as ok);
  *   redis     BATCH pipelined XADDs, one event each (the harness's command),
- *             done when the BATCH-th reply is read (bulk strings count as ok).
+ *             done when the BATCH-th reply is read (bulk strings count as ok);
+ *   influx    POST /write?db=bench&precision=u of BATCH points of line protocol
+ *             (the harness's), done when the answer is read (204 counts as ok).
  *
  * Prints the offered and acknowledged rates, p50/p90/p99/p99.9/max, the
  * requests that found no idle connection when due, and, given the server's
  * PID, its CPU per event. A benchmark: it asserts only that every request was
  * answered and ok.
  *
- * usage: bench_openloop kinerjad|redis PORT TOKEN BATCH CONNS RATE SECONDS [PID]
- *        (TOKEN: kinerjad's ingest token; any word for redis) */
+ * usage: bench_openloop kinerjad|redis|influx PORT TOKEN BATCH CONNS RATE SECONDS [PID]
+ *        (TOKEN: kinerjad's ingest token; any word for the peers) */
 #include <errno.h>
 #include <msgpack.h>
 #include <poll.h>
@@ -53,15 +55,20 @@ struct conn {
     int64_t due; /* when the request fell due (µs, monotonic) */
 };
 
+enum target { KINERJAD, REDIS, INFLUX };
+static const char *const target_names[] = {"kinerjad", "redis", "influx"};
+
 struct run {
-    bool redis, json;
+    enum target target;
+    bool json;
     const char *token;
     char tag[32];
     int batch;
     uint64_t started, done, ok_events, bad;
     int64_t *lat;
     size_t nlat;
-    int64_t last; /* when the last request finished (µs, monotonic) */
+    int64_t last;     /* when the last request finished (µs, monotonic) */
+    int64_t start_us; /* when the run started (µs, wall clock) */
 };
 
 /* kinerjad: one POST of run->batch service events, the k-th request's. */
@@ -72,7 +79,9 @@ static char *kinerjad_request(const struct run *run, uint64_t k, size_t *len)
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s-%llu", run->tag, (unsigned long long)k);
     bench_service_batch(&sb, run->json, prefix, (unsigned)(k * 7919), run->batch);
-    char *req = bench_http_post(run->json ? "json" : "msgpack", run->token, &sb, len);
+    char *req =
+        bench_http_post("/api/v1/events", run->json ? "application/json" : "application/msgpack",
+                        run->token, &sb, len);
     msgpack_sbuffer_destroy(&sb);
     return req;
 }
@@ -93,14 +102,37 @@ static char *redis_request(const struct run *run, uint64_t k, size_t *len)
         snprintf(emp, sizeof emp, "e%u", r % 200);
         snprintf(wait, sizeof wait, "%u", 1000 + r % 900000);
         snprintf(service, sizeof service, "%u", 30000 + r % 600000);
-        const char *argv[] = {"XADD",    "peer:events", "*",        "unit",       "u7",
-                              "employee", emp,           "counter",  "c3",         "wait_ms",
-                              wait,       "service_ms",  service,    "ts",         "1795000000000"};
+        const char *argv[] = {"XADD",     "peer:events", "*",       "unit", "u7",
+                              "employee", emp,           "counter", "c3",   "wait_ms",
+                              wait,       "service_ms",  service,   "ts",   "1795000000000"};
         p += sprintf(p, "*%zu\r\n", sizeof argv / sizeof *argv);
         for (size_t a = 0; a < sizeof argv / sizeof *argv; a++)
             p += resp_arg(p, argv[a]);
     }
     *len = (size_t)(p - req);
+    return req;
+}
+
+/* influx: run->batch points of line protocol, each at a microsecond of its
+ * own from the run's start (a point of the same series and time would replace
+ * another). */
+static char *influx_request(const struct run *run, uint64_t k, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < run->batch; i++) {
+        unsigned r = (unsigned)(k * 7919 + (unsigned)i * 104729);
+        char line[200];
+        int n =
+            snprintf(line, sizeof line,
+                     "%sservice,unit=%s,employee=e%u,counter=c%u wait_ms=%ui,service_ms=%ui "
+                     "%lld",
+                     i ? "\n" : "", bench_units[r % 8], r % 200, r % 16, 1000 + r % 900000,
+                     30000 + r % 600000, (long long)(run->start_us + (int64_t)k * run->batch + i));
+        msgpack_sbuffer_write(&sb, line, (size_t)n);
+    }
+    char *req = bench_http_post("/write?db=bench&precision=u", "text/plain", NULL, &sb, len);
+    msgpack_sbuffer_destroy(&sb);
     return req;
 }
 
@@ -127,8 +159,9 @@ static size_t redis_replies(struct run *run, struct conn *c, const char *in, siz
 static void start(struct run *run, struct conn *c, int64_t due)
 {
     free(c->req);
-    c->req = run->redis ? redis_request(run, run->started, &c->req_len)
-                        : kinerjad_request(run, run->started, &c->req_len);
+    c->req = run->target == REDIS    ? redis_request(run, run->started, &c->req_len)
+             : run->target == INFLUX ? influx_request(run, run->started, &c->req_len)
+                                     : kinerjad_request(run, run->started, &c->req_len);
     c->sent = c->got = 0;
     c->replies = 0;
     c->due = due;
@@ -154,7 +187,7 @@ static int readable(struct run *run, struct conn *c)
     if (r <= 0) return r < 0 && errno == EAGAIN ? 0 : -1;
     c->got += (size_t)r;
     c->in[c->got] = 0;
-    if (run->redis) {
+    if (run->target == REDIS) {
         size_t used = redis_replies(run, c, c->in, c->got);
         memmove(c->in, c->in + used, c->got - used);
         c->got -= used;
@@ -163,7 +196,10 @@ static int readable(struct run *run, struct conn *c)
     }
     int status;
     size_t len = bench_http_answer_len(c->in, c->got, &status);
-    if (len) finish(run, c, status == 200 && memmem(c->in, len, "accepted", 8));
+    if (len)
+        finish(run, c,
+               run->target == INFLUX ? status == 204
+                                     : status == 200 && memmem(c->in, len, "accepted", 8));
     return c->got >= IN_CAP - 1 ? -1 : 0;
 }
 
@@ -195,11 +231,14 @@ static void report(struct run *run, int nconn, double rate, double el, uint64_t 
     printf("%-8s %s batch %d, %d connections, offered %.0f events/s: %.0f acknowledged/s; latency "
            "from due p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms (%llu requests, %llu late, "
            "%llu not ok)",
-           run->redis ? "redis" : "kinerjad", run->redis ? "XADD   " : run->json ? "JSON   " : "msgpack",
-           run->batch, nconn, rate,
-           (double)run->ok_events / el, bench_ms_at(l, n, 0.5), bench_ms_at(l, n, 0.9),
-           bench_ms_at(l, n, 0.99), bench_ms_at(l, n, 0.999), n ? (double)l[n - 1] / 1000 : 0,
-           (unsigned long long)run->done, (unsigned long long)late,
+           target_names[run->target],
+           run->target == REDIS    ? "XADD   "
+           : run->target == INFLUX ? "lp     "
+           : run->json             ? "JSON   "
+                                   : "msgpack",
+           run->batch, nconn, rate, (double)run->ok_events / el, bench_ms_at(l, n, 0.5),
+           bench_ms_at(l, n, 0.9), bench_ms_at(l, n, 0.99), bench_ms_at(l, n, 0.999),
+           n ? (double)l[n - 1] / 1000 : 0, (unsigned long long)run->done, (unsigned long long)late,
            (unsigned long long)run->bad);
     double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
     if (cpu0 >= 0 && cpu1 >= 0 && run->ok_events)
@@ -209,16 +248,20 @@ static void report(struct run *run, int nconn, double rate, double el, uint64_t 
 
 int main(int argc, char **argv)
 {
-    if (argc < 8 || (strcmp(argv[1], "kinerjad") && strcmp(argv[1], "redis"))) {
-        fprintf(stderr, "usage: bench_openloop kinerjad|redis PORT TOKEN BATCH CONNS RATE SECONDS "
-                        "[PID]\n");
+    int target = 0;
+    while (argc >= 8 && target < 3 && strcmp(argv[1], target_names[target]))
+        target++;
+    if (argc < 8 || target == 3) {
+        fprintf(stderr, "usage: bench_openloop kinerjad|redis|influx PORT TOKEN BATCH CONNS RATE "
+                        "SECONDS [PID]\n");
         return 2;
     }
     const char *format = getenv("KJ_BENCH_FORMAT");
-    struct run run = {.redis = !strcmp(argv[1], "redis"),
+    struct run run = {.target = (enum target)target,
                       .json = format && !strcmp(format, "json"),
                       .token = argv[3],
-                      .batch = atoi(argv[4]), .lat = malloc(MAX_REQUESTS * sizeof(int64_t))};
+                      .batch = atoi(argv[4]),
+                      .lat = malloc(MAX_REQUESTS * sizeof(int64_t))};
     int port = atoi(argv[2]), nconn = atoi(argv[5]);
     double rate = atof(argv[6]), seconds = atof(argv[7]);
     long pid = argc > 8 ? atol(argv[8]) : 0;
@@ -226,6 +269,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_openloop: BATCH 1..4000, CONNS 1..%d, RATE > 0\n", MAX_CONNS);
         return 2;
     }
+    run.start_us = bench_wall_ms() * 1000;
     snprintf(run.tag, sizeof run.tag, "o%lld", (long long)bench_wall_ms());
     struct conn *cs = calloc((size_t)nconn, sizeof *cs);
     struct pollfd *pf = calloc((size_t)nconn, sizeof *pf);
@@ -261,8 +305,9 @@ int main(int argc, char **argv)
     report(&run, nconn, rate, (double)((run.last > end ? run.last : end) - t0) / 1e6, late, pid,
            cpu0);
     bool unanswered = run.done < run.started;
-    if (unanswered) fprintf(stderr, "bench_openloop: %llu requests unanswered\n",
-                            (unsigned long long)(run.started - run.done));
+    if (unanswered)
+        fprintf(stderr, "bench_openloop: %llu requests unanswered\n",
+                (unsigned long long)(run.started - run.done));
     for (int i = 0; i < nconn; i++) {
         close(cs[i].fd);
         free(cs[i].req);

@@ -139,24 +139,24 @@ static inline void bench_service_batch(msgpack_sbuffer *sb, bool json, const cha
     if (json) msgpack_sbuffer_write(sb, "]", 1);
 }
 
-/* The head of a POST of n body bytes of content type type (msgpack, json) to
- * /api/v1/events, into out: its length. */
-static inline int bench_http_post_head(char *out, size_t cap, const char *type, const char *token,
-                                       size_t n)
+/* The head of a POST of n body bytes of content type type to path, with a
+ * Bearer token unless token is NULL, into out: its length. */
+static inline int bench_http_post_head(char *out, size_t cap, const char *path, const char *type,
+                                       const char *token, size_t n)
 {
     return snprintf(out, cap,
-                    "POST /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
-                    "Content-Type: application/%s\r\nAuthorization: Bearer %s\r\n"
+                    "POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: %s\r\n%s%s%s"
                     "Content-Length: %zu\r\n\r\n",
-                    type, token, n);
+                    path, type, token ? "Authorization: Bearer " : "", token ? token : "",
+                    token ? "\r\n" : "", n);
 }
 
-/* A whole POST of body to /api/v1/events, malloc'd; *len its length. */
-static inline char *bench_http_post(const char *type, const char *token,
+/* A whole POST of body (see bench_http_post_head), malloc'd; *len its length. */
+static inline char *bench_http_post(const char *path, const char *type, const char *token,
                                     const msgpack_sbuffer *body, size_t *len)
 {
     char head[512];
-    int hl = bench_http_post_head(head, sizeof head, type, token, body->size);
+    int hl = bench_http_post_head(head, sizeof head, path, type, token, body->size);
     char *req = malloc((size_t)hl + body->size);
     memcpy(req, head, (size_t)hl);
     memcpy(req + hl, body->data, body->size);
