@@ -86,13 +86,8 @@ static char *kinerjad_request(const struct run *run, uint64_t k, size_t *len)
     return req;
 }
 
-/* Appends a RESP bulk string. */
-static size_t resp_arg(char *out, const char *s)
-{
-    return (size_t)sprintf(out, "$%zu\r\n%s\r\n", strlen(s), s);
-}
-
-/* redis: run->batch pipelined XADDs with the fields of the peers' harness. */
+/* redis: run->batch pipelined XADDs with the fields of the peers' harness
+ * (one format a command: the generator's CPU is the peer's to use). */
 static char *redis_request(const struct run *run, uint64_t k, size_t *len)
 {
     char *req = malloc((size_t)run->batch * 256), *p = req;
@@ -102,12 +97,12 @@ static char *redis_request(const struct run *run, uint64_t k, size_t *len)
         snprintf(emp, sizeof emp, "e%u", r % 200);
         snprintf(wait, sizeof wait, "%u", 1000 + r % 900000);
         snprintf(service, sizeof service, "%u", 30000 + r % 600000);
-        const char *argv[] = {"XADD",     "peer:events", "*",       "unit", "u7",
-                              "employee", emp,           "counter", "c3",   "wait_ms",
-                              wait,       "service_ms",  service,   "ts",   "1795000000000"};
-        p += sprintf(p, "*%zu\r\n", sizeof argv / sizeof *argv);
-        for (size_t a = 0; a < sizeof argv / sizeof *argv; a++)
-            p += resp_arg(p, argv[a]);
+        p += sprintf(p,
+                     "*15\r\n$4\r\nXADD\r\n$11\r\npeer:events\r\n$1\r\n*\r\n$4\r\nunit\r\n"
+                     "$2\r\nu7\r\n$8\r\nemployee\r\n$%zu\r\n%s\r\n$7\r\ncounter\r\n$2\r\nc3\r\n"
+                     "$7\r\nwait_ms\r\n$%zu\r\n%s\r\n$10\r\nservice_ms\r\n$%zu\r\n%s\r\n"
+                     "$2\r\nts\r\n$13\r\n1795000000000\r\n",
+                     strlen(emp), emp, strlen(wait), wait, strlen(service), service);
     }
     *len = (size_t)(p - req);
     return req;
@@ -222,6 +217,14 @@ static int wait_io(struct conn *cs, struct pollfd *pf, int nconn, int64_t until)
     return ppoll(pf, (nfds_t)nconn, &ts, NULL);
 }
 
+/* This process's CPU seconds so far (user + system). */
+static double process_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void report(struct run *run, int nconn, double rate, double el, uint64_t late, long pid,
                    double cpu0)
 {
@@ -243,6 +246,8 @@ static void report(struct run *run, int nconn, double rate, double el, uint64_t 
     double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
     if (cpu0 >= 0 && cpu1 >= 0 && run->ok_events)
         printf("; server %.2f us CPU per event", (cpu1 - cpu0) * 1e6 / (double)run->ok_events);
+    if (run->ok_events) /* this generator's own, on the same cores */
+        printf("; generator %.2f", process_cpu_seconds() * 1e6 / (double)run->ok_events);
     putchar('\n');
 }
 
