@@ -39,17 +39,24 @@ YAML
   pids+=($!)
   printf -v "pid_$name" %s "$!"
   printf -v "port_$name" %s "$port"
-  for _ in $(seq 200); do # wait for the port (a benchmark, not a test)
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
+  wait_port "$port" "the daemon '$name'" "$tmp/$name.log"
+}
+
+# wait_port PORT WHAT LOG: waits for a server's port on loopback (a benchmark,
+# not a test: polls for 30 s), else prints its LOG and exits.
+wait_port() {
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
     sleep 0.05
   done
-  echo "$(basename "$0"): the daemon '$name' did not open its port; its log:" >&2
-  cat "$tmp/$name.log" >&2
+  echo "$(basename "$0"): $2 did not open its port; its log:" >&2
+  cat "$3" >&2
   exit 1
 }
 
-# stop_daemon NAME: stops the daemon started as NAME, forgets its PID (which
-# the system may give to another process) and removes its state.
+# stop_daemon NAME: stops the daemon (or peer) started as NAME, forgets its
+# PID (which the system may give to another process) and removes its state
+# ($tmp/NAME) and files.
 stop_daemon() {
   local pid=pid_$1 p left=()
   kill "${!pid}" 2>/dev/null || true

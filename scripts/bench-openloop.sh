@@ -19,17 +19,6 @@ batch=${BATCH:-1000}
 conns=${CONNS:-32}
 secs=${SECS:-5}
 
-# wait_port PORT NAME LOG: waits for a peer's port (a benchmark, not a test).
-wait_port() {
-  for _ in $(seq 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
-    sleep 0.05
-  done
-  echo "bench-openloop: $2 did not open its port; its log:" >&2
-  cat "$3" >&2
-  exit 1
-}
-
 # start_redis: a redis-server on a free loopback port, its data in $tmp/redis;
 # sets port_redis and pid_redis.
 start_redis() {
@@ -82,16 +71,6 @@ CONF
     --data-urlencode "q=CREATE DATABASE bench" >/dev/null
 }
 
-# stop_peer NAME: stops the server started by start_NAME and removes its files.
-stop_peer() {
-  local pid=pid_$1 p left=()
-  kill "${!pid}" 2>/dev/null || true
-  wait "${!pid}" 2>/dev/null || true
-  for p in "${pids[@]}"; do [ "$p" = "${!pid}" ] || left+=("$p"); done
-  pids=("${left[@]}")
-  rm -rf "${tmp:?}/$1"
-}
-
 echo "open-loop latency: batches of $batch on up to $conns connections, ${secs}s a rate;"
 echo "latency runs from when a request fell due (a wait for an idle connection counts)"
 peers=()
@@ -114,6 +93,6 @@ for rate in $rates; do
     port=port_$p pid=pid_$p
     "$build/bench/bench_openloop" "$p" "${!port}" - "$batch" "$conns" "$rate" "$secs" "${!pid}" ||
       true
-    stop_peer "$p"
+    stop_daemon "$p"
   done
 done

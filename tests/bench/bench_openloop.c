@@ -298,7 +298,11 @@ int main(int argc, char **argv)
             writable(&cs[i]);
             next = t0 + (int64_t)((double)++due_n * interval_us);
         }
-        if (wait_io(cs, pf, nconn, now < end ? next : drain) < 0 && errno != EINTR) break;
+        /* a request due with no idle connection waits for an answer, not
+         * for the clock: spinning would take CPU from the server */
+        bool waiting = now < end && next <= kj_mono_us();
+        if (wait_io(cs, pf, nconn, now < end && !waiting ? next : drain) < 0 && errno != EINTR)
+            break;
         for (int i = 0; i < nconn; i++) {
             if (pf[i].revents & POLLOUT) writable(&cs[i]);
             if (pf[i].revents & (POLLIN | POLLHUP | POLLERR) && readable(&run, &cs[i]) < 0) {
