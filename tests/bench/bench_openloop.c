@@ -67,8 +67,12 @@ struct run {
     uint64_t started, done, ok_events, bad;
     int64_t *lat;
     size_t nlat;
-    int64_t last;     /* when the last request finished (µs, monotonic) */
-    int64_t start_us; /* when the run started (µs, wall clock) */
+    int conns, busy;    /* connections; those with a request in flight */
+    double interval_us; /* between two requests falling due */
+    int64_t t0, end;    /* the schedule's start and end (µs, monotonic) */
+    uint64_t late;      /* requests started over 1 ms after they fell due */
+    int64_t last;       /* when the last request finished (µs, monotonic) */
+    int64_t start_us;   /* when the run started (µs, wall clock) */
 };
 
 /* kinerjad: one POST of run->batch service events, the k-th request's. */
@@ -161,6 +165,7 @@ static void start(struct run *run, struct conn *c, int64_t due)
     c->replies = 0;
     c->due = due;
     c->busy = true;
+    run->busy++;
     run->started++;
 }
 
@@ -172,6 +177,7 @@ static void finish(struct run *run, struct conn *c, bool ok)
     run->bad += !ok;
     run->ok_events += ok ? (uint64_t)run->batch : 0;
     c->busy = false;
+    run->busy--;
 }
 
 /* Reads what c's server sent; finishes its request once whole. -1 when the
@@ -211,7 +217,10 @@ static int wait_io(struct conn *cs, struct pollfd *pf, int nconn, int64_t until)
         pf[i].fd = cs[i].busy ? cs[i].fd : -1;
         pf[i].events = cs[i].sent < cs[i].req_len ? POLLOUT | POLLIN : POLLIN;
     }
+    /* at most 5 ms at a time: the kernel lets a poll's timeout run 0.1 %
+     * over, 1 ms late on a wait of 1 s */
     int64_t left = until - kj_mono_us();
+    left = left < 5000 ? left : 5000;
     struct timespec ts = {.tv_sec = left > 0 ? left / 1000000 : 0,
                           .tv_nsec = left > 0 ? left % 1000000 * 1000 : 0};
     return ppoll(pf, (nfds_t)nconn, &ts, NULL);
@@ -225,30 +234,89 @@ static double process_cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void report(struct run *run, int nconn, double rate, double el, uint64_t late, long pid,
-                   double cpu0)
+/* CPU time stolen from this virtual machine by its host, and all CPU time, in
+ * ticks since boot (/proc/stat): a run with much of it was not on a quiet
+ * machine. */
+static void machine_ticks(double *steal, double *total)
 {
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]) != 8)
+        memset(v, 0, sizeof v);
+    if (f) fclose(f);
+    *steal = (double)v[7], *total = 0;
+    for (int i = 0; i < 8; i++)
+        *total += (double)v[i];
+}
+
+static void report(struct run *run, double rate, long pid, double cpu0, double steal0,
+                   double total0)
+{
+    double el = (double)((run->last > run->end ? run->last : run->end) - run->t0) / 1e6;
+    uint64_t fell_due = (uint64_t)((double)(run->end - run->t0 - 1) / run->interval_us) + 1;
     qsort(run->lat, run->nlat, sizeof *run->lat, bench_cmp64);
     const int64_t *l = run->lat;
     size_t n = run->nlat;
     printf("%-8s %s batch %d, %d connections, offered %.0f events/s: %.0f acknowledged/s; latency "
-           "from due p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms (%llu requests, %llu late, "
-           "%llu not ok)",
+           "from due p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms (%llu of %llu requests "
+           "started, %llu late, %llu not ok)",
            target_names[run->target],
            run->target == REDIS    ? "XADD   "
            : run->target == INFLUX ? "lp     "
            : run->json             ? "JSON   "
                                    : "msgpack",
-           run->batch, nconn, rate, (double)run->ok_events / el, bench_ms_at(l, n, 0.5),
+           run->batch, run->conns, rate, (double)run->ok_events / el, bench_ms_at(l, n, 0.5),
            bench_ms_at(l, n, 0.9), bench_ms_at(l, n, 0.99), bench_ms_at(l, n, 0.999),
-           n ? (double)l[n - 1] / 1000 : 0, (unsigned long long)run->done, (unsigned long long)late,
+           n ? (double)l[n - 1] / 1000 : 0, (unsigned long long)run->started,
+           (unsigned long long)fell_due, (unsigned long long)run->late,
            (unsigned long long)run->bad);
-    double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1;
+    double cpu1 = pid ? bench_cpu_seconds(pid, NULL) : -1, steal1, total1;
     if (cpu0 >= 0 && cpu1 >= 0 && run->ok_events)
         printf("; server %.2f us CPU per event", (cpu1 - cpu0) * 1e6 / (double)run->ok_events);
     if (run->ok_events) /* this generator's own, on the same cores */
         printf("; generator %.2f", process_cpu_seconds() * 1e6 / (double)run->ok_events);
+    machine_ticks(&steal1, &total1);
+    if (total1 > total0) printf("; steal %.1f %%", 100 * (steal1 - steal0) / (total1 - total0));
     putchar('\n');
+}
+
+/* Starts the requests fallen due by now, each on an idle connection. */
+static void start_due(struct run *run, struct conn *cs, int64_t now)
+{
+    for (int i = 0; i < run->conns && now < run->end; i++) {
+        int64_t due = run->t0 + (int64_t)((double)run->started * run->interval_us);
+        if (due > now) return;
+        if (cs[i].busy) continue;
+        run->late += now - due > 1000;
+        start(run, &cs[i], due);
+        writable(&cs[i]);
+    }
+}
+
+/* Runs the schedule, then lets the requests in flight finish. 0, or -1 when
+ * a server closed a connection. */
+static int drive(struct run *run, struct conn *cs, struct pollfd *pf)
+{
+    int64_t drain = run->end + DRAIN_US;
+    for (int64_t now = run->t0; now < drain && (now < run->end || run->busy); now = kj_mono_us()) {
+        start_due(run, cs, now);
+        /* until the next request falls due; when it is due already (every
+         * connection busy), until an answer: spinning would take the
+         * server's CPU */
+        int64_t next = run->t0 + (int64_t)((double)run->started * run->interval_us);
+        if (wait_io(cs, pf, run->conns, now < run->end && next > now ? next : drain) < 0 &&
+            errno != EINTR)
+            return 0;
+        for (int i = 0; i < run->conns; i++) {
+            if (pf[i].revents & POLLOUT) writable(&cs[i]);
+            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR) && readable(run, &cs[i]) < 0) {
+                fprintf(stderr, "bench_openloop: connection %d closed by the server\n", i);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -267,7 +335,7 @@ int main(int argc, char **argv)
                       .token = argv[3],
                       .batch = atoi(argv[4]),
                       .lat = malloc(MAX_REQUESTS * sizeof(int64_t))};
-    int port = atoi(argv[2]), nconn = atoi(argv[5]);
+    int port = atoi(argv[2]), nconn = run.conns = atoi(argv[5]);
     double rate = atof(argv[6]), seconds = atof(argv[7]);
     long pid = argc > 8 ? atol(argv[8]) : 0;
     if (run.batch < 1 || run.batch > 4000 || nconn < 1 || nconn > MAX_CONNS || rate <= 0) {
@@ -285,34 +353,13 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double interval_us = 1e6 * run.batch / rate, cpu0 = pid ? bench_cpu_seconds(pid, NULL) : -1;
-    int64_t t0 = kj_mono_us(), end = t0 + (int64_t)(seconds * 1e6), drain = end + DRAIN_US;
-    uint64_t due_n = 0, late = 0; /* requests fallen due so far; those that waited */
-    for (int64_t now = t0; now < drain && (now < end || run.done < run.started);
-         now = kj_mono_us()) {
-        int64_t next = t0 + (int64_t)((double)due_n * interval_us);
-        for (int i = 0; now < end && next <= now && i < nconn; i++) {
-            if (cs[i].busy) continue;
-            late += now - next > 1000; /* started more than 1 ms after it fell due */
-            start(&run, &cs[i], next);
-            writable(&cs[i]);
-            next = t0 + (int64_t)((double)++due_n * interval_us);
-        }
-        /* a request due with no idle connection waits for an answer, not
-         * for the clock: spinning would take CPU from the server */
-        bool waiting = now < end && next <= kj_mono_us();
-        if (wait_io(cs, pf, nconn, now < end && !waiting ? next : drain) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < nconn; i++) {
-            if (pf[i].revents & POLLOUT) writable(&cs[i]);
-            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR) && readable(&run, &cs[i]) < 0) {
-                fprintf(stderr, "bench_openloop: connection %d closed by the server\n", i);
-                return 1;
-            }
-        }
-    }
-    report(&run, nconn, rate, (double)((run.last > end ? run.last : end) - t0) / 1e6, late, pid,
-           cpu0);
+    double cpu0 = pid ? bench_cpu_seconds(pid, NULL) : -1, steal0, total0;
+    machine_ticks(&steal0, &total0);
+    run.interval_us = 1e6 * run.batch / rate;
+    run.t0 = kj_mono_us();
+    run.end = run.t0 + (int64_t)(seconds * 1e6);
+    if (drive(&run, cs, pf) < 0) return 1;
+    report(&run, rate, pid, cpu0, steal0, total0);
     bool unanswered = run.done < run.started;
     if (unanswered)
         fprintf(stderr, "bench_openloop: %llu requests unanswered\n",

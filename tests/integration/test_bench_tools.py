@@ -20,10 +20,11 @@ def test_openloop_counts_only_stored_events(tmp_path):
                                  env={**os.environ, "KJ_BENCH_FORMAT": fmt},
                                  capture_output=True, text=True, timeout=60)
             assert out.returncode == 0, out.stderr
-            m = re.search(r"\((\d+) requests, \d+ late, (\d+) not ok\)", out.stdout)
+            m = re.search(r"\((\d+) of (\d+) requests started, \d+ late, (\d+) not ok\)",
+                          out.stdout)
             assert m, out.stdout
-            requests, not_ok = int(m.group(1)), int(m.group(2))
-            assert not_ok == 0 and requests == 100, out.stdout  # 5,000 events/s for 1 s
+            requests, due, not_ok = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            assert not_ok == 0 and requests == due == 100, out.stdout  # 5,000 events/s, 1 s
             assert metric(d, "kinerja_stored_events") - before == requests * 50
             assert re.search(r"p99 [0-9.]+ .* server [0-9.]+ us CPU per event", out.stdout)
     finally:
