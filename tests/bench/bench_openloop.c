@@ -18,10 +18,12 @@
  *   influx    POST /write?db=bench&precision=u of BATCH points of line protocol
  *             (the harness's), done when the answer is read (204 counts as ok).
  *
- * Prints the offered and acknowledged rates, p50/p90/p99/p99.9/max, the
- * requests that found no idle connection when due, and, given the server's
- * PID, its CPU per event. A benchmark: it asserts only that every request was
- * answered and ok.
+ * Prints the offered and acknowledged rates; p50/p90/p99/p99.9/max (of the
+ * first MAX_REQUESTS); how many requests fell due, started, and started over
+ * 1 ms late (no idle connection: the server's capacity is near); given the
+ * server's PID its CPU per event; this generator's own; and the CPU time the
+ * host stole from the machine. A benchmark: it asserts only that every
+ * request was answered and ok.
  *
  * usage: bench_openloop kinerjad|redis|influx PORT TOKEN BATCH CONNS RATE SECONDS [PID]
  *        (TOKEN: kinerjad's ingest token; any word for the peers) */
