@@ -157,6 +157,31 @@ size_t kj_idset_count(kj_idset *set)
     return n;
 }
 
+size_t kj_idset_committed(kj_idset *set)
+{
+    pthread_mutex_lock(&set->lock);
+    size_t n = set->committed;
+    pthread_mutex_unlock(&set->lock);
+    return n;
+}
+
+void kj_idset_drop_front(kj_idset *set, size_t k)
+{
+    pthread_mutex_lock(&set->lock);
+    k = k < set->committed ? k : set->committed;
+    size_t off = k < set->n ? set->ents[k].off : set->used;
+    memmove(set->arena, set->arena + off, set->used - off);
+    set->used -= off;
+    for (size_t i = k; i < set->n; i++) {
+        set->ents[i - k] = set->ents[i];
+        set->ents[i - k].off -= off;
+    }
+    set->n -= k;
+    set->committed -= k;
+    index_all(set);
+    pthread_mutex_unlock(&set->lock);
+}
+
 void kj_idset_clear(kj_idset *set)
 {
     pthread_mutex_lock(&set->lock);
@@ -173,14 +198,37 @@ static int entry_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-size_t kj_idset_sorted(const kj_idset *set, kj_idset_entry **out)
+/* The n oldest entries, borrowed, sorted by key. */
+static kj_idset_entry *sorted_of(const kj_idset *set, size_t n)
 {
-    kj_idset_entry *list = kj_malloc((set->n ? set->n : 1) * sizeof *list);
-    for (size_t i = 0; i < set->n; i++) {
+    kj_idset_entry *list = kj_malloc((n ? n : 1) * sizeof *list);
+    for (size_t i = 0; i < n; i++) {
         const struct entry *e = &set->ents[i];
         list[i] = (kj_idset_entry){key_of(set, e), set->arena + e->off, e->len};
     }
-    qsort(list, set->n, sizeof *list, entry_cmp);
-    *out = list;
+    qsort(list, n, sizeof *list, entry_cmp);
+    return list;
+}
+
+size_t kj_idset_sorted(const kj_idset *set, kj_idset_entry **out)
+{
+    *out = sorted_of(set, set->n);
     return set->n;
+}
+
+void kj_idset_sorted_copy(const kj_idset *set, size_t n, kj_idset_entry **out, uint8_t **data)
+{
+    n = n < set->n ? n : set->n;
+    kj_idset_entry *list = sorted_of(set, n);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += KJ_IDSET_VAL + list[i].len;
+    uint8_t *p = *data = kj_malloc(total ? total : 1);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, list[i].val, KJ_IDSET_VAL);
+        memcpy(p + KJ_IDSET_VAL, list[i].key, list[i].len);
+        list[i].val = p, list[i].key = p + KJ_IDSET_VAL;
+        p += KJ_IDSET_VAL + list[i].len;
+    }
+    *out = list;
 }

@@ -125,6 +125,7 @@ static int load_journals(kj_store *s)
 }
 
 static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
+static void step_free(struct id_step *m);
 
 /* Up to MIGRATE_CHUNK of the old ids table's keys out of it and into
  * id_runs, in txn; *moved tells how many. */
@@ -226,6 +227,7 @@ void kj_store_close(kj_store *s)
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
     kj_idset_free(s->recent_ids);
+    step_free(&s->step);
     free(s);
 }
 
@@ -509,10 +511,85 @@ static int merge_journal(kj_store *s, MDB_txn *txn)
     return rc ? rc : mdb_drop(txn, s->recent, 0);
 }
 
+static void step_free(struct id_step *m)
+{
+    free(m->list);
+    free(m->data);
+    *m = (struct id_step){0};
+}
+
 static void journal_merged(kj_store *s)
 {
     kj_idset_clear(s->recent_ids);
     s->journal_next = 0;
+    step_free(&s->step); /* its ids went in with the rest */
+}
+
+/* The journal's records with keys below end, deleted from its front in txn. */
+static int drop_journal_front(kj_store *s, MDB_txn *txn, uint64_t end)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->recent, &cur);
+    if (rc) return rc;
+    while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) && k.mv_size == JOURNAL_KEY &&
+           get_be64(k.mv_data) < end)
+        if ((rc = mdb_cursor_del(cur, 0))) break;
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Whether this commit merges the whole journal: a big group's, whose clients
+ * wait for a long commit anyway (a merge in steps would slow each of their
+ * commits instead), or one that finds as many ids again piled up during a
+ * merge in steps (the set's bound). Small commits merge in steps. */
+static bool merge_at_once(kj_store *s)
+{
+    size_t count = kj_idset_count(s->recent_ids);
+    size_t fresh = count - kj_idset_committed(s->recent_ids);
+    if (s->step.list) return count >= s->step.n + s->merge_at;
+    return count >= s->merge_at && fresh >= KJ_STORE_DIRECT_IDS;
+}
+
+/* The next step of the merge under way (one begins once id_merge_at ids are
+ * committed), in txn: *pos says how far it has gone once txn commits (0: no
+ * merge). */
+static int merge_step(kj_store *s, MDB_txn *txn, size_t *pos)
+{
+    struct id_step *m = &s->step;
+    size_t ready = kj_idset_committed(s->recent_ids);
+    if (!m->list && ready >= s->merge_at) {
+        kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
+        m->n = ready;
+        m->journal_end = s->journal_next; /* the committed ids' records end here */
+    }
+    *pos = 0;
+    if (!m->list) return 0;
+    /* a share, or twice the ids that this commit journals, whichever is more:
+     * ids that come fast must not pile up into a merge of all at once */
+    size_t fresh = kj_idset_count(s->recent_ids) - ready;
+    size_t share = (m->n + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
+    share = share > 2 * fresh ? share : 2 * fresh;
+    size_t end = m->n - m->pos > share ? m->pos + share : m->n;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->runs, &cur);
+    if (rc) return rc;
+    rc = insert_ids(cur, m->list + m->pos, end - m->pos);
+    mdb_cursor_close(cur);
+    if (!rc && end == m->n) rc = drop_journal_front(s, txn, m->journal_end);
+    *pos = end;
+    return rc;
+}
+
+/* The step that ended at pos committed: the merge ends with its last. */
+static void step_committed(kj_store *s, size_t pos)
+{
+    struct id_step *m = &s->step;
+    if (!pos) return;
+    m->pos = pos;
+    if (pos < m->n) return;
+    kj_idset_drop_front(s->recent_ids, m->n);
+    step_free(m);
 }
 
 static bool key_before(const struct raw_put *a, const struct raw_put *b)
@@ -575,8 +652,12 @@ kj_err kj_store_commit(kj_store_txn *t)
         MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
         rc = mdb_put(t->txn, s->meta, &k, &v, 0);
     }
-    bool merge = !rc && kj_idset_count(s->recent_ids) >= s->merge_at, aggs_merged = false;
-    if (merge) rc = merge_journal(s, t->txn);
+    bool merge = !rc && merge_at_once(s), aggs_merged = false;
+    size_t step = 0;
+    if (merge)
+        rc = merge_journal(s, t->txn);
+    else if (!rc)
+        rc = merge_step(s, t->txn, &step);
     if (!rc) rc = kj_store_aggj_write(t, &aggs_merged);
     if (rc)
         mdb_txn_abort(t->txn);
@@ -589,6 +670,7 @@ kj_err kj_store_commit(kj_store_txn *t)
     } else {
         kj_idset_commit(s->recent_ids);
         s->journal_next = t->journal_next;
+        step_committed(s, step);
     }
     if (!rc) kj_store_aggj_written(t, aggs_merged);
     txn_free(t);

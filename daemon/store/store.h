@@ -16,9 +16,15 @@
  * A new event's id is appended to the id journal (and kept in memory) rather
  * than inserted into id_runs: an insert at a random place rewrites a leaf and its
  * branch per event, most of a small commit's writes. When the journal holds
- * id_merge_at ids, the commit that sees it merges them into id_runs
- * and empties it; an open loads it back; a retention step that deletes
- * events merges it first, so that their ids go with them. A big group whose
+ * id_merge_at committed ids, the next KJ_STORE_MERGE_STEPS commits merge
+ * them into id_runs, a share each (or twice the ids each journals, when
+ * more), and the last deletes their records: a whole merge in one small
+ * commit held its clients for 6-11 ms. Ids that keep coming meanwhile wait
+ * for the next merge, or, at id_merge_at of them, go in at once with the
+ * rest; so does the journal of a commit of a big group (KJ_STORE_DIRECT_IDS
+ * journalled ids or more) that reaches id_merge_at, whose clients wait for a
+ * long commit anyway. An open loads the journal back; a retention step
+ * that deletes events merges all of it first, so that their ids go with them. A big group whose
  * ids run in sequence (kj_store_expect) puts them into id_runs directly: they
  * share leaves by themselves, and the journal would only write them twice.
  *
@@ -53,6 +59,7 @@
 #define KJ_STORE_SCHEMA 3
 #define KJ_STORE_SCHEMA_OLDEST 1            /* the oldest schema this build opens */
 #define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
+#define KJ_STORE_MERGE_STEPS 8              /* commits that share a merge of the id journal */
 #define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
 #define KJ_STORE_AGG_MERGE_ENTRIES 4096     /* the default of agg_merge_entries */
 #define KJ_STORE_DIRECT_IDS 256             /* a group this big may skip the id journal */

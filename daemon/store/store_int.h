@@ -14,6 +14,18 @@
 #include "journal.h"
 #include "store.h"
 
+/* A merge of the id journal in steps: the ids committed when it began (the
+ * id set's oldest n), sorted and copied; each commit puts the next
+ * KJ_STORE_MERGE_STEPS-th of them into id_runs, the last one deletes their
+ * journal records (keys below journal_end) and the set lets them go. So no
+ * single commit, with its clients waiting, takes the whole merge. */
+struct id_step {
+    kj_idset_entry *list; /* NULL: no merge under way */
+    uint8_t *data;        /* their keys and values */
+    size_t n, pos;        /* ids, and those in id_runs so far */
+    uint64_t journal_end;
+};
+
 struct kj_store {
     MDB_env *env;
     MDB_dbi raw, runs, agg, alerts, meta; /* runs: the id index (idruns.h) */
@@ -24,6 +36,7 @@ struct kj_store {
     kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
     size_t merge_at;           /* ids in the journal that start a merge */
     uint64_t journal_next;     /* the next journal key (writer only) */
+    struct id_step step;       /* a merge in steps under way (writer only) */
     MDB_dbi aggj;              /* the agg journal: counter (8, BE) -> a commit's agg writes */
     bool has_aggj;             /* false: a read-only open of a store older than the journal */
     size_t aggj_merge_at;      /* journal bytes that start a merge into agg */

@@ -871,6 +871,69 @@ static int put_one(kj_store *s, const char *unit, const char *id)
     return dup;
 }
 
+static void assert_known(kj_store *s, const char *unit, char prefix, int n, int stride)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%c%d", prefix, i * stride);
+        ck_assert_msg(known_id(s, unit, id), "%s not known", id);
+    }
+}
+
+/* Once merge_at ids are committed, the next KJ_STORE_MERGE_STEPS commits put
+ * a share each into id_runs, and the last deletes their journal records.
+ * Every id is known before, during and after the merge, and after a reopen
+ * in its middle; merge_at ids more, come meanwhile, go in at once with the
+ * rest, and so does a big group's commit. */
+START_TEST(the_id_journal_merges_in_steps)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    s = reopen(16);
+    char id[32];
+    for (int i = 0; i < 16; i++) {
+        snprintf(id, sizeof id, "a%d", i * 7);
+        ck_assert(!put_one(s, "u1", id));
+    }
+    for (int step = 1; step <= 3; step++) { /* the merge's first three steps */
+        snprintf(id, sizeof id, "b%d", step);
+        ck_assert(!put_one(s, "u1", id));
+        ck_assert_uint_eq(journal_ids(s), 16 + (unsigned)step); /* all kept until the last */
+        assert_known(s, "u1", 'a', 16, 7);
+    }
+    kj_store_close(s);
+    s = reopen(16); /* the journal loads back whole */
+    ck_assert_uint_eq(journal_ids(s), 19);
+    assert_known(s, "u1", 'a', 16, 7);
+    for (int step = 0; step < KJ_STORE_MERGE_STEPS; step++) {
+        ck_assert(put_one(s, "u1", "a0")); /* a duplicate: no new id, a step */
+        assert_known(s, "u1", 'a', 16, 7);
+    }
+    ck_assert_uint_eq(journal_ids(s), 0);
+    kj_store_close(s);
+    s = reopen(16);
+    ck_assert_uint_eq(journal_ids(s), 0); /* the records went with the last step */
+    assert_known(s, "u1", 'a', 16, 7);
+    ck_assert(put_one(s, "u1", "b3"));
+    ck_assert(!put_one(s, "u1", "b4"));
+    for (int i = 0; i < 15; i++) { /* with b4: 16 committed */
+        snprintf(id, sizeof id, "c%d", i);
+        ck_assert(!put_one(s, "u2", id));
+    }
+    ck_assert_int_eq(put_events(s, "u2", 1, 1000), 0); /* a merge begins: 17 */
+    ck_assert_uint_eq(journal_ids(s), 17);
+    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 1); /* 32: all at once */
+    ck_assert_uint_eq(journal_ids(s), 0);
+    assert_known(s, "u2", 'c', 15, 1);
+    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 16);
+    ck_assert(put_one(s, "u1", "b4"));
+    ck_assert_int_eq(put_events(s, "u4", KJ_STORE_DIRECT_IDS, 1000), 0); /* a big group's */
+    ck_assert_uint_eq(journal_ids(s), 0);                                /* commit: at once */
+    ck_assert_int_eq(put_events(s, "u4", KJ_STORE_DIRECT_IDS, 1000), KJ_STORE_DIRECT_IDS);
+    close_store(s);
+}
+END_TEST
+
 /* A store of schema 2 keeps an entry per id in ids: the open moves them
  * into id_runs (more than one transaction's worth here), drops ids and
  * says 3; every one of them is still a duplicate, and so are the ids of its
@@ -882,8 +945,10 @@ START_TEST(schema_2_ids_move_into_runs_at_the_open)
     kj_store_close(s);
     old_ids(20000, NULL);
     store_schema(2);
-    s = reopen(8); /* the next commit merges the journal into id_runs */
+    s = reopen(8); /* the commits after the next merge the journal into id_runs */
     ck_assert_int_eq(put_events(s, "u3", 8, 1000), 6);
+    for (int i = 0; i < KJ_STORE_MERGE_STEPS && journal_ids(s); i++)
+        ck_assert_int_eq(put_events(s, "u3", 8, 1000), 8);
     ck_assert_uint_eq(journal_ids(s), 0);
     ck_assert_int_eq(put_events(s, "u3", 8, 1000), 8);
     ck_assert_int_eq(put_events(s, "u1", 10, 1000), 10);
@@ -989,6 +1054,7 @@ int main(void)
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
     tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
     tcase_add_test(tc, schema_2_ids_move_into_runs_at_the_open);
+    tcase_add_test(tc, the_id_journal_merges_in_steps);
     tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
     tcase_add_test(tc, backup_is_a_working_copy);
