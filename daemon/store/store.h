@@ -23,10 +23,11 @@
  * for the next merge, or, at id_merge_at of them, go in at once with the
  * rest; so does the journal of a commit of a big group (KJ_STORE_DIRECT_IDS
  * journalled ids or more) that reaches id_merge_at, whose clients wait for a
- * long commit anyway. An open loads the journal back; a retention step
- * that deletes events merges all of it first, so that their ids go with them. A big group whose
- * ids run in sequence (kj_store_expect) puts them into id_runs directly: they
- * share leaves by themselves, and the journal would only write them twice.
+ * long commit anyway. An open loads the journal back; a retention step that
+ * deletes events merges all of it first, so that their ids go with them. A
+ * big group whose ids run in sequence (kj_store_expect) puts them into
+ * id_runs directly: they share leaves by themselves, and the journal would
+ * only write them twice.
  *
  * A commit's agg writes go to the agg journal as one appended record, for the
  * same reason (aggjournal.h): a small group touches a few buckets in each of
