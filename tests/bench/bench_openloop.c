@@ -53,8 +53,8 @@ struct conn {
     size_t req_len, sent;
     char *in;
     size_t got;
-    int replies; /* redis: replies read of this request's BATCH */
-    int64_t due; /* when the request fell due (µs, monotonic) */
+    int replies, errors; /* redis: replies read of this request's BATCH, error replies */
+    int64_t due;         /* when the request fell due (µs, monotonic) */
 };
 
 enum target { KINERJAD, REDIS, INFLUX };
@@ -138,8 +138,8 @@ static char *influx_request(const struct run *run, uint64_t k, size_t *len)
 }
 
 /* Counts the whole RESP replies at the start of in[0..n) into c->replies and
- * run->bad (error replies); returns the bytes they took. */
-static size_t redis_replies(struct run *run, struct conn *c, const char *in, size_t n)
+ * c->errors; returns the bytes they took. */
+static size_t redis_replies(struct conn *c, const char *in, size_t n)
 {
     size_t at = 0;
     for (;;) {
@@ -151,7 +151,7 @@ static size_t redis_replies(struct run *run, struct conn *c, const char *in, siz
             if (blen > 0) next += (size_t)blen + 2;
             if (next > n) return at;
         }
-        run->bad += in[at] == '-';
+        c->errors += in[at] == '-';
         c->replies++;
         at = next;
     }
@@ -164,7 +164,7 @@ static void start(struct run *run, struct conn *c, int64_t due)
              : run->target == INFLUX ? influx_request(run, run->started, &c->req_len)
                                      : kinerjad_request(run, run->started, &c->req_len);
     c->sent = c->got = 0;
-    c->replies = 0;
+    c->replies = c->errors = 0;
     c->due = due;
     c->busy = true;
     run->busy++;
@@ -191,10 +191,10 @@ static int readable(struct run *run, struct conn *c)
     c->got += (size_t)r;
     c->in[c->got] = 0;
     if (run->target == REDIS) {
-        size_t used = redis_replies(run, c, c->in, c->got);
+        size_t used = redis_replies(c, c->in, c->got);
         memmove(c->in, c->in + used, c->got - used);
         c->got -= used;
-        if (c->replies >= run->batch) finish(run, c, true);
+        if (c->replies >= run->batch) finish(run, c, !c->errors);
         return 0;
     }
     int status;
