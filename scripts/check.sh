@@ -39,7 +39,8 @@ step "integration tests"
 PATH=/usr/bin:$PATH integration build || status=1
 
 step "build with ASan + UBSan"
-make -s SAN=1 all $(ls tests/unit/test_*.c | sed 's|tests/unit/\(.*\)\.c|build/san/tests/\1|') || exit 1
+make -s SAN=1 all $(ls tests/unit/test_*.c | sed 's|tests/unit/\(.*\)\.c|build/san/tests/\1|') \
+  $(ls tests/bench/bench_*.c | sed 's|tests/bench/\(.*\)\.c|build/san/bench/\1|') || exit 1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export CK_FORK=yes

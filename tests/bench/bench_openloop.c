@@ -335,8 +335,7 @@ int main(int argc, char **argv)
     struct run run = {.target = (enum target)target,
                       .json = format && !strcmp(format, "json"),
                       .token = argv[3],
-                      .batch = atoi(argv[4]),
-                      .lat = malloc(MAX_REQUESTS * sizeof(int64_t))};
+                      .batch = atoi(argv[4])};
     int port = atoi(argv[2]), nconn = run.conns = atoi(argv[5]);
     double rate = atof(argv[6]), seconds = atof(argv[7]);
     long pid = argc > 8 ? atol(argv[8]) : 0;
@@ -344,15 +343,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_openloop: BATCH 1..4000, CONNS 1..%d, RATE > 0\n", MAX_CONNS);
         return 2;
     }
+    run.lat = malloc(MAX_REQUESTS * sizeof *run.lat);
     run.start_us = bench_wall_ms() * 1000;
     snprintf(run.tag, sizeof run.tag, "o%lld", (long long)bench_wall_ms());
     struct conn *cs = calloc((size_t)nconn, sizeof *cs);
     struct pollfd *pf = calloc((size_t)nconn, sizeof *pf);
+    int status = 1;
+    for (int i = 0; i < nconn; i++)
+        cs[i].fd = -1;
     for (int i = 0; i < nconn; i++) {
         cs[i].in = malloc(IN_CAP);
         if ((cs[i].fd = bench_connect(port)) < 0) {
             perror("bench_openloop: connect");
-            return 1;
+            goto out;
         }
     }
     double cpu0 = pid ? bench_cpu_seconds(pid, NULL) : -1, steal0, total0;
@@ -360,19 +363,20 @@ int main(int argc, char **argv)
     run.interval_us = 1e6 * run.batch / rate;
     run.t0 = kj_mono_us();
     run.end = run.t0 + (int64_t)(seconds * 1e6);
-    if (drive(&run, cs, pf) < 0) return 1;
+    if (drive(&run, cs, pf) < 0) goto out;
     report(&run, rate, pid, cpu0, steal0, total0);
-    bool unanswered = run.done < run.started;
-    if (unanswered)
+    if (run.done < run.started)
         fprintf(stderr, "bench_openloop: %llu requests unanswered\n",
                 (unsigned long long)(run.started - run.done));
+    status = run.bad || run.done < run.started ? 1 : 0;
+out:
     for (int i = 0; i < nconn; i++) {
-        close(cs[i].fd);
+        if (cs[i].fd >= 0) close(cs[i].fd);
         free(cs[i].req);
         free(cs[i].in);
     }
     free(cs);
     free(pf);
     free(run.lat);
-    return run.bad || unanswered ? 1 : 0;
+    return status;
 }
