@@ -124,9 +124,6 @@ static int load_journals(kj_store *s)
     return rc ? rc : kj_store_aggj_load(s);
 }
 
-static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
-static void step_free(struct id_step *m);
-
 /* Up to MIGRATE_CHUNK of the old ids table's keys out of it and into
  * id_runs, in txn; *moved tells how many. */
 static int move_ids(kj_store *s, MDB_txn *txn, size_t *moved)
@@ -154,7 +151,7 @@ static int move_ids(kj_store *s, MDB_txn *txn, size_t *moved)
         if ((rc = mdb_cursor_del(from, 0))) break;
     }
     if (rc == MDB_NOTFOUND) rc = 0;
-    if (!rc) rc = insert_ids(to, ids, n);
+    if (!rc) rc = kj_store_insert_ids(to, ids, n);
     *moved = n;
     free(keys);
     free(ids);
@@ -227,7 +224,7 @@ void kj_store_close(kj_store *s)
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
     kj_idset_free(s->recent_ids);
-    step_free(&s->step);
+    kj_store_step_free(&s->step);
     free(s);
 }
 
@@ -480,7 +477,7 @@ static void txn_free(kj_store_txn *t)
 
 /* n id keys into id_runs through cur (kj_idruns_insert sorts them): the
  * journal's, which are new, and a migrated store's. */
-static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
+int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -495,101 +492,6 @@ static int insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
     free(refs);
     free(fams);
     return rc;
-}
-
-/* The journal's ids into id_runs, and the journal emptied, in txn; once txn
- * commits, the caller calls journal_merged. */
-static int merge_journal(kj_store *s, MDB_txn *txn)
-{
-    kj_idset_entry *list;
-    size_t n = kj_idset_sorted(s->recent_ids, &list);
-    MDB_cursor *cur = NULL;
-    int rc = mdb_cursor_open(txn, s->runs, &cur);
-    if (!rc) rc = insert_ids(cur, list, n);
-    if (cur) mdb_cursor_close(cur);
-    free(list);
-    return rc ? rc : mdb_drop(txn, s->recent, 0);
-}
-
-static void step_free(struct id_step *m)
-{
-    free(m->list);
-    free(m->data);
-    *m = (struct id_step){0};
-}
-
-static void journal_merged(kj_store *s)
-{
-    kj_idset_clear(s->recent_ids);
-    s->journal_next = 0;
-    step_free(&s->step); /* its ids went in with the rest */
-}
-
-/* The journal's records with keys below end, deleted from its front in txn. */
-static int drop_journal_front(kj_store *s, MDB_txn *txn, uint64_t end)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = mdb_cursor_open(txn, s->recent, &cur);
-    if (rc) return rc;
-    while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) && k.mv_size == JOURNAL_KEY &&
-           get_be64(k.mv_data) < end)
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Whether this commit merges the whole journal: a big group's, whose clients
- * wait for a long commit anyway (a merge in steps would slow each of their
- * commits instead), or one that finds as many ids again piled up during a
- * merge in steps (the set's bound). Small commits merge in steps. */
-static bool merge_at_once(kj_store *s)
-{
-    size_t count = kj_idset_count(s->recent_ids);
-    size_t fresh = count - kj_idset_committed(s->recent_ids);
-    if (s->step.list) return count >= s->step.n + s->merge_at;
-    return count >= s->merge_at && fresh >= KJ_STORE_DIRECT_IDS;
-}
-
-/* The next step of the merge under way (one begins once id_merge_at ids are
- * committed), in txn: *pos says how far it has gone once txn commits (0: no
- * merge). */
-static int merge_step(kj_store *s, MDB_txn *txn, size_t *pos)
-{
-    struct id_step *m = &s->step;
-    size_t ready = kj_idset_committed(s->recent_ids);
-    if (!m->list && ready >= s->merge_at) {
-        kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
-        m->n = ready;
-        m->journal_end = s->journal_next; /* the committed ids' records end here */
-    }
-    *pos = 0;
-    if (!m->list) return 0;
-    /* a share, or twice the ids that this commit journals, whichever is more:
-     * ids that come fast must not pile up into a merge of all at once */
-    size_t fresh = kj_idset_count(s->recent_ids) - ready;
-    size_t share = (m->n + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
-    share = share > 2 * fresh ? share : 2 * fresh;
-    size_t end = m->n - m->pos > share ? m->pos + share : m->n;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->runs, &cur);
-    if (rc) return rc;
-    rc = insert_ids(cur, m->list + m->pos, end - m->pos);
-    mdb_cursor_close(cur);
-    if (!rc && end == m->n) rc = drop_journal_front(s, txn, m->journal_end);
-    *pos = end;
-    return rc;
-}
-
-/* The step that ended at pos committed: the merge ends with its last. */
-static void step_committed(kj_store *s, size_t pos)
-{
-    struct id_step *m = &s->step;
-    if (!pos) return;
-    m->pos = pos;
-    if (pos < m->n) return;
-    kj_idset_drop_front(s->recent_ids, m->n);
-    step_free(m);
 }
 
 static bool key_before(const struct raw_put *a, const struct raw_put *b)
@@ -652,12 +554,12 @@ kj_err kj_store_commit(kj_store_txn *t)
         MDB_val k = {8, "next_seq"}, v = {8, &t->next_seq};
         rc = mdb_put(t->txn, s->meta, &k, &v, 0);
     }
-    bool merge = !rc && merge_at_once(s), aggs_merged = false;
+    bool merge = !rc && kj_store_merge_at_once(s), aggs_merged = false;
     size_t step = 0;
     if (merge)
-        rc = merge_journal(s, t->txn);
+        rc = kj_store_merge_journal(s, t->txn);
     else if (!rc)
-        rc = merge_step(s, t->txn, &step);
+        rc = kj_store_merge_step(s, t->txn, &step);
     if (!rc) rc = kj_store_aggj_write(t, &aggs_merged);
     if (rc)
         mdb_txn_abort(t->txn);
@@ -666,11 +568,11 @@ kj_err kj_store_commit(kj_store_txn *t)
     if (rc) {
         kj_idset_rollback(s->recent_ids);
     } else if (merge) {
-        journal_merged(s);
+        kj_store_journal_merged(s);
     } else {
         kj_idset_commit(s->recent_ids);
         s->journal_next = t->journal_next;
-        step_committed(s, step);
+        kj_store_step_committed(s, step);
     }
     if (!rc) kj_store_aggj_written(t, aggs_merged);
     txn_free(t);
@@ -831,7 +733,8 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
     /* Ids of events about to go must be in id_runs, where forget_id finds them. */
     bool merge = on_expire && rc == MDB_SUCCESS && time_of_key(k.mv_data) < before &&
                  kj_idset_count(s->recent_ids) > 0;
-    if (merge && !(rc = merge_journal(s, txn))) rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (merge && !(rc = kj_store_merge_journal(s, txn)))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && *deleted < max && time_of_key(k.mv_data) < before) {
         if (on_expire) on_expire(s, txn, &v);
         if ((rc = mdb_cursor_del(cur, 0))) break;
@@ -845,7 +748,7 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
         *deleted = 0;
         return map_err(rc);
     }
-    if (merge) journal_merged(s);
+    if (merge) kj_store_journal_merged(s);
     return KJ_OK;
 fail:
     mdb_txn_abort(txn);

@@ -90,4 +90,19 @@ int kj_store_aggj_load(kj_store *s);
 int kj_store_aggj_write(kj_store_txn *t, bool *merged);
 void kj_store_aggj_written(kj_store_txn *t, bool merged);
 
+/* store.c, for store_ids.c: ids into id_runs through cur (idruns.h). */
+int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
+
+/* store_ids.c, for store.c: the id journal's merge. All of it into id_runs
+ * and the journal emptied, in txn (then journal_merged once txn commits);
+ * whether a commit does that (merge_at_once), or else the next step of a
+ * merge in steps (merge_step, then step_committed with *pos once txn
+ * commits). */
+int kj_store_merge_journal(kj_store *s, MDB_txn *txn);
+void kj_store_journal_merged(kj_store *s);
+bool kj_store_merge_at_once(kj_store *s);
+int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *pos);
+void kj_store_step_committed(kj_store *s, size_t pos);
+void kj_store_step_free(struct id_step *m);
+
 #endif
