@@ -69,7 +69,7 @@ struct run {
     uint64_t started, done, ok_events, bad;
     int64_t *lat;
     size_t nlat;
-    int conns, busy;    /* connections; those with a request in flight */
+    int conns;          /* connections */
     double interval_us; /* between two requests falling due */
     int64_t t0, end;    /* the schedule's start and end (µs, monotonic) */
     uint64_t late;      /* requests started over 1 ms after they fell due */
@@ -167,7 +167,6 @@ static void start(struct run *run, struct conn *c, int64_t due)
     c->replies = c->errors = 0;
     c->due = due;
     c->busy = true;
-    run->busy++;
     run->started++;
 }
 
@@ -179,7 +178,6 @@ static void finish(struct run *run, struct conn *c, bool ok)
     run->bad += !ok;
     run->ok_events += ok ? (uint64_t)run->batch : 0;
     c->busy = false;
-    run->busy--;
 }
 
 /* Reads what c's server sent; finishes its request once whole. -1 when the
@@ -301,7 +299,8 @@ static void start_due(struct run *run, struct conn *cs, int64_t now)
 static int drive(struct run *run, struct conn *cs, struct pollfd *pf)
 {
     int64_t drain = run->end + DRAIN_US;
-    for (int64_t now = run->t0; now < drain && (now < run->end || run->busy); now = kj_mono_us()) {
+    for (int64_t now = run->t0; now < drain && (now < run->end || run->done < run->started);
+         now = kj_mono_us()) {
         start_due(run, cs, now);
         /* until the next request falls due; when it is due already (every
          * connection busy), until an answer: spinning would take the
