@@ -3,7 +3,10 @@
  * Entries live in insertion order (keys and values in one growing arena), so
  * that the pending ones are the tail; an open-addressing table of entry
  * numbers finds a key. A rollback truncates the tail and rebuilds the table:
- * it follows a failed commit only (a full disk), never the common path. */
+ * it follows a failed commit only (a full disk), never the common path. A
+ * merge's step drops the oldest entries: they leave the table one by one and
+ * the arena keeps their place until the dead outnumber the live, so that a
+ * step costs what it drops, not what the set holds. */
 #include "idset.h"
 
 #include <pthread.h>
@@ -24,7 +27,8 @@ struct kj_idset {
     uint8_t *arena;
     size_t used, arena_cap;
     struct entry *ents;
-    size_t n, ents_cap, committed; /* ents[0..committed) are committed */
+    size_t front;                  /* ents[0..front) were dropped */
+    size_t n, ents_cap, committed; /* ents[front..committed) are committed */
     uint32_t *slots;               /* entry number + 1; 0: empty */
     size_t n_slots;                /* a power of two, at least twice n */
     uint32_t seed;                 /* random: ids chosen to collide cannot be chosen in advance */
@@ -72,7 +76,7 @@ static size_t find_slot(const kj_idset *set, const void *key, size_t len, uint32
 static void index_all(kj_idset *set)
 {
     memset(set->slots, 0, set->n_slots * sizeof *set->slots);
-    for (size_t i = 0; i < set->n; i++) {
+    for (size_t i = set->front; i < set->n; i++) {
         const struct entry *e = &set->ents[i];
         set->slots[find_slot(set, key_of(set, e), e->len, e->hash)] = (uint32_t)(i + 1);
     }
@@ -81,7 +85,7 @@ static void index_all(kj_idset *set)
 /* The entry number + 1 of key, 0 when absent. */
 static uint32_t lookup(const kj_idset *set, const void *key, size_t len)
 {
-    if (!set->n) return 0; /* most of the time with counted ids: no hash to compute */
+    if (set->n == set->front) return 0; /* most of the time with counted ids: no hash */
     return set->slots[find_slot(set, key, len, kj_hash_bytes(set->seed, key, len))];
 }
 
@@ -152,7 +156,7 @@ void kj_idset_rollback(kj_idset *set)
 size_t kj_idset_count(kj_idset *set)
 {
     pthread_mutex_lock(&set->lock);
-    size_t n = set->n;
+    size_t n = set->n - set->front;
     pthread_mutex_unlock(&set->lock);
     return n;
 }
@@ -160,32 +164,64 @@ size_t kj_idset_count(kj_idset *set)
 size_t kj_idset_committed(kj_idset *set)
 {
     pthread_mutex_lock(&set->lock);
-    size_t n = set->committed;
+    size_t n = set->committed - set->front;
     pthread_mutex_unlock(&set->lock);
     return n;
+}
+
+/* Whether slot h lies in the cyclic range (i, j]. */
+static bool between(size_t h, size_t i, size_t j)
+{
+    return i < j ? i < h && h <= j : i < h || h <= j;
+}
+
+/* Entry number num + 1 out of the table: the entries after it in its probe
+ * run move back where their own probe would find them (no tombstones). */
+static void unindex(kj_idset *set, size_t num)
+{
+    size_t mask = set->n_slots - 1, i = set->ents[num].hash & mask;
+    while (set->slots[i] != num + 1)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; set->slots[j]; j = (j + 1) & mask) {
+        size_t home = set->ents[set->slots[j] - 1].hash & mask;
+        if (!between(home, i, j)) {
+            set->slots[i] = set->slots[j];
+            i = j;
+        }
+    }
+    set->slots[i] = 0;
+}
+
+/* The live entries to the arena's start, once the dropped outnumber them. */
+static void compact(kj_idset *set)
+{
+    size_t off = set->front < set->n ? set->ents[set->front].off : set->used;
+    memmove(set->arena, set->arena + off, set->used - off);
+    set->used -= off;
+    for (size_t i = set->front; i < set->n; i++) {
+        set->ents[i - set->front] = set->ents[i];
+        set->ents[i - set->front].off -= off;
+    }
+    set->n -= set->front;
+    set->committed -= set->front;
+    set->front = 0;
+    index_all(set);
 }
 
 void kj_idset_drop_front(kj_idset *set, size_t k)
 {
     pthread_mutex_lock(&set->lock);
-    k = k < set->committed ? k : set->committed;
-    size_t off = k < set->n ? set->ents[k].off : set->used;
-    memmove(set->arena, set->arena + off, set->used - off);
-    set->used -= off;
-    for (size_t i = k; i < set->n; i++) {
-        set->ents[i - k] = set->ents[i];
-        set->ents[i - k].off -= off;
-    }
-    set->n -= k;
-    set->committed -= k;
-    index_all(set);
+    size_t end = set->front + k < set->committed ? set->front + k : set->committed;
+    for (; set->front < end; set->front++)
+        unindex(set, set->front);
+    if (set->front >= set->n - set->front) compact(set);
     pthread_mutex_unlock(&set->lock);
 }
 
 void kj_idset_clear(kj_idset *set)
 {
     pthread_mutex_lock(&set->lock);
-    set->n = set->committed = set->used = 0;
+    set->n = set->committed = set->used = set->front = 0;
     memset(set->slots, 0, set->n_slots * sizeof *set->slots);
     pthread_mutex_unlock(&set->lock);
 }
@@ -198,37 +234,15 @@ static int entry_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* The n oldest entries, borrowed, sorted by key. */
-static kj_idset_entry *sorted_of(const kj_idset *set, size_t n)
+size_t kj_idset_sorted(const kj_idset *set, size_t n, kj_idset_entry **out)
 {
+    n = n < set->n - set->front ? n : set->n - set->front;
     kj_idset_entry *list = kj_malloc((n ? n : 1) * sizeof *list);
     for (size_t i = 0; i < n; i++) {
-        const struct entry *e = &set->ents[i];
+        const struct entry *e = &set->ents[set->front + i];
         list[i] = (kj_idset_entry){key_of(set, e), set->arena + e->off, e->len};
     }
     qsort(list, n, sizeof *list, entry_cmp);
-    return list;
-}
-
-size_t kj_idset_sorted(const kj_idset *set, kj_idset_entry **out)
-{
-    *out = sorted_of(set, set->n);
-    return set->n;
-}
-
-void kj_idset_sorted_copy(const kj_idset *set, size_t n, kj_idset_entry **out, uint8_t **data)
-{
-    n = n < set->n ? n : set->n;
-    kj_idset_entry *list = sorted_of(set, n);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += KJ_IDSET_VAL + list[i].len;
-    uint8_t *p = *data = kj_malloc(total ? total : 1);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(p, list[i].val, KJ_IDSET_VAL);
-        memcpy(p + KJ_IDSET_VAL, list[i].key, list[i].len);
-        list[i].val = p, list[i].key = p + KJ_IDSET_VAL;
-        p += KJ_IDSET_VAL + list[i].len;
-    }
     *out = list;
+    return n;
 }

@@ -40,7 +40,7 @@ size_t kj_idset_count(kj_idset *set);
 size_t kj_idset_committed(kj_idset *set);
 void kj_idset_clear(kj_idset *set);
 /* Removes the k oldest entries (at most the committed ones): the ids that a
- * merge in steps has put into the id index. */
+ * step of a merge has put into the id index. It costs about what it drops. */
 void kj_idset_drop_front(kj_idset *set, size_t k);
 
 /* One entry, borrowed: valid until the set changes. */
@@ -48,12 +48,9 @@ typedef struct kj_idset_entry {
     const uint8_t *key, *val;
     size_t len;
 } kj_idset_entry;
-/* Every entry, pending ones too, sorted by key in memcmp order (LMDB's),
- * into *out (the caller frees it); returns how many. */
-size_t kj_idset_sorted(const kj_idset *set, kj_idset_entry **out);
-/* The n oldest entries (n at most kj_idset_count), sorted alike, into *out
- * with their keys and values copied into *data: they stay valid as the set
- * changes. The caller frees both. */
-void kj_idset_sorted_copy(const kj_idset *set, size_t n, kj_idset_entry **out, uint8_t **data);
+/* The n oldest entries (all: n at least kj_idset_count), pending ones too,
+ * sorted by key in memcmp order (LMDB's), into *out (the caller frees it);
+ * returns how many. */
+size_t kj_idset_sorted(const kj_idset *set, size_t n, kj_idset_entry **out);
 
 #endif

@@ -224,7 +224,6 @@ void kj_store_close(kj_store *s)
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
     kj_idset_free(s->recent_ids);
-    kj_store_step_free(&s->step);
     free(s);
 }
 
@@ -555,11 +554,11 @@ kj_err kj_store_commit(kj_store_txn *t)
         rc = mdb_put(t->txn, s->meta, &k, &v, 0);
     }
     bool merge = !rc && kj_store_merge_at_once(s), aggs_merged = false;
-    size_t step = 0;
+    size_t stepped = 0;
     if (merge)
         rc = kj_store_merge_journal(s, t->txn);
     else if (!rc)
-        rc = kj_store_merge_step(s, t->txn, &step);
+        rc = kj_store_merge_step(s, t->txn, &stepped);
     if (!rc) rc = kj_store_aggj_write(t, &aggs_merged);
     if (rc)
         mdb_txn_abort(t->txn);
@@ -572,7 +571,7 @@ kj_err kj_store_commit(kj_store_txn *t)
     } else {
         kj_idset_commit(s->recent_ids);
         s->journal_next = t->journal_next;
-        kj_store_step_committed(s, step);
+        kj_store_step_committed(s, stepped);
     }
     if (!rc) kj_store_aggj_written(t, aggs_merged);
     txn_free(t);

@@ -74,7 +74,7 @@ def test_acknowledged_events_survive_kill9(tmp_path):
 def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
     """id_merge_events at its floor (256): small posts journal their ids; once
     256 or more are committed, the next 8 commits merge a share each into the
-    index, and the last lets them go from the journal.
+    index, the oldest first, and let them go from the journal.
     After kill -9, both the merged ids and those still in the journal are
     found: every event comes back as a duplicate, in small posts (the
     journal's way) and in one big post (a big group's ids go to the index
@@ -88,8 +88,10 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
         assert (status, body["accepted"]) == (200, 10), body
         counts.append(metric(d, "kinerja_id_journal_ids"))
     # 260 committed at the 26th post: posts 27-34 merge them, 33 ids a step
-    first = [10 * k for k in range(1, 34)] + [80]
-    second = [80 + 10 * k for k in range(1, 26)] + [80]  # posts 53-60 merge the next 260
+    # (29 the last) while 10 come in each
+    steps = [260 - 23 * k for k in range(1, 8)] + [80]
+    first = [10 * k for k in range(1, 27)] + steps
+    second = [80 + 10 * k for k in range(1, 19)] + steps  # posts 53-60 merge the next 260
     assert counts == first + second
     # journal-0..519 in the index: three runs, of 1, 2 and 3 digits
     assert metric(d, "kinerja_id_runs") == 3

@@ -11,6 +11,7 @@
 #include <lmdb.h>
 
 #include "codec.h"
+#include "store/idset.h"
 #include "store/store.h"
 
 static char dir[64];
@@ -880,11 +881,64 @@ static void assert_known(kj_store *s, const char *unit, char prefix, int n, int 
     }
 }
 
+/* The id set against a model: ids added, committed, rolled back and dropped
+ * from the front in random pieces (so that its table moves entries back over
+ * the holes and its arena compacts); every id is asked after every change,
+ * and the oldest come back sorted. */
+START_TEST(the_id_set_lets_its_oldest_go)
+{
+    enum { N = 3000 };
+    kj_idset *set = kj_idset_new();
+    static char ids[N][16];
+    size_t front = 0, committed = 0, n = 0;
+    uint8_t val[KJ_IDSET_VAL] = {0};
+    srand(7);
+    while (n < N || front < n) {
+        int op = rand() % 8;
+        if (op < 5 && n < N) { /* an add, pending */
+            snprintf(ids[n], sizeof ids[n], "%x", (unsigned)rand());
+            if (kj_idset_has(set, ids[n], strlen(ids[n]))) continue; /* drawn twice */
+            kj_idset_add(set, ids[n], strlen(ids[n]), val);
+            n++;
+        } else if (op == 5) {
+            kj_idset_commit(set);
+            committed = n;
+        } else if (op == 6 && rand() % 8 == 0) {
+            kj_idset_rollback(set);
+            n = committed;
+        } else if (op == 7) {
+            size_t k = (size_t)rand() % 200;
+            kj_idset_drop_front(set, k);
+            front = front + k < committed ? front + k : committed;
+        }
+        ck_assert_uint_eq(kj_idset_count(set), n - front);
+        ck_assert_uint_eq(kj_idset_committed(set), committed - front);
+        for (size_t i = front > 50 ? front - 50 : 0; i < n; i++)
+            ck_assert_msg(kj_idset_has(set, ids[i], strlen(ids[i])) == (i >= front), "%zu", i);
+    }
+    kj_idset_entry *list;
+    size_t k = kj_idset_sorted(set, 40, &list);
+    ck_assert_uint_eq(k, 0);
+    free(list);
+    for (size_t i = 0; i < 100; i++) {
+        snprintf(ids[i], sizeof ids[i], "z%03zu", 99 - i);
+        kj_idset_add(set, ids[i], strlen(ids[i]), val);
+    }
+    k = kj_idset_sorted(set, 40, &list); /* z099 .. z060, sorted: z060 first */
+    ck_assert_uint_eq(k, 40);
+    for (size_t i = 0; i < k; i++)
+        ck_assert(list[i].len == 4 && !memcmp(list[i].key, ids[39 - i], 4));
+    free(list);
+    kj_idset_free(set);
+}
+END_TEST
+
 /* Once merge_at ids are committed, the next KJ_STORE_MERGE_STEPS commits put
- * a share each into id_runs, and the last deletes their journal records.
- * Every id is known before, during and after the merge, and after a reopen
- * in its middle; merge_at ids more, come meanwhile, go in at once with the
- * rest, and so does a big group's commit. */
+ * a share each into id_runs, the oldest first, and delete their journal
+ * records. Every id is known before, during and after the merge, and after a
+ * reopen in its middle (the journal then holds the rest, and a merge begins
+ * again at merge_at); merge_at ids more, come meanwhile, go in at once with
+ * the rest, and so does a big group's commit. */
 START_TEST(the_id_journal_merges_in_steps)
 {
     kj_store *s = open_store();
@@ -898,31 +952,39 @@ START_TEST(the_id_journal_merges_in_steps)
     for (int step = 1; step <= 3; step++) { /* the merge's first three steps */
         snprintf(id, sizeof id, "b%d", step);
         ck_assert(!put_one(s, "u1", id));
-        ck_assert_uint_eq(journal_ids(s), 16 + (unsigned)step); /* all kept until the last */
+        ck_assert_uint_eq(journal_ids(s), 16 - (unsigned)step); /* 2 out, 1 in */
         assert_known(s, "u1", 'a', 16, 7);
+        ck_assert(known_id(s, "u1", id));
     }
     kj_store_close(s);
-    s = reopen(16); /* the journal loads back whole */
-    ck_assert_uint_eq(journal_ids(s), 19);
+    s = reopen(16); /* the journal holds exactly the ids not merged yet */
+    ck_assert_uint_eq(journal_ids(s), 13);
     assert_known(s, "u1", 'a', 16, 7);
-    for (int step = 0; step < KJ_STORE_MERGE_STEPS; step++) {
+    ck_assert(put_one(s, "u1", "a0"));     /* a duplicate, and no merge under way: */
+    ck_assert_uint_eq(journal_ids(s), 13); /* it begins again at 16 */
+    for (int i = 1; i <= 3; i++) {
+        snprintf(id, sizeof id, "d%d", i);
+        ck_assert(!put_one(s, "u1", id));
+    }
+    for (int step = 1; step <= KJ_STORE_MERGE_STEPS; step++) {
         ck_assert(put_one(s, "u1", "a0")); /* a duplicate: no new id, a step */
+        ck_assert_uint_eq(journal_ids(s), 16 - 2 * (unsigned)step);
         assert_known(s, "u1", 'a', 16, 7);
     }
-    ck_assert_uint_eq(journal_ids(s), 0);
     kj_store_close(s);
     s = reopen(16);
-    ck_assert_uint_eq(journal_ids(s), 0); /* the records went with the last step */
+    ck_assert_uint_eq(journal_ids(s), 0); /* the records went with their steps */
     assert_known(s, "u1", 'a', 16, 7);
+    ck_assert(known_id(s, "u1", "b3") && known_id(s, "u1", "d3"));
     ck_assert(put_one(s, "u1", "b3"));
     ck_assert(!put_one(s, "u1", "b4"));
     for (int i = 0; i < 15; i++) { /* with b4: 16 committed */
         snprintf(id, sizeof id, "c%d", i);
         ck_assert(!put_one(s, "u2", id));
     }
-    ck_assert_int_eq(put_events(s, "u2", 1, 1000), 0); /* a merge begins: 17 */
-    ck_assert_uint_eq(journal_ids(s), 17);
-    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 1); /* 32: all at once */
+    ck_assert_int_eq(put_events(s, "u2", 1, 1000), 0); /* a merge begins: 2 out, 1 in */
+    ck_assert_uint_eq(journal_ids(s), 15);
+    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 1); /* 15 new: 30 ids, 14 left + 16 */
     ck_assert_uint_eq(journal_ids(s), 0);
     assert_known(s, "u2", 'c', 15, 1);
     ck_assert_int_eq(put_events(s, "u2", 16, 1000), 16);
@@ -1054,6 +1116,7 @@ int main(void)
     tcase_add_test(tc, expiry_and_clearing_reach_journalled_buckets);
     tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
     tcase_add_test(tc, schema_2_ids_move_into_runs_at_the_open);
+    tcase_add_test(tc, the_id_set_lets_its_oldest_go);
     tcase_add_test(tc, the_id_journal_merges_in_steps);
     tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
