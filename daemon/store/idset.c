@@ -246,3 +246,20 @@ size_t kj_idset_sorted(const kj_idset *set, size_t n, kj_idset_entry **out)
     *out = list;
     return n;
 }
+
+void kj_idset_sorted_copy(const kj_idset *set, size_t n, kj_idset_entry **out, uint8_t **data)
+{
+    kj_idset_entry *list;
+    n = kj_idset_sorted(set, n, &list);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += KJ_IDSET_VAL + list[i].len;
+    uint8_t *p = *data = kj_malloc(total ? total : 1);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, list[i].val, KJ_IDSET_VAL);
+        memcpy(p + KJ_IDSET_VAL, list[i].key, list[i].len);
+        list[i].val = p, list[i].key = p + KJ_IDSET_VAL;
+        p += KJ_IDSET_VAL + list[i].len;
+    }
+    *out = list;
+}

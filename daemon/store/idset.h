@@ -52,5 +52,8 @@ typedef struct kj_idset_entry {
  * sorted by key in memcmp order (LMDB's), into *out (the caller frees it);
  * returns how many. */
 size_t kj_idset_sorted(const kj_idset *set, size_t n, kj_idset_entry **out);
+/* The same with their keys and values copied into *data: they stay valid as
+ * the set changes. The caller frees both. */
+void kj_idset_sorted_copy(const kj_idset *set, size_t n, kj_idset_entry **out, uint8_t **data);
 
 #endif

@@ -224,6 +224,7 @@ void kj_store_close(kj_store *s)
     if (!s) return;
     if (s->env) mdb_env_close(s->env);
     kj_idset_free(s->recent_ids);
+    kj_store_step_free(&s->step);
     free(s);
 }
 

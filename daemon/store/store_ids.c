@@ -24,7 +24,14 @@ void kj_store_journal_merged(kj_store *s)
 {
     kj_idset_clear(s->recent_ids);
     s->journal_next = 0;
-    s->step = (struct id_step){0}; /* its ids went in with the rest */
+    kj_store_step_free(&s->step); /* its ids went in with the rest */
+}
+
+void kj_store_step_free(struct id_step *m)
+{
+    free(m->list);
+    free(m->data);
+    *m = (struct id_step){0};
 }
 
 /* The journal's n oldest records deleted in txn: a record an id, in the set's
@@ -49,47 +56,61 @@ bool kj_store_merge_at_once(kj_store *s)
 {
     size_t count = kj_idset_count(s->recent_ids);
     size_t fresh = count - kj_idset_committed(s->recent_ids);
-    if (s->step.left) return count >= s->step.left + s->merge_at;
+    if (s->step.list) return count >= s->step.n - s->step.dropped + s->merge_at;
     return count >= s->merge_at && fresh >= KJ_STORE_DIRECT_IDS;
 }
 
+/* A merge in steps begins with the ready committed ids, sorted. */
+static void begin_merge(kj_store *s, size_t ready)
+{
+    struct id_step *m = &s->step;
+    kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
+    size_t share = (ready + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
+    m->n = ready;
+    m->share = share < KJ_STORE_STEP_IDS ? share : KJ_STORE_STEP_IDS;
+}
+
 /* The next step of the merge under way (one begins once id_merge_at ids are
- * committed), in txn: the oldest ids into id_runs, sorted among themselves,
- * and their records out of the journal. *merged says how many once txn
+ * committed), in txn: the next slice into id_runs, or, once all are in, the
+ * next of their records out of the journal. *done says how many once txn
  * commits (0: no merge). */
-int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *merged)
+int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *done)
 {
     struct id_step *m = &s->step;
     size_t ready = kj_idset_committed(s->recent_ids);
-    if (!m->left && ready >= s->merge_at) {
-        size_t share = (ready + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
-        *m = (struct id_step){ready, share < KJ_STORE_STEP_IDS ? share : KJ_STORE_STEP_IDS};
-    }
-    *merged = 0;
-    if (!m->left) return 0;
+    if (!m->list && ready >= s->merge_at) begin_merge(s, ready);
+    *done = 0;
+    if (!m->list) return 0;
     /* a share, or twice the ids that this commit journals, whichever is more:
      * ids that come fast must not pile up into a merge of all at once */
     size_t fresh = kj_idset_count(s->recent_ids) - ready;
-    size_t n = m->share > 2 * fresh ? m->share : 2 * fresh;
-    n = n < m->left ? n : m->left;
-    kj_idset_entry *list;
-    n = kj_idset_sorted(s->recent_ids, n, &list); /* borrowed: no add follows */
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->runs, &cur);
-    if (!rc) {
-        rc = kj_store_insert_ids(cur, list, n);
+    size_t k = m->share > 2 * fresh ? m->share : 2 * fresh;
+    size_t left = m->put < m->n ? m->n - m->put : m->n - m->dropped;
+    k = k < left ? k : left;
+    int rc;
+    if (m->put < m->n) {
+        MDB_cursor *cur;
+        if ((rc = mdb_cursor_open(txn, s->runs, &cur))) return rc;
+        rc = kj_store_insert_ids(cur, m->list + m->put, k);
         mdb_cursor_close(cur);
+    } else {
+        rc = drop_journal_front(s, txn, k);
     }
-    free(list);
-    if (!rc) rc = drop_journal_front(s, txn, n);
-    *merged = n;
+    *done = k;
     return rc;
 }
 
-/* The step that merged n ids committed: the set lets them go. */
+/* The step that did n committed: once every id is in id_runs, the set lets
+ * go of those whose records went; the merge ends with the last. */
 void kj_store_step_committed(kj_store *s, size_t n)
 {
+    struct id_step *m = &s->step;
     if (!n) return;
+    if (m->put < m->n) {
+        m->put += n;
+        return;
+    }
     kj_idset_drop_front(s->recent_ids, n);
-    s->step.left -= n;
+    m->dropped += n;
+    if (m->dropped == m->n) kj_store_step_free(m);
 }

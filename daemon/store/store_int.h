@@ -14,15 +14,18 @@
 #include "journal.h"
 #include "store.h"
 
-/* A merge of the id journal in steps: each commit puts the oldest ids of the
- * set (a KJ_STORE_MERGE_STEPS-th of those committed when the merge began, at
- * most KJ_STORE_STEP_IDS) into id_runs and deletes their journal records, one per id, in the same
- * order; once it commits the set lets them go. So no single commit, with its
- * clients waiting, takes the whole merge, and the journal holds exactly the
- * ids not merged yet. */
+/* A merge of the id journal in steps, so that no commit, with its clients
+ * waiting, takes the whole of it. The ids committed when it began (the set's
+ * n oldest) are sorted and copied; the commits that follow put the next of
+ * them into id_runs, a slice of neighbours each (which share leaves); then
+ * the commits after those delete their journal records from the front, and
+ * the set lets the same ids go. A merge that a crash interrupts begins again
+ * from the journal's records: ids in id_runs already are found there. */
 struct id_step {
-    size_t left;  /* ids of the merge under way not in id_runs yet; 0: none */
-    size_t share; /* each step's */
+    kj_idset_entry *list; /* NULL: no merge under way */
+    uint8_t *data;        /* their keys and values */
+    size_t n, share;      /* ids, and a step's (at most KJ_STORE_STEP_IDS) */
+    size_t put, dropped;  /* in id_runs, and out of the journal and the set */
 };
 
 struct kj_store {
@@ -95,12 +98,13 @@ int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
 /* store_ids.c, for store.c: the id journal's merge. All of it into id_runs
  * and the journal emptied, in txn (then journal_merged once txn commits);
  * whether a commit does that (merge_at_once), or else the next step of a
- * merge in steps (merge_step, then step_committed with *merged once txn
+ * merge in steps (merge_step, then step_committed with *done once txn
  * commits). */
 int kj_store_merge_journal(kj_store *s, MDB_txn *txn);
 void kj_store_journal_merged(kj_store *s);
 bool kj_store_merge_at_once(kj_store *s);
-int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *merged);
-void kj_store_step_committed(kj_store *s, size_t merged);
+int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *done);
+void kj_store_step_committed(kj_store *s, size_t done);
+void kj_store_step_free(struct id_step *m);
 
 #endif

@@ -44,69 +44,81 @@ with open(out, "a") as f:
 def test_acknowledged_events_survive_kill9(tmp_path):
     rnd = random.Random(int(os.environ.get("KJ_SEED", time.time_ns())))
     d = Daemon(tmp_path).start()
-    acked_file = tmp_path / "acked.ndjson"
-    total_acked = 0
-    for round_ in range(3):
-        poster = subprocess.Popen([sys.executable, "-c", POSTER, str(d.port), d.token,
-                                   str(acked_file)], stdout=subprocess.PIPE, text=True)
-        # Kill at a random moment: after a random number of acknowledged batches,
-        # read from the poster's stdout as they happen.
-        for _ in range(rnd.randint(3, 40)):
-            assert poster.stdout.readline() == "acked\n", "poster stopped early"
-        d.kill9()
-        assert poster.wait(30) == 0
-        d.start()
-        batches = [json.loads(l) for l in acked_file.read_text().splitlines()]
-        events = [e for b in batches for e in b]
-        total_acked = len(events)
-        # re-post in chunks: all duplicates
-        for i in range(0, len(events), 5000):
-            chunk = events[i:i + 5000]
-            status, body, _ = d.post_msgpack(chunk)
-            assert status == 200
-            assert body["duplicates"] == len(chunk), body
-            assert body["accepted"] == 0
-    assert total_acked > 0
-    assert d.stop() == 0
-
+    poster = None
+    try:
+        acked_file = tmp_path / "acked.ndjson"
+        total_acked = 0
+        for round_ in range(3):
+            poster = subprocess.Popen([sys.executable, "-c", POSTER, str(d.port), d.token,
+                                       str(acked_file)], stdout=subprocess.PIPE, text=True)
+            # Kill at a random moment: after a random number of acknowledged batches,
+            # read from the poster's stdout as they happen.
+            for _ in range(rnd.randint(3, 40)):
+                assert poster.stdout.readline() == "acked\n", "poster stopped early"
+            d.kill9()
+            assert poster.wait(30) == 0
+            d.start()
+            batches = [json.loads(l) for l in acked_file.read_text().splitlines()]
+            events = [e for b in batches for e in b]
+            total_acked = len(events)
+            # re-post in chunks: all duplicates
+            for i in range(0, len(events), 5000):
+                chunk = events[i:i + 5000]
+                status, body, _ = d.post_msgpack(chunk)
+                assert status == 200
+                assert body["duplicates"] == len(chunk), body
+                assert body["accepted"] == 0
+        assert total_acked > 0
+        assert d.stop() == 0
+    finally:
+        if poster is not None and poster.poll() is None:
+            poster.kill()
+            poster.wait()
+        d.kill9()  # when an assertion failed on the way: none left behind
 
 
 def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
     """id_merge_events at its floor (256): small posts journal their ids; once
-    256 or more are committed, the next 8 commits merge a share each into the
-    index, the oldest first, and let them go from the journal.
+    256 or more are committed, the next 8 commits put a sorted share each into
+    the index, and the 8 after those delete their journal records, a share
+    each, as the memory lets them go.
     After kill -9, both the merged ids and those still in the journal are
     found: every event comes back as a duplicate, in small posts (the
     journal's way) and in one big post (a big group's ids go to the index
     directly)."""
     d = Daemon(tmp_path, extra="id_merge_events: 256").start()
-    events = [service_event(eid=f"journal-{i}") for i in range(600)]
-    conn = d.conn()
-    counts = []
-    for i in range(0, len(events), 10):
-        status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
-        assert (status, body["accepted"]) == (200, 10), body
-        counts.append(metric(d, "kinerja_id_journal_ids"))
-    # 260 committed at the 26th post: posts 27-34 merge them, 33 ids a step
-    # (29 the last) while 10 come in each
-    steps = [260 - 23 * k for k in range(1, 8)] + [80]
-    first = [10 * k for k in range(1, 27)] + steps
-    second = [80 + 10 * k for k in range(1, 19)] + steps  # posts 53-60 merge the next 260
-    assert counts == first + second
-    # journal-0..519 in the index: three runs, of 1, 2 and 3 digits
-    assert metric(d, "kinerja_id_runs") == 3
-    d.kill9()
-    d.start()
-    assert metric(d, "kinerja_id_journal_ids") == 80   # loaded back
-    conn = d.conn()
-    for i in range(0, len(events), 10):
-        status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
-        assert (status, body["duplicates"]) == (200, 10), body
-    status, body, _ = d.post_msgpack(events + [service_event(eid="journal-new")])
-    assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
-    assert metric(d, "kinerja_id_journal_ids") == 80
-    assert metric(d, "kinerja_id_runs") == 4   # and journal-new, without digits
-    assert d.stop() == 0
+    try:
+        events = [service_event(eid=f"journal-{i}") for i in range(600)]
+        conn = d.conn()
+        counts = []
+        for i in range(0, len(events), 10):
+            status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
+            assert (status, body["accepted"]) == (200, 10), body
+            counts.append(metric(d, "kinerja_id_journal_ids"))
+        # 260 committed at the 26th post: posts 27-34 put them into the index, 33
+        # a step, and posts 35-42 delete their records (29 the last), 10 new a post
+        into = [260 + 10 * k for k in range(1, 9)]
+        out = [340 + 10 * k - 33 * k for k in range(1, 8)] + [160]
+        first = [10 * k for k in range(1, 27)] + into + out
+        second = [160 + 10 * k for k in range(1, 11)] + into  # posts 53-60: the next 260
+        assert counts == first + second
+        # journal-0..519 in the index: three runs, of 1, 2 and 3 digits
+        assert metric(d, "kinerja_id_runs") == 3
+        d.kill9()
+        d.start()
+        assert metric(d, "kinerja_id_journal_ids") == 340  # loaded back: a merge begins again
+        conn = d.conn()
+        for i in range(0, len(events), 10):
+            status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
+            assert (status, body["duplicates"]) == (200, 10), body
+        assert metric(d, "kinerja_id_journal_ids") == 0  # 16 posts: 8 steps in, 8 out
+        status, body, _ = d.post_msgpack(events + [service_event(eid="journal-new")])
+        assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
+        assert metric(d, "kinerja_id_journal_ids") == 0
+        assert metric(d, "kinerja_id_runs") == 4  # and journal-new, without digits
+        assert d.stop() == 0
+    finally:
+        d.kill9()  # when an assertion failed on the way: none left behind
 
 
 def test_buckets_in_the_journal_and_merged_survive_kill9(tmp_path):
@@ -115,25 +127,28 @@ def test_buckets_in_the_journal_and_merged_survive_kill9(tmp_path):
     64 KiB writes them into the bucket table. Killed with both holding the
     day's buckets, the daemon loads back the figures it had acknowledged."""
     d = Daemon(tmp_path, extra="agg_merge_bytes: 64KiB").start()
-    conn = d.conn()
-    sizes, after_merge = [0], 0
-    while after_merge < 5:
-        i = len(sizes)
-        assert i < 2000, "no merge"
-        ev = service_event(eid=f"agg-{i}", wait_ms=60000 + 1000 * i, service_ms=1000 * (i % 50))
-        status, body, _ = d.post_msgpack([ev], conn=conn)
-        assert (status, body["accepted"]) == (200, 1), body
-        sizes.append(metric(d, "kinerja_agg_journal_bytes"))
-        if after_merge or sizes[-1] < sizes[-2]:
-            after_merge += 1
-    assert 0 < max(sizes) < 64 * 1024 and sizes[-1] > 0, sizes
-    r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
-    before = json.loads(data)["unit_metrics"]["today"]
-    assert before["services"]["count"] == len(sizes) - 1, before
-    d.kill9()
-    d.start()
-    assert metric(d, "kinerja_agg_journal_bytes") == sizes[-1]   # loaded back
-    r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
-    assert r.status == 200
-    assert json.loads(data)["unit_metrics"]["today"] == before
-    assert d.stop() == 0
+    try:
+        conn = d.conn()
+        sizes, after_merge = [0], 0
+        while after_merge < 5:
+            i = len(sizes)
+            assert i < 2000, "no merge"
+            ev = service_event(eid=f"agg-{i}", wait_ms=60000 + 1000 * i, service_ms=1000 * (i % 50))
+            status, body, _ = d.post_msgpack([ev], conn=conn)
+            assert (status, body["accepted"]) == (200, 1), body
+            sizes.append(metric(d, "kinerja_agg_journal_bytes"))
+            if after_merge or sizes[-1] < sizes[-2]:
+                after_merge += 1
+        assert 0 < max(sizes) < 64 * 1024 and sizes[-1] > 0, sizes
+        r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
+        before = json.loads(data)["unit_metrics"]["today"]
+        assert before["services"]["count"] == len(sizes) - 1, before
+        d.kill9()
+        d.start()
+        assert metric(d, "kinerja_agg_journal_bytes") == sizes[-1]   # loaded back
+        r, data = d.request("GET", "/api/v1/snapshot?unit=kasemen", token=ADMIN_SECRET)
+        assert r.status == 200
+        assert json.loads(data)["unit_metrics"]["today"] == before
+        assert d.stop() == 0
+    finally:
+        d.kill9()  # when an assertion failed on the way: none left behind

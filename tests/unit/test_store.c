@@ -934,11 +934,11 @@ START_TEST(the_id_set_lets_its_oldest_go)
 END_TEST
 
 /* Once merge_at ids are committed, the next KJ_STORE_MERGE_STEPS commits put
- * a share each into id_runs, the oldest first, and delete their journal
- * records. Every id is known before, during and after the merge, and after a
- * reopen in its middle (the journal then holds the rest, and a merge begins
- * again at merge_at); merge_at ids more, come meanwhile, go in at once with
- * the rest, and so does a big group's commit. */
+ * a sorted share each into id_runs, and the ones after those delete their
+ * journal records, a share each, as the set lets them go. Every id is known
+ * before, during and after the merge, and after a reopen in its middle (the
+ * merge begins again over the journal); merge_at ids more, come meanwhile, go
+ * in at once with the rest, and so does a big group's commit. */
 START_TEST(the_id_journal_merges_in_steps)
 {
     kj_store *s = open_store();
@@ -952,39 +952,35 @@ START_TEST(the_id_journal_merges_in_steps)
     for (int step = 1; step <= 3; step++) { /* the merge's first three steps */
         snprintf(id, sizeof id, "b%d", step);
         ck_assert(!put_one(s, "u1", id));
-        ck_assert_uint_eq(journal_ids(s), 16 - (unsigned)step); /* 2 out, 1 in */
+        ck_assert_uint_eq(journal_ids(s), 16 + (unsigned)step); /* kept until deleted */
         assert_known(s, "u1", 'a', 16, 7);
         ck_assert(known_id(s, "u1", id));
     }
     kj_store_close(s);
-    s = reopen(16); /* the journal holds exactly the ids not merged yet */
-    ck_assert_uint_eq(journal_ids(s), 13);
+    s = reopen(16); /* the journal loads back whole; the merge begins again */
+    ck_assert_uint_eq(journal_ids(s), 19);
     assert_known(s, "u1", 'a', 16, 7);
-    ck_assert(put_one(s, "u1", "a0"));     /* a duplicate, and no merge under way: */
-    ck_assert_uint_eq(journal_ids(s), 13); /* it begins again at 16 */
-    for (int i = 1; i <= 3; i++) {
-        snprintf(id, sizeof id, "d%d", i);
-        ck_assert(!put_one(s, "u1", id));
-    }
-    for (int step = 1; step <= KJ_STORE_MERGE_STEPS; step++) {
+    /* 19 ids, 3 a step: 7 steps into id_runs, then 7 out of the journal */
+    const unsigned left[] = {19, 19, 19, 19, 19, 19, 19, 16, 13, 10, 7, 4, 1, 0};
+    for (size_t step = 0; step < sizeof left / sizeof *left; step++) {
         ck_assert(put_one(s, "u1", "a0")); /* a duplicate: no new id, a step */
-        ck_assert_uint_eq(journal_ids(s), 16 - 2 * (unsigned)step);
+        ck_assert_uint_eq(journal_ids(s), left[step]);
         assert_known(s, "u1", 'a', 16, 7);
+        ck_assert(known_id(s, "u1", "b1") && known_id(s, "u1", "b3"));
     }
     kj_store_close(s);
     s = reopen(16);
     ck_assert_uint_eq(journal_ids(s), 0); /* the records went with their steps */
     assert_known(s, "u1", 'a', 16, 7);
-    ck_assert(known_id(s, "u1", "b3") && known_id(s, "u1", "d3"));
     ck_assert(put_one(s, "u1", "b3"));
     ck_assert(!put_one(s, "u1", "b4"));
     for (int i = 0; i < 15; i++) { /* with b4: 16 committed */
         snprintf(id, sizeof id, "c%d", i);
         ck_assert(!put_one(s, "u2", id));
     }
-    ck_assert_int_eq(put_events(s, "u2", 1, 1000), 0); /* a merge begins: 2 out, 1 in */
-    ck_assert_uint_eq(journal_ids(s), 15);
-    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 1); /* 15 new: 30 ids, 14 left + 16 */
+    ck_assert_int_eq(put_events(s, "u2", 1, 1000), 0); /* a merge begins: 17 */
+    ck_assert_uint_eq(journal_ids(s), 17);
+    ck_assert_int_eq(put_events(s, "u2", 16, 1000), 1); /* 32: all at once */
     ck_assert_uint_eq(journal_ids(s), 0);
     assert_known(s, "u2", 'c', 15, 1);
     ck_assert_int_eq(put_events(s, "u2", 16, 1000), 16);
@@ -1009,7 +1005,7 @@ START_TEST(schema_2_ids_move_into_runs_at_the_open)
     store_schema(2);
     s = reopen(8); /* the commits after the next merge the journal into id_runs */
     ck_assert_int_eq(put_events(s, "u3", 8, 1000), 6);
-    for (int i = 0; i < KJ_STORE_MERGE_STEPS && journal_ids(s); i++)
+    for (int i = 0; i < 2 * KJ_STORE_MERGE_STEPS && journal_ids(s); i++)
         ck_assert_int_eq(put_events(s, "u3", 8, 1000), 8);
     ck_assert_uint_eq(journal_ids(s), 0);
     ck_assert_int_eq(put_events(s, "u3", 8, 1000), 8);
