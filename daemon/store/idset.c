@@ -226,23 +226,92 @@ void kj_idset_clear(kj_idset *set)
     pthread_mutex_unlock(&set->lock);
 }
 
-static int entry_cmp(const void *a, const void *b)
+/* What a sort compares: 8 bytes of the key past the prefix that all the
+ * sorted keys share, big-endian and zero-padded (so that the integers order
+ * as memcmp orders the keys), and the entry; most comparisons end at head,
+ * in the array, without reading the key in the arena. */
+struct sort_item {
+    uint64_t head;
+    const struct entry *e;
+};
+
+struct sort_ctx {
+    const kj_idset *set;
+    size_t skip; /* the shared prefix */
+};
+
+static int item_cmp(const void *a, const void *b, void *ctx)
 {
-    const kj_idset_entry *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->key, y->key, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    const struct sort_item *x = a, *y = b;
+    if (x->head != y->head) return x->head < y->head ? -1 : 1;
+    const struct sort_ctx *c = ctx;
+    size_t xl = x->e->len - c->skip, yl = y->e->len - c->skip, n = xl < yl ? xl : yl;
+    int r = memcmp(key_of(c->set, x->e) + c->skip, key_of(c->set, y->e) + c->skip, n);
+    return r ? r : (xl > yl) - (xl < yl);
+}
+
+/* By head, a byte at a time from the last (a stable radix sort: no call a
+ * comparison), then the runs of equal heads by their keys' rest. */
+static void sort_items(struct sort_item *items, size_t n, struct sort_ctx *ctx)
+{
+    struct sort_item *tmp = kj_malloc((n ? n : 1) * sizeof *tmp), *from = items, *to = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(from[i].head >> shift & 0xff) + 1]++;
+        if (n && count[(from[0].head >> shift & 0xff) + 1] == n) continue; /* all alike */
+        for (int d = 0; d < 256; d++)
+            count[d + 1] += count[d];
+        for (size_t i = 0; i < n; i++)
+            to[count[from[i].head >> shift & 0xff]++] = from[i];
+        struct sort_item *t = from;
+        from = to, to = t;
+    }
+    if (from != items) memcpy(items, from, n * sizeof *items);
+    free(tmp);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && items[j].head == items[i].head; j++) {
+        }
+        if (j - i > 1) qsort_r(items + i, j - i, sizeof *items, item_cmp, ctx);
+    }
+}
+
+/* The longest prefix that the n entries from the front share. */
+static size_t shared_prefix(const kj_idset *set, size_t n)
+{
+    const struct entry *first = &set->ents[set->front];
+    const uint8_t *k0 = key_of(set, first);
+    size_t skip = first->len;
+    for (size_t i = 1; i < n && skip; i++) {
+        const struct entry *e = &set->ents[set->front + i];
+        const uint8_t *k = key_of(set, e);
+        size_t j = 0, m = e->len < skip ? e->len : skip;
+        while (j < m && k[j] == k0[j])
+            j++;
+        skip = j;
+    }
+    return skip;
 }
 
 size_t kj_idset_sorted(const kj_idset *set, size_t n, kj_idset_entry **out)
 {
     n = n < set->n - set->front ? n : set->n - set->front;
-    kj_idset_entry *list = kj_malloc((n ? n : 1) * sizeof *list);
+    struct sort_ctx ctx = {set, n ? shared_prefix(set, n) : 0};
+    struct sort_item *items = kj_malloc((n ? n : 1) * sizeof *items);
     for (size_t i = 0; i < n; i++) {
         const struct entry *e = &set->ents[set->front + i];
-        list[i] = (kj_idset_entry){key_of(set, e), set->arena + e->off, e->len};
+        const uint8_t *k = key_of(set, e) + ctx.skip;
+        uint64_t head = 0;
+        for (size_t j = 0; j < 8; j++)
+            head = head << 8 | (j < e->len - ctx.skip ? k[j] : 0);
+        items[i] = (struct sort_item){head, e};
     }
-    qsort(list, n, sizeof *list, entry_cmp);
+    sort_items(items, n, &ctx);
+    kj_idset_entry *list = kj_malloc((n ? n : 1) * sizeof *list);
+    for (size_t i = 0; i < n; i++)
+        list[i] = (kj_idset_entry){key_of(set, items[i].e), set->arena + items[i].e->off,
+                                   items[i].e->len};
+    free(items);
     *out = list;
     return n;
 }

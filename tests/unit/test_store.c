@@ -933,6 +933,52 @@ START_TEST(the_id_set_lets_its_oldest_go)
 }
 END_TEST
 
+static int key_order(const void *a, const void *b)
+{
+    const kj_idset_entry *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The set's sort (a radix sort of 8 bytes past the shared prefix, then the
+ * ties) against qsort with memcmp: keys of four bytes 0x00, 'a', 'b' and
+ * 0xff, often each other's prefixes, and equal in their first 8 bytes. */
+START_TEST(the_id_set_sorts_as_memcmp_does)
+{
+    enum { N = 2000 };
+    kj_idset *set = kj_idset_new();
+    static uint8_t keys[N][24];
+    static const uint8_t alphabet[] = {0x00, 'a', 'b', 0xff};
+    uint8_t val[KJ_IDSET_VAL] = {0};
+    size_t n = 0;
+    srand(11);
+    for (int tries = 0; tries < 4 * N && n < N; tries++) {
+        size_t len = 5 + (size_t)rand() % 19;
+        memcpy(keys[n], "unit", 4);
+        for (size_t j = 4; j < len; j++)
+            keys[n][j] = alphabet[rand() % 4];
+        if (kj_idset_has(set, keys[n], len)) continue;
+        kj_idset_add(set, keys[n], len, val);
+        n++;
+    }
+    kj_idset_commit(set);
+    kj_idset_drop_front(set, 100); /* sorted from the front on */
+    kj_idset_entry *got, *want;
+    uint8_t *data;
+    size_t k = kj_idset_sorted(set, SIZE_MAX, &want);
+    ck_assert_uint_eq(k, n - 100);
+    qsort(want, k, sizeof *want, key_order);
+    kj_idset_sorted_copy(set, SIZE_MAX, &got, &data);
+    for (size_t i = 0; i < k; i++)
+        ck_assert_msg(got[i].len == want[i].len && !memcmp(got[i].key, want[i].key, got[i].len),
+                      "%zu", i);
+    free(got);
+    free(data);
+    free(want);
+    kj_idset_free(set);
+}
+END_TEST
+
 /* Once merge_at ids are committed, the next KJ_STORE_MERGE_STEPS commits put
  * a sorted share each into id_runs, and the ones after those delete their
  * journal records, a share each, as the set lets them go. Every id is known
@@ -1113,6 +1159,7 @@ int main(void)
     tcase_add_test(tc, schema_1_is_upgraded_and_a_newer_one_refused);
     tcase_add_test(tc, schema_2_ids_move_into_runs_at_the_open);
     tcase_add_test(tc, the_id_set_lets_its_oldest_go);
+    tcase_add_test(tc, the_id_set_sorts_as_memcmp_does);
     tcase_add_test(tc, the_id_journal_merges_in_steps);
     tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
