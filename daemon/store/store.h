@@ -64,8 +64,8 @@
 #define KJ_STORE_SCHEMA 3
 #define KJ_STORE_SCHEMA_OLDEST 1            /* the oldest schema this build opens */
 #define KJ_STORE_ID_MERGE_AT 16384          /* the default of id_merge_at */
-#define KJ_STORE_MERGE_STEPS 8              /* commits that share a merge of the id journal, */
-#define KJ_STORE_STEP_IDS 256               /* or more: a step's ids at most (~0.2 ms) */
+#define KJ_STORE_MERGE_STEPS 8              /* a merge's steps into id_runs, at least */
+#define KJ_STORE_STEP_IDS 256               /* a step's ids at most (~0.2 ms), unless more come */
 #define KJ_STORE_AGG_MERGE_BYTES (1u << 20) /* the default of agg_merge_bytes */
 #define KJ_STORE_AGG_MERGE_ENTRIES 4096     /* the default of agg_merge_entries */
 #define KJ_STORE_DIRECT_IDS 256             /* a group this big may skip the id journal */
