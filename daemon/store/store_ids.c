@@ -60,14 +60,12 @@ bool kj_store_merge_at_once(kj_store *s)
     return count >= s->merge_at && fresh >= KJ_STORE_DIRECT_IDS;
 }
 
-/* A merge in steps begins with the ready committed ids, sorted. */
-static void begin_merge(kj_store *s, size_t ready)
+/* A step's ids: a KJ_STORE_MERGE_STEPS-th of the merge, KJ_STORE_STEP_IDS at
+ * most. */
+static size_t step_share(const struct id_step *m)
 {
-    struct id_step *m = &s->step;
-    kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
-    size_t share = (ready + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
-    m->n = ready;
-    m->share = share < KJ_STORE_STEP_IDS ? share : KJ_STORE_STEP_IDS;
+    size_t share = (m->n + KJ_STORE_MERGE_STEPS - 1) / KJ_STORE_MERGE_STEPS;
+    return share < KJ_STORE_STEP_IDS ? share : KJ_STORE_STEP_IDS;
 }
 
 /* The next step of the merge under way (one begins once id_merge_at ids are
@@ -78,13 +76,16 @@ int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *done)
 {
     struct id_step *m = &s->step;
     size_t ready = kj_idset_committed(s->recent_ids);
-    if (!m->list && ready >= s->merge_at) begin_merge(s, ready);
+    if (!m->list && ready >= s->merge_at) { /* a merge begins with them, sorted */
+        kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
+        m->n = ready;
+    }
     *done = 0;
     if (!m->list) return 0;
     /* a share, or twice the ids that this commit journals, whichever is more:
      * ids that come fast must not pile up into a merge of all at once */
     size_t fresh = kj_idset_count(s->recent_ids) - ready;
-    size_t k = m->share > 2 * fresh ? m->share : 2 * fresh;
+    size_t k = step_share(m) > 2 * fresh ? step_share(m) : 2 * fresh;
     size_t left = m->put < m->n ? m->n - m->put : m->n - m->dropped;
     k = k < left ? k : left;
     int rc;

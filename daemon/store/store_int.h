@@ -24,7 +24,7 @@
 struct id_step {
     kj_idset_entry *list; /* NULL: no merge under way */
     uint8_t *data;        /* their keys and values */
-    size_t n, share;      /* ids, and a step's (at most KJ_STORE_STEP_IDS) */
+    size_t n;             /* ids */
     size_t put, dropped;  /* in id_runs, and out of the journal and the set */
 };
 
