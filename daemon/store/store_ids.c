@@ -56,7 +56,7 @@ bool kj_store_merge_at_once(kj_store *s)
 {
     size_t count = kj_idset_count(s->recent_ids);
     size_t fresh = count - kj_idset_committed(s->recent_ids);
-    if (s->step.list) return count >= s->step.n - s->step.dropped + s->merge_at;
+    if (s->step.n) return count >= s->step.n - s->step.dropped + s->merge_at;
     return count >= s->merge_at && fresh >= KJ_STORE_DIRECT_IDS;
 }
 
@@ -76,12 +76,12 @@ int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *done)
 {
     struct id_step *m = &s->step;
     size_t ready = kj_idset_committed(s->recent_ids);
-    if (!m->list && ready >= s->merge_at) { /* a merge begins with them, sorted */
+    if (!m->n && ready >= s->merge_at) { /* a merge begins with them, sorted */
         kj_idset_sorted_copy(s->recent_ids, ready, &m->list, &m->data);
         m->n = ready;
     }
     *done = 0;
-    if (!m->list) return 0;
+    if (!m->n) return 0;
     /* a share, or twice the ids that this commit journals, whichever is more:
      * ids that come fast must not pile up into a merge of all at once */
     size_t fresh = kj_idset_count(s->recent_ids) - ready;
@@ -109,6 +109,12 @@ void kj_store_step_committed(kj_store *s, size_t n)
     if (!n) return;
     if (m->put < m->n) {
         m->put += n;
+        if (m->put == m->n) { /* all in id_runs: the deletions need only the count */
+            free(m->list);
+            free(m->data);
+            m->list = NULL;
+            m->data = NULL;
+        }
         return;
     }
     kj_idset_drop_front(s->recent_ids, n);

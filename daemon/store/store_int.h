@@ -22,9 +22,9 @@
  * the set lets the same ids go. A merge that a crash interrupts begins again
  * from the journal's records: ids in id_runs already are found there. */
 struct id_step {
-    kj_idset_entry *list; /* NULL: no merge under way */
+    kj_idset_entry *list; /* the ids sorted, until all are in id_runs */
     uint8_t *data;        /* their keys and values */
-    size_t n;             /* ids */
+    size_t n;             /* ids; 0: no merge under way */
     size_t put, dropped;  /* in id_runs, and out of the journal and the set */
 };
 
