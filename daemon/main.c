@@ -134,7 +134,8 @@ static kj_store_opts store_opts(const kj_config *cfg)
                            .sync_periodic = cfg->sync == KJ_SYNC_PERIODIC,
                            .id_merge_at = cfg->id_merge_events,
                            .agg_merge_bytes = cfg->agg_merge_bytes,
-                           .agg_merge_entries = cfg->agg_merge_entries};
+                           .agg_merge_entries = cfg->agg_merge_entries,
+                           .id_filter_bytes = cfg->id_filter_size};
 }
 
 /* kinerjad --rebuild: with the daemon stopped (LMDB allows one writer). */

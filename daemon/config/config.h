@@ -130,6 +130,7 @@ typedef struct kj_config {
     size_t ingest_queue;                /* batches waiting for the writer */
     size_t commit_group_events;         /* events in one write transaction */
     size_t id_merge_events;             /* ids journalled before a merge into the id index */
+    size_t id_filter_size;              /* bytes of the id index's filter; 0: none */
     size_t agg_merge_bytes;             /* bucket writes journalled before a merge into agg */
     size_t agg_merge_entries;           /* or that many of them: readers index them all */
     size_t max_connections;             /* all connections together */

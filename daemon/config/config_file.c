@@ -93,6 +93,7 @@ static const struct key keys[] = {
     {"ingest_queue", K_UINT, AT(ingest_queue), 1, 65536, 256},
     {"commit_group_events", K_UINT, AT(commit_group_events), 1, 1000000, 20000},
     {"id_merge_events", K_UINT, AT(id_merge_events), 256, 1000000, 16384},
+    {"id_filter_size", K_SIZE, AT(id_filter_size), 0, 4 * GIB, 16 * MIB}, /* 0: no filter */
     {"agg_merge_bytes", K_SIZE, AT(agg_merge_bytes), 64 * KIB, 256 * MIB, MIB},
     {"agg_merge_entries", K_UINT, AT(agg_merge_entries), 256, 1000000, 4096},
     {"max_connections", K_UINT, AT(max_connections), 1, 1000000, 1024},

@@ -67,9 +67,10 @@ static void warn_restart_keys(const kj_config *old, const kj_config *n)
     if (!same(old->state_dir, n->state_dir) || old->map_size != n->map_size ||
         old->sync != n->sync || old->id_merge_events != n->id_merge_events ||
         old->agg_merge_bytes != n->agg_merge_bytes ||
-        old->agg_merge_entries != n->agg_merge_entries)
-        kj_warn("reload: state_dir, map_size, sync, id_merge_events, agg_merge_bytes or "
-                "agg_merge_entries changed; they take effect at the next restart");
+        old->agg_merge_entries != n->agg_merge_entries || old->id_filter_size != n->id_filter_size)
+        kj_warn("reload: state_dir, map_size, sync, id_merge_events, id_filter_size, "
+                "agg_merge_bytes or agg_merge_entries changed; they take effect at the next "
+                "restart");
     if (!same(old->tls_cert, n->tls_cert) || !same(old->tls_key, n->tls_key) ||
         !same(old->web_root, n->web_root))
         kj_warn(

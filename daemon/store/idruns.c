@@ -306,3 +306,17 @@ int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num
     struct run above = {true, num + prev.stride, prev.count - skip, prev.stride};
     return put_run(cur, fam, flen, &above);
 }
+
+int kj_idruns_each(MDB_cursor *cur, void (*fn)(void *ctx, const kj_idruns_run *run), void *ctx)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 8 + 2) return MDB_CORRUPTED; /* a family is two bytes at least */
+        size_t flen = k.mv_size - 8;
+        struct run r;
+        if ((rc = read_run(&k, &v, k.mv_data, flen, &r))) return rc;
+        fn(ctx, &(kj_idruns_run){k.mv_data, flen, r.first, r.count, r.stride});
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -82,7 +82,8 @@ typedef struct kj_store_opts {
     size_t id_merge_at;     /* journal ids that start a merge into id_runs; 0: the default */
     size_t agg_merge_bytes; /* agg journal bytes that start a merge into agg; 0: the default */
     size_t
-        agg_merge_entries; /* or agg journal entries (a reader indexes them all); 0: the default */
+        agg_merge_entries;  /* or agg journal entries (a reader indexes them all); 0: the default */
+    size_t id_filter_bytes; /* the duplicate check's filter (idfilter.h); 0: none */
 } kj_store_opts;
 
 /* Open (creating when needed) the environment. On failure writes a one-line
@@ -216,6 +217,7 @@ typedef struct kj_store_stats {
     uint64_t events;            /* entries of the raw log */
     uint64_t journal_ids;       /* ids in the id journal, not merged yet */
     uint64_t id_runs;           /* entries of the id index: runs of counted ids */
+    uint64_t id_filter_ids;     /* ids and families put into the id filter since the open */
     uint64_t agg_journal_bytes; /* bucket writes in the agg journal, not merged yet */
 } kj_store_stats;
 kj_err kj_store_get_stats(kj_store *s, kj_store_stats *out);

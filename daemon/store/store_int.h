@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "idfilter.h"
 #include "idset.h"
 #include "journal.h"
 #include "store.h"
@@ -36,6 +37,7 @@ struct kj_store {
     bool has_runs;             /* false: a read-only open of a store older than id_runs */
     MDB_dbi recent;            /* the id journal: counter (8, BE) -> raw key + ids key */
     kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
+    kj_idfilter *id_filter;    /* every id of id_runs and the journal, maybe (writer only) */
     size_t merge_at;           /* ids in the journal that start a merge */
     uint64_t journal_next;     /* the next journal key (writer only) */
     struct id_step step;       /* a merge in steps under way (writer only) */

@@ -107,6 +107,9 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
         d.kill9()
         d.start()
         assert metric(d, "kinerja_id_journal_ids") == 340  # loaded back: a merge begins again
+        # the id filter from the index and the journal: journal-0..9 one by one,
+        # the runs 10..99 and 100..519 by their families, the journal's 340
+        assert metric(d, "kinerja_id_filter_ids") == 10 + 1 + 1 + 340
         conn = d.conn()
         for i in range(0, len(events), 10):
             status, body, _ = d.post_msgpack(events[i:i + 10], conn=conn)
@@ -116,6 +119,8 @@ def test_ids_in_the_journal_and_merged_survive_kill9(tmp_path):
         assert (status, body["accepted"], body["duplicates"]) == (200, 1, 600), body
         assert metric(d, "kinerja_id_journal_ids") == 0
         assert metric(d, "kinerja_id_runs") == 4  # and journal-new, without digits
+        # the big post's four families (digits 1, 2, 3, none), not its 601 ids
+        assert metric(d, "kinerja_id_filter_ids") == 352 + 4
         assert d.stop() == 0
     finally:
         d.kill9()  # when an assertion failed on the way: none left behind

@@ -401,6 +401,10 @@ static const struct limit_case limits[] = {
      "1: id_merge_events: must be an integer from 256 to 1000000"},
     {"id_merge_events: 1000000", "id_merge_events", 1000000, "id_merge_events: 1000001",
      "1: id_merge_events: must be an integer from 256 to 1000000"},
+    {"id_filter_size: 0", "id_filter_size", 0, "id_filter_size: -1",
+     "1: id_filter_size: must be a size: bytes, or a number with KiB, MiB, GiB or TiB (\"1MiB\")"},
+    {"id_filter_size: 4GiB", "id_filter_size", 4294967296.0, "id_filter_size: 4294967297",
+     "1: id_filter_size: must be from 0 to 4GiB"},
     {"agg_merge_bytes: 64KiB", "agg_merge_bytes", 65536, "agg_merge_bytes: 65535",
      "1: agg_merge_bytes: must be from 64KiB to 256MiB"},
     {"agg_merge_bytes: 256MiB", "agg_merge_bytes", 268435456, "agg_merge_bytes: 268435457",
@@ -518,6 +522,7 @@ static double field_value(const kj_config *c, const char *field)
     if (!strcmp(field, "ingest_queue")) return (double)c->ingest_queue;
     if (!strcmp(field, "commit_group_events")) return (double)c->commit_group_events;
     if (!strcmp(field, "id_merge_events")) return (double)c->id_merge_events;
+    if (!strcmp(field, "id_filter_size")) return (double)c->id_filter_size;
     if (!strcmp(field, "agg_merge_bytes")) return (double)c->agg_merge_bytes;
     if (!strcmp(field, "agg_merge_entries")) return (double)c->agg_merge_entries;
     if (!strcmp(field, "max_connections")) return (double)c->max_connections;

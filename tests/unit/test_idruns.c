@@ -7,6 +7,7 @@
  * its own: interleaved inserts and removals may leave two runs that one
  * could hold, which costs room, not answers. */
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,10 @@ static MDB_dbi dbi;
 static uint8_t keys[UNIVERSE][KEY_MAX];
 static size_t lens[UNIVERSE];
 static bool stored[UNIVERSE];
+/* Their families and numbers (kj_idruns_family). */
+static uint8_t id_fams[UNIVERSE][KJ_IDRUNS_FAM_MAX];
+static size_t flens[UNIVERSE];
+static uint64_t nums[UNIVERSE];
 
 static size_t id_key(uint8_t *k, const char *unit, const char *id)
 {
@@ -67,6 +72,8 @@ static void make_universe(void)
             lens[n] = id_key(keys[n], unit, odd[i]), n++;
     }
     ck_assert_uint_eq(n, UNIVERSE);
+    for (size_t i = 0; i < n; i++)
+        flens[i] = kj_idruns_family(id_fams[i], keys[i], lens[i], &nums[i]);
 }
 
 static void setup(void)
@@ -146,8 +153,23 @@ static void del(int id)
     stored[id] = false;
 }
 
+/* kj_idruns_each's runs: every member a stored id of the universe. */
+static void count_members(void *ctx, const kj_idruns_run *r)
+{
+    size_t *members = ctx;
+    for (uint64_t m = 0; m < r->count; m++) {
+        uint64_t want = r->first + m * r->stride;
+        int found = -1;
+        for (int id = 0; id < UNIVERSE && found < 0; id++)
+            if (nums[id] == want && flens[id] == r->flen && !memcmp(id_fams[id], r->fam, r->flen))
+                found = id;
+        ck_assert_msg(found >= 0 && stored[found], "run member %" PRIu64 " is not stored", want);
+        ++*members;
+    }
+}
+
 /* Every id of the universe asked; returns the table's entries after
- * checking that its runs are apart. */
+ * checking that its runs are apart and that kj_idruns_each walks them all. */
 static size_t check_all(void)
 {
     MDB_txn *txn;
@@ -179,6 +201,11 @@ static size_t check_all(void)
         pk = k;
         plast = first + (count - 1) * stride;
     }
+    size_t members = 0, want = 0;
+    ck_assert_int_eq(kj_idruns_each(cur, count_members, &members), 0);
+    for (int id = 0; id < UNIVERSE; id++)
+        want += stored[id];
+    ck_assert_uint_eq(members, want);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return entries;

@@ -53,9 +53,16 @@ static kj_store *open_opts(const kj_store_opts *o)
     return s;
 }
 
+/* Every test's duplicate checks go through a filter (idfilter.h). */
+static size_t filter_bytes = 1 << 16;
+
 static kj_store *reopen_with(size_t merge_at, size_t agg_merge_bytes)
 {
-    return open_opts(&(kj_store_opts){dir, 64ULL << 20, false, false, merge_at, agg_merge_bytes});
+    return open_opts(&(kj_store_opts){.dir = dir,
+                                      .map_size = 64ULL << 20,
+                                      .id_merge_at = merge_at,
+                                      .agg_merge_bytes = agg_merge_bytes,
+                                      .id_filter_bytes = filter_bytes});
 }
 
 static kj_store *reopen(size_t merge_at)
@@ -282,6 +289,46 @@ static int put_group(kj_store *s, enum id_shape shape, int n)
 {
     return put_group_with(s, shape, n, 0);
 }
+
+/* Whatever the filter's size (none, one block soon full, room to spare), no
+ * stored id is taken for new: ids put into id_runs by a direct group,
+ * journalled, merged, and found in id_runs after a restart (a run longer than
+ * the filter takes member by member goes in by its family). */
+START_TEST(the_id_filter_never_hides_a_stored_id)
+{
+    static const size_t sizes[] = {0, 64, 1 << 20};
+    filter_bytes = sizes[_i];
+    kj_store *s = open_store();
+    kj_store_close(s);
+    s = reopen(300);
+    ck_assert_int_eq(put_group(s, IDS_COUNTED, 1000), 0); /* u1 ev-0..999: one run */
+    ck_assert_int_eq(put_group(s, IDS_SCATTERED, 500), 0);
+    ck_assert_int_eq(put_events(s, "u2", 40, 5000), 0);
+    ck_assert_int_eq(put_events(s, "u3", 10, 5000), 0);
+    for (int round = 0; round < 2; round++) {
+        /* asked one by one; ev-1000..1009 are new the first time */
+        ck_assert_int_eq(put_events(s, "u1", 1010, 0), round ? 1010 : 1000);
+        ck_assert_int_eq(put_group(s, IDS_COUNTED, 1000), 1000);
+        ck_assert_int_eq(put_group(s, IDS_SCATTERED, 500), 500);
+        ck_assert_int_eq(put_events(s, "u2", 40, 5000), 40);
+        ck_assert_int_eq(put_events(s, "u3", 10, 5000), 10);
+        kj_store_close(s);
+        s = reopen(300);
+    }
+    ck_assert_int_eq(put_events(s, "u2", 50, 5000), 40); /* ev-40..49 are new */
+    ck_assert_int_eq(put_events(s, "u1", 1020, 0), 1010);
+    /* the journal loaded at the open goes into id_runs and out of the set:
+     * new ids bring on a merge, the commits after it its steps */
+    ck_assert_int_eq(put_events(s, "u4", 400, 9000), 0);
+    for (int i = 0; i < 2 * KJ_STORE_MERGE_STEPS + 2; i++)
+        ck_assert_int_eq(put_events(s, "u3", 10, 5000), 10);
+    ck_assert_uint_eq(journal_ids(s), 0);
+    ck_assert_int_eq(put_group(s, IDS_SCATTERED, 500), 500);
+    ck_assert_int_eq(put_events(s, "u2", 50, 5000), 50);
+    ck_assert_uint_eq(stored_events(s), 1000 + 500 + 40 + 10 + 10 + 10 + 10 + 400);
+    close_store(s);
+}
+END_TEST
 
 /* A big group whose ids count up puts them into ids at once; one of
  * scattered ids journals them; both ways see each other's ids. */
@@ -1142,6 +1189,7 @@ int main(void)
     tcase_add_test(tc, ids_known_per_unit);
     tcase_add_test(tc, ids_survive_the_journal_and_its_merge);
     tcase_add_test(tc, an_aborted_transaction_forgets_its_ids);
+    tcase_add_loop_test(tc, the_id_filter_never_hides_a_stored_id, 0, 3);
     tcase_add_test(tc, a_big_group_of_counted_ids_skips_the_journal);
     tcase_add_test(tc, a_group_of_many_batches_skips_the_journal);
     tcase_add_test(tc, a_direct_group_stores_the_first_of_two_equal_ids);
