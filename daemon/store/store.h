@@ -33,6 +33,9 @@
  * id_runs directly: they share leaves by themselves, and the journal would
  * only write them twice.
  *
+ * Before the look-up in id_runs, a duplicate check asks the id filter
+ * (idfilter.h, id_filter_bytes): most new ids are told new without it.
+ *
  * A commit's agg writes go to the agg journal as one appended record, for the
  * same reason (aggjournal.h): a small group touches a few buckets in each of
  * several scopes, a leaf apiece. When the journal holds agg_merge_bytes or
