@@ -312,10 +312,10 @@ int kj_idruns_each(MDB_cursor *cur, void (*fn)(void *ctx, const kj_idruns_run *r
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 8 + 2) return MDB_CORRUPTED; /* a family is two bytes at least */
+        if (k.mv_size < 8 + 2) continue; /* no family (two bytes at least): no look-up finds it */
         size_t flen = k.mv_size - 8;
         struct run r;
-        if ((rc = read_run(&k, &v, k.mv_data, flen, &r))) return rc;
+        if (read_run(&k, &v, k.mv_data, flen, &r)) r.count = r.stride = 0; /* malformed */
         fn(ctx, &(kj_idruns_run){k.mv_data, flen, r.first, r.count, r.stride});
     }
     return rc == MDB_NOTFOUND ? 0 : rc;

@@ -67,14 +67,16 @@ int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup);
 int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num);
 
 /* One run of the table: first, first + stride, ... (count numbers; stride 0
- * when count is 1) of the family fam (flen bytes, borrowed for the call). */
+ * when count is 1) of the family fam (flen bytes, borrowed for the call).
+ * count 0: the entry's value is malformed, its numbers unknown (a look-up
+ * there reports MDB_CORRUPTED). */
 typedef struct kj_idruns_run {
     const uint8_t *fam;
     size_t flen;
     uint64_t first, count, stride;
 } kj_idruns_run;
 
-/* Calls fn for every run, in key order (MDB_CORRUPTED for a malformed one). */
+/* Calls fn for every run, in key order; LMDB's code when the walk fails. */
 int kj_idruns_each(MDB_cursor *cur, void (*fn)(void *ctx, const kj_idruns_run *run), void *ctx);
 
 #endif

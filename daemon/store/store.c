@@ -121,10 +121,12 @@ static void fam_of(struct id_fam *f, const uint8_t *idk, size_t len)
  * counted ids may be millions, and the open would set bits for each. */
 #define FILTER_RUN_MEMBERS 64
 
+/* A malformed run (count 0) goes in by its family too: its look-ups still
+ * reach the index, which reports it, as they did before the filter. */
 static void filter_run(void *ctx, const kj_idruns_run *r)
 {
     kj_idfilter *f = ctx;
-    if (r->count > FILTER_RUN_MEMBERS) {
+    if (r->count > FILTER_RUN_MEMBERS || r->count == 0) {
         kj_idfilter_add_family(f, r->fam, r->flen);
         return;
     }

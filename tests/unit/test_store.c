@@ -1163,6 +1163,42 @@ START_TEST(a_malformed_bucket_record_is_an_error)
 }
 END_TEST
 
+/* A malformed entry of id_runs does not keep the store from opening (the id
+ * filter's fill steps over it): an id whose look-up reaches it is refused
+ * with an error, as before the filter; ids of other families are stored. */
+START_TEST(a_malformed_id_run_is_reported_where_it_is_asked)
+{
+    kj_store *s = open_store();
+    kj_store_close(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi runs;
+    static const uint8_t bad_key[] = {'u', '1', 0, 'e', 'v', '-', 0, 1, 0, 0, 0, 0, 0, 0, 0, 5};
+    static const uint8_t short_key[] = {'u', 0, 1};
+    uint8_t bad_val[5] = {1, 2, 3, 4, 5};
+    MDB_val k = {sizeof bad_key, (void *)bad_key}, v = {sizeof bad_val, bad_val};
+    MDB_val sk = {sizeof short_key, (void *)short_key}, sv = {0, NULL};
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 12), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "id_runs", 0, &runs), 0);
+    ck_assert_int_eq(mdb_put(txn, runs, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_put(txn, runs, &sk, &sv, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = reopen(0);
+    kj_store_txn *t;
+    bool dup;
+    ck_assert_int_eq(kj_store_begin(s, &t), KJ_OK);
+    kj_event ev = event("u1", "ev-5", 1000);
+    ck_assert_int_ne(put_event(t, &ev, &dup), KJ_OK);
+    kj_store_abort(t);
+    ck_assert(!put_one(s, "u1", "other-5")); /* new */
+    close_store(s);
+}
+END_TEST
+
 START_TEST(backup_is_a_working_copy)
 {
     kj_store *s = open_store();
@@ -1211,6 +1247,7 @@ int main(void)
     tcase_add_test(tc, the_id_journal_merges_in_steps);
     tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
+    tcase_add_test(tc, a_malformed_id_run_is_reported_where_it_is_asked);
     tcase_add_test(tc, backup_is_a_working_copy);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
