@@ -1136,23 +1136,31 @@ END_TEST
 
 /* A record of agg_recent that ends inside an entry (a bug, or a disk that
  * lied) is reported on read, never read past. */
+/* Writes n entries into the closed store's table db, past the store's checks
+ * (a bug, or a disk that lied). */
+static void put_behind_the_store(const char *db, const MDB_val *keys, const MDB_val *vals, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 12), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(mdb_put(txn, dbi, (MDB_val *)&keys[i], (MDB_val *)&vals[i], 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 START_TEST(a_malformed_bucket_record_is_an_error)
 {
     kj_store *s = open_store();
     kj_store_close(s);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi j;
     uint8_t key[8] = {0}, rec[] = {5, 0, 200, 0, 0, 0, 'K', '0', '0', '0', '1', 'v'};
     MDB_val k = {sizeof key, key}, v = {sizeof rec, rec};
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
-    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "agg_recent", 0, &j), 0);
-    ck_assert_int_eq(mdb_put(txn, j, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    put_behind_the_store("agg_recent", &k, &v, 1);
     s = reopen(0);
     int n = 0;
     ck_assert_int_eq(kj_store_each_agg(s, count_kv, &n), KJ_ERR_IO);
@@ -1170,23 +1178,15 @@ START_TEST(a_malformed_id_run_is_reported_where_it_is_asked)
 {
     kj_store *s = open_store();
     kj_store_close(s);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi runs;
+    /* u1 "ev-" width 1 from 5, with a value of 5 bytes (16 or none are valid);
+     * and a key too short to hold a family */
     static const uint8_t bad_key[] = {'u', '1', 0, 'e', 'v', '-', 0, 1, 0, 0, 0, 0, 0, 0, 0, 5};
     static const uint8_t short_key[] = {'u', 0, 1};
-    uint8_t bad_val[5] = {1, 2, 3, 4, 5};
-    MDB_val k = {sizeof bad_key, (void *)bad_key}, v = {sizeof bad_val, bad_val};
-    MDB_val sk = {sizeof short_key, (void *)short_key}, sv = {0, NULL};
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 12), 0);
-    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0640), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "id_runs", 0, &runs), 0);
-    ck_assert_int_eq(mdb_put(txn, runs, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_put(txn, runs, &sk, &sv, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    static const uint8_t bad_val[5] = {1, 2, 3, 4, 5};
+    const MDB_val keys[] = {{sizeof bad_key, (void *)bad_key},
+                            {sizeof short_key, (void *)short_key}};
+    const MDB_val vals[] = {{sizeof bad_val, (void *)bad_val}, {0, NULL}};
+    put_behind_the_store("id_runs", keys, vals, 2);
     s = reopen(0);
     kj_store_txn *t;
     bool dup;
