@@ -27,10 +27,18 @@ void kj_store_journal_merged(kj_store *s)
     kj_store_step_free(&s->step); /* its ids went in with the rest */
 }
 
-void kj_store_step_free(struct id_step *m)
+/* The merge's sorted copy of its ids, once they are all in id_runs. */
+static void free_sorted(struct id_step *m)
 {
     free(m->list);
     free(m->data);
+    m->list = NULL;
+    m->data = NULL;
+}
+
+void kj_store_step_free(struct id_step *m)
+{
+    free_sorted(m);
     *m = (struct id_step){0};
 }
 
@@ -109,12 +117,7 @@ void kj_store_step_committed(kj_store *s, size_t n)
     if (!n) return;
     if (m->put < m->n) {
         m->put += n;
-        if (m->put == m->n) { /* all in id_runs: the deletions need only the count */
-            free(m->list);
-            free(m->data);
-            m->list = NULL;
-            m->data = NULL;
-        }
+        if (m->put == m->n) free_sorted(m); /* the deletions need only the count */
         return;
     }
     kj_idset_drop_front(s->recent_ids, n);
