@@ -285,14 +285,14 @@ static bool flat_walk(const char *buf, size_t len, const kj_validate_opts *opts,
     *single = s.p < s.end && *s.p == '{';
     if (*single) {
         if (!flat_object(&s, pairs, &np)) return false;
-        if (b) decode_flat(pairs, np, opts, &b->items[0]);
+        if (b) decode_flat(pairs, np, opts, &b->items[0]), b->n = 1;
         n = 1;
     } else if (!flat_char(&s, '[')) {
         return false;
     } else if (!flat_char(&s, ']')) {
         do {
             if (!flat_object(&s, pairs, &np)) return false;
-            if (b) decode_flat(pairs, np, opts, &b->items[n]);
+            if (b) decode_flat(pairs, np, opts, &b->items[n]), b->n = n + 1;
             n++;
         } while (flat_char(&s, ','));
         if (!flat_char(&s, ']')) return false;
@@ -385,8 +385,8 @@ kj_err kj_json_decode_batch(const void *buf, size_t len, const kj_validate_opts 
         err = KJ_ERR_NOMEM;
         goto fail;
     }
-    for (size_t i = 0; i < n; i++)
-        decode_event(single ? root : json_array_get(root, i), opts, &b->items[i]);
+    for (; b->n < n; b->n++)
+        decode_event(single ? root : json_array_get(root, b->n), opts, &b->items[b->n]);
     json_decref(root);
     *out = b;
     return KJ_OK;

@@ -238,8 +238,8 @@ kj_err kj_msgpack_decode_batch_obj(const msgpack_object *obj, const kj_validate_
         kj_set_msg(msg, msglen, "body: out of memory");
         return KJ_ERR_NOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        decode_event(&elems[i], opts, true, &b->items[i]);
+    for (; b->n < n; b->n++)
+        decode_event(&elems[b->n], opts, true, &b->items[b->n]);
     *out = b;
     return KJ_OK;
 }

@@ -122,8 +122,11 @@ uint32_t kj_fields_present(const kj_event *ev);
  * the protocol's KJ_BATCH_MAX means KJ_BATCH_MAX. */
 size_t kj_batch_limit(const kj_validate_opts *opts);
 
-/* A new batch of n zeroed items; NULL when the items cannot be allocated
- * (their number comes from the input, so this is an answer, not an abort). */
+/* A new batch with room for n items and none built (n is 0): each decoder
+ * builds items[b->n] with kj_build_begin and then counts it, so that
+ * kj_batch_free, at any point, releases only built items. NULL when the items
+ * cannot be allocated (their number comes from the input, so this is an
+ * answer, not an abort). */
 kj_batch *kj_batch_new(size_t n, bool single);
 
 /* Write "body: ..." style one-line messages; msg may be NULL. */

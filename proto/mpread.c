@@ -217,8 +217,8 @@ bool kj_mpread_batch(const void *buf, size_t len, const kj_validate_opts *opts, 
         return false;
     kj_batch *b = kj_batch_new((size_t)n, single);
     if (!b) return false;
-    for (size_t i = 0; i < b->n; i++)
-        if (!read_event(&r, opts, &b->items[i])) goto general;
+    for (; b->n < n; b->n++)
+        if (!read_event(&r, opts, &b->items[b->n])) goto general;
     if (r.p == r.end) {
         *out = b;
         return true;
