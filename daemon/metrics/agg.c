@@ -107,6 +107,16 @@ void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms)
     }
 }
 
+void kj_agg_prefetch_event(const kj_agg *a, const kj_event *ev)
+{
+    if (ev->type == KJ_EV_SERVICE && a->services && ev->outcome != KJ_OUTCOME_NO_SHOW) {
+        kj_hist_prefetch(&a->services->wait, ev->wait_ms);
+        kj_hist_prefetch(&a->services->service, ev->service_ms);
+    } else if (ev->type == KJ_EV_TASK && a->tasks && ev->has_duration) {
+        kj_hist_prefetch(&a->tasks->duration, ev->duration_ms);
+    }
+}
+
 /* Plain counters of each section, for merge, sub and compare in one loop. */
 #define TASK_FIELDS(X) X(count) X(due_n) X(on_time) X(quality_n) X(quality_sum)
 #define SERVICE_FIELDS(X) X(count) X(no_show) X(sla_ok)

@@ -65,6 +65,9 @@ static inline bool kj_agg_empty(const kj_agg *a)
 /* Add one event (presence events add nothing). sla_wait_ms is the unit's. */
 void kj_agg_add_event(kj_agg *a, const kj_event *ev, int64_t sla_wait_ms);
 
+/* Asks for the hist cells that kj_agg_add_event(a, ev) will write (a hint). */
+void kj_agg_prefetch_event(const kj_agg *a, const kj_event *ev);
+
 /* a += b. */
 void kj_agg_merge(kj_agg *a, const kj_agg *b);
 /* a += b for the counters and only the hists in `hists` (KJ_AGG_MAX_* bits):

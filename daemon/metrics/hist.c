@@ -188,6 +188,13 @@ void kj_hist_add(kj_hist *h, int64_t v)
     if (v > h->max) h->max = v;
 }
 
+void kj_hist_prefetch(const kj_hist *h, int64_t v)
+{
+    if (!h->dense) return;
+    unsigned id = cell_of(v < 0 ? 0 : v);
+    if (id >= h->lo && id - h->lo < h->cap) __builtin_prefetch(&h->cells[id - h->lo], 1);
+}
+
 /* Calls fn for every non-empty cell in ascending order. */
 #define EACH_CELL(h, id, k, body)                                                                  \
     do {                                                                                           \

@@ -55,6 +55,10 @@ void kj_hist_reset(kj_hist *h);
 /* Add one value (negative values count as 0). */
 void kj_hist_add(kj_hist *h, int64_t v);
 
+/* Asks for the cache line that kj_hist_add(h, v) will write, when h is dense
+ * and already covers v (a hint: it changes nothing). */
+void kj_hist_prefetch(const kj_hist *h, int64_t v);
+
 /* h += other. */
 void kj_hist_merge(kj_hist *h, const kj_hist *other);
 

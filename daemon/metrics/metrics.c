@@ -127,6 +127,18 @@ static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
     }
 }
 
+/* The cells an event adds to lie in hists spread over megabytes, one or two
+ * in each bucket of each scope: asking for all of them before adding to any
+ * lets their cache misses overlap instead of following one another. */
+static void prefetch_cells(kj_metrics *m, kj_scope *const sc[3], const kj_event *ev,
+                           const ev_plan *p)
+{
+    for (int i = 0; i < 3; i++)
+        for (int res = 0; sc[i] && res <= p->last; res++)
+            if (p->kept[res])
+                kj_agg_prefetch_event(&kj_m_open(m, sc[i], res, p->start[res])->agg, ev);
+}
+
 static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla,
                          const ev_plan *p)
 {
@@ -170,6 +182,8 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         kj_presence_note_service(m, c, e, ev->ts);
     ev_plan p;
     plan_event(m, ev, &p);
+    kj_scope *scopes[] = {u->sc, e, c};
+    prefetch_cells(m, scopes, ev, &p);
     add_to_scope(m, u->sc, ev, u->sla_wait_ms, &p);
     if (e) add_to_scope(m, e, ev, u->sla_wait_ms, &p);
     if (c) add_to_scope(m, c, ev, u->sla_wait_ms, &p);
