@@ -75,7 +75,7 @@ static void presence_free(presence *p)
 
 static void serving_free(serving *s)
 {
-    if (s) free(s->hist);
+    if (s) free(s->buf);
     free(s);
 }
 
@@ -95,7 +95,7 @@ static serving *serving_copy(const serving *s)
     if (!s) return NULL;
     serving *c = kj_malloc(sizeof *c);
     *c = *s;
-    c->hist = s->n ? kj_malloc(s->n * sizeof *s->hist) : NULL;
+    c->buf = c->hist = s->n ? kj_malloc(s->n * sizeof *s->hist) : NULL;
     if (s->n) memcpy(c->hist, s->hist, s->n * sizeof *s->hist);
     c->cap = s->n;
     return c;
@@ -158,6 +158,22 @@ static void *reserve(void *hist, uint32_t n, uint32_t *cap, size_t size)
     return kj_realloc(hist, *cap * size);
 }
 
+/* Room for one more piece at the end of s's history: the pieces move back to
+ * the start of buf when at least as many have left it, else buf grows. */
+static void serv_room(serving *s)
+{
+    uint32_t off = s->buf ? (uint32_t)(s->hist - s->buf) : 0;
+    if (off + s->n < s->cap) return;
+    if (off && off >= s->n) {
+        memmove(s->buf, s->hist, s->n * sizeof *s->hist);
+        off = 0;
+    } else {
+        s->cap = s->cap ? 2 * s->cap : 4;
+        s->buf = kj_realloc(s->buf, s->cap * sizeof *s->buf);
+    }
+    s->hist = s->buf + off;
+}
+
 /* Insert e by (ts, seq); returns its index. */
 static uint32_t pres_insert(presence *p, const pres_event *e)
 {
@@ -207,7 +223,8 @@ static void serv_update(kj_metrics *m, kj_scope *c, bool appended)
     serv_state was = s->cur;
     while (s->n > KJ_SERVING_KEEP) {
         serv_fold(&s->base, &s->hist[0]);
-        memmove(&s->hist[0], &s->hist[1], --s->n * sizeof *s->hist);
+        s->hist++;
+        s->n--;
     }
     if (appended) {
         serv_fold(&s->cur, &s->hist[s->n - 1]);
@@ -225,7 +242,7 @@ static void serv_add(kj_metrics *m, kj_scope *c, const serv_event *e)
     if (c->serv && e->ts < c->serv->base.ts) return; /* older than the history kept */
     save(m, c);
     serving *s = c->serv ? c->serv : (c->serv = serving_new());
-    s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
+    serv_room(s);
     uint32_t i = s->n;
     while (i > 0 && before(e->ts, e->seq, s->hist[i - 1].ts, s->hist[i - 1].seq))
         i--;
@@ -538,7 +555,7 @@ static void load_serving_v2(reader *r, serving *s)
     r->in.bad |= n > KJ_SERVING_KEEP;
     int64_t ts = 0, seq = 0;
     for (uint64_t i = 0; i < n && !r->in.bad; i++) {
-        s->hist = reserve(s->hist, s->n, &s->cap, sizeof *s->hist);
+        serv_room(s);
         serv_event *e = &s->hist[s->n++];
         uint64_t head = rd_varint(r);
         e->kind = (uint8_t)(head & 1);

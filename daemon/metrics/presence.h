@@ -77,7 +77,12 @@ typedef struct serv_state {
 typedef struct serving {
     serv_state base, cur;
     serv_event *hist; /* oldest first by (ts, seq); at most KJ_SERVING_KEEP */
-    uint32_t n, cap;
+    uint32_t n;
+    /* hist lies in buf (cap pieces): the oldest pieces leave by moving hist
+     * forward, and the rest moves back to buf's start only when the end is
+     * reached, not at every service event once the history is full */
+    serv_event *buf;
+    uint32_t cap;
 } serving;
 
 /* A presence event of employee e in unit u, at counter c (or NULL). Inside a

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "metrics/presence.h" /* KJ_SERVING_KEEP: a test at the bound */
 #include "tzclock.h"
 
 #define JKT_OFF (7 * KJ_HOUR_MS) /* Asia/Jakarta: UTC+7, no DST since 1964 */
@@ -1593,6 +1594,72 @@ START_TEST(test_presence_any_arrival_order)
 }
 END_TEST
 
+static void expect_serving(kj_metrics *m, const char *emp, int64_t since)
+{
+    packed p;
+    pack_scope(m, KJ_SCOPE_COUNTER, "u1", "c1", &p);
+    ck_assert(str_is(at(&p.up.data, "serving.employee"), emp));
+    ck_assert_int_eq((int64_t)num(at(&p.up.data, "serving.since"), "since"), since);
+    packed_free(&p);
+}
+
+/* A counter keeps its last KJ_SERVING_KEEP pieces of evidence: past that
+ * bound, many times over (its storage moves back and grows), the oldest fold
+ * into its base; a group rolled back leaves it as it was; evidence older than
+ * what is kept is ignored, a late piece within it is placed by ts; a restart
+ * gives the same state. */
+START_TEST(test_serving_history_at_its_bound)
+{
+    static const char *emps[] = {"e1", "e2", "e3", "e4"};
+    enum { N = 3 * KJ_SERVING_KEEP + 5 };
+    kj_config *cfg = base_config();
+    kj_metrics *m;
+    ck_assert_int_eq(kj_metrics_new(cfg, T0, &m), KJ_OK);
+    kj_metrics_tick(m, T0);
+    table t = {0};
+    kj_event evs[N];
+    int64_t t0 = T0 - 30 * KJ_MINUTE_MS;
+    for (int i = 0; i < N; i++)
+        evs[i] = service_ev(t0 + i * 1000, "u1", emps[i % 4], "c1", 10, 10, KJ_OUTCOME_SERVED);
+    for (int i = 0; i < N; i += 7) {
+        int k = N - i < 7 ? N - i : 7;
+        if (i == 2 * KJ_SERVING_KEEP / 7 * 7) { /* past the bound: rolled back, sent again */
+            kj_metrics_begin(m);
+            for (int j = 0; j < k; j++)
+                kj_metrics_apply(m, &evs[i + j]);
+            kj_metrics_rollback(m);
+            expect_serving(m, emps[(i - 1) % 4], t0 + (i - 1) * 1000);
+        }
+        group(m, &t, &evs[i], (size_t)k);
+    }
+    int64_t last = t0 + (N - 1) * 1000;
+    expect_serving(m, emps[(N - 1) % 4], last);
+    /* older than the kept history (the first event's time): no effect */
+    kj_event old = service_ev(t0, "u1", "e9", "c1", 10, 10, KJ_OUTCOME_SERVED);
+    group(m, &t, &old, 1);
+    expect_serving(m, emps[(N - 1) % 4], last);
+    /* late, but within it: placed before the newest piece, which still decides */
+    kj_event late = service_ev(last - 500, "u1", "e9", "c1", 10, 10, KJ_OUTCOME_SERVED);
+    group(m, &t, &late, 1);
+    expect_serving(m, emps[(N - 1) % 4], last);
+    kj_event next = service_ev(last + 1000, "u1", "e9", "c1", 10, 10, KJ_OUTCOME_SERVED);
+    group(m, &t, &next, 1);
+    expect_serving(m, "e9", last + 1000);
+    msgpack_sbuffer before, after;
+    snapshot_self(m, &before);
+    kj_metrics *again = load_table(cfg, &t, T0, NULL);
+    snapshot_self(again, &after);
+    ck_assert(before.size == after.size && !memcmp(before.data, after.data, before.size));
+    expect_serving(again, "e9", last + 1000);
+    msgpack_sbuffer_destroy(&before);
+    msgpack_sbuffer_destroy(&after);
+    kj_metrics_free(again);
+    kj_metrics_free(m);
+    table_free(&t);
+    kj_config_free(cfg);
+}
+END_TEST
+
 static int64_t presence_since(kj_metrics *m, const char *emp)
 {
     packed p;
@@ -2151,6 +2218,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_checkpoint_round_trip);
     tcase_add_test(tc, test_fold_survives_a_crash);
     tcase_add_test(tc, test_presence_any_arrival_order);
+    tcase_add_test(tc, test_serving_history_at_its_bound);
     tcase_add_test(tc, test_presence_history_bound);
     tcase_add_test(tc, test_tz_against_libc);
     tcase_add_test(tc, test_tz_refuses_wild_offsets);
