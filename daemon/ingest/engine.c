@@ -12,6 +12,7 @@
 
 #define RETENTION_EVERY_MS 60000 /* look for expired data once a minute */
 #define RETENTION_STEP 1000      /* entries deleted per transaction */
+#define FILTER_STEP_RUNS 2048    /* id runs a step of the id filter's renewal reads (~1 ms) */
 #define AGG_PASS_EVERY_MS 600000 /* a pass over the aggregates every 10 minutes */
 #define AGG_SCAN_STEP 20000      /* aggregate keys looked at per transaction */
 #define REBUILD_GROUP 20000      /* events per transaction of --rebuild */
@@ -659,6 +660,11 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
+    bool renewing = false;
+    kj_err err = kj_store_renew_filter(e->store, FILTER_STEP_RUNS, &renewing);
+    if (err)
+        kj_warn("id filter: renewal stopped (%s): the filter as it was stays", kj_strerror(err));
+    busy |= renewing;
     if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)

@@ -94,3 +94,18 @@ uint64_t kj_idfilter_added(const kj_idfilter *f)
 {
     return f ? __atomic_load_n(&f->added, __ATOMIC_RELAXED) : 0;
 }
+
+uint64_t kj_idfilter_capacity(const kj_idfilter *f)
+{
+    return f ? (uint64_t)f->blocks * BLOCK_WORDS * 64 / 10 : 0;
+}
+
+void kj_idfilter_take(kj_idfilter *f, kj_idfilter *from)
+{
+    free(f->words);
+    f->words = from->words;
+    f->blocks = from->blocks;
+    f->families = from->families;
+    __atomic_store_n(&f->added, kj_idfilter_added(from), __ATOMIC_RELAXED);
+    free(from);
+}

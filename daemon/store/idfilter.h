@@ -11,7 +11,8 @@
  * An id is its family and number (idruns.h). A run of many counted ids found
  * at the open goes in as its family alone ("any number of it, maybe"), not
  * member by member. Ids are never taken out (retention's deletions leave
- * them): the filter is rebuilt from id_runs at each open.
+ * them): the store fills a new filter from id_runs at each open, and in
+ * steps once retention has emptied the filter (store_filter.c).
  *
  * Blocked: the four bits of an id lie in one 64-byte block, one cache miss a
  * question. Writer thread only. */
@@ -36,8 +37,15 @@ void kj_idfilter_add_family(kj_idfilter *f, const uint8_t *fam, size_t flen);
 /* False when the id was never added, neither alone nor by its family. */
 bool kj_idfilter_may_have(const kj_idfilter *f, const uint8_t *fam, size_t flen, uint64_t num);
 
-/* Ids and families added since kj_idfilter_new; any thread (for /metrics:
- * past about bytes / 1.25 the filter answers "maybe" more and more often). */
+/* Ids and families added since kj_idfilter_new (or the last take); any
+ * thread, for /metrics. */
 uint64_t kj_idfilter_added(const kj_idfilter *f);
+/* The ids it is made for, at 10 bits an id (1.3 % of new ids told "maybe"):
+ * past that, "maybe" comes more and more often. */
+uint64_t kj_idfilter_capacity(const kj_idfilter *f);
+
+/* f's bits and count become from's (made with f's size), and from is freed:
+ * f stays the same object for the threads that ask for its count. */
+void kj_idfilter_take(kj_idfilter *f, kj_idfilter *from);
 
 #endif

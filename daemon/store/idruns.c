@@ -123,7 +123,7 @@ static int del_run(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t fi
  * run that it continues grows (its value rewritten in place, the common
  * case of a client counting up), one that continues it joins it. */
 static int join(MDB_cursor *cur, const uint8_t *fam, size_t flen, struct run r,
-                const struct run *prev, const struct run *next)
+                const struct run *prev, const struct run *next, const kj_idruns_hook *hook)
 {
     if (continues(prev, &r)) r = joined(prev, &r);
     if (continues(&r, next)) {
@@ -131,7 +131,10 @@ static int join(MDB_cursor *cur, const uint8_t *fam, size_t flen, struct run r,
         if (rc) return rc;
         r = joined(&r, next);
     }
-    return put_run(cur, fam, flen, &r);
+    int rc = put_run(cur, fam, flen, &r);
+    if (!rc && hook && hook->fn)
+        hook->fn(hook->ctx, &(kj_idruns_run){fam, flen, r.first, r.count, r.stride});
+    return rc;
 }
 
 /* prev, whose span holds num but not as a member, as two runs: the
@@ -156,7 +159,7 @@ int kj_idruns_has(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num
 
 /* One number: a duplicate when stored; else stored, inside the span of
  * another run (which splits around it) or between two. */
-static int add_one(MDB_cursor *cur, const kj_idruns_ref *r, bool *dup)
+static int add_one(MDB_cursor *cur, const kj_idruns_ref *r, bool *dup, const kj_idruns_hook *hook)
 {
     struct run prev, next, one = {true, r->num, 1, 0};
     int rc = neighbours(cur, r->fam, r->flen, r->num, &prev, &next);
@@ -168,22 +171,22 @@ static int add_one(MDB_cursor *cur, const kj_idruns_ref *r, bool *dup)
     if (prev.ours && last_of(&prev) > r->num &&
         (rc = split(cur, r->fam, r->flen, prev, r->num, &prev, &next)))
         return rc;
-    return join(cur, r->fam, r->flen, one, &prev, &next);
+    return join(cur, r->fam, r->flen, one, &prev, &next, hook);
 }
 
 /* refs[0..n): new ids of one family, numbers run's. One look-up and write
  * when no stored run reaches into its span; else (a group sent again, or
  * part of it, or clients whose numbers interleave) id by id. */
 static int store_run(MDB_cursor *cur, const kj_idruns_ref *refs, size_t n, const struct run *run,
-                     bool *dup)
+                     bool *dup, const kj_idruns_hook *hook)
 {
     struct run prev, next;
     int rc = neighbours(cur, refs->fam, refs->flen, run->first, &prev, &next);
     if (rc) return rc;
     if (!(next.ours && next.first <= last_of(run)) && !(prev.ours && last_of(&prev) >= run->first))
-        return join(cur, refs->fam, refs->flen, *run, &prev, &next);
+        return join(cur, refs->fam, refs->flen, *run, &prev, &next, hook);
     for (size_t j = 0; j < n && !rc; j++)
-        rc = add_one(cur, &refs[j], dup);
+        rc = add_one(cur, &refs[j], dup, hook);
     return rc;
 }
 
@@ -270,7 +273,8 @@ static void sort_refs(kj_idruns_ref *refs, size_t n)
     free(fam);
 }
 
-int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup)
+int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup,
+                     const kj_idruns_hook *hook)
 {
     if (n) sort_refs(refs, n);
     struct run run = {0}; /* refs[k - run.count, k): new ids, numbers a stride apart */
@@ -281,12 +285,12 @@ int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup)
         if (same && r[-1].num == r->num) dup[r->i] = true;
         struct run one = {!dup[r->i], r->num, 1, 0};
         if (run.count && !(same && continues(&run, &one))) {
-            rc = store_run(cur, r - run.count, run.count, &run, dup);
+            rc = store_run(cur, r - run.count, run.count, &run, dup, hook);
             run = (struct run){0};
         }
         if (one.ours) run = run.count ? joined(&run, &one) : one;
     }
-    return rc || !run.count ? rc : store_run(cur, refs + n - run.count, run.count, &run, dup);
+    return rc || !run.count ? rc : store_run(cur, refs + n - run.count, run.count, &run, dup, hook);
 }
 
 int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num)
@@ -307,16 +311,32 @@ int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num
     return put_run(cur, fam, flen, &above);
 }
 
-int kj_idruns_each(MDB_cursor *cur, void (*fn)(void *ctx, const kj_idruns_run *run), void *ctx)
+int kj_idruns_walk(MDB_cursor *cur, kj_idruns_pos *pos, size_t max, kj_idruns_fn fn, void *ctx)
 {
-    MDB_val k, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 8 + 2) continue; /* no family (two bytes at least): no look-up finds it */
+    if (pos->done) return 0;
+    MDB_val k = {pos->len, pos->key}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, pos->len ? MDB_SET_RANGE : MDB_FIRST);
+    for (size_t i = 0; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        /* shorter: no family (two bytes at least); longer: never put. No look-up finds either */
+        if (k.mv_size < 8 + 2 || k.mv_size > sizeof pos->key) continue;
+        if (i++ == max) break;
         size_t flen = k.mv_size - 8;
         struct run r;
         if (read_run(&k, &v, k.mv_data, flen, &r)) r.count = r.stride = 0; /* malformed */
         fn(ctx, &(kj_idruns_run){k.mv_data, flen, r.first, r.count, r.stride});
     }
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (rc == MDB_SUCCESS) {
+        memcpy(pos->key, k.mv_data, k.mv_size); /* the next one, not visited yet */
+        pos->len = k.mv_size;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND) return rc;
+    pos->done = true;
+    return 0;
+}
+
+int kj_idruns_each(MDB_cursor *cur, kj_idruns_fn fn, void *ctx)
+{
+    kj_idruns_pos pos = {.len = 0};
+    return kj_idruns_walk(cur, &pos, SIZE_MAX, fn, ctx);
 }

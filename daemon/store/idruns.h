@@ -54,18 +54,6 @@ typedef struct kj_idruns_ref {
     uint64_t num;
 } kj_idruns_ref;
 
-/* Stores the ids of refs[0..n), in family and number order (it sorts refs):
- * numbers a stride apart go in as one run, joined to the runs they
- * continue. dup is indexed by refs[].i: an id whose dup is true on entry
- * (the caller knows it) is not stored; on return, dup is also true for an
- * id stored before, and for the second of two equal ids (the one with the
- * greater index). */
-int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup);
-
-/* Removes fam's number num, when stored: the run it is in shrinks, or
- * splits in two. */
-int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num);
-
 /* One run of the table: first, first + stride, ... (count numbers; stride 0
  * when count is 1) of the family fam (flen bytes, borrowed for the call).
  * count 0: the entry's value is malformed, its numbers unknown (a look-up
@@ -76,7 +64,45 @@ typedef struct kj_idruns_run {
     uint64_t first, count, stride;
 } kj_idruns_run;
 
+typedef void (*kj_idruns_fn)(void *ctx, const kj_idruns_run *run);
+
+/* Told of every run that an insert writes by joining runs (whose members
+ * may come from a greater key than the run's: a walk in steps may have
+ * passed the run's key and not reached theirs). NULL, or fn NULL: nobody. */
+typedef struct kj_idruns_hook {
+    kj_idruns_fn fn;
+    void *ctx;
+} kj_idruns_hook;
+
+/* Stores the ids of refs[0..n), in family and number order (it sorts refs):
+ * numbers a stride apart go in as one run, joined to the runs they
+ * continue. dup is indexed by refs[].i: an id whose dup is true on entry
+ * (the caller knows it) is not stored; on return, dup is also true for an
+ * id stored before, and for the second of two equal ids (the one with the
+ * greater index). */
+int kj_idruns_insert(MDB_cursor *cur, kj_idruns_ref *refs, size_t n, bool *dup,
+                     const kj_idruns_hook *hook);
+
+/* Removes fam's number num, when stored: the run it is in shrinks, or
+ * splits in two. */
+int kj_idruns_del(MDB_cursor *cur, const uint8_t *fam, size_t flen, uint64_t num);
+
 /* Calls fn for every run, in key order; LMDB's code when the walk fails. */
-int kj_idruns_each(MDB_cursor *cur, void (*fn)(void *ctx, const kj_idruns_run *run), void *ctx);
+int kj_idruns_each(MDB_cursor *cur, kj_idruns_fn fn, void *ctx);
+
+/* Where a walk in steps goes on: the key of the next run to visit (len 0
+ * and done false: the first). Runs put or taken away between the steps are
+ * met or not, as their keys fall; the others are met once. A run that an
+ * insert joins to one whose key the walk has passed is not met: the
+ * insert's hook tells of it. */
+typedef struct kj_idruns_pos {
+    uint8_t key[KJ_IDRUNS_KEY_MAX];
+    size_t len;
+    bool done;
+} kj_idruns_pos;
+
+/* Calls fn for the next max runs from pos on (cur may be in another
+ * transaction than the last step's) and moves pos past them. */
+int kj_idruns_walk(MDB_cursor *cur, kj_idruns_pos *pos, size_t max, kj_idruns_fn fn, void *ctx);
 
 #endif

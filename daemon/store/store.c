@@ -117,53 +117,6 @@ static void fam_of(struct id_fam *f, const uint8_t *idk, size_t len)
     f->flen = kj_idruns_family(f->fam, idk, len, &f->num);
 }
 
-/* Runs longer than this go into the filter as their family: a client's
- * counted ids may be millions, and the open would set bits for each. */
-#define FILTER_RUN_MEMBERS 64
-
-/* A malformed run (count 0) goes in by its family too: its look-ups still
- * reach the index, which reports it, as they did before the filter. */
-static void filter_run(void *ctx, const kj_idruns_run *r)
-{
-    kj_idfilter *f = ctx;
-    if (r->count > FILTER_RUN_MEMBERS || r->count == 0) {
-        kj_idfilter_add_family(f, r->fam, r->flen);
-        return;
-    }
-    for (uint64_t i = 0, num = r->first; i < r->count; i++, num += r->stride)
-        kj_idfilter_add(f, r->fam, r->flen, num);
-}
-
-/* A direct group's ids into the filter by their families (refs sorted by
- * family, as kj_idruns_insert leaves them): its counted ids go into runs,
- * which the index answers for in one look-up, and a bit set for each would
- * cost a cache miss an event (a fifth of the writer's time with batches). */
-static void filter_families(kj_idfilter *f, const kj_idruns_ref *refs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!i || refs[i].flen != refs[i - 1].flen ||
-            memcmp(refs[i].fam, refs[i - 1].fam, refs[i].flen))
-            kj_idfilter_add_family(f, refs[i].fam, refs[i].flen);
-}
-
-/* The filter over id_runs as the open finds it (the journal's ids are added
- * as they are loaded). */
-static int fill_filter(kj_store *s, size_t bytes)
-{
-    s->id_filter = kj_idfilter_new(bytes);
-    if (!s->id_filter) return 0;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc) return rc;
-    if (!(rc = mdb_cursor_open(txn, s->runs, &cur))) {
-        rc = kj_idruns_each(cur, filter_run, s->id_filter);
-        mdb_cursor_close(cur);
-    }
-    mdb_txn_abort(txn);
-    return rc;
-}
-
 static int load_journalled_id(void *ctx, uint64_t key, const MDB_val *v)
 {
     kj_store *s = ctx;
@@ -172,7 +125,7 @@ static int load_journalled_id(void *ctx, uint64_t key, const MDB_val *v)
     kj_idset_add(s->recent_ids, val + RAW_KEY, v->mv_size - RAW_KEY, val);
     struct id_fam f; /* id_runs gets it at the next merge */
     fam_of(&f, val + RAW_KEY, v->mv_size - RAW_KEY);
-    kj_idfilter_add(s->id_filter, f.fam, f.flen, f.num);
+    kj_store_filter_add(s, f.fam, f.flen, f.num);
     s->journal_next = key + 1;
     return 0;
 }
@@ -213,7 +166,7 @@ static int move_ids(kj_store *s, MDB_txn *txn, size_t *moved)
         if ((rc = mdb_cursor_del(from, 0))) break;
     }
     if (rc == MDB_NOTFOUND) rc = 0;
-    if (!rc) rc = kj_store_insert_ids(to, ids, n);
+    if (!rc) rc = kj_store_insert_ids(s, to, ids, n);
     *moved = n;
     free(keys);
     free(ids);
@@ -269,7 +222,7 @@ kj_err kj_store_open(const kj_store_opts *opts, kj_store **out, char *msg, size_
         opts->agg_merge_entries ? opts->agg_merge_entries : KJ_STORE_AGG_MERGE_ENTRIES;
     if (!opts->read_only) {
         s->recent_ids = kj_idset_new();
-        if ((rc = migrate_ids(s)) || (rc = fill_filter(s, opts->id_filter_bytes)) ||
+        if ((rc = migrate_ids(s)) || (rc = kj_store_fill_filter(s, opts->id_filter_bytes)) ||
             (rc = load_journals(s)))
             goto lmdb_fail;
     }
@@ -289,6 +242,7 @@ void kj_store_close(kj_store *s)
     if (s->env) mdb_env_close(s->env);
     kj_idset_free(s->recent_ids);
     kj_idfilter_free(s->id_filter);
+    kj_idfilter_free(s->renewal.next);
     kj_store_step_free(&s->step);
     free(s);
 }
@@ -456,8 +410,8 @@ static int claim_ids(kj_store_txn *t, const kj_event *const *evs, size_t n)
         ref_of(&refs[i], &p, p, len, i);
     }
     int rc = runs_cursor(t);
-    if (!rc) rc = kj_idruns_insert(t->runs_cur, refs, n, dup);
-    if (!rc) filter_families(t->s->id_filter, refs, n);
+    if (!rc) rc = kj_idruns_insert(t->runs_cur, refs, n, dup, kj_store_renewal_hook(t->s));
+    if (!rc) kj_store_filter_families(t->s, refs, n);
     t->claims = kj_malloc((n ? n : 1) * sizeof *t->claims);
     for (size_t i = 0; i < n; i++)
         t->claims[i] = (struct id_claim){evs[i], t->next_seq + i, dup[i]};
@@ -521,7 +475,7 @@ kj_err kj_store_put_event(kj_store_txn *t, const kj_event *ev, const void *packe
     if (!rc && !*duplicate) rc = journal_id(t, rawk, idk, idlen);
     if (rc || *duplicate) return map_err(rc);
     /* a rolled-back id stays in the filter: it may say "maybe" of any id */
-    kj_idfilter_add(t->s->id_filter, f.fam, f.flen, f.num);
+    kj_store_filter_add(t->s, f.fam, f.flen, f.num);
     pend(t, &(struct raw_put){ev->ts, t->next_seq++, packed, len});
     t->seq_changed = true;
     return KJ_OK;
@@ -546,7 +500,7 @@ static void txn_free(kj_store_txn *t)
 
 /* n id keys into id_runs through cur (kj_idruns_insert sorts them): the
  * journal's, which are new, and a migrated store's. */
-int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
+int kj_store_insert_ids(kj_store *s, MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -556,7 +510,7 @@ int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n)
     bool *dup = kj_calloc(n ? n : 1, 1);
     for (size_t i = 0; i < n; i++)
         ref_of(&refs[i], &p, ids[i].key, ids[i].len, i);
-    int rc = kj_idruns_insert(cur, refs, n, dup);
+    int rc = kj_idruns_insert(cur, refs, n, dup, kj_store_renewal_hook(s));
     free(dup);
     free(refs);
     free(fams);
@@ -837,6 +791,7 @@ static void forget_id(kj_store *s, MDB_txn *txn, const MDB_val *v)
     if (mdb_cursor_open(txn, s->runs, &cur) == MDB_SUCCESS) {
         kj_idruns_del(cur, fam, flen, num);
         mdb_cursor_close(cur);
+        s->forgotten++; /* its bits stay in the filter until it is renewed */
     }
     kj_event_release(&ev);
 }

@@ -199,6 +199,14 @@ kj_err kj_store_cursor_next(kj_store *s, kj_store_cursor *c, const char *unit, s
 /* Delete raw events (and their ids) with ts < before, at most max per call;
  * *deleted tells how many went. Small steps: never one long transaction. */
 kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *deleted);
+/* Retention leaves the ids it deletes in the id filter, which would fill
+ * with ids long gone (a store that churns random ids): once it has deleted
+ * half as many as the filter was given (and that is at least half of what
+ * the filter is made for), a new filter is filled from id_runs, max_runs
+ * runs a call, and takes the old one's place when the walk ends. *busy: a
+ * renewal is under way (call again soon). Call between groups, on the
+ * writer thread. */
+kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy);
 /* Delete alerts with at < before, at most max per call. */
 kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted);
 /* One step of a pass over the aggregates: look at up to max_scan keys from

@@ -14,7 +14,7 @@ int kj_store_merge_journal(kj_store *s, MDB_txn *txn)
     size_t n = kj_idset_sorted(s->recent_ids, SIZE_MAX, &list);
     MDB_cursor *cur = NULL;
     int rc = mdb_cursor_open(txn, s->runs, &cur);
-    if (!rc) rc = kj_store_insert_ids(cur, list, n);
+    if (!rc) rc = kj_store_insert_ids(s, cur, list, n);
     if (cur) mdb_cursor_close(cur);
     free(list);
     return rc ? rc : mdb_drop(txn, s->recent, 0);
@@ -100,7 +100,7 @@ int kj_store_merge_step(kj_store *s, MDB_txn *txn, size_t *done)
     if (m->put < m->n) {
         MDB_cursor *cur;
         if ((rc = mdb_cursor_open(txn, s->runs, &cur))) return rc;
-        rc = kj_store_insert_ids(cur, m->list + m->put, k);
+        rc = kj_store_insert_ids(s, cur, m->list + m->put, k);
         mdb_cursor_close(cur);
     } else {
         rc = drop_journal_front(s, txn, k);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "idfilter.h"
+#include "idruns.h"
 #include "idset.h"
 #include "journal.h"
 #include "store.h"
@@ -29,15 +30,26 @@ struct id_step {
     size_t put, dropped;  /* in id_runs, and out of the journal and the set */
 };
 
+/* A new id filter filled in steps, once retention has taken away much of
+ * what the filter holds (store_filter.c): ids put meanwhile go into both. */
+struct filter_renewal {
+    kj_idfilter *next;   /* NULL: no renewal under way */
+    kj_idruns_pos pos;   /* where its walk of id_runs goes on */
+    kj_idruns_hook hook; /* for the inserts meanwhile (kj_store_renewal_hook) */
+};
+
 struct kj_store {
     MDB_env *env;
     MDB_dbi raw, runs, agg, alerts, meta; /* runs: the id index (idruns.h) */
     MDB_dbi old_ids;                      /* a store of schema 2's ids, until migrate_ids */
     bool has_old_ids;
-    bool has_runs;             /* false: a read-only open of a store older than id_runs */
-    MDB_dbi recent;            /* the id journal: counter (8, BE) -> raw key + ids key */
-    kj_idset *recent_ids;      /* the journal's ids, for duplicate checks (NULL: read-only) */
-    kj_idfilter *id_filter;    /* every id of id_runs and the journal, maybe (writer only) */
+    bool has_runs;          /* false: a read-only open of a store older than id_runs */
+    MDB_dbi recent;         /* the id journal: counter (8, BE) -> raw key + ids key */
+    kj_idset *recent_ids;   /* the journal's ids, for duplicate checks (NULL: read-only) */
+    kj_idfilter *id_filter; /* every id of id_runs and the journal, maybe (writer only) */
+    size_t id_filter_bytes; /* its size */
+    uint64_t forgotten;     /* ids retention deleted since it was made or renewed */
+    struct filter_renewal renewal;
     size_t merge_at;           /* ids in the journal that start a merge */
     uint64_t journal_next;     /* the next journal key (writer only) */
     struct id_step step;       /* a merge in steps under way (writer only) */
@@ -95,7 +107,18 @@ int kj_store_aggj_write(kj_store_txn *t, bool *merged);
 void kj_store_aggj_written(kj_store_txn *t, bool merged);
 
 /* store.c, for store_ids.c: ids into id_runs through cur (idruns.h). */
-int kj_store_insert_ids(MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
+int kj_store_insert_ids(kj_store *s, MDB_cursor *cur, const kj_idset_entry *ids, size_t n);
+
+/* store_filter.c, for store.c: the id filter made at the open from id_runs
+ * (the journal's ids go in as they load); an id put, and a direct group's
+ * ids by their families (refs sorted by family, as kj_idruns_insert leaves
+ * them), into it and into a renewal under way. */
+int kj_store_fill_filter(kj_store *s, size_t bytes);
+void kj_store_filter_add(kj_store *s, const uint8_t *fam, size_t flen, uint64_t num);
+void kj_store_filter_families(kj_store *s, const kj_idruns_ref *refs, size_t n);
+/* For every insert into id_runs: while a renewal is under way, the runs it
+ * joins go into the new filter whole; NULL otherwise. */
+const kj_idruns_hook *kj_store_renewal_hook(kj_store *s);
 
 /* store_ids.c, for store.c: the id journal's merge. All of it into id_runs
  * and the journal emptied, in txn (then journal_merged once txn commits);

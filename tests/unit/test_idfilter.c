@@ -79,6 +79,30 @@ START_TEST(a_full_filter_only_says_maybe)
 }
 END_TEST
 
+/* A renewed filter takes the old one's place: its bits, its families and
+ * its count, the same object for the threads that ask for the count. */
+START_TEST(a_filter_takes_another_ones_bits)
+{
+    kj_idfilter *f = kj_idfilter_new(4096), *next = kj_idfilter_new(4096);
+    ck_assert_uint_eq(kj_idfilter_capacity(f), 4096 * 8 / 10);
+    ck_assert_uint_eq(kj_idfilter_capacity(NULL), 0);
+    uint8_t fam[128];
+    for (unsigned i = 0; i < 300; i++)
+        kj_idfilter_add(f, fam, family(fam, i), number(i));
+    kj_idfilter_add(next, fam, family(fam, 1000), number(1000));
+    kj_idfilter_add_family(next, fam, family(fam, 1001));
+    kj_idfilter_take(f, next);
+    ck_assert_uint_eq(kj_idfilter_added(f), 2);
+    ck_assert(kj_idfilter_may_have(f, fam, family(fam, 1000), number(1000)));
+    ck_assert(kj_idfilter_may_have(f, fam, family(fam, 1001), 42)); /* the family */
+    unsigned maybe = 0; /* the old ids are gone (none of them is of that family) */
+    for (unsigned i = 0; i < 300; i++)
+        maybe += kj_idfilter_may_have(f, fam, family(fam, i), number(i));
+    ck_assert_uint_lt(maybe, 3);
+    kj_idfilter_free(f);
+}
+END_TEST
+
 static Suite *idfilter_suite(void)
 {
     Suite *s = suite_create("idfilter");
@@ -86,6 +110,7 @@ static Suite *idfilter_suite(void)
     tcase_add_test(tc, no_id_given_is_called_new);
     tcase_add_test(tc, a_family_holds_every_number);
     tcase_add_test(tc, a_full_filter_only_says_maybe);
+    tcase_add_test(tc, a_filter_takes_another_ones_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -132,7 +132,7 @@ static void insert(const int *pick, size_t n, const bool *known)
     }
     MDB_txn *txn;
     MDB_cursor *cur = begin(&txn);
-    ck_assert_int_eq(kj_idruns_insert(cur, refs, n, dup), 0);
+    ck_assert_int_eq(kj_idruns_insert(cur, refs, n, dup, NULL), 0);
     commit(txn, cur);
     for (size_t i = 0; i < n; i++) {
         ck_assert_msg(dup[i] == want[i], "id %.*s: dup %d, want %d", (int)lens[pick[i]],
@@ -169,7 +169,8 @@ static void count_members(void *ctx, const kj_idruns_run *r)
 }
 
 /* Every id of the universe asked; returns the table's entries after
- * checking that its runs are apart and that kj_idruns_each walks them all. */
+ * checking that its runs are apart and that kj_idruns_each, and
+ * kj_idruns_walk in steps, walk them all. */
 static size_t check_all(void)
 {
     MDB_txn *txn;
@@ -206,6 +207,11 @@ static size_t check_all(void)
     for (int id = 0; id < UNIVERSE; id++)
         want += stored[id];
     ck_assert_uint_eq(members, want);
+    size_t stepped = 0; /* the same walk in steps of 1..5 runs */
+    kj_idruns_pos pos = {.len = 0};
+    for (size_t max = 1; !pos.done; max = max % 5 + 1)
+        ck_assert_int_eq(kj_idruns_walk(cur, &pos, max, count_members, &stepped), 0);
+    ck_assert_uint_eq(stepped, want);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return entries;

@@ -1134,6 +1134,125 @@ START_TEST(retention_frees_the_ids_it_deletes_from_a_run)
 }
 END_TEST
 
+/* A store whose id filter (4 KiB: made for 3,276 ids) was given 2,048 ids,
+ * then retention deleted 1,500 of them: worn. a4, first in key order (the
+ * renewal's walk meets it first), holds the runs {3j, 3j + 1} (j < PAIRS);
+ * u1 keeps IDS_SCATTERED's ids 1,500..1,999. The journal is empty. */
+enum { PAIRS = 24 };
+static kj_store *worn_store(void)
+{
+    filter_bytes = 4096;
+    kj_store *s = open_store();
+    filter_bytes = 1 << 16; /* the others' size, when the tests share a process */
+    for (int j = 0; j < PAIRS; j++)
+        for (int k = 0; k < 2; k++) {
+            char id[32];
+            snprintf(id, sizeof id, "n-%d", 3 * j + k);
+            ck_assert(!put_one(s, "a4", id));
+        }
+    ck_assert_int_eq(put_group(s, IDS_SCATTERED, 2000), 0); /* ts 1000 + i */
+    size_t deleted, total = 0;
+    do { /* it merges the journal first */
+        ck_assert_int_eq(kj_store_expire_events(s, 1000 + 1500, 1000, &deleted), KJ_OK);
+        total += deleted;
+    } while (deleted);
+    ck_assert_uint_eq(total, 1500);
+    ck_assert_uint_eq(journal_ids(s), 0);
+    return s;
+}
+
+/* Renews the filter to its end, max_runs a step; returns the steps, after
+ * calling between(s, step) after each step but the last. */
+static int renew(kj_store *s, size_t max_runs, void (*between)(kj_store *s, int step))
+{
+    bool busy;
+    int steps = 0;
+    for (;;) {
+        ck_assert_int_eq(kj_store_renew_filter(s, max_runs, &busy), KJ_OK);
+        steps++;
+        if (!busy) return steps;
+        if (between) between(s, steps - 1);
+    }
+}
+
+/* What worn_store keeps is stored (u1's 500 and more = kept), and the
+ * deleted ids are new again: no stored id is ever taken for new. */
+static void assert_kept(kj_store *s, int want)
+{
+    ck_assert_int_eq(put_group(s, IDS_SCATTERED, 2000), want);
+}
+
+/* Once retention has deleted half of what a worn filter holds, a new one is
+ * filled from id_runs and the journal, in steps, and takes its place: it
+ * holds what is stored, no more. */
+START_TEST(a_worn_id_filter_is_renewed_with_the_journals_ids)
+{
+    kj_store *s = worn_store();
+    uint64_t before = stats_of(s).id_filter_ids;
+    ck_assert_uint_ge(before, 2048);
+    bool busy;
+    ck_assert_int_eq(kj_store_renew_filter(s, 0, &busy), KJ_OK); /* worn: begins */
+    ck_assert(busy);
+    close_store(s);
+
+    s = worn_store();
+    for (int i = 0; i < 10; i++) { /* journalled, and there all along */
+        char id[32];
+        snprintf(id, sizeof id, "j-%d", i);
+        ck_assert(!put_one(s, "b5", id));
+    }
+    ck_assert_uint_eq(journal_ids(s), 10);
+    ck_assert_int_gt(renew(s, 64, NULL), 1);
+    ck_assert_uint_eq(journal_ids(s), 10);
+    uint64_t after = stats_of(s).id_filter_ids;
+    ck_assert_uint_lt(after, before / 2);
+    size_t deleted; /* one more of u1's, and the journal's ids into id_runs */
+    ck_assert_int_eq(kj_store_expire_events(s, 1000 + 1500 + 1, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 1);
+    ck_assert_uint_eq(journal_ids(s), 0);
+    for (int i = 0; i < 10; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "j-%d", i);
+        ck_assert(put_one(s, "b5", id));
+    }
+    assert_kept(s, 499);
+    ck_assert_int_eq(kj_store_renew_filter(s, 64, &busy), KJ_OK); /* not worn again */
+    ck_assert(!busy);
+    close_store(s);
+}
+END_TEST
+
+/* After the renewal's walk has passed a4's run j (one run a step), an id
+ * joins it to run j + 1, whose key the walk has not reached: the joined run
+ * goes into the new filter whole. Retention's merge of the journal puts the
+ * id into id_runs (and deletes one more of u1's). */
+static void join_behind_the_walk(kj_store *s, int step)
+{
+    if (step >= PAIRS - 1) return;
+    char id[32];
+    snprintf(id, sizeof id, "n-%d", 3 * step + 2);
+    ck_assert(!put_one(s, "a4", id));
+    size_t deleted;
+    ck_assert_int_eq(kj_store_expire_events(s, 1000 + 1500 + step + 1, 1000, &deleted), KJ_OK);
+    ck_assert_uint_eq(deleted, 1);
+    ck_assert_uint_eq(journal_ids(s), 0);
+}
+
+START_TEST(runs_joined_behind_the_renewals_walk_reach_the_new_filter)
+{
+    kj_store *s = worn_store();
+    ck_assert_int_gt(renew(s, 1, join_behind_the_walk), PAIRS);
+    for (int n = 0; n < 3 * PAIRS; n++) {
+        char id[32];
+        snprintf(id, sizeof id, "n-%d", n);
+        bool stored = n % 3 != 2 || n / 3 < PAIRS - 1;
+        ck_assert_msg(put_one(s, "a4", id) == stored, "a4 %s", id);
+    }
+    assert_kept(s, 500 - (PAIRS - 1));
+    close_store(s);
+}
+END_TEST
+
 /* A record of agg_recent that ends inside an entry (a bug, or a disk that
  * lied) is reported on read, never read past. */
 /* Writes n entries into the closed store's table db, past the store's checks
@@ -1246,6 +1365,8 @@ int main(void)
     tcase_add_test(tc, the_id_set_sorts_as_memcmp_does);
     tcase_add_test(tc, the_id_journal_merges_in_steps);
     tcase_add_test(tc, retention_frees_the_ids_it_deletes_from_a_run);
+    tcase_add_test(tc, a_worn_id_filter_is_renewed_with_the_journals_ids);
+    tcase_add_test(tc, runs_joined_behind_the_renewals_walk_reach_the_new_filter);
     tcase_add_test(tc, a_malformed_bucket_record_is_an_error);
     tcase_add_test(tc, a_malformed_id_run_is_reported_where_it_is_asked);
     tcase_add_test(tc, backup_is_a_working_copy);
