@@ -760,10 +760,8 @@ static kj_err expire_front(kj_store *s, MDB_dbi dbi, int64_t before, on_expire_f
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && *deleted < max && time_of_key(k.mv_data) < before) {
         if (on_expire) on_expire(s, txn, &v);
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        ++*deleted;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-        if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        rc = kj_store_del_next(cur, &k, &v);
+        *deleted += rc == MDB_SUCCESS || rc == MDB_NOTFOUND;
     }
     mdb_cursor_close(cur);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) goto fail;

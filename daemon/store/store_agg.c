@@ -254,10 +254,8 @@ kj_err kj_store_expire_aggs(kj_store *s, bool (*expired)(void *ctx, const void *
     rc = mdb_cursor_get(cur, &k, &v, s->agg_pos_len ? MDB_SET_RANGE : MDB_FIRST);
     for (size_t n = 0; rc == MDB_SUCCESS && n < max_scan; n++) {
         if (expired(ctx, k.mv_data, k.mv_size)) {
-            if ((rc = mdb_cursor_del(cur, 0))) break;
-            ++*deleted;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            rc = kj_store_del_next(cur, &k, &v);
+            *deleted += rc == MDB_SUCCESS || rc == MDB_NOTFOUND;
         } else {
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         }

@@ -111,8 +111,10 @@ kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy)
     }
     int rc = walk_runs(s, &s->renewal.pos, max_runs, s->renewal.next);
     if (rc || s->renewal.pos.done) {
-        if (!rc) kj_idfilter_take(s->id_filter, s->renewal.next);
-        else kj_idfilter_free(s->renewal.next); /* the old one still holds every id */
+        if (!rc)
+            kj_idfilter_take(s->id_filter, s->renewal.next);
+        else
+            kj_idfilter_free(s->renewal.next); /* the old one still holds every id */
         s->renewal.next = NULL;
     }
     *busy = s->renewal.next != NULL;

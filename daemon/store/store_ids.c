@@ -42,18 +42,19 @@ void kj_store_step_free(struct id_step *m)
     *m = (struct id_step){0};
 }
 
-/* The journal's n oldest records deleted in txn: a record an id, in the set's
- * order. */
+/* The journal's n oldest records deleted in txn (MDB_NOTFOUND when it has
+ * fewer): a record an id, in the set's order. */
 static int drop_journal_front(kj_store *s, MDB_txn *txn, size_t n)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = mdb_cursor_open(txn, s->recent, &cur);
     if (rc) return rc;
-    for (size_t i = 0; i < n && !rc; i++)
-        if (!(rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST))) rc = mdb_cursor_del(cur, 0);
+    size_t i = 0;
+    for (rc = n ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : 0; i < n && !rc; i++)
+        rc = kj_store_del_next(cur, &k, &v); /* no seek from the root for each */
     mdb_cursor_close(cur);
-    return rc;
+    return rc == MDB_NOTFOUND && i == n ? 0 : rc;
 }
 
 /* Whether this commit merges the whole journal: a big group's, whose clients

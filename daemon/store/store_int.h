@@ -99,6 +99,18 @@ static inline kj_err map_err(int rc)
     }
 }
 
+/* Deletes the cursor's entry and puts the cursor on the next one, into k and
+ * v: MDB_NOTFOUND when none is left (LMDB's cursor stands on the next entry
+ * after a delete, or past the end of its page). Errors of the delete are
+ * returned as they are. */
+static inline int kj_store_del_next(MDB_cursor *cur, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_cursor_del(cur, 0);
+    if (rc) return rc;
+    rc = mdb_cursor_get(cur, k, v, MDB_GET_CURRENT);
+    return rc == MDB_NOTFOUND || rc == EINVAL ? mdb_cursor_get(cur, k, v, MDB_NEXT) : rc;
+}
+
 /* store_agg.c, for store.c: the agg journal's size and next key at open; a
  * commit's agg writes into txn before it commits (*merged: the journal went
  * into agg); and the journal's counters once it has committed. */
