@@ -645,6 +645,21 @@ static bool key_expired(void *ctx, const void *key, size_t klen)
     return kj_metrics_key_expired(ctx, key, klen);
 }
 
+/* A step of the id filter's renewal (store.h), which retention's deletions
+ * bring on; true while it goes on. */
+static bool renew_filter(kj_engine *e)
+{
+    bool renewing, renewed;
+    kj_err err = kj_store_renew_filter(e->store, FILTER_STEP_RUNS, &renewing, &renewed);
+    kj_store_stats st;
+    if (err)
+        kj_warn("id filter: renewal stopped (%s): the filter as it was stays", kj_strerror(err));
+    else if (renewed && kj_store_get_stats(e->store, &st) == KJ_OK)
+        kj_info("id filter: renewed from the id index, %llu ids and families in it",
+                (unsigned long long)st.id_filter_ids);
+    return renewing;
+}
+
 /* One small step of retention; true when there is more to do now. Raw events
  * and alerts expire from the front of their time-ordered logs; aggregates are
  * scattered by scope, so they go in passes over the whole table, a bounded
@@ -660,11 +675,7 @@ static bool retention_step(kj_engine *e)
     busy |= n >= RETENTION_STEP;
     if (kj_store_expire_alerts(e->store, horizon, RETENTION_STEP, &n) == KJ_OK) total += n;
     busy |= n >= RETENTION_STEP;
-    bool renewing = false;
-    kj_err err = kj_store_renew_filter(e->store, FILTER_STEP_RUNS, &renewing);
-    if (err)
-        kj_warn("id filter: renewal stopped (%s): the filter as it was stays", kj_strerror(err));
-    busy |= renewing;
+    busy |= renew_filter(e);
     if (e->agg_pass || kj_mono_ms() - e->last_agg_pass_ms >= AGG_PASS_EVERY_MS) {
         bool done = true;
         if (kj_store_expire_aggs(e->store, key_expired, e->m, AGG_SCAN_STEP, &n, &done) == KJ_OK)

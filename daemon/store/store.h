@@ -204,9 +204,9 @@ kj_err kj_store_expire_events(kj_store *s, int64_t before, size_t max, size_t *d
  * half as many as the filter was given (and that is at least half of what
  * the filter is made for), a new filter is filled from id_runs, max_runs
  * runs a call, and takes the old one's place when the walk ends. *busy: a
- * renewal is under way (call again soon). Call between groups, on the
- * writer thread. */
-kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy);
+ * renewal is under way (call again soon); *renewed: one ended in this call.
+ * Call between groups, on the writer thread. */
+kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy, bool *renewed);
 /* Delete alerts with at < before, at most max per call. */
 kj_err kj_store_expire_alerts(kj_store *s, int64_t before, size_t max, size_t *deleted);
 /* One step of a pass over the aggregates: look at up to max_scan keys from

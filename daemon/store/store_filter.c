@@ -74,9 +74,10 @@ const kj_idruns_hook *kj_store_renewal_hook(kj_store *s)
     return s->renewal.next ? &s->renewal.hook : NULL;
 }
 
-/* Worn: it was given at least half the ids it is made for, and retention
- * has deleted at least half as many since: most of the look-ups it lets
- * through are for ids no longer stored. */
+/* Worn: it was given at least half the ids it is made for (past that, its
+ * "maybe" for new ids grows), and retention has deleted at least half as many
+ * since: bits that a new filter would not set. Renewals are at least that
+ * many deletions apart. */
 static bool worn(const kj_store *s)
 {
     uint64_t added = kj_idfilter_added(s->id_filter);
@@ -101,22 +102,21 @@ static void begin_renewal(kj_store *s)
     s->forgotten = 0; /* what retention deletes from now on counts for the next renewal */
 }
 
-kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy)
+kj_err kj_store_renew_filter(kj_store *s, size_t max_runs, bool *busy, bool *renewed)
 {
-    *busy = false;
+    *busy = *renewed = false;
     if (s->read_only || !s->id_filter) return KJ_OK;
     if (!s->renewal.next) {
         if (!worn(s)) return KJ_OK;
         begin_renewal(s);
     }
     int rc = walk_runs(s, &s->renewal.pos, max_runs, s->renewal.next);
-    if (rc || s->renewal.pos.done) {
-        if (!rc)
-            kj_idfilter_take(s->id_filter, s->renewal.next);
-        else
-            kj_idfilter_free(s->renewal.next); /* the old one still holds every id */
-        s->renewal.next = NULL;
-    }
+    if (rc) /* the old one still holds every id */
+        kj_idfilter_free(s->renewal.next);
+    else if (s->renewal.pos.done)
+        kj_idfilter_take(s->id_filter, s->renewal.next);
+    *renewed = !rc && s->renewal.pos.done;
+    if (*renewed || rc) s->renewal.next = NULL;
     *busy = s->renewal.next != NULL;
     return map_err(rc);
 }

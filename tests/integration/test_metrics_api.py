@@ -18,7 +18,8 @@ import pytest
 import websocket
 
 import expected as X
-from conftest import (ADMIN_SECRET, INGEST_SECRET, KINERJAD, VIEWER_SECRET, Daemon, now_ms, sha)
+from conftest import (ADMIN_SECRET, INGEST_SECRET, KINERJAD, VIEWER_SECRET, Daemon, metric, now_ms,
+                      sha)
 
 SEED = int(os.environ.get("KJ_SEED", "20261124"))
 MIN, HOUR, DAY = X.MIN, X.HOUR, X.DAY
@@ -735,6 +736,38 @@ def test_retention_limits_and_expiry(tmp_path):
         # window still counts the expired raw event
         snap = snapshot(d, K)
         assert count(snap["unit_metrics"], "7d") == 2
+        assert d.stop() == 0
+    finally:
+        d.kill9()
+
+
+def test_retention_renews_the_id_filter(tmp_path):
+    """Ids that retention deletes stay in the id filter until it is renewed.
+    With a filter of 4 KiB (made for 3,276 ids), 2,000 events just under a day
+    old expire in the first retention steps (about 5 s after the start); then
+    the filter is filled anew from the id index and the journal: it holds the
+    kept ids alone, which are still duplicates."""
+    d = Daemon(tmp_path, units=UNITS,
+               extra="retention_days: 1\nmax_event_age: 1d\nid_filter_size: 4KiB\n")
+    d.start()
+    try:
+        now = now_ms()
+
+        def ev(i, ts):  # ids as random as UUIDs: no runs of counted numbers
+            return {"id": f"r{(i * 2654435761) % 2**32:08x}x{i}", "type": "service", "ts": ts,
+                    "unit": K, "employee": SITI, "counter": "loket-1", "wait_ms": 1000,
+                    "service_ms": 2000}
+
+        old = [ev(i, now - DAY + 1500) for i in range(2000)]
+        kept = [ev(i, now - 1000) for i in range(2000, 2020)]
+        for part in (old[:1000], old[1000:], kept):
+            status, body, _ = d.post_json(part)
+            assert status == 200 and body["accepted"] == len(part), body
+        assert metric(d, "kinerja_id_filter_ids") >= 2020
+        line = d.wait_log("id filter: renewed", timeout=75)
+        assert metric(d, "kinerja_id_filter_ids") <= len(kept), line
+        status, body, _ = d.post_json(kept)
+        assert body["accepted"] == 0 and body["duplicates"] == len(kept), body
         assert d.stop() == 0
     finally:
         d.kill9()

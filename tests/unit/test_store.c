@@ -1165,10 +1165,11 @@ static kj_store *worn_store(void)
  * calling between(s, step) after each step but the last. */
 static int renew(kj_store *s, size_t max_runs, void (*between)(kj_store *s, int step))
 {
-    bool busy;
+    bool busy, renewed;
     int steps = 0;
     for (;;) {
-        ck_assert_int_eq(kj_store_renew_filter(s, max_runs, &busy), KJ_OK);
+        ck_assert_int_eq(kj_store_renew_filter(s, max_runs, &busy, &renewed), KJ_OK);
+        ck_assert(renewed == !busy);
         steps++;
         if (!busy) return steps;
         if (between) between(s, steps - 1);
@@ -1190,9 +1191,9 @@ START_TEST(a_worn_id_filter_is_renewed_with_the_journals_ids)
     kj_store *s = worn_store();
     uint64_t before = stats_of(s).id_filter_ids;
     ck_assert_uint_ge(before, 2048);
-    bool busy;
-    ck_assert_int_eq(kj_store_renew_filter(s, 0, &busy), KJ_OK); /* worn: begins */
-    ck_assert(busy);
+    bool busy, renewed;
+    ck_assert_int_eq(kj_store_renew_filter(s, 0, &busy, &renewed), KJ_OK); /* worn: begins */
+    ck_assert(busy && !renewed);
     close_store(s);
 
     s = worn_store();
@@ -1216,8 +1217,8 @@ START_TEST(a_worn_id_filter_is_renewed_with_the_journals_ids)
         ck_assert(put_one(s, "b5", id));
     }
     assert_kept(s, 499);
-    ck_assert_int_eq(kj_store_renew_filter(s, 64, &busy), KJ_OK); /* not worn again */
-    ck_assert(!busy);
+    ck_assert_int_eq(kj_store_renew_filter(s, 64, &busy, &renewed), KJ_OK); /* not worn again */
+    ck_assert(!busy && !renewed);
     close_store(s);
 }
 END_TEST
