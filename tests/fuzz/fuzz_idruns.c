@@ -92,6 +92,16 @@ static void check(MDB_cursor *cur, const bool *stored)
     }
 }
 
+/* Every run that an insert writes by joining runs is told whole: a count,
+ * and a stride when it has more than one number. */
+static void joined_run(void *ctx, const kj_idruns_run *r)
+{
+    (void)ctx;
+    if (r->count == 0 || (r->count > 1 && r->stride == 0)) __builtin_trap();
+}
+
+static const kj_idruns_hook hook = {joined_run, NULL};
+
 /* n ids of the input into the index in one call; the first id is known to
  * the caller when `known` (each copy of it). */
 static void insert(MDB_cursor *cur, const uint8_t *pick, size_t n, bool known, bool *stored)
@@ -106,7 +116,7 @@ static void insert(MDB_cursor *cur, const uint8_t *pick, size_t n, bool known, b
         want[i] = dup[i] || stored[pick[i]] || seen[pick[i]];
         seen[pick[i]] = true;
     }
-    if (kj_idruns_insert(cur, refs, n, dup)) __builtin_trap();
+    if (kj_idruns_insert(cur, refs, n, dup, &hook)) __builtin_trap();
     for (size_t i = 0; i < n; i++) {
         if (dup[i] != want[i]) __builtin_trap();
         stored[pick[i]] |= !dup[i];
