@@ -127,26 +127,28 @@ static void plan_event(const kj_metrics *m, const kj_event *ev, ev_plan *p)
     }
 }
 
-/* The cells an event adds to lie in hists spread over megabytes, one or two
- * in each bucket of each scope: asking for all of them before adding to any
- * lets their cache misses overlap instead of following one another. */
-static void prefetch_cells(kj_metrics *m, kj_scope *const sc[3], const kj_event *ev,
-                           const ev_plan *p)
+/* The buckets an event goes into in sc, opened, by their places in sc->open
+ * (a later open may move the array), and their cells asked for: the cells
+ * lie in hists spread over megabytes, and asking for all three scopes' before
+ * adding to any lets their cache misses overlap instead of following one
+ * another. */
+static void open_buckets(kj_metrics *m, kj_scope *sc, const kj_event *ev, const ev_plan *p,
+                         uint16_t at[KJ_RES_COUNT])
 {
-    for (int i = 0; i < 3; i++)
-        for (int res = 0; sc[i] && res <= p->last; res++)
-            if (p->kept[res])
-                kj_agg_prefetch_event(&kj_m_open(m, sc[i], res, p->start[res])->agg, ev);
+    for (int res = 0; res <= p->last; res++)
+        if (p->kept[res]) at[res] = (uint16_t)(kj_m_open(m, sc, res, p->start[res]) - sc->open);
+    for (int res = 0; res <= p->last; res++)
+        if (p->kept[res]) kj_agg_prefetch_event(&sc->open[at[res]].agg, ev);
 }
 
 static void add_to_scope(kj_metrics *m, kj_scope *sc, const kj_event *ev, int64_t sla,
-                         const ev_plan *p)
+                         const ev_plan *p, const uint16_t at[KJ_RES_COUNT])
 {
     kj_m_touch(m, sc, SC_BUCKETS);
     if (p->last == KJ_RES_MINUTE) kj_m_pend(m, sc);
     for (int res = 0; res <= p->last; res++) {
         if (!p->kept[res]) continue; /* too old for this resolution */
-        open_bucket *ob = kj_m_open(m, sc, res, p->start[res]);
+        open_bucket *ob = &sc->open[at[res]];
         kj_agg_add_event(&ob->agg, ev, sla);
         ob->touched = 1;
     }
@@ -182,11 +184,12 @@ kj_err kj_metrics_apply(kj_metrics *m, const kj_event *ev)
         kj_presence_note_service(m, c, e, ev->ts);
     ev_plan p;
     plan_event(m, ev, &p);
-    kj_scope *scopes[] = {u->sc, e, c};
-    prefetch_cells(m, scopes, ev, &p);
-    add_to_scope(m, u->sc, ev, u->sla_wait_ms, &p);
-    if (e) add_to_scope(m, e, ev, u->sla_wait_ms, &p);
-    if (c) add_to_scope(m, c, ev, u->sla_wait_ms, &p);
+    kj_scope *sc[] = {u->sc, e, c};
+    uint16_t at[3][KJ_RES_COUNT];
+    for (int i = 0; i < 3; i++)
+        if (sc[i]) open_buckets(m, sc[i], ev, &p, at[i]);
+    for (int i = 0; i < 3; i++)
+        if (sc[i]) add_to_scope(m, sc[i], ev, u->sla_wait_ms, &p, at[i]);
     return KJ_OK;
 }
 
